@@ -1,0 +1,97 @@
+"""What both OCPP adapters share: the services they translate into, error hygiene, and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import ocpp.messages
+import structlog
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.exceptions import OCPPError
+
+from csms.charge_points import ChargePointService
+from csms.config import OcppSettings
+from csms.meter import format_timestamp
+from csms.sessions import SessionService
+
+# Validating in a thread pool costs more than the validation itself (see stack findings).
+ocpp.messages.ASYNC_VALIDATION = False
+
+
+@dataclass(frozen=True)
+class Services:
+    charge_points: ChargePointService
+    sessions: SessionService
+    settings: OcppSettings
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def now_z() -> str:
+    return format_timestamp(now())
+
+
+class OcppAdapter:
+    """Mixed in before the ocpp library's ChargePoint of either version."""
+
+    protocol = ""
+
+    def __init__(self, charge_point_id: str, connection: Any, services: Services) -> None:
+        super().__init__(charge_point_id, connection,  # type: ignore[call-arg]
+                         response_timeout=services.settings.call_timeout)
+        self.services = services
+        self.log = structlog.get_logger("csms.ocpp").bind(charge_point_id=charge_point_id,
+                                                           protocol=self.protocol)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def charge_point_id(self) -> str:
+        return self.id  # type: ignore[attr-defined, no-any-return]
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run work after our answer has gone out (never call the charger inside its handler)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def report(self, kind: str, payload: dict[str, Any]) -> None:
+        """Store a message that has no domain model yet, in the charger's own camelCase."""
+        await self.services.charge_points.report(self.charge_point_id, kind,
+                                                 snake_to_camel_case(payload))
+
+    def error_for(self, error: OCPPError) -> OCPPError:
+        """The CALLERROR to send; the library puts the whole offending message in its details."""
+        details = {k: v for k, v in (error.details or {}).items() if k != "ocpp_message"}
+        return type(error)(description=error.description, details=details)
+
+    async def _handle_call(self, msg: Any) -> Any:
+        try:
+            return await super()._handle_call(msg)  # type: ignore[misc]
+        except OCPPError as error:
+            self.log.warning("call refused", action=msg.action, error=error.code,
+                             cause=(error.details or {}).get("cause"))
+            raise self.error_for(error) from None
+
+    async def configure_after_boot(self) -> None:
+        """Set the meter value interval once the charger has our boot answer."""
+        interval = self.services.settings.meter_value_interval
+        if interval <= 0:
+            return
+        try:
+            status = await self.set_meter_interval(interval)
+            self.log.info("meter interval configured", interval=interval, status=status)
+        except Exception as exc:  # a charger that refuses must not lose its connection
+            self.log.warning("meter interval not configured", error=repr(exc))
+
+    async def set_meter_interval(self, seconds: int) -> str:
+        raise NotImplementedError

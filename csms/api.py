@@ -1,0 +1,369 @@
+"""The admin API (aiohttp, JSON, bearer token): charge points, EVSEs, sessions, tokens and commands."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from csms import store
+from csms.charge_points import register
+from csms.commands import CommandResult, CommandService, Outcome
+from csms.config import ApiSettings
+from csms.domain import SessionStatus
+from csms.meter import format_timestamp, parse_timestamp
+from csms.openapi import openapi_document
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "/api/v1"
+
+_OUTCOME_HTTP = {
+    Outcome.ACCEPTED: 200,
+    Outcome.REJECTED: 409,
+    Outcome.BUSY: 409,
+    Outcome.NOT_FOUND: 404,
+    Outcome.OFFLINE: 503,
+    Outcome.TIMEOUT: 504,
+    Outcome.FAILED: 502,
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def record(row: asyncpg.Record | None, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in dict(row or {}).items() if k not in drop}
+
+
+def reply(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def problem(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+class BadRequest(Exception):
+    """The request cannot be served as sent; answered with 400 and the reason."""
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return data
+
+
+def field(data: dict[str, Any], name: str, kind: type, default: Any = ...) -> Any:
+    if name not in data:
+        if default is ...:
+            raise BadRequest(f"'{name}' is required")
+        return default
+    value = data[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"'{name}' must be of type {kind.__name__}")
+    return value
+
+
+def query_int(request: web.Request, name: str, default: int | None, low: int = 0,
+              high: int = 1000) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter '{name}' must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"query parameter '{name}' must be between {low} and {high}")
+    return value
+
+
+def command_reply(result: CommandResult) -> web.Response:
+    data: dict[str, Any] = {"outcome": result.outcome.value, "detail": result.detail}
+    if result.session_id:
+        data["session_id"] = result.session_id
+    return reply(data, _OUTCOME_HTTP[result.outcome])
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AdminApi:
+    def __init__(self, settings: ApiSettings, pool: asyncpg.Pool,
+                 commands: CommandService) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.commands = commands
+        self.app = web.Application(middlewares=[self._errors, self._authenticate])
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._routes()
+
+    def _routes(self) -> None:
+        r = self.app.router
+        r.add_get(f"{PREFIX}/openapi.json", self.openapi)
+        r.add_get(f"{PREFIX}/charge-points", self.list_charge_points)
+        r.add_post(f"{PREFIX}/charge-points", self.add_charge_point)
+        r.add_get(f"{PREFIX}/charge-points/{{cp}}", self.get_charge_point)
+        r.add_get(f"{PREFIX}/charge-points/{{cp}}/evses", self.list_evses)
+        r.add_get(f"{PREFIX}/charge-points/{{cp}}/reports", self.list_reports)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/reset", self.reset)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/availability", self.change_availability)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/trigger", self.trigger)
+        r.add_get(f"{PREFIX}/charge-points/{{cp}}/configuration", self.get_configuration)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/configuration", self.change_configuration)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/evses/{{evse}}/start", self.start_session)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/evses/{{evse}}/unlock", self.unlock)
+        r.add_get(f"{PREFIX}/sessions", self.list_sessions)
+        r.add_get(f"{PREFIX}/sessions/{{id}}", self.get_session)
+        r.add_get(f"{PREFIX}/sessions/{{id}}/meter-values", self.session_meter_values)
+        r.add_post(f"{PREFIX}/sessions/{{id}}/stop", self.stop_session)
+        r.add_get(f"{PREFIX}/tokens", self.list_tokens)
+        r.add_post(f"{PREFIX}/tokens", self.add_token)
+        r.add_get(f"{PREFIX}/tokens/{{uid}}", self.get_token)
+        r.add_post(f"{PREFIX}/tokens/{{uid}}/block", self.block_token)
+        r.add_post(f"{PREFIX}/tokens/{{uid}}/unblock", self.unblock_token)
+
+    @property
+    def port(self) -> int:
+        assert self._site is not None and self._site._server is not None
+        return int(self._site._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await self._site.start()
+        log.info("admin api listening", host=self.settings.host, port=self.port, path=PREFIX)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- middlewares ---------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return problem(400, str(exc))
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                return problem(exc.status, exc.reason)
+            raise
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == f"{PREFIX}/openapi.json":
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        expected = f"Bearer {self.settings.token}"
+        if not hmac.compare_digest(header.encode(), expected.encode()):
+            return problem(401, "missing or wrong bearer token")
+        return await handler(request)
+
+    # --- charge points ---------------------------------------------------------------------
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return reply(openapi_document())
+
+    async def list_charge_points(self, request: web.Request) -> web.Response:
+        rows = await store.list_charge_points(self.pool)
+        return reply([record(row, drop=("password_hash",)) for row in rows])
+
+    async def add_charge_point(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        charge_point_id = field(data, "id", str)
+        if not charge_point_id or "/" in charge_point_id:
+            raise BadRequest("'id' must be a non-empty string without '/'")
+        evses_raw = field(data, "evses", dict, {})
+        try:
+            evses = {int(k): (v or None) for k, v in evses_raw.items()}
+        except (TypeError, ValueError):
+            raise BadRequest("'evses' maps EVSE numbers to roaming EvseIDs") from None
+        registration = field(data, "registration", str, "accepted")
+        if registration not in ("accepted", "pending", "rejected"):
+            raise BadRequest("'registration' is accepted, pending or rejected")
+        try:
+            await register(self.pool, charge_point_id, field(data, "password", str, None),
+                           evses, registration)
+        except asyncpg.UniqueViolationError:
+            return problem(409, "an EvseID is already used by another EVSE")
+        return reply(await self._charge_point(charge_point_id), 201)
+
+    async def _charge_point(self, charge_point_id: str) -> dict[str, Any]:
+        row = await store.get_charge_point(self.pool, charge_point_id)
+        if row is None:
+            raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id}")
+        data = record(row, drop=("password_hash",))
+        data["live"] = charge_point_id in self.commands.connections
+        data["evses"] = await self._evses(charge_point_id)
+        return data
+
+    async def _evses(self, charge_point_id: str) -> list[dict[str, Any]]:
+        evses = await store.list_evses(self.pool, charge_point_id)
+        connectors = await store.list_connectors(self.pool, [e["id"] for e in evses])
+        result = []
+        for evse in evses:
+            data = record(evse, drop=("id", "charge_point_id"))
+            data["connectors"] = [record(c, drop=("evse",)) for c in connectors
+                                  if c["evse"] == evse["id"]]
+            result.append(data)
+        return result
+
+    async def get_charge_point(self, request: web.Request) -> web.Response:
+        return reply(await self._charge_point(request.match_info["cp"]))
+
+    async def list_evses(self, request: web.Request) -> web.Response:
+        charge_point_id = request.match_info["cp"]
+        await self._charge_point(charge_point_id)
+        return reply(await self._evses(charge_point_id))
+
+    async def list_reports(self, request: web.Request) -> web.Response:
+        charge_point_id = request.match_info["cp"]
+        limit = query_int(request, "limit", 100, 1, 1000)
+        assert limit is not None
+        rows = await store.list_reports(self.pool, charge_point_id, request.query.get("kind"),
+                                        limit)
+        return reply([record(row) for row in rows])
+
+    # --- commands ------------------------------------------------------------------------
+
+    def _evse_number(self, request: web.Request) -> int:
+        try:
+            return int(request.match_info["evse"])
+        except ValueError:
+            raise BadRequest("the EVSE is addressed by its number") from None
+
+    async def start_session(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        token = field(data, "token", str)
+        if not token:
+            raise BadRequest("'token' must not be empty")
+        return command_reply(await self.commands.start_session(
+            request.match_info["cp"], self._evse_number(request), token))
+
+    async def unlock(self, request: web.Request) -> web.Response:
+        return command_reply(await self.commands.unlock(request.match_info["cp"],
+                                                        self._evse_number(request)))
+
+    async def reset(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        return command_reply(await self.commands.reset(request.match_info["cp"],
+                                                       field(data, "hard", bool, False)))
+
+    async def change_availability(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        return command_reply(await self.commands.change_availability(
+            request.match_info["cp"], field(data, "evse", int, 0), field(data, "operative", bool)))
+
+    async def trigger(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        return command_reply(await self.commands.trigger(
+            request.match_info["cp"], field(data, "message", str), field(data, "evse", int, None)))
+
+    async def get_configuration(self, request: web.Request) -> web.Response:
+        return command_reply(await self.commands.get_configuration(
+            request.match_info["cp"], request.query.getall("key", [])))
+
+    async def change_configuration(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        return command_reply(await self.commands.change_configuration(
+            request.match_info["cp"], field(data, "key", str), field(data, "value", str)))
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def _session_id(self, request: web.Request) -> str:
+        try:
+            return str(UUID(request.match_info["id"]))
+        except ValueError:
+            raise web.HTTPNotFound(reason="unknown session") from None
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        status = request.query.get("status")
+        if status is not None and status not in {s.value for s in SessionStatus}:
+            raise BadRequest(f"unknown status {status!r}")
+        limit = query_int(request, "limit", 50, 1, 500)
+        offset = query_int(request, "offset", 0, 0, 10**9)
+        assert limit is not None and offset is not None
+        rows = await store.list_sessions(self.pool, status, request.query.get("charge_point"),
+                                         query_int(request, "evse", None, 1, 10**6),
+                                         limit, offset)
+        return reply({"items": [record(row, drop=("evse",)) for row in rows],
+                      "limit": limit, "offset": offset})
+
+    async def get_session(self, request: web.Request) -> web.Response:
+        row = await store.get_session(self.pool, self._session_id(request))
+        if row is None:
+            raise web.HTTPNotFound(reason="unknown session")
+        return reply(record(row, drop=("evse",)))
+
+    async def session_meter_values(self, request: web.Request) -> web.Response:
+        rows = await store.list_samples(self.pool, self._session_id(request))
+        return reply([record(row) for row in rows])
+
+    async def stop_session(self, request: web.Request) -> web.Response:
+        return command_reply(await self.commands.stop_session(self._session_id(request)))
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    async def list_tokens(self, request: web.Request) -> web.Response:
+        limit = query_int(request, "limit", 100, 1, 1000)
+        offset = query_int(request, "offset", 0, 0, 10**9)
+        assert limit is not None and offset is not None
+        return reply([record(row) for row in await store.list_tokens(self.pool, limit, offset)])
+
+    async def add_token(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        uid = field(data, "uid", str)
+        if not uid or len(uid) > 36:
+            raise BadRequest("'uid' must be 1 to 36 characters")
+        status = field(data, "status", str, "accepted")
+        if status not in ("accepted", "blocked", "expired", "invalid"):
+            raise BadRequest("'status' is accepted, blocked, expired or invalid")
+        expires = field(data, "expires_at", str, None)
+        try:
+            expires_at = parse_timestamp(expires) if expires else None
+        except ValueError:
+            raise BadRequest("'expires_at' must be an RFC 3339 timestamp") from None
+        row = await store.upsert_token(self.pool, uid, field(data, "type", str, "RFID"), status,
+                                       expires_at)
+        return reply(record(row), 201)
+
+    async def get_token(self, request: web.Request) -> web.Response:
+        row = await store.get_token(self.pool, request.match_info["uid"])
+        if row is None:
+            raise web.HTTPNotFound(reason="unknown token")
+        return reply(record(row))
+
+    async def _set_token_status(self, request: web.Request, status: str) -> web.Response:
+        row = await store.set_token_status(self.pool, request.match_info["uid"], status)
+        if row is None:
+            raise web.HTTPNotFound(reason="unknown token")
+        return reply(record(row))
+
+    async def block_token(self, request: web.Request) -> web.Response:
+        return await self._set_token_status(request, "blocked")
+
+    async def unblock_token(self, request: web.Request) -> web.Response:
+        return await self._set_token_status(request, "accepted")

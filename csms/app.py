@@ -1,0 +1,78 @@
+"""Wiring: one process with its database pool, services, OCPP server and admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from csms.adapter import Services
+from csms.api import AdminApi
+from csms.authorization import AuthorizerChain, LocalAuthorizer
+from csms.charge_points import ChargePointService
+from csms.commands import CommandService, Connections
+from csms.config import Settings
+from csms.database import create_pool, database_url, migrate
+from csms.events import EventBus
+from csms.server import OcppServer
+from csms.sessions import SessionService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    pool: asyncpg.Pool
+    events: EventBus
+    authorizer: AuthorizerChain
+    services: Services
+    connections: Connections
+    commands: CommandService
+    ocpp: OcppServer
+    api: AdminApi
+
+    @classmethod
+    async def open(cls, settings: Settings, url: str | None = None) -> App:
+        """Connect (starting the embedded database if no URL is configured) and migrate."""
+        url = url or database_url(settings.database)
+        pool = await create_pool(url, settings.database.pool_min_size,
+                                 settings.database.pool_max_size)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        events = EventBus()
+        authorizer = AuthorizerChain(LocalAuthorizer(pool))
+        sessions = SessionService(pool, events, authorizer, settings.ocpp)
+        services = Services(ChargePointService(pool, events, settings.ocpp), sessions,
+                            settings.ocpp)
+        connections = Connections()
+        commands = CommandService(pool, connections, sessions)
+        return cls(settings, pool, events, authorizer, services, connections, commands,
+                   OcppServer(services, connections), AdminApi(settings.api, pool, commands))
+
+    async def start(self) -> None:
+        # One process owns all connections: whatever the database says is stale after a restart.
+        await self.pool.execute("UPDATE charge_points SET connected = false WHERE connected")
+        await self.ocpp.start()
+        await self.api.start()
+
+    async def stop(self) -> None:
+        await self.api.stop()
+        await self.ocpp.stop()
+        await self.pool.close()
+
+
+async def serve_forever(settings: Settings) -> None:
+    app = await App.open(settings)
+    await app.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port)
+    await stopping.wait()
+    log.info("shutting down")
+    await app.stop()

@@ -1,0 +1,52 @@
+"""Who may charge: the local token table, with room for further authorizers (e.g. a roaming partner)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+
+from csms import store
+from csms.domain import Authorization, AuthorizationStatus
+
+
+class Authorizer(Protocol):
+    """Answers for a token, or returns None when it does not know it (the next one is asked)."""
+
+    async def authorize(self, token_uid: str, charge_point_id: str,
+                        evse_id: str | None) -> Authorization | None: ...
+
+
+class LocalAuthorizer:
+    """Tokens registered with us (admin API, CLI, later OCPI token pushes)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def authorize(self, token_uid: str, charge_point_id: str,
+                        evse_id: str | None) -> Authorization | None:
+        token = await store.get_token(self._pool, token_uid)
+        if token is None:
+            return None
+        if token["expires_at"] is not None and token["expires_at"] <= datetime.now(UTC):
+            return Authorization(AuthorizationStatus.EXPIRED)
+        return Authorization(AuthorizationStatus(token["status"]))
+
+
+class AuthorizerChain:
+    """Asks each authorizer in turn; a token nobody knows is invalid."""
+
+    def __init__(self, *authorizers: Authorizer) -> None:
+        self.authorizers = list(authorizers)
+
+    def add(self, authorizer: Authorizer) -> None:
+        self.authorizers.append(authorizer)
+
+    async def authorize(self, token_uid: str, charge_point_id: str,
+                        evse_id: str | None = None) -> Authorization:
+        for authorizer in self.authorizers:
+            answer = await authorizer.authorize(token_uid, charge_point_id, evse_id)
+            if answer is not None:
+                return answer
+        return Authorization(AuthorizationStatus.INVALID)

@@ -1,0 +1,118 @@
+"""Charge point lifecycle in domain terms: registration, connection, boot, heartbeat, status, reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from csms import store
+from csms.config import OcppSettings
+from csms.credentials import hash_password
+from csms.domain import EvseStatus
+from csms.events import (
+    ChargePointBooted,
+    ChargePointConnected,
+    ChargePointDisconnected,
+    EventBus,
+    EvseStatusChanged,
+)
+
+log = structlog.get_logger(__name__)
+
+_BOOT_ANSWER = {"accepted": None, "pending": "Pending", "rejected": "Rejected"}
+
+
+class ChargePointService:
+    def __init__(self, pool: asyncpg.Pool, events: EventBus, settings: OcppSettings) -> None:
+        self.pool = pool
+        self.events = events
+        self.settings = settings
+
+    async def admit(self, charge_point_id: str) -> bool:
+        """May this charger open a connection? Unknown ones only when the config says so."""
+        if await store.get_charge_point(self.pool, charge_point_id) is not None:
+            return True
+        if not self.settings.accept_unknown_charge_points:
+            return False
+        await store.insert_charge_point(self.pool, charge_point_id, None)
+        log.info("unknown charge point registered on connect", charge_point_id=charge_point_id)
+        return True
+
+    async def connected(self, charge_point_id: str, protocol: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.set_connection(conn, charge_point_id, protocol, True)
+            await self.events.publish(conn, ChargePointConnected(charge_point_id, protocol))
+
+    async def disconnected(self, charge_point_id: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.set_connection(conn, charge_point_id, None, False)
+            await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
+
+    async def boot(self, charge_point_id: str, vendor: str, model: str,
+                   serial_number: str | None, firmware_version: str | None) -> str:
+        """Records the boot; returns the OCPP registration status (Accepted/Pending/Rejected)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            charge_point = await store.get_charge_point(conn, charge_point_id)
+            registration = charge_point["registration"] if charge_point else "rejected"
+            answer = _BOOT_ANSWER.get(registration) or self.settings.boot_status
+            await store.record_boot(conn, charge_point_id, vendor, model, serial_number,
+                                    firmware_version, answer)
+            await self.events.publish(
+                conn, ChargePointBooted(charge_point_id, vendor, model, firmware_version)
+            )
+        log.info("boot", charge_point_id=charge_point_id, vendor=vendor, model=model,
+                 firmware=firmware_version, status=answer)
+        return answer
+
+    async def heartbeat(self, charge_point_id: str) -> None:
+        await store.touch(self.pool, charge_point_id)
+
+    async def status(self, charge_point_id: str, evse_number: int, connector_number: int,
+                     status: EvseStatus, ocpp_status: str, error_code: str | None,
+                     at: datetime) -> None:
+        """A status report; evse_number 0 is the charge point as a whole."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if evse_number == 0:
+                await store.set_charge_point_status(conn, charge_point_id, status, error_code)
+                return
+            evse = await store.ensure_evse(conn, charge_point_id, evse_number)
+            await store.upsert_connector(conn, evse["id"], connector_number, status,
+                                         ocpp_status, error_code, at)
+            previous = await store.set_evse_status(conn, evse["id"], status, ocpp_status,
+                                                   error_code, at)
+            if previous != status:
+                await self.events.publish(conn, EvseStatusChanged(
+                    charge_point_id, evse_number, evse["evse_id"], status,
+                    EvseStatus(previous), error_code, at,
+                ))
+        log.info("status", charge_point_id=charge_point_id, evse=evse_number,
+                 connector=connector_number, status=ocpp_status, error_code=error_code)
+
+    async def report(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None:
+        """Store what a charger reported that has no domain model (DataTransfer, NotifyEvent, …)."""
+        await store.insert_report(self.pool, charge_point_id, kind, payload)
+        log.info("report stored", charge_point_id=charge_point_id, kind=kind)
+
+
+async def register(pool: asyncpg.Pool, charge_point_id: str, password: str | None,
+                   evses: dict[int, str | None], registration: str = "accepted") -> None:
+    """Register (or update) a charge point with its EVSEs and their roaming EvseIDs."""
+    async with pool.acquire() as conn, conn.transaction():
+        await store.insert_charge_point(conn, charge_point_id,
+                                        hash_password(password) if password else None,
+                                        registration)
+        for number, evse_id in sorted(evses.items()):
+            await store.upsert_evse(conn, charge_point_id, number, evse_id)
+    log.info("charge point registered", charge_point_id=charge_point_id, evses=len(evses))
+
+
+def parse_evse_option(option: str) -> tuple[int, str | None]:
+    """'1=DE*ABC*E0001*1' or '1' → (1, 'DE*ABC*E0001*1') / (1, None)."""
+    number, _, evse_id = option.partition("=")
+    value = int(number)
+    if value < 1:
+        raise ValueError(f"EVSE number must be 1 or more, got {value}")
+    return value, evse_id.strip() or None

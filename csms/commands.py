@@ -1,0 +1,190 @@
+"""The command service: the one way in for everything we ask of a charger, whatever OCPP version it speaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+from ocpp.exceptions import OCPPError
+from websockets.exceptions import ConnectionClosed
+
+from csms import store
+from csms.sessions import SessionService
+
+log = structlog.get_logger(__name__)
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    OFFLINE = "offline"  # charger not connected, or the connection dropped mid-call
+    TIMEOUT = "timeout"  # the charger did not answer in time
+    FAILED = "failed"  # the charger answered with a CALLERROR
+    NOT_FOUND = "not_found"  # no such charge point, EVSE or session
+    BUSY = "busy"  # the EVSE already has a session
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    outcome: Outcome
+    detail: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+
+class ChargerLink(Protocol):
+    """What each OCPP adapter offers the command service; answers are the charger's own status."""
+
+    protocol: str
+
+    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str: ...
+    async def remote_stop(self, transaction_id: str) -> str: ...
+    async def unlock(self, evse_number: int) -> str: ...
+    async def reset(self, hard: bool) -> str: ...
+    async def change_availability(self, evse_number: int, operative: bool) -> str: ...
+    async def trigger(self, message: str, evse_number: int | None) -> str: ...
+    async def get_configuration(self, keys: list[str]) -> dict[str, Any]: ...
+    async def change_configuration(self, key: str, value: str) -> str: ...
+
+
+class Connections:
+    """The live charger links held by this process."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, ChargerLink] = {}
+
+    def get(self, charge_point_id: str) -> ChargerLink | None:
+        return self._links.get(charge_point_id)
+
+    def put(self, charge_point_id: str, link: ChargerLink) -> ChargerLink | None:
+        previous = self._links.get(charge_point_id)
+        self._links[charge_point_id] = link
+        return previous
+
+    def remove(self, charge_point_id: str, link: ChargerLink) -> bool:
+        """Forget the link unless a newer connection has replaced it; True when removed."""
+        if self._links.get(charge_point_id) is link:
+            del self._links[charge_point_id]
+            return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __contains__(self, charge_point_id: object) -> bool:
+        return charge_point_id in self._links
+
+
+# Charger answers that mean "done or will be done".
+_POSITIVE = {"Accepted", "Unlocked", "Scheduled"}
+
+
+async def _ask(charge_point_id: str, what: str, call: Any) -> CommandResult:
+    """Await one call to the charger and turn whatever happens into an outcome."""
+    try:
+        answer = await call
+    except TimeoutError:
+        result = CommandResult(Outcome.TIMEOUT)
+    except ConnectionClosed:
+        result = CommandResult(Outcome.OFFLINE)
+    except OCPPError as error:
+        result = CommandResult(Outcome.FAILED, {"error": error.code,
+                                                "description": error.description})
+    else:
+        if isinstance(answer, dict):
+            result = CommandResult(Outcome.ACCEPTED, answer)
+        else:
+            outcome = Outcome.ACCEPTED if answer in _POSITIVE else Outcome.REJECTED
+            result = CommandResult(outcome, {"status": answer})
+    log.info("command", charge_point_id=charge_point_id, command=what, outcome=result.outcome,
+             **result.detail)
+    return result
+
+
+class CommandService:
+    def __init__(self, pool: asyncpg.Pool, connections: Connections,
+                 sessions: SessionService) -> None:
+        self.pool = pool
+        self.connections = connections
+        self.sessions = sessions
+
+    async def resolve_evse(self, evse_id: str) -> tuple[str, int] | None:
+        """A roaming EvseID (e.g. DE*ABC*E0001*1) → (charge point id, EVSE number)."""
+        evse = await store.get_evse_by_evse_id(self.pool, evse_id)
+        return (evse["charge_point_id"], evse["evse_number"]) if evse else None
+
+    async def start_session(self, charge_point_id: str, evse_number: int, token_uid: str,
+                            attributes: dict[str, Any] | None = None) -> CommandResult:
+        """Remote start; the session exists at once (pending) and keeps `attributes` for life."""
+        evse = await store.get_evse(self.pool, charge_point_id, evse_number)
+        if evse is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown EVSE"})
+        link = self.connections.get(charge_point_id)
+        if link is None:
+            return CommandResult(Outcome.OFFLINE)
+        if await store.active_session_on_evse(self.pool, evse["id"]) is not None:
+            return CommandResult(Outcome.BUSY)
+        session_id, remote_start_id = await self.sessions.create_pending(
+            charge_point_id, evse["id"], token_uid, attributes or {}
+        )
+        result = await _ask(charge_point_id, "remote_start",
+                            link.remote_start(evse_number, token_uid, remote_start_id))
+        if result.outcome not in (Outcome.ACCEPTED, Outcome.TIMEOUT):
+            # A charger that timed out may still start: the session stays pending to match it.
+            await self.sessions.fail_pending(session_id, f"remote start {result.outcome}")
+        return CommandResult(result.outcome, result.detail, session_id)
+
+    async def stop_session(self, session_id: str) -> CommandResult:
+        session = await store.get_session(self.pool, session_id)
+        if session is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown session"})
+        if session["status"] != "active" or session["transaction_id"] is None:
+            return CommandResult(Outcome.REJECTED, {"reason": f"session is {session['status']}"},
+                                 session_id)
+        link = self.connections.get(session["charge_point_id"])
+        if link is None:
+            return CommandResult(Outcome.OFFLINE, session_id=session_id)
+        result = await _ask(session["charge_point_id"], "remote_stop",
+                            link.remote_stop(session["transaction_id"]))
+        return CommandResult(result.outcome, result.detail, session_id)
+
+    async def _with_link(self, charge_point_id: str, what: str, call: Any) -> CommandResult:
+        link = self.connections.get(charge_point_id)
+        if link is None:
+            exists = await store.get_charge_point(self.pool, charge_point_id) is not None
+            return CommandResult(Outcome.OFFLINE if exists else Outcome.NOT_FOUND)
+        return await _ask(charge_point_id, what, call(link))
+
+    async def unlock(self, charge_point_id: str, evse_number: int) -> CommandResult:
+        return await self._with_link(charge_point_id, "unlock",
+                                     lambda link: link.unlock(evse_number))
+
+    async def reset(self, charge_point_id: str, hard: bool = False) -> CommandResult:
+        return await self._with_link(charge_point_id, "reset", lambda link: link.reset(hard))
+
+    async def change_availability(self, charge_point_id: str, evse_number: int,
+                                  operative: bool) -> CommandResult:
+        """evse_number 0: the whole charge point."""
+        return await self._with_link(charge_point_id, "change_availability",
+                                     lambda link: link.change_availability(evse_number, operative))
+
+    async def trigger(self, charge_point_id: str, message: str,
+                      evse_number: int | None = None) -> CommandResult:
+        return await self._with_link(charge_point_id, "trigger",
+                                     lambda link: link.trigger(message, evse_number))
+
+    async def get_configuration(self, charge_point_id: str, keys: list[str]) -> CommandResult:
+        return await self._with_link(charge_point_id, "get_configuration",
+                                     lambda link: link.get_configuration(keys))
+
+    async def change_configuration(self, charge_point_id: str, key: str,
+                                   value: str) -> CommandResult:
+        return await self._with_link(charge_point_id, "change_configuration",
+                                     lambda link: link.change_configuration(key, value))
+

@@ -1,0 +1,99 @@
+"""Settings: config.toml with defaults, overridden by CSMS_<SECTION>_<KEY> environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = ""
+    data_dir: str = "var/pgdata"
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+
+
+@dataclass
+class OcppSettings:
+    host: str = "0.0.0.0"
+    port: int = 9000
+    path: str = "/ocpp"
+    accept_unknown_charge_points: bool = False
+    boot_status: str = "Accepted"
+    heartbeat_interval: int = 300
+    meter_value_interval: int = 900
+    call_timeout: float = 30.0
+    remote_start_window: float = 120.0
+    max_message_size: int = 65536
+
+
+@dataclass
+class ApiSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    token: str = "change-me"
+
+
+@dataclass
+class LogSettings:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    ocpp: OcppSettings = field(default_factory=OcppSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+class ConfigError(ValueError):
+    """A setting in the file or the environment is unknown or has the wrong type."""
+
+
+def _convert(raw: Any, kind: type, name: str) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from exc
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file (if given and present), then the environment."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    settings = Settings()
+    known_sections = {f.name for f in fields(settings)}
+    for unknown in set(data) - known_sections:
+        raise ConfigError(f"unknown section [{unknown}]")
+    for section_field in fields(settings):
+        section = getattr(settings, section_field.name)
+        assert is_dataclass(section)
+        hints = get_type_hints(type(section))
+        file_values = data.get(section_field.name, {})
+        for unknown in set(file_values) - set(hints):
+            raise ConfigError(f"unknown setting {section_field.name}.{unknown}")
+        for key, kind in hints.items():
+            name = f"{section_field.name}.{key}"
+            if key in file_values:
+                setattr(section, key, _convert(file_values[key], kind, name))
+            env_name = f"CSMS_{section_field.name}_{key}".upper()
+            if env_name in env:
+                setattr(section, key, _convert(env[env_name], kind, env_name))
+    return settings

@@ -1,0 +1,96 @@
+"""PostgreSQL: the connection pool, the embedded server, and versioned migrations."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+from csms.config import DatabaseSettings
+
+log = structlog.get_logger(__name__)
+
+# Serialises migrations when several processes start at once.
+_MIGRATION_LOCK = 0x637_3D5
+
+
+def embedded_url(data_dir: str | Path) -> str:
+    """Start (or reuse) a private PostgreSQL under data_dir and return its URL."""
+    import pgserver  # imported lazily: only needed without a configured URL
+
+    path = Path(data_dir).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None keeps the server running for other processes (CLI, tests) sharing it.
+    server = pgserver.get_server(path, cleanup_mode=None)
+    url: str = server.get_uri()
+    log.info("embedded postgresql running", data_dir=str(path))
+    return url
+
+
+def database_url(settings: DatabaseSettings) -> str:
+    return settings.url or embedded_url(settings.data_dir)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped in csms/migrations, in order."""
+    found = []
+    for entry in resources.files("csms.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migrations not applied yet; returns the names applied."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                )
+            log.info("migration applied", migration=name)
+            applied.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def migrate_url(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+def row_dict(record: Any) -> dict[str, Any]:
+    return dict(record) if record is not None else {}

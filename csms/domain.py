@@ -1,0 +1,87 @@
+"""The protocol-neutral domain: statuses, tokens, meter samples and session facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EvseStatus(StrEnum):
+    AVAILABLE = "available"
+    PREPARING = "preparing"
+    CHARGING = "charging"
+    SUSPENDED = "suspended"
+    FINISHING = "finishing"
+    OCCUPIED = "occupied"
+    RESERVED = "reserved"
+    UNAVAILABLE = "unavailable"
+    FAULTED = "faulted"
+    UNKNOWN = "unknown"
+
+
+class AuthorizationStatus(StrEnum):
+    ACCEPTED = "accepted"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+    CONCURRENT_TX = "concurrent_tx"
+    UNKNOWN = "unknown"
+
+
+class StopReason(StrEnum):
+    LOCAL = "local"
+    REMOTE = "remote"
+    EV_DISCONNECTED = "ev_disconnected"
+    EMERGENCY_STOP = "emergency_stop"
+    POWER_LOSS = "power_loss"
+    REBOOT = "reboot"
+    DEAUTHORIZED = "deauthorized"
+    UNLOCK_COMMAND = "unlock_command"
+    ENERGY_LIMIT = "energy_limit"
+    TIME_LIMIT = "time_limit"
+    OTHER = "other"
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"  # remote start sent, charger has not reported the transaction yet
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"  # remote start refused or charger offline
+    REJECTED = "rejected"  # charger reported a transaction we refused (invalid token, ConcurrentTx)
+
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+@dataclass(frozen=True)
+class MeterSample:
+    """One sampled value, already in canonical units (Wh, W, A, %, V)."""
+
+    sampled_at: datetime
+    measurand: str
+    value: float
+    unit: str | None = None
+    context: str | None = None
+    phase: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The answer to 'may this token charge here?', with what the authorizer wants kept on the session."""
+
+    status: AuthorizationStatus
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def energy_register_wh(samples: list[MeterSample]) -> float | None:
+    """The last whole-meter (not per-phase) energy register reading among samples, in Wh."""
+    readings = [
+        s for s in samples if s.measurand == ENERGY_REGISTER and s.phase is None and s.location
+        in (None, "Outlet")
+    ]
+    if not readings:
+        return None
+    return max(readings, key=lambda s: s.sampled_at).value

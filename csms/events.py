@@ -1,0 +1,116 @@
+"""Domain events and the bus that hands them to subscribers inside the transaction that caused them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from csms.domain import EvseStatus, StopReason
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ChargePointConnected:
+    charge_point_id: str
+    protocol: str
+
+
+@dataclass(frozen=True)
+class ChargePointDisconnected:
+    charge_point_id: str
+
+
+@dataclass(frozen=True)
+class ChargePointBooted:
+    charge_point_id: str
+    vendor: str
+    model: str
+    firmware_version: str | None
+
+
+@dataclass(frozen=True)
+class EvseStatusChanged:
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    status: EvseStatus
+    previous: EvseStatus
+    error_code: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    session_id: str
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    token_uid: str | None
+    started_at: datetime
+    meter_start_wh: float | None
+    remote: bool
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeterSampled:
+    session_id: str | None
+    charge_point_id: str
+    evse_number: int | None
+    sampled_at: datetime
+    energy_wh: float | None
+    power_w: float | None
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    session_id: str
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    token_uid: str | None
+    started_at: datetime | None
+    stopped_at: datetime
+    meter_start_wh: float | None
+    meter_stop_wh: float | None
+    reason: StopReason
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def energy_wh(self) -> float | None:
+        if self.meter_start_wh is None or self.meter_stop_wh is None:
+            return None
+        return self.meter_stop_wh - self.meter_start_wh
+
+
+DomainEvent = (
+    ChargePointConnected
+    | ChargePointDisconnected
+    | ChargePointBooted
+    | EvseStatusChanged
+    | SessionStarted
+    | MeterSampled
+    | SessionEnded
+)
+
+# A subscriber runs inside the transaction that produced the event, so whatever it writes
+# (e.g. a roaming outbox row) commits or rolls back together with the change itself.
+Subscriber = Callable[[asyncpg.Connection, DomainEvent], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def publish(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
+        for subscriber in self._subscribers:
+            await subscriber(conn, event)

@@ -1,0 +1,193 @@
+"""OCPP 2.0.1 adapter: charger messages into domain services, domain commands into 2.0.1 calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+from csms.adapter import OcppAdapter, now_z
+from csms.domain import Authorization
+from csms.meter import parse_timestamp, samples_201
+from csms.status import authorization_201, evse_status_201, stop_reason_201
+
+
+def _token_info(answer: Authorization) -> dict[str, str]:
+    return {"status": authorization_201(answer.status)}
+
+
+def _component_variable(key: str) -> dict[str, Any]:
+    """'SampledDataCtrlr.TxUpdatedInterval' → component and variable."""
+    component, _, variable = key.rpartition(".")
+    return {"component": {"name": component}, "variable": {"name": variable}}
+
+
+class Ocpp201Adapter(OcppAdapter, ChargePoint):
+    protocol = "ocpp2.0.1"
+    _boot_status = "Pending"
+
+    # --- charger → CSMS ----------------------------------------------------------------------
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charging_station: dict[str, Any], reason: str,
+                                   **kwargs: Any) -> call_result.BootNotification:
+        self._boot_status = await self.services.charge_points.boot(
+            self.charge_point_id, charging_station["vendor_name"], charging_station["model"],
+            charging_station.get("serial_number"), charging_station.get("firmware_version"),
+        )
+        return call_result.BootNotification(
+            current_time=now_z(), interval=self.services.settings.heartbeat_interval,
+            status=self._boot_status,
+        )
+
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **kwargs: Any) -> None:
+        if self._boot_status == "Accepted":
+            self.spawn(self.configure_after_boot())
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
+        await self.services.charge_points.heartbeat(self.charge_point_id)
+        return call_result.Heartbeat(current_time=now_z())
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, timestamp: str, connector_status: str, evse_id: int,
+                                     connector_id: int,
+                                     **kwargs: Any) -> call_result.StatusNotification:
+        await self.services.charge_points.status(
+            self.charge_point_id, evse_id, connector_id, evse_status_201(connector_status),
+            connector_status, None, parse_timestamp(timestamp),
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
+        answer = await self.services.sessions.authorize(self.charge_point_id, id_token["id_token"])
+        return call_result.Authorize(id_token_info=_token_info(answer))
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str,
+                                   seq_no: int, transaction_info: dict[str, Any],
+                                   **kwargs: Any) -> call_result.TransactionEvent:
+        sessions = self.services.sessions
+        transaction_id = transaction_info["transaction_id"]
+        evse = kwargs.get("evse") or {}
+        token = (kwargs.get("id_token") or {}).get("id_token")
+        samples = samples_201(kwargs.get("meter_value") or [])
+        at = parse_timestamp(timestamp)
+        if kwargs.get("offline"):
+            self.log.info("offline transaction event", transaction_id=transaction_id,
+                          event_type=event_type, seq_no=seq_no)
+        answer: Authorization | None = None
+        if event_type == "Started" or not await sessions.known(self.charge_point_id,
+                                                                transaction_id):
+            # A first event that is not "Started" means we missed the start: open it now.
+            started = await sessions.start(
+                self.charge_point_id, evse.get("id", 1), evse.get("connector_id"), token, at,
+                None, transaction_id=transaction_id,
+                remote_start_id=transaction_info.get("remote_start_id"), seq_no=seq_no,
+                samples=samples if event_type == "Started" else (),
+            )
+            answer = started.authorization if token else None
+            if event_type == "Started":
+                samples = []
+        elif token is not None:
+            answer = await sessions.attach_token(self.charge_point_id, transaction_id, token)
+
+        if event_type == "Ended":
+            await sessions.stop(
+                self.charge_point_id, transaction_id, at, None,
+                stop_reason_201(transaction_info.get("stopped_reason")), token, samples, seq_no,
+            )
+        elif samples or event_type == "Updated":
+            await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id, samples,
+                                 seq_no)
+        if answer is None:
+            return call_result.TransactionEvent()
+        return call_result.TransactionEvent(id_token_info=_token_info(answer))
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]],
+                              **kwargs: Any) -> call_result.MeterValues:
+        await self.services.sessions.meter(self.charge_point_id, evse_id or None, None,
+                                           samples_201(meter_value))
+        return call_result.MeterValues()
+
+    @on(Action.notify_event)
+    async def on_notify_event(self, **kwargs: Any) -> call_result.NotifyEvent:
+        await self.report("NotifyEvent", kwargs)
+        return call_result.NotifyEvent()
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, **kwargs: Any) -> call_result.SecurityEventNotification:
+        await self.report("SecurityEventNotification", kwargs)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.notify_report)
+    async def on_notify_report(self, **kwargs: Any) -> call_result.NotifyReport:
+        await self.report("NotifyReport", kwargs)
+        return call_result.NotifyReport()
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, **kwargs: Any) -> call_result.DataTransfer:
+        await self.report("DataTransfer", kwargs)
+        return call_result.DataTransfer(status="Accepted")
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status(self, **kwargs: Any) -> call_result.FirmwareStatusNotification:
+        await self.report("FirmwareStatusNotification", kwargs)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status(self, **kwargs: Any) -> call_result.LogStatusNotification:
+        await self.report("LogStatusNotification", kwargs)
+        return call_result.LogStatusNotification()
+
+    # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
+
+    async def _status(self, payload: Any) -> str:
+        answer = await self.call(payload, suppress=False)
+        return str(answer.status)
+
+    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str:
+        return await self._status(call.RequestStartTransaction(
+            id_token={"id_token": token_uid, "type": "Central"},
+            remote_start_id=remote_start_id, evse_id=evse_number,
+        ))
+
+    async def remote_stop(self, transaction_id: str) -> str:
+        return await self._status(call.RequestStopTransaction(transaction_id=transaction_id))
+
+    async def unlock(self, evse_number: int) -> str:
+        return await self._status(call.UnlockConnector(evse_id=evse_number, connector_id=1))
+
+    async def reset(self, hard: bool) -> str:
+        return await self._status(call.Reset(type="Immediate" if hard else "OnIdle"))
+
+    async def change_availability(self, evse_number: int, operative: bool) -> str:
+        return await self._status(call.ChangeAvailability(
+            operational_status="Operative" if operative else "Inoperative",
+            evse={"id": evse_number} if evse_number else None,
+        ))
+
+    async def trigger(self, message: str, evse_number: int | None) -> str:
+        return await self._status(call.TriggerMessage(
+            requested_message=message, evse={"id": evse_number} if evse_number else None,
+        ))
+
+    async def get_configuration(self, keys: list[str]) -> dict[str, Any]:
+        answer = await self.call(call.GetVariables(
+            get_variable_data=[_component_variable(key) for key in keys]), suppress=False)
+        return {"get_variable_result": answer.get_variable_result}
+
+    async def change_configuration(self, key: str, value: str) -> str:
+        answer = await self.call(call.SetVariables(set_variable_data=[
+            {"attribute_value": value, **_component_variable(key)}]), suppress=False)
+        return str(answer.set_variable_result[0]["attribute_status"])
+
+    async def set_meter_interval(self, seconds: int) -> str:
+        return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
+
+

@@ -1,0 +1,157 @@
+"""The OpenAPI 3.0 description of the admin API, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+_OBJECT = {"type": "object", "additionalProperties": True}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+_COMMAND = {
+    "type": "object",
+    "properties": {
+        "outcome": {"type": "string", "enum": ["accepted", "rejected", "offline", "timeout",
+                                               "failed", "not_found", "busy"]},
+        "detail": _OBJECT,
+        "session_id": {"type": "string", "format": "uuid"},
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _path_param(name: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+def _query(name: str, kind: str = "string", many: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if many:
+        schema = {"type": "array", "items": schema}
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"required": bool(required),
+            "content": {"application/json": {"schema": schema}}}
+
+
+def _read(summary: str, schema: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"summary": summary, "parameters": params,
+            "responses": {"200": _json(schema), "401": _json(_ERROR, "No or wrong token"),
+                          "404": _json(_ERROR, "Not found")}}
+
+
+def _command(summary: str, params: list[dict[str, Any]],
+             body: dict[str, Any] | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params,
+        "responses": {
+            "200": _json(_COMMAND, "The charger accepted"),
+            "400": _json(_ERROR, "Bad request"),
+            "401": _json(_ERROR, "No or wrong token"),
+            "404": _json(_COMMAND, "Unknown charge point, EVSE or session"),
+            "409": _json(_COMMAND, "Rejected by the charger, or the EVSE is busy"),
+            "502": _json(_COMMAND, "The charger answered with a CALLERROR"),
+            "503": _json(_COMMAND, "The charger is offline"),
+            "504": _json(_COMMAND, "The charger did not answer in time"),
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    cp = _path_param("cp")
+    evse = _path_param("evse", "integer")
+    session = _path_param("id")
+    uid = _path_param("uid")
+    listing = {"type": "array", "items": _OBJECT}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "CSMS admin API", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/charge-points": {
+                "get": _read("Charge points with connection state", listing, []),
+                "post": {
+                    "summary": "Register or update a charge point and its EVSEs",
+                    "requestBody": _body({
+                        "id": {"type": "string"},
+                        "password": {"type": "string"},
+                        "registration": {"type": "string",
+                                         "enum": ["accepted", "pending", "rejected"]},
+                        "evses": {"type": "object", "additionalProperties": {"type": "string"},
+                                  "description": "EVSE number → roaming EvseID"},
+                    }, ["id"]),
+                    "responses": {"201": _json(_OBJECT, "Registered"),
+                                  "400": _json(_ERROR, "Bad request"),
+                                  "409": _json(_ERROR, "EvseID already used")},
+                },
+            },
+            "/charge-points/{cp}": {"get": _read("One charge point with its EVSEs", _OBJECT,
+                                                 [cp])},
+            "/charge-points/{cp}/evses": {"get": _read("EVSEs and connectors", listing, [cp])},
+            "/charge-points/{cp}/reports": {"get": _read(
+                "Stored charger reports (DataTransfer, NotifyEvent, …)", listing,
+                [cp, _query("kind"), _query("limit", "integer")])},
+            "/charge-points/{cp}/reset": {"post": _command(
+                "Reset", [cp], _body({"hard": {"type": "boolean"}}, []))},
+            "/charge-points/{cp}/availability": {"post": _command(
+                "Change availability of an EVSE (0: the whole charge point)", [cp],
+                _body({"evse": {"type": "integer"}, "operative": {"type": "boolean"}},
+                      ["operative"]))},
+            "/charge-points/{cp}/trigger": {"post": _command(
+                "Ask the charger to send a message", [cp],
+                _body({"message": {"type": "string"}, "evse": {"type": "integer"}},
+                      ["message"]))},
+            "/charge-points/{cp}/configuration": {
+                "get": _command("Read configuration keys (2.0.1: Component.Variable)",
+                                [cp, _query("key", many=True)]),
+                "post": _command("Change one configuration key", [cp], _body(
+                    {"key": {"type": "string"}, "value": {"type": "string"}},
+                    ["key", "value"])),
+            },
+            "/charge-points/{cp}/evses/{evse}/start": {"post": _command(
+                "Start a session remotely", [cp, evse],
+                _body({"token": {"type": "string"}}, ["token"]))},
+            "/charge-points/{cp}/evses/{evse}/unlock": {"post": _command(
+                "Unlock the connector", [cp, evse])},
+            "/sessions": {"get": _read("Sessions, newest first", {
+                "type": "object",
+                "properties": {"items": listing, "limit": {"type": "integer"},
+                               "offset": {"type": "integer"}},
+            }, [_query("status"), _query("charge_point"), _query("evse", "integer"),
+                _query("limit", "integer"), _query("offset", "integer")])},
+            "/sessions/{id}": {"get": _read("One session", _OBJECT, [session])},
+            "/sessions/{id}/meter-values": {"get": _read("The session's meter samples",
+                                                         listing, [session])},
+            "/sessions/{id}/stop": {"post": _command("Stop a session remotely", [session])},
+            "/tokens": {
+                "get": _read("Tokens", listing, [_query("limit", "integer"),
+                                                 _query("offset", "integer")]),
+                "post": {
+                    "summary": "Add or update a token",
+                    "requestBody": _body({
+                        "uid": {"type": "string"}, "type": {"type": "string"},
+                        "status": {"type": "string",
+                                   "enum": ["accepted", "blocked", "expired", "invalid"]},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                    }, ["uid"]),
+                    "responses": {"201": _json(_OBJECT, "Stored"),
+                                  "400": _json(_ERROR, "Bad request")},
+                },
+            },
+            "/tokens/{uid}": {"get": _read("One token", _OBJECT, [uid])},
+            "/tokens/{uid}/block": {"post": _read("Block a token", _OBJECT, [uid])},
+            "/tokens/{uid}/unblock": {"post": _read("Unblock a token", _OBJECT, [uid])},
+        },
+    }

@@ -1,0 +1,127 @@
+"""The OCPP WebSocket server: admission, subprotocol choice, one adapter per connection."""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from csms import store
+from csms.adapter import OcppAdapter, Services
+from csms.commands import Connections
+from csms.credentials import basic_credentials, verify_password
+from csms.ocpp16 import Ocpp16Adapter
+from csms.ocpp201 import Ocpp201Adapter
+
+log = structlog.get_logger(__name__)
+
+# The server's order decides when a charger offers both: prefer the newer protocol.
+ADAPTERS: dict[str, type[Ocpp16Adapter] | type[Ocpp201Adapter]] = {
+    "ocpp2.0.1": Ocpp201Adapter,
+    "ocpp1.6": Ocpp16Adapter,
+}
+
+
+def charge_point_id_from_path(path: str, prefix: str) -> str | None:
+    """'/ocpp/CP%201' → 'CP 1'; None unless the path is exactly prefix + one segment."""
+    route = urlsplit(path).path
+    base = prefix.rstrip("/") + "/"
+    if not route.startswith(base):
+        return None
+    charge_point_id = unquote(route[len(base):])
+    if not charge_point_id or "/" in charge_point_id or len(charge_point_id) > 255:
+        return None
+    return charge_point_id
+
+
+def _refuse(connection: ServerConnection, status: HTTPStatus, why: str) -> Response:
+    response = connection.respond(status, why + "\n")
+    if status is HTTPStatus.UNAUTHORIZED:
+        response.headers = Headers(response.headers)
+        response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+    return response
+
+
+class OcppServer:
+    def __init__(self, services: Services, connections: Connections) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.connections = connections
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle, self.settings.host, self.settings.port,
+            subprotocols=[Subprotocol(name) for name in ADAPTERS],
+            process_request=self._admit,
+            max_size=self.settings.max_message_size,
+        )
+        log.info("ocpp server listening", host=self.settings.host, port=self.port,
+                 path=self.settings.path)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        charge_point_id = charge_point_id_from_path(request.path, self.settings.path)
+        peer = connection.remote_address
+        if charge_point_id is None:
+            log.warning("connection refused: bad path", path=request.path, peer=peer)
+            return _refuse(connection, HTTPStatus.NOT_FOUND,
+                           f"Use {self.settings.path}/{{charge_point_id}}")
+        if not await self.services.charge_points.admit(charge_point_id):
+            log.warning("connection refused: unknown charge point",
+                        charge_point_id=charge_point_id, peer=peer)
+            return _refuse(connection, HTTPStatus.NOT_FOUND,
+                           f"Unknown charge point {charge_point_id}")
+        charge_point = await store.get_charge_point(self.services.charge_points.pool,
+                                                    charge_point_id)
+        password_hash = charge_point["password_hash"] if charge_point else None
+        if password_hash is not None:
+            credentials = basic_credentials(request.headers.get("Authorization"))
+            if (credentials is None or credentials[0] != charge_point_id
+                    or not verify_password(credentials[1], password_hash)):
+                log.warning("connection refused: wrong credentials",
+                            charge_point_id=charge_point_id, peer=peer)
+                return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Wrong or missing credentials")
+        return None
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        assert websocket.request is not None  # always set once the handshake is done
+        charge_point_id = charge_point_id_from_path(websocket.request.path, self.settings.path)
+        protocol = websocket.subprotocol
+        if charge_point_id is None or protocol not in ADAPTERS:
+            await websocket.close(1002, "Offer subprotocol ocpp1.6 or ocpp2.0.1")
+            return
+        adapter: OcppAdapter = ADAPTERS[protocol](charge_point_id, websocket, self.services)
+        previous = self.connections.put(charge_point_id, adapter)  # type: ignore[arg-type]
+        if isinstance(previous, OcppAdapter):
+            log.info("connection replaced", charge_point_id=charge_point_id)
+            previous.close()
+            await previous._connection.close(1000, "Replaced by a new connection")  # type: ignore[attr-defined]
+        log.info("charger connected", charge_point_id=charge_point_id, protocol=protocol,
+                 peer=websocket.remote_address)
+        try:
+            await self.services.charge_points.connected(charge_point_id, protocol)
+            await adapter.start()  # type: ignore[attr-defined]
+        except ConnectionClosed as closed:
+            log.info("charger disconnected", charge_point_id=charge_point_id,
+                     code=closed.rcvd.code if closed.rcvd else None)
+        finally:
+            adapter.close()
+            if self.connections.remove(charge_point_id, adapter):  # type: ignore[arg-type]
+                await asyncio.shield(self.services.charge_points.disconnected(charge_point_id))

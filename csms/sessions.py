@@ -1,0 +1,254 @@
+"""Charging sessions in domain terms: authorization, start, meter samples and end, for either OCPP version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from csms import store
+from csms.authorization import AuthorizerChain
+from csms.config import OcppSettings
+from csms.domain import (
+    Authorization,
+    AuthorizationStatus,
+    MeterSample,
+    SessionStatus,
+    StopReason,
+    energy_register_wh,
+)
+from csms.events import EventBus, MeterSampled, SessionEnded, SessionStarted
+
+log = structlog.get_logger(__name__)
+
+ACCEPTED = Authorization(AuthorizationStatus.ACCEPTED)
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    session_id: str
+    transaction_id: str
+    authorization: Authorization
+
+
+def _latest_power(samples: Sequence[MeterSample]) -> float | None:
+    power = [s for s in samples if s.measurand == "Power.Active.Import" and s.phase is None]
+    return max(power, key=lambda s: s.sampled_at).value if power else None
+
+
+class SessionService:
+    def __init__(self, pool: asyncpg.Pool, events: EventBus, authorizer: AuthorizerChain,
+                 settings: OcppSettings) -> None:
+        self.pool = pool
+        self.events = events
+        self.authorizer = authorizer
+        self.settings = settings
+
+    def _window_start(self) -> datetime:
+        return datetime.now(UTC) - timedelta(seconds=self.settings.remote_start_window)
+
+    async def authorize(self, charge_point_id: str, token_uid: str) -> Authorization:
+        """A token the CSMS itself just sent in a remote start is accepted without asking anyone."""
+        pending = await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
+                                               self._window_start())
+        if pending is not None:
+            return ACCEPTED
+        answer = await self.authorizer.authorize(token_uid, charge_point_id)
+        log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
+                 status=answer.status)
+        return answer
+
+    # --- remote starts (called by the command service) --------------------------------------
+
+    async def create_pending(self, charge_point_id: str, evse_pk: int, token_uid: str,
+                             attributes: dict[str, Any]) -> tuple[str, int]:
+        """A remote start about to be sent: (session id, remoteStartId)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE sessions SET status = 'failed', updated_at = now()
+                   WHERE evse = $1 AND status = 'pending' AND requested_at < $2""",
+                evse_pk, self._window_start(),
+            )
+            remote_start_id = await store.next_remote_start_id(conn)
+            session = await store.insert_session(
+                conn, charge_point_id=charge_point_id, evse=evse_pk, token_uid=token_uid,
+                status=SessionStatus.PENDING, remote=True, remote_start_id=remote_start_id,
+                requested_at=datetime.now(UTC), attributes=attributes,
+            )
+        return str(session["id"]), remote_start_id
+
+    async def fail_pending(self, session_id: str, why: str) -> None:
+        await self.pool.execute(
+            """UPDATE sessions SET status = 'failed', stop_reason = $2, updated_at = now()
+               WHERE id = $1 AND status = 'pending'""",
+            session_id, why,
+        )
+
+    # --- transactions reported by chargers --------------------------------------------------
+
+    async def start(self, charge_point_id: str, evse_number: int, connector_number: int | None,
+                    token_uid: str | None, started_at: datetime, meter_start_wh: float | None,
+                    transaction_id: str | None = None, remote_start_id: int | None = None,
+                    seq_no: int | None = None,
+                    samples: Sequence[MeterSample] = ()) -> StartOutcome:
+        """A transaction began on the charger. transaction_id None: issue one (OCPP 1.6)."""
+        if transaction_id is not None:
+            known = await store.session_by_transaction(self.pool, charge_point_id, transaction_id)
+            if known is not None:  # a replay after a lost answer: same answer, no new session
+                status = AuthorizationStatus(known["authorization_status"] or "accepted")
+                return StartOutcome(str(known["id"]), transaction_id, Authorization(status))
+
+        authorization: Authorization | None = None
+        if token_uid is not None and remote_start_id is None:
+            if await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
+                                            self._window_start()) is None:
+                authorization = await self.authorizer.authorize(token_uid, charge_point_id)
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            evse = await store.ensure_evse(conn, charge_point_id, evse_number)
+            if transaction_id is None:
+                transaction_id = str(await store.next_transaction_id(conn))
+            pending = None
+            if remote_start_id is not None:
+                pending = await store.pending_by_remote_start_id(conn, charge_point_id,
+                                                                 remote_start_id)
+            elif token_uid is not None:
+                pending = await store.pending_by_token(conn, charge_point_id, token_uid,
+                                                       evse["id"], self._window_start())
+            if pending is not None:
+                authorization = Authorization(AuthorizationStatus.ACCEPTED,
+                                              dict(pending["attributes"]))
+                token_uid = token_uid or pending["token_uid"]
+            elif authorization is None:
+                # No token yet (2.0.1 may start on cable plug-in and authorize later).
+                authorization = ACCEPTED
+            if (authorization.status is AuthorizationStatus.ACCEPTED
+                    and await store.active_session_on_evse(conn, evse["id"]) is not None):
+                authorization = Authorization(AuthorizationStatus.CONCURRENT_TX)
+
+            accepted = authorization.status is AuthorizationStatus.ACCEPTED
+            if meter_start_wh is None:
+                meter_start_wh = energy_register_wh(list(samples))
+            values: dict[str, Any] = dict(
+                transaction_id=transaction_id, connector_number=connector_number,
+                token_uid=token_uid, started_at=started_at, meter_start_wh=meter_start_wh,
+                status=SessionStatus.ACTIVE if accepted else SessionStatus.REJECTED,
+                authorization_status=authorization.status, last_seq_no=seq_no,
+            )
+            if pending is not None and accepted:
+                session = await store.update_session(conn, str(pending["id"]), **values)
+            else:
+                session = await store.insert_session(
+                    conn, charge_point_id=charge_point_id, evse=evse["id"],
+                    attributes=authorization.attributes, **values,
+                )
+            session_id = str(session["id"])
+            await store.insert_samples(conn, session_id, charge_point_id, evse["id"], list(samples))
+            if accepted:
+                await self.events.publish(conn, SessionStarted(
+                    session_id, charge_point_id, evse_number, evse["evse_id"], token_uid,
+                    started_at, meter_start_wh, bool(session["remote"]),
+                    dict(session["attributes"]),
+                ))
+        log.info("session started" if accepted else "session refused",
+                 charge_point_id=charge_point_id, session_id=session_id, evse=evse_number,
+                 transaction_id=transaction_id, token=token_uid, status=authorization.status,
+                 remote=pending is not None)
+        return StartOutcome(session_id, transaction_id, authorization)
+
+    async def known(self, charge_point_id: str, transaction_id: str) -> bool:
+        return await store.session_by_transaction(self.pool, charge_point_id,
+                                                  transaction_id) is not None
+
+    async def attach_token(self, charge_point_id: str, transaction_id: str,
+                           token_uid: str) -> Authorization:
+        """A token presented during a transaction that started without one (2.0.1)."""
+        session = await store.session_by_transaction(self.pool, charge_point_id, transaction_id)
+        if session is None or session["token_uid"] == token_uid:
+            return ACCEPTED
+        if session["token_uid"] is not None:
+            return await self.authorize(charge_point_id, token_uid)  # e.g. another card to stop
+        answer = await self.authorize(charge_point_id, token_uid)
+        await store.update_session(self.pool, str(session["id"]), token_uid=token_uid,
+                                   authorization_status=answer.status)
+        return answer
+
+    def _check_seq(self, session: asyncpg.Record, seq_no: int | None) -> int | None:
+        last = session["last_seq_no"]
+        if seq_no is None:
+            return last  # type: ignore[no-any-return]
+        if last is not None and seq_no != last + 1:
+            log.warning("transaction event seqNo gap", charge_point_id=session["charge_point_id"],
+                        session_id=str(session["id"]), expected=last + 1, got=seq_no)
+        return seq_no if last is None else max(seq_no, last)
+
+    async def meter(self, charge_point_id: str, evse_number: int | None,
+                    transaction_id: str | None, samples: Sequence[MeterSample],
+                    seq_no: int | None = None) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            session = None
+            if transaction_id is not None:
+                session = await store.session_by_transaction(conn, charge_point_id, transaction_id)
+                if session is None:
+                    log.warning("meter values for an unknown transaction",
+                                charge_point_id=charge_point_id, transaction_id=transaction_id)
+            evse_pk: int | None = None
+            if session is not None:
+                evse_pk = session["evse"]
+                evse_number = session["evse_number"]
+                await store.update_session(conn, str(session["id"]),
+                                           last_seq_no=self._check_seq(session, seq_no))
+            elif evse_number:
+                evse_pk = (await store.ensure_evse(conn, charge_point_id, evse_number))["id"]
+            session_id = str(session["id"]) if session is not None else None
+            await store.insert_samples(conn, session_id, charge_point_id, evse_pk, list(samples))
+            if samples:
+                await self.events.publish(conn, MeterSampled(
+                    session_id, charge_point_id, evse_number,
+                    max(s.sampled_at for s in samples), energy_register_wh(list(samples)),
+                    _latest_power(samples),
+                ))
+
+    async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,
+                   meter_stop_wh: float | None, reason: StopReason, token_uid: str | None = None,
+                   samples: Sequence[MeterSample] = (), seq_no: int | None = None) -> bool:
+        """The transaction ended; returns False when no such transaction is known."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            session = await store.session_by_transaction(conn, charge_point_id, transaction_id)
+            if session is None:
+                return False
+            session_id = str(session["id"])
+            if session["stopped_at"] is not None:  # a replay: already closed
+                log.info("session end repeated", charge_point_id=charge_point_id,
+                         session_id=session_id)
+                return True
+            await store.insert_samples(conn, session_id, charge_point_id, session["evse"],
+                                       list(samples))
+            if meter_stop_wh is None:
+                meter_stop_wh = energy_register_wh(list(samples))
+            if meter_stop_wh is None:
+                meter_stop_wh = await conn.fetchval(
+                    """SELECT value FROM meter_samples WHERE session_id = $1 AND measurand = $2
+                       AND phase IS NULL ORDER BY sampled_at DESC, id DESC LIMIT 1""",
+                    session_id, "Energy.Active.Import.Register",
+                )
+            was_active = session["status"] == SessionStatus.ACTIVE
+            ended = await store.update_session(
+                conn, session_id, stopped_at=stopped_at, meter_stop_wh=meter_stop_wh,
+                stop_reason=reason, last_seq_no=self._check_seq(session, seq_no),
+                token_uid=session["token_uid"] or token_uid,
+                status=SessionStatus.COMPLETED if was_active else session["status"],
+            )
+            if was_active:
+                await self.events.publish(conn, SessionEnded(
+                    session_id, charge_point_id, ended["evse_number"], ended["evse_id"],
+                    ended["token_uid"], ended["started_at"], stopped_at, ended["meter_start_wh"],
+                    meter_stop_wh, reason, dict(ended["attributes"]),
+                ))
+        log.info("session ended", charge_point_id=charge_point_id, session_id=session_id,
+                 transaction_id=transaction_id, reason=reason, meter_stop_wh=meter_stop_wh)
+        return True

@@ -1,0 +1,317 @@
+"""The repository layer: every SQL statement on the core tables, as small functions over a connection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from csms.domain import MeterSample
+
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+Row: TypeAlias = asyncpg.Record
+
+
+# --- charge points -------------------------------------------------------------------------
+
+async def insert_charge_point(
+    db: Executor, charge_point_id: str, password_hash: str | None, registration: str = "accepted"
+) -> None:
+    await db.execute(
+        """INSERT INTO charge_points (id, password_hash, registration) VALUES ($1, $2, $3)
+           ON CONFLICT (id) DO UPDATE SET
+               password_hash = COALESCE(EXCLUDED.password_hash, charge_points.password_hash),
+               registration = EXCLUDED.registration""",
+        charge_point_id, password_hash, registration,
+    )
+
+
+async def get_charge_point(db: Executor, charge_point_id: str) -> Row | None:
+    return await db.fetchrow("SELECT * FROM charge_points WHERE id = $1", charge_point_id)
+
+
+async def list_charge_points(db: Executor) -> list[Row]:
+    return await db.fetch("SELECT * FROM charge_points ORDER BY id")
+
+
+async def set_connection(db: Executor, charge_point_id: str, protocol: str | None,
+                         connected: bool) -> None:
+    await db.execute(
+        """UPDATE charge_points SET connected = $2, protocol = COALESCE($3, protocol),
+               connected_at = CASE WHEN $2 THEN now() ELSE connected_at END, last_seen = now()
+           WHERE id = $1""",
+        charge_point_id, connected, protocol,
+    )
+
+
+async def record_boot(db: Executor, charge_point_id: str, vendor: str, model: str,
+                      serial_number: str | None, firmware_version: str | None,
+                      boot_status: str) -> None:
+    await db.execute(
+        """UPDATE charge_points SET vendor = $2, model = $3, serial_number = $4,
+               firmware_version = $5, boot_status = $6, last_boot = now(), last_seen = now()
+           WHERE id = $1""",
+        charge_point_id, vendor, model, serial_number, firmware_version, boot_status,
+    )
+
+
+async def touch(db: Executor, charge_point_id: str) -> None:
+    await db.execute("UPDATE charge_points SET last_seen = now() WHERE id = $1", charge_point_id)
+
+
+async def set_charge_point_status(db: Executor, charge_point_id: str, status: str,
+                                  error_code: str | None) -> None:
+    await db.execute(
+        "UPDATE charge_points SET status = $2, error_code = $3, last_seen = now() WHERE id = $1",
+        charge_point_id, status, error_code,
+    )
+
+
+# --- EVSEs and connectors ------------------------------------------------------------------
+
+async def upsert_evse(db: Executor, charge_point_id: str, evse_number: int,
+                      evse_id: str | None) -> Row:
+    row = await db.fetchrow(
+        """INSERT INTO evses (charge_point_id, evse_number, evse_id) VALUES ($1, $2, $3)
+           ON CONFLICT (charge_point_id, evse_number)
+           DO UPDATE SET evse_id = COALESCE(EXCLUDED.evse_id, evses.evse_id)
+           RETURNING *""",
+        charge_point_id, evse_number, evse_id,
+    )
+    assert row is not None
+    return row
+
+
+async def ensure_evse(db: Executor, charge_point_id: str, evse_number: int) -> Row:
+    """The EVSE, created without a roaming id if the charger reports one we did not register."""
+    row = await db.fetchrow(
+        "SELECT * FROM evses WHERE charge_point_id = $1 AND evse_number = $2",
+        charge_point_id, evse_number,
+    )
+    return row if row is not None else await upsert_evse(db, charge_point_id, evse_number, None)
+
+
+async def get_evse(db: Executor, charge_point_id: str, evse_number: int) -> Row | None:
+    return await db.fetchrow(
+        "SELECT * FROM evses WHERE charge_point_id = $1 AND evse_number = $2",
+        charge_point_id, evse_number,
+    )
+
+
+async def get_evse_by_pk(db: Executor, evse_pk: int) -> Row | None:
+    return await db.fetchrow("SELECT * FROM evses WHERE id = $1", evse_pk)
+
+
+async def get_evse_by_evse_id(db: Executor, evse_id: str) -> Row | None:
+    return await db.fetchrow("SELECT * FROM evses WHERE evse_id = $1", evse_id)
+
+
+async def list_evses(db: Executor, charge_point_id: str) -> list[Row]:
+    return await db.fetch(
+        "SELECT * FROM evses WHERE charge_point_id = $1 ORDER BY evse_number", charge_point_id
+    )
+
+
+async def list_connectors(db: Executor, evse_pks: list[int]) -> list[Row]:
+    return await db.fetch(
+        "SELECT * FROM connectors WHERE evse = ANY($1::bigint[]) ORDER BY evse, connector_number",
+        evse_pks,
+    )
+
+
+async def set_evse_status(db: Executor, evse_pk: int, status: str, ocpp_status: str,
+                          error_code: str | None, at: datetime) -> str:
+    """Store the new status; returns the previous one."""
+    previous = await db.fetchval(
+        """UPDATE evses e SET status = $2, ocpp_status = $3, error_code = $4, status_at = $5
+           FROM (SELECT id, status FROM evses WHERE id = $1 FOR UPDATE) old
+           WHERE e.id = old.id RETURNING old.status""",
+        evse_pk, status, ocpp_status, error_code, at,
+    )
+    return str(previous)
+
+
+async def upsert_connector(db: Executor, evse_pk: int, connector_number: int, status: str,
+                           ocpp_status: str, error_code: str | None, at: datetime) -> None:
+    await db.execute(
+        """INSERT INTO connectors (evse, connector_number, status, ocpp_status, error_code, status_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (evse, connector_number) DO UPDATE SET status = EXCLUDED.status,
+               ocpp_status = EXCLUDED.ocpp_status, error_code = EXCLUDED.error_code,
+               status_at = EXCLUDED.status_at""",
+        evse_pk, connector_number, status, ocpp_status, error_code, at,
+    )
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+async def get_token(db: Executor, uid: str) -> Row | None:
+    return await db.fetchrow("SELECT * FROM tokens WHERE uid = $1", uid)
+
+
+async def upsert_token(db: Executor, uid: str, type_: str = "RFID", status: str = "accepted",
+                       expires_at: datetime | None = None) -> Row:
+    row = await db.fetchrow(
+        """INSERT INTO tokens (uid, type, status, expires_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (uid) DO UPDATE SET type = EXCLUDED.type, status = EXCLUDED.status,
+               expires_at = EXCLUDED.expires_at
+           RETURNING *""",
+        uid, type_, status, expires_at,
+    )
+    assert row is not None
+    return row
+
+
+async def set_token_status(db: Executor, uid: str, status: str) -> Row | None:
+    return await db.fetchrow(
+        "UPDATE tokens SET status = $2 WHERE uid = $1 RETURNING *", uid, status
+    )
+
+
+async def list_tokens(db: Executor, limit: int, offset: int) -> list[Row]:
+    return await db.fetch(
+        "SELECT * FROM tokens ORDER BY uid LIMIT $1 OFFSET $2", limit, offset
+    )
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+_SESSION_COLUMNS = """s.*, e.evse_number, e.evse_id"""
+
+
+async def next_transaction_id(db: Executor) -> int:
+    return int(await db.fetchval("SELECT nextval('ocpp16_transaction_ids')"))
+
+
+async def next_remote_start_id(db: Executor) -> int:
+    return int(await db.fetchval("SELECT nextval('remote_start_ids')"))
+
+
+async def insert_session(db: Executor, **values: Any) -> Row:
+    columns = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    row = await db.fetchrow(
+        f"INSERT INTO sessions ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",
+        *values.values(),
+    )
+    assert row is not None
+    session = await get_session(db, str(row["id"]))
+    assert session is not None
+    return session
+
+
+async def update_session(db: Executor, session_id: str, **values: Any) -> Row:
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
+    await db.execute(
+        f"UPDATE sessions SET {assignments}, updated_at = now() WHERE id = $1",
+        session_id, *values.values(),
+    )
+    session = await get_session(db, session_id)
+    assert session is not None
+    return session
+
+
+async def get_session(db: Executor, session_id: str) -> Row | None:
+    return await db.fetchrow(
+        f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse WHERE s.id = $1",
+        session_id,
+    )
+
+
+async def session_by_transaction(db: Executor, charge_point_id: str,
+                                 transaction_id: str) -> Row | None:
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.charge_point_id = $1 AND s.transaction_id = $2 FOR UPDATE OF s""",
+        charge_point_id, transaction_id,
+    )
+
+
+async def active_session_on_evse(db: Executor, evse_pk: int) -> Row | None:
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.evse = $1 AND s.status = 'active'""",
+        evse_pk,
+    )
+
+
+async def active_session_with_token(db: Executor, token_uid: str) -> Row | None:
+    return await db.fetchrow(
+        "SELECT id FROM sessions WHERE token_uid = $1 AND status = 'active' LIMIT 1", token_uid
+    )
+
+
+async def pending_by_remote_start_id(db: Executor, charge_point_id: str,
+                                     remote_start_id: int) -> Row | None:
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.charge_point_id = $1 AND s.remote_start_id = $2 AND s.status = 'pending'
+            FOR UPDATE OF s""",
+        charge_point_id, remote_start_id,
+    )
+
+
+async def pending_by_token(db: Executor, charge_point_id: str, token_uid: str,
+                           evse_pk: int | None, since: datetime) -> Row | None:
+    """The newest remote start for this token on this charger (and EVSE, when known)."""
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.charge_point_id = $1 AND s.token_uid = $2 AND s.status = 'pending'
+              AND ($3::bigint IS NULL OR s.evse = $3) AND s.requested_at >= $4
+            ORDER BY s.requested_at DESC LIMIT 1 FOR UPDATE OF s""",
+        charge_point_id, token_uid, evse_pk, since,
+    )
+
+
+async def list_sessions(db: Executor, status: str | None, charge_point_id: str | None,
+                        evse_number: int | None, limit: int, offset: int) -> list[Row]:
+    return await db.fetch(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE ($1::text IS NULL OR s.status = $1)
+              AND ($2::text IS NULL OR s.charge_point_id = $2)
+              AND ($3::int IS NULL OR e.evse_number = $3)
+            ORDER BY s.created_at DESC, s.id LIMIT $4 OFFSET $5""",
+        status, charge_point_id, evse_number, limit, offset,
+    )
+
+
+# --- meter samples and reports ---------------------------------------------------------------
+
+async def insert_samples(db: Executor, session_id: str | None, charge_point_id: str,
+                         evse_pk: int | None, samples: list[MeterSample]) -> None:
+    if not samples:
+        return
+    await db.executemany(
+        """INSERT INTO meter_samples (session_id, charge_point_id, evse, sampled_at, measurand,
+               value, unit, context, phase, location)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        [(session_id, charge_point_id, evse_pk, s.sampled_at, s.measurand, s.value, s.unit,
+          s.context, s.phase, s.location) for s in samples],
+    )
+
+
+async def list_samples(db: Executor, session_id: str) -> list[Row]:
+    return await db.fetch(
+        """SELECT sampled_at, measurand, value, unit, context, phase, location FROM meter_samples
+           WHERE session_id = $1 ORDER BY sampled_at, id""",
+        session_id,
+    )
+
+
+async def insert_report(db: Executor, charge_point_id: str, kind: str,
+                        payload: dict[str, Any]) -> None:
+    await db.execute(
+        "INSERT INTO charge_point_reports (charge_point_id, kind, payload) VALUES ($1, $2, $3)",
+        charge_point_id, kind, payload,
+    )
+
+
+async def list_reports(db: Executor, charge_point_id: str, kind: str | None,
+                       limit: int) -> list[Row]:
+    return await db.fetch(
+        """SELECT kind, payload, received_at FROM charge_point_reports
+           WHERE charge_point_id = $1 AND ($2::text IS NULL OR kind = $2)
+           ORDER BY received_at DESC, id DESC LIMIT $3""",
+        charge_point_id, kind, limit,
+    )

@@ -1,0 +1,111 @@
+"""Test fixtures: a real PostgreSQL (CSMS_TEST_DATABASE_URL or embedded), a database per test, the app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from csms.app import App
+from csms.config import Settings
+from csms.database import embedded_url, migrate_url
+from csms.logs import configure_logging
+from tests.support import API_TOKEN, Api
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    configure_logging("warning", "console")
+    url = os.environ.get("CSMS_TEST_DATABASE_URL")
+    if url:
+        return url
+    # pgserver widens permissions on every parent: keep its directory in a folder of its own.
+    return embedded_url(Path(tempfile.gettempdir()) / "csms-test-postgres" / "data")
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_database(server_url: str) -> Iterator[str]:
+    """One migrated database; each test gets a copy of it, which is fast."""
+    name = f"csms_template_{os.getpid()}"
+    asyncio.run(_admin(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    asyncio.run(migrate_url(with_database(server_url, name)))
+    yield name
+    asyncio.run(_admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+async def db_url(server_url: str, template_database: str) -> AsyncIterator[str]:
+    name = f"csms_test_{uuid.uuid4().hex[:12]}"
+    await _admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    yield with_database(server_url, name)
+    await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_settings(**ocpp: Any) -> Settings:
+    settings = Settings()
+    settings.ocpp.host = settings.api.host = "127.0.0.1"
+    settings.ocpp.port = settings.api.port = 0
+    settings.ocpp.call_timeout = 5
+    settings.api.token = API_TOKEN
+    settings.database.pool_min_size = 1
+    for key, value in ocpp.items():
+        setattr(settings.ocpp, key, value)
+    return settings
+
+
+AppFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_app(db_url: str) -> AsyncIterator[AppFactory]:
+    """Start apps on the test database; all are stopped at the end."""
+    started: list[App] = []
+
+    async def factory(ocpp_port: int = 0, **ocpp: Any) -> App:
+        settings = test_settings(**ocpp)
+        settings.ocpp.port = ocpp_port
+        app = await App.open(settings, url=db_url)
+        await app.start()
+        started.append(app)
+        return app
+
+    yield factory
+    for app in started:
+        if not app.pool.is_closing():
+            await app.stop()
+
+
+@pytest.fixture
+async def app(make_app: AppFactory) -> App:
+    return await make_app()
+
+
+@pytest.fixture
+async def api(app: App) -> AsyncIterator[Api]:
+    client = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    yield client
+    await client.http.close()
+
+

@@ -1,0 +1,50 @@
+"""Helpers for tests: the admin API client, polling, URLs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from csms.app import App
+
+API_TOKEN = "test-token"
+
+
+class Api:
+    """The admin API over real HTTP."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"})
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        async with self.http.request(method, self.base + path, **kwargs) as response:
+            return response.status, await response.json()
+
+    async def get(self, path: str, **kwargs: Any) -> Any:
+        status, data = await self.request("GET", path, **kwargs)
+        assert status == 200, (status, data)
+        return data
+
+    async def post(self, path: str, json: Any = None) -> tuple[int, Any]:
+        return await self.request("POST", path, json=json)
+
+
+def ws_url(app: App) -> str:
+    return f"ws://127.0.0.1:{app.ocpp.port}/ocpp"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
+                     interval: float = 0.05) -> Any:
+    """Poll until check() returns something truthy; the last value is returned."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)

@@ -1,0 +1,112 @@
+"""The OCPP server over a real WebSocket: admission, subprotocols, bad frames, replaced connections."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from csms import store
+from csms.app import App
+from csms.charge_points import register
+from tests.conftest import AppFactory
+from tests.support import eventually, ws_url
+
+BOOT_16 = [2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]
+
+
+async def _call(ws, frame: list) -> list:  # type: ignore[no-untyped-def]
+    await ws.send(json.dumps(frame))
+    return json.loads(await ws.recv())  # type: ignore[no-any-return]
+
+
+async def test_unknown_charger_is_refused_with_a_reason(app: App) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ws_url(app)}/NOPE", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            pass
+    assert refused.value.response.status_code == 404
+    assert b"Unknown charge point NOPE" in refused.value.response.body
+
+
+async def test_unknown_charger_accepted_when_configured(make_app: AppFactory) -> None:
+    app = await make_app(accept_unknown_charge_points=True)
+    async with connect(f"{ws_url(app)}/NEW1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        reply = await _call(ws, BOOT_16)
+        assert reply[2]["status"] == "Accepted"
+    assert await store.get_charge_point(app.pool, "NEW1") is not None
+
+
+async def test_connection_without_ocpp_subprotocol_is_refused(app: App) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.5"]):  # type: ignore[list-item]
+            pass
+    assert refused.value.response.status_code == 400
+
+
+@pytest.mark.parametrize(("protocol", "frame", "code"), [
+    # 1.6 spells it FormationViolation; the ocpp library would send 2.0.1's FormatViolation.
+    ("ocpp1.6", [2, "x1", "Heartbeat", {"unexpected": 1}], "FormationViolation"),
+    ("ocpp1.6", [2, "x2", "StatusNotification", {"connectorId": "one", "errorCode": "NoError",
+                                                 "status": "Available"}], "TypeConstraintViolation"),
+    ("ocpp1.6", [2, "x3", "StartTransaction", {"connectorId": 1}], "ProtocolError"),
+    ("ocpp1.6", [2, "x4", "NoSuchAction", {}], "NotSupported"),
+    ("ocpp2.0.1", [2, "y1", "Heartbeat", {"unexpected": 1}], "FormatViolation"),
+    ("ocpp2.0.1", [2, "y2", "StatusNotification", {"timestamp": "2026-11-23T10:00:00Z"}],
+     "ProtocolError"),
+])
+async def test_schema_violation_gets_callerror_and_connection_survives(
+        app: App, protocol: str, frame: list, code: str) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        error = await _call(ws, frame)
+        assert error[0] == 4 and error[1] == frame[1] and error[2] == code
+        assert "ocpp_message" not in json.dumps(error[4])
+        heartbeat = await _call(ws, [2, "hb", "Heartbeat", {}])
+        assert heartbeat[0] == 3 and heartbeat[1] == "hb" and heartbeat[2]["currentTime"].endswith("Z")
+
+
+async def test_second_connection_replaces_the_first(app: App) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    url = f"{ws_url(app)}/CP1"
+    async with connect(url, subprotocols=["ocpp1.6"]) as first:  # type: ignore[list-item]
+        await _call(first, BOOT_16)
+        async with connect(url, subprotocols=["ocpp2.0.1"]) as second:  # type: ignore[list-item]
+            await first.wait_closed()
+            assert first.close_reason == "Replaced by a new connection"
+            reply = await _call(second, [2, "b2", "BootNotification", {
+                "chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"}])
+            assert reply[2]["status"] == "Accepted"
+            charge_point = await store.get_charge_point(app.pool, "CP1")
+            assert charge_point is not None
+            assert charge_point["connected"] and charge_point["protocol"] == "ocpp2.0.1"
+        await eventually(lambda: _offline(app))
+
+
+async def _offline(app: App) -> bool:
+    charge_point = await store.get_charge_point(app.pool, "CP1")
+    return charge_point is not None and not charge_point["connected"]
+
+
+async def test_wrong_password_is_refused_before_the_upgrade(app: App) -> None:
+    await register(app.pool, "CP1", "s3cret-pass", {1: None})
+    url = f"{ws_url(app)}/CP1"
+    for headers in ({}, {"Authorization": "Basic Q1AxOndyb25n"}):  # CP1:wrong
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                               additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 401
+    async with connect(url.replace("ws://", "ws://CP1:s3cret-pass@"),
+                       subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        assert (await _call(ws, BOOT_16))[2]["status"] == "Accepted"
+
+
+async def test_oversized_message_closes_cleanly(app: App) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "a" * 70000}]))
+        await ws.wait_closed()
+        assert ws.close_code == 1009
