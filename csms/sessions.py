@@ -102,11 +102,12 @@ class SessionService:
                 status = AuthorizationStatus(known["authorization_status"] or "accepted")
                 return StartOutcome(str(known["id"]), transaction_id, Authorization(status))
 
+        # Authorizers may do I/O (a roaming partner): ask them before the transaction, and
+        # only for tokens that no remote start of ours explains.
         authorization: Authorization | None = None
-        if token_uid is not None and remote_start_id is None:
-            if await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
-                                            self._window_start()) is None:
-                authorization = await self.authorizer.authorize(token_uid, charge_point_id)
+        if token_uid is not None and not await self._remote_start_pending(
+                charge_point_id, token_uid, remote_start_id):
+            authorization = await self.authorizer.authorize(token_uid, charge_point_id)
 
         async with self.pool.acquire() as conn, conn.transaction():
             evse = await store.ensure_evse(conn, charge_point_id, evse_number)
@@ -123,9 +124,11 @@ class SessionService:
                 authorization = Authorization(AuthorizationStatus.ACCEPTED,
                                               dict(pending["attributes"]))
                 token_uid = token_uid or pending["token_uid"]
-            elif authorization is None:
+            elif authorization is None and token_uid is None:
                 # No token yet (2.0.1 may start on cable plug-in and authorize later).
                 authorization = ACCEPTED
+            elif authorization is None:  # the remote start expired while we were looking
+                authorization = Authorization(AuthorizationStatus.INVALID)
             if (authorization.status is AuthorizationStatus.ACCEPTED
                     and await store.active_session_on_evse(conn, evse["id"]) is not None):
                 authorization = Authorization(AuthorizationStatus.CONCURRENT_TX)
@@ -159,6 +162,14 @@ class SessionService:
                  transaction_id=transaction_id, token=token_uid, status=authorization.status,
                  remote=pending is not None)
         return StartOutcome(session_id, transaction_id, authorization)
+
+    async def _remote_start_pending(self, charge_point_id: str, token_uid: str,
+                                    remote_start_id: int | None) -> bool:
+        if remote_start_id is not None and await store.pending_by_remote_start_id(
+                self.pool, charge_point_id, remote_start_id) is not None:
+            return True
+        return await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
+                                            self._window_start()) is not None
 
     async def known(self, charge_point_id: str, transaction_id: str) -> bool:
         return await store.session_by_transaction(self.pool, charge_point_id,

@@ -36,7 +36,7 @@ def server_url() -> str:
     return embedded_url(Path(tempfile.gettempdir()) / "csms-test-postgres" / "data")
 
 
-async def _admin(url: str, *statements: str) -> None:
+async def admin(url: str, *statements: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         for statement in statements:
@@ -49,18 +49,18 @@ async def _admin(url: str, *statements: str) -> None:
 def template_database(server_url: str) -> Iterator[str]:
     """One migrated database; each test gets a copy of it, which is fast."""
     name = f"csms_template_{os.getpid()}"
-    asyncio.run(_admin(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    asyncio.run(admin(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
     asyncio.run(migrate_url(with_database(server_url, name)))
     yield name
-    asyncio.run(_admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    asyncio.run(admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture
 async def db_url(server_url: str, template_database: str) -> AsyncIterator[str]:
     name = f"csms_test_{uuid.uuid4().hex[:12]}"
-    await _admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    await admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template_database}")
     yield with_database(server_url, name)
-    await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_settings(**ocpp: Any) -> Settings:

@@ -1,0 +1,305 @@
+"""What both simulated charge points share: the connection loop, the offline queue, meter accrual, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from ocpp.charge_point import ChargePoint as OcppChargePoint
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+log = structlog.get_logger(__name__)
+
+
+def now_z() -> str:
+    at = datetime.now(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def wire(payload: Any) -> dict[str, Any]:
+    """A call dataclass as it goes on the wire (camelCase, no nulls)."""
+    return snake_to_camel_case(remove_nones(serialize_as_dict(payload)))  # type: ignore[no-any-return]
+
+
+@dataclass
+class SimConfig:
+    charge_point_id: str
+    url: str  # base, e.g. ws://127.0.0.1:9000/ocpp; the charger id is appended
+    connectors: int = 1
+    meter_interval: float | None = None  # real seconds between meter values; None: as the CSMS set
+    power_w: int = 11000
+    sample_seconds: float = 900.0  # simulated seconds one meter tick stands for
+    password: str | None = None
+    vendor: str = "SimVendor"
+    model: str = "SimModel"
+    firmware: str = "1.0.0"
+    serial: str | None = None
+    reconnect: bool = True
+    meter_start_wh: int = 1000
+    heartbeat_interval: float | None = None  # None: as the CSMS said in its boot answer
+
+
+@dataclass
+class Transaction:
+    token: str | None
+    transaction_id: str | None = None
+    seq_no: int = 0
+    remote_start_id: int | None = None
+    meter_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class SimulatedChargePoint:
+    """A scriptable charger; subclasses speak one OCPP version."""
+
+    subprotocol = ""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.connected = asyncio.Event()
+        self.boot_status: str | None = None
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.errors: list[str] = []
+        self.meter_wh = {n: config.meter_start_wh for n in range(1, config.connectors + 1)}
+        self.transactions: dict[int, Transaction] = {}
+        self.settings: dict[str, str] = {}
+        self.csms_meter_interval = 900.0
+        self.csms_heartbeat_interval = 300.0
+        self.log = log.bind(charge_point_id=config.charge_point_id)
+        self._client: OcppChargePoint | None = None
+        self._outbox: deque[Any] = deque()  # transaction messages, strictly in order
+        self._outbox_changed = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._consumed: dict[str, int] = {}
+
+    # --- to be provided by each version ----------------------------------------------------
+
+    def make_client(self, websocket: Any) -> OcppChargePoint:
+        raise NotImplementedError
+
+    async def boot(self) -> None:
+        raise NotImplementedError
+
+    async def heartbeat(self) -> None:
+        raise NotImplementedError
+
+    async def set_status(self, connector: int, status: str, error_code: str = "NoError") -> None:
+        raise NotImplementedError
+
+    async def report_statuses(self) -> None:
+        raise NotImplementedError
+
+    def meter_payload(self, connector: int) -> Any:
+        raise NotImplementedError
+
+    async def authorize(self, id_tag: str) -> str:
+        raise NotImplementedError
+
+    async def start_local_session(self, connector: int, id_tag: str) -> str:
+        """Authorize, then start a transaction; returns its id. Raises RuntimeError if refused."""
+        raise NotImplementedError
+
+    async def stop_local_session(self, connector: int, reason: str = "Local") -> None:
+        """End the transaction; works offline too (the messages are queued)."""
+        raise NotImplementedError
+
+    def offline_copy(self, payload: Any) -> Any:
+        """The payload as queued while offline (2.0.1 flags it)."""
+        return payload
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._runner = asyncio.get_running_loop().create_task(self._run())
+        self.spawn(self._drain())
+        try:
+            await asyncio.wait_for(self.connected.wait(), 10)
+        except TimeoutError:
+            await self.stop()
+            raise RuntimeError(f"{self.config.charge_point_id} did not connect and boot") from None
+
+    async def stop(self) -> None:
+        self.config.reconnect = False
+        tasks = [t for t in self._tasks] + [tx.meter_task for tx in self.transactions.values()
+                                             if tx.meter_task] + ([self._runner] if self._runner else [])
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.connected.clear()
+
+    async def drop_connection(self) -> None:
+        if self._client is not None:
+            await self._client._connection.close()
+
+    def spawn(self, coroutine: Any) -> None:
+        """Work that must not run inside a handler the CSMS is waiting on."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _headers(self) -> dict[str, str]:
+        if self.config.password is None:
+            return {}
+        pair = f"{self.config.charge_point_id}:{self.config.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        url = f"{self.config.url.rstrip('/')}/{self.config.charge_point_id}"
+        while True:
+            try:
+                async with connect(url, subprotocols=[self.subprotocol],  # type: ignore[list-item]
+                                   additional_headers=self._headers(), open_timeout=5) as ws:
+                    self._client = self.make_client(ws)
+                    reader = asyncio.get_running_loop().create_task(self._client.start())
+                    try:
+                        await self._online()
+                        backoff = 0.2
+                        await reader
+                    finally:
+                        reader.cancel()
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, OCPPError) as exc:
+                self.log.info("connection lost", error=repr(exc))
+            finally:
+                self.connected.clear()
+                self._client = None
+            if not self.config.reconnect:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _online(self) -> None:
+        await self.boot()
+        while self.boot_status != "Accepted":
+            await asyncio.sleep(self.csms_heartbeat_interval)
+            await self.boot()
+        self.connected.set()  # the outbox drains from here on, before anything else we send
+        await self.report_statuses()
+        self.spawn(self._heartbeats())
+
+    async def _heartbeats(self) -> None:
+        while self._client is not None:
+            await asyncio.sleep(self.config.heartbeat_interval or self.csms_heartbeat_interval)
+            with contextlib.suppress(ConnectionClosed, TimeoutError, OCPPError):
+                await self.heartbeat()
+
+    # --- calls -----------------------------------------------------------------------------
+
+    async def call(self, payload: Any) -> Any:
+        """One call to the CSMS; a CALLERROR is recorded and raised."""
+        if self._client is None:
+            raise ConnectionClosed(None, None)
+        self.sent.append((type(payload).__name__, wire(payload)))
+        try:
+            return await self._client.call(payload, suppress=False)
+        except OCPPError as error:
+            self.errors.append(error.code)
+            raise
+
+    def enqueue(self, payload: Any) -> None:
+        """Transaction messages are never lost: sent in order, queued while offline."""
+        self._outbox.append(payload if self.connected.is_set() else self.offline_copy(payload))
+        self._outbox_changed.set()
+
+    async def _drain(self) -> None:
+        while True:
+            await self._outbox_changed.wait()
+            if not self._outbox:
+                self._outbox_changed.clear()
+                continue
+            await self.connected.wait()
+            try:
+                await self.call(self._outbox[0])
+            except (ConnectionClosed, TimeoutError):
+                self._outbox[0] = self.offline_copy(self._outbox[0])
+                await asyncio.sleep(0.1)
+                continue
+            except OCPPError:
+                pass  # refused by the CSMS: sending it again would not help
+            self._outbox.popleft()
+
+    async def flush(self, timeout: float = 10) -> None:
+        """Wait until every queued transaction message has been answered."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._outbox:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{len(self._outbox)} messages still queued")
+            await asyncio.sleep(0.02)
+
+    async def send_raw(self, text: str) -> None:
+        if self._client is None:
+            raise ConnectionClosed(None, None)
+        await self._client._connection.send(text)
+
+    def received(self, action: str, payload: dict[str, Any]) -> None:
+        self.calls.append((action, payload))
+
+    async def wait_for_call(self, action: str, timeout: float = 10) -> dict[str, Any]:
+        """The next not yet awaited CSMS → charger call of that action."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            matching = [payload for name, payload in self.calls if name == action]
+            index = self._consumed.get(action, 0)
+            if len(matching) > index:
+                self._consumed[action] = index + 1
+                return matching[index]
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no {action} received within {timeout}s")
+            await asyncio.sleep(0.02)
+
+    # --- transactions and meter values ------------------------------------------------------
+
+    def transaction_id(self, connector: int) -> str | None:
+        tx = self.transactions.get(connector)
+        return tx.transaction_id if tx else None
+
+    def connector_of(self, transaction_id: str) -> int | None:
+        for connector, tx in self.transactions.items():
+            if tx.transaction_id == transaction_id:
+                return connector
+        return None
+
+    def tick_wh(self) -> int:
+        return round(self.config.power_w * self.config.sample_seconds / 3600)
+
+    def start_metering(self, connector: int) -> None:
+        tx = self.transactions[connector]
+        tx.meter_task = asyncio.get_running_loop().create_task(self._meter_loop(connector))
+
+    def stop_metering(self, connector: int) -> Transaction | None:
+        tx = self.transactions.pop(connector, None)
+        if tx is not None and tx.meter_task is not None:
+            tx.meter_task.cancel()
+        return tx
+
+    async def _meter_loop(self, connector: int) -> None:
+        while True:
+            await asyncio.sleep(self.config.meter_interval or self.csms_meter_interval)
+            self.meter_wh[connector] += self.tick_wh()
+            self.enqueue(self.meter_payload(connector))
+
+    def set_meter_interval(self, value: str) -> bool:
+        try:
+            seconds = float(value)
+        except ValueError:
+            return False
+        if seconds > 0:
+            self.csms_meter_interval = seconds
+        return True
+
+
+def replace_offline(payload: Any) -> Any:
+    return dataclasses.replace(payload, offline=True)

@@ -1,0 +1,201 @@
+"""A simulated OCPP 1.6J charge point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+from simulators.chargepoint import SimulatedChargePoint, Transaction, now_z
+
+
+class _Client(ChargePoint):
+    """The ocpp library's client side; every call from the CSMS goes to the simulator."""
+
+    def __init__(self, sim: ChargePoint16, websocket: Any) -> None:
+        super().__init__(sim.config.charge_point_id, websocket, response_timeout=10)
+        self.sim = sim
+
+    async def _handle_call(self, msg: Any) -> Any:
+        self.sim.received(msg.action, msg.payload)
+        return await super()._handle_call(msg)
+
+    @on(Action.remote_start_transaction)
+    async def on_remote_start(self, id_tag: str, **kwargs: Any) -> call_result.RemoteStartTransaction:
+        connector = kwargs.get("connector_id") or 1
+        if connector not in self.sim.meter_wh or connector in self.sim.transactions:
+            return call_result.RemoteStartTransaction(status="Rejected")
+        self.sim.transactions[connector] = Transaction(token=id_tag)
+        self.sim.spawn(self.sim.begin_transaction(connector, id_tag))
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @on(Action.remote_stop_transaction)
+    async def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        connector = self.sim.connector_of(str(transaction_id))
+        if connector is None:
+            return call_result.RemoteStopTransaction(status="Rejected")
+        self.sim.spawn(self.sim.stop_local_session(connector, "Remote"))
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, key: str, value: str) -> call_result.ChangeConfiguration:
+        if key == "MeterValueSampleInterval" and not self.sim.set_meter_interval(value):
+            return call_result.ChangeConfiguration(status="Rejected")
+        self.sim.settings[key] = value
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.get_configuration)
+    async def on_get_configuration(self, **kwargs: Any) -> call_result.GetConfiguration:
+        known = {"MeterValueSampleInterval": str(int(self.sim.csms_meter_interval)),
+                 "HeartbeatInterval": str(int(self.sim.csms_heartbeat_interval)),
+                 "NumberOfConnectors": str(self.sim.config.connectors), **self.sim.settings}
+        wanted = kwargs.get("key") or list(known)
+        return call_result.GetConfiguration(
+            configuration_key=[{"key": k, "readonly": False, "value": known[k]}
+                               for k in wanted if k in known],
+            unknown_key=[k for k in wanted if k not in known] or None,
+        )
+
+    @on(Action.reset)
+    async def on_reset(self, type: str) -> call_result.Reset:
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    async def on_unlock(self, connector_id: int) -> call_result.UnlockConnector:
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.change_availability)
+    async def on_change_availability(self, connector_id: int,
+                                     type: str) -> call_result.ChangeAvailability:
+        status = "Available" if type == "Operative" else "Unavailable"
+        for connector in ([connector_id] if connector_id else list(self.sim.meter_wh)):
+            self.sim.spawn(self.sim.set_status(connector, status))
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.trigger_message)
+    async def on_trigger(self, requested_message: str, **kwargs: Any) -> call_result.TriggerMessage:
+        connector = kwargs.get("connector_id")
+        actions = {
+            "BootNotification": self.sim.boot,
+            "Heartbeat": self.sim.heartbeat,
+            "StatusNotification": self.sim.report_statuses,
+            "MeterValues": lambda: self.sim.send_meter_now(connector or 1),
+        }
+        if requested_message not in actions:
+            return call_result.TriggerMessage(status="NotImplemented")
+        self.sim.spawn(actions[requested_message]())
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, connector_id: int, **kwargs: Any) -> call_result.ReserveNow:
+        if connector_id in self.sim.transactions:
+            return call_result.ReserveNow(status="Occupied")
+        self.sim.spawn(self.sim.set_status(connector_id, "Reserved"))
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
+        return call_result.CancelReservation(status="Accepted")
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status="Accepted")
+
+
+class ChargePoint16(SimulatedChargePoint):
+    subprotocol = "ocpp1.6"
+
+    def make_client(self, websocket: Any) -> _Client:
+        return _Client(self, websocket)
+
+    async def boot(self) -> None:
+        answer = await self.call(call.BootNotification(
+            charge_point_vendor=self.config.vendor, charge_point_model=self.config.model,
+            firmware_version=self.config.firmware,
+            charge_point_serial_number=self.config.serial,
+        ))
+        self.boot_status = answer.status
+        self.csms_heartbeat_interval = float(answer.interval or 300)
+
+    async def heartbeat(self) -> None:
+        await self.call(call.Heartbeat())
+
+    async def set_status(self, connector: int, status: str, error_code: str = "NoError") -> None:
+        await self.call(call.StatusNotification(connector_id=connector, error_code=error_code,
+                                                status=status, timestamp=now_z()))
+
+    async def report_statuses(self) -> None:
+        await self.set_status(0, "Available")
+        for connector in self.meter_wh:
+            await self.set_status(connector, "Charging" if connector in self.transactions
+                                  else "Available")
+
+    def _sampled(self, connector: int, context: str) -> list[dict[str, Any]]:
+        energy = {"value": str(self.meter_wh[connector]), "context": context,
+                  "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+        if context != "Sample.Periodic":
+            return [{"timestamp": now_z(), "sampled_value": [energy]}]
+        return [{"timestamp": now_z(), "sampled_value": [
+            energy,
+            {"value": str(self.config.power_w), "context": context,
+             "measurand": "Power.Active.Import", "unit": "W"},
+            {"value": f"{self.config.power_w / 230:.1f}", "context": context,
+             "measurand": "Current.Import", "unit": "A", "phase": "L1"},
+            {"value": "50", "context": context, "measurand": "SoC", "unit": "Percent",
+             "location": "EV"},
+        ]}]
+
+    def meter_payload(self, connector: int) -> Any:
+        tx = self.transactions.get(connector)
+        return call.MeterValues(
+            connector_id=connector, meter_value=self._sampled(connector, "Sample.Periodic"),
+            transaction_id=int(tx.transaction_id) if tx and tx.transaction_id else None,
+        )
+
+    async def send_meter_now(self, connector: int) -> None:
+        self.enqueue(self.meter_payload(connector))
+
+    async def authorize(self, id_tag: str) -> str:
+        answer = await self.call(call.Authorize(id_tag=id_tag))
+        return str(answer.id_tag_info["status"])
+
+    async def begin_transaction(self, connector: int, id_tag: str) -> str:
+        """StartTransaction needs the CSMS's answer for its transaction id: online only."""
+        await self.set_status(connector, "Preparing")
+        answer = await self.call(call.StartTransaction(
+            connector_id=connector, id_tag=id_tag, meter_start=self.meter_wh[connector],
+            timestamp=now_z()))
+        tx = self.transactions.setdefault(connector, Transaction(token=id_tag))
+        tx.transaction_id = str(answer.transaction_id)
+        if answer.id_tag_info["status"] != "Accepted":
+            # StopTransactionOnInvalidId: end it at once.
+            await self.stop_local_session(connector, "DeAuthorized")
+            return tx.transaction_id
+        await self.set_status(connector, "Charging")
+        self.start_metering(connector)
+        return tx.transaction_id
+
+    async def start_local_session(self, connector: int, id_tag: str) -> str:
+        status = await self.authorize(id_tag)
+        if status != "Accepted":
+            raise RuntimeError(f"token {id_tag} not accepted: {status}")
+        self.transactions[connector] = Transaction(token=id_tag)
+        return await self.begin_transaction(connector, id_tag)
+
+    async def stop_local_session(self, connector: int, reason: str = "Local") -> None:
+        tx = self.stop_metering(connector)
+        if tx is None or tx.transaction_id is None:
+            return
+        self.enqueue(call.StopTransaction(
+            meter_stop=self.meter_wh[connector], timestamp=now_z(),
+            transaction_id=int(tx.transaction_id), reason=reason, id_tag=tx.token,
+            transaction_data=self._sampled(connector, "Transaction.End"),
+        ))
+        if self.connected.is_set():
+            self.spawn(self._after_stop(connector))
+
+    async def _after_stop(self, connector: int) -> None:
+        await self.set_status(connector, "Finishing")
+        await self.set_status(connector, "Available")

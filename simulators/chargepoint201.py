@@ -1,0 +1,218 @@
+"""A simulated OCPP 2.0.1 charging station (EVSE n has connector 1)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+from simulators.chargepoint import SimulatedChargePoint, Transaction, now_z, replace_offline
+
+# 1.6-style statuses the tests use, as 2.0.1 connector statuses.
+_CONNECTOR_STATUS = {
+    "Available": "Available", "Preparing": "Occupied", "Charging": "Occupied",
+    "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied", "Finishing": "Occupied",
+    "Occupied": "Occupied", "Reserved": "Reserved", "Unavailable": "Unavailable",
+    "Faulted": "Faulted",
+}
+
+
+class _Client(ChargePoint):
+    def __init__(self, sim: ChargePoint201, websocket: Any) -> None:
+        super().__init__(sim.config.charge_point_id, websocket, response_timeout=10)
+        self.sim = sim
+
+    async def _handle_call(self, msg: Any) -> Any:
+        self.sim.received(msg.action, msg.payload)
+        return await super()._handle_call(msg)
+
+    @on(Action.request_start_transaction)
+    async def on_request_start(self, id_token: dict[str, Any], remote_start_id: int,
+                               **kwargs: Any) -> call_result.RequestStartTransaction:
+        evse = kwargs.get("evse_id") or 1
+        if evse not in self.sim.meter_wh or evse in self.sim.transactions:
+            return call_result.RequestStartTransaction(status="Rejected")
+        tx = Transaction(token=id_token["id_token"], transaction_id=str(uuid.uuid4()),
+                         remote_start_id=remote_start_id)
+        self.sim.transactions[evse] = tx
+        self.sim.spawn(self.sim.begin_transaction(evse, id_token, "RemoteStart"))
+        return call_result.RequestStartTransaction(status="Accepted")
+
+    @on(Action.request_stop_transaction)
+    async def on_request_stop(self, transaction_id: str,
+                              **kwargs: Any) -> call_result.RequestStopTransaction:
+        evse = self.sim.connector_of(transaction_id)
+        if evse is None:
+            return call_result.RequestStopTransaction(status="Rejected")
+        self.sim.spawn(self.sim.stop_local_session(evse, "Remote"))
+        return call_result.RequestStopTransaction(status="Accepted")
+
+    @on(Action.set_variables)
+    async def on_set_variables(self, set_variable_data: list[dict[str, Any]],
+                               **kwargs: Any) -> call_result.SetVariables:
+        results = []
+        for item in set_variable_data:
+            key = f"{item['component']['name']}.{item['variable']['name']}"
+            accepted = (key != "SampledDataCtrlr.TxUpdatedInterval"
+                        or self.sim.set_meter_interval(item["attribute_value"]))
+            if accepted:
+                self.sim.settings[key] = item["attribute_value"]
+            results.append({"attribute_status": "Accepted" if accepted else "Rejected",
+                            "component": item["component"], "variable": item["variable"]})
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on(Action.get_variables)
+    async def on_get_variables(self, get_variable_data: list[dict[str, Any]],
+                               **kwargs: Any) -> call_result.GetVariables:
+        results = []
+        for item in get_variable_data:
+            key = f"{item['component']['name']}.{item['variable']['name']}"
+            value = self.sim.settings.get(key)
+            results.append({"attribute_status": "Accepted" if value is not None else "UnknownVariable",
+                            "component": item["component"], "variable": item["variable"],
+                            **({"attribute_value": value} if value is not None else {})})
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on(Action.reset)
+    async def on_reset(self, type: str, **kwargs: Any) -> call_result.Reset:
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    async def on_unlock(self, evse_id: int, connector_id: int,
+                        **kwargs: Any) -> call_result.UnlockConnector:
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.change_availability)
+    async def on_change_availability(self, operational_status: str,
+                                     **kwargs: Any) -> call_result.ChangeAvailability:
+        status = "Available" if operational_status == "Operative" else "Unavailable"
+        evse = (kwargs.get("evse") or {}).get("id")
+        for number in ([evse] if evse else list(self.sim.meter_wh)):
+            self.sim.spawn(self.sim.set_status(number, status))
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.trigger_message)
+    async def on_trigger(self, requested_message: str,
+                         **kwargs: Any) -> call_result.TriggerMessage:
+        actions = {"BootNotification": self.sim.boot, "Heartbeat": self.sim.heartbeat,
+                   "StatusNotification": self.sim.report_statuses}
+        if requested_message not in actions:
+            return call_result.TriggerMessage(status="NotImplemented")
+        self.sim.spawn(actions[requested_message]())
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict[str, Any],
+                             **kwargs: Any) -> call_result.ReserveNow:
+        evse = kwargs.get("evse_id") or 1
+        if evse in self.sim.transactions:
+            return call_result.ReserveNow(status="Occupied")
+        self.sim.spawn(self.sim.set_status(evse, "Reserved"))
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id: int,
+                                    **kwargs: Any) -> call_result.CancelReservation:
+        return call_result.CancelReservation(status="Accepted")
+
+
+class ChargePoint201(SimulatedChargePoint):
+    subprotocol = "ocpp2.0.1"
+
+    def make_client(self, websocket: Any) -> _Client:
+        return _Client(self, websocket)
+
+    def offline_copy(self, payload: Any) -> Any:
+        return replace_offline(payload) if isinstance(payload, call.TransactionEvent) else payload
+
+    async def boot(self) -> None:
+        station: dict[str, Any] = {"model": self.config.model, "vendor_name": self.config.vendor,
+                                   "firmware_version": self.config.firmware}
+        if self.config.serial:
+            station["serial_number"] = self.config.serial
+        answer = await self.call(call.BootNotification(charging_station=station,
+                                                       reason="PowerUp"))
+        self.boot_status = answer.status
+        self.csms_heartbeat_interval = float(answer.interval or 300)
+
+    async def heartbeat(self) -> None:
+        await self.call(call.Heartbeat())
+
+    async def set_status(self, connector: int, status: str, error_code: str = "NoError") -> None:
+        await self.call(call.StatusNotification(
+            timestamp=now_z(), connector_status=_CONNECTOR_STATUS.get(status, status),
+            evse_id=connector, connector_id=1))
+
+    async def report_statuses(self) -> None:
+        for evse in self.meter_wh:
+            await self.set_status(evse, "Occupied" if evse in self.transactions else "Available")
+
+    def _meter_value(self, evse: int, context: str) -> list[dict[str, Any]]:
+        energy = {"value": self.meter_wh[evse], "context": context,
+                  "measurand": "Energy.Active.Import.Register", "unit_of_measure": {"unit": "Wh"}}
+        if context != "Sample.Periodic":
+            return [{"timestamp": now_z(), "sampled_value": [energy]}]
+        return [{"timestamp": now_z(), "sampled_value": [
+            energy,
+            {"value": self.config.power_w, "context": context, "measurand": "Power.Active.Import",
+             "unit_of_measure": {"unit": "W"}},
+            {"value": round(self.config.power_w / 230, 1), "context": context,
+             "measurand": "Current.Import", "phase": "L1", "unit_of_measure": {"unit": "A"}},
+            {"value": 50, "context": context, "measurand": "SoC", "location": "EV",
+             "unit_of_measure": {"unit": "Percent"}},
+        ]}]
+
+    def _event(self, evse: int, event_type: str, trigger: str, context: str | None,
+               **extra: Any) -> call.TransactionEvent:
+        tx = self.transactions[evse]
+        info: dict[str, Any] = {"transaction_id": tx.transaction_id}
+        if event_type == "Started" and tx.remote_start_id is not None:
+            info["remote_start_id"] = tx.remote_start_id
+        info.update(extra.pop("info", {}))
+        event = call.TransactionEvent(
+            event_type=event_type, timestamp=now_z(), trigger_reason=trigger, seq_no=tx.seq_no,
+            transaction_info=info, evse={"id": evse, "connector_id": 1},
+            meter_value=self._meter_value(evse, context) if context else None, **extra)
+        tx.seq_no += 1
+        return event
+
+    def meter_payload(self, connector: int) -> Any:
+        return self._event(connector, "Updated", "MeterValuePeriodic", "Sample.Periodic",
+                           info={"charging_state": "Charging"})
+
+    async def authorize(self, id_tag: str) -> str:
+        answer = await self.call(call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"}))
+        return str(answer.id_token_info["status"])
+
+    async def begin_transaction(self, evse: int, id_token: dict[str, Any], trigger: str) -> str:
+        tx = self.transactions[evse]
+        self.enqueue(self._event(evse, "Started", trigger, "Transaction.Begin", id_token=id_token,
+                                 info={"charging_state": "Charging"}))
+        self.start_metering(evse)
+        if self.connected.is_set():
+            await self.flush()  # online, the CSMS knows the transaction when we return
+            await self.set_status(evse, "Occupied")
+        assert tx.transaction_id is not None
+        return tx.transaction_id
+
+    async def start_local_session(self, connector: int, id_tag: str) -> str:
+        status = await self.authorize(id_tag)
+        if status != "Accepted":
+            raise RuntimeError(f"token {id_tag} not accepted: {status}")
+        self.transactions[connector] = Transaction(token=id_tag, transaction_id=str(uuid.uuid4()))
+        return await self.begin_transaction(
+            connector, {"id_token": id_tag, "type": "ISO14443"}, "Authorized")
+
+    async def stop_local_session(self, connector: int, reason: str = "Local") -> None:
+        if connector not in self.transactions:
+            return
+        trigger = "RemoteStop" if reason == "Remote" else "StopAuthorized"
+        event = self._event(connector, "Ended", trigger, "Transaction.End",
+                            info={"stopped_reason": reason, "charging_state": "Idle"})
+        self.stop_metering(connector)
+        self.enqueue(event)
+        if self.connected.is_set():
+            self.spawn(self.set_status(connector, "Available"))

@@ -1,0 +1,49 @@
+"""The csms command: migrate, register and list charge points, add tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from csms.cli import main
+from tests.conftest import admin, with_database
+
+
+@pytest.fixture
+def cli_database(server_url: str, template_database: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    name = f"csms_cli_{uuid.uuid4().hex[:12]}"
+    asyncio.run(admin(server_url, f"CREATE DATABASE {name}"))  # empty: `csms migrate` fills it
+    monkeypatch.setenv("CSMS_DATABASE_URL", with_database(server_url, name))
+    monkeypatch.setenv("CSMS_LOG_LEVEL", "warning")
+    yield
+    asyncio.run(admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def test_migrate_add_and_list(cli_database: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert "0001_core.sql" in capsys.readouterr().out
+    assert main(["migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+    assert main(["charge-points", "add", "CP1", "--evse", "1=DE*ABC*E0001*1", "--evse", "2",
+                 "--password", "secret-pw"]) == 0
+    assert main(["tokens", "add", "CARD"]) == 0
+    capsys.readouterr()
+    assert main(["charge-points", "list"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("CP1\toffline")
+    assert "1=DE*ABC*E0001*1:unknown 2=-:unknown" in line
+
+
+def test_bad_evse_option_is_explained(cli_database: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["charge-points", "add", "CP1", "--evse", "x=DE*ABC*E1"]) == 2
+    assert "NUMBER=EVSEID" in capsys.readouterr().err
+
+
+def test_config_errors_are_reported(monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CSMS_OCPP_PORT", "not-a-port")
+    assert main(["migrate"]) == 2
+    assert "CSMS_OCPP_PORT" in capsys.readouterr().err
