@@ -38,7 +38,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_stderr_logger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,  # keeps structlog.testing.capture_logs usable
     )
     # The ocpp library logs every frame at INFO; its errors still come through.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import structlog.testing
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -110,3 +111,41 @@ async def test_oversized_message_closes_cleanly(app: App) -> None:
         await ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "a" * 70000}]))
         await ws.wait_closed()
         assert ws.close_code == 1009
+
+
+async def test_reports_are_acknowledged_and_stored(app: App) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        reply = await _call(ws, [2, "d1", "DataTransfer", {"vendorId": "ACME", "data": "hello"}])
+        assert reply[2] == {"status": "Accepted"}
+        reply = await _call(ws, [2, "s1", "SecurityEventNotification", {
+            "type": "FirmwareUpdated", "timestamp": "2026-11-23T10:00:00Z", "techInfo": "v2"}])
+        assert reply[0] == 3
+    reports = await store.list_reports(app.pool, "CP1", None, 10)
+    assert [(r["kind"], r["payload"]) for r in reports] == [
+        ("SecurityEventNotification",
+         {"type": "FirmwareUpdated", "timestamp": "2026-11-23T10:00:00Z", "techInfo": "v2"}),
+        ("DataTransfer", {"vendorId": "ACME", "data": "hello"}),
+    ]
+
+
+async def test_transaction_event_seq_no_gap_is_logged(app: App) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    await store.upsert_token(app.pool, "TAG")
+
+    def event(kind: str, seq_no: int) -> list:
+        return [2, f"e{seq_no}", "TransactionEvent", {
+            "eventType": kind, "timestamp": "2026-11-23T10:00:00Z", "seqNo": seq_no,
+            "triggerReason": "Authorized" if kind == "Started" else "MeterValuePeriodic",
+            "transactionInfo": {"transactionId": "tx-1"}, "evse": {"id": 1, "connectorId": 1},
+            "idToken": {"idToken": "TAG", "type": "ISO14443"}}]
+
+    with structlog.testing.capture_logs() as logs:
+        async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            assert (await _call(ws, event("Started", 0)))[2]["idTokenInfo"]["status"] == "Accepted"
+            assert (await _call(ws, event("Updated", 1)))[0] == 3
+            assert (await _call(ws, event("Updated", 4)))[0] == 3
+    gaps = [entry for entry in logs if entry["event"] == "transaction event seqNo gap"]
+    assert [(g["expected"], g["got"], g["charge_point_id"]) for g in gaps] == [(2, 4, "CP1")]
+    session = await store.session_by_transaction(app.pool, "CP1", "tx-1")
+    assert session is not None and session["last_seq_no"] == 4

@@ -1,0 +1,85 @@
+"""Commands through the admin API and the command service: what reaches the charger, and every outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from csms.app import App
+from csms.charge_points import register
+from tests.conftest import AppFactory
+from tests.support import Api, eventually, ws_url
+from tests.test_charging import SimFactory, sims  # noqa: F401  (the fixture)
+
+
+async def test_commands_reach_the_charger(app: App, api: Api, sims: SimFactory) -> None:  # noqa: F811
+    await register(app.pool, "CP1", None, {1: None})
+    sim = sims(app)
+    await sim.start()
+    v16 = sims.protocol == "1.6"  # type: ignore[attr-defined]
+    configure = "ChangeConfiguration" if v16 else "SetVariables"
+    await sim.wait_for_call(configure)  # the meter interval set on boot
+    key = "HeartbeatInterval" if v16 else "OCPPCommCtrlr.HeartbeatInterval"
+
+    cases: list[tuple[str, dict[str, Any] | None, str, str]] = [
+        ("/charge-points/CP1/reset", {"hard": True}, "Reset", "Hard" if v16 else "Immediate"),
+        ("/charge-points/CP1/evses/1/unlock", None, "UnlockConnector", '"connectorId": 1'),
+        ("/charge-points/CP1/trigger", {"message": "Heartbeat"}, "TriggerMessage", "Heartbeat"),
+        ("/charge-points/CP1/configuration", {"key": key, "value": "120"}, configure, "120"),
+        ("/charge-points/CP1/availability", {"evse": 1, "operative": False}, "ChangeAvailability",
+         "Inoperative"),
+    ]
+    for path, body, action, expected in cases:
+        status, answer = await api.post(path, body)
+        assert (status, answer["outcome"]) == (200, "accepted"), (path, answer)
+        assert expected in json.dumps(await sim.wait_for_call(action)), action
+
+    config = await api.get(f"/charge-points/CP1/configuration?key={key}")
+    assert config["outcome"] == "accepted" and "120" in json.dumps(config["detail"])
+
+    async def unavailable() -> bool:
+        return bool((await api.get("/charge-points/CP1/evses"))[0]["status"] == "unavailable")
+    await eventually(unavailable)
+
+
+async def _answer_next(ws: Any, reply: Any) -> list[Any]:
+    """Read the CSMS's next call; answer it (a CALLRESULT payload, a CALLERROR tuple, or not)."""
+    frame = json.loads(await ws.recv())
+    if isinstance(reply, dict):
+        await ws.send(json.dumps([3, frame[1], reply]))
+    elif isinstance(reply, tuple):
+        await ws.send(json.dumps([4, frame[1], *reply]))
+    return frame  # type: ignore[no-any-return]
+
+
+async def test_every_command_outcome(make_app: AppFactory) -> None:
+    app = await make_app(call_timeout=0.5, meter_value_interval=0)
+    api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    try:
+        await register(app.pool, "CP1", None, {1: None})
+        status, answer = await api.post("/charge-points/CP1/reset")
+        assert (status, answer["outcome"]) == (503, "offline")
+        status, answer = await api.post("/charge-points/NOPE/reset")
+        assert (status, answer["outcome"]) == (404, "not_found")
+
+        async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps([2, "b", "BootNotification",
+                                      {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            await ws.recv()
+            for reply, expected in [
+                (None, (504, "timeout")),
+                (("NotImplemented", "not here", {}), (502, "failed")),
+                ({"status": "Rejected"}, (409, "rejected")),
+                ({"status": "Accepted"}, (200, "accepted")),
+            ]:
+                command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
+                frame = await _answer_next(ws, reply)
+                assert frame[2] == "Reset"
+                status, answer = await command
+                assert (status, answer["outcome"]) == expected
+            assert answer["detail"] == {"status": "Accepted"}
+    finally:
+        await api.http.close()
