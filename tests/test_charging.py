@@ -259,3 +259,26 @@ async def _periodic_samples(app: App, count: int) -> bool:
 async def _ended(app: App, transaction_id: str) -> asyncpg.Record | None:
     session = await store.session_by_transaction(app.pool, "CP1", transaction_id)
     return session if session is not None and session["stopped_at"] is not None else None
+
+
+async def test_remote_start_data_stays_with_the_session(app: App, sims: SimFactory) -> None:
+    """What the caller of a remote start attaches (e.g. a roaming session id) is on the session
+    the charger then reports, matched by remoteStartId (2.0.1) or connector and token (1.6)."""
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    events = _record(app)
+    sim = sims(app)
+    await sim.start()
+    assert await app.commands.resolve_evse("DE*ABC*E0001*1") == ("CP1", 1)
+    result = await app.commands.start_session("CP1", 1, "DE-ABC-C12345678-X",
+                                              {"roaming_session_id": "b2688855-7f00-0002"})
+    assert result.accepted and result.session_id
+    await eventually(lambda: _active_count(app, 1))
+    session = await _session(app.pool, result.session_id)
+    assert session["attributes"] == {"roaming_session_id": "b2688855-7f00-0002"}
+    assert session["transaction_id"] == sim.transaction_id(1)
+    [started] = [e for e in events if isinstance(e, SessionStarted)]
+    assert started.attributes == {"roaming_session_id": "b2688855-7f00-0002"}
+    assert (await app.commands.stop_session(result.session_id)).accepted
+    await eventually(lambda: _active_count(app, 0))
+    [ended] = [e for e in events if isinstance(e, SessionEnded)]
+    assert ended.attributes == started.attributes and ended.token_uid == "DE-ABC-C12345678-X"
