@@ -13,6 +13,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from bridge import outbox
 from csms import store
 from csms.charge_points import register
 from csms.commands import CommandResult, CommandService, Outcome
@@ -142,6 +143,8 @@ class AdminApi:
         r.add_get(f"{PREFIX}/tokens/{{uid}}", self.get_token)
         r.add_post(f"{PREFIX}/tokens/{{uid}}/block", self.block_token)
         r.add_post(f"{PREFIX}/tokens/{{uid}}/unblock", self.unblock_token)
+        r.add_get(f"{PREFIX}/outbox", self.list_outbox)
+        r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
 
     @property
     def port(self) -> int:
@@ -367,3 +370,23 @@ class AdminApi:
 
     async def unblock_token(self, request: web.Request) -> web.Response:
         return await self._set_token_status(request, "accepted")
+
+    # --- roaming outbox ----------------------------------------------------------------------
+
+    async def list_outbox(self, request: web.Request) -> web.Response:
+        status = request.query.get("status")
+        if status not in (None, "pending", "delivered", "failed"):
+            raise BadRequest("'status' is pending, delivered or failed")
+        limit = query_int(request, "limit", 100, 1, 1000)
+        assert limit is not None
+        rows = await outbox.list_messages(self.pool, request.query.get("partner"), status, limit)
+        return reply([record(row) for row in rows])
+
+    async def retry_outbox(self, request: web.Request) -> web.Response:
+        try:
+            message_id = int(request.match_info["id"])
+        except ValueError:
+            raise web.HTTPNotFound(reason="unknown message") from None
+        if not await outbox.retry(self.pool, message_id):
+            raise web.HTTPNotFound(reason="no pending or failed message with that id")
+        return reply({"id": message_id, "status": "pending"})

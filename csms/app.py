@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from bridge.oicp.service import OicpBridge
 from csms.adapter import Services
 from csms.api import AdminApi
 from csms.authorization import AuthorizerChain, LocalAuthorizer
@@ -26,6 +27,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class App:
     settings: Settings
+    database_url: str
     pool: asyncpg.Pool
     events: EventBus
     authorizer: AuthorizerChain
@@ -34,6 +36,7 @@ class App:
     commands: CommandService
     ocpp: OcppServer
     api: AdminApi
+    oicp: OicpBridge | None
 
     @classmethod
     async def open(cls, settings: Settings, url: str | None = None) -> App:
@@ -50,17 +53,25 @@ class App:
                             settings.ocpp)
         connections = Connections()
         commands = CommandService(pool, connections, sessions)
-        return cls(settings, pool, events, authorizer, services, connections, commands,
-                   OcppServer(services, connections), AdminApi(settings.api, pool, commands))
+        oicp = OicpBridge(pool, url, settings.oicp) if settings.oicp.enabled else None
+        if oicp is not None:
+            events.subscribe(oicp.on_event)
+        return cls(settings, url, pool, events, authorizer, services, connections, commands,
+                   OcppServer(services, connections), AdminApi(settings.api, pool, commands),
+                   oicp)
 
     async def start(self) -> None:
         # One process owns all connections: whatever the database says is stale after a restart.
         await self.pool.execute("UPDATE charge_points SET connected = false WHERE connected")
+        if self.oicp is not None:
+            await self.oicp.start()
         await self.ocpp.start()
         await self.api.start()
 
     async def stop(self) -> None:
         await self.api.stop()
+        if self.oicp is not None:
+            await self.oicp.stop()
         await self.ocpp.stop()
         await self.pool.close()
 

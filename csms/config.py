@@ -39,6 +39,21 @@ class ApiSettings:
 
 
 @dataclass
+class OicpSettings:
+    enabled: bool = False
+    base_url: str = "https://service-qa.hubject.com/api/oicp"
+    operator_id: str = "DE*ABC"
+    operator_name: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    ca_file: str = ""
+    allow_plain_http: bool = False
+    request_timeout: float = 10.0
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 300.0
+
+
+@dataclass
 class LogSettings:
     level: str = "info"
     format: str = "auto"
@@ -49,6 +64,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    oicp: OicpSettings = field(default_factory=OicpSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 

@@ -153,5 +153,10 @@ def openapi_document() -> dict[str, Any]:
             "/tokens/{uid}": {"get": _read("One token", _OBJECT, [uid])},
             "/tokens/{uid}/block": {"post": _read("Block a token", _OBJECT, [uid])},
             "/tokens/{uid}/unblock": {"post": _read("Unblock a token", _OBJECT, [uid])},
+            "/outbox": {"get": _read(
+                "Roaming messages, newest first, with their delivery state and last error", listing,
+                [_query("partner"), _query("status"), _query("limit", "integer")])},
+            "/outbox/{id}/retry": {"post": _read("Retry a failed or waiting roaming message now",
+                                                 _OBJECT, [_path_param("id", "integer")])},
         },
     }

@@ -83,9 +83,11 @@ async def make_app(db_url: str) -> AsyncIterator[AppFactory]:
     """Start apps on the test database; all are stopped at the end."""
     started: list[App] = []
 
-    async def factory(ocpp_port: int = 0, **ocpp: Any) -> App:
+    async def factory(ocpp_port: int = 0, oicp: dict[str, Any] | None = None, **ocpp: Any) -> App:
         settings = test_settings(**ocpp)
         settings.ocpp.port = ocpp_port
+        for key, value in (oicp or {}).items():
+            setattr(settings.oicp, key, value)
         app = await App.open(settings, url=db_url)
         await app.start()
         started.append(app)

@@ -1,0 +1,184 @@
+"""The durable outbox: roaming messages stored with their cause, delivered in order with retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "outbox"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one attempt. retry=False with ok=False: the partner refused it for good."""
+
+    ok: bool
+    retry: bool = False
+    error: str | None = None
+
+
+Sender = Callable[[asyncpg.Record], Awaitable[Delivery]]
+
+
+async def enqueue(conn: asyncpg.Connection, partner: str, operation: str, path: str,
+                  body: dict[str, Any], coalesce_key: str | None = None) -> int:
+    """Store a message inside the caller's transaction; the worker is woken once it commits."""
+    if coalesce_key is None:
+        message_id = await conn.fetchval(
+            """INSERT INTO outbox (partner, operation, path, body) VALUES ($1, $2, $3, $4)
+               RETURNING id""",
+            partner, operation, path, body,
+        )
+    else:
+        message_id = await conn.fetchval(
+            """INSERT INTO outbox (partner, operation, path, body, coalesce_key)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (partner, coalesce_key)
+                   WHERE status = 'pending' AND coalesce_key IS NOT NULL
+               DO UPDATE SET body = EXCLUDED.body, path = EXCLUDED.path,
+                   version = outbox.version + 1
+               RETURNING id""",
+            partner, operation, path, body, coalesce_key,
+        )
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, partner)  # sent on commit
+    return int(message_id)
+
+
+def backoff(attempts: int, base: float = 1.0, ceiling: float = 300.0) -> float:
+    """Seconds before the next attempt: doubling from `base`, at most `ceiling`."""
+    return float(min(ceiling, base * 2 ** max(0, attempts - 1)))
+
+
+async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | None,
+                        status: str | None, limit: int = 100) -> list[asyncpg.Record]:
+    return await db.fetch(
+        """SELECT id, partner, operation, path, status, attempts, next_attempt_at, last_error,
+                  created_at, delivered_at, body
+           FROM outbox WHERE ($1::text IS NULL OR partner = $1) AND ($2::text IS NULL OR status = $2)
+           ORDER BY id DESC LIMIT $3""",
+        partner, status, limit,
+    )
+
+
+async def retry(db: asyncpg.Pool, message_id: int) -> bool:
+    """An operator's retry of a failed (or waiting) message: due now."""
+    done = await db.execute(
+        """UPDATE outbox SET status = 'pending', next_attempt_at = now()
+           WHERE id = $1 AND status IN ('failed', 'pending')""",
+        message_id,
+    )
+    await db.execute("SELECT pg_notify($1, (SELECT partner FROM outbox WHERE id = $2))",
+                     CHANNEL, message_id)
+    return bool(done.endswith("1"))
+
+
+class OutboxWorker:
+    """Delivers one partner's messages strictly one at a time, oldest first.
+
+    The oldest pending message blocks the ones behind it until it is delivered or refused for
+    good: that keeps every EVSE's and session's messages in order, and OICP wants pushes
+    sequential anyway. A crash between sending and recording the answer sends the message again.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, url: str, partner: str, send: Sender,
+                 base_delay: float = 1.0, max_delay: float = 300.0) -> None:
+        self.pool = pool
+        self.url = url
+        self.partner = partner
+        self.send = send
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.log = log.bind(partner=partner)
+
+    async def start(self) -> None:
+        self._listener = await asyncpg.connect(self.url)
+        await self._listener.add_listener(CHANNEL, self._notified)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            await self._listener.close()
+
+    def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        if payload == self.partner:
+            self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delay = await self.deliver_next()
+            except (OSError, asyncpg.PostgresError) as exc:  # database away: try again soon
+                self.log.warning("outbox worker error", error=repr(exc))
+                delay = 1.0
+            if delay > 0:
+                await self._sleep(delay)
+
+    async def deliver_next(self) -> float:
+        """Attempt the oldest pending message; returns how long to wait before the next try."""
+        message = await self.pool.fetchrow(
+            """SELECT * FROM outbox WHERE partner = $1 AND status = 'pending'
+               ORDER BY id LIMIT 1""",
+            self.partner,
+        )
+        if message is None:
+            return 5.0  # nothing to do: a NOTIFY wakes us earlier
+        wait = (message["next_attempt_at"] - datetime.now(UTC)).total_seconds()
+        if wait > 0:
+            return wait
+        try:
+            outcome = await self.send(message)
+        except Exception as exc:  # a bug in building or sending must not stop the worker
+            self.log.exception("outbox send failed", message_id=message["id"])
+            outcome = Delivery(False, retry=True, error=repr(exc))
+        attempts = message["attempts"] + 1
+        if outcome.ok:
+            await self.pool.execute(
+                """UPDATE outbox SET status = CASE WHEN version = $2 THEN 'delivered' ELSE status END,
+                       delivered_at = CASE WHEN version = $2 THEN now() END,
+                       attempts = $3, last_error = NULL
+                   WHERE id = $1""",
+                message["id"], message["version"], attempts,
+            )
+            self.log.info("delivered", message_id=message["id"], operation=message["operation"],
+                          attempts=attempts)
+            return 0.0
+        if not outcome.retry:
+            await self.pool.execute(
+                """UPDATE outbox SET status = 'failed', attempts = $2, last_error = $3
+                   WHERE id = $1""",
+                message["id"], attempts, outcome.error,
+            )
+            self.log.warning("refused by partner", message_id=message["id"],
+                             operation=message["operation"], error=outcome.error)
+            return 0.0
+        delay = backoff(attempts, self.base_delay, self.max_delay)
+        await self.pool.execute(
+            """UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = $4
+               WHERE id = $1""",
+            message["id"], attempts, outcome.error,
+            datetime.now(UTC) + timedelta(seconds=delay),
+        )
+        self.log.info("delivery failed, will retry", message_id=message["id"],
+                      operation=message["operation"], error=outcome.error, retry_in=delay)
+        return delay

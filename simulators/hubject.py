@@ -1,0 +1,156 @@
+"""A stand-in for Hubject: takes the CPO-bound OICP operations, validates them against Hubject's schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from jsonschema import Draft4Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+SPEC_NAME = "oicp-cpo-2.3-openapi-3.0.prism-fixed.yaml"
+
+
+def default_spec_path() -> Path:
+    """The prism-fixed OpenAPI file in shared/specs beside the checkout (or $OICP_SPEC)."""
+    if os.environ.get("OICP_SPEC"):
+        return Path(os.environ["OICP_SPEC"])
+    return (Path(__file__).resolve().parents[2] / "shared" / "specs" / "oicp-2.3" / "prism-fixed"
+            / SPEC_NAME)
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    template: str
+    pattern: re.Pattern[str]
+    validator: Draft4Validator
+
+
+def load_operations(spec_path: Path) -> list[Operation]:
+    """Every POST of the OpenAPI file, with a validator for its request body."""
+    document = yaml.safe_load(spec_path.read_text())
+    registry = Registry().with_resource(
+        "urn:oicp", Resource.from_contents(document, default_specification=DRAFT4))
+    operations = []
+    for template, item in document["paths"].items():
+        post = item.get("post")
+        if not post or "requestBody" not in post:
+            continue
+        schema = post["requestBody"]["content"]["application/json"]["schema"]
+        if "$ref" in schema:
+            schema = {"$ref": "urn:oicp" + schema["$ref"]}
+        else:  # an inline schema (charging notifications' oneOf) whose $refs point into the file
+            schema = json.loads(json.dumps(schema).replace('"#/components', '"urn:oicp#/components'))
+        regex = "^" + re.sub(r"\\{[^/]+?\\}", "([^/]+)", re.escape(template)) + "$"
+        operations.append(Operation(post["operationId"], template, re.compile(regex),
+                                    Draft4Validator(schema, registry=registry)))
+    return operations
+
+
+@dataclass
+class Received:
+    operation: str
+    path: str
+    body: Any
+    errors: list[str] = field(default_factory=list)
+    ok: bool = False  # answered with a positive acknowledgement
+
+
+def acknowledgement(result: bool, code: str, description: str = "") -> dict[str, Any]:
+    status: dict[str, Any] = {"Code": code}
+    if description:
+        status["Description"] = description[:200]
+    return {"Result": result, "StatusCode": status}
+
+
+class SimulatedHubject:
+    def __init__(self, spec_path: Path | None = None) -> None:
+        self.operations = load_operations(spec_path or default_spec_path())
+        self.received: list[Received] = []
+        self.down = False  # while True every request gets HTTP 503
+        self.failures: list[str | tuple[str, str]] = []  # next requests: "500", "timeout", ("nack", code)
+        self.delay = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.timeout_seconds = 30.0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def accepted(self, operation: str | None = None) -> list[Received]:
+        """Valid requests answered with a positive acknowledgement."""
+        return [r for r in self.received if r.ok and (operation is None or r.operation == operation)]
+
+    @property
+    def invalid(self) -> list[Received]:
+        return [r for r in self.received if r.errors]
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _match(self, path: str) -> Operation | None:
+        for operation in self.operations:
+            if operation.pattern.match(path):
+                return operation
+        return None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        operation = self._match(request.path)
+        if operation is None:
+            return web.json_response(acknowledgement(False, "022", "unknown operation"), status=404)
+        try:
+            body = await request.json()
+        except ValueError:
+            self.received.append(Received(operation.operation_id, request.path, None,
+                                          ["body is not JSON"]))
+            return web.json_response(acknowledgement(False, "022", "malformed JSON"), status=400)
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in operation.validator.iter_errors(body)]
+        received = Received(operation.operation_id, request.path, body, errors)
+        self.received.append(received)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if errors:
+            return web.json_response(acknowledgement(False, "022", "; ".join(errors)), status=400)
+        if self.down:
+            return web.Response(status=503, text="Hubject is down")
+        if self.failures:
+            failure = self.failures.pop(0)
+            if failure == "timeout":
+                await asyncio.sleep(self.timeout_seconds)
+            if isinstance(failure, tuple):
+                return web.json_response(acknowledgement(False, failure[1], "simulated refusal"))
+            return web.Response(status=500, text="simulated failure")
+        received.ok = True
+        return web.json_response(acknowledgement(True, "000"))
