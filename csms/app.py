@@ -53,7 +53,7 @@ class App:
                             settings.ocpp)
         connections = Connections()
         commands = CommandService(pool, connections, sessions)
-        oicp = OicpBridge(pool, url, settings.oicp) if settings.oicp.enabled else None
+        oicp = OicpBridge(pool, url, settings.oicp, commands) if settings.oicp.enabled else None
         if oicp is not None:
             events.subscribe(oicp.on_event)
         return cls(settings, url, pool, events, authorizer, services, connections, commands,

@@ -48,6 +48,12 @@ class OicpSettings:
     client_key: str = ""
     ca_file: str = ""
     allow_plain_http: bool = False
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 9443
+    server_cert: str = ""
+    server_key: str = ""
+    client_ca: str = ""
+    time_zone: str = "UTC"
     request_timeout: float = 10.0
     retry_base_delay: float = 1.0
     retry_max_delay: float = 300.0

@@ -315,3 +315,23 @@ async def list_reports(db: Executor, charge_point_id: str, kind: str | None,
            ORDER BY received_at DESC, id DESC LIMIT $3""",
         charge_point_id, kind, limit,
     )
+
+
+async def session_by_roaming_id(db: Executor, protocol: str, session_id: str) -> Row | None:
+    """The session a roaming partner knows by its own id (e.g. OICP SessionID)."""
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.attributes -> $1 ->> 'SessionID' = $2 AND s.status <> 'failed'
+            ORDER BY s.created_at DESC LIMIT 1""",
+        protocol, session_id,
+    )
+
+
+async def energy_readings(db: Executor, session_id: str) -> list[float]:
+    """The session's whole-meter energy register readings (Wh), in time order."""
+    rows = await db.fetch(
+        """SELECT value FROM meter_samples WHERE session_id = $1 AND phase IS NULL
+             AND measurand = 'Energy.Active.Import.Register' ORDER BY sampled_at, id""",
+        session_id,
+    )
+    return [float(row["value"]) for row in rows]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 from jsonschema import Draft4Validator
@@ -35,11 +36,22 @@ class Operation:
     validator: Draft4Validator
 
 
-def load_operations(spec_path: Path) -> list[Operation]:
-    """Every POST of the OpenAPI file, with a validator for its request body."""
+def _load(spec_path: Path) -> tuple[dict[str, Any], Registry]:
     document = yaml.safe_load(spec_path.read_text())
     registry = Registry().with_resource(
         "urn:oicp", Resource.from_contents(document, default_specification=DRAFT4))
+    return document, registry
+
+
+def schema_validator(spec_path: Path, name: str) -> Draft4Validator:
+    """A validator for one of the file's components.schemas, e.g. eRoamingAcknowledgment."""
+    _, registry = _load(spec_path)
+    return Draft4Validator({"$ref": f"urn:oicp#/components/schemas/{name}"}, registry=registry)
+
+
+def load_operations(spec_path: Path) -> list[Operation]:
+    """Every POST of the OpenAPI file, with a validator for its request body."""
+    document, registry = _load(spec_path)
     operations = []
     for template, item in document["paths"].items():
         post = item.get("post")
@@ -74,7 +86,10 @@ def acknowledgement(result: bool, code: str, description: str = "") -> dict[str,
 
 class SimulatedHubject:
     def __init__(self, spec_path: Path | None = None) -> None:
-        self.operations = load_operations(spec_path or default_spec_path())
+        spec = spec_path or default_spec_path()
+        self.operations = load_operations(spec)
+        self._acknowledgement = schema_validator(spec, "eRoamingAcknowledgment")
+        self.answers: list[tuple[str, Any, list[str]]] = []  # what the CPO answered us, checked
         self.received: list[Received] = []
         self.down = False  # while True every request gets HTTP 503
         self.failures: list[str | tuple[str, str]] = []  # next requests: "500", "timeout", ("nack", code)
@@ -154,3 +169,33 @@ class SimulatedHubject:
             return web.Response(status=500, text="simulated failure")
         received.ok = True
         return web.json_response(acknowledgement(True, "000"))
+
+    # --- Hubject → CPO ------------------------------------------------------------------------
+
+    async def send(self, cpo_url: str, path: str, body: Any, raw: bytes | None = None) -> Any:
+        """POST to the CPO (as an EMP's request relayed by Hubject); the answer is checked
+        against eRoamingAcknowledgment and returned."""
+        async with aiohttp.ClientSession() as http, http.post(
+                cpo_url.rstrip("/") + path, data=raw if raw is not None else None,
+                json=body if raw is None else None,
+                headers={"Content-Type": "application/json"}) as response:
+            answer = await response.json(content_type=None)
+        errors = [e.message for e in self._acknowledgement.iter_errors(answer)]
+        if response.status != 200:
+            errors.append(f"HTTP {response.status}")
+        self.answers.append((path, answer, errors))
+        return answer
+
+    async def remote_start(self, cpo_url: str, body: dict[str, Any]) -> Any:
+        provider = body.get("ProviderID", "DE-8EO")
+        return await self.send(cpo_url, f"/api/oicp/charging/v21/providers/{provider}"
+                                        "/authorize-remote/start", body)
+
+    async def remote_stop(self, cpo_url: str, body: dict[str, Any]) -> Any:
+        provider = body.get("ProviderID", "DE-8EO")
+        return await self.send(cpo_url, f"/api/oicp/charging/v21/providers/{provider}"
+                                        "/authorize-remote/stop", body)
+
+    @property
+    def bad_answers(self) -> list[tuple[str, Any, list[str]]]:
+        return [answer for answer in self.answers if answer[2]]

@@ -18,7 +18,11 @@ from csms.app import App
 from csms.config import Settings
 from csms.database import embedded_url, migrate_url
 from csms.logs import configure_logging
-from tests.support import API_TOKEN, Api
+from simulators.chargepoint import SimConfig, SimulatedChargePoint
+from simulators.chargepoint16 import ChargePoint16
+from simulators.chargepoint201 import ChargePoint201
+from simulators.hubject import SimulatedHubject
+from tests.support import API_TOKEN, Api, ws_url
 
 
 def with_database(url: str, name: str) -> str:
@@ -111,3 +115,32 @@ async def api(app: App) -> AsyncIterator[Api]:
     await client.http.close()
 
 
+
+
+@pytest.fixture
+async def hubject() -> AsyncIterator[SimulatedHubject]:
+    stand_in = SimulatedHubject()
+    await stand_in.start()
+    yield stand_in
+    await stand_in.stop()
+
+
+SimFactory = Callable[..., SimulatedChargePoint]
+
+
+@pytest.fixture(params=["1.6", "2.0.1"])
+async def sims(request: pytest.FixtureRequest) -> AsyncIterator[SimFactory]:
+    """Builds simulated chargers of the test's OCPP version; all are stopped at the end."""
+    made: list[SimulatedChargePoint] = []
+
+    def factory(app: App, charge_point_id: str = "CP1", **options: Any) -> SimulatedChargePoint:
+        options.setdefault("meter_interval", 0.2)
+        config = SimConfig(charge_point_id=charge_point_id, url=ws_url(app), **options)
+        sim = ChargePoint16(config) if request.param == "1.6" else ChargePoint201(config)
+        made.append(sim)
+        return sim
+
+    factory.protocol = request.param  # type: ignore[attr-defined]
+    yield factory
+    for sim in made:
+        await sim.stop()

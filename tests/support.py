@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from csms.app import App
+from simulators.hubject import SimulatedHubject
 
 API_TOKEN = "test-token"
 
@@ -48,3 +49,11 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+def oicp_settings(hubject: SimulatedHubject, **overrides: Any) -> dict[str, Any]:
+    """OICP switched on, talking plain HTTP to the simulated Hubject, retrying fast."""
+    return {"enabled": True, "base_url": hubject.base_url, "allow_plain_http": True,
+            "operator_id": "DE*ABC", "operator_name": "ABC Charging", "retry_base_delay": 0.05,
+            "retry_max_delay": 0.2, "request_timeout": 2.0, "listen_host": "127.0.0.1",
+            "listen_port": 0, **overrides}

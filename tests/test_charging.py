@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -14,35 +13,10 @@ from csms import store
 from csms.app import App
 from csms.charge_points import register
 from csms.events import DomainEvent, MeterSampled, SessionEnded, SessionStarted
-from simulators.chargepoint import SimConfig, SimulatedChargePoint
-from simulators.chargepoint16 import ChargePoint16
-from simulators.chargepoint201 import ChargePoint201
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 
-PROTOCOLS = ["1.6", "2.0.1"]
 TICK_WH = 2750  # 11 kW for 900 simulated seconds
-
-
-SimFactory = Callable[..., SimulatedChargePoint]
-
-
-@pytest.fixture(params=PROTOCOLS)
-async def sims(request: pytest.FixtureRequest) -> AsyncIterator[SimFactory]:
-    """Builds simulated chargers of the test's OCPP version; all are stopped at the end."""
-    made: list[SimulatedChargePoint] = []
-
-    def factory(app: App, charge_point_id: str = "CP1", **options: Any) -> SimulatedChargePoint:
-        options.setdefault("meter_interval", 0.2)
-        config = SimConfig(charge_point_id=charge_point_id, url=ws_url(app), **options)
-        sim = ChargePoint16(config) if request.param == "1.6" else ChargePoint201(config)
-        made.append(sim)
-        return sim
-
-    factory.protocol = request.param  # type: ignore[attr-defined]
-    yield factory
-    for sim in made:
-        await sim.stop()
 
 
 async def _session(pool: asyncpg.Pool, session_id: str) -> asyncpg.Record:

@@ -10,12 +10,11 @@ from websockets.asyncio.client import connect
 
 from csms.app import App
 from csms.charge_points import register
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
-from tests.test_charging import SimFactory, sims  # noqa: F401  (the fixture)
 
 
-async def test_commands_reach_the_charger(app: App, api: Api, sims: SimFactory) -> None:  # noqa: F811
+async def test_commands_reach_the_charger(app: App, api: Api, sims: SimFactory) -> None:
     await register(app.pool, "CP1", None, {1: None})
     sim = sims(app)
     await sim.start()

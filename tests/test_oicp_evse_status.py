@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from bridge import outbox
 from csms.app import App
@@ -14,23 +11,9 @@ from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
-from tests.support import Api, eventually, ws_url
+from tests.support import Api, eventually, oicp_settings, ws_url
 
 STATUS = "eRoamingPushEvseStatus_V2.1"
-
-
-@pytest.fixture
-async def hubject() -> AsyncIterator[SimulatedHubject]:
-    stand_in = SimulatedHubject()
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-def oicp_settings(hubject: SimulatedHubject) -> dict[str, Any]:
-    return {"enabled": True, "base_url": hubject.base_url, "allow_plain_http": True,
-            "operator_id": "DE*ABC", "operator_name": "ABC Charging", "retry_base_delay": 0.05,
-            "retry_max_delay": 0.2, "request_timeout": 2.0}
 
 
 def last_status(hubject: SimulatedHubject) -> dict[str, str]:

@@ -1,0 +1,56 @@
+"""eRoamingChargeDetailRecord (v2.2): a finished roaming session as Hubject's CDR, built purely."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from csms.events import SessionEnded
+
+OPERATION = "ChargeDetailRecord"
+
+
+def cdr_path(operator_id: str) -> str:
+    return f"/cdrmgmt/v22/operators/{quote(operator_id, safe='*')}/charge-detail-record"
+
+
+def oicp_time(at: datetime, time_zone: str) -> str:
+    """OICP wants the local offset of the charge point, e.g. 2024-03-01T10:00:00+01:00."""
+    return at.astimezone(ZoneInfo(time_zone)).isoformat(timespec="seconds")
+
+
+def kwh(wh: float) -> float:
+    return round(wh / 1000, 3)
+
+
+def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
+                         time_zone: str) -> dict[str, Any]:
+    """The CDR for a session the OICP bridge knows (its attributes carry the 'oicp' block)."""
+    oicp = ended.attributes["oicp"]
+    started = ended.started_at or ended.stopped_at
+    start_wh = ended.meter_start_wh if ended.meter_start_wh is not None else \
+        (readings_wh[0] if readings_wh else 0.0)
+    end_wh = ended.meter_stop_wh if ended.meter_stop_wh is not None else \
+        (readings_wh[-1] if readings_wh else start_wh)
+    record: dict[str, Any] = {
+        "SessionID": oicp["SessionID"],
+        "CPOPartnerSessionID": ended.session_id,
+        "EvseID": ended.evse_id,
+        "Identification": oicp["Identification"],
+        "SessionStart": oicp_time(started, time_zone),
+        "ChargingStart": oicp_time(started, time_zone),
+        "ChargingEnd": oicp_time(ended.stopped_at, time_zone),
+        "SessionEnd": oicp_time(ended.stopped_at, time_zone),
+        "MeterValueStart": kwh(start_wh),
+        "MeterValueEnd": kwh(end_wh),
+        "ConsumedEnergy": kwh(max(0.0, end_wh - start_wh)),
+    }
+    between = [kwh(r) for r in readings_wh if start_wh < r < end_wh]
+    if between:
+        record["MeterValueInBetween"] = {"meterValues": between}
+    for key in ("EMPPartnerSessionID", "PartnerProductID"):
+        if oicp.get(key):
+            record[key] = oicp[key]
+    return record
