@@ -54,6 +54,7 @@ class OicpSettings:
     server_key: str = ""
     client_ca: str = ""
     time_zone: str = "UTC"
+    progress_interval: float = 300.0
     request_timeout: float = 10.0
     retry_base_delay: float = 1.0
     retry_max_delay: float = 300.0

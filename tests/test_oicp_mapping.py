@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bridge.oicp import notifications
+from bridge.oicp.cdr import cdr_path, charge_detail_record
 from bridge.oicp.client import outcome
 from bridge.oicp.evse_status import push_evse_status, status_path
 from bridge.oicp.status import oicp_evse_status
 from csms.domain import EvseStatus as E
+from csms.domain import StopReason
+from csms.events import SessionEnded
 from simulators.hubject import Operation, default_spec_path, load_operations
 
 EXAMPLES = default_spec_path().parents[1] / "examples"
@@ -77,3 +83,56 @@ def test_acknowledgement_outcome(http: int, answer: object, ok: bool, retry: boo
 
 def test_spec_is_where_the_simulator_expects_it() -> None:
     assert Path(default_spec_path()).is_file()
+
+
+def _ended(**overrides: object) -> SessionEnded:
+    values: dict[str, Any] = dict(
+        session_id="5f0e-ours", charge_point_id="CP1", evse_number=1, evse_id="DE*ABC*E0001*1",
+        token_uid="DE-8EO-CAet5e4XY-3", started_at=START, stopped_at=START + timedelta(hours=1),
+        meter_start_wh=1000.0, meter_stop_wh=23125.0, reason=StopReason.REMOTE,
+        attributes={"oicp": OICP})
+    values.update(overrides)
+    return SessionEnded(**values)
+
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+OICP = {"SessionID": "b2688855-7f00-0002-6d8e-48d883f6abb6", "ProviderID": "DE-8EO",
+        "EMPPartnerSessionID": "emp-1", "PartnerProductID": "AC3",
+        "Identification": {"RemoteIdentification": {"EvcoID": "DE-8EO-CAet5e4XY-3"}}}
+
+
+@pytest.mark.parametrize(("ended", "readings", "expected"), [
+    (_ended(), [1000.0, 6500.0, 12000.0, 23125.0],
+     {"ConsumedEnergy": 22.125, "MeterValueStart": 1.0, "MeterValueEnd": 23.125,
+      "MeterValueInBetween": {"meterValues": [6.5, 12.0]}, "SessionStart": "2026-11-23T10:00:00+01:00",
+      "SessionEnd": "2026-11-23T11:00:00+01:00", "PartnerProductID": "AC3"}),
+    (_ended(meter_stop_wh=None), [1000.0, 4000.0],
+     {"ConsumedEnergy": 3.0, "MeterValueEnd": 4.0}),
+    (_ended(meter_start_wh=None, meter_stop_wh=None), [], {"ConsumedEnergy": 0.0}),
+    (_ended(attributes={"oicp": {**OICP, "Identification": {
+        "RFIDMifareFamilyIdentification": {"UID": "1234ABCD"}}}}), [],
+     {"Identification": {"RFIDMifareFamilyIdentification": {"UID": "1234ABCD"}}}),
+])
+def test_cdr(operations: list[Operation], ended: SessionEnded, readings: list[float],
+             expected: dict[str, object]) -> None:
+    record = charge_detail_record(ended, readings, "Europe/Berlin")
+    assert validate(operations, cdr_path("DE*ABC"), record) == []
+    assert {k: record.get(k) for k in expected} == expected
+    assert record["SessionID"] == OICP["SessionID"] and record["CPOPartnerSessionID"] == "5f0e-ours"
+
+
+def test_notifications_are_valid(operations: list[Operation]) -> None:
+    args = (OICP, "5f0e-ours", "DE*ABC*E0001*1", "DE*ABC")
+    bodies = [
+        notifications.start(*args, START, 1000.0, "UTC"),
+        notifications.progress(*args, START, START + timedelta(minutes=30), 1000.0,
+                               [6500.0], "UTC"),
+        notifications.end(*args, START, START + timedelta(hours=1), 1000.0, 23125.0, "UTC"),
+        notifications.error(*args, "GroundFailure"),
+        notifications.error(*args, "ConnectorLockFailure"),
+    ]
+    for body in bodies:
+        assert validate(operations, notifications.PATH, body) == [], body
+    assert bodies[1]["ChargingDuration"] == 1_800_000 and bodies[1]["ConsumedEnergyProgress"] == 5.5
+    assert [b["ErrorType"] for b in bodies[3:]] == ["CriticalError", "ConnectorError"]
+    assert bodies[0]["SessionStart"] == "2026-11-23T09:00:00+00:00"

@@ -52,6 +52,7 @@ async def test_remote_start_to_exactly_one_cdr(make_app: AppFactory, hubject: Si
     async def metered() -> bool:
         return len(await store.energy_readings(app.pool, session_id)) >= 4
     await eventually(metered)
+    await sim.set_status(1, "Faulted", "GroundFailure")  # a charger fault mid-session
     stop = {k: start[k] for k in ("SessionID", "ProviderID", "EvseID", "EMPPartnerSessionID")}
     answer = await hubject.remote_stop(cpo_url(app), stop)
     assert (answer["Result"], answer["StatusCode"]["Code"]) == (True, "000")
@@ -76,6 +77,16 @@ async def test_remote_start_to_exactly_one_cdr(make_app: AppFactory, hubject: Si
     await eventually(lambda: _no_pending(app))
     assert len(hubject.accepted(CDR)) == 1
     assert hubject.invalid == [] and hubject.bad_answers == []
+
+    # Notifications, in order, before the CDR; Progress throttled to one per 5 minutes.
+    roaming = [r for r in hubject.accepted() if r.operation != "eRoamingPushEvseStatus_V2.1"]
+    assert [r.body.get("Type", "CDR") for r in roaming] == ["Start", "Progress", "Error", "End", "CDR"]
+    notes = {r.body.get("Type"): r.body for r in roaming}
+    assert all(n["SessionID"] == start["SessionID"] for n in notes.values())
+    assert notes["Start"]["Identification"] == {"RemoteIdentification": {"EvcoID": EVCO}}
+    assert notes["Progress"]["ChargingDuration"] >= 0 and notes["Progress"]["ConsumedEnergyProgress"] > 0
+    assert notes["Error"]["ErrorType"] == "CriticalError"
+    assert notes["End"]["ConsumedEnergy"] == body["ConsumedEnergy"]
 
 
 async def _no_pending(app: App) -> bool:

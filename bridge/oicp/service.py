@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.oicp import cdr, evse_status
+from bridge.oicp import cdr, evse_status, notifications
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
 from csms import store
 from csms.commands import CommandService
 from csms.config import OicpSettings
-from csms.events import DomainEvent, EvseStatusChanged, SessionEnded
+from csms.domain import EvseStatus
+from csms.events import DomainEvent, EvseStatusChanged, MeterSampled, SessionEnded, SessionStarted
 
 log = structlog.get_logger(__name__)
 
@@ -42,22 +45,69 @@ class OicpBridge:
         await self.client.stop()
 
     async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
-        """Runs inside the domain change's transaction: the message commits with it."""
-        if isinstance(event, EvseStatusChanged) and event.evse_id:
+        """Runs inside the domain change's transaction: the messages commit with it."""
+        if isinstance(event, EvseStatusChanged):
+            await self._status_changed(conn, event)
+        elif isinstance(event, SessionStarted) and "oicp" in event.attributes:
+            await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
+                event.attributes["oicp"], event.session_id, str(event.evse_id),
+                self.settings.operator_id, event.started_at, event.meter_start_wh,
+                self.settings.time_zone))
+        elif isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None:
+            await self._progress(conn, event)
+        elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
+            # Only roaming sessions: our own customers' sessions are not Hubject's business.
+            oicp = event.attributes["oicp"]
+            await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.end(
+                oicp, event.session_id, str(event.evse_id), self.settings.operator_id,
+                event.started_at, event.stopped_at, event.meter_start_wh, event.meter_stop_wh,
+                self.settings.time_zone))
+            readings = await store.energy_readings(conn, event.session_id)
+            record = cdr.charge_detail_record(event, readings, self.settings.time_zone)
+            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
+            log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
+                     oicp_session=record["SessionID"], energy_kwh=record["ConsumedEnergy"])
+
+    async def _send(self, conn: asyncpg.Connection, operation: str, path: str,
+                    body: dict[str, Any], coalesce_key: str | None = None) -> None:
+        await outbox.enqueue(conn, PARTNER, operation, path, body, coalesce_key)
+
+    async def _status_changed(self, conn: asyncpg.Connection, event: EvseStatusChanged) -> None:
+        if event.evse_id:
             body = evse_status.push_evse_status(
                 self.settings.operator_id, self.settings.operator_name, "update",
                 [(event.evse_id, event.status)])
-            await outbox.enqueue(conn, PARTNER, evse_status.OPERATION,
-                                 evse_status.status_path(self.settings.operator_id), body,
-                                 coalesce_key=f"evse-status:{event.evse_id}")
-        elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
-            # Only roaming sessions: our own customers' sessions are not Hubject's business.
-            readings = await store.energy_readings(conn, event.session_id)
-            record = cdr.charge_detail_record(event, readings, self.settings.time_zone)
-            await outbox.enqueue(conn, PARTNER, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id),
-                                 record)
-            log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
-                     oicp_session=record["SessionID"], energy_kwh=record["ConsumedEnergy"])
+            await self._send(conn, evse_status.OPERATION,
+                             evse_status.status_path(self.settings.operator_id), body,
+                             coalesce_key=f"evse-status:{event.evse_id}")
+        if event.status is EvseStatus.FAULTED:
+            evse = await store.get_evse(conn, event.charge_point_id, event.evse_number)
+            session = await store.active_session_on_evse(conn, evse["id"]) if evse else None
+            if session is not None and "oicp" in session["attributes"]:
+                await self._send(conn, notifications.OPERATION, notifications.PATH,
+                                 notifications.error(session["attributes"]["oicp"],
+                                                     str(session["id"]), str(session["evse_id"]),
+                                                     self.settings.operator_id, event.error_code))
+
+    async def _progress(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
+        """From the periodic meter values, at most one Progress per progress_interval."""
+        assert event.session_id is not None
+        session = await store.get_session(conn, event.session_id)
+        if session is None or session["status"] != "active" or "oicp" not in session["attributes"]:
+            return
+        key = f"progress:{event.session_id}"
+        recent = await conn.fetchval(
+            """SELECT max(created_at) > now() - make_interval(secs => $3) FROM outbox
+               WHERE partner = $1 AND coalesce_key = $2""",
+            PARTNER, key, float(self.settings.progress_interval),
+        )
+        if recent:
+            return
+        readings = await store.energy_readings(conn, event.session_id)
+        await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.progress(
+            session["attributes"]["oicp"], event.session_id, str(session["evse_id"]),
+            self.settings.operator_id, session["started_at"], event.sampled_at,
+            session["meter_start_wh"], readings, self.settings.time_zone), coalesce_key=key)
 
     async def push_all_statuses(self) -> int:
         """A fullLoad of every roaming EVSE's status; returns how many."""

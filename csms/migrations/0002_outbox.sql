@@ -23,3 +23,4 @@ CREATE INDEX outbox_pending ON outbox (partner, id) WHERE status = 'pending';
 CREATE UNIQUE INDEX outbox_coalesce ON outbox (partner, coalesce_key)
     WHERE status = 'pending' AND coalesce_key IS NOT NULL;
 CREATE INDEX outbox_recent ON outbox (partner, status, id DESC);
+CREATE INDEX outbox_key ON outbox (partner, coalesce_key, created_at DESC) WHERE coalesce_key IS NOT NULL;
