@@ -56,6 +56,7 @@ class App:
         oicp = OicpBridge(pool, url, settings.oicp, commands) if settings.oicp.enabled else None
         if oicp is not None:
             events.subscribe(oicp.on_event)
+            authorizer.add(oicp.authorizer)
         return cls(settings, url, pool, events, authorizer, services, connections, commands,
                    OcppServer(services, connections), AdminApi(settings.api, pool, commands),
                    oicp)

@@ -55,6 +55,9 @@ class OicpSettings:
     client_ca: str = ""
     time_zone: str = "UTC"
     progress_interval: float = 300.0
+    authorize_timeout: float = 8.0
+    authorize_reuse_window: float = 300.0
+    authorization_cache_ttl: float = 86400.0
     request_timeout: float = 10.0
     retry_base_delay: float = 1.0
     retry_max_delay: float = 300.0

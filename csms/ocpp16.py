@@ -104,8 +104,9 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
             self.log.warning("stop for unknown transaction", transaction_id=transaction_id)
         if id_tag is None:
             return call_result.StopTransaction()
-        answer = await self.services.sessions.authorize(self.charge_point_id, id_tag)
-        status = AuthorizationStatus.ACCEPTED if known else answer.status
+        # The session's own token needs no second opinion (nor a roaming partner's round trip).
+        status = AuthorizationStatus.ACCEPTED if known else \
+            (await self.services.sessions.authorize(self.charge_point_id, id_tag)).status
         return call_result.StopTransaction(id_tag_info={"status": authorization_16(status)})
 
     @on(Action.data_transfer)

@@ -335,3 +335,50 @@ async def energy_readings(db: Executor, session_id: str) -> list[float]:
         session_id,
     )
     return [float(row["value"]) for row in rows]
+
+
+async def active_roaming_sessions(db: Executor, charge_point_id: str, protocol: str) -> list[Row]:
+    """The charger's active sessions that a roaming partner authorized."""
+    return await db.fetch(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.charge_point_id = $1 AND s.status = 'active' AND s.attributes ? $2
+            ORDER BY s.started_at""",
+        charge_point_id, protocol,
+    )
+
+
+async def record_roaming_authorization(db: Executor, protocol: str, token_uid: str,
+                                       charge_point_id: str, attributes: dict[str, Any]) -> None:
+    await db.execute(
+        """INSERT INTO roaming_authorizations
+           (protocol, token_uid, charge_point_id, roaming_session_id, attributes)
+           VALUES ($1, $2, $3, $4, $5)""",
+        protocol, token_uid, charge_point_id, attributes[protocol].get("SessionID"), attributes,
+    )
+
+
+async def unused_roaming_authorization(db: Executor, protocol: str, token_uid: str,
+                                       charge_point_id: str, within: float) -> dict[str, Any] | None:
+    """A recent answer for this token at this charger that no session has taken yet."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT a.attributes FROM roaming_authorizations a
+           WHERE a.protocol = $1 AND a.token_uid = $2 AND a.charge_point_id = $3
+             AND a.authorized_at > now() - make_interval(secs => $4)
+             AND NOT EXISTS (SELECT 1 FROM sessions s
+                             WHERE s.attributes -> $1 ->> 'SessionID' = a.roaming_session_id
+                               AND s.status <> 'failed')
+           ORDER BY a.authorized_at DESC LIMIT 1""",
+        protocol, token_uid, charge_point_id, within,
+    )
+
+
+async def cached_roaming_authorization(db: Executor, protocol: str, token_uid: str,
+                                       within: float) -> dict[str, Any] | None:
+    """The newest positive answer for this token, anywhere, not older than `within` seconds."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT attributes FROM roaming_authorizations
+           WHERE protocol = $1 AND token_uid = $2
+             AND authorized_at > now() - make_interval(secs => $3)
+           ORDER BY authorized_at DESC LIMIT 1""",
+        protocol, token_uid, within,
+    )

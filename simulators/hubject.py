@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,9 @@ class SimulatedHubject:
         self.in_flight = 0
         self.max_in_flight = 0
         self.timeout_seconds = 30.0
+        # RFID UIDs our EMPs know, with their ProviderID: AuthorizeStart answers Authorized for these.
+        self.known_cards: dict[str, str] = {}
+        self.stop_cards: set[str] = set()  # further UIDs an EMP lets stop any of its sessions
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -168,7 +172,33 @@ class SimulatedHubject:
                 return web.json_response(acknowledgement(False, failure[1], "simulated refusal"))
             return web.Response(status=500, text="simulated failure")
         received.ok = True
+        if operation.operation_id.startswith("eRoamingAuthorizeStart"):
+            return web.json_response(self._authorization_start(body))
+        if operation.operation_id.startswith("eRoamingAuthorizeStop"):
+            return web.json_response(self._authorization_stop(body))
         return web.json_response(acknowledgement(True, "000"))
+
+    def _uid(self, body: dict[str, Any]) -> str:
+        card = body["Identification"].get("RFIDMifareFamilyIdentification") or {}
+        return str(card.get("UID", ""))
+
+    def _authorization_start(self, body: dict[str, Any]) -> dict[str, Any]:
+        """eRoamingAuthorizationStart: a new SessionID for a card an EMP knows."""
+        provider = self.known_cards.get(self._uid(body))
+        ids: dict[str, Any] = {k: body[k] for k in ("CPOPartnerSessionID", "EMPPartnerSessionID")
+                               if k in body}
+        if provider is None:
+            return {**ids, "AuthorizationStatus": "NotAuthorized",
+                    "StatusCode": {"Code": "102", "Description": "RFID Authentication failed"}}
+        return {**ids, "SessionID": str(uuid.uuid4()), "ProviderID": provider,
+                "AuthorizationStatus": "Authorized", "StatusCode": {"Code": "000"}}
+
+    def _authorization_stop(self, body: dict[str, Any]) -> dict[str, Any]:
+        uid = self._uid(body)
+        authorized = uid in self.stop_cards or uid in self.known_cards
+        return {"SessionID": body["SessionID"],
+                "AuthorizationStatus": "Authorized" if authorized else "NotAuthorized",
+                "StatusCode": {"Code": "000" if authorized else "102"}}
 
     # --- Hubject → CPO ------------------------------------------------------------------------
 

@@ -34,8 +34,9 @@ def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
         (readings_wh[0] if readings_wh else 0.0)
     end_wh = ended.meter_stop_wh if ended.meter_stop_wh is not None else \
         (readings_wh[-1] if readings_wh else start_wh)
-    record: dict[str, Any] = {
-        "SessionID": oicp["SessionID"],
+    # No SessionID yet when the session charged on a cached authorization: sending fetches one.
+    record: dict[str, Any] = {"SessionID": oicp["SessionID"]} if oicp.get("SessionID") else {}
+    record |= {
         "CPOPartnerSessionID": ended.session_id,
         "EvseID": ended.evse_id,
         "Identification": oicp["Identification"],

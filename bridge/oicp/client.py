@@ -6,7 +6,6 @@ import ssl
 from typing import Any
 
 import aiohttp
-import asyncpg
 
 from bridge.outbox import Delivery
 from csms.config import ConfigError, OicpSettings
@@ -56,19 +55,21 @@ class HubjectClient:
         if self._http is not None:
             await self._http.close()
 
-    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    async def post(self, path: str, body: dict[str, Any],
+                   timeout: float | None = None) -> tuple[int, Any]:
         assert self._http is not None, "client not started"
-        async with self._http.post(self.base_url + path, json=body) as response:
+        options: dict[str, Any] = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
+        async with self._http.post(self.base_url + path, json=body, **options) as response:
             try:
                 answer = await response.json(content_type=None)
             except ValueError:
                 answer = await response.text()
             return response.status, answer
 
-    async def deliver(self, message: asyncpg.Record) -> Delivery:
-        """The outbox's sender: one stored message to Hubject."""
+    async def deliver(self, path: str, body: dict[str, Any]) -> Delivery:
+        """One stored message to Hubject, and what became of it."""
         try:
-            status, answer = await self.post(message["path"], message["body"])
+            status, answer = await self.post(path, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Delivery(False, retry=True, error=repr(exc))
         return outcome(status, answer)

@@ -9,17 +9,23 @@ import structlog
 
 from bridge import outbox
 from bridge.oicp import cdr, evse_status, notifications
+from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
 from csms import store
 from csms.commands import CommandService
 from csms.config import OicpSettings
-from csms.domain import EvseStatus
+from csms.domain import AuthorizationStatus, EvseStatus
 from csms.events import DomainEvent, EvseStatusChanged, MeterSampled, SessionEnded, SessionStarted
 
 log = structlog.get_logger(__name__)
 
 PARTNER = "hubject"
+
+
+def _hubject_session(attributes: dict[str, Any]) -> bool:
+    """A session Hubject knows by its SessionID (a cached authorization gets one only later)."""
+    return "SessionID" in attributes.get("oicp", {})
 
 
 class OicpBridge:
@@ -29,7 +35,8 @@ class OicpBridge:
         self.settings = settings
         self.client = HubjectClient(settings)
         self.inbound = OicpInbound(settings, pool, commands)
-        self.worker = outbox.OutboxWorker(pool, database_url, PARTNER, self.client.deliver,
+        self.authorizer = HubjectAuthorizer(pool, self.client, settings)
+        self.worker = outbox.OutboxWorker(pool, database_url, PARTNER, self._deliver,
                                           settings.retry_base_delay, settings.retry_max_delay)
 
     async def start(self) -> None:
@@ -48,7 +55,7 @@ class OicpBridge:
         """Runs inside the domain change's transaction: the messages commit with it."""
         if isinstance(event, EvseStatusChanged):
             await self._status_changed(conn, event)
-        elif isinstance(event, SessionStarted) and "oicp" in event.attributes:
+        elif isinstance(event, SessionStarted) and _hubject_session(event.attributes):
             await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
                 self.settings.operator_id, event.started_at, event.meter_start_wh,
@@ -58,15 +65,33 @@ class OicpBridge:
         elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
             # Only roaming sessions: our own customers' sessions are not Hubject's business.
             oicp = event.attributes["oicp"]
-            await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.end(
-                oicp, event.session_id, str(event.evse_id), self.settings.operator_id,
-                event.started_at, event.stopped_at, event.meter_start_wh, event.meter_stop_wh,
-                self.settings.time_zone))
+            if _hubject_session(event.attributes):
+                await self._send(conn, notifications.OPERATION, notifications.PATH,
+                                 notifications.end(
+                                     oicp, event.session_id, str(event.evse_id),
+                                     self.settings.operator_id, event.started_at, event.stopped_at,
+                                     event.meter_start_wh, event.meter_stop_wh,
+                                     self.settings.time_zone))
             readings = await store.energy_readings(conn, event.session_id)
             record = cdr.charge_detail_record(event, readings, self.settings.time_zone)
             await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
             log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
-                     oicp_session=record["SessionID"], energy_kwh=record["ConsumedEnergy"])
+                     oicp_session=record.get("SessionID"), energy_kwh=record["ConsumedEnergy"])
+
+    async def _deliver(self, message: asyncpg.Record) -> outbox.Delivery:
+        """The outbox's sender. A CDR of a session that charged on a cached authorization
+        gets its Hubject SessionID first, now that Hubject answers again."""
+        body = message["body"]
+        if message["operation"] == cdr.OPERATION and "SessionID" not in body:
+            late = await self.authorizer.late_start(body["Identification"], body["EvseID"],
+                                                    body["CPOPartnerSessionID"])
+            if late is None:
+                return outbox.Delivery(False, retry=True, error="AuthorizeStart before the CDR: "
+                                                                "no answer from Hubject")
+            if late.status is not AuthorizationStatus.ACCEPTED:
+                return outbox.Delivery(False, error="AuthorizeStart before the CDR: NotAuthorized")
+            body = {**body, "SessionID": late.attributes["oicp"]["SessionID"]}
+        return await self.client.deliver(message["path"], body)
 
     async def _send(self, conn: asyncpg.Connection, operation: str, path: str,
                     body: dict[str, Any], coalesce_key: str | None = None) -> None:
@@ -83,7 +108,7 @@ class OicpBridge:
         if event.status is EvseStatus.FAULTED:
             evse = await store.get_evse(conn, event.charge_point_id, event.evse_number)
             session = await store.active_session_on_evse(conn, evse["id"]) if evse else None
-            if session is not None and "oicp" in session["attributes"]:
+            if session is not None and _hubject_session(session["attributes"]):
                 await self._send(conn, notifications.OPERATION, notifications.PATH,
                                  notifications.error(session["attributes"]["oicp"],
                                                      str(session["id"]), str(session["evse_id"]),
@@ -93,7 +118,8 @@ class OicpBridge:
         """From the periodic meter values, at most one Progress per progress_interval."""
         assert event.session_id is not None
         session = await store.get_session(conn, event.session_id)
-        if session is None or session["status"] != "active" or "oicp" not in session["attributes"]:
+        if session is None or session["status"] != "active" or not _hubject_session(
+                session["attributes"]):
             return
         key = f"progress:{event.session_id}"
         recent = await conn.fetchval(
