@@ -19,6 +19,7 @@ from csms.charge_points import register
 from csms.commands import CommandResult, CommandService, Outcome
 from csms.config import ApiSettings
 from csms.domain import SessionStatus
+from csms.events import EventBus
 from csms.meter import format_timestamp, parse_timestamp
 from csms.openapi import openapi_document
 
@@ -109,11 +110,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AdminApi:
-    def __init__(self, settings: ApiSettings, pool: asyncpg.Pool,
-                 commands: CommandService) -> None:
+    def __init__(self, settings: ApiSettings, pool: asyncpg.Pool, commands: CommandService,
+                 events: EventBus) -> None:
         self.settings = settings
         self.pool = pool
         self.commands = commands
+        self.events = events
         self.app = web.Application(middlewares=[self._errors, self._authenticate])
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -209,7 +211,7 @@ class AdminApi:
             raise BadRequest("'registration' is accepted, pending or rejected")
         try:
             await register(self.pool, charge_point_id, field(data, "password", str, None),
-                           evses, registration)
+                           evses, registration, self.events)
         except asyncpg.UniqueViolationError:
             return problem(409, "an EvseID is already used by another EVSE")
         return reply(await self._charge_point(charge_point_id), 201)

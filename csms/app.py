@@ -58,7 +58,8 @@ class App:
             events.subscribe(oicp.on_event)
             authorizer.add(oicp.authorizer)
         return cls(settings, url, pool, events, authorizer, services, connections, commands,
-                   OcppServer(services, connections), AdminApi(settings.api, pool, commands),
+                   OcppServer(services, connections),
+                   AdminApi(settings.api, pool, commands, events),
                    oicp)
 
     async def start(self) -> None:

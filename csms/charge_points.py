@@ -17,8 +17,10 @@ from csms.events import (
     ChargePointConnected,
     ChargePointDisconnected,
     EventBus,
+    EvseDataChanged,
     EvseStatusChanged,
 )
+from csms.sites import Site
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +100,8 @@ class ChargePointService:
 
 
 async def register(pool: asyncpg.Pool, charge_point_id: str, password: str | None,
-                   evses: dict[int, str | None], registration: str = "accepted") -> None:
+                   evses: dict[int, str | None], registration: str = "accepted",
+                   events: EventBus | None = None) -> None:
     """Register (or update) a charge point with its EVSEs and their roaming EvseIDs."""
     async with pool.acquire() as conn, conn.transaction():
         await store.insert_charge_point(conn, charge_point_id,
@@ -106,7 +109,35 @@ async def register(pool: asyncpg.Pool, charge_point_id: str, password: str | Non
                                         registration)
         for number, evse_id in sorted(evses.items()):
             await store.upsert_evse(conn, charge_point_id, number, evse_id)
+        if events is not None:
+            await events.publish(conn, EvseDataChanged(charge_point_id))
     log.info("charge point registered", charge_point_id=charge_point_id, evses=len(evses))
+
+
+async def retire(pool: asyncpg.Pool, events: EventBus, charge_point_id: str,
+                 evse_numbers: list[int] | None) -> int:
+    """Take EVSEs (or the whole charger) out of service for good; roaming partners drop them."""
+    async with pool.acquire() as conn, conn.transaction():
+        count = await store.retire_evses(conn, charge_point_id, evse_numbers)
+        await events.publish(conn, EvseDataChanged(charge_point_id))
+    log.info("evses retired", charge_point_id=charge_point_id, count=count)
+    return count
+
+
+async def assign_sites(pool: asyncpg.Pool, events: EventBus, sites: list[Site]) -> list[str]:
+    """Store site definitions and place their charge points; returns unknown charge point ids."""
+    unknown: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        for site in sites:
+            await store.upsert_site(conn, site.id, site.to_json())
+            before = set(await store.charge_points_on_site(conn, site.id))
+            await store.set_site(conn, sorted(before - set(site.charge_points)), None)
+            placed = await store.set_site(conn, list(site.charge_points), site.id)
+            unknown += sorted(set(site.charge_points) - set(placed))
+            for charge_point_id in sorted(before | set(placed)):
+                await events.publish(conn, EvseDataChanged(charge_point_id))
+    log.info("sites stored", sites=len(sites), unknown_charge_points=unknown)
+    return unknown
 
 
 def parse_evse_option(option: str) -> tuple[int, str | None]:

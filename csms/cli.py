@@ -1,4 +1,4 @@
-"""The `csms` command: run the system, migrate the database, manage charge points and tokens."""
+"""The `csms` command: run the system, migrate the database, manage charge points, sites, tokens."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import argparse
 import asyncio
 import os
 import sys
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csms import store
-from csms.charge_points import parse_evse_option, register
+from csms.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.config import ConfigError, Settings, load_settings
 from csms.database import create_pool, database_url, migrate_url
 from csms.logs import configure_logging
+from csms.sites import SiteError, parse_sites
+
+if TYPE_CHECKING:
+    from csms.app import App
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -31,6 +36,18 @@ async def _with_database(settings: Settings, work: Any) -> Any:
         return await work(pool)
     finally:
         await pool.close()
+
+
+async def _with_app(settings: Settings, work: Any) -> Any:
+    """The wired system without its servers: changes publish their events, so roaming
+    partners hear of them (the running process's outbox workers deliver)."""
+    from csms.app import App
+
+    app = await App.open(settings)
+    try:
+        return await work(app)
+    finally:
+        await app.pool.close()
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,10 +70,10 @@ def _add_charge_point(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--evse: {exc} (expected NUMBER or NUMBER=EVSEID)", file=sys.stderr)
         return 2
 
-    async def work(pool: Any) -> None:
-        await register(pool, args.id, args.password, evses, args.registration)
+    async def work(app: App) -> None:
+        await register(app.pool, args.id, args.password, evses, args.registration, app.events)
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(_with_app(settings, work))
     print(f"registered {args.id} with EVSEs "
           + ", ".join(f"{n}={e or '-'}" for n, e in sorted(evses.items())))
     return 0
@@ -73,6 +90,52 @@ def _list_charge_points(settings: Settings, args: argparse.Namespace) -> int:
               f"\t{cp['model'] or '-'}\t{cp['firmware_version'] or '-'}\t"
               + " ".join(f"{e['evse_number']}={e['evse_id'] or '-'}:{e['status']}"
                          for e in evses))
+    return 0
+
+
+def _retire(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(app: App) -> int:
+        return await retire(app.pool, app.events, args.id, args.evse)
+
+    print(f"retired {asyncio.run(_with_app(settings, work))} EVSE(s) of {args.id}")
+    return 0
+
+
+def _load_sites(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, "rb") as handle:
+            sites = parse_sites(tomllib.load(handle))
+    except (OSError, tomllib.TOMLDecodeError, SiteError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(app: App) -> list[str]:
+        return await assign_sites(app.pool, app.events, sites)
+
+    unknown = asyncio.run(_with_app(settings, work))
+    print(f"stored {len(sites)} site(s)")
+    if unknown:
+        print("not registered, so not placed: " + ", ".join(unknown), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _oicp_push(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.oicp.enabled:
+        print("oicp is not enabled (oicp.enabled / CSMS_OICP_ENABLED)", file=sys.stderr)
+        return 2
+
+    async def work(app: App) -> int:
+        assert app.oicp is not None
+        if args.what == "push-evse-status":
+            return await app.oicp.push_all_statuses()
+        if args.full:
+            return await app.oicp.push_all_evse_data()
+        return await app.oicp.sync_all_evse_data()
+
+    count = asyncio.run(_with_app(settings, work))
+    kind = "full load" if args.full or args.what == "push-evse-status" else "changes"
+    print(f"queued {kind} of {count} EVSE(s) for Hubject; the running csms delivers it")
     return 0
 
 
@@ -112,6 +175,26 @@ def parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=_add_charge_point)
     cp_commands.add_parser("list", parents=[common], help="list charge points").set_defaults(
         handler=_list_charge_points)
+    retire_cp = cp_commands.add_parser("retire", parents=[common],
+                                       help="retire EVSEs for good (all of them without --evse)")
+    retire_cp.add_argument("id")
+    retire_cp.add_argument("--evse", type=int, action="append", help="EVSE number (repeatable)")
+    retire_cp.set_defaults(handler=_retire)
+
+    sites = commands.add_parser("sites", parents=[common], help="where charge points stand")
+    site_commands = sites.add_subparsers(dest="action", required=True)
+    load = site_commands.add_parser("load", parents=[common],
+                                    help="store the [[site]] tables of a TOML file (see sites.example.toml)")
+    load.add_argument("file")
+    load.set_defaults(handler=_load_sites)
+
+    oicp = commands.add_parser("oicp", parents=[common], help="Hubject (OICP) operations")
+    oicp_commands = oicp.add_subparsers(dest="what", required=True)
+    for name, text in (("push-evse-data", "push EVSE data: changes, or everything with --full"),
+                       ("push-evse-status", "push every EVSE's status (a full load)")):
+        push = oicp_commands.add_parser(name, parents=[common], help=text)
+        push.add_argument("--full", action="store_true", help="a fullLoad replacing Hubject's copy")
+        push.set_defaults(handler=_oicp_push)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

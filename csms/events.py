@@ -46,6 +46,13 @@ class EvseStatusChanged:
 
 
 @dataclass(frozen=True)
+class EvseDataChanged:
+    """What a charger's EVSEs offer changed: added, retired, moved to a site, site edited."""
+
+    charge_point_id: str
+
+
+@dataclass(frozen=True)
 class SessionStarted:
     session_id: str
     charge_point_id: str
@@ -94,6 +101,7 @@ DomainEvent = (
     | ChargePointDisconnected
     | ChargePointBooted
     | EvseStatusChanged
+    | EvseDataChanged
     | SessionStarted
     | MeterSampled
     | SessionEnded

@@ -382,3 +382,83 @@ async def cached_roaming_authorization(db: Executor, protocol: str, token_uid: s
            ORDER BY authorized_at DESC LIMIT 1""",
         protocol, token_uid, within,
     )
+
+
+async def upsert_site(db: Executor, site_id: str, data: dict[str, Any]) -> None:
+    await db.execute(
+        """INSERT INTO sites (id, data) VALUES ($1, $2)
+           ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()""",
+        site_id, data,
+    )
+
+
+async def set_site(db: Executor, charge_point_ids: list[str], site_id: str | None) -> list[str]:
+    """Moves charge points to a site; returns those that exist."""
+    rows = await db.fetch(
+        "UPDATE charge_points SET site_id = $2 WHERE id = ANY($1::text[]) RETURNING id",
+        charge_point_ids, site_id,
+    )
+    return [row["id"] for row in rows]
+
+
+async def charge_points_on_site(db: Executor, site_id: str) -> list[str]:
+    rows = await db.fetch("SELECT id FROM charge_points WHERE site_id = $1", site_id)
+    return [row["id"] for row in rows]
+
+
+async def retire_evses(db: Executor, charge_point_id: str, evse_numbers: list[int] | None) -> int:
+    """Marks EVSEs retired (all of the charger's when evse_numbers is None); returns how many."""
+    result = await db.execute(
+        """UPDATE evses SET retired_at = now() WHERE charge_point_id = $1 AND retired_at IS NULL
+           AND ($2::int[] IS NULL OR evse_number = ANY($2::int[]))""",
+        charge_point_id, evse_numbers,
+    )
+    return int(result.split()[-1])
+
+
+async def roaming_evses(db: Executor, charge_point_id: str | None = None) -> list[Row]:
+    """EVSEs with a roaming EvseID, offered (not retired) and on a site, with the site's data."""
+    return await db.fetch(
+        """SELECT e.evse_id, e.charge_point_id, e.status, s.data AS site
+           FROM evses e JOIN charge_points c ON c.id = e.charge_point_id
+           JOIN sites s ON s.id = c.site_id
+           WHERE e.evse_id IS NOT NULL AND e.retired_at IS NULL
+             AND ($1::text IS NULL OR e.charge_point_id = $1)
+           ORDER BY e.evse_id""",
+        charge_point_id,
+    )
+
+
+async def sent_evse_data(db: Executor, protocol: str,
+                         charge_point_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """The static EVSE records a roaming partner was last sent, by EvseID."""
+    rows = await db.fetch(
+        """SELECT evse_id, record FROM roaming_evse_data WHERE protocol = $1
+           AND ($2::text IS NULL OR charge_point_id = $2) FOR UPDATE""",
+        protocol, charge_point_id,
+    )
+    return {row["evse_id"]: row["record"] for row in rows}
+
+
+async def record_sent_evse_data(db: Executor, protocol: str, charge_point_ids: dict[str, str],
+                                records: dict[str, dict[str, Any]],
+                                deleted: list[str]) -> None:
+    """After queueing a push: what the partner will hold (charge_point_ids by EvseID)."""
+    if deleted:
+        await db.execute(
+            "DELETE FROM roaming_evse_data WHERE protocol = $1 AND evse_id = ANY($2::text[])",
+            protocol, deleted,
+        )
+    await db.executemany(
+        """INSERT INTO roaming_evse_data (protocol, evse_id, charge_point_id, record)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (protocol, evse_id)
+           DO UPDATE SET record = EXCLUDED.record, charge_point_id = EXCLUDED.charge_point_id""",
+        [(protocol, evse_id, charge_point_ids[evse_id], record)
+         for evse_id, record in records.items()],
+    )
+
+
+async def charge_points_with_sent_evse_data(db: Executor, protocol: str) -> set[str]:
+    rows = await db.fetch(
+        "SELECT DISTINCT charge_point_id FROM roaming_evse_data WHERE protocol = $1", protocol)
+    return {row["charge_point_id"] for row in rows}

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import uuid
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 from csms.cli import main
@@ -47,3 +51,37 @@ def test_config_errors_are_reported(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("CSMS_OCPP_PORT", "not-a-port")
     assert main(["migrate"]) == 2
     assert "CSMS_OCPP_PORT" in capsys.readouterr().err
+
+
+async def _outbox(url: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT operation, body FROM outbox ORDER BY id")
+    finally:
+        await conn.close()
+    return [(row["operation"], json.loads(row["body"])["ActionType"]) for row in rows]
+
+
+def test_sites_retire_and_oicp_pushes(cli_database: None, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for key, value in (("ENABLED", "true"), ("ALLOW_PLAIN_HTTP", "true"),
+                       ("BASE_URL", "http://127.0.0.1:9")):
+        monkeypatch.setenv(f"CSMS_OICP_{key}", value)
+    sites = Path(__file__).resolve().parents[1] / "simulators" / "demo" / "sites.toml"
+    assert main(["charge-points", "add", "CP1", "--evse", "1=DE*ABC*E0001*1",
+                 "--evse", "2=DE*ABC*E0001*2"]) == 0
+    assert main(["sites", "load", str(sites)]) == 0
+    assert main(["charge-points", "retire", "CP1", "--evse", "2"]) == 0
+    assert main(["oicp", "push-evse-data", "--full"]) == 0
+    assert main(["oicp", "push-evse-status"]) == 0
+    assert "queued full load of 1 EVSE(s)" in capsys.readouterr().out
+    assert asyncio.run(_outbox(os.environ["CSMS_DATABASE_URL"])) == [
+        ("PushEvseData", "insert"), ("PushEvseData", "delete"), ("PushEvseData", "fullLoad"),
+        ("PushEvseStatus", "fullLoad")]
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[site]]\nid = "x"\nname = "No address"\n')
+    assert main(["sites", "load", str(bad)]) == 2
+    assert "missing" in capsys.readouterr().err
+    monkeypatch.setenv("CSMS_OICP_ENABLED", "false")
+    assert main(["oicp", "push-evse-data"]) == 2

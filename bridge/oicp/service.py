@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.oicp import cdr, evse_status, notifications
+from bridge.oicp import cdr, evse_data, evse_status, notifications
 from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
@@ -16,7 +19,15 @@ from csms import store
 from csms.commands import CommandService
 from csms.config import OicpSettings
 from csms.domain import AuthorizationStatus, EvseStatus
-from csms.events import DomainEvent, EvseStatusChanged, MeterSampled, SessionEnded, SessionStarted
+from csms.events import (
+    DomainEvent,
+    EvseDataChanged,
+    EvseStatusChanged,
+    MeterSampled,
+    SessionEnded,
+    SessionStarted,
+)
+from csms.sites import parse_site
 
 log = structlog.get_logger(__name__)
 
@@ -38,15 +49,22 @@ class OicpBridge:
         self.authorizer = HubjectAuthorizer(pool, self.client, settings)
         self.worker = outbox.OutboxWorker(pool, database_url, PARTNER, self._deliver,
                                           settings.retry_base_delay, settings.retry_max_delay)
+        self._scheduler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.client.start()
         await self.worker.start()
         await self.inbound.start()
+        if self.settings.full_load_interval > 0:
+            self._scheduler = asyncio.get_running_loop().create_task(self._full_loads())
         log.info("oicp bridge started", base_url=self.settings.base_url,
                  operator_id=self.settings.operator_id)
 
     async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
         await self.inbound.stop()
         await self.worker.stop()
         await self.client.stop()
@@ -55,6 +73,8 @@ class OicpBridge:
         """Runs inside the domain change's transaction: the messages commit with it."""
         if isinstance(event, EvseStatusChanged):
             await self._status_changed(conn, event)
+        elif isinstance(event, EvseDataChanged):
+            await self._sync_evse_data(conn, event.charge_point_id)
         elif isinstance(event, SessionStarted) and _hubject_session(event.attributes):
             await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
@@ -135,11 +155,70 @@ class OicpBridge:
             self.settings.operator_id, session["started_at"], event.sampled_at,
             session["meter_start_wh"], readings, self.settings.time_zone), coalesce_key=key)
 
+    async def _sync_evse_data(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
+        """Push what changed in the charger's static EVSE data since Hubject last heard of it."""
+        wanted, owners = await self._evse_records(conn, charge_point_id)
+        sent = await store.sent_evse_data(conn, "oicp", charge_point_id)
+        changes = evse_data.changes(sent, wanted)
+        for action, records in changes.items():
+            await self._send(conn, evse_data.OPERATION, evse_data.data_path(
+                self.settings.operator_id), evse_data.push_evse_data(
+                self.settings.operator_id, self.settings.operator_name, action, records))
+        if changes:
+            await store.record_sent_evse_data(conn, "oicp", owners, wanted,
+                                              [r["EvseID"] for r in changes.get("delete", [])])
+            log.info("evse data queued", partner=PARTNER, charge_point_id=charge_point_id,
+                     **{action: len(records) for action, records in changes.items()})
+
+    async def _evse_records(self, conn: asyncpg.Connection, charge_point_id: str | None
+                            ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        now = datetime.now(UTC)
+        wanted: dict[str, dict[str, Any]] = {}
+        owners: dict[str, str] = {}
+        for row in await store.roaming_evses(conn, charge_point_id):
+            wanted[row["evse_id"]] = evse_data.evse_data_record(
+                parse_site(row["site"]), row["evse_id"], row["charge_point_id"], now)
+            owners[row["evse_id"]] = row["charge_point_id"]
+        return wanted, owners
+
+    async def sync_all_evse_data(self) -> int:
+        """Push what changed, for every charger; returns how many EVSEs Hubject will hold."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            charge_points = {row["charge_point_id"] for row in await store.roaming_evses(conn)}
+            charge_points |= await store.charge_points_with_sent_evse_data(conn, "oicp")
+            for charge_point_id in sorted(charge_points):
+                await self._sync_evse_data(conn, charge_point_id)
+            return len(await store.roaming_evses(conn))
+
+    async def push_all_evse_data(self) -> int:
+        """A fullLoad of every EVSE on a site: Hubject's copy is replaced; returns how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            wanted, owners = await self._evse_records(conn, None)
+            sent = await store.sent_evse_data(conn, "oicp")
+            await self._send(conn, evse_data.OPERATION, evse_data.data_path(
+                self.settings.operator_id), evse_data.push_evse_data(
+                self.settings.operator_id, self.settings.operator_name, "fullLoad",
+                list(wanted.values())), coalesce_key="evse-data:fullLoad")
+            await store.record_sent_evse_data(conn, "oicp", owners, wanted,
+                                              sorted(sent.keys() - wanted.keys()))
+        return len(wanted)
+
+    async def _full_loads(self) -> None:
+        """Scheduled full loads repair whatever drifted (a partner's reset, a lost update)."""
+        while True:
+            await asyncio.sleep(self.settings.full_load_interval)
+            try:
+                data, statuses = await self.push_all_evse_data(), await self.push_all_statuses()
+                log.info("full loads queued", partner=PARTNER, evse_data=data, statuses=statuses)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.error("full loads not queued", partner=PARTNER, error=repr(exc))
+
     async def push_all_statuses(self) -> int:
         """A fullLoad of every roaming EVSE's status; returns how many."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT evse_id, status FROM evses WHERE evse_id IS NOT NULL ORDER BY evse_id")
+                """SELECT evse_id, status FROM evses WHERE evse_id IS NOT NULL
+                   AND retired_at IS NULL ORDER BY evse_id""")
             body = evse_status.push_evse_status(
                 self.settings.operator_id, self.settings.operator_name, "fullLoad",
                 [(row["evse_id"], row["status"]) for row in rows])
