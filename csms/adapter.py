@@ -16,6 +16,7 @@ from ocpp.exceptions import OCPPError
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings
 from csms.meter import format_timestamp
+from csms.reservations import ReservationService
 from csms.sessions import SessionService
 
 # Validating in a thread pool costs more than the validation itself (see stack findings).
@@ -27,6 +28,7 @@ class Services:
     charge_points: ChargePointService
     sessions: SessionService
     settings: OcppSettings
+    reservations: ReservationService
 
 
 def now() -> datetime:

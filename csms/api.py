@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -136,6 +136,8 @@ class AdminApi:
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/configuration", self.change_configuration)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/evses/{{evse}}/start", self.start_session)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/evses/{{evse}}/unlock", self.unlock)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/evses/{{evse}}/reserve", self.reserve)
+        r.add_post(f"{PREFIX}/reservations/{{id}}/cancel", self.cancel_reservation)
         r.add_get(f"{PREFIX}/sessions", self.list_sessions)
         r.add_get(f"{PREFIX}/sessions/{{id}}", self.get_session)
         r.add_get(f"{PREFIX}/sessions/{{id}}/meter-values", self.session_meter_values)
@@ -271,6 +273,23 @@ class AdminApi:
     async def unlock(self, request: web.Request) -> web.Response:
         return command_reply(await self.commands.unlock(request.match_info["cp"],
                                                         self._evse_number(request)))
+
+    async def reserve(self, request: web.Request) -> web.Response:
+        data = await body(request)
+        token = field(data, "token", str)
+        minutes = field(data, "minutes", int, 15)
+        if not token or not 0 < minutes <= 24 * 60:
+            raise BadRequest("'token' must not be empty and 'minutes' be 1 to 1440")
+        return command_reply(await self.commands.reserve(
+            request.match_info["cp"], self._evse_number(request), token,
+            datetime.now(UTC) + timedelta(minutes=minutes)))
+
+    async def cancel_reservation(self, request: web.Request) -> web.Response:
+        try:
+            reservation_id = int(request.match_info["id"])
+        except ValueError:
+            raise BadRequest("a reservation is addressed by its number") from None
+        return command_reply(await self.commands.cancel_reservation(reservation_id))
 
     async def reset(self, request: web.Request) -> web.Response:
         data = await body(request)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
@@ -18,6 +19,7 @@ from csms.commands import CommandService, Connections
 from csms.config import Settings
 from csms.database import create_pool, database_url, migrate
 from csms.events import EventBus
+from csms.reservations import ReservationService
 from csms.server import OcppServer
 from csms.sessions import SessionService
 
@@ -37,6 +39,7 @@ class App:
     ocpp: OcppServer
     api: AdminApi
     oicp: OicpBridge | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, url: str | None = None) -> App:
@@ -49,10 +52,11 @@ class App:
         events = EventBus()
         authorizer = AuthorizerChain(LocalAuthorizer(pool))
         sessions = SessionService(pool, events, authorizer, settings.ocpp)
+        reservations = ReservationService(pool, events)
         services = Services(ChargePointService(pool, events, settings.ocpp), sessions,
-                            settings.ocpp)
+                            settings.ocpp, reservations)
         connections = Connections()
-        commands = CommandService(pool, connections, sessions)
+        commands = CommandService(pool, connections, sessions, reservations)
         oicp = OicpBridge(pool, url, settings.oicp, commands) if settings.oicp.enabled else None
         if oicp is not None:
             events.subscribe(oicp.on_event)
@@ -69,8 +73,14 @@ class App:
             await self.oicp.start()
         await self.ocpp.start()
         await self.api.start()
+        self.tasks.append(asyncio.get_running_loop().create_task(
+            self.services.reservations.expire_forever()))
 
     async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.api.stop()
         if self.oicp is not None:
             await self.oicp.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from csms import store
+from csms.reservations import ReservationService
 from csms.sessions import SessionService
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,9 @@ class ChargerLink(Protocol):
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str: ...
     async def remote_stop(self, transaction_id: str) -> str: ...
     async def unlock(self, evse_number: int) -> str: ...
+    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
+                          expires_at: datetime) -> str: ...
+    async def cancel_reservation(self, reservation_id: int) -> str: ...
     async def reset(self, hard: bool) -> str: ...
     async def change_availability(self, evse_number: int, operative: bool) -> str: ...
     async def trigger(self, message: str, evse_number: int | None) -> str: ...
@@ -109,10 +114,11 @@ async def _ask(charge_point_id: str, what: str, call: Any) -> CommandResult:
 
 class CommandService:
     def __init__(self, pool: asyncpg.Pool, connections: Connections,
-                 sessions: SessionService) -> None:
+                 sessions: SessionService, reservations: ReservationService) -> None:
         self.pool = pool
         self.connections = connections
         self.sessions = sessions
+        self.reservations = reservations
 
     async def resolve_evse(self, evse_id: str) -> tuple[str, int] | None:
         """A roaming EvseID (e.g. DE*ABC*E0001*1) → (charge point id, EVSE number)."""
@@ -153,6 +159,42 @@ class CommandService:
         result = await _ask(session["charge_point_id"], "remote_stop",
                             link.remote_stop(session["transaction_id"]))
         return CommandResult(result.outcome, result.detail, session_id)
+
+    async def reserve(self, charge_point_id: str, evse_number: int, token_uid: str,
+                      expires_at: datetime, attributes: dict[str, Any] | None = None
+                      ) -> CommandResult:
+        """ReserveNow; detail["reservation_id"] names the reservation whatever the outcome."""
+        evse = await store.get_evse(self.pool, charge_point_id, evse_number)
+        if evse is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown EVSE"})
+        link = self.connections.get(charge_point_id)
+        if link is None:
+            return CommandResult(Outcome.OFFLINE)
+        reservation_id = await self.reservations.create(charge_point_id, evse["id"], token_uid,
+                                                        expires_at, attributes or {})
+        result = await _ask(charge_point_id, "reserve_now", link.reserve_now(
+            evse_number, token_uid, reservation_id, expires_at))
+        # A timeout may still have reserved: it stays "requested" until it expires.
+        if result.outcome is not Outcome.TIMEOUT:
+            await self.reservations.answered(reservation_id, result.accepted)
+        return CommandResult(result.outcome, {**result.detail, "reservation_id": reservation_id})
+
+    async def cancel_reservation(self, reservation_id: int) -> CommandResult:
+        reservation = await store.get_reservation(self.pool, reservation_id)
+        if reservation is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown reservation"})
+        if reservation["status"] not in ("active", "requested"):
+            return CommandResult(Outcome.REJECTED, {"reason": f"reservation is {reservation['status']}"})
+        link = self.connections.get(reservation["charge_point_id"])
+        if link is None:
+            return CommandResult(Outcome.OFFLINE)
+        result = await _ask(reservation["charge_point_id"], "cancel_reservation",
+                            link.cancel_reservation(reservation_id))
+        # Rejected: the charger holds no such reservation any more; over either way.
+        if result.outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+            await self.reservations.end(reservation_id, "cancelled")
+            return CommandResult(Outcome.ACCEPTED, result.detail)
+        return result
 
     async def _with_link(self, charge_point_id: str, what: str, call: Any) -> CommandResult:
         link = self.connections.get(charge_point_id)

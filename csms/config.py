@@ -55,6 +55,7 @@ class OicpSettings:
     client_ca: str = ""
     time_zone: str = "UTC"
     progress_interval: float = 300.0
+    reservation_minutes: int = 15
     full_load_interval: float = 86400.0
     authorize_timeout: float = 8.0
     authorize_reuse_window: float = 300.0

@@ -96,6 +96,21 @@ class SessionEnded:
         return self.meter_stop_wh - self.meter_start_wh
 
 
+@dataclass(frozen=True)
+class ReservationEnded:
+    """A reservation the charger had accepted is over: cancelled, expired or used."""
+
+    reservation_id: int
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    token_uid: str
+    reserved_at: datetime
+    ended_at: datetime
+    reason: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
 DomainEvent = (
     ChargePointConnected
     | ChargePointDisconnected
@@ -105,6 +120,7 @@ DomainEvent = (
     | SessionStarted
     | MeterSampled
     | SessionEnded
+    | ReservationEnded
 )
 
 # A subscriber runs inside the transaction that produced the event, so whatever it writes

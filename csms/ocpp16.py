@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ocpp.exceptions import FormationViolationError, FormatViolationError, OCPPError
@@ -11,7 +12,7 @@ from ocpp.v16.enums import Action
 
 from csms.adapter import OcppAdapter, now, now_z
 from csms.domain import AuthorizationStatus
-from csms.meter import parse_timestamp, samples_16
+from csms.meter import format_timestamp, parse_timestamp, samples_16
 from csms.status import authorization_16, evse_status_16, stop_reason_16
 
 
@@ -70,7 +71,7 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
                                    timestamp: str, **kwargs: Any) -> call_result.StartTransaction:
         outcome = await self.services.sessions.start(
             self.charge_point_id, connector_id, connector_id, id_tag, parse_timestamp(timestamp),
-            float(meter_start),
+            float(meter_start), reservation_id=kwargs.get("reservation_id"),
         )
         return call_result.StartTransaction(
             transaction_id=int(outcome.transaction_id),
@@ -140,6 +141,15 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
 
     async def unlock(self, evse_number: int) -> str:
         return await self._status(call.UnlockConnector(connector_id=evse_number))
+
+    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
+                          expires_at: datetime) -> str:
+        return await self._status(call.ReserveNow(
+            connector_id=evse_number, expiry_date=format_timestamp(expires_at), id_tag=token_uid,
+            reservation_id=reservation_id))
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        return await self._status(call.CancelReservation(reservation_id=reservation_id))
 
     async def reset(self, hard: bool) -> str:
         return await self._status(call.Reset(type="Hard" if hard else "Soft"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ocpp.routing import after, on
@@ -10,7 +11,7 @@ from ocpp.v201.enums import Action
 
 from csms.adapter import OcppAdapter, now_z
 from csms.domain import Authorization
-from csms.meter import parse_timestamp, samples_201
+from csms.meter import format_timestamp, parse_timestamp, samples_201
 from csms.status import authorization_201, evse_status_201, stop_reason_201
 
 
@@ -89,6 +90,7 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
                 None, transaction_id=transaction_id,
                 remote_start_id=transaction_info.get("remote_start_id"), seq_no=seq_no,
                 samples=samples if event_type == "Started" else (),
+                reservation_id=kwargs.get("reservation_id"),
             )
             answer = started.authorization if token else None
             if event_type == "Started":
@@ -114,6 +116,14 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         await self.services.sessions.meter(self.charge_point_id, evse_id or None, None,
                                            samples_201(meter_value))
         return call_result.MeterValues()
+
+    @on(Action.reservation_status_update)
+    async def on_reservation_status_update(self, reservation_id: int,
+                                           reservation_update_status: str,
+                                           **kwargs: Any) -> call_result.ReservationStatusUpdate:
+        # The charger dropped it (Expired) or it was taken away (Removed): over either way.
+        await self.services.reservations.end(reservation_id, "expired")
+        return call_result.ReservationStatusUpdate()
 
     @on(Action.notify_event)
     async def on_notify_event(self, **kwargs: Any) -> call_result.NotifyEvent:
@@ -162,6 +172,15 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
 
     async def unlock(self, evse_number: int) -> str:
         return await self._status(call.UnlockConnector(evse_id=evse_number, connector_id=1))
+
+    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
+                          expires_at: datetime) -> str:
+        return await self._status(call.ReserveNow(
+            id=reservation_id, expiry_date_time=format_timestamp(expires_at),
+            id_token={"id_token": token_uid, "type": "Central"}, evse_id=evse_number))
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        return await self._status(call.CancelReservation(reservation_id=reservation_id))
 
     async def reset(self, hard: bool) -> str:
         return await self._status(call.Reset(type="Immediate" if hard else "OnIdle"))

@@ -125,6 +125,11 @@ def openapi_document() -> dict[str, Any]:
                 _body({"token": {"type": "string"}}, ["token"]))},
             "/charge-points/{cp}/evses/{evse}/unlock": {"post": _command(
                 "Unlock the connector", [cp, evse])},
+            "/charge-points/{cp}/evses/{evse}/reserve": {"post": _command(
+                "Reserve the EVSE for a token (detail.reservation_id names it)", [cp, evse],
+                _body({"token": {"type": "string"}, "minutes": {"type": "integer"}}, ["token"]))},
+            "/reservations/{id}/cancel": {"post": _command(
+                "Cancel a reservation", [_path_param("id", "integer")])},
             "/sessions": {"get": _read("Sessions, newest first", {
                 "type": "object",
                 "properties": {"items": listing, "limit": {"type": "integer"},

@@ -22,6 +22,7 @@ from csms.domain import (
     energy_register_wh,
 )
 from csms.events import EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.reservations import end_reservation
 
 log = structlog.get_logger(__name__)
 
@@ -93,8 +94,8 @@ class SessionService:
     async def start(self, charge_point_id: str, evse_number: int, connector_number: int | None,
                     token_uid: str | None, started_at: datetime, meter_start_wh: float | None,
                     transaction_id: str | None = None, remote_start_id: int | None = None,
-                    seq_no: int | None = None,
-                    samples: Sequence[MeterSample] = ()) -> StartOutcome:
+                    seq_no: int | None = None, samples: Sequence[MeterSample] = (),
+                    reservation_id: int | None = None) -> StartOutcome:
         """A transaction began on the charger. transaction_id None: issue one (OCPP 1.6)."""
         if transaction_id is not None:
             known = await store.session_by_transaction(self.pool, charge_point_id, transaction_id)
@@ -152,6 +153,10 @@ class SessionService:
             session_id = str(session["id"])
             await store.insert_samples(conn, session_id, charge_point_id, evse["id"], list(samples))
             if accepted:
+                used = await store.reservation_for_session(conn, evse["id"], token_uid,
+                                                           reservation_id)
+                if used is not None:
+                    await end_reservation(conn, self.events, used, "used")
                 await self.events.publish(conn, SessionStarted(
                     session_id, charge_point_id, evse_number, evse["evse_id"], token_uid,
                     started_at, meter_start_wh, bool(session["remote"]),

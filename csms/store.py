@@ -462,3 +462,60 @@ async def charge_points_with_sent_evse_data(db: Executor, protocol: str) -> set[
     rows = await db.fetch(
         "SELECT DISTINCT charge_point_id FROM roaming_evse_data WHERE protocol = $1", protocol)
     return {row["charge_point_id"] for row in rows}
+
+
+_RESERVATION_COLUMNS = "r.*, e.evse_number, e.evse_id"
+
+
+async def insert_reservation(db: Executor, charge_point_id: str, evse_pk: int, token_uid: str,
+                             expires_at: datetime, attributes: dict[str, Any]) -> int:
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """INSERT INTO reservations (charge_point_id, evse, token_uid, expires_at, attributes)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        charge_point_id, evse_pk, token_uid, expires_at, attributes,
+    )
+
+
+async def set_reservation_status(db: Executor, reservation_id: int, status: str,
+                                 only_if: tuple[str, ...]) -> Row | None:
+    """Moves a reservation on, only from the given statuses; the row, or None if it was not."""
+    return await db.fetchrow(
+        f"""WITH changed AS (
+                UPDATE reservations SET status = $2,
+                    ended_at = CASE WHEN $2 IN ('cancelled', 'expired', 'used') THEN now() END
+                WHERE id = $1 AND status = ANY($3::text[]) RETURNING *)
+            SELECT {_RESERVATION_COLUMNS} FROM changed r JOIN evses e ON e.id = r.evse""",
+        reservation_id, status, list(only_if),
+    )
+
+
+async def get_reservation(db: Executor, reservation_id: int) -> Row | None:
+    return await db.fetchrow(
+        f"SELECT {_RESERVATION_COLUMNS} FROM reservations r JOIN evses e ON e.id = r.evse "
+        "WHERE r.id = $1", reservation_id,
+    )
+
+
+async def reservation_by_roaming_id(db: Executor, protocol: str, session_id: str) -> Row | None:
+    return await db.fetchrow(
+        f"""SELECT {_RESERVATION_COLUMNS} FROM reservations r JOIN evses e ON e.id = r.evse
+            WHERE r.attributes -> $1 ->> 'SessionID' = $2 AND r.status <> 'refused'
+            ORDER BY r.created_at DESC LIMIT 1""",
+        protocol, session_id,
+    )
+
+
+async def due_reservations(db: Executor) -> list[int]:
+    rows = await db.fetch(
+        "SELECT id FROM reservations WHERE status = 'active' AND expires_at <= now() ORDER BY id")
+    return [row["id"] for row in rows]
+
+
+async def reservation_for_session(db: Executor, evse_pk: int, token_uid: str | None,
+                                  reservation_id: int | None) -> int | None:
+    """The active reservation a starting session uses: by its id, or the EVSE's for this token."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT id FROM reservations WHERE status = 'active' AND evse = $1
+           AND (id = $3 OR ($3 IS NULL AND token_uid = $2)) LIMIT 1""",
+        evse_pk, token_uid, reservation_id,
+    )

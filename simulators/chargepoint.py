@@ -72,6 +72,7 @@ class SimulatedChargePoint:
         self.errors: list[str] = []
         self.meter_wh = {n: config.meter_start_wh for n in range(1, config.connectors + 1)}
         self.transactions: dict[int, Transaction] = {}
+        self.reservations: dict[int, tuple[int, str]] = {}  # reservation id → (connector, token)
         self.settings: dict[str, str] = {}
         self.csms_meter_interval = 900.0
         self.csms_heartbeat_interval = 300.0
@@ -82,6 +83,29 @@ class SimulatedChargePoint:
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: dict[str, int] = {}
+
+    def reserve(self, reservation_id: int, connector: int, token: str) -> str:
+        """ReserveNow as a charger answers it; the connector shows Reserved."""
+        if connector in self.transactions or connector not in self.meter_wh:
+            return "Occupied" if connector in self.transactions else "Rejected"
+        self.reservations[reservation_id] = (connector, token)
+        self.spawn(self.set_status(connector, "Reserved"))
+        return "Accepted"
+
+    def cancel_reservation(self, reservation_id: int) -> str:
+        if reservation_id not in self.reservations:
+            return "Rejected"
+        connector, _ = self.reservations.pop(reservation_id)
+        self.spawn(self.set_status(connector, "Available"))
+        return "Accepted"
+
+    def use_reservation(self, connector: int, token: str) -> int | None:
+        """A transaction starting on a reserved connector with its token ends the reservation."""
+        for reservation_id, held in list(self.reservations.items()):
+            if held == (connector, token):
+                del self.reservations[reservation_id]
+                return reservation_id
+        return None
 
     # --- to be provided by each version ----------------------------------------------------
 

@@ -89,15 +89,13 @@ class _Client(ChargePoint):
         return call_result.TriggerMessage(status="Accepted")
 
     @on(Action.reserve_now)
-    async def on_reserve_now(self, connector_id: int, **kwargs: Any) -> call_result.ReserveNow:
-        if connector_id in self.sim.transactions:
-            return call_result.ReserveNow(status="Occupied")
-        self.sim.spawn(self.sim.set_status(connector_id, "Reserved"))
-        return call_result.ReserveNow(status="Accepted")
+    async def on_reserve_now(self, connector_id: int, id_tag: str, reservation_id: int,
+                             **kwargs: Any) -> call_result.ReserveNow:
+        return call_result.ReserveNow(status=self.sim.reserve(reservation_id, connector_id, id_tag))
 
     @on(Action.cancel_reservation)
     async def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
-        return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status=self.sim.cancel_reservation(reservation_id))
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
@@ -166,7 +164,7 @@ class ChargePoint16(SimulatedChargePoint):
         await self.set_status(connector, "Preparing")
         answer = await self.call(call.StartTransaction(
             connector_id=connector, id_tag=id_tag, meter_start=self.meter_wh[connector],
-            timestamp=now_z()))
+            timestamp=now_z(), reservation_id=self.use_reservation(connector, id_tag)))
         tx = self.transactions.setdefault(connector, Transaction(token=id_tag))
         tx.transaction_id = str(answer.transaction_id)
         if answer.id_tag_info["status"] != "Accepted":

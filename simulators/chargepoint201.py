@@ -107,16 +107,13 @@ class _Client(ChargePoint):
     @on(Action.reserve_now)
     async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict[str, Any],
                              **kwargs: Any) -> call_result.ReserveNow:
-        evse = kwargs.get("evse_id") or 1
-        if evse in self.sim.transactions:
-            return call_result.ReserveNow(status="Occupied")
-        self.sim.spawn(self.sim.set_status(evse, "Reserved"))
-        return call_result.ReserveNow(status="Accepted")
+        return call_result.ReserveNow(status=self.sim.reserve(
+            id, kwargs.get("evse_id") or 1, id_token["id_token"]))
 
     @on(Action.cancel_reservation)
     async def on_cancel_reservation(self, reservation_id: int,
                                     **kwargs: Any) -> call_result.CancelReservation:
-        return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status=self.sim.cancel_reservation(reservation_id))
 
 
 class ChargePoint201(SimulatedChargePoint):
@@ -190,7 +187,8 @@ class ChargePoint201(SimulatedChargePoint):
     async def begin_transaction(self, evse: int, id_token: dict[str, Any], trigger: str) -> str:
         tx = self.transactions[evse]
         self.enqueue(self._event(evse, "Started", trigger, "Transaction.Begin", id_token=id_token,
-                                 info={"charging_state": "Charging"}))
+                                 info={"charging_state": "Charging"},
+                                 reservation_id=self.use_reservation(evse, id_token["id_token"])))
         self.start_metering(evse)
         if self.connected.is_set():
             await self.flush()  # online, the CSMS knows the transaction when we return

@@ -82,3 +82,25 @@ async def test_every_command_outcome(make_app: AppFactory) -> None:
             assert answer["detail"] == {"status": "Accepted"}
     finally:
         await api.http.close()
+
+
+async def test_reservations_through_the_api(app: App, api: Api, sims: SimFactory) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    sim = sims(app)
+    await sim.start()
+    status, answer = await api.post("/charge-points/CP1/evses/1/reserve",
+                                    {"token": "HOLDER", "minutes": 10})
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    reservation_id = answer["detail"]["reservation_id"]
+    reserved = await sim.wait_for_call("ReserveNow")
+    assert "HOLDER" in json.dumps(reserved) and reservation_id in sim.reservations
+
+    status, answer = await api.post(f"/reservations/{reservation_id}/cancel")
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    assert sim.reservations == {}
+    status, answer = await api.post(f"/reservations/{reservation_id}/cancel")
+    assert answer["outcome"] == "rejected" and "cancelled" in answer["detail"]["reason"]
+    status, answer = await api.post("/reservations/999/cancel")
+    assert (status, answer["outcome"]) == (404, "not_found")
+    status, answer = await api.post("/charge-points/CP1/evses/1/reserve", {"token": ""})
+    assert status == 400

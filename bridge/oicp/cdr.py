@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from csms.events import SessionEnded
+from csms.events import ReservationEnded, SessionEnded
 
 OPERATION = "ChargeDetailRecord"
 
@@ -51,7 +51,23 @@ def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
     between = [kwh(r) for r in readings_wh if start_wh < r < end_wh]
     if between:
         record["MeterValueInBetween"] = {"meterValues": between}
-    for key in ("EMPPartnerSessionID", "PartnerProductID"):
-        if oicp.get(key):
-            record[key] = oicp[key]
-    return record
+    return record | _partner_fields(oicp)
+
+
+def reservation_record(ended: ReservationEnded, time_zone: str) -> dict[str, Any]:
+    """The CDR Hubject wants for a remote reservation once it is over: no energy, the time held."""
+    oicp = ended.attributes["oicp"]
+    start, end = oicp_time(ended.reserved_at, time_zone), oicp_time(ended.ended_at, time_zone)
+    record: dict[str, Any] = {
+        "SessionID": oicp["SessionID"],
+        "CPOPartnerSessionID": f"reservation-{ended.reservation_id}",
+        "EvseID": ended.evse_id,
+        "Identification": oicp["Identification"],
+        "SessionStart": start, "ChargingStart": start, "ChargingEnd": end, "SessionEnd": end,
+        "ConsumedEnergy": 0.0,
+    }
+    return record | _partner_fields(oicp)
+
+
+def _partner_fields(oicp: dict[str, Any]) -> dict[str, Any]:
+    return {k: oicp[k] for k in ("EMPPartnerSessionID", "PartnerProductID") if oicp.get(k)}

@@ -24,6 +24,7 @@ from csms.events import (
     EvseDataChanged,
     EvseStatusChanged,
     MeterSampled,
+    ReservationEnded,
     SessionEnded,
     SessionStarted,
 )
@@ -73,6 +74,10 @@ class OicpBridge:
         """Runs inside the domain change's transaction: the messages commit with it."""
         if isinstance(event, EvseStatusChanged):
             await self._status_changed(conn, event)
+        elif isinstance(event, ReservationEnded) and "oicp" in event.attributes:
+            # The spec wants a CDR for every remote reservation once it ends.
+            record = cdr.reservation_record(event, self.settings.time_zone)
+            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
         elif isinstance(event, EvseDataChanged):
             await self._sync_evse_data(conn, event.charge_point_id)
         elif isinstance(event, SessionStarted) and _hubject_session(event.attributes):
