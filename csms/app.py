@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -16,7 +17,7 @@ from csms.api import AdminApi
 from csms.authorization import AuthorizerChain, LocalAuthorizer
 from csms.charge_points import ChargePointService
 from csms.commands import CommandService, Connections
-from csms.config import Settings
+from csms.config import ConfigError, Settings
 from csms.database import create_pool, database_url, migrate
 from csms.events import EventBus
 from csms.reservations import ReservationService
@@ -57,7 +58,11 @@ class App:
                             settings.ocpp, reservations)
         connections = Connections()
         commands = CommandService(pool, connections, sessions, reservations)
-        oicp = OicpBridge(pool, url, settings.oicp, commands) if settings.oicp.enabled else None
+        try:
+            oicp = OicpBridge(pool, url, settings.oicp, commands) if settings.oicp.enabled else None
+        except (ConfigError, OSError, ssl.SSLError):  # e.g. a certificate file that is missing
+            await pool.close()
+            raise
         if oicp is not None:
             events.subscribe(oicp.on_event)
             authorizer.add(oicp.authorizer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 import tomllib
 from pathlib import Path
@@ -215,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log.level, settings.log.format)
-    return int(args.handler(settings, args))
+    try:
+        return int(args.handler(settings, args))
+    except (ConfigError, ssl.SSLError) as exc:  # e.g. OICP certificates that do not load
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

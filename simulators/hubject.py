@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import ssl
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +87,18 @@ def acknowledgement(result: bool, code: str, description: str = "") -> dict[str,
 
 
 class SimulatedHubject:
-    def __init__(self, spec_path: Path | None = None) -> None:
+    def __init__(self, spec_path: Path | None = None, server_ssl: ssl.SSLContext | None = None,
+                 client_ssl: ssl.SSLContext | None = None) -> None:
+        """server_ssl: serve HTTPS (e.g. requiring the CPO's client certificate);
+        client_ssl: what Hubject presents when it calls the CPO."""
         spec = spec_path or default_spec_path()
+        self.server_ssl = server_ssl
+        self.client_ssl = client_ssl
         self.operations = load_operations(spec)
         self._acknowledgement = schema_validator(spec, "eRoamingAcknowledgment")
         self.answers: list[tuple[str, Any, list[str]]] = []  # what the CPO answered us, checked
         self.received: list[Received] = []
+        self.client_names: set[str] = set()  # commonName of each client certificate seen
         self.down = False  # while True every request gets HTTP 503
         self.failures: list[str | tuple[str, str]] = []  # next requests: "500", "timeout", ("nack", code)
         self.delay = 0.0
@@ -106,7 +113,7 @@ class SimulatedHubject:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.server_ssl else 'http'}://127.0.0.1:{self.port}"
 
     def accepted(self, operation: str | None = None) -> list[Received]:
         """Valid requests answered with a positive acknowledgement."""
@@ -121,7 +128,7 @@ class SimulatedHubject:
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.server_ssl)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.base_url
@@ -137,6 +144,9 @@ class SimulatedHubject:
         return None
 
     async def _handle(self, request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        for entry in (peer or {}).get("subject", ()):
+            self.client_names.update(value for key, value in entry if key == "commonName")
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -205,7 +215,8 @@ class SimulatedHubject:
     async def send(self, cpo_url: str, path: str, body: Any, raw: bytes | None = None) -> Any:
         """POST to the CPO (as an EMP's request relayed by Hubject); the answer is checked
         against eRoamingAcknowledgment and returned."""
-        async with aiohttp.ClientSession() as http, http.post(
+        connector = aiohttp.TCPConnector(ssl=self.client_ssl if self.client_ssl else False)
+        async with aiohttp.ClientSession(connector=connector) as http, http.post(
                 cpo_url.rstrip("/") + path, data=raw if raw is not None else None,
                 json=body if raw is None else None,
                 headers={"Content-Type": "application/json"}) as response:

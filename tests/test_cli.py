@@ -83,5 +83,8 @@ def test_sites_retire_and_oicp_pushes(cli_database: None, monkeypatch: pytest.Mo
     bad.write_text('[[site]]\nid = "x"\nname = "No address"\n')
     assert main(["sites", "load", str(bad)]) == 2
     assert "missing" in capsys.readouterr().err
+    monkeypatch.setenv("CSMS_OICP_ALLOW_PLAIN_HTTP", "false")
+    assert main(["oicp", "push-evse-data"]) == 2
+    assert "allow_plain_http" in capsys.readouterr().err
     monkeypatch.setenv("CSMS_OICP_ENABLED", "false")
     assert main(["oicp", "push-evse-data"]) == 2
