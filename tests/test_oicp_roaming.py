@@ -158,3 +158,47 @@ async def test_negative_acknowledgements(make_app: AppFactory, hubject: Simulate
 
 async def _active(app: App) -> bool:
     return len(await store.list_sessions(app.pool, "active", None, None, 10, 0)) == 1
+
+
+async def test_outage_and_restart_mid_session_deliver_everything_once_in_order(
+        make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
+    app = await make_app(oicp=oicp_settings(hubject, progress_interval=0))
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    sim = sims(app)
+    await sim.start()
+    await eventually(lambda: _no_pending(app))
+    hubject.down = True  # from before the session starts until after our restart
+
+    start = remote_start_body()
+    answer = await hubject.remote_start(cpo_url(app), start)
+    assert answer["Result"] is True
+    session_id = answer["CPOPartnerSessionID"]
+
+    async def metered() -> bool:
+        return len(await store.energy_readings(app.pool, session_id)) >= 3
+    await eventually(metered)
+    stop = {k: start[k] for k in ("SessionID", "ProviderID", "EvseID")}
+    assert (await hubject.remote_stop(cpo_url(app), stop))["Result"] is True
+    await sim.flush()
+    await eventually(lambda: _async(hubject.received))  # tried, and refused: Hubject is down
+
+    # Our process goes away with everything undelivered, and comes back.
+    await sim.stop()
+    pending = await outbox.list_messages(app.pool, "hubject", "pending")
+    await app.stop()
+    app = await make_app(oicp=oicp_settings(hubject, progress_interval=0))
+    assert hubject.accepted() == []
+    hubject.down = False
+    await eventually(lambda: _no_pending(app))
+
+    roaming = [r for r in hubject.accepted() if r.operation != "eRoamingPushEvseStatus_V2.1"]
+    kinds = [r.body.get("Type", "CDR") for r in roaming]
+    assert kinds[0] == "Start" and kinds[-2:] == ["End", "CDR"]
+    assert set(kinds[1:-2]) == {"Progress"} and len(kinds) == len(
+        [m for m in pending if m["partner"] == "hubject"
+         and m["operation"] != "PushEvseStatus"])
+    # Exactly once: no message twice, the CDR once.
+    bodies = [json.dumps(r.body, sort_keys=True) for r in roaming]
+    assert len(bodies) == len(set(bodies)) and len(hubject.accepted(CDR)) == 1
+    assert hubject.accepted(CDR)[0].body["SessionID"] == start["SessionID"]
+    assert hubject.invalid == []
