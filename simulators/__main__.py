@@ -1,13 +1,16 @@
-"""`python -m simulators` / `csms-sim`: run one simulated charger or a fleet."""
+"""`python -m simulators` / `csms-sim`: a simulated charger, a fleet, or a simulated Hubject."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
+import uuid
 
 from simulators.chargepoint import SimConfig
 from simulators.fleet import make_charge_point, run_fleet
+from simulators.hubject import Received, SimulatedHubject
 
 
 async def _charge_point(args: argparse.Namespace) -> None:
@@ -38,6 +41,40 @@ async def _fleet(args: argparse.Namespace) -> None:
         print(f"  {action:24} {n}")
 
 
+def _print_received(received: Received) -> None:
+    body = received.body if isinstance(received.body, dict) else {}
+    kind = body.get("ActionType") or body.get("Type") or body.get("SessionID", "")
+    verdict = "valid" if not received.errors else "INVALID: " + "; ".join(received.errors)
+    print(f"<- {received.operation} {kind} ({verdict})", flush=True)
+
+
+async def _hubject(args: argparse.Namespace) -> None:
+    stand_in = SimulatedHubject()
+    stand_in.on_receive = _print_received
+    for card in args.card or []:
+        stand_in.known_cards[card.upper()] = args.provider
+    await stand_in.start(args.host, args.port)
+    print(f"simulated Hubject at {stand_in.base_url}; cards known: {args.card or 'none'}",
+          flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await stand_in.stop()
+
+
+async def _remote(args: argparse.Namespace) -> None:
+    """One EMP request relayed by Hubject to the CPO, and the CPO's acknowledgement."""
+    stand_in = SimulatedHubject()
+    body = {"SessionID": args.session or str(uuid.uuid4()), "ProviderID": args.provider,
+            "EvseID": args.evse}
+    if args.command == "remote-start":
+        body["Identification"] = {"RemoteIdentification": {"EvcoID": args.evco}}
+        answer = await stand_in.remote_start(args.cpo, body)
+    else:
+        answer = await stand_in.remote_stop(args.cpo, body)
+    print(json.dumps(answer, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="csms-sim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +94,23 @@ def main() -> None:
     fleet.add_argument("--heartbeat", type=float, help="seconds (default: as the CSMS says)")
     fleet.add_argument("--token", help="run a local session with this token on every charger")
     fleet.set_defaults(run=_fleet)
+    hubject = commands.add_parser("hubject", help="a simulated Hubject printing what it receives")
+    hubject.add_argument("--host", default="127.0.0.1")
+    hubject.add_argument("--port", type=int, default=9500)
+    hubject.add_argument("--card", action="append",
+                         help="an RFID UID its EMP authorizes (AuthorizeStart), repeatable")
+    hubject.add_argument("--provider", default="DE-8EO")
+    hubject.set_defaults(run=_hubject)
+    for name, text in (("remote-start", "an EMP's remote start, through Hubject, to the CPO"),
+                       ("remote-stop", "an EMP's remote stop (give --session)")):
+        remote = commands.add_parser(name, help=text)
+        remote.add_argument("--cpo", default="http://127.0.0.1:9443",
+                            help="where the CPO serves Hubject")
+        remote.add_argument("--evse", required=True, help="EvseID, e.g. DE*ABC*E0001*1")
+        remote.add_argument("--session", help="Hubject SessionID (new one for a start)")
+        remote.add_argument("--evco", default="DE-8EO-CAet5e4XY-3", help="the driver's EvcoID")
+        remote.add_argument("--provider", default="DE-8EO")
+        remote.set_defaults(run=_remote)
     for sub in (one, fleet):
         sub.add_argument("--protocol", choices=["1.6", "2.0.1"], default="1.6")
         sub.add_argument("--url", default="ws://127.0.0.1:9000/ocpp")

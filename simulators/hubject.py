@@ -8,6 +8,7 @@ import os
 import re
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class SimulatedHubject:
         self.answers: list[tuple[str, Any, list[str]]] = []  # what the CPO answered us, checked
         self.received: list[Received] = []
         self.client_names: set[str] = set()  # commonName of each client certificate seen
+        self.on_receive: Callable[[Received], None] | None = None  # e.g. print each request
         self.down = False  # while True every request gets HTTP 503
         self.failures: list[str | tuple[str, str]] = []  # next requests: "500", "timeout", ("nack", code)
         self.delay = 0.0
@@ -168,6 +170,8 @@ class SimulatedHubject:
                   for e in operation.validator.iter_errors(body)]
         received = Received(operation.operation_id, request.path, body, errors)
         self.received.append(received)
+        if self.on_receive is not None:
+            self.on_receive(received)
         if self.delay:
             await asyncio.sleep(self.delay)
         if errors:

@@ -40,3 +40,9 @@ def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
     path.write_text("[ocpp]\nprot = 1\n")
     with pytest.raises(ConfigError, match="ocpp.prot"):
         load_settings(path, environ={})
+
+
+def test_demo_config_loads() -> None:
+    settings = load_settings(Path(__file__).resolve().parents[1] / "simulators" / "demo" / "config.toml")
+    assert settings.oicp.enabled and settings.oicp.allow_plain_http
+    assert settings.oicp.base_url == "http://127.0.0.1:9500"
