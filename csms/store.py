@@ -519,3 +519,11 @@ async def reservation_for_session(db: Executor, evse_pk: int, token_uid: str | N
            AND (id = $3 OR ($3 IS NULL AND token_uid = $2)) LIMIT 1""",
         evse_pk, token_uid, reservation_id,
     )
+
+
+async def site_time_zone(db: Executor, charge_point_id: str) -> str | None:
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT s.data ->> 'time_zone' FROM charge_points c JOIN sites s ON s.id = c.site_id
+           WHERE c.id = $1""",
+        charge_point_id,
+    )

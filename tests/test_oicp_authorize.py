@@ -9,11 +9,12 @@ import pytest
 from bridge.oicp import authorization
 from csms import store
 from csms.app import App
-from csms.charge_points import register
+from csms.charge_points import assign_sites, register
 from csms.domain import AuthorizationStatus
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings
+from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import CDR, _async, _no_pending
 
 START = "eRoamingAuthorizeStart_v2.1"
@@ -68,6 +69,9 @@ async def test_foreign_card_session_to_cdr_with_uid(make_app: AppFactory, hubjec
                                                     sims: SimFactory) -> None:
     hubject.known_cards[CARD] = "DE-8EO"
     app = await _app(make_app, hubject)
+    # The charger stands in India: OICP times carry its offset, not the configured default (UTC).
+    await assign_sites(app.pool, app.events, [demo_site(time_zone="Asia/Kolkata",
+                                                        charge_points=("CP1",))])
     sim = sims(app, connectors=2)
     await sim.start()
     await sim.start_local_session(1, CARD)  # Authorize, then the transaction
@@ -89,6 +93,7 @@ async def test_foreign_card_session_to_cdr_with_uid(make_app: AppFactory, hubjec
     assert oicp["ProviderID"] == "DE-8EO" and stop.body["SessionID"] == oicp["SessionID"]
     assert cdr.body["SessionID"] == oicp["SessionID"]
     assert cdr.body["Identification"] == RFID
+    assert cdr.body["SessionStart"].endswith("+05:30") and cdr.body["ChargingEnd"].endswith("+05:30")
     assert cdr.body["CPOPartnerSessionID"] == str(session["id"])
     assert cdr.body["ConsumedEnergy"] == (session["meter_stop_wh"] - session["meter_start_wh"]) / 1000
     types = [r.body.get("Type") for r in hubject.accepted("eRoamingChargingNotifications_V1.1")]

@@ -76,7 +76,7 @@ class OicpBridge:
             await self._status_changed(conn, event)
         elif isinstance(event, ReservationEnded) and "oicp" in event.attributes:
             # The spec wants a CDR for every remote reservation once it ends.
-            record = cdr.reservation_record(event, self.settings.time_zone)
+            record = cdr.reservation_record(event, await self._zone(conn, event.charge_point_id))
             await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
         elif isinstance(event, EvseDataChanged):
             await self._sync_evse_data(conn, event.charge_point_id)
@@ -84,7 +84,7 @@ class OicpBridge:
             await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
                 self.settings.operator_id, event.started_at, event.meter_start_wh,
-                self.settings.time_zone))
+                await self._zone(conn, event.charge_point_id)))
         elif isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None:
             await self._progress(conn, event)
         elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
@@ -96,9 +96,10 @@ class OicpBridge:
                                      oicp, event.session_id, str(event.evse_id),
                                      self.settings.operator_id, event.started_at, event.stopped_at,
                                      event.meter_start_wh, event.meter_stop_wh,
-                                     self.settings.time_zone))
+                                     await self._zone(conn, event.charge_point_id)))
             readings = await store.energy_readings(conn, event.session_id)
-            record = cdr.charge_detail_record(event, readings, self.settings.time_zone)
+            record = cdr.charge_detail_record(event, readings,
+                                              await self._zone(conn, event.charge_point_id))
             await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
             log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
                      oicp_session=record.get("SessionID"), energy_kwh=record["ConsumedEnergy"])
@@ -117,6 +118,10 @@ class OicpBridge:
                 return outbox.Delivery(False, error="AuthorizeStart before the CDR: NotAuthorized")
             body = {**body, "SessionID": late.attributes["oicp"]["SessionID"]}
         return await self.client.deliver(message["path"], body)
+
+    async def _zone(self, conn: asyncpg.Connection, charge_point_id: str) -> str:
+        """OICP times carry the offset of the charger's location: its site's zone, else ours."""
+        return await store.site_time_zone(conn, charge_point_id) or self.settings.time_zone
 
     async def _send(self, conn: asyncpg.Connection, operation: str, path: str,
                     body: dict[str, Any], coalesce_key: str | None = None) -> None:
@@ -158,7 +163,8 @@ class OicpBridge:
         await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.progress(
             session["attributes"]["oicp"], event.session_id, str(session["evse_id"]),
             self.settings.operator_id, session["started_at"], event.sampled_at,
-            session["meter_start_wh"], readings, self.settings.time_zone), coalesce_key=key)
+            session["meter_start_wh"], readings, await self._zone(conn, event.charge_point_id)),
+            coalesce_key=key)
 
     async def _sync_evse_data(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
         """Push what changed in the charger's static EVSE data since Hubject last heard of it."""
