@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from csms import store
-from csms.commands import CommandService, Outcome
+from csms.commands import CommandResult, CommandService, Outcome
 from csms.config import ConfigError, OicpSettings
 
 log = structlog.get_logger(__name__)
@@ -73,13 +75,31 @@ class BadData(Exception):
     """The request cannot be used as sent: answered with code 022."""
 
 
-def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
+def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or not value or len(value) > 250:
         raise BadData(f"{key} is {'missing' if value is None else 'invalid'}")
     return value
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request from Hubject: its body, and the ids every answer to it echoes."""
+
+    body: dict[str, Any]
+    session_id: str
+    evse_id: str
+    provider_id: str
+    ids: dict[str, str | None]
+
+    def attributes(self) -> dict[str, Any]:
+        """What the session or reservation keeps: Hubject's ids and the driver's identification."""
+        return {"oicp": {
+            "SessionID": self.session_id, "ProviderID": self.provider_id, "EvseID": self.evse_id,
+            "Identification": self.body["Identification"],
+            **{k: self.body[k] for k in ("EMPPartnerSessionID", "PartnerProductID")
+               if self.body.get(k)},
+        }}
 
 
 class OicpInbound:
@@ -111,146 +131,124 @@ class OicpInbound:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _body(self, request: web.Request) -> dict[str, Any]:
+    async def _parse(self, request: web.Request, starting: bool) -> Call:
+        """The fields every remote start/stop and reservation request carries, checked."""
         try:
             body = await request.json()
         except ValueError:
             raise BadData("body is not JSON") from None
         if not isinstance(body, dict):
             raise BadData("body must be a JSON object")
-        return body
+        emp_session_id = body.get("EMPPartnerSessionID")
+        if emp_session_id is not None:
+            _text(body, "EMPPartnerSessionID")
+        call = Call(body, _text(body, "SessionID"), _text(body, "EvseID"), _text(body, "ProviderID"),
+                    {"SessionID": body["SessionID"], "EMPPartnerSessionID": emp_session_id})
+        if starting and token_of(body.get("Identification")) is None:
+            raise BadData("Identification carries no EvcoID or UID")
+        if call.provider_id != request.match_info["provider"]:
+            raise BadData("ProviderID does not match the path")
+        return call
+
+    async def _answer(self, request: web.Request, starting: bool,
+                      handle: Callable[[Call], Awaitable[dict[str, Any]]]) -> web.Response:
+        try:
+            call = await self._parse(request, starting)
+        except BadData as exc:
+            return web.json_response(acknowledgement(False, "022", str(exc)))
+        return web.json_response(await handle(call))
 
     async def remote_start(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-            session_id = _text(body, "SessionID")
-            evse_id = _text(body, "EvseID")
-            provider_id = _text(body, "ProviderID")
-            emp_session_id = _text(body, "EMPPartnerSessionID", required=False)
-            token = token_of(body.get("Identification"))
-            if token is None:
-                raise BadData("Identification carries no EvcoID or UID")
-        except BadData as exc:
-            return web.json_response(acknowledgement(False, "022", str(exc)))
-        bound = log.bind(partner="hubject", operation="AuthorizeRemoteStart", oicp_session=session_id,
-                         evse_id=evse_id, provider=provider_id)
-        ids: dict[str, str | None] = {"SessionID": session_id, "EMPPartnerSessionID": emp_session_id}
-        if provider_id != request.match_info["provider"]:
-            return web.json_response(
-                acknowledgement(False, "022", "ProviderID does not match the path", ids))
-        assert session_id is not None and evse_id is not None
-        if await store.session_by_roaming_id(self.pool, "oicp", session_id) is not None:
-            return web.json_response(acknowledgement(False, "400", "SessionID already used", ids))
-        target = await self.commands.resolve_evse(evse_id)
-        if target is None:
-            bound.info("remote start for unknown EVSE")
-            return web.json_response(acknowledgement(False, "603", "Unknown EvseID", ids))
-        attributes = {"oicp": {
-            "SessionID": session_id, "ProviderID": provider_id, "EvseID": evse_id,
-            "Identification": body["Identification"],
-            **{k: body[k] for k in ("EMPPartnerSessionID", "PartnerProductID") if body.get(k)},
-        }}
-        # The charger may answer after Hubject's deadline: the command goes on regardless.
-        result = await self._within_deadline(
-            self.commands.start_session(target[0], target[1], token, attributes))
-        if result is None:
-            return web.json_response(acknowledgement(False, "501", "EVSE did not answer", ids))
-        code = _START_CODES[result.outcome]
-        bound.info("remote start", outcome=result.outcome, code=code, session_id=result.session_id)
-        return web.json_response(acknowledgement(
-            result.accepted, code, "" if result.accepted else f"charger: {result.outcome}",
-            {**ids, "CPOPartnerSessionID": result.session_id}))
+        return await self._answer(request, True, self._remote_start)
 
     async def remote_stop(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-            session_id = _text(body, "SessionID")
-            evse_id = _text(body, "EvseID")
-            provider_id = _text(body, "ProviderID")
-        except BadData as exc:
-            return web.json_response(acknowledgement(False, "022", str(exc)))
-        assert session_id is not None
-        ids: dict[str, str | None] = {"SessionID": session_id,
-                                      "EMPPartnerSessionID": _optional(body, "EMPPartnerSessionID")}
-        session = await store.session_by_roaming_id(self.pool, "oicp", session_id)
-        if (session is None or session["evse_id"] != evse_id
-                or session["attributes"]["oicp"].get("ProviderID") != provider_id
-                or provider_id != request.match_info["provider"]):
-            return web.json_response(acknowledgement(False, "400", "Session is invalid", ids))
-        result = await self.commands.stop_session(str(session["id"]))
-        log.info("remote stop", partner="hubject", oicp_session=session_id,
-                 session_id=str(session["id"]), outcome=result.outcome)
-        if result.accepted:
-            return web.json_response(
-                acknowledgement(True, "000", "", {**ids, "CPOPartnerSessionID": str(session["id"])}))
-        code = "501" if result.outcome in (Outcome.OFFLINE, Outcome.TIMEOUT, Outcome.FAILED) else "400"
-        return web.json_response(acknowledgement(False, code, f"charger: {result.outcome}", ids))
+        return await self._answer(request, False, self._remote_stop)
 
     async def reservation_start(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-            session_id = _text(body, "SessionID")
-            evse_id = _text(body, "EvseID")
-            provider_id = _text(body, "ProviderID")
-            token = token_of(body.get("Identification"))
-            if token is None:
-                raise BadData("Identification carries no EvcoID or UID")
-            minutes = body.get("Duration", self.settings.reservation_minutes)
-            if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes < 100:
-                raise BadData("Duration must be 1 to 99 minutes")
-        except BadData as exc:
-            return web.json_response(acknowledgement(False, "022", str(exc)))
-        assert session_id is not None and evse_id is not None
-        ids: dict[str, str | None] = {"SessionID": session_id,
-                                      "EMPPartnerSessionID": _optional(body, "EMPPartnerSessionID")}
-        if provider_id != request.match_info["provider"]:
-            return web.json_response(
-                acknowledgement(False, "022", "ProviderID does not match the path", ids))
-        if await store.reservation_by_roaming_id(self.pool, "oicp", session_id) is not None:
-            return web.json_response(acknowledgement(False, "400", "SessionID already used", ids))
-        target = await self.commands.resolve_evse(evse_id)
-        if target is None:
-            return web.json_response(acknowledgement(False, "603", "Unknown EvseID", ids))
-        attributes = {"oicp": {
-            "SessionID": session_id, "ProviderID": provider_id, "EvseID": evse_id,
-            "Identification": body["Identification"],
-            **{k: body[k] for k in ("EMPPartnerSessionID", "PartnerProductID") if body.get(k)},
-        }}
-        expires_at = datetime.now(UTC) + timedelta(minutes=minutes)
-        result = await self._within_deadline(self.commands.reserve(
-            target[0], target[1], token, expires_at, attributes))
-        if result is None:
-            return web.json_response(acknowledgement(False, "501", "EVSE did not answer", ids))
-        code = _START_CODES[result.outcome]
-        log.info("remote reservation", partner="hubject", oicp_session=session_id, evse_id=evse_id,
-                 outcome=result.outcome, code=code, reservation_id=result.detail.get("reservation_id"))
-        return web.json_response(acknowledgement(
-            result.accepted, code, "" if result.accepted else f"charger: {result.outcome}",
-            {**ids, "CPOPartnerSessionID": _reservation_ref(result.detail.get("reservation_id"))}))
+        return await self._answer(request, True, self._reservation_start)
 
     async def reservation_stop(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-            session_id = _text(body, "SessionID")
-            evse_id = _text(body, "EvseID")
-            provider_id = _text(body, "ProviderID")
-        except BadData as exc:
-            return web.json_response(acknowledgement(False, "022", str(exc)))
-        assert session_id is not None
-        ids: dict[str, str | None] = {"SessionID": session_id,
-                                      "EMPPartnerSessionID": _optional(body, "EMPPartnerSessionID")}
-        reservation = await store.reservation_by_roaming_id(self.pool, "oicp", session_id)
-        if (reservation is None or reservation["evse_id"] != evse_id
-                or reservation["attributes"]["oicp"].get("ProviderID") != provider_id
-                or provider_id != request.match_info["provider"]):
-            return web.json_response(acknowledgement(False, "400", "Session is invalid", ids))
+        return await self._answer(request, False, self._reservation_stop)
+
+    async def _target(self, call: Call, known: asyncpg.Record | None
+                      ) -> tuple[dict[str, Any] | None, tuple[str, int] | None]:
+        """A start's EVSE, or the negative answer: SessionID used before, EVSE unknown."""
+        if known is not None:
+            return acknowledgement(False, "400", "SessionID already used", call.ids), None
+        target = await self.commands.resolve_evse(call.evse_id)
+        if target is None:
+            return acknowledgement(False, "603", "Unknown EvseID", call.ids), None
+        return None, target
+
+    def _started(self, call: Call, operation: str, result: CommandResult | None,
+                 cpo_session_id: str | None) -> dict[str, Any]:
+        if result is None:
+            return acknowledgement(False, "501", "EVSE did not answer", call.ids)
+        code = _START_CODES[result.outcome]
+        log.info("hubject request", partner="hubject", operation=operation,
+                 oicp_session=call.session_id, evse_id=call.evse_id, outcome=result.outcome,
+                 code=code, cpo_session=cpo_session_id)
+        return acknowledgement(result.accepted, code,
+                               "" if result.accepted else f"charger: {result.outcome}",
+                               {**call.ids, "CPOPartnerSessionID": cpo_session_id})
+
+    def _belongs(self, call: Call, known: asyncpg.Record | None) -> bool:
+        """A stop names the session (or reservation) by its SessionID, EVSE and EMP."""
+        return (known is not None and known["evse_id"] == call.evse_id
+                and known["attributes"]["oicp"].get("ProviderID") == call.provider_id)
+
+    async def _remote_start(self, call: Call) -> dict[str, Any]:
+        refusal, target = await self._target(
+            call, await store.session_by_roaming_id(self.pool, "oicp", call.session_id))
+        if target is None:
+            return refusal or {}
+        # The charger may answer after Hubject's deadline: the command goes on regardless.
+        result = await self._within_deadline(self.commands.start_session(
+            target[0], target[1], token_of(call.body["Identification"]) or "",
+            call.attributes()))
+        return self._started(call, "AuthorizeRemoteStart", result,
+                             result.session_id if result else None)
+
+    async def _remote_stop(self, call: Call) -> dict[str, Any]:
+        session = await store.session_by_roaming_id(self.pool, "oicp", call.session_id)
+        if not self._belongs(call, session):
+            return acknowledgement(False, "400", "Session is invalid", call.ids)
+        assert session is not None
+        result = await self.commands.stop_session(str(session["id"]))
+        log.info("remote stop", partner="hubject", oicp_session=call.session_id,
+                 session_id=str(session["id"]), outcome=result.outcome)
+        if result.accepted:
+            return acknowledgement(True, "000", "",
+                                   {**call.ids, "CPOPartnerSessionID": str(session["id"])})
+        code = "501" if result.outcome in (Outcome.OFFLINE, Outcome.TIMEOUT, Outcome.FAILED) else "400"
+        return acknowledgement(False, code, f"charger: {result.outcome}", call.ids)
+
+    async def _reservation_start(self, call: Call) -> dict[str, Any]:
+        minutes = call.body.get("Duration", self.settings.reservation_minutes)
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes < 100:
+            return acknowledgement(False, "022", "Duration must be 1 to 99 minutes", call.ids)
+        refusal, target = await self._target(
+            call, await store.reservation_by_roaming_id(self.pool, "oicp", call.session_id))
+        if target is None:
+            return refusal or {}
+        result = await self._within_deadline(self.commands.reserve(
+            target[0], target[1], token_of(call.body["Identification"]) or "",
+            datetime.now(UTC) + timedelta(minutes=minutes), call.attributes()))
+        return self._started(call, "AuthorizeRemoteReservationStart", result,
+                             _reservation_ref(result.detail.get("reservation_id")) if result else None)
+
+    async def _reservation_stop(self, call: Call) -> dict[str, Any]:
+        reservation = await store.reservation_by_roaming_id(self.pool, "oicp", call.session_id)
+        if not self._belongs(call, reservation):
+            return acknowledgement(False, "400", "Session is invalid", call.ids)
+        assert reservation is not None
         result = await self._within_deadline(self.commands.cancel_reservation(reservation["id"]))
-        log.info("remote reservation stop", partner="hubject", oicp_session=session_id,
+        log.info("remote reservation stop", partner="hubject", oicp_session=call.session_id,
                  reservation_id=reservation["id"], outcome=result.outcome if result else "timeout")
-        ids["CPOPartnerSessionID"] = _reservation_ref(reservation["id"])
+        ids = {**call.ids, "CPOPartnerSessionID": _reservation_ref(reservation["id"])}
         if result is not None and result.accepted:
-            return web.json_response(acknowledgement(True, "000", "", ids))
-        return web.json_response(acknowledgement(False, "501", "charger did not cancel", ids))
+            return acknowledgement(True, "000", "", ids)
+        return acknowledgement(False, "501", "charger did not cancel", ids)
 
     async def _within_deadline(self, work: Any) -> Any:
         """The command's result, or None when it outlasts Hubject's deadline (it goes on)."""
@@ -262,11 +260,6 @@ class OicpInbound:
         except TimeoutError:
             log.warning("charger too slow for Hubject's deadline", partner="hubject")
             return None
-
-
-def _optional(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    return value if isinstance(value, str) else None
 
 
 def _reservation_ref(reservation_id: Any) -> str | None:
