@@ -507,7 +507,8 @@ async def reservation_by_roaming_id(db: Executor, protocol: str, session_id: str
 
 async def due_reservations(db: Executor) -> list[int]:
     rows = await db.fetch(
-        "SELECT id FROM reservations WHERE status = 'active' AND expires_at <= now() ORDER BY id")
+        """SELECT id FROM reservations WHERE status IN ('active', 'requested')
+           AND expires_at <= now() ORDER BY id""")
     return [row["id"] for row in rows]
 
 

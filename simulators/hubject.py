@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import ssl
 import uuid
@@ -20,15 +19,14 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from simulators.specs import specs_dir
+
 SPEC_NAME = "oicp-cpo-2.3-openapi-3.0.prism-fixed.yaml"
 
 
 def default_spec_path() -> Path:
-    """The prism-fixed OpenAPI file in shared/specs beside the checkout (or $OICP_SPEC)."""
-    if os.environ.get("OICP_SPEC"):
-        return Path(os.environ["OICP_SPEC"])
-    return (Path(__file__).resolve().parents[2] / "shared" / "specs" / "oicp-2.3" / "prism-fixed"
-            / SPEC_NAME)
+    """Hubject's OpenAPI file, in the copy whose patterns a validator can compile."""
+    return specs_dir() / "oicp-2.3" / "prism-fixed" / SPEC_NAME
 
 
 @dataclass(frozen=True)
