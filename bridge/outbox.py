@@ -53,6 +53,16 @@ async def enqueue(conn: asyncpg.Connection, partner: str, operation: str, path: 
     return int(message_id)
 
 
+async def discard_pending(conn: asyncpg.Connection, partner: str, coalesce_keys: list[str]) -> int:
+    """Drop pending messages that a newer, fuller one about to be enqueued makes pointless."""
+    done = await conn.execute(
+        """DELETE FROM outbox WHERE partner = $1 AND status = 'pending'
+           AND coalesce_key = ANY($2::text[])""",
+        partner, coalesce_keys,
+    )
+    return int(done.split()[-1])
+
+
 def backoff(attempts: int, base: float = 1.0, ceiling: float = 300.0) -> float:
     """Seconds before the next attempt: doubling from `base`, at most `ceiling`."""
     return float(min(ceiling, base * 2 ** max(0, attempts - 1)))

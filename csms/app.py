@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from bridge.ocpi.service import OcpiBridge
 from bridge.oicp.service import OicpBridge
 from csms.adapter import Services
 from csms.api import AdminApi
@@ -40,6 +41,7 @@ class App:
     ocpp: OcppServer
     api: AdminApi
     oicp: OicpBridge | None
+    ocpi: OcpiBridge | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -66,16 +68,21 @@ class App:
         if oicp is not None:
             events.subscribe(oicp.on_event)
             authorizer.add(oicp.authorizer)
+        ocpi = OcpiBridge(pool, url, settings.ocpi) if settings.ocpi.enabled else None
+        if ocpi is not None:
+            events.subscribe(ocpi.on_event)
         return cls(settings, url, pool, events, authorizer, services, connections, commands,
                    OcppServer(services, connections),
                    AdminApi(settings.api, pool, commands, events),
-                   oicp)
+                   oicp, ocpi)
 
     async def start(self) -> None:
         # One process owns all connections: whatever the database says is stale after a restart.
         await self.pool.execute("UPDATE charge_points SET connected = false WHERE connected")
         if self.oicp is not None:
             await self.oicp.start()
+        if self.ocpi is not None:
+            await self.ocpi.start()
         await self.ocpp.start()
         await self.api.start()
         self.tasks.append(asyncio.get_running_loop().create_task(
@@ -89,6 +96,8 @@ class App:
         await self.api.stop()
         if self.oicp is not None:
             await self.oicp.stop()
+        if self.ocpi is not None:
+            await self.ocpi.stop()
         await self.ocpp.stop()
         await self.pool.close()
 

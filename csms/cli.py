@@ -140,6 +140,53 @@ def _oicp_push(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.ocpi.enabled:
+        print("ocpi is not enabled (ocpi.enabled / CSMS_OCPI_ENABLED)", file=sys.stderr)
+        return 2
+    from bridge.ocpi import partners
+    from bridge.ocpi.client import OcpiError
+    from bridge.ocpi.credentials import CredentialsError
+    from bridge.ocpi.transport import new_token
+
+    token_format = "plain" if getattr(args, "plain", False) else "base64"
+
+    async def work(app: App) -> int:
+        assert app.ocpi is not None
+        if args.what == "issue-token":
+            token = new_token()
+            partner_id = await partners.issue_token_a(app.pool, token, args.name, token_format)
+            print(f"partner {partner_id}: give it Token A {token}\n"
+                  f"and our versions URL {settings.ocpi.public_url.rstrip('/')}/ocpi/versions")
+            return 0
+        if args.what == "partners":
+            for p in await app.pool.fetch("SELECT * FROM ocpi_partners ORDER BY id"):
+                roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p["roles"])
+                print(f"{p['id']}\t{p['status']}\t{p['name'] or '-'}\t{p['versions_url'] or '-'}\t{roles}")
+            return 0
+        await app.ocpi.client.start()
+        try:
+            if args.what == "register":
+                partner = await app.ocpi.registrar.register_with(args.url, args.token_a, args.name,
+                                                                 token_format)
+                print(f"registered as partner {partner.id}: {partner.roles}")
+            else:
+                found = await partners.get(app.pool, args.id)
+                if found is None:
+                    print(f"no partner {args.id}", file=sys.stderr)
+                    return 1
+                await app.ocpi.registrar.unregister_with(found)
+                print(f"partner {args.id} unregistered")
+        except (OcpiError, CredentialsError) as exc:
+            print(f"failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await app.ocpi.client.stop()
+        return 0
+
+    return int(asyncio.run(_with_app(settings, work)))
+
+
 def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> None:
         await store.upsert_token(pool, args.uid, args.type, args.status)
@@ -196,6 +243,23 @@ def parser() -> argparse.ArgumentParser:
         push = oicp_commands.add_parser(name, parents=[common], help=text)
         push.add_argument("--full", action="store_true", help="a fullLoad replacing Hubject's copy")
         push.set_defaults(handler=_oicp_push)
+
+    ocpi = commands.add_parser("ocpi", parents=[common], help="OCPI partners (eMSPs, hubs)")
+    ocpi_commands = ocpi.add_subparsers(dest="what", required=True)
+    issue = ocpi_commands.add_parser("issue-token", parents=[common],
+                                     help="a Token A for a partner that will register with us")
+    register_ocpi = ocpi_commands.add_parser("register", parents=[common],
+                                             help="register with a partner (csms run must be up)")
+    register_ocpi.add_argument("url", help="the partner's versions URL")
+    register_ocpi.add_argument("token_a", help="the Token A the partner gave us")
+    for sub in (issue, register_ocpi):
+        sub.add_argument("--name", default="", help="a name to know the partner by")
+        sub.add_argument("--plain", action="store_true",
+                         help="send our token unencoded (peers that predate 2.2.1's base64)")
+    ocpi_commands.add_parser("partners", parents=[common], help="list partners")
+    unregister = ocpi_commands.add_parser("unregister", parents=[common], help="end a partnership")
+    unregister.add_argument("id", type=int)
+    ocpi.set_defaults(handler=_ocpi)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

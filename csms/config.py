@@ -66,6 +66,20 @@ class OicpSettings:
 
 
 @dataclass
+class OcpiSettings:
+    enabled: bool = False
+    country_code: str = "DE"
+    party_id: str = "ABC"
+    business_name: str = ""
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 9444
+    public_url: str = "http://localhost:9444"
+    request_timeout: float = 10.0
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 300.0
+
+
+@dataclass
 class LogSettings:
     level: str = "info"
     format: str = "auto"
@@ -77,6 +91,7 @@ class Settings:
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     oicp: OicpSettings = field(default_factory=OicpSettings)
+    ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 

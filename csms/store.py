@@ -398,6 +398,8 @@ async def set_site(db: Executor, charge_point_ids: list[str], site_id: str | Non
         "UPDATE charge_points SET site_id = $2 WHERE id = ANY($1::text[]) RETURNING id",
         charge_point_ids, site_id,
     )
+    await db.execute("UPDATE evses SET updated_at = now() WHERE charge_point_id = ANY($1::text[])",
+                     charge_point_ids)
     return [row["id"] for row in rows]
 
 

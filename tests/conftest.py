@@ -21,6 +21,7 @@ from csms.logs import configure_logging
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
+from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.support import API_TOKEN, Api, ws_url
 
@@ -87,11 +88,14 @@ async def make_app(db_url: str) -> AsyncIterator[AppFactory]:
     """Start apps on the test database; all are stopped at the end."""
     started: list[App] = []
 
-    async def factory(ocpp_port: int = 0, oicp: dict[str, Any] | None = None, **ocpp: Any) -> App:
+    async def factory(ocpp_port: int = 0, oicp: dict[str, Any] | None = None,
+                      ocpi: dict[str, Any] | None = None, **ocpp: Any) -> App:
         settings = test_settings(**ocpp)
         settings.ocpp.port = ocpp_port
         for key, value in (oicp or {}).items():
             setattr(settings.oicp, key, value)
+        for key, value in (ocpi or {}).items():
+            setattr(settings.ocpi, key, value)
         app = await App.open(settings, url=db_url)
         await app.start()
         started.append(app)
@@ -120,6 +124,14 @@ async def api(app: App) -> AsyncIterator[Api]:
 @pytest.fixture
 async def hubject() -> AsyncIterator[SimulatedHubject]:
     stand_in = SimulatedHubject()
+    await stand_in.start()
+    yield stand_in
+    await stand_in.stop()
+
+
+@pytest.fixture
+async def emsp() -> AsyncIterator[SimulatedEmsp]:
+    stand_in = SimulatedEmsp()
     await stand_in.start()
     yield stand_in
     await stand_in.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,3 +58,18 @@ def oicp_settings(hubject: SimulatedHubject, **overrides: Any) -> dict[str, Any]
             "operator_id": "DE*ABC", "operator_name": "ABC Charging", "retry_base_delay": 0.05,
             "retry_max_delay": 0.2, "request_timeout": 2.0, "listen_host": "127.0.0.1",
             "listen_port": 0, **overrides}
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for servers that must announce their URL before they start."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ocpi_settings(**overrides: Any) -> dict[str, Any]:
+    port = free_port()
+    return {"enabled": True, "listen_host": "127.0.0.1", "listen_port": port,
+            "public_url": f"http://127.0.0.1:{port}", "country_code": "DE", "party_id": "ABC",
+            "business_name": "ABC Charging", "retry_base_delay": 0.05, "retry_max_delay": 0.2,
+            "request_timeout": 2.0, **overrides}

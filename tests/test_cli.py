@@ -88,3 +88,17 @@ def test_sites_retire_and_oicp_pushes(cli_database: None, monkeypatch: pytest.Mo
     assert "allow_plain_http" in capsys.readouterr().err
     monkeypatch.setenv("CSMS_OICP_ENABLED", "false")
     assert main(["oicp", "push-evse-data"]) == 2
+
+
+def test_ocpi_issue_token_and_partners(cli_database: None, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ocpi", "partners"]) == 2  # not enabled
+    monkeypatch.setenv("CSMS_OCPI_ENABLED", "true")
+    assert main(["ocpi", "issue-token", "--name", "acme"]) == 0
+    out = capsys.readouterr().out
+    assert "Token A" in out and "/ocpi/versions" in out
+    assert main(["ocpi", "partners"]) == 0
+    assert "\tpending\tacme\t" in capsys.readouterr().out
+    assert main(["ocpi", "register", "http://127.0.0.1:9/ocpi/versions", "tokenA"]) == 1
+    assert "failed" in capsys.readouterr().err
+    assert main(["ocpi", "unregister", "99"]) == 1

@@ -1,0 +1,101 @@
+"""HTTP to OCPI partners: tokens and correlation headers on the way out, envelopes on the way back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp
+
+from bridge.ocpi.transport import SUCCESS, VERSION, authorization_header
+from bridge.outbox import Delivery
+from csms.config import OcpiSettings
+
+
+class OcpiError(Exception):
+    """A partner could not be used: unreachable, or an answer that is not a successful envelope."""
+
+
+class OcpiClient:
+    def __init__(self, settings: OcpiSettings) -> None:
+        self.settings = settings
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def routing(self, to: tuple[str, str] | None) -> dict[str, str]:
+        """Routing headers, for functional modules only (not versions or credentials)."""
+        if to is None:
+            return {}
+        return {"OCPI-from-country-code": self.settings.country_code,
+                "OCPI-from-party-id": self.settings.party_id,
+                "OCPI-to-country-code": to[0], "OCPI-to-party-id": to[1]}
+
+    async def request(self, method: str, url: str, token: str, token_format: str,
+                      body: Any = None, to: tuple[str, str] | None = None) -> tuple[int, Any]:
+        assert self._http is not None, "client not started"
+        request_id = str(uuid.uuid4())
+        headers = {"Authorization": authorization_header(token, token_format),
+                   "X-Request-ID": request_id, "X-Correlation-ID": request_id, **self.routing(to)}
+        async with self._http.request(method, url, json=body, headers=headers) as response:
+            try:
+                answer = await response.json(content_type=None)
+            except ValueError:
+                answer = None
+            return response.status, answer
+
+    async def call(self, method: str, url: str, token: str, token_format: str,
+                   body: Any = None) -> Any:
+        """A request whose answer must be a successful envelope; its data, or OcpiError."""
+        try:
+            status, answer = await self.request(method, url, token, token_format, body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise OcpiError(f"{url}: {exc!r}") from None
+        if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
+            raise OcpiError(f"{url}: HTTP {status}, {str(answer)[:200]}")
+        return answer.get("data")
+
+    async def endpoints(self, versions_url: str, token: str,
+                        token_format: str) -> tuple[str, list[dict[str, Any]]]:
+        """Follow a partner's versions URL to its 2.2.1 endpoints: (version, endpoints)."""
+        versions = await self.call("GET", versions_url, token, token_format)
+        url = next((v.get("url") for v in versions or [] if isinstance(v, dict)
+                    and v.get("version") == VERSION), None)
+        if not url:
+            raise UnsupportedVersion(f"{versions_url} offers no OCPI {VERSION}")
+        details = await self.call("GET", url, token, token_format)
+        if not isinstance(details, dict) or not isinstance(details.get("endpoints"), list):
+            raise OcpiError(f"{url}: no endpoints in the version details")
+        return VERSION, details["endpoints"]
+
+    async def deliver(self, method: str, url: str, token: str, token_format: str, body: Any,
+                      to: tuple[str, str] | None) -> Delivery:
+        """One outbox message: delivered, worth a retry, or refused for good."""
+        try:
+            status, answer = await self.request(method, url, token, token_format, body, to)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Delivery(False, retry=True, error=repr(exc))
+        return outcome(status, answer)
+
+
+class UnsupportedVersion(OcpiError):
+    """The partner speaks no OCPI version we do."""
+
+
+def outcome(http_status: int, answer: Any) -> Delivery:
+    """An HTTP status and OCPI envelope → what the outbox does next."""
+    code = answer.get("status_code") if isinstance(answer, dict) else None
+    if http_status >= 500 or http_status in (401, 408, 429) or (
+            isinstance(code, int) and 3000 <= code < 4000):
+        # 401: the partner may be rotating credentials; its server error may pass.
+        return Delivery(False, retry=True, error=f"HTTP {http_status} {code}")
+    if http_status == 200 and code == SUCCESS:
+        return Delivery(True)
+    message = answer.get("status_message", "") if isinstance(answer, dict) else str(answer)[:200]
+    return Delivery(False, error=f"HTTP {http_status} {code} {message}".strip())

@@ -1,0 +1,137 @@
+"""The OCPI credentials handshake, both ways: tokens A, B and C, registration, rotation, unregistering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+
+from bridge.ocpi import partners
+from bridge.ocpi.client import OcpiClient, OcpiError, UnsupportedVersion
+from bridge.ocpi.partners import Partner
+from bridge.ocpi.transport import (
+    CLIENT_API_UNUSABLE,
+    INVALID_PARAMETERS,
+    NO_MATCHING_ENDPOINTS,
+    UNSUPPORTED_VERSION,
+    VERSION,
+    new_token,
+)
+from csms.config import OcpiSettings
+
+log = structlog.get_logger(__name__)
+
+# What we serve, as (identifier, our role in it).
+MODULES = [("credentials", "SENDER"), ("locations", "SENDER")]
+
+
+class CredentialsError(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def base_url(settings: OcpiSettings) -> str:
+    return settings.public_url.rstrip("/") + "/ocpi"
+
+
+def versions(settings: OcpiSettings) -> list[dict[str, str]]:
+    return [{"version": VERSION, "url": f"{base_url(settings)}/{VERSION}"}]
+
+
+def version_details(settings: OcpiSettings) -> dict[str, Any]:
+    return {"version": VERSION, "endpoints": [
+        {"identifier": identifier, "role": role, "url": f"{base_url(settings)}/{VERSION}/{identifier}"}
+        for identifier, role in MODULES]}
+
+
+def our_credentials(settings: OcpiSettings, token: str) -> dict[str, Any]:
+    return {"token": token, "url": f"{base_url(settings)}/versions", "roles": [{
+        "role": "CPO", "country_code": settings.country_code, "party_id": settings.party_id,
+        "business_details": {"name": settings.business_name or settings.party_id},
+    }]}
+
+
+def read_credentials(body: Any) -> tuple[str, str, list[dict[str, Any]]]:
+    """A partner's Credentials object → (token, versions url, roles); 2001 when unusable."""
+    if not isinstance(body, dict):
+        raise CredentialsError(INVALID_PARAMETERS, "body must be a Credentials object")
+    token, url, roles = body.get("token"), body.get("url"), body.get("roles")
+    if not isinstance(token, str) or not 0 < len(token) <= 64 or not token.isprintable() \
+            or " " in token:
+        raise CredentialsError(INVALID_PARAMETERS, "token must be 1 to 64 printable characters")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise CredentialsError(INVALID_PARAMETERS, "url must be the versions URL")
+    if not isinstance(roles, list) or not roles or not all(
+            isinstance(r, dict) and isinstance(r.get("country_code"), str)
+            and isinstance(r.get("party_id"), str) and isinstance(r.get("role"), str)
+            for r in roles):
+        raise CredentialsError(INVALID_PARAMETERS, "roles must list role, country_code, party_id")
+    return token, url, roles
+
+
+class Registrar:
+    def __init__(self, pool: asyncpg.Pool, client: OcpiClient, settings: OcpiSettings) -> None:
+        self.pool = pool
+        self.client = client
+        self.settings = settings
+
+    async def _their_endpoints(self, url: str, token: str,
+                               token_format: str) -> tuple[str, list[dict[str, Any]]]:
+        try:
+            version, endpoints = await self.client.endpoints(url, token, token_format)
+        except UnsupportedVersion as exc:
+            raise CredentialsError(UNSUPPORTED_VERSION, str(exc)) from None
+        except OcpiError as exc:
+            raise CredentialsError(CLIENT_API_UNUSABLE, f"cannot use your API: {exc}") from None
+        if not any(e.get("identifier") == "credentials" for e in endpoints if isinstance(e, dict)):
+            raise CredentialsError(NO_MATCHING_ENDPOINTS, "no credentials endpoint offered")
+        return version, endpoints
+
+    async def accept(self, partner: Partner, body: Any, rotating: bool) -> dict[str, Any]:
+        """Their POST (with Token A) or PUT: fetch their endpoints, hand out a new token."""
+        token, url, roles = read_credentials(body)
+        version, endpoints = await self._their_endpoints(url, token, partner.token_format)
+        ours = new_token()
+        await partners.registered(self.pool, partner.id, their_token=token, our_token=ours,
+                                  versions_url=url, version=version, endpoints=endpoints,
+                                  roles=roles)
+        log.info("ocpi credentials rotated" if rotating else "ocpi partner registered",
+                 partner=partner.id, roles=[f"{r['country_code']}*{r['party_id']}" for r in roles])
+        return our_credentials(self.settings, ours)
+
+    async def register_with(self, versions_url: str, token_a: str, name: str = "",
+                            token_format: str = "base64") -> Partner:
+        """We register with a partner that gave us its Token A."""
+        version, endpoints = await self._their_endpoints(versions_url, token_a, token_format)
+        credentials_url = next(str(e["url"]) for e in endpoints if e.get("identifier") == "credentials")
+        ours = new_token()
+        # Our token is valid before we send it: the partner may call us back before answering.
+        partner_id = await partners.start_registration(self.pool, name, versions_url, token_a, ours,
+                                                       token_format)
+        try:
+            answer = await self.client.call("POST", credentials_url, token_a, token_format,
+                                            our_credentials(self.settings, ours))
+            token, url, roles = read_credentials(answer)
+            version, endpoints = await self._their_endpoints(url, token, token_format)
+        except (OcpiError, CredentialsError):
+            await partners.forget(self.pool, partner_id)
+            raise
+        partner = await partners.registered(
+            self.pool, partner_id, their_token=token, our_token=None, versions_url=url,
+            version=version, endpoints=endpoints, roles=roles)
+        log.info("registered with ocpi partner", partner=partner_id, url=versions_url)
+        return partner
+
+    async def unregister_with(self, partner: Partner) -> None:
+        """We end it: DELETE on their credentials, then forget their token."""
+        url = partner.endpoint("credentials", "SENDER") or next(
+            (str(e["url"]) for e in partner.endpoints if e.get("identifier") == "credentials"), None)
+        if url and partner.their_token:
+            try:
+                await self.client.call("DELETE", url, partner.their_token, partner.token_format)
+            except OcpiError as exc:
+                log.warning("partner did not take the unregistration", partner=partner.id,
+                            error=str(exc))
+        await partners.unregister(self.pool, partner.id)

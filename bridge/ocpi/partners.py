@@ -1,0 +1,125 @@
+"""OCPI partners and their credentials: a small repository over the ocpi_partners table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from bridge.ocpi.transport import token_digest
+
+CHANNEL = "ocpi_partners"
+Db: TypeAlias = asyncpg.Pool | asyncpg.Connection
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: int
+    name: str
+    status: str
+    their_token: str | None
+    token_format: str
+    versions_url: str | None
+    version: str | None
+    endpoints: list[dict[str, Any]]
+    roles: list[dict[str, Any]]
+
+    @property
+    def outbox_name(self) -> str:
+        """The outbox's partner column for messages to this partner."""
+        return f"ocpi:{self.id}"
+
+    def endpoint(self, identifier: str, role: str) -> str | None:
+        for endpoint in self.endpoints:
+            if endpoint.get("identifier") == identifier and endpoint.get("role") == role:
+                return str(endpoint["url"]).rstrip("/")
+        return None
+
+    def emsp_party(self) -> tuple[str, str] | None:
+        """(country_code, party_id) of the partner's eMSP role, the one that owns tokens."""
+        for role in self.roles:
+            if role.get("role") == "EMSP":
+                return str(role["country_code"]), str(role["party_id"])
+        return None
+
+    def has_party(self, country_code: str, party_id: str) -> bool:
+        return any(r.get("country_code") == country_code and r.get("party_id") == party_id
+                   for r in self.roles)
+
+
+def _partner(row: asyncpg.Record) -> Partner:
+    return Partner(row["id"], row["name"], row["status"], row["their_token"], row["token_format"],
+                   row["versions_url"], row["version"], list(row["endpoints"]), list(row["roles"]))
+
+
+async def issue_token_a(db: Db, token: str, name: str, token_format: str) -> int:
+    """A partner we expect to register with us, holding the Token A we hand it."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        "INSERT INTO ocpi_partners (name, token_a_hash, token_format) VALUES ($1, $2, $3) RETURNING id",
+        name, token_digest(token), token_format,
+    )
+
+
+async def start_registration(db: Db, name: str, versions_url: str, their_token_a: str,
+                             our_token: str, token_format: str) -> int:
+    """We register with a partner: our token must already work when it calls us back."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """INSERT INTO ocpi_partners (name, versions_url, their_token, token_hash, token_format)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        name, versions_url, their_token_a, token_digest(our_token), token_format,
+    )
+
+
+async def by_token(db: Db, candidates: list[str]) -> tuple[Partner, bool] | None:
+    """The caller a token belongs to, and whether it is a registration Token A."""
+    digests = [token_digest(token) for token in candidates]
+    row = await db.fetchrow(
+        """SELECT *, token_a_hash = ANY($1::text[]) AS is_token_a FROM ocpi_partners
+           WHERE (token_hash = ANY($1::text[]) AND status IN ('pending', 'registered'))
+              OR (token_a_hash = ANY($1::text[]) AND status = 'pending')
+           LIMIT 1""",
+        digests,
+    )
+    return (_partner(row), bool(row["is_token_a"])) if row else None
+
+
+async def registered(db: Db, partner_id: int, *, their_token: str, our_token: str | None,
+                     versions_url: str, version: str, endpoints: list[dict[str, Any]],
+                     roles: list[dict[str, Any]]) -> Partner:
+    """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now."""
+    row = await db.fetchrow(
+        """UPDATE ocpi_partners SET status = 'registered', token_a_hash = NULL, their_token = $2,
+               token_hash = COALESCE($3, token_hash), versions_url = $4, version = $5,
+               endpoints = $6, roles = $7, updated_at = now()
+           WHERE id = $1 RETURNING *""",
+        partner_id, their_token, token_digest(our_token) if our_token else None, versions_url,
+        version, endpoints, roles,
+    )
+    assert row is not None
+    # Whichever process serves this partner starts delivering to it (committed with the change).
+    await db.execute("SELECT pg_notify($1, $2)", CHANNEL, str(partner_id))
+    return _partner(row)
+
+
+async def unregister(db: Db, partner_id: int) -> None:
+    await db.execute(
+        """UPDATE ocpi_partners SET status = 'unregistered', token_hash = NULL, token_a_hash = NULL,
+               their_token = NULL, updated_at = now() WHERE id = $1""",
+        partner_id,
+    )
+
+
+async def forget(db: Db, partner_id: int) -> None:
+    """A registration of ours that failed half-way: nothing of it stays valid."""
+    await db.execute("DELETE FROM ocpi_partners WHERE id = $1 AND status = 'pending'", partner_id)
+
+
+async def get(db: Db, partner_id: int) -> Partner | None:
+    row = await db.fetchrow("SELECT * FROM ocpi_partners WHERE id = $1", partner_id)
+    return _partner(row) if row else None
+
+
+async def all_registered(db: Db) -> list[Partner]:
+    rows = await db.fetch("SELECT * FROM ocpi_partners WHERE status = 'registered' ORDER BY id")
+    return [_partner(row) for row in rows]

@@ -1,0 +1,140 @@
+"""The OCPI bridge as a whole: its server, one outbox worker per partner, domain events into pushes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import structlog
+
+from bridge import outbox
+from bridge.ocpi import partners
+from bridge.ocpi.client import OcpiClient
+from bridge.ocpi.credentials import Registrar
+from bridge.ocpi.locations import evse_uid
+from bridge.ocpi.partners import Partner
+from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
+from bridge.ocpi.status import ocpi_evse_status
+from bridge.ocpi.transport import timestamp
+from csms.config import OcpiSettings
+from csms.events import DomainEvent, EvseDataChanged, EvseStatusChanged
+
+log = structlog.get_logger(__name__)
+
+
+class OcpiBridge:
+    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: OcpiSettings) -> None:
+        self.pool = pool
+        self.database_url = database_url
+        self.settings = settings
+        self.client = OcpiClient(settings)
+        self.registrar = Registrar(pool, self.client, settings)
+        self.server = OcpiServer(settings, pool, self.registrar)
+        self.workers: dict[int, outbox.OutboxWorker] = {}
+        self._listener: asyncpg.Connection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.client.start()
+        # Partners registered by any process (a CLI `csms ocpi register`, another node) are
+        # announced on a channel: start delivering to them here too.
+        self._listener = await asyncpg.connect(self.database_url)
+        await self._listener.add_listener(partners.CHANNEL, self._partner_announced)
+        await self.server.start()
+        for partner in await partners.all_registered(self.pool):
+            await self.ensure_worker(partner)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        if self._listener is not None:
+            await self._listener.close()
+        for worker in self.workers.values():
+            await worker.stop()
+        await self.client.stop()
+
+    def _partner_announced(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._start_worker_for(int(payload)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_worker_for(self, partner_id: int) -> None:
+        partner = await partners.get(self.pool, partner_id)
+        if partner is not None and partner.status == "registered":
+            await self.ensure_worker(partner)
+
+    async def ensure_worker(self, partner: Partner) -> None:
+        """Each partner's messages go out in order, one at a time, from its own worker."""
+        if partner.id in self.workers:
+            return
+        worker = outbox.OutboxWorker(self.pool, self.database_url, partner.outbox_name,
+                                     self._sender(partner.id), self.settings.retry_base_delay,
+                                     self.settings.retry_max_delay)
+        self.workers[partner.id] = worker
+        await worker.start()
+
+    def _sender(self, partner_id: int) -> Callable[[asyncpg.Record], Awaitable[outbox.Delivery]]:
+        async def send(message: asyncpg.Record) -> outbox.Delivery:
+            # Read afresh: the partner may have rotated its token or moved its endpoints.
+            partner = await partners.get(self.pool, partner_id)
+            if partner is None or partner.status != "registered" or not partner.their_token:
+                return outbox.Delivery(False, error="partner is not registered")
+            module, _, suffix = message["path"].partition("|")
+            base = partner.endpoint(module, "RECEIVER")
+            if base is None:
+                return outbox.Delivery(False, error=f"partner offers no {module} receiver")
+            method = message["operation"].split()[0]
+            return await self.client.deliver(method, base + suffix, partner.their_token,
+                                             partner.token_format, message["body"],
+                                             partner.emsp_party())
+        return send
+
+    # --- domain events, inside the transaction that caused them ---------------------------
+
+    async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
+        if isinstance(event, EvseStatusChanged) and event.evse_id:
+            await self._status_changed(conn, event)
+        elif isinstance(event, EvseDataChanged):
+            await self._location_changed(conn, event.charge_point_id)
+
+    async def _receivers(self, conn: asyncpg.Connection, module: str) -> list[Partner]:
+        return [p for p in await partners.all_registered(conn) if p.endpoint(module, "RECEIVER")]
+
+    async def _push(self, conn: asyncpg.Connection, module: str, method: str, suffix: str,
+                    body: dict[str, Any], key: str) -> None:
+        for partner in await self._receivers(conn, module):
+            await outbox.enqueue(conn, partner.outbox_name, f"{method} {module}",
+                                 f"{module}|{suffix}", body, coalesce_key=key)
+
+    async def _site_of(self, conn: asyncpg.Connection, charge_point_id: str) -> str | None:
+        return await conn.fetchval(  # type: ignore[no-any-return]
+            "SELECT site_id FROM charge_points WHERE id = $1", charge_point_id)
+
+    async def _status_changed(self, conn: asyncpg.Connection, event: EvseStatusChanged) -> None:
+        site_id = await self._site_of(conn, event.charge_point_id)
+        if site_id is None:
+            return
+        uid = evse_uid(event.charge_point_id, event.evse_number)
+        body = {"status": ocpi_evse_status(event.status), "last_updated": timestamp(event.at)}
+        await self._push(conn, "locations", "PATCH", self._path(site_id, uid), body,
+                         f"evse-status:{uid}")
+
+    async def _location_changed(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
+        """The whole Location again (PUT): EVSEs came, went or changed their static data."""
+        site_id = await self._site_of(conn, charge_point_id)
+        if site_id is None:
+            return
+        rows, _ = await location_rows(conn, None, None, None, 0, 1, site_id)
+        evses = (await evse_facts(conn, [site_id])).get(site_id, [])
+        location = build_location(self.settings, rows[0], evses)
+        # The PUT carries every EVSE's current status. A pending PATCH would stay ahead of it,
+        # and a newer status coalescing into that PATCH would then be overwritten by the PUT.
+        superseded = [f"evse-status:{e.uid}" for e in evses]
+        for partner in await self._receivers(conn, "locations"):
+            await outbox.discard_pending(conn, partner.outbox_name, superseded)
+        await self._push(conn, "locations", "PUT", self._path(site_id), location,
+                         f"location:{site_id}")
+
+    def _path(self, *parts: str) -> str:
+        return "/" + "/".join([self.settings.country_code, self.settings.party_id, *parts])

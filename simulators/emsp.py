@@ -1,0 +1,247 @@
+"""A stand-in for an OCPI 2.2.1 eMSP: registers both ways, takes pushes, checks them against the schemas."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from simulators.specs import specs_dir
+
+VERSION = "2.2.1"
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """One of the shared OCPI JSON Schemas, e.g. Location, EvsePatch, Credentials."""
+    path = specs_dir() / "ocpi-2.2.1" / "json-schema" / f"{name}.schema.json"
+    return Draft202012Validator(json.loads(Path(path).read_text()))
+
+
+def problems(name: str, data: Any) -> list[str]:
+    return [f"{name} {'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator(name).iter_errors(data)]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def envelope(data: Any = None, status_code: int = 1000, message: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"status_code": status_code, "timestamp": now()}
+    if data is not None:
+        body["data"] = data
+    if message:
+        body["status_message"] = message
+    return body
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    body: Any
+    headers: dict[str, str]
+    errors: list[str] = field(default_factory=list)
+
+
+# Receiver paths: which schema the body of each must satisfy.
+_LOCATION_PATHS = [
+    (re.compile(r"^/locations/[A-Z]{2}/[A-Z0-9]{3}/[^/]+$"), "Location", "LocationPatch"),
+    (re.compile(r"^/locations/[A-Z]{2}/[A-Z0-9]{3}/[^/]+/[^/]+$"), "EVSE", "EvsePatch"),
+    (re.compile(r"^/locations/[A-Z]{2}/[A-Z0-9]{3}/[^/]+/[^/]+/[^/]+$"), "Connector",
+     "ConnectorPatch"),
+]
+
+
+class SimulatedEmsp:
+    def __init__(self, country_code: str = "NL", party_id: str = "EMS") -> None:
+        self.country_code = country_code
+        self.party_id = party_id
+        self.token_a = secrets.token_urlsafe(16)  # what we hand the CPO to register with us
+        self.our_token: str | None = None  # the CPO presents this to us once registered
+        self.cpo_token: str | None = None  # we present this to the CPO
+        self.cpo_versions_url: str | None = None
+        self.cpo_endpoints: list[dict[str, Any]] = []
+        self.received: list[Received] = []
+        self.answers: list[tuple[str, list[str]]] = []  # our requests to the CPO, with problems
+        self.down = False  # while True every request gets HTTP 503
+        self.plain_tokens = False  # send our token unencoded (older peers)
+        self.callback_seen_token: str | None = None  # token the CPO's registration let us use
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def versions_url(self) -> str:
+        return f"{self.url}/ocpi/versions"
+
+    @property
+    def invalid(self) -> list[Received]:
+        return [r for r in self.received if r.errors]
+
+    def of(self, method: str, prefix: str = "") -> list[Received]:
+        return [r for r in self.received if r.method == method and r.path.startswith(prefix)
+                and not r.errors]
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/ocpi/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- what the CPO calls ---------------------------------------------------------------
+
+    def _credentials(self, token: str) -> dict[str, Any]:
+        return {"token": token, "url": self.versions_url, "roles": [{
+            "role": "EMSP", "country_code": self.country_code, "party_id": self.party_id,
+            "business_details": {"name": "Simulated eMSP"}}]}
+
+    def _caller_token(self, request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Token "):
+            return None
+        raw = header[6:]
+        try:
+            return base64.b64decode(raw, validate=True).decode()
+        except ValueError:
+            return raw
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if self.down:
+            return web.Response(status=503, text="eMSP is down")
+        token = self._caller_token(request)
+        path = "/" + request.match_info["tail"]
+        body = await request.json() if request.can_read_body else None
+        received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
+                            dict(request.headers))
+        self.received.append(received)
+        if token not in (self.token_a, self.our_token) or token is None:
+            received.errors.append("unknown token")
+            return web.json_response(envelope(None, 2000, "unknown token"), status=401)
+        if path == "/versions":
+            return web.json_response(envelope([{"version": VERSION,
+                                                "url": f"{self.url}/ocpi/{VERSION}"}]))
+        if path == f"/{VERSION}":
+            modules = [("credentials", "RECEIVER"), ("locations", "RECEIVER"),
+                       ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tariffs", "RECEIVER"),
+                       ("tokens", "SENDER"), ("commands", "SENDER")]
+            return web.json_response(envelope({"version": VERSION, "endpoints": [
+                {"identifier": m, "role": r, "url": f"{self.url}/ocpi/{VERSION}/{m}"}
+                for m, r in modules]}))
+        if path == f"/{VERSION}/credentials" and request.method == "POST":
+            return await self._registered_by_cpo(received)
+        if path == f"/{VERSION}/credentials" and request.method == "DELETE":
+            self.our_token = self.cpo_token = None  # the CPO unregistered
+            return web.json_response(envelope())
+        return self._receive(received)
+
+    async def _registered_by_cpo(self, received: Received) -> web.Response:
+        """The CPO registers with us: before answering, call it back with its new token."""
+        received.errors += problems("Credentials", received.body)
+        if received.errors:
+            return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
+        cpo = received.body
+        # The spec lets the server use the client's token before answering: it must work now.
+        async with aiohttp.ClientSession() as http, http.get(
+                cpo["url"], headers=self._headers(cpo["token"])) as response:
+            if response.status == 200:
+                self.callback_seen_token = cpo["token"]
+        self.cpo_token, self.cpo_versions_url = cpo["token"], cpo["url"]
+        self.our_token = secrets.token_urlsafe(16)
+        self.token_a = "spent-" + secrets.token_urlsafe(8)
+        return web.json_response(envelope(self._credentials(self.our_token)))
+
+    def _receive(self, received: Received) -> web.Response:
+        """Our receiver interfaces: check the body against the object's schema."""
+        path = received.path
+        for pattern, full, patch in _LOCATION_PATHS:
+            if pattern.match(path):
+                schema = full if received.method == "PUT" else patch
+                received.errors += problems(schema, received.body)
+                if received.method not in ("PUT", "PATCH"):
+                    received.errors.append(f"{received.method} is not for a receiver")
+                break
+        else:
+            received.errors.append(f"no receiver for {received.method} {path}")
+        for name in ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
+                     "OCPI-to-party-id", "X-Request-ID", "X-Correlation-ID"):
+            if name not in received.headers:
+                received.errors.append(f"missing header {name}")
+        if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
+            received.errors.append("routed to another party")
+        if received.errors:
+            return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
+        return web.json_response(envelope())
+
+    # --- what we call on the CPO ------------------------------------------------------------
+
+    def _headers(self, token: str) -> dict[str, str]:
+        encoded = token if self.plain_tokens else base64.b64encode(token.encode()).decode()
+        request_id = str(uuid.uuid4())
+        return {"Authorization": f"Token {encoded}", "X-Request-ID": request_id,
+                "X-Correlation-ID": request_id}
+
+    async def call(self, method: str, url: str, body: Any = None, token: str | None = None,
+                   schema: str | None = None, raw: bytes | None = None,
+                   headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], Any]:
+        """A request to the CPO: (HTTP status, response headers, envelope); the envelope and, with
+        `schema`, each object in its data are checked and the problems kept in `answers`."""
+        token = token if token is not None else (self.cpo_token or "")
+        async with aiohttp.ClientSession() as http, http.request(
+                method, url, json=body if raw is None else None, data=raw,
+                headers={**self._headers(token), **(headers or {})}) as response:
+            answer = await response.json(content_type=None)
+            found = problems("OcpiResponse", answer)
+            data = answer.get("data") if isinstance(answer, dict) else None
+            if schema and data is not None:
+                for item in data if isinstance(data, list) else [data]:
+                    found += problems(schema, item)
+            self.answers.append((f"{method} {url}", found))
+            return response.status, dict(response.headers), answer
+
+    @property
+    def bad_answers(self) -> list[tuple[str, list[str]]]:
+        return [a for a in self.answers if a[1]]
+
+    async def register_with(self, cpo_versions_url: str, cpo_token_a: str) -> dict[str, Any]:
+        """We register with the CPO using the Token A it issued."""
+        _, _, versions = await self.call("GET", cpo_versions_url, token=cpo_token_a)
+        details_url = next(v["url"] for v in versions["data"] if v["version"] == VERSION)
+        _, _, details = await self.call("GET", details_url, token=cpo_token_a,
+                                        schema="VersionDetails")
+        credentials_url = next(e["url"] for e in details["data"]["endpoints"]
+                               if e["identifier"] == "credentials")
+        self.our_token = secrets.token_urlsafe(16)
+        status, _, answer = await self.call("POST", credentials_url, self._credentials(self.our_token),
+                                            token=cpo_token_a, schema="Credentials")
+        if status == 200 and answer.get("status_code") == 1000:
+            self.cpo_token = answer["data"]["token"]
+            self.cpo_versions_url = cpo_versions_url
+            self.cpo_endpoints = details["data"]["endpoints"]
+        return answer
+
+    def cpo_endpoint(self, identifier: str) -> str:
+        return next(e["url"] for e in self.cpo_endpoints if e["identifier"] == identifier)

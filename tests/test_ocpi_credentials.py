@@ -1,0 +1,131 @@
+"""The OCPI credentials handshake with a simulated eMSP: both ways, rotation, unregistering, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.ocpi import partners, transport
+from bridge.ocpi.credentials import CredentialsError
+from csms.app import App
+from simulators.emsp import SimulatedEmsp
+from tests.conftest import AppFactory
+from tests.support import ocpi_settings
+
+
+def versions_url(app: App) -> str:
+    return app.settings.ocpi.public_url + "/ocpi/versions"
+
+
+def credentials_url(app: App) -> str:
+    return app.settings.ocpi.public_url + "/ocpi/2.2.1/credentials"
+
+
+async def ocpi_app(make_app: AppFactory, **overrides: Any) -> App:
+    app = await make_app(ocpi=ocpi_settings(**overrides))
+    assert app.ocpi is not None
+    return app
+
+
+async def test_we_register_with_the_emsp(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await ocpi_app(make_app)
+    assert app.ocpi is not None
+    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    assert partner.status == "registered" and partner.emsp_party() == ("NL", "EMS")
+    assert partner.their_token == emsp.our_token  # Token C, not the spent Token A
+    # During its POST the eMSP called us back with our new token, and it worked.
+    assert emsp.callback_seen_token == emsp.cpo_token is not None
+    status, _, answer = await emsp.call("GET", versions_url(app))
+    assert (status, answer["status_code"]) == (200, 1000)
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_emsp_registers_with_us_and_token_a_is_spent(make_app: AppFactory,
+                                                           emsp: SimulatedEmsp) -> None:
+    app = await ocpi_app(make_app)
+    token_a = transport.new_token()
+    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+    answer = await emsp.register_with(versions_url(app), token_a)
+    assert answer["status_code"] == 1000, answer
+    assert answer["data"]["roles"][0] == {"role": "CPO", "country_code": "DE", "party_id": "ABC",
+                                          "business_details": {"name": "ABC Charging"}}
+    assert answer["timestamp"].endswith("Z")
+    [partner] = await partners.all_registered(app.pool)
+    assert partner.their_token == emsp.our_token and partner.version == "2.2.1"
+
+    status, _, _ = await emsp.call("GET", versions_url(app), token=token_a)
+    assert status == 401  # Token A is spent
+    status, _, answer = await emsp.call("GET", versions_url(app))
+    assert (status, answer["status_code"]) == (200, 1000)
+    emsp.plain_tokens = True  # accepted unencoded too
+    status, _, _ = await emsp.call("GET", versions_url(app))
+    assert status == 200
+    # A second POST with the registered token: already registered.
+    status, _, answer = await emsp.call("POST", credentials_url(app),
+                                        emsp._credentials(emsp.our_token or ""))
+    assert status == 405
+    assert emsp.bad_answers == []
+
+
+async def test_rotation_and_unregistering(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await ocpi_app(make_app)
+    token_a = transport.new_token()
+    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+    await emsp.register_with(versions_url(app), token_a)
+    old = emsp.cpo_token
+
+    emsp.our_token = "rotated-" + transport.new_token()[:20]
+    status, _, answer = await emsp.call("PUT", credentials_url(app),
+                                        emsp._credentials(emsp.our_token), schema="Credentials")
+    assert (status, answer["status_code"]) == (200, 1000)
+    emsp.cpo_token = answer["data"]["token"]
+    assert emsp.cpo_token != old
+    assert (await emsp.call("GET", versions_url(app), token=old))[0] == 401
+    assert (await emsp.call("GET", versions_url(app)))[0] == 200
+    [partner] = await partners.all_registered(app.pool)
+    assert partner.their_token == emsp.our_token  # we call them with their new token
+
+    status, _, answer = await emsp.call("DELETE", credentials_url(app))
+    assert (status, answer["status_code"]) == (200, 1000)
+    assert (await emsp.call("GET", versions_url(app)))[0] == 401
+    assert await partners.all_registered(app.pool) == []
+    assert emsp.bad_answers == []
+
+
+async def test_we_unregister(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await ocpi_app(make_app)
+    assert app.ocpi is not None
+    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a)
+    await app.ocpi.registrar.unregister_with(partner)
+    assert emsp.of("DELETE", "/credentials") and emsp.our_token is None
+    assert await partners.all_registered(app.pool) == []
+
+
+async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await ocpi_app(make_app)
+    assert app.ocpi is not None
+    token_a = transport.new_token()
+    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+
+    assert (await emsp.call("GET", versions_url(app), token="nobody"))[0] == 401
+    assert (await emsp.call("GET", versions_url(app), token=""))[0] == 401
+    # Token A opens registration only.
+    assert (await emsp.call("GET", app.settings.ocpi.public_url + "/ocpi/2.2.1/locations",
+                            token=token_a))[0] == 401
+    status, _, answer = await emsp.call("POST", credentials_url(app), raw=b"{no json",
+                                        token=token_a, headers={"Content-Type": "application/json"})
+    assert (status, answer["status_code"]) == (400, 2001)
+    status, _, answer = await emsp.call("POST", credentials_url(app), {"token": "x"}, token=token_a)
+    assert answer["status_code"] == 2001
+    unreachable = {**emsp._credentials("t0k3n"), "url": "http://127.0.0.1:9/ocpi/versions"}
+    status, _, answer = await emsp.call("POST", credentials_url(app), unreachable, token=token_a)
+    assert answer["status_code"] == 3001
+    assert await partners.all_registered(app.pool) == []  # nothing half-registered
+    # ... and the Token A still works for a proper attempt.
+    assert (await emsp.register_with(versions_url(app), token_a))["status_code"] == 1000
+
+    with pytest.raises(CredentialsError) as refused:  # the other way: an unusable partner
+        await app.ocpi.registrar.register_with("http://127.0.0.1:9/versions", "whatever")
+    assert refused.value.status_code == 3001
+    assert emsp.bad_answers == []
