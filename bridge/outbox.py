@@ -69,13 +69,15 @@ def backoff(attempts: int, base: float = 1.0, ceiling: float = 300.0) -> float:
 
 
 async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | None,
-                        status: str | None, limit: int = 100) -> list[asyncpg.Record]:
+                        status: str | None, limit: int | None = 100,
+                        operation: str | None = None) -> list[asyncpg.Record]:
     return await db.fetch(
         """SELECT id, partner, operation, path, status, attempts, next_attempt_at, last_error,
                   created_at, delivered_at, body
            FROM outbox WHERE ($1::text IS NULL OR partner = $1) AND ($2::text IS NULL OR status = $2)
+             AND ($4::text IS NULL OR operation = $4)
            ORDER BY id DESC LIMIT $3""",
-        partner, status, limit,
+        partner, status, limit, operation,
     )
 
 

@@ -68,9 +68,10 @@ class App:
         if oicp is not None:
             events.subscribe(oicp.on_event)
             authorizer.add(oicp.authorizer)
-        ocpi = OcpiBridge(pool, url, settings.ocpi) if settings.ocpi.enabled else None
+        ocpi = OcpiBridge(pool, url, settings.ocpi, commands) if settings.ocpi.enabled else None
         if ocpi is not None:
             events.subscribe(ocpi.on_event)
+            authorizer.add(ocpi.authorizer)
         return cls(settings, url, pool, events, authorizer, services, connections, commands,
                    OcppServer(services, connections),
                    AdminApi(settings.api, pool, commands, events),

@@ -19,7 +19,7 @@ class Authorizer(Protocol):
 
 
 class LocalAuthorizer:
-    """Tokens registered with us (admin API, CLI, later OCPI token pushes)."""
+    """Tokens registered with us (admin API, CLI) or pushed by a roaming partner that owns them."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -27,11 +27,11 @@ class LocalAuthorizer:
     async def authorize(self, token_uid: str, charge_point_id: str,
                         evse_id: str | None) -> Authorization | None:
         token = await store.get_token(self._pool, token_uid)
-        if token is None:
-            return None
+        if token is None or token["realtime"]:
+            return None  # a token whose owner wants to be asked each time: the next authorizer
         if token["expires_at"] is not None and token["expires_at"] <= datetime.now(UTC):
             return Authorization(AuthorizationStatus.EXPIRED)
-        return Authorization(AuthorizationStatus(token["status"]))
+        return Authorization(AuthorizationStatus(token["status"]), dict(token["attributes"]))
 
 
 class AuthorizerChain:

@@ -74,6 +74,7 @@ class OcpiSettings:
     listen_host: str = "0.0.0.0"
     listen_port: int = 9444
     public_url: str = "http://localhost:9444"
+    currency: str = "EUR"
     request_timeout: float = 10.0
     retry_base_delay: float = 1.0
     retry_max_delay: float = 300.0

@@ -111,6 +111,15 @@ class ReservationEnded:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TariffChanged:
+    """A tariff was created, changed or deleted (data None)."""
+
+    tariff_id: str
+    data: dict[str, Any] | None
+    valid_from: datetime
+
+
 DomainEvent = (
     ChargePointConnected
     | ChargePointDisconnected
@@ -121,6 +130,7 @@ DomainEvent = (
     | MeterSampled
     | SessionEnded
     | ReservationEnded
+    | TariffChanged
 )
 
 # A subscriber runs inside the transaction that produced the event, so whatever it writes

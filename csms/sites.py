@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_DETAIL_KEYS = ("plugs", "power_type", "voltage", "amperage", "power_kw")
+_DETAIL_KEYS = ("plugs", "power_type", "voltage", "amperage", "power_kw", "tariff")
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class EvseDetails:
     voltage: int = 230
     amperage: int = 32
     power_kw: int = 22
+    tariff: str = ""  # the id of the tariff its sessions are priced by (`csms tariffs load`)
 
 
 @dataclass(frozen=True)

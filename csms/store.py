@@ -163,6 +163,20 @@ async def upsert_token(db: Executor, uid: str, type_: str = "RFID", status: str 
     return row
 
 
+async def upsert_owned_token(db: Executor, uid: str, type_: str, status: str, owner: str,
+                             realtime: bool, attributes: dict[str, Any]) -> Row:
+    """A token a roaming partner issued; a token of ours (or another owner's) is not taken over."""
+    return await db.fetchrow(  # type: ignore[no-any-return]
+        """INSERT INTO tokens (uid, type, status, owner, realtime, attributes)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (uid) DO UPDATE SET type = EXCLUDED.type, status = EXCLUDED.status,
+               realtime = EXCLUDED.realtime, attributes = EXCLUDED.attributes, updated_at = now()
+           WHERE tokens.owner = EXCLUDED.owner
+           RETURNING *""",
+        uid, type_, status, owner, realtime, attributes,
+    )
+
+
 async def set_token_status(db: Executor, uid: str, status: str) -> Row | None:
     return await db.fetchrow(
         "UPDATE tokens SET status = $2 WHERE uid = $1 RETURNING *", uid, status
@@ -529,4 +543,58 @@ async def site_time_zone(db: Executor, charge_point_id: str) -> str | None:
         """SELECT s.data ->> 'time_zone' FROM charge_points c JOIN sites s ON s.id = c.site_id
            WHERE c.id = $1""",
         charge_point_id,
+    )
+
+
+async def put_tariff(db: Executor, tariff_id: str, data: dict[str, Any] | None) -> None:
+    """A new version of a tariff (None: deleted from now on)."""
+    await db.execute("INSERT INTO tariff_versions (id, data) VALUES ($1, $2)", tariff_id, data)
+
+
+async def tariff_at(db: Executor, tariff_id: str, at: datetime) -> dict[str, Any] | None:
+    """The tariff as it was at `at` (its first version if it is younger than that)."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT data FROM tariff_versions WHERE id = $1
+           ORDER BY (valid_from <= $2) DESC, CASE WHEN valid_from <= $2 THEN valid_from END DESC,
+                    valid_from
+           LIMIT 1""",
+        tariff_id, at,
+    )
+
+
+async def current_tariffs(db: Executor) -> list[Row]:
+    """Every tariff's newest version that is not a deletion, with when it became valid."""
+    return await db.fetch(
+        """SELECT * FROM (SELECT DISTINCT ON (id) id, valid_from, data FROM tariff_versions
+                          ORDER BY id, valid_from DESC) newest
+           WHERE data IS NOT NULL ORDER BY valid_from, id"""
+    )
+
+
+async def site_of(db: Executor, charge_point_id: str) -> str | None:
+    return await db.fetchval(  # type: ignore[no-any-return]
+        "SELECT site_id FROM charge_points WHERE id = $1", charge_point_id)
+
+
+async def energy_samples(db: Executor, session_id: str) -> list[Row]:
+    """The session's whole-meter energy register readings with their times (Wh), in time order."""
+    return await db.fetch(
+        """SELECT sampled_at, value FROM meter_samples WHERE session_id = $1 AND phase IS NULL
+             AND measurand = 'Energy.Active.Import.Register' ORDER BY sampled_at, id""",
+        session_id,
+    )
+
+
+async def get_site(db: Executor, site_id: str) -> dict[str, Any] | None:
+    return await db.fetchval("SELECT data FROM sites WHERE id = $1", site_id)  # type: ignore[no-any-return]
+
+
+async def reservation_by_partner_ref(db: Executor, protocol: str, partner_id: int,
+                                     reference: str) -> int | None:
+    """An open reservation a roaming partner knows by its own id."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT id FROM reservations WHERE attributes -> $1 ->> 'reservation_id' = $3
+           AND (attributes -> $1 ->> 'partner')::bigint = $2 AND status IN ('active', 'requested')
+           ORDER BY id DESC LIMIT 1""",
+        protocol, partner_id, reference,
     )

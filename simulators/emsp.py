@@ -56,12 +56,16 @@ class Received:
     errors: list[str] = field(default_factory=list)
 
 
-# Receiver paths: which schema the body of each must satisfy.
-_LOCATION_PATHS = [
-    (re.compile(r"^/locations/[A-Z]{2}/[A-Z0-9]{3}/[^/]+$"), "Location", "LocationPatch"),
-    (re.compile(r"^/locations/[A-Z]{2}/[A-Z0-9]{3}/[^/]+/[^/]+$"), "EVSE", "EvsePatch"),
-    (re.compile(r"^/locations/[A-Z]{2}/[A-Z0-9]{3}/[^/]+/[^/]+/[^/]+$"), "Connector",
-     "ConnectorPatch"),
+# Receiver paths: the schema of a PUT (or POST) body there, and of a PATCH.
+_PARTY = r"[A-Z]{2}/[A-Z0-9]{3}"
+_RECEIVERS = [
+    (re.compile(rf"^/locations/{_PARTY}/[^/]+$"), "Location", "LocationPatch"),
+    (re.compile(rf"^/locations/{_PARTY}/[^/]+/[^/]+$"), "EVSE", "EvsePatch"),
+    (re.compile(rf"^/locations/{_PARTY}/[^/]+/[^/]+/[^/]+$"), "Connector", "ConnectorPatch"),
+    (re.compile(rf"^/sessions/{_PARTY}/[^/]+$"), "Session", "SessionPatch"),
+    (re.compile(rf"^/tariffs/{_PARTY}/[^/]+$"), "Tariff", None),
+    (re.compile(r"^/cdrs$"), "CDR", None),
+    (re.compile(r"^/commands/result/[^/]+$"), "CommandResult", None),
 ]
 
 
@@ -79,6 +83,8 @@ class SimulatedEmsp:
         self.down = False  # while True every request gets HTTP 503
         self.plain_tokens = False  # send our token unencoded (older peers)
         self.callback_seen_token: str | None = None  # token the CPO's registration let us use
+        self.tokens: dict[str, dict[str, Any]] = {}  # our drivers' tokens, by uid
+        self.allowed = "ALLOWED"  # how we answer real-time authorizations of known tokens
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -153,6 +159,8 @@ class SimulatedEmsp:
                 for m, r in modules]}))
         if path == f"/{VERSION}/credentials" and request.method == "POST":
             return await self._registered_by_cpo(received)
+        if received.path.startswith("/tokens/") and received.path.endswith("/authorize"):
+            return self._authorize(received)
         if path == f"/{VERSION}/credentials" and request.method == "DELETE":
             self.our_token = self.cpo_token = None  # the CPO unregistered
             return web.json_response(envelope())
@@ -165,29 +173,52 @@ class SimulatedEmsp:
             return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
         cpo = received.body
         # The spec lets the server use the client's token before answering: it must work now.
-        async with aiohttp.ClientSession() as http, http.get(
-                cpo["url"], headers=self._headers(cpo["token"])) as response:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(cpo["url"], headers=self._headers(cpo["token"])) as response:
+                versions = await response.json()
             if response.status == 200:
                 self.callback_seen_token = cpo["token"]
+                details_url = next(v["url"] for v in versions["data"] if v["version"] == VERSION)
+                async with http.get(details_url, headers=self._headers(cpo["token"])) as response:
+                    self.cpo_endpoints = (await response.json())["data"]["endpoints"]
         self.cpo_token, self.cpo_versions_url = cpo["token"], cpo["url"]
         self.our_token = secrets.token_urlsafe(16)
         self.token_a = "spent-" + secrets.token_urlsafe(8)
         return web.json_response(envelope(self._credentials(self.our_token)))
 
+    def _authorize(self, received: Received) -> web.Response:
+        """Real-time authorization (tokens sender): known tokens get our verdict, others 2004."""
+        uid = received.path.split("/")[2]
+        if received.body is not None:
+            received.errors += problems("LocationReferences", received.body)
+        token = self.tokens.get(uid)
+        if token is None:
+            return web.json_response(envelope(None, 2004, "unknown token"), status=404)
+        info = {"allowed": self.allowed, "token": token,
+                "authorization_reference": f"auth-{secrets.token_hex(4)}"}
+        assert not problems("AuthorizationInfo", info)
+        return web.json_response(envelope(info))
+
     def _receive(self, received: Received) -> web.Response:
         """Our receiver interfaces: check the body against the object's schema."""
         path = received.path
-        for pattern, full, patch in _LOCATION_PATHS:
+        for pattern, full, patch in _RECEIVERS:
             if pattern.match(path):
-                schema = full if received.method == "PUT" else patch
-                received.errors += problems(schema, received.body)
-                if received.method not in ("PUT", "PATCH"):
-                    received.errors.append(f"{received.method} is not for a receiver")
+                schema = patch if received.method == "PATCH" else full
+                if received.method == "DELETE":
+                    if received.body is not None:
+                        received.errors.append("a DELETE carries no body")
+                elif schema is None:
+                    received.errors.append(f"{received.method} is not for this receiver")
+                else:
+                    received.errors += problems(schema, received.body)
                 break
         else:
             received.errors.append(f"no receiver for {received.method} {path}")
-        for name in ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
-                     "OCPI-to-party-id", "X-Request-ID", "X-Correlation-ID"):
+        functional = not path.startswith("/commands/result/")
+        for name in ("X-Request-ID", "X-Correlation-ID") + (
+                ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
+                 "OCPI-to-party-id") if functional else ()):
             if name not in received.headers:
                 received.errors.append(f"missing header {name}")
         if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
@@ -245,3 +276,40 @@ class SimulatedEmsp:
 
     def cpo_endpoint(self, identifier: str) -> str:
         return next(e["url"] for e in self.cpo_endpoints if e["identifier"] == identifier)
+
+    # --- our drivers and their commands -----------------------------------------------------
+
+    def token(self, uid: str, whitelist: str = "ALWAYS", valid: bool = True) -> dict[str, Any]:
+        token = {"country_code": self.country_code, "party_id": self.party_id, "uid": uid,
+                 "type": "RFID", "contract_id": f"{self.country_code}-{self.party_id}-C{uid[:8]}",
+                 "issuer": "Simulated eMSP", "valid": valid, "whitelist": whitelist,
+                 "last_updated": now()}
+        assert not problems("Token", token)
+        self.tokens[uid] = token
+        return token
+
+    async def push_token(self, token: dict[str, Any]) -> tuple[int, Any]:
+        url = f"{self.cpo_endpoint('tokens')}/{token['country_code']}/{token['party_id']}/{token['uid']}"
+        status, _, answer = await self.call("PUT", url, token, headers=self._routing())
+        return status, answer
+
+    def _routing(self) -> dict[str, str]:
+        return {"OCPI-from-country-code": self.country_code, "OCPI-from-party-id": self.party_id,
+                "OCPI-to-country-code": "DE", "OCPI-to-party-id": "ABC"}
+
+    async def command(self, name: str, body: dict[str, Any]) -> tuple[str, Any]:
+        """Send a command; (the result id to look for, the CommandResponse envelope)."""
+        result_id = secrets.token_hex(6)
+        body = {"response_url": f"{self.url}/ocpi/{VERSION}/commands/result/{result_id}", **body}
+        assert not problems({"START_SESSION": "StartSession", "STOP_SESSION": "StopSession",
+                             "RESERVE_NOW": "ReserveNow", "CANCEL_RESERVATION": "CancelReservation",
+                             "UNLOCK_CONNECTOR": "UnlockConnector"}.get(name, "StartSession"), body) \
+            or name not in ("START_SESSION", "STOP_SESSION", "RESERVE_NOW", "CANCEL_RESERVATION",
+                            "UNLOCK_CONNECTOR")
+        _, _, answer = await self.call("POST", f"{self.cpo_endpoint('commands')}/{name}", body,
+                                       schema="CommandResponse", headers=self._routing())
+        return result_id, answer
+
+    def result(self, result_id: str) -> dict[str, Any] | None:
+        found = self.of("POST", f"/commands/result/{result_id}")
+        return found[-1].body if found else None

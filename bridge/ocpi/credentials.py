@@ -23,7 +23,9 @@ from csms.config import OcpiSettings
 log = structlog.get_logger(__name__)
 
 # What we serve, as (identifier, our role in it).
-MODULES = [("credentials", "SENDER"), ("locations", "SENDER")]
+MODULES = [("credentials", "SENDER"), ("credentials", "RECEIVER"), ("locations", "SENDER"),
+           ("sessions", "SENDER"), ("cdrs", "SENDER"), ("tariffs", "SENDER"),
+           ("tokens", "RECEIVER"), ("commands", "RECEIVER")]
 
 
 class CredentialsError(Exception):

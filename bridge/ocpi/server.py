@@ -10,21 +10,27 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge.ocpi import credentials, partners
+from bridge import outbox
+from bridge.ocpi import credentials, partners, tokens
+from bridge.ocpi.commands import CommandError, OcpiCommands
 from bridge.ocpi.credentials import CredentialsError, Registrar
 from bridge.ocpi.locations import EvseFacts, evse_uid, location_object
 from bridge.ocpi.partners import Partner
+from bridge.ocpi.sessions import tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
     SERVER_ERROR,
     UNKNOWN_LOCATION,
+    UNKNOWN_TOKEN,
     VERSION,
     envelope,
     next_link,
     read_page,
     tokens_in_header,
 )
+from csms import store
+from csms.commands import CommandService
 from csms.config import OcpiSettings
 from csms.sites import parse_site
 
@@ -51,10 +57,12 @@ def reply(data: Any = None, headers: dict[str, str] | None = None) -> web.Respon
 
 
 class OcpiServer:
-    def __init__(self, settings: OcpiSettings, pool: asyncpg.Pool, registrar: Registrar) -> None:
+    def __init__(self, settings: OcpiSettings, pool: asyncpg.Pool, registrar: Registrar,
+                 commands: CommandService) -> None:
         self.settings = settings
         self.pool = pool
         self.registrar = registrar
+        self.commands = OcpiCommands(settings, pool, commands)
         self.app = web.Application(middlewares=[self._errors, self._authenticate],
                                    client_max_size=1024 * 1024)
         r = self.app.router
@@ -65,6 +73,13 @@ class OcpiServer:
         r.add_get(f"{PREFIX}/locations/{{location}}", self.get_location)
         r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}", self.get_location)
         r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}/{{connector}}", self.get_location)
+        r.add_get(f"{PREFIX}/tariffs", self.list_tariffs)
+        r.add_get(f"{PREFIX}/cdrs", self.list_cdrs)
+        token = f"{PREFIX}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
+        r.add_get(token, self.get_token)
+        r.add_put(token, self.put_token)
+        r.add_patch(token, self.patch_token)
+        r.add_post(f"{PREFIX}/commands/{{command}}", self.command)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -92,6 +107,8 @@ class OcpiServer:
                                          status=problem.http_status)
         except CredentialsError as error:
             response = web.json_response(envelope(None, error.status_code, str(error)))
+        except CommandError as error:
+            response = web.json_response(envelope(None, INVALID_PARAMETERS, str(error)), status=400)
         except web.HTTPException as exc:
             if exc.status >= 400:
                 response = web.json_response(envelope(None, CLIENT_ERROR, exc.reason),
@@ -158,28 +175,19 @@ class OcpiServer:
     # --- locations (sender) ---------------------------------------------------------------
 
     async def list_locations(self, request: web.Request) -> web.Response:
-        try:
-            page = read_page(dict(request.query), MAX_PAGE)
-        except ValueError as exc:
-            raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
-        date_to = page.date_to or datetime.now(UTC)
-        rows, total = await location_rows(self.pool, page.date_from, date_to, page.after,
-                                          page.offset, page.limit)
-        evses = await evse_facts(self.pool, [row["id"] for row in rows])
-        data = [self._location(row, evses.get(row["id"], [])) for row in rows]
-        headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_PAGE)}
-        last = (rows[-1]["last_updated"], rows[-1]["id"]) if rows else None
-        link = next_link(str(request.url.with_query(None)), page, total, date_to, last)
-        if link:
-            headers["Link"] = link
-        return reply(data, headers)
+        rows = await location_rows(self.pool)
+
+        async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
+            evses = await evse_facts(self.pool, [row["id"] for row in chosen])
+            return [self._location(row, evses.get(row["id"], [])) for row in chosen]
+        return await _paged(request, [(r["last_updated"], r["id"], r) for r in rows], build)
 
     def _location(self, row: asyncpg.Record, evses: list[EvseFacts]) -> dict[str, Any]:
         return build_location(self.settings, row, evses)
 
     async def get_location(self, request: web.Request) -> web.Response:
         location_id = request.match_info["location"]
-        rows, _ = await location_rows(self.pool, None, None, None, 0, 1, location_id)
+        rows = await location_rows(self.pool, location_id)
         if not rows:
             raise OcpiProblem(404, UNKNOWN_LOCATION, f"unknown location {location_id}")
         evses = (await evse_facts(self.pool, [location_id])).get(location_id, [])
@@ -198,35 +206,134 @@ class OcpiServer:
         return reply(connector)
 
 
+    # --- tariffs and CDRs (sender) ---------------------------------------------------------
+
+    async def list_tariffs(self, request: web.Request) -> web.Response:
+        rows = await store.current_tariffs(self.pool)
+
+        async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
+            return [tariff_object(self.settings.country_code, self.settings.party_id, row["data"],
+                                  row["valid_from"]) for row in chosen]
+        return await _paged(request, [(r["valid_from"], r["id"], r) for r in rows], build)
+
+    async def list_cdrs(self, request: web.Request) -> web.Response:
+        """The caller's CDRs: each is the immutable body we queued for it."""
+        rows = await outbox.list_messages(self.pool, request[PARTNER].outbox_name, None,
+                                          limit=None, operation="POST cdrs")
+
+        async def build(chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return chosen
+        return await _paged(request, [(r["created_at"], r["body"]["id"], r["body"]) for r in rows],
+                            build)
+
+    # --- tokens (receiver) -----------------------------------------------------------------
+
+    def _own_party(self, request: web.Request) -> tuple[str, str, str]:
+        """The token's country code, party and uid, which must be one of the caller's roles."""
+        cc, pid, uid = (request.match_info[k] for k in ("country_code", "party_id", "uid"))
+        if not request[PARTNER].has_party(cc, pid):
+            raise OcpiProblem(400, INVALID_PARAMETERS, f"{cc}*{pid} is not a party of yours")
+        for header, value in (("OCPI-from-country-code", cc), ("OCPI-from-party-id", pid)):
+            if request.headers.get(header, value) != value:
+                raise OcpiProblem(400, INVALID_PARAMETERS, f"{header} does not match the URL")
+        return cc, pid, uid
+
+    async def _stored_token(self, request: web.Request) -> tuple[dict[str, Any] | None, str]:
+        cc, pid, uid = self._own_party(request)
+        row = await store.get_token(self.pool, uid)
+        owner = request[PARTNER].outbox_name
+        if row is None or row["owner"] != owner:
+            return None, uid
+        token = row["attributes"]["ocpi"]["object"]
+        return (token if (token["country_code"], token["party_id"]) == (cc, pid) else None), uid
+
+    async def get_token(self, request: web.Request) -> web.Response:
+        token, uid = await self._stored_token(request)
+        if token is None:
+            raise OcpiProblem(404, UNKNOWN_TOKEN, f"unknown token {uid}")
+        return reply(token)
+
+    async def put_token(self, request: web.Request) -> web.Response:
+        cc, pid, uid = self._own_party(request)
+        try:
+            token = tokens.read_token(await self._json(request), cc, pid, uid)
+        except tokens.TokenError as exc:
+            raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
+        await self._store_token(request[PARTNER], token)
+        return reply()
+
+    async def patch_token(self, request: web.Request) -> web.Response:
+        stored, uid = await self._stored_token(request)
+        if stored is None:
+            raise OcpiProblem(404, UNKNOWN_TOKEN, f"unknown token {uid}")
+        try:
+            token = tokens.patched(stored, await self._json(request))
+        except tokens.TokenError as exc:
+            raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
+        await self._store_token(request[PARTNER], token)
+        return reply()
+
+    async def _store_token(self, partner: Partner, token: dict[str, Any]) -> None:
+        attributes = tokens.session_attributes(partner.id, token, "WHITELIST")
+        attributes["ocpi"] |= {"whitelist": token["whitelist"], "object": token}
+        row = await store.upsert_owned_token(self.pool, token["uid"], "RFID", tokens.status_of(token),
+                                             partner.outbox_name, tokens.ask_first(token), attributes)
+        if row is None:
+            raise OcpiProblem(400, INVALID_PARAMETERS, "this uid belongs to another issuer")
+        log.info("ocpi token stored", partner=partner.id, uid=token["uid"],
+                 whitelist=token["whitelist"], valid=token["valid"])
+
+    # --- commands (receiver) ---------------------------------------------------------------
+
+    async def command(self, request: web.Request) -> web.Response:
+        answer = await self.commands.receive(request[PARTNER], request.match_info["command"],
+                                             await self._json(request))
+        return reply(answer)
+
+
 def build_location(settings: OcpiSettings, row: asyncpg.Record,
                    evses: list[EvseFacts]) -> dict[str, Any]:
     return location_object(parse_site(row["data"]), evses, settings.country_code,
                            settings.party_id, settings.business_name, row["last_updated"])
 
 
-async def location_rows(db: asyncpg.Pool | asyncpg.Connection, date_from: datetime | None,
-                        date_to: datetime | None, after: tuple[datetime, str] | None, offset: int,
-                        limit: int, location_id: str | None = None
-                        ) -> tuple[list[asyncpg.Record], int]:
-    """Sites as locations, ordered by (last_updated, id); with the total that match the filters."""
-    query = """
-        WITH locations AS (
-            SELECT s.id, s.data, GREATEST(s.updated_at, MAX(e.updated_at)) AS last_updated
-            FROM sites s LEFT JOIN charge_points c ON c.site_id = s.id
-            LEFT JOIN evses e ON e.charge_point_id = c.id AND e.evse_id IS NOT NULL
-            WHERE ($3::text IS NULL OR s.id = $3)
-            GROUP BY s.id)
-        SELECT * FROM locations
-        WHERE ($1::timestamptz IS NULL OR last_updated >= $1)
-          AND ($2::timestamptz IS NULL OR last_updated < $2)
-        ORDER BY last_updated, id"""
-    rows = await db.fetch(query, date_from, date_to, location_id)
-    total = len(rows)
-    if after is not None:  # keyset: robust against rows changing between pages
-        rows = [r for r in rows if (r["last_updated"], r["id"]) > after]
-    else:
-        rows = rows[offset:]
-    return rows[:limit], total
+Built = Callable[[list[Any]], Awaitable[list[dict[str, Any]]]]
+
+
+async def _paged(request: web.Request, items: list[tuple[datetime, str, Any]],
+                 build: Built) -> web.Response:
+    """One page of (last_updated, id, item) in (last_updated, id) order with its paging headers;
+    only the page's items are built into objects."""
+    try:
+        page = read_page(dict(request.query), MAX_PAGE)
+    except ValueError as exc:
+        raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
+    date_to = page.date_to or datetime.now(UTC)
+    matching = [i for i in sorted(items, key=lambda i: (i[0], i[1]))
+                if (page.date_from is None or i[0] >= page.date_from) and i[0] < date_to]
+    # A cursor (from our Link) rather than the offset: rows changing meanwhile shift nothing.
+    rest = [i for i in matching if (i[0], i[1]) > page.after] if page.after else matching[page.offset:]
+    chosen = rest[:page.limit]
+    headers = {"X-Total-Count": str(len(matching)), "X-Limit": str(MAX_PAGE)}
+    last = (chosen[-1][0], chosen[-1][1]) if chosen else None
+    link = next_link(str(request.url.with_query(None)), page, len(matching), date_to, last)
+    if link:
+        headers["Link"] = link
+    return reply(await build([i[2] for i in chosen]), headers)
+
+
+async def location_rows(db: asyncpg.Pool | asyncpg.Connection,
+                        location_id: str | None = None) -> list[asyncpg.Record]:
+    """Sites as locations with their last_updated (the newest of the site and its EVSEs)."""
+    rows = await db.fetch(
+        """SELECT s.id, s.data, GREATEST(s.updated_at, MAX(e.updated_at)) AS last_updated
+           FROM sites s LEFT JOIN charge_points c ON c.site_id = s.id
+           LEFT JOIN evses e ON e.charge_point_id = c.id AND e.evse_id IS NOT NULL
+           WHERE ($1::text IS NULL OR s.id = $1)
+           GROUP BY s.id""",
+        location_id,
+    )
+    return list(rows)
 
 
 async def evse_facts(db: asyncpg.Pool | asyncpg.Connection,

@@ -4,34 +4,50 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import partners
+from bridge.ocpi import partners, sessions
+from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.credentials import Registrar
-from bridge.ocpi.locations import evse_uid
+from bridge.ocpi.locations import connectors, evse_uid
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
 from bridge.ocpi.status import ocpi_evse_status
+from bridge.ocpi.tariffs import Reading
 from bridge.ocpi.transport import timestamp
+from csms import store
+from csms.commands import CommandService
 from csms.config import OcpiSettings
-from csms.events import DomainEvent, EvseDataChanged, EvseStatusChanged
+from csms.events import (
+    DomainEvent,
+    EvseDataChanged,
+    EvseStatusChanged,
+    MeterSampled,
+    SessionEnded,
+    SessionStarted,
+    TariffChanged,
+)
+from csms.sites import EvseDetails, parse_site
 
 log = structlog.get_logger(__name__)
 
 
 class OcpiBridge:
-    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: OcpiSettings) -> None:
+    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: OcpiSettings,
+                 commands: CommandService) -> None:
         self.pool = pool
         self.database_url = database_url
         self.settings = settings
         self.client = OcpiClient(settings)
         self.registrar = Registrar(pool, self.client, settings)
-        self.server = OcpiServer(settings, pool, self.registrar)
+        self.server = OcpiServer(settings, pool, self.registrar, commands)
+        self.authorizer = OcpiAuthorizer(pool, self.client)
         self.workers: dict[int, outbox.OutboxWorker] = {}
         self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,12 +97,14 @@ class OcpiBridge:
             if partner is None or partner.status != "registered" or not partner.their_token:
                 return outbox.Delivery(False, error="partner is not registered")
             module, _, suffix = message["path"].partition("|")
-            base = partner.endpoint(module, "RECEIVER")
+            # "url": a URL the partner gave (a command's response_url); else one of its modules.
+            base = "" if module == "url" else partner.endpoint(module, "RECEIVER")
             if base is None:
                 return outbox.Delivery(False, error=f"partner offers no {module} receiver")
             method = message["operation"].split()[0]
             return await self.client.deliver(method, base + suffix, partner.their_token,
-                                             partner.token_format, message["body"],
+                                             partner.token_format,
+                                             None if method == "DELETE" else message["body"],
                                              partner.emsp_party())
         return send
 
@@ -97,6 +115,105 @@ class OcpiBridge:
             await self._status_changed(conn, event)
         elif isinstance(event, EvseDataChanged):
             await self._location_changed(conn, event.charge_point_id)
+        elif isinstance(event, SessionStarted) and "ocpi" in event.attributes:
+            await self._session_started(conn, event)
+        elif isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None:
+            await self._session_metered(conn, event)
+        elif isinstance(event, SessionEnded) and "ocpi" in event.attributes:
+            await self._session_ended(conn, event)
+        elif isinstance(event, TariffChanged):
+            await self._tariff_changed(conn, event)
+
+    # --- sessions and CDRs: only to the eMSP that owns the token --------------------------
+
+    async def _owner(self, conn: asyncpg.Connection, ocpi: dict[str, Any],
+                     module: str) -> Partner | None:
+        partner = await partners.get(conn, int(ocpi["partner"]))
+        if partner is None or partner.status != "registered" or not partner.endpoint(module, "RECEIVER"):
+            return None
+        return partner
+
+    async def _place(self, conn: asyncpg.Connection, charge_point_id: str, evse_number: int,
+                     evse_id: str | None, at: datetime) -> tuple[sessions.Place, dict[str, Any] | None]:
+        """The session's place, and the tariff its EVSE charged by at `at`."""
+        site_id = await store.site_of(conn, charge_point_id)
+        data = await store.get_site(conn, site_id) if site_id else None
+        site = parse_site(data) if data else None
+        details = site.details(evse_id or "") if site else EvseDetails()
+        place = sessions.Place(site_id or charge_point_id, evse_uid(charge_point_id, evse_number),
+                               evse_id, connectors(details, at)[0], site)
+        tariff = await store.tariff_at(conn, details.tariff, at) if details.tariff else None
+        return place, tariff
+
+    def _currency(self, tariff: dict[str, Any] | None) -> str:
+        return str(tariff["currency"]) if tariff else self.settings.currency
+
+    async def _session_started(self, conn: asyncpg.Connection, event: SessionStarted) -> None:
+        ocpi = event.attributes["ocpi"]
+        partner = await self._owner(conn, ocpi, "sessions")
+        if partner is None:
+            return
+        place, tariff = await self._place(conn, event.charge_point_id, event.evse_number,
+                                          event.evse_id, event.started_at)
+        body = sessions.session_object(
+            self.settings.country_code, self.settings.party_id, event.session_id, ocpi, place,
+            event.started_at, 0.0, "ACTIVE", self._currency(tariff), event.started_at)
+        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
+                             f"sessions|{self._path(event.session_id)}", body)
+
+    async def _session_metered(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
+        assert event.session_id is not None and event.energy_wh is not None
+        session = await store.get_session(conn, event.session_id)
+        if session is None or session["status"] != "active" or "ocpi" not in session["attributes"]:
+            return
+        partner = await self._owner(conn, session["attributes"]["ocpi"], "sessions")
+        if partner is None:
+            return
+        kwh = max(0.0, event.energy_wh - (session["meter_start_wh"] or 0.0)) / 1000
+        await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
+                             f"sessions|{self._path(event.session_id)}",
+                             sessions.session_patch(kwh, event.sampled_at),
+                             coalesce_key=f"session:{event.session_id}")
+
+    async def _session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
+        ocpi = event.attributes["ocpi"]
+        started = event.started_at or event.stopped_at
+        place, tariff = await self._place(conn, event.charge_point_id, event.evse_number,
+                                          event.evse_id, started)
+        partner = await self._owner(conn, ocpi, "sessions")
+        if partner is not None:
+            await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
+                                 f"sessions|{self._path(event.session_id)}",
+                                 sessions.session_patch((event.energy_wh or 0.0) / 1000,
+                                                        event.stopped_at, "COMPLETED",
+                                                        event.stopped_at),
+                                 coalesce_key=f"session:{event.session_id}")
+        partner = await self._owner(conn, ocpi, "cdrs")
+        if partner is None:
+            return
+        readings = [Reading(started, event.meter_start_wh or 0.0)] + [
+            Reading(row["sampled_at"], float(row["value"]))
+            for row in await store.energy_samples(conn, event.session_id)
+            if started < row["sampled_at"] < event.stopped_at]
+        readings.append(Reading(event.stopped_at, event.meter_stop_wh or readings[-1].energy_wh))
+        zone = place.site.time_zone if place.site else "UTC"
+        cost = sessions.costing(tariff, self._currency(tariff), started, event.stopped_at,
+                                readings, zone)
+        cdr = sessions.cdr_object(self.settings.country_code, self.settings.party_id,
+                                  event.session_id, ocpi, place, started, event.stopped_at, cost,
+                                  tariff, self._currency(tariff), event.stopped_at)
+        await outbox.enqueue(conn, partner.outbox_name, "POST cdrs", "cdrs|", cdr)
+        log.info("ocpi cdr queued", partner=partner.id, session_id=event.session_id,
+                 total_cost=cdr["total_cost"], kwh=cdr["total_energy"])
+
+    async def _tariff_changed(self, conn: asyncpg.Connection, event: TariffChanged) -> None:
+        path = self._path(event.tariff_id)
+        if event.data is None:
+            await self._push(conn, "tariffs", "DELETE", path, {}, f"tariff:{event.tariff_id}")
+            return
+        body = sessions.tariff_object(self.settings.country_code, self.settings.party_id,
+                                      event.data, event.valid_from)
+        await self._push(conn, "tariffs", "PUT", path, body, f"tariff:{event.tariff_id}")
 
     async def _receivers(self, conn: asyncpg.Connection, module: str) -> list[Partner]:
         return [p for p in await partners.all_registered(conn) if p.endpoint(module, "RECEIVER")]
@@ -107,12 +224,8 @@ class OcpiBridge:
             await outbox.enqueue(conn, partner.outbox_name, f"{method} {module}",
                                  f"{module}|{suffix}", body, coalesce_key=key)
 
-    async def _site_of(self, conn: asyncpg.Connection, charge_point_id: str) -> str | None:
-        return await conn.fetchval(  # type: ignore[no-any-return]
-            "SELECT site_id FROM charge_points WHERE id = $1", charge_point_id)
-
     async def _status_changed(self, conn: asyncpg.Connection, event: EvseStatusChanged) -> None:
-        site_id = await self._site_of(conn, event.charge_point_id)
+        site_id = await store.site_of(conn, event.charge_point_id)
         if site_id is None:
             return
         uid = evse_uid(event.charge_point_id, event.evse_number)
@@ -122,10 +235,10 @@ class OcpiBridge:
 
     async def _location_changed(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
         """The whole Location again (PUT): EVSEs came, went or changed their static data."""
-        site_id = await self._site_of(conn, charge_point_id)
+        site_id = await store.site_of(conn, charge_point_id)
         if site_id is None:
             return
-        rows, _ = await location_rows(conn, None, None, None, 0, 1, site_id)
+        rows = await location_rows(conn, site_id)
         evses = (await evse_facts(conn, [site_id])).get(site_id, [])
         location = build_location(self.settings, rows[0], evses)
         # The PUT carries every EVSE's current status. A pending PATCH would stay ahead of it,

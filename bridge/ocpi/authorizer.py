@@ -1,0 +1,68 @@
+"""Tokens we do not know, or whose eMSP wants to be asked: real-time authorization with the eMSPs."""
+
+from __future__ import annotations
+
+import aiohttp
+import asyncpg
+import structlog
+
+from bridge.ocpi import partners, tokens
+from bridge.ocpi.client import OcpiClient
+from bridge.ocpi.partners import Partner
+from bridge.ocpi.transport import SUCCESS
+from csms import store
+from csms.domain import Authorization, AuthorizationStatus
+
+log = structlog.get_logger(__name__)
+
+
+class OcpiAuthorizer:
+    """An Authorizer for the chain, after our own tokens."""
+
+    def __init__(self, pool: asyncpg.Pool, client: OcpiClient) -> None:
+        self.pool = pool
+        self.client = client
+
+    async def authorize(self, token_uid: str, charge_point_id: str,
+                        evse_id: str | None) -> Authorization | None:
+        pushed = await store.get_token(self.pool, token_uid)
+        owner = pushed["owner"] if pushed is not None else None
+        if owner is not None and owner.startswith("ocpi:"):
+            partner = await partners.get(self.pool, int(owner.removeprefix("ocpi:")))
+            answer = await self._ask(partner, token_uid, charge_point_id) if partner else None
+            if answer is not None:
+                return answer
+            token = pushed["attributes"]["ocpi"]["token"] if pushed else {}
+            whitelist = pushed["attributes"]["ocpi"].get("whitelist") if pushed else None
+            if pushed is not None and whitelist == "ALLOWED":  # the eMSP allowed this fallback
+                return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
+                    int(owner.removeprefix("ocpi:")), token, "WHITELIST"))
+            return None
+        if pushed is not None:
+            return None  # somebody else's token
+        for partner in await partners.all_registered(self.pool):
+            answer = await self._ask(partner, token_uid, charge_point_id)
+            if answer is not None:
+                return answer
+        return None
+
+    async def _ask(self, partner: Partner, token_uid: str,
+                   charge_point_id: str) -> Authorization | None:
+        url = partner.endpoint("tokens", "SENDER")
+        if url is None or partner.status != "registered" or not partner.their_token:
+            return None
+        site = await store.site_of(self.pool, charge_point_id)
+        body = {"location_id": site} if site else None
+        try:
+            status, answer = await self.client.request(
+                "POST", f"{url}/{token_uid}/authorize?type=RFID", partner.their_token,
+                partner.token_format, body, partner.emsp_party())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
+            return None
+        if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
+            return None  # e.g. 2004 unknown token: not this partner's
+        result = tokens.read_authorization(answer.get("data"), partner.id)
+        log.info("ocpi authorization", partner=partner.id, token=token_uid,
+                 status=result.status if result else None)
+        return result

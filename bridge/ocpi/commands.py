@@ -1,0 +1,166 @@
+"""OCPI Commands from eMSPs: answered at once, carried out through the command service, result posted back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from bridge import outbox
+from bridge.ocpi import tokens
+from bridge.ocpi.partners import Partner
+from bridge.ocpi.transport import parse_timestamp
+from csms import store
+from csms.commands import CommandResult, CommandService, Outcome
+from csms.config import OcpiSettings
+
+log = structlog.get_logger(__name__)
+
+TIMEOUT = 30  # seconds we tell the eMSP to wait for the CommandResult
+
+_RESULTS = {Outcome.ACCEPTED: "ACCEPTED", Outcome.REJECTED: "REJECTED",
+            Outcome.BUSY: "EVSE_OCCUPIED", Outcome.OFFLINE: "EVSE_INOPERATIVE",
+            Outcome.TIMEOUT: "TIMEOUT", Outcome.FAILED: "FAILED", Outcome.NOT_FOUND: "REJECTED"}
+_CHARGER_SAYS = {"Occupied": "EVSE_OCCUPIED", "Faulted": "EVSE_INOPERATIVE",
+                 "Unavailable": "EVSE_INOPERATIVE"}
+
+
+# What a command handler returns: the work to carry out, or why it is refused at once.
+Prepared = tuple[Awaitable[CommandResult] | None, str | None]
+
+
+class CommandError(ValueError):
+    """A command request we cannot read (answered with 2001)."""
+
+
+def command_result(result: CommandResult) -> dict[str, Any]:
+    """Our command outcome as OCPI's CommandResult."""
+    said = str(result.detail.get("status", ""))
+    value = _CHARGER_SAYS.get(said) or _RESULTS[result.outcome]
+    answer: dict[str, Any] = {"result": value}
+    if not result.accepted:
+        answer["message"] = [{"language": "en", "text": f"charger: {said or result.outcome}"}]
+    return answer
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise CommandError(f"{key} is missing")
+    return value
+
+
+class OcpiCommands:
+    def __init__(self, settings: OcpiSettings, pool: asyncpg.Pool, commands: CommandService) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.commands = commands
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def receive(self, partner: Partner, command: str, body: Any) -> dict[str, Any]:
+        """The CommandResponse; accepted commands go on in the background."""
+        if not isinstance(body, dict):
+            raise CommandError("body must be a command object")
+        handler = {"START_SESSION": self._start, "STOP_SESSION": self._stop,
+                   "UNLOCK_CONNECTOR": self._unlock, "RESERVE_NOW": self._reserve,
+                   "CANCEL_RESERVATION": self._cancel}.get(command)
+        if handler is None:
+            return {"result": "NOT_SUPPORTED", "timeout": 0}
+        response_url = _text(body, "response_url")
+        work, refusal = await handler(partner, body)
+        if work is None:
+            return {"result": refusal or "REJECTED", "timeout": 0}
+        task = asyncio.get_running_loop().create_task(
+            self._carry_out(partner, command, response_url, work))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return {"result": "ACCEPTED", "timeout": TIMEOUT}
+
+    async def _carry_out(self, partner: Partner, command: str, response_url: str,
+                         work: Awaitable[CommandResult]) -> None:
+        result = await work
+        answer = command_result(result)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, partner.outbox_name, "POST commands", f"url|{response_url}",
+                                 answer)
+        log.info("ocpi command done", partner=partner.id, command=command, result=answer["result"])
+
+    async def _evse(self, body: dict[str, Any]) -> tuple[str, int] | None:
+        """The EVSE a command names by location and EVSE uid, if both are ours and match."""
+        charge_point_id, _, number = _text(body, "evse_uid").rpartition("-")
+        if not number.isdigit():
+            return None
+        if await store.site_of(self.pool, charge_point_id) != _text(body, "location_id"):
+            return None
+        evse = await store.get_evse(self.pool, charge_point_id, int(number))
+        return (charge_point_id, int(number)) if evse is not None else None
+
+    def _token(self, partner: Partner, body: dict[str, Any]) -> dict[str, Any]:
+        token = body.get("token")
+        if not isinstance(token, dict) or not isinstance(token.get("uid"), str):
+            raise CommandError("token must be a Token object")
+        try:
+            return tokens.cdr_token(token)
+        except KeyError:
+            raise CommandError("token lacks country_code, party_id, uid, type or contract_id") from None
+
+    async def _start(self, partner: Partner, body: dict[str, Any]) -> Prepared:
+        token = self._token(partner, body)
+        target = await self._evse(body)
+        if target is None:
+            return None, "REJECTED"
+        attributes = tokens.session_attributes(partner.id, token, "COMMAND",
+                                               body.get("authorization_reference"))
+        return self.commands.start_session(target[0], target[1], token["uid"], attributes), None
+
+    async def _stop(self, partner: Partner, body: dict[str, Any]) -> Prepared:
+        session_id = _text(body, "session_id")
+        session = await store.get_session(self.pool, session_id) if _is_uuid(session_id) else None
+        if session is None or (session["attributes"].get("ocpi") or {}).get("partner") != partner.id:
+            return None, "UNKNOWN_SESSION"
+        return self.commands.stop_session(session_id), None
+
+    async def _unlock(self, partner: Partner, body: dict[str, Any]) -> Prepared:
+        target = await self._evse(body)
+        if target is None:
+            return None, "REJECTED"
+        return self.commands.unlock(*target), None
+
+    async def _reserve(self, partner: Partner, body: dict[str, Any]) -> Prepared:
+        token = self._token(partner, body)
+        target = await self._evse(body) if body.get("evse_uid") else None
+        reservation_id = body.get("reservation_id")
+        try:
+            expires = parse_timestamp(_text(body, "expiry_date"))
+        except ValueError:
+            raise CommandError("expiry_date must be a UTC DateTime") from None
+        if target is None or not isinstance(reservation_id, int | str) or expires <= _now():
+            return None, "REJECTED"
+        attributes = tokens.session_attributes(partner.id, token, "COMMAND")
+        attributes["ocpi"]["reservation_id"] = str(reservation_id)
+        return self.commands.reserve(target[0], target[1], token["uid"], expires, attributes), None
+
+    async def _cancel(self, partner: Partner, body: dict[str, Any]) -> Prepared:
+        reservation_id = body.get("reservation_id")
+        ours = await store.reservation_by_partner_ref(self.pool, "ocpi", partner.id,
+                                                      str(reservation_id))
+        if ours is None:
+            return None, "REJECTED"
+        return self.commands.cancel_reservation(ours), None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,121 @@
+"""OCPI Sessions and CDRs, purely: a domain session as the eMSP that owns its token sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bridge.ocpi.tariffs import Costing, Price, Reading, session_cost
+from bridge.ocpi.transport import timestamp
+from csms.sites import Site
+
+FREE = "FREE"  # the id of the zero tariff a session without one is costed with
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a session happens, in OCPI's terms."""
+
+    location_id: str
+    evse_uid: str
+    evse_id: str | None
+    connector: dict[str, Any]  # the OCPI Connector object
+    site: Site | None
+
+
+def free_tariff(currency: str) -> dict[str, Any]:
+    return {"id": FREE, "currency": currency, "elements": [{"price_components": [
+        {"type": "ENERGY", "price": 0, "step_size": 1}, {"type": "TIME", "price": 0, "step_size": 1}]}]}
+
+
+def costing(tariff: dict[str, Any] | None, currency: str, started_at: datetime,
+            stopped_at: datetime, readings: list[Reading], time_zone: str) -> Costing:
+    return session_cost(tariff or free_tariff(currency), started_at, stopped_at, readings, time_zone)
+
+
+def _price(price: Price) -> dict[str, Any]:
+    data: dict[str, Any] = {"excl_vat": price.excl_vat}
+    if price.incl_vat is not None:
+        data["incl_vat"] = price.incl_vat
+    return data
+
+
+def session_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str, Any],
+                   place: Place, started_at: datetime, kwh: float, status: str, currency: str,
+                   last_updated: datetime, stopped_at: datetime | None = None) -> dict[str, Any]:
+    session: dict[str, Any] = {
+        "country_code": country_code, "party_id": party_id, "id": session_id,
+        "start_date_time": timestamp(started_at), "kwh": round(kwh, 3),
+        "cdr_token": ocpi["token"], "auth_method": ocpi["auth_method"],
+        "location_id": place.location_id, "evse_uid": place.evse_uid,
+        "connector_id": place.connector["id"], "currency": currency, "status": status,
+        "last_updated": timestamp(last_updated),
+    }
+    if ocpi.get("authorization_reference"):
+        session["authorization_reference"] = ocpi["authorization_reference"]
+    if stopped_at is not None:
+        session["end_date_time"] = timestamp(stopped_at)
+    return session
+
+
+def session_patch(kwh: float, last_updated: datetime, status: str | None = None,
+                  stopped_at: datetime | None = None) -> dict[str, Any]:
+    patch: dict[str, Any] = {"kwh": round(kwh, 3), "last_updated": timestamp(last_updated)}
+    if status:
+        patch["status"] = status
+    if stopped_at is not None:
+        patch["end_date_time"] = timestamp(stopped_at)
+    return patch
+
+
+def cdr_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str, Any],
+               place: Place, started_at: datetime, stopped_at: datetime, cost: Costing,
+               tariff: dict[str, Any] | None, currency: str, last_updated: datetime) -> dict[str, Any]:
+    """One immutable CDR; its id is the session's, so a repeat cannot make a second one."""
+    location: dict[str, Any] = {
+        "id": place.location_id, "evse_uid": place.evse_uid,
+        "evse_id": place.evse_id or place.evse_uid, "connector_id": place.connector["id"],
+        "connector_standard": place.connector["standard"],
+        "connector_format": place.connector["format"],
+        "connector_power_type": place.connector["power_type"],
+    }
+    if place.site is not None:
+        site = place.site
+        location |= {"name": site.name, "address": f"{site.street} {site.house_number}".strip(),
+                     "city": site.city, "postal_code": site.postal_code, "country": site.country,
+                     "coordinates": {"latitude": f"{site.latitude:.6f}",
+                                     "longitude": f"{site.longitude:.6f}"}}
+    cdr: dict[str, Any] = {
+        "country_code": country_code, "party_id": party_id, "id": session_id,
+        "start_date_time": timestamp(started_at), "end_date_time": timestamp(stopped_at),
+        "session_id": session_id, "cdr_token": ocpi["token"], "auth_method": ocpi["auth_method"],
+        "cdr_location": location, "currency": currency,
+        "charging_periods": cost.charging_periods or [{
+            "start_date_time": timestamp(started_at),
+            "dimensions": [{"type": "ENERGY", "volume": 0}],
+            "tariff_id": (tariff or {}).get("id", FREE)}],
+        "total_cost": _price(cost.total_cost),
+        "total_energy": round(cost.total_energy_kwh, 3),
+        "total_time": round(cost.total_time_h, 4),
+        "last_updated": timestamp(last_updated),
+    }
+    if cost.total_parking_time_h:
+        cdr["total_parking_time"] = round(cost.total_parking_time_h, 4)
+    for key, price in (("total_fixed_cost", cost.total_fixed_cost),
+                       ("total_energy_cost", cost.total_energy_cost),
+                       ("total_time_cost", cost.total_time_cost),
+                       ("total_parking_cost", cost.total_parking_cost)):
+        if price is not None:
+            cdr[key] = _price(price)
+    if ocpi.get("authorization_reference"):
+        cdr["authorization_reference"] = ocpi["authorization_reference"]
+    if tariff is not None:
+        cdr["tariffs"] = [tariff_object(country_code, party_id, tariff, last_updated)]
+    return cdr
+
+
+def tariff_object(country_code: str, party_id: str, tariff: dict[str, Any],
+                  last_updated: datetime) -> dict[str, Any]:
+    return {"country_code": country_code, "party_id": party_id, **tariff,
+            "last_updated": timestamp(last_updated)}

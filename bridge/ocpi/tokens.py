@@ -1,0 +1,83 @@
+"""OCPI Tokens, purely: what an eMSP pushes, what its sessions keep, and its authorization answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from csms.domain import Authorization, AuthorizationStatus
+
+# Whitelist types: accepted from the pushed copy, or to be asked about in real time first.
+_ASK_FIRST = {"ALLOWED", "NEVER"}
+_ALLOWED = {"ALLOWED": AuthorizationStatus.ACCEPTED, "BLOCKED": AuthorizationStatus.BLOCKED,
+            "EXPIRED": AuthorizationStatus.EXPIRED, "NO_CREDIT": AuthorizationStatus.INVALID,
+            "NOT_ALLOWED": AuthorizationStatus.INVALID}
+_REQUIRED = ("country_code", "party_id", "uid", "type", "contract_id", "issuer", "valid",
+             "whitelist", "last_updated")
+
+
+class TokenError(ValueError):
+    """A pushed token we cannot take (answered with 2001)."""
+
+
+def read_token(body: Any, country_code: str, party_id: str, uid: str) -> dict[str, Any]:
+    """A pushed Token, checked against the URL it was PUT to."""
+    if not isinstance(body, dict):
+        raise TokenError("body must be a Token object")
+    missing = [key for key in _REQUIRED if key not in body]
+    if missing:
+        raise TokenError(f"missing {', '.join(missing)}")
+    if (body["country_code"], body["party_id"], body["uid"]) != (country_code, party_id, uid):
+        raise TokenError("country_code, party_id and uid must match the URL")
+    if body["whitelist"] not in ("ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"):
+        raise TokenError("whitelist must be ALWAYS, ALLOWED, ALLOWED_OFFLINE or NEVER")
+    if not isinstance(body["valid"], bool):
+        raise TokenError("valid must be true or false")
+    return body
+
+
+def patched(token: dict[str, Any], patch: Any) -> dict[str, Any]:
+    if not isinstance(patch, dict) or "last_updated" not in patch:
+        raise TokenError("a patch needs last_updated")
+    frozen = {"country_code", "party_id", "uid"} & patch.keys()
+    if any(patch[k] != token[k] for k in frozen):
+        raise TokenError("country_code, party_id and uid cannot change")
+    return read_token({**token, **patch}, token["country_code"], token["party_id"], token["uid"])
+
+
+def status_of(token: dict[str, Any]) -> str:
+    """Our token table's status for a pushed token."""
+    return "accepted" if token["valid"] else "invalid"
+
+
+def ask_first(token: dict[str, Any]) -> bool:
+    return token["whitelist"] in _ASK_FIRST
+
+
+def session_attributes(partner_id: int, token: dict[str, Any], auth_method: str,
+                       authorization_reference: str | None = None) -> dict[str, Any]:
+    """What a session started with this token keeps: who to report it to, and how."""
+    ocpi: dict[str, Any] = {"partner": partner_id, "token": cdr_token(token),
+                            "auth_method": auth_method}
+    if authorization_reference:
+        ocpi["authorization_reference"] = authorization_reference
+    return {"ocpi": ocpi}
+
+
+def cdr_token(token: dict[str, Any]) -> dict[str, Any]:
+    return {k: token[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
+
+
+def read_authorization(answer: Any, partner_id: int) -> Authorization | None:
+    """An AuthorizationInfo → our answer; None when the partner does not know the token."""
+    if not isinstance(answer, dict) or answer.get("allowed") not in _ALLOWED \
+            or not isinstance(answer.get("token"), dict):
+        return None
+    status = _ALLOWED[answer["allowed"]]
+    if status is not AuthorizationStatus.ACCEPTED:
+        return Authorization(status)
+    try:
+        token = cdr_token(answer["token"])
+    except KeyError:
+        return None
+    return Authorization(status, session_attributes(partner_id, token, "AUTH_REQUEST",
+                                                    answer.get("authorization_reference")))

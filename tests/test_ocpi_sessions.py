@@ -1,0 +1,203 @@
+"""OCPI end to end with a simulated charger and eMSP: tokens, real-time authorization, commands,
+sessions, CDRs with cost, tariffs, an outage, and bad requests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from bridge import outbox
+from csms import store
+from csms.app import App
+from csms.charge_points import assign_sites, register
+from csms.tariffs import put_tariffs
+from simulators.emsp import SimulatedEmsp
+from tests.conftest import AppFactory, SimFactory
+from tests.support import eventually, ocpi_settings
+from tests.test_oicp_evse_data import demo_site
+from tests.test_oicp_roaming import _async
+
+TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
+    {"type": "ENERGY", "price": 0.40, "vat": 19.0, "step_size": 1}]}]}
+
+
+async def setup(make_app: AppFactory, emsp: SimulatedEmsp) -> App:
+    app = await make_app(ocpi=ocpi_settings())
+    assert app.ocpi is not None
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await put_tariffs(app.pool, app.events, [TARIFF])
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    site = demo_site()
+    await assign_sites(app.pool, app.events, [replace(site, evse=replace(site.evse, tariff="AC-1"),
+                                                      evses={})])
+    return app
+
+
+async def _no_pending(app: App) -> bool:
+    return not [m for m in await outbox.list_messages(app.pool, None, "pending")]
+
+
+def session_messages(emsp: SimulatedEmsp) -> list[tuple[str, Any]]:
+    return [(r.method, r.body) for r in emsp.received
+            if r.path.startswith("/sessions/") and not r.errors]
+
+
+async def finished_session(app: App) -> Any:
+    sessions = await store.list_sessions(app.pool, "completed", None, None, 10, 0)
+    return sessions[0] if sessions else None
+
+
+async def check_cdr(app: App, emsp: SimulatedEmsp, auth_method: str) -> dict[str, Any]:
+    [cdr] = await eventually(lambda: _async(emsp.of("POST", "/cdrs")))
+    await eventually(lambda: _no_pending(app))
+    assert len(emsp.of("POST", "/cdrs")) == 1  # exactly one
+    session = await finished_session(app)
+    kwh = (session["meter_stop_wh"] - session["meter_start_wh"]) / 1000
+    body = cdr.body
+    assert body["id"] == str(session["id"]) and body["auth_method"] == auth_method
+    assert body["total_energy"] == round(kwh, 3) and kwh > 0
+    assert body["total_cost"]["excl_vat"] == round(kwh * 0.40, 4)
+    assert body["total_cost"]["incl_vat"] == round(kwh * 0.40 * 1.19, 4)
+    assert body["tariffs"][0]["id"] == "AC-1" and body["cdr_location"]["evse_id"] == "DE*ABC*E0001*1"
+    messages = session_messages(emsp)
+    assert messages[0][0] == "PUT" and messages[0][1]["status"] == "ACTIVE"
+    assert messages[-1] == ("PATCH", {**messages[-1][1], "status": "COMPLETED"})
+    assert messages[-1][1]["kwh"] == body["total_energy"]
+    assert emsp.invalid == [] and emsp.bad_answers == []
+    return body
+
+
+async def test_pushed_token_at_the_charger(make_app: AppFactory, emsp: SimulatedEmsp,
+                                           sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    status, answer = await emsp.push_token(emsp.token("AABB0011"))
+    assert (status, answer["status_code"]) == (200, 1000)
+    sim = sims(app)
+    await sim.start()
+    await sim.start_local_session(1, "AABB0011")
+    await eventually(lambda: _async(sim.meter_wh[1] > 6000))
+    await sim.stop_local_session(1)
+    await sim.flush()
+    await check_cdr(app, emsp, "WHITELIST")
+    assert not [r for r in emsp.received if r.path.endswith("/authorize")]  # no need to ask
+
+
+async def test_real_time_authorization(make_app: AppFactory, emsp: SimulatedEmsp,
+                                       sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    emsp.token("CCDD0022")  # known to the eMSP, never pushed
+    sim = sims(app)
+    await sim.start()
+    assert await sim.authorize("UNKNOWN1") == "Invalid"
+    await sim.start_local_session(1, "CCDD0022")
+    await eventually(lambda: _async(sim.meter_wh[1] > 4000))
+    await sim.stop_local_session(1)
+    await sim.flush()
+    body = await check_cdr(app, emsp, "AUTH_REQUEST")
+    assert body["authorization_reference"].startswith("auth-")
+    asked = [r for r in emsp.received if r.path.endswith("/authorize")]
+    assert asked and asked[0].body == {"location_id": "berlin-hub"}
+
+    emsp.allowed = "BLOCKED"
+    assert await sim.authorize("CCDD0022") == "Blocked"
+
+
+async def test_commands_to_one_cdr(make_app: AppFactory, emsp: SimulatedEmsp,
+                                   sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    sim = sims(app)
+    await sim.start()
+    token = emsp.token("EEFF0033")
+    start_id, answer = await emsp.command("START_SESSION", {
+        "token": token, "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+    assert answer["data"] == {"result": "ACCEPTED", "timeout": 30}
+    assert (await eventually(lambda: _async(emsp.result(start_id)))) == {"result": "ACCEPTED"}
+    await eventually(lambda: _async(len(session_messages(emsp)) >= 3))  # PUT, then PATCHes
+    [active] = await store.list_sessions(app.pool, "active", None, None, 10, 0)
+
+    stop_id, answer = await emsp.command("STOP_SESSION", {"session_id": str(active["id"])})
+    assert answer["data"]["result"] == "ACCEPTED"
+    assert (await eventually(lambda: _async(emsp.result(stop_id)))) == {"result": "ACCEPTED"}
+    await sim.flush()
+    await check_cdr(app, emsp, "COMMAND")
+
+    # Refused at once: an unknown session, an EVSE of no location of ours, an unknown command.
+    _, answer = await emsp.command("STOP_SESSION", {"session_id": str(active["id"])[:-1] + "0"})
+    assert answer["data"]["result"] == "UNKNOWN_SESSION"
+    _, answer = await emsp.command("START_SESSION", {
+        "token": token, "location_id": "elsewhere", "evse_uid": "CP1-1"})
+    assert answer["data"]["result"] == "REJECTED"
+    _, answer = await emsp.command("SET_CHARGING_PROFILE", {})
+    assert answer["data"]["result"] == "NOT_SUPPORTED"
+
+
+async def test_outage_during_a_session(make_app: AppFactory, emsp: SimulatedEmsp,
+                                       sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    await emsp.push_token(emsp.token("AABB0044"))
+    sim = sims(app)
+    await sim.start()
+    await eventually(lambda: _no_pending(app))
+    emsp.down = True
+    await sim.start_local_session(1, "AABB0044")
+    await eventually(lambda: _async(sim.meter_wh[1] > 6000))
+    await sim.stop_local_session(1)
+    await sim.flush()
+
+    async def refused() -> bool:  # the eMSP was tried and did not take it
+        pending = await outbox.list_messages(app.pool, None, "pending")
+        return any(m["operation"] == "POST cdrs" for m in pending) and any(
+            m["attempts"] > 0 for m in pending)
+    await eventually(refused)
+    assert emsp.of("POST", "/cdrs") == []
+    emsp.down = False
+    await check_cdr(app, emsp, "WHITELIST")
+    puts = [m for m in session_messages(emsp) if m[0] == "PUT"]
+    assert len(puts) == 1  # nothing twice
+
+
+async def test_tariffs_pushed_and_listed(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    [put] = await eventually(lambda: _async(emsp.of("PUT", "/tariffs/DE/ABC/AC-1")))
+    assert put.body["elements"] == TARIFF["elements"]
+    changed = {**TARIFF, "elements": [{"price_components": [
+        {"type": "ENERGY", "price": 0.45, "vat": 19.0, "step_size": 1}]}]}
+    assert await put_tariffs(app.pool, app.events, [changed]) == 1
+    assert await put_tariffs(app.pool, app.events, [changed]) == 0  # unchanged: no new version
+    await eventually(lambda: _async(len(emsp.of("PUT", "/tariffs/DE/ABC/AC-1")) == 2))
+    status, _, answer = await emsp.call(
+        "GET", app.settings.ocpi.public_url + "/ocpi/2.2.1/tariffs", schema="Tariff")
+    assert [t["elements"][0]["price_components"][0]["price"] for t in answer["data"]] == [0.45]
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_bad_token_pushes_change_nothing(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    url = f"{emsp.cpo_endpoint('tokens')}/NL/EMS/AABB0055"
+    token = emsp.token("AABB0055")
+    cases: list[tuple[dict[str, Any], Any, int, int]] = [
+        ({}, {k: v for k, v in token.items() if k != "issuer"}, 400, 2001),   # incomplete
+        ({}, {**token, "uid": "OTHER"}, 400, 2001),                           # body vs URL
+        ({"OCPI-from-party-id": "XXX"}, token, 400, 2001),                    # header vs URL
+    ]
+    for headers, body, http, code in cases:
+        status, _, answer = await emsp.call("PUT", url, body, headers=headers)
+        assert (status, answer["status_code"]) == (http, code), answer
+    status, _, answer = await emsp.call("PUT", url.replace("/NL/EMS/", "/DE/ABC/"),
+                                        {**token, "country_code": "DE", "party_id": "ABC"})
+    assert (status, answer["status_code"]) == (400, 2001)  # not a party of the caller's
+    status, _, answer = await emsp.call("PUT", url, raw=b"{", headers={"Content-Type": "application/json"})
+    assert (status, answer["status_code"]) == (400, 2001)
+    status, _, _ = await emsp.call("PUT", url, token, token="wrong")
+    assert status == 401
+    assert await store.get_token(app.pool, "AABB0055") is None  # no side effect
+    status, _, answer = await emsp.call("GET", url)
+    assert (status, answer["status_code"]) == (404, 2004)
+
+    assert (await emsp.push_token(token))[0] == 200
+    status, _, answer = await emsp.call("PATCH", url, {"valid": False, "last_updated": token["last_updated"]})
+    assert (status, answer["status_code"]) == (200, 1000)
+    status, _, answer = await emsp.call("GET", url, schema="Token")
+    assert answer["data"]["valid"] is False
+    stored = await store.get_token(app.pool, "AABB0055")
+    assert stored is not None and stored["status"] == "invalid"
