@@ -125,15 +125,24 @@ class CommandService:
         evse = await store.get_evse_by_evse_id(self.pool, evse_id)
         return (evse["charge_point_id"], evse["evse_number"]) if evse else None
 
-    async def start_session(self, charge_point_id: str, evse_number: int, token_uid: str,
-                            attributes: dict[str, Any] | None = None) -> CommandResult:
-        """Remote start; the session exists at once (pending) and keeps `attributes` for life."""
+    async def _evse_and_link(self, charge_point_id: str, evse_number: int
+                             ) -> tuple[asyncpg.Record, ChargerLink] | CommandResult:
+        """The EVSE and its charger's live link, or the outcome that says why not."""
         evse = await store.get_evse(self.pool, charge_point_id, evse_number)
         if evse is None:
             return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown EVSE"})
         link = self.connections.get(charge_point_id)
         if link is None:
             return CommandResult(Outcome.OFFLINE)
+        return evse, link
+
+    async def start_session(self, charge_point_id: str, evse_number: int, token_uid: str,
+                            attributes: dict[str, Any] | None = None) -> CommandResult:
+        """Remote start; the session exists at once (pending) and keeps `attributes` for life."""
+        found = await self._evse_and_link(charge_point_id, evse_number)
+        if isinstance(found, CommandResult):
+            return found
+        evse, link = found
         if await store.active_session_on_evse(self.pool, evse["id"]) is not None:
             return CommandResult(Outcome.BUSY)
         session_id, remote_start_id = await self.sessions.create_pending(
@@ -164,12 +173,10 @@ class CommandService:
                       expires_at: datetime, attributes: dict[str, Any] | None = None
                       ) -> CommandResult:
         """ReserveNow; detail["reservation_id"] names the reservation whatever the outcome."""
-        evse = await store.get_evse(self.pool, charge_point_id, evse_number)
-        if evse is None:
-            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown EVSE"})
-        link = self.connections.get(charge_point_id)
-        if link is None:
-            return CommandResult(Outcome.OFFLINE)
+        found = await self._evse_and_link(charge_point_id, evse_number)
+        if isinstance(found, CommandResult):
+            return found
+        evse, link = found
         reservation_id = await self.reservations.create(charge_point_id, evse["id"], token_uid,
                                                         expires_at, attributes or {})
         result = await _ask(charge_point_id, "reserve_now", link.reserve_now(
