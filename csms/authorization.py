@@ -35,7 +35,11 @@ class LocalAuthorizer:
 
 
 class AuthorizerChain:
-    """Asks each authorizer in turn; a token nobody knows is invalid."""
+    """Asks each authorizer in turn; a token nobody knows is invalid.
+
+    "Invalid" from one (e.g. Hubject: no EMP knows this card) lets the next one try (an OCPI
+    eMSP may); any other answer, accepted or blocked or expired, is final.
+    """
 
     def __init__(self, *authorizers: Authorizer) -> None:
         self.authorizers = list(authorizers)
@@ -47,6 +51,6 @@ class AuthorizerChain:
                         evse_id: str | None = None) -> Authorization:
         for authorizer in self.authorizers:
             answer = await authorizer.authorize(token_uid, charge_point_id, evse_id)
-            if answer is not None:
+            if answer is not None and answer.status is not AuthorizationStatus.INVALID:
                 return answer
         return Authorization(AuthorizationStatus.INVALID)

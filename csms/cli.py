@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import ssl
 import sys
@@ -187,6 +188,25 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
     return int(asyncio.run(_with_app(settings, work)))
 
 
+def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.tariffs import TariffError, put_tariffs
+
+    try:
+        with open(args.file) as handle:
+            tariffs = json.load(handle)
+        if not isinstance(tariffs, list):
+            raise TariffError("the file holds a JSON list of tariffs")
+
+        async def work(app: App) -> int:
+            return await put_tariffs(app.pool, app.events, tariffs)
+        changed = asyncio.run(_with_app(settings, work))
+    except (OSError, ValueError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{changed} of {len(tariffs)} tariff(s) new or changed")
+    return 0
+
+
 def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> None:
         await store.upsert_token(pool, args.uid, args.type, args.status)
@@ -260,6 +280,14 @@ def parser() -> argparse.ArgumentParser:
     unregister = ocpi_commands.add_parser("unregister", parents=[common], help="end a partnership")
     unregister.add_argument("id", type=int)
     ocpi.set_defaults(handler=_ocpi)
+
+    tariffs = commands.add_parser("tariffs", parents=[common], help="prices (OCPI's tariff model)")
+    tariff_commands = tariffs.add_subparsers(dest="action", required=True)
+    load_tariffs = tariff_commands.add_parser(
+        "load", parents=[common], help="store the tariffs of a JSON file (a list of OCPI Tariffs); "
+                                       "sites name the tariff their EVSEs charge by")
+    load_tariffs.add_argument("file")
+    load_tariffs.set_defaults(handler=_load_tariffs)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

@@ -1,4 +1,4 @@
-"""`python -m simulators` / `csms-sim`: a simulated charger, a fleet, or a simulated Hubject."""
+"""`python -m simulators` / `csms-sim`: simulated chargers, a fleet, a Hubject and an OCPI eMSP."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import json
 import uuid
 
 from simulators.chargepoint import SimConfig
+from simulators.emsp import Received as OcpiReceived
+from simulators.emsp import SimulatedEmsp
 from simulators.fleet import make_charge_point, run_fleet
 from simulators.hubject import Received, SimulatedHubject
 
@@ -62,6 +64,28 @@ async def _hubject(args: argparse.Namespace) -> None:
         await stand_in.stop()
 
 
+def _print_ocpi(received: OcpiReceived) -> None:
+    body = received.body if isinstance(received.body, dict) else {}
+    what = body.get("status") or body.get("result") or body.get("id") or ""
+    verdict = "valid" if not received.errors else "INVALID: " + "; ".join(received.errors)
+    print(f"<- {received.method} {received.path} {what} ({verdict})", flush=True)
+
+
+async def _emsp(args: argparse.Namespace) -> None:
+    stand_in = SimulatedEmsp(args.country_code, args.party_id)
+    stand_in.on_receive = _print_ocpi
+    for uid in args.token or []:
+        stand_in.token(uid)  # known for real-time authorization
+    await stand_in.start(args.host, args.port)
+    print(f"simulated eMSP {args.country_code}*{args.party_id} at {stand_in.versions_url}\n"
+          f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a}",
+          flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await stand_in.stop()
+
+
 async def _remote(args: argparse.Namespace) -> None:
     """One EMP request relayed by Hubject to the CPO, and the CPO's acknowledgement."""
     stand_in = SimulatedHubject()
@@ -101,6 +125,13 @@ def main() -> None:
                          help="an RFID UID its EMP authorizes (AuthorizeStart), repeatable")
     hubject.add_argument("--provider", default="DE-8EO")
     hubject.set_defaults(run=_hubject)
+    emsp = commands.add_parser("emsp", help="a simulated OCPI eMSP printing what it receives")
+    emsp.add_argument("--host", default="127.0.0.1")
+    emsp.add_argument("--port", type=int, default=9600)
+    emsp.add_argument("--country-code", default="NL")
+    emsp.add_argument("--party-id", default="EMS")
+    emsp.add_argument("--token", action="append", help="an RFID uid its drivers use, repeatable")
+    emsp.set_defaults(run=_emsp)
     for name, text in (("remote-start", "an EMP's remote start, through Hubject, to the CPO"),
                        ("remote-stop", "an EMP's remote stop (give --session)")):
         remote = commands.add_parser(name, help=text)

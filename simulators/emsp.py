@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -85,6 +86,7 @@ class SimulatedEmsp:
         self.callback_seen_token: str | None = None  # token the CPO's registration let us use
         self.tokens: dict[str, dict[str, Any]] = {}  # our drivers' tokens, by uid
         self.allowed = "ALLOWED"  # how we answer real-time authorizations of known tokens
+        self.on_receive: Callable[[Received], None] | None = None  # e.g. print each request
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -104,12 +106,12 @@ class SimulatedEmsp:
         return [r for r in self.received if r.method == method and r.path.startswith(prefix)
                 and not r.errors]
 
-    async def start(self) -> str:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/ocpi/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.url
@@ -144,6 +146,8 @@ class SimulatedEmsp:
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
                             dict(request.headers))
         self.received.append(received)
+        if self.on_receive is not None:
+            self.on_receive(received)
         if token not in (self.token_a, self.our_token) or token is None:
             received.errors.append("unknown token")
             return web.json_response(envelope(None, 2000, "unknown token"), status=401)

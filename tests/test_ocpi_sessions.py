@@ -12,8 +12,9 @@ from csms.app import App
 from csms.charge_points import assign_sites, register
 from csms.tariffs import put_tariffs
 from simulators.emsp import SimulatedEmsp
+from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_settings
+from tests.support import eventually, ocpi_settings, oicp_settings
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -201,3 +202,22 @@ async def test_bad_token_pushes_change_nothing(make_app: AppFactory, emsp: Simul
     assert answer["data"]["valid"] is False
     stored = await store.get_token(app.pool, "AABB0055")
     assert stored is not None and stored["status"] == "invalid"
+
+
+async def test_hubject_and_an_emsp_side_by_side(make_app: AppFactory, emsp: SimulatedEmsp,
+                                                hubject: SimulatedHubject, sims: SimFactory) -> None:
+    """A card no Hubject EMP knows may still be an OCPI eMSP's; a card Hubject knows goes there."""
+    app = await make_app(ocpi=ocpi_settings(), oicp=oicp_settings(hubject))
+    assert app.ocpi is not None
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    emsp.token("AABB0066")
+    hubject.known_cards["04A1B2C3D4E5F6"] = "DE-8EO"
+    sim = sims(app)
+    await sim.start()
+    assert await sim.authorize("AABB0066") == "Accepted"
+    assert [r.body["Identification"]["RFIDMifareFamilyIdentification"]["UID"]
+            for r in hubject.received if r.operation.startswith("eRoamingAuthorizeStart")] == ["AABB0066"]
+    assert await sim.authorize("04A1B2C3D4E5F6") == "Accepted"
+    assert not [r for r in emsp.received if "04A1B2C3D4E5F6" in r.path]
+    assert await sim.authorize("0BADCAFE") == "Invalid"  # nobody's
