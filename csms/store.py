@@ -598,3 +598,13 @@ async def reservation_by_partner_ref(db: Executor, protocol: str, partner_id: in
            ORDER BY id DESC LIMIT 1""",
         protocol, partner_id, reference,
     )
+
+
+async def sessions_of_partner(db: Executor, protocol: str, partner_id: int) -> list[Row]:
+    """Sessions a roaming partner's token started (pending and failed ones aside)."""
+    return await db.fetch(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE (s.attributes -> $1 ->> 'partner')::bigint = $2
+              AND s.status IN ('active', 'completed') AND s.started_at IS NOT NULL""",
+        protocol, partner_id,
+    )

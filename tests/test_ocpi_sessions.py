@@ -120,7 +120,17 @@ async def test_commands_to_one_cdr(make_app: AppFactory, emsp: SimulatedEmsp,
     assert answer["data"]["result"] == "ACCEPTED"
     assert (await eventually(lambda: _async(emsp.result(stop_id)))) == {"result": "ACCEPTED"}
     await sim.flush()
-    await check_cdr(app, emsp, "COMMAND")
+    cdr = await check_cdr(app, emsp, "COMMAND")
+    # The eMSP can also fetch them: its sessions and CDRs, nobody else's.
+    base = app.settings.ocpi.public_url + "/ocpi/2.2.1"
+    _, headers, answer = await emsp.call("GET", base + "/sessions", schema="Session")
+    [session] = answer["data"]
+    assert (session["id"], session["status"], session["kwh"]) == (
+        str(active["id"]), "COMPLETED", cdr["total_energy"])
+    assert headers["X-Total-Count"] == "1"
+    _, _, answer = await emsp.call("GET", base + "/cdrs", schema="CDR")
+    assert answer["data"] == [cdr]
+    assert emsp.bad_answers == []
 
     # Refused at once: an unknown session, an EVSE of no location of ours, an unknown command.
     _, answer = await emsp.command("STOP_SESSION", {"session_id": str(active["id"])[:-1] + "0"})
@@ -161,6 +171,9 @@ async def test_tariffs_pushed_and_listed(make_app: AppFactory, emsp: SimulatedEm
     app = await setup(make_app, emsp)
     [put] = await eventually(lambda: _async(emsp.of("PUT", "/tariffs/DE/ABC/AC-1")))
     assert put.body["elements"] == TARIFF["elements"]
+    _, _, answer = await emsp.call("GET", app.settings.ocpi.public_url
+                                   + "/ocpi/2.2.1/locations/berlin-hub", schema="Location")
+    assert answer["data"]["evses"][0]["connectors"][0]["tariff_ids"] == ["AC-1"]
     changed = {**TARIFF, "elements": [{"price_components": [
         {"type": "ENERGY", "price": 0.45, "vat": 19.0, "step_size": 1}]}]}
     assert await put_tariffs(app.pool, app.events, [changed]) == 1

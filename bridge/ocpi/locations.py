@@ -73,7 +73,8 @@ def evse_object(site: Site, evse: EvseFacts) -> dict[str, Any]:
         "uid": evse.uid,
         "status": ocpi_evse_status(evse.status, evse.retired),
         "capabilities": ["RFID_READER", "REMOTE_START_STOP_CAPABLE", "RESERVABLE"],
-        "connectors": connectors(details, evse.last_updated),
+        "connectors": connectors(details, evse.last_updated,
+                                 [details.tariff] if details.tariff else None),
         "last_updated": timestamp(evse.last_updated),
     }
     if evse.evse_id:

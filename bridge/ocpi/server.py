@@ -16,7 +16,8 @@ from bridge.ocpi.commands import CommandError, OcpiCommands
 from bridge.ocpi.credentials import CredentialsError, Registrar
 from bridge.ocpi.locations import EvseFacts, evse_uid, location_object
 from bridge.ocpi.partners import Partner
-from bridge.ocpi.sessions import tariff_object
+from bridge.ocpi.places import priced_place, readings
+from bridge.ocpi.sessions import session_object, tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
@@ -75,6 +76,7 @@ class OcpiServer:
         r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}/{{connector}}", self.get_location)
         r.add_get(f"{PREFIX}/tariffs", self.list_tariffs)
         r.add_get(f"{PREFIX}/cdrs", self.list_cdrs)
+        r.add_get(f"{PREFIX}/sessions", self.list_sessions)
         token = f"{PREFIX}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
         r.add_get(token, self.get_token)
         r.add_put(token, self.put_token)
@@ -215,6 +217,27 @@ class OcpiServer:
             return [tariff_object(self.settings.country_code, self.settings.party_id, row["data"],
                                   row["valid_from"]) for row in chosen]
         return await _paged(request, [(r["valid_from"], r["id"], r) for r in rows], build)
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        """The caller's sessions, as their last PATCH left them."""
+        rows = await store.sessions_of_partner(self.pool, "ocpi", request[PARTNER].id)
+
+        async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
+            return [await self._session(row) for row in chosen]
+        return await _paged(request, [(r["updated_at"], str(r["id"]), r) for r in rows], build)
+
+    async def _session(self, row: asyncpg.Record) -> dict[str, Any]:
+        priced = await priced_place(self.pool, row["charge_point_id"], row["evse_number"],
+                                    row["evse_id"], row["started_at"], self.settings.currency)
+        until = row["stopped_at"] or row["updated_at"]
+        found = await readings(self.pool, str(row["id"]), row["started_at"], row["meter_start_wh"],
+                               until, row["meter_stop_wh"])
+        kwh = max(0.0, found[-1].energy_wh - found[0].energy_wh) / 1000
+        return session_object(
+            self.settings.country_code, self.settings.party_id, str(row["id"]),
+            row["attributes"]["ocpi"], priced.place, row["started_at"], kwh,
+            "COMPLETED" if row["status"] == "completed" else "ACTIVE", priced.currency,
+            row["updated_at"], row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs: each is the immutable body we queued for it."""

@@ -15,11 +15,11 @@ from bridge.ocpi import partners, sessions
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.credentials import Registrar
-from bridge.ocpi.locations import connectors, evse_uid
+from bridge.ocpi.locations import evse_uid
 from bridge.ocpi.partners import Partner
+from bridge.ocpi.places import Priced, priced_place, readings
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
 from bridge.ocpi.status import ocpi_evse_status
-from bridge.ocpi.tariffs import Reading
 from bridge.ocpi.transport import timestamp
 from csms import store
 from csms.commands import CommandService
@@ -33,7 +33,6 @@ from csms.events import (
     SessionStarted,
     TariffChanged,
 )
-from csms.sites import EvseDetails, parse_site
 
 log = structlog.get_logger(__name__)
 
@@ -133,75 +132,70 @@ class OcpiBridge:
             return None
         return partner
 
-    async def _place(self, conn: asyncpg.Connection, charge_point_id: str, evse_number: int,
-                     evse_id: str | None, at: datetime) -> tuple[sessions.Place, dict[str, Any] | None]:
-        """The session's place, and the tariff its EVSE charged by at `at`."""
-        site_id = await store.site_of(conn, charge_point_id)
-        data = await store.get_site(conn, site_id) if site_id else None
-        site = parse_site(data) if data else None
-        details = site.details(evse_id or "") if site else EvseDetails()
-        place = sessions.Place(site_id or charge_point_id, evse_uid(charge_point_id, evse_number),
-                               evse_id, connectors(details, at)[0], site)
-        tariff = await store.tariff_at(conn, details.tariff, at) if details.tariff else None
-        return place, tariff
-
-    def _currency(self, tariff: dict[str, Any] | None) -> str:
-        return str(tariff["currency"]) if tariff else self.settings.currency
+    async def _priced(self, conn: asyncpg.Connection, charge_point_id: str, evse_number: int,
+                      evse_id: str | None, started_at: datetime) -> Priced:
+        return await priced_place(conn, charge_point_id, evse_number, evse_id, started_at,
+                                  self.settings.currency)
 
     async def _session_started(self, conn: asyncpg.Connection, event: SessionStarted) -> None:
         ocpi = event.attributes["ocpi"]
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is None:
             return
-        place, tariff = await self._place(conn, event.charge_point_id, event.evse_number,
-                                          event.evse_id, event.started_at)
+        priced = await self._priced(conn, event.charge_point_id, event.evse_number,
+                                    event.evse_id, event.started_at)
         body = sessions.session_object(
-            self.settings.country_code, self.settings.party_id, event.session_id, ocpi, place,
-            event.started_at, 0.0, "ACTIVE", self._currency(tariff), event.started_at)
+            self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
+            priced.place, event.started_at, 0.0, "ACTIVE", priced.currency, event.started_at)
         await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
                              f"sessions|{self._path(event.session_id)}", body)
 
     async def _session_metered(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
+        """Energy, charging periods and cost so far, at most one PATCH pending per session."""
         assert event.session_id is not None and event.energy_wh is not None
         session = await store.get_session(conn, event.session_id)
         if session is None or session["status"] != "active" or "ocpi" not in session["attributes"]:
             return
         partner = await self._owner(conn, session["attributes"]["ocpi"], "sessions")
-        if partner is None:
+        if partner is None or session["started_at"] is None \
+                or event.sampled_at <= session["started_at"]:
             return
-        kwh = max(0.0, event.energy_wh - (session["meter_start_wh"] or 0.0)) / 1000
+        priced = await self._priced(conn, session["charge_point_id"], session["evse_number"],
+                                    session["evse_id"], session["started_at"])
+        cost = sessions.costing(priced.tariff, priced.currency, session["started_at"],
+                                event.sampled_at, await readings(
+                                    conn, event.session_id, session["started_at"],
+                                    session["meter_start_wh"], event.sampled_at, event.energy_wh),
+                                priced.time_zone)
         await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
                              f"sessions|{self._path(event.session_id)}",
-                             sessions.session_patch(kwh, event.sampled_at),
+                             sessions.session_patch(cost.total_energy_kwh, event.sampled_at,
+                                                    cost=cost),
                              coalesce_key=f"session:{event.session_id}")
 
     async def _session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
         ocpi = event.attributes["ocpi"]
         started = event.started_at or event.stopped_at
-        place, tariff = await self._place(conn, event.charge_point_id, event.evse_number,
-                                          event.evse_id, started)
+        priced = await self._priced(conn, event.charge_point_id, event.evse_number,
+                                    event.evse_id, started)
+        cost = sessions.costing(priced.tariff, priced.currency, started, event.stopped_at,
+                                await readings(conn, event.session_id, started,
+                                               event.meter_start_wh, event.stopped_at,
+                                               event.meter_stop_wh),
+                                priced.time_zone)
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is not None:
             await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
                                  f"sessions|{self._path(event.session_id)}",
-                                 sessions.session_patch((event.energy_wh or 0.0) / 1000,
-                                                        event.stopped_at, "COMPLETED",
-                                                        event.stopped_at),
+                                 sessions.session_patch(cost.total_energy_kwh, event.stopped_at,
+                                                        "COMPLETED", event.stopped_at, cost),
                                  coalesce_key=f"session:{event.session_id}")
         partner = await self._owner(conn, ocpi, "cdrs")
         if partner is None:
             return
-        readings = [Reading(started, event.meter_start_wh or 0.0)] + [
-            Reading(row["sampled_at"], float(row["value"]))
-            for row in await store.energy_samples(conn, event.session_id)
-            if started < row["sampled_at"] < event.stopped_at]
-        readings.append(Reading(event.stopped_at, event.meter_stop_wh or readings[-1].energy_wh))
-        zone = place.site.time_zone if place.site else "UTC"
-        cost = sessions.costing(tariff, self._currency(tariff), started, event.stopped_at,
-                                readings, zone)
         cdr = sessions.cdr_object(self.settings.country_code, self.settings.party_id,
-                                  event.session_id, ocpi, place, started, event.stopped_at, cost,
-                                  tariff, self._currency(tariff), event.stopped_at)
+                                  event.session_id, ocpi, priced.place, started, event.stopped_at,
+                                  cost, priced.tariff, priced.currency, event.stopped_at)
         await outbox.enqueue(conn, partner.outbox_name, "POST cdrs", "cdrs|", cdr)
         log.info("ocpi cdr queued", partner=partner.id, session_id=event.session_id,
                  total_cost=cdr["total_cost"], kwh=cdr["total_energy"])

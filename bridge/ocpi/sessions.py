@@ -60,12 +60,16 @@ def session_object(country_code: str, party_id: str, session_id: str, ocpi: dict
 
 
 def session_patch(kwh: float, last_updated: datetime, status: str | None = None,
-                  stopped_at: datetime | None = None) -> dict[str, Any]:
+                  stopped_at: datetime | None = None, cost: Costing | None = None) -> dict[str, Any]:
     patch: dict[str, Any] = {"kwh": round(kwh, 3), "last_updated": timestamp(last_updated)}
     if status:
         patch["status"] = status
     if stopped_at is not None:
         patch["end_date_time"] = timestamp(stopped_at)
+    if cost is not None:
+        if cost.charging_periods:
+            patch["charging_periods"] = cost.charging_periods
+        patch["total_cost"] = _price(cost.total_cost)
     return patch
 
 
