@@ -82,6 +82,10 @@ class SimulatedEmsp:
         self.received: list[Received] = []
         self.answers: list[tuple[str, list[str]]] = []  # our requests to the CPO, with problems
         self.down = False  # while True every request gets HTTP 503
+        self.version = VERSION  # the version its versions endpoint offers
+        self.modules = [("credentials", "RECEIVER"), ("locations", "RECEIVER"),
+                        ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tariffs", "RECEIVER"),
+                        ("tokens", "SENDER"), ("commands", "SENDER")]
         self.plain_tokens = False  # send our token unencoded (older peers)
         self.callback_seen_token: str | None = None  # token the CPO's registration let us use
         self.tokens: dict[str, dict[str, Any]] = {}  # our drivers' tokens, by uid
@@ -152,15 +156,12 @@ class SimulatedEmsp:
             received.errors.append("unknown token")
             return web.json_response(envelope(None, 2000, "unknown token"), status=401)
         if path == "/versions":
-            return web.json_response(envelope([{"version": VERSION,
+            return web.json_response(envelope([{"version": self.version,
                                                 "url": f"{self.url}/ocpi/{VERSION}"}]))
         if path == f"/{VERSION}":
-            modules = [("credentials", "RECEIVER"), ("locations", "RECEIVER"),
-                       ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tariffs", "RECEIVER"),
-                       ("tokens", "SENDER"), ("commands", "SENDER")]
             return web.json_response(envelope({"version": VERSION, "endpoints": [
                 {"identifier": m, "role": r, "url": f"{self.url}/ocpi/{VERSION}/{m}"}
-                for m, r in modules]}))
+                for m, r in self.modules]}))
         if path == f"/{VERSION}/credentials" and request.method == "POST":
             return await self._registered_by_cpo(received)
         if received.path.startswith("/tokens/") and received.path.endswith("/authorize"):

@@ -129,3 +129,18 @@ async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
         await app.ocpi.registrar.register_with("http://127.0.0.1:9/versions", "whatever")
     assert refused.value.status_code == 3001
     assert emsp.bad_answers == []
+
+
+async def test_unusable_partners(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await ocpi_app(make_app)
+    assert app.ocpi is not None
+    emsp.version = "2.1.1"
+    with pytest.raises(CredentialsError) as refused:
+        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a)
+    assert refused.value.status_code == 3002
+    emsp.version = "2.2.1"
+    emsp.modules = [("locations", "RECEIVER")]  # no credentials module
+    with pytest.raises(CredentialsError) as refused:
+        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a)
+    assert refused.value.status_code == 3003
+    assert await partners.all_registered(app.pool) == []

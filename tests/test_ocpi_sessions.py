@@ -4,6 +4,7 @@ sessions, CDRs with cost, tariffs, an outage, and bad requests."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge import outbox
@@ -234,3 +235,66 @@ async def test_hubject_and_an_emsp_side_by_side(make_app: AppFactory, emsp: Simu
     assert await sim.authorize("04A1B2C3D4E5F6") == "Accepted"
     assert not [r for r in emsp.received if "04A1B2C3D4E5F6" in r.path]
     assert await sim.authorize("0BADCAFE") == "Invalid"  # nobody's
+
+
+async def test_reserve_cancel_and_unlock_commands(make_app: AppFactory, emsp: SimulatedEmsp,
+                                                  sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    sim = sims(app)
+    await sim.start()
+    token = emsp.token("EEFF0077")
+    expiry = (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reserve_id, answer = await emsp.command("RESERVE_NOW", {
+        "token": token, "expiry_date": expiry, "reservation_id": "R-1",
+        "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+    assert answer["data"]["result"] == "ACCEPTED"
+    assert (await eventually(lambda: _async(emsp.result(reserve_id)))) == {"result": "ACCEPTED"}
+    assert [held[1] for held in sim.reservations.values()] == ["EEFF0077"]
+
+    cancel_id, answer = await emsp.command("CANCEL_RESERVATION", {"reservation_id": "R-1"})
+    assert answer["data"]["result"] == "ACCEPTED"
+    assert (await eventually(lambda: _async(emsp.result(cancel_id)))) == {"result": "ACCEPTED"}
+    assert sim.reservations == {}
+    _, answer = await emsp.command("CANCEL_RESERVATION", {"reservation_id": "R-1"})
+    assert answer["data"]["result"] == "REJECTED"  # over already
+
+    unlock_id, answer = await emsp.command("UNLOCK_CONNECTOR", {
+        "location_id": "berlin-hub", "evse_uid": "CP1-1", "connector_id": "1"})
+    assert answer["data"]["result"] == "ACCEPTED"
+    assert (await eventually(lambda: _async(emsp.result(unlock_id)))) == {"result": "ACCEPTED"}
+    await sim.wait_for_call("UnlockConnector")
+
+    await sim.stop()  # a charger that is gone: accepted by us, failed at the charger
+
+    async def gone() -> bool:
+        charger = await store.get_charge_point(app.pool, "CP1")
+        return charger is not None and not charger["connected"]
+    await eventually(gone)
+    start_id, answer = await emsp.command("START_SESSION", {
+        "token": token, "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+    assert answer["data"]["result"] == "ACCEPTED"
+    result = await eventually(lambda: _async(emsp.result(start_id)))
+    assert result["result"] == "EVSE_INOPERATIVE"
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_whitelist_types(make_app: AppFactory, emsp: SimulatedEmsp,
+                               sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    sim = sims(app)
+    await sim.start()
+
+    def asked(uid: str) -> int:
+        return len([r for r in emsp.received if r.path == f"/tokens/{uid}/authorize"])
+
+    await emsp.push_token(emsp.token("A0000001", "ALWAYS"))
+    await emsp.push_token(emsp.token("A0000002", "ALLOWED"))
+    await emsp.push_token(emsp.token("A0000003", "NEVER"))
+    await emsp.push_token(emsp.token("A0000004", "ALWAYS", valid=False))
+    assert await sim.authorize("A0000001") == "Accepted" and asked("A0000001") == 0
+    assert await sim.authorize("A0000002") == "Accepted" and asked("A0000002") == 1
+    assert await sim.authorize("A0000003") == "Accepted" and asked("A0000003") == 1
+    assert await sim.authorize("A0000004") == "Invalid" and asked("A0000004") == 0
+    emsp.down = True  # the eMSP cannot be asked: ALLOWED falls back to its pushed copy, NEVER not
+    assert await sim.authorize("A0000002") == "Accepted"
+    assert await sim.authorize("A0000003") == "Invalid"

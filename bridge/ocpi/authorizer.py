@@ -26,20 +26,18 @@ class OcpiAuthorizer:
     async def authorize(self, token_uid: str, charge_point_id: str,
                         evse_id: str | None) -> Authorization | None:
         pushed = await store.get_token(self.pool, token_uid)
-        owner = pushed["owner"] if pushed is not None else None
-        if owner is not None and owner.startswith("ocpi:"):
-            partner = await partners.get(self.pool, int(owner.removeprefix("ocpi:")))
-            answer = await self._ask(partner, token_uid, charge_point_id) if partner else None
-            if answer is not None:
-                return answer
-            token = pushed["attributes"]["ocpi"]["token"] if pushed else {}
-            whitelist = pushed["attributes"]["ocpi"].get("whitelist") if pushed else None
-            if pushed is not None and whitelist == "ALLOWED":  # the eMSP allowed this fallback
-                return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
-                    int(owner.removeprefix("ocpi:")), token, "WHITELIST"))
-            return None
         if pushed is not None:
-            return None  # somebody else's token
+            owner = pushed["owner"] or ""
+            if not owner.startswith("ocpi:") or not pushed["realtime"]:
+                return None  # ours, another issuer's, or a pushed copy that decides by itself
+            partner_id = int(owner.removeprefix("ocpi:"))
+            partner = await partners.get(self.pool, partner_id)
+            answer = await self._ask(partner, token_uid, charge_point_id) if partner else None
+            ocpi = pushed["attributes"]["ocpi"]
+            if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
+                return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
+                    partner_id, ocpi["token"], "WHITELIST"))
+            return answer
         for partner in await partners.all_registered(self.pool):
             answer = await self._ask(partner, token_uid, charge_point_id)
             if answer is not None:
