@@ -61,6 +61,8 @@ async def test_emsp_registers_with_us_and_token_a_is_spent(make_app: AppFactory,
     emsp.plain_tokens = True  # accepted unencoded too
     status, _, _ = await emsp.call("GET", versions_url(app))
     assert status == 200
+    status, _, answer = await emsp.call("GET", credentials_url(app), schema="Credentials")
+    assert answer["data"]["token"] == emsp.cpo_token  # the credentials it holds for us
     # A second POST with the registered token: already registered.
     status, _, answer = await emsp.call("POST", credentials_url(app),
                                         emsp._credentials(emsp.our_token or ""))

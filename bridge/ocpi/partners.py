@@ -71,17 +71,21 @@ async def start_registration(db: Db, name: str, versions_url: str, their_token_a
     )
 
 
-async def by_token(db: Db, candidates: list[str]) -> tuple[Partner, bool] | None:
-    """The caller a token belongs to, and whether it is a registration Token A."""
-    digests = [token_digest(token) for token in candidates]
+async def by_token(db: Db, candidates: list[str]) -> tuple[Partner, bool, str] | None:
+    """The caller a token belongs to, whether it is a registration Token A, and the token as
+    the caller holds it (the header may carry it encoded or not)."""
+    digests = {token_digest(token): token for token in candidates}
     row = await db.fetchrow(
         """SELECT *, token_a_hash = ANY($1::text[]) AS is_token_a FROM ocpi_partners
            WHERE (token_hash = ANY($1::text[]) AND status IN ('pending', 'registered'))
               OR (token_a_hash = ANY($1::text[]) AND status = 'pending')
            LIMIT 1""",
-        digests,
+        list(digests),
     )
-    return (_partner(row), bool(row["is_token_a"])) if row else None
+    if row is None:
+        return None
+    held = digests.get(row["token_a_hash"] if row["is_token_a"] else row["token_hash"], "")
+    return _partner(row), bool(row["is_token_a"]), held
 
 
 async def registered(db: Db, partner_id: int, *, their_token: str, our_token: str | None,

@@ -43,6 +43,7 @@ MAX_PAGE = 50
 # A Token A opens only these doors: enough to register.
 PARTNER = web.RequestKey("partner", Partner)
 TOKEN_A = web.RequestKey("token_a", bool)
+HELD = web.RequestKey("held", str)  # the token the caller presented
 _TOKEN_A_PATHS = {("GET", "/ocpi/versions"), ("GET", PREFIX), ("POST", f"{PREFIX}/credentials")}
 
 
@@ -131,10 +132,10 @@ class OcpiServer:
         if found is None:
             log.warning("ocpi request refused: unknown token", path=request.path)
             raise OcpiProblem(401, CLIENT_ERROR, "missing or unknown credentials token")
-        partner, token_a = found
+        partner, token_a, held = found
         if token_a and (request.method, request.path.rstrip("/")) not in _TOKEN_A_PATHS:
             raise OcpiProblem(401, CLIENT_ERROR, "Token A only serves registration")
-        request[PARTNER], request[TOKEN_A] = partner, token_a
+        request[PARTNER], request[TOKEN_A], request[HELD] = partner, token_a, held
         return await handler(request)
 
     # --- versions and credentials -------------------------------------------------------
@@ -155,7 +156,7 @@ class OcpiServer:
         partner = request[PARTNER]
         registered = partner.status == "registered" and not request[TOKEN_A]
         if request.method == "GET":
-            return reply(credentials.our_credentials(self.settings, "(the token you hold)"))
+            return reply(credentials.our_credentials(self.settings, request[HELD]))
         if request.method == "POST":
             if not request[TOKEN_A]:
                 raise OcpiProblem(405, CLIENT_ERROR, "already registered: use PUT to update")
