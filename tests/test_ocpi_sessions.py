@@ -3,6 +3,7 @@ sessions, CDRs with cost, tariffs, an outage, and bad requests."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -134,7 +135,7 @@ async def test_commands_to_one_cdr(make_app: AppFactory, emsp: SimulatedEmsp,
     assert emsp.bad_answers == []
 
     # Refused at once: an unknown session, an EVSE of no location of ours, an unknown command.
-    _, answer = await emsp.command("STOP_SESSION", {"session_id": str(active["id"])[:-1] + "0"})
+    _, answer = await emsp.command("STOP_SESSION", {"session_id": str(uuid.uuid4())})
     assert answer["data"]["result"] == "UNKNOWN_SESSION"
     _, answer = await emsp.command("START_SESSION", {
         "token": token, "location_id": "elsewhere", "evse_uid": "CP1-1"})
