@@ -207,6 +207,16 @@ def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.tariffs import delete_tariff
+
+    async def work(app: App) -> None:
+        await delete_tariff(app.pool, app.events, args.id)
+    asyncio.run(_with_app(settings, work))
+    print(f"tariff {args.id} deleted (sessions priced by it keep their price)")
+    return 0
+
+
 def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> None:
         await store.upsert_token(pool, args.uid, args.type, args.status)
@@ -288,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
                                        "sites name the tariff their EVSEs charge by")
     load_tariffs.add_argument("file")
     load_tariffs.set_defaults(handler=_load_tariffs)
+    delete = tariff_commands.add_parser("delete", parents=[common], help="withdraw a tariff")
+    delete.add_argument("id")
+    delete.set_defaults(handler=_delete_tariff)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

@@ -102,3 +102,17 @@ def test_ocpi_issue_token_and_partners(cli_database: None, monkeypatch: pytest.M
     assert main(["ocpi", "register", "http://127.0.0.1:9/ocpi/versions", "tokenA"]) == 1
     assert "failed" in capsys.readouterr().err
     assert main(["ocpi", "unregister", "99"]) == 1
+
+
+def test_tariffs_load_and_delete(cli_database: None, capsys: pytest.CaptureFixture[str],
+                                 tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parents[1] / "simulators" / "demo" / "tariffs.json"
+    assert main(["tariffs", "load", str(demo)]) == 0
+    assert main(["tariffs", "load", str(demo)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["1 of 1 tariff(s) new or changed",
+                                                    "0 of 1 tariff(s) new or changed"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"id": "X", "currency": "EURO", "elements": []}]')
+    assert main(["tariffs", "load", str(bad)]) == 2
+    assert "currency" in capsys.readouterr().err
+    assert main(["tariffs", "delete", "AC-STANDARD"]) == 0

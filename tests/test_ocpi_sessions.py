@@ -12,7 +12,7 @@ from bridge import outbox
 from csms import store
 from csms.app import App
 from csms.charge_points import assign_sites, register
-from csms.tariffs import put_tariffs
+from csms.tariffs import delete_tariff, put_tariffs
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
@@ -184,6 +184,10 @@ async def test_tariffs_pushed_and_listed(make_app: AppFactory, emsp: SimulatedEm
     status, _, answer = await emsp.call(
         "GET", app.settings.ocpi.public_url + "/ocpi/2.2.1/tariffs", schema="Tariff")
     assert [t["elements"][0]["price_components"][0]["price"] for t in answer["data"]] == [0.45]
+    await delete_tariff(app.pool, app.events, "AC-1")
+    await eventually(lambda: _async(emsp.of("DELETE", "/tariffs/DE/ABC/AC-1")))
+    status, _, answer = await emsp.call("GET", app.settings.ocpi.public_url + "/ocpi/2.2.1/tariffs")
+    assert answer["data"] == []
     assert emsp.invalid == [] and emsp.bad_answers == []
 
 
