@@ -212,8 +212,11 @@ class AdminApi:
         if registration not in ("accepted", "pending", "rejected"):
             raise BadRequest("'registration' is accepted, pending or rejected")
         try:
+            profile = field(data, "security_profile", int, None)
+            if profile not in (None, 1, 2, 3):
+                raise BadRequest("'security_profile' is 1, 2 or 3")
             await register(self.pool, charge_point_id, field(data, "password", str, None),
-                           evses, registration, self.events)
+                           evses, registration, self.events, profile)
         except asyncpg.UniqueViolationError:
             return problem(409, "an EvseID is already used by another EVSE")
         return reply(await self._charge_point(charge_point_id), 201)

@@ -101,12 +101,12 @@ class ChargePointService:
 
 async def register(pool: asyncpg.Pool, charge_point_id: str, password: str | None,
                    evses: dict[int, str | None], registration: str = "accepted",
-                   events: EventBus | None = None) -> None:
+                   events: EventBus | None = None, security_profile: int | None = None) -> None:
     """Register (or update) a charge point with its EVSEs and their roaming EvseIDs."""
     async with pool.acquire() as conn, conn.transaction():
         await store.insert_charge_point(conn, charge_point_id,
                                         hash_password(password) if password else None,
-                                        registration)
+                                        registration, security_profile)
         for number, evse_id in sorted(evses.items()):
             await store.upsert_evse(conn, charge_point_id, number, evse_id)
         if events is not None:

@@ -73,7 +73,8 @@ def _add_charge_point(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def work(app: App) -> None:
-        await register(app.pool, args.id, args.password, evses, args.registration, app.events)
+        await register(app.pool, args.id, args.password, evses, args.registration, app.events,
+                       args.security_profile)
 
     asyncio.run(_with_app(settings, work))
     print(f"registered {args.id} with EVSEs "
@@ -250,6 +251,8 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="OCPP Basic auth password (stored as a salted hash)")
     add.add_argument("--registration", default="accepted",
                      choices=["accepted", "pending", "rejected"])
+    add.add_argument("--security-profile", type=int, choices=[1, 2, 3],
+                     help="1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate (CN = id)")
     add.set_defaults(handler=_add_charge_point)
     cp_commands.add_parser("list", parents=[common], help="list charge points").set_defaults(
         handler=_list_charge_points)

@@ -29,6 +29,11 @@ class OcppSettings:
     call_timeout: float = 30.0
     remote_start_window: float = 120.0
     max_message_size: int = 65536
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
 
 
 @dataclass

@@ -91,6 +91,7 @@ def openapi_document() -> dict[str, Any]:
                                          "enum": ["accepted", "pending", "rejected"]},
                         "evses": {"type": "object", "additionalProperties": {"type": "string"},
                                   "description": "EVSE number → roaming EvseID"},
+                        "security_profile": {"type": "integer", "enum": [1, 2, 3]},
                     }, ["id"]),
                     "responses": {"201": _json(_OBJECT, "Registered"),
                                   "400": _json(_ERROR, "Bad request"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +17,7 @@ from websockets.typing import Subprotocol
 from csms import store
 from csms.adapter import OcppAdapter, Services
 from csms.commands import Connections
+from csms.config import OcppSettings
 from csms.credentials import basic_credentials, verify_password
 from csms.ocpp16 import Ocpp16Adapter
 from csms.ocpp201 import Ocpp201Adapter
@@ -49,12 +51,36 @@ def _refuse(connection: ServerConnection, status: HTTPStatus, why: str) -> Respo
     return response
 
 
+def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
+    """TLS for security profiles 2 and 3; client certificates are asked for, not demanded,
+    so profile 2 chargers (password only) share the port with profile 3 ones."""
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    if settings.tls_client_ca:
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(settings.tls_client_ca)
+    return context
+
+
+def certificate_name(connection: ServerConnection) -> str | None:
+    """The commonName of the client certificate the charger presented (verified by TLS)."""
+    peer = connection.transport.get_extra_info("peercert") if connection.transport else None
+    for entry in (peer or {}).get("subject", ()):
+        for key, value in entry:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
 class OcppServer:
     def __init__(self, services: Services, connections: Connections) -> None:
         self.services = services
         self.settings = services.settings
         self.connections = connections
         self._server: Server | None = None
+        self._ssl = tls_context(self.settings)
 
     @property
     def port(self) -> int:
@@ -67,9 +93,11 @@ class OcppServer:
             subprotocols=[Subprotocol(name) for name in ADAPTERS],
             process_request=self._admit,
             max_size=self.settings.max_message_size,
+            ssl=self._ssl, ping_interval=self.settings.ping_interval or None,
+            ping_timeout=self.settings.ping_timeout or None,
         )
         log.info("ocpp server listening", host=self.settings.host, port=self.port,
-                 path=self.settings.path)
+                 path=self.settings.path, tls=self._ssl is not None)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -90,6 +118,23 @@ class OcppServer:
                            f"Unknown charge point {charge_point_id}")
         charge_point = await store.get_charge_point(self.services.charge_points.pool,
                                                     charge_point_id)
+        profile = charge_point["security_profile"] if charge_point else 1
+        certified = certificate_name(connection)
+        if certified is not None and certified != charge_point_id:
+            # The gap CitrineOS closed late: a valid certificate of another charger is no entry.
+            log.warning("connection refused: certificate of another charger",
+                        charge_point_id=charge_point_id, certificate=certified, peer=peer)
+            return _refuse(connection, HTTPStatus.FORBIDDEN, "Certificate is not this charger's")
+        if profile >= 2 and self._ssl is None:
+            log.error("connection refused: profile needs TLS, the server has none",
+                      charge_point_id=charge_point_id, profile=profile)
+            return _refuse(connection, HTTPStatus.FORBIDDEN, f"Security profile {profile} needs TLS")
+        if profile == 3:
+            if certified is None:
+                log.warning("connection refused: no client certificate",
+                            charge_point_id=charge_point_id, peer=peer)
+                return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Client certificate required")
+            return None  # the certificate is the credential
         password_hash = charge_point["password_hash"] if charge_point else None
         if password_hash is not None:
             credentials = basic_credentials(request.headers.get("Authorization"))

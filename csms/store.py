@@ -16,14 +16,17 @@ Row: TypeAlias = asyncpg.Record
 # --- charge points -------------------------------------------------------------------------
 
 async def insert_charge_point(
-    db: Executor, charge_point_id: str, password_hash: str | None, registration: str = "accepted"
+    db: Executor, charge_point_id: str, password_hash: str | None, registration: str = "accepted",
+    security_profile: int | None = None,
 ) -> None:
     await db.execute(
-        """INSERT INTO charge_points (id, password_hash, registration) VALUES ($1, $2, $3)
+        """INSERT INTO charge_points (id, password_hash, registration, security_profile)
+           VALUES ($1, $2, $3, COALESCE($4, 1))
            ON CONFLICT (id) DO UPDATE SET
                password_hash = COALESCE(EXCLUDED.password_hash, charge_points.password_hash),
-               registration = EXCLUDED.registration""",
-        charge_point_id, password_hash, registration,
+               registration = EXCLUDED.registration,
+               security_profile = COALESCE($4, charge_points.security_profile)""",
+        charge_point_id, password_hash, registration, security_profile,
     )
 
 

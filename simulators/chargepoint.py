@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ class SimConfig:
     reconnect: bool = True
     meter_start_wh: int = 1000
     heartbeat_interval: float | None = None  # None: as the CSMS said in its boot answer
+    tls: ssl.SSLContext | None = None  # for wss:// (e.g. with a client certificate, profile 3)
 
 
 @dataclass
@@ -186,7 +188,8 @@ class SimulatedChargePoint:
         while True:
             try:
                 async with connect(url, subprotocols=[self.subprotocol],  # type: ignore[list-item]
-                                   additional_headers=self._headers(), open_timeout=5) as ws:
+                                   additional_headers=self._headers(), open_timeout=5,
+                                   ssl=self.config.tls) as ws:
                     self._client = self.make_client(ws)
                     reader = asyncio.get_running_loop().create_task(self._client.start())
                     try:

@@ -23,6 +23,7 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
+from tests.pki import Pki, make_pki
 from tests.support import API_TOKEN, Api, ws_url
 
 
@@ -127,6 +128,11 @@ async def hubject() -> AsyncIterator[SimulatedHubject]:
     await stand_in.start()
     yield stand_in
     await stand_in.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

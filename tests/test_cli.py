@@ -32,7 +32,7 @@ def test_migrate_add_and_list(cli_database: None, capsys: pytest.CaptureFixture[
     assert "up to date" in capsys.readouterr().out
 
     assert main(["charge-points", "add", "CP1", "--evse", "1=DE*ABC*E0001*1", "--evse", "2",
-                 "--password", "secret-pw"]) == 0
+                 "--password", "secret-pw", "--security-profile", "2"]) == 0
     assert main(["tokens", "add", "CARD"]) == 0
     capsys.readouterr()
     assert main(["charge-points", "list"]) == 0
