@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from csms import store
 from csms.charge_points import register
 from csms.commands import CommandResult, CommandService, Outcome
 from csms.config import ApiSettings
+from csms.database import pending_migrations
 from csms.domain import SessionStatus
 from csms.events import EventBus
 from csms.meter import format_timestamp, parse_timestamp
@@ -124,6 +126,8 @@ class AdminApi:
     def _routes(self) -> None:
         r = self.app.router
         r.add_get(f"{PREFIX}/openapi.json", self.openapi)
+        r.add_get("/healthz", self.healthz)
+        r.add_get("/readyz", self.readyz)
         r.add_get(f"{PREFIX}/charge-points", self.list_charge_points)
         r.add_post(f"{PREFIX}/charge-points", self.add_charge_point)
         r.add_get(f"{PREFIX}/charge-points/{{cp}}", self.get_charge_point)
@@ -181,7 +185,7 @@ class AdminApi:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == f"{PREFIX}/openapi.json":
+        if request.path in (f"{PREFIX}/openapi.json", "/healthz", "/readyz"):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         expected = f"Bearer {self.settings.token}"
@@ -190,6 +194,22 @@ class AdminApi:
         return await handler(request)
 
     # --- charge points ---------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """The process answers (for a liveness probe)."""
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        """The database answers and has every migration this code needs (a readiness probe)."""
+        try:
+            async with asyncio.timeout(2):
+                pending = await pending_migrations(self.pool)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            return web.json_response({"status": "unavailable", "database": repr(exc)}, status=503)
+        if pending:
+            return web.json_response({"status": "unavailable", "pending_migrations": pending},
+                                     status=503)
+        return web.json_response({"status": "ready"})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return reply(openapi_document())

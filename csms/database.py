@@ -84,6 +84,12 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied
 
 
+async def pending_migrations(db: asyncpg.Pool | asyncpg.Connection) -> list[str]:
+    """Migrations this code has that the database lacks (empty: the schema is current)."""
+    done = {r["version"] for r in await db.fetch("SELECT version FROM schema_migrations")}
+    return [name for version, name, _ in migration_files() if version not in done]
+
+
 async def migrate_url(url: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:

@@ -24,8 +24,10 @@ async def test_openapi_describes_every_route(app: App, api: Api) -> None:
     described = {(path, method) for path, item in document["paths"].items() for method in item}
     served = set()
     for route in app.api.app.router.routes():
-        path = route.resource.canonical.removeprefix("/api/v1") if route.resource else ""
-        if route.method in ("GET", "POST") and path != "/openapi.json":
+        canonical = route.resource.canonical if route.resource else ""
+        path = canonical.removeprefix("/api/v1")
+        # Probes sit outside the API (for load balancers and orchestrators), as does its description.
+        if route.method in ("GET", "POST") and path != "/openapi.json" and path != canonical:
             served.add((path, route.method.lower()))
     assert served == described
 
@@ -75,3 +77,17 @@ async def test_tokens(app: App, api: Api) -> None:
     assert (await api.post("/tokens/CARD1/block"))[1]["status"] == "blocked"
     assert (await api.get("/tokens/CARD1"))["status"] == "blocked"
     assert (await api.post("/tokens/CARD1/unblock"))[1]["status"] == "accepted"
+
+
+async def test_health_and_readiness_need_no_token(app: App) -> None:
+    async with aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{app.api.port}"
+        async with http.get(base + "/healthz") as response:
+            assert (response.status, await response.json()) == (200, {"status": "ok"})
+        async with http.get(base + "/readyz") as response:
+            assert (response.status, await response.json()) == (200, {"status": "ready"})
+        await app.pool.execute("DELETE FROM schema_migrations WHERE version = "
+                               "(SELECT max(version) FROM schema_migrations)")
+        async with http.get(base + "/readyz") as response:
+            answer = await response.json()
+            assert response.status == 503 and len(answer["pending_migrations"]) == 1
