@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 import structlog.testing
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from csms import store
 from csms.app import App
@@ -149,3 +151,12 @@ async def test_transaction_event_seq_no_gap_is_logged(app: App) -> None:
     assert [(g["expected"], g["got"], g["charge_point_id"]) for g in gaps] == [(2, 4, "CP1")]
     session = await store.session_by_transaction(app.pool, "CP1", "tx-1")
     assert session is not None and session["last_seq_no"] == 4
+
+
+async def test_shutdown_closes_chargers_with_going_away(make_app: AppFactory) -> None:
+    """1001 tells a charger to reconnect (elsewhere, behind a load balancer), not that it erred."""
+    app = await make_app(accept_unknown_charge_points=True)
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+        await app.stop()
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1001
