@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 import ocpp.messages
 import structlog
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OCPPError, SecurityError
 
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings
@@ -39,6 +40,25 @@ def now_z() -> str:
     return format_timestamp(now())
 
 
+class TokenBucket:
+    """At most `rate` per second on average, `burst` at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class OcppAdapter:
     """Mixed in before the ocpp library's ChargePoint of either version."""
 
@@ -51,6 +71,9 @@ class OcppAdapter:
         self.log = structlog.get_logger("csms.ocpp").bind(charge_point_id=charge_point_id,
                                                            protocol=self.protocol)
         self._tasks: set[asyncio.Task[Any]] = set()
+        rate = services.settings.max_messages_per_second
+        # A burst allowance, so a charger flushing its offline queue is not cut short.
+        self._bucket = TokenBucket(rate, rate * 10) if rate > 0 else None
 
     @property
     def charge_point_id(self) -> str:
@@ -77,6 +100,10 @@ class OcppAdapter:
         return type(error)(description=error.description, details=details)
 
     async def _handle_call(self, msg: Any) -> Any:
+        if self._bucket is not None and not self._bucket.take():
+            self.log.warning("call refused: rate limit", action=msg.action)
+            raise SecurityError(description="Too many messages: at most "
+                                f"{self.services.settings.max_messages_per_second:g} per second")
         try:
             return await super()._handle_call(msg)  # type: ignore[misc]
         except OCPPError as error:

@@ -34,6 +34,8 @@ class OcppSettings:
     tls_client_ca: str = ""
     ping_interval: float = 60.0
     ping_timeout: float = 30.0
+    max_messages_per_second: float = 20.0
+    max_connections_per_ip: int = 1000
 
 
 @dataclass

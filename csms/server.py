@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import Counter
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
@@ -81,6 +82,7 @@ class OcppServer:
         self.connections = connections
         self._server: Server | None = None
         self._ssl = tls_context(self.settings)
+        self._per_ip: Counter[str] = Counter()
 
     @property
     def port(self) -> int:
@@ -107,6 +109,11 @@ class OcppServer:
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         charge_point_id = charge_point_id_from_path(request.path, self.settings.path)
         peer = connection.remote_address
+        limit = self.settings.max_connections_per_ip
+        if limit and peer and self._per_ip[peer[0]] >= limit:
+            log.warning("connection refused: too many from one address", peer=peer, limit=limit)
+            return _refuse(connection, HTTPStatus.TOO_MANY_REQUESTS,
+                           f"At most {limit} connections per address")
         if charge_point_id is None:
             log.warning("connection refused: bad path", path=request.path, peer=peer)
             return _refuse(connection, HTTPStatus.NOT_FOUND,
@@ -152,6 +159,14 @@ class OcppServer:
         if charge_point_id is None or protocol not in ADAPTERS:
             await websocket.close(1002, "Offer subprotocol ocpp1.6 or ocpp2.0.1")
             return
+        address = websocket.remote_address[0] if websocket.remote_address else ""
+        self._per_ip[address] += 1
+        try:
+            await self._serve(websocket, charge_point_id, protocol)
+        finally:
+            self._per_ip[address] -= 1
+
+    async def _serve(self, websocket: ServerConnection, charge_point_id: str, protocol: str) -> None:
         adapter: OcppAdapter = ADAPTERS[protocol](charge_point_id, websocket, self.services)
         previous = self.connections.put(charge_point_id, adapter)  # type: ignore[arg-type]
         if isinstance(previous, OcppAdapter):

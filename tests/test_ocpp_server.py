@@ -160,3 +160,37 @@ async def test_shutdown_closes_chargers_with_going_away(make_app: AppFactory) ->
         await app.stop()
         await asyncio.wait_for(ws.wait_closed(), 5)
         assert ws.close_code == 1001
+
+
+async def test_flooding_charger_is_limited_and_others_are_served(make_app: AppFactory) -> None:
+    app = await make_app(accept_unknown_charge_points=True, max_messages_per_second=5)
+    url = ws_url(app)
+    async with connect(f"{url}/FLOOD", subprotocols=[Subprotocol("ocpp1.6")]) as flood, \
+            connect(f"{url}/CALM", subprotocols=[Subprotocol("ocpp1.6")]) as calm:
+        for n in range(80):  # far beyond the burst of 50
+            await flood.send(json.dumps([2, f"f{n}", "Heartbeat", {}]))
+        answers = [json.loads(await flood.recv()) for _ in range(80)]
+        refused = [a for a in answers if a[0] == 4]
+        assert refused and all(a[2] == "SecurityError" for a in refused)
+        assert len(refused) < 80 and [a[0] for a in answers[:50]] == [3] * 50
+
+        await calm.send(json.dumps([2, "c1", "Heartbeat", {}]))  # another charger: unaffected
+        assert json.loads(await calm.recv())[0] == 3
+        await asyncio.sleep(0.5)  # the flood's allowance refills; its connection survived
+        await flood.send(json.dumps([2, "f-later", "Heartbeat", {}]))
+        assert json.loads(await flood.recv())[:2] == [3, "f-later"]
+
+
+async def test_connections_per_address_are_limited(make_app: AppFactory) -> None:
+    app = await make_app(accept_unknown_charge_points=True, max_connections_per_ip=2)
+    url = ws_url(app)
+    async with connect(f"{url}/A", subprotocols=[Subprotocol("ocpp1.6")]), \
+            connect(f"{url}/B", subprotocols=[Subprotocol("ocpp1.6")]):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{url}/C", subprotocols=[Subprotocol("ocpp1.6")]):
+                pass
+        assert refused.value.response.status_code == 429
+    await asyncio.sleep(0.2)  # both closed: room again
+    async with connect(f"{url}/C", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+        await ws.send(json.dumps([2, "1", "Heartbeat", {}]))
+        assert json.loads(await ws.recv())[0] == 3
