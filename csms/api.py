@@ -134,6 +134,7 @@ class AdminApi:
         r.add_get(f"{PREFIX}/charge-points/{{cp}}/evses", self.list_evses)
         r.add_get(f"{PREFIX}/charge-points/{{cp}}/reports", self.list_reports)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/reset", self.reset)
+        r.add_post(f"{PREFIX}/charge-points/{{cp}}/password", self.set_password)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/availability", self.change_availability)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/trigger", self.trigger)
         r.add_get(f"{PREFIX}/charge-points/{{cp}}/configuration", self.get_configuration)
@@ -313,6 +314,13 @@ class AdminApi:
         except ValueError:
             raise BadRequest("a reservation is addressed by its number") from None
         return command_reply(await self.commands.cancel_reservation(reservation_id))
+
+    async def set_password(self, request: web.Request) -> web.Response:
+        password = field(await body(request), "password", str)
+        if not 16 <= len(password) <= 40 or not password.isprintable():
+            # OCPP's limits for the Basic auth password (1.6 whitepaper, 2.0.1 BasicAuthPassword).
+            raise BadRequest("'password' must be 16 to 40 printable characters")
+        return command_reply(await self.commands.set_password(request.match_info["cp"], password))
 
     async def reset(self, request: web.Request) -> web.Response:
         data = await body(request)

@@ -13,6 +13,7 @@ from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from csms import store
+from csms.credentials import hash_password
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
 
@@ -56,6 +57,7 @@ class ChargerLink(Protocol):
     async def trigger(self, message: str, evse_number: int | None) -> str: ...
     async def get_configuration(self, keys: list[str]) -> dict[str, Any]: ...
     async def change_configuration(self, key: str, value: str) -> str: ...
+    async def set_password(self, password: str) -> str: ...
 
 
 class Connections:
@@ -237,3 +239,12 @@ class CommandService:
         return await self._with_link(charge_point_id, "change_configuration",
                                      lambda link: link.change_configuration(key, value))
 
+
+    async def set_password(self, charge_point_id: str, password: str) -> CommandResult:
+        """A new Basic auth password: the charger takes it first, then we store its hash, so
+        neither side is ever left with a password the other does not know."""
+        result = await self._with_link(charge_point_id, "set_password",
+                                       lambda link: link.set_password(password))
+        if result.accepted:
+            await store.set_password_hash(self.pool, charge_point_id, hash_password(password))
+        return result

@@ -170,6 +170,10 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     async def change_configuration(self, key: str, value: str) -> str:
         return await self._status(call.ChangeConfiguration(key=key, value=value))
 
+    async def set_password(self, password: str) -> str:
+        # The security whitepaper's key for the Basic auth password.
+        return await self.change_configuration("AuthorizationKey", password)
+
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("MeterValueSampleInterval", str(seconds))
 

@@ -206,6 +206,9 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
             {"attribute_value": value, **_component_variable(key)}]), suppress=False)
         return str(answer.set_variable_result[0]["attribute_status"])
 
+    async def set_password(self, password: str) -> str:
+        return await self.change_configuration("SecurityCtrlr.BasicAuthPassword", password)
+
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 

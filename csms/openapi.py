@@ -124,6 +124,9 @@ def openapi_document() -> dict[str, Any]:
             "/charge-points/{cp}/evses/{evse}/start": {"post": _command(
                 "Start a session remotely", [cp, evse],
                 _body({"token": {"type": "string"}}, ["token"]))},
+            "/charge-points/{cp}/password": {"post": _command(
+                "Set the charger's Basic auth password: pushed to it, stored once it accepted",
+                [cp], _body({"password": {"type": "string"}}, ["password"]))},
             "/charge-points/{cp}/evses/{evse}/unlock": {"post": _command(
                 "Unlock the connector", [cp, evse])},
             "/charge-points/{cp}/evses/{evse}/reserve": {"post": _command(

@@ -30,6 +30,11 @@ async def insert_charge_point(
     )
 
 
+async def set_password_hash(db: Executor, charge_point_id: str, password_hash: str) -> None:
+    await db.execute("UPDATE charge_points SET password_hash = $2 WHERE id = $1",
+                     charge_point_id, password_hash)
+
+
 async def get_charge_point(db: Executor, charge_point_id: str) -> Row | None:
     return await db.fetchrow("SELECT * FROM charge_points WHERE id = $1", charge_point_id)
 

@@ -192,11 +192,17 @@ class SimulatedChargePoint:
                                    ssl=self.config.tls) as ws:
                     self._client = self.make_client(ws)
                     reader = asyncio.get_running_loop().create_task(self._client.start())
+                    online = asyncio.get_running_loop().create_task(self._online())
                     try:
-                        await self._online()
+                        # A connection lost while booting must not wait out a call's timeout.
+                        await asyncio.wait({reader, online}, return_when=asyncio.FIRST_COMPLETED)
+                        if not online.done():
+                            reader.result()  # raises why the connection ended
+                        online.result()
                         backoff = 0.2
                         await reader
                     finally:
+                        online.cancel()
                         reader.cancel()
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, OCPPError) as exc:
                 self.log.info("connection lost", error=repr(exc))
@@ -317,6 +323,16 @@ class SimulatedChargePoint:
             await asyncio.sleep(self.config.meter_interval or self.csms_meter_interval)
             self.meter_wh[connector] += self.tick_wh()
             self.enqueue(self.meter_payload(connector))
+
+    def configure(self, key: str, value: str) -> bool:
+        """A setting the CSMS changes (either version's name); False: rejected."""
+        if key in ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval") \
+                and not self.set_meter_interval(value):
+            return False
+        if key in ("AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"):
+            self.config.password = value  # the next connection authenticates with it
+        self.settings[key] = value
+        return True
 
     def set_meter_interval(self, value: str) -> bool:
         try:

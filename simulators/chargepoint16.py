@@ -41,10 +41,8 @@ class _Client(ChargePoint):
 
     @on(Action.change_configuration)
     async def on_change_configuration(self, key: str, value: str) -> call_result.ChangeConfiguration:
-        if key == "MeterValueSampleInterval" and not self.sim.set_meter_interval(value):
-            return call_result.ChangeConfiguration(status="Rejected")
-        self.sim.settings[key] = value
-        return call_result.ChangeConfiguration(status="Accepted")
+        return call_result.ChangeConfiguration(
+            status="Accepted" if self.sim.configure(key, value) else "Rejected")
 
     @on(Action.get_configuration)
     async def on_get_configuration(self, **kwargs: Any) -> call_result.GetConfiguration:

@@ -56,10 +56,7 @@ class _Client(ChargePoint):
         results = []
         for item in set_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
-            accepted = (key != "SampledDataCtrlr.TxUpdatedInterval"
-                        or self.sim.set_meter_interval(item["attribute_value"]))
-            if accepted:
-                self.sim.settings[key] = item["attribute_value"]
+            accepted = self.sim.configure(key, item["attribute_value"])
             results.append({"attribute_status": "Accepted" if accepted else "Rejected",
                             "component": item["component"], "variable": item["variable"]})
         return call_result.SetVariables(set_variable_result=results)

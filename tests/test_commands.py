@@ -8,8 +8,10 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from csms import store
 from csms.app import App
 from csms.charge_points import register
+from csms.credentials import verify_password
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 
@@ -104,3 +106,31 @@ async def test_reservations_through_the_api(app: App, api: Api, sims: SimFactory
     assert (status, answer["outcome"]) == (404, "not_found")
     status, answer = await api.post("/charge-points/CP1/evses/1/reserve", {"token": ""})
     assert status == 400
+
+
+async def test_new_password_reaches_the_charger_before_it_counts(app: App, api: Api,
+                                                                 sims: SimFactory) -> None:
+    await register(app.pool, "CP1", "first-password-123", {1: None})
+    sim = sims(app, password="first-password-123")
+    await sim.start()
+    status, answer = await api.post("/charge-points/CP1/password", {"password": "short"})
+    assert status == 400
+    status, answer = await api.post("/charge-points/CP1/password",
+                                    {"password": "second-password-456"})
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    key = "AuthorizationKey" if sims.protocol == "1.6" else "SecurityCtrlr.BasicAuthPassword"  # type: ignore[attr-defined]
+    assert sim.settings[key] == sim.config.password == "second-password-456"
+    stored = await store.get_charge_point(app.pool, "CP1")
+    assert stored is not None and verify_password("second-password-456", stored["password_hash"])
+
+    before = stored["connected_at"]
+    await sim.drop_connection()  # it reconnects with the new password, and is let in
+    await eventually(lambda: _reconnected(app, before))
+    status, answer = await api.post("/charge-points/CP9/password",
+                                    {"password": "third-password-789"})
+    assert answer["outcome"] == "not_found"
+
+
+async def _reconnected(app: App, since: Any) -> bool:
+    charger = await store.get_charge_point(app.pool, "CP1")
+    return charger is not None and charger["connected"] and charger["connected_at"] > since
