@@ -22,6 +22,7 @@ from csms.config import OcppSettings
 from csms.credentials import basic_credentials, verify_password
 from csms.ocpp16 import Ocpp16Adapter
 from csms.ocpp201 import Ocpp201Adapter
+from csms.tls import server_context
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +58,8 @@ def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
     so profile 2 chargers (password only) share the port with profile 3 ones."""
     if not settings.tls_cert:
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
-    if settings.tls_client_ca:
-        context.verify_mode = ssl.CERT_OPTIONAL
-        context.load_verify_locations(settings.tls_client_ca)
-    return context
+    return server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca,
+                          require_client=False)
 
 
 def certificate_name(connection: ServerConnection) -> str | None:

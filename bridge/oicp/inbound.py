@@ -16,6 +16,7 @@ from aiohttp import web
 from csms import store
 from csms.commands import CommandResult, CommandService, Outcome
 from csms.config import ConfigError, OicpSettings
+from csms.tls import server_context
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +41,8 @@ def server_ssl_context(settings: OicpSettings) -> ssl.SSLContext | None:
         if not settings.allow_plain_http:
             raise ConfigError("oicp.server_cert is required (or oicp.allow_plain_http for local runs)")
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.server_cert, settings.server_key or None)
-    if settings.client_ca:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(settings.client_ca)
-    return context
+    return server_context(settings.server_cert, settings.server_key, settings.client_ca,
+                          require_client=True)
 
 
 def acknowledgement(result: bool, code: str, description: str = "",
