@@ -46,6 +46,9 @@ async def saturation(chargers: int, seconds: float) -> dict[str, float]:
     settings.ocpp.host = settings.api.host = "127.0.0.1"
     settings.ocpp.port = settings.api.port = 0
     settings.ocpp.meter_value_interval = 0
+    # Saturation means back to back: the per-charger limit would refuse most of it.
+    settings.ocpp.max_messages_per_second = 0
+    settings.ocpp.max_connections_per_ip = 0
     if not settings.database.url:
         settings.database.data_dir = str(Path(tempfile.gettempdir()) / "csms-bench" / "data")
     url = database_url(settings.database)
