@@ -15,7 +15,7 @@ from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
 
 from csms.charge_points import ChargePointService
-from csms.config import OcppSettings
+from csms.config import OcppSettings, lenient_actions
 from csms.meter import format_timestamp
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
@@ -71,6 +71,12 @@ class OcppAdapter:
         self.log = structlog.get_logger("csms.ocpp").bind(charge_point_id=charge_point_id,
                                                            protocol=self.protocol)
         self._tasks: set[asyncio.Task[Any]] = set()
+        for action in lenient_actions(services.settings, charge_point_id):
+            if action in self.route_map:  # type: ignore[attr-defined]
+                # route_map is this connection's own: the leniency stays with this charger.
+                self.route_map[action] = {**self.route_map[action],  # type: ignore[attr-defined]
+                                          "_skip_schema_validation": True}
+                self.log.info("schema validation skipped for a firmware quirk", action=action)
         rate = services.settings.max_messages_per_second
         # A burst allowance, so a charger flushing its offline queue is not cut short.
         self._bucket = TokenBucket(rate, rate * 10) if rate > 0 else None

@@ -36,6 +36,7 @@ class OcppSettings:
     ping_timeout: float = 30.0
     max_messages_per_second: float = 20.0
     max_connections_per_ip: int = 1000
+    lenient_validation: str = ""
 
 
 @dataclass
@@ -101,6 +102,16 @@ class Settings:
     oicp: OicpSettings = field(default_factory=OicpSettings)
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     log: LogSettings = field(default_factory=LogSettings)
+
+
+def lenient_actions(settings: OcppSettings, charge_point_id: str) -> set[str]:
+    """The actions whose schema validation is skipped for one charger ("CP1:MeterValues, …")."""
+    found = set()
+    for entry in settings.lenient_validation.split(","):
+        charger, _, action = entry.strip().partition(":")
+        if charger == charge_point_id and action:
+            found.add(action.strip())
+    return found
 
 
 class ConfigError(ValueError):

@@ -194,3 +194,24 @@ async def test_connections_per_address_are_limited(make_app: AppFactory) -> None
     async with connect(f"{url}/C", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
         await ws.send(json.dumps([2, "1", "Heartbeat", {}]))
         assert json.loads(await ws.recv())[0] == 3
+
+
+async def test_leniency_for_one_charger_and_one_action(make_app: AppFactory) -> None:
+    app = await make_app(accept_unknown_charge_points=True,
+                         lenient_validation="QUIRKY:StatusNotification")
+    quirky = [2, "q1", "StatusNotification",
+              {"connectorId": 1, "errorCode": "VendorSpecificOops", "status": "Available"}]
+    answers = {}
+    for charger in ("QUIRKY", "STRICT"):
+        async with connect(f"{ws_url(app)}/{charger}", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+            await ws.send(json.dumps(quirky))
+            answers[charger] = json.loads(await ws.recv())
+            await ws.send(json.dumps([2, "h", "Heartbeat", {"unexpected": True}]))
+            answers[charger + " heartbeat"] = json.loads(await ws.recv())
+    assert answers["QUIRKY"][0] == 3  # taken as sent
+    assert answers["STRICT"][0] == 4  # the same frame from anyone else: refused
+    # Only the named action: the quirky charger's other calls are still checked.
+    assert answers["QUIRKY heartbeat"][0] == answers["STRICT heartbeat"][0] == 4
+    status = await app.pool.fetchval(
+        "SELECT ocpp_status FROM evses WHERE charge_point_id = 'QUIRKY'")
+    assert status == "Available"
