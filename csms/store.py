@@ -302,12 +302,14 @@ async def list_sessions(db: Executor, status: str | None, charge_point_id: str |
 
 async def insert_samples(db: Executor, session_id: str | None, charge_point_id: str,
                          evse_pk: int | None, samples: list[MeterSample]) -> None:
+    """Stores each sample once: a replay (the charger missed our answer) adds nothing."""
     if not samples:
         return
     await db.executemany(
         """INSERT INTO meter_samples (session_id, charge_point_id, evse, sampled_at, measurand,
                value, unit, context, phase, location)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT DO NOTHING""",
         [(session_id, charge_point_id, evse_pk, s.sampled_at, s.measurand, s.value, s.unit,
           s.context, s.phase, s.location) for s in samples],
     )

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from csms import store
 from csms.app import App
@@ -256,3 +257,18 @@ async def test_remote_start_data_stays_with_the_session(app: App, sims: SimFacto
     await eventually(lambda: _active_count(app, 0))
     [ended] = [e for e in events if isinstance(e, SessionEnded)]
     assert ended.attributes == started.attributes and ended.token_uid == "DE-ABC-C12345678-X"
+
+
+async def test_replayed_meter_values_are_stored_once(app: App) -> None:
+    """A charger that missed our answer sends the same MeterValues again."""
+    await register(app.pool, "CP1", None, {1: None})
+    frame = [2, "m1", "MeterValues", {"connectorId": 1, "meterValue": [{
+        "timestamp": "2026-01-01T10:00:00Z", "sampledValue": [
+            {"value": "1234", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "7.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+            {"value": "7.2", "measurand": "Current.Import", "phase": "L2", "unit": "A"}]}]}]
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+        for attempt in ("m1", "m1-again"):
+            await ws.send(json.dumps([2, attempt, *frame[2:]]))
+            assert json.loads(await ws.recv())[:2] == [3, attempt]
+    assert await app.pool.fetchval("SELECT count(*) FROM meter_samples") == 3
