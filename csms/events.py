@@ -73,6 +73,9 @@ class MeterSampled:
     sampled_at: datetime
     energy_wh: float | None
     power_w: float | None
+    # The session's attributes: a roaming bridge sees at once whether the session is its own,
+    # without a database round trip per meter value.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

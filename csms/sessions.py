@@ -227,6 +227,7 @@ class SessionService:
                     session_id, charge_point_id, evse_number,
                     max(s.sampled_at for s in samples), energy_register_wh(list(samples)),
                     _latest_power(samples),
+                    dict(session["attributes"]) if session is not None else {},
                 ))
 
     async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,

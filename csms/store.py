@@ -353,12 +353,7 @@ async def session_by_roaming_id(db: Executor, protocol: str, session_id: str) ->
 
 async def energy_readings(db: Executor, session_id: str) -> list[float]:
     """The session's whole-meter energy register readings (Wh), in time order."""
-    rows = await db.fetch(
-        """SELECT value FROM meter_samples WHERE session_id = $1 AND phase IS NULL
-             AND measurand = 'Energy.Active.Import.Register' ORDER BY sampled_at, id""",
-        session_id,
-    )
-    return [float(row["value"]) for row in rows]
+    return [float(row["value"]) for row in await energy_samples(db, session_id)]
 
 
 async def active_roaming_sessions(db: Executor, charge_point_id: str, protocol: str) -> list[Row]:

@@ -100,7 +100,8 @@ class OcpiCommands:
         evse = await store.get_evse(self.pool, charge_point_id, int(number))
         return (charge_point_id, int(number)) if evse is not None else None
 
-    def _token(self, partner: Partner, body: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _token(body: dict[str, Any]) -> dict[str, Any]:
         token = body.get("token")
         if not isinstance(token, dict) or not isinstance(token.get("uid"), str):
             raise CommandError("token must be a Token object")
@@ -110,7 +111,7 @@ class OcpiCommands:
             raise CommandError("token lacks country_code, party_id, uid, type or contract_id") from None
 
     async def _start(self, partner: Partner, body: dict[str, Any]) -> Prepared:
-        token = self._token(partner, body)
+        token = self._token(body)
         target = await self._evse(body)
         if target is None:
             return None, "REJECTED"
@@ -132,7 +133,7 @@ class OcpiCommands:
         return self.commands.unlock(*target), None
 
     async def _reserve(self, partner: Partner, body: dict[str, Any]) -> Prepared:
-        token = self._token(partner, body)
+        token = self._token(body)
         target = await self._evse(body) if body.get("evse_uid") else None
         reservation_id = body.get("reservation_id")
         try:

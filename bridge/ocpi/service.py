@@ -116,7 +116,8 @@ class OcpiBridge:
             await self._location_changed(conn, event.charge_point_id)
         elif isinstance(event, SessionStarted) and "ocpi" in event.attributes:
             await self._session_started(conn, event)
-        elif isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None:
+        elif (isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None
+              and "ocpi" in event.attributes):
             await self._session_metered(conn, event)
         elif isinstance(event, SessionEnded) and "ocpi" in event.attributes:
             await self._session_ended(conn, event)

@@ -85,7 +85,8 @@ class OicpBridge:
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
                 self.settings.operator_id, event.started_at, event.meter_start_wh,
                 await self._zone(conn, event.charge_point_id)))
-        elif isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None:
+        elif (isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None
+              and _hubject_session(event.attributes)):
             await self._progress(conn, event)
         elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
             # Only roaming sessions: our own customers' sessions are not Hubject's business.
