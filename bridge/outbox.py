@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from csms.notifications import Listener
+
 log = structlog.get_logger(__name__)
 
 CHANNEL = "outbox"
@@ -99,24 +101,28 @@ class OutboxWorker:
     The oldest pending message blocks the ones behind it until it is delivered or refused for
     good: that keeps every EVSE's and session's messages in order, and OICP wants pushes
     sequential anyway. A crash between sending and recording the answer sends the message again.
+
+    Every node runs a worker per partner; the partner's lane row, locked FOR UPDATE SKIP LOCKED
+    for the length of one attempt, lets exactly one of them deliver at a time. A node that dies
+    mid-attempt releases the lock with its connection, and another node carries on.
     """
 
-    def __init__(self, pool: asyncpg.Pool, url: str, partner: str, send: Sender,
+    def __init__(self, pool: asyncpg.Pool, listener: Listener, partner: str, send: Sender,
                  base_delay: float = 1.0, max_delay: float = 300.0) -> None:
         self.pool = pool
-        self.url = url
+        self.listener = listener
         self.partner = partner
         self.send = send
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
         self.log = log.bind(partner=partner)
 
     async def start(self) -> None:
-        self._listener = await asyncpg.connect(self.url)
-        await self._listener.add_listener(CHANNEL, self._notified)
+        await self.pool.execute("INSERT INTO outbox_lanes (partner) VALUES ($1) ON CONFLICT DO NOTHING",
+                                self.partner)
+        await self.listener.subscribe(CHANNEL, self._notified)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -124,10 +130,9 @@ class OutboxWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._listener is not None:
-            await self._listener.close()
+        self.listener.unsubscribe(CHANNEL, self._notified)
 
-    def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         if payload == self.partner:
             self._wake.set()
 
@@ -140,7 +145,8 @@ class OutboxWorker:
         while True:
             try:
                 delay = await self.deliver_next()
-            except (OSError, asyncpg.PostgresError) as exc:  # database away: try again soon
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The database is away: try again soon.
                 self.log.warning("outbox worker error", error=repr(exc))
                 delay = 1.0
             if delay > 0:
@@ -148,7 +154,17 @@ class OutboxWorker:
 
     async def deliver_next(self) -> float:
         """Attempt the oldest pending message; returns how long to wait before the next try."""
-        message = await self.pool.fetchrow(
+        async with self.pool.acquire() as conn, conn.transaction():
+            lane = await conn.fetchval(
+                "SELECT partner FROM outbox_lanes WHERE partner = $1 FOR UPDATE SKIP LOCKED",
+                self.partner,
+            )
+            if lane is None:
+                return 5.0  # another node is delivering; its commit wakes us
+            return await self._attempt(conn)
+
+    async def _attempt(self, conn: asyncpg.Connection) -> float:
+        message = await conn.fetchrow(
             """SELECT * FROM outbox WHERE partner = $1 AND status = 'pending'
                ORDER BY id LIMIT 1""",
             self.partner,
@@ -165,7 +181,8 @@ class OutboxWorker:
             outcome = Delivery(False, retry=True, error=repr(exc))
         attempts = message["attempts"] + 1
         if outcome.ok:
-            await self.pool.execute(
+            # A newer version coalesced in while we were sending stays pending, to go next.
+            await conn.execute(
                 """UPDATE outbox SET status = CASE WHEN version = $2 THEN 'delivered' ELSE status END,
                        delivered_at = CASE WHEN version = $2 THEN now() END,
                        attempts = $3, last_error = NULL
@@ -176,7 +193,7 @@ class OutboxWorker:
                           attempts=attempts)
             return 0.0
         if not outcome.retry:
-            await self.pool.execute(
+            await conn.execute(
                 """UPDATE outbox SET status = 'failed', attempts = $2, last_error = $3
                    WHERE id = $1""",
                 message["id"], attempts, outcome.error,
@@ -185,7 +202,7 @@ class OutboxWorker:
                              operation=message["operation"], error=outcome.error)
             return 0.0
         delay = backoff(attempts, self.base_delay, self.max_delay)
-        await self.pool.execute(
+        await conn.execute(
             """UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = $4
                WHERE id = $1""",
             message["id"], attempts, outcome.error,

@@ -247,7 +247,7 @@ class AdminApi:
         if row is None:
             raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id}")
         data = record(row, drop=("password_hash",))
-        data["live"] = charge_point_id in self.commands.connections
+        data["live"] = await self.commands.online(charge_point_id)
         data["evses"] = await self._evses(charge_point_id)
         return data
 

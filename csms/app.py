@@ -17,10 +17,14 @@ from csms.adapter import Services
 from csms.api import AdminApi
 from csms.authorization import AuthorizerChain, LocalAuthorizer
 from csms.charge_points import ChargePointService
-from csms.commands import CommandService, Connections
+from csms.commands import CommandService
 from csms.config import ConfigError, Settings
 from csms.database import create_pool, database_url, migrate
 from csms.events import EventBus
+from csms.links import Connections
+from csms.nodes import NodeRegistry, default_node_id
+from csms.notifications import Listener
+from csms.relay import Relay
 from csms.reservations import ReservationService
 from csms.server import OcppServer
 from csms.sessions import SessionService
@@ -37,6 +41,9 @@ class App:
     authorizer: AuthorizerChain
     services: Services
     connections: Connections
+    listener: Listener
+    registry: NodeRegistry
+    relay: Relay
     commands: CommandService
     ocpp: OcppServer
     api: AdminApi
@@ -56,38 +63,47 @@ class App:
         authorizer = AuthorizerChain(LocalAuthorizer(pool))
         sessions = SessionService(pool, events, authorizer, settings.ocpp)
         reservations = ReservationService(pool, events)
-        services = Services(ChargePointService(pool, events, settings.ocpp), sessions,
+        node_id = settings.cluster.node_id or default_node_id()
+        services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
                             settings.ocpp, reservations)
         connections = Connections()
-        commands = CommandService(pool, connections, sessions, reservations)
+        listener = Listener(url)
+        registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
+        relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
+        commands = CommandService(pool, relay, sessions, reservations)
         try:
-            oicp = OicpBridge(pool, url, settings.oicp, commands) if settings.oicp.enabled else None
+            oicp = (OicpBridge(pool, listener, settings.oicp, commands)
+                    if settings.oicp.enabled else None)
         except (ConfigError, OSError, ssl.SSLError):  # e.g. a certificate file that is missing
             await pool.close()
             raise
         if oicp is not None:
             events.subscribe(oicp.on_event)
             authorizer.add(oicp.authorizer)
-        ocpi = OcpiBridge(pool, url, settings.ocpi, commands) if settings.ocpi.enabled else None
+        ocpi = (OcpiBridge(pool, listener, settings.ocpi, commands)
+                if settings.ocpi.enabled else None)
         if ocpi is not None:
             events.subscribe(ocpi.on_event)
             authorizer.add(ocpi.authorizer)
-        return cls(settings, url, pool, events, authorizer, services, connections, commands,
+        return cls(settings, url, pool, events, authorizer, services, connections, listener,
+                   registry, relay, commands,
                    OcppServer(services, connections),
                    AdminApi(settings.api, pool, commands, events),
                    oicp, ocpi)
 
     async def start(self) -> None:
-        # One process owns all connections: whatever the database says is stale after a restart.
-        await self.pool.execute("UPDATE charge_points SET connected = false WHERE connected")
+        await self.listener.start()
+        await self.registry.join()
+        await self.relay.start()
         if self.oicp is not None:
             await self.oicp.start()
         if self.ocpi is not None:
             await self.ocpi.start()
         await self.ocpp.start()
         await self.api.start()
-        self.tasks.append(asyncio.get_running_loop().create_task(
-            self.services.reservations.expire_forever()))
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self.services.reservations.expire_forever()))
+        self.tasks.append(loop.create_task(self.registry.keep_forever()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -100,6 +116,9 @@ class App:
         if self.ocpi is not None:
             await self.ocpi.stop()
         await self.ocpp.stop()
+        self.relay.stop()
+        await self.registry.leave()
+        await self.listener.stop()
         await self.pool.close()
 
 

@@ -28,10 +28,12 @@ _BOOT_ANSWER = {"accepted": None, "pending": "Pending", "rejected": "Rejected"}
 
 
 class ChargePointService:
-    def __init__(self, pool: asyncpg.Pool, events: EventBus, settings: OcppSettings) -> None:
+    def __init__(self, pool: asyncpg.Pool, events: EventBus, settings: OcppSettings,
+                 node_id: str) -> None:
         self.pool = pool
         self.events = events
         self.settings = settings
+        self.node_id = node_id
 
     async def admit(self, charge_point_id: str) -> bool:
         """May this charger open a connection? Unknown ones only when the config says so."""
@@ -45,13 +47,14 @@ class ChargePointService:
 
     async def connected(self, charge_point_id: str, protocol: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.set_connection(conn, charge_point_id, protocol, True)
+            await store.set_connected(conn, charge_point_id, protocol, self.node_id)
             await self.events.publish(conn, ChargePointConnected(charge_point_id, protocol))
 
     async def disconnected(self, charge_point_id: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.set_connection(conn, charge_point_id, None, False)
-            await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
+            # Reconnected to another node meanwhile: that node holds it, nothing to say.
+            if await store.set_disconnected(conn, charge_point_id, self.node_id):
+                await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
 
     async def boot(self, charge_point_id: str, vendor: str, model: str,
                    serial_number: str | None, firmware_version: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import structlog
@@ -14,6 +14,8 @@ from websockets.exceptions import ConnectionClosed
 
 from csms import store
 from csms.credentials import hash_password
+from csms.links import ChargerLink, ChargerOffline
+from csms.relay import Relay
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
 
@@ -41,53 +43,6 @@ class CommandResult:
         return self.outcome is Outcome.ACCEPTED
 
 
-class ChargerLink(Protocol):
-    """What each OCPP adapter offers the command service; answers are the charger's own status."""
-
-    protocol: str
-
-    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str: ...
-    async def remote_stop(self, transaction_id: str) -> str: ...
-    async def unlock(self, evse_number: int) -> str: ...
-    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime) -> str: ...
-    async def cancel_reservation(self, reservation_id: int) -> str: ...
-    async def reset(self, hard: bool) -> str: ...
-    async def change_availability(self, evse_number: int, operative: bool) -> str: ...
-    async def trigger(self, message: str, evse_number: int | None) -> str: ...
-    async def get_configuration(self, keys: list[str]) -> dict[str, Any]: ...
-    async def change_configuration(self, key: str, value: str) -> str: ...
-    async def set_password(self, password: str) -> str: ...
-
-
-class Connections:
-    """The live charger links held by this process."""
-
-    def __init__(self) -> None:
-        self._links: dict[str, ChargerLink] = {}
-
-    def get(self, charge_point_id: str) -> ChargerLink | None:
-        return self._links.get(charge_point_id)
-
-    def put(self, charge_point_id: str, link: ChargerLink) -> ChargerLink | None:
-        previous = self._links.get(charge_point_id)
-        self._links[charge_point_id] = link
-        return previous
-
-    def remove(self, charge_point_id: str, link: ChargerLink) -> bool:
-        """Forget the link unless a newer connection has replaced it; True when removed."""
-        if self._links.get(charge_point_id) is link:
-            del self._links[charge_point_id]
-            return True
-        return False
-
-    def __len__(self) -> int:
-        return len(self._links)
-
-    def __contains__(self, charge_point_id: object) -> bool:
-        return charge_point_id in self._links
-
-
 # Charger answers that mean "done or will be done".
 _POSITIVE = {"Accepted", "Unlocked", "Scheduled"}
 
@@ -98,7 +53,7 @@ async def _ask(charge_point_id: str, what: str, call: Any) -> CommandResult:
         answer = await call
     except TimeoutError:
         result = CommandResult(Outcome.TIMEOUT)
-    except ConnectionClosed:
+    except (ConnectionClosed, ChargerOffline):
         result = CommandResult(Outcome.OFFLINE)
     except OCPPError as error:
         result = CommandResult(Outcome.FAILED, {"error": error.code,
@@ -115,12 +70,16 @@ async def _ask(charge_point_id: str, what: str, call: Any) -> CommandResult:
 
 
 class CommandService:
-    def __init__(self, pool: asyncpg.Pool, connections: Connections,
+    def __init__(self, pool: asyncpg.Pool, relay: Relay,
                  sessions: SessionService, reservations: ReservationService) -> None:
         self.pool = pool
-        self.connections = connections
+        self.relay = relay
         self.sessions = sessions
         self.reservations = reservations
+
+    async def online(self, charge_point_id: str) -> bool:
+        """Connected to a live node, this one or another."""
+        return await self.relay.link(charge_point_id) is not None
 
     async def resolve_evse(self, evse_id: str) -> tuple[str, int] | None:
         """A roaming EvseID (e.g. DE*ABC*E0001*1) → (charge point id, EVSE number)."""
@@ -133,7 +92,7 @@ class CommandService:
         evse = await store.get_evse(self.pool, charge_point_id, evse_number)
         if evse is None:
             return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown EVSE"})
-        link = self.connections.get(charge_point_id)
+        link = await self.relay.link(charge_point_id)
         if link is None:
             return CommandResult(Outcome.OFFLINE)
         return evse, link
@@ -164,7 +123,7 @@ class CommandService:
         if session["status"] != "active" or session["transaction_id"] is None:
             return CommandResult(Outcome.REJECTED, {"reason": f"session is {session['status']}"},
                                  session_id)
-        link = self.connections.get(session["charge_point_id"])
+        link = await self.relay.link(session["charge_point_id"])
         if link is None:
             return CommandResult(Outcome.OFFLINE, session_id=session_id)
         result = await _ask(session["charge_point_id"], "remote_stop",
@@ -194,7 +153,7 @@ class CommandService:
             return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown reservation"})
         if reservation["status"] not in ("active", "requested"):
             return CommandResult(Outcome.REJECTED, {"reason": f"reservation is {reservation['status']}"})
-        link = self.connections.get(reservation["charge_point_id"])
+        link = await self.relay.link(reservation["charge_point_id"])
         if link is None:
             return CommandResult(Outcome.OFFLINE)
         result = await _ask(reservation["charge_point_id"], "cancel_reservation",
@@ -206,7 +165,7 @@ class CommandService:
         return result
 
     async def _with_link(self, charge_point_id: str, what: str, call: Any) -> CommandResult:
-        link = self.connections.get(charge_point_id)
+        link = await self.relay.link(charge_point_id)
         if link is None:
             exists = await store.get_charge_point(self.pool, charge_point_id) is not None
             return CommandResult(Outcome.OFFLINE if exists else Outcome.NOT_FOUND)

@@ -89,6 +89,12 @@ class OcpiSettings:
 
 
 @dataclass
+class ClusterSettings:
+    node_id: str = ""
+    lease: float = 15.0
+
+
+@dataclass
 class LogSettings:
     level: str = "info"
     format: str = "auto"
@@ -101,6 +107,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     oicp: OicpSettings = field(default_factory=OicpSettings)
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 

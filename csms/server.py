@@ -17,9 +17,9 @@ from websockets.typing import Subprotocol
 
 from csms import store
 from csms.adapter import OcppAdapter, Services
-from csms.commands import Connections
 from csms.config import OcppSettings
 from csms.credentials import basic_credentials, verify_password
+from csms.links import Connections
 from csms.ocpp16 import Ocpp16Adapter
 from csms.ocpp201 import Ocpp201Adapter
 from csms.tls import server_context

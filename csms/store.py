@@ -43,13 +43,70 @@ async def list_charge_points(db: Executor) -> list[Row]:
     return await db.fetch("SELECT * FROM charge_points ORDER BY id")
 
 
-async def set_connection(db: Executor, charge_point_id: str, protocol: str | None,
-                         connected: bool) -> None:
+async def set_connected(db: Executor, charge_point_id: str, protocol: str, node_id: str) -> None:
+    """The charger is connected to `node_id` (and to no other node any more)."""
     await db.execute(
-        """UPDATE charge_points SET connected = $2, protocol = COALESCE($3, protocol),
-               connected_at = CASE WHEN $2 THEN now() ELSE connected_at END, last_seen = now()
+        """UPDATE charge_points SET connected = true, protocol = $2, node_id = $3,
+               connected_at = now(), last_seen = now()
            WHERE id = $1""",
-        charge_point_id, connected, protocol,
+        charge_point_id, protocol, node_id,
+    )
+
+
+async def set_disconnected(db: Executor, charge_point_id: str, node_id: str) -> bool:
+    """False when the charger has meanwhile connected to another node: that node holds it now."""
+    done = await db.execute(
+        """UPDATE charge_points SET connected = false, node_id = NULL, last_seen = now()
+           WHERE id = $1 AND node_id = $2""",
+        charge_point_id, node_id,
+    )
+    return bool(done.endswith(" 1"))
+
+
+async def join_nodes(db: Executor, node_id: str, lease: float) -> bool:
+    """Take or renew this node's lease; True when the row was new (or had been swept away)."""
+    return bool(await db.fetchval(
+        """INSERT INTO nodes (id, lease_until) VALUES ($1, now() + make_interval(secs => $2))
+           ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until
+           RETURNING xmax = 0""",
+        node_id, lease,
+    ))
+
+
+async def leave_nodes(db: Executor, node_id: str) -> None:
+    await db.execute("DELETE FROM nodes WHERE id = $1", node_id)
+
+
+async def claim_charge_points(db: Executor, node_id: str, charge_point_ids: list[str]) -> None:
+    """Chargers this node still holds, after a sweep by another node took them away."""
+    await db.execute(
+        """UPDATE charge_points SET connected = true, node_id = $1
+           WHERE id = ANY($2::text[]) AND (node_id IS NULL OR node_id = $1)""",
+        node_id, charge_point_ids,
+    )
+
+
+async def release_orphans(db: Executor, node_id: str, held: list[str]) -> list[str]:
+    """Chargers recorded as connected to no live node (or to an earlier life of this one):
+    disconnected now. Dead nodes' rows go too."""
+    rows = await db.fetch(
+        """WITH dead AS (DELETE FROM nodes WHERE lease_until < now() RETURNING id)
+           UPDATE charge_points SET connected = false, node_id = NULL
+           WHERE connected AND (node_id IS NULL OR node_id IN (SELECT id FROM dead)
+                                OR node_id NOT IN (SELECT id FROM nodes)
+                                OR (node_id = $1 AND NOT id = ANY($2::text[])))
+           RETURNING id""",
+        node_id, held,
+    )
+    return [row["id"] for row in rows]
+
+
+async def holder_of(db: Executor, charge_point_id: str) -> str | None:
+    """The live node holding the charger's connection, if any."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """SELECT cp.node_id FROM charge_points cp JOIN nodes n ON n.id = cp.node_id
+           WHERE cp.id = $1 AND n.lease_until > now()""",
+        charge_point_id,
     )
 
 

@@ -1,4 +1,4 @@
-"""`python -m simulators` / `csms-sim`: simulated chargers, a fleet, a Hubject and an OCPI eMSP."""
+"""`python -m simulators` / `csms-sim`: simulated chargers, a fleet, a Hubject, an OCPI eMSP, a balancer."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import json
 import uuid
 
+from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
 from simulators.emsp import Received as OcpiReceived
 from simulators.emsp import SimulatedEmsp
@@ -62,6 +63,21 @@ async def _hubject(args: argparse.Namespace) -> None:
         await asyncio.Event().wait()
     finally:
         await stand_in.stop()
+
+
+async def _balancer(args: argparse.Namespace) -> None:
+    backends = []
+    for backend in args.backend:
+        host, _, port = backend.rpartition(":")
+        backends.append((host or "127.0.0.1", int(port)))
+    balancer = Balancer(backends)
+    await balancer.start(args.host, args.port)
+    print(f"balancing {args.host}:{balancer.port} over {args.backend}, first that accepts",
+          flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await balancer.stop()
 
 
 def _print_ocpi(received: OcpiReceived) -> None:
@@ -132,6 +148,12 @@ def main() -> None:
     emsp.add_argument("--party-id", default="EMS")
     emsp.add_argument("--token", action="append", help="an RFID uid its drivers use, repeatable")
     emsp.set_defaults(run=_emsp)
+    balancer = commands.add_parser("balancer", help="a TCP balancer in front of several nodes")
+    balancer.add_argument("--host", default="127.0.0.1")
+    balancer.add_argument("--port", type=int, default=9000)
+    balancer.add_argument("--backend", action="append", required=True,
+                          help="host:port of a node's OCPP port, in order of preference")
+    balancer.set_defaults(run=_balancer)
     for name, text in (("remote-start", "an EMP's remote start, through Hubject, to the CPO"),
                        ("remote-stop", "an EMP's remote stop (give --session)")):
         remote = commands.add_parser(name, help=text)

@@ -90,9 +90,11 @@ async def make_app(db_url: str) -> AsyncIterator[AppFactory]:
     started: list[App] = []
 
     async def factory(ocpp_port: int = 0, oicp: dict[str, Any] | None = None,
-                      ocpi: dict[str, Any] | None = None, **ocpp: Any) -> App:
+                      ocpi: dict[str, Any] | None = None, node_id: str = "",
+                      **ocpp: Any) -> App:
         settings = test_settings(**ocpp)
         settings.ocpp.port = ocpp_port
+        settings.cluster.node_id = node_id
         for key, value in (oicp or {}).items():
             setattr(settings.oicp, key, value)
         for key, value in (ocpi or {}).items():

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class Server:
     """`python -m csms run` as a separate process, on fixed ports so chargers find it again."""
 
-    def __init__(self, db_url: str, hubject: SimulatedHubject) -> None:
+    def __init__(self, db_url: str, hubject: SimulatedHubject, **env: str) -> None:
         self.ocpp_port, self.api_port, self.oicp_port = free_port(), free_port(), free_port()
         self.env = {**os.environ, "CSMS_DATABASE_URL": db_url, "CSMS_LOG_LEVEL": "warning",
                     "CSMS_OCPP_HOST": "127.0.0.1", "CSMS_OCPP_PORT": str(self.ocpp_port),
@@ -36,7 +36,8 @@ class Server:
                     "CSMS_OICP_ENABLED": "true", "CSMS_OICP_BASE_URL": hubject.base_url,
                     "CSMS_OICP_ALLOW_PLAIN_HTTP": "true", "CSMS_OICP_LISTEN_HOST": "127.0.0.1",
                     "CSMS_OICP_LISTEN_PORT": str(self.oicp_port),
-                    "CSMS_OICP_RETRY_BASE_DELAY": "0.05", "CSMS_OICP_RETRY_MAX_DELAY": "0.2"}
+                    "CSMS_OICP_RETRY_BASE_DELAY": "0.05", "CSMS_OICP_RETRY_MAX_DELAY": "0.2",
+                    **env}
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:

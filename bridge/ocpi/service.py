@@ -33,43 +33,41 @@ from csms.events import (
     SessionStarted,
     TariffChanged,
 )
+from csms.notifications import Listener
 
 log = structlog.get_logger(__name__)
 
 
 class OcpiBridge:
-    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: OcpiSettings,
+    def __init__(self, pool: asyncpg.Pool, listener: Listener, settings: OcpiSettings,
                  commands: CommandService) -> None:
         self.pool = pool
-        self.database_url = database_url
+        self.listener = listener
         self.settings = settings
         self.client = OcpiClient(settings)
         self.registrar = Registrar(pool, self.client, settings)
         self.server = OcpiServer(settings, pool, self.registrar, commands)
         self.authorizer = OcpiAuthorizer(pool, self.client)
         self.workers: dict[int, outbox.OutboxWorker] = {}
-        self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.client.start()
         # Partners registered by any process (a CLI `csms ocpi register`, another node) are
         # announced on a channel: start delivering to them here too.
-        self._listener = await asyncpg.connect(self.database_url)
-        await self._listener.add_listener(partners.CHANNEL, self._partner_announced)
+        await self.listener.subscribe(partners.CHANNEL, self._partner_announced)
         await self.server.start()
         for partner in await partners.all_registered(self.pool):
             await self.ensure_worker(partner)
 
     async def stop(self) -> None:
         await self.server.stop()
-        if self._listener is not None:
-            await self._listener.close()
+        self.listener.unsubscribe(partners.CHANNEL, self._partner_announced)
         for worker in self.workers.values():
             await worker.stop()
         await self.client.stop()
 
-    def _partner_announced(self, conn: object, pid: int, channel: str, payload: str) -> None:
+    def _partner_announced(self, payload: str) -> None:
         task = asyncio.get_running_loop().create_task(self._start_worker_for(int(payload)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -83,7 +81,7 @@ class OcpiBridge:
         """Each partner's messages go out in order, one at a time, from its own worker."""
         if partner.id in self.workers:
             return
-        worker = outbox.OutboxWorker(self.pool, self.database_url, partner.outbox_name,
+        worker = outbox.OutboxWorker(self.pool, self.listener, partner.outbox_name,
                                      self._sender(partner.id), self.settings.retry_base_delay,
                                      self.settings.retry_max_delay)
         self.workers[partner.id] = worker

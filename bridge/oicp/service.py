@@ -28,6 +28,7 @@ from csms.events import (
     SessionEnded,
     SessionStarted,
 )
+from csms.notifications import Listener
 from csms.sites import parse_site
 
 log = structlog.get_logger(__name__)
@@ -41,14 +42,14 @@ def _hubject_session(attributes: dict[str, Any]) -> bool:
 
 
 class OicpBridge:
-    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: OicpSettings,
+    def __init__(self, pool: asyncpg.Pool, listener: Listener, settings: OicpSettings,
                  commands: CommandService) -> None:
         self.pool = pool
         self.settings = settings
         self.client = HubjectClient(settings)
         self.inbound = OicpInbound(settings, pool, commands)
         self.authorizer = HubjectAuthorizer(pool, self.client, settings)
-        self.worker = outbox.OutboxWorker(pool, database_url, PARTNER, self._deliver,
+        self.worker = outbox.OutboxWorker(pool, listener, PARTNER, self._deliver,
                                           settings.retry_base_delay, settings.retry_max_delay)
         self._scheduler: asyncio.Task[None] | None = None
 
