@@ -100,6 +100,12 @@ class OcppAdapter:
         await self.services.charge_points.report(self.charge_point_id, kind,
                                                  snake_to_camel_case(payload))
 
+    async def security_event(self, payload: dict[str, Any]) -> None:
+        """Kept for the admin API's security events, and logged for whoever watches the logs."""
+        self.log.warning("security event", type=payload.get("type"),
+                         tech_info=payload.get("tech_info"))
+        await self.report("SecurityEventNotification", payload)
+
     def error_for(self, error: OCPPError) -> OCPPError:
         """The CALLERROR to send; the library puts the whole offending message in its details."""
         details = {k: v for k, v in (error.details or {}).items() if k != "ocpp_message"}

@@ -134,6 +134,7 @@ class AdminApi:
         r.add_get(f"{PREFIX}/charge-points/{{cp}}/evses", self.list_evses)
         r.add_get(f"{PREFIX}/charge-points/{{cp}}/reports", self.list_reports)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/reset", self.reset)
+        r.add_get(f"{PREFIX}/security-events", self.list_security_events)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/password", self.set_password)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/availability", self.change_availability)
         r.add_post(f"{PREFIX}/charge-points/{{cp}}/trigger", self.trigger)
@@ -245,7 +246,8 @@ class AdminApi:
     async def _charge_point(self, charge_point_id: str) -> dict[str, Any]:
         row = await store.get_charge_point(self.pool, charge_point_id)
         if row is None:
-            raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id}")
+            # repr: an id from the URL may hold CR/LF, which a reason must not (500 otherwise).
+            raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id!r}")
         data = record(row, drop=("password_hash",))
         data["live"] = await self.commands.online(charge_point_id)
         data["evses"] = await self._evses(charge_point_id)
@@ -277,6 +279,14 @@ class AdminApi:
         rows = await store.list_reports(self.pool, charge_point_id, request.query.get("kind"),
                                         limit)
         return reply([record(row) for row in rows])
+
+    async def list_security_events(self, request: web.Request) -> web.Response:
+        limit = query_int(request, "limit", 100, 1, 1000)
+        assert limit is not None
+        rows = await store.list_security_events(self.pool, request.query.get("charge_point"),
+                                                limit)
+        return reply([{**row["payload"], "charge_point_id": row["charge_point_id"],
+                       "received_at": _plain(row["received_at"])} for row in rows])
 
     # --- commands ------------------------------------------------------------------------
 

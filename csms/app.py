@@ -115,8 +115,8 @@ class App:
             await self.oicp.stop()
         if self.ocpi is not None:
             await self.ocpi.stop()
+        await self.relay.stop()
         await self.ocpp.stop()
-        self.relay.stop()
         await self.registry.leave()
         await self.listener.stop()
         await self.pool.close()

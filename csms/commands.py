@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
@@ -15,9 +16,11 @@ from websockets.exceptions import ConnectionClosed
 from csms import store
 from csms.credentials import hash_password
 from csms.links import ChargerLink, ChargerOffline
-from csms.relay import Relay
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
+
+if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
+    from csms.relay import Relay
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +72,16 @@ async def _ask(charge_point_id: str, what: str, call: Any) -> CommandResult:
     return result
 
 
+async def finish_in_flight(tasks: set[asyncio.Task[Any]], grace: float) -> None:
+    """On shutdown, let commands under way reach their end, so their outcome is recorded and
+    answered, before connections close; what outlasts `grace` is cancelled."""
+    if tasks:
+        log.info("finishing commands in flight", count=len(tasks))
+        _, late = await asyncio.wait(set(tasks), timeout=grace)
+        for task in late:
+            task.cancel()
+
+
 class CommandService:
     def __init__(self, pool: asyncpg.Pool, relay: Relay,
                  sessions: SessionService, reservations: ReservationService) -> None:
@@ -76,6 +89,11 @@ class CommandService:
         self.relay = relay
         self.sessions = sessions
         self.reservations = reservations
+
+    @property
+    def grace(self) -> float:
+        """How long a command may still take: the charger's call timeout, and a margin."""
+        return self.relay.timeout
 
     async def online(self, charge_point_id: str) -> bool:
         """Connected to a live node, this one or another."""

@@ -120,6 +120,11 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
         await self.report("FirmwareStatusNotification", {"status": status})
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.security_event_notification)  # from the 1.6 security whitepaper
+    async def on_security_event(self, **kwargs: Any) -> call_result.SecurityEventNotification:
+        await self.security_event(kwargs)
+        return call_result.SecurityEventNotification()
+
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status(self,
                                     status: str) -> call_result.DiagnosticsStatusNotification:

@@ -132,7 +132,7 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
 
     @on(Action.security_event_notification)
     async def on_security_event(self, **kwargs: Any) -> call_result.SecurityEventNotification:
-        await self.report("SecurityEventNotification", kwargs)
+        await self.security_event(kwargs)
         return call_result.SecurityEventNotification()
 
     @on(Action.notify_report)

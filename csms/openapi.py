@@ -104,6 +104,9 @@ def openapi_document() -> dict[str, Any]:
             "/charge-points/{cp}/reports": {"get": _read(
                 "Stored charger reports (DataTransfer, NotifyEvent, …)", listing,
                 [cp, _query("kind"), _query("limit", "integer")])},
+            "/security-events": {"get": _read(
+                "SecurityEventNotifications of all chargers (or one), newest first", listing,
+                [_query("charge_point"), _query("limit", "integer")])},
             "/charge-points/{cp}/reset": {"post": _command(
                 "Reset", [cp], _body({"hard": {"type": "boolean"}}, []))},
             "/charge-points/{cp}/availability": {"post": _command(

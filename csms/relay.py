@@ -13,6 +13,7 @@ import structlog
 from ocpp.exceptions import InternalError, OCPPError
 from websockets.exceptions import ConnectionClosed
 
+from csms.commands import finish_in_flight
 from csms.links import ChargerLink, ChargerOffline, Connections
 from csms.nodes import NodeRegistry
 from csms.notifications import Listener
@@ -113,10 +114,10 @@ class Relay:
     async def start(self) -> None:
         await self.listener.subscribe(CHANNEL, self._received)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Take no more calls; finish those under way while our chargers are still connected."""
         self.listener.unsubscribe(CHANNEL, self._received)
-        for task in self._tasks:
-            task.cancel()
+        await finish_in_flight(self._tasks, self.timeout)
 
     async def link(self, charge_point_id: str) -> ChargerLink | None:
         """The charger's link, local or remote; None when no live node holds it."""

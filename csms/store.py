@@ -398,6 +398,18 @@ async def list_reports(db: Executor, charge_point_id: str, kind: str | None,
     )
 
 
+async def list_security_events(db: Executor, charge_point_id: str | None,
+                               limit: int) -> list[Row]:
+    """SecurityEventNotifications of one charger or all, newest first."""
+    return await db.fetch(
+        """SELECT charge_point_id, payload, received_at FROM charge_point_reports
+           WHERE kind = 'SecurityEventNotification'
+             AND ($1::text IS NULL OR charge_point_id = $1)
+           ORDER BY received_at DESC, id DESC LIMIT $2""",
+        charge_point_id, limit,
+    )
+
+
 async def session_by_roaming_id(db: Executor, protocol: str, session_id: str) -> Row | None:
     """The session a roaming partner knows by its own id (e.g. OICP SessionID)."""
     return await db.fetchrow(

@@ -292,3 +292,27 @@ async def test_two_nodes_remote_start_node_killed_one_cdr(
         await node_a.stop()
         await node_b.stop()
         await pool.close()
+
+
+async def test_a_stopping_node_finishes_the_calls_it_relays(make_app: AppFactory) -> None:
+    a = await make_app(node_id="a", meter_value_interval=0)
+    b = await make_app(node_id="b", meter_value_interval=0)
+    api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
+    try:
+        await register(a.pool, "CP1", None, {1: None})
+        async with connect(f"{ws_url(b)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps([2, "b", "BootNotification",
+                                      {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            await ws.recv()
+            command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
+            frame = json.loads(await ws.recv())
+            assert frame[2] == "Reset"
+            stopping = asyncio.create_task(b.stop())  # SIGTERM arrives mid-call
+            await asyncio.sleep(0.3)
+            await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+            status, answer = await command
+            assert (status, answer["outcome"]) == (200, "accepted"), answer
+            await stopping
+            assert ws.close_code == 1001  # and only then the charger is sent elsewhere
+    finally:
+        await api.http.close()

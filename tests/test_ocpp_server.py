@@ -15,7 +15,7 @@ from csms import store
 from csms.app import App
 from csms.charge_points import register
 from tests.conftest import AppFactory
-from tests.support import eventually, ws_url
+from tests.support import Api, eventually, ws_url
 
 BOOT_16 = [2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]
 
@@ -129,6 +129,25 @@ async def test_reports_are_acknowledged_and_stored(app: App) -> None:
          {"type": "FirmwareUpdated", "timestamp": "2026-11-23T10:00:00Z", "techInfo": "v2"}),
         ("DataTransfer", {"vendorId": "ACME", "data": "hello"}),
     ]
+
+
+async def test_security_events_of_both_versions_in_the_admin_api(app: App, api: Api) -> None:
+    for charge_point_id, protocol in (("CP16", "ocpp1.6"), ("CP201", "ocpp2.0.1")):
+        await register(app.pool, charge_point_id, None, {1: None})
+        async with connect(f"{ws_url(app)}/{charge_point_id}",
+                           subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+            reply = await _call(ws, [2, "s1", "SecurityEventNotification", {
+                "type": "InvalidCentralSystemCertificate" if protocol == "ocpp1.6"
+                else "TamperDetectionActivated",
+                "timestamp": "2026-11-23T10:00:00Z", "techInfo": charge_point_id}])
+            assert reply == [3, "s1", {}]
+    events = await api.get("/security-events")
+    assert [(e["charge_point_id"], e["type"], e["techInfo"]) for e in events] == [
+        ("CP201", "TamperDetectionActivated", "CP201"),
+        ("CP16", "InvalidCentralSystemCertificate", "CP16"),
+    ]
+    assert [e["type"] for e in await api.get("/security-events?charge_point=CP16")] == [
+        "InvalidCentralSystemCertificate"]
 
 
 async def test_transaction_event_seq_no_gap_is_logged(app: App) -> None:

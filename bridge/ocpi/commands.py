@@ -16,7 +16,7 @@ from bridge.ocpi import tokens
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.transport import parse_timestamp
 from csms import store
-from csms.commands import CommandResult, CommandService, Outcome
+from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import OcpiSettings
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,9 @@ class OcpiCommands:
         self.pool = pool
         self.commands = commands
         self._running: set[asyncio.Task[None]] = set()
+
+    async def finish(self) -> None:
+        await finish_in_flight(self._running, self.commands.grace)
 
     async def receive(self, partner: Partner, command: str, body: Any) -> dict[str, Any]:
         """The CommandResponse; accepted commands go on in the background."""

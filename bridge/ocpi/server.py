@@ -97,6 +97,7 @@ class OcpiServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.commands.finish()  # their CommandResults still go into the outbox
 
     # --- middleware -----------------------------------------------------------------------
 

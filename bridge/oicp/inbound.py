@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from csms import store
-from csms.commands import CommandResult, CommandService, Outcome
+from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import ConfigError, OicpSettings
 from csms.tls import server_context
 
@@ -127,6 +127,7 @@ class OicpInbound:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        await finish_in_flight(self._pending, self.commands.grace)
 
     async def _parse(self, request: web.Request, starting: bool) -> Call:
         """The fields every remote start/stop and reservation request carries, checked."""
