@@ -49,6 +49,10 @@ class SimConfig:
     meter_start_wh: int = 1000
     heartbeat_interval: float | None = None  # None: as the CSMS said in its boot answer
     tls: ssl.SSLContext | None = None  # for wss:// (e.g. with a client certificate, profile 3)
+    # A transaction message refused with a CALLERROR is tried this often in all (1.6
+    # TransactionMessageAttempts, 2.0.1 MessageAttemptsTransactionEvent), retry_interval apart.
+    transaction_attempts: int = 1
+    retry_interval: float = 1.0
 
 
 @dataclass
@@ -248,6 +252,7 @@ class SimulatedChargePoint:
         self._outbox_changed.set()
 
     async def _drain(self) -> None:
+        refused = 0
         while True:
             await self._outbox_changed.wait()
             if not self._outbox:
@@ -261,7 +266,12 @@ class SimulatedChargePoint:
                 await asyncio.sleep(0.1)
                 continue
             except OCPPError:
-                pass  # refused by the CSMS: sending it again would not help
+                refused += 1
+                if refused < self.config.transaction_attempts:
+                    await asyncio.sleep(self.config.retry_interval)
+                    continue
+                # Given up on, as a real charger does after its last attempt.
+            refused = 0
             self._outbox.popleft()
 
     async def flush(self, timeout: float = 10) -> None:
