@@ -137,12 +137,13 @@ class OutboxWorker:
             self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _run(self) -> None:
         while True:
+            # Cleared before looking, so a NOTIFY that comes while we look is not lost.
+            self._wake.clear()
             try:
                 delay = await self.deliver_next()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

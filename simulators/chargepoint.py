@@ -240,8 +240,20 @@ class SimulatedChargePoint:
         if self._client is None:
             raise ConnectionClosed(None, None)
         self.sent.append((type(payload).__name__, wire(payload)))
+        client = self._client
+        answer = asyncio.ensure_future(client.call(payload, suppress=False))
+        # The library would wait out its timeout for an answer that a closed connection never brings.
+        closed = asyncio.ensure_future(client._connection.wait_closed())
         try:
-            return await self._client.call(payload, suppress=False)
+            await asyncio.wait({answer, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not answer.done():
+                answer.cancel()
+        if answer.cancelled():
+            raise ConnectionClosed(None, None)
+        try:
+            return answer.result()
         except OCPPError as error:
             self.errors.append(error.code)
             raise

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Received:
     body: Any
     headers: dict[str, str]
     errors: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic seconds)
 
 
 # Receiver paths: the schema of a PUT (or POST) body there, and of a PATCH.
@@ -82,6 +84,7 @@ class SimulatedEmsp:
         self.received: list[Received] = []
         self.answers: list[tuple[str, list[str]]] = []  # our requests to the CPO, with problems
         self.down = False  # while True every request gets HTTP 503
+        self.refused: list[Received] = []  # the requests answered 503 while down, to see retries
         self.version = VERSION  # the version its versions endpoint offers
         self.modules = [("credentials", "RECEIVER"), ("locations", "RECEIVER"),
                         ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tariffs", "RECEIVER"),
@@ -142,13 +145,14 @@ class SimulatedEmsp:
             return raw
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if self.down:
-            return web.Response(status=503, text="eMSP is down")
         token = self._caller_token(request)
         path = "/" + request.match_info["tail"]
         body = await request.json() if request.can_read_body else None
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
                             dict(request.headers))
+        if self.down:
+            self.refused.append(received)
+            return web.Response(status=503, text="eMSP is down")
         self.received.append(received)
         if self.on_receive is not None:
             self.on_receive(received)

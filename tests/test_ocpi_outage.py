@@ -1,0 +1,215 @@
+"""OCPI eMSP down for a long stretch: deliveries back off, survive restarts, arrive in order, once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from csms import store
+from csms.app import App
+from csms.charge_points import assign_sites, register
+from csms.tariffs import put_tariffs
+from simulators.chargepoint import SimulatedChargePoint
+from simulators.emsp import Received, SimulatedEmsp
+from tests.conftest import AppFactory, SimFactory
+from tests.support import eventually, free_port, ocpi_settings
+from tests.test_ocpi_sessions import TARIFF
+from tests.test_oicp_evse_data import demo_site
+from tests.test_oicp_roaming import _async
+
+BASE, CEILING = 0.1, 0.8  # retries wait 0.1, 0.2, 0.4, 0.8, 0.8, … seconds
+SESSIONS_PATH = "/sessions/DE/ABC/"
+
+
+async def rows(app: App, after_id: int = 0, status: str | None = None) -> list[asyncpg.Record]:
+    """Outbox rows in delivery order (oldest first)."""
+    return list(await app.pool.fetch(
+        """SELECT * FROM outbox WHERE id > $1 AND ($2::text IS NULL OR status = $2)
+           ORDER BY id""", after_id, status))
+
+
+async def nothing_pending(app: App) -> bool:
+    return not await rows(app, status="pending")
+
+
+async def head(app: App) -> asyncpg.Record | None:
+    pending = await rows(app, status="pending")
+    return pending[0] if pending else None
+
+
+async def settled(app: App, completed: int) -> bool:
+    """The charger is idle: `completed` sessions closed, none active, the EVSE available again."""
+    done = await store.list_sessions(app.pool, "completed", None, None, 10, 0)
+    active = await store.list_sessions(app.pool, "active", None, None, 10, 0)
+    status = await app.pool.fetchval(
+        "SELECT status FROM evses WHERE charge_point_id = 'CP1' AND evse_number = 1")
+    return len(done) == completed and not active and status == "available"
+
+
+async def tried_again(app: App, error: str) -> None:
+    """Wait until the oldest pending message has failed once more, with `error`."""
+    first = await head(app)
+    assert first is not None
+    attempts = first["attempts"]
+
+    async def again() -> bool:
+        now = await head(app)
+        return now is not None and now["attempts"] > attempts and error in now["last_error"]
+    await eventually(again)
+
+
+async def charge_until(sim: SimulatedChargePoint, ticks: int) -> None:
+    """Let the meter run for a few ticks (each one a MeterValues / TransactionEvent)."""
+    target = sim.meter_wh[1] + ticks * sim.tick_wh()
+    await eventually(lambda: _async(sim.meter_wh[1] >= target))
+
+
+def wire(message: asyncpg.Record) -> tuple[str, str, Any]:
+    """What the eMSP should see for an outbox row: method, path below its 2.2.1 root, body."""
+    module, _, suffix = message["path"].partition("|")
+    return message["operation"].split()[0], f"/{module}{suffix}", message["body"]
+
+
+def spaced_out(refused: list[Received], restarts: list[tuple[float, float]]) -> list[str]:
+    """Retries of one message closer together than half the backoff allows (ignoring gaps
+    across a restart, where an attempt cut short leaves no record)."""
+    too_close = []
+    for n, (before, after) in enumerate(zip(refused, refused[1:], strict=False), start=1):
+        if any(before.at <= stop and start <= after.at for stop, start in restarts):
+            continue
+        gap, least = after.at - before.at, min(CEILING, BASE * 2 ** (n - 1)) / 2
+        if gap < least:
+            too_close.append(f"attempt {n + 1} after {gap:.3f}s (backoff {2 * least:.1f}s)")
+    return too_close
+
+
+async def test_long_emsp_outage_with_restarts(make_app: AppFactory, emsp: SimulatedEmsp,
+                                              sims: SimFactory) -> None:
+    # Same OCPP and OCPI ports across restarts: the charger reconnects, the eMSP keeps our URL.
+    port = free_port()
+    ocpi = ocpi_settings(retry_base_delay=BASE, retry_max_delay=CEILING)
+    app = await make_app(ocpp_port=port, ocpi=ocpi)
+    assert app.ocpi is not None
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await put_tariffs(app.pool, app.events, [TARIFF])
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    site = demo_site()
+    await assign_sites(app.pool, app.events, [replace(site, evse=replace(site.evse, tariff="AC-1"),
+                                                      evses={})])
+    for uid in ("AABB0101", "AABB0102"):  # ALWAYS: the charger may start without asking the eMSP
+        assert (await emsp.push_token(emsp.token(uid)))[0] == 200
+    sim = sims(app)
+    await sim.start()
+    await eventually(lambda: nothing_pending(app))
+    before_outage = await app.pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+    seen = len(emsp.received)
+    restarts: list[tuple[float, float]] = []
+
+    # --- 1. The eMSP answers HTTP 503 to everything; a whole session happens meanwhile. -----
+    emsp.down = True
+    await sim.start_local_session(1, "AABB0101")
+    await charge_until(sim, 3)
+    await sim.stop_local_session(1)
+    await sim.flush()
+    await eventually(lambda: settled(app, 1))
+
+    # Backoff: the oldest message is retried, its attempts grow and its next try moves on.
+    observed: dict[int, datetime] = {}
+
+    async def watch() -> bool:
+        first = await head(app)
+        if first is not None and first["attempts"]:
+            assert first["last_error"].startswith("HTTP 503"), first["last_error"]
+            observed[first["attempts"]] = first["next_attempt_at"]
+        return len(observed) >= 3 and max(observed) >= 4
+    await eventually(watch)
+    times = [observed[n] for n in sorted(observed)]
+    assert times == sorted(times) and len(set(times)) == len(times), observed
+    pending = await rows(app, status="pending")
+    # Head-of-line: nothing behind the oldest message was tried, so nothing overtook it.
+    assert [m["id"] for m in pending if m["attempts"]] == [pending[0]["id"]]
+
+    # --- 2. Restart while everything is pending: nothing lost, the backoff state kept. ------
+    stopping = time.monotonic()
+    await app.stop()
+    app = await make_app(ocpp_port=port, ocpi=ocpi)
+    restarts.append((stopping, time.monotonic()))
+    after = await rows(app, status="pending")
+    assert [(m["id"], m["operation"]) for m in after] == [(m["id"], m["operation"]) for m in pending]
+    # The backoff is not reset by the restart: no burst of retries from the new process.
+    assert after[0]["attempts"] >= pending[0]["attempts"]
+    assert after[0]["next_attempt_at"] >= pending[0]["next_attempt_at"]
+    tried = len(emsp.refused)
+    await eventually(lambda: _async(len(emsp.refused) > tried))  # the new process carries on
+
+    # --- 3. The eMSP is gone altogether (connection refused); a second session, with a ------
+    # restart in the middle of it while the charger keeps metering offline.
+    await emsp.stop()
+    emsp.down = False  # once it listens again it accepts everything
+    await tried_again(app, "ClientConnectorError")
+    await eventually(lambda: _async(sim.connected.is_set()))  # back since the first restart
+    await sim.start_local_session(1, "AABB0102")
+    await charge_until(sim, 2)
+    # Stop between two meter ticks: a call cut off by the shutdown would leave the simulator
+    # waiting out its 10 s response timeout (it does not notice the closed connection).
+    await sim.flush()
+    stopping = time.monotonic()
+    await app.stop()
+    await eventually(lambda: _async(not sim.connected.is_set()))
+    await charge_until(sim, 1)  # metered offline, queued by the charger
+    app = await make_app(ocpp_port=port, ocpi=ocpi)
+    restarts.append((stopping, time.monotonic()))
+    await eventually(lambda: _async(sim.connected.is_set()))
+    await charge_until(sim, 2)
+    await sim.stop_local_session(1)
+    await sim.flush(timeout=30)  # the queued offline ticks, then the end
+    await eventually(lambda: settled(app, 2))
+    await tried_again(app, "ClientConnectorError")
+
+    # Everything since the outage began is still pending, and only the oldest was tried.
+    waiting = await rows(app, before_outage)
+    assert {m["status"] for m in waiting} == {"pending"}
+    assert [m["id"] for m in waiting if m["attempts"]] == [waiting[0]["id"]]
+    assert emsp.received[seen:] == []
+    # Retries were spaced out by the backoff, never hammering the failing eMSP.
+    assert len(emsp.refused) >= 5
+    assert {(r.method, r.path) for r in emsp.refused} == {wire(waiting[0])[:2]}
+    assert spaced_out(emsp.refused, restarts) == []
+
+    # --- 4. The eMSP is back: everything arrives, in order, each message once. --------------
+    await emsp.start(port=emsp.port)
+    await eventually(lambda: nothing_pending(app))
+    assert await rows(app, status="failed") == []
+    delivered = await rows(app, before_outage)
+    assert {m["status"] for m in delivered} == {"delivered"}
+    got = emsp.received[seen:]
+    assert emsp.invalid == [] and emsp.bad_answers == []
+    # Exactly the stored messages, in the order they were stored, none twice, none missing.
+    assert [(r.method, r.path, r.body) for r in got] == [wire(m) for m in delivered]
+
+    # Per session: one PUT (ACTIVE), PATCHes, the final COMPLETED, then its one CDR.
+    sessions = sorted(await store.list_sessions(app.pool, "completed", None, None, 10, 0),
+                      key=lambda s: s["started_at"])
+    assert len(sessions) == 2
+    positions = []
+    for session in sessions:
+        sid = str(session["id"])
+        mine = [(i, r) for i, r in enumerate(got) if r.path == SESSIONS_PATH + sid
+                or (r.path == "/cdrs" and r.body["id"] == sid)]
+        kinds = [(r.method, r.body.get("status")) for _, r in mine]
+        assert kinds[0] == ("PUT", "ACTIVE") and kinds[-2:] == [("PATCH", "COMPLETED"),
+                                                                ("POST", None)], kinds
+        assert set(kinds[1:-2]) <= {("PATCH", None)}, kinds  # no PUT or end twice
+        patch, cdr = mine[-2][1].body, mine[-1][1].body
+        kwh = (session["meter_stop_wh"] - session["meter_start_wh"]) / 1000
+        assert cdr["total_energy"] == patch["kwh"] == round(kwh, 3) and kwh > 0
+        positions.append((mine[0][0], mine[-1][0]))
+    assert positions[0][1] < positions[1][0]  # the first session's CDR before the second's PUT
+    assert len(emsp.of("POST", "/cdrs")) == 2 and len(emsp.of("PUT", SESSIONS_PATH)) == 2
+    # The EVSE's last status the eMSP heard is its status now.
+    statuses = [r.body["status"] for r in got if r.path.startswith("/locations/")]
+    assert statuses and statuses[-1] == "AVAILABLE"
