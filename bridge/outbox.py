@@ -65,6 +65,16 @@ async def discard_pending(conn: asyncpg.Connection, partner: str, coalesce_keys:
     return int(done.split()[-1])
 
 
+async def enqueued_within(db: asyncpg.Pool | asyncpg.Connection, partner: str,
+                          coalesce_key: str, seconds: float) -> bool:
+    """Was a message with this key enqueued in the last `seconds` (delivered or not)?"""
+    return bool(await db.fetchval(
+        """SELECT max(created_at) > now() - make_interval(secs => $3) FROM outbox
+           WHERE partner = $1 AND coalesce_key = $2""",
+        partner, coalesce_key, float(seconds),
+    ))
+
+
 def backoff(attempts: int, base: float = 1.0, ceiling: float = 300.0) -> float:
     """Seconds before the next attempt: doubling from `base`, at most `ceiling`."""
     return float(min(ceiling, base * 2 ** max(0, attempts - 1)))

@@ -113,6 +113,11 @@ class OcpiServer:
             response = web.json_response(envelope(None, error.status_code, str(error)))
         except CommandError as error:
             response = web.json_response(envelope(None, INVALID_PARAMETERS, str(error)), status=400)
+        except asyncpg.DataError as error:
+            # Text PostgreSQL cannot take (NUL, a lone surrogate: both valid JSON), a number out of
+            # range: the partner's data is at fault, and its transaction was rolled back.
+            response = web.json_response(
+                envelope(None, INVALID_PARAMETERS, f"a value cannot be stored: {error}"), status=400)
         except web.HTTPException as exc:
             if exc.status >= 400:
                 response = web.json_response(envelope(None, CLIENT_ERROR, exc.reason),

@@ -72,6 +72,21 @@ class BadData(Exception):
     """The request cannot be used as sent: answered with code 022."""
 
 
+def _storable(value: Any) -> bool:
+    """JSON allows NUL and lone surrogates in strings, PostgreSQL's text and jsonb do not."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return "\x00" not in value
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
+
+
 def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value or len(value) > 250:
@@ -137,6 +152,8 @@ class OicpInbound:
             raise BadData("body is not JSON") from None
         if not isinstance(body, dict):
             raise BadData("body must be a JSON object")
+        if not _storable(body):
+            raise BadData("text must be UTF-8 without NUL characters")
         emp_session_id = body.get("EMPPartnerSessionID")
         if emp_session_id is not None:
             _text(body, "EMPPartnerSessionID")

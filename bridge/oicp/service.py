@@ -154,12 +154,7 @@ class OicpBridge:
                 session["attributes"]):
             return
         key = f"progress:{event.session_id}"
-        recent = await conn.fetchval(
-            """SELECT max(created_at) > now() - make_interval(secs => $3) FROM outbox
-               WHERE partner = $1 AND coalesce_key = $2""",
-            PARTNER, key, float(self.settings.progress_interval),
-        )
-        if recent:
+        if await outbox.enqueued_within(conn, PARTNER, key, self.settings.progress_interval):
             return
         readings = await store.energy_readings(conn, event.session_id)
         await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.progress(
@@ -221,6 +216,10 @@ class OicpBridge:
         while True:
             await asyncio.sleep(self.settings.full_load_interval)
             try:
+                # With several nodes, the first to wake does it for all.
+                if await outbox.enqueued_within(self.pool, PARTNER, "evse-data:fullLoad",
+                                                self.settings.full_load_interval / 2):
+                    continue
                 data, statuses = await self.push_all_evse_data(), await self.push_all_statuses()
                 log.info("full loads queued", partner=PARTNER, evse_data=data, statuses=statuses)
             except (OSError, asyncpg.PostgresError) as exc:
