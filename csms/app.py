@@ -87,7 +87,7 @@ class App:
             authorizer.add(ocpi.authorizer)
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
-                   OcppServer(services, connections),
+                   OcppServer(services, connections, relay),
                    AdminApi(settings.api, pool, commands, events),
                    oicp, ocpi)
 

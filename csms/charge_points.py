@@ -45,10 +45,12 @@ class ChargePointService:
         log.info("unknown charge point registered on connect", charge_point_id=charge_point_id)
         return True
 
-    async def connected(self, charge_point_id: str, protocol: str) -> None:
+    async def connected(self, charge_point_id: str, protocol: str) -> str | None:
+        """Returns the node that held the charger's connection until now, if any."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.set_connected(conn, charge_point_id, protocol, self.node_id)
+            previous = await store.set_connected(conn, charge_point_id, protocol, self.node_id)
             await self.events.publish(conn, ChargePointConnected(charge_point_id, protocol))
+        return previous
 
     async def disconnected(self, charge_point_id: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

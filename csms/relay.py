@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -110,6 +111,8 @@ class Relay:
         self.timeout = call_timeout + 5.0
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set by the OCPP server: closes this node's connection of a charger now held elsewhere.
+        self.on_release: Callable[[str], Coroutine[Any, Any, None]] | None = None
 
     async def start(self) -> None:
         await self.listener.subscribe(CHANNEL, self._received)
@@ -126,6 +129,11 @@ class Relay:
             # The registry is a step behind a charger that just connected here.
             return self.connections.get(charge_point_id)
         return RemoteLink(self, holder, charge_point_id)
+
+    async def release(self, node_id: str, charge_point_id: str) -> None:
+        """The charger connected here while `node_id` still counted it as its own: that node
+        closes its stale connection, as one node does with a connection replaced by a newer."""
+        await self._notify({"kind": "release", "to": node_id, "charge_point_id": charge_point_id})
 
     async def _notify(self, message: dict[str, Any]) -> None:
         await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL,
@@ -174,9 +182,14 @@ class Relay:
             if answered is not None and not answered.done():
                 answered.set_result(message)
         elif message.get("kind") == "call":
-            task = asyncio.get_running_loop().create_task(self._serve(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._serve(message))
+        elif message.get("kind") == "release" and self.on_release is not None:
+            self._spawn(self.on_release(message["charge_point_id"]))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, call: dict[str, Any]) -> None:
         """Run another node's call on our link to the charger and send the outcome back."""

@@ -22,6 +22,7 @@ from csms.credentials import basic_credentials, verify_password
 from csms.links import Connections
 from csms.ocpp16 import Ocpp16Adapter
 from csms.ocpp201 import Ocpp201Adapter
+from csms.relay import Relay
 from csms.tls import server_context
 
 log = structlog.get_logger(__name__)
@@ -73,10 +74,12 @@ def certificate_name(connection: ServerConnection) -> str | None:
 
 
 class OcppServer:
-    def __init__(self, services: Services, connections: Connections) -> None:
+    def __init__(self, services: Services, connections: Connections, relay: Relay) -> None:
         self.services = services
         self.settings = services.settings
         self.connections = connections
+        self.relay = relay
+        relay.on_release = self._release
         self._server: Server | None = None
         self._ssl = tls_context(self.settings)
         self._per_ip: Counter[str] = Counter()
@@ -149,6 +152,17 @@ class OcppServer:
                 return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Wrong or missing credentials")
         return None
 
+    async def _close(self, adapter: OcppAdapter, why: str) -> None:
+        log.info("connection replaced", charge_point_id=adapter.charge_point_id, why=why)
+        adapter.close()
+        await adapter._connection.close(1000, why)  # type: ignore[attr-defined]
+
+    async def _release(self, charge_point_id: str) -> None:
+        """Another node holds this charger now: our connection to it is a stale one."""
+        link = self.connections.get(charge_point_id)
+        if isinstance(link, OcppAdapter):
+            await self._close(link, "Replaced by a connection to another node")
+
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None  # always set once the handshake is done
         charge_point_id = charge_point_id_from_path(websocket.request.path, self.settings.path)
@@ -167,13 +181,13 @@ class OcppServer:
         adapter: OcppAdapter = ADAPTERS[protocol](charge_point_id, websocket, self.services)
         previous = self.connections.put(charge_point_id, adapter)  # type: ignore[arg-type]
         if isinstance(previous, OcppAdapter):
-            log.info("connection replaced", charge_point_id=charge_point_id)
-            previous.close()
-            await previous._connection.close(1000, "Replaced by a new connection")  # type: ignore[attr-defined]
+            await self._close(previous, "Replaced by a new connection")
         log.info("charger connected", charge_point_id=charge_point_id, protocol=protocol,
                  peer=websocket.remote_address)
         try:
-            await self.services.charge_points.connected(charge_point_id, protocol)
+            holder = await self.services.charge_points.connected(charge_point_id, protocol)
+            if holder is not None and holder != self.relay.node_id:
+                await self.relay.release(holder, charge_point_id)
             await adapter.start()  # type: ignore[attr-defined]
         except ConnectionClosed as closed:
             log.info("charger disconnected", charge_point_id=charge_point_id,

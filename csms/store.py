@@ -43,12 +43,15 @@ async def list_charge_points(db: Executor) -> list[Row]:
     return await db.fetch("SELECT * FROM charge_points ORDER BY id")
 
 
-async def set_connected(db: Executor, charge_point_id: str, protocol: str, node_id: str) -> None:
-    """The charger is connected to `node_id` (and to no other node any more)."""
-    await db.execute(
-        """UPDATE charge_points SET connected = true, protocol = $2, node_id = $3,
+async def set_connected(db: Executor, charge_point_id: str, protocol: str,
+                        node_id: str) -> str | None:
+    """The charger is connected to `node_id`; returns the node that held it until now."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """UPDATE charge_points cp SET connected = true, protocol = $2, node_id = $3,
                connected_at = now(), last_seen = now()
-           WHERE id = $1""",
+           FROM (SELECT id, node_id FROM charge_points WHERE id = $1 FOR UPDATE) previous
+           WHERE cp.id = previous.id
+           RETURNING previous.node_id""",
         charge_point_id, protocol, node_id,
     )
 
