@@ -20,6 +20,7 @@ from csms.events import (
     EvseDataChanged,
     EvseStatusChanged,
 )
+from csms.group_commit import GroupCommit
 from csms.sites import Site
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,7 @@ class ChargePointService:
         self.events = events
         self.settings = settings
         self.node_id = node_id
+        self._heartbeats = GroupCommit(pool, store.touch)
 
     async def admit(self, charge_point_id: str) -> bool:
         """May this charger open a connection? Unknown ones only when the config says so."""
@@ -75,7 +77,7 @@ class ChargePointService:
         return answer
 
     async def heartbeat(self, charge_point_id: str) -> None:
-        await store.touch(self.pool, charge_point_id)
+        await self._heartbeats.submit(charge_point_id)
 
     async def status(self, charge_point_id: str, evse_number: int, connector_number: int,
                      status: EvseStatus, ocpp_status: str, error_code: str | None,

@@ -29,6 +29,7 @@ class OcppSettings:
     call_timeout: float = 30.0
     remote_start_window: float = 120.0
     max_message_size: int = 65536
+    compression: bool = False
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""

@@ -39,9 +39,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """Instead of asyncpg's RESET ALL, UNLISTEN * … on every release, a round trip per write:
+    pool connections never LISTEN, SET or hold session locks, so only a transaction left open
+    (a cancelled caller) needs undoing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection
+        url, min_size=min_size, max_size=max_size, init=_init_connection,
+        reset=_reset_connection,
     )
     assert pool is not None
     return pool

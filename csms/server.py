@@ -95,6 +95,7 @@ class OcppServer:
             subprotocols=[Subprotocol(name) for name in ADAPTERS],
             process_request=self._admit,
             max_size=self.settings.max_message_size,
+            compression="deflate" if self.settings.compression else None,
             ssl=self._ssl, ping_interval=self.settings.ping_interval or None,
             ping_timeout=self.settings.ping_timeout or None,
         )

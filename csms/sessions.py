@@ -22,11 +22,23 @@ from csms.domain import (
     energy_register_wh,
 )
 from csms.events import EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.group_commit import GroupCommit
 from csms.reservations import end_reservation
 
 log = structlog.get_logger(__name__)
 
 ACCEPTED = Authorization(AuthorizationStatus.ACCEPTED)
+
+
+@dataclass(frozen=True)
+class MeterValues:
+    """One charger message's meter values, as they wait for their group commit."""
+
+    charge_point_id: str
+    evse_number: int | None
+    transaction_id: str | None
+    samples: tuple[MeterSample, ...]
+    seq_no: int | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class SessionService:
         self.events = events
         self.authorizer = authorizer
         self.settings = settings
+        self._meter_values = GroupCommit(pool, self._store_meter_values)
 
     def _window_start(self) -> datetime:
         return datetime.now(UTC) - timedelta(seconds=self.settings.remote_start_window)
@@ -193,10 +206,12 @@ class SessionService:
                                    authorization_status=answer.status)
         return answer
 
-    def _check_seq(self, session: asyncpg.Record, seq_no: int | None) -> int | None:
-        last = session["last_seq_no"]
+    def _check_seq(self, session: asyncpg.Record, seq_no: int | None,
+                   last: int | None = None) -> int | None:
+        """The session's seqNo after this event (`last`: as already seen in this batch)."""
+        last = session["last_seq_no"] if last is None else last
         if seq_no is None:
-            return last  # type: ignore[no-any-return]
+            return last
         if last is not None and seq_no != last + 1:
             log.warning("transaction event seqNo gap", charge_point_id=session["charge_point_id"],
                         session_id=str(session["id"]), expected=last + 1, got=seq_no)
@@ -205,30 +220,56 @@ class SessionService:
     async def meter(self, charge_point_id: str, evse_number: int | None,
                     transaction_id: str | None, samples: Sequence[MeterSample],
                     seq_no: int | None = None) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            session = None
-            if transaction_id is not None:
-                session = await store.session_by_transaction(conn, charge_point_id, transaction_id)
-                if session is None:
-                    log.warning("meter values for an unknown transaction",
-                                charge_point_id=charge_point_id, transaction_id=transaction_id)
-            evse_pk: int | None = None
+        """Stored with other chargers' meter values in one transaction (see GroupCommit)."""
+        await self._meter_values.submit(
+            MeterValues(charge_point_id, evse_number, transaction_id, tuple(samples), seq_no))
+
+    async def _store_meter_values(self, conn: asyncpg.Connection,
+                                  batch: list[MeterValues]) -> None:
+        """A few statements for the whole batch, whatever its size."""
+        sessions = await store.sessions_by_transactions(conn, sorted({
+            (m.charge_point_id, m.transaction_id) for m in batch if m.transaction_id is not None}))
+        evses = await store.evse_ids(conn, sorted({
+            (m.charge_point_id, m.evse_number) for m in batch if m.evse_number}))
+        seq_nos: dict[str, int] = {}
+        rows: list[store.SampleRow] = []
+        sampled: list[MeterSampled] = []
+        for m in batch:
+            session = sessions.get((m.charge_point_id, m.transaction_id or ""))
+            evse_number = m.evse_number
+            if m.transaction_id is not None and session is None:
+                log.warning("meter values for an unknown transaction",
+                            charge_point_id=m.charge_point_id, transaction_id=m.transaction_id)
             if session is not None:
-                evse_pk = session["evse"]
+                evse_pk: int | None = session["evse"]
                 evse_number = session["evse_number"]
-                await store.update_session(conn, str(session["id"]),
-                                           last_seq_no=self._check_seq(session, seq_no))
-            elif evse_number:
-                evse_pk = (await store.ensure_evse(conn, charge_point_id, evse_number))["id"]
-            session_id = str(session["id"]) if session is not None else None
-            await store.insert_samples(conn, session_id, charge_point_id, evse_pk, list(samples))
-            if samples:
-                await self.events.publish(conn, MeterSampled(
-                    session_id, charge_point_id, evse_number,
-                    max(s.sampled_at for s in samples), energy_register_wh(list(samples)),
-                    _latest_power(samples),
+                key = str(session["id"])
+                session_id: str | None = key
+                if m.seq_no is not None:
+                    checked = self._check_seq(session, m.seq_no, seq_nos.get(key))
+                    seq_nos[key] = m.seq_no if checked is None else checked
+            else:
+                session_id = None
+                evse_pk = None
+                if evse_number:
+                    evse_pk = evses.get((m.charge_point_id, evse_number))
+                    if evse_pk is None:  # an EVSE the charger reports but nobody registered
+                        evse_pk = (await store.ensure_evse(conn, m.charge_point_id,
+                                                           evse_number))["id"]
+                        evses[(m.charge_point_id, evse_number)] = evse_pk
+            rows.extend((session_id, m.charge_point_id, evse_pk, sample) for sample in m.samples)
+            if m.samples:
+                sampled.append(MeterSampled(
+                    session_id, m.charge_point_id, evse_number,
+                    max(s.sampled_at for s in m.samples), energy_register_wh(list(m.samples)),
+                    _latest_power(m.samples),
                     dict(session["attributes"]) if session is not None else {},
                 ))
+        if seq_nos:
+            await store.set_last_seq_nos(conn, seq_nos)
+        await store.insert_sample_rows(conn, rows)
+        for event in sampled:
+            await self.events.publish(conn, event)
 
     async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,
                    meter_stop_wh: float | None, reason: StopReason, token_uid: str | None = None,

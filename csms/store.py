@@ -124,8 +124,9 @@ async def record_boot(db: Executor, charge_point_id: str, vendor: str, model: st
     )
 
 
-async def touch(db: Executor, charge_point_id: str) -> None:
-    await db.execute("UPDATE charge_points SET last_seen = now() WHERE id = $1", charge_point_id)
+async def touch(db: Executor, charge_point_ids: list[str]) -> None:
+    await db.execute("UPDATE charge_points SET last_seen = now() WHERE id = ANY($1::text[])",
+                     charge_point_ids)
 
 
 async def set_charge_point_status(db: Executor, charge_point_id: str, status: str,
@@ -310,6 +311,39 @@ async def session_by_transaction(db: Executor, charge_point_id: str,
     )
 
 
+async def sessions_by_transactions(db: Executor, keys: list[tuple[str, str]]
+                                   ) -> dict[tuple[str, str], Row]:
+    """Many chargers' sessions at once, by (charge point id, transaction id), locked."""
+    rows = await db.fetch(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            JOIN unnest($1::text[], $2::text[]) k (charge_point_id, transaction_id)
+              ON s.charge_point_id = k.charge_point_id AND s.transaction_id = k.transaction_id
+            ORDER BY s.id FOR UPDATE OF s""",
+        [k[0] for k in keys], [k[1] for k in keys],
+    )
+    return {(row["charge_point_id"], row["transaction_id"]): row for row in rows}
+
+
+async def set_last_seq_nos(db: Executor, seq_nos: dict[str, int]) -> None:
+    """2.0.1 TransactionEvent seqNo, per session id."""
+    await db.execute(
+        """UPDATE sessions s SET last_seq_no = v.seq_no, updated_at = now()
+           FROM unnest($1::uuid[], $2::int[]) v (id, seq_no) WHERE s.id = v.id""",
+        list(seq_nos), list(seq_nos.values()),
+    )
+
+
+async def evse_ids(db: Executor, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Many chargers' EVSE primary keys at once, by (charge point id, EVSE number)."""
+    rows = await db.fetch(
+        """SELECT e.id, e.charge_point_id, e.evse_number FROM evses e
+           JOIN unnest($1::text[], $2::int[]) k (charge_point_id, evse_number)
+             ON e.charge_point_id = k.charge_point_id AND e.evse_number = k.evse_number""",
+        [k[0] for k in keys], [k[1] for k in keys],
+    )
+    return {(row["charge_point_id"], row["evse_number"]): row["id"] for row in rows}
+
+
 async def active_session_on_evse(db: Executor, evse_pk: int) -> Row | None:
     return await db.fetchrow(
         f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
@@ -360,18 +394,30 @@ async def list_sessions(db: Executor, status: str | None, charge_point_id: str |
 
 # --- meter samples and reports ---------------------------------------------------------------
 
+SampleRow = tuple[str | None, str, int | None, MeterSample]  # session, charger, EVSE pk, sample
+
+
 async def insert_samples(db: Executor, session_id: str | None, charge_point_id: str,
                          evse_pk: int | None, samples: list[MeterSample]) -> None:
-    """Stores each sample once: a replay (the charger missed our answer) adds nothing."""
-    if not samples:
+    await insert_sample_rows(db, [(session_id, charge_point_id, evse_pk, s) for s in samples])
+
+
+async def insert_sample_rows(db: Executor, rows: list[SampleRow]) -> None:
+    """Stores each sample once: a replay (the charger missed our answer) adds nothing.
+    One statement for any number of chargers' samples."""
+    if not rows:
         return
-    await db.executemany(
+    await db.execute(
         """INSERT INTO meter_samples (session_id, charge_point_id, evse, sampled_at, measurand,
                value, unit, context, phase, location)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[],
+                                $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[],
+                                $10::text[])
            ON CONFLICT DO NOTHING""",
-        [(session_id, charge_point_id, evse_pk, s.sampled_at, s.measurand, s.value, s.unit,
-          s.context, s.phase, s.location) for s in samples],
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+        [r[3].sampled_at for r in rows], [r[3].measurand for r in rows],
+        [r[3].value for r in rows], [r[3].unit for r in rows], [r[3].context for r in rows],
+        [r[3].phase for r in rows], [r[3].location for r in rows],
     )
 
 
