@@ -180,6 +180,10 @@ class AdminApi:
             return await handler(request)
         except BadRequest as exc:
             return problem(400, str(exc))
+        except asyncpg.DataError as exc:
+            # A value from the request PostgreSQL cannot take (a number out of its column's range,
+            # text with NUL): the request is at fault, and its transaction was rolled back.
+            return problem(400, f"a value cannot be stored: {exc}")
         except web.HTTPException as exc:
             if exc.status >= 400:
                 return problem(exc.status, exc.reason)
