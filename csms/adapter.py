@@ -15,7 +15,7 @@ import structlog
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
 
-from csms import validation
+from csms import casing, validation
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings, lenient_actions
 from csms.meter import format_timestamp
@@ -26,6 +26,7 @@ from csms.sessions import SessionService
 # and compiled schemas validate about 19 times faster than the library's jsonschema.
 ocpp.messages.ASYNC_VALIDATION = False
 validation.install()
+casing.install()
 
 
 @dataclass(frozen=True)
