@@ -1,97 +1,208 @@
-"""Saturation benchmark: N OCPP 1.6 chargers sending Heartbeat and MeterValues back to back."""
+"""`python -m bench`: saturation against a baseline, fleet, boot storm and remote start, in one run."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import statistics
-import tempfile
+import multiprocessing
+import os
+import platform
 import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from websockets.asyncio.client import connect
+import asyncpg
 
-from csms.app import App
-from csms.charge_points import register
-from csms.config import load_settings
-from csms.database import create_pool, database_url, migrate
+from bench import target
+from bench.load import Job, Outcome, run_job
+from bench.remote import remote_start
+from csms import store
 from csms.logs import configure_logging
 
-
-def _meter_values(i: int) -> list[object]:
-    return [2, f"m{i}", "MeterValues", {"connectorId": 1, "meterValue": [{
-        "timestamp": "2026-11-23T10:00:00Z",
-        "sampledValue": [{"value": str(1000 + i), "measurand": "Energy.Active.Import.Register",
-                          "unit": "Wh"}]}]}]
+Figures = dict[str, Any]
 
 
-async def _charger(url: str, until: float, latencies: list[float]) -> None:
-    async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps([2, "b", "BootNotification",
-                                  {"chargePointVendor": "Bench", "chargePointModel": "B"}]))
-        await ws.recv()
-        i = 0
-        while time.perf_counter() < until:
-            frame = [2, f"h{i}", "Heartbeat", {}] if i % 2 else _meter_values(i)
-            sent = time.perf_counter()
-            await ws.send(json.dumps(frame))
-            await ws.recv()
-            latencies.append(time.perf_counter() - sent)
-            i += 1
+def percentile(values: Sequence[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-async def saturation(chargers: int, seconds: float) -> dict[str, float]:
-    settings = load_settings(None)
-    settings.ocpp.host = settings.api.host = "127.0.0.1"
-    settings.ocpp.port = settings.api.port = 0
-    settings.ocpp.meter_value_interval = 0
-    # Saturation means back to back: the per-charger limit would refuse most of it.
-    settings.ocpp.max_messages_per_second = 0
-    settings.ocpp.max_connections_per_ip = 0
-    if not settings.database.url:
-        settings.database.data_dir = str(Path(tempfile.gettempdir()) / "csms-bench" / "data")
-    url = database_url(settings.database)
-    pool = await create_pool(url, 1, 2)
-    async with pool.acquire() as conn:
-        await migrate(conn)
-        await conn.execute("DELETE FROM charge_points WHERE id LIKE 'BENCH%'")
-    for n in range(chargers):
-        await register(pool, f"BENCH{n:05d}", None, {1: None})
-    await pool.close()
-
-    app = await App.open(settings, url=url)
-    await app.start()
-    latencies: list[float] = []
+async def _register(url: str, ids: list[str]) -> None:
+    conn = await asyncpg.connect(url)
     try:
-        base = f"ws://127.0.0.1:{app.ocpp.port}/ocpp"
-        start = time.perf_counter()
-        until = start + seconds
-        await asyncio.gather(*(_charger(f"{base}/BENCH{n:05d}", until, latencies)
-                               for n in range(chargers)))
-        elapsed = time.perf_counter() - start
+        for start in range(0, len(ids), 10_000):
+            await store.insert_charge_points(conn, ids[start:start + 10_000])
     finally:
-        await app.stop()
-    latencies.sort()
-    return {
-        "chargers": chargers,
-        "calls": len(latencies),
-        "calls_per_s": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-    }
+        await conn.close()
+
+
+def _jobs(job: Job, workers: int) -> list[Job]:
+    """The chargers dealt out to worker processes, each with a source address of its own."""
+    ids = job.charge_point_ids
+    return [replace(job, charge_point_ids=ids[k::workers], local_host=f"127.0.0.{k + 1}")
+            for k in range(workers) if ids[k::workers]]
+
+
+async def _drive(job: Job, workers: int) -> Outcome:
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = await asyncio.gather(*(loop.run_in_executor(pool, run_job, part)
+                                       for part in _jobs(job, workers)))
+    total = Outcome()
+    for part in parts:
+        total.calls += part.calls
+        total.latencies_ms += part.latencies_ms
+        total.connect_ms += part.connect_ms
+        total.boot_ms += part.boot_ms
+        total.all_booted_s = max(total.all_booted_s, part.all_booted_s)
+        total.failures += part.failures
+    return total
+
+
+def _ids(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{n:06d}" for n in range(count)]
+
+
+async def saturation(server: target.Process, chargers: int, seconds: float,
+                     workers: int) -> Figures:
+    await server.start()
+    try:
+        job = Job("saturation", server.url, _ids("SAT", chargers), time.time() + 3 + workers,
+                  seconds, ramp=5.0)
+        outcome = await _drive(job, workers)
+    finally:
+        await server.stop()
+    return {"chargers": chargers, "seconds": seconds, "calls": outcome.calls,
+            "calls_per_s": round(outcome.calls / seconds),
+            "p50_ms": round(percentile(outcome.latencies_ms, 0.50), 1),
+            "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
+            "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
+
+
+async def fleet(database: target.Database, chargers: int, seconds: float, ramp: float) -> Figures:
+    ids = _ids("FLEET", chargers)
+    await _register(database.url, ids)
+    server = target.csms(database.url)
+    await server.start()
+    try:
+        idle_kib = server.rss_kib()
+        workers = max(1, -(-chargers // 10_000))
+        job = Job("fleet", server.url, ids, time.time() + 2 + workers, seconds, ramp=ramp)
+        outcome_task = asyncio.create_task(_drive(job, workers))
+        await asyncio.sleep(job.start_at - time.time() + ramp)
+        loaded_kib = server.rss_kib()
+        outcome = await outcome_task
+    finally:
+        await server.stop()
+    return {"chargers": chargers, "seconds": seconds, "calls": outcome.calls,
+            "calls_per_s": round(outcome.calls / seconds, 1),
+            "p50_ms": round(percentile(outcome.latencies_ms, 0.50), 1),
+            "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
+            "max_ms": round(max(outcome.latencies_ms, default=float("nan")), 1),
+            "all_connected_s": round(outcome.all_booted_s, 1),
+            "rss_per_charger_kib": round((loaded_kib - idle_kib) / chargers, 1),
+            "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
+
+
+async def boot_storm(database: target.Database, chargers: int) -> Figures:
+    ids = _ids("BOOT", chargers)
+    await _register(database.url, ids)
+    server = target.csms(database.url)
+    await server.start()
+    try:
+        workers = max(1, -(-chargers // 10_000))
+        outcome = await _drive(Job("boot", server.url, ids, time.time() + 2 + workers), workers)
+    finally:
+        await server.stop()
+    return {"chargers": chargers, "all_accepted_s": round(outcome.all_booted_s, 2),
+            "connect_p99_ms": round(percentile(outcome.connect_ms, 0.99), 1),
+            "boot_p50_ms": round(percentile(outcome.boot_ms, 0.50), 1),
+            "boot_p99_ms": round(percentile(outcome.boot_ms, 0.99), 1),
+            "booted": len(outcome.boot_ms), "failures": len(outcome.failures),
+            "first_failure": outcome.failures[:1]}
+
+
+async def _with_database(work: Any) -> Figures:
+    database = target.Database()
+    await database.create()
+    try:
+        return await work(database)  # type: ignore[no-any-return]
+    finally:
+        await database.drop()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Figures]:
+    results: dict[str, Figures] = {}
+    wanted = set(args.scenario or ["saturation", "boot", "fleet", "remote"])
+    if "saturation" in wanted:
+        results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
+                                               args.workers)
+        print(_line("baseline", results["baseline"]), flush=True)
+
+        async def saturate(database: target.Database) -> Figures:
+            await _register(database.url, _ids("SAT", args.chargers))
+            return await saturation(target.csms(database.url), args.chargers, args.seconds,
+                                    args.workers)
+        results["saturation"] = await _with_database(saturate)
+        base = results["baseline"]
+        results["saturation"]["vs_baseline_calls"] = round(
+            results["saturation"]["calls_per_s"] / max(1, base["calls_per_s"]), 2)
+        results["saturation"]["vs_baseline_p99"] = round(
+            results["saturation"]["p99_ms"] / max(0.1, base["p99_ms"]), 2)
+        print(_line("saturation", results["saturation"]), flush=True)
+    if "boot" in wanted:
+        results["boot_storm"] = await _with_database(lambda db: boot_storm(db, args.boot))
+        print(_line("boot_storm", results["boot_storm"]), flush=True)
+    if "fleet" in wanted:
+        results["fleet"] = await _with_database(
+            lambda db: fleet(db, args.fleet, args.fleet_seconds, args.fleet_ramp))
+        print(_line("fleet", results["fleet"]), flush=True)
+    if "remote" in wanted:
+        results["remote_start"] = await _with_database(
+            lambda db: remote_start(db, args.remote))
+        print(_line("remote_start", results["remote_start"]), flush=True)
+    return results
+
+
+def _line(name: str, figures: Figures) -> str:
+    shown = ", ".join(f"{k} {v}" for k, v in figures.items() if k != "first_failure" and v != [])
+    failure = f"\n    first failure: {figures['first_failure'][0]}" if figures.get(
+        "first_failure") else ""
+    return f"{name:13} {shown}{failure}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--chargers", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--scenario", action="append",
+                        choices=["saturation", "boot", "fleet", "remote"],
+                        help="repeatable; default: all (saturation includes the baseline)")
+    parser.add_argument("--chargers", type=int, default=1000, help="saturation: chargers")
+    parser.add_argument("--seconds", type=float, default=10.0, help="saturation: seconds")
+    parser.add_argument("--workers", type=int, default=2, help="saturation: load processes")
+    parser.add_argument("--boot", type=int, default=10_000, help="boot storm: chargers")
+    parser.add_argument("--fleet", type=int, default=20_000, help="fleet: chargers")
+    parser.add_argument("--fleet-seconds", type=float, default=60.0)
+    parser.add_argument("--fleet-ramp", type=float, default=60.0,
+                        help="fleet: seconds to connect everyone before measuring")
+    parser.add_argument("--remote", type=int, default=200, help="remote starts (and CDRs)")
+    parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
-    configure_logging("warning")
-    result = asyncio.run(saturation(args.chargers, args.seconds))
-    print("saturation (server and load generator share this machine)")
-    for key, value in result.items():
-        print(f"  {key:12} {value:12.1f}")
+    configure_logging("warning", "console")
+    print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
+          "server, load generator and PostgreSQL share this machine", flush=True)
+    results = asyncio.run(run(args))
+    machine = {"cores": os.cpu_count(), "python": platform.python_version(),
+               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "run": uuid.uuid4().hex[:8]}
+    Path(args.json).write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
+    print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

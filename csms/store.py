@@ -137,6 +137,16 @@ async def set_charge_point_status(db: Executor, charge_point_id: str, status: st
     )
 
 
+async def insert_charge_points(db: Executor, charge_point_ids: list[str]) -> None:
+    """Many chargers at once, each with EVSE 1 and no password (a fleet's import, a benchmark)."""
+    await db.execute(
+        """WITH added AS (INSERT INTO charge_points (id) SELECT unnest($1::text[])
+                          ON CONFLICT (id) DO NOTHING RETURNING id)
+           INSERT INTO evses (charge_point_id, evse_number) SELECT id, 1 FROM added""",
+        charge_point_ids,
+    )
+
+
 # --- EVSEs and connectors ------------------------------------------------------------------
 
 async def upsert_evse(db: Executor, charge_point_id: str, evse_number: int,

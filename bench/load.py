@@ -1,0 +1,179 @@
+"""The load generator: raw OCPP 1.6 chargers over WebSockets in worker processes, timing every call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker process does, to its share of the chargers."""
+
+    scenario: str  # "saturation", "fleet" or "boot"
+    url: str  # ws://host:port/ocpp
+    charge_point_ids: list[str]
+    start_at: float  # time.time() at which every worker begins, so they load the server together
+    seconds: float = 10.0
+    local_host: str = "127.0.0.1"  # a source address of its own: ~28,000 ports each
+    heartbeat_interval: float = 300.0
+    meter_interval: float = 900.0
+    charging_share: float = 0.5  # the part of a fleet in a session
+    ramp: float = 0.0  # seconds to connect everyone before `seconds` of measuring
+
+
+@dataclass
+class Outcome:
+    calls: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    connect_ms: list[float] = field(default_factory=list)
+    boot_ms: list[float] = field(default_factory=list)
+    all_booted_s: float = 0.0  # from start_at until the last of this worker's chargers booted
+    failures: list[str] = field(default_factory=list)
+
+
+def _now_z() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def meter_values(i: int, transaction_id: int | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"connectorId": 1, "meterValue": [{
+        "timestamp": _now_z(), "sampledValue": [
+            {"value": str(1000 + i), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"}]}]}
+    if transaction_id is not None:
+        payload["transactionId"] = transaction_id
+    return payload
+
+
+class Charger:
+    """One connection; calls one at a time, as OCPP wants, each one timed."""
+
+    def __init__(self, ws: ClientConnection, outcome: Outcome) -> None:
+        self.ws = ws
+        self.outcome = outcome
+        self.n = 0
+
+    async def call(self, action: str, payload: dict[str, Any]) -> Any:
+        self.n += 1
+        message_id = str(self.n)
+        sent = time.perf_counter()
+        await self.ws.send(json.dumps([2, message_id, action, payload]))
+        while True:
+            frame = json.loads(await self.ws.recv())
+            if frame[0] == 2:  # a call from the server (e.g. a configuration): accept it
+                await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+                continue
+            if frame[1] == message_id:
+                break
+        self.outcome.latencies_ms.append((time.perf_counter() - sent) * 1000)
+        self.outcome.calls += 1
+        if frame[0] != 3:
+            self.outcome.failures.append(f"{action}: {frame[2]}")
+        return frame[2] if frame[0] == 3 else None
+
+
+async def _open(job: Job, charge_point_id: str, outcome: Outcome) -> Charger:
+    started = time.perf_counter()
+    ws = await connect(f"{job.url}/{charge_point_id}", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                       compression=None, open_timeout=120, ping_interval=None,
+                       local_addr=(job.local_host, 0), max_size=None)
+    outcome.connect_ms.append((time.perf_counter() - started) * 1000)
+    return Charger(ws, outcome)
+
+
+async def _boot(charger: Charger, outcome: Outcome) -> None:
+    started = time.perf_counter()
+    await charger.call("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "B"})
+    outcome.boot_ms.append((time.perf_counter() - started) * 1000)
+
+
+async def _saturate(job: Job, charge_point_id: str, outcome: Outcome, until: float) -> None:
+    charger = await _open(job, charge_point_id, outcome)
+    async with charger.ws:
+        await _boot(charger, outcome)
+        # Everyone connected and booted first: the figures are of the steady state.
+        await asyncio.sleep(max(0.0, job.start_at + job.ramp - time.time()))
+        measured = Outcome()
+        charger.outcome = measured
+        i = 0
+        while time.time() < until:
+            if i % 2:
+                await charger.call("Heartbeat", {})
+            else:
+                await charger.call("MeterValues", meter_values(i))
+            i += 1
+        outcome.calls += measured.calls
+        outcome.latencies_ms.extend(measured.latencies_ms)
+        outcome.failures.extend(measured.failures)
+
+
+async def _fleet_member(job: Job, charge_point_id: str, outcome: Outcome, until: float) -> None:
+    """Heartbeats and, if charging, meter values at their real intervals, phases spread."""
+    charger = await _open(job, charge_point_id, outcome)
+    async with charger.ws:
+        setup = Outcome()
+        charger.outcome = setup
+        await charger.call("BootNotification", {"chargePointVendor": "Bench",
+                                                "chargePointModel": "B"})
+        await charger.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                                  "status": "Available"})
+        transaction_id = None
+        if random.random() < job.charging_share:
+            await charger.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                                      "status": "Charging"})
+            started = await charger.call("StartTransaction", {
+                "connectorId": 1, "idTag": "BENCH", "meterStart": 0, "timestamp": _now_z()})
+            transaction_id = started["transactionId"] if started else None
+        outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
+        await asyncio.sleep(max(0.0, job.start_at + job.ramp - time.time()))
+        charger.outcome = outcome  # from here on, every call counts
+        next_heartbeat = time.time() + random.uniform(0, job.heartbeat_interval)
+        next_meter = time.time() + random.uniform(0, job.meter_interval)
+        i = 0
+        while True:
+            wake = min(next_heartbeat, next_meter if transaction_id else until, until)
+            await asyncio.sleep(max(0.0, wake - time.time()))
+            if time.time() >= until:
+                return
+            if time.time() >= next_heartbeat:
+                await charger.call("Heartbeat", {})
+                next_heartbeat += job.heartbeat_interval
+            if transaction_id and time.time() >= next_meter:
+                i += 1
+                await charger.call("MeterValues", meter_values(i, transaction_id))
+                next_meter += job.meter_interval
+
+
+async def _run(job: Job) -> Outcome:
+    outcome = Outcome()
+    await asyncio.sleep(max(0.0, job.start_at - time.time()))
+    until = job.start_at + job.ramp + job.seconds
+    if job.scenario == "saturation":
+        work = [_saturate(job, cp, outcome, until) for cp in job.charge_point_ids]
+    elif job.scenario == "boot":
+        async def boot(charge_point_id: str) -> None:
+            charger = await _open(job, charge_point_id, outcome)
+            await _boot(charger, outcome)
+            outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
+            await charger.ws.close()
+        work = [boot(cp) for cp in job.charge_point_ids]
+    else:
+        work = [_fleet_member(job, cp, outcome, until) for cp in job.charge_point_ids]
+    results = await asyncio.gather(*work, return_exceptions=True)
+    outcome.failures.extend(repr(r) for r in results if isinstance(r, BaseException))
+    return outcome
+
+
+def run_job(job: Job) -> Outcome:
+    """A worker process's entry point."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return asyncio.run(_run(job))
