@@ -15,7 +15,7 @@ import structlog
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
 
-from csms import casing, validation
+from csms import casing, routing, validation
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings, lenient_actions
 from csms.meter import format_timestamp
@@ -27,6 +27,7 @@ from csms.sessions import SessionService
 ocpp.messages.ASYNC_VALIDATION = False
 validation.install()
 casing.install()
+routing.install()
 
 
 @dataclass(frozen=True)

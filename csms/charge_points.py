@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,15 @@ log = structlog.get_logger(__name__)
 _BOOT_ANSWER = {"accepted": None, "pending": "Pending", "rejected": "Rejected"}
 
 
+@dataclass(frozen=True)
+class Boot:
+    charge_point_id: str
+    vendor: str
+    model: str
+    serial_number: str | None
+    firmware_version: str | None
+
+
 class ChargePointService:
     def __init__(self, pool: asyncpg.Pool, events: EventBus, settings: OcppSettings,
                  node_id: str) -> None:
@@ -35,46 +45,63 @@ class ChargePointService:
         self.events = events
         self.settings = settings
         self.node_id = node_id
-        self._heartbeats = GroupCommit(pool, store.touch)
+        # Boot storms (a depot's power coming back, a restart of ours) are what these batch for.
+        self._heartbeats: GroupCommit[str, None] = GroupCommit(pool, store.touch)
+        self._connects: GroupCommit[tuple[str, str], str | None] = GroupCommit(
+            pool, self._store_connects)
+        self._disconnects: GroupCommit[str, None] = GroupCommit(pool, self._store_disconnects)
+        self._boots: GroupCommit[Boot, str] = GroupCommit(pool, self._store_boots)
 
-    async def admit(self, charge_point_id: str) -> bool:
-        """May this charger open a connection? Unknown ones only when the config says so."""
-        if await store.get_charge_point(self.pool, charge_point_id) is not None:
-            return True
-        if not self.settings.accept_unknown_charge_points:
-            return False
+    async def admit(self, charge_point_id: str) -> asyncpg.Record | None:
+        """The charger's record if it may open a connection; unknown ones only when the config
+        says so."""
+        charge_point = await store.get_charge_point(self.pool, charge_point_id)
+        if charge_point is not None or not self.settings.accept_unknown_charge_points:
+            return charge_point
         await store.insert_charge_point(self.pool, charge_point_id, None)
         log.info("unknown charge point registered on connect", charge_point_id=charge_point_id)
-        return True
+        return await store.get_charge_point(self.pool, charge_point_id)
 
     async def connected(self, charge_point_id: str, protocol: str) -> str | None:
         """Returns the node that held the charger's connection until now, if any."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            previous = await store.set_connected(conn, charge_point_id, protocol, self.node_id)
+        return await self._connects.submit((charge_point_id, protocol))
+
+    async def _store_connects(self, conn: asyncpg.Connection,
+                              batch: list[tuple[str, str]]) -> list[str | None]:
+        previous = await store.set_connected(conn, batch, self.node_id)
+        for charge_point_id, protocol in batch:
             await self.events.publish(conn, ChargePointConnected(charge_point_id, protocol))
-        return previous
+        return [previous.get(charge_point_id) for charge_point_id, _ in batch]
 
     async def disconnected(self, charge_point_id: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Reconnected to another node meanwhile: that node holds it, nothing to say.
-            if await store.set_disconnected(conn, charge_point_id, self.node_id):
-                await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
+        await self._disconnects.submit(charge_point_id)
+
+    async def _store_disconnects(self, conn: asyncpg.Connection, batch: list[str]) -> None:
+        # Reconnected to another node meanwhile: that node holds it, nothing to say.
+        for charge_point_id in await store.set_disconnected(conn, batch, self.node_id):
+            await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
 
     async def boot(self, charge_point_id: str, vendor: str, model: str,
                    serial_number: str | None, firmware_version: str | None) -> str:
         """Records the boot; returns the OCPP registration status (Accepted/Pending/Rejected)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            charge_point = await store.get_charge_point(conn, charge_point_id)
-            registration = charge_point["registration"] if charge_point else "rejected"
-            answer = _BOOT_ANSWER.get(registration) or self.settings.boot_status
-            await store.record_boot(conn, charge_point_id, vendor, model, serial_number,
-                                    firmware_version, answer)
-            await self.events.publish(
-                conn, ChargePointBooted(charge_point_id, vendor, model, firmware_version)
-            )
+        answer = await self._boots.submit(Boot(charge_point_id, vendor, model, serial_number,
+                                               firmware_version))
+        assert answer is not None
         log.info("boot", charge_point_id=charge_point_id, vendor=vendor, model=model,
                  firmware=firmware_version, status=answer)
         return answer
+
+    async def _store_boots(self, conn: asyncpg.Connection, batch: list[Boot]) -> list[str]:
+        registered = await store.registrations(conn, [boot.charge_point_id for boot in batch])
+        answers = [_BOOT_ANSWER.get(registered.get(boot.charge_point_id, "rejected"))
+                   or self.settings.boot_status for boot in batch]
+        await store.record_boots(conn, [
+            (boot.charge_point_id, boot.vendor, boot.model, boot.serial_number,
+             boot.firmware_version, answer) for boot, answer in zip(batch, answers, strict=True)])
+        for boot in batch:
+            await self.events.publish(conn, ChargePointBooted(
+                boot.charge_point_id, boot.vendor, boot.model, boot.firmware_version))
+        return answers
 
     async def heartbeat(self, charge_point_id: str) -> None:
         await self._heartbeats.submit(charge_point_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -26,6 +27,32 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, binascii.Error):
         return False
     return scheme == "scrypt" and hmac.compare_digest(expected, actual)
+
+
+class PasswordCheck:
+    """scrypt costs tens of milliseconds by design: done in a worker thread (it releases the
+    GIL), so other chargers are served meanwhile, and once per charger and password, so a
+    fleet reconnecting after a restart is not held up for minutes. A password that matched is
+    remembered as a keyed digest (this process's random key) next to the hash it matched."""
+
+    def __init__(self, remember: int = 100_000) -> None:
+        self.remember = remember
+        self._key = secrets.token_bytes(32)
+        self._matched: dict[str, bytes] = {}
+
+    def _digest(self, password: str) -> bytes:
+        return hmac.digest(self._key, password.encode(), "sha256")
+
+    async def verify(self, password: str, stored: str) -> bool:
+        known = self._matched.get(stored)
+        if known is not None and hmac.compare_digest(known, self._digest(password)):
+            return True
+        if not await asyncio.to_thread(verify_password, password, stored):
+            return False
+        if len(self._matched) >= self.remember:
+            self._matched.clear()
+        self._matched[stored] = self._digest(password)
+        return True
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

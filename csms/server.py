@@ -15,10 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from csms import store
 from csms.adapter import OcppAdapter, Services
 from csms.config import OcppSettings
-from csms.credentials import basic_credentials, verify_password
+from csms.credentials import PasswordCheck, basic_credentials
 from csms.links import Connections
 from csms.ocpp16 import Ocpp16Adapter
 from csms.ocpp201 import Ocpp201Adapter
@@ -83,6 +82,7 @@ class OcppServer:
         self._server: Server | None = None
         self._ssl = tls_context(self.settings)
         self._per_ip: Counter[str] = Counter()
+        self._passwords = PasswordCheck()
 
     @property
     def port(self) -> int:
@@ -119,14 +119,13 @@ class OcppServer:
             log.warning("connection refused: bad path", path=request.path, peer=peer)
             return _refuse(connection, HTTPStatus.NOT_FOUND,
                            f"Use {self.settings.path}/{{charge_point_id}}")
-        if not await self.services.charge_points.admit(charge_point_id):
+        charge_point = await self.services.charge_points.admit(charge_point_id)
+        if charge_point is None:
             log.warning("connection refused: unknown charge point",
                         charge_point_id=charge_point_id, peer=peer)
             return _refuse(connection, HTTPStatus.NOT_FOUND,
                            f"Unknown charge point {charge_point_id}")
-        charge_point = await store.get_charge_point(self.services.charge_points.pool,
-                                                    charge_point_id)
-        profile = charge_point["security_profile"] if charge_point else 1
+        profile = charge_point["security_profile"]
         certified = certificate_name(connection)
         if certified is not None and certified != charge_point_id:
             # The gap CitrineOS closed late: a valid certificate of another charger is no entry.
@@ -143,11 +142,11 @@ class OcppServer:
                             charge_point_id=charge_point_id, peer=peer)
                 return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Client certificate required")
             return None  # the certificate is the credential
-        password_hash = charge_point["password_hash"] if charge_point else None
+        password_hash = charge_point["password_hash"]
         if password_hash is not None:
             credentials = basic_credentials(request.headers.get("Authorization"))
             if (credentials is None or credentials[0] != charge_point_id
-                    or not verify_password(credentials[1], password_hash)):
+                    or not await self._passwords.verify(credentials[1], password_hash)):
                 log.warning("connection refused: wrong credentials",
                             charge_point_id=charge_point_id, peer=peer)
                 return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Wrong or missing credentials")

@@ -60,7 +60,8 @@ class SessionService:
         self.events = events
         self.authorizer = authorizer
         self.settings = settings
-        self._meter_values = GroupCommit(pool, self._store_meter_values)
+        self._meter_values: GroupCommit[MeterValues, None] = GroupCommit(
+            pool, self._store_meter_values)
 
     def _window_start(self) -> datetime:
         return datetime.now(UTC) - timedelta(seconds=self.settings.remote_start_window)

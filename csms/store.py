@@ -43,27 +43,31 @@ async def list_charge_points(db: Executor) -> list[Row]:
     return await db.fetch("SELECT * FROM charge_points ORDER BY id")
 
 
-async def set_connected(db: Executor, charge_point_id: str, protocol: str,
-                        node_id: str) -> str | None:
-    """The charger is connected to `node_id`; returns the node that held it until now."""
-    return await db.fetchval(  # type: ignore[no-any-return]
-        """UPDATE charge_points cp SET connected = true, protocol = $2, node_id = $3,
+async def set_connected(db: Executor, connections: list[tuple[str, str]],
+                        node_id: str) -> dict[str, str | None]:
+    """Chargers (id, protocol) connected to `node_id`; returns the node that held each until now."""
+    rows = await db.fetch(
+        """UPDATE charge_points cp SET connected = true, protocol = v.protocol, node_id = $3,
                connected_at = now(), last_seen = now()
-           FROM (SELECT id, node_id FROM charge_points WHERE id = $1 FOR UPDATE) previous
-           WHERE cp.id = previous.id
-           RETURNING previous.node_id""",
-        charge_point_id, protocol, node_id,
+           FROM (SELECT c.id, c.node_id AS previous, k.protocol
+                 FROM unnest($1::text[], $2::text[]) k (id, protocol)
+                 JOIN charge_points c ON c.id = k.id ORDER BY c.id FOR UPDATE OF c) v
+           WHERE cp.id = v.id
+           RETURNING cp.id, v.previous""",
+        [c[0] for c in connections], [c[1] for c in connections], node_id,
     )
+    return {row["id"]: row["previous"] for row in rows}
 
 
-async def set_disconnected(db: Executor, charge_point_id: str, node_id: str) -> bool:
-    """False when the charger has meanwhile connected to another node: that node holds it now."""
-    done = await db.execute(
+async def set_disconnected(db: Executor, charge_point_ids: list[str], node_id: str) -> set[str]:
+    """The chargers still held by `node_id` are disconnected now; the others have meanwhile
+    connected to another node, which holds them."""
+    rows = await db.fetch(
         """UPDATE charge_points SET connected = false, node_id = NULL, last_seen = now()
-           WHERE id = $1 AND node_id = $2""",
-        charge_point_id, node_id,
+           WHERE id = ANY($1::text[]) AND node_id = $2 RETURNING id""",
+        charge_point_ids, node_id,
     )
-    return bool(done.endswith(" 1"))
+    return {row["id"] for row in rows}
 
 
 async def join_nodes(db: Executor, node_id: str, lease: float) -> bool:
@@ -113,14 +117,23 @@ async def holder_of(db: Executor, charge_point_id: str) -> str | None:
     )
 
 
-async def record_boot(db: Executor, charge_point_id: str, vendor: str, model: str,
-                      serial_number: str | None, firmware_version: str | None,
-                      boot_status: str) -> None:
+async def registrations(db: Executor, charge_point_ids: list[str]) -> dict[str, str]:
+    rows = await db.fetch("SELECT id, registration FROM charge_points WHERE id = ANY($1::text[])",
+                          charge_point_ids)
+    return {row["id"]: row["registration"] for row in rows}
+
+
+async def record_boots(db: Executor, boots: list[tuple[str, str, str, str | None, str | None, str]]
+                       ) -> None:
+    """(id, vendor, model, serial number, firmware version, our answer) of each boot."""
     await db.execute(
-        """UPDATE charge_points SET vendor = $2, model = $3, serial_number = $4,
-               firmware_version = $5, boot_status = $6, last_boot = now(), last_seen = now()
-           WHERE id = $1""",
-        charge_point_id, vendor, model, serial_number, firmware_version, boot_status,
+        """UPDATE charge_points cp SET vendor = b.vendor, model = b.model,
+               serial_number = b.serial_number, firmware_version = b.firmware_version,
+               boot_status = b.boot_status, last_boot = now(), last_seen = now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+               b (id, vendor, model, serial_number, firmware_version, boot_status)
+           WHERE cp.id = b.id""",
+        *([boot[i] for boot in boots] for i in range(6)),
     )
 
 
