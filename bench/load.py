@@ -33,6 +33,7 @@ class Job:
 class Outcome:
     calls: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # fleet: time.time() of each timed call
     connect_ms: list[float] = field(default_factory=list)
     boot_ms: list[float] = field(default_factory=list)
     all_booted_s: float = 0.0  # from start_at until the last of this worker's chargers booted
@@ -74,6 +75,7 @@ class Charger:
             if frame[1] == message_id:
                 break
         self.outcome.latencies_ms.append((time.perf_counter() - sent) * 1000)
+        self.outcome.sent_at.append(time.time())
         self.outcome.calls += 1
         if frame[0] != 3:
             self.outcome.failures.append(f"{action}: {frame[2]}")
@@ -117,6 +119,8 @@ async def _saturate(job: Job, charge_point_id: str, outcome: Outcome, until: flo
 
 async def _fleet_member(job: Job, charge_point_id: str, outcome: Outcome, until: float) -> None:
     """Heartbeats and, if charging, meter values at their real intervals, phases spread."""
+    # Connections spread over most of the ramp: a boot storm is a scenario of its own.
+    await asyncio.sleep(random.uniform(0, job.ramp * 0.7))
     charger = await _open(job, charge_point_id, outcome)
     async with charger.ws:
         setup = Outcome()

@@ -33,6 +33,7 @@ class OcppSettings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    handshake_timeout: float = 30.0
     ping_interval: float = 60.0
     ping_timeout: float = 30.0
     max_messages_per_second: float = 20.0

@@ -1,36 +1,75 @@
-"""The ocpp library's route map (@on handlers per action), worked out once per class, not per connection."""
+"""The ocpp library's route map (@on handlers per action), laid out once per class, bound on use."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import ocpp.charge_point
 import ocpp.routing
 
 library_route_map = ocpp.routing.create_route_map
-# Per class: (action, option, attribute name) of every routed method, and each action's switches.
-_layouts: dict[type, tuple[list[tuple[str, str, str]], dict[str, dict[str, Any]]]] = {}
 
 
-def route_map(obj: Any) -> dict[str, dict[str, Any]]:
-    """The library's own map for this object, built from its class's layout: the library
-    tries every decorated name of the process on every new connection (a boot storm's tenth)."""
+@dataclass(frozen=True)
+class Layout:
+    """Per action: the names of its routed methods and its switches (skip validation)."""
+
+    methods: dict[str, list[tuple[str, str]]]
+    switches: dict[str, dict[str, Any]]
+
+
+_layouts: dict[type, Layout] = {}
+
+
+def _layout(obj: Any) -> Layout:
     layout = _layouts.get(type(obj))
     if layout is None:
         routes = library_route_map(obj)
-        methods = [(action, option, entry[option].__name__) for action, entry in routes.items()
-                   for option in ("_on_action", "_after_action") if option in entry]
-        switches = {action: {k: v for k, v in entry.items() if not k.startswith("_on")
-                             and not k.startswith("_after")} for action, entry in routes.items()}
-        _layouts[type(obj)] = layout = (methods, switches)
-        return routes
-    methods, switches = layout
-    built: dict[str, dict[str, Any]] = {action: dict(values) for action, values in switches.items()}
-    for action, option, name in methods:
-        built[action][option] = getattr(obj, name)
-    return built
+        methods = {action: [(option, entry[option].__name__) for option in
+                            ("_on_action", "_after_action") if option in entry]
+                   for action, entry in routes.items()}
+        switches = {action: {k: v for k, v in entry.items()
+                             if k not in ("_on_action", "_after_action")}
+                    for action, entry in routes.items()}
+        _layouts[type(obj)] = layout = Layout(methods, switches)
+    return layout
+
+
+class RouteMap(MutableMapping[str, dict[str, Any]]):
+    """What the library's map holds, built when a call comes in: a connection keeps only its
+    object and the entries changed for it (a charger's leniency), not a dict per action."""
+
+    __slots__ = ("_obj", "_layout", "_changed")
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+        self._layout = _layout(obj)
+        self._changed: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, action: str) -> dict[str, Any]:
+        if action in self._changed:
+            return self._changed[action]
+        entry = dict(self._layout.switches[action])  # KeyError: the library's "not implemented"
+        for option, name in self._layout.methods[action]:
+            entry[option] = getattr(self._obj, name)
+        return entry
+
+    def __setitem__(self, action: str, entry: dict[str, Any]) -> None:
+        self._changed[action] = entry
+
+    def __delitem__(self, action: str) -> None:
+        raise TypeError("routes are fixed by the class")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layout.switches)
+
+    def __len__(self) -> int:
+        return len(self._layout.switches)
 
 
 def install() -> None:
-    """ChargePoint.__init__ calls the map's builder by its module name."""
-    ocpp.charge_point.create_route_map = route_map
+    """ChargePoint.__init__ calls the map's builder by its module name; the library tried every
+    decorated name of the process on every new connection (a boot storm's tenth)."""
+    ocpp.charge_point.create_route_map = RouteMap

@@ -96,7 +96,8 @@ class OcppServer:
             process_request=self._admit,
             max_size=self.settings.max_message_size,
             compression="deflate" if self.settings.compression else None,
-            ssl=self._ssl, ping_interval=self.settings.ping_interval or None,
+            ssl=self._ssl, open_timeout=self.settings.handshake_timeout or None,
+            ping_interval=self.settings.ping_interval or None,
             ping_timeout=self.settings.ping_timeout or None,
         )
         log.info("ocpp server listening", host=self.settings.host, port=self.port,

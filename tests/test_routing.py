@@ -1,4 +1,4 @@
-"""The route map worked out once per class equals the library's own, connection by connection."""
+"""The route map laid out once per class gives what the library's own map gives, per connection."""
 
 from __future__ import annotations
 
@@ -12,8 +12,17 @@ from csms.ocpp201 import Ocpp201Adapter
 @pytest.mark.parametrize("adapter", [Ocpp16Adapter, Ocpp201Adapter])
 def test_same_map_as_the_library(adapter: type) -> None:
     first, second = object.__new__(adapter), object.__new__(adapter)
-    routing.route_map(first)  # works out the class's layout
-    built = routing.route_map(second)
-    assert built == routing.library_route_map(second)
+    routing.RouteMap(first)  # lays out the class
+    built = routing.RouteMap(second)
+    assert dict(built) == routing.library_route_map(second)
     assert built["Heartbeat"]["_on_action"].__self__ is second  # bound to its own connection
-    assert routing.route_map(first)["Heartbeat"] is not built["Heartbeat"]  # not shared
+    with pytest.raises(KeyError):
+        built["NoSuchAction"]
+
+
+def test_a_change_stays_with_its_connection() -> None:
+    first, second = object.__new__(Ocpp16Adapter), object.__new__(Ocpp16Adapter)
+    lenient, strict = routing.RouteMap(first), routing.RouteMap(second)
+    lenient["MeterValues"] = {**lenient["MeterValues"], "_skip_schema_validation": True}
+    assert lenient["MeterValues"]["_skip_schema_validation"] is True
+    assert strict["MeterValues"]["_skip_schema_validation"] is False
