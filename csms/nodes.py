@@ -37,7 +37,7 @@ class NodeRegistry:
 
     async def join(self) -> None:
         await store.join_nodes(self.pool, self.node_id, self.lease)
-        await self.sweep()
+        await self.sweep(restarted=True)
         self.log.info("node joined", lease=self.lease)
 
     async def leave(self) -> None:
@@ -52,9 +52,9 @@ class NodeRegistry:
             self.log.warning("lease had run out; chargers claimed again")
             await store.claim_charge_points(self.pool, self.node_id, self.held())
 
-    async def sweep(self) -> list[str]:
+    async def sweep(self, restarted: bool = False) -> list[str]:
         async with self.pool.acquire() as conn, conn.transaction():
-            released = await store.release_orphans(conn, self.node_id, self.held())
+            released = await store.release_orphans(conn, self.node_id, restarted)
             for charge_point_id in released:
                 await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
         if released:

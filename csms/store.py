@@ -93,17 +93,17 @@ async def claim_charge_points(db: Executor, node_id: str, charge_point_ids: list
     )
 
 
-async def release_orphans(db: Executor, node_id: str, held: list[str]) -> list[str]:
-    """Chargers recorded as connected to no live node (or to an earlier life of this one):
-    disconnected now. Dead nodes' rows go too."""
+async def release_orphans(db: Executor, node_id: str, restarted: bool) -> list[str]:
+    """Chargers recorded as connected to no live node are disconnected now, and dead nodes'
+    rows go. `restarted`: so are those recorded under our own id, by an earlier life of ours."""
     rows = await db.fetch(
         """WITH dead AS (DELETE FROM nodes WHERE lease_until < now() RETURNING id)
-           UPDATE charge_points SET connected = false, node_id = NULL
+           UPDATE charge_points cp SET connected = false, node_id = NULL
            WHERE connected AND (node_id IS NULL OR node_id IN (SELECT id FROM dead)
-                                OR node_id NOT IN (SELECT id FROM nodes)
-                                OR (node_id = $1 AND NOT id = ANY($2::text[])))
+                                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = cp.node_id)
+                                OR ($2 AND node_id = $1))
            RETURNING id""",
-        node_id, held,
+        node_id, restarted,
     )
     return [row["id"] for row in rows]
 
