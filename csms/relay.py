@@ -124,10 +124,13 @@ class Relay:
 
     async def link(self, charge_point_id: str) -> ChargerLink | None:
         """The charger's link, local or remote; None when no live node holds it."""
+        local = self.connections.get(charge_point_id)
+        if local is not None:
+            # Ours: had the charger moved to another node, that node would have released it.
+            return local
         holder = await self.registry.holder(charge_point_id)
         if holder is None or holder == self.node_id:
-            # The registry is a step behind a charger that just connected here.
-            return self.connections.get(charge_point_id)
+            return None
         return RemoteLink(self, holder, charge_point_id)
 
     async def release(self, node_id: str, charge_point_id: str) -> None:
