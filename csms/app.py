@@ -22,6 +22,7 @@ from csms.config import ConfigError, Settings
 from csms.database import create_pool, database_url, migrate
 from csms.events import EventBus
 from csms.links import Connections
+from csms.memory import freeze_forever
 from csms.nodes import NodeRegistry, default_node_id
 from csms.notifications import Listener
 from csms.relay import Relay
@@ -125,6 +126,7 @@ class App:
 async def serve_forever(settings: Settings) -> None:
     app = await App.open(settings)
     await app.start()
+    freezing = asyncio.get_running_loop().create_task(freeze_forever())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,4 +134,5 @@ async def serve_forever(settings: Settings) -> None:
     log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port)
     await stopping.wait()
     log.info("shutting down")
+    freezing.cancel()
     await app.stop()

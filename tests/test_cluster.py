@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from bridge import outbox
 from csms import relay
@@ -23,7 +24,7 @@ from simulators.chargepoint import SimConfig
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
-from tests.test_commands import _answer_next
+from tests.test_commands import OUTCOMES, _answer_next
 from tests.test_crash import MAKERS, Server
 from tests.test_oicp_roaming import CDR, _async, remote_start_body
 
@@ -83,9 +84,12 @@ async def test_commands_reach_the_node_holding_the_charger(nodes: tuple[App, App
     await eventually(completed)
 
 
-async def test_every_outcome_travels_back(make_app: AppFactory) -> None:
-    a = await make_app(node_id="a", call_timeout=0.5, meter_value_interval=0)
-    b = await make_app(node_id="b", call_timeout=0.5, meter_value_interval=0)
+@contextlib.asynccontextmanager
+async def raw_charger_on_b(make_app: AppFactory, **ocpp: Any
+                           ) -> AsyncIterator[tuple[App, App, Api, ClientConnection]]:
+    """Nodes a and b; a bare 1.6 connection of CP1, booted, on b; node a's API."""
+    a = await make_app(node_id="a", meter_value_interval=0, **ocpp)
+    b = await make_app(node_id="b", meter_value_interval=0, **ocpp)
     api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
     try:
         await register(a.pool, "CP1", None, {1: None})
@@ -93,25 +97,25 @@ async def test_every_outcome_travels_back(make_app: AppFactory) -> None:
             await ws.send(json.dumps([2, "b", "BootNotification",
                                       {"chargePointVendor": "V", "chargePointModel": "M"}]))
             await ws.recv()
-            for reply, expected in [
-                (None, (504, "timeout")),
-                (("NotImplemented", "not here", {}), (502, "failed")),
-                ({"status": "Rejected"}, (409, "rejected")),
-                ({"status": "Accepted"}, (200, "accepted")),
-            ]:
-                command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
-                await _answer_next(ws, reply)
-                status, answer = await command
-                assert (status, answer["outcome"]) == expected, (reply, answer)
-                if expected[1] == "failed":
-                    assert answer["detail"] == {"error": "NotImplemented",
-                                                "description": "not here"}
+            yield a, b, api, ws
+    finally:
+        await api.http.close()
+
+
+async def test_every_outcome_travels_back(make_app: AppFactory) -> None:
+    async with raw_charger_on_b(make_app, call_timeout=0.5) as (a, _, api, ws):
+        for reply, expected in OUTCOMES:
+            command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
+            await _answer_next(ws, reply)
+            status, answer = await command
+            assert (status, answer["outcome"]) == expected, (reply, answer)
+            if expected[1] == "failed":
+                assert answer["detail"] == {"error": "NotImplemented", "description": "not here"}
+        await ws.close()
         await eventually(lambda: a.pool.fetchval(
             "SELECT NOT connected FROM charge_points WHERE id = 'CP1'"))
         status, answer = await api.post("/charge-points/CP1/reset")
         assert (status, answer["outcome"]) == (503, "offline")
-    finally:
-        await api.http.close()
 
 
 async def test_a_dead_nodes_chargers_are_released_and_claimed_back(
@@ -298,24 +302,14 @@ async def test_two_nodes_remote_start_node_killed_one_cdr(
 
 
 async def test_a_stopping_node_finishes_the_calls_it_relays(make_app: AppFactory) -> None:
-    a = await make_app(node_id="a", meter_value_interval=0)
-    b = await make_app(node_id="b", meter_value_interval=0)
-    api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
-    try:
-        await register(a.pool, "CP1", None, {1: None})
-        async with connect(f"{ws_url(b)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps([2, "b", "BootNotification",
-                                      {"chargePointVendor": "V", "chargePointModel": "M"}]))
-            await ws.recv()
-            command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
-            frame = json.loads(await ws.recv())
-            assert frame[2] == "Reset"
-            stopping = asyncio.create_task(b.stop())  # SIGTERM arrives mid-call
-            await asyncio.sleep(0.3)
-            await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
-            status, answer = await command
-            assert (status, answer["outcome"]) == (200, "accepted"), answer
-            await stopping
-            assert ws.close_code == 1001  # and only then the charger is sent elsewhere
-    finally:
-        await api.http.close()
+    async with raw_charger_on_b(make_app) as (_, b, api, ws):
+        command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
+        frame = json.loads(await ws.recv())
+        assert frame[2] == "Reset"
+        stopping = asyncio.create_task(b.stop())  # SIGTERM arrives mid-call
+        await asyncio.sleep(0.3)
+        await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+        status, answer = await command
+        assert (status, answer["outcome"]) == (200, "accepted"), answer
+        await stopping
+        assert ws.close_code == 1001  # and only then the charger is sent elsewhere

@@ -56,6 +56,15 @@ async def _answer_next(ws: Any, reply: Any) -> list[Any]:
     return frame  # type: ignore[no-any-return]
 
 
+# The charger's reply to a command (a CALLRESULT payload, a CALLERROR, none) and the API's answer.
+OUTCOMES: list[tuple[Any, tuple[int, str]]] = [
+    (None, (504, "timeout")),
+    (("NotImplemented", "not here", {}), (502, "failed")),
+    ({"status": "Rejected"}, (409, "rejected")),
+    ({"status": "Accepted"}, (200, "accepted")),
+]
+
+
 async def test_every_command_outcome(make_app: AppFactory) -> None:
     app = await make_app(call_timeout=0.5, meter_value_interval=0)
     api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
@@ -70,12 +79,7 @@ async def test_every_command_outcome(make_app: AppFactory) -> None:
             await ws.send(json.dumps([2, "b", "BootNotification",
                                       {"chargePointVendor": "V", "chargePointModel": "M"}]))
             await ws.recv()
-            for reply, expected in [
-                (None, (504, "timeout")),
-                (("NotImplemented", "not here", {}), (502, "failed")),
-                ({"status": "Rejected"}, (409, "rejected")),
-                ({"status": "Accepted"}, (200, "accepted")),
-            ]:
+            for reply, expected in OUTCOMES:
                 command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
                 frame = await _answer_next(ws, reply)
                 assert frame[2] == "Reset"
