@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import ssl
 import sys
 import tomllib
@@ -55,6 +56,9 @@ async def _with_app(settings: Settings, work: Any) -> Any:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from csms.app import serve_forever
 
+    # Each charger is an open file: take all the system allows (the soft limit is often 1,024).
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     asyncio.run(serve_forever(settings))
     return 0
 
