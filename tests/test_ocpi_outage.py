@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,14 +10,11 @@ import asyncpg
 
 from csms import store
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.tariffs import put_tariffs
 from simulators.chargepoint import SimulatedChargePoint
 from simulators.emsp import Received, SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, free_port, ocpi_settings
-from tests.test_ocpi_sessions import TARIFF
-from tests.test_oicp_evse_data import demo_site
+from tests.test_ocpi_sessions import setup
 from tests.test_oicp_roaming import _async
 
 BASE, CEILING = 0.1, 0.8  # retries wait 0.1, 0.2, 0.4, 0.8, 0.8, … seconds
@@ -92,14 +88,7 @@ async def test_long_emsp_outage_with_restarts(make_app: AppFactory, emsp: Simula
     # Same OCPP and OCPI ports across restarts: the charger reconnects, the eMSP keeps our URL.
     port = free_port()
     ocpi = ocpi_settings(retry_base_delay=BASE, retry_max_delay=CEILING)
-    app = await make_app(ocpp_port=port, ocpi=ocpi)
-    assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
-    await put_tariffs(app.pool, app.events, [TARIFF])
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
-    site = demo_site()
-    await assign_sites(app.pool, app.events, [replace(site, evse=replace(site.evse, tariff="AC-1"),
-                                                      evses={})])
+    app = await setup(make_app, emsp, ocpp_port=port, ocpi=ocpi)
     for uid in ("AABB0101", "AABB0102"):  # ALWAYS: the charger may start without asking the eMSP
         assert (await emsp.push_token(emsp.token(uid)))[0] == 200
     sim = sims(app)

@@ -24,8 +24,9 @@ TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
     {"type": "ENERGY", "price": 0.40, "vat": 19.0, "step_size": 1}]}]}
 
 
-async def setup(make_app: AppFactory, emsp: SimulatedEmsp) -> App:
-    app = await make_app(ocpi=ocpi_settings())
+async def setup(make_app: AppFactory, emsp: SimulatedEmsp, **options: Any) -> App:
+    """OCPI on, the eMSP registered, CP1 on a site whose EVSEs have tariff AC-1."""
+    app = await make_app(**{"ocpi": ocpi_settings(), **options})
     assert app.ocpi is not None
     await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
     await put_tariffs(app.pool, app.events, [TARIFF])
