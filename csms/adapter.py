@@ -22,6 +22,8 @@ from csms.meter import format_timestamp
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
 
+_log = structlog.get_logger("csms.ocpp")
+
 # Validating in a thread pool costs more than the validation itself (see stack findings),
 # and compiled schemas validate about 19 times faster than the library's jsonschema.
 ocpp.messages.ASYNC_VALIDATION = False
@@ -48,6 +50,8 @@ def now_z() -> str:
 
 class TokenBucket:
     """At most `rate` per second on average, `burst` at once."""
+
+    __slots__ = ("rate", "burst", "tokens", "at")
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
@@ -82,8 +86,6 @@ class OcppAdapter:
         super().__init__(charge_point_id, connection,  # type: ignore[call-arg]
                          response_timeout=services.settings.call_timeout)
         self.services = services
-        self.log = structlog.get_logger("csms.ocpp").bind(charge_point_id=charge_point_id,
-                                                           protocol=self.protocol)
         self._tasks: set[asyncio.Task[Any]] = set()
         for action in lenient_actions(services.settings, charge_point_id):
             if action in self.route_map:  # type: ignore[attr-defined]
@@ -94,6 +96,11 @@ class OcppAdapter:
         rate = services.settings.max_messages_per_second
         # A burst allowance, so a charger flushing its offline queue is not cut short.
         self._bucket = TokenBucket(rate, rate * 10) if rate > 0 else None
+
+    @property
+    def log(self) -> Any:
+        """Bound when something is logged, not kept per connection (memory per charger)."""
+        return _log.bind(charge_point_id=self.charge_point_id, protocol=self.protocol)
 
     @property
     def charge_point_id(self) -> str:

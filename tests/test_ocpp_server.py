@@ -234,3 +234,25 @@ async def test_leniency_for_one_charger_and_one_action(make_app: AppFactory) -> 
     status = await app.pool.fetchval(
         "SELECT ocpp_status FROM evses WHERE charge_point_id = 'QUIRKY'")
     assert status == "Available"
+
+
+async def test_a_dead_connection_is_dropped_a_live_one_kept(make_app: AppFactory) -> None:
+    app = await make_app(ping_interval=0.3, ping_timeout=0.2)
+    await register(app.pool, "DEAD", None, {1: None})
+    await register(app.pool, "LIVE", None, {1: None})
+    # A peer that completes the handshake and then never reads again: it cannot answer pings.
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.ocpp.port)
+    writer.write(b"GET /ocpp/DEAD HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")
+    assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+    async with connect(f"{ws_url(app)}/LIVE", subprotocols=["ocpp1.6"]) as live:  # type: ignore[list-item]
+        async def dropped() -> bool:
+            return "DEAD" not in app.connections and bool(await app.pool.fetchval(
+                "SELECT NOT connected FROM charge_points WHERE id = 'DEAD'"))
+        await eventually(dropped, timeout=5)
+        await asyncio.sleep(1.0)  # several rounds of pings, each answered
+        assert "LIVE" in app.connections
+        reply = await _call(live, [2, "h", "Heartbeat", {}])
+        assert reply[0] == 3
+    writer.close()
