@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections import Counter
 from collections.abc import Awaitable
@@ -169,12 +168,13 @@ class OcppServer:
         interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
         while True:
             await asyncio.sleep(max(0.0, interval - timeout) if timeout else interval)
+            live = list(self._live)
             waiting: dict[ServerConnection, Awaitable[float]] = {}
-            for n, websocket in enumerate(list(self._live)):
-                with contextlib.suppress(ConnectionClosed):
-                    waiting[websocket] = await websocket.ping()
-                if n % 500 == 499:
-                    await asyncio.sleep(0)  # a big fleet's pings do not stall its calls
+            for start in range(0, len(live), 500):  # in chunks: a big fleet's calls go on
+                chunk = live[start:start + 500]
+                pings = await asyncio.gather(*(self._ping(ws, timeout or interval) for ws in chunk))
+                waiting.update((ws, pong) for ws, pong in zip(chunk, pings, strict=True)
+                               if pong is not None)
             if not timeout:
                 continue
             await asyncio.sleep(timeout)
@@ -185,6 +185,19 @@ class OcppServer:
                     websocket.transport.abort()  # a dead peer would not take part in a close
                 elif not answered.cancelled():
                     answered.exception()  # closed meanwhile: seen, so asyncio does not warn
+
+    @staticmethod
+    async def _ping(websocket: ServerConnection, within: float) -> Awaitable[float] | None:
+        """The pong to wait for; None if closed, or if even the ping cannot be written (a peer
+        that stopped reading fills our buffer): that one is dropped at once."""
+        try:
+            return await asyncio.wait_for(websocket.ping(), within)
+        except ConnectionClosed:
+            return None
+        except TimeoutError:
+            log.warning("connection dropped: not reading", peer=websocket.remote_address)
+            websocket.transport.abort()
+            return None
 
     async def _close(self, adapter: OcppAdapter, why: str) -> None:
         log.info("connection replaced", charge_point_id=adapter.charge_point_id, why=why)
