@@ -81,6 +81,15 @@ class Charger:
             self.outcome.failures.append(f"{action}: {frame[2]}")
         return frame[2] if frame[0] == 3 else None
 
+    async def next_call(self, action: str) -> tuple[str, dict[str, Any]]:
+        """Wait for the server's call of that action (others are accepted); its id and payload."""
+        while True:
+            frame = json.loads(await self.ws.recv())
+            if frame[0] == 2 and frame[2] == action:
+                return frame[1], frame[3]
+            if frame[0] == 2:
+                await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+
 
 async def _open(job: Job, charge_point_id: str, outcome: Outcome) -> Charger:
     started = time.perf_counter()

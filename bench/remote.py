@@ -9,9 +9,10 @@ import uuid
 from typing import Any
 
 import asyncpg
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from bench import target
+from bench.load import Charger, Outcome
 from csms.charge_points import register
 from simulators.hubject import Received, SimulatedHubject
 
@@ -25,39 +26,13 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1)}
 
 
-class Charger:
-    """A raw 1.6 charger that accepts remote starts; measured from the outside, so each figure
-    also holds one HTTP or WebSocket hop on 127.0.0.1."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.n = 0
-
-    async def call(self, action: str, payload: dict[str, Any]) -> Any:
-        self.n += 1
-        await self.ws.send(json.dumps([2, str(self.n), action, payload]))
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame[0] == 2:
-                await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
-            elif frame[1] == str(self.n):
-                return frame[2]
-
-    async def next_call(self, action: str) -> tuple[str, dict[str, Any]]:
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame[0] == 2 and frame[2] == action:
-                return frame[1], frame[3]
-            if frame[0] == 2:
-                await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
-
-
 async def _sessions(server: target.Process, hubject: SimulatedHubject, cpo_url: str, n: int,
                     count: int, cdrs: dict[str, asyncio.Event], start_ms: list[float],
                     cdr_ms: list[float]) -> None:
     async with connect(f"{server.url}/REMOTE{n:03d}", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                        compression=None) as ws:
-        charger = Charger(ws)
+        # Measured from the outside: each figure also holds one HTTP or WebSocket hop.
+        charger = Charger(ws, Outcome())
         await charger.call("BootNotification", {"chargePointVendor": "Bench",
                                                 "chargePointModel": "B"})
         await charger.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",

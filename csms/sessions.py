@@ -228,10 +228,13 @@ class SessionService:
     async def _store_meter_values(self, conn: asyncpg.Connection,
                                   batch: list[MeterValues]) -> None:
         """A few statements for the whole batch, whatever its size."""
-        sessions = await store.sessions_by_transactions(conn, sorted({
-            (m.charge_point_id, m.transaction_id) for m in batch if m.transaction_id is not None}))
-        evses = await store.evse_ids(conn, sorted({
-            (m.charge_point_id, m.evse_number) for m in batch if m.evse_number}))
+        # Each lookup only when the batch needs it: 1.6 meter values often name no transaction.
+        transactions = sorted({(m.charge_point_id, m.transaction_id) for m in batch
+                               if m.transaction_id is not None})
+        sessions = await store.sessions_by_transactions(conn, transactions) if transactions else {}
+        unmatched = sorted({(m.charge_point_id, m.evse_number) for m in batch if m.evse_number
+                            and (m.charge_point_id, m.transaction_id or "") not in sessions})
+        evses = await store.evse_ids(conn, unmatched) if unmatched else {}
         seq_nos: dict[str, int] = {}
         rows: list[store.SampleRow] = []
         sampled: list[MeterSampled] = []

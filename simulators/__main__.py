@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
@@ -14,6 +15,14 @@ from simulators.emsp import Received as OcpiReceived
 from simulators.emsp import SimulatedEmsp
 from simulators.fleet import make_charge_point, run_fleet
 from simulators.hubject import Received, SimulatedHubject
+
+
+async def _until_interrupted(stop: Callable[[], Awaitable[None]]) -> None:
+    """Serve until Ctrl-C, then stop cleanly."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await stop()
 
 
 async def _charge_point(args: argparse.Namespace) -> None:
@@ -59,10 +68,7 @@ async def _hubject(args: argparse.Namespace) -> None:
     await stand_in.start(args.host, args.port)
     print(f"simulated Hubject at {stand_in.base_url}; cards known: {args.card or 'none'}",
           flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await stand_in.stop()
+    await _until_interrupted(stand_in.stop)
 
 
 async def _balancer(args: argparse.Namespace) -> None:
@@ -74,10 +80,7 @@ async def _balancer(args: argparse.Namespace) -> None:
     await balancer.start(args.host, args.port)
     print(f"balancing {args.host}:{balancer.port} over {args.backend}, first that accepts",
           flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await balancer.stop()
+    await _until_interrupted(balancer.stop)
 
 
 def _print_ocpi(received: OcpiReceived) -> None:
@@ -96,10 +99,7 @@ async def _emsp(args: argparse.Namespace) -> None:
     print(f"simulated eMSP {args.country_code}*{args.party_id} at {stand_in.versions_url}\n"
           f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a}",
           flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await stand_in.stop()
+    await _until_interrupted(stand_in.stop)
 
 
 async def _remote(args: argparse.Namespace) -> None:

@@ -29,6 +29,6 @@ def test_same_names_as_the_library(payload: Any) -> None:
     assert ocpp.charge_point.camel_to_snake_case is not casing.library_to_snake  # installed
 
 
-def test_the_memory_is_bounded() -> None:
+def test_right_beyond_the_names_it_remembers() -> None:
     keys = {f"vendorKey{n}": n for n in range(casing.MAX_NAMES + 50)}
     assert ocpp.charge_point.camel_to_snake_case(keys) == casing.library_to_snake(keys)

@@ -256,3 +256,14 @@ async def test_a_dead_connection_is_dropped_a_live_one_kept(make_app: AppFactory
         reply = await _call(live, [2, "h", "Heartbeat", {}])
         assert reply[0] == 3
     writer.close()
+
+
+async def test_compression_is_off_unless_configured(make_app: AppFactory) -> None:
+    """A charger offering permessage-deflate gets plain frames: compression costs CPU per message."""
+    plain = await make_app()
+    compressing = await make_app(compression=True)
+    for app, expected in ((plain, []), (compressing, ["permessage-deflate"])):
+        await register(app.pool, "CP1", None, {1: None})
+        async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                           compression="deflate") as ws:
+            assert [e.name for e in ws.protocol.extensions] == expected
