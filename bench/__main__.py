@@ -104,8 +104,9 @@ async def fleet(database: target.Database, chargers: int, seconds: float, ramp: 
         await server.stop()
     # The steady state only: from the moment the last charger was set up.
     steady_from = job.start_at + outcome.all_booted_s
-    steady = [ms for at, ms in zip(outcome.sent_at, outcome.latencies_ms, strict=True)
-              if at >= steady_from]
+    timed = [(at, ms) for at, ms in zip(outcome.sent_at, outcome.latencies_ms, strict=True)
+             if at >= steady_from]
+    steady = [ms for _, ms in timed]
     steady_seconds = job.start_at + ramp + seconds - steady_from
     return {"chargers": chargers, "steady_seconds": round(steady_seconds, 1),
             "calls": len(steady),
@@ -113,6 +114,9 @@ async def fleet(database: target.Database, chargers: int, seconds: float, ramp: 
             "p50_ms": round(percentile(steady, 0.50), 1),
             "p99_ms": round(percentile(steady, 0.99), 1),
             "max_ms": round(max(steady, default=float("nan")), 1),
+            # when the slowest calls were sent (s into the steady state): pauses line up with a cause
+            "slowest": [[round(at - steady_from, 1), round(ms)] for at, ms in
+                        sorted(timed, key=lambda t: t[1], reverse=True)[:5]],
             "all_connected_s": round(outcome.all_booted_s, 1),
             "rss_per_charger_kib": round((loaded_kib - idle_kib) / chargers, 1),
             "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
@@ -173,7 +177,7 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
         print(_line("fleet", results["fleet"]), flush=True)
     if "remote" in wanted:
         results["remote_start"] = await _with_database(
-            lambda db: remote_start(db, args.remote))
+            lambda db: remote_start(db, args.remote, args.remote_rate))
         print(_line("remote_start", results["remote_start"]), flush=True)
     return results
 
@@ -200,6 +204,8 @@ def main() -> None:
     parser.add_argument("--fleet-ramp", type=float, default=120.0,
                         help="fleet: seconds over which chargers connect and start sessions")
     parser.add_argument("--remote", type=int, default=200, help="remote starts (and CDRs)")
+    parser.add_argument("--remote-rate", type=float, default=20.0,
+                        help="remote starts begun per second, over ten chargers")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
     configure_logging("warning", "console")
