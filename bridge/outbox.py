@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,23 @@ from typing import Any
 import asyncpg
 import structlog
 
+from csms.metrics import roaming_request
 from csms.notifications import Listener
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = "outbox"
+LOG_CONTEXT = ("charge_point_id", "session_id")
+# A partner's messages go in lanes, each delivered in order, one request at a time: the main lane
+# ("") for data pushes (OICP wants those one at a time) and a few for sessions' notifications and
+# CDRs, so a partner that answers in 200 ms still takes more than five sessions' messages a second.
+SESSION_LANES = 4
+LANES = ("", *(f"s{n}" for n in range(SESSION_LANES)))
+
+
+def session_lane(session_id: str) -> str:
+    """Every message of one session goes in the same lane, so they arrive in order."""
+    return f"s{zlib.crc32(session_id.encode()) % SESSION_LANES}"
 
 
 @dataclass(frozen=True)
@@ -32,26 +45,30 @@ Sender = Callable[[asyncpg.Record], Awaitable[Delivery]]
 
 
 async def enqueue(conn: asyncpg.Connection, partner: str, operation: str, path: str,
-                  body: dict[str, Any], coalesce_key: str | None = None) -> int:
-    """Store a message inside the caller's transaction; the worker is woken once it commits."""
+                  body: dict[str, Any], coalesce_key: str | None = None, lane: str = "") -> int:
+    """Store a message inside the caller's transaction; the worker is woken once it commits.
+    The charger and session being logged about go with it, for the delivery's log lines."""
+    bound = structlog.contextvars.get_contextvars()
+    context = {key: bound[key] for key in LOG_CONTEXT if key in bound} or None
     if coalesce_key is None:
         message_id = await conn.fetchval(
-            """INSERT INTO outbox (partner, operation, path, body) VALUES ($1, $2, $3, $4)
-               RETURNING id""",
-            partner, operation, path, body,
+            """INSERT INTO outbox (partner, operation, path, body, log_context, lane)
+               VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+            partner, operation, path, body, context, lane,
         )
     else:
         message_id = await conn.fetchval(
-            """INSERT INTO outbox (partner, operation, path, body, coalesce_key)
-               VALUES ($1, $2, $3, $4, $5)
+            """INSERT INTO outbox (partner, operation, path, body, coalesce_key, log_context, lane)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
                ON CONFLICT (partner, coalesce_key)
                    WHERE status = 'pending' AND coalesce_key IS NOT NULL
                DO UPDATE SET body = EXCLUDED.body, path = EXCLUDED.path,
-                   version = outbox.version + 1
+                   log_context = EXCLUDED.log_context, version = outbox.version + 1
                RETURNING id""",
-            partner, operation, path, body, coalesce_key,
+            partner, operation, path, body, coalesce_key, context, lane,
         )
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, partner)  # sent on commit
+    log.info("roaming message queued", partner=partner, operation=operation, message_id=message_id)
     return int(message_id)
 
 
@@ -106,32 +123,35 @@ async def retry(db: asyncpg.Pool, message_id: int) -> bool:
 
 
 class OutboxWorker:
-    """Delivers one partner's messages strictly one at a time, oldest first.
+    """Delivers one lane of a partner's messages strictly one at a time, oldest first.
 
-    The oldest pending message blocks the ones behind it until it is delivered or refused for
-    good: that keeps every EVSE's and session's messages in order, and OICP wants pushes
-    sequential anyway. A crash between sending and recording the answer sends the message again.
+    The oldest pending message blocks the ones behind it in its lane until it is delivered or
+    refused for good: that keeps every EVSE's and session's messages in order, and OICP wants
+    pushes sequential anyway. A crash between sending and recording the answer sends the message
+    again.
 
-    Every node runs a worker per partner; the partner's lane row, locked FOR UPDATE SKIP LOCKED
+    Every node runs a worker per partner and lane; the lane's row, locked FOR UPDATE SKIP LOCKED
     for the length of one attempt, lets exactly one of them deliver at a time. A node that dies
     mid-attempt releases the lock with its connection, and another node carries on.
     """
 
     def __init__(self, pool: asyncpg.Pool, listener: Listener, partner: str, send: Sender,
-                 base_delay: float = 1.0, max_delay: float = 300.0) -> None:
+                 base_delay: float = 1.0, max_delay: float = 300.0, lane: str = "") -> None:
         self.pool = pool
         self.listener = listener
         self.partner = partner
+        self.lane = lane
         self.send = send
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.log = log.bind(partner=partner)
+        self.log = log.bind(partner=partner, lane=lane)
 
     async def start(self) -> None:
-        await self.pool.execute("INSERT INTO outbox_lanes (partner) VALUES ($1) ON CONFLICT DO NOTHING",
-                                self.partner)
+        await self.pool.execute(
+            "INSERT INTO outbox_lanes (partner, lane) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            self.partner, self.lane)
         await self.listener.subscribe(CHANNEL, self._notified)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -167,8 +187,9 @@ class OutboxWorker:
         """Attempt the oldest pending message; returns how long to wait before the next try."""
         async with self.pool.acquire() as conn, conn.transaction():
             lane = await conn.fetchval(
-                "SELECT partner FROM outbox_lanes WHERE partner = $1 FOR UPDATE SKIP LOCKED",
-                self.partner,
+                """SELECT partner FROM outbox_lanes WHERE partner = $1 AND lane = $2
+                   FOR UPDATE SKIP LOCKED""",
+                self.partner, self.lane,
             )
             if lane is None:
                 return 5.0  # another node is delivering; its commit wakes us
@@ -176,32 +197,40 @@ class OutboxWorker:
 
     async def _attempt(self, conn: asyncpg.Connection) -> float:
         message = await conn.fetchrow(
-            """SELECT * FROM outbox WHERE partner = $1 AND status = 'pending'
+            """SELECT * FROM outbox WHERE partner = $1 AND lane = $2 AND status = 'pending'
                ORDER BY id LIMIT 1""",
-            self.partner,
+            self.partner, self.lane,
         )
         if message is None:
             return 5.0  # nothing to do: a NOTIFY wakes us earlier
         wait = (message["next_attempt_at"] - datetime.now(UTC)).total_seconds()
         if wait > 0:
             return wait
-        try:
-            outcome = await self.send(message)
-        except Exception as exc:  # a bug in building or sending must not stop the worker
-            self.log.exception("outbox send failed", message_id=message["id"])
-            outcome = Delivery(False, retry=True, error=repr(exc))
+        with structlog.contextvars.bound_contextvars(
+                message_id=message["id"], operation=message["operation"],
+                **(message["log_context"] or {})):
+            return await self._deliver(conn, message)
+
+    async def _deliver(self, conn: asyncpg.Connection, message: asyncpg.Record) -> float:
+        with roaming_request(self.partner, message["operation"]) as accepted:
+            try:
+                outcome = await self.send(message)
+            except Exception as exc:  # a bug in building or sending must not stop the worker
+                self.log.exception("outbox send failed")
+                outcome = Delivery(False, retry=True, error=repr(exc))
+            accepted(outcome.ok)
         attempts = message["attempts"] + 1
         if outcome.ok:
             # A newer version coalesced in while we were sending stays pending, to go next.
+            # clock_timestamp(): the partner's answer, not the start of this attempt's transaction.
             await conn.execute(
                 """UPDATE outbox SET status = CASE WHEN version = $2 THEN 'delivered' ELSE status END,
-                       delivered_at = CASE WHEN version = $2 THEN now() END,
+                       delivered_at = CASE WHEN version = $2 THEN clock_timestamp() END,
                        attempts = $3, last_error = NULL
                    WHERE id = $1""",
                 message["id"], message["version"], attempts,
             )
-            self.log.info("delivered", message_id=message["id"], operation=message["operation"],
-                          attempts=attempts)
+            self.log.info("delivered", attempts=attempts)
             return 0.0
         if not outcome.retry:
             await conn.execute(
@@ -209,8 +238,7 @@ class OutboxWorker:
                    WHERE id = $1""",
                 message["id"], attempts, outcome.error,
             )
-            self.log.warning("refused by partner", message_id=message["id"],
-                             operation=message["operation"], error=outcome.error)
+            self.log.warning("refused by partner", error=outcome.error)
             return 0.0
         delay = backoff(attempts, self.base_delay, self.max_delay)
         await conn.execute(
@@ -219,6 +247,23 @@ class OutboxWorker:
             message["id"], attempts, outcome.error,
             datetime.now(UTC) + timedelta(seconds=delay),
         )
-        self.log.info("delivery failed, will retry", message_id=message["id"],
-                      operation=message["operation"], error=outcome.error, retry_in=delay)
+        self.log.info("delivery failed, will retry", error=outcome.error, retry_in=delay)
         return delay
+
+
+class Lanes:
+    """All of one partner's lane workers, started and stopped together."""
+
+    def __init__(self, pool: asyncpg.Pool, listener: Listener, partner: str, send: Sender,
+                 base_delay: float = 1.0, max_delay: float = 300.0) -> None:
+        self.partner = partner
+        self.workers = [OutboxWorker(pool, listener, partner, send, base_delay, max_delay, lane)
+                        for lane in LANES]
+
+    async def start(self) -> None:
+        for worker in self.workers:
+            await worker.start()
+
+    async def stop(self) -> None:
+        for worker in self.workers:
+            await worker.stop()

@@ -18,7 +18,9 @@ from ocpp.exceptions import OCPPError, SecurityError
 from csms import casing, routing, validation
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings, lenient_actions
+from csms.messages import message_log
 from csms.meter import format_timestamp
+from csms.metrics import OTHER_ACTION, count_message, timed_call
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
 
@@ -133,16 +135,38 @@ class OcppAdapter:
         return type(error)(description=error.description, details=details)
 
     async def _handle_call(self, msg: Any) -> Any:
-        if self._bucket is not None and not self._bucket.take():
-            self.log.warning("call refused: rate limit", action=msg.action)
-            raise SecurityError(description="Too many messages: at most "
-                                f"{self.services.settings.max_messages_per_second:g} per second")
+        action = msg.action if msg.action in self.route_map else OTHER_ACTION  # type: ignore[attr-defined]
+        result = "InternalError"
         try:
-            return await super()._handle_call(msg)  # type: ignore[misc]
+            if self._bucket is not None and not self._bucket.take():
+                self.log.warning("call refused: rate limit", action=msg.action)
+                raise SecurityError(description="Too many messages: at most "
+                                    f"{self.services.settings.max_messages_per_second:g} per second")
+            answer = await super()._handle_call(msg)  # type: ignore[misc]
+            result = "answered"
+            return answer
         except OCPPError as error:
+            result = error.code
             self.log.warning("call refused", action=msg.action, error=error.code,
                              cause=(error.details or {}).get("cause"))
             raise self.error_for(error) from None
+        finally:
+            count_message(self.protocol, action, result)
+
+    async def call(self, payload: Any, *args: Any, **kwargs: Any) -> Any:
+        """A call to the charger, timed for the metrics."""
+        return await timed_call(type(payload).__name__,
+                                super().call(payload, *args, **kwargs))  # type: ignore[misc]
+
+    # --- the console's message log: one cheap record per frame, each way ------------------
+
+    async def route_message(self, raw_msg: str) -> None:
+        message_log.record(self.id, "in", raw_msg)  # type: ignore[attr-defined]
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+    async def _send(self, message: str) -> None:
+        message_log.record(self.id, "out", message)  # type: ignore[attr-defined]
+        await super()._send(message)  # type: ignore[misc]
 
     async def configure_after_boot(self) -> None:
         """Set the meter value interval once the charger has our boot answer."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -110,6 +111,21 @@ def command_reply(result: CommandResult) -> web.Response:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# The web console's login cookie (POST /login), accepted instead of the bearer header.
+COOKIE = "csms_console"
+
+
+def session_cookie(token: str) -> str:
+    """Derived from the API token: valid on every node, void once the token changes, and the
+    token itself never sits in the browser."""
+    return hmac.new(token.encode(), b"csms console session", hashlib.sha256).hexdigest()
+
+
+def cookie_authenticates(request: web.Request, token: str) -> bool:
+    presented = request.cookies.get(COOKIE, "")
+    return bool(presented) and hmac.compare_digest(presented.encode(),
+                                                   session_cookie(token).encode())
+
 
 class AdminApi:
     def __init__(self, settings: ApiSettings, pool: asyncpg.Pool, commands: CommandService,
@@ -191,11 +207,15 @@ class AdminApi:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in (f"{PREFIX}/openapi.json", "/healthz", "/readyz"):
+        # Public: the probes, the API's description, and the web console's static files and
+        # login, which hold no data.
+        if (request.path in ("/", f"{PREFIX}/openapi.json", f"{PREFIX}/login", "/healthz", "/readyz")
+                or request.path.startswith("/console/")):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         expected = f"Bearer {self.settings.token}"
-        if not hmac.compare_digest(header.encode(), expected.encode()):
+        if not hmac.compare_digest(header.encode(), expected.encode()) and not (
+                header == "" and cookie_authenticates(request, self.settings.token)):
             return problem(401, "missing or wrong bearer token")
         return await handler(request)
 
@@ -222,7 +242,15 @@ class AdminApi:
 
     async def list_charge_points(self, request: web.Request) -> web.Response:
         rows = await store.list_charge_points(self.pool)
-        return reply([record(row, drop=("password_hash",)) for row in rows])
+        # Each charger's EVSE statuses in one query, for a fleet overview (the console's list).
+        evses: dict[str, list[dict[str, Any]]] = {}
+        for evse in await self.pool.fetch(
+                """SELECT charge_point_id, evse_number, evse_id, status FROM evses
+                   WHERE retired_at IS NULL ORDER BY charge_point_id, evse_number"""):
+            evses.setdefault(evse["charge_point_id"], []).append(
+                record(evse, drop=("charge_point_id",)))
+        return reply([{**record(row, drop=("password_hash",)), "evses": evses.get(row["id"], [])}
+                      for row in rows])
 
     async def add_charge_point(self, request: web.Request) -> web.Response:
         data = await body(request)
@@ -378,14 +406,29 @@ class AdminApi:
         rows = await store.list_sessions(self.pool, status, request.query.get("charge_point"),
                                          query_int(request, "evse", None, 1, 10**6),
                                          limit, offset)
-        return reply({"items": [record(row, drop=("evse",)) for row in rows],
-                      "limit": limit, "offset": offset})
+        return reply({"items": await self._with_energy(rows), "limit": limit, "offset": offset})
 
     async def get_session(self, request: web.Request) -> web.Response:
         row = await store.get_session(self.pool, self._session_id(request))
         if row is None:
             raise web.HTTPNotFound(reason="unknown session")
-        return reply(record(row, drop=("evse",)))
+        return reply((await self._with_energy([row]))[0])
+
+    async def _with_energy(self, rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+        """energy_wh: charged so far (an active session: up to its latest meter reading)."""
+        active = [row["id"] for row in rows if row["meter_stop_wh"] is None]
+        latest = {r["session_id"]: r["value"] for r in await self.pool.fetch(
+            """SELECT DISTINCT ON (session_id) session_id, value FROM meter_samples
+               WHERE session_id = ANY($1::uuid[]) AND measurand = 'Energy.Active.Import.Register'
+                 AND phase IS NULL ORDER BY session_id, sampled_at DESC, id DESC""", active)
+        } if active else {}
+        items = []
+        for row in rows:
+            end = row["meter_stop_wh"] if row["meter_stop_wh"] is not None else latest.get(row["id"])
+            start = row["meter_start_wh"]
+            energy = end - start if end is not None and start is not None else None
+            items.append({**record(row, drop=("evse",)), "energy_wh": energy})
+        return items
 
     async def session_meter_values(self, request: web.Request) -> web.Response:
         rows = await store.list_samples(self.pool, self._session_id(request))

@@ -13,12 +13,15 @@ import structlog
 
 from bridge.ocpi.service import OcpiBridge
 from bridge.oicp.service import OicpBridge
+from csms import metrics
 from csms.adapter import Services
 from csms.api import AdminApi
 from csms.authorization import AuthorizerChain, LocalAuthorizer
 from csms.charge_points import ChargePointService
 from csms.commands import CommandService
 from csms.config import ConfigError, Settings
+from csms.console.feed import ConsoleFeed
+from csms.console.web import Console
 from csms.database import create_pool, database_url, migrate
 from csms.events import EventBus
 from csms.links import Connections
@@ -50,6 +53,7 @@ class App:
     api: AdminApi
     oicp: OicpBridge | None
     ocpi: OcpiBridge | None = None
+    console: ConsoleFeed | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -86,11 +90,16 @@ class App:
         if ocpi is not None:
             events.subscribe(ocpi.on_event)
             authorizer.add(ocpi.authorizer)
+        api = AdminApi(settings.api, pool, commands, events)
+        metrics.serve(api.app, pool, connections.by_protocol)
+        # The web console: its live feed follows committed events; its routes join the API's.
+        console = ConsoleFeed(pool, listener, node_id)
+        events.subscribe(console.on_event)
+        Console(api, console, settings.oicp.enabled)
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),
-                   AdminApi(settings.api, pool, commands, events),
-                   oicp, ocpi)
+                   api, oicp, ocpi, console)
 
     async def start(self) -> None:
         await self.listener.start()
@@ -101,6 +110,8 @@ class App:
         if self.ocpi is not None:
             await self.ocpi.start()
         await self.ocpp.start()
+        if self.console is not None:
+            await self.console.start()
         await self.api.start()
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self.services.reservations.expire_forever()))
@@ -112,6 +123,8 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.api.stop()
+        if self.console is not None:
+            await self.console.stop()
         if self.oicp is not None:
             await self.oicp.stop()
         if self.ocpi is not None:

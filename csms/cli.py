@@ -63,6 +63,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_reference(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.config import reference
+
+    with open(getattr(args, "config", None) or "config.toml", encoding="utf-8") as handle:
+        print(reference(handle.read()), end="")
+    return 0
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     applied = asyncio.run(migrate_url(database_url(settings.database)))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
@@ -136,11 +144,16 @@ def _oicp_push(settings: Settings, args: argparse.Namespace) -> int:
         assert app.oicp is not None
         if args.what == "push-evse-status":
             return await app.oicp.push_all_statuses()
+        if args.what == "push-pricing":
+            return await app.oicp.push_all_pricing()
         if args.full:
             return await app.oicp.push_all_evse_data()
         return await app.oicp.sync_all_evse_data()
 
     count = asyncio.run(_with_app(settings, work))
+    if args.what == "push-pricing":
+        print(f"queued {count} pricing fullLoad(s) for Hubject; the running csms delivers them")
+        return 0
     kind = "full load" if args.full or args.what == "push-evse-status" else "changes"
     print(f"queued {kind} of {count} EVSE(s) for Hubject; the running csms delivers it")
     return 0
@@ -222,6 +235,70 @@ def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _assign_tariff(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.tariffs import TariffError, assign
+
+    tariff_id = None if args.action == "unassign" else args.id
+
+    async def work(app: App) -> list[str]:
+        return await assign(app.pool, app.events, tariff_id, args.evse or [], args.provider)
+    try:
+        unknown = asyncio.run(_with_app(settings, work))
+    except TariffError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    where = ", ".join(args.evse) if args.evse else "every EVSE"
+    emp = "every EMP" if args.provider == "*" else f"EMP {args.provider}"
+    print(f"{where}: {'tariff ' + tariff_id if tariff_id else 'assignment removed'} for {emp}")
+    if unknown:
+        print("no EVSE has these EvseIDs yet (the assignment waits for them): " + ", ".join(unknown),
+              file=sys.stderr)
+    return 0
+
+
+def _list_tariffs(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bridge.oicp.pricing import pricing_products
+    from csms.tariffs import assignments_at
+
+    async def work(pool: Any) -> tuple[list[Any], dict[tuple[str, str], str]]:
+        return await store.current_tariffs(pool), await assignments_at(pool)
+
+    rows, assignments = asyncio.run(_with_database(settings, work))
+    today = datetime.now(UTC).date()
+    for row in rows:
+        tariff = row["data"]
+        print(f"{tariff['id']}\t{tariff['currency']}\tsince {row['valid_from']:%Y-%m-%d %H:%M}")
+        # What Hubject's EMPs see of it (MaximumProductChargingPower aside: it follows the EVSEs).
+        products = pricing_products(tariff, 0.0, today)
+        for record in products.records:
+            times = "always" if record["IsValid24hours"] else "; ".join(
+                f"{t['on']} " + ",".join(f"{p['begin']}-{p['end']}" for p in t["Periods"])
+                for t in record["ProductAvailabilityTimes"])
+            extra = "".join(f", {r['AdditionalReference'].lower()} {r['PricePerAdditionalReferenceUnit']}"
+                            for r in record.get("AdditionalReferences", []))
+            print(f"  product {record['ProductID']}: {record['PricePerReferenceUnit']}/"
+                  f"{record['ReferenceUnit']}{extra} ({times})")
+        for note in products.notes:
+            print(f"  note: {note}")
+    for (provider, evse_id), tariff_id in sorted(assignments.items()):
+        print(f"assigned\t{tariff_id}\tEVSE {evse_id}\tEMP {provider}")
+    return 0
+
+
+def _session_costs(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(pool: Any) -> list[Any]:
+        return await store.session_costs(pool, args.session, args.limit)
+
+    for row in asyncio.run(_with_database(settings, work)):
+        total = row["costing"]["total_cost"]
+        print(f"{row['session_id']}\t{row['protocol']}\t{row['provider_id'] or '-'}\t"
+              f"{row['tariff_id']}\t{row['product_id'] or '-'}\t{total['excl_vat']} {row['currency']}"
+              f" excl. VAT\t{row['costing']['total_energy']} kWh")
+    return 0
+
+
 def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> None:
         await store.upsert_token(pool, args.uid, args.type, args.status)
@@ -244,6 +321,9 @@ def parser() -> argparse.ArgumentParser:
         handler=_run)
     commands.add_parser("migrate", parents=[common], help="apply database migrations").set_defaults(
         handler=_migrate)
+    commands.add_parser("settings", parents=[common],
+                        help="every setting of config.toml as a Markdown table (the README's)"
+                        ).set_defaults(handler=_settings_reference)
 
     charge_points = commands.add_parser("charge-points", parents=[common],
                                         help="register and list charge points")
@@ -280,6 +360,9 @@ def parser() -> argparse.ArgumentParser:
         push = oicp_commands.add_parser(name, parents=[common], help=text)
         push.add_argument("--full", action="store_true", help="a fullLoad replacing Hubject's copy")
         push.set_defaults(handler=_oicp_push)
+    oicp_commands.add_parser(
+        "push-pricing", parents=[common],
+        help="push every pricing product and EVSE pricing (fullLoads)").set_defaults(handler=_oicp_push)
 
     ocpi = commands.add_parser("ocpi", parents=[common], help="OCPI partners (eMSPs, hubs)")
     ocpi_commands = ocpi.add_subparsers(dest="what", required=True)
@@ -308,6 +391,26 @@ def parser() -> argparse.ArgumentParser:
     delete = tariff_commands.add_parser("delete", parents=[common], help="withdraw a tariff")
     delete.add_argument("id")
     delete.set_defaults(handler=_delete_tariff)
+    assign_tariff = tariff_commands.add_parser(
+        "assign", parents=[common], help="price EVSEs by a tariff, for every EMP or one (Hubject "
+                                         "pricing follows; the most specific assignment wins)")
+    assign_tariff.add_argument("id", help="the tariff's id")
+    unassign_tariff = tariff_commands.add_parser(
+        "unassign", parents=[common], help="remove an assignment (the next general one applies)")
+    for sub in (assign_tariff, unassign_tariff):
+        sub.add_argument("--evse", action="append",
+                         help="EvseID, e.g. 'DE*ABC*E0001*1' (repeatable; default: every EVSE)")
+        sub.add_argument("--provider", default="*",
+                         help="the EMP's Hubject ProviderID, e.g. DE-8EO (default *: every EMP)")
+        sub.set_defaults(handler=_assign_tariff)
+    tariff_commands.add_parser(
+        "list", parents=[common], help="tariffs, the pricing products Hubject gets, assignments"
+    ).set_defaults(handler=_list_tariffs)
+    costs = tariff_commands.add_parser("costs", parents=[common],
+                                       help="what roaming sessions cost, newest first")
+    costs.add_argument("--session", help="one session's id")
+    costs.add_argument("--limit", type=int, default=50)
+    costs.set_defaults(handler=_session_costs)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

@@ -168,3 +168,46 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
             if env_name in env:
                 setattr(section, key, _convert(env[env_name], kind, env_name))
     return settings
+
+
+def reference(toml_text: str) -> str:
+    """The README's configuration reference, in Markdown, from config.toml's comments: each
+    section, then a row per key (keys that share one comment share a row)."""
+    out: list[str] = []
+    comment: list[str] = []
+    rows: list[tuple[list[str], list[str], str]] = []
+    section = ""
+
+    def flush() -> None:
+        if rows:
+            out.extend(["", "| setting | default | environment | meaning |", "|---|---|---|---|"])
+            for keys, defaults, meaning in rows:
+                out.append("| " + " | ".join([
+                    "<br>".join(f"`{section}.{k}`" for k in keys),
+                    "<br>".join(f"`{d}`" for d in defaults),
+                    "<br>".join(f"`CSMS_{section}_{k}`".upper() for k in keys),
+                    meaning.replace("|", "\\|")]) + " |")
+            rows.clear()
+
+    for line in toml_text.splitlines():
+        text = line.strip()
+        if text.startswith("[") and text.endswith("]"):
+            flush()
+            section = text[1:-1]
+            out.extend(["", f"**[{section}]**"])
+            comment = []
+        elif text.startswith("#"):
+            comment.append(text.lstrip("#").strip())
+        elif "=" in text:
+            key, default = (part.strip() for part in text.split("=", 1))
+            if comment or not rows:
+                rows.append(([key], [default], " ".join(comment)))
+            else:  # no comment of its own: it goes with the key above
+                rows[-1][0].append(key)
+                rows[-1][1].append(default)
+            comment = []
+        elif not text and comment and section and not rows:
+            out.extend(["", " ".join(comment)])  # a section's introduction
+            comment = []
+    flush()
+    return "\n".join(out).strip() + "\n"

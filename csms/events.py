@@ -123,6 +123,15 @@ class TariffChanged:
     valid_from: datetime
 
 
+@dataclass(frozen=True)
+class TariffAssigned:
+    """EVSEs (('*',): every EVSE) charge by another tariff (None: unassigned) for an EMP ('*': all)."""
+
+    provider_id: str
+    evse_ids: tuple[str, ...]
+    tariff_id: str | None
+
+
 DomainEvent = (
     ChargePointConnected
     | ChargePointDisconnected
@@ -134,6 +143,7 @@ DomainEvent = (
     | SessionEnded
     | ReservationEnded
     | TariffChanged
+    | TariffAssigned
 )
 
 # A subscriber runs inside the transaction that produced the event, so whatever it writes
@@ -149,5 +159,17 @@ class EventBus:
         self._subscribers.append(subscriber)
 
     async def publish(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
-        for subscriber in self._subscribers:
-            await subscriber(conn, event)
+        # What the subscribers log (and queue for partners) carries the charger and session it
+        # is about, so one session can be followed from OCPP into roaming.
+        with structlog.contextvars.bound_contextvars(**_log_context(event)):
+            for subscriber in self._subscribers:
+                await subscriber(conn, event)
+
+
+def _log_context(event: DomainEvent) -> dict[str, str]:
+    context = {}
+    for key in ("charge_point_id", "session_id"):
+        value = getattr(event, key, None)
+        if value is not None:
+            context[key] = str(value)
+    return context

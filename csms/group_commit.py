@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -41,7 +42,10 @@ class GroupCommit(Generic[Item, Result]):
         stored: asyncio.Future[Result | None] = asyncio.get_running_loop().create_future()
         self._gathering.append((item, stored))
         if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_all())
+            # A context of its own: the writer works for every charger in the batch, so it must
+            # not log as the one whose call happened to start it.
+            self._writer = asyncio.get_running_loop().create_task(self._write_all(),
+                                                                  context=contextvars.Context())
         return await stored
 
     async def _write_all(self) -> None:

@@ -51,6 +51,13 @@ class Connections:
     def ids(self) -> list[str]:
         return list(self._links)
 
+    def by_protocol(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for link in self._links.values():
+            protocol = getattr(link, "protocol", "unknown")  # an adapter knows its OCPP version
+            counts[protocol] = counts.get(protocol, 0) + 1
+        return counts
+
     def __len__(self) -> int:
         return len(self._links)
 

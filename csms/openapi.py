@@ -170,5 +170,33 @@ def openapi_document() -> dict[str, Any]:
                 [_query("partner"), _query("status"), _query("limit", "integer")])},
             "/outbox/{id}/retry": {"post": _read("Retry a failed or waiting roaming message now",
                                                  _OBJECT, [_path_param("id", "integer")])},
+            "/partners": {"get": _read(
+                "Roaming partners (Hubject, each OCPI party): registration, delivery state, outbox "
+                "counts, the message waiting and its error, the last EVSE status and data pushes",
+                listing, [])},
+            "/charge-points/{cp}/messages": {"get": _read(
+                "The charger's latest OCPP frames seen by this node, oldest first", listing,
+                [cp, _query("limit", "integer")])},
+            "/events": {"get": {
+                "summary": "Server-sent events: committed domain changes of all nodes (event "
+                           "'domain'); with charge_point, that charger's OCPP frames ('frame'); "
+                           "with session, its meter values",
+                "parameters": [_query("charge_point"), _query("session")],
+                "responses": {"200": {"description": "An endless event stream",
+                                      "content": {"text/event-stream": {"schema": {
+                                          "type": "string"}}}},
+                              "400": _json(_ERROR, "Bad request"),
+                              "401": _json(_ERROR, "No or wrong token")},
+            }},
+            "/login": {"post": {
+                "summary": "The web console's login: the API token for an HttpOnly cookie that "
+                           "the API then accepts instead of the bearer header",
+                "security": [],
+                "requestBody": _body({"token": {"type": "string"}}, ["token"]),
+                "responses": {"200": _json(_OBJECT, "Logged in, cookie set"),
+                              "400": _json(_ERROR, "Bad request"),
+                              "401": _json(_ERROR, "Wrong token")},
+            }},
+            "/logout": {"post": _read("End the console's login (clears the cookie)", _OBJECT, [])},
         },
     }

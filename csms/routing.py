@@ -56,6 +56,9 @@ class RouteMap(MutableMapping[str, dict[str, Any]]):
             entry[option] = getattr(self._obj, name)
         return entry
 
+    def __contains__(self, action: object) -> bool:
+        return action in self._layout.switches  # without building the entry
+
     def __setitem__(self, action: str, entry: dict[str, Any]) -> None:
         self._changed[action] = entry
 

@@ -23,6 +23,7 @@ from csms.domain import (
 )
 from csms.events import EventBus, MeterSampled, SessionEnded, SessionStarted
 from csms.group_commit import GroupCommit
+from csms.metrics import ENERGY
 from csms.reservations import end_reservation
 
 log = structlog.get_logger(__name__)
@@ -313,4 +314,6 @@ class SessionService:
                 ))
         log.info("session ended", charge_point_id=charge_point_id, session_id=session_id,
                  transaction_id=transaction_id, reason=reason, meter_stop_wh=meter_stop_wh)
+        if was_active and meter_stop_wh is not None and ended["meter_start_wh"] is not None:
+            ENERGY.inc(max(0.0, meter_stop_wh - ended["meter_start_wh"]))
         return True

@@ -754,3 +754,40 @@ async def sessions_of_partner(db: Executor, protocol: str, partner_id: int) -> l
               AND s.status IN ('active', 'completed') AND s.started_at IS NOT NULL""",
         protocol, partner_id,
     )
+
+
+async def record_session_cost(db: Executor, session_id: str, protocol: str, provider_id: str | None,
+                              tariff_id: str | None, product_id: str | None, currency: str,
+                              costing: dict[str, Any]) -> None:
+    """A roaming session's cost as its tariff computed it (a repeat of the CDR keeps the first)."""
+    await db.execute(
+        """INSERT INTO session_costs (session_id, protocol, provider_id, tariff_id, product_id,
+                                      currency, costing)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (session_id) DO NOTHING""",
+        session_id, protocol, provider_id, tariff_id, product_id, currency, costing,
+    )
+
+
+async def session_costs(db: Executor, session_id: str | None = None, limit: int = 50) -> list[Row]:
+    return await db.fetch(
+        """SELECT session_id, protocol, provider_id, tariff_id, product_id, currency, costing,
+                  created_at FROM session_costs WHERE ($1::uuid IS NULL OR session_id = $1)
+           ORDER BY created_at DESC LIMIT $2""",
+        session_id, limit,
+    )
+
+
+async def pricing_sent(db: Executor) -> dict[str, dict[str, dict[str, Any]]]:
+    """What Hubject will hold of our pricing once every queued push is delivered, by data set."""
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in await db.fetch("SELECT dataset, key, record FROM oicp_pricing_sent"):
+        result.setdefault(row["dataset"], {})[row["key"]] = row["record"]
+    return result
+
+
+async def record_pricing_sent(db: Executor, dataset: str, records: dict[str, dict[str, Any]]) -> None:
+    await db.execute("DELETE FROM oicp_pricing_sent WHERE dataset = $1", dataset)
+    await db.executemany(
+        "INSERT INTO oicp_pricing_sent (dataset, key, record) VALUES ($1, $2, $3)",
+        [(dataset, key, record) for key, record in records.items()],
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,11 +11,15 @@ import asyncpg
 import structlog
 
 from csms import store
-from csms.events import EventBus, TariffChanged
+from csms.events import EventBus, TariffAssigned, TariffChanged
 
 log = structlog.get_logger(__name__)
 
 _DIMENSIONS = {"ENERGY", "FLAT", "PARKING_TIME", "TIME"}
+
+ALL = "*"  # every EMP (Hubject's ProviderID for offer-to-all prices), or every EVSE
+
+Assignments = Mapping[tuple[str, str], str]  # (ProviderID or '*', EvseID or '*') → tariff id
 
 
 class TariffError(ValueError):
@@ -63,3 +69,67 @@ async def delete_tariff(pool: asyncpg.Pool, events: EventBus, tariff_id: str) ->
     async with pool.acquire() as conn, conn.transaction():
         await store.put_tariff(conn, tariff_id, None)
         await events.publish(conn, TariffChanged(tariff_id, None, datetime.now(UTC)))
+
+
+def candidates(assignments: Assignments, evse_id: str, site_tariff: str,
+               provider: str = ALL) -> list[tuple[str, str]]:
+    """The tariffs that may price an EVSE for an EMP, most specific first, each with the provider
+    of the assignment naming it: this EMP at this EVSE, this EMP everywhere (an EMP's deal beats
+    the EVSE's general price), every EMP at this EVSE, the site's `tariff` key, every EMP everywhere.
+    """
+    keys = [(provider, evse_id), (provider, ALL)] if provider != ALL else []
+    found = [(assignments.get(key), key[0]) for key in [*keys, (ALL, evse_id)]]
+    found += [(site_tariff or None, ALL), (assignments.get((ALL, ALL)), ALL)]
+    return [(tariff_id, chosen_by) for tariff_id, chosen_by in found if tariff_id]
+
+
+def resolve(assignments: Assignments, evse_id: str, site_tariff: str, provider: str,
+            known: Collection[str]) -> tuple[str, str] | None:
+    """The first of the candidates that exists (deleted or never loaded tariffs are passed over)."""
+    return next((c for c in candidates(assignments, evse_id, site_tariff, provider)
+                 if c[0] in known), None)
+
+
+async def assignments_at(db: asyncpg.Pool | asyncpg.Connection,
+                         at: datetime | None = None) -> dict[tuple[str, str], str]:
+    """Every assignment in force at `at` (now when None)."""
+    rows = await db.fetch(
+        """SELECT * FROM (SELECT DISTINCT ON (provider_id, evse_id) provider_id, evse_id, tariff_id
+                          FROM tariff_assignments WHERE valid_from <= coalesce($1, clock_timestamp())
+                          ORDER BY provider_id, evse_id, valid_from DESC) newest
+           WHERE tariff_id IS NOT NULL""",
+        at,
+    )
+    return {(row["provider_id"], row["evse_id"]): row["tariff_id"] for row in rows}
+
+
+async def evse_tariff(db: asyncpg.Pool | asyncpg.Connection, evse_id: str | None, site_tariff: str,
+                      at: datetime, provider: str = ALL) -> dict[str, Any] | None:
+    """The tariff (as it was at `at`) a session started at `at` on this EVSE is priced by."""
+    assignments = await assignments_at(db, at)
+    for tariff_id, _ in candidates(assignments, evse_id or "", site_tariff, provider):
+        data = await store.tariff_at(db, tariff_id, at)
+        if data is not None:
+            return data
+    return None
+
+
+async def assign(pool: asyncpg.Pool, events: EventBus, tariff_id: str | None, evse_ids: list[str],
+                 provider: str = ALL) -> list[str]:
+    """Assign a tariff (None: remove the assignment) to EVSEs (none: every EVSE) for an EMP
+    ('*': every EMP); returns the EvseIDs not registered (assigned all the same)."""
+    if not re.fullmatch(r"[A-Za-z]{2}[*-]?[A-Za-z0-9]{3}|\*", provider):
+        raise TariffError(f"provider {provider!r}: a ProviderID such as DE-8EO, or * for every EMP")
+    targets = sorted(set(evse_ids)) or [ALL]
+    async with pool.acquire() as conn, conn.transaction():
+        if tariff_id is not None and tariff_id not in {
+                row["id"] for row in await store.current_tariffs(conn)}:
+            raise TariffError(f"no tariff {tariff_id!r} (load it first: csms tariffs load)")
+        await conn.executemany(
+            "INSERT INTO tariff_assignments (provider_id, evse_id, tariff_id) VALUES ($1, $2, $3)",
+            [(provider, evse_id, tariff_id) for evse_id in targets])
+        await events.publish(conn, TariffAssigned(provider, tuple(targets), tariff_id))
+        known = {row["evse_id"] for row in await conn.fetch(
+            "SELECT evse_id FROM evses WHERE evse_id = ANY($1::text[])", targets)}
+    log.info("tariff assigned", tariff_id=tariff_id, provider_id=provider, evse_ids=targets)
+    return [e for e in targets if e != ALL and e not in known]

@@ -22,6 +22,9 @@ from referencing.jsonschema import DRAFT4
 from simulators.specs import specs_dir
 
 SPEC_NAME = "oicp-cpo-2.3-openapi-3.0.prism-fixed.yaml"
+# Hubject's Swagger 2.0 file of the dynamic pricing service: it also limits string lengths
+# (ProductID at most 50), which the OpenAPI 3.0 file writes as `maximum` and so never checks.
+PRICING_SPEC_NAME = "dynamic-pricing-api-docs-1.0.prism-fixed.json"
 
 
 def default_spec_path() -> Path:
@@ -69,6 +72,25 @@ def load_operations(spec_path: Path) -> list[Operation]:
     return operations
 
 
+def load_swagger_operations(spec_path: Path, prefix: str = "/api/oicp") -> list[Operation]:
+    """Every POST of one of Hubject's Swagger 2.0 service files (whose paths carry /api/oicp),
+    with a validator for its body parameter."""
+    document = json.loads(spec_path.read_text())
+    registry = Registry().with_resource(
+        "urn:swagger", Resource.from_contents(document, default_specification=DRAFT4))
+    operations = []
+    for template, item in document["paths"].items():
+        post = item.get("post") or {}
+        body = next((p for p in post.get("parameters", []) if p.get("in") == "body"), None)
+        if body is None:
+            continue
+        path = template.removeprefix(prefix)
+        regex = "^" + re.sub(r"\\{[^/]+?\\}", "([^/]+)", re.escape(path)) + "$"
+        operations.append(Operation(post["operationId"], path, re.compile(regex), Draft4Validator(
+            {"$ref": "urn:swagger" + body["schema"]["$ref"]}, registry=registry)))
+    return operations
+
+
 @dataclass
 class Received:
     operation: str
@@ -94,6 +116,8 @@ class SimulatedHubject:
         self.server_ssl = server_ssl
         self.client_ssl = client_ssl
         self.operations = load_operations(spec)
+        # Bodies of these paths must also pass the service's own Swagger file.
+        self.also_checked = load_swagger_operations(spec.parent / PRICING_SPEC_NAME)
         self._acknowledgement = schema_validator(spec, "eRoamingAcknowledgment")
         self.answers: list[tuple[str, Any, list[str]]] = []  # what the CPO answered us, checked
         self.received: list[Received] = []
@@ -164,8 +188,10 @@ class SimulatedHubject:
             self.received.append(Received(operation.operation_id, request.path, None,
                                           ["body is not JSON"]))
             return web.json_response(acknowledgement(False, "022", "malformed JSON"), status=400)
-        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                  for e in operation.validator.iter_errors(body)]
+        validators = [operation.validator] + [o.validator for o in self.also_checked
+                                              if o.pattern.match(request.path)]
+        errors = list(dict.fromkeys(f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                                    for validator in validators for e in validator.iter_errors(body)))
         received = Received(operation.operation_id, request.path, body, errors)
         self.received.append(received)
         if self.on_receive is not None:

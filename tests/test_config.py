@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from csms.config import ConfigError, Settings, load_settings
+from csms.config import ConfigError, Settings, load_settings, reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +46,25 @@ def test_demo_config_loads() -> None:
     settings = load_settings(Path(__file__).resolve().parents[1] / "simulators" / "demo" / "config.toml")
     assert settings.oicp.enabled and settings.oicp.allow_plain_http
     assert settings.oicp.base_url == "http://127.0.0.1:9500"
+
+
+def test_the_readme_carries_the_settings_reference_of_config_toml() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = readme.split("<!-- settings: begin -->\n")[1].split("<!-- settings: end -->")[0]
+    assert documented == reference((ROOT / "config.toml").read_text())
+
+
+def test_settings_reference_rows() -> None:
+    text = """
+[api]
+# Where the API listens.
+host = "0.0.0.0"
+port = 8080
+# A token | with a pipe.
+token = "x"
+"""
+    assert reference(text).splitlines() == [
+        "**[api]**", "", "| setting | default | environment | meaning |", "|---|---|---|---|",
+        '| `api.host`<br>`api.port` | `"0.0.0.0"`<br>`8080` | `CSMS_API_HOST`<br>`CSMS_API_PORT` '
+        "| Where the API listens. |",
+        '| `api.token` | `"x"` | `CSMS_API_TOKEN` | A token \\| with a pipe. |']

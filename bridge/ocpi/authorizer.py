@@ -12,6 +12,7 @@ from bridge.ocpi.partners import Partner
 from bridge.ocpi.transport import SUCCESS
 from csms import store
 from csms.domain import Authorization, AuthorizationStatus
+from csms.metrics import roaming_request
 
 log = structlog.get_logger(__name__)
 
@@ -51,13 +52,15 @@ class OcpiAuthorizer:
             return None
         site = await store.site_of(self.pool, charge_point_id)
         body = {"location_id": site} if site else None
-        try:
-            status, answer = await self.client.request(
-                "POST", f"{url}/{token_uid}/authorize?type=RFID", partner.their_token,
-                partner.token_format, body, partner.emsp_party())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
-            return None
+        with roaming_request(partner.outbox_name, "AuthorizeToken") as accepted:
+            try:
+                status, answer = await self.client.request(
+                    "POST", f"{url}/{token_uid}/authorize?type=RFID", partner.their_token,
+                    partner.token_format, body, partner.emsp_party())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
+                return None
+            accepted(status == 200)  # an unknown token (2004) is an answer, not an error
         if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
             return None  # e.g. 2004 unknown token: not this partner's
         result = tokens.read_authorization(answer.get("data"), partner.id)

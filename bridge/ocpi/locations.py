@@ -44,6 +44,7 @@ class EvseFacts:
     status: str
     retired: bool
     last_updated: datetime
+    tariff_id: str | None = None  # what it charges every EMP by (assignments); None: as its site says
 
 
 def evse_uid(charge_point_id: str, evse_number: int) -> str:
@@ -69,12 +70,12 @@ def connectors(details: EvseDetails, last_updated: datetime,
 
 def evse_object(site: Site, evse: EvseFacts) -> dict[str, Any]:
     details = site.details(evse.evse_id or "")
+    tariff = evse.tariff_id or details.tariff
     data: dict[str, Any] = {
         "uid": evse.uid,
         "status": ocpi_evse_status(evse.status, evse.retired),
         "capabilities": ["RFID_READER", "REMOTE_START_STOP_CAPABLE", "RESERVABLE"],
-        "connectors": connectors(details, evse.last_updated,
-                                 [details.tariff] if details.tariff else None),
+        "connectors": connectors(details, evse.last_updated, [tariff] if tariff else None),
         "last_updated": timestamp(evse.last_updated),
     }
     if evse.evse_id:

@@ -13,6 +13,7 @@ from bridge.ocpi.sessions import Place
 from bridge.ocpi.tariffs import Reading
 from csms import store
 from csms.sites import EvseDetails, parse_site
+from csms.tariffs import ALL, evse_tariff
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,16 @@ class Priced:
 
 async def priced_place(conn: asyncpg.Connection | asyncpg.Pool, charge_point_id: str,
                        evse_number: int, evse_id: str | None, started_at: datetime,
-                       default_currency: str) -> Priced:
+                       default_currency: str, provider: str = ALL) -> Priced:
+    """Where a session is and the tariff it is priced by: for OCPI the one for every EMP; for
+    Hubject the one for the session's EMP (its ProviderID), which may be a deal of its own."""
     site_id = await store.site_of(conn, charge_point_id)
     data = await store.get_site(conn, site_id) if site_id else None
     site = parse_site(data) if data else None
     details = site.details(evse_id or "") if site else EvseDetails()
     place = Place(site_id or charge_point_id, evse_uid(charge_point_id, evse_number), evse_id,
                   connectors(details, started_at)[0], site)
-    tariff = await store.tariff_at(conn, details.tariff, started_at) if details.tariff else None
+    tariff = await evse_tariff(conn, evse_id, details.tariff, started_at, provider)
     return Priced(place, tariff, str(tariff["currency"]) if tariff else default_currency,
                   site.time_zone if site else "UTC")
 

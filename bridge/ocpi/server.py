@@ -30,7 +30,7 @@ from bridge.ocpi.transport import (
     read_page,
     tokens_in_header,
 )
-from csms import store
+from csms import store, tariffs
 from csms.commands import CommandService
 from csms.config import OcpiSettings
 from csms.sites import parse_site
@@ -369,17 +369,24 @@ async def location_rows(db: asyncpg.Pool | asyncpg.Connection,
 async def evse_facts(db: asyncpg.Pool | asyncpg.Connection,
                      site_ids: list[str]) -> dict[str, list[EvseFacts]]:
     rows = await db.fetch(
-        """SELECT c.site_id, e.charge_point_id, e.evse_number, e.evse_id, e.status,
+        """SELECT c.site_id, s.data AS site, e.charge_point_id, e.evse_number, e.evse_id, e.status,
                   e.retired_at IS NOT NULL AS retired, e.updated_at
            FROM evses e JOIN charge_points c ON c.id = e.charge_point_id
+           JOIN sites s ON s.id = c.site_id
            WHERE c.site_id = ANY($1::text[]) AND e.evse_id IS NOT NULL
            ORDER BY e.charge_point_id, e.evse_number""",
         site_ids,
     )
+    assignments = await tariffs.assignments_at(db)
+    known = {row["id"] for row in await store.current_tariffs(db)}
+    sites = {row["site_id"]: parse_site(row["site"]) for row in rows}
     result: dict[str, list[EvseFacts]] = {}
     for row in rows:
+        chosen = tariffs.resolve(assignments, row["evse_id"],
+                                 sites[row["site_id"]].details(row["evse_id"]).tariff,
+                                 tariffs.ALL, known)
         result.setdefault(row["site_id"], []).append(EvseFacts(
             evse_uid(row["charge_point_id"], row["evse_number"]), row["evse_id"], row["status"],
-            row["retired"], row["updated_at"]))
+            row["retired"], row["updated_at"], chosen[0] if chosen else None))
     return result
 

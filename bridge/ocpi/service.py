@@ -31,9 +31,11 @@ from csms.events import (
     MeterSampled,
     SessionEnded,
     SessionStarted,
+    TariffAssigned,
     TariffChanged,
 )
 from csms.notifications import Listener
+from csms.tariffs import ALL
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +50,7 @@ class OcpiBridge:
         self.registrar = Registrar(pool, self.client, settings)
         self.server = OcpiServer(settings, pool, self.registrar, commands)
         self.authorizer = OcpiAuthorizer(pool, self.client)
-        self.workers: dict[int, outbox.OutboxWorker] = {}
+        self.lanes: dict[int, outbox.Lanes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -63,8 +65,8 @@ class OcpiBridge:
     async def stop(self) -> None:
         await self.server.stop()
         self.listener.unsubscribe(partners.CHANNEL, self._partner_announced)
-        for worker in self.workers.values():
-            await worker.stop()
+        for lanes in self.lanes.values():
+            await lanes.stop()
         await self.client.stop()
 
     def _partner_announced(self, payload: str) -> None:
@@ -78,14 +80,15 @@ class OcpiBridge:
             await self.ensure_worker(partner)
 
     async def ensure_worker(self, partner: Partner) -> None:
-        """Each partner's messages go out in order, one at a time, from its own worker."""
-        if partner.id in self.workers:
+        """Each partner's messages go out from its own lanes: locations, tariffs and commands'
+        results in order in one, each session's PUT, PATCHes and CDR in order in another."""
+        if partner.id in self.lanes:
             return
-        worker = outbox.OutboxWorker(self.pool, self.listener, partner.outbox_name,
-                                     self._sender(partner.id), self.settings.retry_base_delay,
-                                     self.settings.retry_max_delay)
-        self.workers[partner.id] = worker
-        await worker.start()
+        lanes = outbox.Lanes(self.pool, self.listener, partner.outbox_name,
+                             self._sender(partner.id), self.settings.retry_base_delay,
+                             self.settings.retry_max_delay)
+        self.lanes[partner.id] = lanes
+        await lanes.start()
 
     def _sender(self, partner_id: int) -> Callable[[asyncpg.Record], Awaitable[outbox.Delivery]]:
         async def send(message: asyncpg.Record) -> outbox.Delivery:
@@ -121,6 +124,10 @@ class OcpiBridge:
             await self._session_ended(conn, event)
         elif isinstance(event, TariffChanged):
             await self._tariff_changed(conn, event)
+        elif isinstance(event, TariffAssigned) and event.provider_id == ALL:
+            # Connectors name their tariff: the Locations of the EVSEs concerned change.
+            for charge_point_id in await self._charge_points_of(conn, event.evse_ids):
+                await self._location_changed(conn, charge_point_id)
 
     # --- sessions and CDRs: only to the eMSP that owns the token --------------------------
 
@@ -147,7 +154,8 @@ class OcpiBridge:
             self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
             priced.place, event.started_at, 0.0, "ACTIVE", priced.currency, event.started_at)
         await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
-                             f"sessions|{self._path(event.session_id)}", body)
+                             f"sessions|{self._path(event.session_id)}", body,
+                             lane=outbox.session_lane(event.session_id))
 
     async def _session_metered(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
         """Energy, charging periods and cost so far, at most one PATCH pending per session."""
@@ -170,7 +178,8 @@ class OcpiBridge:
                              f"sessions|{self._path(event.session_id)}",
                              sessions.session_patch(cost.total_energy_kwh, event.sampled_at,
                                                     cost=cost),
-                             coalesce_key=f"session:{event.session_id}")
+                             coalesce_key=f"session:{event.session_id}",
+                             lane=outbox.session_lane(event.session_id))
 
     async def _session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
         ocpi = event.attributes["ocpi"]
@@ -182,20 +191,27 @@ class OcpiBridge:
                                                event.meter_start_wh, event.stopped_at,
                                                event.meter_stop_wh),
                                 priced.time_zone)
+        if priced.tariff is not None:
+            await store.record_session_cost(conn, event.session_id, "ocpi", None,
+                                            str(priced.tariff["id"]), None, priced.currency,
+                                            {**sessions.cost_fields(cost),
+                                             "charging_periods": cost.charging_periods})
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is not None:
             await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
                                  f"sessions|{self._path(event.session_id)}",
                                  sessions.session_patch(cost.total_energy_kwh, event.stopped_at,
                                                         "COMPLETED", event.stopped_at, cost),
-                                 coalesce_key=f"session:{event.session_id}")
+                                 coalesce_key=f"session:{event.session_id}",
+                                 lane=outbox.session_lane(event.session_id))
         partner = await self._owner(conn, ocpi, "cdrs")
         if partner is None:
             return
         cdr = sessions.cdr_object(self.settings.country_code, self.settings.party_id,
                                   event.session_id, ocpi, priced.place, started, event.stopped_at,
                                   cost, priced.tariff, priced.currency, event.stopped_at)
-        await outbox.enqueue(conn, partner.outbox_name, "POST cdrs", "cdrs|", cdr)
+        await outbox.enqueue(conn, partner.outbox_name, "POST cdrs", "cdrs|", cdr,
+                             lane=outbox.session_lane(event.session_id))
         log.info("ocpi cdr queued", partner=partner.id, session_id=event.session_id,
                  total_cost=cdr["total_cost"], kwh=cdr["total_energy"])
 
@@ -241,6 +257,16 @@ class OcpiBridge:
             await outbox.discard_pending(conn, partner.outbox_name, superseded)
         await self._push(conn, "locations", "PUT", self._path(site_id), location,
                          f"location:{site_id}")
+
+    async def _charge_points_of(self, conn: asyncpg.Connection, evse_ids: tuple[str, ...]) -> list[str]:
+        """One charger per site holding these EVSEs ('*': every site): a Location PUT each."""
+        rows = await conn.fetch(
+            """SELECT DISTINCT ON (c.site_id) c.id FROM charge_points c JOIN evses e
+                 ON e.charge_point_id = c.id
+               WHERE c.site_id IS NOT NULL AND ($1 OR e.evse_id = ANY($2::text[]))
+               ORDER BY c.site_id, c.id""",
+            ALL in evse_ids, list(evse_ids))
+        return [row["id"] for row in rows]
 
     def _path(self, *parts: str) -> str:
         return "/" + "/".join([self.settings.country_code, self.settings.party_id, *parts])

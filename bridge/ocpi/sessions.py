@@ -99,24 +99,32 @@ def cdr_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str
             "start_date_time": timestamp(started_at),
             "dimensions": [{"type": "ENERGY", "volume": 0}],
             "tariff_id": (tariff or {}).get("id", FREE)}],
-        "total_cost": _price(cost.total_cost),
-        "total_energy": round(cost.total_energy_kwh, 3),
-        "total_time": round(cost.total_time_h, 4),
+        **cost_fields(cost),
         "last_updated": timestamp(last_updated),
     }
-    if cost.total_parking_time_h:
-        cdr["total_parking_time"] = round(cost.total_parking_time_h, 4)
-    for key, price in (("total_fixed_cost", cost.total_fixed_cost),
-                       ("total_energy_cost", cost.total_energy_cost),
-                       ("total_time_cost", cost.total_time_cost),
-                       ("total_parking_cost", cost.total_parking_cost)):
-        if price is not None:
-            cdr[key] = _price(price)
     if ocpi.get("authorization_reference"):
         cdr["authorization_reference"] = ocpi["authorization_reference"]
     if tariff is not None:
         cdr["tariffs"] = [tariff_object(country_code, party_id, tariff, last_updated)]
     return cdr
+
+
+def cost_fields(cost: Costing) -> dict[str, Any]:
+    """A session's cost as an OCPI CDR states it; also what is recorded for a Hubject session."""
+    fields: dict[str, Any] = {
+        "total_cost": _price(cost.total_cost),
+        "total_energy": round(cost.total_energy_kwh, 3),
+        "total_time": round(cost.total_time_h, 4),
+    }
+    if cost.total_parking_time_h:
+        fields["total_parking_time"] = round(cost.total_parking_time_h, 4)
+    for key, price in (("total_fixed_cost", cost.total_fixed_cost),
+                       ("total_energy_cost", cost.total_energy_cost),
+                       ("total_time_cost", cost.total_time_cost),
+                       ("total_parking_cost", cost.total_parking_cost)):
+        if price is not None:
+            fields[key] = _price(price)
+    return fields
 
 
 def tariff_object(country_code: str, party_id: str, tariff: dict[str, Any],

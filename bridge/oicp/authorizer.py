@@ -13,6 +13,7 @@ from bridge.oicp.client import HubjectClient
 from csms import store
 from csms.config import OicpSettings
 from csms.domain import Authorization, AuthorizationStatus
+from csms.metrics import roaming_request
 
 log = structlog.get_logger(__name__)
 
@@ -78,12 +79,14 @@ class HubjectAuthorizer:
                    identification: dict[str, Any], evse_id: str | None) -> Authorization | None:
         bound = log.bind(partner="hubject", operation=operation,
                          uid=identification["RFIDMifareFamilyIdentification"]["UID"])
-        try:
-            status, answer = await self.client.post(path, body,
-                                                    timeout=self.settings.authorize_timeout)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            bound.warning("hubject unreachable", error=repr(exc))
-            return None
+        with roaming_request("hubject", operation) as accepted:
+            try:
+                status, answer = await self.client.post(path, body,
+                                                        timeout=self.settings.authorize_timeout)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                bound.warning("hubject unreachable", error=repr(exc))
+                return None
+            accepted(status == 200)
         result = authorization.read_answer(answer, identification, evse_id) \
             if status == 200 else None
         bound.info("hubject answered", http_status=status,

@@ -25,9 +25,11 @@ def kwh(wh: float) -> float:
     return round(wh / 1000, 3)
 
 
-def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
-                         time_zone: str) -> dict[str, Any]:
-    """The CDR for a session the OICP bridge knows (its attributes carry the 'oicp' block)."""
+def charge_detail_record(ended: SessionEnded, readings_wh: list[float], time_zone: str,
+                         product_id: str | None = None) -> dict[str, Any]:
+    """The CDR for a session the OICP bridge knows (its attributes carry the 'oicp' block).
+
+    product_id: the pricing product our tariff applied; without one, the EMP's own choice."""
     oicp = ended.attributes["oicp"]
     started = ended.started_at or ended.stopped_at
     start_wh = ended.meter_start_wh if ended.meter_start_wh is not None else \
@@ -51,7 +53,10 @@ def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
     between = [kwh(r) for r in readings_wh if start_wh < r < end_wh]
     if between:
         record["MeterValueInBetween"] = {"meterValues": between}
-    return record | _partner_fields(oicp)
+    record |= _partner_fields(oicp)
+    if product_id:
+        record["PartnerProductID"] = product_id
+    return record
 
 
 def reservation_record(ended: ReservationEnded, time_zone: str) -> dict[str, Any]:

@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.oicp import cdr, evse_data, evse_status, notifications
+from bridge.ocpi.places import priced_place, readings
+from bridge.ocpi.sessions import cost_fields, costing
+from bridge.oicp import cdr, evse_data, evse_status, notifications, pricing
 from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
-from csms import store
+from csms import store, tariffs
 from csms.commands import CommandService
 from csms.config import OicpSettings
 from csms.domain import AuthorizationStatus, EvseStatus
@@ -27,6 +30,8 @@ from csms.events import (
     ReservationEnded,
     SessionEnded,
     SessionStarted,
+    TariffAssigned,
+    TariffChanged,
 )
 from csms.notifications import Listener
 from csms.sites import parse_site
@@ -49,13 +54,13 @@ class OicpBridge:
         self.client = HubjectClient(settings)
         self.inbound = OicpInbound(settings, pool, commands)
         self.authorizer = HubjectAuthorizer(pool, self.client, settings)
-        self.worker = outbox.OutboxWorker(pool, listener, PARTNER, self._deliver,
-                                          settings.retry_base_delay, settings.retry_max_delay)
+        self.lanes = outbox.Lanes(pool, listener, PARTNER, self._deliver,
+                                  settings.retry_base_delay, settings.retry_max_delay)
         self._scheduler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.client.start()
-        await self.worker.start()
+        await self.lanes.start()
         await self.inbound.start()
         if self.settings.full_load_interval > 0:
             self._scheduler = asyncio.get_running_loop().create_task(self._full_loads())
@@ -68,7 +73,7 @@ class OicpBridge:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
         await self.inbound.stop()
-        await self.worker.stop()
+        await self.lanes.stop()
         await self.client.stop()
 
     async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
@@ -78,14 +83,18 @@ class OicpBridge:
         elif isinstance(event, ReservationEnded) and "oicp" in event.attributes:
             # The spec wants a CDR for every remote reservation once it ends.
             record = cdr.reservation_record(event, await self._zone(conn, event.charge_point_id))
-            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
+            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record,
+                             session_id=record["CPOPartnerSessionID"])
         elif isinstance(event, EvseDataChanged):
             await self._sync_evse_data(conn, event.charge_point_id)
+            await self.sync_pricing(conn)  # a new EVSE on a site, or a site's tariff, changes prices
+        elif isinstance(event, TariffChanged | TariffAssigned):
+            await self.sync_pricing(conn)
         elif isinstance(event, SessionStarted) and _hubject_session(event.attributes):
             await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
                 self.settings.operator_id, event.started_at, event.meter_start_wh,
-                await self._zone(conn, event.charge_point_id)))
+                await self._zone(conn, event.charge_point_id)), session_id=event.session_id)
         elif (isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None
               and _hubject_session(event.attributes)):
             await self._progress(conn, event)
@@ -98,13 +107,36 @@ class OicpBridge:
                                      oicp, event.session_id, str(event.evse_id),
                                      self.settings.operator_id, event.started_at, event.stopped_at,
                                      event.meter_start_wh, event.meter_stop_wh,
-                                     await self._zone(conn, event.charge_point_id)))
-            readings = await store.energy_readings(conn, event.session_id)
-            record = cdr.charge_detail_record(event, readings,
-                                              await self._zone(conn, event.charge_point_id))
-            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record)
+                                     await self._zone(conn, event.charge_point_id)),
+                                 session_id=event.session_id)
+            product_id = await self._price(conn, event)
+            record = cdr.charge_detail_record(event, await store.energy_readings(conn, event.session_id),
+                                              await self._zone(conn, event.charge_point_id),
+                                              product_id)
+            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record,
+                             session_id=event.session_id)
             log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
                      oicp_session=record.get("SessionID"), energy_kwh=record["ConsumedEnergy"])
+
+    async def _price(self, conn: asyncpg.Connection, event: SessionEnded) -> str | None:
+        """Cost the session with the tariff of its EVSE for its EMP, exactly as an OCPI session
+        is costed, and record it; returns the pricing product in force when it started."""
+        provider = event.attributes["oicp"].get("ProviderID") or tariffs.ALL
+        started = event.started_at or event.stopped_at
+        priced = await priced_place(conn, event.charge_point_id, event.evse_number, event.evse_id,
+                                    started, "EUR", provider)
+        if priced.tariff is None:
+            return None
+        cost = costing(priced.tariff, priced.currency, started, event.stopped_at,
+                       await readings(conn, event.session_id, started, event.meter_start_wh,
+                                      event.stopped_at, event.meter_stop_wh),
+                       priced.time_zone)
+        product_id = pricing.product_at(priced.tariff, started, priced.time_zone)
+        await store.record_session_cost(conn, event.session_id, "oicp", provider,
+                                        str(priced.tariff["id"]), product_id, priced.currency,
+                                        {**cost_fields(cost),
+                                         "charging_periods": cost.charging_periods})
+        return product_id
 
     async def _deliver(self, message: asyncpg.Record) -> outbox.Delivery:
         """The outbox's sender. A CDR of a session that charged on a cached authorization
@@ -126,8 +158,12 @@ class OicpBridge:
         return await store.site_time_zone(conn, charge_point_id) or self.settings.time_zone
 
     async def _send(self, conn: asyncpg.Connection, operation: str, path: str,
-                    body: dict[str, Any], coalesce_key: str | None = None) -> None:
-        await outbox.enqueue(conn, PARTNER, operation, path, body, coalesce_key)
+                    body: dict[str, Any], coalesce_key: str | None = None,
+                    session_id: str | None = None) -> None:
+        """Data pushes in the main lane, one at a time as OICP wants; a session's notifications
+        and CDR in that session's lane, in order."""
+        lane = outbox.session_lane(session_id) if session_id else ""
+        await outbox.enqueue(conn, PARTNER, operation, path, body, coalesce_key, lane)
 
     async def _status_changed(self, conn: asyncpg.Connection, event: EvseStatusChanged) -> None:
         if event.evse_id:
@@ -144,7 +180,8 @@ class OicpBridge:
                 await self._send(conn, notifications.OPERATION, notifications.PATH,
                                  notifications.error(session["attributes"]["oicp"],
                                                      str(session["id"]), str(session["evse_id"]),
-                                                     self.settings.operator_id, event.error_code))
+                                                     self.settings.operator_id, event.error_code),
+                                 session_id=str(session["id"]))
 
     async def _progress(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
         """From the periodic meter values, at most one Progress per progress_interval."""
@@ -161,7 +198,7 @@ class OicpBridge:
             session["attributes"]["oicp"], event.session_id, str(session["evse_id"]),
             self.settings.operator_id, session["started_at"], event.sampled_at,
             session["meter_start_wh"], readings, await self._zone(conn, event.charge_point_id)),
-            coalesce_key=key)
+            coalesce_key=key, session_id=event.session_id)
 
     async def _sync_evse_data(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
         """Push what changed in the charger's static EVSE data since Hubject last heard of it."""
@@ -221,7 +258,10 @@ class OicpBridge:
                                                 self.settings.full_load_interval / 2):
                     continue
                 data, statuses = await self.push_all_evse_data(), await self.push_all_statuses()
-                log.info("full loads queued", partner=PARTNER, evse_data=data, statuses=statuses)
+                # Also brings in tariff elements whose start_date has come.
+                prices = await self.push_all_pricing()
+                log.info("full loads queued", partner=PARTNER, evse_data=data, statuses=statuses,
+                         pricing_pushes=prices)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.error("full loads not queued", partner=PARTNER, error=repr(exc))
 
@@ -238,3 +278,103 @@ class OicpBridge:
                                  evse_status.status_path(self.settings.operator_id), body,
                                  coalesce_key="evse-status:fullLoad")
         return len(rows)
+
+    # --- dynamic pricing ------------------------------------------------------------------------
+
+    async def _pricing_state(self, conn: asyncpg.Connection) -> dict[str, dict[str, dict[str, Any]]]:
+        """What Hubject should hold: per EMP ('products:<ProviderID>') the products of the tariffs
+        its EVSEs charge by, with its default price; and which products apply at which EVSE
+        ('evse-pricing'). An EMP appears apart from '*' only where a deal of its own applies."""
+        current = {row["id"]: row["data"] for row in await store.current_tariffs(conn)}
+        assignments = await tariffs.assignments_at(conn)
+        providers = sorted({provider for provider, _ in assignments} | {tariffs.ALL})
+        uses: dict[tuple[str, str], str] = {}
+        power: dict[str, float] = {}
+        sites: dict[str, Any] = {}
+        for row in await store.roaming_evses(conn):
+            site_id = row["site"].get("id", "")
+            if site_id not in sites:
+                sites[site_id] = parse_site(row["site"])
+            details = sites[site_id].details(row["evse_id"])
+            for provider in providers:
+                chosen = tariffs.resolve(assignments, row["evse_id"], details.tariff, provider,
+                                         current.keys())
+                if chosen is None or (provider != tariffs.ALL and chosen[1] == tariffs.ALL):
+                    continue  # no price here, or the offer to all EMPs covers this one too
+                uses[(provider, row["evse_id"])] = chosen[0]
+                power[chosen[0]] = max(power.get(chosen[0], 0.0), float(details.power_kw))
+        defaults = {provider: tariffs.resolve(assignments, "", "", provider, current.keys())
+                    for provider in providers}
+        today = datetime.now(ZoneInfo(self.settings.time_zone)).date()
+        wanted_ids = set(uses.values()) | {d[0] for d in defaults.values() if d is not None}
+        products = {tariff_id: pricing.pricing_products(
+            current[tariff_id], power.get(tariff_id, pricing.DEFAULT_POWER_KW), today)
+            for tariff_id in sorted(wanted_ids)}
+        state: dict[str, dict[str, dict[str, Any]]] = {}
+        for provider in providers:
+            chosen = defaults[provider]
+            default = pricing.default_price(products[chosen[0]] if chosen else None,
+                                            current[chosen[0]]["currency"] if chosen else "EUR")
+            dataset: dict[str, dict[str, Any]] = {pricing.META + "default": default.as_meta()}
+            used = {tariff_id for (p, _), tariff_id in uses.items() if p == provider}
+            if chosen is not None and chosen[1] == provider:
+                used.add(chosen[0])
+            for tariff_id in sorted(used):
+                dataset |= {record["ProductID"]: record for record in products[tariff_id].records}
+            state[f"products:{provider}"] = dataset
+        state["evse-pricing"] = {
+            f"{provider} {evse_id}": pricing.evse_pricing_record(evse_id, provider,
+                                                                 products[tariff_id].ids)
+            for (provider, evse_id), tariff_id in sorted(uses.items()) if products[tariff_id].ids}
+        return state
+
+    async def sync_pricing(self, conn: asyncpg.Connection, full: bool = False) -> int:
+        """Queue the pricing pushes that bring Hubject to our current prices (fullLoads with
+        `full`); returns how many were queued or replaced a waiting one."""
+        # One change at a time computes against what was queued before it.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('oicp-pricing'))")
+        state = await self._pricing_state(conn)
+        sent = await store.pricing_sent(conn)
+        # Products before the EVSE pricing that names them.
+        datasets = sorted(state.keys() | sent.keys(), key=lambda d: (d == "evse-pricing", d))
+        queued = 0
+        for dataset in datasets:
+            was = sent.get(dataset, {})
+            # An EMP whose deals all ended: take its products back, its default price stays.
+            wanted = state.get(dataset) or {k: v for k, v in was.items() if k.startswith(pricing.META)}
+            records = {k: v for k, v in wanted.items() if not k.startswith(pricing.META)}
+            if not records and not {k for k in was if not k.startswith(pricing.META)}:
+                continue  # nothing priced, nothing to take back: Hubject need not hear of it
+            key = f"pricing:{dataset}"
+            pending = bool(await conn.fetchval(
+                """SELECT 1 FROM outbox WHERE partner = $1 AND coalesce_key = $2
+                   AND status = 'pending'""", PARTNER, key))
+            step = ("fullLoad", [records[k] for k in sorted(records)]) if full else \
+                pricing.plan(was, wanted, pending)
+            if step is None:
+                continue
+            action, body_records = step
+            if dataset == "evse-pricing":
+                operation, path = pricing.OPERATION_EVSE, pricing.evse_pricing_path(
+                    self.settings.operator_id)
+                body = pricing.push_evse_pricing(action, body_records)
+            else:
+                provider = dataset.removeprefix("products:")
+                operation, path = pricing.OPERATION_PRODUCTS, pricing.products_path(
+                    self.settings.operator_id)
+                body = pricing.push_pricing_products(
+                    self.settings.operator_id, self.settings.operator_name, provider, action,
+                    wanted.get(pricing.META + "default") or was[pricing.META + "default"],
+                    body_records)
+            # A push still waiting is replaced (the plan made it a fullLoad): the newest wins.
+            await self._send(conn, operation, path, body, coalesce_key=key)
+            await store.record_pricing_sent(conn, dataset, wanted)
+            queued += 1
+            log.info("pricing queued", partner=PARTNER, dataset=dataset, action=action,
+                     records=len(body_records))
+        return queued
+
+    async def push_all_pricing(self) -> int:
+        """A fullLoad of every pricing data set; returns how many pushes were queued."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self.sync_pricing(conn, full=True)

@@ -1,0 +1,24 @@
+// The admin API, authenticated by the HttpOnly cookie that POST /login sets.
+
+export class Unauthorized extends Error {}
+
+// Any answer, with its status: commands report their outcome with 409, 503, 504 …
+export async function call(path, { method = "GET", body } = {}) {
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(`/api/v1${path}`, init);
+  if (response.status === 401 && path !== "/login") throw new Unauthorized();
+  let data = null;
+  try { data = await response.json(); } catch { /* an empty body */ }
+  return { status: response.status, ok: response.ok, data };
+}
+
+// Data that must be there: anything but 2xx is an error.
+export async function get(path) {
+  const answer = await call(path);
+  if (!answer.ok) throw new Error(answer.data?.error || `HTTP ${answer.status}`);
+  return answer.data;
+}

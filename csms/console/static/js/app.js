@@ -1,0 +1,85 @@
+// The console's shell: login, the hash router, one page module at a time.
+import { call, Unauthorized } from "./api.js";
+import { stopFollowing } from "./live.js";
+import { h } from "./view.js";
+import * as chargers from "./chargers.js";
+import * as charger from "./charger.js";
+import * as sessions from "./sessions.js";
+import * as session from "./session.js";
+import * as roaming from "./roaming.js";
+
+const main = document.getElementById("main");
+const routes = [
+  [/^#\/chargers\/(.+)$/, charger, "chargers"],
+  [/^#\/chargers$/, chargers, "chargers"],
+  [/^#\/sessions\/(.+)$/, session, "sessions"],
+  [/^#\/sessions$/, sessions, "sessions"],
+  [/^#\/roaming(?:\/(.+))?$/, roaming, "roaming"],
+];
+let leave = null;
+let wanted = null; // where to go once logged in
+
+function showLogin() {
+  stopFollowing();
+  if (leave) leave();
+  leave = null;
+  wanted = location.hash.startsWith("#/login") ? wanted : location.hash;
+  document.body.classList.add("anonymous");
+  const input = h("input", { type: "password", name: "token", id: "token", autocomplete: "current-password",
+    required: true, placeholder: "API token" });
+  const message = h("p", { class: "error", id: "login-error" });
+  const form = h("form", { class: "login", onsubmit: async (event) => {
+    event.preventDefault();
+    const answer = await call("/login", { method: "POST", body: { token: input.value } });
+    if (!answer.ok) {
+      message.textContent = answer.data?.error || `HTTP ${answer.status}`;
+      return;
+    }
+    document.body.classList.remove("anonymous");
+    const target = wanted && !wanted.startsWith("#/login") ? wanted : "#/chargers";
+    if (location.hash === target) route();
+    else location.hash = target; // hashchange routes
+  } },
+  h("h1", {}, "CSMS console"),
+  h("label", { for: "token" }, "The admin API token (api.token)"), input,
+  h("button", { type: "submit" }, "Log in"), message);
+  main.replaceChildren(form);
+  input.focus();
+}
+
+async function route() {
+  stopFollowing();
+  if (leave) leave();
+  leave = null;
+  const hash = location.hash || "#/chargers";
+  for (const [pattern, page, section] of routes) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    for (const link of document.querySelectorAll("#nav a")) {
+      link.classList.toggle("current", link.dataset.page === section);
+    }
+    const args = match.slice(1).map((part) => part && decodeURIComponent(part));
+    try {
+      leave = await page.show(main, { unauthorized: showLogin }, ...args);
+    } catch (error) {
+      if (error instanceof Unauthorized) showLogin();
+      else main.replaceChildren(h("p", { class: "error" }, String(error.message || error)));
+    }
+    return;
+  }
+  location.hash = "#/chargers";
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await call("/logout", { method: "POST" }).catch(() => null);
+  showLogin();
+});
+window.addEventListener("hashchange", route);
+// Unhandled 401s from a page's later fetches also lead to the login.
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason instanceof Unauthorized) {
+    event.preventDefault();
+    showLogin();
+  }
+});
+route();

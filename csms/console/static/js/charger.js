@@ -1,0 +1,120 @@
+// One charger: its EVSEs and connectors live, the commands with their outcome, and its live OCPP log.
+import { call, get } from "./api.js";
+import { follow } from "./live.js";
+import { badge, coalesce, h, time } from "./view.js";
+
+const LOG_LINES = 500;
+
+export async function show(main, shell, id) {
+  const path = `/charge-points/${encodeURIComponent(id)}`;
+  const head = h("div", { class: "facts", id: "charger-facts" });
+  const evses = h("div", { class: "cards", id: "evses" });
+  const outcome = h("p", { class: "outcome", id: "outcome", role: "status" });
+  const log = h("ol", { class: "log", id: "ocpp-log" });
+  const resetSoft = h("button", { type: "button", id: "reset-soft" }, "Soft reset");
+  const resetHard = h("button", { type: "button", class: "danger", id: "reset-hard" }, "Hard reset");
+  const wholeOff = h("button", { type: "button", id: "charger-inoperative" }, "Make unavailable");
+  const wholeOn = h("button", { type: "button", id: "charger-operative" }, "Make available");
+  main.replaceChildren(h("section", {},
+    h("p", { class: "crumbs" }, h("a", { href: "#/chargers" }, "Chargers"), " / "),
+    h("h1", {}, id), head,
+    h("div", { class: "actions" }, resetSoft, resetHard, wholeOff, wholeOn), outcome,
+    h("h2", {}, "EVSEs"), evses,
+    h("h2", {}, "OCPP messages ", h("span", { class: "muted small" }, "live, newest last")),
+    h("div", { class: "log-wrap" }, log)));
+
+  // A command's answer, whatever its HTTP status: the outcome is what the operator needs.
+  const run = async (label, command, body) => {
+    outcome.className = "outcome busy";
+    outcome.textContent = `${label}: waiting for the charger…`;
+    const answer = await call(command, { method: "POST", body });
+    const result = answer.data?.outcome || answer.data?.error || `HTTP ${answer.status}`;
+    const detail = answer.data?.detail && Object.keys(answer.data.detail).length ? ` ${JSON.stringify(answer.data.detail)}` : "";
+    outcome.className = `outcome ${answer.ok ? "ok" : "bad"}`;
+    outcome.textContent = `${label}: ${result}${detail}`;
+    reload();
+  };
+  resetSoft.addEventListener("click", () => run("Soft reset", `${path}/reset`, { hard: false }));
+  resetHard.addEventListener("click", () => confirm(`Hard reset ${id}?`) && run("Hard reset", `${path}/reset`, { hard: true }));
+  wholeOff.addEventListener("click", () => run("Charger unavailable", `${path}/availability`, { evse: 0, operative: false }));
+  wholeOn.addEventListener("click", () => run("Charger available", `${path}/availability`, { evse: 0, operative: true }));
+
+  const evseCard = (evse, active) => {
+    const n = evse.evse_number;
+    const token = h("input", { type: "text", class: "token", placeholder: "Token", "aria-label": `Token for EVSE ${n}`, dataset: { evse: n } });
+    const start = h("button", { type: "submit", class: "start", dataset: { evse: n } }, "Start");
+    const form = h("form", { class: "start-form", onsubmit: (event) => {
+      event.preventDefault();
+      if (!token.value.trim()) { token.focus(); return; }
+      run(`Start on EVSE ${n}`, `${path}/evses/${n}/start`, { token: token.value.trim() });
+    } }, token, start);
+    return h("article", { class: "card evse-card", dataset: { evse: n } },
+      h("header", {}, h("strong", {}, `EVSE ${n}`), " ", badge(evse.status, { class: `badge evse-status s-${evse.status}` })),
+      h("p", { class: "muted small" }, evse.evse_id || "no EvseID", evse.error_code ? ` — ${evse.error_code}` : "",
+        evse.status_at ? ` — since ${time(evse.status_at)}` : ""),
+      h("ul", { class: "connectors" }, evse.connectors.map((c) => h("li", { dataset: { connector: c.connector_number } },
+        `Connector ${c.connector_number}: `, badge(c.status, { class: `badge connector-status s-${c.status}` }),
+        c.ocpp_status ? h("span", { class: "muted small" }, ` (${c.ocpp_status})`) : ""))),
+      active ? h("p", {}, "Session ", h("a", { href: `#/sessions/${active.id}` }, active.token_uid || active.id.slice(0, 8)),
+        ` since ${time(active.started_at)}`) : "",
+      h("div", { class: "actions" },
+        active ? h("button", { type: "button", class: "stop danger", onclick: () => run(`Stop on EVSE ${n}`, `/sessions/${active.id}/stop`) }, "Stop")
+          : form,
+        h("button", { type: "button", class: "unlock", onclick: () => run(`Unlock EVSE ${n}`, `${path}/evses/${n}/unlock`) }, "Unlock"),
+        h("button", { type: "button", onclick: () => run(`EVSE ${n} unavailable`, `${path}/availability`, { evse: n, operative: false }) }, "Unavailable"),
+        h("button", { type: "button", onclick: () => run(`EVSE ${n} available`, `${path}/availability`, { evse: n, operative: true }) }, "Available")));
+  };
+
+  // A reload must not wipe a token being typed.
+  const typing = () => {
+    const field = document.activeElement;
+    return evses.contains(field) && field.tagName === "INPUT" && field.value !== "";
+  };
+  const load = async () => {
+    const [cp, active] = await Promise.all([get(path), get(`/sessions?status=active&charge_point=${encodeURIComponent(id)}`)]);
+    const state = cp.connected ? "online" : "offline";
+    head.replaceChildren(
+      h("span", {}, badge(state, { class: `badge state s-${state}`, id: "charger-state" })),
+      h("span", {}, cp.protocol || "protocol unknown"),
+      h("span", {}, [cp.vendor, cp.model].filter(Boolean).join(" ") || "vendor unknown"),
+      h("span", {}, `firmware ${cp.firmware_version || "—"}`),
+      h("span", {}, `serial ${cp.serial_number || "—"}`),
+      h("span", {}, `last seen ${time(cp.last_seen)}`),
+      h("span", {}, `booted ${time(cp.last_boot)}`),
+      cp.node_id ? h("span", { class: "muted" }, `node ${cp.node_id}`) : "");
+    if (typing() && evses.childElementCount) { reload(); return; } // again shortly
+    const byEvse = new Map(active.items.map((s) => [s.evse_number, s]));
+    evses.replaceChildren(...(cp.evses.length ? cp.evses.map((e) => evseCard(e, byEvse.get(e.evse_number)))
+      : [h("p", { class: "muted" }, "No EVSEs known yet.")]));
+  };
+  const reload = coalesce(() => load().catch(() => null), 300);
+
+  // The log: what the node still holds in its ring, then frames as they pass.
+  let loading = null;
+  const line = (f) => h("li", { class: `frame ${f.direction}` },
+    h("time", { datetime: f.at }, new Date(f.at).toLocaleTimeString()),
+    h("span", { class: "dir", title: f.direction === "in" ? "from the charger" : "to the charger" }, f.direction === "in" ? "⇠" : "⇢"),
+    h("code", {}, f.frame));
+  const key = (f) => `${f.at}|${f.direction}|${f.frame}`;
+  const append = (f) => {
+    const atBottom = log.parentElement.scrollTop + log.parentElement.clientHeight >= log.parentElement.scrollHeight - 8;
+    log.append(line(f));
+    while (log.childElementCount > LOG_LINES) log.firstElementChild.remove();
+    if (atBottom) log.parentElement.scrollTop = log.parentElement.scrollHeight;
+  };
+  const loadLog = async () => {
+    loading = [];
+    const recent = await get(`${path}/messages?limit=200`);
+    const seen = new Set(recent.map(key));
+    const during = loading.filter((f) => !seen.has(key(f)));
+    loading = null;
+    log.replaceChildren();
+    for (const f of [...recent, ...during]) append(f);
+  };
+  const frame = (f) => (loading ? loading.push(f) : append(f));
+  const domain = (event) => { if (event.charge_point_id === id) reload(); };
+
+  await load();
+  follow({ charge_point: id }, { ready: () => { reload(); loadLog().catch(() => null); }, domain, frame, unauthorized: shell.unauthorized });
+  return null;
+}

@@ -1,0 +1,83 @@
+// Roaming partners: connection state, outbox (pending, failed with last error, delivered), retry, last pushes.
+import { call, get } from "./api.js";
+import { follow } from "./live.js";
+import { badge, coalesce, h, time } from "./view.js";
+
+const POLL = 5000; // deliveries do not notify; the queueing of messages does
+
+export async function show(main, shell, partner) {
+  return partner ? outbox(main, shell, partner) : overview(main, shell);
+}
+
+function push(last) {
+  if (!last) return "never";
+  return `${last.status} — queued ${time(last.created_at)}${last.delivered_at ? `, delivered ${time(last.delivered_at)}` : ""}`;
+}
+
+async function overview(main, shell) {
+  const cards = h("div", { class: "cards", id: "partners" });
+  main.replaceChildren(h("section", {}, h("h1", {}, "Roaming"), cards));
+  const card = (p) => {
+    const link = `#/roaming/${encodeURIComponent(p.partner)}`;
+    const waiting = p.waiting && p.waiting.attempts > 0 ? p.waiting : null;
+    return h("article", { class: "card partner", dataset: { partner: p.partner } },
+      h("header", {}, h("strong", {}, h("a", { href: link }, p.name)), " ", badge(p.state, { class: `badge link-state s-${p.state}` })),
+      h("p", { class: "muted small" }, `${p.kind.toUpperCase()} — ${p.registration}`, p.parties?.length ? ` — ${p.parties.join(", ")}` : ""),
+      h("p", { class: "counts" },
+        h("a", { href: `${link}?status=pending`, class: "count pending" }, `${p.outbox.pending} pending`), " · ",
+        h("a", { href: `${link}?status=failed`, class: "count failed" }, `${p.outbox.failed} failed`), " · ",
+        h("a", { href: `${link}?status=delivered`, class: "count delivered" }, `${p.outbox.delivered} delivered`)),
+      waiting ? h("p", { class: "error small" }, `Retrying #${waiting.id} ${waiting.operation} (attempt ${waiting.attempts}, next ${time(waiting.next_attempt_at)}): ${waiting.last_error || ""}`) : "",
+      p.last_failed ? h("p", { class: "error small" }, `Last failed #${p.last_failed.id} ${p.last_failed.operation}: ${p.last_failed.last_error || ""}`) : "",
+      h("p", { class: "small" }, "EVSE status push: ", push(p.last_status_push)),
+      h("p", { class: "small" }, "EVSE data push: ", push(p.last_data_push)),
+      p.last_delivered_at ? h("p", { class: "muted small" }, `Last delivery ${time(p.last_delivered_at)}`) : "");
+  };
+  const load = async () => {
+    const partners = await get("/partners");
+    cards.replaceChildren(...(partners.length ? partners.map(card)
+      : [h("p", { class: "muted" }, "No roaming partner: enable [oicp] or register an OCPI party.")]));
+  };
+  const reload = coalesce(() => load().catch(() => null), 500);
+  const polling = setInterval(reload, POLL);
+  await load();
+  follow({}, { ready: reload, domain: (e) => e.type === "outbox" && reload(), unauthorized: shell.unauthorized });
+  return () => clearInterval(polling);
+}
+
+async function outbox(main, shell, spec) {
+  const [partner, query] = spec.split("?");
+  let status = new URLSearchParams(query || "").get("status") || "failed";
+  const rows = h("tbody", { id: "outbox" });
+  const outcome = h("p", { class: "outcome", role: "status" });
+  const tabs = h("div", { class: "tabs", role: "tablist" }, ["pending", "failed", "delivered"].map((value) =>
+    h("button", { type: "button", role: "tab", dataset: { status: value }, onclick: () => { status = value; load(); } }, value)));
+  main.replaceChildren(h("section", {},
+    h("p", { class: "crumbs" }, h("a", { href: "#/roaming" }, "Roaming"), " / "),
+    h("h1", {}, `Outbox of ${partner}`), tabs, outcome,
+    h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Operation"), h("th", { class: "wide" }, "Queued"),
+        h("th", {}, "Attempts"), h("th", {}, "Last error / delivered"), h("th", {}, ""))),
+      rows))));
+  const retry = async (message) => {
+    const answer = await call(`/outbox/${message.id}/retry`, { method: "POST" });
+    outcome.className = `outcome ${answer.ok ? "ok" : "bad"}`;
+    outcome.textContent = `Retry #${message.id}: ${answer.ok ? "due now" : answer.data?.error || answer.status}`;
+    reload();
+  };
+  const load = async () => {
+    for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.status === status));
+    const messages = await get(`/outbox?partner=${encodeURIComponent(partner)}&status=${status}&limit=100`);
+    rows.replaceChildren(...messages.map((m) => h("tr", { dataset: { id: m.id } },
+      h("td", {}, String(m.id)), h("td", {}, m.operation, h("div", { class: "muted small" }, m.path)),
+      h("td", { class: "wide" }, time(m.created_at)), h("td", {}, String(m.attempts)),
+      h("td", { class: m.last_error ? "error small" : "small" }, m.last_error || (m.delivered_at ? `delivered ${time(m.delivered_at)}` : "")),
+      h("td", {}, m.status === "delivered" ? "" : h("button", { type: "button", class: "retry", onclick: () => retry(m) }, "Retry")))));
+    if (!messages.length) rows.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, `No ${status} messages.`)));
+  };
+  const reload = coalesce(() => load().catch(() => null), 500);
+  const polling = setInterval(reload, POLL);
+  await load();
+  follow({}, { ready: reload, domain: (e) => e.type === "outbox" && e.partner === partner && reload(), unauthorized: shell.unauthorized });
+  return () => clearInterval(polling);
+}

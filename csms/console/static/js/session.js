@@ -1,0 +1,62 @@
+// One session: its facts, a stop button while active, and energy and power drawn from its meter values.
+import { call, get } from "./api.js";
+import { drawChart } from "./chart.js";
+import { follow } from "./live.js";
+import { badge, coalesce, duration, energy, h, partnerOf, time } from "./view.js";
+
+const ENERGY = "Energy.Active.Import.Register";
+const POWER = "Power.Active.Import";
+
+export async function show(main, shell, id) {
+  const facts = h("dl", { class: "facts-list", id: "session-facts" });
+  const chart = h("figure", { class: "chart-box", id: "chart" });
+  const outcome = h("p", { class: "outcome", role: "status" });
+  const stop = h("button", { type: "button", class: "danger", id: "stop", hidden: true }, "Stop session");
+  main.replaceChildren(h("section", {},
+    h("p", { class: "crumbs" }, h("a", { href: "#/sessions" }, "Sessions"), " / "),
+    h("h1", {}, "Session"), facts, h("div", { class: "actions" }, stop), outcome,
+    h("h2", {}, "Energy and power"), chart,
+    h("p", { class: "legend small" }, h("span", { class: "key energy" }, "energy charged (kWh)"), " ",
+      h("span", { class: "key power" }, "power (kW)"))));
+  stop.addEventListener("click", async () => {
+    outcome.textContent = "Stopping: waiting for the charger…";
+    const answer = await call(`/sessions/${id}/stop`, { method: "POST" });
+    outcome.className = `outcome ${answer.ok ? "ok" : "bad"}`;
+    outcome.textContent = `Stop: ${answer.data?.outcome || answer.data?.error || answer.status}`;
+  });
+
+  let session = null;
+  const loadFacts = async () => {
+    session = await get(`/sessions/${id}`);
+    const fact = (term, value) => [h("dt", {}, term), h("dd", {}, value)];
+    facts.replaceChildren(
+      ...fact("Status", badge(session.status)),
+      ...fact("Charger / EVSE", h("span", {}, h("a", { href: `#/chargers/${encodeURIComponent(session.charge_point_id)}` }, session.charge_point_id),
+        ` / EVSE ${session.evse_number}${session.evse_id ? ` (${session.evse_id})` : ""}`)),
+      ...fact("Token / EvcoID", session.token_uid || "—"),
+      ...fact("Roaming partner", partnerOf(session) || "—"),
+      ...fact("Started", time(session.started_at)),
+      ...fact("Stopped", time(session.stopped_at)),
+      ...fact("Duration", duration(session.started_at, session.stopped_at)),
+      ...fact("Energy", energy(session.energy_wh)),
+      ...fact("Stop reason", session.stop_reason || "—"),
+      ...fact("Transaction", session.transaction_id || "—"));
+    stop.hidden = session.status !== "active";
+  };
+  const loadChart = async () => {
+    const samples = await get(`/sessions/${id}/meter-values`);
+    const whole = (s) => !s.phase && (!s.location || s.location === "Outlet");
+    const start = session?.meter_start_wh ?? samples.find((s) => s.measurand === ENERGY && whole(s))?.value ?? 0;
+    chart.replaceChildren(drawChart({
+      energy: samples.filter((s) => s.measurand === ENERGY && whole(s)).map((s) => [new Date(s.sampled_at), (s.value - start) / 1000]),
+      power: samples.filter((s) => s.measurand === POWER && whole(s)).map((s) => [new Date(s.sampled_at), s.value / 1000]),
+    }));
+  };
+  const load = async () => { await loadFacts(); await loadChart(); };
+  const reload = coalesce(() => load().catch(() => null), 500);
+  const domain = (event) => { if (event.session_id === id) reload(); };
+  const ticking = setInterval(() => session?.status === "active" && loadFacts().catch(() => null), 5000);
+  await load();
+  follow({ session: id }, { ready: reload, domain, unauthorized: shell.unauthorized });
+  return () => clearInterval(ticking);
+}

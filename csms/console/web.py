@@ -1,0 +1,188 @@
+"""The console's routes on the admin API's server: static files, login, the event stream, partners, frames."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from bridge.oicp.evse_data import OPERATION as OICP_EVSE_DATA
+from bridge.oicp.evse_status import OPERATION as OICP_EVSE_STATUS
+from bridge.oicp.service import PARTNER as HUBJECT
+from csms import store
+from csms.api import (
+    COOKIE,
+    PREFIX,
+    AdminApi,
+    BadRequest,
+    body,
+    field,
+    query_int,
+    record,
+    session_cookie,
+)
+from csms.console.feed import ConsoleFeed, frame_json
+from csms.messages import MessageLog, message_log
+from csms.meter import format_timestamp
+
+STATIC = Path(__file__).parent / "static"
+KEEPALIVE = 15.0  # seconds between comments on a quiet stream: proxies keep it, dead peers show
+# Which outbox operations are EVSE status and EVSE data pushes, per kind of partner.
+PUSHES = {"oicp": {"status": OICP_EVSE_STATUS, "data": OICP_EVSE_DATA},
+          "ocpi": {"status": "PATCH locations", "data": "PUT locations"}}
+
+
+class Console:
+    """Adds its routes to the admin API's application (before it starts), behind its token check."""
+
+    def __init__(self, api: AdminApi, feed: ConsoleFeed, oicp_enabled: bool,
+                 messages: MessageLog = message_log) -> None:
+        self.api = api
+        self.pool: asyncpg.Pool = api.pool
+        self.feed = feed
+        self.oicp_enabled = oicp_enabled
+        self.messages = messages
+        r = api.app.router
+        r.add_get("/", self.index)
+        r.add_static("/console/", STATIC, append_version=False)
+        r.add_post(f"{PREFIX}/login", self.login)
+        r.add_post(f"{PREFIX}/logout", self.logout)
+        r.add_get(f"{PREFIX}/events", self.events)
+        r.add_get(f"{PREFIX}/partners", self.partners)
+        r.add_get(f"{PREFIX}/charge-points/{{cp}}/messages", self.charger_messages)
+        # Open streams end when the server stops, instead of holding its shutdown for a minute.
+        api.app.on_shutdown.append(self._shutdown)
+
+    async def _shutdown(self, app: web.Application) -> None:
+        self.feed.close_streams()
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    # --- login ---------------------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        """The API token for a cookie: a browser's EventSource cannot send a bearer header."""
+        token = field(await body(request), "token", str)
+        expected = self.api.settings.token
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise web.HTTPUnauthorized(reason="wrong token")
+        response = web.json_response({"status": "logged in"})
+        # HttpOnly: page scripts cannot read it; Strict: no other site's page can send it.
+        response.set_cookie(COOKIE, session_cookie(expected), httponly=True, samesite="Strict",
+                            secure=_https(request), path="/")
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        response = web.json_response({"status": "logged out"})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    # --- live ----------------------------------------------------------------------------------
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: domain changes of every node once committed; with charge_point,
+        that charger's OCPP frames; with session, its meter values."""
+        charge_point_id = request.query.get("charge_point") or None
+        session_id = request.query.get("session") or None
+        for name, value in (("charge_point", charge_point_id), ("session", session_id)):
+            if value is not None and (len(value) > 255 or not value.isprintable()):
+                raise BadRequest(f"query parameter '{name}' must be 1 to 255 printable characters")
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no"})  # nginx would otherwise hold the events back
+        await response.prepare(request)
+        client = await self.feed.join(charge_point_id, session_id)
+        try:
+            # After join: whatever changes from here on is sent, so the page loads its data now.
+            await response.write(b"retry: 2000\n\nevent: ready\ndata: {}\n\n")
+            while True:
+                try:
+                    item = await asyncio.wait_for(client.queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    item = b": keepalive\n\n"
+                if item is None:
+                    break
+                await response.write(item)
+        except ConnectionResetError:
+            pass  # the browser went away
+        finally:
+            self.feed.leave(client)
+        return response
+
+    async def charger_messages(self, request: web.Request) -> web.Response:
+        """The charger's latest OCPP frames this node saw (a small ring shared by all chargers)."""
+        charge_point_id = request.match_info["cp"]
+        limit = query_int(request, "limit", 200, 1, 2000)
+        assert limit is not None
+        if await store.get_charge_point(self.pool, charge_point_id) is None:
+            raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id!r}")
+        return web.json_response([frame_json(entry) for entry in
+                                  self.messages.recent(charge_point_id, limit)])
+
+    # --- roaming -------------------------------------------------------------------------------
+
+    async def partners(self, request: web.Request) -> web.Response:
+        """Hubject and each OCPI party: registration, delivery state, outbox counts, last pushes."""
+        partners: list[dict[str, Any]] = []
+        if self.oicp_enabled or await self.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE partner = $1)", HUBJECT):
+            partners.append({"partner": HUBJECT, "kind": "oicp", "name": "Hubject",
+                             "registration": "enabled" if self.oicp_enabled else "disabled"})
+        for row in await self.pool.fetch(
+                "SELECT id, name, status, roles, versions_url, version FROM ocpi_partners ORDER BY id"):
+            parties = [f"{r.get('country_code')}*{r.get('party_id')} ({r.get('role')})"
+                       for r in row["roles"] if isinstance(r, dict)]
+            partners.append({"partner": f"ocpi:{row['id']}", "kind": "ocpi",
+                             "name": row["name"] or f"OCPI party {row['id']}",
+                             "registration": row["status"], "parties": parties,
+                             "versions_url": row["versions_url"], "version": row["version"]})
+        # One snapshot: counts, state and last pushes agree even while messages are delivered.
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                                 readonly=True):
+            for partner in partners:
+                partner.update(await self._delivery(conn, partner["partner"], partner["kind"]))
+        return web.json_response(partners)
+
+    async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:
+        counts = {row["status"]: row["count"] for row in await conn.fetch(
+            "SELECT status, count(*) FROM outbox WHERE partner = $1 GROUP BY status", partner)}
+        head = await conn.fetchrow(
+            """SELECT id, operation, attempts, last_error, next_attempt_at FROM outbox
+               WHERE partner = $1 AND status = 'pending' ORDER BY id LIMIT 1""", partner)
+        failed = await conn.fetchrow(
+            """SELECT id, operation, last_error FROM outbox WHERE partner = $1 AND status = 'failed'
+               ORDER BY id DESC LIMIT 1""", partner)
+        delivered = await conn.fetchval(
+            """SELECT delivered_at FROM outbox WHERE partner = $1 AND status = 'delivered'
+               ORDER BY id DESC LIMIT 1""", partner)
+        # Reachable or not, as far as our deliveries tell: the oldest waiting message is the one
+        # being attempted, so its attempts and error are the link's current state.
+        if head is not None and head["attempts"] > 0:
+            state = "retrying"
+        elif delivered is not None:
+            state = "ok"
+        else:
+            state = "idle"
+        pushes = {}
+        for name, operation in PUSHES[kind].items():
+            row = await conn.fetchrow(
+                """SELECT id, status, created_at, delivered_at, last_error FROM outbox
+                   WHERE partner = $1 AND operation = $2 ORDER BY id DESC LIMIT 1""",
+                partner, operation)
+            pushes[f"last_{name}_push"] = record(row) if row is not None else None
+        return {"state": state,
+                "outbox": {s: counts.get(s, 0) for s in ("pending", "failed", "delivered")},
+                "waiting": record(head) if head is not None else None,
+                "last_failed": record(failed) if failed is not None else None,
+                "last_delivered_at": format_timestamp(delivered) if delivered else None,
+                **pushes}
+
+
+def _https(request: web.Request) -> bool:
+    """Behind a TLS-terminating proxy the cookie is still marked Secure."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"

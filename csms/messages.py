@@ -1,0 +1,73 @@
+"""Recent OCPP frames of this process: a small global ring, and live copies for whoever watches a charger."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+# Enough for the last minutes of a few chargers; bounded in memory whatever the fleet's size.
+RING_SIZE = 2000
+# A frame is kept (and shown) up to this many characters: 2,000 frames stay a few MiB.
+FRAME_CHARS = 4096
+
+
+class Frame(NamedTuple):
+    at: float  # Unix time
+    charge_point_id: str
+    direction: str  # "in": from the charger, "out": to it
+    text: str
+
+
+Watcher = Callable[[Frame], None]
+
+
+class MessageLog:
+    """No buffer per charger: a fleet of 10,000 would pay for it in memory whether anyone looks
+    or not. Every frame costs one append to a bounded ring and one test of a dict's size; frames
+    are copied out only for chargers a console watches."""
+
+    def __init__(self, size: int = RING_SIZE) -> None:
+        self._ring: deque[Frame] = deque(maxlen=size)
+        self._watchers: dict[str, list[Watcher]] = {}
+
+    def record(self, charge_point_id: str, direction: str, frame: str | bytes) -> None:
+        """Called by the OCPP adapter for every frame received ("in") or sent ("out")."""
+        if not isinstance(frame, str):
+            frame = frame.decode("utf-8", "replace")
+        if len(frame) > FRAME_CHARS:
+            frame = frame[:FRAME_CHARS] + "…"
+        entry = Frame(time.time(), charge_point_id, direction, frame)
+        self._ring.append(entry)
+        if self._watchers:  # the one check a frame costs while no console watches
+            for watcher in self._watchers.get(charge_point_id, ()):
+                watcher(entry)
+
+    def recent(self, charge_point_id: str, limit: int = 100) -> list[Frame]:
+        """The charger's latest frames still in the ring, oldest first."""
+        found: list[Frame] = []
+        for entry in reversed(self._ring):
+            if entry.charge_point_id == charge_point_id:
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        found.reverse()
+        return found
+
+    def watch(self, charge_point_id: str, watcher: Watcher) -> None:
+        self._watchers.setdefault(charge_point_id, []).append(watcher)
+
+    def unwatch(self, charge_point_id: str, watcher: Watcher) -> None:
+        watchers = self._watchers.get(charge_point_id)
+        if watchers and watcher in watchers:
+            watchers.remove(watcher)
+            if not watchers:
+                del self._watchers[charge_point_id]
+
+    def watched(self) -> list[str]:
+        return list(self._watchers)
+
+
+# One per process, like the charger connections it records: the adapters write, the console reads.
+message_log = MessageLog()

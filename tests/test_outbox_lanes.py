@@ -1,0 +1,127 @@
+"""Outbox lanes: data pushes one at a time, sessions side by side, every lane in order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from bridge import outbox
+from csms.notifications import Listener
+from tests.support import eventually
+from tests.test_cluster import _jsonb
+
+
+class Partner:
+    """A partner's endpoint: records what arrives per session, refuses (503) the sessions in
+    `refusing`, and counts overlapping requests per lane."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, list[int]] = defaultdict(list)
+        self.refusing: set[str] = set()
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.most_in_flight: dict[str, int] = defaultdict(int)
+        self.overall = 0
+        self.most_overall = 0
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        lane = body["lane"]
+        self.in_flight[lane] += 1
+        self.overall += 1
+        self.most_in_flight[lane] = max(self.most_in_flight[lane], self.in_flight[lane])
+        self.most_overall = max(self.most_overall, self.overall)
+        try:
+            await asyncio.sleep(0.01)
+            if body["session"] in self.refusing:
+                return web.json_response({"busy": True}, status=503)
+            self.received[body["session"]].append(body["n"])
+            return web.json_response({"ok": True})
+        finally:
+            self.in_flight[lane] -= 1
+            self.overall -= 1
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/push", self._receive)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/push"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def _sessions_in_other_lanes(than: str, count: int) -> list[str]:
+    found: list[str] = []
+    while len(found) < count:
+        candidate = str(uuid.uuid4())
+        if outbox.session_lane(candidate) != outbox.session_lane(than):
+            found.append(candidate)
+    return found
+
+
+def test_a_sessions_lane_is_the_same_for_all_its_messages() -> None:
+    ids = [str(uuid.uuid4()) for _ in range(200)]
+    assert all(outbox.session_lane(i) == outbox.session_lane(i) for i in ids)
+    assert {outbox.session_lane(i) for i in ids} == set(outbox.LANES) - {""}
+
+
+async def test_a_stuck_session_holds_up_only_its_lane_and_every_lane_keeps_order(db_url: str) -> None:
+    partner = Partner()
+    await partner.start()
+    http = aiohttp.ClientSession()
+
+    async def send(message: asyncpg.Record) -> outbox.Delivery:
+        async with http.post(partner.url, json={**message["body"], "lane": message["lane"]}) as response:
+            return outbox.Delivery(response.status == 200, retry=True)
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=8, init=_jsonb)
+    listener = Listener(db_url)
+    await listener.start()
+    lanes = outbox.Lanes(pool, listener, "partner", send, base_delay=0.05, max_delay=0.2)
+    await lanes.start()
+    stuck = str(uuid.uuid4())
+    others = _sessions_in_other_lanes(stuck, 6)
+    partner.refusing.add(stuck)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(8):
+                for session in [stuck, *others]:
+                    await outbox.enqueue(conn, "partner", "session", "/push",
+                                         {"session": session, "n": n},
+                                         lane=outbox.session_lane(session))
+                await outbox.enqueue(conn, "partner", "status", "/push", {"session": "data", "n": n})
+
+        async def others_delivered() -> bool:
+            return all(len(partner.received[s]) == 8 for s in [*others, "data"])
+        await eventually(others_delivered, timeout=20)
+        assert partner.received[stuck] == []  # refused and retried, in its own lane
+        partner.refusing.clear()
+
+        async def stuck_delivered() -> bool:
+            return len(partner.received[stuck]) >= 8
+        await eventually(stuck_delivered, timeout=20)
+        await asyncio.sleep(0.3)
+        for session in [stuck, *others, "data"]:
+            assert partner.received[session] == list(range(8))  # in order, each once
+        assert all(most == 1 for most in partner.most_in_flight.values())  # one at a time per lane
+        assert partner.most_in_flight[""] == 1
+        assert partner.most_overall > 1  # lanes do overlap
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE status <> 'delivered'") == 0
+    finally:
+        await lanes.stop()
+        await listener.stop()
+        await pool.close()
+        await http.close()
+        await partner.stop()
