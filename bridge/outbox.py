@@ -110,6 +110,41 @@ async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | No
     )
 
 
+@dataclass(frozen=True)
+class Overview:
+    """How one partner's deliveries stand, read in one snapshot."""
+
+    counts: dict[str, int]  # by status
+    waiting: asyncpg.Record | None  # the oldest pending message
+    last_failed: asyncpg.Record | None
+    last_delivered_at: datetime | None
+    last_of: dict[str, asyncpg.Record | None]  # the newest message of each operation asked for
+
+
+async def has_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str) -> bool:
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE partner = $1)", partner))
+
+
+async def overview(conn: asyncpg.Connection, partner: str, operations: list[str]) -> Overview:
+    """Run it in a repeatable-read transaction, so the parts agree while messages move on."""
+    counts = {row["status"]: row["count"] for row in await conn.fetch(
+        "SELECT status, count(*) FROM outbox WHERE partner = $1 GROUP BY status", partner)}
+    waiting = await conn.fetchrow(
+        """SELECT id, operation, attempts, last_error, next_attempt_at FROM outbox
+           WHERE partner = $1 AND status = 'pending' ORDER BY id LIMIT 1""", partner)
+    failed = await conn.fetchrow(
+        """SELECT id, operation, last_error FROM outbox WHERE partner = $1 AND status = 'failed'
+           ORDER BY id DESC LIMIT 1""", partner)
+    delivered = await conn.fetchval(
+        """SELECT delivered_at FROM outbox WHERE partner = $1 AND status = 'delivered'
+           ORDER BY id DESC LIMIT 1""", partner)
+    last_of = {operation: await conn.fetchrow(
+        """SELECT id, status, created_at, delivered_at, last_error FROM outbox
+           WHERE partner = $1 AND operation = $2 ORDER BY id DESC LIMIT 1""", partner, operation)
+        for operation in operations}
+    return Overview(counts, waiting, failed, delivered, last_of)
+
+
 async def retry(db: asyncpg.Pool, message_id: int) -> bool:
     """An operator's retry of a failed (or waiting) message: due now."""
     done = await db.execute(

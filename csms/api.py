@@ -244,9 +244,7 @@ class AdminApi:
         rows = await store.list_charge_points(self.pool)
         # Each charger's EVSE statuses in one query, for a fleet overview (the console's list).
         evses: dict[str, list[dict[str, Any]]] = {}
-        for evse in await self.pool.fetch(
-                """SELECT charge_point_id, evse_number, evse_id, status FROM evses
-                   WHERE retired_at IS NULL ORDER BY charge_point_id, evse_number"""):
+        for evse in await store.evse_statuses(self.pool):
             evses.setdefault(evse["charge_point_id"], []).append(
                 record(evse, drop=("charge_point_id",)))
         return reply([{**record(row, drop=("password_hash",)), "evses": evses.get(row["id"], [])}
@@ -417,11 +415,7 @@ class AdminApi:
     async def _with_energy(self, rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
         """energy_wh: charged so far (an active session: up to its latest meter reading)."""
         active = [row["id"] for row in rows if row["meter_stop_wh"] is None]
-        latest = {r["session_id"]: r["value"] for r in await self.pool.fetch(
-            """SELECT DISTINCT ON (session_id) session_id, value FROM meter_samples
-               WHERE session_id = ANY($1::uuid[]) AND measurand = 'Energy.Active.Import.Register'
-                 AND phase IS NULL ORDER BY session_id, sampled_at DESC, id DESC""", active)
-        } if active else {}
+        latest = await store.latest_energy_registers(self.pool, active) if active else {}
         items = []
         for row in rows:
             end = row["meter_stop_wh"] if row["meter_stop_wh"] is not None else latest.get(row["id"])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, TypeAlias
+from uuid import UUID
 
 import asyncpg
 
-from csms.domain import MeterSample
+from csms.domain import ENERGY_REGISTER, MeterSample
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 Row: TypeAlias = asyncpg.Record
@@ -791,3 +792,18 @@ async def record_pricing_sent(db: Executor, dataset: str, records: dict[str, dic
         "INSERT INTO oicp_pricing_sent (dataset, key, record) VALUES ($1, $2, $3)",
         [(dataset, key, record) for key, record in records.items()],
     )
+
+
+async def evse_statuses(db: Executor) -> list[asyncpg.Record]:
+    """Every charger's live EVSEs and their statuses, for a fleet overview."""
+    return list(await db.fetch(
+        """SELECT charge_point_id, evse_number, evse_id, status FROM evses
+           WHERE retired_at IS NULL ORDER BY charge_point_id, evse_number"""))
+
+
+async def latest_energy_registers(db: Executor, session_ids: list[UUID]) -> dict[UUID, float]:
+    """Each session's latest energy register reading (Wh), where it has one."""
+    return {row["session_id"]: row["value"] for row in await db.fetch(
+        """SELECT DISTINCT ON (session_id) session_id, value FROM meter_samples
+           WHERE session_id = ANY($1::uuid[]) AND measurand = $2 AND phase IS NULL
+           ORDER BY session_id, sampled_at DESC, id DESC""", session_ids, ENERGY_REGISTER)}

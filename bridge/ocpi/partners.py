@@ -124,6 +124,11 @@ async def get(db: Db, partner_id: int) -> Partner | None:
     return _partner(row) if row else None
 
 
+async def every(db: Db) -> list[Partner]:
+    """Every partnership, registered or not (the console lists them all)."""
+    return [_partner(row) for row in await db.fetch("SELECT * FROM ocpi_partners ORDER BY id")]
+
+
 async def all_registered(db: Db) -> list[Partner]:
     rows = await db.fetch("SELECT * FROM ocpi_partners WHERE status = 'registered' ORDER BY id")
     return [_partner(row) for row in rows]

@@ -318,10 +318,16 @@ def _within_known(value: float | None, low: float | None, high: float | None) ->
 
 def _in_daily_window(local: datetime, start_time: str | None, end_time: str | None) -> bool:
     now = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-    low = _seconds_of_day(start_time) if start_time else None
-    high = _seconds_of_day(end_time) if end_time else None
+    return in_window(now, _seconds_of_day(start_time) if start_time else None,
+                     _seconds_of_day(end_time) if end_time else None)
+
+
+def in_window(now: float, low: float | None, high: float | None) -> bool:
+    """A time of day within OCPI's start_time (inclusive) and end_time (exclusive); an end before
+    the start crosses midnight. Shared with the OICP pricing products, so that both read a
+    tariff's hours alike."""
     if low is None:
-        return high is not None and now < high
+        return high is None or now < high
     if high is None:
         return now >= low
     if low < high:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from bridge.ocpi.tariffs import in_window
 from bridge.oicp.evse_data import changes
 
 OPERATION_PRODUCTS = "PushPricingProductData"
@@ -70,19 +71,8 @@ def _applies(element: _Element, minute_of_week: int) -> bool:
     day, now = divmod(minute_of_week, _DAY)
     if r.get("day_of_week") and _OCPI_DAYS[day] not in r["day_of_week"]:
         return False
-    low = _minutes(r["start_time"]) if r.get("start_time") else None
-    high = _minutes(r["end_time"]) if r.get("end_time") else None
-    if low is None and high is None:
-        return True
-    if low is None:
-        return high is not None and now < high
-    if high is None:
-        return now >= low
-    if low < high:
-        return low <= now < high
-    if low > high:  # the window crosses midnight
-        return now >= low or now < high
-    return True
+    return in_window(now, _minutes(r["start_time"]) if r.get("start_time") else None,
+                     _minutes(r["end_time"]) if r.get("end_time") else None)
 
 
 def _in_force(restrictions: dict[str, Any], today: date) -> bool:

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from bridge import outbox
+from bridge.ocpi import partners as ocpi_partners
 from bridge.oicp.evse_data import OPERATION as OICP_EVSE_DATA
 from bridge.oicp.evse_status import OPERATION as OICP_EVSE_STATUS
 from bridge.oicp.service import PARTNER as HUBJECT
@@ -129,18 +131,16 @@ class Console:
     async def partners(self, request: web.Request) -> web.Response:
         """Hubject and each OCPI party: registration, delivery state, outbox counts, last pushes."""
         partners: list[dict[str, Any]] = []
-        if self.oicp_enabled or await self.pool.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM outbox WHERE partner = $1)", HUBJECT):
+        if self.oicp_enabled or await outbox.has_messages(self.pool, HUBJECT):
             partners.append({"partner": HUBJECT, "kind": "oicp", "name": "Hubject",
                              "registration": "enabled" if self.oicp_enabled else "disabled"})
-        for row in await self.pool.fetch(
-                "SELECT id, name, status, roles, versions_url, version FROM ocpi_partners ORDER BY id"):
+        for party in await ocpi_partners.every(self.pool):
             parties = [f"{r.get('country_code')}*{r.get('party_id')} ({r.get('role')})"
-                       for r in row["roles"] if isinstance(r, dict)]
-            partners.append({"partner": f"ocpi:{row['id']}", "kind": "ocpi",
-                             "name": row["name"] or f"OCPI party {row['id']}",
-                             "registration": row["status"], "parties": parties,
-                             "versions_url": row["versions_url"], "version": row["version"]})
+                       for r in party.roles if isinstance(r, dict)]
+            partners.append({"partner": party.outbox_name, "kind": "ocpi",
+                             "name": party.name or f"OCPI party {party.id}",
+                             "registration": party.status, "parties": parties,
+                             "versions_url": party.versions_url, "version": party.version})
         # One snapshot: counts, state and last pushes agree even while messages are delivered.
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                                  readonly=True):
@@ -149,37 +149,24 @@ class Console:
         return web.json_response(partners)
 
     async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:
-        counts = {row["status"]: row["count"] for row in await conn.fetch(
-            "SELECT status, count(*) FROM outbox WHERE partner = $1 GROUP BY status", partner)}
-        head = await conn.fetchrow(
-            """SELECT id, operation, attempts, last_error, next_attempt_at FROM outbox
-               WHERE partner = $1 AND status = 'pending' ORDER BY id LIMIT 1""", partner)
-        failed = await conn.fetchrow(
-            """SELECT id, operation, last_error FROM outbox WHERE partner = $1 AND status = 'failed'
-               ORDER BY id DESC LIMIT 1""", partner)
-        delivered = await conn.fetchval(
-            """SELECT delivered_at FROM outbox WHERE partner = $1 AND status = 'delivered'
-               ORDER BY id DESC LIMIT 1""", partner)
-        # Reachable or not, as far as our deliveries tell: the oldest waiting message is the one
+        seen = await outbox.overview(conn, partner, list(PUSHES[kind].values()))
+        # Reachable or not, as far as our deliveries tell: the oldest waiting message is one
         # being attempted, so its attempts and error are the link's current state.
-        if head is not None and head["attempts"] > 0:
+        if seen.waiting is not None and seen.waiting["attempts"] > 0:
             state = "retrying"
-        elif delivered is not None:
+        elif seen.last_delivered_at is not None:
             state = "ok"
         else:
             state = "idle"
-        pushes = {}
-        for name, operation in PUSHES[kind].items():
-            row = await conn.fetchrow(
-                """SELECT id, status, created_at, delivered_at, last_error FROM outbox
-                   WHERE partner = $1 AND operation = $2 ORDER BY id DESC LIMIT 1""",
-                partner, operation)
-            pushes[f"last_{name}_push"] = record(row) if row is not None else None
+        pushes = {f"last_{name}_push": record(seen.last_of[operation])
+                  if seen.last_of[operation] is not None else None
+                  for name, operation in PUSHES[kind].items()}
         return {"state": state,
-                "outbox": {s: counts.get(s, 0) for s in ("pending", "failed", "delivered")},
-                "waiting": record(head) if head is not None else None,
-                "last_failed": record(failed) if failed is not None else None,
-                "last_delivered_at": format_timestamp(delivered) if delivered else None,
+                "outbox": {s: seen.counts.get(s, 0) for s in ("pending", "failed", "delivered")},
+                "waiting": record(seen.waiting) if seen.waiting is not None else None,
+                "last_failed": record(seen.last_failed) if seen.last_failed is not None else None,
+                "last_delivered_at": format_timestamp(seen.last_delivered_at)
+                if seen.last_delivered_at else None,
                 **pushes}
 
 
