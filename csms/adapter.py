@@ -137,6 +137,9 @@ class OcppAdapter:
     async def _handle_call(self, msg: Any) -> Any:
         action = msg.action if msg.action in self.route_map else OTHER_ACTION  # type: ignore[attr-defined]
         result = "InternalError"
+        # What handling the call logs, in any module, names the charger. Bound per call, not per
+        # connection: a binding kept by every idle connection costs a fleet 0.2 KiB per charger.
+        bound = structlog.contextvars.bind_contextvars(charge_point_id=self.id)  # type: ignore[attr-defined]
         try:
             if self._bucket is not None and not self._bucket.take():
                 self.log.warning("call refused: rate limit", action=msg.action)
@@ -152,6 +155,7 @@ class OcppAdapter:
             raise self.error_for(error) from None
         finally:
             count_message(self.protocol, action, result)
+            structlog.contextvars.reset_contextvars(**bound)
 
     async def call(self, payload: Any, *args: Any, **kwargs: Any) -> Any:
         """A call to the charger, timed for the metrics."""

@@ -227,8 +227,6 @@ class OcppServer:
             self._live.discard(websocket)
 
     async def _serve(self, websocket: ServerConnection, charge_point_id: str, protocol: str) -> None:
-        # This connection's task logs as its charger, whatever module the line comes from.
-        structlog.contextvars.bind_contextvars(charge_point_id=charge_point_id)
         adapter: OcppAdapter = ADAPTERS[protocol](charge_point_id, websocket, self.services)
         previous = self.connections.put(charge_point_id, adapter)  # type: ignore[arg-type]
         if isinstance(previous, OcppAdapter):

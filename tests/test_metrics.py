@@ -178,6 +178,9 @@ async def test_one_session_followed_from_ocpp_into_roaming_logs(
         await eventually(lambda: _active(app, session_id))
         await hubject.remote_stop(cpo_url(app), stop)
         await eventually(lambda: _async(_delivered_cdr(parsed(lines))))
+        # A line written while the charger's call is handled names it, though it does not say so.
+        hubject.known_cards["AABBCCDD"] = "DE-8EO"
+        await sim.authorize("AABBCCDD")
     records = [r for r in parsed(lines) if r.get("session_id") == session_id]
     # The OCPP side and the roaming side of the session carry the same ids.
     assert {"session started", "session ended"} <= {r["event"] for r in records}
@@ -186,6 +189,8 @@ async def test_one_session_followed_from_ocpp_into_roaming_logs(
     assert all(r["partner"] == "hubject" and r["charge_point_id"] == "CP1" for r in delivered)
     queued = [r for r in records if r["event"] == "roaming message queued"]
     assert queued and all(r["charge_point_id"] == "CP1" for r in queued)
+    answered = [r for r in parsed(lines) if r["event"] == "hubject answered"]
+    assert answered and all(r.get("charge_point_id") == "CP1" for r in answered)
 
 
 async def _active(app: App, session_id: str) -> bool:
