@@ -71,17 +71,29 @@ def _ids(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{n:06d}" for n in range(count)]
 
 
+async def _cpu_while_measured(server: target.Process, start_at: float, seconds: float) -> float:
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    before = server.cpu_seconds()
+    await asyncio.sleep(seconds)
+    return server.cpu_seconds() - before
+
+
 async def saturation(server: target.Process, chargers: int, seconds: float,
                      workers: int) -> Figures:
     await server.start()
     try:
         job = Job("saturation", server.url, _ids("SAT", chargers), time.time() + 3 + workers,
                   seconds, ramp=5.0)
+        cpu = asyncio.create_task(_cpu_while_measured(server, job.start_at + job.ramp, seconds))
         outcome = await _drive(job, workers)
+        cpu_s = await cpu
     finally:
         await server.stop()
     return {"chargers": chargers, "seconds": seconds, "calls": outcome.calls,
             "calls_per_s": round(outcome.calls / seconds),
+            # The server's own CPU per call: how the cores were shared in a run matters less here.
+            "server_cpu_share": round(cpu_s / seconds, 2),
+            "cpu_us_per_call": round(cpu_s / max(1, outcome.calls) * 1e6),
             "p50_ms": round(percentile(outcome.latencies_ms, 0.50), 1),
             "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
             "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
@@ -167,6 +179,8 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
             results["saturation"]["calls_per_s"] / max(1, base["calls_per_s"]), 2)
         results["saturation"]["vs_baseline_p99"] = round(
             results["saturation"]["p99_ms"] / max(0.1, base["p99_ms"]), 2)
+        results["saturation"]["vs_baseline_cpu_per_call"] = round(
+            results["saturation"]["cpu_us_per_call"] / max(1, base["cpu_us_per_call"]), 2)
         print(_line("saturation", results["saturation"]), flush=True)
     if "boot" in wanted:
         results["boot_storm"] = await _with_database(lambda db: boot_storm(db, args.boot))

@@ -96,6 +96,12 @@ class Process:
                     raise RuntimeError(f"{self.args} did not start")
                 await asyncio.sleep(0.1)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the server process has used so far."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self) -> int:
         """Resident memory of the server process now."""
         assert self.process is not None
