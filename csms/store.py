@@ -786,6 +786,20 @@ async def pricing_sent(db: Executor) -> dict[str, dict[str, dict[str, Any]]]:
     return result
 
 
+PRICING_CHANNEL = "oicp_pricing"  # notified when prices must be worked out again
+
+
+async def mark_pricing_due(db: Executor) -> None:
+    """Prices must be worked out again once this transaction commits (see 0014)."""
+    await db.execute("INSERT INTO oicp_pricing_due DEFAULT VALUES ON CONFLICT DO NOTHING")
+    await db.execute("SELECT pg_notify($1, '')", PRICING_CHANNEL)
+
+
+async def take_pricing_due(db: Executor) -> bool:
+    """Clears the mark; True if it was set. Other nodes wait on the row until we commit."""
+    return bool(await db.fetchval("DELETE FROM oicp_pricing_due RETURNING due"))
+
+
 async def record_pricing_sent(db: Executor, dataset: str, records: dict[str, dict[str, Any]]) -> None:
     await db.execute("DELETE FROM oicp_pricing_sent WHERE dataset = $1", dataset)
     await db.executemany(

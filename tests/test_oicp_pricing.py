@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 
 from bridge import outbox
@@ -20,6 +21,7 @@ from csms import store
 from csms.app import App
 from csms.charge_points import assign_sites, register
 from csms.cli import main
+from csms.events import EventBus
 from csms.tariffs import assign, put_tariffs
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
@@ -28,6 +30,7 @@ from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import eventually, ocpi_settings, oicp_settings, ws_url
 from tests.test_cli import cli_database  # noqa: F401  (the CLI tests' fixture: an empty database)
+from tests.test_cluster import _jsonb
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import CDR, _async, cpo_url, remote_start_body
 
@@ -64,7 +67,10 @@ def pushes(hubject: SimulatedHubject) -> list[tuple[str, str, Any]]:
 
 
 async def _delivered(app: App) -> bool:
-    return not await outbox.list_messages(app.pool, "hubject", "pending")
+    """Prices worked out (the mark is cleared in the transaction that queues the pushes) and
+    every push delivered."""
+    return not await app.pool.fetchval("SELECT count(*) FROM oicp_pricing_due") \
+        and not await outbox.list_messages(app.pool, "hubject", "pending")
 
 
 async def priced_site(make_app: AppFactory, hubject: SimulatedHubject, **oicp: Any) -> App:
@@ -124,6 +130,40 @@ async def test_tariff_changes_reach_hubject_as_product_updates_and_evse_assignme
                                         operation="PushPricingProductData")
     assert len(listed) == 6
     assert hubject.invalid == []
+
+
+async def test_a_site_of_many_chargers_is_priced_once(make_app: AppFactory,
+                                                     hubject: SimulatedHubject) -> None:
+    """Each charger placed on a site changes EVSE data: Hubject still hears of the prices as one
+    products push and one EVSE pricing push naming every EVSE (worked out once the site is
+    stored, not once per charger)."""
+    app = await make_app(oicp=oicp_settings(hubject))
+    await put_tariffs(app.pool, app.events, [DEMO])
+    chargers = {f"CP{n:03d}": f"DE*ABC*E{n:04d}*1" for n in range(60)}
+    for charge_point_id, evse_id in chargers.items():
+        await register(app.pool, charge_point_id, None, {1: evse_id})
+    await assign_sites(app.pool, app.events, [demo_site(charge_points=tuple(chargers), evses={})])
+    await eventually(lambda: _delivered(app))
+    assert [p[:2] for p in pushes(hubject)] == [("products *", "fullLoad"), ("evse", "insert")]
+    assert len(pushes(hubject)[1][2]) == 60
+
+
+async def test_prices_made_due_before_a_crash_are_worked_out_after_the_restart(
+        make_app: AppFactory, hubject: SimulatedHubject) -> None:
+    app = await priced_site(make_app, hubject)
+    await app.stop()
+    # What a process that died right after committing a tariff change leaves behind: the change,
+    # and the mark set in its transaction, but no pushes.
+    pool = await asyncpg.create_pool(app.database_url, min_size=1, max_size=2, init=_jsonb)
+    try:
+        await put_tariffs(pool, EventBus(), [peak(0.61)])  # no bridge listening in
+        await store.mark_pricing_due(pool)
+        assert not await outbox.list_messages(pool, "hubject", "pending")
+    finally:
+        await pool.close()
+    app = await make_app(oicp=oicp_settings(hubject))
+    await eventually(lambda: _delivered(app))
+    assert pushes(hubject)[-1] == ("products *", "update", {"AC-STANDARD-2": 0.61})
 
 
 async def test_an_outage_during_pricing_pushes_delivers_the_newest_pricing_once(

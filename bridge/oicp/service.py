@@ -54,24 +54,31 @@ class OicpBridge:
         self.client = HubjectClient(settings)
         self.inbound = OicpInbound(settings, pool, commands)
         self.authorizer = HubjectAuthorizer(pool, self.client, settings)
+        self.listener = listener
         self.lanes = outbox.Lanes(pool, listener, PARTNER, self._deliver,
                                   settings.retry_base_delay, settings.retry_max_delay)
         self._scheduler: asyncio.Task[None] | None = None
+        self._pricer: asyncio.Task[None] | None = None
+        self._pricing_due = asyncio.Event()
 
     async def start(self) -> None:
         await self.client.start()
         await self.lanes.start()
         await self.inbound.start()
+        await self.listener.subscribe(store.PRICING_CHANNEL, self._pricing_notified)
+        self._pricer = asyncio.get_running_loop().create_task(self._pricing_forever())
         if self.settings.full_load_interval > 0:
             self._scheduler = asyncio.get_running_loop().create_task(self._full_loads())
         log.info("oicp bridge started", base_url=self.settings.base_url,
                  operator_id=self.settings.operator_id)
 
     async def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
+        for task in (self._scheduler, self._pricer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.listener.unsubscribe(store.PRICING_CHANNEL, self._pricing_notified)
         await self.inbound.stop()
         await self.lanes.stop()
         await self.client.stop()
@@ -87,9 +94,9 @@ class OicpBridge:
                              session_id=record["CPOPartnerSessionID"])
         elif isinstance(event, EvseDataChanged):
             await self._sync_evse_data(conn, event.charge_point_id)
-            await self.sync_pricing(conn)  # a new EVSE on a site, or a site's tariff, changes prices
+            await store.mark_pricing_due(conn)  # a new EVSE, or a site's tariff, changes prices
         elif isinstance(event, TariffChanged | TariffAssigned):
-            await self.sync_pricing(conn)
+            await store.mark_pricing_due(conn)
         elif isinstance(event, SessionStarted) and _hubject_session(event.attributes):
             await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
@@ -327,6 +334,24 @@ class OicpBridge:
                                                                  products[tariff_id].ids)
             for (provider, evse_id), tariff_id in sorted(uses.items()) if products[tariff_id].ids}
         return state
+
+    def _pricing_notified(self, payload: str) -> None:
+        self._pricing_due.set()
+
+    async def _pricing_forever(self) -> None:
+        """Works the prices out once whatever made them due has committed, on whichever node
+        takes the mark first; a crash before the pushes are queued leaves the mark set."""
+        while True:
+            self._pricing_due.clear()  # before looking: a NOTIFY meanwhile is not lost
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if await store.take_pricing_due(conn):
+                        await self.sync_pricing(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("pricing not worked out", partner=PARTNER, error=repr(exc))
+            # The mark is also looked at now and then: a NOTIFY lost while the database was away.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pricing_due.wait(), 30)
 
     async def sync_pricing(self, conn: asyncpg.Connection, full: bool = False) -> int:
         """Queue the pricing pushes that bring Hubject to our current prices (fullLoads with
