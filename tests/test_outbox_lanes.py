@@ -12,54 +12,38 @@ from aiohttp import web
 
 from bridge import outbox
 from csms.notifications import Listener
+from tests import test_cluster as cluster
 from tests.support import eventually
 from tests.test_cluster import _jsonb
 
 
-class Partner:
+class Partner(cluster.Partner):
     """A partner's endpoint: records what arrives per session, refuses (503) the sessions in
     `refusing`, and counts overlapping requests per lane."""
 
     def __init__(self) -> None:
-        self.received: dict[str, list[int]] = defaultdict(list)
+        super().__init__()
+        self.by_session: dict[str, list[int]] = defaultdict(list)
         self.refusing: set[str] = set()
-        self.in_flight: dict[str, int] = defaultdict(int)
-        self.most_in_flight: dict[str, int] = defaultdict(int)
-        self.overall = 0
-        self.most_overall = 0
-        self.runner: web.AppRunner | None = None
-        self.url = ""
+        self.lanes_in_flight: dict[str, int] = defaultdict(int)
+        self.most_in_lane: dict[str, int] = defaultdict(int)
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.json()
         lane = body["lane"]
-        self.in_flight[lane] += 1
-        self.overall += 1
-        self.most_in_flight[lane] = max(self.most_in_flight[lane], self.in_flight[lane])
-        self.most_overall = max(self.most_overall, self.overall)
+        self.lanes_in_flight[lane] += 1
+        self.in_flight += 1
+        self.most_in_lane[lane] = max(self.most_in_lane[lane], self.lanes_in_flight[lane])
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             await asyncio.sleep(0.01)
             if body["session"] in self.refusing:
                 return web.json_response({"busy": True}, status=503)
-            self.received[body["session"]].append(body["n"])
+            self.by_session[body["session"]].append(body["n"])
             return web.json_response({"ok": True})
         finally:
-            self.in_flight[lane] -= 1
-            self.overall -= 1
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/push", self._receive)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/push"
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+            self.lanes_in_flight[lane] -= 1
+            self.in_flight -= 1
 
 
 def _sessions_in_other_lanes(than: str, count: int) -> list[str]:
@@ -104,20 +88,20 @@ async def test_a_stuck_session_holds_up_only_its_lane_and_every_lane_keeps_order
                 await outbox.enqueue(conn, "partner", "status", "/push", {"session": "data", "n": n})
 
         async def others_delivered() -> bool:
-            return all(len(partner.received[s]) == 8 for s in [*others, "data"])
+            return all(len(partner.by_session[s]) == 8 for s in [*others, "data"])
         await eventually(others_delivered, timeout=20)
-        assert partner.received[stuck] == []  # refused and retried, in its own lane
+        assert partner.by_session[stuck] == []  # refused and retried, in its own lane
         partner.refusing.clear()
 
         async def stuck_delivered() -> bool:
-            return len(partner.received[stuck]) >= 8
+            return len(partner.by_session[stuck]) >= 8
         await eventually(stuck_delivered, timeout=20)
         await asyncio.sleep(0.3)
         for session in [stuck, *others, "data"]:
-            assert partner.received[session] == list(range(8))  # in order, each once
-        assert all(most == 1 for most in partner.most_in_flight.values())  # one at a time per lane
-        assert partner.most_in_flight[""] == 1
-        assert partner.most_overall > 1  # lanes do overlap
+            assert partner.by_session[session] == list(range(8))  # in order, each once
+        assert all(most == 1 for most in partner.most_in_lane.values())  # one at a time per lane
+        assert partner.most_in_lane[""] == 1
+        assert partner.most_in_flight > 1  # lanes do overlap
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE status <> 'delivered'") == 0
     finally:
         await lanes.stop()
