@@ -125,7 +125,8 @@ async def _database_families(pool: asyncpg.Pool) -> list[Metric]:
 async def exposition(pool: asyncpg.Pool, connected: Callable[[], dict[str, int]]) -> bytes:
     """The whole scrape: this process's counters, its chargers and pool, and the database's state."""
     chargers = _gauge("csms_connected_chargers", "Chargers connected to this node", ["protocol"])
-    for protocol, count in sorted(connected().items()):
+    # Both versions always, zero included: an alert on a drop needs a series to watch.
+    for protocol, count in sorted({"ocpp1.6": 0, "ocpp2.0.1": 0, **connected()}.items()):
         chargers.add_metric([protocol], count)
     pool_size = _gauge("csms_database_pool_connections", "Database pool connections", ["state"])
     idle = pool.get_idle_size()

@@ -57,6 +57,9 @@ async def test_metrics_need_the_api_token(app: App) -> None:
     assert value(samples, "csms_database_up") == 1
     assert value(samples, "csms_database_pool_connections", state="max") == app.pool.get_max_size()
     assert value(samples, "process_resident_memory_bytes") > 0
+    # No charger yet: both versions are there, at zero, for an alert to watch.
+    assert ("csms_connected_chargers", (("protocol", "ocpp1.6"),)) in samples
+    assert samples[("csms_connected_chargers", (("protocol", "ocpp2.0.1"),))] == 0
 
 
 async def test_chargers_messages_calls_sessions_and_energy(app: App, api: Api, sims: SimFactory) -> None:
