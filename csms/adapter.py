@@ -22,6 +22,7 @@ from csms.messages import message_log
 from csms.meter import format_timestamp
 from csms.metrics import OTHER_ACTION, count_message, timed_call
 from csms.reservations import ReservationService
+from csms.responses import ResponseQueue
 from csms.sessions import SessionService
 
 _log = structlog.get_logger("csms.ocpp")
@@ -88,7 +89,8 @@ class OcppAdapter:
         super().__init__(charge_point_id, connection,  # type: ignore[call-arg]
                          response_timeout=services.settings.call_timeout)
         self.services = services
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._response_queue = ResponseQueue()  # replaces the library's asyncio.Queue
+        self._tasks: set[asyncio.Task[Any]] | None = None  # made on first use: most have none
         for action in lenient_actions(services.settings, charge_point_id):
             if action in self.route_map:  # type: ignore[attr-defined]
                 # route_map is this connection's own: the leniency stays with this charger.
@@ -111,11 +113,19 @@ class OcppAdapter:
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run work after our answer has gone out (never call the charger inside its handler)."""
         task = asyncio.get_running_loop().create_task(coroutine)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        if self._tasks is not None:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._tasks = None
 
     def close(self) -> None:
-        for task in self._tasks:
+        for task in list(self._tasks or ()):
             task.cancel()
 
     async def report(self, kind: str, payload: dict[str, Any]) -> None:
