@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,21 @@ LOG_CONTEXT = ("charge_point_id", "session_id")
 # CDRs, so a partner that answers in 200 ms still takes more than five sessions' messages a second.
 SESSION_LANES = 4
 LANES = ("", *(f"s{n}" for n in range(SESSION_LANES)))
+
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
+
+
+def delivery_slots(pool: asyncpg.Pool) -> asyncio.Semaphore:
+    """An attempt holds a pool connection (its lane's lock) while the partner answers, and its
+    sender may look something up with a second one. Lanes of several partners at once must not
+    take the pool from the chargers' writes, nor deadlock on it: at most a third of the pool
+    delivers at a time in this process."""
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots[loop] = asyncio.Semaphore(max(1, pool.get_max_size() // 3))
+    return _slots[loop]
 
 
 def session_lane(session_id: str) -> str:
@@ -220,7 +236,7 @@ class OutboxWorker:
 
     async def deliver_next(self) -> float:
         """Attempt the oldest pending message; returns how long to wait before the next try."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with delivery_slots(self.pool), self.pool.acquire() as conn, conn.transaction():
             lane = await conn.fetchval(
                 """SELECT partner FROM outbox_lanes WHERE partner = $1 AND lane = $2
                    FOR UPDATE SKIP LOCKED""",

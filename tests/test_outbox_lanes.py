@@ -109,3 +109,45 @@ async def test_a_stuck_session_holds_up_only_its_lane_and_every_lane_keeps_order
         await pool.close()
         await http.close()
         await partner.stop()
+
+
+async def test_deliveries_take_at_most_a_third_of_the_pool(db_url: str) -> None:
+    """Two partners with five lanes each, all busy: a slow partner must not take the pool the
+    chargers' writes need, nor leave a sender's own lookup without a connection."""
+    partner = Partner()
+    await partner.start()
+    http = aiohttp.ClientSession()
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=6, init=_jsonb)
+    in_use: list[int] = []
+
+    async def send(message: asyncpg.Record) -> outbox.Delivery:
+        async with pool.acquire():  # a sender's own lookup, as the OCPI sender does
+            in_use.append(pool.get_size() - pool.get_idle_size())
+            async with http.post(partner.url, json={**message["body"], "lane": message["lane"]}) as answer:
+                return outbox.Delivery(answer.status == 200)
+
+    listener = Listener(db_url)
+    await listener.start()
+    both = [outbox.Lanes(pool, listener, name, send) for name in ("one", "two")]
+    for lanes in both:
+        await lanes.start()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(6):
+                for name in ("one", "two"):
+                    for session in (f"{name}-a", f"{name}-b", f"{name}-c"):
+                        await outbox.enqueue(conn, name, "session", "/push", {"session": session, "n": n},
+                                             lane=outbox.session_lane(session))
+
+        async def delivered() -> bool:
+            return sum(len(v) for v in partner.by_session.values()) == 36
+        await eventually(delivered, timeout=20)
+        assert partner.most_in_flight <= 2  # a third of the pool of six
+        assert max(in_use) <= 4  # two attempts, each with its lookup: two connections left over
+    finally:
+        for lanes in both:
+            await lanes.stop()
+        await listener.stop()
+        await pool.close()
+        await http.close()
+        await partner.stop()
