@@ -19,7 +19,7 @@ from csms.logs import configure_logging
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, oicp_settings
-from tests.test_oicp_roaming import cpo_url, remote_start_body
+from tests.test_oicp_roaming import _async, cpo_url, remote_start_body
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -204,7 +204,3 @@ async def _active(app: App, session_id: str) -> bool:
 def _delivered_cdr(records: list[dict[str, Any]]) -> bool:
     return any(r.get("event") == "delivered" and r.get("operation") == "ChargeDetailRecord"
                for r in records)
-
-
-async def _async(value: Any) -> Any:
-    return value
