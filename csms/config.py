@@ -2,77 +2,159 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, is_dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, get_args, get_type_hints
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Constraints on single settings, declared on the fields below (Annotated[type, constraint, …]).
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a few spellings; any case is taken and stored as written here (the protocol's)."""
+    values: tuple[str, ...]
+
+    def check(self, value: Any, section: Any) -> Any:
+        for allowed in self.values:
+            if value.lower() == allowed.lower():
+                return allowed
+        raise ValueError("expected one of " + ", ".join(self.values))
+
+
+@dataclass(frozen=True)
+class Between:
+    """A number within bounds; `at_least_field` names a sibling setting it may not go below."""
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    at_least_field: str = ""
+
+    def check(self, value: Any, section: Any) -> Any:
+        if self.low is not None and value < self.low:
+            raise ValueError(f"expected at least {self.low:g}")
+        if self.at_least_field and value < getattr(section, self.at_least_field):
+            raise ValueError(f"expected at least {self.at_least_field} "
+                             f"({getattr(section, self.at_least_field):g})")
+        if self.above is not None and value <= self.above:
+            raise ValueError(f"expected more than {self.above:g}")
+        if self.high is not None and value > self.high:
+            raise ValueError(f"expected at most {self.high:g}")
+        return value
+
+
+@dataclass(frozen=True)
+class TimeZone:
+    """An IANA time zone name (Europe/Berlin)."""
+
+    def check(self, value: Any, section: Any) -> Any:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError("expected an IANA time zone name, e.g. Europe/Berlin") from None
+        return value
+
+
+@dataclass(frozen=True)
+class Url:
+    """Empty, or a URL of one of these schemes with a host."""
+    schemes: tuple[str, ...]
+
+    def check(self, value: Any, section: Any) -> Any:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in self.schemes or not parts.hostname:
+                raise ValueError(f"expected a {'/'.join(self.schemes)} URL")
+            try:
+                parts.port  # noqa: B018 (raises on a port that is not a number or out of range)
+            except ValueError as exc:
+                raise ValueError(f"bad port in URL: {exc}") from None
+        return value
+
+
+@dataclass(frozen=True)
+class FilePath:
+    """A path; relative ones resolve against the config file's folder (or the current one)."""
+
+    def check(self, value: Any, section: Any) -> Any:
+        return value
+
+
+PORT = Between(0, 65535)  # 0: any free port
+POSITIVE = Between(above=0)
+NOT_NEGATIVE = Between(0)
+PATH = FilePath()
 
 
 @dataclass
 class DatabaseSettings:
-    url: str = ""
-    data_dir: str = "var/pgdata"
-    pool_min_size: int = 2
-    pool_max_size: int = 10
+    url: Annotated[str, Url(("postgresql", "postgres"))] = ""
+    data_dir: Annotated[str, PATH] = "var/pgdata"
+    pool_min_size: Annotated[int, NOT_NEGATIVE] = 2
+    pool_max_size: Annotated[int, Between(1, at_least_field="pool_min_size")] = 10
 
 
 @dataclass
 class OcppSettings:
     host: str = "0.0.0.0"
-    port: int = 9000
+    port: Annotated[int, PORT] = 9000
     path: str = "/ocpp"
     accept_unknown_charge_points: bool = False
-    boot_status: str = "Accepted"
-    heartbeat_interval: int = 300
-    meter_value_interval: int = 900
-    call_timeout: float = 30.0
-    remote_start_window: float = 120.0
-    max_message_size: int = 65536
+    boot_status: Annotated[str, OneOf(("Accepted", "Pending", "Rejected"))] = "Accepted"
+    heartbeat_interval: Annotated[int, Between(1)] = 300
+    meter_value_interval: Annotated[int, NOT_NEGATIVE] = 900
+    call_timeout: Annotated[float, POSITIVE] = 30.0
+    remote_start_window: Annotated[float, POSITIVE] = 120.0
+    max_message_size: Annotated[int, Between(1024)] = 65536
     compression: bool = False
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_client_ca: str = ""
-    handshake_timeout: float = 30.0
-    ping_interval: float = 60.0
-    ping_timeout: float = 30.0
-    max_messages_per_second: float = 20.0
-    max_connections_per_ip: int = 1000
+    tls_cert: Annotated[str, PATH] = ""
+    tls_key: Annotated[str, PATH] = ""
+    tls_client_ca: Annotated[str, PATH] = ""
+    handshake_timeout: Annotated[float, NOT_NEGATIVE] = 30.0
+    ping_interval: Annotated[float, NOT_NEGATIVE] = 60.0
+    ping_timeout: Annotated[float, NOT_NEGATIVE] = 30.0
+    max_messages_per_second: Annotated[float, NOT_NEGATIVE] = 20.0
+    max_connections_per_ip: Annotated[int, NOT_NEGATIVE] = 1000
     lenient_validation: str = ""
 
 
 @dataclass
 class ApiSettings:
     host: str = "0.0.0.0"
-    port: int = 8080
+    port: Annotated[int, PORT] = 8080
     token: str = "change-me"
 
 
 @dataclass
 class OicpSettings:
     enabled: bool = False
-    base_url: str = "https://service-qa.hubject.com/api/oicp"
+    base_url: Annotated[str, Url(("http", "https"))] = "https://service-qa.hubject.com/api/oicp"
     operator_id: str = "DE*ABC"
     operator_name: str = ""
-    client_cert: str = ""
-    client_key: str = ""
-    ca_file: str = ""
+    client_cert: Annotated[str, PATH] = ""
+    client_key: Annotated[str, PATH] = ""
+    ca_file: Annotated[str, PATH] = ""
     allow_plain_http: bool = False
     listen_host: str = "0.0.0.0"
-    listen_port: int = 9443
-    server_cert: str = ""
-    server_key: str = ""
-    client_ca: str = ""
-    time_zone: str = "UTC"
-    progress_interval: float = 300.0
-    reservation_minutes: int = 15
-    full_load_interval: float = 86400.0
-    authorize_timeout: float = 8.0
-    authorize_reuse_window: float = 300.0
-    authorization_cache_ttl: float = 86400.0
-    request_timeout: float = 10.0
-    retry_base_delay: float = 1.0
-    retry_max_delay: float = 300.0
+    listen_port: Annotated[int, PORT] = 9443
+    server_cert: Annotated[str, PATH] = ""
+    server_key: Annotated[str, PATH] = ""
+    client_ca: Annotated[str, PATH] = ""
+    time_zone: Annotated[str, TimeZone()] = "UTC"
+    progress_interval: Annotated[float, NOT_NEGATIVE] = 300.0
+    reservation_minutes: Annotated[int, Between(1)] = 15
+    full_load_interval: Annotated[float, NOT_NEGATIVE] = 86400.0
+    authorize_timeout: Annotated[float, POSITIVE] = 8.0
+    authorize_reuse_window: Annotated[float, NOT_NEGATIVE] = 300.0
+    authorization_cache_ttl: Annotated[float, NOT_NEGATIVE] = 86400.0
+    request_timeout: Annotated[float, POSITIVE] = 10.0
+    retry_base_delay: Annotated[float, POSITIVE] = 1.0
+    retry_max_delay: Annotated[float, Between(at_least_field="retry_base_delay")] = 300.0
 
 
 @dataclass
@@ -82,24 +164,24 @@ class OcpiSettings:
     party_id: str = "ABC"
     business_name: str = ""
     listen_host: str = "0.0.0.0"
-    listen_port: int = 9444
-    public_url: str = "http://localhost:9444"
+    listen_port: Annotated[int, PORT] = 9444
+    public_url: Annotated[str, Url(("http", "https"))] = "http://localhost:9444"
     currency: str = "EUR"
-    request_timeout: float = 10.0
-    retry_base_delay: float = 1.0
-    retry_max_delay: float = 300.0
+    request_timeout: Annotated[float, POSITIVE] = 10.0
+    retry_base_delay: Annotated[float, POSITIVE] = 1.0
+    retry_max_delay: Annotated[float, Between(at_least_field="retry_base_delay")] = 300.0
 
 
 @dataclass
 class ClusterSettings:
     node_id: str = ""
-    lease: float = 15.0
+    lease: Annotated[float, POSITIVE] = 15.0
 
 
 @dataclass
 class LogSettings:
-    level: str = "info"
-    format: str = "auto"
+    level: Annotated[str, OneOf(("debug", "info", "warning", "error"))] = "info"
+    format: Annotated[str, OneOf(("auto", "console", "json"))] = "auto"
 
 
 @dataclass
@@ -127,6 +209,11 @@ class ConfigError(ValueError):
     """A setting in the file or the environment is unknown or has the wrong type."""
 
 
+# CSMS_* variables that are not settings: the config file's name, and the test suite's own.
+NOT_SETTINGS = frozenset({"CSMS_CONFIG", "CSMS_TEST_DATABASE_URL", "CSMS_CHROMIUM",
+                          "CSMS_CONSOLE_SCREENSHOTS", "CSMS_FUZZ_SCALE"})
+
+
 def _convert(raw: Any, kind: type, name: str) -> Any:
     if kind is bool:
         if isinstance(raw, bool):
@@ -136,37 +223,87 @@ def _convert(raw: Any, kind: type, name: str) -> Any:
         if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off", ""):
             return False
         raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+    if kind is str and not isinstance(raw, str):
+        raise ConfigError(f"{name}: expected a string, got {raw!r}")
     try:
         return kind(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from exc
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Defaults, then the TOML file (if given and present), then the environment."""
-    env = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    if path is not None:
+def _unknown(what: str, name: str, known: Iterable[str]) -> ConfigError:
+    """'unknown setting X (did you mean Y?)', Y the closest known name if any is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return ConfigError(f"unknown {what} {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:  # its message names line and column
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+
+
+def _masked(value: Any) -> Any:
+    """A URL's password replaced by ***, so that an error line does not show it."""
+    if isinstance(value, str) and "@" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+                                  ).geturl()
+    return value
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                  ) -> Settings:
+    """Defaults, then the TOML file (if given), then the environment; every value checked.
+    Relative paths resolve against the file's folder (without a file, and from the
+    environment, against the current one)."""
+    env = os.environ if environ is None else environ
+    data = _read(Path(path)) if path is not None else {}
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
     settings = Settings()
-    known_sections = {f.name for f in fields(settings)}
-    for unknown in set(data) - known_sections:
-        raise ConfigError(f"unknown section [{unknown}]")
-    for section_field in fields(settings):
-        section = getattr(settings, section_field.name)
-        assert is_dataclass(section)
-        hints = get_type_hints(type(section))
-        file_values = data.get(section_field.name, {})
-        for unknown in set(file_values) - set(hints):
-            raise ConfigError(f"unknown setting {section_field.name}.{unknown}")
-        for key, kind in hints.items():
-            name = f"{section_field.name}.{key}"
+    sections = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    for unknown in sorted(set(data) - set(sections)):
+        raise _unknown("section", f"[{unknown}]", (f"[{name}]" for name in sections))
+    env_names: set[str] = set()
+    given_as: dict[tuple[str, str], str] = {}  # where each value came from, for the error line
+    for section_name, section in sections.items():
+        hints = get_type_hints(type(section), include_extras=True)
+        file_values = data[section_name] if isinstance(data.get(section_name), dict) else {}
+        for unknown in sorted(set(file_values) - set(hints)):
+            raise _unknown("setting", f"{section_name}.{unknown}",
+                           (f"{section_name}.{key}" for key in hints))
+        for key, hint in hints.items():
+            kind, *constraints = get_args(hint) or (hint,)
+            env_name = f"CSMS_{section_name}_{key}".upper()
+            env_names.add(env_name)
+            name, raw, folder = f"{section_name}.{key}", getattr(section, key), base
             if key in file_values:
-                setattr(section, key, _convert(file_values[key], kind, name))
-            env_name = f"CSMS_{section_field.name}_{key}".upper()
+                raw = file_values[key]
             if env_name in env:
-                setattr(section, key, _convert(env[env_name], kind, env_name))
+                name, raw, folder = env_name, env[env_name], Path.cwd()
+            value = _convert(raw, kind, name)
+            if PATH in constraints and value:
+                value = str(folder / value)  # an absolute value stays as it is
+            setattr(section, key, value)
+            given_as[section_name, key] = name
+    for unknown in sorted(name for name in env if name.upper().startswith("CSMS_")
+                          and name not in env_names and name not in NOT_SETTINGS):
+        raise _unknown("environment variable", unknown, [*env_names, *NOT_SETTINGS])
+    for section_name, section in sections.items():  # after loading: some compare siblings
+        for key, hint in get_type_hints(type(section), include_extras=True).items():
+            for constraint in get_args(hint)[1:]:
+                try:
+                    setattr(section, key, constraint.check(getattr(section, key), section))
+                except ValueError as exc:
+                    raise ConfigError(f"{given_as[section_name, key]} = "
+                                      f"{_masked(getattr(section, key))!r}: {exc}") from None
     return settings
 
 

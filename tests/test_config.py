@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_config_toml_documents_exactly_the_defaults() -> None:
-    assert load_settings(ROOT / "config.toml", environ={}) == Settings()
+    defaults = Settings()
+    defaults.database.data_dir = str(ROOT / "var" / "pgdata")  # relative to the file's folder
+    assert load_settings(ROOT / "config.toml", environ={}) == defaults
 
 
 def test_environment_overrides_file() -> None:
@@ -35,11 +37,73 @@ def test_bad_environment_values_are_named(env: dict[str, str], message: str) -> 
         load_settings(None, environ=env)
 
 
-def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "message"), [
+    ("[ocpp]\nprot = 1\n", r"unknown setting ocpp.prot \(did you mean ocpp.port\?\)"),
+    ("[databse]\nurl = \"\"\n", r"unknown section \[databse\] \(did you mean \[database\]\?\)"),
+    ("[ocpp]\nport = 1\nhost = 0.0.0.0\n", r"c.toml: malformed TOML: .*line 3"),
+    ('[log]\nlevel = "verbose"\n', "log.level = 'verbose': expected one of debug, info"),
+    ('[ocpp]\nhost = 5\n', "ocpp.host: expected a string"),
+])
+def test_bad_files_are_named(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "c.toml"
-    path.write_text("[ocpp]\nprot = 1\n")
-    with pytest.raises(ConfigError, match="ocpp.prot"):
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         load_settings(path, environ={})
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"config file {tmp_path}/nowhere.toml does not exist"):
+        load_settings(tmp_path / "nowhere.toml", environ={})
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CSMS_OCPP_PROT": "9000"}, r"unknown environment variable CSMS_OCPP_PROT "
+                                 r"\(did you mean CSMS_OCPP_PORT\?\)"),
+    ({"CSMS_LOGLEVEL": "debug"}, r"CSMS_LOGLEVEL \(did you mean CSMS_LOG_LEVEL\?\)"),
+    ({"CSMS_OCPP_BOOT_STATUS": "Acepted"}, "expected one of Accepted, Pending, Rejected"),
+    ({"CSMS_LOG_LEVEL": "verbose"}, "CSMS_LOG_LEVEL = 'verbose': expected one of"),
+    ({"CSMS_LOG_FORMAT": "xml"}, "expected one of auto, console, json"),
+    ({"CSMS_OCPP_PORT": "-5"}, "CSMS_OCPP_PORT = -5: expected at least 0"),
+    ({"CSMS_API_PORT": "65536"}, "CSMS_API_PORT = 65536: expected at most 65535"),
+    ({"CSMS_OCPP_CALL_TIMEOUT": "0"}, "expected more than 0"),
+    ({"CSMS_OCPP_HEARTBEAT_INTERVAL": "0"}, "expected at least 1"),
+    ({"CSMS_DATABASE_POOL_MIN_SIZE": "20"}, r"pool_max_size = 10: expected at least pool_min_size"),
+    ({"CSMS_OICP_RETRY_MAX_DELAY": "0.5"}, "expected at least retry_base_delay"),
+    ({"CSMS_OICP_TIME_ZONE": "Europe/Berln"}, "expected an IANA time zone name"),
+    ({"CSMS_DATABASE_URL": "mysql://db/x"}, "expected a postgresql/postgres URL"),
+    ({"CSMS_DATABASE_URL": "postgresql://u:secret@db:99999/x"}, r"u:\*\*\*@db:99999.*bad port"),
+])
+def test_bad_settings_are_refused_in_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        load_settings(None, environ=env)
+    assert "\n" not in str(refused.value) and "secret" not in str(refused.value)
+
+
+def test_enumerations_take_any_case_and_store_the_protocol_spelling() -> None:
+    settings = load_settings(None, environ={"CSMS_OCPP_BOOT_STATUS": "accepted",
+                                            "CSMS_LOG_LEVEL": "WARNING"})
+    assert (settings.ocpp.boot_status, settings.log.level) == ("Accepted", "warning")
+
+
+def test_variables_that_are_not_settings_pass() -> None:
+    load_settings(None, environ={"CSMS_CONFIG": "x.toml", "CSMS_TEST_DATABASE_URL": "postgresql://h/d",
+                                 "CSMS_CHROMIUM": "/usr/bin/chromium"})
+
+
+def test_relative_paths_resolve_against_the_files_folder(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "c.toml"
+    path.write_text('[database]\ndata_dir = "pg"\n[ocpp]\ntls_cert = "tls/cert.pem"\n'
+                    'tls_key = "/abs/key.pem"\n[oicp]\nca_file = "../ca.pem"\n')
+    monkeypatch.chdir("/")
+    settings = load_settings(path, environ={"CSMS_OICP_CLIENT_CERT": "here.pem"})
+    assert settings.database.data_dir == str(tmp_path / "etc" / "pg")
+    assert settings.ocpp.tls_cert == str(tmp_path / "etc" / "tls" / "cert.pem")
+    assert settings.ocpp.tls_key == "/abs/key.pem"
+    assert settings.oicp.ca_file == str(tmp_path / "etc" / ".." / "ca.pem")
+    assert settings.oicp.client_cert == "/here.pem"  # from the environment: the current folder
+    assert settings.ocpp.tls_client_ca == ""  # empty stays empty
 
 
 def test_demo_config_loads() -> None:
