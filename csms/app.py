@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import signal
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -34,6 +37,23 @@ from csms.server import OcppServer
 from csms.sessions import SessionService
 
 log = structlog.get_logger(__name__)
+
+# Why a server cannot listen: the operator's to fix (another process on the port, a wrong host).
+_LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+class ListenError(OSError):
+    """A server of ours cannot listen where the settings say."""
+
+
+async def _listening(name: str, host: str, port: int, start: Awaitable[None]) -> None:
+    try:
+        await start
+    except OSError as exc:
+        if exc.errno not in _LISTEN_ERRORS:
+            raise
+        raise ListenError(f"{name} server cannot listen on {host}:{port}: "
+                          f"{os.strerror(exc.errno).lower()}") from None
 
 
 @dataclass
@@ -105,14 +125,17 @@ class App:
         await self.listener.start()
         await self.registry.join()
         await self.relay.start()
+        settings = self.settings
         if self.oicp is not None:
-            await self.oicp.start()
+            await _listening("OICP", settings.oicp.listen_host, settings.oicp.listen_port,
+                             self.oicp.start())
         if self.ocpi is not None:
-            await self.ocpi.start()
-        await self.ocpp.start()
+            await _listening("OCPI", settings.ocpi.listen_host, settings.ocpi.listen_port,
+                             self.ocpi.start())
+        await _listening("OCPP", settings.ocpp.host, settings.ocpp.port, self.ocpp.start())
         if self.console is not None:
             await self.console.start()
-        await self.api.start()
+        await _listening("API", settings.api.host, settings.api.port, self.api.start())
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self.services.reservations.expire_forever()))
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
@@ -138,7 +161,11 @@ class App:
 
 async def serve_forever(settings: Settings) -> None:
     app = await App.open(settings)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException:  # e.g. a port taken: what started stops, the node leaves at once
+        await app.stop()
+        raise
     freezing = asyncio.get_running_loop().create_task(freeze_forever())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

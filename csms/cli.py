@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from csms import store
 from csms.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.config import ConfigError, Settings, load_settings
-from csms.database import create_pool, database_url, migrate_url
+from csms.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 from csms.logs import configure_logging
 from csms.sites import SiteError, parse_sites
 
@@ -24,15 +24,26 @@ if TYPE_CHECKING:
     from csms.app import App
 
 
+# The checkout's own config.toml (the one `make run` uses), found from the package, not the
+# current directory: `csms` run from anywhere works on the same database.
+CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
+
+
+def config_path(args: argparse.Namespace) -> Path | None:
+    """--config, else $CSMS_CONFIG, else the checkout's config.toml if there is one."""
+    given = getattr(args, "config", None) or os.environ.get("CSMS_CONFIG")
+    if given:
+        return Path(given)
+    return CHECKOUT_CONFIG if CHECKOUT_CONFIG.exists() else None
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    path = args.config or os.environ.get("CSMS_CONFIG")
-    if path is None and Path("config.toml").exists():
-        path = "config.toml"
-    return load_settings(path)
+    return load_settings(config_path(args))
 
 
 async def _with_database(settings: Settings, work: Any) -> Any:
-    url = database_url(settings.database)
+    """Management commands work on a database that exists: they never make one."""
+    url = database_url(settings.database, create=False)
     await migrate_url(url)
     pool = await create_pool(url, 1, 2)
     try:
@@ -46,7 +57,7 @@ async def _with_app(settings: Settings, work: Any) -> Any:
     partners hear of them (the running process's outbox workers deliver)."""
     from csms.app import App
 
-    app = await App.open(settings)
+    app = await App.open(settings, database_url(settings.database, create=False))
     try:
         return await work(app)
     finally:
@@ -66,7 +77,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 def _settings_reference(settings: Settings, args: argparse.Namespace) -> int:
     from csms.config import reference
 
-    with open(getattr(args, "config", None) or "config.toml", encoding="utf-8") as handle:
+    path = config_path(args)
+    if path is None:
+        raise ConfigError("no config file to document: give one with --config")
+    with open(path, encoding="utf-8") as handle:
         print(reference(handle.read()), end="")
     return 0
 
@@ -309,7 +323,7 @@ def _add_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    config_help = "TOML settings file (default: ./config.toml if present)"
+    config_help = "TOML settings file (default: $CSMS_CONFIG, else the checkout's config.toml)"
     top = argparse.ArgumentParser(prog="csms", description=__doc__)
     top.add_argument("--config", help=config_help)
     # Accepted after the sub-command as well: `csms run --config PATH`.
@@ -424,18 +438,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every failure an operator can fix is one line on stderr, no traceback: 2 for a wrong
+    setting, 1 for what the system around us lacks (a database, a free port, a file)."""
     args = parser().parse_args(argv)
     try:
         settings = _settings(args)
-    except (ConfigError, OSError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log.level, settings.log.format)
-    try:
+        configure_logging(settings.log.level, settings.log.format)
         return int(args.handler(settings, args))
     except (ConfigError, ssl.SSLError) as exc:  # e.g. OICP certificates that do not load
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (DatabaseUnavailable, OSError) as exc:  # OSError: a port taken, a file not there
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -95,8 +95,8 @@ PATH = FilePath()
 class DatabaseSettings:
     url: Annotated[str, Url(("postgresql", "postgres"))] = ""
     data_dir: Annotated[str, PATH] = "var/pgdata"
-    pool_min_size: Annotated[int, NOT_NEGATIVE] = 2
-    pool_max_size: Annotated[int, Between(1, at_least_field="pool_min_size")] = 10
+    pool_min_size: Annotated[int, Between(1)] = 2
+    pool_max_size: Annotated[int, Between(at_least_field="pool_min_size")] = 10
 
 
 @dataclass
@@ -249,7 +249,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
 
 
-def _masked(value: Any) -> Any:
+def masked(value: Any) -> Any:
     """A URL's password replaced by ***, so that an error line does not show it."""
     if isinstance(value, str) and "@" in value:
         parts = urlsplit(value)
@@ -303,7 +303,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                     setattr(section, key, constraint.check(getattr(section, key), section))
                 except ValueError as exc:
                     raise ConfigError(f"{given_as[section_name, key]} = "
-                                      f"{_masked(getattr(section, key))!r}: {exc}") from None
+                                      f"{masked(getattr(section, key))!r}: {exc}") from None
     return settings
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms.config import DatabaseSettings
+from csms.config import DatabaseSettings, masked
 
 log = structlog.get_logger(__name__)
 
@@ -18,21 +18,47 @@ log = structlog.get_logger(__name__)
 _MIGRATION_LOCK = 0x637_3D5
 
 
+class DatabaseUnavailable(Exception):
+    """No database to work with: unreachable, refusing us, or (for a management command) none yet."""
+
+
 def embedded_url(data_dir: str | Path) -> str:
     """Start (or reuse) a private PostgreSQL under data_dir and return its URL."""
     import pgserver  # imported lazily: only needed without a configured URL
 
     path = Path(data_dir).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None keeps the server running for other processes (CLI, tests) sharing it.
-    server = pgserver.get_server(path, cleanup_mode=None)
-    url: str = server.get_uri()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None keeps the server running for other processes (CLI, tests) sharing it.
+        server = pgserver.get_server(path, cleanup_mode=None)
+        url: str = server.get_uri()
+    except Exception as exc:  # pgserver raises what initdb/pg_ctl gave it
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(f"embedded PostgreSQL in {path} did not start: {reason}") from exc
     log.info("embedded postgresql running", data_dir=str(path))
     return url
 
 
-def database_url(settings: DatabaseSettings) -> str:
-    return settings.url or embedded_url(settings.data_dir)
+def database_url(settings: DatabaseSettings, create: bool = True) -> str:
+    """The configured URL, else the embedded server's; without `create`, an embedded database
+    that does not exist yet is refused rather than made (and no server is started)."""
+    if settings.url:
+        return settings.url
+    if not create and not (Path(settings.data_dir) / "PG_VERSION").exists():
+        raise DatabaseUnavailable(
+            f"no database in {Path(settings.data_dir).resolve()}: `csms migrate` or `csms run` "
+            "creates it there; or name the one to use with database.url (CSMS_DATABASE_URL) or "
+            "--config / CSMS_CONFIG")
+    return embedded_url(settings.data_dir)
+
+
+def _unreachable(url: str, exc: Exception) -> DatabaseUnavailable:
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or repr(exc)
+    return DatabaseUnavailable(f"database {masked(url)} unreachable: {reason}")
+
+
+# What asyncpg raises for a URL it cannot use or a server that is not there or turns us away.
+_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -48,10 +74,13 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection,
-        reset=_reset_connection,
-    )
+    try:
+        pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, init=_init_connection,
+            reset=_reset_connection,
+        )
+    except _CONNECT_ERRORS as exc:
+        raise _unreachable(url, exc) from exc
     assert pool is not None
     return pool
 
@@ -100,7 +129,10 @@ async def pending_migrations(db: asyncpg.Pool | asyncpg.Connection) -> list[str]
 
 
 async def migrate_url(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
+    try:
+        conn = await asyncpg.connect(url)
+    except _CONNECT_ERRORS as exc:
+        raise _unreachable(url, exc) from exc
     try:
         return await migrate(conn)
     finally:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -12,7 +15,11 @@ import asyncpg
 import pytest
 
 from csms.cli import main
+from csms.config import reference
 from tests.conftest import admin, with_database
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -116,3 +123,85 @@ def test_tariffs_load_and_delete(cli_database: None, capsys: pytest.CaptureFixtu
     assert main(["tariffs", "load", str(bad)]) == 2
     assert "currency" in capsys.readouterr().err
     assert main(["tariffs", "delete", "AC-STANDARD"]) == 0
+
+
+# --- failures an operator can fix are one line on stderr, from `csms` as a subprocess ------------
+
+def csms(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m csms ARGS` with only the CSMS_* variables given here."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")}
+    return subprocess.run([sys.executable, "-m", "csms", *args], cwd=cwd or ROOT,
+                          env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_management_command_elsewhere_makes_no_database(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "csms.toml").write_text('[database]\ndata_dir = "pgdata"\n')
+    for how in ({"CSMS_CONFIG": str(tmp_path / "etc" / "csms.toml")}, {}):
+        args = () if how else ("--config", "etc/csms.toml")  # relative to where it is typed
+        for command in (["charge-points", "list"], ["tokens", "add", "CARD"]):
+            line = one_line(csms(*command, *args, cwd=tmp_path, **how), 1)
+            assert line.startswith(f"error: no database in {tmp_path / 'etc' / 'pgdata'}: ")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["csms.toml", "etc"]
+
+
+def test_run_from_elsewhere_uses_the_checkouts_config(tmp_path: Path) -> None:
+    result = csms("settings", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == reference((ROOT / "config.toml").read_text())
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["run"], ["charge-points", "list"],
+                                     ["tariffs", "list"]])
+def test_a_database_that_is_not_there_is_one_line(command: list[str], server_url: str) -> None:
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/csms"
+    line = one_line(csms(*command, CSMS_DATABASE_URL=nobody), 1)
+    assert line.startswith(f"error: database {nobody} unreachable: ")
+    missing = with_database(server_url, "csms_no_such_database")
+    line = one_line(csms(*command, CSMS_DATABASE_URL=missing), 1)
+    assert line.endswith('unreachable: database "csms_no_such_database" does not exist')
+    line = one_line(csms(*command, CSMS_DATABASE_URL="postgresql://u:secret@db:port/x"), 2)
+    assert line == ("configuration error: CSMS_DATABASE_URL = 'postgresql://u:***@db:port/x': "
+                    "bad port in URL: Port could not be cast to integer value as 'port'")
+
+
+@pytest.mark.parametrize("server", ["OCPP", "API", "OICP", "OCPI"])
+def test_a_port_in_use_is_named(server: str, cli_database: None) -> None:
+    env = {"CSMS_DATABASE_URL": os.environ["CSMS_DATABASE_URL"], "CSMS_LOG_LEVEL": "warning",
+           "CSMS_OICP_ENABLED": "true", "CSMS_OICP_ALLOW_PLAIN_HTTP": "true",
+           "CSMS_OICP_BASE_URL": "http://127.0.0.1:9", "CSMS_OCPI_ENABLED": "true",
+           "CSMS_OCPP_HOST": "127.0.0.1", "CSMS_API_HOST": "127.0.0.1",
+           "CSMS_OICP_LISTEN_HOST": "127.0.0.1", "CSMS_OCPI_LISTEN_HOST": "127.0.0.1",
+           "CSMS_OCPP_PORT": "0", "CSMS_API_PORT": "0", "CSMS_OICP_LISTEN_PORT": "0",
+           "CSMS_OCPI_LISTEN_PORT": "0"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        key = {"OCPP": "CSMS_OCPP_PORT", "API": "CSMS_API_PORT", "OICP": "CSMS_OICP_LISTEN_PORT",
+               "OCPI": "CSMS_OCPI_LISTEN_PORT"}[server]
+        line = one_line(csms("run", **{**env, key: str(port)}), 1)
+    assert line == f"error: {server} server cannot listen on 127.0.0.1:{port}: address already in use"
+
+
+def test_bad_config_files_and_variables_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[ocpp]\nport = 9000\nhost = 0.0.0.0\n')
+    line = one_line(csms("charge-points", "list", "--config", str(bad)), 2)
+    assert line.startswith(f"configuration error: {bad}: malformed TOML: ")
+    assert "line 3" in line
+    line = one_line(csms("run", CSMS_CONFIG=str(tmp_path / "nowhere.toml")), 2)
+    assert line == f"configuration error: config file {tmp_path / 'nowhere.toml'} does not exist"
+    line = one_line(csms("migrate", CSMS_OCPP_PROT="9100"), 2)
+    assert line == ("configuration error: unknown environment variable CSMS_OCPP_PROT "
+                    "(did you mean CSMS_OCPP_PORT?)")
+    line = one_line(csms("run", CSMS_OCPP_BOOT_STATUS="maybe"), 2)
+    assert line.endswith("expected one of Accepted, Pending, Rejected")
