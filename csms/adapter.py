@@ -176,6 +176,7 @@ class OcppAdapter:
 
     async def route_message(self, raw_msg: str) -> None:
         message_log.record(self.id, "in", raw_msg)  # type: ignore[attr-defined]
+        self.services.charge_points.seen(self.id)  # type: ignore[attr-defined]
         await super().route_message(raw_msg)  # type: ignore[misc]
 
     async def _send(self, message: str) -> None:

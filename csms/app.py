@@ -139,6 +139,7 @@ class App:
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self.services.reservations.expire_forever()))
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
+        self.tasks.append(loop.create_task(self.services.charge_points.flush_seen_forever()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -156,6 +157,7 @@ class App:
         await self.ocpp.stop()
         await self.registry.leave()
         await self.listener.stop()
+        await self.services.charge_points.flush_seen()
         await self.pool.close()
 
 

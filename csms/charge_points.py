@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,9 @@ from csms.group_commit import GroupCommit
 from csms.sites import Site
 
 log = structlog.get_logger(__name__)
+
+# Seconds between writes of the chargers' last_seen: one UPDATE for every charger heard meanwhile.
+LAST_SEEN_FLUSH = 5.0
 
 _BOOT_ANSWER = {"accepted": None, "pending": "Pending", "rejected": "Rejected"}
 
@@ -51,6 +55,7 @@ class ChargePointService:
             pool, self._store_connects)
         self._disconnects: GroupCommit[str, None] = GroupCommit(pool, self._store_disconnects)
         self._boots: GroupCommit[Boot, str] = GroupCommit(pool, self._store_boots)
+        self._seen: dict[str, datetime] = {}  # frames since the last flush: charger → last one
 
     async def admit(self, charge_point_id: str) -> asyncpg.Record | None:
         """The charger's record if it may open a connection; unknown ones only when the config
@@ -102,6 +107,24 @@ class ChargePointService:
             await self.events.publish(conn, ChargePointBooted(
                 boot.charge_point_id, boot.vendor, boot.model, boot.firmware_version))
         return answers
+
+    def seen(self, charge_point_id: str) -> None:
+        """A frame came in: remembered here, stored by the next flush (a write per frame would
+        cost more than the frames' own work)."""
+        self._seen[charge_point_id] = datetime.now(UTC)
+
+    async def flush_seen(self) -> None:
+        if self._seen:
+            seen, self._seen = self._seen, {}
+            await store.set_last_seen(self.pool, list(seen.items()))
+
+    async def flush_seen_forever(self, interval: float = LAST_SEEN_FLUSH) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush_seen()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("last_seen not stored", error=str(exc))  # the next flush has newer
 
     async def heartbeat(self, charge_point_id: str) -> None:
         await self._heartbeats.submit(charge_point_id)

@@ -143,6 +143,14 @@ async def touch(db: Executor, charge_point_ids: list[str]) -> None:
                      charge_point_ids)
 
 
+async def set_last_seen(db: Executor, seen: list[tuple[str, datetime]]) -> None:
+    """When each charger last sent a frame; never moves a time back (another node's later one)."""
+    await db.execute(
+        """UPDATE charge_points cp SET last_seen = greatest(cp.last_seen, s.at)
+           FROM unnest($1::text[], $2::timestamptz[]) AS s (id, at) WHERE cp.id = s.id""",
+        [charge_point_id for charge_point_id, _ in seen], [at for _, at in seen])
+
+
 async def set_charge_point_status(db: Executor, charge_point_id: str, status: str,
                                   error_code: str | None) -> None:
     await db.execute(

@@ -272,3 +272,32 @@ async def test_replayed_meter_values_are_stored_once(app: App) -> None:
             await ws.send(json.dumps([2, attempt, *frame[2:]]))
             assert json.loads(await ws.recv())[:2] == [3, attempt]
     assert await app.pool.fetchval("SELECT count(*) FROM meter_samples") == 3
+
+
+async def test_last_seen_follows_every_frame(make_app: AppFactory) -> None:
+    """A charger that only reports status and meter values (no heartbeat, no boot) is not silent."""
+    app = await make_app(meter_value_interval=0)
+    await register(app.pool, "CP1", None, {1: None})
+
+    async def last_seen() -> Any:
+        return (await store.get_charge_point(app.pool, "CP1"))["last_seen"]  # type: ignore[index]
+
+    frames = [[2, "s", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                               "status": "Available"}],
+              [2, "m", "MeterValues", {"connectorId": 1, "meterValue": [{
+                  "timestamp": "2026-01-01T00:00:00Z",
+                  "sampledValue": [{"value": "1000", "measurand": "Energy.Active.Import.Register"}]}]}]]
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+        await eventually(last_seen)  # set by the connection
+        connected = await last_seen()
+        count = 0
+
+        async def moved() -> bool:
+            nonlocal count
+            frame = frames[count % 2]
+            count += 1
+            await ws.send(json.dumps([2, f"{frame[1]}{count}", *frame[2:]]))
+            assert json.loads(await ws.recv())[0] == 3
+            return bool(await last_seen() > connected)
+
+        await eventually(moved, timeout=60, interval=0.2)
