@@ -55,6 +55,21 @@ class Delivery:
     ok: bool
     retry: bool = False
     error: str | None = None
+    http_status: int | None = None  # the partner's answer; None: it did not answer
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """One line of at most `limit` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def unanswered(exc: BaseException) -> Delivery:
+    """A request that got no answer (refused, timed out, cut off): retried. Its reason is the
+    exception's message, not its repr."""
+    text = str(exc)
+    return Delivery(False, retry=True,
+                    error=_short(f"{type(exc).__name__}: {text}" if text.strip() else type(exc).__name__))
 
 
 Sender = Callable[[asyncpg.Record], Awaitable[Delivery]]
@@ -268,7 +283,7 @@ class OutboxWorker:
                 outcome = await self.send(message)
             except Exception as exc:  # a bug in building or sending must not stop the worker
                 self.log.exception("outbox send failed")
-                outcome = Delivery(False, retry=True, error=repr(exc))
+                outcome = unanswered(exc)
             accepted(outcome.ok)
         attempts = message["attempts"] + 1
         if outcome.ok:
@@ -289,7 +304,7 @@ class OutboxWorker:
                    WHERE id = $1""",
                 message["id"], attempts, outcome.error,
             )
-            self.log.warning("refused by partner", error=outcome.error)
+            self._failed("refused by partner", message, outcome, attempts)
             return 0.0
         delay = backoff(attempts, self.base_delay, self.max_delay)
         await conn.execute(
@@ -298,8 +313,16 @@ class OutboxWorker:
             message["id"], attempts, outcome.error,
             datetime.now(UTC) + timedelta(seconds=delay),
         )
-        self.log.info("delivery failed, will retry", error=outcome.error, retry_in=delay)
+        self._failed("delivery failed, will retry", message, outcome, attempts,
+                     retry_in=round(delay, 1))
         return delay
+
+    def _failed(self, event: str, message: asyncpg.Record, outcome: Delivery, attempts: int,
+                **more: Any) -> None:
+        """One WARNING line an operator can act on: the partner, the operation, the HTTP status
+        and a short reason."""
+        self.log.warning(event, operation=message["operation"], http_status=outcome.http_status,
+                         reason=_short(outcome.error or ""), attempts=attempts, **more)
 
 
 class Lanes:

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from bridge.ocpi.transport import SUCCESS, VERSION, authorization_header
-from bridge.outbox import Delivery
+from bridge.outbox import Delivery, unanswered
 from csms.config import OcpiSettings
 
 
@@ -80,7 +80,7 @@ class OcpiClient:
         try:
             status, answer = await self.request(method, url, token, token_format, body, to)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Delivery(False, retry=True, error=repr(exc))
+            return unanswered(exc)
         return outcome(status, answer)
 
 
@@ -94,8 +94,10 @@ def outcome(http_status: int, answer: Any) -> Delivery:
     if http_status >= 500 or http_status in (401, 408, 429) or (
             isinstance(code, int) and 3000 <= code < 4000):
         # 401: the partner may be rotating credentials; its server error may pass.
-        return Delivery(False, retry=True, error=f"HTTP {http_status} {code}")
+        return Delivery(False, retry=True, error=f"HTTP {http_status} {code}",
+                        http_status=http_status)
     if http_status == 200 and code == SUCCESS:
         return Delivery(True)
     message = answer.get("status_message", "") if isinstance(answer, dict) else str(answer)[:200]
-    return Delivery(False, error=f"HTTP {http_status} {code} {message}".strip())
+    return Delivery(False, error=f"HTTP {http_status} {code} {message}".strip(),
+                    http_status=http_status)

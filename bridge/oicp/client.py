@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bridge.outbox import Delivery
+from bridge.outbox import Delivery, unanswered
 from csms.config import ConfigError, OicpSettings
 
 # Negative acknowledgements that are Hubject's trouble, not our data's: worth another try.
@@ -28,14 +28,16 @@ def ssl_context(settings: OicpSettings) -> ssl.SSLContext | None:
 def outcome(http_status: int, answer: Any) -> Delivery:
     """An HTTP status and parsed eRoamingAcknowledgement → delivered, retry, or refused."""
     if http_status >= 500 or http_status in (408, 429):
-        return Delivery(False, retry=True, error=f"HTTP {http_status}")
+        return Delivery(False, retry=True, error=f"HTTP {http_status}", http_status=http_status)
     if http_status != 200 or not isinstance(answer, dict):
-        return Delivery(False, error=f"HTTP {http_status}: {str(answer)[:300]}")
+        return Delivery(False, error=f"HTTP {http_status}: {str(answer)[:300]}",
+                        http_status=http_status)
     code = str((answer.get("StatusCode") or {}).get("Code", ""))
     if answer.get("Result") is True:
         return Delivery(True)
     description = (answer.get("StatusCode") or {}).get("Description", "")
-    return Delivery(False, retry=code in RETRYABLE_CODES, error=f"{code} {description}".strip())
+    return Delivery(False, retry=code in RETRYABLE_CODES, error=f"{code} {description}".strip(),
+                    http_status=http_status)
 
 
 class HubjectClient:
@@ -71,5 +73,5 @@ class HubjectClient:
         try:
             status, answer = await self.post(path, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Delivery(False, retry=True, error=repr(exc))
+            return unanswered(exc)
         return outcome(status, answer)
