@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -78,6 +79,18 @@ class Url:
 
 
 @dataclass(frozen=True)
+class Matches:
+    """Text of a fixed form (a regular expression), described for the error line."""
+    pattern: str
+    described: str
+
+    def check(self, value: Any, section: Any) -> Any:
+        if not re.fullmatch(self.pattern, value):
+            raise ValueError(f"expected {self.described}")
+        return value
+
+
+@dataclass(frozen=True)
 class FilePath:
     """A path; relative ones resolve against the config file's folder (or the current one)."""
 
@@ -103,7 +116,7 @@ class DatabaseSettings:
 class OcppSettings:
     host: str = "0.0.0.0"
     port: Annotated[int, PORT] = 9000
-    path: str = "/ocpp"
+    path: Annotated[str, Matches(r"/\S*", "a path starting with /")] = "/ocpp"
     accept_unknown_charge_points: bool = False
     boot_status: Annotated[str, OneOf(("Accepted", "Pending", "Rejected"))] = "Accepted"
     heartbeat_interval: Annotated[int, Between(1)] = 300
@@ -134,7 +147,9 @@ class ApiSettings:
 class OicpSettings:
     enabled: bool = False
     base_url: Annotated[str, Url(("http", "https"))] = "https://service-qa.hubject.com/api/oicp"
-    operator_id: str = "DE*ABC"
+    # OICP 2.3 OperatorIDType
+    operator_id: Annotated[str, Matches(r"[A-Za-z]{2}\*?[A-Za-z0-9]{3}|\+?[0-9]{1,3}\*[0-9]{3}",
+                                        "an OICP operator id, e.g. DE*ABC")] = "DE*ABC"
     operator_name: str = ""
     client_cert: Annotated[str, PATH] = ""
     client_key: Annotated[str, PATH] = ""
@@ -160,13 +175,13 @@ class OicpSettings:
 @dataclass
 class OcpiSettings:
     enabled: bool = False
-    country_code: str = "DE"
-    party_id: str = "ABC"
+    country_code: Annotated[str, Matches("[A-Z]{2}", "an ISO 3166-1 alpha-2 code, e.g. DE")] = "DE"
+    party_id: Annotated[str, Matches("[A-Z0-9]{3}", "3 capital letters or digits, e.g. ABC")] = "ABC"
     business_name: str = ""
     listen_host: str = "0.0.0.0"
     listen_port: Annotated[int, PORT] = 9444
     public_url: Annotated[str, Url(("http", "https"))] = "http://localhost:9444"
-    currency: str = "EUR"
+    currency: Annotated[str, Matches("[A-Z]{3}", "an ISO 4217 code, e.g. EUR")] = "EUR"
     request_timeout: Annotated[float, POSITIVE] = 10.0
     retry_base_delay: Annotated[float, POSITIVE] = 1.0
     retry_max_delay: Annotated[float, Between(at_least_field="retry_base_delay")] = 300.0

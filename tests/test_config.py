@@ -71,6 +71,9 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     ({"CSMS_OICP_RETRY_MAX_DELAY": "0.5"}, "expected at least retry_base_delay"),
     ({"CSMS_OICP_TIME_ZONE": "Europe/Berln"}, "expected an IANA time zone name"),
     ({"CSMS_DATABASE_URL": "mysql://db/x"}, "expected a postgresql/postgres URL"),
+    ({"CSMS_OCPI_COUNTRY_CODE": "Germany"}, "expected an ISO 3166-1 alpha-2 code"),
+    ({"CSMS_OICP_OPERATOR_ID": "DE-ABC-1"}, "expected an OICP operator id"),
+    ({"CSMS_OCPP_PATH": "ocpp"}, "expected a path starting with /"),
     ({"CSMS_DATABASE_URL": "postgresql://u:secret@db:99999/x"}, r"u:\*\*\*@db:99999.*bad port"),
 ])
 def test_bad_settings_are_refused_in_one_line(env: dict[str, str], message: str) -> None:
