@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
 import time
@@ -12,23 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from simulators.specs import specs_dir
+from simulators.specs import ocpi_schema
 
 VERSION = "2.2.1"
 
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    """One of the shared OCPI JSON Schemas, e.g. Location, EvsePatch, Credentials."""
-    path = specs_dir() / "ocpi-2.2.1" / "json-schema" / f"{name}.schema.json"
-    return Draft202012Validator(json.loads(Path(path).read_text()))
+    """A validator for an OCPI object, e.g. Location, EvsePatch, Credentials."""
+    return Draft202012Validator(ocpi_schema(name))
 
 
 def problems(name: str, data: Any) -> list[str]:

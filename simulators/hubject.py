@@ -9,27 +9,15 @@ import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 from aiohttp import web
 from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from simulators.specs import specs_dir
-
-SPEC_NAME = "oicp-cpo-2.3-openapi-3.0.prism-fixed.yaml"
-# Hubject's Swagger 2.0 file of the dynamic pricing service: it also limits string lengths
-# (ProductID at most 50), which the OpenAPI 3.0 file writes as `maximum` and so never checks.
-PRICING_SPEC_NAME = "dynamic-pricing-api-docs-1.0.prism-fixed.json"
-
-
-def default_spec_path() -> Path:
-    """Hubject's OpenAPI file, in the copy whose patterns a validator can compile."""
-    return specs_dir() / "oicp-2.3" / "prism-fixed" / SPEC_NAME
+from simulators.specs import oicp_openapi, oicp_pricing_swagger
 
 
 @dataclass(frozen=True)
@@ -40,22 +28,19 @@ class Operation:
     validator: Draft4Validator
 
 
-def _load(spec_path: Path) -> tuple[dict[str, Any], Registry]:
-    document = yaml.safe_load(spec_path.read_text())
-    registry = Registry().with_resource(
-        "urn:oicp", Resource.from_contents(document, default_specification=DRAFT4))
-    return document, registry
+def _registry() -> Registry:
+    return Registry().with_resource(
+        "urn:oicp", Resource.from_contents(oicp_openapi(), default_specification=DRAFT4))
 
 
-def schema_validator(spec_path: Path, name: str) -> Draft4Validator:
-    """A validator for one of the file's components.schemas, e.g. eRoamingAcknowledgment."""
-    _, registry = _load(spec_path)
-    return Draft4Validator({"$ref": f"urn:oicp#/components/schemas/{name}"}, registry=registry)
+def schema_validator(name: str) -> Draft4Validator:
+    """A validator for one of Hubject's components.schemas, e.g. eRoamingAcknowledgment."""
+    return Draft4Validator({"$ref": f"urn:oicp#/components/schemas/{name}"}, registry=_registry())
 
 
-def load_operations(spec_path: Path) -> list[Operation]:
-    """Every POST of the OpenAPI file, with a validator for its request body."""
-    document, registry = _load(spec_path)
+def load_operations() -> list[Operation]:
+    """Every POST of Hubject's OpenAPI description, with a validator for its request body."""
+    document, registry = oicp_openapi(), _registry()
     operations = []
     for template, item in document["paths"].items():
         post = item.get("post")
@@ -72,10 +57,10 @@ def load_operations(spec_path: Path) -> list[Operation]:
     return operations
 
 
-def load_swagger_operations(spec_path: Path, prefix: str = "/api/oicp") -> list[Operation]:
-    """Every POST of one of Hubject's Swagger 2.0 service files (whose paths carry /api/oicp),
-    with a validator for its body parameter."""
-    document = json.loads(spec_path.read_text())
+def load_swagger_operations(prefix: str = "/api/oicp") -> list[Operation]:
+    """Every POST of Hubject's Swagger 2.0 file of the dynamic pricing service (whose paths carry
+    /api/oicp), with a validator for its body parameter."""
+    document = oicp_pricing_swagger()
     registry = Registry().with_resource(
         "urn:swagger", Resource.from_contents(document, default_specification=DRAFT4))
     operations = []
@@ -108,17 +93,16 @@ def acknowledgement(result: bool, code: str, description: str = "") -> dict[str,
 
 
 class SimulatedHubject:
-    def __init__(self, spec_path: Path | None = None, server_ssl: ssl.SSLContext | None = None,
+    def __init__(self, server_ssl: ssl.SSLContext | None = None,
                  client_ssl: ssl.SSLContext | None = None) -> None:
         """server_ssl: serve HTTPS (e.g. requiring the CPO's client certificate);
         client_ssl: what Hubject presents when it calls the CPO."""
-        spec = spec_path or default_spec_path()
         self.server_ssl = server_ssl
         self.client_ssl = client_ssl
-        self.operations = load_operations(spec)
+        self.operations = load_operations()
         # Bodies of these paths must also pass the service's own Swagger file.
-        self.also_checked = load_swagger_operations(spec.parent / PRICING_SPEC_NAME)
-        self._acknowledgement = schema_validator(spec, "eRoamingAcknowledgment")
+        self.also_checked = load_swagger_operations()
+        self._acknowledgement = schema_validator("eRoamingAcknowledgment")
         self.answers: list[tuple[str, Any, list[str]]] = []  # what the CPO answered us, checked
         self.received: list[Received] = []
         self.client_names: set[str] = set()  # commonName of each client certificate seen

@@ -7,7 +7,7 @@ import base64
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from pathlib import Path
+from importlib.resources import as_file
 from typing import Any
 
 import aiohttp
@@ -15,7 +15,6 @@ import asyncpg
 import pytest
 import requests
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode, Response
@@ -30,7 +29,7 @@ from csms.charge_points import assign_sites, register
 from csms.tariffs import put_tariffs
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
-from simulators.specs import specs_dir
+from simulators.specs import OCPI_OPENAPI, OICP_OPENAPI, load_yaml
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, ocpi_settings, oicp_settings
 from tests.test_oicp_evse_data import demo_site
@@ -283,24 +282,11 @@ OICP_SERVED = ("/authorize-remote/start", "/authorize-remote/stop", "/reservatio
                "/reservation-stop-request")
 
 
-class SpecLoader(yaml.SafeLoader):
-    """YAML read as OpenAPI means it: a date-time example stays a string (schemathesis needs JSON)."""
-
-
-SpecLoader.yaml_implicit_resolvers = {
-    first: [resolver for resolver in resolvers if resolver[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    return dict(yaml.load(path.read_text(), Loader=SpecLoader))  # noqa: S506 - a SafeLoader
-
-
 def oicp_operations(base_url: str) -> list[APIOperation]:
     """Hubject's OpenAPI 3.0 file as published: its patterns compile in Python (the prism-fixed
     copies only matter to JavaScript's unicode regexes). Fix-up: its servers are Hubject's QA and
     production systems, replaced by our listener, so no request can leave this machine."""
-    raw = load_yaml(specs_dir() / "oicp-2.3" / "oicp-cpo-2.3-openapi-3.0.yaml")
+    raw = load_yaml(OICP_OPENAPI)
     raw["servers"] = [{"url": base_url}]
     return operations(schemathesis.openapi.from_dict(raw),
                       lambda method, path: path.endswith(OICP_SERVED))
@@ -359,13 +345,14 @@ def ocpi_url(path: str) -> str:
 def ocpi_operations(base_url: str) -> list[APIOperation]:
     """The OCPI 2.2.1 description (multi-file, relative $refs). Fix-ups: only the paths we serve,
     moved to where we serve them; no webhooks (what we call); servers: us."""
-    root = specs_dir() / "ocpi-2.2.1" / "openapi" / "openapi.yaml"
-    raw = load_yaml(root)
+    raw = load_yaml(OCPI_OPENAPI / "openapi.yaml")
     raw["paths"] = {ocpi_url(path): item for path, item in raw["paths"].items() if path in OCPI_SERVED}
     raw["servers"] = [{"url": base_url}]
     raw.pop("webhooks", None)
     schema = schemathesis.openapi.from_dict(raw)
-    schema.location = root.absolute().as_uri()  # the base of the relative $refs, as from_path sets it
+    # The base of the relative $refs, as from_path sets it (the package data is plain files).
+    with as_file(OCPI_OPENAPI) as folder:
+        schema.location = (folder / "openapi.yaml").as_uri()
     methods = {ocpi_url(path): served for path, served in OCPI_SERVED.items()}
     return operations(schema, lambda method, path: method in methods[path])
 

@@ -11,15 +11,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bridge.ocpi.tariffs import Costing, Price, Reading, session_cost
-from simulators.specs import specs_dir
+from simulators.specs import OCPI_EXAMPLES, ocpi_schema
 
-SPEC = specs_dir() / "ocpi-2.2.1"
 BERLIN = "Europe/Berlin"
 R0 = 1_000_000.0  # whole-meter register at session start, Wh
 
 
 def example(name: str) -> dict[str, Any]:
-    return json.loads((SPEC / "examples" / name).read_text())
+    return json.loads((OCPI_EXAMPLES / name).read_text(encoding="utf-8"))
 
 
 def at(text: str, zone: str = BERLIN) -> datetime:
@@ -82,7 +81,8 @@ OFFICIAL = [
 
 
 def test_the_official_table_covers_every_tariff_example() -> None:
-    assert {name for name, _, _ in OFFICIAL} == {p.name for p in (SPEC / "examples").glob("tariff_*.json")}
+    examples = {p.name for p in OCPI_EXAMPLES.iterdir() if p.name.startswith("tariff_")}
+    assert {name for name, _, _ in OFFICIAL} == examples
 
 
 @pytest.mark.parametrize(("name", "excl", "incl"), OFFICIAL, ids=[row[0] for row in OFFICIAL])
@@ -371,7 +371,7 @@ def test_power_dimensions_come_from_the_readings() -> None:
 
 @pytest.fixture(scope="module")
 def charging_periods_validator() -> Draft202012Validator:
-    cdr = json.loads((SPEC / "json-schema" / "CDR.schema.json").read_text())
+    cdr = ocpi_schema("CDR")
     # The `charging_periods` property itself, with the $defs its $refs point into.
     schema = {"$schema": cdr["$schema"], "$defs": cdr["$defs"], **cdr["properties"]["charging_periods"]}
     Draft202012Validator.check_schema(schema)

@@ -13,7 +13,7 @@ import pytest
 from bridge.oicp import evse_data
 from csms.charge_points import assign_sites, register, retire
 from csms.sites import Site, SiteError, parse_site, parse_sites
-from simulators.hubject import SimulatedHubject, default_spec_path, load_operations
+from simulators.hubject import SimulatedHubject, load_operations
 from tests.conftest import AppFactory
 from tests.support import eventually, oicp_settings
 from tests.test_oicp_roaming import _async, _no_pending
@@ -30,7 +30,7 @@ def demo_site(**changes: Any) -> Site:
 
 
 def data_validator() -> Any:
-    [operation] = [op for op in load_operations(default_spec_path()) if op.operation_id == DATA]
+    [operation] = [op for op in load_operations() if op.operation_id == DATA]
     return operation.validator
 
 

@@ -14,7 +14,7 @@ import pytest
 from bridge.ocpi.tariffs import Reading, session_cost
 from bridge.oicp import pricing
 from csms.tariffs import ALL, candidates, resolve
-from simulators.hubject import PRICING_SPEC_NAME, default_spec_path, load_operations, load_swagger_operations
+from simulators.hubject import load_operations, load_swagger_operations
 
 TODAY = date(2026, 3, 2)  # a Monday
 DEMO_TARIFFS = Path(__file__).resolve().parents[1] / "simulators" / "demo" / "tariffs.json"
@@ -145,8 +145,7 @@ def validators() -> dict[str, list[Any]]:
     """Both of Hubject's schemas for each pricing operation: the OpenAPI 3.0 file and the
     dynamic pricing service's Swagger 2.0 file (which also checks lengths)."""
     found: dict[str, list[Any]] = {}
-    operations = load_operations(default_spec_path()) + load_swagger_operations(
-        default_spec_path().parent / PRICING_SPEC_NAME)
+    operations = load_operations() + load_swagger_operations()
     for operation in operations:
         for path in (pricing.products_path("DE*ABC"), pricing.evse_pricing_path("DE*ABC")):
             if operation.pattern.match(path):
