@@ -90,15 +90,18 @@ async def by_token(db: Db, candidates: list[str]) -> tuple[Partner, bool, str] |
 
 async def registered(db: Db, partner_id: int, *, their_token: str, our_token: str | None,
                      versions_url: str, version: str, endpoints: list[dict[str, Any]],
-                     roles: list[dict[str, Any]]) -> Partner:
-    """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now."""
+                     roles: list[dict[str, Any]], full_push: bool = False) -> Partner:
+    """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now.
+    With full_push, every Location and Tariff is due to it (bridge/ocpi/sync.py)."""
     row = await db.fetchrow(
         """UPDATE ocpi_partners SET status = 'registered', token_a_hash = NULL, their_token = $2,
                token_hash = COALESCE($3, token_hash), versions_url = $4, version = $5,
-               endpoints = $6, roles = $7, updated_at = now()
+               endpoints = $6, roles = $7, updated_at = now(),
+               sync_stage = CASE WHEN $8 THEN 'locations' ELSE sync_stage END,
+               sync_after = CASE WHEN $8 THEN '' ELSE sync_after END
            WHERE id = $1 RETURNING *""",
         partner_id, their_token, token_digest(our_token) if our_token else None, versions_url,
-        version, endpoints, roles,
+        version, endpoints, roles, full_push,
     )
     assert row is not None
     # Whichever process serves this partner starts delivering to it (committed with the change).
