@@ -127,6 +127,17 @@ async def get(db: Db, partner_id: int) -> Partner | None:
     return _partner(row) if row else None
 
 
+async def find(db: Db, party: str) -> Partner | None:
+    """A registered partner by id, or by a role's COUNTRY/PARTY (also COUNTRY*PARTY or ROLE:COUNTRY*PARTY,
+    as `csms ocpi partners` shows it)."""
+    if party.isdigit():
+        found = await get(db, int(party))
+        return found if found is not None and found.status == "registered" else None
+    country_code, _, party_id = party.rpartition(":")[2].replace("*", "/").partition("/")
+    return next((p for p in await all_registered(db)
+                 if p.has_party(country_code.upper(), party_id.upper())), None)
+
+
 async def every(db: Db) -> list[Partner]:
     """Every partnership, registered or not (the console lists them all)."""
     return [_partner(row) for row in await db.fetch("SELECT * FROM ocpi_partners ORDER BY id")]
