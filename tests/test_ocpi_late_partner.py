@@ -20,14 +20,14 @@ from csms.charge_points import assign_sites, register
 from csms.domain import EvseStatus
 from csms.tariffs import put_tariffs
 from simulators.emsp import SimulatedEmsp
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, ocpi_settings
+from tests.test_ocpi_sessions import TARIFF, check_cdr
+from tests.test_ocpi_sessions import setup as sessions_setup
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
 ROOT = Path(__file__).resolve().parents[1]
-TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
-    {"type": "ENERGY", "price": 0.40, "vat": 19.0, "step_size": 1}]}]}
 SITES = [f"site-{n}" for n in range(5)]
 
 
@@ -144,7 +144,7 @@ async def test_one_push_per_status_the_partner_sees(make_app: AppFactory,
     for value, expected in ((EvseStatus.FAULTED, "OUTOFORDER"), (EvseStatus.OCCUPIED, "CHARGING"),
                             (EvseStatus.AVAILABLE, "AVAILABLE")):
         await status(app, "CP0", value)
-        await eventually(lambda expected=expected: _async(seen()[-1:] == [expected]))
+        await eventually(lambda: _async(seen()[-1:] == [expected]))  # noqa: B023 (awaited here)
     assert seen() == ["CHARGING", "OUTOFORDER", "CHARGING", "AVAILABLE"]
 
 
@@ -212,3 +212,27 @@ async def test_sync_command(make_app: AppFactory, emsp: SimulatedEmsp, db_url: s
     code, out, err = await csms(db_url, app, "ocpi", "sync", "FR/XYZ")
     assert code == 1 and out == "" and err.strip().splitlines() == [
         "no registered partner FR/XYZ (see csms ocpi partners)"]
+
+
+async def test_session_patch_the_partner_cannot_place_becomes_a_put(
+        make_app: AppFactory, emsp: SimulatedEmsp, sims: SimFactory) -> None:
+    app = await sessions_setup(make_app, emsp)
+    await emsp.push_token(emsp.token("AABB0011"))
+    sim = sims(app)
+    await sim.start()
+    await sim.start_local_session(1, "AABB0011")
+    [put] = await eventually(lambda: _async(emsp.of("PUT", "/sessions/")))
+    emsp.objects.pop(put.path.strip("/"))  # the eMSP lost the session
+    lost = len(emsp.received)
+
+    def after_loss() -> list[tuple[str, int, Any]]:
+        return [(r.method, r.answered, r.body) for r in emsp.received[lost:]
+                if r.path == put.path]
+    # The next PATCH is refused, and the whole session as it stands now goes in its place.
+    await eventually(lambda: _async([m for m, _, _ in after_loss()][:2] == ["PATCH", "PUT"]))
+    (_, refused, _), (_, accepted, whole) = after_loss()[:2]
+    assert (refused, accepted) == (404, 200)
+    assert whole["status"] == "ACTIVE" and whole["kwh"] > 0 and whole["id"] == put.body["id"]
+    await sim.stop_local_session(1)
+    await sim.flush()
+    await check_cdr(app, emsp, "WHITELIST")  # the session completes at the partner as usual

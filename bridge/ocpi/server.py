@@ -237,15 +237,17 @@ class OcpiServer:
         """A session as the Session object, from its row (store.get_session, sessions_of_partner)."""
         priced = await priced_place(self.pool, row["charge_point_id"], row["evse_number"],
                                     row["evse_id"], row["started_at"], self.settings.currency)
-        until = row["stopped_at"] or row["updated_at"]
+        # An active session's energy so far: every sample taken until now.
+        until = row["stopped_at"] or datetime.now(UTC)
         found = await readings(self.pool, str(row["id"]), row["started_at"], row["meter_start_wh"],
                                until, row["meter_stop_wh"])
         kwh = max(0.0, found[-1].energy_wh - found[0].energy_wh) / 1000
+        last_sample = found[-2].at if row["stopped_at"] is None else until
         return session_object(
             self.settings.country_code, self.settings.party_id, str(row["id"]),
             row["attributes"]["ocpi"], priced.place, row["started_at"], kwh,
             "COMPLETED" if row["status"] == "completed" else "ACTIVE", priced.currency,
-            row["updated_at"], row["stopped_at"])
+            max(row["updated_at"], last_sample), row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs: each is the immutable body we queued for it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,10 @@ class OcpiBridge:
     async def stop(self) -> None:
         await self.server.stop()
         self.listener.unsubscribe(partners.CHANNEL, self._partner_announced)
+        for task in list(self._tasks):  # a full push left half-way stays due for the next start
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for lanes in self.lanes.values():
             await lanes.stop()
         await self.client.stop()
