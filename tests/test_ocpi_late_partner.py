@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bridge.ocpi import sync
@@ -236,3 +237,23 @@ async def test_session_patch_the_partner_cannot_place_becomes_a_put(
     await sim.stop_local_session(1)
     await sim.flush()
     await check_cdr(app, emsp, "WHITELIST")  # the session completes at the partner as usual
+
+
+async def test_full_push_cut_short_carries_on_at_the_next_start(
+        make_app: AppFactory, emsp: SimulatedEmsp, db_url: str) -> None:
+    app = await operator_with_sites(make_app)
+    assert app.ocpi is not None
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await eventually(lambda: holds_everything(emsp))
+    await app.stop()
+    emsp.objects.clear()
+    conn = await asyncpg.connect(db_url)
+    try:  # as a stop leaves it after queueing the page that ended at site-1
+        await conn.execute("UPDATE ocpi_partners SET sync_stage = 'locations', sync_after = 'site-1'")
+    finally:
+        await conn.close()
+
+    await make_app(ocpi=ocpi_settings())
+    await eventually(lambda: _async(all(emsp.location(site) for site in SITES[2:])
+                                    and "tariffs/DE/ABC/AC-1" in emsp.objects))
+    assert emsp.location("site-0") is None and emsp.location("site-1") is None
