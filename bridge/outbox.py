@@ -49,13 +49,25 @@ def session_lane(session_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class Replacement:
+    """Another message to send in this one's place, in its place in the lane (e.g. the whole
+    object, when the partner does not know the object a PATCH was about)."""
+
+    operation: str
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """What became of one attempt. retry=False with ok=False: the partner refused it for good."""
+    """What became of one attempt. retry=False with ok=False: the partner refused it for good;
+    with a replacement: the message becomes that one, attempted next."""
 
     ok: bool
     retry: bool = False
     error: str | None = None
     http_status: int | None = None  # the partner's answer; None: it did not answer
+    replacement: Replacement | None = None
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -286,6 +298,17 @@ class OutboxWorker:
                 outcome = unanswered(exc)
             accepted(outcome.ok)
         attempts = message["attempts"] + 1
+        if outcome.replacement is not None:
+            # It keeps its id, so nothing behind it in the lane overtakes it; no longer coalesced
+            # into, since a newer PATCH must not land in a PUT.
+            new = outcome.replacement
+            await conn.execute(
+                """UPDATE outbox SET operation = $2, path = $3, body = $4, coalesce_key = NULL,
+                       attempts = $5, last_error = $6, next_attempt_at = now()
+                   WHERE id = $1""",
+                message["id"], new.operation, new.path, new.body, attempts, outcome.error)
+            self.log.info("replaced", error=outcome.error, by=new.operation)
+            return 0.0
         if outcome.ok:
             # A newer version coalesced in while we were sending stays pending, to go next.
             # clock_timestamp(): the partner's answer, not the start of this attempt's transaction.

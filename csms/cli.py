@@ -197,6 +197,18 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
                 roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p["roles"])
                 print(f"{p['id']}\t{p['status']}\t{p['name'] or '-'}\t{p['versions_url'] or '-'}\t{roles}")
             return 0
+        if args.what == "sync":
+            from bridge.ocpi import sync
+
+            partner = await partners.find(app.pool, args.party)
+            if partner is None:
+                print(f"no registered partner {args.party} (see csms ocpi partners)", file=sys.stderr)
+                return 1
+            await sync.request(app.pool, partner.id)
+            counts = await sync.run(app.pool, settings.ocpi, partner.id)
+            print(f"queued {counts['locations']} Location(s) and {counts['tariffs']} Tariff(s) "
+                  f"for partner {partner.id}; the running csms delivers them")
+            return 0
         await app.ocpi.client.start()
         try:
             if args.what == "register":
@@ -393,6 +405,9 @@ def parser() -> argparse.ArgumentParser:
     ocpi_commands.add_parser("partners", parents=[common], help="list partners")
     unregister = ocpi_commands.add_parser("unregister", parents=[common], help="end a partnership")
     unregister.add_argument("id", type=int)
+    sync_ocpi = ocpi_commands.add_parser(
+        "sync", parents=[common], help="push every Location and Tariff to a partner again")
+    sync_ocpi.add_argument("party", help="the partner's id, or COUNTRY/PARTY of one of its roles")
     ocpi.set_defaults(handler=_ocpi)
 
     tariffs = commands.add_parser("tariffs", parents=[common], help="prices (OCPI's tariff model)")

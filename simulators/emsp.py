@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import re
 import secrets
 import time
@@ -54,6 +55,7 @@ class Received:
     headers: dict[str, str]
     errors: list[str] = field(default_factory=list)
     at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic seconds)
+    answered: int = 200  # the HTTP status it got
 
 
 # Receiver paths: the schema of a PUT (or POST) body there, and of a PATCH.
@@ -89,6 +91,9 @@ class SimulatedEmsp:
         self.plain_tokens = False  # send our token unencoded (older peers)
         self.callback_seen_token: str | None = None  # token the CPO's registration let us use
         self.tokens: dict[str, dict[str, Any]] = {}  # our drivers' tokens, by uid
+        # The CPO's Locations, Sessions and Tariffs as pushed and patched, by path
+        # ("locations/DE/ABC/site-1"); a PATCH on an object not held here is refused.
+        self.objects: dict[str, dict[str, Any]] = {}
         self.allowed = "ALLOWED"  # how we answer real-time authorizations of known tokens
         self.on_receive: Callable[[Received], None] | None = None  # e.g. print each request
         self._runner: web.AppRunner | None = None
@@ -230,8 +235,49 @@ class SimulatedEmsp:
         if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
             received.errors.append("routed to another party")
         if received.errors:
+            received.answered = 400
             return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
-        return web.json_response(envelope())
+        return self._store(received)
+
+    def location(self, location_id: str, country_code: str = "DE",
+                 party_id: str = "ABC") -> dict[str, Any] | None:
+        """A Location as we hold it now."""
+        return self.objects.get(f"locations/{country_code}/{party_id}/{location_id}")
+
+    def _store(self, received: Received) -> web.Response:
+        """Keep what was pushed, as a real eMSP does. A PATCH (or the PUT of an EVSE or Connector)
+        on an object we do not hold is answered as OCPI 2.2.1 says: a request that addresses an
+        existing resource gets no HTTP error (status_codes), so one that does not gets HTTP 404,
+        with OCPI status 2003 Unknown Location for Locations, EVSEs and Connectors."""
+        parts = received.path.strip("/").split("/")
+        if parts[0] not in ("locations", "sessions", "tariffs"):
+            return web.json_response(envelope())
+        key = "/".join(parts[:4])  # the module's top object: a Location, Session or Tariff
+        if received.method == "DELETE":
+            self.objects.pop(key, None)
+            return web.json_response(envelope())
+        if received.method == "PUT" and len(parts) == 4:
+            self.objects[key] = copy.deepcopy(received.body)  # the request stays as it came
+            return web.json_response(envelope())
+        # An EVSE within the Location, a Connector within the EVSE.
+        parent, target = None, self.objects.get(key)
+        for child, (items, name) in zip(parts[4:], (("evses", "uid"), ("connectors", "id")),
+                                        strict=False):
+            parent, target = target, next((item for item in (target or {}).get(items, [])
+                                           if item.get(name) == child), None)
+        if received.method == "PATCH" and target is not None:
+            target.update(copy.deepcopy(received.body))
+            return web.json_response(envelope())
+        if received.method == "PUT" and parent is not None:
+            items = "evses" if len(parts) == 5 else "connectors"
+            name = "uid" if len(parts) == 5 else "id"
+            parent[items] = [i for i in parent.get(items, []) if i.get(name) != parts[-1]] \
+                + [copy.deepcopy(received.body)]
+            return web.json_response(envelope())
+        received.answered = 404
+        if parts[0] == "locations":
+            return web.json_response(envelope(None, 2003, "unknown location"), status=404)
+        return web.json_response(envelope(None, 2000, f"unknown {parts[0][:-1]}"), status=404)
 
     # --- what we call on the CPO ------------------------------------------------------------
 

@@ -73,3 +73,9 @@ def ocpi_settings(**overrides: Any) -> dict[str, Any]:
             "public_url": f"http://127.0.0.1:{port}", "country_code": "DE", "party_id": "ABC",
             "business_name": "ABC Charging", "retry_base_delay": 0.05, "retry_max_delay": 0.2,
             "request_timeout": 2.0, **overrides}
+
+
+async def ocpi_pushes_queued(app: App) -> None:
+    """Every OCPI partner's full push (due from its registration) is queued: it changes nothing more."""
+    await eventually(lambda: app.pool.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM ocpi_partners WHERE sync_stage IS NOT NULL)"))

@@ -31,7 +31,7 @@ from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from simulators.specs import OCPI_OPENAPI, OICP_OPENAPI, load_yaml
 from tests.conftest import AppFactory
-from tests.support import API_TOKEN, ocpi_settings, oicp_settings
+from tests.support import API_TOKEN, ocpi_pushes_queued, ocpi_settings, oicp_settings
 from tests.test_oicp_evse_data import demo_site
 
 CHARGE_POINT, EVSE_ID, EVSE_UID, SITE = "CP1", "DE*ABC*E0001*1", "CP1-1", "berlin-hub"
@@ -385,7 +385,16 @@ async def test_ocpi(make_app: AppFactory, emsp: SimulatedEmsp, authenticated: bo
     ocpi = app.ocpi
     assert ocpi is not None
     await put_tariffs(app.pool, app.events, [TARIFF])
-    await ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+
+    async def registered() -> None:
+        # Its full push queued too: nothing of it lands during a later, refused request.
+        await ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+        await ocpi_pushes_queued(app)
+
+    async def quiesce() -> None:
+        await ocpi.server.commands.finish()
+        await ocpi_pushes_queued(app)  # one its receivers moving started
+    await registered()
     base = app.settings.ocpi.public_url
     served = ocpi_operations(base)
     assert len(served) == 21, [operation.label for operation in served]
@@ -407,10 +416,10 @@ async def test_ocpi(make_app: AppFactory, emsp: SimulatedEmsp, authenticated: bo
         # requests after it come from a registered partner again.
         if case.path.endswith("/credentials") and case.method in ("DELETE", "PUT") \
                 and not ocpi_refused(response):
-            fuzz.database.run(ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim"))
+            fuzz.database.run(registered())
 
     fuzz = Fuzz(base, await open_database(app), refused=ocpi_refused, prepare=prepare,
-                expect=ocpi_envelope, quiesce=ocpi.server.commands.finish)
+                expect=ocpi_envelope, quiesce=quiesce)
     if authenticated:
         fuzz.headers, fuzz.after = token, reregister
     else:

@@ -16,7 +16,7 @@ from csms.tariffs import delete_tariff, put_tariffs
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_settings, oicp_settings
+from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -29,6 +29,7 @@ async def setup(make_app: AppFactory, emsp: SimulatedEmsp, **options: Any) -> Ap
     app = await make_app(**{"ocpi": ocpi_settings(), **options})
     assert app.ocpi is not None
     await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await ocpi_pushes_queued(app)  # its full push (of nothing yet): what follows is pushed once
     await put_tariffs(app.pool, app.events, [TARIFF])
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
     site = demo_site()

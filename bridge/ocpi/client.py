@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
-from bridge.ocpi.transport import SUCCESS, VERSION, authorization_header
-from bridge.outbox import Delivery, unanswered
+from bridge.ocpi.transport import SUCCESS, UNKNOWN_LOCATION, VERSION, authorization_header
+from bridge.outbox import Delivery, Replacement, unanswered
 from csms.config import OcpiSettings
 
 
@@ -75,17 +76,32 @@ class OcpiClient:
         return VERSION, details["endpoints"]
 
     async def deliver(self, method: str, url: str, token: str, token_format: str, body: Any,
-                      to: tuple[str, str] | None) -> Delivery:
-        """One outbox message: delivered, worth a retry, or refused for good."""
+                      to: tuple[str, str] | None,
+                      whole: Callable[[], Awaitable[Replacement | None]] | None = None) -> Delivery:
+        """One outbox message: delivered, worth a retry, or refused for good. A PATCH about an
+        object the partner does not know is replaced by `whole`, the PUT of the whole object."""
         try:
             status, answer = await self.request(method, url, token, token_format, body, to)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return unanswered(exc)
-        return outcome(status, answer)
+        delivery = outcome(status, answer)
+        if not delivery.ok and whole is not None and unknown_object(status, answer):
+            replacement = await whole()
+            if replacement is not None:
+                return Delivery(False, error=delivery.error, http_status=delivery.http_status,
+                                replacement=replacement)
+        return delivery
 
 
 class UnsupportedVersion(OcpiError):
     """The partner speaks no OCPI version we do."""
+
+
+def unknown_object(http_status: int, answer: Any) -> bool:
+    """The partner does not know the object addressed: HTTP 404, or OCPI 2003 Unknown Location
+    (OCPI 2.2.1 status_codes: a request must address an existing resource, else 404)."""
+    return http_status == 404 or (isinstance(answer, dict)
+                                  and answer.get("status_code") == UNKNOWN_LOCATION)
 
 
 def outcome(http_status: int, answer: Any) -> Delivery:

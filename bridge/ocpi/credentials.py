@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 MODULES = [("credentials", "SENDER"), ("credentials", "RECEIVER"), ("locations", "SENDER"),
            ("sessions", "SENDER"), ("cdrs", "SENDER"), ("tariffs", "SENDER"),
            ("tokens", "RECEIVER"), ("commands", "RECEIVER")]
+PUSHED = ("locations", "tariffs")  # what a partner gets all of when it registers
 
 
 class CredentialsError(Exception):
@@ -73,6 +74,14 @@ def read_credentials(body: Any) -> tuple[str, str, list[dict[str, Any]]]:
     return token, url, roles
 
 
+def receivers_moved(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """Did the receivers we push Locations and Tariffs to come, go or move?"""
+    def receivers(endpoints: list[dict[str, Any]]) -> set[tuple[Any, Any]]:
+        return {(e.get("identifier"), e.get("url")) for e in endpoints if isinstance(e, dict)
+                and e.get("role") == "RECEIVER" and e.get("identifier") in PUSHED}
+    return receivers(before) != receivers(after)
+
+
 class Registrar:
     def __init__(self, pool: asyncpg.Pool, client: OcpiClient, settings: OcpiSettings) -> None:
         self.pool = pool
@@ -96,9 +105,11 @@ class Registrar:
         token, url, roles = read_credentials(body)
         version, endpoints = await self._their_endpoints(url, token, partner.token_format)
         ours = new_token()
+        # A new partner gets every Location and Tariff; so does one whose receivers moved.
         await partners.registered(self.pool, partner.id, their_token=token, our_token=ours,
                                   versions_url=url, version=version, endpoints=endpoints,
-                                  roles=roles)
+                                  roles=roles, full_push=not rotating or receivers_moved(
+                                      partner.endpoints, endpoints))
         log.info("ocpi credentials rotated" if rotating else "ocpi partner registered",
                  partner=partner.id, roles=[f"{r['country_code']}*{r['party_id']}" for r in roles])
         return our_credentials(self.settings, ours)
@@ -122,7 +133,7 @@ class Registrar:
             raise
         partner = await partners.registered(
             self.pool, partner_id, their_token=token, our_token=None, versions_url=url,
-            version=version, endpoints=endpoints, roles=roles)
+            version=version, endpoints=endpoints, roles=roles, full_push=True)
         log.info("registered with ocpi partner", partner=partner_id, url=versions_url)
         return partner
 

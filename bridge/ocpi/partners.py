@@ -90,15 +90,18 @@ async def by_token(db: Db, candidates: list[str]) -> tuple[Partner, bool, str] |
 
 async def registered(db: Db, partner_id: int, *, their_token: str, our_token: str | None,
                      versions_url: str, version: str, endpoints: list[dict[str, Any]],
-                     roles: list[dict[str, Any]]) -> Partner:
-    """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now."""
+                     roles: list[dict[str, Any]], full_push: bool = False) -> Partner:
+    """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now.
+    With full_push, every Location and Tariff is due to it (bridge/ocpi/sync.py)."""
     row = await db.fetchrow(
         """UPDATE ocpi_partners SET status = 'registered', token_a_hash = NULL, their_token = $2,
                token_hash = COALESCE($3, token_hash), versions_url = $4, version = $5,
-               endpoints = $6, roles = $7, updated_at = now()
+               endpoints = $6, roles = $7, updated_at = now(),
+               sync_stage = CASE WHEN $8 THEN 'locations' ELSE sync_stage END,
+               sync_after = CASE WHEN $8 THEN '' ELSE sync_after END
            WHERE id = $1 RETURNING *""",
         partner_id, their_token, token_digest(our_token) if our_token else None, versions_url,
-        version, endpoints, roles,
+        version, endpoints, roles, full_push,
     )
     assert row is not None
     # Whichever process serves this partner starts delivering to it (committed with the change).
@@ -122,6 +125,17 @@ async def forget(db: Db, partner_id: int) -> None:
 async def get(db: Db, partner_id: int) -> Partner | None:
     row = await db.fetchrow("SELECT * FROM ocpi_partners WHERE id = $1", partner_id)
     return _partner(row) if row else None
+
+
+async def find(db: Db, party: str) -> Partner | None:
+    """A registered partner by id, or by a role's COUNTRY/PARTY (also COUNTRY*PARTY or ROLE:COUNTRY*PARTY,
+    as `csms ocpi partners` shows it)."""
+    if party.isdigit():
+        found = await get(db, int(party))
+        return found if found is not None and found.status == "registered" else None
+    country_code, _, party_id = party.rpartition(":")[2].replace("*", "/").partition("/")
+    return next((p for p in await all_registered(db)
+                 if p.has_party(country_code.upper(), party_id.upper())), None)
 
 
 async def every(db: Db) -> list[Partner]:

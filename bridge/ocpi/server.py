@@ -230,21 +230,24 @@ class OcpiServer:
         rows = await store.sessions_of_partner(self.pool, "ocpi", request[PARTNER].id)
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
-            return [await self._session(row) for row in chosen]
+            return [await self.session(row) for row in chosen]
         return await _paged(request, [(r["updated_at"], str(r["id"]), r) for r in rows], build)
 
-    async def _session(self, row: asyncpg.Record) -> dict[str, Any]:
+    async def session(self, row: asyncpg.Record) -> dict[str, Any]:
+        """A session as the Session object, from its row (store.get_session, sessions_of_partner)."""
         priced = await priced_place(self.pool, row["charge_point_id"], row["evse_number"],
                                     row["evse_id"], row["started_at"], self.settings.currency)
-        until = row["stopped_at"] or row["updated_at"]
+        # An active session's energy so far: every sample taken until now.
+        until = row["stopped_at"] or datetime.now(UTC)
         found = await readings(self.pool, str(row["id"]), row["started_at"], row["meter_start_wh"],
                                until, row["meter_stop_wh"])
         kwh = max(0.0, found[-1].energy_wh - found[0].energy_wh) / 1000
+        last_sample = found[-2].at if row["stopped_at"] is None else until
         return session_object(
             self.settings.country_code, self.settings.party_id, str(row["id"]),
             row["attributes"]["ocpi"], priced.place, row["started_at"], kwh,
             "COMPLETED" if row["status"] == "completed" else "ACTIVE", priced.currency,
-            row["updated_at"], row["stopped_at"])
+            max(row["updated_at"], last_sample), row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs: each is the immutable body we queued for it."""
@@ -352,16 +355,17 @@ async def _paged(request: web.Request, items: list[tuple[datetime, str, Any]],
     return reply(await build([i[2] for i in chosen]), headers)
 
 
-async def location_rows(db: asyncpg.Pool | asyncpg.Connection,
-                        location_id: str | None = None) -> list[asyncpg.Record]:
-    """Sites as locations with their last_updated (the newest of the site and its EVSEs)."""
+async def location_rows(db: asyncpg.Pool | asyncpg.Connection, location_id: str | None = None,
+                        after: str | None = None, limit: int | None = None) -> list[asyncpg.Record]:
+    """Sites as locations with their last_updated (the newest of the site and its EVSEs); a page
+    of them in id order with `after` and `limit`."""
     rows = await db.fetch(
         """SELECT s.id, s.data, GREATEST(s.updated_at, MAX(e.updated_at)) AS last_updated
            FROM sites s LEFT JOIN charge_points c ON c.site_id = s.id
            LEFT JOIN evses e ON e.charge_point_id = c.id AND e.evse_id IS NOT NULL
-           WHERE ($1::text IS NULL OR s.id = $1)
-           GROUP BY s.id""",
-        location_id,
+           WHERE ($1::text IS NULL OR s.id = $1) AND ($2::text IS NULL OR s.id > $2)
+           GROUP BY s.id ORDER BY s.id LIMIT $3""",
+        location_id, after, limit,
     )
     return list(rows)
 

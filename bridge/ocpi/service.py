@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import partners, sessions
+from bridge.ocpi import partners, sessions, status_sent, sync
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.credentials import Registrar
@@ -52,6 +53,7 @@ class OcpiBridge:
         self.authorizer = OcpiAuthorizer(pool, self.client)
         self.lanes: dict[int, outbox.Lanes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._syncing: set[int] = set()  # partners whose full push this process is queueing
 
     async def start(self) -> None:
         await self.client.start()
@@ -61,16 +63,25 @@ class OcpiBridge:
         await self.server.start()
         for partner in await partners.all_registered(self.pool):
             await self.ensure_worker(partner)
+        for partner_id in await sync.due(self.pool):  # a full push cut short by a stop
+            self._background(self._sync(partner_id))
 
     async def stop(self) -> None:
         await self.server.stop()
         self.listener.unsubscribe(partners.CHANNEL, self._partner_announced)
+        for task in list(self._tasks):  # a full push left half-way stays due for the next start
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for lanes in self.lanes.values():
             await lanes.stop()
         await self.client.stop()
 
     def _partner_announced(self, payload: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._start_worker_for(int(payload)))
+        self._background(self._start_worker_for(int(payload)))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -78,6 +89,20 @@ class OcpiBridge:
         partner = await partners.get(self.pool, partner_id)
         if partner is not None and partner.status == "registered":
             await self.ensure_worker(partner)
+            await self._sync(partner_id)  # a new partner (or one that moved) gets everything
+
+    async def _sync(self, partner_id: int) -> None:
+        """Queue the partner's due full push, after its registration's answer has gone."""
+        if partner_id in self._syncing:
+            return
+        self._syncing.add(partner_id)
+        try:
+            await sync.run(self.pool, self.settings, partner_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Left due: the next start or announcement carries it on.
+            log.warning("ocpi full push interrupted", partner=partner_id, error=repr(exc))
+        finally:
+            self._syncing.discard(partner_id)
 
     async def ensure_worker(self, partner: Partner) -> None:
         """Each partner's messages go out from its own lanes: locations, tariffs and commands'
@@ -102,11 +127,34 @@ class OcpiBridge:
             if base is None:
                 return outbox.Delivery(False, error=f"partner offers no {module} receiver")
             method = message["operation"].split()[0]
+
+            async def whole() -> outbox.Replacement | None:
+                return await self._whole(module, suffix)
             return await self.client.deliver(method, base + suffix, partner.their_token,
                                              partner.token_format,
                                              None if method == "DELETE" else message["body"],
-                                             partner.emsp_party())
+                                             partner.emsp_party(),
+                                             whole if method == "PATCH" else None)
         return send
+
+    async def _whole(self, module: str, suffix: str) -> outbox.Replacement | None:
+        """The PUT of the whole object a PATCH was about, as the domain has it now."""
+        ids = suffix.strip("/").split("/")[2:]  # after our country code and party
+        if module == "locations" and ids:
+            rows = await location_rows(self.pool, ids[0])
+            if not rows:
+                return None
+            evses = (await evse_facts(self.pool, [ids[0]])).get(ids[0], [])
+            body = build_location(self.settings, rows[0], evses)
+        elif module == "sessions" and len(ids) == 1:
+            session = await store.get_session(self.pool, ids[0])
+            if session is None or session["started_at"] is None or "ocpi" not in session["attributes"]:
+                return None
+            body = await self.server.session(session)
+        else:
+            return None
+        return outbox.Replacement(f"PUT {module}", f"{module}|{sync.object_path(self.settings, ids[0])}",
+                                  body)
 
     # --- domain events, inside the transaction that caused them ---------------------------
 
@@ -216,13 +264,13 @@ class OcpiBridge:
                  total_cost=cdr["total_cost"], kwh=cdr["total_energy"])
 
     async def _tariff_changed(self, conn: asyncpg.Connection, event: TariffChanged) -> None:
-        path = self._path(event.tariff_id)
         if event.data is None:
-            await self._push(conn, "tariffs", "DELETE", path, {}, f"tariff:{event.tariff_id}")
+            await self._push(conn, "tariffs", "DELETE", self._path(event.tariff_id), {},
+                             f"tariff:{event.tariff_id}")
             return
-        body = sessions.tariff_object(self.settings.country_code, self.settings.party_id,
-                                      event.data, event.valid_from)
-        await self._push(conn, "tariffs", "PUT", path, body, f"tariff:{event.tariff_id}")
+        for partner in await self._receivers(conn, "tariffs"):
+            await sync.put_tariff(conn, self.settings, partner, event.tariff_id, event.data,
+                                  event.valid_from)
 
     async def _receivers(self, conn: asyncpg.Connection, module: str) -> list[Partner]:
         return [p for p in await partners.all_registered(conn) if p.endpoint(module, "RECEIVER")]
@@ -238,9 +286,15 @@ class OcpiBridge:
         if site_id is None:
             return
         uid = evse_uid(event.charge_point_id, event.evse_number)
-        body = {"status": ocpi_evse_status(event.status), "last_updated": timestamp(event.at)}
-        await self._push(conn, "locations", "PATCH", self._path(site_id, uid), body,
-                         f"evse-status:{uid}")
+        status = ocpi_evse_status(event.status)
+        body = {"status": status, "last_updated": timestamp(event.at)}
+        for partner in await self._receivers(conn, "locations"):
+            # Several domain states are one OCPI status (Preparing, Charging, SuspendedEV are
+            # all CHARGING): a change between them is none for the partner.
+            if await status_sent.changed(conn, partner.id, uid, status):
+                await outbox.enqueue(conn, partner.outbox_name, "PATCH locations",
+                                     f"locations|{self._path(site_id, uid)}", body,
+                                     coalesce_key=f"evse-status:{uid}")
 
     async def _location_changed(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
         """The whole Location again (PUT): EVSEs came, went or changed their static data."""
@@ -249,14 +303,8 @@ class OcpiBridge:
             return
         rows = await location_rows(conn, site_id)
         evses = (await evse_facts(conn, [site_id])).get(site_id, [])
-        location = build_location(self.settings, rows[0], evses)
-        # The PUT carries every EVSE's current status. A pending PATCH would stay ahead of it,
-        # and a newer status coalescing into that PATCH would then be overwritten by the PUT.
-        superseded = [f"evse-status:{e.uid}" for e in evses]
         for partner in await self._receivers(conn, "locations"):
-            await outbox.discard_pending(conn, partner.outbox_name, superseded)
-        await self._push(conn, "locations", "PUT", self._path(site_id), location,
-                         f"location:{site_id}")
+            await sync.put_location(conn, self.settings, partner, rows[0], evses)
 
     async def _charge_points_of(self, conn: asyncpg.Connection, evse_ids: tuple[str, ...]) -> list[str]:
         """One charger per site holding these EVSEs ('*': every site): a Location PUT each."""
@@ -269,4 +317,4 @@ class OcpiBridge:
         return [row["id"] for row in rows]
 
     def _path(self, *parts: str) -> str:
-        return "/" + "/".join([self.settings.country_code, self.settings.party_id, *parts])
+        return sync.object_path(self.settings, *parts)
