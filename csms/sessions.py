@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms import store
+from csms import charging, store
 from csms.authorization import AuthorizerChain
 from csms.config import OcppSettings
 from csms.domain import (
@@ -21,7 +21,7 @@ from csms.domain import (
     StopReason,
     energy_register_wh,
 )
-from csms.events import EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.events import ChargingStarted, EventBus, MeterSampled, SessionEnded, SessionStarted
 from csms.group_commit import GroupCommit
 from csms.metrics import ENERGY
 from csms.reservations import end_reservation
@@ -49,6 +49,12 @@ class StartOutcome:
     authorization: Authorization
 
 
+def charging_started(session: asyncpg.Record, at: datetime) -> ChargingStarted:
+    return ChargingStarted(str(session["id"]), session["charge_point_id"], session["evse_number"],
+                           session["evse_id"], session["started_at"], at,
+                           session["meter_start_wh"], dict(session["attributes"]))
+
+
 def _latest_power(samples: Sequence[MeterSample]) -> float | None:
     power = [s for s in samples if s.measurand == "Power.Active.Import" and s.phase is None]
     return max(power, key=lambda s: s.sampled_at).value if power else None
@@ -73,7 +79,9 @@ class SessionService:
                                                self._window_start())
         if pending is not None:
             return ACCEPTED
-        answer = await self.authorizer.authorize(token_uid, charge_point_id)
+        # 1.6 and 2.0.1 Authorize name no EVSE: known only where the charger has just one.
+        answer = await self.authorizer.authorize(
+            token_uid, charge_point_id, await store.roaming_evse_id(self.pool, charge_point_id, None))
         log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
                  status=answer.status)
         return answer
@@ -123,7 +131,9 @@ class SessionService:
         authorization: Authorization | None = None
         if token_uid is not None and not await self._remote_start_pending(
                 charge_point_id, token_uid, remote_start_id):
-            authorization = await self.authorizer.authorize(token_uid, charge_point_id)
+            authorization = await self.authorizer.authorize(
+                token_uid, charge_point_id,
+                await store.roaming_evse_id(self.pool, charge_point_id, evse_number))
 
         async with self.pool.acquire() as conn, conn.transaction():
             evse = await store.ensure_evse(conn, charge_point_id, evse_number)
@@ -237,6 +247,7 @@ class SessionService:
                             and (m.charge_point_id, m.transaction_id or "") not in sessions})
         evses = await store.evse_ids(conn, unmatched) if unmatched else {}
         seq_nos: dict[str, int] = {}
+        flows: dict[str, tuple[asyncpg.Record, charging.Flow]] = {}
         rows: list[store.SampleRow] = []
         sampled: list[MeterSampled] = []
         for m in batch:
@@ -253,6 +264,9 @@ class SessionService:
                 if m.seq_no is not None:
                     checked = self._check_seq(session, m.seq_no, seq_nos.get(key))
                     seq_nos[key] = m.seq_no if checked is None else checked
+                if session["status"] == SessionStatus.ACTIVE:
+                    _, flow = flows.get(key, (session, charging.Flow.of(session)))
+                    flows[key] = (session, charging.energy_flow(flow, m.samples))
             else:
                 session_id = None
                 evse_pk = None
@@ -273,8 +287,22 @@ class SessionService:
         if seq_nos:
             await store.set_last_seq_nos(conn, seq_nos)
         await store.insert_sample_rows(conn, rows)
+        await self._charging_flows(conn, flows)
         for event in sampled:
             await self.events.publish(conn, event)
+
+    async def _charging_flows(self, conn: asyncpg.Connection,
+                              flows: dict[str, tuple[asyncpg.Record, charging.Flow]]) -> None:
+        """Stores what changed in when energy flowed (a write only when the meter moved);
+        the first flow starts the charging."""
+        changed = {key: (session, flow) for key, (session, flow) in flows.items()
+                   if flow != charging.Flow.of(session)}
+        if not changed:
+            return
+        await store.set_charging_flows(conn, {key: flow for key, (_, flow) in changed.items()})
+        for session, flow in changed.values():
+            if session["charging_started_at"] is None and flow.started_at is not None:
+                await self.events.publish(conn, charging_started(session, flow.started_at))
 
     async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,
                    meter_stop_wh: float | None, reason: StopReason, token_uid: str | None = None,

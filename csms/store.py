@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from csms.charging import Flow
 from csms.domain import ENERGY_REGISTER, MeterSample
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -355,6 +356,38 @@ async def set_last_seq_nos(db: Executor, seq_nos: dict[str, int]) -> None:
            FROM unnest($1::uuid[], $2::int[]) v (id, seq_no) WHERE s.id = v.id""",
         list(seq_nos), list(seq_nos.values()),
     )
+
+
+async def set_charging_flows(db: Executor, flows: dict[str, Flow]) -> None:
+    """When energy flowed, per session id (see csms/charging.py)."""
+    await db.execute(
+        """UPDATE sessions s SET charging_started_at = v.started, charging_ended_at = v.ended,
+               energy_seen_wh = v.seen
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::float8[])
+             v (id, started, ended, seen) WHERE s.id = v.id""",
+        list(flows), [f.started_at for f in flows.values()], [f.ended_at for f in flows.values()],
+        [f.seen_wh for f in flows.values()],
+    )
+
+
+async def set_charging_started(db: Executor, session_id: str, at: datetime) -> bool:
+    """The charger says it charges: the session's charging start, unless one is known."""
+    return await db.fetchval(
+        """UPDATE sessions SET charging_started_at = $2
+           WHERE id = $1 AND charging_started_at IS NULL RETURNING true""",
+        session_id, at,
+    ) is not None
+
+
+async def roaming_evse_id(db: Executor, charge_point_id: str,
+                          evse_number: int | None) -> str | None:
+    """The EvseID of the charger's EVSE; without a number, of its only EVSE (if just one)."""
+    rows = await db.fetch(
+        """SELECT evse_id FROM evses WHERE charge_point_id = $1 AND retired_at IS NULL
+             AND ($2::int IS NULL OR evse_number = $2) LIMIT 2""",
+        charge_point_id, evse_number,
+    )
+    return rows[0]["evse_id"] if len(rows) == 1 else None
 
 
 async def evse_ids(db: Executor, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:

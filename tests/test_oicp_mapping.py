@@ -115,7 +115,8 @@ OICP = {"SessionID": "b2688855-7f00-0002-6d8e-48d883f6abb6", "ProviderID": "DE-8
 ])
 def test_cdr(operations: list[Operation], ended: SessionEnded, readings: list[float],
              expected: dict[str, object]) -> None:
-    record = charge_detail_record(ended, readings, "Europe/Berlin")
+    record = charge_detail_record(ended, readings, (ended.started_at or START, ended.stopped_at),
+                                  "Europe/Berlin")
     assert validate(operations, cdr_path("DE*ABC"), record) == []
     assert {k: record.get(k) for k in expected} == expected
     assert record["SessionID"] == OICP["SessionID"] and record["CPOPartnerSessionID"] == "5f0e-ours"
@@ -124,10 +125,11 @@ def test_cdr(operations: list[Operation], ended: SessionEnded, readings: list[fl
 def test_notifications_are_valid(operations: list[Operation]) -> None:
     args = (OICP, "5f0e-ours", "DE*ABC*E0001*1", "DE*ABC")
     bodies = [
-        notifications.start(*args, START, 1000.0, "UTC"),
-        notifications.progress(*args, START, START + timedelta(minutes=30), 1000.0,
+        notifications.start(*args, START, START, 1000.0, "UTC"),
+        notifications.progress(*args, START, START, START + timedelta(minutes=30), 1000.0,
                                [6500.0], "UTC"),
-        notifications.end(*args, START, START + timedelta(hours=1), 1000.0, 23125.0, "UTC"),
+        notifications.end(*args, START, START + timedelta(hours=1),
+                          (START, START + timedelta(hours=1)), 1000.0, 23125.0, "UTC"),
         notifications.error(*args, "GroundFailure"),
         notifications.error(*args, "ConnectorLockFailure"),
     ]
