@@ -169,9 +169,13 @@ class ChargePoint16(SimulatedChargePoint):
             # StopTransactionOnInvalidId: end it at once.
             await self.stop_local_session(connector, "DeAuthorized")
             return tx.transaction_id
-        await self.set_status(connector, "Charging")
+        await self.set_status(connector, "Charging" if self.draws_energy(1) else "SuspendedEV")
         self.start_metering(connector)
         return tx.transaction_id
+
+    def charging_changed(self, connector: int, drawing: bool) -> None:
+        if self.connected.is_set():
+            self.spawn(self.set_status(connector, "Charging" if drawing else "SuspendedEV"))
 
     async def start_local_session(self, connector: int, id_tag: str) -> str:
         status = await self.authorize(id_tag)
