@@ -73,15 +73,17 @@ class SessionService:
     def _window_start(self) -> datetime:
         return datetime.now(UTC) - timedelta(seconds=self.settings.remote_start_window)
 
-    async def authorize(self, charge_point_id: str, token_uid: str) -> Authorization:
-        """A token the CSMS itself just sent in a remote start is accepted without asking anyone."""
+    async def authorize(self, charge_point_id: str, token_uid: str,
+                        evse_number: int | None = None) -> Authorization:
+        """A token the CSMS itself just sent in a remote start is accepted without asking anyone.
+        evse_number: where the token is presented, if the charger says."""
         pending = await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
                                                self._window_start())
         if pending is not None:
             return ACCEPTED
-        # 1.6 and 2.0.1 Authorize name no EVSE: known only where the charger has just one.
-        answer = await self.authorizer.authorize(
-            token_uid, charge_point_id, await store.roaming_evse_id(self.pool, charge_point_id, None))
+        # 1.6 and 2.0.1 Authorize name no EVSE: then known only where the charger has just one.
+        answer = await self.authorizer.authorize(token_uid, charge_point_id, await store.roaming_evse_id(
+            self.pool, charge_point_id, evse_number))
         log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
                  status=answer.status)
         return answer
@@ -213,7 +215,7 @@ class SessionService:
             return ACCEPTED
         if session["token_uid"] is not None:
             return await self.authorize(charge_point_id, token_uid)  # e.g. another card to stop
-        answer = await self.authorize(charge_point_id, token_uid)
+        answer = await self.authorize(charge_point_id, token_uid, session["evse_number"])
         await store.update_session(self.pool, str(session["id"]), token_uid=token_uid,
                                    authorization_status=answer.status)
         return answer

@@ -6,16 +6,19 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from ocpp.v201 import call
+
 from bridge import outbox
 from csms import store
 from csms.app import App
 from csms.charge_points import register
-from simulators.chargepoint import SimulatedChargePoint, Transaction
+from simulators.chargepoint import SimConfig, SimulatedChargePoint, Transaction, now_z
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.hubject import Received, SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, oicp_settings
+from tests.support import eventually, oicp_settings, ws_url
+from tests.test_oicp_authorize import CARD
 from tests.test_oicp_authorize import START as AUTHORIZE_START
 from tests.test_oicp_evse_status import STATUS, start_charger
 from tests.test_oicp_roaming import CDR, _async, _no_pending, cpo_url, remote_start_body
@@ -122,6 +125,28 @@ async def test_authorize_start_names_the_evse_where_known(
     [session] = await store.list_sessions(app.pool, "active", None, None, 10, 0)
     assert session["attributes"]["oicp"]["EvseID"] == "DE*ABC*E0001*2"
     assert hubject.invalid == []
+
+
+async def test_token_presented_during_a_transaction_names_its_evse(
+        make_app: AppFactory, hubject: SimulatedHubject) -> None:
+    hubject.known_cards[CARD] = "DE-8EO"
+    app = await make_app(oicp=oicp_settings(hubject))
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"})
+    sim = ChargePoint201(SimConfig("CP1", ws_url(app), connectors=2))
+    await sim.start()
+    try:
+        tx = {"transaction_id": str(uuid.uuid4())}
+        await sim.call(call.TransactionEvent(  # the cable first (2.0.1 TxStartPoint EVConnected)
+            event_type="Started", timestamp=now_z(), trigger_reason="CablePluggedIn", seq_no=0,
+            transaction_info=tx, evse={"id": 2, "connector_id": 1}))
+        answer = await sim.call(call.TransactionEvent(
+            event_type="Updated", timestamp=now_z(), trigger_reason="Authorized", seq_no=1,
+            transaction_info=tx, id_token={"id_token": CARD, "type": "ISO14443"}))
+        assert answer.id_token_info["status"] == "Accepted"
+    finally:
+        await sim.stop()
+    [asked] = hubject.accepted(AUTHORIZE_START)
+    assert asked.body["EvseID"] == "DE*ABC*E0001*2"
 
 
 async def test_identical_status_pushed_once(make_app: AppFactory,
