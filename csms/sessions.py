@@ -249,7 +249,7 @@ class SessionService:
                             and (m.charge_point_id, m.transaction_id or "") not in sessions})
         evses = await store.evse_ids(conn, unmatched) if unmatched else {}
         seq_nos: dict[str, int] = {}
-        flows: dict[str, tuple[asyncpg.Record, charging.Flow]] = {}
+        not_charging: list[tuple[asyncpg.Record, MeterValues]] = []
         rows: list[store.SampleRow] = []
         sampled: list[MeterSampled] = []
         for m in batch:
@@ -266,9 +266,8 @@ class SessionService:
                 if m.seq_no is not None:
                     checked = self._check_seq(session, m.seq_no, seq_nos.get(key))
                     seq_nos[key] = m.seq_no if checked is None else checked
-                if session["status"] == SessionStatus.ACTIVE:
-                    _, flow = flows.get(key, (session, charging.Flow.of(session)))
-                    flows[key] = (session, charging.energy_flow(flow, m.samples))
+                if session["status"] == SessionStatus.ACTIVE and session["charging_started_at"] is None:
+                    not_charging.append((session, m))
             else:
                 session_id = None
                 evse_pk = None
@@ -289,22 +288,28 @@ class SessionService:
         if seq_nos:
             await store.set_last_seq_nos(conn, seq_nos)
         await store.insert_sample_rows(conn, rows)
-        await self._charging_flows(conn, flows)
+        if not_charging:
+            await self._charging_starts(conn, not_charging)
         for event in sampled:
             await self.events.publish(conn, event)
 
-    async def _charging_flows(self, conn: asyncpg.Connection,
-                              flows: dict[str, tuple[asyncpg.Record, charging.Flow]]) -> None:
-        """Stores what changed in when energy flowed (a write only when the meter moved);
-        the first flow starts the charging."""
-        changed = {key: (session, flow) for key, (session, flow) in flows.items()
-                   if flow != charging.Flow.of(session)}
-        if not changed:
-            return
-        await store.set_charging_flows(conn, {key: flow for key, (_, flow) in changed.items()})
-        for session, flow in changed.values():
-            if session["charging_started_at"] is None and flow.started_at is not None:
-                await self.events.publish(conn, charging_started(session, flow.started_at))
+    async def _charging_starts(self, conn: asyncpg.Connection,
+                               batch: list[tuple[asyncpg.Record, MeterValues]]) -> None:
+        """Sessions whose meter rose above its start began to charge: stored once, announced.
+        (Their end follows from the stored samples when they end: no write per meter value.)"""
+        # Without a meter start (2.0.1 may send none), the session's first reading is the level.
+        unknown = sorted({str(s["id"]) for s, _ in batch if s["meter_start_wh"] is None})
+        levels = await store.first_energy_readings(conn, unknown) if unknown else {}
+        starts: dict[str, tuple[asyncpg.Record, datetime]] = {}
+        for session, m in batch:
+            key = str(session["id"])
+            level = session["meter_start_wh"] if key not in levels else levels[key]
+            at = charging.first_increase(m.samples, level)
+            if at is not None and (key not in starts or at < starts[key][1]):
+                starts[key] = (session, at)
+        for key, (session, at) in sorted(starts.items()):
+            if await store.set_charging_started(conn, key, at):
+                await self.events.publish(conn, charging_started(session, at))
 
     async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,
                    meter_stop_wh: float | None, reason: StopReason, token_uid: str | None = None,

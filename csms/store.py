@@ -8,7 +8,6 @@ from uuid import UUID
 
 import asyncpg
 
-from csms.charging import Flow
 from csms.domain import ENERGY_REGISTER, MeterSample
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -358,16 +357,15 @@ async def set_last_seq_nos(db: Executor, seq_nos: dict[str, int]) -> None:
     )
 
 
-async def set_charging_flows(db: Executor, flows: dict[str, Flow]) -> None:
-    """When energy flowed, per session id (see csms/charging.py)."""
-    await db.execute(
-        """UPDATE sessions s SET charging_started_at = v.started, charging_ended_at = v.ended,
-               energy_seen_wh = v.seen
-           FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::float8[])
-             v (id, started, ended, seen) WHERE s.id = v.id""",
-        list(flows), [f.started_at for f in flows.values()], [f.ended_at for f in flows.values()],
-        [f.seen_wh for f in flows.values()],
+async def first_energy_readings(db: Executor, session_ids: list[str]) -> dict[str, float]:
+    """Each session's earliest whole-meter energy register reading (Wh), by session id."""
+    rows = await db.fetch(
+        """SELECT DISTINCT ON (session_id) session_id, value FROM meter_samples
+           WHERE session_id = ANY($1::uuid[]) AND measurand = $2 AND phase IS NULL
+           ORDER BY session_id, sampled_at, id""",
+        session_ids, ENERGY_REGISTER,
     )
+    return {str(row["session_id"]): float(row["value"]) for row in rows}
 
 
 async def set_charging_started(db: Executor, session_id: str, at: datetime) -> bool:

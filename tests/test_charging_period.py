@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csms.charging import Flow, charging_period, energy_flow
+from csms.charging import Reading, charging_period, first_increase
 from csms.domain import ENERGY_REGISTER, MeterSample
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -16,44 +16,48 @@ def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def register(*readings: tuple[int, float], phase: str | None = None) -> list[MeterSample]:
-    return [MeterSample(at(m), ENERGY_REGISTER, wh, "Wh", phase=phase) for m, wh in readings]
+def meter(*readings: tuple[int, float]) -> list[Reading]:
+    return [(at(m), wh) for m, wh in readings]
 
 
-@pytest.mark.parametrize(("before", "samples", "after"), [
-    # The meter stands still: no energy, nothing to say but the level.
-    (Flow(None, None, 1000.0), register((1, 1000.0), (2, 1000.0)), Flow(None, None, 1000.0)),
-    # The first and the last increase, whatever order the readings come in.
-    (Flow(None, None, 1000.0), register((4, 2000.0), (1, 1000.0), (2, 1500.0), (3, 2000.0)),
-     Flow(at(2), at(3), 2000.0)),
-    # A later batch moves only the end.
-    (Flow(at(2), at(3), 2000.0), register((5, 2500.0)), Flow(at(2), at(5), 2500.0)),
-    # The Charging state came first: it stays the start.
-    (Flow(at(1), None, 1000.0), register((3, 1200.0)), Flow(at(1), at(3), 1200.0)),
-    # No meter start known: the first reading is the level, not energy.
-    (Flow(None, None, None), register((1, 5000.0), (2, 5500.0)), Flow(at(2), at(2), 5500.0)),
-    # Per-phase registers are not the whole meter.
-    (Flow(None, None, 1000.0), register((1, 9000.0), phase="L1"), Flow(None, None, 1000.0)),
+def samples(*readings: tuple[int, float], phase: str | None = None) -> list[MeterSample]:
+    return [MeterSample(t, ENERGY_REGISTER, wh, "Wh", phase=phase) for t, wh in meter(*readings)]
+
+
+@pytest.mark.parametrize(("batch", "level", "first"), [
+    (samples((1, 1000.0), (2, 1000.0)), 1000.0, None),  # the meter stands still
+    (samples((3, 2000.0), (1, 1000.0), (2, 1500.0)), 1000.0, at(2)),  # in any order
+    (samples((1, 5000.0), (2, 5500.0)), None, at(2)),  # no level known: the first reading is it
+    (samples((1, 9000.0), phase="L1"), 1000.0, None),  # a phase's register is not the meter's
 ])
-def test_energy_flow(before: Flow, samples: list[MeterSample], after: Flow) -> None:
-    assert energy_flow(before, samples) == after
+def test_first_increase(batch: list[MeterSample], level: float | None,
+                        first: datetime | None) -> None:
+    assert first_increase(batch, level) == first
 
 
-@pytest.mark.parametrize(("flow", "meter_stop_wh", "period"), [
-    # Energy from 9:10 to 9:40 in a session of 9:00 to 10:00.
-    (Flow(at(10), at(40), 5000.0), 5000.0, (at(10), at(40))),
-    (Flow(at(10), at(40), 5000.0), None, (at(10), at(40))),
-    # Stopped while charging: more energy at the stop than last seen.
-    (Flow(at(10), at(40), 5000.0), 5400.0, (at(10), at(60))),
-    # A charger that reports no readings, but energy at the stop: the whole session.
-    (Flow(None, None, 1000.0), 5000.0, (at(0), at(60))),
+# A session from 9:00 to 10:00, its meter at 1000 Wh when it started.
+@pytest.mark.parametrize(("charging_state", "readings", "meter_stop_wh", "period"), [
+    # Energy from 9:10 to 9:40.
+    (None, meter((5, 1000.0), (10, 2000.0), (40, 5000.0), (50, 5000.0)), 5000.0, (at(10), at(40))),
+    (None, meter((5, 1000.0), (10, 2000.0), (40, 5000.0), (50, 5000.0)), None, (at(10), at(40))),
+    # The charger said Charging before the meter showed it.
+    (at(8), meter((10, 2000.0), (40, 5000.0)), 5000.0, (at(8), at(40))),
+    # Stopped while charging: more at the stop than last read.
+    (None, meter((10, 2000.0), (40, 5000.0)), 5400.0, (at(10), at(60))),
+    # A charger that sends no readings, but energy at the stop: the whole session.
+    (None, [], 5000.0, (at(0), at(60))),
     # No energy at all: a charging process of no length at the session's start ...
-    (Flow(None, None, 1000.0), 1000.0, (at(0), at(0))),
+    (None, meter((30, 1000.0)), 1000.0, (at(0), at(0))),
     # ... or where the charger said it was charging.
-    (Flow(at(5), None, 1000.0), 1000.0, (at(5), at(5))),
-    # A charger's clock ahead of ours: never outside the session.
-    (Flow(at(-1), at(70), 5000.0), 5000.0, (at(0), at(60))),
+    (at(5), meter((30, 1000.0)), 1000.0, (at(5), at(5))),
+    # A charger's clock off: never outside the session.
+    (at(-1), meter((70, 5000.0)), 5000.0, (at(0), at(60))),
 ])
-def test_charging_period(flow: Flow, meter_stop_wh: float | None,
-                         period: tuple[datetime, datetime]) -> None:
-    assert charging_period(at(0), at(60), flow, meter_stop_wh) == period
+def test_charging_period(charging_state: datetime | None, readings: list[Reading],
+                         meter_stop_wh: float | None, period: tuple[datetime, datetime]) -> None:
+    assert charging_period(at(0), at(60), charging_state, readings, 1000.0, meter_stop_wh) == period
+
+
+def test_without_a_meter_start_the_first_reading_is_the_level() -> None:
+    readings = meter((1, 7000.0), (20, 7000.0), (30, 9000.0), (45, 9000.0))
+    assert charging_period(at(0), at(60), None, readings, None, 9000.0) == (at(30), at(30))

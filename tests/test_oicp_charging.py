@@ -12,6 +12,7 @@ from bridge import outbox
 from csms import store
 from csms.app import App
 from csms.charge_points import register
+from csms.charging import increases
 from simulators.chargepoint import SimConfig, SimulatedChargePoint, Transaction, now_z
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
@@ -40,14 +41,21 @@ def _pushed(hubject: SimulatedHubject, evse_id: str, action: str = "update") -> 
             if record["EvseID"] == evse_id]
 
 
-async def _apart(app: App, session_id: str, earlier: str, later: str | None = None) -> bool:
-    """The session's `later` moment (default: its last meter reading) well after its `earlier`."""
+async def _moments(app: App, session_id: str) -> dict[str, datetime | None]:
     session = await store.get_session(app.pool, session_id)
-    samples = await store.energy_samples(app.pool, session_id)
-    if session is None or session[earlier] is None or not samples:
-        return False
-    moment = session[later] if later else samples[-1]["sampled_at"]
-    return moment is not None and moment >= session[earlier] + APART
+    assert session is not None
+    readings = [(r["sampled_at"], r["value"])
+                for r in await store.energy_samples(app.pool, session_id)]
+    return {"started": session["started_at"], "charging": session["charging_started_at"],
+            "last increase": increases(readings, session["meter_start_wh"])[1],
+            "last reading": readings[-1][0] if readings else None}
+
+
+async def _apart(app: App, session_id: str, earlier: str, later: str) -> bool:
+    """The session's `later` moment is well after its `earlier` one."""
+    moments = await _moments(app, session_id)
+    first, then = moments[earlier], moments[later]
+    return first is not None and then is not None and then >= first + APART
 
 
 async def test_energy_flows_later_and_stops_earlier_than_the_session(
@@ -59,7 +67,7 @@ async def test_energy_flows_later_and_stops_earlier_than_the_session(
     start = remote_start_body()
     session_id = (await hubject.remote_start(cpo_url(app), start))["CPOPartnerSessionID"]
     await eventually(lambda: _async(_pushed(hubject, EVSE)[-1:] == ["Occupied"]))
-    await eventually(lambda: _apart(app, session_id, "started_at"))
+    await eventually(lambda: _apart(app, session_id, "started", "last reading"))
     # The transaction runs, no energy flows: no Start notification, not even queued.
     queued = await outbox.list_messages(app.pool, "hubject", None, operation="ChargingNotification")
     assert queued == [] and sim.meter_wh[1] == 1000
@@ -67,9 +75,9 @@ async def test_energy_flows_later_and_stops_earlier_than_the_session(
     sim.config.idle_ticks = 0  # ... then draws energy ...
     started = (await eventually(lambda: _async(hubject.accepted(NOTIFICATION))))[0]
     assert started.body["Type"] == "Start"
-    await eventually(lambda: _apart(app, session_id, "charging_started_at", "charging_ended_at"))
+    await eventually(lambda: _apart(app, session_id, "charging", "last increase"))
     sim.config.charge_ticks = 0  # ... until it is full, and stays plugged in a while.
-    await eventually(lambda: _apart(app, session_id, "charging_ended_at"))
+    await eventually(lambda: _apart(app, session_id, "last increase", "last reading"))
     stop = {k: start[k] for k in ("SessionID", "ProviderID", "EvseID")}
     assert (await hubject.remote_stop(cpo_url(app), stop))["Result"] is True
     [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)))

@@ -111,7 +111,9 @@ class OicpBridge:
         elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
             # Only roaming sessions: our own customers' sessions are not Hubject's business.
             oicp = event.attributes["oicp"]
-            period = await self._charging_period(conn, event)
+            samples = [(row["sampled_at"], float(row["value"]))
+                       for row in await store.energy_samples(conn, event.session_id)]
+            period = await self._charging_period(conn, event, samples)
             if _hubject_session(event.attributes):
                 await self._send(conn, notifications.OPERATION, notifications.PATH,
                                  notifications.end(
@@ -121,21 +123,22 @@ class OicpBridge:
                                      await self._zone(conn, event.charge_point_id)),
                                  session_id=event.session_id)
             product_id = await self._price(conn, event)
-            record = cdr.charge_detail_record(event, await store.energy_readings(conn, event.session_id),
-                                              period, await self._zone(conn, event.charge_point_id),
+            record = cdr.charge_detail_record(event, [wh for _, wh in samples], period,
+                                              await self._zone(conn, event.charge_point_id),
                                               product_id)
             await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record,
                              session_id=event.session_id)
             log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
                      oicp_session=record.get("SessionID"), energy_kwh=record["ConsumedEnergy"])
 
-    async def _charging_period(self, conn: asyncpg.Connection,
-                               event: SessionEnded) -> tuple[datetime, datetime]:
-        """When energy flowed, as the domain followed it while the session ran."""
+    async def _charging_period(self, conn: asyncpg.Connection, event: SessionEnded,
+                               samples: list[charging.Reading]) -> tuple[datetime, datetime]:
+        """When energy flowed: from the meter, and the Charging state the domain kept."""
         session = await store.get_session(conn, event.session_id)
-        flow = charging.Flow.of(session) if session is not None else charging.Flow(None, None, None)
-        return charging.charging_period(event.started_at or event.stopped_at, event.stopped_at,
-                                        flow, event.meter_stop_wh)
+        return charging.charging_period(
+            event.started_at or event.stopped_at, event.stopped_at,
+            session["charging_started_at"] if session is not None else None, samples,
+            event.meter_start_wh, event.meter_stop_wh)
 
     async def _price(self, conn: asyncpg.Connection, event: SessionEnded) -> str | None:
         """Cost the session with the tariff of its EVSE for its EMP, exactly as an OCPI session

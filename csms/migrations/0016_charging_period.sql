@@ -1,6 +1,4 @@
--- When energy flowed in a session, apart from the session's own start and end (authorization,
--- transaction): the first and last increase of the energy register, or the charger's Charging
--- state. energy_seen_wh is the highest register reading seen so far, what an increase is measured by.
-ALTER TABLE sessions ADD COLUMN charging_started_at timestamptz,
-                     ADD COLUMN charging_ended_at timestamptz,
-                     ADD COLUMN energy_seen_wh double precision;
+-- When energy began to flow in a session, apart from the session's own start (authorization,
+-- transaction): the first increase of the energy register, or the charger's Charging state. Its
+-- end follows from the stored meter samples once the session is over (csms/charging.py).
+ALTER TABLE sessions ADD COLUMN charging_started_at timestamptz;
