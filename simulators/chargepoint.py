@@ -356,13 +356,14 @@ class SimulatedChargePoint:
             tick += 1
             if self.draws_energy(tick) != drawing:
                 drawing = not drawing
-                self.charging_changed(connector, drawing)
+                await self.charging_changed(connector, drawing)
             if drawing:
                 self.meter_wh[connector] += self.tick_wh()
             self.enqueue(self.meter_payload(connector))
 
-    def charging_changed(self, connector: int, drawing: bool) -> None:
-        """The EV began or stopped drawing energy: the version's way of saying so."""
+    async def charging_changed(self, connector: int, drawing: bool) -> None:
+        """The EV began or stopped drawing energy: the version's way of saying so, before the
+        meter shows it."""
 
     def configure(self, key: str, value: str) -> bool:
         """A setting the CSMS changes (either version's name); False: rejected."""

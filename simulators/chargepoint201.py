@@ -187,7 +187,7 @@ class ChargePoint201(SimulatedChargePoint):
         return self._event(connector, "Updated", "MeterValuePeriodic", "Sample.Periodic",
                            info={"charging_state": self.charging_states.get(connector, "Charging")})
 
-    def charging_changed(self, connector: int, drawing: bool) -> None:
+    async def charging_changed(self, connector: int, drawing: bool) -> None:
         self.charging_states[connector] = "Charging" if drawing else "SuspendedEV"
 
     async def authorize(self, id_tag: str) -> str:

@@ -93,6 +93,12 @@ async def test_energy_flows_later_and_stops_earlier_than_the_session(
     assert _times(notes[0], "SessionStart", "ChargingStart") == [session_start, charging_start]
     assert all(_times(n, "ChargingStart") == [charging_start] for n in notes)
     assert _times(notes[-1], "ChargingEnd", "SessionEnd") == [charging_end, session_end]
+    if isinstance(sim, ChargePoint16):  # it said Charging before its meter showed energy
+        [said] = [p["timestamp"] for name, p in sim.sent
+                  if name == "StatusNotification" and p["status"] == "Charging"]
+        assert charging_start == datetime.fromisoformat(said).replace(microsecond=0)
+        moments = await _moments(app, session_id)
+        assert moments["charging"] == datetime.fromisoformat(said)
     # Preparing, SuspendedEV, Charging, SuspendedEV, Finishing: one Occupied to Hubject.
     assert _pushed(hubject, EVSE).count("Occupied") == 1 and _pushed(hubject, EVSE)[-1] == "Available"
     assert hubject.invalid == []
