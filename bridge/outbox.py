@@ -135,6 +135,16 @@ async def enqueued_within(db: asyncpg.Pool | asyncpg.Connection, partner: str,
     ))
 
 
+async def latest_body(conn: asyncpg.Connection, partner: str,
+                      coalesce_key: str) -> dict[str, Any] | None:
+    """The body last queued under this key and not refused: what the partner holds, or will."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        """SELECT body FROM outbox WHERE partner = $1 AND coalesce_key = $2
+             AND status <> 'failed' ORDER BY created_at DESC, id DESC LIMIT 1""",
+        partner, coalesce_key,
+    )
+
+
 def backoff(attempts: int, base: float = 1.0, ceiling: float = 300.0) -> float:
     """Seconds before the next attempt: doubling from `base`, at most `ceiling`."""
     return float(min(ceiling, base * 2 ** max(0, attempts - 1)))

@@ -23,6 +23,7 @@ from csms.events import (
     EvseStatusChanged,
 )
 from csms.group_commit import GroupCommit
+from csms.sessions import charging_started
 from csms.sites import Site
 
 log = structlog.get_logger(__name__)
@@ -147,8 +148,16 @@ class ChargePointService:
                     charge_point_id, evse_number, evse["evse_id"], status,
                     EvseStatus(previous), error_code, at,
                 ))
+            if status is EvseStatus.CHARGING and previous != status:
+                await self._charging(conn, evse["id"], at)
         log.info("status", charge_point_id=charge_point_id, evse=evse_number,
                  connector=connector_number, status=ocpp_status, error_code=error_code)
+
+    async def _charging(self, conn: asyncpg.Connection, evse_pk: int, at: datetime) -> None:
+        """The charger's Charging state starts the charging of its session, if the meter has not."""
+        session = await store.active_session_on_evse(conn, evse_pk)
+        if session is not None and await store.set_charging_started(conn, str(session["id"]), at):
+            await self.events.publish(conn, charging_started(session, at))
 
     async def report(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None:
         """Store what a charger reported that has no domain model (DataTransfer, NotifyEvent, …)."""

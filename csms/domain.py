@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -76,12 +77,15 @@ class Authorization:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+def register_readings(samples: Sequence[MeterSample]) -> list[MeterSample]:
+    """The whole-meter (not per-phase) energy register readings among samples."""
+    return [s for s in samples if s.measurand == ENERGY_REGISTER and s.phase is None
+            and s.location in (None, "Outlet")]
+
+
 def energy_register_wh(samples: list[MeterSample]) -> float | None:
     """The last whole-meter (not per-phase) energy register reading among samples, in Wh."""
-    readings = [
-        s for s in samples if s.measurand == ENERGY_REGISTER and s.phase is None and s.location
-        in (None, "Outlet")
-    ]
+    readings = register_readings(samples)
     if not readings:
         return None
     return max(readings, key=lambda s: s.sampled_at).value

@@ -66,6 +66,20 @@ class SessionStarted:
 
 
 @dataclass(frozen=True)
+class ChargingStarted:
+    """Energy began to flow in a session (its first increase, or the charger's Charging state)."""
+
+    session_id: str
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    started_at: datetime  # the session's start
+    charging_started_at: datetime
+    meter_start_wh: float | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MeterSampled:
     session_id: str | None
     charge_point_id: str
@@ -139,6 +153,7 @@ DomainEvent = (
     | EvseStatusChanged
     | EvseDataChanged
     | SessionStarted
+    | ChargingStarted
     | MeterSampled
     | SessionEnded
     | ReservationEnded

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms import store
+from csms import charging, store
 from csms.authorization import AuthorizerChain
 from csms.config import OcppSettings
 from csms.domain import (
@@ -21,7 +21,7 @@ from csms.domain import (
     StopReason,
     energy_register_wh,
 )
-from csms.events import EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.events import ChargingStarted, EventBus, MeterSampled, SessionEnded, SessionStarted
 from csms.group_commit import GroupCommit
 from csms.metrics import ENERGY
 from csms.reservations import end_reservation
@@ -49,6 +49,12 @@ class StartOutcome:
     authorization: Authorization
 
 
+def charging_started(session: asyncpg.Record, at: datetime) -> ChargingStarted:
+    return ChargingStarted(str(session["id"]), session["charge_point_id"], session["evse_number"],
+                           session["evse_id"], session["started_at"], at,
+                           session["meter_start_wh"], dict(session["attributes"]))
+
+
 def _latest_power(samples: Sequence[MeterSample]) -> float | None:
     power = [s for s in samples if s.measurand == "Power.Active.Import" and s.phase is None]
     return max(power, key=lambda s: s.sampled_at).value if power else None
@@ -67,13 +73,17 @@ class SessionService:
     def _window_start(self) -> datetime:
         return datetime.now(UTC) - timedelta(seconds=self.settings.remote_start_window)
 
-    async def authorize(self, charge_point_id: str, token_uid: str) -> Authorization:
-        """A token the CSMS itself just sent in a remote start is accepted without asking anyone."""
+    async def authorize(self, charge_point_id: str, token_uid: str,
+                        evse_number: int | None = None) -> Authorization:
+        """A token the CSMS itself just sent in a remote start is accepted without asking anyone.
+        evse_number: where the token is presented, if the charger says."""
         pending = await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
                                                self._window_start())
         if pending is not None:
             return ACCEPTED
-        answer = await self.authorizer.authorize(token_uid, charge_point_id)
+        # 1.6 and 2.0.1 Authorize name no EVSE: then known only where the charger has just one.
+        answer = await self.authorizer.authorize(token_uid, charge_point_id, await store.roaming_evse_id(
+            self.pool, charge_point_id, evse_number))
         log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
                  status=answer.status)
         return answer
@@ -123,7 +133,9 @@ class SessionService:
         authorization: Authorization | None = None
         if token_uid is not None and not await self._remote_start_pending(
                 charge_point_id, token_uid, remote_start_id):
-            authorization = await self.authorizer.authorize(token_uid, charge_point_id)
+            authorization = await self.authorizer.authorize(
+                token_uid, charge_point_id,
+                await store.roaming_evse_id(self.pool, charge_point_id, evse_number))
 
         async with self.pool.acquire() as conn, conn.transaction():
             evse = await store.ensure_evse(conn, charge_point_id, evse_number)
@@ -203,7 +215,7 @@ class SessionService:
             return ACCEPTED
         if session["token_uid"] is not None:
             return await self.authorize(charge_point_id, token_uid)  # e.g. another card to stop
-        answer = await self.authorize(charge_point_id, token_uid)
+        answer = await self.authorize(charge_point_id, token_uid, session["evse_number"])
         await store.update_session(self.pool, str(session["id"]), token_uid=token_uid,
                                    authorization_status=answer.status)
         return answer
@@ -237,6 +249,7 @@ class SessionService:
                             and (m.charge_point_id, m.transaction_id or "") not in sessions})
         evses = await store.evse_ids(conn, unmatched) if unmatched else {}
         seq_nos: dict[str, int] = {}
+        not_charging: list[tuple[asyncpg.Record, MeterValues]] = []
         rows: list[store.SampleRow] = []
         sampled: list[MeterSampled] = []
         for m in batch:
@@ -253,6 +266,8 @@ class SessionService:
                 if m.seq_no is not None:
                     checked = self._check_seq(session, m.seq_no, seq_nos.get(key))
                     seq_nos[key] = m.seq_no if checked is None else checked
+                if session["status"] == SessionStatus.ACTIVE and session["charging_started_at"] is None:
+                    not_charging.append((session, m))
             else:
                 session_id = None
                 evse_pk = None
@@ -273,8 +288,28 @@ class SessionService:
         if seq_nos:
             await store.set_last_seq_nos(conn, seq_nos)
         await store.insert_sample_rows(conn, rows)
+        if not_charging:
+            await self._charging_starts(conn, not_charging)
         for event in sampled:
             await self.events.publish(conn, event)
+
+    async def _charging_starts(self, conn: asyncpg.Connection,
+                               batch: list[tuple[asyncpg.Record, MeterValues]]) -> None:
+        """Sessions whose meter rose above its start began to charge: stored once, announced.
+        (Their end follows from the stored samples when they end: no write per meter value.)"""
+        # Without a meter start (2.0.1 may send none), the session's first reading is the level.
+        unknown = sorted({str(s["id"]) for s, _ in batch if s["meter_start_wh"] is None})
+        levels = await store.first_energy_readings(conn, unknown) if unknown else {}
+        starts: dict[str, tuple[asyncpg.Record, datetime]] = {}
+        for session, m in batch:
+            key = str(session["id"])
+            level = session["meter_start_wh"] if key not in levels else levels[key]
+            at = charging.first_increase(m.samples, level)
+            if at is not None and (key not in starts or at < starts[key][1]):
+                starts[key] = (session, at)
+        for key, (session, at) in sorted(starts.items()):
+            if await store.set_charging_started(conn, key, at):
+                await self.events.publish(conn, charging_started(session, at))
 
     async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,
                    meter_stop_wh: float | None, reason: StopReason, token_uid: str | None = None,

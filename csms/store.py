@@ -365,6 +365,37 @@ async def set_last_seq_nos(db: Executor, seq_nos: dict[str, int]) -> None:
     )
 
 
+async def first_energy_readings(db: Executor, session_ids: list[str]) -> dict[str, float]:
+    """Each session's earliest whole-meter energy register reading (Wh), by session id."""
+    rows = await db.fetch(
+        """SELECT DISTINCT ON (session_id) session_id, value FROM meter_samples
+           WHERE session_id = ANY($1::uuid[]) AND measurand = $2 AND phase IS NULL
+           ORDER BY session_id, sampled_at, id""",
+        session_ids, ENERGY_REGISTER,
+    )
+    return {str(row["session_id"]): float(row["value"]) for row in rows}
+
+
+async def set_charging_started(db: Executor, session_id: str, at: datetime) -> bool:
+    """The charger says it charges: the session's charging start, unless one is known."""
+    return await db.fetchval(
+        """UPDATE sessions SET charging_started_at = $2
+           WHERE id = $1 AND charging_started_at IS NULL RETURNING true""",
+        session_id, at,
+    ) is not None
+
+
+async def roaming_evse_id(db: Executor, charge_point_id: str,
+                          evse_number: int | None) -> str | None:
+    """The EvseID of the charger's EVSE; without a number, of its only EVSE (if just one)."""
+    rows = await db.fetch(
+        """SELECT evse_id FROM evses WHERE charge_point_id = $1 AND retired_at IS NULL
+             AND ($2::int IS NULL OR evse_number = $2) LIMIT 2""",
+        charge_point_id, evse_number,
+    )
+    return rows[0]["evse_id"] if len(rows) == 1 else None
+
+
 async def evse_ids(db: Executor, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """Many chargers' EVSE primary keys at once, by (charge point id, EVSE number)."""
     rows = await db.fetch(

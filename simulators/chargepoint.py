@@ -53,6 +53,10 @@ class SimConfig:
     # TransactionMessageAttempts, 2.0.1 MessageAttemptsTransactionEvent), retry_interval apart.
     transaction_attempts: int = 1
     retry_interval: float = 1.0
+    # The EV: meter ticks at a transaction's start before it draws energy, and ticks it draws
+    # energy before it is full (None: until the transaction ends); a test may change them live.
+    idle_ticks: int = 0
+    charge_ticks: int | None = None
 
 
 @dataclass
@@ -340,11 +344,26 @@ class SimulatedChargePoint:
             tx.meter_task.cancel()
         return tx
 
+    def draws_energy(self, tick: int) -> bool:
+        """Whether the EV draws energy up to the transaction's meter tick (1: the first)."""
+        charged = tick - self.config.idle_ticks
+        return charged > 0 and (self.config.charge_ticks is None or charged <= self.config.charge_ticks)
+
     async def _meter_loop(self, connector: int) -> None:
+        tick, drawing = 0, self.draws_energy(1)
         while True:
             await asyncio.sleep(self.config.meter_interval or self.csms_meter_interval)
-            self.meter_wh[connector] += self.tick_wh()
+            tick += 1
+            if self.draws_energy(tick) != drawing:
+                drawing = not drawing
+                await self.charging_changed(connector, drawing)
+            if drawing:
+                self.meter_wh[connector] += self.tick_wh()
             self.enqueue(self.meter_payload(connector))
+
+    async def charging_changed(self, connector: int, drawing: bool) -> None:
+        """The EV began or stopped drawing energy: the version's way of saying so, before the
+        meter shows it."""
 
     def configure(self, key: str, value: str) -> bool:
         """A setting the CSMS changes (either version's name); False: rejected."""

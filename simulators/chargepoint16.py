@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
 
 from simulators.chargepoint import SimulatedChargePoint, Transaction, now_z
 
@@ -169,9 +172,13 @@ class ChargePoint16(SimulatedChargePoint):
             # StopTransactionOnInvalidId: end it at once.
             await self.stop_local_session(connector, "DeAuthorized")
             return tx.transaction_id
-        await self.set_status(connector, "Charging")
+        await self.set_status(connector, "Charging" if self.draws_energy(1) else "SuspendedEV")
         self.start_metering(connector)
         return tx.transaction_id
+
+    async def charging_changed(self, connector: int, drawing: bool) -> None:
+        with contextlib.suppress(ConnectionClosed, OCPPError):  # offline: status is not queued
+            await self.set_status(connector, "Charging" if drawing else "SuspendedEV")
 
     async def start_local_session(self, connector: int, id_tag: str) -> str:
         status = await self.authorize(id_tag)

@@ -9,7 +9,13 @@ from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from simulators.chargepoint import SimulatedChargePoint, Transaction, now_z, replace_offline
+from simulators.chargepoint import (
+    SimConfig,
+    SimulatedChargePoint,
+    Transaction,
+    now_z,
+    replace_offline,
+)
 
 # 1.6-style statuses the tests use, as 2.0.1 connector statuses.
 _CONNECTOR_STATUS = {
@@ -116,6 +122,10 @@ class _Client(ChargePoint):
 class ChargePoint201(SimulatedChargePoint):
     subprotocol = "ocpp2.0.1"
 
+    def __init__(self, config: SimConfig) -> None:
+        super().__init__(config)
+        self.charging_states: dict[int, str] = {}  # TransactionEvent chargingState, per EVSE
+
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)
 
@@ -175,7 +185,10 @@ class ChargePoint201(SimulatedChargePoint):
 
     def meter_payload(self, connector: int) -> Any:
         return self._event(connector, "Updated", "MeterValuePeriodic", "Sample.Periodic",
-                           info={"charging_state": "Charging"})
+                           info={"charging_state": self.charging_states.get(connector, "Charging")})
+
+    async def charging_changed(self, connector: int, drawing: bool) -> None:
+        self.charging_states[connector] = "Charging" if drawing else "SuspendedEV"
 
     async def authorize(self, id_tag: str) -> str:
         answer = await self.call(call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"}))
@@ -183,8 +196,9 @@ class ChargePoint201(SimulatedChargePoint):
 
     async def begin_transaction(self, evse: int, id_token: dict[str, Any], trigger: str) -> str:
         tx = self.transactions[evse]
+        self.charging_states[evse] = "Charging" if self.draws_energy(1) else "EVConnected"
         self.enqueue(self._event(evse, "Started", trigger, "Transaction.Begin", id_token=id_token,
-                                 info={"charging_state": "Charging"},
+                                 info={"charging_state": self.charging_states[evse]},
                                  reservation_id=self.use_reservation(evse, id_token["id_token"])))
         self.start_metering(evse)
         if self.connected.is_set():

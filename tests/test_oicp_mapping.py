@@ -112,7 +112,8 @@ OICP = {"SessionID": "b2688855-7f00-0002-6d8e-48d883f6abb6", "ProviderID": "DE-8
 ])
 def test_cdr(operations: list[Operation], ended: SessionEnded, readings: list[float],
              expected: dict[str, object]) -> None:
-    record = charge_detail_record(ended, readings, "Europe/Berlin")
+    record = charge_detail_record(ended, readings, (ended.started_at or START, ended.stopped_at),
+                                  "Europe/Berlin")
     assert validate(operations, cdr_path("DE*ABC"), record) == []
     assert {k: record.get(k) for k in expected} == expected
     assert record["SessionID"] == OICP["SessionID"] and record["CPOPartnerSessionID"] == "5f0e-ours"
@@ -121,10 +122,11 @@ def test_cdr(operations: list[Operation], ended: SessionEnded, readings: list[fl
 def test_notifications_are_valid(operations: list[Operation]) -> None:
     args = (OICP, "5f0e-ours", "DE*ABC*E0001*1", "DE*ABC")
     bodies = [
-        notifications.start(*args, START, 1000.0, "UTC"),
-        notifications.progress(*args, START, START + timedelta(minutes=30), 1000.0,
+        notifications.start(*args, START, START, 1000.0, "UTC"),
+        notifications.progress(*args, START, START, START + timedelta(minutes=30), 1000.0,
                                [6500.0], "UTC"),
-        notifications.end(*args, START, START + timedelta(hours=1), 1000.0, 23125.0, "UTC"),
+        notifications.end(*args, START, START + timedelta(hours=1),
+                          (START, START + timedelta(hours=1)), 1000.0, 23125.0, "UTC"),
         notifications.error(*args, "GroundFailure"),
         notifications.error(*args, "ConnectorLockFailure"),
     ]
@@ -133,3 +135,27 @@ def test_notifications_are_valid(operations: list[Operation]) -> None:
     assert bodies[1]["ChargingDuration"] == 1_800_000 and bodies[1]["ConsumedEnergyProgress"] == 5.5
     assert [b["ErrorType"] for b in bodies[3:]] == ["CriticalError", "ConnectorError"]
     assert bodies[0]["SessionStart"] == "2026-11-23T09:00:00+00:00"
+
+
+def test_session_and_charging_times_apart(operations: list[Operation]) -> None:
+    """OICP 2.3: SessionStart/End are the session's (swipe of RFID, cable), ChargingStart/End the
+    charging process's; the Start notification names both."""
+    charging = (START + timedelta(minutes=10), START + timedelta(minutes=40))
+    record = charge_detail_record(_ended(), [1000.0, 23125.0], charging, "Europe/Berlin")
+    assert validate(operations, cdr_path("DE*ABC"), record) == []
+    assert [record[k] for k in ("SessionStart", "ChargingStart", "ChargingEnd", "SessionEnd")] == [
+        "2026-11-23T10:00:00+01:00", "2026-11-23T10:10:00+01:00", "2026-11-23T10:40:00+01:00",
+        "2026-11-23T11:00:00+01:00"]
+    args = (OICP, "5f0e-ours", "DE*ABC*E0001*1", "DE*ABC")
+    start = notifications.start(*args, START, charging[0], 1000.0, "UTC")
+    progress = notifications.progress(*args, START, charging[0], charging[1], 1000.0, [6500.0],
+                                      "UTC")
+    end = notifications.end(*args, START, START + timedelta(hours=1), charging, 1000.0, 23125.0,
+                            "UTC")
+    for body in (start, progress, end):
+        assert validate(operations, notifications.PATH, body) == [], body
+    assert (start["SessionStart"], start["ChargingStart"]) == \
+        ("2026-11-23T09:00:00+00:00", "2026-11-23T09:10:00+00:00")
+    assert progress["ChargingDuration"] == 30 * 60_000  # EventOccurred - ChargingStart
+    assert (end["ChargingEnd"], end["SessionEnd"]) == \
+        ("2026-11-23T09:40:00+00:00", "2026-11-23T10:00:00+00:00")

@@ -25,10 +25,15 @@ def kwh(wh: float) -> float:
     return round(wh / 1000, 3)
 
 
-def charge_detail_record(ended: SessionEnded, readings_wh: list[float], time_zone: str,
+def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
+                         charging: tuple[datetime, datetime], time_zone: str,
                          product_id: str | None = None) -> dict[str, Any]:
     """The CDR for a session the OICP bridge knows (its attributes carry the 'oicp' block).
 
+    charging: when the energy flowed (csms/charging.py). OICP 2.3 eRoamingChargeDetailRecord:
+    SessionStart/End are "e.g. swipe of RFID or cable connected/disconnected",
+    ChargingStart/End "at which the charging process started/stopped", all mandatory; a session
+    without energy has a charging process of no length (see charging_period).
     product_id: the pricing product our tariff applied; without one, the EMP's own choice."""
     oicp = ended.attributes["oicp"]
     started = ended.started_at or ended.stopped_at
@@ -43,8 +48,8 @@ def charge_detail_record(ended: SessionEnded, readings_wh: list[float], time_zon
         "EvseID": ended.evse_id,
         "Identification": oicp["Identification"],
         "SessionStart": oicp_time(started, time_zone),
-        "ChargingStart": oicp_time(started, time_zone),
-        "ChargingEnd": oicp_time(ended.stopped_at, time_zone),
+        "ChargingStart": oicp_time(charging[0], time_zone),
+        "ChargingEnd": oicp_time(charging[1], time_zone),
         "SessionEnd": oicp_time(ended.stopped_at, time_zone),
         "MeterValueStart": kwh(start_wh),
         "MeterValueEnd": kwh(end_wh),

@@ -22,11 +22,13 @@ def _common(kind: str, oicp: dict[str, Any], session_id: str, evse_id: str,
 
 
 def start(oicp: dict[str, Any], session_id: str, evse_id: str, operator_id: str,
-          started_at: datetime, meter_start_wh: float | None, time_zone: str) -> dict[str, Any]:
+          started_at: datetime, charging_started_at: datetime, meter_start_wh: float | None,
+          time_zone: str) -> dict[str, Any]:
+    """Once the energy flows: ChargingStart is that moment, SessionStart the transaction's."""
     body = _common("Start", oicp, session_id, evse_id, operator_id)
     body.update({"Identification": oicp["Identification"],
-                 "SessionStart": oicp_time(started_at, time_zone),
-                 "ChargingStart": oicp_time(started_at, time_zone)})
+                 "ChargingStart": oicp_time(charging_started_at, time_zone),
+                 "SessionStart": oicp_time(started_at, time_zone)})
     if meter_start_wh is not None:
         body["MeterValueStart"] = kwh(meter_start_wh)
     if oicp.get("PartnerProductID"):
@@ -35,13 +37,17 @@ def start(oicp: dict[str, Any], session_id: str, evse_id: str, operator_id: str,
 
 
 def progress(oicp: dict[str, Any], session_id: str, evse_id: str, operator_id: str,
-             started_at: datetime, occurred_at: datetime, meter_start_wh: float | None,
-             readings_wh: list[float], time_zone: str) -> dict[str, Any]:
+             started_at: datetime, charging_started_at: datetime, occurred_at: datetime,
+             meter_start_wh: float | None, readings_wh: list[float],
+             time_zone: str) -> dict[str, Any]:
+    """ChargingDuration = EventOccurred - ChargingStart (OICP 2.3)."""
     body = _common("Progress", oicp, session_id, evse_id, operator_id)
     body.update({
-        "ChargingStart": oicp_time(started_at, time_zone),
+        "ChargingStart": oicp_time(charging_started_at, time_zone),
         "EventOccurred": oicp_time(occurred_at, time_zone),
-        "ChargingDuration": max(0, int((occurred_at - started_at).total_seconds() * 1000)),
+        "ChargingDuration": max(0, int((occurred_at - charging_started_at).total_seconds()
+                                       * 1000)),
+        "SessionStart": oicp_time(started_at, time_zone),
     })
     if meter_start_wh is not None and readings_wh:
         body["ConsumedEnergyProgress"] = kwh(max(0.0, readings_wh[-1] - meter_start_wh))
@@ -51,10 +57,13 @@ def progress(oicp: dict[str, Any], session_id: str, evse_id: str, operator_id: s
 
 
 def end(oicp: dict[str, Any], session_id: str, evse_id: str, operator_id: str,
-        started_at: datetime | None, stopped_at: datetime, meter_start_wh: float | None,
-        meter_stop_wh: float | None, time_zone: str) -> dict[str, Any]:
+        started_at: datetime | None, stopped_at: datetime, charging: tuple[datetime, datetime],
+        meter_start_wh: float | None, meter_stop_wh: float | None,
+        time_zone: str) -> dict[str, Any]:
+    """charging: (ChargingStart, ChargingEnd), when the energy flowed."""
     body = _common("End", oicp, session_id, evse_id, operator_id)
-    body["ChargingEnd"] = oicp_time(stopped_at, time_zone)
+    body.update({"ChargingStart": oicp_time(charging[0], time_zone),
+                 "ChargingEnd": oicp_time(charging[1], time_zone)})
     if started_at is not None:
         body["SessionStart"] = oicp_time(started_at, time_zone)
     body["SessionEnd"] = oicp_time(stopped_at, time_zone)

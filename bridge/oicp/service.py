@@ -18,18 +18,18 @@ from bridge.oicp import cdr, evse_data, evse_status, notifications, pricing
 from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
-from csms import store, tariffs
+from csms import charging, store, tariffs
 from csms.commands import CommandService
 from csms.config import OicpSettings
 from csms.domain import AuthorizationStatus, EvseStatus
 from csms.events import (
+    ChargingStarted,
     DomainEvent,
     EvseDataChanged,
     EvseStatusChanged,
     MeterSampled,
     ReservationEnded,
     SessionEnded,
-    SessionStarted,
     TariffAssigned,
     TariffChanged,
 )
@@ -97,33 +97,48 @@ class OicpBridge:
             await store.mark_pricing_due(conn)  # a new EVSE, or a site's tariff, changes prices
         elif isinstance(event, TariffChanged | TariffAssigned):
             await store.mark_pricing_due(conn)
-        elif isinstance(event, SessionStarted) and _hubject_session(event.attributes):
+        elif isinstance(event, ChargingStarted) and _hubject_session(event.attributes):
+            # Start says the energy flows (OICP 2.3, eRoamingChargingNotifications Start), not
+            # that the transaction began.
             await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.start(
                 event.attributes["oicp"], event.session_id, str(event.evse_id),
-                self.settings.operator_id, event.started_at, event.meter_start_wh,
-                await self._zone(conn, event.charge_point_id)), session_id=event.session_id)
+                self.settings.operator_id, event.started_at, event.charging_started_at,
+                event.meter_start_wh, await self._zone(conn, event.charge_point_id)),
+                session_id=event.session_id)
         elif (isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None
               and _hubject_session(event.attributes)):
             await self._progress(conn, event)
         elif isinstance(event, SessionEnded) and "oicp" in event.attributes:
             # Only roaming sessions: our own customers' sessions are not Hubject's business.
             oicp = event.attributes["oicp"]
+            samples = [(row["sampled_at"], float(row["value"]))
+                       for row in await store.energy_samples(conn, event.session_id)]
+            period = await self._charging_period(conn, event, samples)
             if _hubject_session(event.attributes):
                 await self._send(conn, notifications.OPERATION, notifications.PATH,
                                  notifications.end(
                                      oicp, event.session_id, str(event.evse_id),
                                      self.settings.operator_id, event.started_at, event.stopped_at,
-                                     event.meter_start_wh, event.meter_stop_wh,
+                                     period, event.meter_start_wh, event.meter_stop_wh,
                                      await self._zone(conn, event.charge_point_id)),
                                  session_id=event.session_id)
             product_id = await self._price(conn, event)
-            record = cdr.charge_detail_record(event, await store.energy_readings(conn, event.session_id),
+            record = cdr.charge_detail_record(event, [wh for _, wh in samples], period,
                                               await self._zone(conn, event.charge_point_id),
                                               product_id)
             await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record,
                              session_id=event.session_id)
             log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
                      oicp_session=record.get("SessionID"), energy_kwh=record["ConsumedEnergy"])
+
+    async def _charging_period(self, conn: asyncpg.Connection, event: SessionEnded,
+                               samples: list[charging.Reading]) -> tuple[datetime, datetime]:
+        """When energy flowed: from the meter, and the Charging state the domain kept."""
+        session = await store.get_session(conn, event.session_id)
+        return charging.charging_period(
+            event.started_at or event.stopped_at, event.stopped_at,
+            session["charging_started_at"] if session is not None else None, samples,
+            event.meter_start_wh, event.meter_stop_wh)
 
     async def _price(self, conn: asyncpg.Connection, event: SessionEnded) -> str | None:
         """Cost the session with the tariff of its EVSE for its EMP, exactly as an OCPI session
@@ -177,9 +192,13 @@ class OicpBridge:
             body = evse_status.push_evse_status(
                 self.settings.operator_id, self.settings.operator_name, "update",
                 [(event.evse_id, event.status)])
-            await self._send(conn, evse_status.OPERATION,
-                             evse_status.status_path(self.settings.operator_id), body,
-                             coalesce_key=f"evse-status:{event.evse_id}")
+            key = f"evse-status:{event.evse_id}"
+            # Several of our statuses are one to Hubject (Preparing, Charging, SuspendedEV are
+            # all Occupied): what it holds already, or is about to, is not pushed again.
+            if await outbox.latest_body(conn, PARTNER, key) != body:
+                await self._send(conn, evse_status.OPERATION,
+                                 evse_status.status_path(self.settings.operator_id), body,
+                                 coalesce_key=key)
         if event.status is EvseStatus.FAULTED:
             evse = await store.get_evse(conn, event.charge_point_id, event.evse_number)
             session = await store.active_session_on_evse(conn, evse["id"]) if evse else None
@@ -195,16 +214,17 @@ class OicpBridge:
         assert event.session_id is not None
         session = await store.get_session(conn, event.session_id)
         if session is None or session["status"] != "active" or not _hubject_session(
-                session["attributes"]):
-            return
+                session["attributes"]) or session["charging_started_at"] is None:
+            return  # progress of the charging: none before the energy flows (and Start went)
         key = f"progress:{event.session_id}"
         if await outbox.enqueued_within(conn, PARTNER, key, self.settings.progress_interval):
             return
         readings = await store.energy_readings(conn, event.session_id)
         await self._send(conn, notifications.OPERATION, notifications.PATH, notifications.progress(
             session["attributes"]["oicp"], event.session_id, str(session["evse_id"]),
-            self.settings.operator_id, session["started_at"], event.sampled_at,
-            session["meter_start_wh"], readings, await self._zone(conn, event.charge_point_id)),
+            self.settings.operator_id, session["started_at"], session["charging_started_at"],
+            event.sampled_at, session["meter_start_wh"], readings,
+            await self._zone(conn, event.charge_point_id)),
             coalesce_key=key, session_id=event.session_id)
 
     async def _sync_evse_data(self, conn: asyncpg.Connection, charge_point_id: str) -> None:
