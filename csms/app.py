@@ -115,6 +115,7 @@ class App:
         await self.api.start()
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self.services.reservations.expire_forever()))
+        self.tasks.append(loop.create_task(self.services.sessions.expire_forever()))
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
 
     async def stop(self) -> None:

@@ -122,16 +122,20 @@ class CommandService:
         if isinstance(found, CommandResult):
             return found
         evse, link = found
-        if await store.active_session_on_evse(self.pool, evse["id"]) is not None:
-            return CommandResult(Outcome.BUSY)
+        # The charger decides whether its EVSE is free: a session we still hold open there may
+        # have ended unheard of (a new transaction supersedes it).
+        held = await store.active_session_on_evse(self.pool, evse["id"]) is not None
         session_id, remote_start_id = await self.sessions.create_pending(
             charge_point_id, evse["id"], token_uid, attributes or {}
         )
         result = await _ask(charge_point_id, "remote_start",
                             link.remote_start(evse_number, token_uid, remote_start_id))
         if result.outcome not in (Outcome.ACCEPTED, Outcome.TIMEOUT):
-            # A charger that timed out may still start: the session stays pending to match it.
+            # A charger that timed out may still start: the session stays pending to match it
+            # (until ocpp.remote_start_window, then it expires).
             await self.sessions.fail_pending(session_id, f"remote start {result.outcome}")
+        if result.outcome is Outcome.REJECTED and held:
+            result = CommandResult(Outcome.BUSY, result.detail)
         return CommandResult(result.outcome, result.detail, session_id)
 
     async def stop_session(self, session_id: str) -> CommandResult:

@@ -42,6 +42,8 @@ class StopReason(StrEnum):
     ENERGY_LIMIT = "energy_limit"
     TIME_LIMIT = "time_limit"
     OTHER = "other"
+    SUPERSEDED = "superseded"  # the charger reported a new transaction on the same EVSE
+    CLOSED_BY_OPERATOR = "closed_by_operator"  # one the charger will never end (replaced, wiped)
 
 
 class SessionStatus(StrEnum):
@@ -50,6 +52,19 @@ class SessionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # remote start refused or charger offline
     REJECTED = "rejected"  # charger reported a transaction we refused (invalid token, ConcurrentTx)
+    EXPIRED = "expired"  # remote start the charger did not take up within ocpp.remote_start_window
+
+
+class TokenType(StrEnum):
+    """What kind of identifier a token is, whichever protocol carries it."""
+
+    RFID = "rfid"  # a card's UID (ISO 14443)
+    RFID_15693 = "rfid_15693"  # a vicinity card's UID (ISO 15693)
+    EMAID = "emaid"  # an e-mobility account id (EvcoID, ISO 15118)
+    KEY_CODE = "key_code"
+    MAC_ADDRESS = "mac_address"
+    LOCAL = "local"  # an id only our chargers know
+    CENTRAL = "central"  # an id we made up ourselves (e.g. for a remote start without a token)
 
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
