@@ -180,8 +180,12 @@ class SimulatedChargePoint:
             await self._client._connection.close()
 
     def spawn(self, coroutine: Any) -> None:
-        """Work that must not run inside a handler the CSMS is waiting on."""
-        task = asyncio.get_running_loop().create_task(coroutine)
+        """Work that must not run inside a handler the CSMS is waiting on; a status report
+        cut off by a lost connection is sent again on reconnect."""
+        async def run() -> Any:
+            with contextlib.suppress(ConnectionClosed):
+                return await coroutine
+        task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -245,7 +249,8 @@ class SimulatedChargePoint:
         """One call to the CSMS; a CALLERROR is recorded and raised."""
         if self._client is None:
             raise ConnectionClosed(None, None)
-        self.sent.append((type(payload).__name__, wire(payload)))
+        sent = (type(payload).__name__, wire(payload))
+        self.sent.append(sent)
         client = self._client
         answer = asyncio.ensure_future(client.call(payload, suppress=False))
         # The library would wait out its timeout for an answer that a closed connection never brings.
@@ -256,9 +261,9 @@ class SimulatedChargePoint:
             closed.cancel()
             if not answer.done():
                 answer.cancel()
-        if answer.cancelled():
+        if not answer.done() or answer.cancelled():  # cancelled above: it ends on its next step
             raise ConnectionClosed(None, None)
-        if self._answer_lost(*self.sent[-1]):
+        if self._answer_lost(*sent):
             await client._connection.close()
             raise ConnectionClosed(None, None)
         try:
