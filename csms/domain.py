@@ -67,6 +67,21 @@ class TokenType(StrEnum):
     CENTRAL = "central"  # an id we made up ourselves (e.g. for a remote start without a token)
 
 
+# A stored token's type, in any vocabulary it came in: ours, OCPP 2.0.1's, OCPI's.
+_TOKEN_TYPES = {
+    **{t.value: t for t in TokenType},
+    "iso14443": TokenType.RFID, "iso15693": TokenType.RFID_15693, "keycode": TokenType.KEY_CODE,
+    "macaddress": TokenType.MAC_ADDRESS, "evcoid": TokenType.EMAID,
+    # OCPI: an app's or an ad-hoc user's id is one the eMSP generated centrally.
+    "app_user": TokenType.CENTRAL, "ad_hoc_user": TokenType.CENTRAL, "other": TokenType.CENTRAL,
+}
+
+
+def parse_token_type(stored: str | None) -> TokenType | None:
+    """The token type a tokens row (or a partner) names; None for one we cannot tell."""
+    return _TOKEN_TYPES.get((stored or "").lower())
+
+
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 
