@@ -134,6 +134,32 @@ async def test_new_transaction_supersedes_a_stale_session(
     assert cdr.body["MeterValueEnd"] == last / 1000
 
 
+async def test_remote_start_on_an_evse_with_a_stale_session(
+        make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
+    """Not "busy" forever: the charger is asked, starts, and its transaction supersedes ours."""
+    scene = Scene(make_app, hubject, sims)
+    app = await scene.open()
+    sim = sims(app)
+    await sim.start()
+    await sim.start_local_session(1, CARD)
+    await sim.stop()  # wiped: it will never end that transaction
+
+    fresh = sims(app)
+    await fresh.start()
+    api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    try:
+        status, answer = await api.post("/charge-points/CP1/evses/1/start", {"token": OTHER})
+        assert (status, answer["outcome"]) == (200, "accepted")
+    finally:
+        await api.http.close()
+
+    async def superseded() -> bool:
+        statuses = [(s["status"], s["stop_reason"]) for s in await scene.sessions()]
+        return statuses == [("active", None), ("completed", "superseded")]
+    await eventually(superseded)
+    assert await scene.cdrs_settled() == 1
+
+
 async def test_operator_closes_a_session_the_charger_never_will(
         make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
