@@ -30,6 +30,8 @@ from csms.reservations import end_reservation
 log = structlog.get_logger(__name__)
 
 ACCEPTED = Authorization(AuthorizationStatus.ACCEPTED)
+# Ends no charger reported: the session stops where we last knew it running.
+_UNREPORTED_ENDS = frozenset({StopReason.SUPERSEDED, StopReason.CLOSED_BY_OPERATOR})
 
 
 @dataclass(frozen=True)
@@ -344,11 +346,12 @@ class SessionService:
         session_id = str(session["id"])
         if meter_stop_wh is None:
             last = await store.last_energy_reading(conn, session_id)
+            unreported = reason in _UNREPORTED_ENDS
             if last is not None:
                 meter_stop_wh = last["value"]
-                if reason in (StopReason.SUPERSEDED, StopReason.CLOSED_BY_OPERATOR):
+                if unreported:
                     at = last["sampled_at"]  # when we last knew it was running
-            elif reason in (StopReason.SUPERSEDED, StopReason.CLOSED_BY_OPERATOR):
+            elif unreported:
                 meter_stop_wh = session["meter_start_wh"]
         if session["started_at"] is not None:
             at = max(at, session["started_at"])
