@@ -164,6 +164,7 @@ class AdminApi:
         r.add_get(f"{PREFIX}/sessions/{{id}}", self.get_session)
         r.add_get(f"{PREFIX}/sessions/{{id}}/meter-values", self.session_meter_values)
         r.add_post(f"{PREFIX}/sessions/{{id}}/stop", self.stop_session)
+        r.add_post(f"{PREFIX}/sessions/{{id}}/close", self.close_session)
         r.add_get(f"{PREFIX}/tokens", self.list_tokens)
         r.add_post(f"{PREFIX}/tokens", self.add_token)
         r.add_get(f"{PREFIX}/tokens/{{uid}}", self.get_token)
@@ -401,12 +402,14 @@ class AdminApi:
         limit = query_int(request, "limit", 50, 1, 500)
         offset = query_int(request, "offset", 0, 0, 10**9)
         assert limit is not None and offset is not None
+        await self.commands.sessions.expire_pending()  # nobody sees a stale "pending"
         rows = await store.list_sessions(self.pool, status, request.query.get("charge_point"),
                                          query_int(request, "evse", None, 1, 10**6),
                                          limit, offset)
         return reply({"items": await self._with_energy(rows), "limit": limit, "offset": offset})
 
     async def get_session(self, request: web.Request) -> web.Response:
+        await self.commands.sessions.expire_pending()
         row = await store.get_session(self.pool, self._session_id(request))
         if row is None:
             raise web.HTTPNotFound(reason="unknown session")
@@ -430,6 +433,15 @@ class AdminApi:
 
     async def stop_session(self, request: web.Request) -> web.Response:
         return command_reply(await self.commands.stop_session(self._session_id(request)))
+
+    async def close_session(self, request: web.Request) -> web.Response:
+        """Ends a session the charger never will, at its last known meter value."""
+        row, closed = await self.commands.sessions.close(self._session_id(request))
+        if row is None:
+            raise web.HTTPNotFound(reason="unknown session")
+        if not closed:
+            return problem(409, f"session is {row['status']}, not active")
+        return reply((await self._with_energy([row]))[0])
 
     # --- tokens ----------------------------------------------------------------------------
 

@@ -138,6 +138,7 @@ class App:
         await _listening("API", settings.api.host, settings.api.port, self.api.start())
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self.services.reservations.expire_forever()))
+        self.tasks.append(loop.create_task(self.services.sessions.expire_forever()))
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
         self.tasks.append(loop.create_task(self.services.charge_points.flush_seen_forever()))
 

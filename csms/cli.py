@@ -334,6 +334,28 @@ def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _close_session(settings: Settings, args: argparse.Namespace) -> int:
+    from uuid import UUID
+
+    try:
+        session_id = str(UUID(args.id))
+    except ValueError:
+        print(f"no session {args.id}", file=sys.stderr)
+        return 1
+
+    async def work(app: App) -> Any:
+        return await app.services.sessions.close(session_id)
+    session, closed = asyncio.run(_with_app(settings, work))
+    if session is None:
+        print(f"no session {args.id}", file=sys.stderr)
+        return 1
+    if not closed:
+        print(f"session {session_id} is {session['status']}, not active", file=sys.stderr)
+        return 1
+    print(f"session {session_id} closed at {session['meter_stop_wh']} Wh")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     config_help = "TOML settings file (default: $CSMS_CONFIG, else the checkout's config.toml)"
     top = argparse.ArgumentParser(prog="csms", description=__doc__)
@@ -440,6 +462,14 @@ def parser() -> argparse.ArgumentParser:
     costs.add_argument("--session", help="one session's id")
     costs.add_argument("--limit", type=int, default=50)
     costs.set_defaults(handler=_session_costs)
+
+    sessions = commands.add_parser("sessions", parents=[common], help="charging sessions")
+    session_commands = sessions.add_subparsers(dest="action", required=True)
+    close = session_commands.add_parser(
+        "close", parents=[common],
+        help="end a session the charger never will, at its last known meter value")
+    close.add_argument("id")
+    close.set_defaults(handler=_close_session)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

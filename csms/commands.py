@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms import store
 from csms.credentials import hash_password
+from csms.domain import TokenType, parse_token_type
 from csms.links import ChargerLink, ChargerOffline
 from csms.reservations import ReservationService
 from csms.sessions import SessionService
@@ -115,23 +116,37 @@ class CommandService:
             return CommandResult(Outcome.OFFLINE)
         return evse, link
 
+    async def _token_type(self, token_uid: str, given: TokenType | None) -> TokenType:
+        """As the caller (a roaming partner) says, else as our tokens table says; a token
+        known to nobody is one made up here (OCPP 2.0.1 'Central')."""
+        if given is not None:
+            return given
+        row = await store.get_token(self.pool, token_uid)
+        return (parse_token_type(row["type"]) if row is not None else None) or TokenType.CENTRAL
+
     async def start_session(self, charge_point_id: str, evse_number: int, token_uid: str,
-                            attributes: dict[str, Any] | None = None) -> CommandResult:
+                            attributes: dict[str, Any] | None = None,
+                            token_type: TokenType | None = None) -> CommandResult:
         """Remote start; the session exists at once (pending) and keeps `attributes` for life."""
         found = await self._evse_and_link(charge_point_id, evse_number)
         if isinstance(found, CommandResult):
             return found
         evse, link = found
-        if await store.active_session_on_evse(self.pool, evse["id"]) is not None:
-            return CommandResult(Outcome.BUSY)
+        # The charger decides whether its EVSE is free: a session we still hold open there may
+        # have ended unheard of (a new transaction supersedes it).
+        held = await store.active_session_on_evse(self.pool, evse["id"]) is not None
         session_id, remote_start_id = await self.sessions.create_pending(
             charge_point_id, evse["id"], token_uid, attributes or {}
         )
         result = await _ask(charge_point_id, "remote_start",
-                            link.remote_start(evse_number, token_uid, remote_start_id))
+                            link.remote_start(evse_number, token_uid, remote_start_id,
+                                              await self._token_type(token_uid, token_type)))
         if result.outcome not in (Outcome.ACCEPTED, Outcome.TIMEOUT):
-            # A charger that timed out may still start: the session stays pending to match it.
+            # A charger that timed out may still start: the session stays pending to match it
+            # (until ocpp.remote_start_window, then it expires).
             await self.sessions.fail_pending(session_id, f"remote start {result.outcome}")
+        if result.outcome is Outcome.REJECTED and held:
+            result = CommandResult(Outcome.BUSY, result.detail)
         return CommandResult(result.outcome, result.detail, session_id)
 
     async def stop_session(self, session_id: str) -> CommandResult:
@@ -149,8 +164,8 @@ class CommandService:
         return CommandResult(result.outcome, result.detail, session_id)
 
     async def reserve(self, charge_point_id: str, evse_number: int, token_uid: str,
-                      expires_at: datetime, attributes: dict[str, Any] | None = None
-                      ) -> CommandResult:
+                      expires_at: datetime, attributes: dict[str, Any] | None = None,
+                      token_type: TokenType | None = None) -> CommandResult:
         """ReserveNow; detail["reservation_id"] names the reservation whatever the outcome."""
         found = await self._evse_and_link(charge_point_id, evse_number)
         if isinstance(found, CommandResult):
@@ -159,7 +174,8 @@ class CommandService:
         reservation_id = await self.reservations.create(charge_point_id, evse["id"], token_uid,
                                                         expires_at, attributes or {})
         result = await _ask(charge_point_id, "reserve_now", link.reserve_now(
-            evse_number, token_uid, reservation_id, expires_at))
+            evse_number, token_uid, reservation_id, expires_at,
+            await self._token_type(token_uid, token_type)))
         # A timeout may still have reserved: it stays "requested" until it expires.
         if result.outcome is not Outcome.TIMEOUT:
             await self.reservations.answered(reservation_id, result.accepted)

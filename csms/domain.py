@@ -43,6 +43,8 @@ class StopReason(StrEnum):
     ENERGY_LIMIT = "energy_limit"
     TIME_LIMIT = "time_limit"
     OTHER = "other"
+    SUPERSEDED = "superseded"  # the charger reported a new transaction on the same EVSE
+    CLOSED_BY_OPERATOR = "closed_by_operator"  # one the charger will never end (replaced, wiped)
 
 
 class SessionStatus(StrEnum):
@@ -51,6 +53,34 @@ class SessionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # remote start refused or charger offline
     REJECTED = "rejected"  # charger reported a transaction we refused (invalid token, ConcurrentTx)
+    EXPIRED = "expired"  # remote start the charger did not take up within ocpp.remote_start_window
+
+
+class TokenType(StrEnum):
+    """What kind of identifier a token is, whichever protocol carries it."""
+
+    RFID = "rfid"  # a card's UID (ISO 14443)
+    RFID_15693 = "rfid_15693"  # a vicinity card's UID (ISO 15693)
+    EMAID = "emaid"  # an e-mobility account id (EvcoID, ISO 15118)
+    KEY_CODE = "key_code"
+    MAC_ADDRESS = "mac_address"
+    LOCAL = "local"  # an id only our chargers know
+    CENTRAL = "central"  # an id we made up ourselves (e.g. for a remote start without a token)
+
+
+# A stored token's type, in any vocabulary it came in: ours, OCPP 2.0.1's, OCPI's.
+_TOKEN_TYPES = {
+    **{t.value: t for t in TokenType},
+    "iso14443": TokenType.RFID, "iso15693": TokenType.RFID_15693, "keycode": TokenType.KEY_CODE,
+    "macaddress": TokenType.MAC_ADDRESS, "evcoid": TokenType.EMAID,
+    # OCPI: an app's or an ad-hoc user's id is one the eMSP generated centrally.
+    "app_user": TokenType.CENTRAL, "ad_hoc_user": TokenType.CENTRAL, "other": TokenType.CENTRAL,
+}
+
+
+def parse_token_type(stored: str | None) -> TokenType | None:
+    """The token type a tokens row (or a partner) names; None for one we cannot tell."""
+    return _TOKEN_TYPES.get((stored or "").lower())
 
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"

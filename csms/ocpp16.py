@@ -11,7 +11,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from csms.adapter import OcppAdapter, now, now_z
-from csms.domain import AuthorizationStatus
+from csms.domain import AuthorizationStatus, TokenType
 from csms.meter import format_timestamp, parse_timestamp, samples_16
 from csms.status import authorization_16, evse_status_16, stop_reason_16
 
@@ -137,7 +137,8 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
         answer = await self.call(payload, suppress=False)
         return str(answer.status)
 
-    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str:
+    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
+                           token_type: TokenType) -> str:
         return await self._status(call.RemoteStartTransaction(id_tag=token_uid,
                                                               connector_id=evse_number))
 
@@ -148,7 +149,7 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
         return await self._status(call.UnlockConnector(connector_id=evse_number))
 
     async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime) -> str:
+                          expires_at: datetime, token_type: TokenType) -> str:
         return await self._status(call.ReserveNow(
             connector_id=evse_number, expiry_date=format_timestamp(expires_at), id_tag=token_uid,
             reservation_id=reservation_id))

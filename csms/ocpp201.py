@@ -10,13 +10,18 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from csms.adapter import OcppAdapter, now_z
-from csms.domain import Authorization
+from csms.domain import Authorization, TokenType
 from csms.meter import format_timestamp, parse_timestamp, samples_201
-from csms.status import authorization_201, evse_status_201, stop_reason_201
+from csms.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 
 
 def _token_info(answer: Authorization) -> dict[str, str]:
     return {"status": authorization_201(answer.status)}
+
+
+def _id_token(token_uid: str, token_type: TokenType) -> dict[str, str]:
+    # Relayed from another node, the type arrives as its plain value.
+    return {"id_token": token_uid, "type": id_token_type_201(TokenType(token_type))}
 
 
 def _component_variable(key: str) -> dict[str, Any]:
@@ -161,9 +166,10 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         answer = await self.call(payload, suppress=False)
         return str(answer.status)
 
-    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str:
+    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
+                           token_type: TokenType) -> str:
         return await self._status(call.RequestStartTransaction(
-            id_token={"id_token": token_uid, "type": "Central"},
+            id_token=_id_token(token_uid, token_type),
             remote_start_id=remote_start_id, evse_id=evse_number,
         ))
 
@@ -174,10 +180,10 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         return await self._status(call.UnlockConnector(evse_id=evse_number, connector_id=1))
 
     async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime) -> str:
+                          expires_at: datetime, token_type: TokenType) -> str:
         return await self._status(call.ReserveNow(
             id=reservation_id, expiry_date_time=format_timestamp(expires_at),
-            id_token={"id_token": token_uid, "type": "Central"}, evse_id=evse_number))
+            id_token=_id_token(token_uid, token_type), evse_id=evse_number))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return await self._status(call.CancelReservation(reservation_id=reservation_id))

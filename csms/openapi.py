@@ -147,6 +147,14 @@ def openapi_document() -> dict[str, Any]:
             "/sessions/{id}/meter-values": {"get": _read("The session's meter samples",
                                                          listing, [session])},
             "/sessions/{id}/stop": {"post": _command("Stop a session remotely", [session])},
+            "/sessions/{id}/close": {"post": {
+                "summary": "End a session the charger never will (replaced, memory wiped): at its "
+                           "last known meter value, stop_reason closed_by_operator; CDRs go out",
+                "parameters": [session],
+                "responses": {"200": _json(_OBJECT, "The closed session"),
+                              "401": _json(_ERROR, "No or wrong token"),
+                              "404": _json(_ERROR, "Unknown session"),
+                              "409": _json(_ERROR, "The session is not active")}}},
             "/tokens": {
                 "get": _read("Tokens", listing, [_query("limit", "integer"),
                                                  _query("offset", "integer")]),

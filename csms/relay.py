@@ -15,6 +15,7 @@ from ocpp.exceptions import InternalError, OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from csms.commands import finish_in_flight
+from csms.domain import TokenType
 from csms.links import ChargerLink, ChargerOffline, Connections
 from csms.nodes import NodeRegistry
 from csms.notifications import Listener
@@ -56,8 +57,10 @@ class RemoteLink:
     async def _call(self, method: str, *args: Any) -> Any:
         return await self.relay.call(self.node_id, self.charge_point_id, method, list(args))
 
-    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int) -> str:
-        return str(await self._call("remote_start", evse_number, token_uid, remote_start_id))
+    async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
+                           token_type: TokenType) -> str:
+        return str(await self._call("remote_start", evse_number, token_uid, remote_start_id,
+                                    token_type))
 
     async def remote_stop(self, transaction_id: str) -> str:
         return str(await self._call("remote_stop", transaction_id))
@@ -66,9 +69,9 @@ class RemoteLink:
         return str(await self._call("unlock", evse_number))
 
     async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime) -> str:
+                          expires_at: datetime, token_type: TokenType) -> str:
         return str(await self._call("reserve_now", evse_number, token_uid, reservation_id,
-                                    expires_at))
+                                    expires_at, token_type))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return str(await self._call("cancel_reservation", reservation_id))

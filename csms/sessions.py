@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from csms.reservations import end_reservation
 log = structlog.get_logger(__name__)
 
 ACCEPTED = Authorization(AuthorizationStatus.ACCEPTED)
+# Ends no charger reported: the session stops where we last knew it running.
+_UNREPORTED_ENDS = frozenset({StopReason.SUPERSEDED, StopReason.CLOSED_BY_OPERATOR})
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,6 @@ class SessionService:
                              attributes: dict[str, Any]) -> tuple[str, int]:
         """A remote start about to be sent: (session id, remoteStartId)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """UPDATE sessions SET status = 'failed', updated_at = now()
-                   WHERE evse = $1 AND status = 'pending' AND requested_at < $2""",
-                evse_pk, self._window_start(),
-            )
             remote_start_id = await store.next_remote_start_id(conn)
             session = await store.insert_session(
                 conn, charge_point_id=charge_point_id, evse=evse_pk, token_uid=token_uid,
@@ -122,11 +120,11 @@ class SessionService:
                     seq_no: int | None = None, samples: Sequence[MeterSample] = (),
                     reservation_id: int | None = None) -> StartOutcome:
         """A transaction began on the charger. transaction_id None: issue one (OCPP 1.6)."""
-        if transaction_id is not None:
-            known = await store.session_by_transaction(self.pool, charge_point_id, transaction_id)
-            if known is not None:  # a replay after a lost answer: same answer, no new session
-                status = AuthorizationStatus(known["authorization_status"] or "accepted")
-                return StartOutcome(str(known["id"]), transaction_id, Authorization(status))
+        # A replay after a lost answer gets the first answer again and opens nothing.
+        replayed = await self._replayed(self.pool, charge_point_id, connector_number, token_uid,
+                                        started_at, meter_start_wh, transaction_id)
+        if replayed is not None:
+            return replayed
 
         # Authorizers may do I/O (a roaming partner): ask them before the transaction, and
         # only for tokens that no remote start of ours explains.
@@ -139,6 +137,12 @@ class SessionService:
 
         async with self.pool.acquire() as conn, conn.transaction():
             evse = await store.ensure_evse(conn, charge_point_id, evse_number)
+            await store.lock_evse(conn, evse["id"])
+            # The same resend may have reached another node meanwhile.
+            replayed = await self._replayed(conn, charge_point_id, connector_number, token_uid,
+                                            started_at, meter_start_wh, transaction_id)
+            if replayed is not None:
+                return replayed
             if transaction_id is None:
                 transaction_id = str(await store.next_transaction_id(conn))
             pending = None
@@ -157,11 +161,20 @@ class SessionService:
                 authorization = ACCEPTED
             elif authorization is None:  # the remote start expired while we were looking
                 authorization = Authorization(AuthorizationStatus.INVALID)
-            if (authorization.status is AuthorizationStatus.ACCEPTED
-                    and await store.active_session_on_evse(conn, evse["id"]) is not None):
+            # ConcurrentTx means the token is in another transaction (OCPP 1.6 §7.2
+            # AuthorizationStatus, 2.0.1 AuthorizationStatusEnumType), never "this EVSE is busy".
+            if (authorization.status is AuthorizationStatus.ACCEPTED and token_uid is not None
+                    and await store.active_session_with_token(conn, charge_point_id, token_uid,
+                                                              evse["id"]) is not None):
                 authorization = Authorization(AuthorizationStatus.CONCURRENT_TX)
 
             accepted = authorization.status is AuthorizationStatus.ACCEPTED
+            if accepted:
+                # The charger is the truth about its connectors: a session we still hold open
+                # there ended without our hearing of it (a lost StopTransaction, a reset).
+                stale = await store.active_session_on_evse(conn, evse["id"])
+                if stale is not None:
+                    await self._end(conn, stale, StopReason.SUPERSEDED, started_at)
             if meter_start_wh is None:
                 meter_start_wh = energy_register_wh(list(samples))
             values: dict[str, Any] = dict(
@@ -194,6 +207,25 @@ class SessionService:
                  transaction_id=transaction_id, token=token_uid, status=authorization.status,
                  remote=pending is not None)
         return StartOutcome(session_id, transaction_id, authorization)
+
+    @staticmethod
+    async def _replayed(db: store.Executor, charge_point_id: str, connector_number: int | None,
+                        token_uid: str | None, started_at: datetime,
+                        meter_start_wh: float | None,
+                        transaction_id: str | None) -> StartOutcome | None:
+        """The first answer to a transaction start we already stored: 2.0.1 names its
+        transaction; a 1.6 resend is the same connector, idTag, timestamp and meterStart."""
+        if transaction_id is not None:
+            known = await store.session_by_transaction(db, charge_point_id, transaction_id)
+        else:
+            known = await store.session_by_start(db, charge_point_id, connector_number,
+                                                 token_uid, started_at, meter_start_wh)
+        if known is None:
+            return None
+        log.info("transaction start repeated", charge_point_id=charge_point_id,
+                 session_id=str(known["id"]), transaction_id=known["transaction_id"])
+        status = AuthorizationStatus(known["authorization_status"] or "accepted")
+        return StartOutcome(str(known["id"]), known["transaction_id"], Authorization(status))
 
     async def _remote_start_pending(self, charge_point_id: str, token_uid: str,
                                     remote_start_id: int | None) -> bool:
@@ -319,36 +351,76 @@ class SessionService:
             session = await store.session_by_transaction(conn, charge_point_id, transaction_id)
             if session is None:
                 return False
-            session_id = str(session["id"])
-            if session["stopped_at"] is not None:  # a replay: already closed
+            if session["stopped_at"] is not None:  # a replay (or we closed it first): done
                 log.info("session end repeated", charge_point_id=charge_point_id,
-                         session_id=session_id)
+                         session_id=str(session["id"]))
                 return True
-            await store.insert_samples(conn, session_id, charge_point_id, session["evse"],
-                                       list(samples))
+            await store.insert_samples(conn, str(session["id"]), charge_point_id,
+                                       session["evse"], list(samples))
             if meter_stop_wh is None:
                 meter_stop_wh = energy_register_wh(list(samples))
-            if meter_stop_wh is None:
-                meter_stop_wh = await conn.fetchval(
-                    """SELECT value FROM meter_samples WHERE session_id = $1 AND measurand = $2
-                       AND phase IS NULL ORDER BY sampled_at DESC, id DESC LIMIT 1""",
-                    session_id, "Energy.Active.Import.Register",
-                )
-            was_active = session["status"] == SessionStatus.ACTIVE
-            ended = await store.update_session(
-                conn, session_id, stopped_at=stopped_at, meter_stop_wh=meter_stop_wh,
-                stop_reason=reason, last_seq_no=self._check_seq(session, seq_no),
-                token_uid=session["token_uid"] or token_uid,
-                status=SessionStatus.COMPLETED if was_active else session["status"],
-            )
-            if was_active:
-                await self.events.publish(conn, SessionEnded(
-                    session_id, charge_point_id, ended["evse_number"], ended["evse_id"],
-                    ended["token_uid"], ended["started_at"], stopped_at, ended["meter_start_wh"],
-                    meter_stop_wh, reason, dict(ended["attributes"]),
-                ))
-        log.info("session ended", charge_point_id=charge_point_id, session_id=session_id,
-                 transaction_id=transaction_id, reason=reason, meter_stop_wh=meter_stop_wh)
-        if was_active and meter_stop_wh is not None and ended["meter_start_wh"] is not None:
-            ENERGY.inc(max(0.0, meter_stop_wh - ended["meter_start_wh"]))
+            await self._end(conn, session, reason, stopped_at, meter_stop_wh,
+                            token_uid=token_uid, seq_no=seq_no)
         return True
+
+    async def close(self, session_id: str) -> tuple[asyncpg.Record | None, bool]:
+        """An operator ends a session the charger never will (replaced, memory wiped): the
+        session (None: unknown) and whether this closed it (False: it was not active)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            session = await store.get_session(conn, session_id, lock=True)
+            if session is None or session["status"] != SessionStatus.ACTIVE:
+                return session, False
+            return await self._end(conn, session, StopReason.CLOSED_BY_OPERATOR,
+                                   datetime.now(UTC)), True
+
+    async def _end(self, conn: asyncpg.Connection, session: asyncpg.Record, reason: StopReason,
+                   at: datetime, meter_stop_wh: float | None = None,
+                   token_uid: str | None = None, seq_no: int | None = None) -> asyncpg.Record:
+        """End a session: with the charger's own meter value, else at its last known one (and
+        then when that was read); an active session's end is published, so CDRs go out."""
+        session_id = str(session["id"])
+        if meter_stop_wh is None:
+            last = await store.last_energy_reading(conn, session_id)
+            unreported = reason in _UNREPORTED_ENDS
+            if last is not None:
+                meter_stop_wh = last["value"]
+                if unreported:
+                    at = last["sampled_at"]  # when we last knew it was running
+            elif unreported:
+                meter_stop_wh = session["meter_start_wh"]
+        if session["started_at"] is not None:
+            at = max(at, session["started_at"])
+        was_active = session["status"] == SessionStatus.ACTIVE
+        ended = await store.update_session(
+            conn, session_id, stopped_at=at, meter_stop_wh=meter_stop_wh,
+            stop_reason=reason, last_seq_no=self._check_seq(session, seq_no),
+            token_uid=session["token_uid"] or token_uid,
+            status=SessionStatus.COMPLETED if was_active else session["status"],
+        )
+        if was_active:
+            await self.events.publish(conn, SessionEnded(
+                session_id, ended["charge_point_id"], ended["evse_number"], ended["evse_id"],
+                ended["token_uid"], ended["started_at"], at, ended["meter_start_wh"],
+                meter_stop_wh, reason, dict(ended["attributes"]),
+            ))
+            if meter_stop_wh is not None and ended["meter_start_wh"] is not None:
+                ENERGY.inc(max(0.0, meter_stop_wh - ended["meter_start_wh"]))
+        log.info("session ended", charge_point_id=ended["charge_point_id"], session_id=session_id,
+                 transaction_id=ended["transaction_id"], reason=reason,
+                 meter_stop_wh=meter_stop_wh)
+        return ended
+
+    async def expire_pending(self) -> int:
+        """Remote starts the charger did not take up within the window are over."""
+        expired = await store.expire_pending(self.pool, self._window_start())
+        if expired:
+            log.info("remote starts expired", count=expired)
+        return expired
+
+    async def expire_forever(self, interval: float = 5.0) -> None:
+        while True:
+            try:
+                await self.expire_pending()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.error("remote start expiry failed", error=repr(exc))
+            await asyncio.sleep(interval)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csms.domain import AuthorizationStatus, EvseStatus, StopReason
+from csms.domain import AuthorizationStatus, EvseStatus, StopReason, TokenType
 
 _EVSE_STATUS_16 = {
     "Available": EvseStatus.AVAILABLE,
@@ -93,3 +93,19 @@ def stop_reason_16(reason: str | None) -> StopReason:
 def stop_reason_201(reason: str | None) -> StopReason:
     # 2.0.1: an absent stoppedReason means "Local".
     return _STOP_REASON_201.get(reason or "Local", StopReason.OTHER)
+
+
+_ID_TOKEN_TYPE_201 = {
+    TokenType.RFID: "ISO14443",
+    TokenType.RFID_15693: "ISO15693",
+    TokenType.EMAID: "eMAID",
+    TokenType.KEY_CODE: "KeyCode",
+    TokenType.MAC_ADDRESS: "MacAddress",
+    TokenType.LOCAL: "Local",
+    TokenType.CENTRAL: "Central",
+}
+
+
+def id_token_type_201(token_type: TokenType) -> str:
+    """Domain token type → 2.0.1 IdTokenEnumType (1.6 idTags carry no type)."""
+    return _ID_TOKEN_TYPE_201[token_type]

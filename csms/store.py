@@ -327,9 +327,10 @@ async def update_session(db: Executor, session_id: str, **values: Any) -> Row:
     return session
 
 
-async def get_session(db: Executor, session_id: str) -> Row | None:
+async def get_session(db: Executor, session_id: str, lock: bool = False) -> Row | None:
     return await db.fetchrow(
-        f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse WHERE s.id = $1",
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.id = $1 {"FOR UPDATE OF s" if lock else ""}""",
         session_id,
     )
 
@@ -341,6 +342,41 @@ async def session_by_transaction(db: Executor, charge_point_id: str,
             WHERE s.charge_point_id = $1 AND s.transaction_id = $2 FOR UPDATE OF s""",
         charge_point_id, transaction_id,
     )
+
+
+async def session_by_start(db: Executor, charge_point_id: str, connector_number: int | None,
+                           token_uid: str | None, started_at: datetime,
+                           meter_start_wh: float | None) -> Row | None:
+    """The session a 1.6 StartTransaction with exactly these values already opened (a resend)."""
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE s.charge_point_id = $1 AND s.connector_number IS NOT DISTINCT FROM $2
+              AND s.started_at = $4 AND s.transaction_id IS NOT NULL
+              AND s.token_uid IS NOT DISTINCT FROM $3
+              AND s.meter_start_wh IS NOT DISTINCT FROM $5
+            ORDER BY s.created_at LIMIT 1 FOR UPDATE OF s""",
+        charge_point_id, connector_number, token_uid, started_at, meter_start_wh,
+    )
+
+
+async def last_energy_reading(db: Executor, session_id: str) -> Row | None:
+    """The session's latest whole-meter energy register sample (value, sampled_at)."""
+    return await db.fetchrow(
+        """SELECT value, sampled_at FROM meter_samples WHERE session_id = $1 AND measurand = $2
+           AND phase IS NULL ORDER BY sampled_at DESC, id DESC LIMIT 1""",
+        session_id, ENERGY_REGISTER,
+    )
+
+
+async def expire_pending(db: Executor, requested_before: datetime) -> int:
+    """Remote starts not taken up in time become 'expired'; returns how many."""
+    result = await db.execute(
+        """UPDATE sessions SET status = 'expired', stop_reason = 'remote start not taken up',
+               updated_at = now()
+           WHERE status = 'pending' AND requested_at < $1""",
+        requested_before,
+    )
+    return int(result.split()[-1])
 
 
 async def sessions_by_transactions(db: Executor, keys: list[tuple[str, str]]
@@ -415,10 +451,19 @@ async def active_session_on_evse(db: Executor, evse_pk: int) -> Row | None:
     )
 
 
-async def active_session_with_token(db: Executor, token_uid: str) -> Row | None:
+async def active_session_with_token(db: Executor, charge_point_id: str, token_uid: str,
+                                    other_than_evse: int) -> Row | None:
+    """The token's running session on another EVSE of this charger, if any."""
     return await db.fetchrow(
-        "SELECT id FROM sessions WHERE token_uid = $1 AND status = 'active' LIMIT 1", token_uid
+        """SELECT id FROM sessions WHERE charge_point_id = $1 AND token_uid = $2
+           AND status = 'active' AND evse <> $3 LIMIT 1""",
+        charge_point_id, token_uid, other_than_evse,
     )
+
+
+async def lock_evse(db: Executor, evse_pk: int) -> None:
+    """Transactions reported on one EVSE are decided one at a time (resends, superseding)."""
+    await db.execute("SELECT 1 FROM evses WHERE id = $1 FOR UPDATE", evse_pk)
 
 
 async def pending_by_remote_start_id(db: Executor, charge_point_id: str,

@@ -88,7 +88,12 @@ class SimulatedChargePoint:
         self.csms_heartbeat_interval = 300.0
         self.log = log.bind(charge_point_id=config.charge_point_id)
         self._client: OcppChargePoint | None = None
-        self._outbox: deque[Any] = deque()  # transaction messages, strictly in order
+        # Transaction messages, strictly in order, each with the future of its answer.
+        self._outbox: deque[tuple[Any, asyncio.Future[Any]]] = deque()
+        # Answers to lose (the CSMS stored the call, its answer never arrives): action, fields.
+        self._lose: list[tuple[str, dict[str, Any], bool]] = []
+        self.network = asyncio.Event()  # cleared: no connection (e.g. a charger's uplink is down)
+        self.network.set()
         self._outbox_changed = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -179,8 +184,12 @@ class SimulatedChargePoint:
             await self._client._connection.close()
 
     def spawn(self, coroutine: Any) -> None:
-        """Work that must not run inside a handler the CSMS is waiting on."""
-        task = asyncio.get_running_loop().create_task(coroutine)
+        """Work that must not run inside a handler the CSMS is waiting on; a status report
+        cut off by a lost connection is sent again on reconnect."""
+        async def run() -> Any:
+            with contextlib.suppress(ConnectionClosed):
+                return await coroutine
+        task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -194,6 +203,7 @@ class SimulatedChargePoint:
         backoff = 0.2
         url = f"{self.config.url.rstrip('/')}/{self.config.charge_point_id}"
         while True:
+            await self.network.wait()
             try:
                 async with connect(url, subprotocols=[self.subprotocol],  # type: ignore[list-item]
                                    additional_headers=self._headers(), open_timeout=5,
@@ -243,7 +253,8 @@ class SimulatedChargePoint:
         """One call to the CSMS; a CALLERROR is recorded and raised."""
         if self._client is None:
             raise ConnectionClosed(None, None)
-        self.sent.append((type(payload).__name__, wire(payload)))
+        sent = (type(payload).__name__, wire(payload))
+        self.sent.append(sent)
         client = self._client
         answer = asyncio.ensure_future(client.call(payload, suppress=False))
         # The library would wait out its timeout for an answer that a closed connection never brings.
@@ -254,7 +265,10 @@ class SimulatedChargePoint:
             closed.cancel()
             if not answer.done():
                 answer.cancel()
-        if answer.cancelled():
+        if not answer.done() or answer.cancelled():  # cancelled above: it ends on its next step
+            raise ConnectionClosed(None, None)
+        if self._answer_lost(*sent):
+            await client._connection.close()
             raise ConnectionClosed(None, None)
         try:
             return answer.result()
@@ -262,10 +276,31 @@ class SimulatedChargePoint:
             self.errors.append(error.code)
             raise
 
-    def enqueue(self, payload: Any) -> None:
-        """Transaction messages are never lost: sent in order, queued while offline."""
-        self._outbox.append(payload if self.connected.is_set() else self.offline_copy(payload))
+    def lose_answer(self, action: str, stay_offline: bool = False, **fields: Any) -> None:
+        """The CSMS's answer to the next `action` call whose wire payload has these fields is
+        lost: the connection drops once it came (stay_offline: and stays down until
+        `network` is set again), so the call counts as unanswered and is resent."""
+        self._lose.append((action, fields, stay_offline))
+
+    def _answer_lost(self, action: str, payload: dict[str, Any]) -> bool:
+        for loss in self._lose:
+            name, fields, stay_offline = loss
+            if name == action and all(payload.get(k) == v for k, v in fields.items()):
+                self._lose.remove(loss)
+                if stay_offline:
+                    self.network.clear()
+                self.log.info("answer lost", action=action)
+                return True
+        return False
+
+    def enqueue(self, payload: Any) -> asyncio.Future[Any]:
+        """Transaction messages are never lost: sent in order, queued while offline, resent
+        until answered (after a reconnect too); the future has the answer (None: given up)."""
+        answered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._outbox.append((payload if self.connected.is_set() else self.offline_copy(payload),
+                             answered))
         self._outbox_changed.set()
+        return answered
 
     async def _drain(self) -> None:
         refused = 0
@@ -275,10 +310,12 @@ class SimulatedChargePoint:
                 self._outbox_changed.clear()
                 continue
             await self.connected.wait()
+            payload, answered = self._outbox[0]
+            answer = None
             try:
-                await self.call(self._outbox[0])
+                answer = await self.call(payload)
             except (ConnectionClosed, TimeoutError):
-                self._outbox[0] = self.offline_copy(self._outbox[0])
+                self._outbox[0] = (self.offline_copy(payload), answered)
                 await asyncio.sleep(0.1)
                 continue
             except OCPPError:
@@ -289,6 +326,8 @@ class SimulatedChargePoint:
                 # Given up on, as a real charger does after its last attempt.
             refused = 0
             self._outbox.popleft()
+            if not answered.done():
+                answered.set_result(answer)
 
     async def flush(self, timeout: float = 10) -> None:
         """Wait until every queued transaction message has been answered."""

@@ -161,11 +161,14 @@ class ChargePoint16(SimulatedChargePoint):
         return str(answer.id_tag_info["status"])
 
     async def begin_transaction(self, connector: int, id_tag: str) -> str:
-        """StartTransaction needs the CSMS's answer for its transaction id: online only."""
+        """StartTransaction is queued like any transaction message and resent, unchanged,
+        until answered: the transaction id comes with the answer."""
         await self.set_status(connector, "Preparing")
-        answer = await self.call(call.StartTransaction(
+        answer = await self.enqueue(call.StartTransaction(
             connector_id=connector, id_tag=id_tag, meter_start=self.meter_wh[connector],
             timestamp=now_z(), reservation_id=self.use_reservation(connector, id_tag)))
+        if answer is None:
+            raise RuntimeError("StartTransaction refused")
         tx = self.transactions.setdefault(connector, Transaction(token=id_tag))
         tx.transaction_id = str(answer.transaction_id)
         if answer.id_tag_info["status"] != "Accepted":

@@ -151,10 +151,10 @@ async def test_remote_start_refusals(app: App, api: Api, sims: SimFactory) -> No
     await sim.start()
     assert (await api.post("/charge-points/CP1/evses/1/start", {"token": "T"}))[0] == 200
     await eventually(lambda: _active_count(app, 1))
+    # The charger, not our record, says the EVSE is busy; its refusal leaves the session alone.
     status, answer = await api.post("/charge-points/CP1/evses/1/start", {"token": "T2"})
     assert (status, answer["outcome"]) == (409, "busy")
-    # the refused attempts left no session behind
-    assert [s["status"] for s in (await api.get("/sessions"))["items"]] == ["active"]
+    assert [s["status"] for s in (await api.get("/sessions"))["items"]] == ["failed", "active"]
 
 
 async def _active_count(app: App, expected: int) -> bool:
@@ -163,24 +163,24 @@ async def _active_count(app: App, expected: int) -> bool:
 
 
 async def test_concurrent_transaction_is_refused(app: App, sims: SimFactory) -> None:
-    """A second transaction on a busy connector: ConcurrentTx, and the first one is untouched."""
-    await register(app.pool, "CP1", None, {1: None})
+    """A token already in a transaction starts another one: ConcurrentTx (OCPP 1.6 §7.2,
+    2.0.1 AuthorizationStatusEnumType), and the first one is untouched."""
+    await register(app.pool, "CP1", None, {1: None, 2: None})
     await store.upsert_token(app.pool, "A")
-    await store.upsert_token(app.pool, "B")
-    sim = sims(app)
+    sim = sims(app, connectors=2)
     await sim.start()
     first = await sim.start_local_session(1, "A")
-    await sim.stop()  # the simulator would refuse a busy connector itself: speak raw OCPP instead
+    await sim.stop()  # the simulator would not start a busy token itself: speak raw OCPP instead
     protocol = sims.protocol  # type: ignore[attr-defined]
     async with connect(f"{ws_url(app)}/CP1", subprotocols=[f"ocpp{protocol}"]) as ws:  # type: ignore[list-item]
         if protocol == "1.6":
-            frame = [2, "s2", "StartTransaction", {"connectorId": 1, "idTag": "B", "meterStart": 5,
+            frame = [2, "s2", "StartTransaction", {"connectorId": 2, "idTag": "A", "meterStart": 5,
                                                    "timestamp": "2026-11-23T10:00:00Z"}]
         else:
             frame = [2, "s2", "TransactionEvent", {
                 "eventType": "Started", "timestamp": "2026-11-23T10:00:00Z", "seqNo": 0,
                 "triggerReason": "Authorized", "transactionInfo": {"transactionId": "second"},
-                "idToken": {"idToken": "B", "type": "ISO14443"}, "evse": {"id": 1, "connectorId": 1}}]
+                "idToken": {"idToken": "A", "type": "ISO14443"}, "evse": {"id": 2, "connectorId": 1}}]
         await ws.send(json.dumps(frame))
         reply = json.loads(await ws.recv())
     info = reply[2]["idTagInfo" if protocol == "1.6" else "idTokenInfo"]
@@ -188,7 +188,7 @@ async def test_concurrent_transaction_is_refused(app: App, sims: SimFactory) -> 
     [active] = await store.list_sessions(app.pool, "active", None, None, 10, 0)
     assert active["transaction_id"] == first
     [refused] = await store.list_sessions(app.pool, "rejected", None, None, 10, 0)
-    assert refused["token_uid"] == "B"
+    assert (refused["token_uid"], refused["evse_number"]) == ("A", 2)
 
 
 async def test_server_restart_mid_session(make_app: AppFactory, sims: SimFactory) -> None:

@@ -5,11 +5,14 @@ import pytest
 from csms.domain import AuthorizationStatus as A
 from csms.domain import EvseStatus as E
 from csms.domain import StopReason as R
+from csms.domain import TokenType as T
+from csms.domain import parse_token_type
 from csms.status import (
     authorization_16,
     authorization_201,
     evse_status_16,
     evse_status_201,
+    id_token_type_201,
     stop_reason_16,
     stop_reason_201,
 )
@@ -65,3 +68,32 @@ def test_authorization(domain: A, v16: str, v201: str) -> None:
 def test_stop_reasons(reason: str | None, v16: R, v201: R) -> None:
     assert stop_reason_16(reason) is v16
     assert stop_reason_201(reason) is v201
+
+
+@pytest.mark.parametrize(("stored", "domain", "v201"), [
+    ("RFID", T.RFID, "ISO14443"),  # our tokens table's default, and OCPI's card
+    ("ISO14443", T.RFID, "ISO14443"),
+    ("iso15693", T.RFID_15693, "ISO15693"),
+    ("eMAID", T.EMAID, "eMAID"),
+    ("EvcoID", T.EMAID, "eMAID"),
+    ("KeyCode", T.KEY_CODE, "KeyCode"),
+    ("MacAddress", T.MAC_ADDRESS, "MacAddress"),
+    ("Local", T.LOCAL, "Local"),
+    ("Central", T.CENTRAL, "Central"),
+    ("APP_USER", T.CENTRAL, "Central"),  # OCPI: ids the eMSP generated
+    ("AD_HOC_USER", T.CENTRAL, "Central"),
+    ("OTHER", T.CENTRAL, "Central"),
+])
+def test_token_types(stored: str, domain: T, v201: str) -> None:
+    assert parse_token_type(stored) is domain
+    assert id_token_type_201(domain) == v201
+
+
+@pytest.mark.parametrize("stored", ["", None, "Bogus"])
+def test_unknown_token_types(stored: str | None) -> None:
+    assert parse_token_type(stored) is None
+
+
+def test_every_token_type_has_a_201_name() -> None:
+    assert {id_token_type_201(t) for t in T} == {
+        "ISO14443", "ISO15693", "eMAID", "KeyCode", "MacAddress", "Local", "Central"}

@@ -18,6 +18,7 @@ from bridge.ocpi.transport import parse_timestamp
 from csms import store
 from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import OcpiSettings
+from csms.domain import parse_token_type
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +121,8 @@ class OcpiCommands:
             return None, "REJECTED"
         attributes = tokens.session_attributes(partner.id, token, "COMMAND",
                                                body.get("authorization_reference"))
-        return self.commands.start_session(target[0], target[1], token["uid"], attributes), None
+        return self.commands.start_session(target[0], target[1], token["uid"], attributes,
+                                           parse_token_type(token["type"])), None
 
     async def _stop(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         session_id = _text(body, "session_id")
@@ -147,7 +149,8 @@ class OcpiCommands:
             return None, "REJECTED"
         attributes = tokens.session_attributes(partner.id, token, "COMMAND")
         attributes["ocpi"]["reservation_id"] = str(reservation_id)
-        return self.commands.reserve(target[0], target[1], token["uid"], expires, attributes), None
+        return self.commands.reserve(target[0], target[1], token["uid"], expires, attributes,
+                                     parse_token_type(token["type"])), None
 
     async def _cancel(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         reservation_id = body.get("reservation_id")

@@ -16,6 +16,7 @@ from aiohttp import web
 from csms import store
 from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import ConfigError, OicpSettings
+from csms.domain import TokenType
 from csms.tls import server_context
 
 log = structlog.get_logger(__name__)
@@ -55,16 +56,17 @@ def acknowledgement(result: bool, code: str, description: str = "",
     return answer
 
 
-def token_of(identification: Any) -> str | None:
-    """The driver's token in an OICP Identification: the EvcoID, or the RFID card's UID."""
+def typed_token_of(identification: Any) -> tuple[str, TokenType] | None:
+    """The driver's token in an OICP Identification: the EvcoID (an eMAID), or the RFID
+    card's UID."""
     if not isinstance(identification, dict):
         return None
     for kind in ("RemoteIdentification", "QRCodeIdentification", "PlugAndChargeIdentification"):
         if isinstance(identification.get(kind), dict) and identification[kind].get("EvcoID"):
-            return str(identification[kind]["EvcoID"])
+            return str(identification[kind]["EvcoID"]), TokenType.EMAID
     for kind in ("RFIDMifareFamilyIdentification", "RFIDIdentification"):
         if isinstance(identification.get(kind), dict) and identification[kind].get("UID"):
-            return str(identification[kind]["UID"])
+            return str(identification[kind]["UID"]), TokenType.RFID
     return None
 
 
@@ -159,7 +161,7 @@ class OicpInbound:
             _text(body, "EMPPartnerSessionID")
         call = Call(body, _text(body, "SessionID"), _text(body, "EvseID"), _text(body, "ProviderID"),
                     {"SessionID": body["SessionID"], "EMPPartnerSessionID": emp_session_id})
-        if starting and token_of(body.get("Identification")) is None:
+        if starting and typed_token_of(body.get("Identification")) is None:
             raise BadData("Identification carries no EvcoID or UID")
         if call.provider_id != request.match_info["provider"]:
             raise BadData("ProviderID does not match the path")
@@ -218,9 +220,9 @@ class OicpInbound:
         if target is None:
             return refusal or {}
         # The charger may answer after Hubject's deadline: the command goes on regardless.
+        token, kind = typed_token_of(call.body["Identification"]) or ("", None)
         result = await self._within_deadline(self.commands.start_session(
-            target[0], target[1], token_of(call.body["Identification"]) or "",
-            call.attributes()))
+            target[0], target[1], token, call.attributes(), kind))
         return self._started(call, "AuthorizeRemoteStart", result,
                              result.session_id if result else None)
 
@@ -246,9 +248,10 @@ class OicpInbound:
             call, await store.reservation_by_roaming_id(self.pool, "oicp", call.session_id))
         if target is None:
             return refusal or {}
+        token, kind = typed_token_of(call.body["Identification"]) or ("", None)
         result = await self._within_deadline(self.commands.reserve(
-            target[0], target[1], token_of(call.body["Identification"]) or "",
-            datetime.now(UTC) + timedelta(minutes=minutes), call.attributes()))
+            target[0], target[1], token, datetime.now(UTC) + timedelta(minutes=minutes),
+            call.attributes(), kind))
         return self._started(call, "AuthorizeRemoteReservationStart", result,
                              _reservation_ref(result.detail.get("reservation_id")) if result else None)
 
