@@ -250,7 +250,8 @@ class SimulatedChargePoint:
             closed.cancel()
             if not answer.done():
                 answer.cancel()
-        if answer.cancelled():
+        # Closed first: the answer is cancelled, but marked so only on its next turn.
+        if not answer.done() or answer.cancelled():
             raise ConnectionClosed(None, None)
         try:
             return answer.result()
