@@ -14,6 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from bridge import outbox
 from csms.charge_points import register
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
@@ -64,6 +65,17 @@ class Server:
             await self.process.wait()
 
 
+async def settled(sim: SimulatedChargePoint, pool: asyncpg.Pool) -> None:
+    """Every message of the charger answered and every roaming message delivered: a second CDR,
+    if one were made, would have reached Hubject by now."""
+    await sim.flush(timeout=30)
+    await eventually(lambda: _none_pending(pool))
+
+
+async def _none_pending(pool: asyncpg.Pool) -> bool:
+    return not await outbox.list_messages(pool, "hubject", "pending")
+
+
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
@@ -110,10 +122,10 @@ async def test_sigkill_mid_session(db_url: str, pool: asyncpg.Pool, hubject: Sim
         row = await pool.fetchrow("SELECT meter_start_wh, meter_stop_wh FROM sessions WHERE id = $1",
                                   session_id)
         assert row["meter_stop_wh"] == sim.meter_wh[1]
-        [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)), timeout=20)
+        [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)))
         assert cdr.body["SessionID"] == start["SessionID"]
         assert cdr.body["ConsumedEnergy"] == (row["meter_stop_wh"] - row["meter_start_wh"]) / 1000
-        await asyncio.sleep(0.5)
+        await settled(sim, pool)
         assert len(hubject.accepted(CDR)) == 1 and hubject.invalid == []
         duplicates = await pool.fetchval(
             """SELECT count(*) - count(DISTINCT (sampled_at, measurand, phase)) FROM meter_samples

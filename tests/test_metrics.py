@@ -147,7 +147,7 @@ async def test_outbox_depth_and_roaming_errors_while_hubject_is_down(
     async def drained() -> Samples | None:
         _, now = await scrape(app)
         return now if value(now, "csms_outbox_pending", partner="hubject") == 0 else None
-    up = await eventually(drained, timeout=20)
+    up = await eventually(drained)
     assert value(up, "csms_roaming_request_seconds_count", partner="hubject", operation="PushEvseStatus",
                  result="ok") > value(before, "csms_roaming_request_seconds_count", partner="hubject",
                                       operation="PushEvseStatus", result="ok")
