@@ -168,6 +168,23 @@ async def test_prices_made_due_before_a_crash_are_worked_out_after_the_restart(
     assert pushes(hubject)[-1] == ("products *", "update", {"AC-STANDARD-2": 0.61})
 
 
+async def test_a_change_committed_while_prices_are_worked_out_leaves_them_due(db_url: str) -> None:
+    """Seen as a time-of-day tariff never pushed: its assignment found prices already due, and
+    the pricer took that mark before the assignment committed, so computed without it."""
+    pool = await asyncpg.create_pool(db_url, min_size=2, max_size=2)
+    try:
+        await store.mark_pricing_due(pool)  # an earlier change, not worked out yet
+        async with pool.acquire() as change, change.transaction():
+            await store.mark_pricing_due(change)  # a tariff assignment, say; not committed yet
+            async with pool.acquire() as pricer, pricer.transaction():
+                assert await store.take_pricing_due(pricer)  # prices worked out without it
+        async with pool.acquire() as pricer, pricer.transaction():
+            assert await store.take_pricing_due(pricer)  # the change's turn
+            assert not await store.take_pricing_due(pricer)
+    finally:
+        await pool.close()
+
+
 async def test_an_outage_during_pricing_pushes_delivers_the_newest_pricing_once(
         make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await priced_site(make_app, hubject)
