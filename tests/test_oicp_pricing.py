@@ -238,7 +238,7 @@ async def test_a_time_of_day_product_across_its_boundary_costs_alike_for_oicp_an
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), connectors=2, meter_interval=0.25))
     await sim.start()
     try:
-        # Chosen only now, all else set up: the sessions start before it, however slow the machine.
+        # Chosen only now, all else set up: only pricing and the two starts must fit before it.
         boundary = boundary_ahead(zone)
         # 0.30/kWh for the half hour before the boundary, 0.50/kWh after it.
         tod = {"id": "TOD", "currency": "EUR", "elements": [
