@@ -244,6 +244,7 @@ async def _jsonb(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog")
 
 
+@pytest.mark.timeout(300)  # three processes' starts on a busy machine
 @pytest.mark.parametrize("protocol", ["1.6", "2.0.1"])
 async def test_two_nodes_remote_start_node_killed_one_cdr(
         db_url: str, hubject: SimulatedHubject, protocol: str) -> None:
