@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 INNER = '''
 import json, os
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
