@@ -874,14 +874,15 @@ PRICING_CHANNEL = "oicp_pricing"  # notified when prices must be worked out agai
 
 
 async def mark_pricing_due(db: Executor) -> None:
-    """Prices must be worked out again once this transaction commits (see 0014)."""
-    await db.execute("INSERT INTO oicp_pricing_due DEFAULT VALUES ON CONFLICT DO NOTHING")
+    """Prices must be worked out again once this transaction commits (see 0014, 0018)."""
+    await db.execute("INSERT INTO oicp_pricing_due DEFAULT VALUES")
     await db.execute("SELECT pg_notify($1, '')", PRICING_CHANNEL)
 
 
 async def take_pricing_due(db: Executor) -> bool:
-    """Clears the mark; True if it was set. Other nodes wait on the row until we commit."""
-    return bool(await db.fetchval("DELETE FROM oicp_pricing_due RETURNING due"))
+    """Clears the committed marks; True if there were any. Other nodes wait on the rows until we
+    commit; a mark committed meanwhile stays, for the next round."""
+    return bool(await db.fetch("DELETE FROM oicp_pricing_due RETURNING id"))
 
 
 async def record_pricing_sent(db: Executor, dataset: str, records: dict[str, dict[str, Any]]) -> None:

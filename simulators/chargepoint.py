@@ -265,7 +265,8 @@ class SimulatedChargePoint:
             closed.cancel()
             if not answer.done():
                 answer.cancel()
-        if not answer.done() or answer.cancelled():  # cancelled above: it ends on its next step
+        # Closed first: the answer is cancelled, but marked so only on its next turn.
+        if not answer.done() or answer.cancelled():
             raise ConnectionClosed(None, None)
         if self._answer_lost(*sent):
             await client._connection.close()

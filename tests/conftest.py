@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from csms.app import App
 from csms.config import Settings
-from csms.database import embedded_url, migrate_url
+from csms.database import migrate_url
 from csms.logs import configure_logging
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
@@ -33,13 +34,23 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url() -> str:
+def server_url() -> Iterator[str]:
     configure_logging("warning", "console")
     url = os.environ.get("CSMS_TEST_DATABASE_URL")
     if url:
-        return url
+        yield url
+        return
+    import pgserver  # only here: importing it warns where XDG_RUNTIME_DIR is unset
+
+    # A server of this run's own (runs at once share nothing), stopped and deleted at its end.
     # pgserver widens permissions on every parent: keep its directory in a folder of its own.
-    return embedded_url(Path(tempfile.gettempdir()) / "csms-test-postgres" / "data")
+    root = Path(tempfile.mkdtemp(prefix="csms-test-postgres-"))
+    server = pgserver.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def admin(url: str, *statements: str) -> None:

@@ -39,9 +39,10 @@ def ws_url(app: App) -> str:
     return f"ws://127.0.0.1:{app.ocpp.port}/ocpp"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0,
                      interval: float = 0.05) -> Any:
-    """Poll until check() returns something truthy; the last value is returned."""
+    """Poll until check() returns something truthy; the last value is returned. The deadline is
+    generous: a machine busy with other work is slow, not wrong, and a pass returns at once."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await check()
@@ -53,11 +54,11 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
 
 
 def oicp_settings(hubject: SimulatedHubject, **overrides: Any) -> dict[str, Any]:
-    """OICP switched on, talking plain HTTP to the simulated Hubject, retrying fast."""
+    """OICP switched on, talking plain HTTP to the simulated Hubject, retrying fast. The request
+    timeout stays the default: a stand-in slowed by a busy machine must not look like a lost answer."""
     return {"enabled": True, "base_url": hubject.base_url, "allow_plain_http": True,
             "operator_id": "DE*ABC", "operator_name": "ABC Charging", "retry_base_delay": 0.05,
-            "retry_max_delay": 0.2, "request_timeout": 2.0, "listen_host": "127.0.0.1",
-            "listen_port": 0, **overrides}
+            "retry_max_delay": 0.2, "listen_host": "127.0.0.1", "listen_port": 0, **overrides}
 
 
 def free_port() -> int:
@@ -72,7 +73,7 @@ def ocpi_settings(**overrides: Any) -> dict[str, Any]:
     return {"enabled": True, "listen_host": "127.0.0.1", "listen_port": port,
             "public_url": f"http://127.0.0.1:{port}", "country_code": "DE", "party_id": "ABC",
             "business_name": "ABC Charging", "retry_base_delay": 0.05, "retry_max_delay": 0.2,
-            "request_timeout": 2.0, **overrides}
+            **overrides}
 
 
 async def ocpi_pushes_queued(app: App) -> None:

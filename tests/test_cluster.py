@@ -25,7 +25,7 @@ from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 from tests.test_commands import OUTCOMES, _answer_next
-from tests.test_crash import MAKERS, Server
+from tests.test_crash import MAKERS, Server, settled
 from tests.test_oicp_roaming import CDR, _async, remote_start_body
 
 
@@ -50,7 +50,7 @@ async def test_commands_reach_the_node_holding_the_charger(nodes: tuple[App, App
     a, b, api = nodes
     sim = sims(b)
     await sim.start()
-    await eventually(lambda: _holder(a), timeout=5)
+    await eventually(lambda: _holder(a))
     assert await _holder(a) == "b" and "CP1" not in a.connections
     v16 = sims.protocol == "1.6"  # type: ignore[attr-defined]
 
@@ -103,7 +103,8 @@ async def raw_charger_on_b(make_app: AppFactory, **ocpp: Any
 
 
 async def test_every_outcome_travels_back(make_app: AppFactory) -> None:
-    async with raw_charger_on_b(make_app, call_timeout=0.5) as (a, _, api, ws):
+    # Long enough for the test to answer on a busy machine; the unanswered call waits it out once.
+    async with raw_charger_on_b(make_app, call_timeout=3) as (a, _, api, ws):
         for reply, expected in OUTCOMES:
             command = asyncio.create_task(api.post("/charge-points/CP1/reset"))
             await _answer_next(ws, reply)
@@ -123,7 +124,7 @@ async def test_a_dead_nodes_chargers_are_released_and_claimed_back(
     a, b, api = nodes
     sim = sims(b)
     await sim.start()
-    await eventually(lambda: _holder(a), timeout=5)
+    await eventually(lambda: _holder(a))
     # Node b stalls: it stops renewing, and its lease runs out.
     renewing = b.tasks.pop()
     renewing.cancel()
@@ -145,7 +146,7 @@ async def test_a_charger_that_moves_is_released_by_its_old_node(
     a, b, _ = nodes
     on_b = sims(b, reconnect=False)
     await on_b.start()
-    await eventually(lambda: _holder(a), timeout=5)
+    await eventually(lambda: _holder(a))
     assert await _holder(a) == "b"
     on_a = sims(a)  # the same charger, through the balancer, now lands on node a
     await on_a.start()
@@ -153,9 +154,9 @@ async def test_a_charger_that_moves_is_released_by_its_old_node(
     async def moved() -> bool:
         return bool(await _holder(a) == "a")
     await eventually(moved)
-    # Node b closes its stale connection, as one node does with a replaced one ...
-    await eventually(lambda: _async(not on_b.connected.is_set() and "CP1" not in b.connections))
-    await asyncio.sleep(0.3)
+    # Node b closes its stale connection, as one node does with a replaced one, and has done
+    # with it (what it writes on a charger's leaving included) ...
+    await eventually(lambda: _async(not on_b.connected.is_set() and not b.ocpp._live))
     # ... without undoing the move.
     row = await a.pool.fetchrow("SELECT connected, node_id FROM charge_points WHERE id = 'CP1'")
     assert (row["connected"], row["node_id"]) == (True, "a")
@@ -221,13 +222,12 @@ async def test_nodes_share_one_partners_outbox_in_order_one_at_a_time(db_url: st
                 await outbox.enqueue(conn, "partner", "push", "/push", {"n": n})
 
         async def all_delivered() -> bool:
-            return len(partner.received) >= 40
-        await eventually(all_delivered, timeout=20)
-        await asyncio.sleep(0.2)
+            # Marked delivered: nothing is sent again, so what the partner has is all it gets.
+            return not await pools[0].fetchval(
+                "SELECT count(*) FROM outbox WHERE status <> 'delivered'")
+        await eventually(all_delivered)
         assert partner.received == list(range(40))  # in order, each once
         assert partner.most_in_flight == 1
-        assert await pools[0].fetchval(
-            "SELECT count(*) FROM outbox WHERE status <> 'delivered'") == 0
     finally:
         for worker in workers:
             await worker.stop()
@@ -244,6 +244,7 @@ async def _jsonb(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog")
 
 
+@pytest.mark.timeout(300)  # three processes' starts on a busy machine
 @pytest.mark.parametrize("protocol", ["1.6", "2.0.1"])
 async def test_two_nodes_remote_start_node_killed_one_cdr(
         db_url: str, hubject: SimulatedHubject, protocol: str) -> None:
@@ -277,7 +278,7 @@ async def test_two_nodes_remote_start_node_killed_one_cdr(
                    AND measurand = 'Energy.Active.Import.Register'""", session_id, at_least))
         await eventually(lambda: readings(3))
         await node_b.kill()
-        await eventually(lambda: held_by("a"), timeout=20)
+        await eventually(lambda: held_by("a"))
         assert balancer.connections[-1] == ("127.0.0.1", node_a.ocpp_port)
         await eventually(lambda: readings(6))  # metering goes on, now stored by node a
         await sim.stop_local_session(1)
@@ -285,13 +286,13 @@ async def test_two_nodes_remote_start_node_killed_one_cdr(
         async def completed() -> bool:
             return bool(await pool.fetchval("SELECT status FROM sessions WHERE id = $1",
                                             session_id) == "completed")
-        await eventually(completed, timeout=20)
-        [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)), timeout=20)
+        await eventually(completed)
+        [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)))
         assert cdr.body["SessionID"] == start["SessionID"]
         row = await pool.fetchrow("SELECT meter_start_wh, meter_stop_wh FROM sessions WHERE id = $1",
                                   session_id)
         assert cdr.body["ConsumedEnergy"] == (row["meter_stop_wh"] - row["meter_start_wh"]) / 1000
-        await asyncio.sleep(0.5)
+        await settled(sim, pool)
         assert len(hubject.accepted(CDR)) == 1 and hubject.invalid == []
     finally:
         await sim.stop()

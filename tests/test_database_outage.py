@@ -89,7 +89,7 @@ async def test_database_restart_under_a_charging_session(private_postgres: Priva
         assert "InternalError" in sim.errors[errors_before:]
         assert sim.connected.is_set()  # its connection is still up
         await asyncio.to_thread(private_postgres.start)
-        await eventually(lambda: _equals(ready, 200), timeout=15)
+        await eventually(lambda: _equals(ready, 200))
 
         await sim.stop_local_session(1)
         await sim.flush(timeout=30)
@@ -109,7 +109,7 @@ async def test_database_restart_under_a_charging_session(private_postgres: Priva
         # Notifications (outbox wake-ups, relayed commands) flow again on a new connection.
         heard = asyncio.Event()
         await app.listener.subscribe("restart_check", lambda _: heard.set())
-        await eventually(lambda: _notify_heard(app, heard), timeout=20)
+        await eventually(lambda: _notify_heard(app, heard))
     finally:
         await sim.stop()
         await http.close()

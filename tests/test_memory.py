@@ -23,12 +23,11 @@ async def test_frozen_garbage_waits_for_the_full_round() -> None:
     dead = weakref.ref(garbage)
     freezing = asyncio.create_task(freeze_forever(interval=0.2, full_every=3))
     try:
-        await asyncio.sleep(0.3)  # round 1 froze it
-        assert gc.get_freeze_count() > 0
+        await eventually(lambda: _async(gc.get_freeze_count() > 0))  # round 1 froze it
         del garbage
         gc.collect()
         assert dead() is not None  # frozen: ordinary collections pass it by
-        await eventually(lambda: _async(dead() is None), timeout=5)  # round 3: full collection
+        await eventually(lambda: _async(dead() is None))  # round 3: full collection
         assert gc.get_freeze_count() > 0  # ... and the survivors frozen again
     finally:
         freezing.cancel()
