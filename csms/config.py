@@ -63,13 +63,15 @@ class TimeZone:
 
 @dataclass(frozen=True)
 class Url:
-    """Empty, or a URL of one of these schemes with a host."""
+    """Empty, or a URL of one of these schemes, with a host unless the scheme lets it go without
+    (libpq's: `postgresql:///csms?host=/run/postgresql`, a unix socket, as the embedded one's)."""
     schemes: tuple[str, ...]
+    host_required: bool = True
 
     def check(self, value: Any, section: Any) -> Any:
         if value:
             parts = urlsplit(value)
-            if parts.scheme not in self.schemes or not parts.hostname:
+            if parts.scheme not in self.schemes or (self.host_required and not parts.hostname):
                 raise ValueError(f"expected a {'/'.join(self.schemes)} URL")
             try:
                 parts.port  # noqa: B018 (raises on a port that is not a number or out of range)
@@ -106,7 +108,7 @@ PATH = FilePath()
 
 @dataclass
 class DatabaseSettings:
-    url: Annotated[str, Url(("postgresql", "postgres"))] = ""
+    url: Annotated[str, Url(("postgresql", "postgres"), host_required=False)] = ""
     data_dir: Annotated[str, PATH] = "var/pgdata"
     pool_min_size: Annotated[int, Between(1)] = 2
     pool_max_size: Annotated[int, Between(at_least_field="pool_min_size")] = 10

@@ -88,6 +88,15 @@ def test_enumerations_take_any_case_and_store_the_protocol_spelling() -> None:
     assert (settings.ocpp.boot_status, settings.log.level) == ("Accepted", "warning")
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://postgres:@/csms?host=/tmp/pg/data",  # the embedded server's, a unix socket
+    "postgresql:///csms",  # libpq's default socket
+    "postgres://csms@db:5432/csms",
+])
+def test_postgresql_urls_without_a_host_are_libpqs_unix_sockets(url: str) -> None:
+    assert load_settings(None, environ={"CSMS_DATABASE_URL": url}).database.url == url
+
+
 def test_variables_that_are_not_settings_pass() -> None:
     load_settings(None, environ={"CSMS_CONFIG": "x.toml", "CSMS_TEST_DATABASE_URL": "postgresql://h/d",
                                  "CSMS_CHROMIUM": "/usr/bin/chromium"})
