@@ -142,7 +142,7 @@ class App:
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
         self.tasks.append(loop.create_task(self.services.charge_points.flush_seen_forever()))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -159,7 +159,13 @@ class App:
         await self.registry.leave()
         await self.listener.stop()
         await self.services.charge_points.flush_seen()
-        await self.pool.close()
+        try:
+            # close() waits for every connection to come back: one held by a call that never
+            # ends would keep a stopping node from ever exiting.
+            await asyncio.wait_for(self.pool.close(), grace)
+        except TimeoutError:
+            log.warning("database connections still in use at stop: closed", grace=grace)
+            self.pool.terminate()
 
 
 async def serve_forever(settings: Settings) -> None:
