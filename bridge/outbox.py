@@ -233,6 +233,7 @@ class OutboxWorker:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.log = log.bind(partner=partner, lane=lane)
 
@@ -243,8 +244,13 @@ class OutboxWorker:
         await self.listener.subscribe(CHANNEL, self._notified)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 15.0) -> None:
         if self._task is not None:
+            # An attempt under way finishes and is recorded first: cut off, the partner would
+            # hold the message while we think it undelivered, and get it again after a restart.
+            self._stopping = True
+            self._wake.set()
+            await asyncio.wait({self._task}, timeout=grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -259,7 +265,7 @@ class OutboxWorker:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # Cleared before looking, so a NOTIFY that comes while we look is not lost.
             self._wake.clear()
             try:
@@ -268,7 +274,7 @@ class OutboxWorker:
                 # The database is away: try again soon.
                 self.log.warning("outbox worker error", error=repr(exc))
                 delay = 1.0
-            if delay > 0:
+            if delay > 0 and not self._stopping:
                 await self._sleep(delay)
 
     async def deliver_next(self) -> float:
@@ -372,5 +378,4 @@ class Lanes:
             await worker.start()
 
     async def stop(self) -> None:
-        for worker in self.workers:
-            await worker.stop()
+        await asyncio.gather(*(worker.stop() for worker in self.workers))
