@@ -34,6 +34,8 @@ _OUTCOME_HTTP = {
     Outcome.ACCEPTED: 200,
     Outcome.REJECTED: 409,
     Outcome.BUSY: 409,
+    # The caller may ask; the token's state (blocked, expired) forbids it: unblock, then retry.
+    Outcome.TOKEN_REFUSED: 409,
     Outcome.NOT_FOUND: 404,
     Outcome.OFFLINE: 503,
     Outcome.TIMEOUT: 504,

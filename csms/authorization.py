@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -29,9 +30,34 @@ class LocalAuthorizer:
         token = await store.get_token(self._pool, token_uid)
         if token is None or token["realtime"]:
             return None  # a token whose owner wants to be asked each time: the next authorizer
-        if token["expires_at"] is not None and token["expires_at"] <= datetime.now(UTC):
-            return Authorization(AuthorizationStatus.EXPIRED)
-        return Authorization(AuthorizationStatus(token["status"]), dict(token["attributes"]))
+        status = status_of(token)
+        if status is AuthorizationStatus.EXPIRED:
+            return Authorization(status)
+        return Authorization(status, dict(token["attributes"]))
+
+
+def status_of(token: Mapping[str, Any]) -> AuthorizationStatus:
+    """What our tokens table says of a token: its status, or expired once expires_at has passed."""
+    if token["expires_at"] is not None and token["expires_at"] <= datetime.now(UTC):
+        return AuthorizationStatus.EXPIRED
+    return AuthorizationStatus(token["status"])
+
+
+async def remote_start_refusal(db: store.Executor, token_uid: str,
+                               requester: str | None = None) -> AuthorizationStatus | None:
+    """Why a remote start for this token is refused (our table holds it as blocked, expired or
+    invalid), or None: a token we do not know is its roaming provider's to vouch for.
+
+    `requester` is the owner tag of a roaming partner asking (e.g. "ocpi:3"): a token it pushed
+    itself is its own to authorise (OCPI 2.2.1 StartSession: the CPO SHALL NOT check it).
+    """
+    for token in await store.tokens_with_uid(db, token_uid):
+        if requester is not None and token["owner"] == requester:
+            continue
+        status = status_of(token)
+        if status is not AuthorizationStatus.ACCEPTED:
+            return status
+    return None
 
 
 class AuthorizerChain:

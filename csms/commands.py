@@ -14,6 +14,7 @@ from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from csms import store
+from csms.authorization import remote_start_refusal
 from csms.credentials import hash_password
 from csms.domain import TokenType, parse_token_type
 from csms.links import ChargerLink, ChargerOffline
@@ -34,6 +35,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the charger answered with a CALLERROR
     NOT_FOUND = "not_found"  # no such charge point, EVSE or session
     BUSY = "busy"  # the EVSE already has a session
+    TOKEN_REFUSED = "token_refused"  # our tokens table holds the token as blocked, expired, invalid
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,26 @@ class CommandService:
         row = await store.get_token(self.pool, token_uid)
         return (parse_token_type(row["type"]) if row is not None else None) or TokenType.CENTRAL
 
+    async def token_refusal(self, token_uid: str,
+                            requester: str | None = None) -> CommandResult | None:
+        """The answer to a remote start for a token our own table refuses, before anything
+        reaches the charger; None when the token may go on (or is not ours to judge)."""
+        status = await remote_start_refusal(self.pool, token_uid, requester)
+        if status is None:
+            return None
+        log.info("remote start refused", token_status=status.value)
+        return CommandResult(Outcome.TOKEN_REFUSED, {"reason": f"token is {status.value}",
+                                                     "token_status": status.value})
+
     async def start_session(self, charge_point_id: str, evse_number: int, token_uid: str,
                             attributes: dict[str, Any] | None = None,
-                            token_type: TokenType | None = None) -> CommandResult:
-        """Remote start; the session exists at once (pending) and keeps `attributes` for life."""
+                            token_type: TokenType | None = None,
+                            requester: str | None = None) -> CommandResult:
+        """Remote start; the session exists at once (pending) and keeps `attributes` for life.
+        `requester`: the roaming partner asking, whose own tokens it vouches for itself."""
+        refused = await self.token_refusal(token_uid, requester)
+        if refused is not None:
+            return refused
         found = await self._evse_and_link(charge_point_id, evse_number)
         if isinstance(found, CommandResult):
             return found

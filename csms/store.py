@@ -251,6 +251,11 @@ async def get_token(db: Executor, uid: str) -> Row | None:
     return await db.fetchrow("SELECT * FROM tokens WHERE uid = $1", uid)
 
 
+async def tokens_with_uid(db: Executor, uid: str) -> list[Row]:
+    """Every row our tokens table holds for this UID, whoever issued it."""
+    return await db.fetch("SELECT * FROM tokens WHERE uid = $1", uid)
+
+
 async def upsert_token(db: Executor, uid: str, type_: str = "RFID", status: str = "accepted",
                        expires_at: datetime | None = None) -> Row:
     row = await db.fetchrow(
@@ -448,6 +453,15 @@ async def active_session_on_evse(db: Executor, evse_pk: int) -> Row | None:
         f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
             WHERE s.evse = $1 AND s.status = 'active'""",
         evse_pk,
+    )
+
+
+async def active_session_at(db: Executor, charge_point_id: str, evse_number: int) -> Row | None:
+    """The running session on a charger's EVSE, addressed by its number."""
+    return await db.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+            WHERE e.charge_point_id = $1 AND e.evse_number = $2 AND s.status = 'active'""",
+        charge_point_id, evse_number,
     )
 
 

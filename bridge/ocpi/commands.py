@@ -26,7 +26,8 @@ TIMEOUT = 30  # seconds we tell the eMSP to wait for the CommandResult
 
 _RESULTS = {Outcome.ACCEPTED: "ACCEPTED", Outcome.REJECTED: "REJECTED",
             Outcome.BUSY: "EVSE_OCCUPIED", Outcome.OFFLINE: "EVSE_INOPERATIVE",
-            Outcome.TIMEOUT: "TIMEOUT", Outcome.FAILED: "FAILED", Outcome.NOT_FOUND: "REJECTED"}
+            Outcome.TIMEOUT: "TIMEOUT", Outcome.FAILED: "FAILED", Outcome.NOT_FOUND: "REJECTED",
+            Outcome.TOKEN_REFUSED: "REJECTED"}
 _CHARGER_SAYS = {"Occupied": "EVSE_OCCUPIED", "Faulted": "EVSE_INOPERATIVE",
                  "Unavailable": "EVSE_INOPERATIVE"}
 
@@ -119,10 +120,15 @@ class OcpiCommands:
         target = await self._evse(body)
         if target is None:
             return None, "REJECTED"
+        # A token our own table refuses (a card of ours blocked, another owner's invalid): the
+        # CPO rejects at once (CommandResponseType REJECTED); nothing reaches the charger.
+        if await self.commands.token_refusal(token["uid"], partner.outbox_name) is not None:
+            return None, "REJECTED"
         attributes = tokens.session_attributes(partner.id, token, "COMMAND",
                                                body.get("authorization_reference"))
         return self.commands.start_session(target[0], target[1], token["uid"], attributes,
-                                           parse_token_type(token["type"])), None
+                                           parse_token_type(token["type"]),
+                                           partner.outbox_name), None
 
     async def _stop(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         session_id = _text(body, "session_id")
@@ -134,6 +140,11 @@ class OcpiCommands:
     async def _unlock(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         target = await self._evse(body)
         if target is None:
+            return None, "REJECTED"
+        # An OCPP 1.6 unlock ends the transaction: during a session only its own eMSP may ask
+        # (CommandResponseType REJECTED: "Session might not be from a customer of the eMSP").
+        session = await store.active_session_at(self.pool, *target)
+        if session is not None and _partner_of(session) != partner.id:
             return None, "REJECTED"
         return self.commands.unlock(*target), None
 
@@ -159,6 +170,11 @@ class OcpiCommands:
         if ours is None:
             return None, "REJECTED"
         return self.commands.cancel_reservation(ours), None
+
+
+def _partner_of(session: asyncpg.Record) -> int | None:
+    """The OCPI partner whose token started the session, if one did."""
+    return (session["attributes"].get("ocpi") or {}).get("partner")  # type: ignore[no-any-return]
 
 
 def _is_uuid(value: str) -> bool:

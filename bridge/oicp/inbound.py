@@ -34,7 +34,10 @@ _START_CODES = {
     Outcome.OFFLINE: "501",
     Outcome.TIMEOUT: "501",
     Outcome.FAILED: "501",
+    Outcome.TOKEN_REFUSED: "102",  # RFID Authentication failed – invalid UID
 }
+# An EvcoID our own table refuses: 200 EvcoID locked.
+_EVCO_REFUSED = "200"
 
 
 def server_ssl_context(settings: OicpSettings) -> ssl.SSLContext | None:
@@ -201,12 +204,13 @@ class OicpInbound:
                  cpo_session_id: str | None) -> dict[str, Any]:
         if result is None:
             return acknowledgement(False, "501", "EVSE did not answer", call.ids)
-        code = _START_CODES[result.outcome]
+        code = _start_code(call, result)
         log.info("hubject request", partner="hubject", operation=operation,
                  oicp_session=call.session_id, evse_id=call.evse_id, outcome=result.outcome,
                  code=code, cpo_session=cpo_session_id)
-        return acknowledgement(result.accepted, code,
-                               "" if result.accepted else f"charger: {result.outcome}",
+        said = result.detail.get("reason") if result.outcome is Outcome.TOKEN_REFUSED \
+            else f"charger: {result.outcome}"
+        return acknowledgement(result.accepted, code, "" if result.accepted else str(said),
                                {**call.ids, "CPOPartnerSessionID": cpo_session_id})
 
     def _belongs(self, call: Call, known: asyncpg.Record | None) -> bool:
@@ -278,6 +282,13 @@ class OicpInbound:
         except TimeoutError:
             log.warning("charger too slow for Hubject's deadline", partner="hubject")
             return None
+
+
+def _start_code(call: Call, result: CommandResult) -> str:
+    if result.outcome is Outcome.TOKEN_REFUSED:
+        _, kind = typed_token_of(call.body.get("Identification")) or ("", None)
+        return _EVCO_REFUSED if kind is TokenType.EMAID else _START_CODES[result.outcome]
+    return _START_CODES[result.outcome]
 
 
 def _reservation_ref(reservation_id: Any) -> str | None:
