@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -12,6 +13,8 @@ from csms import store
 from csms.app import App
 from csms.charge_points import register
 from csms.credentials import verify_password
+from simulators.chargepoint import SimConfig
+from simulators.chargepoint16 import ChargePoint16
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 
@@ -139,3 +142,27 @@ async def test_new_password_reaches_the_charger_before_it_counts(app: App, api: 
 async def _reconnected(app: App, since: Any) -> bool:
     charger = await store.get_charge_point(app.pool, "CP1")
     return charger is not None and charger["connected"] and charger["connected_at"] > since
+
+
+async def test_remote_start_refused_for_a_token_we_hold_as_blocked_or_expired(app: App,
+                                                                             api: Api) -> None:
+    await register(app.pool, "CP1", None, {1: None})
+    await store.upsert_token(app.pool, "BLOCKED1", status="blocked")
+    await store.upsert_token(app.pool, "EXPIRED1", expires_at=datetime.now(UTC) - timedelta(days=1))
+    await store.upsert_token(app.pool, "CARD1")
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+    try:
+        for uid, status in (("BLOCKED1", "blocked"), ("EXPIRED1", "expired")):
+            code, answer = await api.post("/charge-points/CP1/evses/1/start", {"token": uid})
+            assert (code, answer["outcome"]) == (409, "token_refused"), answer
+            assert answer["detail"] == {"reason": f"token is {status}", "token_status": status}
+        # Refused before anything reached the charger, and nothing recorded.
+        assert [name for name, _ in sim.calls if name == "RemoteStartTransaction"] == []
+        assert await store.list_sessions(app.pool, None, None, None, 10, 0) == []
+
+        code, answer = await api.post("/charge-points/CP1/evses/1/start", {"token": "CARD1"})
+        assert (code, answer["outcome"]) == (200, "accepted"), answer
+        assert (await sim.wait_for_call("RemoteStartTransaction"))["idTag"] == "CARD1"
+    finally:
+        await sim.stop()

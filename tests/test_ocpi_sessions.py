@@ -13,10 +13,12 @@ from csms import store
 from csms.app import App
 from csms.charge_points import assign_sites, register
 from csms.tariffs import delete_tariff, put_tariffs
+from simulators.chargepoint import SimConfig
+from simulators.chargepoint16 import ChargePoint16
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings
+from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings, ws_url
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -305,3 +307,74 @@ async def test_whitelist_types(make_app: AppFactory, emsp: SimulatedEmsp,
     emsp.down = True  # the eMSP cannot be asked: ALLOWED falls back to its pushed copy, NEVER not
     assert await sim.authorize("A0000002") == "Accepted"
     assert await sim.authorize("A0000003") == "Invalid"
+
+
+async def test_unlock_only_by_the_sessions_own_emsp(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    assert app.ocpi is not None
+    other = SimulatedEmsp("NL", "OTH")
+    await other.start()
+    await app.ocpi.registrar.register_with(other.versions_url, other.token_a, "other")
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))  # 1.6: unlock ends it
+    await sim.start()
+    unlock = {"location_id": "berlin-hub", "evse_uid": "CP1-1", "connector_id": "1"}
+    try:
+        # The other eMSP's driver charges: our eMSP may not unlock, nothing reaches the charger.
+        start_id, answer = await other.command("START_SESSION", {
+            "token": other.token("0THE0001"), "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(other.result(start_id)))) == {"result": "ACCEPTED"}
+        [active] = await eventually(lambda: store.list_sessions(app.pool, "active", None, None, 10, 0))
+        _, answer = await emsp.command("UNLOCK_CONNECTOR", unlock)
+        assert answer["data"] == {"result": "REJECTED", "timeout": 0}
+        assert [name for name, _ in sim.calls if name == "UnlockConnector"] == []
+        assert 1 in sim.transactions
+        assert (await store.get_session(app.pool, str(active["id"])) or {}).get("status") == "active"
+
+        # Its own eMSP may.
+        unlock_id, answer = await other.command("UNLOCK_CONNECTOR", unlock)
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(other.result(unlock_id)))) == {"result": "ACCEPTED"}
+        await sim.wait_for_call("UnlockConnector")
+
+        # An idle EVSE: any eMSP may (a stuck connector after a session).
+        await sim.stop_local_session(1)
+        await eventually(lambda: _no_active(app))
+        unlock_id, answer = await emsp.command("UNLOCK_CONNECTOR", unlock)
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(emsp.result(unlock_id)))) == {"result": "ACCEPTED"}
+        await sim.wait_for_call("UnlockConnector")
+    finally:
+        await sim.stop()
+        await other.stop()
+
+
+async def _no_active(app: App) -> bool:
+    return not await store.list_sessions(app.pool, "active", None, None, 10, 0)
+
+
+async def test_start_session_refused_for_a_token_we_hold_as_blocked(
+        make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    await store.upsert_token(app.pool, "BLOCKED1", status="blocked")  # a card of ours
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+    target = {"location_id": "berlin-hub", "evse_uid": "CP1-1"}
+    try:
+        result_id, answer = await emsp.command("START_SESSION", {
+            "token": emsp.token("BLOCKED1"), **target})
+        assert answer["data"] == {"result": "REJECTED", "timeout": 0}
+        assert [name for name, _ in sim.calls if name == "RemoteStartTransaction"] == []
+        assert await store.list_sessions(app.pool, None, None, None, 10, 0) == []
+
+        # The eMSP's own token, even pushed as not valid, is its own to vouch for (OCPI 2.2.1
+        # StartSession: the CPO SHALL NOT check the validity of the Token).
+        await emsp.push_token(emsp.token("0WN00001", valid=False))
+        result_id, answer = await emsp.command("START_SESSION", {
+            "token": emsp.tokens["0WN00001"], **target})
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(emsp.result(result_id)))) == {"result": "ACCEPTED"}
+        assert (await sim.wait_for_call("RemoteStartTransaction"))["idTag"] == "0WN00001"
+    finally:
+        await sim.stop()
+    assert emsp.invalid == [] and emsp.bad_answers == []

@@ -204,3 +204,33 @@ async def test_outage_and_restart_mid_session_deliver_everything_once_in_order(
     assert len(bodies) == len(set(bodies)) and len(hubject.accepted(CDR)) == 1
     assert hubject.accepted(CDR)[0].body["SessionID"] == start["SessionID"]
     assert hubject.invalid == []
+
+
+async def test_remote_start_refused_for_a_card_we_hold_as_blocked(
+        make_app: AppFactory, hubject: SimulatedHubject) -> None:
+    app = await make_app(oicp=oicp_settings(hubject))
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await store.upsert_token(app.pool, "04BLOCKED", status="blocked")
+    await store.upsert_token(app.pool, EVCO, type_="eMAID", status="blocked")
+    await store.upsert_token(app.pool, "04GOOD")
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+
+    def rfid(uid: str) -> dict[str, Any]:
+        return remote_start_body(Identification={"RFIDMifareFamilyIdentification": {"UID": uid}})
+    try:
+        url = cpo_url(app)
+        answer = await hubject.remote_start(url, rfid("04BLOCKED"))
+        assert (answer["Result"], answer["StatusCode"]) == (
+            False, {"Code": "102", "Description": "token is blocked"}), answer
+        answer = await hubject.remote_start(url, remote_start_body())  # the EvcoID
+        assert (answer["Result"], answer["StatusCode"]["Code"]) == (False, "200"), answer
+        assert [name for name, _ in sim.calls if name == "RemoteStartTransaction"] == []
+        assert await store.list_sessions(app.pool, None, None, None, 10, 0) == []
+
+        answer = await hubject.remote_start(url, rfid("04GOOD"))
+        assert (answer["Result"], answer["StatusCode"]["Code"]) == (True, "000"), answer
+        assert (await sim.wait_for_call("RemoteStartTransaction"))["idTag"] == "04GOOD"
+    finally:
+        await sim.stop()
+    assert hubject.bad_answers == []
