@@ -11,7 +11,8 @@ _COMMAND = {
     "type": "object",
     "properties": {
         "outcome": {"type": "string", "enum": ["accepted", "rejected", "offline", "timeout",
-                                               "failed", "not_found", "busy"]},
+                                               "failed", "not_found", "busy",
+                                               "token_refused"]},
         "detail": _OBJECT,
         "session_id": {"type": "string", "format": "uuid"},
     },
@@ -55,7 +56,9 @@ def _command(summary: str, params: list[dict[str, Any]],
             "400": _json(_ERROR, "Bad request"),
             "401": _json(_ERROR, "No or wrong token"),
             "404": _json(_COMMAND, "Unknown charge point, EVSE or session"),
-            "409": _json(_COMMAND, "Rejected by the charger, or the EVSE is busy"),
+            "409": _json(_COMMAND, "Rejected by the charger, the EVSE is busy, or "
+                                   "(remote start) our tokens table holds the token as blocked, "
+                                   "expired or invalid"),
             "502": _json(_COMMAND, "The charger answered with a CALLERROR"),
             "503": _json(_COMMAND, "The charger is offline"),
             "504": _json(_COMMAND, "The charger did not answer in time"),
