@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import structlog
 
+from csms.app import App
 from csms.cli import main
-from csms.config import Settings, load_settings
+from csms.config import ConfigError, Settings, load_settings
 from csms.exposure import Severity, loopback, violations
 from simulators.hubject import SimulatedHubject
+from tests import conftest
 from tests.conftest import AppFactory
 from tests.support import free_port, oicp_settings
 from tests.test_cli import csms, one_line
@@ -107,3 +109,16 @@ async def test_a_relaxation_is_a_warning_at_start(make_app: AppFactory, hubject:
     warned = [e for e in logs if e["log_level"] == "warning" and e["event"] == "security relaxed"]
     assert [e["setting"] for e in warned] == ["oicp.allow_plain_http"]
     assert "0.0.0.0" in warned[0]["problem"] and warned[0]["remedy"]
+
+
+async def test_an_app_refuses_to_start_before_it_listens(db_url: str) -> None:
+    """Whoever starts an App (not only `csms run`) gets the same refusal, before any server listens."""
+    settings = conftest.test_settings()
+    settings.api.host = "0.0.0.0"  # with the suite's 10-character token
+    app = await App.open(settings, url=db_url)
+    try:
+        with pytest.raises(ConfigError, match="api.token: an admin token shorter than 16"):
+            await app.start()
+        assert app.api._site is None and app.ocpp._server is None  # nothing listened
+    finally:
+        await app.pool.close()
