@@ -16,7 +16,7 @@ import structlog
 
 from bridge.ocpi.service import OcpiBridge
 from bridge.oicp.service import OicpBridge
-from csms import metrics
+from csms import exposure, metrics
 from csms.adapter import Services
 from csms.api import AdminApi
 from csms.authorization import AuthorizerChain, LocalAuthorizer
@@ -122,6 +122,8 @@ class App:
                    api, oicp, ocpi, console)
 
     async def start(self) -> None:
+        exposure.refuse_to_start(self.settings)  # before anything listens
+        exposure.warn_relaxations(self.settings)
         await self.listener.start()
         await self.registry.join()
         await self.relay.start()
@@ -169,6 +171,7 @@ class App:
 
 
 async def serve_forever(settings: Settings) -> None:
+    exposure.refuse_to_start(settings)  # before a database is started or touched
     app = await App.open(settings)
     try:
         await app.start()

@@ -85,6 +85,17 @@ def _settings_reference(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.exposure import violations
+
+    found = violations(settings)
+    for violation in found:
+        print(violation.line())
+    if not found:
+        print("no violations: nothing an internet-facing deployment must keep is relaxed")
+    return 1 if found else 0
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     applied = asyncio.run(migrate_url(database_url(settings.database)))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
@@ -369,6 +380,9 @@ def parser() -> argparse.ArgumentParser:
         handler=_run)
     commands.add_parser("migrate", parents=[common], help="apply database migrations").set_defaults(
         handler=_migrate)
+    commands.add_parser("check-config", parents=[common],
+                        help="what this configuration relaxes that an internet-facing deployment "
+                             "must not (exit 1 if anything)").set_defaults(handler=_check_config)
     commands.add_parser("settings", parents=[common],
                         help="every setting of config.toml as a Markdown table (the README's)"
                         ).set_defaults(handler=_settings_reference)

@@ -140,7 +140,7 @@ class OcppSettings:
 
 @dataclass
 class ApiSettings:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # a public bind needs a real token (csms/exposure.py)
     port: Annotated[int, PORT] = 8080
     token: str = "change-me"
 

@@ -75,3 +75,10 @@ async def test_plain_http_only_when_allowed(make_app: AppFactory, hubject: Simul
                       {"allow_plain_http": False, "base_url": "https://hubject.example"}):
         with pytest.raises(ConfigError, match="allow_plain_http"):
             await make_app(oicp={**oicp_settings(hubject), **overrides})
+
+
+async def test_a_server_certificate_without_client_ca_is_refused(
+        make_app: AppFactory, pki: Pki, tls_hubject: SimulatedHubject) -> None:
+    """Without the CA, no client certificate would be asked for: anyone could start a session."""
+    with pytest.raises(ConfigError, match="oicp.client_ca is required"):
+        await make_app(oicp={**tls_settings(pki, tls_hubject), "client_ca": ""})

@@ -45,6 +45,9 @@ def server_ssl_context(settings: OicpSettings) -> ssl.SSLContext | None:
         if not settings.allow_plain_http:
             raise ConfigError("oicp.server_cert is required (or oicp.allow_plain_http for local runs)")
         return None
+    if not settings.client_ca:  # mutual TLS is how Hubject authenticates: without it, anyone could
+        raise ConfigError("oicp.client_ca is required with oicp.server_cert (the CA that signs "
+                          "Hubject's client certificates)")
     return server_context(settings.server_cert, settings.server_key, settings.client_ca,
                           require_client=True)
 
