@@ -26,11 +26,11 @@ def refusal(address: str) -> str | None:
         embedded = ip.ipv4_mapped or ip.sixtofour or _nat64(ip)
         if embedded is not None:
             ip = embedded
-    for kind, matches in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
-                          ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                          ("private", ip.is_private), ("reserved", ip.is_reserved)):
+    for kind, matches in (("an unspecified", ip.is_unspecified), ("a loopback", ip.is_loopback),
+                          ("a link-local", ip.is_link_local), ("a multicast", ip.is_multicast),
+                          ("a reserved", ip.is_reserved), ("a private", ip.is_private)):
         if matches:
-            return f"a {kind} address"
+            return f"{kind} address"
     if not ip.is_global:  # e.g. 100.64.0.0/10, shared by carriers' NAT
         return "not a public address"
     return None
