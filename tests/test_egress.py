@@ -1,4 +1,4 @@
-"""Which addresses our requests may reach: the rule, table-driven, and a redirect to loopback refused end to end."""
+"""Which addresses our requests may reach: the rule, table-driven; redirects to loopback refused."""
 
 from __future__ import annotations
 
