@@ -79,6 +79,8 @@ class OcpiClient:
         try:
             status, answer = await self.request(method, url, token, token_format, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            # The details (refused, TLS, DNS) are for our log, not for whoever chose the URL.
+            log.info("ocpi request unanswered", url=url, error=repr(exc))
             raise OcpiError(f"{url}: {unreachable(exc)}") from None
         if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
             # In our words only: whoever chose the URL must learn nothing of what answered there.
