@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -116,6 +117,39 @@ class Names(AbstractResolver):
 
     async def close(self) -> None:
         await self.public.close()
+
+
+class Fixed(AbstractResolver):
+    """Every name has these addresses."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET,
+                 "proto": 0, "flags": 0} for address in self.addresses]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_only_public_addresses_of_a_name_are_connected_to() -> None:
+    mixed = egress.PublicResolver(Fixed("10.0.0.7", "8.8.8.8", "127.0.0.1"))
+    assert [r["host"] for r in await mixed.resolve("partner.example", 443)] == ["8.8.8.8"]
+    with pytest.raises(egress.Refused, match="a loopback address and a private address"):
+        await egress.PublicResolver(Fixed("127.0.0.1", "192.168.0.2")).resolve("x.example")
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+async def test_the_relaxation_warns_at_start(allowed: bool) -> None:
+    client = OcpiClient(OcpiSettings(enabled=True, allow_private_addresses=allowed))
+    with structlog.testing.capture_logs() as logs:
+        await client.start()
+    await client.stop()
+    warned = [e for e in logs if e["log_level"] == "warning"
+              and "allow_private_addresses" in e["event"]]
+    assert bool(warned) == allowed
 
 
 @pytest.fixture
