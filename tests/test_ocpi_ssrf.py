@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import structlog
 
 from bridge import outbox
 from bridge.ocpi import partners, transport
@@ -150,7 +151,10 @@ async def command(emsp: SimulatedEmsp, name: str, response_url: str) -> tuple[in
 
 async def test_response_url_on_a_foreign_host_is_refused(make_app: AppFactory, emsp: SimulatedEmsp,
                                                          recorder: Recorder) -> None:
-    app = await setup(make_app, emsp, ocpi=ocpi_settings(response_url_hosts="localhost"))
+    with structlog.testing.capture_logs() as logs:
+        app = await setup(make_app, emsp, ocpi=ocpi_settings(response_url_hosts="localhost"))
+    assert [e["hosts"] for e in logs if e["log_level"] == "warning"
+            and "response_url_hosts" in e["event"]] == [["localhost"]]  # said at start
     for foreign in (recorder.url("/result/1", host="127.0.0.2"),
                     recorder.url("/result/1", host="partner.invalid")):
         status, answer = await command(emsp, "UNLOCK_CONNECTOR", foreign)
