@@ -184,4 +184,8 @@ async def test_redirects_to_loopback_are_refused(client: OcpiClient, recorder: R
         with pytest.raises(OcpiError) as refused:
             await _get(client, target)
         assert "not a partner we send to" in str(refused.value)
+    # Old numeric forms of 127.0.0.1 do not slip through either.
+    for host in ("127.1", "2130706433", "0x7f000001"):
+        with pytest.raises(OcpiError):
+            await _get(client, recorder.url("/direct", host=host))
     assert "/direct" not in recorder.hits
