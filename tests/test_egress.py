@@ -189,3 +189,13 @@ async def test_redirects_to_loopback_are_refused(client: OcpiClient, recorder: R
         with pytest.raises(OcpiError):
             await _get(client, recorder.url("/direct", host=host))
     assert "/direct" not in recorder.hits
+
+
+async def test_a_push_to_a_refused_address_is_not_retried(client: OcpiClient,
+                                                          recorder: Recorder) -> None:
+    """A partner's module endpoint (or a response_url) on loopback: failed for good, not sent."""
+    delivery = await client.deliver("POST", recorder.url("/cdrs", host="localhost"), "token",
+                                    "base64", {}, None)
+    assert (delivery.ok, delivery.retry) == (False, False)
+    assert "a loopback address" in str(delivery.error)
+    assert recorder.hits == []
