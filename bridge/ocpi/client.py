@@ -24,8 +24,9 @@ class OcpiError(Exception):
 
 class OcpiClient:
     """Every request to a partner goes out here, to public addresses only (bridge/egress.py)
-    unless ocpi.allow_private_addresses. `resolver`: how names become addresses (tests give a
-    name the address of a stand-in); by default the system's, keeping public addresses only."""
+    unless ocpi.allow_private_addresses. `resolver` replaces the name service, its filter
+    included (tests wrap egress.PublicResolver to give one name a stand-in's address); URLs
+    naming an address are judged whatever the resolver."""
 
     def __init__(self, settings: OcpiSettings, resolver: AbstractResolver | None = None) -> None:
         self.settings = settings
