@@ -68,6 +68,16 @@ class Delivery:
     error: str | None = None
     http_status: int | None = None  # the partner's answer; None: it did not answer
     replacement: Replacement | None = None
+    given_up: bool = False  # failed for good after too many attempts
+
+
+def give_up_after(delivery: Delivery, attempts: int, limit: int) -> Delivery:
+    """A message still worth a retry after `limit` attempts is given up instead: failed for
+    good (counted in csms_outbox_failed), for messages that are worthless late."""
+    if delivery.ok or not delivery.retry or attempts < limit:
+        return delivery
+    return Delivery(False, error=_short(f"given up after {attempts} attempts: {delivery.error}"),
+                    http_status=delivery.http_status, given_up=True)
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -343,7 +353,8 @@ class OutboxWorker:
                    WHERE id = $1""",
                 message["id"], attempts, outcome.error,
             )
-            self._failed("refused by partner", message, outcome, attempts)
+            self._failed("given up" if outcome.given_up else "refused by partner", message,
+                         outcome, attempts)
             return 0.0
         delay = backoff(attempts, self.base_delay, self.max_delay)
         await conn.execute(

@@ -187,6 +187,8 @@ class OcpiSettings:
     request_timeout: Annotated[float, POSITIVE] = 10.0
     retry_base_delay: Annotated[float, POSITIVE] = 1.0
     retry_max_delay: Annotated[float, Between(at_least_field="retry_base_delay")] = 300.0
+    allow_private_addresses: bool = False
+    response_url_hosts: str = ""
 
 
 @dataclass

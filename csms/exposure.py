@@ -121,6 +121,16 @@ CHECKS: tuple[Check, ...] = (
           lambda s: s.ocpi.enabled and plain_http_elsewhere(s.ocpi.public_url),
           "OCPI partners reach us in plain HTTP ({s.ocpi.public_url}): their tokens travel in clear",
           "put a TLS-terminating proxy in front and announce its https:// URL"),
+    Check("ocpi.allow_private_addresses", WARN,
+          lambda s: s.ocpi.enabled and s.ocpi.allow_private_addresses,
+          "requests to OCPI partners may reach loopback and private addresses: a partner's URL "
+          "(versions, response_url) can reach this network",
+          "turn it off unless your partners are on a private network of yours"),
+    Check("ocpi.response_url_hosts", WARN,
+          lambda s: s.ocpi.enabled and bool(s.ocpi.response_url_hosts.strip()),
+          "commands' results, with the partner's token, may be POSTed to hosts other than the "
+          "partner's own ({s.ocpi.response_url_hosts})",
+          "empty it unless a partner's results must go to a host of its own elsewhere"),
 )
 
 

@@ -69,11 +69,13 @@ def free_port() -> int:
 
 
 def ocpi_settings(**overrides: Any) -> dict[str, Any]:
+    """OCPI switched on, retrying fast. The partner stand-ins listen on 127.0.0.1, so requests to
+    private addresses are allowed (tests of that rule set allow_private_addresses=False)."""
     port = free_port()
     return {"enabled": True, "listen_host": "127.0.0.1", "listen_port": port,
             "public_url": f"http://127.0.0.1:{port}", "country_code": "DE", "party_id": "ABC",
             "business_name": "ABC Charging", "retry_base_delay": 0.05, "retry_max_delay": 0.2,
-            **overrides}
+            "allow_private_addresses": True, **overrides}
 
 
 async def ocpi_pushes_queued(app: App) -> None:

@@ -118,13 +118,15 @@ async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     status, _, answer = await emsp.call("POST", credentials_url(app), raw=b"{no json",
                                         token=token_a, headers={"Content-Type": "application/json"})
     assert (status, answer["status_code"]) == (400, 2001)
-    status, _, answer = await emsp.call("POST", credentials_url(app), {"token": "x"}, token=token_a)
+    other = transport.new_token()  # each failed exchange spends a try of its Token A
+    await partners.issue_token_a(app.pool, other, "sim2", "base64")
+    status, _, answer = await emsp.call("POST", credentials_url(app), {"token": "x"}, token=other)
     assert answer["status_code"] == 2001
     unreachable = {**emsp._credentials("t0k3n"), "url": "http://127.0.0.1:9/ocpi/versions"}
     status, _, answer = await emsp.call("POST", credentials_url(app), unreachable, token=token_a)
     assert answer["status_code"] == 3001
     assert await partners.all_registered(app.pool) == []  # nothing half-registered
-    # ... and the Token A still works for a proper attempt.
+    # ... and the Token A still works for a proper attempt (its third and last: test_ocpi_ssrf.py).
     assert (await emsp.register_with(versions_url(app), token_a))["status_code"] == 1000
 
     with pytest.raises(CredentialsError) as refused:  # the other way: an unusable partner

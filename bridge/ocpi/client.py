@@ -7,10 +7,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import structlog
+from aiohttp.abc import AbstractResolver
 
+from bridge import egress
 from bridge.ocpi.transport import SUCCESS, UNKNOWN_LOCATION, VERSION, authorization_header
 from bridge.outbox import Delivery, Replacement, unanswered
 from csms.config import OcpiSettings
+
+log = structlog.get_logger(__name__)
 
 
 class OcpiError(Exception):
@@ -18,17 +23,33 @@ class OcpiError(Exception):
 
 
 class OcpiClient:
-    def __init__(self, settings: OcpiSettings) -> None:
+    """Every request to a partner goes out here, to public addresses only (bridge/egress.py)
+    unless ocpi.allow_private_addresses. `resolver` replaces the name service, its filter
+    included (tests wrap egress.PublicResolver to give one name a stand-in's address); URLs
+    naming an address are judged whatever the resolver."""
+
+    def __init__(self, settings: OcpiSettings, resolver: AbstractResolver | None = None) -> None:
         self.settings = settings
         self._http: aiohttp.ClientSession | None = None
+        self._names = resolver
+        self._resolver: AbstractResolver | None = None
 
     async def start(self) -> None:
+        if self.settings.allow_private_addresses:  # a relaxation: csms.exposure warns at start
+            self._resolver = self._names or aiohttp.DefaultResolver()
+            middlewares: tuple[Any, ...] = ()
+        else:
+            self._resolver = self._names or egress.PublicResolver(aiohttp.DefaultResolver())
+            middlewares = (egress.public_only,)
         self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=self._resolver), middlewares=middlewares,
             timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
 
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.close()
+        if self._resolver is not None:
+            await self._resolver.close()
 
     def routing(self, to: tuple[str, str] | None) -> dict[str, str]:
         """Routing headers, for functional modules only (not versions or credentials)."""
@@ -57,9 +78,12 @@ class OcpiClient:
         try:
             status, answer = await self.request(method, url, token, token_format, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise OcpiError(f"{url}: {exc!r}") from None
+            # The details (refused, TLS, DNS) are for our log, not for whoever chose the URL.
+            log.info("ocpi request unanswered", url=url, error=repr(exc))
+            raise OcpiError(f"{url}: {unreachable(exc)}") from None
         if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
-            raise OcpiError(f"{url}: HTTP {status}, {str(answer)[:200]}")
+            # In our words only: whoever chose the URL must learn nothing of what answered there.
+            raise OcpiError(f"{url}: HTTP {status}, {not_success(answer)}")
         return answer.get("data")
 
     async def endpoints(self, versions_url: str, token: str,
@@ -83,6 +107,9 @@ class OcpiClient:
         try:
             status, answer = await self.request(method, url, token, token_format, body, to)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            refused = egress.refused(exc)
+            if refused is not None:  # for good: the address will not become public
+                return Delivery(False, error=str(refused))
             return unanswered(exc)
         delivery = outcome(status, answer)
         if not delivery.ok and whole is not None and unknown_object(status, answer):
@@ -91,6 +118,25 @@ class OcpiClient:
                 return Delivery(False, error=delivery.error, http_status=delivery.http_status,
                                 replacement=replacement)
         return delivery
+
+
+def unreachable(exc: BaseException) -> str:
+    """Why a request got no answer, in our words (not the address's own)."""
+    refused = egress.refused(exc)
+    if refused is not None:
+        return str(refused)
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return "cannot be reached"
+
+
+def not_success(answer: Any) -> str:
+    """What is wrong with an answer that is not a successful envelope, without quoting it."""
+    if not isinstance(answer, dict):
+        return "not an OCPI answer"
+    code = answer.get("status_code")
+    return f"OCPI status_code {code}" if isinstance(code, int) and not isinstance(code, bool) \
+        else "not an OCPI answer"
 
 
 class UnsupportedVersion(OcpiError):
@@ -107,6 +153,7 @@ def unknown_object(http_status: int, answer: Any) -> bool:
 def outcome(http_status: int, answer: Any) -> Delivery:
     """An HTTP status and OCPI envelope → what the outbox does next."""
     code = answer.get("status_code") if isinstance(answer, dict) else None
+    code = code if isinstance(code, int) else None  # only a number of theirs is repeated
     if http_status >= 500 or http_status in (401, 408, 429) or (
             isinstance(code, int) and 3000 <= code < 4000):
         # 401: the partner may be rotating credentials; its server error may pass.
@@ -114,6 +161,9 @@ def outcome(http_status: int, answer: Any) -> Delivery:
                         http_status=http_status)
     if http_status == 200 and code == SUCCESS:
         return Delivery(True)
-    message = answer.get("status_message", "") if isinstance(answer, dict) else str(answer)[:200]
+    # The envelope's status_message is the partner's note for our operator; anything else it
+    # answered is not quoted.
+    message = answer.get("status_message", "") if isinstance(code, int) else not_success(answer)
+    message = message[:200] if isinstance(message, str) else ""
     return Delivery(False, error=f"HTTP {http_status} {code} {message}".strip(),
                     http_status=http_status)

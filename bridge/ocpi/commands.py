@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
 
-from bridge import outbox
+from bridge import egress, outbox
 from bridge.ocpi import tokens
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.transport import parse_timestamp
@@ -23,6 +24,7 @@ from csms.domain import parse_token_type
 log = structlog.get_logger(__name__)
 
 TIMEOUT = 30  # seconds we tell the eMSP to wait for the CommandResult
+RESULT_ATTEMPTS = 8  # a CommandResult nobody takes is given up after this many (about 2 minutes)
 
 _RESULTS = {Outcome.ACCEPTED: "ACCEPTED", Outcome.REJECTED: "REJECTED",
             Outcome.BUSY: "EVSE_OCCUPIED", Outcome.OFFLINE: "EVSE_INOPERATIVE",
@@ -48,6 +50,44 @@ def command_result(result: CommandResult) -> dict[str, Any]:
     if not result.accepted:
         answer["message"] = [{"language": "en", "text": f"charger: {said or result.outcome}"}]
     return answer
+
+
+def partner_hosts(partner: Partner) -> set[str]:
+    """The hosts of the partner's own URLs: its versions URL and its modules' endpoints."""
+    urls = [partner.versions_url or "", *(str(e.get("url", "")) for e in partner.endpoints
+                                           if isinstance(e, dict))]
+    return {host for url in urls if (host := _host(url))}
+
+
+def _host(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".").lower() if host else None
+
+
+def allowed_hosts(setting: str) -> set[str]:
+    """ocpi.response_url_hosts: comma-separated host names."""
+    return {host.strip().rstrip(".").lower() for host in setting.split(",") if host.strip()}
+
+
+def response_url_refusal(url: str, partner: Partner, settings: OcpiSettings) -> str | None:
+    """Why we will not POST a CommandResult to this response_url; None: we will. It must be on
+    a host of the partner's own endpoints (or ocpi.response_url_hosts), and, named by address, a
+    public one: else any partner could have us POST, with its token, wherever it likes."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port out of range raises here
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL"
+    host = _host(url)
+    if host not in partner_hosts(partner) | allowed_hosts(settings.response_url_hosts):
+        return "must be on the host of one of your endpoints"
+    why = None if settings.allow_private_addresses else egress.literal_refusal(parts.hostname)
+    return f"is {why}" if why else None
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -77,6 +117,9 @@ class OcpiCommands:
         if handler is None:
             return {"result": "NOT_SUPPORTED", "timeout": 0}
         response_url = _text(body, "response_url")
+        wrong = response_url_refusal(response_url, partner, self.settings)
+        if wrong is not None:  # refused before anything is done (OCPI 2001: invalid parameter)
+            raise CommandError(f"response_url {wrong}")
         work, refusal = await handler(partner, body)
         if work is None:
             return {"result": refusal or "REJECTED", "timeout": 0}

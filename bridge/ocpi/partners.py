@@ -10,6 +10,7 @@ import asyncpg
 from bridge.ocpi.transport import token_digest
 
 CHANNEL = "ocpi_partners"
+TOKEN_A_TRIES = 3  # credentials exchanges a Token A serves; then it is void
 Db: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 
@@ -78,14 +79,27 @@ async def by_token(db: Db, candidates: list[str]) -> tuple[Partner, bool, str] |
     row = await db.fetchrow(
         """SELECT *, token_a_hash = ANY($1::text[]) AS is_token_a FROM ocpi_partners
            WHERE (token_hash = ANY($1::text[]) AND status IN ('pending', 'registered'))
-              OR (token_a_hash = ANY($1::text[]) AND status = 'pending')
+              OR (token_a_hash = ANY($1::text[]) AND status = 'pending' AND token_a_tries < $2)
            LIMIT 1""",
-        list(digests),
+        list(digests), TOKEN_A_TRIES,
     )
     if row is None:
         return None
     held = digests.get(row["token_a_hash"] if row["is_token_a"] else row["token_hash"], "")
     return _partner(row), bool(row["is_token_a"]), held
+
+
+async def spend_token_a_try(db: Db, partner_id: int) -> bool:
+    """A credentials exchange with Token A begins: one of its tries is spent, whatever the
+    outcome (so concurrent attempts cannot exceed them either). False: none was left."""
+    spent = await db.fetchval(
+        """UPDATE ocpi_partners SET token_a_tries = token_a_tries + 1, updated_at = now()
+           WHERE id = $1 AND status = 'pending' AND token_a_hash IS NOT NULL
+             AND token_a_tries < $2
+           RETURNING token_a_tries""",
+        partner_id, TOKEN_A_TRIES,
+    )
+    return spent is not None
 
 
 async def registered(db: Db, partner_id: int, *, their_token: str, our_token: str | None,

@@ -166,6 +166,8 @@ class OcpiServer:
         if request.method == "POST":
             if not request[TOKEN_A]:
                 raise OcpiProblem(405, CLIENT_ERROR, "already registered: use PUT to update")
+            if not await partners.spend_token_a_try(self.pool, partner.id):
+                raise OcpiProblem(401, CLIENT_ERROR, "missing or unknown credentials token")
             answer = await self.registrar.accept(partner, await self._json(request), rotating=False)
         elif request.method == "PUT":
             if not registered:

@@ -15,6 +15,7 @@ from bridge import outbox
 from bridge.ocpi import partners, sessions, status_sent, sync
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
+from bridge.ocpi.commands import RESULT_ATTEMPTS
 from bridge.ocpi.credentials import Registrar
 from bridge.ocpi.locations import evse_uid
 from bridge.ocpi.partners import Partner
@@ -130,11 +131,15 @@ class OcpiBridge:
 
             async def whole() -> outbox.Replacement | None:
                 return await self._whole(module, suffix)
-            return await self.client.deliver(method, base + suffix, partner.their_token,
-                                             partner.token_format,
-                                             None if method == "DELETE" else message["body"],
-                                             partner.emsp_party(),
-                                             whole if method == "PATCH" else None)
+            delivery = await self.client.deliver(method, base + suffix, partner.their_token,
+                                                 partner.token_format,
+                                                 None if method == "DELETE" else message["body"],
+                                                 partner.emsp_party(),
+                                                 whole if method == "PATCH" else None)
+            if module == "url":  # a CommandResult is worthless late: not retried forever
+                delivery = outbox.give_up_after(delivery, message["attempts"] + 1,
+                                                RESULT_ATTEMPTS)
+            return delivery
         return send
 
     async def _whole(self, module: str, suffix: str) -> outbox.Replacement | None:
