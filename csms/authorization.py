@@ -19,19 +19,34 @@ class Authorizer(Protocol):
 
 
 class LocalAuthorizer:
-    """Tokens registered with us (admin API, CLI) or pushed by a roaming partner that owns them."""
+    """Tokens registered with us (admin API, CLI) or pushed by a roaming partner that owns them.
+
+    One UID may be held by us and by several partners' parties (OCPI keys tokens by party): ours
+    answers; else the first pushed copy, in the partners' order, that accepts. A copy whose owner
+    wants to be asked each time is left to the next authorizers when no copy accepts.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def authorize(self, token_uid: str, charge_point_id: str,
                         evse_id: str | None) -> Authorization | None:
-        token = await store.get_token(self._pool, token_uid)
-        if token is None or token["realtime"]:
-            return None  # a token whose owner wants to be asked each time: the next authorizer
-        if token["expires_at"] is not None and token["expires_at"] <= datetime.now(UTC):
-            return Authorization(AuthorizationStatus.EXPIRED)
-        return Authorization(AuthorizationStatus(token["status"]), dict(token["attributes"]))
+        held = await store.tokens_held(self._pool, token_uid)
+        if held and held[0]["owner"] is None:
+            return _answer(held[0])
+        answers = [_answer(token) for token in held if not token["realtime"]]
+        accepted = next((a for a in answers if a.status is AuthorizationStatus.ACCEPTED), None)
+        if accepted is not None:
+            return accepted
+        if not answers or any(token["realtime"] for token in held):
+            return None  # nobody's here, or an owner to ask: the next authorizer
+        return answers[0]
+
+
+def _answer(token: asyncpg.Record) -> Authorization:
+    if token["expires_at"] is not None and token["expires_at"] <= datetime.now(UTC):
+        return Authorization(AuthorizationStatus.EXPIRED)
+    return Authorization(AuthorizationStatus(token["status"]), dict(token["attributes"]))
 
 
 class AuthorizerChain:

@@ -16,7 +16,7 @@ from csms.tariffs import delete_tariff, put_tariffs
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings
+from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings, parties_of
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -28,7 +28,7 @@ async def setup(make_app: AppFactory, emsp: SimulatedEmsp, **options: Any) -> Ap
     """OCPI on, the eMSP registered, CP1 on a site whose EVSEs have tariff AC-1."""
     app = await make_app(**{"ocpi": ocpi_settings(), **options})
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await ocpi_pushes_queued(app)  # its full push (of nothing yet): what follows is pushed once
     await put_tariffs(app.pool, app.events, [TARIFF])
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
@@ -230,7 +230,7 @@ async def test_hubject_and_an_emsp_side_by_side(make_app: AppFactory, emsp: Simu
     """A card no Hubject EMP knows may still be an OCPI eMSP's; a card Hubject knows goes there."""
     app = await make_app(ocpi=ocpi_settings(), oicp=oicp_settings(hubject))
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
     emsp.token("AABB0066")
     hubject.known_cards["04A1B2C3D4E5F6"] = "DE-8EO"
