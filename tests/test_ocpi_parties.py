@@ -59,7 +59,7 @@ async def test_credentials_claiming_another_party_are_refused(make_app: AppFacto
     # Its credentials claim the real eMSP's party, ours, one it was not issued for, or one more.
     for roles in ([role("NL", "EMS")], [role("DE", "ABC", "CPO")], [role("BE", "XYZ")],
                   [role("BE", "OTH"), role("nl", "ems")]):
-        body = {**other._credentials("t0k3n"), "roles": roles}
+        body = {**other._credentials(other.token_a), "roles": roles}  # a token it would take
         status, _, answer = await other.call("POST", credentials_url(app), body, token=token_a)
         assert (status, answer["status_code"]) == (400, 2001), (roles, answer)
     assert other.received == []  # refused before we called it
