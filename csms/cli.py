@@ -185,7 +185,7 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
 
     token_format = "plain" if getattr(args, "plain", False) else "base64"
     try:
-        parties = [Party.parse(text) for text in getattr(args, "party", None) or []]
+        parties = [Party.parse(text) for text in getattr(args, "parties", None) or []]
     except PartyError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -436,7 +436,8 @@ def parser() -> argparse.ArgumentParser:
     register_ocpi.add_argument("url", help="the partner's versions URL")
     register_ocpi.add_argument("token_a", help="the Token A the partner gave us")
     for sub in (issue, register_ocpi):
-        sub.add_argument("--party", action="append", required=True, metavar="[ROLE:]CC*PID",
+        sub.add_argument("--party", action="append", required=True, dest="parties",
+                         metavar="[ROLE:]CC*PID",
                          help="a party the partner acts for, e.g. NL*EMS or EMSP:NL*EMS (repeat for "
                               "each): its credentials may claim no other")
         sub.add_argument("--name", default="", help="a name to know the partner by")
