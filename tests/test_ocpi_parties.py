@@ -13,9 +13,11 @@ from bridge.ocpi.partners import Party, PartyError
 from bridge.ocpi.transport import new_token
 from csms import store
 from csms.app import App
+from csms.domain import AuthorizationStatus
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, issue_token, ocpi_settings, parties_of
+from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import setup
 from tests.test_oicp_roaming import _async
 
@@ -181,3 +183,38 @@ async def test_we_register_only_for_the_parties_confirmed(make_app: AppFactory,
     assert refused.value.status_code == 2001 and "EMSP:NL*EMS" in str(refused.value)
     assert await partners.every(app.pool) == []  # nothing half-registered; NL*EMX free again
     assert parties_of(emsp) == [Party("NL", "EMS")]
+
+
+async def test_csms_ocpi_register_with_mismatching_parties(make_app: AppFactory, emsp: SimulatedEmsp,
+                                                           db_url: str) -> None:
+    app = await make_app(ocpi=ocpi_settings())
+    code, out, err = await csms(db_url, app, "ocpi", "register", emsp.versions_url, emsp.token_a,
+                                "--party", "EMSP:NL*EMX")
+    assert (code, out) == (1, "") and err.strip().splitlines() == [
+        "failed: roles EMSP:NL*EMS are not among the parties bound to these credentials "
+        "(EMSP:NL*EMX)"]
+    assert await partners.every(app.pool) == []
+
+
+async def test_parties_asked_in_order_and_answers_confined(make_app: AppFactory,
+                                                           emsp: SimulatedEmsp,
+                                                           other: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    await registered(app, other)
+    for stand_in in (emsp, other):  # both want to be asked each time
+        await stand_in.push_token(stand_in.token("CAFE0004", "NEVER"))
+    emsp.allowed = "BLOCKED"  # the first says no, the second yes: the second's card it is
+    answer = await app.authorizer.authorize("CAFE0004", "CP1")
+    assert answer.status is AuthorizationStatus.ACCEPTED
+    assert answer.attributes["ocpi"]["token"]["party_id"] == "OTH"
+    asked = [(r.path, stand_in) for stand_in in (emsp, other) for r in stand_in.received
+             if r.path.endswith("/CAFE0004/authorize")]
+    assert [stand_in.party_id for _, stand_in in asked] == ["EMS", "OTH"]
+    emsp.allowed = "ALLOWED"  # both yes: the first's
+    answer = await app.authorizer.authorize("CAFE0004", "CP1")
+    assert answer.attributes["ocpi"]["token"]["party_id"] == "EMS"
+    # A partner answering for a card of another party's (one nobody pushed) is not believed.
+    other.tokens["CAFE0005"] = {**other.token("CAFE0005"), "country_code": "NL", "party_id": "EMS"}
+    answer = await app.authorizer.authorize("CAFE0005", "CP1")
+    assert answer.status is AuthorizationStatus.INVALID
+    assert other.of("POST", "/tokens/CAFE0005/authorize")  # it was asked
