@@ -95,8 +95,9 @@ class Partner:
                 if not any(p.covers(r) for p in self.parties)]
 
 
-# A partner's row with the parties bound to it.
-_SELECT = """SELECT p.*, ARRAY(SELECT concat_ws(':', b.role, b.country_code || '*' || b.party_id)
+# A partner's row with the parties bound to it (as stored: a binding the migration made from old
+# credentials need not be what --party accepts today).
+_SELECT = """SELECT p.*, ARRAY(SELECT ARRAY[b.country_code, b.party_id, b.role]
                               FROM ocpi_parties b WHERE b.partner_id = p.id
                               ORDER BY b.country_code, b.party_id) AS parties
              FROM ocpi_partners p"""
@@ -105,7 +106,7 @@ _SELECT = """SELECT p.*, ARRAY(SELECT concat_ws(':', b.role, b.country_code || '
 def _partner(row: asyncpg.Record) -> Partner:
     return Partner(row["id"], row["name"], row["status"], row["their_token"], row["token_format"],
                    row["versions_url"], row["version"], list(row["endpoints"]), list(row["roles"]),
-                   tuple(Party.parse(p) for p in row["parties"]))
+                   tuple(Party(*bound) for bound in row["parties"]))
 
 
 async def _bind(conn: asyncpg.Connection, partner_id: int, parties: Iterable[Party],
