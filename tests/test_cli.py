@@ -106,7 +106,8 @@ def test_ocpi_issue_token_and_partners(cli_database: None, monkeypatch: pytest.M
     out = capsys.readouterr().out
     assert "Token A" in out and "/ocpi/versions" in out
     assert main(["ocpi", "partners"]) == 0
-    assert "\tpending\tacme\t" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "\tpending\tacme\t" in listed and "parties: EMSP:BE*EM2 NL*EMS" in listed
     # The parties are bound: to one partner only, never ours (DE*ABC by default), well formed.
     for party, reason in (("NL*EMS", "bound to partner 1"), ("de*abc", "our own party"),
                           ("NLEMS", "COUNTRY*PARTY")):
