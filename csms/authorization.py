@@ -20,20 +20,35 @@ class Authorizer(Protocol):
 
 
 class LocalAuthorizer:
-    """Tokens registered with us (admin API, CLI) or pushed by a roaming partner that owns them."""
+    """Tokens registered with us (admin API, CLI) or pushed by a roaming partner that owns them.
+
+    One UID may be held by us and by several partners' parties (OCPI keys tokens by party): ours
+    answers; else the first pushed copy, in the partners' order, that accepts. A copy whose owner
+    wants to be asked each time is left to the next authorizers when no copy accepts.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def authorize(self, token_uid: str, charge_point_id: str,
                         evse_id: str | None) -> Authorization | None:
-        token = await store.get_token(self._pool, token_uid)
-        if token is None or token["realtime"]:
-            return None  # a token whose owner wants to be asked each time: the next authorizer
-        status = status_of(token)
-        if status is AuthorizationStatus.EXPIRED:
-            return Authorization(status)
-        return Authorization(status, dict(token["attributes"]))
+        held = await store.tokens_held(self._pool, token_uid)
+        if held and held[0]["owner"] is None:
+            return _answer(held[0])
+        answers = [_answer(token) for token in held if not token["realtime"]]
+        accepted = next((a for a in answers if a.status is AuthorizationStatus.ACCEPTED), None)
+        if accepted is not None:
+            return accepted
+        if not answers or any(token["realtime"] for token in held):
+            return None  # nobody's here, or an owner to ask: the next authorizer
+        return answers[0]
+
+
+def _answer(token: Mapping[str, Any]) -> Authorization:
+    status = status_of(token)
+    if status is AuthorizationStatus.EXPIRED:
+        return Authorization(status)
+    return Authorization(status, dict(token["attributes"]))
 
 
 def status_of(token: Mapping[str, Any]) -> AuthorizationStatus:
@@ -48,11 +63,12 @@ async def remote_start_refusal(db: store.Executor, token_uid: str,
     """Why a remote start for this token is refused (our table holds it as blocked, expired or
     invalid), or None: a token we do not know is its roaming provider's to vouch for.
 
-    `requester` is the owner tag of a roaming partner asking (e.g. "ocpi:3"): a token it pushed
-    itself is its own to authorise (OCPI 2.2.1 StartSession: the CPO SHALL NOT check it).
+    `requester` is the owner tag of a roaming partner asking (e.g. "ocpi:3"): only our own card
+    with that UID can stop it. Its own pushed token is its to authorise (OCPI 2.2.1 StartSession:
+    the CPO SHALL NOT check it), and another party's card with the same UID is another token.
     """
-    for token in await store.tokens_with_uid(db, token_uid):
-        if requester is not None and token["owner"] == requester:
+    for token in await store.tokens_held(db, token_uid):
+        if requester is not None and token["owner"] is not None:
             continue
         status = status_of(token)
         if status is not AuthorizationStatus.ACCEPTED:

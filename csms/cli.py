@@ -190,23 +190,36 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     from bridge.ocpi import partners
     from bridge.ocpi.client import OcpiError
-    from bridge.ocpi.credentials import CredentialsError
+    from bridge.ocpi.credentials import CredentialsError, our_party
+    from bridge.ocpi.partners import Party, PartyError
     from bridge.ocpi.transport import new_token
 
     token_format = "plain" if getattr(args, "plain", False) else "base64"
+    try:
+        parties = [Party.parse(text) for text in getattr(args, "parties", None) or []]
+    except PartyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
 
     async def work(app: App) -> int:
         assert app.ocpi is not None
         if args.what == "issue-token":
             token = new_token()
-            partner_id = await partners.issue_token_a(app.pool, token, args.name, token_format)
+            try:
+                partner_id = await partners.issue_token_a(app.pool, token, args.name, token_format,
+                                                          parties, our_party(settings.ocpi))
+            except PartyError as exc:
+                print(f"refused: {exc}", file=sys.stderr)
+                return 1
             print(f"partner {partner_id}: give it Token A {token}\n"
                   f"and our versions URL {settings.ocpi.public_url.rstrip('/')}/ocpi/versions")
             return 0
         if args.what == "partners":
-            for p in await app.pool.fetch("SELECT * FROM ocpi_partners ORDER BY id"):
-                roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p["roles"])
-                print(f"{p['id']}\t{p['status']}\t{p['name'] or '-'}\t{p['versions_url'] or '-'}\t{roles}")
+            for p in await partners.every(app.pool):
+                roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles)
+                bound = " ".join(str(party) for party in p.parties) or "-"
+                print(f"{p.id}\t{p.status}\t{p.name or '-'}\t{p.versions_url or '-'}\t{roles}\t"
+                      f"parties: {bound}")
             return 0
         if args.what == "sync":
             from bridge.ocpi import sync
@@ -224,8 +237,10 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
         try:
             if args.what == "register":
                 partner = await app.ocpi.registrar.register_with(args.url, args.token_a, args.name,
-                                                                 token_format)
-                print(f"registered as partner {partner.id}: {partner.roles}")
+                                                                 token_format, parties=parties)
+                roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}"
+                                 for r in partner.roles)
+                print(f"registered as partner {partner.id}: {roles}")
             else:
                 found = await partners.get(app.pool, args.id)
                 if found is None:
@@ -233,7 +248,7 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
                     return 1
                 await app.ocpi.registrar.unregister_with(found)
                 print(f"partner {args.id} unregistered")
-        except (OcpiError, CredentialsError) as exc:
+        except (OcpiError, CredentialsError, PartyError) as exc:
             print(f"failed: {exc}", file=sys.stderr)
             return 1
         finally:
@@ -435,6 +450,10 @@ def parser() -> argparse.ArgumentParser:
     register_ocpi.add_argument("url", help="the partner's versions URL")
     register_ocpi.add_argument("token_a", help="the Token A the partner gave us")
     for sub in (issue, register_ocpi):
+        sub.add_argument("--party", action="append", required=True, dest="parties",
+                         metavar="[ROLE:]CC*PID",
+                         help="a party the partner acts for, e.g. NL*EMS or EMSP:NL*EMS (repeat for "
+                              "each): its credentials may claim no other")
         sub.add_argument("--name", default="", help="a name to know the partner by")
         sub.add_argument("--plain", action="store_true",
                          help="send our token unencoded (peers that predate 2.2.1's base64)")

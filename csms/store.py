@@ -247,21 +247,36 @@ async def upsert_connector(db: Executor, evse_pk: int, connector_number: int, st
 
 # --- tokens --------------------------------------------------------------------------------
 
+# Our own tokens have an empty party; a partner's are keyed by its party, as OCPI keys them.
+# Ordered: ours first, then the partners' in the order they were added (owner "ocpi:N").
+_HELD_ORDER = "owner IS NOT NULL, length(owner), owner, country_code, party_id"
+
+
 async def get_token(db: Executor, uid: str) -> Row | None:
-    return await db.fetchrow("SELECT * FROM tokens WHERE uid = $1", uid)
+    """The token with this UID: ours if we have one, else the first partner's that holds it."""
+    return await db.fetchrow(f"SELECT * FROM tokens WHERE uid = $1 ORDER BY {_HELD_ORDER} LIMIT 1",
+                             uid)
 
 
-async def tokens_with_uid(db: Executor, uid: str) -> list[Row]:
-    """Every row our tokens table holds for this UID, whoever issued it."""
-    return await db.fetch("SELECT * FROM tokens WHERE uid = $1", uid)
+async def tokens_held(db: Executor, uid: str) -> list[Row]:
+    """Every token with this UID (ours, partners'), in the order authorization asks them."""
+    return list(await db.fetch(f"SELECT * FROM tokens WHERE uid = $1 ORDER BY {_HELD_ORDER}", uid))
+
+
+async def get_party_token(db: Executor, country_code: str, party_id: str, uid: str) -> Row | None:
+    return await db.fetchrow(
+        "SELECT * FROM tokens WHERE country_code = $1 AND party_id = $2 AND uid = $3",
+        country_code, party_id, uid,
+    )
 
 
 async def upsert_token(db: Executor, uid: str, type_: str = "RFID", status: str = "accepted",
                        expires_at: datetime | None = None) -> Row:
+    """One of our own tokens (a partner's card with the same UID is another token)."""
     row = await db.fetchrow(
         """INSERT INTO tokens (uid, type, status, expires_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (uid) DO UPDATE SET type = EXCLUDED.type, status = EXCLUDED.status,
-               expires_at = EXCLUDED.expires_at
+           ON CONFLICT (country_code, party_id, uid) DO UPDATE SET type = EXCLUDED.type,
+               status = EXCLUDED.status, expires_at = EXCLUDED.expires_at
            RETURNING *""",
         uid, type_, status, expires_at,
     )
@@ -269,29 +284,33 @@ async def upsert_token(db: Executor, uid: str, type_: str = "RFID", status: str 
     return row
 
 
-async def upsert_owned_token(db: Executor, uid: str, type_: str, status: str, owner: str,
-                             realtime: bool, attributes: dict[str, Any]) -> Row:
-    """A token a roaming partner issued; a token of ours (or another owner's) is not taken over."""
-    return await db.fetchrow(  # type: ignore[no-any-return]
-        """INSERT INTO tokens (uid, type, status, owner, realtime, attributes)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (uid) DO UPDATE SET type = EXCLUDED.type, status = EXCLUDED.status,
-               realtime = EXCLUDED.realtime, attributes = EXCLUDED.attributes, updated_at = now()
-           WHERE tokens.owner = EXCLUDED.owner
+async def upsert_owned_token(db: Executor, country_code: str, party_id: str, uid: str, type_: str,
+                             status: str, owner: str, realtime: bool,
+                             attributes: dict[str, Any]) -> Row:
+    """A token a roaming partner issued under one of its parties (the caller checked that the
+    party is the owner's: a party that changed partners moves with its tokens)."""
+    row = await db.fetchrow(
+        """INSERT INTO tokens (country_code, party_id, uid, type, status, owner, realtime, attributes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (country_code, party_id, uid) DO UPDATE SET type = EXCLUDED.type,
+               status = EXCLUDED.status, owner = EXCLUDED.owner, realtime = EXCLUDED.realtime,
+               attributes = EXCLUDED.attributes, updated_at = now()
            RETURNING *""",
-        uid, type_, status, owner, realtime, attributes,
+        country_code, party_id, uid, type_, status, owner, realtime, attributes,
     )
+    assert row is not None
+    return row
 
 
 async def set_token_status(db: Executor, uid: str, status: str) -> Row | None:
-    return await db.fetchrow(
-        "UPDATE tokens SET status = $2 WHERE uid = $1 RETURNING *", uid, status
-    )
+    """Every token with this UID (ours and partners' copies); the one get_token shows."""
+    await db.execute("UPDATE tokens SET status = $2 WHERE uid = $1", uid, status)
+    return await get_token(db, uid)
 
 
 async def list_tokens(db: Executor, limit: int, offset: int) -> list[Row]:
     return await db.fetch(
-        "SELECT * FROM tokens ORDER BY uid LIMIT $1 OFFSET $2", limit, offset
+        "SELECT * FROM tokens ORDER BY uid, country_code, party_id LIMIT $1 OFFSET $2", limit, offset
     )
 
 

@@ -97,7 +97,8 @@ async def _emsp(args: argparse.Namespace) -> None:
         stand_in.token(uid)  # known for real-time authorization
     await stand_in.start(args.host, args.port)
     print(f"simulated eMSP {args.country_code}*{args.party_id} at {stand_in.versions_url}\n"
-          f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a}",
+          f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a} "
+          f"--party {args.country_code}*{args.party_id}",
           flush=True)
     await _until_interrupted(stand_in.stop)
 

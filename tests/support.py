@@ -9,7 +9,10 @@ from typing import Any
 
 import aiohttp
 
+from bridge.ocpi.credentials import our_party
+from bridge.ocpi.partners import Party, issue_token_a
 from csms.app import App
+from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 
 API_TOKEN = "test-token"
@@ -76,6 +79,17 @@ def ocpi_settings(**overrides: Any) -> dict[str, Any]:
             "public_url": f"http://127.0.0.1:{port}", "country_code": "DE", "party_id": "ABC",
             "business_name": "ABC Charging", "retry_base_delay": 0.05, "retry_max_delay": 0.2,
             "allow_private_addresses": True, **overrides}
+
+
+def parties_of(emsp: SimulatedEmsp) -> list[Party]:
+    """What the operator binds a simulated eMSP to (--party): its own party."""
+    return [Party(emsp.country_code, emsp.party_id)]
+
+
+async def issue_token(app: App, token_a: str, emsp: SimulatedEmsp, name: str = "sim") -> int:
+    """A Token A for the simulated eMSP's party, as `csms ocpi issue-token --party` issues it."""
+    return await issue_token_a(app.pool, token_a, name, "base64", parties_of(emsp),
+                               our_party(app.settings.ocpi))
 
 
 async def ocpi_pushes_queued(app: App) -> None:

@@ -101,12 +101,22 @@ def test_ocpi_issue_token_and_partners(cli_database: None, monkeypatch: pytest.M
                                        capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ocpi", "partners"]) == 2  # not enabled
     monkeypatch.setenv("CSMS_OCPI_ENABLED", "true")
-    assert main(["ocpi", "issue-token", "--name", "acme"]) == 0
+    assert main(["ocpi", "issue-token", "--name", "acme", "--party", "nl*ems",
+                 "--party", "EMSP:BE*EM2"]) == 0
     out = capsys.readouterr().out
     assert "Token A" in out and "/ocpi/versions" in out
     assert main(["ocpi", "partners"]) == 0
-    assert "\tpending\tacme\t" in capsys.readouterr().out
-    assert main(["ocpi", "register", "http://127.0.0.1:9/ocpi/versions", "tokenA"]) == 1
+    listed = capsys.readouterr().out
+    assert "\tpending\tacme\t" in listed and "parties: EMSP:BE*EM2 NL*EMS" in listed
+    # The parties are bound: to one partner only, never ours (DE*ABC by default), well formed.
+    for party, reason in (("NL*EMS", "bound to partner 1"), ("de*abc", "our own party"),
+                          ("NLEMS", "COUNTRY*PARTY")):
+        assert main(["ocpi", "issue-token", "--party", party]) in (1, 2)
+        assert reason in capsys.readouterr().err
+    assert main(["ocpi", "partners"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1  # the refused ones left nothing
+    assert main(["ocpi", "register", "http://127.0.0.1:9/ocpi/versions", "tokenA",
+                 "--party", "FR*XYZ"]) == 1
     assert "failed" in capsys.readouterr().err
     assert main(["ocpi", "unregister", "99"]) == 1
 

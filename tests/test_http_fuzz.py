@@ -31,7 +31,7 @@ from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from simulators.specs import OCPI_OPENAPI, OICP_OPENAPI, load_yaml
 from tests.conftest import AppFactory
-from tests.support import API_TOKEN, ocpi_pushes_queued, ocpi_settings, oicp_settings
+from tests.support import API_TOKEN, ocpi_pushes_queued, ocpi_settings, oicp_settings, parties_of
 from tests.test_oicp_evse_data import demo_site
 
 CHARGE_POINT, EVSE_ID, EVSE_UID, SITE = "CP1", "DE*ABC*E0001*1", "CP1-1", "berlin-hub"
@@ -388,7 +388,7 @@ async def test_ocpi(make_app: AppFactory, emsp: SimulatedEmsp, authenticated: bo
 
     async def registered() -> None:
         # Its full push queued too: nothing of it lands during a later, refused request.
-        await ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+        await ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
         await ocpi_pushes_queued(app)
 
     async def quiesce() -> None:

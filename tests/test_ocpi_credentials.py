@@ -11,7 +11,7 @@ from bridge.ocpi.credentials import CredentialsError
 from csms.app import App
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
-from tests.support import ocpi_settings
+from tests.support import issue_token, ocpi_settings, parties_of
 
 
 def versions_url(app: App) -> str:
@@ -31,7 +31,8 @@ async def ocpi_app(make_app: AppFactory, **overrides: Any) -> App:
 async def test_we_register_with_the_emsp(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await ocpi_app(make_app)
     assert app.ocpi is not None
-    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim",
+                                                     parties=parties_of(emsp))
     assert partner.status == "registered" and partner.emsp_party() == ("NL", "EMS")
     assert partner.their_token == emsp.our_token  # Token C, not the spent Token A
     # During its POST the eMSP called us back with our new token, and it worked.
@@ -45,7 +46,7 @@ async def test_emsp_registers_with_us_and_token_a_is_spent(make_app: AppFactory,
                                                            emsp: SimulatedEmsp) -> None:
     app = await ocpi_app(make_app)
     token_a = transport.new_token()
-    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+    await issue_token(app, token_a, emsp)
     answer = await emsp.register_with(versions_url(app), token_a)
     assert answer["status_code"] == 1000, answer
     assert answer["data"]["roles"][0] == {"role": "CPO", "country_code": "DE", "party_id": "ABC",
@@ -73,7 +74,7 @@ async def test_emsp_registers_with_us_and_token_a_is_spent(make_app: AppFactory,
 async def test_rotation_and_unregistering(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await ocpi_app(make_app)
     token_a = transport.new_token()
-    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+    await issue_token(app, token_a, emsp)
     await emsp.register_with(versions_url(app), token_a)
     old = emsp.cpo_token
 
@@ -98,7 +99,8 @@ async def test_rotation_and_unregistering(make_app: AppFactory, emsp: SimulatedE
 async def test_we_unregister(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await ocpi_app(make_app)
     assert app.ocpi is not None
-    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a)
+    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a,
+                                                     parties=parties_of(emsp))
     await app.ocpi.registrar.unregister_with(partner)
     assert emsp.of("DELETE", "/credentials") and emsp.our_token is None
     assert await partners.all_registered(app.pool) == []
@@ -108,7 +110,7 @@ async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await ocpi_app(make_app)
     assert app.ocpi is not None
     token_a = transport.new_token()
-    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+    await issue_token(app, token_a, emsp)
 
     assert (await emsp.call("GET", versions_url(app), token="nobody"))[0] == 401
     assert (await emsp.call("GET", versions_url(app), token=""))[0] == 401
@@ -130,7 +132,8 @@ async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     assert (await emsp.register_with(versions_url(app), token_a))["status_code"] == 1000
 
     with pytest.raises(CredentialsError) as refused:  # the other way: an unusable partner
-        await app.ocpi.registrar.register_with("http://127.0.0.1:9/versions", "whatever")
+        await app.ocpi.registrar.register_with("http://127.0.0.1:9/versions", "whatever",
+                                                   parties=parties_of(emsp))
     assert refused.value.status_code == 3001
     assert emsp.bad_answers == []
 
@@ -140,11 +143,11 @@ async def test_unusable_partners(make_app: AppFactory, emsp: SimulatedEmsp) -> N
     assert app.ocpi is not None
     emsp.version = "2.1.1"
     with pytest.raises(CredentialsError) as refused:
-        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a)
+        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, parties=parties_of(emsp))
     assert refused.value.status_code == 3002
     emsp.version = "2.2.1"
     emsp.modules = [("locations", "RECEIVER")]  # no credentials module
     with pytest.raises(CredentialsError) as refused:
-        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a)
+        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, parties=parties_of(emsp))
     assert refused.value.status_code == 3003
     assert await partners.all_registered(app.pool) == []

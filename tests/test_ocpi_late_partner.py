@@ -22,7 +22,7 @@ from csms.domain import EvseStatus
 from csms.tariffs import put_tariffs
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_settings
+from tests.support import eventually, issue_token, ocpi_settings, parties_of
 from tests.test_ocpi_sessions import TARIFF, check_cdr
 from tests.test_ocpi_sessions import setup as sessions_setup
 from tests.test_oicp_evse_data import demo_site
@@ -71,12 +71,12 @@ async def test_partner_registering_after_the_sites_gets_them_all(
     app = await operator_with_sites(make_app)
     assert app.ocpi is not None
     if who_registers == "we":
-        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim",
+                                               parties=parties_of(emsp))
     else:
-        from bridge.ocpi import partners
         from bridge.ocpi.transport import new_token
         token_a = new_token()
-        await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+        await issue_token(app, token_a, emsp)
         answer = await emsp.register_with(f"{app.settings.ocpi.public_url}/ocpi/versions", token_a)
         assert answer["status_code"] == 1000
 
@@ -98,7 +98,7 @@ async def test_patch_of_an_object_the_partner_lost_becomes_a_put(
         make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await operator_with_sites(make_app)
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await eventually(lambda: holds_everything(emsp))
     emsp.objects.clear()  # the eMSP lost its copy
     emsp.down = True
@@ -131,7 +131,7 @@ async def test_one_push_per_status_the_partner_sees(make_app: AppFactory,
                                                     emsp: SimulatedEmsp) -> None:
     app = await operator_with_sites(make_app)
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await eventually(lambda: holds_everything(emsp))
 
     def seen() -> list[str]:
@@ -153,7 +153,7 @@ async def test_credentials_update_moving_the_receivers_pushes_all_again(
         make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await operator_with_sites(make_app)
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await eventually(lambda: holds_everything(emsp))
     moved = SimulatedEmsp()  # the eMSP's new system, empty
     await moved.start()
@@ -200,7 +200,7 @@ async def csms(db_url: str, app: App, *args: str) -> tuple[int, str, str]:
 async def test_sync_command(make_app: AppFactory, emsp: SimulatedEmsp, db_url: str) -> None:
     app = await operator_with_sites(make_app)
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await eventually(lambda: holds_everything(emsp))
     emsp.objects.clear()  # the eMSP lost its copy and asks for everything again
 
@@ -243,7 +243,7 @@ async def test_full_push_cut_short_carries_on_at_the_next_start(
         make_app: AppFactory, emsp: SimulatedEmsp, db_url: str) -> None:
     app = await operator_with_sites(make_app)
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await eventually(lambda: holds_everything(emsp))
     await app.stop()
     emsp.objects.clear()

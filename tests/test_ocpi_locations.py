@@ -15,7 +15,7 @@ from csms.charge_points import assign_sites, register
 from csms.domain import EvseStatus
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_pushes_queued, ocpi_settings
+from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, parties_of
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -41,7 +41,7 @@ def test_status_mapping(status: str, retired: bool, expected: str) -> None:
 async def registered_app(make_app: AppFactory, emsp: SimulatedEmsp) -> App:
     app = await make_app(ocpi=ocpi_settings())
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await ocpi_pushes_queued(app)  # its full push (of nothing yet): what follows is pushed once
     return app
 

@@ -18,7 +18,7 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings, ws_url
+from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings, parties_of, ws_url
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -30,7 +30,7 @@ async def setup(make_app: AppFactory, emsp: SimulatedEmsp, **options: Any) -> Ap
     """OCPI on, the eMSP registered, CP1 on a site whose EVSEs have tariff AC-1."""
     app = await make_app(**{"ocpi": ocpi_settings(), **options})
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await ocpi_pushes_queued(app)  # its full push (of nothing yet): what follows is pushed once
     await put_tariffs(app.pool, app.events, [TARIFF])
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
@@ -232,7 +232,7 @@ async def test_hubject_and_an_emsp_side_by_side(make_app: AppFactory, emsp: Simu
     """A card no Hubject EMP knows may still be an OCPI eMSP's; a card Hubject knows goes there."""
     app = await make_app(ocpi=ocpi_settings(), oicp=oicp_settings(hubject))
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
     emsp.token("AABB0066")
     hubject.known_cards["04A1B2C3D4E5F6"] = "DE-8EO"
@@ -314,7 +314,8 @@ async def test_unlock_only_by_the_sessions_own_emsp(make_app: AppFactory, emsp: 
     assert app.ocpi is not None
     other = SimulatedEmsp("NL", "OTH")
     await other.start()
-    await app.ocpi.registrar.register_with(other.versions_url, other.token_a, "other")
+    await app.ocpi.registrar.register_with(other.versions_url, other.token_a, "other",
+                                           parties=parties_of(other))
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))  # 1.6: unlock ends it
     await sim.start()
     unlock = {"location_id": "berlin-hub", "evse_uid": "CP1-1", "connector_id": "1"}

@@ -27,7 +27,7 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
-from tests.support import eventually, ocpi_settings, oicp_settings, ws_url
+from tests.support import eventually, ocpi_settings, oicp_settings, parties_of, ws_url
 from tests.test_cli import cli_database  # noqa: F401  (the CLI tests' fixture: an empty database)
 from tests.test_cluster import _jsonb
 from tests.test_oicp_evse_data import demo_site
@@ -231,7 +231,7 @@ async def test_a_time_of_day_product_across_its_boundary_costs_alike_for_oicp_an
     zone = ZoneInfo("Europe/Berlin")
     app = await make_app(oicp=oicp_settings(hubject), ocpi=ocpi_settings())
     assert app.ocpi is not None
-    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim")
+    await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await register(app.pool, "CP1", None, {1: E1, 2: E2}, events=app.events)
     await assign_sites(app.pool, app.events, [replace(demo_site(), evses={})])
     await emsp.push_token(emsp.token("AABB0077"))

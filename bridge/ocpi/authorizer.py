@@ -26,24 +26,38 @@ class OcpiAuthorizer:
 
     async def authorize(self, token_uid: str, charge_point_id: str,
                         evse_id: str | None) -> Authorization | None:
-        pushed = await store.get_token(self.pool, token_uid)
-        if pushed is not None:
-            owner = pushed["owner"] or ""
-            if not owner.startswith("ocpi:") or not pushed["realtime"]:
-                return None  # ours, another issuer's, or a pushed copy that decides by itself
-            partner_id = int(owner.removeprefix("ocpi:"))
-            partner = await partners.get(self.pool, partner_id)
-            answer = await self._ask(partner, token_uid, charge_point_id) if partner else None
-            ocpi = pushed["attributes"]["ocpi"]
-            if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
-                return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
-                    partner_id, ocpi["token"], "WHITELIST"))
-            return answer
+        """The parties holding the UID that want to be asked, in the partners' order (the first
+        that accepts wins); a UID nobody holds goes to every partner, in the same order."""
+        held = await store.tokens_held(self.pool, token_uid)
+        if any(not (pushed["owner"] or "").startswith("ocpi:") for pushed in held):
+            return None  # ours, or another issuer's
+        if held and not any(pushed["realtime"] for pushed in held):
+            return None  # pushed copies that decide by themselves (the local authorizer's)
+        first: Authorization | None = None
+        for pushed in (p for p in held if p["realtime"]):
+            answer = await self._held(pushed, token_uid, charge_point_id)
+            if answer is not None and answer.status is AuthorizationStatus.ACCEPTED:
+                return answer
+            first = first or answer
+        if held:
+            return first
         for partner in await partners.all_registered(self.pool):
             answer = await self._ask(partner, token_uid, charge_point_id)
             if answer is not None:
                 return answer
         return None
+
+    async def _held(self, pushed: asyncpg.Record, token_uid: str,
+                    charge_point_id: str) -> Authorization | None:
+        """Ask the partner holding this copy; its eMSP may allow the copy when it does not answer."""
+        partner_id = int(pushed["owner"].removeprefix("ocpi:"))
+        partner = await partners.get(self.pool, partner_id)
+        answer = await self._ask(partner, token_uid, charge_point_id) if partner else None
+        ocpi = pushed["attributes"]["ocpi"]
+        if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
+            return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
+                partner_id, ocpi["token"], "WHITELIST"))
+        return answer
 
     async def _ask(self, partner: Partner, token_uid: str,
                    charge_point_id: str) -> Authorization | None:
@@ -64,6 +78,12 @@ class OcpiAuthorizer:
         if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
             return None  # e.g. 2004 unknown token: not this partner's
         result = tokens.read_authorization(answer.get("data"), partner.id)
+        party = result.attributes.get("ocpi", {}).get("token") if result else None
+        if party is not None and not partner.acts_for(str(party["country_code"]),
+                                                      str(party["party_id"])):
+            log.warning("ocpi authorization for another party ignored", partner=partner.id,
+                        party=f"{party['country_code']}*{party['party_id']}")
+            return None
         log.info("ocpi authorization", partner=partner.id, token=token_uid,
                  status=result.status if result else None)
         return result

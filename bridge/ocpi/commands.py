@@ -149,17 +149,21 @@ class OcpiCommands:
         return (charge_point_id, int(number)) if evse is not None else None
 
     @staticmethod
-    def _token(body: dict[str, Any]) -> dict[str, Any]:
+    def _token(partner: Partner, body: dict[str, Any]) -> dict[str, Any]:
+        """The command's Token: one of the caller's own parties."""
         token = body.get("token")
         if not isinstance(token, dict) or not isinstance(token.get("uid"), str):
             raise CommandError("token must be a Token object")
         try:
-            return tokens.cdr_token(token)
+            token = tokens.cdr_token(token)
         except KeyError:
             raise CommandError("token lacks country_code, party_id, uid, type or contract_id") from None
+        if not partner.acts_for(str(token["country_code"]), str(token["party_id"])):
+            raise CommandError(f"{token['country_code']}*{token['party_id']} is not a party of yours")
+        return token
 
     async def _start(self, partner: Partner, body: dict[str, Any]) -> Prepared:
-        token = self._token(body)
+        token = self._token(partner, body)
         target = await self._evse(body)
         if target is None:
             return None, "REJECTED"
@@ -192,7 +196,7 @@ class OcpiCommands:
         return self.commands.unlock(*target), None
 
     async def _reserve(self, partner: Partner, body: dict[str, Any]) -> Prepared:
-        token = self._token(body)
+        token = self._token(partner, body)
         target = await self._evse(body) if body.get("evse_uid") else None
         reservation_id = body.get("reservation_id")
         try:

@@ -9,7 +9,7 @@ import structlog
 
 from bridge.ocpi import partners
 from bridge.ocpi.client import OcpiClient, OcpiError, UnsupportedVersion
-from bridge.ocpi.partners import Partner
+from bridge.ocpi.partners import Partner, Party, PartyError
 from bridge.ocpi.transport import (
     CLIENT_API_UNUSABLE,
     INVALID_PARAMETERS,
@@ -30,9 +30,10 @@ PUSHED = ("locations", "tariffs")  # what a partner gets all of when it register
 
 
 class CredentialsError(Exception):
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, http_status: int = 200) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.http_status = http_status
 
 
 def base_url(settings: OcpiSettings) -> str:
@@ -74,6 +75,23 @@ def read_credentials(body: Any) -> tuple[str, str, list[dict[str, Any]]]:
     return token, url, roles
 
 
+def our_party(settings: OcpiSettings) -> Party:
+    return Party(settings.country_code.upper(), settings.party_id.upper())
+
+
+def check_roles(partner: Partner, roles: list[dict[str, Any]], ours: Party) -> None:
+    """The roles of a partner's credentials claim only parties it is bound to, and never ours."""
+    claimed = [f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in roles if ours.covers(r)]
+    if claimed:
+        raise CredentialsError(INVALID_PARAMETERS, f"roles {', '.join(claimed)}: that party is ours",
+                               http_status=400)
+    unbound = partner.unbound(roles)
+    if unbound:
+        bound = ", ".join(str(p) for p in partner.parties) or "none"
+        raise CredentialsError(INVALID_PARAMETERS, f"roles {', '.join(unbound)} are not among the "
+                               f"parties bound to these credentials ({bound})", http_status=400)
+
+
 def receivers_moved(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
     """Did the receivers we push Locations and Tariffs to come, go or move?"""
     def receivers(endpoints: list[dict[str, Any]]) -> set[tuple[Any, Any]]:
@@ -103,6 +121,7 @@ class Registrar:
     async def accept(self, partner: Partner, body: Any, rotating: bool) -> dict[str, Any]:
         """Their POST (with Token A) or PUT: fetch their endpoints, hand out a new token."""
         token, url, roles = read_credentials(body)
+        check_roles(partner, roles, our_party(self.settings))  # before any request to them
         version, endpoints = await self._their_endpoints(url, token, partner.token_format)
         ours = new_token()
         # A new partner gets every Location and Tariff; so does one whose receivers moved.
@@ -115,18 +134,25 @@ class Registrar:
         return our_credentials(self.settings, ours)
 
     async def register_with(self, versions_url: str, token_a: str, name: str = "",
-                            token_format: str = "base64") -> Partner:
-        """We register with a partner that gave us its Token A."""
+                            token_format: str = "base64", *, parties: list[Party]) -> Partner:
+        """We register with a partner that gave us its Token A, for the parties the operator
+        confirmed: the roles its credentials answer claims must be among them."""
+        if not parties:
+            raise PartyError("name the partner's parties (--party COUNTRY*PARTY)")
         version, endpoints = await self._their_endpoints(versions_url, token_a, token_format)
         credentials_url = next(str(e["url"]) for e in endpoints if e.get("identifier") == "credentials")
         ours = new_token()
         # Our token is valid before we send it: the partner may call us back before answering.
         partner_id = await partners.start_registration(self.pool, name, versions_url, token_a, ours,
-                                                       token_format)
+                                                       token_format, parties,
+                                                       our_party(self.settings))
         try:
             answer = await self.client.call("POST", credentials_url, token_a, token_format,
                                             our_credentials(self.settings, ours))
             token, url, roles = read_credentials(answer)
+            pending = await partners.get(self.pool, partner_id)
+            assert pending is not None
+            check_roles(pending, roles, our_party(self.settings))
             version, endpoints = await self._their_endpoints(url, token, token_format)
         except (OcpiError, CredentialsError):
             await partners.forget(self.pool, partner_id)

@@ -110,7 +110,8 @@ class OcpiServer:
             response = web.json_response(envelope(None, problem.status_code, str(problem)),
                                          status=problem.http_status)
         except CredentialsError as error:
-            response = web.json_response(envelope(None, error.status_code, str(error)))
+            response = web.json_response(envelope(None, error.status_code, str(error)),
+                                         status=error.http_status)
         except CommandError as error:
             response = web.json_response(envelope(None, INVALID_PARAMETERS, str(error)), status=400)
         except asyncpg.DataError as error:
@@ -264,9 +265,10 @@ class OcpiServer:
     # --- tokens (receiver) -----------------------------------------------------------------
 
     def _own_party(self, request: web.Request) -> tuple[str, str, str]:
-        """The token's country code, party and uid, which must be one of the caller's roles."""
+        """The token's country code, party and uid: a party the caller is bound to."""
         cc, pid, uid = (request.match_info[k] for k in ("country_code", "party_id", "uid"))
-        if not request[PARTNER].has_party(cc, pid):
+        if not request[PARTNER].acts_for(cc, pid) or credentials.our_party(self.settings).covers(
+                {"country_code": cc, "party_id": pid}):
             raise OcpiProblem(400, INVALID_PARAMETERS, f"{cc}*{pid} is not a party of yours")
         for header, value in (("OCPI-from-country-code", cc), ("OCPI-from-party-id", pid)):
             if request.headers.get(header, value) != value:
@@ -275,12 +277,9 @@ class OcpiServer:
 
     async def _stored_token(self, request: web.Request) -> tuple[dict[str, Any] | None, str]:
         cc, pid, uid = self._own_party(request)
-        row = await store.get_token(self.pool, uid)
-        owner = request[PARTNER].outbox_name
-        if row is None or row["owner"] != owner:
-            return None, uid
-        token = row["attributes"]["ocpi"]["object"]
-        return (token if (token["country_code"], token["party_id"]) == (cc, pid) else None), uid
+        # The party is the caller's: so is its token (even one pushed before the party moved).
+        row = await store.get_party_token(self.pool, cc.upper(), pid.upper(), uid)
+        return (row["attributes"]["ocpi"]["object"] if row is not None else None), uid
 
     async def get_token(self, request: web.Request) -> web.Response:
         token, uid = await self._stored_token(request)
@@ -311,12 +310,12 @@ class OcpiServer:
     async def _store_token(self, partner: Partner, token: dict[str, Any]) -> None:
         attributes = tokens.session_attributes(partner.id, token, "WHITELIST")
         attributes["ocpi"] |= {"whitelist": token["whitelist"], "object": token}
-        row = await store.upsert_owned_token(self.pool, token["uid"], "RFID", tokens.status_of(token),
-                                             partner.outbox_name, tokens.ask_first(token), attributes)
-        if row is None:
-            raise OcpiProblem(400, INVALID_PARAMETERS, "this uid belongs to another issuer")
-        log.info("ocpi token stored", partner=partner.id, uid=token["uid"],
-                 whitelist=token["whitelist"], valid=token["valid"])
+        await store.upsert_owned_token(
+            self.pool, token["country_code"].upper(), token["party_id"].upper(), token["uid"], "RFID",
+            tokens.status_of(token), partner.outbox_name, tokens.ask_first(token), attributes)
+        log.info("ocpi token stored", partner=partner.id, party=f"{token['country_code']}*"
+                 f"{token['party_id']}", uid=token["uid"], whitelist=token["whitelist"],
+                 valid=token["valid"])
 
     # --- commands (receiver) ---------------------------------------------------------------
 
