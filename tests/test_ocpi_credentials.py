@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bridge.ocpi import partners, transport
-from bridge.ocpi.credentials import CredentialsError
+from bridge.ocpi.credentials import CredentialsError, our_party
+from bridge.ocpi.partners import Party
 from csms.app import App
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
@@ -121,7 +122,8 @@ async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
                                         token=token_a, headers={"Content-Type": "application/json"})
     assert (status, answer["status_code"]) == (400, 2001)
     other = transport.new_token()  # each failed exchange spends a try of its Token A
-    await partners.issue_token_a(app.pool, other, "sim2", "base64")
+    await partners.issue_token_a(app.pool, other, "sim2", "base64", [Party("NL", "EMT")],
+                                 our_party(app.settings.ocpi))
     status, _, answer = await emsp.call("POST", credentials_url(app), {"token": "x"}, token=other)
     assert answer["status_code"] == 2001
     unreachable = {**emsp._credentials("t0k3n"), "url": "http://127.0.0.1:9/ocpi/versions"}

@@ -188,7 +188,8 @@ def test_receivers_moved(before: list[dict[str, Any]], after: list[dict[str, Any
 async def csms(db_url: str, app: App, *args: str) -> tuple[int, str, str]:
     """The csms command in its own process, on the app's database."""
     env = {**os.environ, "CSMS_DATABASE_URL": db_url, "CSMS_LOG_LEVEL": "warning",
-           "CSMS_OCPI_ENABLED": "true", "CSMS_OCPI_PUBLIC_URL": app.settings.ocpi.public_url}
+           "CSMS_OCPI_ENABLED": "true", "CSMS_OCPI_PUBLIC_URL": app.settings.ocpi.public_url,
+           "CSMS_OCPI_ALLOW_PRIVATE_ADDRESSES": "true"}  # the stand-ins are on loopback
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "csms", *args, cwd=ROOT / "tests", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

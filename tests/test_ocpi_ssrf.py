@@ -14,12 +14,12 @@ from bridge.ocpi import partners, transport
 from bridge.ocpi.client import outcome
 from bridge.ocpi.commands import RESULT_ATTEMPTS, response_url_refusal
 from bridge.ocpi.credentials import CredentialsError
-from bridge.ocpi.partners import Partner
+from bridge.ocpi.partners import Partner, Party
 from csms.app import App
 from csms.config import OcpiSettings
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
-from tests.support import eventually, ocpi_settings
+from tests.support import eventually, issue_token, ocpi_settings
 from tests.test_egress import Recorder
 from tests.test_ocpi_sessions import setup
 
@@ -37,9 +37,9 @@ def credentials_url(app: App) -> str:
     return app.settings.ocpi.public_url + "/ocpi/2.2.1/credentials"
 
 
-async def with_token_a(app: App) -> str:
+async def with_token_a(app: App, emsp: SimulatedEmsp) -> str:
     token_a = transport.new_token()
-    await partners.issue_token_a(app.pool, token_a, "sim", "base64")
+    await issue_token(app, token_a, emsp)
     return token_a
 
 
@@ -54,7 +54,7 @@ async def test_versions_url_on_loopback_is_refused(make_app: AppFactory, emsp: S
                                                    recorder: Recorder) -> None:
     app = await make_app(ocpi=ocpi_settings(allow_private_addresses=False))
     assert app.ocpi is not None
-    token_a = await with_token_a(app)
+    token_a = await with_token_a(app, emsp)
     for host in ("127.0.0.1", "localhost"):  # by address, and by a name resolving to it
         status, answer = await post_credentials(app, emsp, token_a,
                                                 recorder.url("/ocpi/versions", host=host))
@@ -62,7 +62,8 @@ async def test_versions_url_on_loopback_is_refused(make_app: AppFactory, emsp: S
         assert "loopback" in answer["status_message"]
     # Nor when we register with a partner (csms ocpi register).
     with pytest.raises(CredentialsError) as refused:
-        await app.ocpi.registrar.register_with(recorder.url("/ocpi/versions"), "whatever")
+        await app.ocpi.registrar.register_with(recorder.url("/ocpi/versions"), "whatever",
+                                               parties=[Party("NL", "EMX")])
     assert "loopback" in str(refused.value)
     assert recorder.hits == []  # not a single request reached it
     assert await partners.all_registered(app.pool) == []
@@ -72,7 +73,7 @@ async def test_errors_never_quote_the_answer(make_app: AppFactory, emsp: Simulat
                                              recorder: Recorder) -> None:
     app = await make_app(ocpi=ocpi_settings())
     assert app.ocpi is not None
-    token_a = await with_token_a(app)
+    token_a = await with_token_a(app, emsp)
     for status in (200, 500):
         recorder.status = status
         _, answer = await post_credentials(app, emsp, token_a, recorder.url("/ocpi/versions"))
@@ -80,7 +81,8 @@ async def test_errors_never_quote_the_answer(make_app: AppFactory, emsp: Simulat
         assert f"HTTP {status}, not an OCPI answer" in answer["status_message"]
         assert SECRET not in json.dumps(answer)
     with pytest.raises(CredentialsError) as refused:
-        await app.ocpi.registrar.register_with(recorder.url("/ocpi/versions"), "whatever")
+        await app.ocpi.registrar.register_with(recorder.url("/ocpi/versions"), "whatever",
+                                               parties=[Party("NL", "EMX")])
     assert SECRET not in str(refused.value)
     assert len(recorder.hits) == 3
     # Nor in what the outbox records of a refused push.
@@ -92,7 +94,7 @@ async def test_errors_never_quote_the_answer(make_app: AppFactory, emsp: Simulat
 async def test_token_a_is_void_after_three_failed_exchanges(
         make_app: AppFactory, emsp: SimulatedEmsp, recorder: Recorder) -> None:
     app = await make_app(ocpi=ocpi_settings())
-    token_a = await with_token_a(app)
+    token_a = await with_token_a(app, emsp)
     recorder.status = 404
     for _ in range(partners.TOKEN_A_TRIES):
         status, answer = await post_credentials(app, emsp, token_a, recorder.url("/ocpi/versions"))
