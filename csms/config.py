@@ -143,6 +143,9 @@ class ApiSettings:
     host: str = "0.0.0.0"
     port: Annotated[int, PORT] = 8080
     token: str = "change-me"
+    login_attempts: Annotated[int, Between(1)] = 5
+    session_lifetime: Annotated[float, POSITIVE] = 28800.0
+    session_idle: Annotated[float, NOT_NEGATIVE] = 3600.0
 
 
 @dataclass

@@ -17,7 +17,6 @@ from bridge.oicp.evse_status import OPERATION as OICP_EVSE_STATUS
 from bridge.oicp.service import PARTNER as HUBJECT
 from csms import store
 from csms.api import (
-    COOKIE,
     PREFIX,
     AdminApi,
     BadRequest,
@@ -25,9 +24,11 @@ from csms.api import (
     field,
     query_int,
     record,
-    session_cookie,
+    too_many_attempts,
 )
+from csms.console.csrf import https
 from csms.console.feed import ConsoleFeed, frame_json
+from csms.console.sessions import COOKIE
 from csms.messages import MessageLog, message_log
 from csms.meter import format_timestamp
 
@@ -68,18 +69,28 @@ class Console:
     # --- login ---------------------------------------------------------------------------------
 
     async def login(self, request: web.Request) -> web.Response:
-        """The API token for a cookie: a browser's EventSource cannot send a bearer header."""
+        """The API token for a session cookie: a browser's EventSource cannot send a bearer header."""
+        throttle = self.api.throttle
+        retry_after = throttle.retry_after(request.remote)
+        if retry_after:
+            return too_many_attempts(retry_after)
         token = field(await body(request), "token", str)
-        expected = self.api.settings.token
-        if not hmac.compare_digest(token.encode(), expected.encode()):
+        if not hmac.compare_digest(token.encode(), self.api.settings.token.encode()):
+            throttle.failed(request.remote)
             raise web.HTTPUnauthorized(reason="wrong token")
+        throttle.succeeded(request.remote)
+        sessions = self.api.sessions
         response = web.json_response({"status": "logged in"})
         # HttpOnly: page scripts cannot read it; Strict: no other site's page can send it.
-        response.set_cookie(COOKIE, session_cookie(expected), httponly=True, samesite="Strict",
-                            secure=_https(request), path="/")
+        response.set_cookie(COOKIE, await sessions.open(), httponly=True, samesite="Strict",
+                            secure=https(request), path="/", max_age=int(sessions.lifetime))
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
+        """Ends the cookie's session on every node (a copy of the cookie is void too)."""
+        session_id = request.cookies.get(COOKIE)
+        if session_id:
+            await self.api.sessions.close(session_id)
         response = web.json_response({"status": "logged out"})
         response.del_cookie(COOKIE, path="/")
         return response
@@ -168,8 +179,3 @@ class Console:
                 "last_delivered_at": format_timestamp(seen.last_delivered_at)
                 if seen.last_delivered_at else None,
                 **pushes}
-
-
-def _https(request: web.Request) -> bool:
-    """Behind a TLS-terminating proxy the cookie is still marked Secure."""
-    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
