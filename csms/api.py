@@ -25,7 +25,7 @@ from csms.console.sessions import COOKIE, ConsoleSessions
 from csms.database import pending_migrations
 from csms.domain import SessionStatus
 from csms.events import EventBus
-from csms.login_throttle import LoginThrottle
+from csms.login_throttle import LoginThrottle, client_address, networks
 from csms.meter import format_timestamp, parse_timestamp
 from csms.openapi import openapi_document
 
@@ -157,9 +157,10 @@ class AdminApi:
         self.pool = pool
         self.commands = commands
         self.events = events
-        # Wrong login and bearer tokens, counted per client address (as the socket has it:
-        # an X-Forwarded-For header is anyone's to write).
+        # Wrong login and bearer tokens, counted per client address (as the socket has it: an
+        # X-Forwarded-For header is anyone's to write, unless a proxy we trust wrote it).
         self.throttle = LoginThrottle(settings.login_attempts)
+        self.proxies = networks(settings.trusted_proxies)
         self.sessions = ConsoleSessions(pool, settings.token, settings.session_lifetime,
                                         settings.session_idle)
         self.app = web.Application(middlewares=[self._errors, self._authenticate])
@@ -217,6 +218,10 @@ class AdminApi:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def client(self, request: web.Request) -> str | None:
+        """The client's address, as the connection or a trusted proxy tells it."""
+        return client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
+
     # --- middlewares ---------------------------------------------------------------------
 
     @web.middleware
@@ -247,13 +252,14 @@ class AdminApi:
         if header:
             # A wrong token is a guess: counted, and an address guessing too often waits, whatever
             # it sends meanwhile. A cookie is not counted (its 256 random bits are no guess).
-            retry_after = self.throttle.retry_after(request.remote)
+            client = self.client(request)
+            retry_after = self.throttle.retry_after(client)
             if retry_after:
                 return too_many_attempts(retry_after)
             if not hmac.compare_digest(header.encode(), f"Bearer {self.settings.token}".encode()):
-                self.throttle.failed(request.remote)
+                self.throttle.failed(client)
                 return problem(401, "missing or wrong bearer token")
-            self.throttle.succeeded(request.remote)
+            self.throttle.succeeded(client)
             return await handler(request)
         if not await self.sessions.valid(request.cookies.get(COOKIE, "")):
             return problem(401, "missing or wrong bearer token")

@@ -8,7 +8,7 @@ import aiohttp
 
 from csms.api import MAX_DEPTH, nesting
 from csms.app import App
-from csms.login_throttle import LoginThrottle
+from csms.login_throttle import LoginThrottle, client_address, networks
 from tests.support import API_TOKEN, Api
 
 JSON = {"Content-Type": "application/json"}
@@ -188,3 +188,34 @@ def test_throttle_delays_are_capped_and_its_memory_bounded() -> None:
     now[0] += 61
     throttle.failed("203.0.113.9")
     assert throttle.retry_after("203.0.113.9") == 0
+
+
+def test_the_client_address_is_the_peer_unless_a_trusted_proxy_names_it() -> None:
+    proxies = networks("10.0.0.0/8, ::1")
+    cases = [  # peer, X-Forwarded-For, trusted proxies -> the client
+        ("192.0.2.1", "203.0.113.7", [], "192.0.2.1"),  # the header is anyone's to write
+        ("192.0.2.1", "203.0.113.7", proxies, "192.0.2.1"),  # a peer that is no proxy of ours
+        ("10.0.0.5", "203.0.113.7", proxies, "203.0.113.7"),
+        ("10.0.0.5", "198.51.100.1, 203.0.113.7, 10.0.0.9", proxies, "203.0.113.7"),  # spoofed left
+        ("::1", None, proxies, "::1"),
+        ("10.0.0.5", "10.0.0.6", proxies, "10.0.0.6"),  # only proxies: the left-most
+    ]
+    for peer, forwarded, trusted, client in cases:
+        assert client_address(peer, forwarded, trusted) == client, (peer, forwarded)
+
+
+async def test_wrong_tokens_behind_a_trusted_proxy_count_per_client(app: App, api: Api) -> None:
+    app.api.throttle = LoginThrottle(attempts=1, clock=lambda: 1000.0)
+
+    async def login(token: str, forwarded: str) -> int:
+        async with aiohttp.ClientSession() as client, client.post(
+                f"{api.base}/login", json={"token": token},
+                headers={"X-Forwarded-For": forwarded}) as response:
+            return response.status
+
+    # Not trusted: a new X-Forwarded-For per try does not escape the throttle.
+    assert [await login("wrong", f"203.0.113.{n}") for n in range(3)] == [401, 401, 429]
+    app.api.throttle = LoginThrottle(attempts=1, clock=lambda: 1000.0)
+    app.api.proxies = networks("127.0.0.1")
+    assert [await login("wrong", "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert await login(API_TOKEN, "203.0.113.2") == 200  # another client behind the same proxy

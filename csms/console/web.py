@@ -70,15 +70,15 @@ class Console:
 
     async def login(self, request: web.Request) -> web.Response:
         """The API token for a session cookie: a browser's EventSource cannot send a bearer header."""
-        throttle = self.api.throttle
-        retry_after = throttle.retry_after(request.remote)
+        throttle, client = self.api.throttle, self.api.client(request)
+        retry_after = throttle.retry_after(client)
         if retry_after:
             return too_many_attempts(retry_after)
         token = field(await body(request), "token", str)
         if not hmac.compare_digest(token.encode(), self.api.settings.token.encode()):
-            throttle.failed(request.remote)
+            throttle.failed(client)
             raise web.HTTPUnauthorized(reason="wrong token")
-        throttle.succeeded(request.remote)
+        throttle.succeeded(client)
         sessions = self.api.sessions
         response = web.json_response({"status": "logged in"})
         # HttpOnly: page scripts cannot read it; Strict: no other site's page can send it.
