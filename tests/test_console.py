@@ -458,3 +458,21 @@ async def test_the_console_asks_for_the_login_again_once_the_cookie_is_gone(
     await page.context.clear_cookies()
     await page.goto(base(app) + "/#/roaming")
     await expect(page.locator("#token")).to_be_visible()
+
+
+async def test_an_event_stream_opened_with_the_cookie_ends_with_its_session(
+        make_app: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("csms.console.web.KEEPALIVE", 0.1)
+    first, second = await make_app(), await make_app()
+    browser = await logged_in(base(first))
+    try:
+        async with browser.get(base(first) + "/api/v1/events") as stream:
+            assert b"event: ready" in await stream.content.readuntil(b"event: ready")
+            async with browser.post(base(second) + "/api/v1/logout", json={},
+                                    headers={"Origin": base(second)}) as response:
+                assert response.status == 200  # logged out on another node
+            async with asyncio.timeout(30):
+                rest = await stream.content.read()  # to the end: the server closed it
+            assert b"event:" not in rest
+    finally:
+        await browser.close()

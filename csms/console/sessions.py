@@ -35,8 +35,9 @@ class ConsoleSessions:
             "VALUES ($1, now() + make_interval(secs => $2::float8))", self._hash(session_id), self.lifetime)
         return session_id
 
-    async def valid(self, session_id: str) -> bool:
-        """The session exists and has neither expired nor idled out (it counts as used now)."""
+    async def valid(self, session_id: str, touch: bool = True) -> bool:
+        """The session exists and has neither expired nor idled out (with touch: it counts as
+        used now)."""
         if not session_id or len(session_id) > 128:
             return False
         id_hash = self._hash(session_id)
@@ -47,7 +48,7 @@ class ConsoleSessions:
             id_hash, self.idle)
         if row is None:
             return False
-        if row["unused"].total_seconds() >= TOUCH_EVERY:
+        if touch and row["unused"].total_seconds() >= TOUCH_EVERY:
             await self.pool.execute(
                 "UPDATE console_sessions SET last_seen_at = now() WHERE id_hash = $1", id_hash)
         return True

@@ -108,8 +108,12 @@ class Console:
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no"})  # nginx would otherwise hold the events back
+        # A stream opened with the cookie ends with its session (logout on any node, expiry).
+        cookie = None if request.headers.get("Authorization") else request.cookies.get(COOKIE)
         await response.prepare(request)
         client = await self.feed.join(charge_point_id, session_id)
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + KEEPALIVE
         try:
             # After join: whatever changes from here on is sent, so the page loads its data now.
             await response.write(b"retry: 2000\n\nevent: ready\ndata: {}\n\n")
@@ -120,12 +124,24 @@ class Console:
                     item = b": keepalive\n\n"
                 if item is None:
                     break
+                if cookie is not None and loop.time() >= next_check:
+                    next_check = loop.time() + KEEPALIVE
+                    if not await self._session_goes_on(cookie):
+                        break
                 await response.write(item)
         except ConnectionResetError:
             pass  # the browser went away
         finally:
             self.feed.leave(client)
         return response
+
+    async def _session_goes_on(self, cookie: str) -> bool:
+        """A cookie stream's session, checked every KEEPALIVE seconds (not counted as use: an
+        open page alone does not keep a login). While the database cannot tell, it goes on."""
+        try:
+            return await self.api.sessions.valid(cookie, touch=False)
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return True
 
     async def charger_messages(self, request: web.Request) -> web.Response:
         """The charger's latest OCPP frames this node saw (a small ring shared by all chargers)."""
