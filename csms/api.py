@@ -213,6 +213,9 @@ class AdminApi:
         self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await self._site.start()
         log.info("admin api listening", host=self.settings.host, port=self.port, path=PREFIX)
+        if any(network.prefixlen == 0 for network in self.proxies):
+            log.warning("api.trusted_proxies trusts every address: any client can name the address "
+                        "the login throttle counts (X-Forwarded-For)")
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import structlog
 
 from csms.api import MAX_DEPTH, nesting
 from csms.app import App
 from csms.login_throttle import LoginThrottle, client_address, networks
+from tests.conftest import AppFactory
 from tests.support import API_TOKEN, Api
 
 JSON = {"Content-Type": "application/json"}
@@ -202,6 +204,14 @@ def test_the_client_address_is_the_peer_unless_a_trusted_proxy_names_it() -> Non
     ]
     for peer, forwarded, trusted, client in cases:
         assert client_address(peer, forwarded, trusted) == client, (peer, forwarded)
+
+
+async def test_trusting_every_address_as_a_proxy_is_warned_of_at_start(make_app: AppFactory) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await make_app(api={"trusted_proxies": "10.0.0.1, ::/0"})
+    [warning] = [entry for entry in logs if entry["log_level"] == "warning"
+                 and "trusted_proxies" in entry["event"]]
+    assert "any client" in warning["event"]
 
 
 async def test_wrong_tokens_behind_a_trusted_proxy_count_per_client(app: App, api: Api) -> None:
