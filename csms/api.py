@@ -145,7 +145,7 @@ def command_reply(result: CommandResult) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def too_many_attempts(retry_after: int) -> web.Response:
-    response = problem(429, f"too many failed logins from this address: retry in {retry_after} s")
+    response = problem(429, f"too many wrong tokens from this address: retry in {retry_after} s")
     response.headers["Retry-After"] = str(retry_after)
     return response
 

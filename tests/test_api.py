@@ -158,7 +158,7 @@ async def test_wrong_tokens_from_one_address_wait_ever_longer(app: App, api: Api
         assert await bearer("wrong") == 401
         async with client.post(f"{api.base}/login", json={"token": API_TOKEN}) as response:
             assert response.status == 429 and response.headers["Retry-After"] == "4"
-            assert "too many failed logins" in (await response.json())["error"]
+            assert "too many wrong tokens" in (await response.json())["error"]
         now[0] += 4
         assert await bearer(API_TOKEN) == 200
         assert await login("wrong") == (401, None)  # the success reset it

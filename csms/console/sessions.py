@@ -32,7 +32,8 @@ class ConsoleSessions:
         await self.sweep()
         await self.pool.execute(
             "INSERT INTO console_sessions (id_hash, expires_at) "
-            "VALUES ($1, now() + make_interval(secs => $2::float8))", self._hash(session_id), self.lifetime)
+            "VALUES ($1, now() + make_interval(secs => $2::float8))",
+            self._hash(session_id), self.lifetime)
         return session_id
 
     async def valid(self, session_id: str, touch: bool = True) -> bool:
@@ -62,5 +63,6 @@ class ConsoleSessions:
         """Removes expired and idle sessions (done at each login: only logins add rows)."""
         result = await self.pool.execute(
             "DELETE FROM console_sessions WHERE expires_at <= now() "
-            "OR ($1::float8 > 0 AND last_seen_at <= now() - make_interval(secs => $1::float8))", self.idle)
+            "OR ($1::float8 > 0 AND last_seen_at <= now() - make_interval(secs => $1::float8))",
+            self.idle)
         return int(result.split()[-1])
