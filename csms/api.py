@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -20,9 +19,13 @@ from csms import store
 from csms.charge_points import register
 from csms.commands import CommandResult, CommandService, Outcome
 from csms.config import ApiSettings
+from csms.console import csrf
+from csms.console.csrf import is_json
+from csms.console.sessions import COOKIE, ConsoleSessions
 from csms.database import pending_migrations
 from csms.domain import SessionStatus
 from csms.events import EventBus
+from csms.login_throttle import LoginThrottle, client_address, networks
 from csms.meter import format_timestamp, parse_timestamp
 from csms.openapi import openapi_document
 
@@ -67,15 +70,45 @@ class BadRequest(Exception):
     """The request cannot be served as sent; answered with 400 and the reason."""
 
 
+class UnsupportedMediaType(BadRequest):
+    """The body is not JSON where JSON is expected; answered with 415."""
+
+
+# Deeper bodies are refused: no request of ours nests more than a few levels, and the parser (or
+# a later json.dumps of the value) would otherwise end in a RecursionError.
+MAX_DEPTH = 32
+
+
+def nesting(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (a scalar: 0)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in
+                             (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 async def body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object: the one place request bodies are parsed."""
     if not request.can_read_body:
         return {}
+    if not is_json(request.content_type):
+        raise UnsupportedMediaType(f"body must be sent as Content-Type: application/json, "
+                                   f"not {request.content_type}")
     try:
         data = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
+    if nesting(data) > MAX_DEPTH:
+        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels")
     return data
 
 
@@ -113,20 +146,16 @@ def command_reply(result: CommandResult) -> web.Response:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The web console's login cookie (POST /login), accepted instead of the bearer header.
-COOKIE = "csms_console"
+def too_many_attempts(retry_after: int) -> web.Response:
+    response = problem(429, f"too many wrong tokens from this address: retry in {retry_after} s")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
-def session_cookie(token: str) -> str:
-    """Derived from the API token: valid on every node, void once the token changes, and the
-    token itself never sits in the browser."""
-    return hmac.new(token.encode(), b"csms console session", hashlib.sha256).hexdigest()
-
-
-def cookie_authenticates(request: web.Request, token: str) -> bool:
-    presented = request.cookies.get(COOKIE, "")
-    return bool(presented) and hmac.compare_digest(presented.encode(),
-                                                   session_cookie(token).encode())
+# The database cannot be reached (restarting, failed over; a refused or missing socket is an
+# OSError): the request may be tried again.
+DATABASE_UNAVAILABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                        asyncpg.CannotConnectNowError, asyncpg.OperatorInterventionError)
 
 
 class AdminApi:
@@ -136,6 +165,12 @@ class AdminApi:
         self.pool = pool
         self.commands = commands
         self.events = events
+        # Wrong login and bearer tokens, counted per client address (as the socket has it: an
+        # X-Forwarded-For header is anyone's to write, unless a proxy we trust wrote it).
+        self.throttle = LoginThrottle(settings.login_attempts)
+        self.proxies = networks(settings.trusted_proxies)
+        self.sessions = ConsoleSessions(pool, settings.token, settings.session_lifetime,
+                                        settings.session_idle)
         self.app = web.Application(middlewares=[self._errors, self._authenticate])
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -191,12 +226,18 @@ class AdminApi:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def client(self, request: web.Request) -> str | None:
+        """The client's address, as the connection or a trusted proxy tells it."""
+        return client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
+
     # --- middlewares ---------------------------------------------------------------------
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
+        except UnsupportedMediaType as exc:
+            return problem(415, str(exc))
         except BadRequest as exc:
             return problem(400, str(exc))
         except asyncpg.DataError as exc:
@@ -207,6 +248,8 @@ class AdminApi:
             if exc.status >= 400:
                 return problem(exc.status, exc.reason)
             raise
+        except DATABASE_UNAVAILABLE:
+            return problem(503, "the database is unavailable; try again shortly")
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -216,10 +259,23 @@ class AdminApi:
                 or request.path.startswith("/console/")):
             return await handler(request)
         header = request.headers.get("Authorization", "")
-        expected = f"Bearer {self.settings.token}"
-        if not hmac.compare_digest(header.encode(), expected.encode()) and not (
-                header == "" and cookie_authenticates(request, self.settings.token)):
+        if header:
+            # A wrong token is a guess: counted, and an address guessing too often waits, whatever
+            # it sends meanwhile. A cookie is not counted (its 256 random bits are no guess).
+            client = self.client(request)
+            retry_after = self.throttle.retry_after(client)
+            if retry_after:
+                return too_many_attempts(retry_after)
+            if not hmac.compare_digest(header.encode(), f"Bearer {self.settings.token}".encode()):
+                self.throttle.failed(client)
+                return problem(401, "missing or wrong bearer token")
+            self.throttle.succeeded(client)
+            return await handler(request)
+        if not await self.sessions.valid(request.cookies.get(COOKIE, "")):
             return problem(401, "missing or wrong bearer token")
+        refused = csrf.refusal(request)
+        if refused is not None:
+            return problem(403, refused)
         return await handler(request)
 
     # --- charge points ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -100,6 +101,20 @@ class FilePath:
         return value
 
 
+@dataclass(frozen=True)
+class Networks:
+    """Comma-separated IP addresses or networks (10.0.0.5, 10.1.0.0/16, ::1)."""
+
+    def check(self, value: Any, section: Any) -> Any:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{part.strip()!r} is not an IP address or network") from None
+        return value
+
+
 PORT = Between(0, 65535)  # 0: any free port
 POSITIVE = Between(above=0)
 NOT_NEGATIVE = Between(0)
@@ -143,6 +158,10 @@ class ApiSettings:
     host: str = "127.0.0.1"  # a public bind needs a real token (csms/exposure.py)
     port: Annotated[int, PORT] = 8080
     token: str = "change-me"
+    login_attempts: Annotated[int, Between(1)] = 5
+    trusted_proxies: Annotated[str, Networks()] = ""
+    session_lifetime: Annotated[float, POSITIVE] = 28800.0
+    session_idle: Annotated[float, NOT_NEGATIVE] = 3600.0
 
 
 @dataclass

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from csms.config import ConfigError, Settings
+from csms.login_throttle import networks
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,11 @@ CHECKS: tuple[Check, ...] = (
                      and len(s.api.token) < MIN_PUBLIC_TOKEN_LENGTH),
           f"an admin token shorter than {MIN_PUBLIC_TOKEN_LENGTH} characters on a public bind "
           "(api.host {s.api.host!r})", _TOKEN_FIX),
+    Check("api.trusted_proxies", WARN,
+          lambda s: any(n.prefixlen == 0 for n in networks(s.api.trusted_proxies)),
+          "api.trusted_proxies trusts every address: any client can name the address the login "
+          "throttle counts (X-Forwarded-For)",
+          "name only your reverse proxies' addresses"),
     Check("oicp.client_ca", REFUSE,
           lambda s: s.oicp.enabled and bool(s.oicp.server_cert) and not s.oicp.client_ca,
           "OICP server TLS without a client CA: anyone reaching oicp.listen_port could start sessions",

@@ -69,6 +69,23 @@ def _command(summary: str, params: list[dict[str, Any]],
     return operation
 
 
+def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
+    """The answers any operation may give before its handler runs."""
+    for item in paths.values():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            responses.setdefault("429", {
+                **_json(_ERROR, "Too many wrong tokens from this address"),
+                "headers": {"Retry-After": {"description": "Seconds until it may try again",
+                                            "schema": {"type": "integer"}}}})
+            if method != "get" and operation.get("security") != []:
+                responses.setdefault("403", _json(
+                    _ERROR, "With the console's cookie: not JSON, or not from the console's origin"))
+            if "requestBody" in operation:
+                responses.setdefault("415", _json(_ERROR, "The body is not application/json"))
+    return paths
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     cp = _path_param("cp")
@@ -82,7 +99,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
-        "paths": {
+        "paths": _with_refusals({
             "/charge-points": {
                 "get": _read("Charge points with connection state", listing, []),
                 "post": {
@@ -200,14 +217,15 @@ def openapi_document() -> dict[str, Any]:
                               "401": _json(_ERROR, "No or wrong token")},
             }},
             "/login": {"post": {
-                "summary": "The web console's login: the API token for an HttpOnly cookie that "
-                           "the API then accepts instead of the bearer header",
+                "summary": "The web console's login: the API token for a session in an HttpOnly "
+                           "cookie that the API then accepts instead of the bearer header",
                 "security": [],
                 "requestBody": _body({"token": {"type": "string"}}, ["token"]),
                 "responses": {"200": _json(_OBJECT, "Logged in, cookie set"),
                               "400": _json(_ERROR, "Bad request"),
                               "401": _json(_ERROR, "Wrong token")},
             }},
-            "/logout": {"post": _read("End the console's login (clears the cookie)", _OBJECT, [])},
-        },
+            "/logout": {"post": _read("End the console's login session on every node (and clear "
+                                      "the cookie)", _OBJECT, [])},
+        }),
     }

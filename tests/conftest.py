@@ -102,7 +102,7 @@ async def make_app(db_url: str) -> AsyncIterator[AppFactory]:
 
     async def factory(ocpp_port: int = 0, oicp: dict[str, Any] | None = None,
                       ocpi: dict[str, Any] | None = None, node_id: str = "",
-                      **ocpp: Any) -> App:
+                      api: dict[str, Any] | None = None, **ocpp: Any) -> App:
         settings = test_settings(**ocpp)
         settings.ocpp.port = ocpp_port
         settings.cluster.node_id = node_id
@@ -110,6 +110,8 @@ async def make_app(db_url: str) -> AsyncIterator[AppFactory]:
             setattr(settings.oicp, key, value)
         for key, value in (ocpi or {}).items():
             setattr(settings.ocpi, key, value)
+        for key, value in (api or {}).items():
+            setattr(settings.api, key, value)
         app = await App.open(settings, url=db_url)
         await app.start()
         started.append(app)

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-import aiohttp
+from typing import Any
 
+import aiohttp
+import structlog
+
+from csms.api import MAX_DEPTH, nesting
 from csms.app import App
-from tests.support import Api
+from csms.login_throttle import LoginThrottle, client_address, networks
+from tests.conftest import AppFactory
+from tests.support import API_TOKEN, Api
+
+JSON = {"Content-Type": "application/json"}
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for n in range(depth):
+        value = [value] if n % 2 else {"a": value}
+    return value
 
 
 async def test_requests_without_the_bearer_token_are_refused(app: App, api: Api) -> None:
@@ -46,7 +61,10 @@ async def test_register_charge_point_and_evses(app: App, api: Api) -> None:
 
 async def test_bad_requests_get_clear_errors_and_change_nothing(app: App, api: Api) -> None:
     cases = [
-        ("POST", "/charge-points", {"data": b"{not json"}, 400, "not valid JSON"),
+        ("POST", "/charge-points", {"data": b"{not json", "headers": JSON}, 400, "not valid JSON"),
+        ("POST", "/tokens", {"data": b'{"uid": "T"}'}, 415, "application/json"),
+        ("POST", "/tokens", {"data": {"uid": "T"}}, 415, "application/json"),  # a form
+        ("POST", "/tokens", {"json": {"uid": "T", "x": nested(MAX_DEPTH)}}, 400, "nests deeper"),
         ("POST", "/charge-points", {"json": ["a list"]}, 400, "JSON object"),
         ("POST", "/charge-points", {"json": {"evses": {}}}, 400, "'id' is required"),
         ("POST", "/charge-points", {"json": {"id": "X", "evses": {"one": "E"}}}, 400, "EVSE numbers"),
@@ -91,3 +109,123 @@ async def test_health_and_readiness_need_no_token(app: App) -> None:
         async with http.get(base + "/readyz") as response:
             answer = await response.json()
             assert response.status == 503 and len(answer["pending_migrations"]) == 1
+
+
+def test_nesting_counts_objects_and_arrays() -> None:
+    assert [nesting(v) for v in (1, {}, [], {"a": [1, {"b": 2}]}, nested(5))] == [0, 1, 1, 3, 5]
+    assert nesting(nested(10_000)) == MAX_DEPTH + 1  # stops looking one level past the limit
+
+
+async def test_deeply_nested_json_is_a_bad_request(app: App, api: Api) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # past the parser's recursion limit
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.post(f"{api.base}/login", data=deep, headers=JSON) as response:
+            assert response.status == 400
+            assert "nests deeper" in (await response.json())["error"]
+    status, answer = await api.request("POST", "/tokens", data=b'{"uid": ' + deep + b"}",
+                                       headers=JSON)
+    assert status == 400 and "nests deeper" in answer["error"]
+    assert await api.get("/tokens") == []
+
+
+async def test_wrong_tokens_from_one_address_wait_ever_longer(app: App, api: Api) -> None:
+    now = [1000.0]
+    app.api.throttle = LoginThrottle(attempts=3, clock=lambda: now[0])
+    async with aiohttp.ClientSession() as client:
+
+        async def login(token: str) -> tuple[int, str | None]:
+            async with client.post(f"{api.base}/login", json={"token": token}) as response:
+                return response.status, response.headers.get("Retry-After")
+
+        async def bearer(token: str) -> int:
+            async with client.get(f"{api.base}/tokens",
+                                  headers={"Authorization": f"Bearer {token}"}) as response:
+                return response.status
+
+        assert [await login("wrong") for _ in range(3)] == [(401, None)] * 3  # free tries
+        assert await login(API_TOKEN) == (200, None)  # a success starts the count again
+        assert [await login("wrong") for _ in range(3)] == [(401, None)] * 3
+        assert await bearer("wrong") == 401  # the 4th: a wrong bearer token counts the same
+        # Now the address waits 1 s, whatever it sends, a right token too.
+        assert await login(API_TOKEN) == (429, "1")
+        assert await bearer(API_TOKEN) == 429
+        async with client.get(f"{api.base}/tokens") as response:
+            assert response.status == 401  # no credentials: nothing guessed, nothing counted
+        now[0] += 1
+        assert await login("wrong") == (401, None)
+        assert await login("wrong") == (429, "2")  # twice as long after each wrong one
+        now[0] += 2
+        assert await bearer("wrong") == 401
+        async with client.post(f"{api.base}/login", json={"token": API_TOKEN}) as response:
+            assert response.status == 429 and response.headers["Retry-After"] == "4"
+            assert "too many wrong tokens" in (await response.json())["error"]
+        now[0] += 4
+        assert await bearer(API_TOKEN) == 200
+        assert await login("wrong") == (401, None)  # the success reset it
+
+
+def test_throttle_delays_are_capped_and_its_memory_bounded() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(attempts=1, base_delay=1.0, max_delay=8.0, forget_after=60.0,
+                             capacity=3, clock=lambda: now[0])
+    waits = []
+    for _ in range(7):
+        throttle.failed("192.0.2.1")
+        waits.append(throttle.retry_after("192.0.2.1"))
+        now[0] += waits[-1]
+    assert waits == [0, 1, 2, 4, 8, 8, 8]
+    # One IPv6 host holds a whole /64: its addresses count together; an IPv4-mapped one as IPv4.
+    throttle.failed("2001:db8::1")
+    throttle.failed("2001:db8::2")
+    assert throttle.retry_after("2001:db8::ffff") == 1
+    assert throttle.retry_after("2001:db8:0:1::1") == 0
+    throttle.failed("::ffff:192.0.2.1")
+    assert throttle.retry_after("192.0.2.1") == 8
+    # Many addresses: the least recently failed are let go.
+    for n in range(100):
+        throttle.failed(f"198.51.100.{n}")
+    assert len(throttle) == 3
+    # An address that stopped failing is forgotten after a while (or once it waited its delay).
+    throttle.failed("203.0.113.9")
+    now[0] += 61
+    throttle.failed("203.0.113.9")
+    assert throttle.retry_after("203.0.113.9") == 0
+
+
+def test_the_client_address_is_the_peer_unless_a_trusted_proxy_names_it() -> None:
+    proxies = networks("10.0.0.0/8, ::1")
+    cases = [  # peer, X-Forwarded-For, trusted proxies -> the client
+        ("192.0.2.1", "203.0.113.7", [], "192.0.2.1"),  # the header is anyone's to write
+        ("192.0.2.1", "203.0.113.7", proxies, "192.0.2.1"),  # a peer that is no proxy of ours
+        ("10.0.0.5", "203.0.113.7", proxies, "203.0.113.7"),
+        ("10.0.0.5", "198.51.100.1, 203.0.113.7, 10.0.0.9", proxies, "203.0.113.7"),  # spoofed left
+        ("::1", None, proxies, "::1"),
+        ("10.0.0.5", "10.0.0.6", proxies, "10.0.0.6"),  # only proxies: the left-most
+    ]
+    for peer, forwarded, trusted, client in cases:
+        assert client_address(peer, forwarded, trusted) == client, (peer, forwarded)
+
+
+async def test_trusting_every_address_as_a_proxy_is_warned_of_at_start(make_app: AppFactory) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await make_app(api={"trusted_proxies": "10.0.0.1, ::/0"})
+    [warning] = [entry for entry in logs if entry["log_level"] == "warning"
+                 and entry.get("setting") == "api.trusted_proxies"]
+    assert "any client" in warning["problem"]
+
+
+async def test_wrong_tokens_behind_a_trusted_proxy_count_per_client(app: App, api: Api) -> None:
+    app.api.throttle = LoginThrottle(attempts=1, clock=lambda: 1000.0)
+
+    async def login(token: str, forwarded: str) -> int:
+        async with aiohttp.ClientSession() as client, client.post(
+                f"{api.base}/login", json={"token": token},
+                headers={"X-Forwarded-For": forwarded}) as response:
+            return response.status
+
+    # Not trusted: a new X-Forwarded-For per try does not escape the throttle.
+    assert [await login("wrong", f"203.0.113.{n}") for n in range(3)] == [401, 401, 429]
+    app.api.throttle = LoginThrottle(attempts=1, clock=lambda: 1000.0)
+    app.api.proxies = networks("127.0.0.1")
+    assert [await login("wrong", "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert await login(API_TOKEN, "203.0.113.2") == 200  # another client behind the same proxy

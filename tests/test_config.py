@@ -75,6 +75,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     ({"CSMS_OICP_OPERATOR_ID": "DE-ABC-1"}, "expected an OICP operator id"),
     ({"CSMS_OCPP_PATH": "ocpp"}, "expected a path starting with /"),
     ({"CSMS_DATABASE_URL": "postgresql://u:secret@db:99999/x"}, r"u:\*\*\*@db:99999.*bad port"),
+    ({"CSMS_API_TRUSTED_PROXIES": "10.0.0.1, proxy.local"}, "'proxy.local' is not an IP address"),
 ])
 def test_bad_settings_are_refused_in_one_line(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as refused:

@@ -17,6 +17,7 @@ import pytest
 from csms.app import App
 from csms.charge_points import assign_sites, register
 from csms.console.feed import CHANNEL
+from csms.console.sessions import ConsoleSessions
 from csms.messages import FRAME_CHARS, Frame, MessageLog
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
@@ -93,10 +94,106 @@ async def test_console_pages_are_public_and_the_api_needs_the_token_or_the_cooki
         async with browser.get(url + "/api/v1/charge-points",
                                headers={"Authorization": "Bearer wrong"}) as response:
             assert response.status == 401
-        async with browser.post(url + "/api/v1/logout") as response:
+        async with browser.post(url + "/api/v1/logout", json={},
+                                headers={"Origin": url}) as response:
             assert response.status == 200
         async with browser.get(url + "/api/v1/charge-points") as response:
             assert response.status == 401
+
+
+async def logged_in(url: str, cookies: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """A browser's session with the console's cookie (or the cookie given)."""
+    browser = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), cookies=cookies)
+    if cookies is None:
+        async with browser.post(url + "/api/v1/login", json={"token": API_TOKEN}) as response:
+            assert response.status == 200
+    return browser
+
+
+async def test_a_change_with_the_cookie_must_come_from_the_console_itself(app: App, api: Api) -> None:
+    url = base(app)
+    await api.post("/tokens", {"uid": "CARD1"})
+    cross_site = [  # what another site's page can make a logged-in browser send
+        ("/tokens/CARD1/block", {"data": "x", "headers": {"Content-Type": "text/plain",
+                                                          "Origin": url}}),
+        ("/tokens/CARD1/block", {"data": {"a": "b"}, "headers": {"Origin": url}}),  # a form
+        ("/tokens/CARD1/block", {"json": {}, "headers": {"Origin": "http://127.0.0.1:1"}}),
+        ("/tokens/CARD1/block", {"json": {}, "headers": {"Origin": "null"}}),
+        ("/tokens/CARD1/block", {"json": {}, "headers": {"Sec-Fetch-Site": "same-site"}}),
+        ("/tokens/CARD1/block", {"json": {}}),  # neither Origin nor Sec-Fetch-Site
+        ("/tokens", {"json": {"uid": "CARD2"}, "headers": {"Origin": url.replace("http", "https")}}),
+    ]
+    browser = await logged_in(url)
+    try:
+        for path, kwargs in cross_site:
+            async with browser.post(url + "/api/v1" + path, **kwargs) as response:
+                assert response.status == 403, (path, kwargs)
+                assert "console" in (await response.json())["error"]
+        assert [t["status"] for t in await api.get("/tokens")] == ["accepted"]  # nothing changed
+        # The console's own requests: JSON with its Origin, or same-origin without one, and
+        # behind a TLS proxy its https origin.
+        for headers in ({"Origin": url}, {"Sec-Fetch-Site": "same-origin"},
+                        {"Origin": url.replace("http", "https"), "X-Forwarded-Proto": "https"}):
+            async with browser.post(url + "/api/v1/tokens/CARD1/unblock", json={},
+                                    headers=headers) as response:
+                assert response.status == 200, headers
+        async with browser.get(url + "/api/v1/tokens",
+                               headers={"Origin": "http://127.0.0.1:1"}) as response:
+            assert response.status == 200  # reading changes nothing (and CORS keeps the answer)
+    finally:
+        await browser.close()
+    # Bearer clients are no browser: no Origin asked for (though JSON it must be).
+    status, _ = await api.request("POST", "/tokens", json={"uid": "CARD3"},
+                                  headers={"Origin": "http://127.0.0.1:1"})
+    assert status == 201
+    assert (await api.post("/tokens/CARD1/block"))[0] == 200
+
+
+async def test_console_sessions_end_at_logout_expiry_and_idle_on_every_node(
+        make_app: AppFactory) -> None:
+    first = await make_app()
+    second = await make_app()  # another node of the cluster, on the same database
+    url = base(first)
+    browser = await logged_in(url)
+    try:
+        [cookie] = [c for c in browser.cookie_jar if c.key == "csms_console"]
+        session_id = cookie.value
+        assert cookie["max-age"] == "28800" and cookie["httponly"] and cookie["samesite"] == "Strict"
+        stored = await first.pool.fetchval("SELECT id_hash FROM console_sessions")
+        assert session_id.encode() not in stored and len(session_id) >= 43  # 256 random bits
+        async with browser.get(base(second) + "/api/v1/charge-points") as response:
+            assert response.status == 200
+        async with browser.post(url + "/api/v1/logout", json={}, headers={"Origin": url}) as response:
+            assert response.status == 200
+    finally:
+        await browser.close()
+    # The cookie a logout left behind (or a copy of it) no longer works, on either node.
+    for node in (first, second):
+        async with aiohttp.ClientSession(cookies={"csms_console": session_id}) as copy:
+            async with copy.get(base(node) + "/api/v1/charge-points") as response:
+                assert response.status == 401
+
+    async def refused_after(change: str) -> None:
+        browser = await logged_in(url)
+        try:
+            async with browser.get(url + "/api/v1/charge-points") as response:
+                assert response.status == 200
+            await first.pool.execute(change)
+            async with browser.get(url + "/api/v1/charge-points") as response:
+                assert response.status == 401, change
+        finally:
+            await browser.close()
+
+    await refused_after("UPDATE console_sessions SET expires_at = now() - interval '1 second'")
+    await refused_after("UPDATE console_sessions SET last_seen_at = now() - interval '61 minutes'")
+    # Expired and idle sessions are swept at the next login.
+    browser = await logged_in(url)
+    await browser.close()
+    assert await first.pool.fetchval("SELECT count(*) FROM console_sessions") == 1
+    # Keyed with the API token: a node with a new token knows none of the old sessions.
+    session_id = await first.api.sessions.open()
+    assert await first.api.sessions.valid(session_id)
+    assert not await ConsoleSessions(first.pool, "a new token", 3600, 0).valid(session_id)
 
 
 # --- the live feed -------------------------------------------------------------------------------
@@ -361,3 +458,21 @@ async def test_the_console_asks_for_the_login_again_once_the_cookie_is_gone(
     await page.context.clear_cookies()
     await page.goto(base(app) + "/#/roaming")
     await expect(page.locator("#token")).to_be_visible()
+
+
+async def test_an_event_stream_opened_with_the_cookie_ends_with_its_session(
+        make_app: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("csms.console.web.KEEPALIVE", 0.1)
+    first, second = await make_app(), await make_app()
+    browser = await logged_in(base(first))
+    try:
+        async with browser.get(base(first) + "/api/v1/events") as stream:
+            assert b"event: ready" in await stream.content.readuntil(b"event: ready")
+            async with browser.post(base(second) + "/api/v1/logout", json={},
+                                    headers={"Origin": base(second)}) as response:
+                assert response.status == 200  # logged out on another node
+            async with asyncio.timeout(30):
+                rest = await stream.content.read()  # to the end: the server closed it
+            assert b"event:" not in rest
+    finally:
+        await browser.close()

@@ -15,6 +15,7 @@ import pytest
 from pgserver._commands import pg_ctl
 
 from csms import store
+from csms.api import COOKIE
 from csms.app import App
 from csms.charge_points import register
 from csms.database import migrate_url
@@ -84,6 +85,12 @@ async def test_database_restart_under_a_charging_session(private_postgres: Priva
 
         await asyncio.to_thread(private_postgres.stop)
         assert await ready() == 503
+        # The admin API says so too, to a bearer client and to the console's cookie alike.
+        for credentials in ({"headers": {"Authorization": f"Bearer {conftest.API_TOKEN}"}},
+                            {"cookies": {COOKIE: "a-console-session"}}):
+            async with http.get(f"http://127.0.0.1:{app.api.port}/api/v1/charge-points",
+                                **credentials) as response:  # type: ignore[arg-type]
+                assert response.status == 503, await response.text()
         errors_before = len(sim.errors)
         await asyncio.sleep(1.5)  # the charger meters on; we cannot store, so we must not ack
         assert "InternalError" in sim.errors[errors_before:]

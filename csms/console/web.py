@@ -17,7 +17,6 @@ from bridge.oicp.evse_status import OPERATION as OICP_EVSE_STATUS
 from bridge.oicp.service import PARTNER as HUBJECT
 from csms import store
 from csms.api import (
-    COOKIE,
     PREFIX,
     AdminApi,
     BadRequest,
@@ -25,9 +24,11 @@ from csms.api import (
     field,
     query_int,
     record,
-    session_cookie,
+    too_many_attempts,
 )
+from csms.console.csrf import https
 from csms.console.feed import ConsoleFeed, frame_json
+from csms.console.sessions import COOKIE
 from csms.messages import MessageLog, message_log
 from csms.meter import format_timestamp
 
@@ -68,18 +69,28 @@ class Console:
     # --- login ---------------------------------------------------------------------------------
 
     async def login(self, request: web.Request) -> web.Response:
-        """The API token for a cookie: a browser's EventSource cannot send a bearer header."""
+        """The API token for a session cookie: a browser's EventSource cannot send a bearer header."""
+        throttle, client = self.api.throttle, self.api.client(request)
+        retry_after = throttle.retry_after(client)
+        if retry_after:
+            return too_many_attempts(retry_after)
         token = field(await body(request), "token", str)
-        expected = self.api.settings.token
-        if not hmac.compare_digest(token.encode(), expected.encode()):
+        if not hmac.compare_digest(token.encode(), self.api.settings.token.encode()):
+            throttle.failed(client)
             raise web.HTTPUnauthorized(reason="wrong token")
+        throttle.succeeded(client)
+        sessions = self.api.sessions
         response = web.json_response({"status": "logged in"})
         # HttpOnly: page scripts cannot read it; Strict: no other site's page can send it.
-        response.set_cookie(COOKIE, session_cookie(expected), httponly=True, samesite="Strict",
-                            secure=_https(request), path="/")
+        response.set_cookie(COOKIE, await sessions.open(), httponly=True, samesite="Strict",
+                            secure=https(request), path="/", max_age=int(sessions.lifetime))
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
+        """Ends the cookie's session on every node (a copy of the cookie is void too)."""
+        session_id = request.cookies.get(COOKIE)
+        if session_id:
+            await self.api.sessions.close(session_id)
         response = web.json_response({"status": "logged out"})
         response.del_cookie(COOKIE, path="/")
         return response
@@ -97,8 +108,12 @@ class Console:
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no"})  # nginx would otherwise hold the events back
+        # A stream opened with the cookie ends with its session (logout on any node, expiry).
+        cookie = None if request.headers.get("Authorization") else request.cookies.get(COOKIE)
         await response.prepare(request)
         client = await self.feed.join(charge_point_id, session_id)
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + KEEPALIVE
         try:
             # After join: whatever changes from here on is sent, so the page loads its data now.
             await response.write(b"retry: 2000\n\nevent: ready\ndata: {}\n\n")
@@ -109,12 +124,24 @@ class Console:
                     item = b": keepalive\n\n"
                 if item is None:
                     break
+                if cookie is not None and loop.time() >= next_check:
+                    next_check = loop.time() + KEEPALIVE
+                    if not await self._session_goes_on(cookie):
+                        break
                 await response.write(item)
         except ConnectionResetError:
             pass  # the browser went away
         finally:
             self.feed.leave(client)
         return response
+
+    async def _session_goes_on(self, cookie: str) -> bool:
+        """A cookie stream's session, checked every KEEPALIVE seconds (not counted as use: an
+        open page alone does not keep a login). While the database cannot tell, it goes on."""
+        try:
+            return await self.api.sessions.valid(cookie, touch=False)
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return True
 
     async def charger_messages(self, request: web.Request) -> web.Response:
         """The charger's latest OCPP frames this node saw (a small ring shared by all chargers)."""
@@ -168,8 +195,3 @@ class Console:
                 "last_delivered_at": format_timestamp(seen.last_delivered_at)
                 if seen.last_delivered_at else None,
                 **pushes}
-
-
-def _https(request: web.Request) -> bool:
-    """Behind a TLS-terminating proxy the cookie is still marked Secure."""
-    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"

@@ -3,8 +3,11 @@
 export class Unauthorized extends Error {}
 
 // Any answer, with its status: commands report their outcome with 409, 503, 504 …
+// A change is always sent as JSON (an empty object without a body): with the cookie, the API
+// takes nothing else (what another site's form could send is refused).
 export async function call(path, { method = "GET", body } = {}) {
   const init = { method, credentials: "same-origin", headers: {} };
+  if (body === undefined && method !== "GET" && method !== "HEAD") body = {};
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
