@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from csms.console.sessions import COOKIE, ConsoleSessions
 from csms.database import pending_migrations
 from csms.domain import SessionStatus
 from csms.events import EventBus
+from csms.json_bodies import BadJson, json_body
 from csms.login_throttle import LoginThrottle, client_address, networks
 from csms.meter import format_timestamp, parse_timestamp
 from csms.openapi import openapi_document
@@ -74,24 +74,6 @@ class UnsupportedMediaType(BadRequest):
     """The body is not JSON where JSON is expected; answered with 415."""
 
 
-# Deeper bodies are refused: no request of ours nests more than a few levels, and the parser (or
-# a later json.dumps of the value) would otherwise end in a RecursionError.
-MAX_DEPTH = 32
-
-
-def nesting(value: Any) -> int:
-    """How deeply objects and arrays nest in a parsed JSON value (a scalar: 0)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth <= MAX_DEPTH:
-                stack.extend((child, depth + 1) for child in
-                             (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
 async def body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object: the one place request bodies are parsed."""
     if not request.can_read_body:
@@ -100,15 +82,11 @@ async def body(request: web.Request) -> dict[str, Any]:
         raise UnsupportedMediaType(f"body must be sent as Content-Type: application/json, "
                                    f"not {request.content_type}")
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels") from None
+        data = await json_body(request)
+    except BadJson as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
-    if nesting(data) > MAX_DEPTH:
-        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels")
     return data
 
 

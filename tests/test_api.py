@@ -7,8 +7,8 @@ from typing import Any
 import aiohttp
 import structlog
 
-from csms.api import MAX_DEPTH, nesting
 from csms.app import App
+from csms.json_bodies import MAX_DEPTH, nesting
 from csms.login_throttle import LoginThrottle, client_address, networks
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, Api

@@ -210,8 +210,10 @@ async def test_bad_token_pushes_change_nothing(make_app: AppFactory, emsp: Simul
     status, _, answer = await emsp.call("PUT", url.replace("/NL/EMS/", "/DE/ABC/"),
                                         {**token, "country_code": "DE", "party_id": "ABC"})
     assert (status, answer["status_code"]) == (400, 2001)  # not a party of the caller's
-    status, _, answer = await emsp.call("PUT", url, raw=b"{", headers={"Content-Type": "application/json"})
-    assert (status, answer["status_code"]) == (400, 2001)
+    for raw in (b"{", b"[" * 100_000 + b"]" * 100_000):  # not JSON; nested past any parser's depth
+        status, _, answer = await emsp.call("PUT", url, raw=raw,
+                                            headers={"Content-Type": "application/json"})
+        assert (status, answer["status_code"]) == (400, 2001)
     status, _, _ = await emsp.call("PUT", url, token, token="wrong")
     assert status == 401
     assert await store.get_token(app.pool, "AABB0055") is None  # no side effect

@@ -33,6 +33,7 @@ from bridge.ocpi.transport import (
 from csms import store, tariffs
 from csms.commands import CommandService
 from csms.config import OcpiSettings
+from csms.json_bodies import BadJson, json_body
 from csms.sites import parse_site
 
 log = structlog.get_logger(__name__)
@@ -155,9 +156,9 @@ class OcpiServer:
 
     async def _json(self, request: web.Request) -> Any:
         try:
-            return await request.json()
-        except ValueError:
-            raise OcpiProblem(400, INVALID_PARAMETERS, "body is not JSON") from None
+            return await json_body(request)
+        except BadJson as exc:
+            raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
 
     async def credentials(self, request: web.Request) -> web.Response:
         partner = request[PARTNER]

@@ -17,6 +17,7 @@ from csms import store
 from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import ConfigError, OicpSettings
 from csms.domain import TokenType
+from csms.json_bodies import BadJson, json_body
 from csms.tls import server_context
 
 log = structlog.get_logger(__name__)
@@ -155,9 +156,9 @@ class OicpInbound:
     async def _parse(self, request: web.Request, starting: bool) -> Call:
         """The fields every remote start/stop and reservation request carries, checked."""
         try:
-            body = await request.json()
-        except ValueError:
-            raise BadData("body is not JSON") from None
+            body = await json_body(request)
+        except BadJson as exc:
+            raise BadData(str(exc)) from None
         if not isinstance(body, dict):
             raise BadData("body must be a JSON object")
         if not _storable(body):
