@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import unicodedata
 from collections import Counter
 from collections.abc import Awaitable
 from http import HTTPStatus
@@ -35,15 +36,26 @@ ADAPTERS: dict[str, type[Ocpp16Adapter] | type[Ocpp201Adapter]] = {
 }
 
 
+class BadIdentity(ValueError):
+    """A path under the prefix whose last segment cannot be a charger's id."""
+
+
 def charge_point_id_from_path(path: str, prefix: str) -> str | None:
-    """'/ocpp/CP%201' → 'CP 1'; None unless the path is exactly prefix + one segment."""
+    """'/ocpp/CP%201' → 'CP 1'; None unless the path is exactly prefix + one segment. Raises
+    BadIdentity for a segment that is not UTF-8 or holds control characters ('CP1%00'): no
+    database or log line takes those."""
     route = urlsplit(path).path
     base = prefix.rstrip("/") + "/"
     if not route.startswith(base):
         return None
-    charge_point_id = unquote(route[len(base):])
+    try:
+        charge_point_id = unquote(route[len(base):], errors="strict")
+    except UnicodeDecodeError:
+        raise BadIdentity("charge point id is not UTF-8") from None
     if not charge_point_id or "/" in charge_point_id or len(charge_point_id) > 255:
         return None
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in charge_point_id):
+        raise BadIdentity("charge point id holds control characters")
     return charge_point_id
 
 
@@ -116,8 +128,12 @@ class OcppServer:
             await self._server.wait_closed()
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        charge_point_id = charge_point_id_from_path(request.path, self.settings.path)
         peer = connection.remote_address
+        try:
+            charge_point_id = charge_point_id_from_path(request.path, self.settings.path)
+        except BadIdentity as bad:
+            log.warning("connection refused: bad charge point id", reason=str(bad), peer=peer)
+            return _refuse(connection, HTTPStatus.BAD_REQUEST, str(bad).capitalize())
         limit = self.settings.max_connections_per_ip
         if limit and peer and self._per_ip[peer[0]] >= limit:
             log.warning("connection refused: too many from one address", peer=peer, limit=limit)
