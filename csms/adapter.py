@@ -15,7 +15,7 @@ import structlog
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
 
-from csms import casing, routing, validation
+from csms import casing, masking, routing, validation
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings, lenient_actions
 from csms.messages import message_log
@@ -33,6 +33,7 @@ ocpp.messages.ASYNC_VALIDATION = False
 validation.install()
 casing.install()
 routing.install()
+masking.install()
 
 
 @dataclass(frozen=True)
