@@ -138,6 +138,7 @@ class OcppSettings:
     max_pending_password_checks: Annotated[int, Between(1)] = 128
     auth_failures_per_charger: Annotated[int, NOT_NEGATIVE] = 5
     auth_failures_per_address: Annotated[int, NOT_NEGATIVE] = 50
+    allow_unauthenticated: bool = False
     lenient_validation: str = ""
 
 

@@ -79,6 +79,25 @@ def _refuse(connection: ServerConnection, status: HTTPStatus, why: str,
     return response
 
 
+def relaxations(settings: OcppSettings) -> list[str]:
+    """The OCPP settings in force that trade safety for convenience, one line each."""
+    found = []
+    if settings.allow_unauthenticated:
+        found.append("chargers registered without a password connect without credentials "
+                     "(ocpp.allow_unauthenticated)")
+    if settings.accept_unknown_charge_points:
+        found.append("any charger id connects, without credentials "
+                     "(ocpp.accept_unknown_charge_points)")
+    if not settings.auth_failures_per_charger or not settings.auth_failures_per_address:
+        found.append("wrong charger passwords are not throttled "
+                     "(ocpp.auth_failures_per_charger / ocpp.auth_failures_per_address = 0)")
+    if not settings.handshake_timeout:
+        found.append("upgrades never time out (ocpp.handshake_timeout = 0)")
+    if not settings.max_connections_per_ip:
+        found.append("no limit of connections per address (ocpp.max_connections_per_ip = 0)")
+    return found
+
+
 class CountedConnection(ServerConnection):
     """Counted per address from the TCP accept to the close: upgrades under way (a slow or a
     never finished request, a password check) count towards max_connections_per_ip too."""
@@ -163,10 +182,8 @@ class OcppServer:
             ping_interval=None,  # one task pings every charger: see _keepalive
             create_connection=self._connection_class,
         )
-        if not self.settings.auth_failures_per_charger or not self.settings.auth_failures_per_address:
-            log.warning("relaxed: wrong charger passwords are not throttled",
-                        auth_failures_per_charger=self.settings.auth_failures_per_charger,
-                        auth_failures_per_address=self.settings.auth_failures_per_address)
+        for warning in relaxations(self.settings):
+            log.warning("relaxed: " + warning)
         if self.settings.ping_interval:
             self._pinger = asyncio.get_running_loop().create_task(self._keepalive())
         log.info("ocpp server listening", host=self.settings.host, port=self.port,
@@ -221,7 +238,13 @@ class OcppServer:
         password_hash = charge_point["password_hash"]
         if password_hash is not None:
             return await self._authenticate(connection, request, charge_point_id, password_hash)
-        return None
+        if profile == 0 or self.settings.allow_unauthenticated:
+            return None  # registered to connect without credentials, or the config says so
+        # Profiles 1 and 2 are Basic auth: without a password anyone could connect as this
+        # charger, and push the real one off.
+        self._log_refusal("no password registered", peer, charge_point_id=charge_point_id)
+        return _refuse(connection, HTTPStatus.UNAUTHORIZED,
+                       "No password registered for this charger")
 
     def _log_refusal(self, why: str, peer: object, **details: object) -> None:
         """One line per kind of refusal and address a minute: a flood does not flood the log."""

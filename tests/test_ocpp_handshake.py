@@ -8,12 +8,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import structlog.testing
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from csms.app import App
 from csms.auth_throttle import FIRST_DELAY, FORGET_AFTER, FailureLimit
 from csms.charge_points import register
+from csms.config import OcppSettings
+from csms.server import relaxations
 from tests.conftest import AppFactory
 from tests.support import eventually, ws_url
 
@@ -120,3 +123,29 @@ def test_failure_limit_grows_its_delay_and_forgets() -> None:
     now[0] += FORGET_AFTER + 1
     assert limit.retry_after("E") == 0  # forgotten
     assert FailureLimit(0).retry_after("X") == 0  # no limit
+
+
+async def test_charger_without_a_password_is_refused_unless_registered_so(
+        make_app: AppFactory) -> None:
+    app = await make_app()
+    await register(app.pool, "CP1", None, {1: None})  # profile 1, Basic auth, yet no password
+    await register(app.pool, "CP0", None, {1: None}, security_profile=0)  # explicitly none
+    response = await refusal(f"{ws_url(app)}/CP1")
+    assert response.status_code == 401 and b"No password registered" in response.body
+    assert await status_of(f"{ws_url(app)}/CP1", Authorization=basic("CP1", "anything")) == 401
+    assert await status_of(f"{ws_url(app)}/CP0") is None
+    with structlog.testing.capture_logs() as logs:
+        relaxed = await make_app(allow_unauthenticated=True)
+    assert any("allow_unauthenticated" in entry["event"] and entry["log_level"] == "warning"
+               for entry in logs)
+    assert await status_of(f"{ws_url(relaxed)}/CP1") is None
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("allow_unauthenticated", True), ("accept_unknown_charge_points", True),
+    ("auth_failures_per_charger", 0), ("auth_failures_per_address", 0),
+    ("handshake_timeout", 0), ("max_connections_per_ip", 0)])
+def test_each_relaxation_is_named_at_start(setting: str, value: Any) -> None:
+    assert relaxations(OcppSettings()) == []  # the defaults relax nothing
+    relaxed = OcppSettings(**{setting: value})
+    assert [line for line in relaxations(relaxed) if setting in line]
