@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog.testing
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from csms.app import App
 from csms.auth_throttle import FIRST_DELAY, FORGET_AFTER, FailureLimit
@@ -69,14 +69,14 @@ async def test_password_checks_beyond_the_queue_get_503(make_app: AppFactory) ->
     await register(app.pool, "CP1", "right-password-1", {1: None})
     url = f"{ws_url(app)}/CP1"
     refused = await asyncio.gather(*(refusal(url, Authorization=basic("CP1", f"guess-{n}"))
-                                     for n in range(30)))
+                                     for n in range(60)))
     statuses = Counter(response.status_code for response in refused)
     assert set(statuses) == {401, 503}, statuses
     assert all(r.headers["Retry-After"] == "1" for r in refused if r.status_code == 503)
 
 
 async def test_half_open_upgrades_count_per_address_and_time_out(make_app: AppFactory) -> None:
-    app = await make_app(max_connections_per_ip=3, handshake_timeout=3)
+    app = await make_app(max_connections_per_ip=3, handshake_timeout=5)
     await register(app.pool, "CP1", "right-password-1", {1: None})
     url, right = f"{ws_url(app)}/CP1", basic("CP1", "right-password-1")
     slow = []
@@ -86,13 +86,23 @@ async def test_half_open_upgrades_count_per_address_and_time_out(make_app: AppFa
         slow.append((reader, writer))
     assert await eventually(lambda: status_of(url, Authorization=right)) == 429
     for reader, writer in slow:  # the server drops every one of them
-        assert await asyncio.wait_for(reader.read(), 60) == b""
+        assert await asyncio.wait_for(_closed(reader), 60)
         writer.close()
     assert await eventually(lambda: _accepted(url, right))
 
 
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await reader.read() == b""
+    except ConnectionResetError:
+        return True
+
+
 async def _accepted(url: str, authorization: str) -> bool:
-    return await status_of(url, Authorization=authorization) is None
+    try:
+        return await status_of(url, Authorization=authorization) is None
+    except (OSError, TimeoutError, InvalidHandshake):  # a busy machine: try again
+        return False
 
 
 def test_failure_limit_grows_its_delay_and_forgets() -> None:
