@@ -12,7 +12,8 @@ MASK = "***"
 _HINTS = ("password", "authorizationkey", "secret", "simpin", "vpn", "exiresponse")
 # Fields that are secret wherever they are: 2.0.1 SetNetworkProfile's APNType and VPNType, and
 # Get15118EVCertificate's EXI answer, which carries the EV's (encrypted) contract private key.
-_SECRET_FIELDS = frozenset({"apnPassword", "simPin", "password", "exiResponse"})
+# Compared without case and underscores: the library's snake_case payloads are masked alike.
+_SECRET_FIELDS = frozenset({"apnpassword", "simpin", "password", "exiresponse"})
 UNREADABLE = '"(a frame that is not JSON and may hold a secret: not shown)"'
 
 
@@ -27,6 +28,10 @@ def secret_name(name: Any) -> bool:
 
 def _mask(value: Any) -> Any:
     return MASK if value is not None else None
+
+
+def _plain(key: str) -> str:
+    return key.replace("_", "").lower()
 
 
 def _walk(data: Any) -> bool:
@@ -45,24 +50,33 @@ def _walk(data: Any) -> bool:
     # 2.0.1 SetVariableData / GetVariableResult (attributeValue), NotifyReport's ReportData.
     variable = data.get("variable")
     if isinstance(variable, dict) and secret_name(variable.get("name")):
-        if "attributeValue" in data:
-            data["attributeValue"] = _mask(data["attributeValue"])
-            masked = True
-        for attribute in data.get("variableAttribute") or ():
-            if isinstance(attribute, dict) and "value" in attribute:
-                attribute["value"] = _mask(attribute["value"])
+        for key in ("attributeValue", "attribute_value"):
+            if key in data:
+                data[key] = _mask(data[key])
                 masked = True
+        for key in ("variableAttribute", "variable_attribute"):
+            for attribute in data.get(key) or ():
+                if isinstance(attribute, dict) and "value" in attribute:
+                    attribute["value"] = _mask(attribute["value"])
+                    masked = True
     vpn = data.get("vpn")
     if isinstance(vpn, dict) and "key" in vpn:  # the VPN's shared secret
         vpn["key"] = _mask(vpn["key"])
         masked = True
     for key, value in data.items():
-        if key in _SECRET_FIELDS and isinstance(value, str):
+        if _plain(key) in _SECRET_FIELDS and isinstance(value, str):
             data[key] = MASK
             masked = True
         else:
             masked |= _walk(value)
     return masked
+
+
+def mask_payload(data: Any) -> Any:
+    """The same payload (dict or list, camelCase or snake_case), its secrets masked in place:
+    for what a charger answered that is shown or logged (GetConfiguration, GetVariables)."""
+    _walk(data)
+    return data
 
 
 def mask_frame(text: str) -> str:

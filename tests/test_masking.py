@@ -7,10 +7,11 @@ import logging
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from csms.app import App
 from csms.charge_points import register
-from csms.masking import MASK, UNREADABLE, mask_frame
+from csms.masking import MASK, UNREADABLE, mask_frame, mask_payload
 from csms.messages import MessageLog
 from tests.conftest import SimFactory
 from tests.support import Api
@@ -85,6 +86,17 @@ def test_masks_every_secret_and_nothing_else(frame: list, expected: list | None)
         assert frame[-1] != expected[-1]  # the frame itself (what is sent) is not touched
 
 
+def test_payloads_in_the_librarys_snake_case_are_masked_too() -> None:
+    answer = {"get_variable_result": [
+        {"attribute_status": "Accepted", "component": {"name": "SecurityCtrlr"},
+         "variable": {"name": "BasicAuthPassword"}, "attribute_value": "s3cret-pass"}],
+        "connection_data": {"apn": {"apn_password": "apn-pass", "sim_pin": "1234"}}}
+    assert mask_payload(answer) == {"get_variable_result": [
+        {"attribute_status": "Accepted", "component": {"name": "SecurityCtrlr"},
+         "variable": {"name": "BasicAuthPassword"}, "attribute_value": MASK}],
+        "connection_data": {"apn": {"apn_password": MASK, "sim_pin": MASK}}}
+
+
 def test_a_frame_that_is_not_json_but_may_hold_a_secret_is_not_shown() -> None:
     assert mask_frame('[2,"1","ChangeConfiguration",{"key":"AuthorizationKey","value":"s3c') \
         == UNREADABLE
@@ -112,8 +124,15 @@ async def test_new_password_reaches_the_charger_and_shows_nowhere(
         logging.getLogger("ocpp").setLevel(logging.WARNING)
     assert (status, answer["outcome"]) == (200, "accepted"), answer
     assert sim.config.password == "second-password-456"  # the charger got it as it is
+    # The simulated charger reports it back (a real one should not: write-only): not echoed.
+    key = "AuthorizationKey" if sims.protocol == "1.6" else "SecurityCtrlr.BasicAuthPassword"  # type: ignore[attr-defined]
+    with structlog.testing.capture_logs() as logs:
+        status, answer = await api.request("GET", f"/charge-points/CP1/configuration?key={key}")
+    assert status == 200 and MASK in json.dumps(answer), answer
+    assert "second-password-456" not in json.dumps(answer) + json.dumps(logs, default=str)
     frames: list[dict[str, Any]] = await api.get("/charge-points/CP1/messages")
     assert any(MASK in f["frame"] for f in frames if f["direction"] == "out")
+    assert any(MASK in f["frame"] for f in frames if f["direction"] == "in")
     assert not any("second-password-456" in f["frame"] for f in frames)
     assert any("send" in r.getMessage() and MASK in r.getMessage() for r in caplog.records)
     assert "second-password-456" not in caplog.text
