@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 sim: $(STAMP)
-	$(BIN)/csms-sim charge-point --id CP1 --protocol 1.6 --url ws://127.0.0.1:9000/ocpp --meter-interval 10
+	$(BIN)/csms-sim charge-point --id CP1 --password cp1-secret-password --protocol 1.6 --url ws://127.0.0.1:9000/ocpp --meter-interval 10
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

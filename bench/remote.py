@@ -108,7 +108,8 @@ async def remote_start(database: target.Database, count: int, rate: float) -> di
     hubject = hubject_process()
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=2)
     for n in range(CHARGERS):
-        await register(pool, f"REMOTE{n:03d}", None, {1: f"DE*ABC*E{n:05d}*1"})
+        await register(pool, f"REMOTE{n:03d}", None, {1: f"DE*ABC*E{n:05d}*1"},
+                       security_profile=0)
     await pool.close()
     oicp_port = target.free_port()
     server = target.csms(database.url, oicp_enabled="true",

@@ -14,10 +14,12 @@ import ocpp.messages
 import structlog
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
+from ocpp.messages import MessageType, unpack
 
-from csms import casing, routing, validation
+from csms import casing, masking, routing, validation
 from csms.charge_points import ChargePointService
 from csms.config import OcppSettings, lenient_actions
+from csms.log_throttle import LogThrottle
 from csms.messages import message_log
 from csms.meter import format_timestamp
 from csms.metrics import OTHER_ACTION, count_message, timed_call
@@ -27,12 +29,17 @@ from csms.sessions import SessionService
 
 _log = structlog.get_logger("csms.ocpp")
 
+# Refused calls: one line per charger a minute, whatever it sends; the metric counts them all.
+REFUSED_LOG_PERIOD = 60.0
+_refusals = LogThrottle(REFUSED_LOG_PERIOD)
+
 # Validating in a thread pool costs more than the validation itself (see stack findings),
 # and compiled schemas validate about 19 times faster than the library's jsonschema.
 ocpp.messages.ASYNC_VALIDATION = False
 validation.install()
 casing.install()
 routing.install()
+masking.install()
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,6 @@ class OcppAdapter:
         bound = structlog.contextvars.bind_contextvars(charge_point_id=self.id)  # type: ignore[attr-defined]
         try:
             if self._bucket is not None and not self._bucket.take():
-                self.log.warning("call refused: rate limit", action=msg.action)
                 raise SecurityError(description="Too many messages: at most "
                                     f"{self.services.settings.max_messages_per_second:g} per second")
             answer = await super()._handle_call(msg)  # type: ignore[misc]
@@ -160,8 +166,7 @@ class OcppAdapter:
             return answer
         except OCPPError as error:
             result = error.code
-            self.log.warning("call refused", action=msg.action, error=error.code,
-                             cause=(error.details or {}).get("cause"))
+            self.refused(action, error)
             raise self.error_for(error) from None
         finally:
             count_message(self.protocol, action, result)
@@ -175,9 +180,31 @@ class OcppAdapter:
     # --- the console's message log: one cheap record per frame, each way ------------------
 
     async def route_message(self, raw_msg: str) -> None:
+        """The library's, without its ERROR line, traceback and whole frame for every refused
+        call: a charger sending 64 KiB calls beyond its rate limit grew the log by 3 MB/s."""
         message_log.record(self.id, "in", raw_msg)  # type: ignore[attr-defined]
         self.services.charge_points.seen(self.id)  # type: ignore[attr-defined]
-        await super().route_message(raw_msg)  # type: ignore[misc]
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as error:  # not OCPP at all: nothing to answer (the library's way)
+            self.refused("(unreadable)", error)
+            return
+        if msg.message_type_id == MessageType.Call:
+            try:
+                await self._handle_call(msg)
+            except OCPPError as error:
+                await self._send(msg.create_call_error(error).to_json())
+        elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
+            self._response_queue.put_nowait(msg)
+
+    def refused(self, action: str, error: OCPPError) -> None:
+        """One WARNING per charger a minute, with the count of the refusals it stands for; never
+        the frame (it may be 64 KiB, or hold what a log must not)."""
+        left_out = _refusals.admit(self.charge_point_id)
+        if left_out is not None:
+            self.log.warning("call refused", action=action, error=error.code,
+                             cause=(error.details or {}).get("cause"),
+                             refused_before_unlogged=left_out)
 
     async def _send(self, message: str) -> None:
         message_log.record(self.id, "out", message)  # type: ignore[attr-defined]

@@ -302,8 +302,8 @@ class AdminApi:
             raise BadRequest("'registration' is accepted, pending or rejected")
         try:
             profile = field(data, "security_profile", int, None)
-            if profile not in (None, 1, 2, 3):
-                raise BadRequest("'security_profile' is 1, 2 or 3")
+            if profile not in (None, 0, 1, 2, 3):
+                raise BadRequest("'security_profile' is 0 (no credentials), 1, 2 or 3")
             await register(self.pool, charge_point_id, field(data, "password", str, None),
                            evses, registration, self.events, profile)
         except asyncpg.UniqueViolationError:

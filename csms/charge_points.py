@@ -64,7 +64,8 @@ class ChargePointService:
         charge_point = await store.get_charge_point(self.pool, charge_point_id)
         if charge_point is not None or not self.settings.accept_unknown_charge_points:
             return charge_point
-        await store.insert_charge_point(self.pool, charge_point_id, None)
+        # Accepting anyone was the operator's choice: such a charger has no password to give.
+        await store.insert_charge_point(self.pool, charge_point_id, None, security_profile=0)
         log.info("unknown charge point registered on connect", charge_point_id=charge_point_id)
         return await store.get_charge_point(self.pool, charge_point_id)
 

@@ -109,13 +109,26 @@ def _add_charge_point(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--evse: {exc} (expected NUMBER or NUMBER=EVSEID)", file=sys.stderr)
         return 2
 
-    async def work(app: App) -> None:
-        await register(app.pool, args.id, args.password, evses, args.registration, app.events,
-                       args.security_profile)
+    profile = args.security_profile
+    if args.no_password:
+        if args.password or profile not in (None, 0):
+            print("--no-password goes with neither --password nor a security profile other than 0",
+                  file=sys.stderr)
+            return 2
+        profile = 0
 
-    asyncio.run(_with_app(settings, work))
+    async def work(app: App) -> Any:
+        await register(app.pool, args.id, args.password, evses, args.registration, app.events,
+                       profile)
+        return await store.get_charge_point(app.pool, args.id)
+
+    stored = asyncio.run(_with_app(settings, work))
     print(f"registered {args.id} with EVSEs "
           + ", ".join(f"{n}={e or '-'}" for n, e in sorted(evses.items())))
+    if (stored["password_hash"] is None and stored["security_profile"] in (1, 2)
+            and not settings.ocpp.allow_unauthenticated):
+        print(f"note: {args.id} has no password, so it is refused: give --password, or "
+              "--no-password to let it connect without credentials", file=sys.stderr)
     return 0
 
 
@@ -412,8 +425,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="OCPP Basic auth password (stored as a salted hash)")
     add.add_argument("--registration", default="accepted",
                      choices=["accepted", "pending", "rejected"])
-    add.add_argument("--security-profile", type=int, choices=[1, 2, 3],
-                     help="1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate (CN = id)")
+    add.add_argument("--no-password", action="store_true",
+                     help="let it connect without credentials (security profile 0): anyone can "
+                     "then connect as it")
+    add.add_argument("--security-profile", type=int, choices=[0, 1, 2, 3],
+                     help="0 no credentials, 1 Basic auth, 2 TLS + Basic auth, 3 TLS client "
+                     "certificate (CN = id)")
     add.set_defaults(handler=_add_charge_point)
     cp_commands.add_parser("list", parents=[common], help="list charge points").set_defaults(
         handler=_list_charge_points)

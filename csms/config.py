@@ -150,6 +150,10 @@ class OcppSettings:
     ping_timeout: Annotated[float, NOT_NEGATIVE] = 30.0
     max_messages_per_second: Annotated[float, NOT_NEGATIVE] = 20.0
     max_connections_per_ip: Annotated[int, NOT_NEGATIVE] = 1000
+    max_pending_password_checks: Annotated[int, Between(1)] = 128
+    auth_failures_per_charger: Annotated[int, NOT_NEGATIVE] = 5
+    auth_failures_per_address: Annotated[int, NOT_NEGATIVE] = 50
+    allow_unauthenticated: bool = False
     lenient_validation: str = ""
 
 

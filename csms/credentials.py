@@ -8,6 +8,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -29,30 +30,55 @@ def verify_password(password: str, stored: str) -> bool:
     return scheme == "scrypt" and hmac.compare_digest(expected, actual)
 
 
-class PasswordCheck:
-    """scrypt costs tens of milliseconds by design: done in a worker thread (it releases the
-    GIL), so other chargers are served meanwhile, and once per charger and password, so a
-    fleet reconnecting after a restart is not held up for minutes. A password that matched is
-    remembered as a keyed digest (this process's random key) next to the hash it matched."""
+class Busy(Exception):
+    """More password checks waiting than the bound allows: the caller is asked to come back."""
 
-    def __init__(self, remember: int = 100_000) -> None:
+
+class PasswordCheck:
+    """scrypt costs tens of milliseconds and 16 MiB by design: done in a few worker threads of
+    its own (it releases the GIL), so other chargers are served meanwhile, with a bounded queue
+    (beyond it, Busy at once: a flood of attempts costs neither memory nor everyone's latency),
+    and once per charger and password, so a fleet reconnecting after a restart is not held up
+    for minutes. A password that matched is remembered as a keyed digest (this process's random
+    key) next to the hash it matched: that charger gets in without scrypt, flood or not."""
+
+    def __init__(self, remember: int = 100_000, max_pending: int = 64, workers: int = 2) -> None:
         self.remember = remember
+        self.max_pending = max_pending
         self._key = secrets.token_bytes(32)
         self._matched: dict[str, bytes] = {}
+        self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrypt")
+        self._pending = 0
 
     def _digest(self, password: str) -> bytes:
         return hmac.digest(self._key, password.encode(), "sha256")
 
-    async def verify(self, password: str, stored: str) -> bool:
+    def known(self, password: str, stored: str) -> bool:
+        """The password matched this hash before: no scrypt needed."""
         known = self._matched.get(stored)
-        if known is not None and hmac.compare_digest(known, self._digest(password)):
+        return known is not None and hmac.compare_digest(known, self._digest(password))
+
+    async def verify(self, password: str, stored: str) -> bool:
+        """Raises Busy when max_pending checks are already waiting or running."""
+        if self.known(password, stored):
             return True
-        if not await asyncio.to_thread(verify_password, password, stored):
+        if self._pending >= self.max_pending:
+            raise Busy
+        self._pending += 1
+        try:
+            matched = await asyncio.get_running_loop().run_in_executor(
+                self._workers, verify_password, password, stored)
+        finally:
+            self._pending -= 1
+        if not matched:
             return False
         if len(self._matched) >= self.remember:
             self._matched.clear()
         self._matched[stored] = self._digest(password)
         return True
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -120,6 +120,20 @@ CHECKS: tuple[Check, ...] = (
     Check("ocpp.max_messages_per_second", WARN, lambda s: s.ocpp.max_messages_per_second == 0,
           "no limit on the calls a charger may send",
           "set a limit (20 is the default)"),
+    Check("ocpp.allow_unauthenticated", WARN, lambda s: s.ocpp.allow_unauthenticated,
+          "chargers registered without a password connect without credentials: anyone can "
+          "connect as them and push them off",
+          "give every charger a password (`csms charge-points add --password`), or register the "
+          "few that have none with --no-password"),
+    Check("ocpp.auth_failures_per_charger", WARN,
+          lambda s: not s.ocpp.auth_failures_per_charger or not s.ocpp.auth_failures_per_address,
+          "wrong charger passwords are not throttled (ocpp.auth_failures_per_charger "
+          "{s.ocpp.auth_failures_per_charger}, ocpp.auth_failures_per_address "
+          "{s.ocpp.auth_failures_per_address}): unlimited guessing and password-check load",
+          "set both above 0 (5 and 50 are the defaults)"),
+    Check("ocpp.handshake_timeout", WARN, lambda s: s.ocpp.handshake_timeout == 0,
+          "WebSocket upgrades never time out: half-open ones pile up",
+          "set a timeout (30 s is the default)"),
     Check("ocpp.max_connections_per_ip", WARN, lambda s: s.ocpp.max_connections_per_ip == 0,
           "no limit on the connections from one address",
           "set a limit above your largest NAT's chargers (1000 is the default)"),

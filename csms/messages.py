@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
+from csms.masking import mask_frame
+
 # Enough for the last minutes of a few chargers; bounded in memory whatever the fleet's size.
 RING_SIZE = 2000
 # A frame is kept (and shown) up to this many characters: 2,000 frames stay a few MiB.
@@ -36,6 +38,7 @@ class MessageLog:
         """Called by the OCPP adapter for every frame received ("in") or sent ("out")."""
         if not isinstance(frame, str):
             frame = frame.decode("utf-8", "replace")
+        frame = mask_frame(frame)  # a new charger password must not show in the console
         if len(frame) > FRAME_CHARS:
             frame = frame[:FRAME_CHARS] + "…"
         entry = Frame(time.time(), charge_point_id, direction, frame)

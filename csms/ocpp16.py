@@ -12,6 +12,7 @@ from ocpp.v16.enums import Action
 
 from csms.adapter import OcppAdapter, now, now_z
 from csms.domain import AuthorizationStatus, TokenType
+from csms.masking import mask_payload
 from csms.meter import format_timestamp, parse_timestamp, samples_16
 from csms.status import authorization_16, evse_status_16, stop_reason_16
 
@@ -170,8 +171,9 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
 
     async def get_configuration(self, keys: list[str]) -> dict[str, Any]:
         answer = await self.call(call.GetConfiguration(key=keys or None), suppress=False)
-        return {"configuration_key": answer.configuration_key or [],
-                "unknown_key": answer.unknown_key or []}
+        # AuthorizationKey is write-only: a charger that still reports it is not echoed.
+        return mask_payload({"configuration_key": answer.configuration_key or [],
+                             "unknown_key": answer.unknown_key or []})
 
     async def change_configuration(self, key: str, value: str) -> str:
         return await self._status(call.ChangeConfiguration(key=key, value=value))

@@ -11,6 +11,7 @@ from ocpp.v201.enums import Action
 
 from csms.adapter import OcppAdapter, now_z
 from csms.domain import Authorization, TokenType
+from csms.masking import mask_payload
 from csms.meter import format_timestamp, parse_timestamp, samples_201
 from csms.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 
@@ -205,7 +206,8 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def get_configuration(self, keys: list[str]) -> dict[str, Any]:
         answer = await self.call(call.GetVariables(
             get_variable_data=[_component_variable(key) for key in keys]), suppress=False)
-        return {"get_variable_result": answer.get_variable_result}
+        # BasicAuthPassword is write-only: a charger that still reports it is not echoed.
+        return mask_payload({"get_variable_result": answer.get_variable_result})
 
     async def change_configuration(self, key: str, value: str) -> str:
         answer = await self.call(call.SetVariables(set_variable_data=[

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import ssl
+import unicodedata
 from collections import Counter
 from collections.abc import Awaitable
 from http import HTTPStatus
@@ -18,15 +21,21 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from csms.adapter import OcppAdapter, Services
+from csms.auth_throttle import FailureLimit
 from csms.config import OcppSettings
-from csms.credentials import PasswordCheck, basic_credentials
+from csms.credentials import Busy, PasswordCheck, basic_credentials
 from csms.links import Connections
+from csms.log_throttle import LogThrottle
 from csms.ocpp16 import Ocpp16Adapter
 from csms.ocpp201 import Ocpp201Adapter
 from csms.relay import Relay
 from csms.tls import server_context
 
 log = structlog.get_logger(__name__)
+
+# A connection beyond max_connections_per_ip gets this long to send its request (and be answered
+# 429) before it is dropped: half-open ones cannot pile up past the limit.
+OVER_LIMIT_GRACE = 2.0
 
 # The server's order decides when a charger offers both: prefer the newer protocol.
 ADAPTERS: dict[str, type[Ocpp16Adapter] | type[Ocpp201Adapter]] = {
@@ -35,24 +44,68 @@ ADAPTERS: dict[str, type[Ocpp16Adapter] | type[Ocpp201Adapter]] = {
 }
 
 
+class BadIdentity(ValueError):
+    """A path under the prefix whose last segment cannot be a charger's id."""
+
+
 def charge_point_id_from_path(path: str, prefix: str) -> str | None:
-    """'/ocpp/CP%201' → 'CP 1'; None unless the path is exactly prefix + one segment."""
+    """'/ocpp/CP%201' → 'CP 1'; None unless the path is exactly prefix + one segment. Raises
+    BadIdentity for a segment that is not UTF-8 or holds control characters ('CP1%00'): no
+    database or log line takes those."""
     route = urlsplit(path).path
     base = prefix.rstrip("/") + "/"
     if not route.startswith(base):
         return None
-    charge_point_id = unquote(route[len(base):])
+    try:
+        charge_point_id = unquote(route[len(base):], errors="strict")
+    except UnicodeDecodeError:
+        raise BadIdentity("charge point id is not UTF-8") from None
     if not charge_point_id or "/" in charge_point_id or len(charge_point_id) > 255:
         return None
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in charge_point_id):
+        raise BadIdentity("charge point id holds control characters")
     return charge_point_id
 
 
-def _refuse(connection: ServerConnection, status: HTTPStatus, why: str) -> Response:
+def _refuse(connection: ServerConnection, status: HTTPStatus, why: str,
+            retry_after: float | None = None) -> Response:
     response = connection.respond(status, why + "\n")
-    if status is HTTPStatus.UNAUTHORIZED:
+    if status is HTTPStatus.UNAUTHORIZED or retry_after is not None:
         response.headers = Headers(response.headers)
+    if status is HTTPStatus.UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
+
+
+class CountedConnection(ServerConnection):
+    """Counted per address from the TCP accept to the close: upgrades under way (a slow or a
+    never finished request, a password check) count towards max_connections_per_ip too."""
+
+    per_ip: Counter[str]  # the server's, on the subclass each server makes
+    limit: int = 0
+    address = ""
+    over_limit = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else ""
+        self.per_ip[self.address] += 1
+        if self.limit and self.per_ip[self.address] > self.limit:
+            self.over_limit = True
+            self.loop.call_later(OVER_LIMIT_GRACE, self._drop_unanswered)
+
+    def _drop_unanswered(self) -> None:
+        if self.response is None and self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.per_ip[self.address] -= 1
+        if self.per_ip[self.address] <= 0:
+            del self.per_ip[self.address]
 
 
 def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
@@ -86,7 +139,13 @@ class OcppServer:
         self._per_ip: Counter[str] = Counter()
         self._live: set[ServerConnection] = set()
         self._pinger: asyncio.Task[None] | None = None
-        self._passwords = PasswordCheck()
+        self._connection_class = type("Counted", (CountedConnection,), {
+            "per_ip": self._per_ip, "limit": self.settings.max_connections_per_ip})
+        self._passwords = PasswordCheck(max_pending=self.settings.max_pending_password_checks,
+                                        workers=min(8, os.cpu_count() or 2))
+        self._failed_ids = FailureLimit(self.settings.auth_failures_per_charger)
+        self._failed_addresses = FailureLimit(self.settings.auth_failures_per_address)
+        self._refusals = LogThrottle(60.0)  # a flood of refused upgrades: a line a minute
 
     @property
     def port(self) -> int:
@@ -102,6 +161,7 @@ class OcppServer:
             compression="deflate" if self.settings.compression else None,
             ssl=self._ssl, open_timeout=self.settings.handshake_timeout or None,
             ping_interval=None,  # one task pings every charger: see _keepalive
+            create_connection=self._connection_class,
         )
         if self.settings.ping_interval:
             self._pinger = asyncio.get_running_loop().create_task(self._keepalive())
@@ -114,23 +174,27 @@ class OcppServer:
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        self._passwords.close()
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        charge_point_id = charge_point_id_from_path(request.path, self.settings.path)
         peer = connection.remote_address
         limit = self.settings.max_connections_per_ip
-        if limit and peer and self._per_ip[peer[0]] >= limit:
-            log.warning("connection refused: too many from one address", peer=peer, limit=limit)
+        if getattr(connection, "over_limit", False):
+            self._log_refusal("too many from one address", peer, limit=limit)
             return _refuse(connection, HTTPStatus.TOO_MANY_REQUESTS,
                            f"At most {limit} connections per address")
+        try:
+            charge_point_id = charge_point_id_from_path(request.path, self.settings.path)
+        except BadIdentity as bad:
+            self._log_refusal("bad charge point id", peer, reason=str(bad))
+            return _refuse(connection, HTTPStatus.BAD_REQUEST, str(bad).capitalize())
         if charge_point_id is None:
-            log.warning("connection refused: bad path", path=request.path, peer=peer)
+            self._log_refusal("bad path", peer, path=request.path[:300])
             return _refuse(connection, HTTPStatus.NOT_FOUND,
                            f"Use {self.settings.path}/{{charge_point_id}}")
         charge_point = await self.services.charge_points.admit(charge_point_id)
         if charge_point is None:
-            log.warning("connection refused: unknown charge point",
-                        charge_point_id=charge_point_id, peer=peer)
+            self._log_refusal("unknown charge point", peer, charge_point_id=charge_point_id)
             return _refuse(connection, HTTPStatus.NOT_FOUND,
                            f"Unknown charge point {charge_point_id}")
         profile = charge_point["security_profile"]
@@ -152,12 +216,62 @@ class OcppServer:
             return None  # the certificate is the credential
         password_hash = charge_point["password_hash"]
         if password_hash is not None:
-            credentials = basic_credentials(request.headers.get("Authorization"))
-            if (credentials is None or credentials[0] != charge_point_id
-                    or not await self._passwords.verify(credentials[1], password_hash)):
-                log.warning("connection refused: wrong credentials",
-                            charge_point_id=charge_point_id, peer=peer)
-                return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Wrong or missing credentials")
+            return await self._authenticate(connection, request, charge_point_id, password_hash)
+        if profile == 0 or self.settings.allow_unauthenticated:
+            return None  # registered to connect without credentials, or the config says so
+        # Profiles 1 and 2 are Basic auth: without a password anyone could connect as this
+        # charger, and push the real one off.
+        self._log_refusal("no password registered", peer, charge_point_id=charge_point_id)
+        return _refuse(connection, HTTPStatus.UNAUTHORIZED,
+                       "No password registered for this charger")
+
+    def _log_refusal(self, why: str, peer: object, **details: object) -> None:
+        """One line per kind of refusal and address a minute: a flood does not flood the log."""
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        left_out = self._refusals.admit(f"{why} {address}")
+        if left_out is not None:
+            log.warning("connection refused: " + why, peer=peer,
+                        refused_before_unlogged=left_out, **details)
+
+    async def _authenticate(self, connection: ServerConnection, request: Request,
+                            charge_point_id: str, password_hash: str) -> Response | None:
+        """Basic auth: a password this node checked before gets in at once; past a few wrong
+        ones for the id or the address, 429 without a check; 503 when the checks queue is full."""
+        peer = connection.remote_address
+        address = str(peer[0]) if peer else ""
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        if credentials is None:  # no cost to us, and some clients ask first: not a failure
+            self._log_refusal("missing credentials", peer, charge_point_id=charge_point_id)
+            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Wrong or missing credentials")
+        username, password = credentials
+        if username == charge_point_id and self._passwords.known(password, password_hash):
+            self._failed_ids.succeeded(charge_point_id)
+            return None
+        wait = max(self._failed_ids.retry_after(charge_point_id),
+                   self._failed_addresses.retry_after(address))
+        if wait:
+            self._log_refusal("too many wrong passwords", peer, charge_point_id=charge_point_id)
+            return _refuse(connection, HTTPStatus.TOO_MANY_REQUESTS,
+                           "Too many wrong passwords: try later", retry_after=wait)
+        self._failed_ids.start(charge_point_id)
+        self._failed_addresses.start(address)
+        matched: bool | None = None  # None: no check ran (queue full, or the upgrade dropped)
+        try:
+            matched = username == charge_point_id and await self._passwords.verify(
+                password, password_hash)
+        except Busy:
+            pass
+        finally:
+            self._failed_ids.finish(charge_point_id, failed=matched is False)
+            self._failed_addresses.finish(address, failed=matched is False)
+        if matched is None:
+            self._log_refusal("password checks queue full", peer)
+            return _refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE,
+                           "Busy checking passwords: try later", retry_after=1)
+        if not matched:
+            self._log_refusal("wrong credentials", peer, charge_point_id=charge_point_id)
+            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "Wrong or missing credentials")
+        self._failed_ids.succeeded(charge_point_id)
         return None
 
     async def _keepalive(self) -> None:
@@ -217,13 +331,10 @@ class OcppServer:
         if charge_point_id is None or protocol not in ADAPTERS:
             await websocket.close(1002, "Offer subprotocol ocpp1.6 or ocpp2.0.1")
             return
-        address = websocket.remote_address[0] if websocket.remote_address else ""
-        self._per_ip[address] += 1
-        self._live.add(websocket)
+        self._live.add(websocket)  # counted per address by CountedConnection, since its accept
         try:
             await self._serve(websocket, charge_point_id, protocol)
         finally:
-            self._per_ip[address] -= 1
             self._live.discard(websocket)
 
     async def _serve(self, websocket: ServerConnection, charge_point_id: str, protocol: str) -> None:

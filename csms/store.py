@@ -160,9 +160,11 @@ async def set_charge_point_status(db: Executor, charge_point_id: str, status: st
 
 
 async def insert_charge_points(db: Executor, charge_point_ids: list[str]) -> None:
-    """Many chargers at once, each with EVSE 1 and no password (a fleet's import, a benchmark)."""
+    """Many chargers at once, each with EVSE 1 and no password: security profile 0, they connect
+    without credentials (a fleet's import, a benchmark)."""
     await db.execute(
-        """WITH added AS (INSERT INTO charge_points (id) SELECT unnest($1::text[])
+        """WITH added AS (INSERT INTO charge_points (id, security_profile)
+                          SELECT unnest($1::text[]), 0
                           ON CONFLICT (id) DO NOTHING RETURNING id)
            INSERT INTO evses (charge_point_id, evse_number) SELECT id, 1 FROM added""",
         charge_point_ids,

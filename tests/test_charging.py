@@ -37,7 +37,7 @@ def _record(app: App) -> list[DomainEvent]:
 
 
 async def test_boot_and_status(app: App, api: Api, sims: SimFactory) -> None:
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     sim = sims(app)
     await sim.start()
     interval_key = ("MeterValueSampleInterval" if sims.protocol == "1.6"  # type: ignore[attr-defined]
@@ -70,7 +70,7 @@ async def _equals(value: Any, expected: Any) -> bool:
 
 
 async def test_local_authorization(app: App, api: Api, sims: SimFactory) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     assert (await api.post("/tokens", {"uid": "GOOD"}))[0] == 201
     assert (await api.post("/tokens", {"uid": "BLOCKED"}))[0] == 201
     assert (await api.post("/tokens/BLOCKED/block"))[0] == 200
@@ -98,7 +98,7 @@ async def _completed(api: Api, session_id: str) -> dict[str, Any] | None:
 
 async def test_remote_start_meter_values_and_remote_stop(app: App, api: Api,
                                                           sims: SimFactory) -> None:
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     events = _record(app)
     sim = sims(app)
     await sim.start()
@@ -142,7 +142,7 @@ async def test_remote_start_meter_values_and_remote_stop(app: App, api: Api,
 
 
 async def test_remote_start_refusals(app: App, api: Api, sims: SimFactory) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     status, answer = await api.post("/charge-points/CP1/evses/1/start", {"token": "T"})
     assert (status, answer["outcome"]) == (503, "offline")
     status, answer = await api.post("/charge-points/CP1/evses/7/start", {"token": "T"})
@@ -165,7 +165,7 @@ async def _active_count(app: App, expected: int) -> bool:
 async def test_concurrent_transaction_is_refused(app: App, sims: SimFactory) -> None:
     """A token already in a transaction starts another one: ConcurrentTx (OCPP 1.6 §7.2,
     2.0.1 AuthorizationStatusEnumType), and the first one is untouched."""
-    await register(app.pool, "CP1", None, {1: None, 2: None})
+    await register(app.pool, "CP1", None, {1: None, 2: None}, security_profile=0)
     await store.upsert_token(app.pool, "A")
     sim = sims(app, connectors=2)
     await sim.start()
@@ -195,7 +195,7 @@ async def test_server_restart_mid_session(make_app: AppFactory, sims: SimFactory
     """The server dies mid-session; the charger ends the session offline; after the restart
     its queued messages close the right session with the right meter values."""
     app = await make_app()
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     await store.upsert_token(app.pool, "TAG")
     sim = sims(app)
     await sim.start()
@@ -239,7 +239,7 @@ async def _ended(app: App, transaction_id: str) -> asyncpg.Record | None:
 async def test_remote_start_data_stays_with_the_session(app: App, sims: SimFactory) -> None:
     """What the caller of a remote start attaches (e.g. a roaming session id) is on the session
     the charger then reports, matched by remoteStartId (2.0.1) or connector and token (1.6)."""
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     events = _record(app)
     sim = sims(app)
     await sim.start()
@@ -261,7 +261,7 @@ async def test_remote_start_data_stays_with_the_session(app: App, sims: SimFacto
 
 async def test_replayed_meter_values_are_stored_once(app: App) -> None:
     """A charger that missed our answer sends the same MeterValues again."""
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     frame = [2, "m1", "MeterValues", {"connectorId": 1, "meterValue": [{
         "timestamp": "2026-01-01T10:00:00Z", "sampledValue": [
             {"value": "1234", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
@@ -277,7 +277,7 @@ async def test_replayed_meter_values_are_stored_once(app: App) -> None:
 async def test_last_seen_follows_every_frame(make_app: AppFactory) -> None:
     """A charger that only reports status and meter values (no heartbeat, no boot) is not silent."""
     app = await make_app(meter_value_interval=0)
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
 
     async def last_seen() -> Any:
         return (await store.get_charge_point(app.pool, "CP1"))["last_seen"]  # type: ignore[index]

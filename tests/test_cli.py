@@ -48,6 +48,25 @@ def test_migrate_add_and_list(cli_database: None, capsys: pytest.CaptureFixture[
     assert "1=DE*ABC*E0001*1:unknown 2=-:unknown" in line
 
 
+def test_a_charger_without_a_password_is_registered_so_explicitly(
+        cli_database: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert main(["charge-points", "add", "CP1"]) == 0
+    assert "CP1 has no password, so it is refused" in capsys.readouterr().err
+    assert main(["charge-points", "add", "CP0", "--no-password"]) == 0
+    assert "refused" not in capsys.readouterr().err
+    assert main(["charge-points", "add", "CP2", "--no-password", "--password", "secret-pw"]) == 2
+
+    async def profiles() -> dict[str, int]:
+        conn = await asyncpg.connect(os.environ["CSMS_DATABASE_URL"])
+        try:
+            rows = await conn.fetch("SELECT id, security_profile FROM charge_points")
+        finally:
+            await conn.close()
+        return {row["id"]: row["security_profile"] for row in rows}
+    assert asyncio.run(profiles()) == {"CP0": 0, "CP1": 1}
+
+
 def test_bad_evse_option_is_explained(cli_database: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["charge-points", "add", "CP1", "--evse", "x=DE*ABC*E1"]) == 2
     assert "NUMBER=EVSEID" in capsys.readouterr().err

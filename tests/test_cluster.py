@@ -40,7 +40,7 @@ async def nodes(make_app: AppFactory) -> AsyncIterator[tuple[App, App, Api]]:
     a = await make_app(node_id="a")
     b = await make_app(node_id="b")
     api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
-    await register(a.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(a.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     yield a, b, api
     await api.http.close()
 
@@ -92,7 +92,7 @@ async def raw_charger_on_b(make_app: AppFactory, **ocpp: Any
     b = await make_app(node_id="b", meter_value_interval=0, **ocpp)
     api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
     try:
-        await register(a.pool, "CP1", None, {1: None})
+        await register(a.pool, "CP1", None, {1: None}, security_profile=0)
         async with connect(f"{ws_url(b)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
             await ws.send(json.dumps([2, "b", "BootNotification",
                                       {"chargePointVendor": "V", "chargePointModel": "M"}]))
@@ -251,7 +251,7 @@ async def test_two_nodes_remote_start_node_killed_one_cdr(
     """The charger is on node b; Hubject's remote start arrives at node a; b dies mid-session;
     the charger reconnects through the balancer to a, ends the session, one CDR goes out."""
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
-    await register(pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     node_a = Server(db_url, hubject, CSMS_CLUSTER_NODE_ID="a", CSMS_CLUSTER_LEASE="3")
     node_b = Server(db_url, hubject, CSMS_CLUSTER_NODE_ID="b", CSMS_CLUSTER_LEASE="3")
     balancer = Balancer([("127.0.0.1", node_b.ocpp_port), ("127.0.0.1", node_a.ocpp_port)])

@@ -20,7 +20,7 @@ from tests.support import Api, eventually, ws_url
 
 
 async def test_commands_reach_the_charger(app: App, api: Api, sims: SimFactory) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     sim = sims(app)
     await sim.start()
     v16 = sims.protocol == "1.6"  # type: ignore[attr-defined]
@@ -73,7 +73,7 @@ async def test_every_command_outcome(make_app: AppFactory) -> None:
     app = await make_app(call_timeout=3, meter_value_interval=0)
     api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
     try:
-        await register(app.pool, "CP1", None, {1: None})
+        await register(app.pool, "CP1", None, {1: None}, security_profile=0)
         status, answer = await api.post("/charge-points/CP1/reset")
         assert (status, answer["outcome"]) == (503, "offline")
         status, answer = await api.post("/charge-points/NOPE/reset")
@@ -95,7 +95,7 @@ async def test_every_command_outcome(make_app: AppFactory) -> None:
 
 
 async def test_reservations_through_the_api(app: App, api: Api, sims: SimFactory) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     sim = sims(app)
     await sim.start()
     status, answer = await api.post("/charge-points/CP1/evses/1/reserve",

@@ -244,7 +244,7 @@ async def open_stream(http: aiohttp.ClientSession, app: App, **query: str
 
 async def test_stream_sends_committed_events_and_the_watched_chargers_frames(
         app: App, api: Api) -> None:
-    await register(app.pool, "CP1", None, {1: None}, events=app.events)
+    await register(app.pool, "CP1", None, {1: None}, events=app.events, security_profile=0)
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=None))
     async with aiohttp.ClientSession() as http:
         async for stream in open_stream(http, app, charge_point="CP1"):
@@ -276,13 +276,13 @@ async def test_nothing_is_notified_while_no_console_is_open(app: App) -> None:
     listening = await asyncpg.connect(app.database_url)
     try:
         await listening.add_listener(CHANNEL, lambda *args: received.append(args[-1]))
-        await register(app.pool, "CP1", None, {1: None}, events=app.events)
+        await register(app.pool, "CP1", None, {1: None}, events=app.events, security_profile=0)
         await asyncio.sleep(0.3)
         assert received == []
         assert app.console is not None
         client = await app.console.join(None, None)
         try:
-            await register(app.pool, "CP2", None, {1: None}, events=app.events)
+            await register(app.pool, "CP2", None, {1: None}, events=app.events, security_profile=0)
             await eventually(lambda: asyncio.sleep(0, received))
             assert json.loads(received[0]) == {"type": "evse_data", "charge_point_id": "CP2"}
             # The app's own listener may hear it after the test's: the client stays until then.
@@ -296,7 +296,7 @@ async def test_nothing_is_notified_while_no_console_is_open(app: App) -> None:
 
 async def test_partners_overview(make_app: AppFactory, hubject: SimulatedHubject, api_for: Any) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events, security_profile=0)
     await assign_sites(app.pool, app.events, [replace(demo_site(), evses={})])
     api = await api_for(app)
 
@@ -385,7 +385,7 @@ async def test_console_in_chromium(make_app: AppFactory, hubject: SimulatedHubje
     await expect(page.locator("#live")).to_have_class("live on")
 
     # A charger registered meanwhile appears, connects and reports its status: all live.
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events, security_profile=0)
     await assign_sites(app.pool, app.events, [replace(demo_site(), evses={})])
     row = page.locator('tr[data-id="CP1"]')
     await expect(row.locator(".state")).to_have_text("offline")

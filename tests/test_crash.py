@@ -106,7 +106,7 @@ MAKERS: dict[str, Callable[[SimConfig], SimulatedChargePoint]] = {
 @pytest.mark.parametrize("protocol", ["1.6", "2.0.1"])
 async def test_sigkill_mid_session(db_url: str, pool: asyncpg.Pool, hubject: SimulatedHubject,
                                    protocol: str) -> None:
-    await register(pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     server = Server(db_url, hubject)
     sim = MAKERS[protocol](SimConfig("CP1", f"ws://127.0.0.1:{server.ocpp_port}/ocpp",
                                      meter_interval=0.2))

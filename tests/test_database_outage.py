@@ -62,7 +62,7 @@ async def test_database_restart_under_a_charging_session(private_postgres: Priva
     sim = MAKERS[protocol](SimConfig("CP1", ws_url(app), meter_interval=0.2,
                                      transaction_attempts=100, retry_interval=0.2))
     try:
-        await register(app.pool, "CP1", None, {1: None})
+        await register(app.pool, "CP1", None, {1: None}, security_profile=0)
         await store.upsert_token(app.pool, "TAG")
         await sim.start()
         await sim.start_local_session(1, "TAG")

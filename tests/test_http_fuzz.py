@@ -234,7 +234,7 @@ def operations(schema: BaseSchema, keep: Callable[[str, str], bool] = lambda met
 async def seeded(make_app: AppFactory, **options: Any) -> App:
     """A charge point with an EVSE on a site, offline (commands to it answer 'offline'); a token."""
     app = await make_app(**options)
-    await register(app.pool, CHARGE_POINT, None, {1: EVSE_ID}, events=app.events)
+    await register(app.pool, CHARGE_POINT, None, {1: EVSE_ID}, events=app.events, security_profile=0)
     await assign_sites(app.pool, app.events, [replace(demo_site(), evses={})])
     await store.upsert_token(app.pool, UID)
     return app

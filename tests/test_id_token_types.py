@@ -35,7 +35,7 @@ async def test_remote_start_and_reservation_send_the_real_type(
         make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2",
-                                           3: "DE*ABC*E0001*3", 4: "DE*ABC*E0001*4"})
+                                           3: "DE*ABC*E0001*3", 4: "DE*ABC*E0001*4"}, security_profile=0)
     await store.upsert_token(app.pool, "CARD")  # our own card: type RFID by default
     await store.upsert_token(app.pool, "1234", "KeyCode")
     sim = ChargePoint201(SimConfig("CP1", ws_url(app), connectors=4, meter_interval=5))

@@ -64,7 +64,7 @@ async def test_metrics_need_the_api_token(app: App) -> None:
 
 async def test_chargers_messages_calls_sessions_and_energy(app: App, api: Api, sims: SimFactory) -> None:
     protocol = "ocpp" + sims.protocol  # type: ignore[attr-defined]
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     assert (await api.post("/tokens", {"uid": "GOOD"}))[0] == 201
     _, before = await scrape(app)
     sim = sims(app, meter_interval=0)
@@ -129,7 +129,7 @@ async def test_outbox_depth_and_roaming_errors_while_hubject_is_down(
         make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
     hubject.down = True
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     _, before = await scrape(app)
     sim = sims(app)
     await sim.start()  # its status goes to Hubject, which does not answer
@@ -175,7 +175,7 @@ async def test_one_session_followed_from_ocpp_into_roaming_logs(
     # Configured first: loggers bound at start-up keep the level they were made with.
     with json_logs() as lines:
         app = await make_app(oicp=oicp_settings(hubject))
-        await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+        await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
         sim = sims(app)
         await sim.start()
         start = remote_start_body()

@@ -37,7 +37,8 @@ async def operator_with_sites(make_app: AppFactory) -> App:
     app = await make_app(ocpi=ocpi_settings())
     await put_tariffs(app.pool, app.events, [TARIFF])
     for n, site in enumerate(SITES):
-        await register(app.pool, f"CP{n}", None, {1: f"DE*ABC*E000{n}*1"}, events=app.events)
+        await register(app.pool, f"CP{n}", None, {1: f"DE*ABC*E000{n}*1"}, events=app.events,
+                       security_profile=0)
         await assign_sites(app.pool, app.events, [replace(demo_site(), id=site,
                                                           charge_points=(f"CP{n}",), evses={})])
     return app

@@ -53,7 +53,7 @@ def locations_url(app: App, *parts: str) -> str:
 async def test_pushes_and_gets(make_app: AppFactory, emsp: SimulatedEmsp, sims: SimFactory) -> None:
     app = await registered_app(make_app, emsp)
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"},
-                   events=app.events)
+                   events=app.events, security_profile=0)
     await assign_sites(app.pool, app.events, [demo_site()])
     [put] = await eventually(lambda: _async(emsp.of("PUT", "/locations/DE/ABC/berlin-hub")))
     assert [e["evse_id"] for e in put.body["evses"]] == ["DE*ABC*E0001*1", "DE*ABC*E0001*2"]
@@ -90,7 +90,7 @@ async def test_paging_250_locations_while_they_change(make_app: AppFactory,
     app = await registered_app(make_app, emsp)
     sites = []
     for n in range(250):
-        await register(app.pool, f"P{n:03}", None, {1: f"DE*ABC*E{n:04}*1"})
+        await register(app.pool, f"P{n:03}", None, {1: f"DE*ABC*E{n:04}*1"}, security_profile=0)
         sites.append(replace(demo_site(), id=f"site-{n:03}", charge_points=(f"P{n:03}",), evses={}))
     await assign_sites(app.pool, app.events, sites)
 

@@ -33,7 +33,7 @@ async def setup(make_app: AppFactory, emsp: SimulatedEmsp, **options: Any) -> Ap
     await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
     await ocpi_pushes_queued(app)  # its full push (of nothing yet): what follows is pushed once
     await put_tariffs(app.pool, app.events, [TARIFF])
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events, security_profile=0)
     site = demo_site()
     await assign_sites(app.pool, app.events, [replace(site, evse=replace(site.evse, tariff="AC-1"),
                                                       evses={})])
@@ -235,7 +235,7 @@ async def test_hubject_and_an_emsp_side_by_side(make_app: AppFactory, emsp: Simu
     app = await make_app(ocpi=ocpi_settings(), oicp=oicp_settings(hubject))
     assert app.ocpi is not None
     await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events, security_profile=0)
     emsp.token("AABB0066")
     hubject.known_cards["04A1B2C3D4E5F6"] = "DE-8EO"
     sim = sims(app)

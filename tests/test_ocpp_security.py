@@ -70,7 +70,7 @@ async def test_profile_needs_tls_on_the_server(make_app: AppFactory) -> None:
     assert await refusal(url, Authorization="Basic Q1AyOnNlY3JldC1wYXNzLTI=") == 403
 
 
-@pytest.mark.parametrize("profile", [1, 2, 3])
+@pytest.mark.parametrize("profile", [0, 1, 2, 3])
 async def test_profile_is_kept(make_app: AppFactory, profile: int) -> None:
     app = await make_app()
     await register(app.pool, "CPX", None, {1: None}, security_profile=profile)

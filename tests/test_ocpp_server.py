@@ -42,7 +42,7 @@ async def test_unknown_charger_accepted_when_configured(make_app: AppFactory) ->
 
 
 async def test_connection_without_ocpp_subprotocol_is_refused(app: App) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     with pytest.raises(InvalidStatus) as refused:
         async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.5"]):  # type: ignore[list-item]
             pass
@@ -62,7 +62,7 @@ async def test_connection_without_ocpp_subprotocol_is_refused(app: App) -> None:
 ])
 async def test_schema_violation_gets_callerror_and_connection_survives(
         app: App, protocol: str, frame: list, code: str) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     async with connect(f"{ws_url(app)}/CP1", subprotocols=[protocol]) as ws:  # type: ignore[list-item]
         error = await _call(ws, frame)
         assert error[0] == 4 and error[1] == frame[1] and error[2] == code
@@ -72,7 +72,7 @@ async def test_schema_violation_gets_callerror_and_connection_survives(
 
 
 async def test_second_connection_replaces_the_first(app: App) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     url = f"{ws_url(app)}/CP1"
     async with connect(url, subprotocols=["ocpp1.6"]) as first:  # type: ignore[list-item]
         await _call(first, BOOT_16)
@@ -108,7 +108,7 @@ async def test_wrong_password_is_refused_before_the_upgrade(app: App) -> None:
 
 
 async def test_oversized_message_closes_cleanly(app: App) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "a" * 70000}]))
         await ws.wait_closed()
@@ -116,7 +116,7 @@ async def test_oversized_message_closes_cleanly(app: App) -> None:
 
 
 async def test_reports_are_acknowledged_and_stored(app: App) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
         reply = await _call(ws, [2, "d1", "DataTransfer", {"vendorId": "ACME", "data": "hello"}])
         assert reply[2] == {"status": "Accepted"}
@@ -133,7 +133,7 @@ async def test_reports_are_acknowledged_and_stored(app: App) -> None:
 
 async def test_security_events_of_both_versions_in_the_admin_api(app: App, api: Api) -> None:
     for charge_point_id, protocol in (("CP16", "ocpp1.6"), ("CP201", "ocpp2.0.1")):
-        await register(app.pool, charge_point_id, None, {1: None})
+        await register(app.pool, charge_point_id, None, {1: None}, security_profile=0)
         async with connect(f"{ws_url(app)}/{charge_point_id}",
                            subprotocols=[protocol]) as ws:  # type: ignore[list-item]
             reply = await _call(ws, [2, "s1", "SecurityEventNotification", {
@@ -151,7 +151,7 @@ async def test_security_events_of_both_versions_in_the_admin_api(app: App, api: 
 
 
 async def test_transaction_event_seq_no_gap_is_logged(app: App) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     await store.upsert_token(app.pool, "TAG")
 
     def event(kind: str, seq_no: int) -> list:
@@ -245,8 +245,8 @@ async def test_leniency_for_one_charger_and_one_action(make_app: AppFactory) -> 
 async def test_a_dead_connection_is_dropped_a_live_one_kept(make_app: AppFactory) -> None:
     # A pong may take a while on a busy machine: the timeout is generous, the pings frequent.
     app = await make_app(ping_interval=0.3, ping_timeout=2)
-    await register(app.pool, "DEAD", None, {1: None})
-    await register(app.pool, "LIVE", None, {1: None})
+    await register(app.pool, "DEAD", None, {1: None}, security_profile=0)
+    await register(app.pool, "LIVE", None, {1: None}, security_profile=0)
     # A peer that completes the handshake and then never reads again: it cannot answer pings.
     reader, writer = await asyncio.open_connection("127.0.0.1", app.ocpp.port)
     writer.write(b"GET /ocpp/DEAD HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
@@ -270,7 +270,7 @@ async def test_compression_is_off_unless_configured(make_app: AppFactory) -> Non
     plain = await make_app()
     compressing = await make_app(compression=True)
     for app, expected in ((plain, []), (compressing, ["permessage-deflate"])):
-        await register(app.pool, "CP1", None, {1: None})
+        await register(app.pool, "CP1", None, {1: None}, security_profile=0)
         async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                            compression="deflate") as ws:
             assert [e.name for e in ws.protocol.extensions] == expected

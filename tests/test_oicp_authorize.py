@@ -61,7 +61,7 @@ def test_rfid_identification(token: str, identification: Any) -> None:
 
 async def _app(make_app: AppFactory, hubject: SimulatedHubject, **oicp: Any) -> App:
     app = await make_app(oicp=oicp_settings(hubject, **oicp))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"}, security_profile=0)
     return app
 
 

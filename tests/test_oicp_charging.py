@@ -61,7 +61,7 @@ async def _apart(app: App, session_id: str, earlier: str, later: str) -> bool:
 async def test_energy_flows_later_and_stops_earlier_than_the_session(
         make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
     app = await make_app(oicp=oicp_settings(hubject, progress_interval=0))
-    await register(app.pool, "CP1", None, {1: EVSE})
+    await register(app.pool, "CP1", None, {1: EVSE}, security_profile=0)
     sim = sims(app, idle_ticks=10**9)  # the EV waits (a departure timer) ...
     await sim.start()
     start = remote_start_body()
@@ -120,8 +120,8 @@ async def test_authorize_start_names_the_evse_where_known(
     cards = ["04A1B2C3D4E5F6", "0000ABCD", "0000ABCE"]
     hubject.known_cards.update({card: "DE-8EO" for card in cards})
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"})
-    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"}, security_profile=0)
+    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"}, security_profile=0)
     two, one = sims(app, "CP1", connectors=2), sims(app, "CP2")
     await two.start()
     await one.start()
@@ -145,7 +145,7 @@ async def test_token_presented_during_a_transaction_names_its_evse(
         make_app: AppFactory, hubject: SimulatedHubject) -> None:
     hubject.known_cards[CARD] = "DE-8EO"
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"}, security_profile=0)
     sim = ChargePoint201(SimConfig("CP1", ws_url(app), connectors=2))
     await sim.start()
     try:

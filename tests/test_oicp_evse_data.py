@@ -111,12 +111,13 @@ def records(hubject: SimulatedHubject) -> list[tuple[str, list[str]]]:
 async def test_evse_changes_reach_hubject(make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
     evses = {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"}
-    await register(app.pool, "CP1", None, evses, events=app.events)  # on no site yet: nothing
+    await register(app.pool, "CP1", None, evses, events=app.events,  # on no site yet: nothing
+                   security_profile=0)
     site = demo_site()
     assert await assign_sites(app.pool, app.events, [site]) == []
-    await register(app.pool, "CP1", None, evses, events=app.events)  # unchanged: nothing
+    await register(app.pool, "CP1", None, evses, events=app.events, security_profile=0)  # unchanged: nothing
     await assign_sites(app.pool, app.events, [replace(site, hotline="+4930999999")])
-    await register(app.pool, "CP1", None, {3: "DE*ABC*E0001*3"}, events=app.events)
+    await register(app.pool, "CP1", None, {3: "DE*ABC*E0001*3"}, events=app.events, security_profile=0)
     assert await retire(app.pool, app.events, "CP1", [2]) == 1
     assert await app.oicp.push_all_evse_data() == 2  # type: ignore[union-attr]
     await eventually(lambda: _no_pending(app))
@@ -141,7 +142,7 @@ async def test_evse_changes_reach_hubject(make_app: AppFactory, hubject: Simulat
 async def test_pushes_wait_out_an_outage_in_order(make_app: AppFactory,
                                                   hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events)
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, events=app.events, security_profile=0)
     hubject.down = True
     await assign_sites(app.pool, app.events, [demo_site()])
     await assign_sites(app.pool, app.events, [demo_site(hotline="+4930999999")])
@@ -154,7 +155,7 @@ async def test_pushes_wait_out_an_outage_in_order(make_app: AppFactory,
 
 async def test_scheduled_full_loads(make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject, full_load_interval=0.3))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     await assign_sites(app.pool, app.events, [demo_site()])
 
     def full_loads() -> set[str]:

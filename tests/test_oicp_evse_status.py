@@ -31,7 +31,7 @@ async def _delivered_everything(app: App) -> bool:
 
 
 async def start_charger(app: App) -> ChargePoint16:
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"}, security_profile=0)
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), connectors=2))
     await sim.start()
     return sim
@@ -126,7 +126,7 @@ async def test_refusal_is_kept_as_failed_and_can_be_retried(
     app = await make_app(oicp=oicp_settings(hubject))
     api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
     try:
-        await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+        await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
         hubject.failures = [("nack", "018")]  # Inconsistent EvseID: retrying will not help
         assert app.oicp is not None
         assert await app.oicp.push_all_statuses() == 1

@@ -79,7 +79,7 @@ async def priced_site(make_app: AppFactory, hubject: SimulatedHubject, **oicp: A
     """OICP on, CP1 with two EVSEs on the demo site, whose EVSEs charge by AC-STANDARD."""
     app = await make_app(oicp=oicp_settings(hubject, **oicp))
     await put_tariffs(app.pool, app.events, [DEMO])  # in use nowhere yet: Hubject hears nothing
-    await register(app.pool, "CP1", None, {1: E1, 2: E2}, events=app.events)
+    await register(app.pool, "CP1", None, {1: E1, 2: E2}, events=app.events, security_profile=0)
     await assign_sites(app.pool, app.events, [demo_site()])
     await eventually(lambda: _delivered(app))
     return app
@@ -143,7 +143,7 @@ async def test_a_site_of_many_chargers_reaches_hubject_as_one_push_of_each_kind(
     await put_tariffs(app.pool, app.events, [DEMO])
     chargers = {f"CP{n:03d}": f"DE*ABC*E{n:04d}*1" for n in range(60)}
     for charge_point_id, evse_id in chargers.items():
-        await register(app.pool, charge_point_id, None, {1: evse_id})
+        await register(app.pool, charge_point_id, None, {1: evse_id}, security_profile=0)
     await assign_sites(app.pool, app.events, [demo_site(charge_points=tuple(chargers), evses={})])
     await eventually(lambda: _delivered(app))
     assert [p[:2] for p in pushes(hubject)] == [("products *", "fullLoad"), ("evse", "insert")]
@@ -232,7 +232,7 @@ async def test_a_time_of_day_product_across_its_boundary_costs_alike_for_oicp_an
     app = await make_app(oicp=oicp_settings(hubject), ocpi=ocpi_settings())
     assert app.ocpi is not None
     await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim", parties=parties_of(emsp))
-    await register(app.pool, "CP1", None, {1: E1, 2: E2}, events=app.events)
+    await register(app.pool, "CP1", None, {1: E1, 2: E2}, events=app.events, security_profile=0)
     await assign_sites(app.pool, app.events, [replace(demo_site(), evses={})])
     await emsp.push_token(emsp.token("AABB0077"))
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), connectors=2, meter_interval=0.25))

@@ -36,8 +36,8 @@ async def cancel(hubject: SimulatedHubject, app: App, body: dict[str, Any]) -> A
 
 async def _app(make_app: AppFactory, hubject: SimulatedHubject) -> App:
     app = await make_app(oicp=oicp_settings(hubject, time_zone="Europe/Berlin"))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"})
-    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"})  # never connects
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"}, security_profile=0)
+    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"}, security_profile=0)  # never connects
     return app
 
 

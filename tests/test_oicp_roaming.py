@@ -39,7 +39,7 @@ async def _async(value: Any) -> Any:
 async def test_remote_start_to_exactly_one_cdr(make_app: AppFactory, hubject: SimulatedHubject,
                                                sims: SimFactory) -> None:
     app = await make_app(oicp=oicp_settings(hubject, time_zone="Europe/Berlin"))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     sim = sims(app)
     await sim.start()
 
@@ -96,7 +96,7 @@ async def _no_pending(app: App) -> bool:
 async def test_local_sessions_of_our_own_customers_make_no_oicp_cdr(
         make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     await store.upsert_token(app.pool, "OURCARD")
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.1))
     await sim.start()
@@ -114,8 +114,8 @@ async def test_local_sessions_of_our_own_customers_make_no_oicp_cdr(
 
 async def test_negative_acknowledgements(make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
-    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"})  # never connects
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
+    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"}, security_profile=0)  # never connects
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
     await sim.start()
     url = cpo_url(app)
@@ -166,7 +166,7 @@ async def _active(app: App) -> bool:
 async def test_outage_and_restart_mid_session_deliver_everything_once_in_order(
         make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
     app = await make_app(oicp=oicp_settings(hubject, progress_interval=0))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     sim = sims(app)
     await sim.start()
     await eventually(lambda: _no_pending(app))

@@ -19,7 +19,7 @@ async def _failures(app_factory: AppFactory, oicp: dict[str, Any]) -> list[dict[
     """Log lines of retried deliveries of a charger's status to Hubject."""
     with structlog.testing.capture_logs() as logs:
         app = await app_factory(oicp=oicp, meter_value_interval=0)
-        await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+        await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
         async with connect(f"{ws_url(app)}/CP1", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
             await ws.send(json.dumps([2, "1", "StatusNotification", {
                 "connectorId": 1, "errorCode": "NoError", "status": "Available"}]))

@@ -26,7 +26,7 @@ async def test_a_delivery_under_way_at_stop_is_recorded_not_sent_again(
     start does not send the message a second time."""
     app = await make_app(oicp=oicp_settings(hubject))
     hubject.delay = 1.0  # the partner takes its time to answer
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     assert app.oicp is not None
     await app.oicp.push_all_statuses()
     await eventually(lambda: _async(len(hubject.received) >= 1))  # the push is under way

@@ -35,7 +35,7 @@ class Scene:
 
     async def open(self) -> App:
         self.app = await self.make_app(ocpp_port=self.port, oicp=oicp_settings(self.hubject))
-        await register(self.app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+        await register(self.app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
         return self.app
 
     async def restart(self) -> None:
@@ -168,7 +168,7 @@ async def test_operator_closes_a_session_the_charger_never_will(
     api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
     try:
         sims_made = [sims(app, charge_point_id=cp, meter_interval=0.1) for cp in ("CP1", "CP2")]
-        await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"})
+        await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"}, security_profile=0)
         for sim, card in zip(sims_made, (CARD, OTHER), strict=True):
             await sim.start()
             await sim.start_local_session(1, card)
@@ -215,7 +215,7 @@ async def test_operator_closes_a_session_the_charger_never_will(
 async def test_remote_start_not_taken_up_expires(make_app: AppFactory) -> None:
     """Seen by whoever lists sessions once the window has passed, and swept with nobody looking."""
     app = await make_app(remote_start_window=60)
-    await register(app.pool, "CP1", None, {1: None, 2: None})
+    await register(app.pool, "CP1", None, {1: None, 2: None}, security_profile=0)
     evses = {e["evse_number"]: e["id"] for e in await store.list_evses(app.pool, "CP1")}
     sessions = app.services.sessions
     # As the command service leaves remote starts the charger did not answer in time.

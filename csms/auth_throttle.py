@@ -1,0 +1,79 @@
+"""Failed charger authentications per id and per address: past a few, refused unchecked, growing delay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# The first delay once the limit is reached (s); each further failure doubles it, up to MAX_DELAY.
+FIRST_DELAY = 1.0
+MAX_DELAY = 300.0
+# A key without a failure for this long starts afresh.
+FORGET_AFTER = 900.0
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    in_flight: int = 0  # checks under way: each may be one more failure
+    last: float = 0.0
+
+
+class FailureLimit:
+    """At most `limit` failures (or checks under way) per key; then `retry_after` says how long
+    until the next try. Bounded: at most `size` keys, the least recently failed forgotten first."""
+
+    def __init__(self, limit: int, size: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.size = size
+        self.clock = clock
+        self._keys: dict[str, _Failures] = {}
+
+    def _get(self, key: str) -> _Failures | None:
+        entry = self._keys.get(key)
+        if entry is not None and not entry.in_flight and self.clock() - entry.last > FORGET_AFTER:
+            del self._keys[key]
+            return None
+        return entry
+
+    def retry_after(self, key: str) -> float:
+        """0: a check may go ahead; else seconds until one may."""
+        entry = self._get(key)
+        if not self.limit or entry is None or entry.count + entry.in_flight < self.limit:
+            return 0.0
+        if entry.count < self.limit or entry.in_flight:  # past the limit: one try at a time
+            return FIRST_DELAY
+        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.count - self.limit))
+        return max(0.0, entry.last + delay - self.clock())
+
+    def start(self, key: str) -> None:
+        if not self.limit:
+            return
+        entry = self._get(key)
+        if entry is None:
+            if len(self._keys) >= self.size:
+                del self._keys[next(iter(self._keys))]
+            entry = self._keys[key] = _Failures(last=self.clock())
+        entry.in_flight += 1
+
+    def finish(self, key: str, failed: bool) -> None:
+        entry = self._keys.get(key)
+        if entry is None:
+            return
+        entry.in_flight = max(0, entry.in_flight - 1)
+        if failed:
+            entry.count += 1
+            entry.last = self.clock()
+            self._keys[key] = self._keys.pop(key)  # the most recent failure last
+        elif not entry.count and not entry.in_flight:
+            del self._keys[key]
+
+    def succeeded(self, key: str) -> None:
+        """The right password: the failures before it no longer count."""
+        entry = self._keys.get(key)
+        if entry is not None:
+            entry.count = 0
+            if not entry.in_flight:
+                del self._keys[key]
