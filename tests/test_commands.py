@@ -146,7 +146,7 @@ async def _reconnected(app: App, since: Any) -> bool:
 
 async def test_remote_start_refused_for_a_token_we_hold_as_blocked_or_expired(app: App,
                                                                              api: Api) -> None:
-    await register(app.pool, "CP1", None, {1: None})
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     await store.upsert_token(app.pool, "BLOCKED1", status="blocked")
     await store.upsert_token(app.pool, "EXPIRED1", expires_at=datetime.now(UTC) - timedelta(days=1))
     await store.upsert_token(app.pool, "CARD1")

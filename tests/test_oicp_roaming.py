@@ -210,7 +210,7 @@ async def test_outage_and_restart_mid_session_deliver_everything_once_in_order(
 async def test_remote_start_refused_for_a_card_we_hold_as_blocked(
         make_app: AppFactory, hubject: SimulatedHubject) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
-    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"})
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     await store.upsert_token(app.pool, "04BLOCKED", status="blocked")
     await store.upsert_token(app.pool, EVCO, type_="eMAID", status="blocked")
     await store.upsert_token(app.pool, "04GOOD")
