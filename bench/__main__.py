@@ -21,8 +21,8 @@ import asyncpg
 from bench import target
 from bench.load import Job, Outcome, run_job
 from bench.remote import remote_start
-from csms import store
 from csms.logs import configure_logging
+from csms.storage import store
 
 Figures = dict[str, Any]
 

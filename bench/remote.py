@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from bench import target
 from bench.load import Charger, Outcome
 from bridge.oicp import cdr
-from csms.charge_points import register
+from csms.domain.charge_points import register
 
 CHARGERS = 10
 PROVIDER = "DE-8EO"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from csms.database import embedded_url, migrate_url
+from csms.storage.database import embedded_url, migrate_url
 
 ROOT = Path(__file__).resolve().parents[1]
 # Enough descriptors for a 50,000-charger fleet; a root process may raise its hard limit.

@@ -15,7 +15,7 @@ import asyncpg
 import structlog
 
 from csms.metrics import roaming_request
-from csms.notifications import Listener
+from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
 

@@ -16,25 +16,26 @@ import structlog
 
 from bridge.ocpi.service import OcpiBridge
 from bridge.oicp.service import OicpBridge
-from csms import exposure, metrics
-from csms.adapter import Services
-from csms.api import AdminApi
-from csms.authorization import AuthorizerChain, LocalAuthorizer
-from csms.charge_points import ChargePointService
-from csms.commands import CommandService
+from csms import metrics
+from csms.cluster.links import Connections
+from csms.cluster.nodes import NodeRegistry, default_node_id
+from csms.cluster.relay import Relay
 from csms.config import ConfigError, Settings
-from csms.console.feed import ConsoleFeed
-from csms.console.web import Console
-from csms.database import create_pool, database_url, migrate
-from csms.events import EventBus
-from csms.links import Connections
+from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
+from csms.domain.charge_points import ChargePointService
+from csms.domain.commands import CommandService
+from csms.domain.events import EventBus
+from csms.domain.reservations import ReservationService
+from csms.domain.sessions import SessionService
 from csms.memory import freeze_forever
-from csms.nodes import NodeRegistry, default_node_id
-from csms.notifications import Listener
-from csms.relay import Relay
-from csms.reservations import ReservationService
-from csms.server import OcppServer
-from csms.sessions import SessionService
+from csms.ocpp.adapter import Services
+from csms.ocpp.server import OcppServer
+from csms.operator.api import AdminApi
+from csms.operator.console.feed import ConsoleFeed
+from csms.operator.console.web import Console
+from csms.security import exposure
+from csms.storage.database import create_pool, database_url, migrate
+from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
 

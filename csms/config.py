@@ -159,7 +159,7 @@ class OcppSettings:
 
 @dataclass
 class ApiSettings:
-    host: str = "127.0.0.1"  # a public bind needs a real token (csms/exposure.py)
+    host: str = "127.0.0.1"  # a public bind needs a real token (csms/security/exposure.py)
     port: Annotated[int, PORT] = 8080
     token: str = "change-me"
     login_attempts: Annotated[int, Between(1)] = 5

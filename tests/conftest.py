@@ -17,8 +17,8 @@ import pytest
 
 from csms.app import App
 from csms.config import Settings
-from csms.database import migrate_url
 from csms.logs import configure_logging
+from csms.storage.database import migrate_url
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201

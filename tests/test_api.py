@@ -8,8 +8,8 @@ import aiohttp
 import structlog
 
 from csms.app import App
-from csms.json_bodies import MAX_DEPTH, nesting
-from csms.login_throttle import LoginThrottle, client_address, networks
+from csms.operator.json_bodies import MAX_DEPTH, nesting
+from csms.security.login_throttle import LoginThrottle, client_address, networks
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, Api
 

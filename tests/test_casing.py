@@ -7,7 +7,7 @@ from typing import Any
 import ocpp.charge_point
 import pytest
 
-from csms import casing
+from csms.ocpp import casing
 
 casing.install()
 

@@ -10,10 +10,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from csms import store
 from csms.app import App
-from csms.charge_points import register
-from csms.events import DomainEvent, MeterSampled, SessionEnded, SessionStarted
+from csms.domain.charge_points import register
+from csms.domain.events import DomainEvent, MeterSampled, SessionEnded, SessionStarted
+from csms.storage import store
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 

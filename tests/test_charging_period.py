@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csms.charging import Reading, charging_period, first_increase
-from csms.domain import ENERGY_REGISTER, MeterSample
+from csms.domain.charging import Reading, charging_period, first_increase
+from csms.domain.model import ENERGY_REGISTER, MeterSample
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

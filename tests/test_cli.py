@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from csms.cli import main
 from csms.config import reference
+from csms.operator.cli import main
 from tests.conftest import admin, with_database
 from tests.support import free_port
 

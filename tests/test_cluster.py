@@ -15,10 +15,10 @@ from aiohttp import web
 from websockets.asyncio.client import ClientConnection, connect
 
 from bridge import outbox
-from csms import relay
 from csms.app import App
-from csms.charge_points import register
-from csms.notifications import Listener
+from csms.cluster import relay
+from csms.domain.charge_points import register
+from csms.storage.notifications import Listener
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
 from simulators.hubject import SimulatedHubject

@@ -9,10 +9,10 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from csms import store
 from csms.app import App
-from csms.charge_points import register
-from csms.credentials import verify_password
+from csms.domain.charge_points import register
+from csms.security.credentials import verify_password
+from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from tests.conftest import AppFactory, SimFactory

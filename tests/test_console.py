@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.console.feed import CHANNEL
-from csms.console.sessions import ConsoleSessions
-from csms.messages import FRAME_CHARS, Frame, MessageLog
+from csms.domain.charge_points import assign_sites, register
+from csms.ocpp.messages import FRAME_CHARS, Frame, MessageLog
+from csms.operator.console.feed import CHANNEL
+from csms.operator.console.sessions import ConsoleSessions
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.hubject import SimulatedHubject
@@ -462,7 +462,7 @@ async def test_the_console_asks_for_the_login_again_once_the_cookie_is_gone(
 
 async def test_an_event_stream_opened_with_the_cookie_ends_with_its_session(
         make_app: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("csms.console.web.KEEPALIVE", 0.1)
+    monkeypatch.setattr("csms.operator.console.web.KEEPALIVE", 0.1)
     first, second = await make_app(), await make_app()
     browser = await logged_in(base(first))
     try:

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from bridge import outbox
-from csms.charge_points import register
+from csms.domain.charge_points import register
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201

@@ -14,11 +14,11 @@ import pgserver
 import pytest
 from pgserver._commands import pg_ctl
 
-from csms import store
-from csms.api import COOKIE
 from csms.app import App
-from csms.charge_points import register
-from csms.database import migrate_url
+from csms.domain.charge_points import register
+from csms.operator.api import COOKIE
+from csms.storage import store
+from csms.storage.database import migrate_url
 from simulators.chargepoint import SimConfig
 from tests import conftest
 from tests.support import eventually, ws_url

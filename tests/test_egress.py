@@ -14,8 +14,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bridge import egress
 from bridge.ocpi.client import OcpiClient, OcpiError
-from csms import exposure
 from csms.config import OcpiSettings, Settings
+from csms.security import exposure
 
 
 @pytest.mark.parametrize(("address", "kind"), [

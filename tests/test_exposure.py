@@ -9,9 +9,9 @@ import pytest
 import structlog
 
 from csms.app import App
-from csms.cli import main
 from csms.config import ConfigError, Settings, load_settings
-from csms.exposure import Severity, loopback, violations
+from csms.operator.cli import main
+from csms.security.exposure import Severity, loopback, violations
 from simulators.hubject import SimulatedHubject
 from tests import conftest
 from tests.conftest import AppFactory

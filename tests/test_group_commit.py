@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from csms.database import create_pool
-from csms.group_commit import GroupCommit
+from csms.storage.database import create_pool
+from csms.storage.group_commit import GroupCommit
 
 
 @pytest.fixture

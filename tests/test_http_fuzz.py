@@ -23,11 +23,11 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import APIOperation, BaseSchema
 
 from bridge.ocpi.transport import VERSION
-from csms import store
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.login_throttle import LoginThrottle
-from csms.tariffs import put_tariffs
+from csms.domain.charge_points import assign_sites, register
+from csms.domain.tariffs import put_tariffs
+from csms.security.login_throttle import LoginThrottle
+from csms.storage import store
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
 from simulators.specs import OCPI_OPENAPI, OICP_OPENAPI, load_yaml

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from bridge.oicp.inbound import typed_token_of
-from csms import store
-from csms.charge_points import register
-from csms.domain import TokenType
+from csms.domain.charge_points import register
+from csms.domain.model import TokenType
+from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
 from simulators.hubject import SimulatedHubject

@@ -10,9 +10,9 @@ import pytest
 import structlog.testing
 
 from csms.app import App
-from csms.charge_points import register
-from csms.masking import MASK, UNREADABLE, mask_frame, mask_payload
-from csms.messages import MessageLog
+from csms.domain.charge_points import register
+from csms.ocpp.messages import MessageLog
+from csms.security.masking import MASK, UNREADABLE, mask_frame, mask_payload
 from tests.conftest import SimFactory
 from tests.support import Api
 

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from csms.app import App
-from csms.charge_points import register
+from csms.domain.charge_points import register
 from csms.logs import configure_logging
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory

@@ -11,8 +11,8 @@ import pytest
 
 from bridge.ocpi.status import ocpi_evse_status
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.domain import EvseStatus
+from csms.domain.charge_points import assign_sites, register
+from csms.domain.model import EvseStatus
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, parties_of

@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from csms import store
 from csms.app import App
+from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
 from simulators.emsp import Received, SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory

@@ -11,9 +11,9 @@ from bridge.ocpi import partners
 from bridge.ocpi.credentials import CredentialsError, our_party
 from bridge.ocpi.partners import Party, PartyError
 from bridge.ocpi.transport import new_token
-from csms import store
 from csms.app import App
-from csms.domain import AuthorizationStatus
+from csms.domain.model import AuthorizationStatus
+from csms.storage import store
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, issue_token, ocpi_settings, parties_of

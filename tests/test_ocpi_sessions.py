@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge import outbox
-from csms import store
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.tariffs import delete_tariff, put_tariffs
+from csms.domain.charge_points import assign_sites, register
+from csms.domain.tariffs import delete_tariff, put_tariffs
+from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.emsp import SimulatedEmsp

@@ -12,11 +12,11 @@ import structlog.testing
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from csms import exposure
 from csms.app import App
-from csms.auth_throttle import FIRST_DELAY, FORGET_AFTER, FailureLimit
-from csms.charge_points import register
 from csms.config import OcppSettings, Settings
+from csms.domain.charge_points import register
+from csms.security import exposure
+from csms.security.auth_throttle import FIRST_DELAY, FORGET_AFTER, FailureLimit
 from tests.conftest import AppFactory
 from tests.support import eventually, ws_url
 

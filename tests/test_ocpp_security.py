@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from csms.app import App
-from csms.charge_points import register
+from csms.domain.charge_points import register
 from tests.conftest import AppFactory, SimFactory
 from tests.pki import Pki, client_context
 

@@ -11,9 +11,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
-from csms import store
 from csms.app import App
-from csms.charge_points import register
+from csms.domain.charge_points import register
+from csms.storage import store
 from tests.conftest import AppFactory
 from tests.support import Api, eventually, ws_url
 

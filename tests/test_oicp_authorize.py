@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from bridge.oicp import authorization
-from csms import store
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.domain import AuthorizationStatus
+from csms.domain.charge_points import assign_sites, register
+from csms.domain.model import AuthorizationStatus
+from csms.storage import store
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings

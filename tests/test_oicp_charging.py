@@ -9,10 +9,10 @@ from typing import Any
 from ocpp.v201 import call
 
 from bridge import outbox
-from csms import store
 from csms.app import App
-from csms.charge_points import register
-from csms.charging import increases
+from csms.domain.charge_points import register
+from csms.domain.charging import increases
+from csms.storage import store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint, Transaction, now_z
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201

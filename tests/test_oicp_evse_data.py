@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bridge.oicp import evse_data
-from csms.charge_points import assign_sites, register, retire
-from csms.sites import Site, SiteError, parse_site, parse_sites
+from csms.domain.charge_points import assign_sites, register, retire
+from csms.domain.sites import Site, SiteError, parse_site, parse_sites
 from simulators.hubject import SimulatedHubject, load_operations
 from tests.conftest import AppFactory
 from tests.support import eventually, oicp_settings

@@ -6,7 +6,7 @@ from typing import Any
 
 from bridge import outbox
 from csms.app import App
-from csms.charge_points import register
+from csms.domain.charge_points import register
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.hubject import SimulatedHubject

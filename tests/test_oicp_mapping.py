@@ -14,9 +14,9 @@ from bridge.oicp.cdr import cdr_path, charge_detail_record
 from bridge.oicp.client import outcome
 from bridge.oicp.evse_status import push_evse_status, status_path
 from bridge.oicp.status import oicp_evse_status
-from csms.domain import EvseStatus as E
-from csms.domain import StopReason
-from csms.events import SessionEnded
+from csms.domain.events import SessionEnded
+from csms.domain.model import EvseStatus as E
+from csms.domain.model import StopReason
 from simulators.hubject import Operation, load_operations
 
 # Our own sample bodies (valid and invalid), checked against Hubject's published validator setup.

@@ -16,12 +16,12 @@ import pytest
 from bridge import outbox
 from bridge.ocpi.places import readings
 from bridge.ocpi.tariffs import session_cost
-from csms import store
 from csms.app import App
-from csms.charge_points import assign_sites, register
-from csms.cli import main
-from csms.events import EventBus
-from csms.tariffs import assign, put_tariffs
+from csms.domain.charge_points import assign_sites, register
+from csms.domain.events import EventBus
+from csms.domain.tariffs import assign, put_tariffs
+from csms.operator.cli import main
+from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.emsp import SimulatedEmsp

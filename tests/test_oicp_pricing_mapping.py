@@ -13,7 +13,7 @@ import pytest
 
 from bridge.ocpi.tariffs import Reading, session_cost
 from bridge.oicp import pricing
-from csms.tariffs import ALL, candidates, resolve
+from csms.domain.tariffs import ALL, candidates, resolve
 from simulators.hubject import load_operations, load_swagger_operations
 
 TODAY = date(2026, 3, 2)  # a Monday

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms import store
 from csms.app import App
-from csms.charge_points import register
+from csms.domain.charge_points import register
+from csms.storage import store
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings

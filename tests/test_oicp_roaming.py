@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 from bridge import outbox
-from csms import store
 from csms.app import App
-from csms.charge_points import register
+from csms.domain.charge_points import register
+from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.hubject import SimulatedHubject

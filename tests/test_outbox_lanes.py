@@ -11,7 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from bridge import outbox
-from csms.notifications import Listener
+from csms.storage.notifications import Listener
 from tests import test_cluster as cluster
 from tests.support import eventually
 from tests.test_cluster import _jsonb

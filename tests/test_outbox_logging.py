@@ -9,7 +9,7 @@ import structlog
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from csms.charge_points import register
+from csms.domain.charge_points import register
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import eventually, free_port, oicp_settings, ws_url

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from csms.log_throttle import LogThrottle
+from csms.ocpp.log_throttle import LogThrottle
 from tests.conftest import AppFactory
 from tests.support import ws_url
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from csms import routing
-from csms.ocpp16 import Ocpp16Adapter
-from csms.ocpp201 import Ocpp201Adapter
+from csms.ocpp import routing
+from csms.ocpp.ocpp16 import Ocpp16Adapter
+from csms.ocpp.ocpp201 import Ocpp201Adapter
 
 
 @pytest.mark.parametrize("adapter", [Ocpp16Adapter, Ocpp201Adapter])

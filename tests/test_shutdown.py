@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from csms.charge_points import register
+from csms.domain.charge_points import register
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import eventually, oicp_settings

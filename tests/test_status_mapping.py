@@ -2,12 +2,12 @@
 
 import pytest
 
-from csms.domain import AuthorizationStatus as A
-from csms.domain import EvseStatus as E
-from csms.domain import StopReason as R
-from csms.domain import TokenType as T
-from csms.domain import parse_token_type
-from csms.status import (
+from csms.domain.model import AuthorizationStatus as A
+from csms.domain.model import EvseStatus as E
+from csms.domain.model import StopReason as R
+from csms.domain.model import TokenType as T
+from csms.domain.model import parse_token_type
+from csms.ocpp.status import (
     authorization_16,
     authorization_201,
     evse_status_16,

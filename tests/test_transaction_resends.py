@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from csms import store
 from csms.app import App
-from csms.charge_points import register
-from csms.cli import main
+from csms.domain.charge_points import register
+from csms.operator.cli import main
+from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory

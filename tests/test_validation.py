@@ -11,7 +11,7 @@ import ocpp.messages
 import pytest
 from ocpp.messages import MessageType
 
-from csms import validation
+from csms.ocpp import validation
 
 validation.install()
 

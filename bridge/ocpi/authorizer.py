@@ -10,9 +10,9 @@ from bridge.ocpi import partners, tokens
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.transport import SUCCESS
-from csms import store
-from csms.domain import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus
 from csms.metrics import roaming_request
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

@@ -35,7 +35,7 @@ class OcpiClient:
         self._resolver: AbstractResolver | None = None
 
     async def start(self) -> None:
-        if self.settings.allow_private_addresses:  # a relaxation: csms.exposure warns at start
+        if self.settings.allow_private_addresses:  # a relaxation: csms.security.exposure warns at start
             self._resolver = self._names or aiohttp.DefaultResolver()
             middlewares: tuple[Any, ...] = ()
         else:

@@ -16,10 +16,10 @@ from bridge import egress, outbox
 from bridge.ocpi import tokens
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.transport import parse_timestamp
-from csms import store
-from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import OcpiSettings
-from csms.domain import parse_token_type
+from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight
+from csms.domain.model import parse_token_type
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

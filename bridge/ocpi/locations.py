@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.ocpi.status import ocpi_evse_status
 from bridge.ocpi.transport import timestamp
-from csms.sites import EvseDetails, Site
+from csms.domain.sites import EvseDetails, Site
 
 # Plugs as the sites name them (OICP's words) → OCPI connector standard and format.
 _PLUGS = {

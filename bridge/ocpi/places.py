@@ -11,9 +11,9 @@ import asyncpg
 from bridge.ocpi.locations import connectors, evse_uid
 from bridge.ocpi.sessions import Place
 from bridge.ocpi.tariffs import Reading
-from csms import store
-from csms.sites import EvseDetails, parse_site
-from csms.tariffs import ALL, evse_tariff
+from csms.domain.sites import EvseDetails, parse_site
+from csms.domain.tariffs import ALL, evse_tariff
+from csms.storage import store
 
 
 @dataclass(frozen=True)

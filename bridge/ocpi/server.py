@@ -30,11 +30,12 @@ from bridge.ocpi.transport import (
     read_page,
     tokens_in_header,
 )
-from csms import store, tariffs
-from csms.commands import CommandService
 from csms.config import OcpiSettings
-from csms.json_bodies import BadJson, json_body
-from csms.sites import parse_site
+from csms.domain import tariffs
+from csms.domain.commands import CommandService
+from csms.domain.sites import parse_site
+from csms.operator.json_bodies import BadJson, json_body
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

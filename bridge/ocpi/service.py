@@ -23,10 +23,9 @@ from bridge.ocpi.places import Priced, priced_place, readings
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
 from bridge.ocpi.status import ocpi_evse_status
 from bridge.ocpi.transport import timestamp
-from csms import store
-from csms.commands import CommandService
 from csms.config import OcpiSettings
-from csms.events import (
+from csms.domain.commands import CommandService
+from csms.domain.events import (
     DomainEvent,
     EvseDataChanged,
     EvseStatusChanged,
@@ -36,8 +35,9 @@ from csms.events import (
     TariffAssigned,
     TariffChanged,
 )
-from csms.notifications import Listener
-from csms.tariffs import ALL
+from csms.domain.tariffs import ALL
+from csms.storage import store
+from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.ocpi.tariffs import Costing, Price, Reading, session_cost
 from bridge.ocpi.transport import timestamp
-from csms.sites import Site
+from csms.domain.sites import Site
 
 FREE = "FREE"  # the id of the zero tariff a session without one is costed with
 

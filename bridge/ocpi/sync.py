@@ -16,8 +16,8 @@ from bridge.ocpi.locations import EvseFacts
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.server import build_location, evse_facts, location_rows
 from bridge.ocpi.sessions import tariff_object
-from csms import store
 from csms.config import OcpiSettings
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csms.domain import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus
 
 # Whitelist types: accepted from the pushed copy, or to be asked about in real time first.
 _ASK_FIRST = {"ALLOWED", "NEVER"}

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bridge.oicp.client import RETRYABLE_CODES
-from csms.domain import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus
 
 START = "AuthorizeStart"
 STOP = "AuthorizeStop"

@@ -10,10 +10,10 @@ import structlog
 
 from bridge.oicp import authorization
 from bridge.oicp.client import HubjectClient
-from csms import store
 from csms.config import OicpSettings
-from csms.domain import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus
 from csms.metrics import roaming_request
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from csms.events import ReservationEnded, SessionEnded
+from csms.domain.events import ReservationEnded, SessionEnded
 
 OPERATION = "ChargeDetailRecord"
 
@@ -30,7 +30,7 @@ def charge_detail_record(ended: SessionEnded, readings_wh: list[float],
                          product_id: str | None = None) -> dict[str, Any]:
     """The CDR for a session the OICP bridge knows (its attributes carry the 'oicp' block).
 
-    charging: when the energy flowed (csms/charging.py). OICP 2.3 eRoamingChargeDetailRecord:
+    charging: when the energy flowed (csms/domain/charging.py). OICP 2.3 eRoamingChargeDetailRecord:
     SessionStart/End are "e.g. swipe of RFID or cable connected/disconnected",
     ChargingStart/End "at which the charging process started/stopped", all mandatory; a session
     without energy has a charging process of no length (see charging_period).

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from csms.sites import Site
+from csms.domain.sites import Site
 
 OPERATION = "PushEvseData"
 

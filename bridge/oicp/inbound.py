@@ -13,12 +13,12 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from csms import store
-from csms.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.config import ConfigError, OicpSettings
-from csms.domain import TokenType
-from csms.json_bodies import BadJson, json_body
-from csms.tls import server_context
+from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight
+from csms.domain.model import TokenType
+from csms.operator.json_bodies import BadJson, json_body
+from csms.security.tls import server_context
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

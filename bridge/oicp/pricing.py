@@ -15,7 +15,7 @@ from bridge.oicp.evse_data import changes
 OPERATION_PRODUCTS = "PushPricingProductData"
 OPERATION_EVSE = "PushEVSEPricing"
 ALL = "*"
-DEFAULT_POWER_KW = 22.0  # a site's EVSE power unless it says otherwise (csms.sites.EvseDetails)
+DEFAULT_POWER_KW = 22.0  # a site's EVSE power unless it says otherwise (csms.domain.sites.EvseDetails)
 META = "#"  # keys of a data set's state that are not records (the default price)
 
 _DAY = 24 * 60

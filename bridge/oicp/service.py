@@ -18,11 +18,10 @@ from bridge.oicp import cdr, evse_data, evse_status, notifications, pricing
 from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
-from csms import charging, store, tariffs
-from csms.commands import CommandService
 from csms.config import OicpSettings
-from csms.domain import AuthorizationStatus, EvseStatus
-from csms.events import (
+from csms.domain import charging, tariffs
+from csms.domain.commands import CommandService
+from csms.domain.events import (
     ChargingStarted,
     DomainEvent,
     EvseDataChanged,
@@ -33,8 +32,10 @@ from csms.events import (
     TariffAssigned,
     TariffChanged,
 )
-from csms.notifications import Listener
-from csms.sites import parse_site
+from csms.domain.model import AuthorizationStatus, EvseStatus
+from csms.domain.sites import parse_site
+from csms.storage import store
+from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csms.domain import EvseStatus
+from csms.domain.model import EvseStatus
 
 _OICP_STATUS = {
     EvseStatus.AVAILABLE: "Available",

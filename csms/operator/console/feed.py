@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms.events import (
+from csms.domain.events import (
     ChargePointBooted,
     ChargePointConnected,
     ChargePointDisconnected,
@@ -24,9 +24,9 @@ from csms.events import (
     SessionEnded,
     SessionStarted,
 )
-from csms.messages import Frame, MessageLog, message_log
-from csms.meter import format_timestamp
-from csms.notifications import Listener
+from csms.ocpp.messages import Frame, MessageLog, message_log
+from csms.ocpp.meter import format_timestamp
+from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
 

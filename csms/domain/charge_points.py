@@ -10,11 +10,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms import store
 from csms.config import OcppSettings
-from csms.credentials import hash_password
-from csms.domain import EvseStatus
-from csms.events import (
+from csms.domain.events import (
     ChargePointBooted,
     ChargePointConnected,
     ChargePointDisconnected,
@@ -22,9 +19,12 @@ from csms.events import (
     EvseDataChanged,
     EvseStatusChanged,
 )
-from csms.group_commit import GroupCommit
-from csms.sessions import charging_started
-from csms.sites import Site
+from csms.domain.model import EvseStatus
+from csms.domain.sessions import charging_started
+from csms.domain.sites import Site
+from csms.security.credentials import hash_password
+from csms.storage import store
+from csms.storage.group_commit import GroupCommit
 
 log = structlog.get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csms.domain import AuthorizationStatus, EvseStatus, StopReason, TokenType
+from csms.domain.model import AuthorizationStatus, EvseStatus, StopReason, TokenType
 
 _EVSE_STATUS_16 = {
     "Available": EvseStatus.AVAILABLE,

@@ -14,11 +14,11 @@ import structlog
 from ocpp.exceptions import InternalError, OCPPError
 from websockets.exceptions import ConnectionClosed
 
-from csms.commands import finish_in_flight
-from csms.domain import TokenType
-from csms.links import ChargerLink, ChargerOffline, Connections
-from csms.nodes import NodeRegistry
-from csms.notifications import Listener
+from csms.cluster.links import ChargerLink, ChargerOffline, Connections
+from csms.cluster.nodes import NodeRegistry
+from csms.domain.commands import finish_in_flight
+from csms.domain.model import TokenType
+from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
 

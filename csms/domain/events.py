@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms.domain import EvseStatus, StopReason
+from csms.domain.model import EvseStatus, StopReason
 
 log = structlog.get_logger(__name__)
 

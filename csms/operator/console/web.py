@@ -15,8 +15,9 @@ from bridge.ocpi import partners as ocpi_partners
 from bridge.oicp.evse_data import OPERATION as OICP_EVSE_DATA
 from bridge.oicp.evse_status import OPERATION as OICP_EVSE_STATUS
 from bridge.oicp.service import PARTNER as HUBJECT
-from csms import store
-from csms.api import (
+from csms.ocpp.messages import MessageLog, message_log
+from csms.ocpp.meter import format_timestamp
+from csms.operator.api import (
     PREFIX,
     AdminApi,
     BadRequest,
@@ -26,11 +27,10 @@ from csms.api import (
     record,
     too_many_attempts,
 )
-from csms.console.csrf import https
-from csms.console.feed import ConsoleFeed, frame_json
-from csms.console.sessions import COOKIE
-from csms.messages import MessageLog, message_log
-from csms.meter import format_timestamp
+from csms.operator.console.csrf import https
+from csms.operator.console.feed import ConsoleFeed, frame_json
+from csms.operator.console.sessions import COOKIE
+from csms.storage import store
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream: proxies keep it, dead peers show

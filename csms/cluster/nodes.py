@@ -11,8 +11,8 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
-from csms import store
-from csms.events import ChargePointDisconnected, EventBus
+from csms.domain.events import ChargePointDisconnected, EventBus
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

@@ -9,11 +9,11 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from csms.adapter import OcppAdapter, now_z
-from csms.domain import Authorization, TokenType
-from csms.masking import mask_payload
-from csms.meter import format_timestamp, parse_timestamp, samples_201
-from csms.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
+from csms.domain.model import Authorization, TokenType
+from csms.ocpp.adapter import OcppAdapter, now_z
+from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
+from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
+from csms.security.masking import mask_payload
 
 
 def _token_info(answer: Authorization) -> dict[str, str]:

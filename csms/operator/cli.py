@@ -13,12 +13,12 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from csms import store
-from csms.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.config import ConfigError, Settings, load_settings
-from csms.database import DatabaseUnavailable, create_pool, database_url, migrate_url
+from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
+from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.sites import SiteError, parse_sites
+from csms.storage import store
+from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
 if TYPE_CHECKING:
     from csms.app import App
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # The checkout's own config.toml (the one `make run` uses), found from the package, not the
 # current directory: `csms` run from anywhere works on the same database.
-CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
+CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 
 
 def config_path(args: argparse.Namespace) -> Path | None:
@@ -86,7 +86,7 @@ def _settings_reference(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.exposure import violations
+    from csms.security.exposure import violations
 
     found = violations(settings)
     for violation in found:
@@ -272,7 +272,7 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.tariffs import TariffError, put_tariffs
+    from csms.domain.tariffs import TariffError, put_tariffs
 
     try:
         with open(args.file) as handle:
@@ -291,7 +291,7 @@ def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.tariffs import delete_tariff
+    from csms.domain.tariffs import delete_tariff
 
     async def work(app: App) -> None:
         await delete_tariff(app.pool, app.events, args.id)
@@ -301,7 +301,7 @@ def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _assign_tariff(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.tariffs import TariffError, assign
+    from csms.domain.tariffs import TariffError, assign
 
     tariff_id = None if args.action == "unassign" else args.id
 
@@ -325,7 +325,7 @@ def _list_tariffs(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from bridge.oicp.pricing import pricing_products
-    from csms.tariffs import assignments_at
+    from csms.domain.tariffs import assignments_at
 
     async def work(pool: Any) -> tuple[list[Any], dict[tuple[str, str], str]]:
         return await store.current_tariffs(pool), await assignments_at(pool)

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms import store
-from csms.events import EventBus, TariffAssigned, TariffChanged
+from csms.domain.events import EventBus, TariffAssigned, TariffChanged
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from csms.domain import ENERGY_REGISTER, MeterSample
+from csms.domain.model import ENERGY_REGISTER, MeterSample
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 Row: TypeAlias = asyncpg.Record

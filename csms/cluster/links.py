@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from csms.domain import TokenType
+from csms.domain.model import TokenType
 
 
 class ChargerOffline(Exception):

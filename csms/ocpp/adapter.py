@@ -16,16 +16,17 @@ from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
 from ocpp.messages import MessageType, unpack
 
-from csms import casing, masking, routing, validation
-from csms.charge_points import ChargePointService
 from csms.config import OcppSettings, lenient_actions
-from csms.log_throttle import LogThrottle
-from csms.messages import message_log
-from csms.meter import format_timestamp
+from csms.domain.charge_points import ChargePointService
+from csms.domain.reservations import ReservationService
+from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
-from csms.reservations import ReservationService
-from csms.responses import ResponseQueue
-from csms.sessions import SessionService
+from csms.ocpp import casing, routing, validation
+from csms.ocpp.log_throttle import LogThrottle
+from csms.ocpp.messages import message_log
+from csms.ocpp.meter import format_timestamp
+from csms.ocpp.responses import ResponseQueue
+from csms.security import masking
 
 _log = structlog.get_logger("csms.ocpp")
 

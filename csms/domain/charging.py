@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from csms.domain import MeterSample, register_readings
+from csms.domain.model import MeterSample, register_readings
 
 Reading = tuple[datetime, float]  # an energy register reading: when, Wh
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from csms.domain import ENERGY_REGISTER, MeterSample
+from csms.domain.model import ENERGY_REGISTER, MeterSample
 
 # Prefixed units scale into their base unit.
 _SCALE = {"kWh": ("Wh", 1000.0), "kW": ("W", 1000.0), "kvarh": ("varh", 1000.0),

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from csms import store
-from csms.domain import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus
+from csms.storage import store
 
 
 class Authorizer(Protocol):

@@ -11,10 +11,11 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms import charging, store
-from csms.authorization import AuthorizerChain
 from csms.config import OcppSettings
-from csms.domain import (
+from csms.domain import charging
+from csms.domain.authorization import AuthorizerChain
+from csms.domain.events import ChargingStarted, EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.domain.model import (
     Authorization,
     AuthorizationStatus,
     MeterSample,
@@ -22,10 +23,10 @@ from csms.domain import (
     StopReason,
     energy_register_wh,
 )
-from csms.events import ChargingStarted, EventBus, MeterSampled, SessionEnded, SessionStarted
-from csms.group_commit import GroupCommit
+from csms.domain.reservations import end_reservation
 from csms.metrics import ENERGY
-from csms.reservations import end_reservation
+from csms.storage import store
+from csms.storage.group_commit import GroupCommit
 
 log = structlog.get_logger(__name__)
 

@@ -20,16 +20,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from csms.adapter import OcppAdapter, Services
-from csms.auth_throttle import FailureLimit
+from csms.cluster.links import Connections
+from csms.cluster.relay import Relay
 from csms.config import OcppSettings
-from csms.credentials import Busy, PasswordCheck, basic_credentials
-from csms.links import Connections
-from csms.log_throttle import LogThrottle
-from csms.ocpp16 import Ocpp16Adapter
-from csms.ocpp201 import Ocpp201Adapter
-from csms.relay import Relay
-from csms.tls import server_context
+from csms.ocpp.adapter import OcppAdapter, Services
+from csms.ocpp.log_throttle import LogThrottle
+from csms.ocpp.ocpp16 import Ocpp16Adapter
+from csms.ocpp.ocpp201 import Ocpp201Adapter
+from csms.security.auth_throttle import FailureLimit
+from csms.security.credentials import Busy, PasswordCheck, basic_credentials
+from csms.security.tls import server_context
 
 log = structlog.get_logger(__name__)
 

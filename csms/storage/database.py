@@ -86,9 +86,9 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncp
 
 
 def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration shipped in csms/migrations, in order."""
+    """(version, name, sql) of every migration shipped in csms/storage/migrations, in order."""
     found = []
-    for entry in resources.files("csms.migrations").iterdir():
+    for entry in resources.files("csms.storage.migrations").iterdir():
         if entry.name.endswith(".sql"):
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text()))

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from csms import store
-from csms.events import EventBus, ReservationEnded
+from csms.domain.events import EventBus, ReservationEnded
+from csms.storage import store
 
 log = structlog.get_logger(__name__)
 

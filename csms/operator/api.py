@@ -14,20 +14,20 @@ import structlog
 from aiohttp import web
 
 from bridge import outbox
-from csms import store
-from csms.charge_points import register
-from csms.commands import CommandResult, CommandService, Outcome
 from csms.config import ApiSettings
-from csms.console import csrf
-from csms.console.csrf import is_json
-from csms.console.sessions import COOKIE, ConsoleSessions
-from csms.database import pending_migrations
-from csms.domain import SessionStatus
-from csms.events import EventBus
-from csms.json_bodies import BadJson, json_body
-from csms.login_throttle import LoginThrottle, client_address, networks
-from csms.meter import format_timestamp, parse_timestamp
-from csms.openapi import openapi_document
+from csms.domain.charge_points import register
+from csms.domain.commands import CommandResult, CommandService, Outcome
+from csms.domain.events import EventBus
+from csms.domain.model import SessionStatus
+from csms.ocpp.meter import format_timestamp, parse_timestamp
+from csms.operator.console import csrf
+from csms.operator.console.csrf import is_json
+from csms.operator.console.sessions import COOKIE, ConsoleSessions
+from csms.operator.json_bodies import BadJson, json_body
+from csms.operator.openapi import openapi_document
+from csms.security.login_throttle import LoginThrottle, client_address, networks
+from csms.storage import store
+from csms.storage.database import pending_migrations
 
 log = structlog.get_logger(__name__)
 

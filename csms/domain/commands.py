@@ -13,16 +13,16 @@ import structlog
 from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
-from csms import store
-from csms.authorization import remote_start_refusal
-from csms.credentials import hash_password
-from csms.domain import TokenType, parse_token_type
-from csms.links import ChargerLink, ChargerOffline
-from csms.reservations import ReservationService
-from csms.sessions import SessionService
+from csms.cluster.links import ChargerLink, ChargerOffline
+from csms.domain.authorization import remote_start_refusal
+from csms.domain.model import TokenType, parse_token_type
+from csms.domain.reservations import ReservationService
+from csms.domain.sessions import SessionService
+from csms.security.credentials import hash_password
+from csms.storage import store
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
-    from csms.relay import Relay
+    from csms.cluster.relay import Relay
 
 log = structlog.get_logger(__name__)
 

@@ -10,11 +10,11 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
-from csms.adapter import OcppAdapter, now, now_z
-from csms.domain import AuthorizationStatus, TokenType
-from csms.masking import mask_payload
-from csms.meter import format_timestamp, parse_timestamp, samples_16
-from csms.status import authorization_16, evse_status_16, stop_reason_16
+from csms.domain.model import AuthorizationStatus, TokenType
+from csms.ocpp.adapter import OcppAdapter, now, now_z
+from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16
+from csms.ocpp.status import authorization_16, evse_status_16, stop_reason_16
+from csms.security.masking import mask_payload
 
 
 class Ocpp16Adapter(OcppAdapter, ChargePoint):

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
-from csms.masking import mask_frame
+from csms.security.masking import mask_frame
 
 # Enough for the last minutes of a few chargers; bounded in memory whatever the fleet's size.
 RING_SIZE = 2000

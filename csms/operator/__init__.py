@@ -1,0 +1,1 @@
+"""What operators use: the admin API and its description, the web console, the CLI."""

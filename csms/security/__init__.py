@@ -1,0 +1,1 @@
+"""Who may connect and what is never shown: passwords, throttles, TLS, secrets masked, exposure checks."""

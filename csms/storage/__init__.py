@@ -1,0 +1,1 @@
+"""PostgreSQL: the pool and embedded server, migrations, the repository layer, LISTEN."""
