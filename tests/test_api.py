@@ -9,7 +9,8 @@ import structlog
 
 from csms.app import App
 from csms.operator.json_bodies import MAX_DEPTH, nesting
-from csms.security.login_throttle import LoginThrottle, client_address, networks
+from csms.security.clients import client_address, client_key, networks
+from csms.security.throttle import FailureLimit
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, Api
 
@@ -130,7 +131,7 @@ async def test_deeply_nested_json_is_a_bad_request(app: App, api: Api) -> None:
 
 async def test_wrong_tokens_from_one_address_wait_ever_longer(app: App, api: Api) -> None:
     now = [1000.0]
-    app.api.throttle = LoginThrottle(attempts=3, clock=lambda: now[0])
+    app.api.throttle = FailureLimit(3, clock=lambda: now[0])
     async with aiohttp.ClientSession() as client:
 
         async def login(token: str) -> tuple[int, str | None]:
@@ -142,10 +143,10 @@ async def test_wrong_tokens_from_one_address_wait_ever_longer(app: App, api: Api
                                   headers={"Authorization": f"Bearer {token}"}) as response:
                 return response.status
 
-        assert [await login("wrong") for _ in range(3)] == [(401, None)] * 3  # free tries
+        assert [await login("wrong") for _ in range(2)] == [(401, None)] * 2  # free tries
         assert await login(API_TOKEN) == (200, None)  # a success starts the count again
-        assert [await login("wrong") for _ in range(3)] == [(401, None)] * 3
-        assert await bearer("wrong") == 401  # the 4th: a wrong bearer token counts the same
+        assert [await login("wrong") for _ in range(2)] == [(401, None)] * 2
+        assert await bearer("wrong") == 401  # the 3rd: a wrong bearer token counts the same
         # Now the address waits 1 s, whatever it sends, a right token too.
         assert await login(API_TOKEN) == (429, "1")
         assert await bearer(API_TOKEN) == 429
@@ -166,30 +167,28 @@ async def test_wrong_tokens_from_one_address_wait_ever_longer(app: App, api: Api
 
 def test_throttle_delays_are_capped_and_its_memory_bounded() -> None:
     now = [0.0]
-    throttle = LoginThrottle(attempts=1, base_delay=1.0, max_delay=8.0, forget_after=60.0,
-                             capacity=3, clock=lambda: now[0])
+    throttle = FailureLimit(1, first_delay=1.0, max_delay=8.0, forget_after=60.0, size=3,
+                            clock=lambda: now[0])
     waits = []
-    for _ in range(7):
+    for _ in range(6):
         throttle.failed("192.0.2.1")
         waits.append(throttle.retry_after("192.0.2.1"))
         now[0] += waits[-1]
-    assert waits == [0, 1, 2, 4, 8, 8, 8]
+    assert waits == [1, 2, 4, 8, 8, 8]
     # One IPv6 host holds a whole /64: its addresses count together; an IPv4-mapped one as IPv4.
-    throttle.failed("2001:db8::1")
-    throttle.failed("2001:db8::2")
-    assert throttle.retry_after("2001:db8::ffff") == 1
-    assert throttle.retry_after("2001:db8:0:1::1") == 0
-    throttle.failed("::ffff:192.0.2.1")
-    assert throttle.retry_after("192.0.2.1") == 8
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff") == "2001:db8::/64"
+    assert client_key("2001:db8:0:1::1") != client_key("2001:db8::1")
+    assert client_key("::ffff:192.0.2.1") == "192.0.2.1"
     # Many addresses: the least recently failed are let go.
     for n in range(100):
         throttle.failed(f"198.51.100.{n}")
     assert len(throttle) == 3
-    # An address that stopped failing is forgotten after a while (or once it waited its delay).
+    # An address that stopped failing is forgotten after a while (once it waited its delay).
     throttle.failed("203.0.113.9")
     now[0] += 61
-    throttle.failed("203.0.113.9")
     assert throttle.retry_after("203.0.113.9") == 0
+    throttle.failed("203.0.113.9")
+    assert throttle.retry_after("203.0.113.9") == 1  # counted afresh
 
 
 def test_the_client_address_is_the_peer_unless_a_trusted_proxy_names_it() -> None:
@@ -215,7 +214,7 @@ async def test_trusting_every_address_as_a_proxy_is_warned_of_at_start(make_app:
 
 
 async def test_wrong_tokens_behind_a_trusted_proxy_count_per_client(app: App, api: Api) -> None:
-    app.api.throttle = LoginThrottle(attempts=1, clock=lambda: 1000.0)
+    app.api.throttle = FailureLimit(1, clock=lambda: 1000.0)
 
     async def login(token: str, forwarded: str) -> int:
         async with aiohttp.ClientSession() as client, client.post(
@@ -224,8 +223,8 @@ async def test_wrong_tokens_behind_a_trusted_proxy_count_per_client(app: App, ap
             return response.status
 
     # Not trusted: a new X-Forwarded-For per try does not escape the throttle.
-    assert [await login("wrong", f"203.0.113.{n}") for n in range(3)] == [401, 401, 429]
-    app.api.throttle = LoginThrottle(attempts=1, clock=lambda: 1000.0)
+    assert [await login("wrong", f"203.0.113.{n}") for n in range(3)] == [401, 429, 429]
+    app.api.throttle = FailureLimit(1, clock=lambda: 1000.0)
     app.api.proxies = networks("127.0.0.1")
-    assert [await login("wrong", "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert [await login("wrong", "203.0.113.1") for _ in range(3)] == [401, 429, 429]
     assert await login(API_TOKEN, "203.0.113.2") == 200  # another client behind the same proxy

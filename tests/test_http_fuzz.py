@@ -26,7 +26,7 @@ from bridge.ocpi.transport import VERSION
 from csms.app import App
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.tariffs import put_tariffs
-from csms.security.login_throttle import LoginThrottle
+from csms.security.throttle import FailureLimit
 from csms.storage import store
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject
@@ -260,7 +260,7 @@ async def test_admin_api(make_app: AppFactory, authenticated: bool) -> None:
     app = await seeded(make_app)
     # The fuzzer's wrong tokens would soon have its own address wait (429) for every request, and
     # the routes behind the token check go untried: tests/test_api.py covers the throttle.
-    app.api.throttle = LoginThrottle(attempts=10**9)
+    app.api.throttle = FailureLimit(10**9)
     base = f"http://127.0.0.1:{app.api.port}/api/v1"
     async with aiohttp.ClientSession() as http, http.get(f"{base}/openapi.json") as answer:
         # The console's event stream never ends: tests/test_console.py covers it.

@@ -16,7 +16,7 @@ from csms.app import App
 from csms.config import OcppSettings, Settings
 from csms.domain.charge_points import register
 from csms.security import exposure
-from csms.security.auth_throttle import FIRST_DELAY, FORGET_AFTER, FailureLimit
+from csms.security.throttle import FIRST_DELAY, FORGET_AFTER, FailureLimit
 from tests.conftest import AppFactory
 from tests.support import eventually, ws_url
 

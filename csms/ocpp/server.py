@@ -27,8 +27,9 @@ from csms.ocpp.adapter import OcppAdapter, Services
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.ocpp16 import Ocpp16Adapter
 from csms.ocpp.ocpp201 import Ocpp201Adapter
-from csms.security.auth_throttle import FailureLimit
+from csms.security.clients import client_key
 from csms.security.credentials import Busy, PasswordCheck, basic_credentials
+from csms.security.throttle import FailureLimit
 from csms.security.tls import server_context
 
 log = structlog.get_logger(__name__)
@@ -238,7 +239,7 @@ class OcppServer:
         """Basic auth: a password this node checked before gets in at once; past a few wrong
         ones for the id or the address, 429 without a check; 503 when the checks queue is full."""
         peer = connection.remote_address
-        address = str(peer[0]) if peer else ""
+        address = client_key(str(peer[0]) if peer else "")  # an IPv6 host per /64
         credentials = basic_credentials(request.headers.get("Authorization"))
         if credentials is None:  # no cost to us, and some clients ask first: not a failure
             self._log_refusal("missing credentials", peer, charge_point_id=charge_point_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,8 @@ from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
 from csms.operator.json_bodies import BadJson, json_body
 from csms.operator.openapi import openapi_document
-from csms.security.login_throttle import LoginThrottle, client_address, networks
+from csms.security.clients import client_address, client_key, networks
+from csms.security.throttle import FailureLimit
 from csms.storage import store
 from csms.storage.database import pending_migrations
 
@@ -124,9 +126,10 @@ def command_reply(result: CommandResult) -> web.Response:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-def too_many_attempts(retry_after: int) -> web.Response:
-    response = problem(429, f"too many wrong tokens from this address: retry in {retry_after} s")
-    response.headers["Retry-After"] = str(retry_after)
+def too_many_attempts(retry_after: float) -> web.Response:
+    seconds = max(1, math.ceil(retry_after))  # Retry-After takes whole seconds
+    response = problem(429, f"too many wrong tokens from this address: retry in {seconds} s")
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
@@ -145,7 +148,8 @@ class AdminApi:
         self.events = events
         # Wrong login and bearer tokens, counted per client address (as the socket has it: an
         # X-Forwarded-For header is anyone's to write, unless a proxy we trust wrote it).
-        self.throttle = LoginThrottle(settings.login_attempts)
+        # Wrong tokens per client host (login or bearer): 10,000 hosts kept at most.
+        self.throttle = FailureLimit(settings.login_attempts, size=10_000)
         self.proxies = networks(settings.trusted_proxies)
         self.sessions = ConsoleSessions(pool, settings.token, settings.session_lifetime,
                                         settings.session_idle)
@@ -204,9 +208,11 @@ class AdminApi:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def client(self, request: web.Request) -> str | None:
-        """The client's address, as the connection or a trusted proxy tells it."""
-        return client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
+    def client(self, request: web.Request) -> str:
+        """The client, as the connection or a trusted proxy tells it: the key its wrong tokens
+        are counted by (an IPv6 host per /64)."""
+        return client_key(client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                         self.proxies))
 
     # --- middlewares ---------------------------------------------------------------------
 

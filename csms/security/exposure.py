@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from csms.config import ConfigError, Settings
-from csms.security.login_throttle import networks
+from csms.security.clients import networks
 
 log = structlog.get_logger(__name__)
 

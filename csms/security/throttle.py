@@ -1,4 +1,4 @@
-"""Failed charger authentications per id and per address: past a few, refused unchecked, growing delay."""
+"""Failed authentications per key (charger id, client host): past a few, refused unchecked, growing delay."""
 
 from __future__ import annotations
 
@@ -22,18 +22,28 @@ class _Failures:
 
 class FailureLimit:
     """At most `limit` failures (or checks under way) per key; then `retry_after` says how long
-    until the next try. Bounded: at most `size` keys, the least recently failed forgotten first."""
+    until the next try: `first_delay`, doubled by each further failure up to `max_delay`. A key
+    without a failure for `forget_after` starts afresh. Bounded: at most `size` keys, the least
+    recently failed forgotten first. In memory, per process."""
 
     def __init__(self, limit: int, size: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_delay: float = FIRST_DELAY,
+                 max_delay: float = MAX_DELAY, forget_after: float = FORGET_AFTER) -> None:
         self.limit = limit
         self.size = size
         self.clock = clock
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.forget_after = forget_after
         self._keys: dict[str, _Failures] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     def _get(self, key: str) -> _Failures | None:
         entry = self._keys.get(key)
-        if entry is not None and not entry.in_flight and self.clock() - entry.last > FORGET_AFTER:
+        quiet = max(self.forget_after, self.max_delay)  # never forgotten while it must still wait
+        if entry is not None and not entry.in_flight and self.clock() - entry.last > quiet:
             del self._keys[key]
             return None
         return entry
@@ -44,8 +54,8 @@ class FailureLimit:
         if not self.limit or entry is None or entry.count + entry.in_flight < self.limit:
             return 0.0
         if entry.count < self.limit or entry.in_flight:  # past the limit: one try at a time
-            return FIRST_DELAY
-        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.count - self.limit))
+            return self.first_delay
+        delay = min(self.max_delay, self.first_delay * 2 ** min(entry.count - self.limit, 62))
         return max(0.0, entry.last + delay - self.clock())
 
     def start(self, key: str) -> None:
@@ -77,3 +87,8 @@ class FailureLimit:
             entry.count = 0
             if not entry.in_flight:
                 del self._keys[key]
+
+    def failed(self, key: str) -> None:
+        """A failure settled at once (no check under way to wait for)."""
+        self.start(key)
+        self.finish(key, failed=True)
