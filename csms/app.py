@@ -120,8 +120,11 @@ class App:
         console = ConsoleFeed(pool, listener, node_id)
         events.subscribe(console.on_event)
         Console(api, console, settings.oicp.enabled)
-        local_lists = LocalListService(pool, connections, listener, settings.ocpp.local_list_retry)
-        events.subscribe(local_lists.on_event)
+        local_lists = (LocalListService(pool, connections, listener,
+                                        settings.ocpp.local_list_retry)
+                       if settings.ocpp.local_lists else None)
+        if local_lists is not None:
+            events.subscribe(local_lists.on_event)
         local_list_api.routes(api)
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,

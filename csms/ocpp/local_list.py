@@ -13,6 +13,7 @@ KEYS_16 = ["LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLe
            "SupportedFeatureProfiles"]
 VARIABLES_201 = ["LocalAuthListCtrlr.Enabled", "LocalAuthListCtrlr.Available",
                  "LocalAuthListCtrlr.ItemsPerMessage"]
+ID_TAG_16 = 20  # CiString20Type
 
 
 def _z(timestamp: str | None) -> str | None:

@@ -200,6 +200,8 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
 
     async def send_local_list(self, version: int, full: bool,
                               changes: list[tuple[str, Entry | None]]) -> str:
+        # A 1.6 idTag is at most 20 characters: longer (OCPI) UIDs cannot be on its list.
         return await self._status(call.SendLocalList(
             list_version=version, update_type="Full" if full else "Differential",
-            local_authorization_list=[local_list.entry_16(uid, entry) for uid, entry in changes]))
+            local_authorization_list=[local_list.entry_16(uid, entry) for uid, entry in changes
+                                      if len(uid) <= local_list.ID_TAG_16]))
