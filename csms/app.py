@@ -93,10 +93,13 @@ class App:
         sessions = SessionService(pool, events, authorizer, settings.ocpp)
         reservations = ReservationService(pool, events)
         node_id = settings.cluster.node_id or default_node_id()
-        services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
-                            settings.ocpp, reservations)
         connections = Connections()
         listener = Listener(url)
+        local_lists = (LocalListService(pool, connections, listener,
+                                        settings.ocpp.local_list_retry)
+                       if settings.ocpp.local_lists else None)
+        services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
+                            settings.ocpp, reservations, local_lists)
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
@@ -120,9 +123,6 @@ class App:
         console = ConsoleFeed(pool, listener, node_id)
         events.subscribe(console.on_event)
         Console(api, console, settings.oicp.enabled)
-        local_lists = (LocalListService(pool, connections, listener,
-                                        settings.ocpp.local_list_retry)
-                       if settings.ocpp.local_lists else None)
         if local_lists is not None:
             events.subscribe(local_lists.on_event)
         local_list_api.routes(api)

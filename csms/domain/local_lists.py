@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import Connections
 from csms.domain.authorization import status_of
-from csms.domain.events import ChargePointBooted, ChargePointConnected, DomainEvent
+from csms.domain.events import ChargePointConnected, DomainEvent
 from csms.storage import local_list_store as lists
 from csms.storage.notifications import Listener
 
@@ -143,9 +143,9 @@ class LocalListService:
                 await self._task
 
     async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
-        """A charger (re)connected or booted here: its version is asked, its list checked."""
-        if isinstance(event, ChargePointConnected | ChargePointBooted) \
-                and event.charge_point_id in self.connections:
+        """A charger reconnected here: its version is asked, its list checked (once it has been
+        accepted; a boot has the adapter mark it once our answer is out)."""
+        if isinstance(event, ChargePointConnected) and event.charge_point_id in self.connections:
             self.mark(event.charge_point_id, check=True)
 
     def _notified(self, payload: str) -> None:
@@ -204,7 +204,7 @@ class LocalListService:
         if not support.enabled:
             await lists.set_state(self.pool, charge_point_id, "unsupported", supported=False)
             return
-        full = row["full_requested"]
+        full = row["full_requested"] or row["synced_at"] is None  # the first list is a full one
         base = row["version"]
         if check:
             version = await charger.get_local_list_version()
