@@ -313,3 +313,25 @@ async def test_roaming_driver_charges_offline(app: App, sims: SimFactory) -> Non
         rows = await app.pool.fetch("SELECT token_uid FROM sessions WHERE charge_point_id = 'CP1'")
         return [row["token_uid"] for row in rows]
     assert await eventually(session) == ["ROAMOK"]
+
+
+async def test_the_node_holding_the_charger_sends(make_app: AppFactory, sims: SimFactory) -> None:
+    """Tokens changed and a full list asked through node a; the charger is held by node b."""
+    options = {"local_lists": True, "meter_value_interval": 0}
+    a = await make_app(node_id="a", **options)
+    b = await make_app(node_id="b", **options)
+    api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
+    try:
+        await register(a.pool, "CP1", None, {1: None}, security_profile=0)
+        sim = sims(b)
+        await sim.start()
+        await eventually(lambda: _true(_update_types(sim) == ["Full"]))
+        status, _ = await api.post("/tokens", {"uid": "VIA-A"})
+        assert status == 201
+        await eventually(lambda: _true("VIA-A" in sim.local_list))
+        status, _ = await api.post("/charge-points/CP1/local-list/sync")
+        assert status == 202
+        await eventually(lambda: _true(_update_types(sim) == ["Full", "Differential", "Full"]))
+        assert "CP1" not in a.connections
+    finally:
+        await api.http.close()
