@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import Connections
 from csms.domain.authorization import status_of
-from csms.domain.events import ChargePointConnected, DomainEvent
+from csms.domain.events import ChargePointConnected, ChargePointDisconnected, DomainEvent
 from csms.storage import local_list_store as lists
 from csms.storage.notifications import Listener
 
@@ -147,6 +147,8 @@ class LocalListService:
         accepted; a boot has the adapter mark it once our answer is out)."""
         if isinstance(event, ChargePointConnected) and event.charge_point_id in self.connections:
             self.mark(event.charge_point_id, check=True)
+        elif isinstance(event, ChargePointDisconnected):
+            self._support.pop(event.charge_point_id, None)  # nothing kept per charger gone
 
     def _notified(self, payload: str) -> None:
         """'' : some token changed; a charger id: a full list was asked for it."""
