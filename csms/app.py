@@ -25,11 +25,13 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
+from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
 from csms.memory import freeze_forever
 from csms.ocpp.adapter import Services
 from csms.ocpp.server import OcppServer
+from csms.operator import local_list_api
 from csms.operator.api import AdminApi
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
@@ -76,6 +78,7 @@ class App:
     ocpi: OcpiBridge | None = None
     console: ConsoleFeed | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    local_lists: LocalListService | None = None
 
     @classmethod
     async def open(cls, settings: Settings, url: str | None = None) -> App:
@@ -90,10 +93,13 @@ class App:
         sessions = SessionService(pool, events, authorizer, settings.ocpp)
         reservations = ReservationService(pool, events)
         node_id = settings.cluster.node_id or default_node_id()
-        services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
-                            settings.ocpp, reservations)
         connections = Connections()
         listener = Listener(url)
+        local_lists = (LocalListService(pool, connections, listener,
+                                        settings.ocpp.local_list_retry)
+                       if settings.ocpp.local_lists else None)
+        services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
+                            settings.ocpp, reservations, local_lists)
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
@@ -117,10 +123,13 @@ class App:
         console = ConsoleFeed(pool, listener, node_id)
         events.subscribe(console.on_event)
         Console(api, console, settings.oicp.enabled)
+        if local_lists is not None:
+            events.subscribe(local_lists.on_event)
+        local_list_api.routes(api)
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),
-                   api, oicp, ocpi, console)
+                   api, oicp, ocpi, console, local_lists=local_lists)
 
     async def start(self) -> None:
         exposure.refuse_to_start(self.settings)  # before anything listens
@@ -128,6 +137,8 @@ class App:
         await self.listener.start()
         await self.registry.join()
         await self.relay.start()
+        if self.local_lists is not None:
+            await self.local_lists.start()
         settings = self.settings
         if self.oicp is not None:
             await _listening("OICP", settings.oicp.listen_host, settings.oicp.listen_port,
@@ -158,6 +169,8 @@ class App:
         if self.ocpi is not None:
             await self.ocpi.stop()
         await self.relay.stop()
+        if self.local_lists is not None:
+            await self.local_lists.stop()
         await self.ocpp.stop()
         await self.registry.leave()
         await self.listener.stop()

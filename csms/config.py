@@ -155,6 +155,8 @@ class OcppSettings:
     auth_failures_per_address: Annotated[int, NOT_NEGATIVE] = 50
     allow_unauthenticated: bool = False
     lenient_validation: str = ""
+    local_lists: bool = True
+    local_list_retry: Annotated[float, POSITIVE] = 60.0
 
 
 @dataclass

@@ -57,6 +57,11 @@ class SimConfig:
     # energy before it is full (None: until the transaction ends); a test may change them live.
     idle_ticks: int = 0
     charge_ticks: int | None = None
+    # The local authorization list (1.6 LocalAuthListEnabled, 2.0.1 LocalAuthListCtrlr.Enabled):
+    # how many entries it holds and takes in one SendLocalList; used to authorize while offline.
+    local_list: bool = True
+    local_list_max: int = 100
+    local_list_per_message: int = 50
 
 
 @dataclass
@@ -98,6 +103,9 @@ class SimulatedChargePoint:
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: dict[str, int] = {}
+        self.local_list: dict[str, dict[str, Any]] = {}  # token → {"status", "expiry"}
+        self.local_list_version = 0
+        self.local_list_answers: list[str] = []  # what the next SendLocalLists answer instead
 
     def reserve(self, reservation_id: int, connector: int, token: str) -> str:
         """ReserveNow as a charger answers it; the connector shows Reserved."""
@@ -121,6 +129,40 @@ class SimulatedChargePoint:
                 del self.reservations[reservation_id]
                 return reservation_id
         return None
+
+    def apply_local_list(self, version: int, full: bool,
+                         entries: list[tuple[str, dict[str, Any] | None]]) -> str:
+        """SendLocalList as firmware takes it: a differential must raise the version, the list
+        must fit; an entry without info removes its token."""
+        if not self.config.local_list:
+            return "NotSupported"
+        if self.local_list_answers:
+            return self.local_list_answers.pop(0)
+        if not full and version <= self.local_list_version:
+            return "VersionMismatch"
+        if len(entries) > self.config.local_list_per_message:
+            return "Failed"
+        held = {} if full else dict(self.local_list)
+        for token, info in entries:
+            if info is None:
+                held.pop(token, None)
+            else:
+                held[token] = info
+        if len(held) > self.config.local_list_max:
+            return "Failed"
+        self.local_list, self.local_list_version = held, version
+        return "Accepted"
+
+    def local_authorization(self, token: str) -> str:
+        """Offline (LocalAuthorizeOffline): the list's status, Expired past its expiry; a token
+        not on the list is Unknown (no AllowOfflineTxForUnknownId)."""
+        info = self.local_list.get(token)
+        if info is None:
+            return "Unknown"
+        expiry = info.get("expiry")
+        if expiry and datetime.fromisoformat(expiry.replace("Z", "+00:00")) <= datetime.now(UTC):
+            return "Expired"
+        return str(info["status"])
 
     # --- to be provided by each version ----------------------------------------------------
 

@@ -49,9 +49,18 @@ class _Client(ChargePoint):
 
     @on(Action.get_configuration)
     async def on_get_configuration(self, **kwargs: Any) -> call_result.GetConfiguration:
+        config = self.sim.config
+        profiles = "Core,Reservation,RemoteTrigger" + (
+            ",LocalAuthListManagement" if config.local_list else "")
         known = {"MeterValueSampleInterval": str(int(self.sim.csms_meter_interval)),
                  "HeartbeatInterval": str(int(self.sim.csms_heartbeat_interval)),
-                 "NumberOfConnectors": str(self.sim.config.connectors), **self.sim.settings}
+                 "NumberOfConnectors": str(config.connectors),
+                 "SupportedFeatureProfiles": profiles,
+                 **({"LocalAuthListEnabled": "true", "LocalAuthorizeOffline": "true",
+                     "LocalAuthListMaxLength": str(config.local_list_max),
+                     "SendLocalListMaxLength": str(config.local_list_per_message)}
+                    if config.local_list else {}),
+                 **self.sim.settings}
         wanted = kwargs.get("key") or list(known)
         return call_result.GetConfiguration(
             configuration_key=[{"key": k, "readonly": False, "value": known[k]}
@@ -101,6 +110,24 @@ class _Client(ChargePoint):
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(status="Accepted")
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self) -> call_result.GetLocalListVersion:
+        # -1: this charger has no local list (Local Auth List Management not supported).
+        return call_result.GetLocalListVersion(
+            list_version=self.sim.local_list_version if self.sim.config.local_list else -1)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, list_version: int, update_type: str,
+                                 **kwargs: Any) -> call_result.SendLocalList:
+        entries = [(item["id_tag"], _list_info(item.get("id_tag_info")))
+                   for item in kwargs.get("local_authorization_list") or []]
+        return call_result.SendLocalList(status=self.sim.apply_local_list(
+            list_version, update_type == "Full", entries))
+
+
+def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if info is None else {"status": info["status"], "expiry": info.get("expiry_date")}
 
 
 class ChargePoint16(SimulatedChargePoint):
@@ -163,7 +190,8 @@ class ChargePoint16(SimulatedChargePoint):
     async def begin_transaction(self, connector: int, id_tag: str) -> str:
         """StartTransaction is queued like any transaction message and resent, unchanged,
         until answered: the transaction id comes with the answer."""
-        await self.set_status(connector, "Preparing")
+        if self.connected.is_set():  # offline, the StartTransaction waits in the queue
+            await self.set_status(connector, "Preparing")
         answer = await self.enqueue(call.StartTransaction(
             connector_id=connector, id_tag=id_tag, meter_start=self.meter_wh[connector],
             timestamp=now_z(), reservation_id=self.use_reservation(connector, id_tag)))
@@ -184,10 +212,15 @@ class ChargePoint16(SimulatedChargePoint):
             await self.set_status(connector, "Charging" if drawing else "SuspendedEV")
 
     async def start_local_session(self, connector: int, id_tag: str) -> str:
-        status = await self.authorize(id_tag)
+        """Returns the transaction id; offline, "" (the id comes with the answer once online)."""
+        online = self.connected.is_set()
+        status = await self.authorize(id_tag) if online else self.local_authorization(id_tag)
         if status != "Accepted":
             raise RuntimeError(f"token {id_tag} not accepted: {status}")
         self.transactions[connector] = Transaction(token=id_tag)
+        if not online:
+            self.spawn(self.begin_transaction(connector, id_tag))
+            return ""
         return await self.begin_transaction(connector, id_tag)
 
     async def stop_local_session(self, connector: int, reason: str = "Local") -> None:

@@ -113,10 +113,27 @@ class _Client(ChargePoint):
         return call_result.ReserveNow(status=self.sim.reserve(
             id, kwargs.get("evse_id") or 1, id_token["id_token"]))
 
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **kwargs: Any) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, version_number: int, update_type: str,
+                                 **kwargs: Any) -> call_result.SendLocalList:
+        entries = [(item["id_token"]["id_token"], _list_info(item.get("id_token_info")))
+                   for item in kwargs.get("local_authorization_list") or []]
+        return call_result.SendLocalList(status=self.sim.apply_local_list(
+            version_number, update_type == "Full", entries))
+
     @on(Action.cancel_reservation)
     async def on_cancel_reservation(self, reservation_id: int,
                                     **kwargs: Any) -> call_result.CancelReservation:
         return call_result.CancelReservation(status=self.sim.cancel_reservation(reservation_id))
+
+
+def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if info is None else {"status": info["status"],
+                                      "expiry": info.get("cache_expiry_date_time")}
 
 
 class ChargePoint201(SimulatedChargePoint):
@@ -125,6 +142,12 @@ class ChargePoint201(SimulatedChargePoint):
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config)
         self.charging_states: dict[int, str] = {}  # TransactionEvent chargingState, per EVSE
+        if config.local_list:
+            self.settings.update({
+                "LocalAuthListCtrlr.Enabled": "true", "LocalAuthListCtrlr.Available": "true",
+                "AuthCtrlr.LocalAuthorizeOffline": "true",
+                "LocalAuthListCtrlr.ItemsPerMessage": str(config.local_list_per_message),
+                "LocalAuthListCtrlr.Entries": str(config.local_list_max)})
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)
@@ -208,7 +231,8 @@ class ChargePoint201(SimulatedChargePoint):
         return tx.transaction_id
 
     async def start_local_session(self, connector: int, id_tag: str) -> str:
-        status = await self.authorize(id_tag)
+        online = self.connected.is_set()  # offline: LocalAuthorizeOffline, by the local list
+        status = await self.authorize(id_tag) if online else self.local_authorization(id_tag)
         if status != "Accepted":
             raise RuntimeError(f"token {id_tag} not accepted: {status}")
         self.transactions[connector] = Transaction(token=id_tag, transaction_id=str(uuid.uuid4()))

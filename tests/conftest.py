@@ -87,6 +87,7 @@ def test_settings(**ocpp: Any) -> Settings:
     settings.ocpp.call_timeout = 5
     settings.api.token = API_TOKEN
     settings.database.pool_min_size = 1
+    settings.ocpp.local_lists = False  # its calls after each boot: only where a test asks
     for key, value in ocpp.items():
         setattr(settings.ocpp, key, value)
     return settings

@@ -18,6 +18,7 @@ from ocpp.messages import MessageType, unpack
 
 from csms.config import OcppSettings, lenient_actions
 from csms.domain.charge_points import ChargePointService
+from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
@@ -49,6 +50,7 @@ class Services:
     sessions: SessionService
     settings: OcppSettings
     reservations: ReservationService
+    local_lists: LocalListService | None = None
 
 
 def now() -> datetime:
@@ -212,7 +214,10 @@ class OcppAdapter:
         await super()._send(message)  # type: ignore[misc]
 
     async def configure_after_boot(self) -> None:
-        """Set the meter value interval once the charger has our boot answer."""
+        """Set the meter value interval once the charger has our boot answer (and have its local
+        list checked)."""
+        if self.services.local_lists is not None:
+            self.services.local_lists.mark(self.charge_point_id, check=True)
         interval = self.services.settings.meter_value_interval
         if interval <= 0:
             return

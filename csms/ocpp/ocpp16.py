@@ -10,7 +10,9 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import AuthorizationStatus, TokenType
+from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16
 from csms.ocpp.status import authorization_16, evse_status_16, stop_reason_16
@@ -185,3 +187,21 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("MeterValueSampleInterval", str(seconds))
 
+
+    # --- local authorization list (Local Auth List Management profile) -----------------------
+
+    async def local_list_support(self) -> LocalListSupport:
+        answer = await self.call(call.GetConfiguration(key=local_list.KEYS_16), suppress=False)
+        return local_list.support_16(answer.configuration_key or [])
+
+    async def get_local_list_version(self) -> int:
+        answer = await self.call(call.GetLocalListVersion(), suppress=False)
+        return int(answer.list_version)
+
+    async def send_local_list(self, version: int, full: bool,
+                              changes: list[tuple[str, Entry | None]]) -> str:
+        # A 1.6 idTag is at most 20 characters: longer (OCPI) UIDs cannot be on its list.
+        return await self._status(call.SendLocalList(
+            list_version=version, update_type="Full" if full else "Differential",
+            local_authorization_list=[local_list.entry_16(uid, entry) for uid, entry in changes
+                                      if len(uid) <= local_list.ID_TAG_16]))

@@ -9,7 +9,9 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, TokenType
+from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
@@ -221,3 +223,21 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 
 
+
+    # --- local authorization list (D01-D04) ----------------------------------------------------
+
+    async def local_list_support(self) -> LocalListSupport:
+        answer = await self.call(call.GetVariables(get_variable_data=[
+            _component_variable(key) for key in local_list.VARIABLES_201]), suppress=False)
+        return local_list.support_201(answer.get_variable_result)
+
+    async def get_local_list_version(self) -> int:
+        answer = await self.call(call.GetLocalListVersion(), suppress=False)
+        return int(answer.version_number)
+
+    async def send_local_list(self, version: int, full: bool,
+                              changes: list[tuple[str, Entry | None]]) -> str:
+        return await self._status(call.SendLocalList(
+            version_number=version, update_type="Full" if full else "Differential",
+            local_authorization_list=[local_list.entry_201(uid, entry)
+                                      for uid, entry in changes] or None))

@@ -226,6 +226,15 @@ def openapi_document() -> dict[str, Any]:
                               "400": _json(_ERROR, "Bad request"),
                               "401": _json(_ERROR, "Wrong token")},
             }},
+            "/charge-points/{cp}/local-list": {"get": _read(
+                "The charger's local authorization list: version, sync state, entries held",
+                _OBJECT, [cp])},
+            "/charge-points/{cp}/local-list/sync": {"post": {
+                "summary": "Send the charger a full local list (by whichever node holds it)",
+                "parameters": [cp],
+                "responses": {"202": _json(_OBJECT, "Asked; the state shows when it is done"),
+                              "401": _json(_ERROR, "No or wrong token"),
+                              "404": _json(_ERROR, "Unknown charge point")}}},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
         }),

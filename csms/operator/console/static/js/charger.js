@@ -1,6 +1,7 @@
 // One charger: its EVSEs and connectors live, the commands with their outcome, and its live OCPP log.
 import { call, get } from "./api.js";
 import { follow } from "./live.js";
+import { localListPanel } from "./locallist.js";
 import { badge, coalesce, h, time } from "./view.js";
 
 const LOG_LINES = 500;
@@ -19,7 +20,7 @@ export async function show(main, shell, id) {
     h("p", { class: "crumbs" }, h("a", { href: "#/chargers" }, "Chargers"), " / "),
     h("h1", {}, id), head,
     h("div", { class: "actions" }, resetSoft, resetHard, wholeOff, wholeOn), outcome,
-    h("h2", {}, "EVSEs"), evses,
+    h("h2", {}, "EVSEs"), evses, localListPanel(path).element,
     h("h2", {}, "OCPP messages ", h("span", { class: "muted small" }, "live, newest last")),
     h("div", { class: "log-wrap" }, log)));
 
