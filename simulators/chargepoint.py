@@ -76,7 +76,8 @@ class SimulatedChargePoint:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.connected = asyncio.Event()
-        self.boot_status: str | None = None
+        self._boot_status: str | None = None
+        self._accepted = asyncio.Event()  # set by an Accepted boot answer, a triggered one too
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.errors: list[str] = []
@@ -98,6 +99,18 @@ class SimulatedChargePoint:
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: dict[str, int] = {}
+
+    @property
+    def boot_status(self) -> str | None:
+        return self._boot_status
+
+    @boot_status.setter
+    def boot_status(self, status: str | None) -> None:
+        self._boot_status = status
+        if status == "Accepted":
+            self._accepted.set()
+        else:
+            self._accepted.clear()
 
     def reserve(self, reservation_id: int, connector: int, token: str) -> str:
         """ReserveNow as a charger answers it; the connector shows Reserved."""
@@ -235,8 +248,12 @@ class SimulatedChargePoint:
     async def _online(self) -> None:
         await self.boot()
         while self.boot_status != "Accepted":
-            await asyncio.sleep(self.csms_heartbeat_interval)
-            await self.boot()
+            # Pending or Rejected: boot again after the interval the CSMS gave, or at once
+            # when the boot it triggered (TriggerMessage) was accepted meanwhile.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._accepted.wait(), self.csms_heartbeat_interval)
+            if self.boot_status != "Accepted":
+                await self.boot()
         self.connected.set()  # the outbox drains from here on, before anything else we send
         await self.report_statuses()
         self.spawn(self._heartbeats())

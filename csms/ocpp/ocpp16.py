@@ -33,12 +33,14 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str,
                                    **kwargs: Any) -> call_result.BootNotification:
-        self._boot_status = await self.services.charge_points.boot(
+        registration = await self.services.charge_points.boot(
             self.charge_point_id, charge_point_vendor, charge_point_model,
             kwargs.get("charge_point_serial_number"), kwargs.get("firmware_version"),
         )
+        self._boot_status = registration.status
         return call_result.BootNotification(
-            current_time=now_z(), interval=self.services.settings.heartbeat_interval,
+            current_time=now_z(),
+            interval=registration.interval or self.services.settings.heartbeat_interval,
             status=self._boot_status,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ocpp.exceptions import SecurityError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -12,6 +13,7 @@ from ocpp.v201.enums import Action
 from csms.domain.model import Authorization, TokenType
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
+from csms.ocpp.registration import allowed as registration_allows
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 from csms.security.masking import mask_payload
 
@@ -34,18 +36,29 @@ def _component_variable(key: str) -> dict[str, Any]:
 class Ocpp201Adapter(OcppAdapter, ChargePoint):
     protocol = "ocpp2.0.1"
     _boot_status = "Pending"
+    _registration: str | None = None  # our last boot answer on this connection
+    _triggered: frozenset[str] = frozenset()  # what we asked a Pending charger to send
+
+    def check_registration(self, action: str) -> None:
+        if not registration_allows(self._registration, action, self._triggered):
+            raise SecurityError(description=f"{action} refused: the charging station is "
+                                f"{self._registration}, not Accepted (boot again)")
 
     # --- charger → CSMS ----------------------------------------------------------------------
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str,
                                    **kwargs: Any) -> call_result.BootNotification:
-        self._boot_status = await self.services.charge_points.boot(
+        registration = await self.services.charge_points.boot(
             self.charge_point_id, charging_station["vendor_name"], charging_station["model"],
             charging_station.get("serial_number"), charging_station.get("firmware_version"),
         )
+        self._boot_status = self._registration = registration.status
+        if registration.status == "Accepted":
+            self._triggered = frozenset()
         return call_result.BootNotification(
-            current_time=now_z(), interval=self.services.settings.heartbeat_interval,
+            current_time=now_z(),
+            interval=registration.interval or self.services.settings.heartbeat_interval,
             status=self._boot_status,
         )
 
@@ -199,6 +212,8 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         ))
 
     async def trigger(self, message: str, evse_number: int | None) -> str:
+        if self._registration not in (None, "Accepted"):  # B02.FR.01: a Pending charger may
+            self._triggered |= {message}                  # send what we ask it for
         return await self._status(call.TriggerMessage(
             requested_message=message, evse={"id": evse_number} if evse_number else None,
         ))
