@@ -13,6 +13,7 @@ from ocpp.v201.enums import Action
 from csms.domain.model import Authorization, TokenType
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
+from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.registration import allowed as registration_allows
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 from csms.security.masking import mask_payload
@@ -33,7 +34,7 @@ def _component_variable(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
-class Ocpp201Adapter(OcppAdapter, ChargePoint):
+class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
     protocol = "ocpp2.0.1"
     _boot_status = "Pending"
     _registration: str | None = None  # our last boot answer on this connection
