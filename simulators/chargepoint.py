@@ -347,6 +347,19 @@ class SimulatedChargePoint:
             if not answered.done():
                 answered.set_result(answer)
 
+    def queued(self) -> list[Any]:
+        """The transaction messages waiting to be sent, oldest first."""
+        return [payload for payload, _ in self._outbox]
+
+    def lose_queued(self, count: int) -> None:
+        """Storage full: `count` queued transaction messages after the oldest are dropped, as
+        firmware does when its offline queue overflows (the oldest may be in flight)."""
+        for _ in range(min(count, len(self._outbox) - 1)):
+            _, answered = self._outbox[1]
+            del self._outbox[1]
+            if not answered.done():
+                answered.set_result(None)
+
     async def flush(self, timeout: float = 10) -> None:
         """Wait until every queued transaction message has been answered."""
         deadline = asyncio.get_running_loop().time() + timeout

@@ -95,11 +95,11 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int,
                                   **kwargs: Any) -> call_result.StopTransaction:
         id_tag = kwargs.get("id_tag")
-        known = await self.services.sessions.stop(
+        known = (await self.services.sessions.stop(
             self.charge_point_id, str(transaction_id), parse_timestamp(timestamp),
             float(meter_stop), stop_reason_16(kwargs.get("reason")), id_tag,
             samples_16(kwargs.get("transaction_data") or []),
-        )
+        )).known
         if not known:  # kept, so an operator can reconcile it by hand
             await self.report("UnknownStopTransaction", {
                 "transaction_id": transaction_id, "meter_stop": meter_stop,

@@ -39,6 +39,7 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
     _boot_status = "Pending"
     _registration: str | None = None  # our last boot answer on this connection
     _triggered: frozenset[str] = frozenset()  # what we asked a Pending charger to send
+    _seq_gaps: frozenset[str] | None = None  # transactions whose events showed a seqNo gap
 
     def check_registration(self, action: str) -> None:
         if not registration_allows(self._registration, action, self._triggered):
@@ -102,9 +103,11 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
             self.log.info("offline transaction event", transaction_id=transaction_id,
                           event_type=event_type, seq_no=seq_no)
         answer: Authorization | None = None
+        gap = False
         if event_type == "Started" or not await sessions.known(self.charge_point_id,
                                                                 transaction_id):
             # A first event that is not "Started" means we missed the start: open it now.
+            gap = event_type != "Started" and seq_no > 0
             started = await sessions.start(
                 self.charge_point_id, evse.get("id", 1), evse.get("connector_id"), token, at,
                 None, transaction_id=transaction_id,
@@ -119,16 +122,26 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
             answer = await sessions.attach_token(self.charge_point_id, transaction_id, token)
 
         if event_type == "Ended":
-            await sessions.stop(
+            gap |= (await sessions.stop(
                 self.charge_point_id, transaction_id, at, None,
                 stop_reason_201(transaction_info.get("stopped_reason")), token, samples, seq_no,
-            )
+            )).seq_gap
         elif samples or event_type == "Updated":
-            await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id, samples,
-                                 seq_no)
+            gap |= await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id,
+                                        samples, seq_no)
+        if gap:  # asked once our answer is out (see after_transaction_event)
+            self._seq_gaps = (self._seq_gaps or frozenset()) | {transaction_id}
         if answer is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info=_token_info(answer))
+
+    @after(Action.transaction_event)
+    async def after_transaction_event(self, transaction_info: dict[str, Any],
+                                      **kwargs: Any) -> None:
+        transaction_id = transaction_info["transaction_id"]
+        if self._seq_gaps and transaction_id in self._seq_gaps:
+            self._seq_gaps -= {transaction_id}
+            self.spawn(self.check_transaction(transaction_id))
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]],
@@ -236,4 +249,19 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 
-
+    async def check_transaction(self, transaction_id: str) -> None:
+        """E14: events of the transaction are missing (a seqNo gap, e.g. in what the charger
+        queued offline): are they still queued on the charger, or lost? The answer is kept for
+        the operator (GET …/reports?kind=TransactionStatus)."""
+        try:
+            answer = await self.call(call.GetTransactionStatus(transaction_id=transaction_id),
+                                     suppress=False)
+        except Exception as exc:  # the charger may be gone again: the next gap asks anew
+            self.log.warning("transaction status not known", transaction_id=transaction_id,
+                             error=repr(exc))
+            return
+        status = {"transaction_id": transaction_id, "ongoing": answer.ongoing_indicator,
+                  "messages_in_queue": answer.messages_in_queue}
+        if not answer.messages_in_queue:
+            self.log.warning("transaction events lost", **status)
+        await self.report("TransactionStatus", status)
