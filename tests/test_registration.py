@@ -72,6 +72,11 @@ async def test_pending_charger_is_configured_then_accepted(sims: SimFactory, api
         assert status == 200
         await eventually(lambda: _evse_status(app, "available"))
         assert "SecurityError" not in sim.errors[1:]
+        # Not a remote start, though (1.6 §4.2, 2.0.1 B02): refused before it is sent.
+        status, answer = await api.post("/charge-points/CP1/evses/1/start", {"token": "TAG"})
+        assert (status, answer["detail"]) == (409, {"reason": "charger registration is pending"})
+        assert "RemoteStartTransaction" not in [name for name, _ in sim.calls]
+        assert "RequestStartTransaction" not in [name for name, _ in sim.calls]
         # Accepted now: the charger is asked to boot again at once, not after its hour.
         status, answer = await api.post("/charge-points/CP1/registration",
                                         {"registration": "accepted"})
