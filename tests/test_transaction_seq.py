@@ -79,6 +79,24 @@ async def test_offline_events_with_a_gap_ask_for_the_transaction_status(
     assert [name for name, _ in charger.calls].count("GetTransactionStatus") == 1
 
 
+async def test_a_gap_before_the_end(app: App, charger: ChargePoint201) -> None:
+    transaction_id = await charger.start_local_session(1, "TAG")
+    charger.network.clear()
+    await charger.drop_connection()
+    await eventually(lambda: _offline_events(charger, 3))
+    await charger.stop_local_session(1)  # ended offline: queued after the meter values
+    charger.lose_queued(len(charger.queued()) - 2)  # only the oldest and the end are left
+    charger.network.set()
+    asked = await charger.wait_for_call("GetTransactionStatus", timeout=30)
+    assert asked == {"transactionId": transaction_id}
+    reports = await eventually(lambda: _reports(app, "TransactionStatus"))
+    # (messagesInQueue: whether the end counted as delivered yet when the question came)
+    assert (reports[0]["payload"]["transactionId"], reports[0]["payload"]["ongoing"]) \
+        == (transaction_id, False)
+    assert await app.pool.fetchval("SELECT status FROM sessions WHERE transaction_id = $1",
+                                   transaction_id) == "completed"
+
+
 async def test_no_gap_no_question(app: App, charger: ChargePoint201) -> None:
     await charger.start_local_session(1, "TAG")
     charger.network.clear()
