@@ -267,7 +267,7 @@ class SessionService:
         if step.missing is not None:
             log.warning("transaction event seqNo gap", charge_point_id=session["charge_point_id"],
                         session_id=str(session["id"]), transaction_id=session["transaction_id"],
-                        missing=list(step.missing))
+                        expected=step.missing[0], got=step.missing[1] + 1)
         elif step.reset:
             log.info("transaction event seqNo reset", charge_point_id=session["charge_point_id"],
                      session_id=str(session["id"]), transaction_id=session["transaction_id"])
