@@ -81,7 +81,8 @@ class SimulatedChargePoint:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.connected = asyncio.Event()
-        self.boot_status: str | None = None
+        self._boot_status: str | None = None
+        self._accepted = asyncio.Event()  # set by an Accepted boot answer, a triggered one too
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.errors: list[str] = []
@@ -106,6 +107,18 @@ class SimulatedChargePoint:
         self.local_list: dict[str, dict[str, Any]] = {}  # token → {"status", "expiry"}
         self.local_list_version = 0
         self.local_list_answers: list[str] = []  # what the next SendLocalLists answer instead
+
+    @property
+    def boot_status(self) -> str | None:
+        return self._boot_status
+
+    @boot_status.setter
+    def boot_status(self, status: str | None) -> None:
+        self._boot_status = status
+        if status == "Accepted":
+            self._accepted.set()
+        else:
+            self._accepted.clear()
 
     def reserve(self, reservation_id: int, connector: int, token: str) -> str:
         """ReserveNow as a charger answers it; the connector shows Reserved."""
@@ -277,8 +290,12 @@ class SimulatedChargePoint:
     async def _online(self) -> None:
         await self.boot()
         while self.boot_status != "Accepted":
-            await asyncio.sleep(self.csms_heartbeat_interval)
-            await self.boot()
+            # Pending or Rejected: boot again after the interval the CSMS gave, or at once
+            # when the boot it triggered (TriggerMessage) was accepted meanwhile.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._accepted.wait(), self.csms_heartbeat_interval)
+            if self.boot_status != "Accepted":
+                await self.boot()
         self.connected.set()  # the outbox drains from here on, before anything else we send
         await self.report_statuses()
         self.spawn(self._heartbeats())
@@ -371,6 +388,19 @@ class SimulatedChargePoint:
             self._outbox.popleft()
             if not answered.done():
                 answered.set_result(answer)
+
+    def queued(self) -> list[Any]:
+        """The transaction messages waiting to be sent, oldest first."""
+        return [payload for payload, _ in self._outbox]
+
+    def lose_queued(self, count: int) -> None:
+        """Storage full: `count` queued transaction messages after the oldest are dropped, as
+        firmware does when its offline queue overflows (the oldest may be in flight)."""
+        for _ in range(min(count, len(self._outbox) - 1)):
+            _, answered = self._outbox[1]
+            del self._outbox[1]
+            if not answered.done():
+                answered.set_result(None)
 
     async def flush(self, timeout: float = 10) -> None:
         """Wait until every queued transaction message has been answered."""

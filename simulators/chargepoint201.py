@@ -107,6 +107,20 @@ class _Client(ChargePoint):
         self.sim.spawn(actions[requested_message]())
         return call_result.TriggerMessage(status="Accepted")
 
+    @on(Action.get_transaction_status)
+    async def on_get_transaction_status(self, **kwargs: Any
+                                        ) -> call_result.GetTransactionStatus:
+        # E14: whether it is still going, and whether messages about it wait in our queue.
+        transaction_id = kwargs.get("transaction_id")
+        queued = any(isinstance(payload, call.TransactionEvent) and (
+            transaction_id is None or payload.transaction_info["transaction_id"] == transaction_id)
+            for payload in self.sim.queued())
+        if transaction_id is None:
+            return call_result.GetTransactionStatus(messages_in_queue=queued)
+        return call_result.GetTransactionStatus(
+            messages_in_queue=queued,
+            ongoing_indicator=self.sim.connector_of(transaction_id) is not None)
+
     @on(Action.reserve_now)
     async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict[str, Any],
                              **kwargs: Any) -> call_result.ReserveNow:

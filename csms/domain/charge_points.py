@@ -35,6 +35,16 @@ _BOOT_ANSWER = {"accepted": None, "pending": "Pending", "rejected": "Rejected"}
 
 
 @dataclass(frozen=True)
+class Registration:
+    """Our answer to a boot: Accepted, Pending or Rejected, and the seconds until the charger's
+    next BootNotification (Pending, Rejected) or heartbeat (Accepted); None: the heartbeat
+    interval."""
+
+    status: str
+    interval: int | None = None
+
+
+@dataclass(frozen=True)
 class Boot:
     charge_point_id: str
     vendor: str
@@ -55,7 +65,7 @@ class ChargePointService:
         self._connects: GroupCommit[tuple[str, str], str | None] = GroupCommit(
             pool, self._store_connects)
         self._disconnects: GroupCommit[str, None] = GroupCommit(pool, self._store_disconnects)
-        self._boots: GroupCommit[Boot, str] = GroupCommit(pool, self._store_boots)
+        self._boots: GroupCommit[Boot, Registration] = GroupCommit(pool, self._store_boots)
         self._seen: dict[str, datetime] = {}  # frames since the last flush: charger → last one
 
     async def admit(self, charge_point_id: str) -> asyncpg.Record | None:
@@ -89,26 +99,34 @@ class ChargePointService:
             await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
 
     async def boot(self, charge_point_id: str, vendor: str, model: str,
-                   serial_number: str | None, firmware_version: str | None) -> str:
-        """Records the boot; returns the OCPP registration status (Accepted/Pending/Rejected)."""
+                   serial_number: str | None, firmware_version: str | None) -> Registration:
+        """Records the boot; returns our answer by the charger's registration policy."""
         answer = await self._boots.submit(Boot(charge_point_id, vendor, model, serial_number,
                                                firmware_version))
         assert answer is not None
         log.info("boot", charge_point_id=charge_point_id, vendor=vendor, model=model,
-                 firmware=firmware_version, status=answer)
+                 firmware=firmware_version, status=answer.status)
         return answer
 
-    async def _store_boots(self, conn: asyncpg.Connection, batch: list[Boot]) -> list[str]:
+    async def _store_boots(self, conn: asyncpg.Connection,
+                           batch: list[Boot]) -> list[Registration]:
         registered = await store.registrations(conn, [boot.charge_point_id for boot in batch])
-        answers = [_BOOT_ANSWER.get(registered.get(boot.charge_point_id, "rejected"))
-                   or self.settings.boot_status for boot in batch]
+        answers = [self._answer(*registered.get(boot.charge_point_id, ("rejected", None)))
+                   for boot in batch]
         await store.record_boots(conn, [
             (boot.charge_point_id, boot.vendor, boot.model, boot.serial_number,
-             boot.firmware_version, answer) for boot, answer in zip(batch, answers, strict=True)])
+             boot.firmware_version, answer.status)
+            for boot, answer in zip(batch, answers, strict=True)])
         for boot in batch:
             await self.events.publish(conn, ChargePointBooted(
                 boot.charge_point_id, boot.vendor, boot.model, boot.firmware_version))
         return answers
+
+    def _answer(self, registration: str, interval: int | None) -> Registration:
+        # ocpp.boot_status holds the whole fleet (e.g. Pending while provisioning): it answers
+        # the chargers whose own policy is the default, accepted.
+        status = _BOOT_ANSWER.get(registration) or self.settings.boot_status
+        return Registration(status, interval if status != "Accepted" else None)
 
     def seen(self, charge_point_id: str) -> None:
         """A frame came in: remembered here, stored by the next flush (a write per frame would
@@ -179,6 +197,21 @@ async def register(pool: asyncpg.Pool, charge_point_id: str, password: str | Non
         if events is not None:
             await events.publish(conn, EvseDataChanged(charge_point_id))
     log.info("charge point registered", charge_point_id=charge_point_id, evses=len(evses))
+
+
+async def set_registration(pool: asyncpg.Pool, charge_point_id: str, registration: str,
+                           interval: int | None) -> asyncpg.Record | None:
+    """The charger's registration policy (accepted, pending, rejected), answered from its next
+    BootNotification on; None: no such charger."""
+    if registration not in _BOOT_ANSWER:
+        raise ValueError("registration is accepted, pending or rejected")
+    if interval is not None and interval < 1:
+        raise ValueError("interval is a number of seconds, 1 or more")
+    row = await store.set_registration(pool, charge_point_id, registration, interval)
+    if row is not None:
+        log.info("registration policy set", charge_point_id=charge_point_id,
+                 registration=registration, interval=interval)
+    return row
 
 
 async def retire(pool: asyncpg.Pool, events: EventBus, charge_point_id: str,

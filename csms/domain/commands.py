@@ -149,6 +149,8 @@ class CommandService:
         found = await self._evse_and_link(charge_point_id, evse_number)
         if isinstance(found, CommandResult):
             return found
+        if refused := await self.not_accepted(charge_point_id):
+            return refused
         evse, link = found
         # The charger decides whether its EVSE is free: a session we still hold open there may
         # have ended unheard of (a new transaction supersedes it).
@@ -177,6 +179,8 @@ class CommandService:
         link = await self.relay.link(session["charge_point_id"])
         if link is None:
             return CommandResult(Outcome.OFFLINE, session_id=session_id)
+        if refused := await self.not_accepted(session["charge_point_id"]):
+            return refused
         result = await _ask(session["charge_point_id"], "remote_stop",
                             link.remote_stop(session["transaction_id"]))
         return CommandResult(result.outcome, result.detail, session_id)
@@ -259,3 +263,13 @@ class CommandService:
         if result.accepted:
             await store.set_password_hash(self.pool, charge_point_id, hash_password(password))
         return result
+
+    async def not_accepted(self, charge_point_id: str) -> CommandResult | None:
+        """Remote start and stop are not for a charger we answered Pending or Rejected (1.6
+        §4.2, 2.0.1 B02): refused before anything is sent; configuring it goes on."""
+        row = await store.get_charge_point(self.pool, charge_point_id)
+        status = row["boot_status"] if row is not None else None
+        if status in ("Pending", "Rejected"):
+            return CommandResult(Outcome.REJECTED,
+                                 {"reason": f"charger registration is {status.lower()}"})
+        return None

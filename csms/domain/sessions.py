@@ -24,6 +24,7 @@ from csms.domain.model import (
     energy_register_wh,
 )
 from csms.domain.reservations import end_reservation
+from csms.domain.transaction_seq import SeqStep, follow
 from csms.metrics import ENERGY
 from csms.storage import store
 from csms.storage.group_commit import GroupCommit
@@ -44,6 +45,12 @@ class MeterValues:
     transaction_id: str | None
     samples: tuple[MeterSample, ...]
     seq_no: int | None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    known: bool  # False: no such transaction
+    seq_gap: bool = False  # its seqNo showed events of the transaction missing
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class SessionService:
         self.events = events
         self.authorizer = authorizer
         self.settings = settings
-        self._meter_values: GroupCommit[MeterValues, None] = GroupCommit(
+        self._meter_values: GroupCommit[MeterValues, bool] = GroupCommit(
             pool, self._store_meter_values)
 
     def _window_start(self) -> datetime:
@@ -254,25 +261,28 @@ class SessionService:
         return answer
 
     def _check_seq(self, session: asyncpg.Record, seq_no: int | None,
-                   last: int | None = None) -> int | None:
+                   last: int | None = None) -> SeqStep:
         """The session's seqNo after this event (`last`: as already seen in this batch)."""
-        last = session["last_seq_no"] if last is None else last
-        if seq_no is None:
-            return last
-        if last is not None and seq_no != last + 1:
+        step = follow(session["last_seq_no"] if last is None else last, seq_no)
+        if step.missing is not None:
             log.warning("transaction event seqNo gap", charge_point_id=session["charge_point_id"],
-                        session_id=str(session["id"]), expected=last + 1, got=seq_no)
-        return seq_no if last is None else max(seq_no, last)
+                        session_id=str(session["id"]), transaction_id=session["transaction_id"],
+                        expected=step.missing[0], got=step.missing[1] + 1)
+        elif step.reset:
+            log.info("transaction event seqNo reset", charge_point_id=session["charge_point_id"],
+                     session_id=str(session["id"]), transaction_id=session["transaction_id"])
+        return step
 
     async def meter(self, charge_point_id: str, evse_number: int | None,
                     transaction_id: str | None, samples: Sequence[MeterSample],
-                    seq_no: int | None = None) -> None:
-        """Stored with other chargers' meter values in one transaction (see GroupCommit)."""
-        await self._meter_values.submit(
-            MeterValues(charge_point_id, evse_number, transaction_id, tuple(samples), seq_no))
+                    seq_no: int | None = None) -> bool:
+        """Stored with other chargers' meter values in one transaction (see GroupCommit);
+        True when its seqNo shows events of the transaction missing."""
+        return bool(await self._meter_values.submit(
+            MeterValues(charge_point_id, evse_number, transaction_id, tuple(samples), seq_no)))
 
     async def _store_meter_values(self, conn: asyncpg.Connection,
-                                  batch: list[MeterValues]) -> None:
+                                  batch: list[MeterValues]) -> list[bool]:
         """A few statements for the whole batch, whatever its size."""
         # Each lookup only when the batch needs it: 1.6 meter values often name no transaction.
         transactions = sorted({(m.charge_point_id, m.transaction_id) for m in batch
@@ -282,12 +292,14 @@ class SessionService:
                             and (m.charge_point_id, m.transaction_id or "") not in sessions})
         evses = await store.evse_ids(conn, unmatched) if unmatched else {}
         seq_nos: dict[str, int] = {}
+        gaps: list[bool] = []
         not_charging: list[tuple[asyncpg.Record, MeterValues]] = []
         rows: list[store.SampleRow] = []
         sampled: list[MeterSampled] = []
         for m in batch:
             session = sessions.get((m.charge_point_id, m.transaction_id or ""))
             evse_number = m.evse_number
+            gaps.append(False)
             if m.transaction_id is not None and session is None:
                 log.warning("meter values for an unknown transaction",
                             charge_point_id=m.charge_point_id, transaction_id=m.transaction_id)
@@ -297,8 +309,9 @@ class SessionService:
                 key = str(session["id"])
                 session_id: str | None = key
                 if m.seq_no is not None:
-                    checked = self._check_seq(session, m.seq_no, seq_nos.get(key))
-                    seq_nos[key] = m.seq_no if checked is None else checked
+                    step = self._check_seq(session, m.seq_no, seq_nos.get(key))
+                    seq_nos[key] = m.seq_no if step.last is None else step.last
+                    gaps[-1] = step.missing is not None
                 if session["status"] == SessionStatus.ACTIVE and session["charging_started_at"] is None:
                     not_charging.append((session, m))
             else:
@@ -325,6 +338,7 @@ class SessionService:
             await self._charging_starts(conn, not_charging)
         for event in sampled:
             await self.events.publish(conn, event)
+        return gaps
 
     async def _charging_starts(self, conn: asyncpg.Connection,
                                batch: list[tuple[asyncpg.Record, MeterValues]]) -> None:
@@ -346,23 +360,24 @@ class SessionService:
 
     async def stop(self, charge_point_id: str, transaction_id: str, stopped_at: datetime,
                    meter_stop_wh: float | None, reason: StopReason, token_uid: str | None = None,
-                   samples: Sequence[MeterSample] = (), seq_no: int | None = None) -> bool:
-        """The transaction ended; returns False when no such transaction is known."""
+                   samples: Sequence[MeterSample] = (), seq_no: int | None = None) -> Stopped:
+        """The transaction ended (known False: no such transaction)."""
         async with self.pool.acquire() as conn, conn.transaction():
             session = await store.session_by_transaction(conn, charge_point_id, transaction_id)
             if session is None:
-                return False
+                return Stopped(known=False)
             if session["stopped_at"] is not None:  # a replay (or we closed it first): done
                 log.info("session end repeated", charge_point_id=charge_point_id,
                          session_id=str(session["id"]))
-                return True
+                return Stopped(known=True)
+            step = self._check_seq(session, seq_no)
             await store.insert_samples(conn, str(session["id"]), charge_point_id,
                                        session["evse"], list(samples))
             if meter_stop_wh is None:
                 meter_stop_wh = energy_register_wh(list(samples))
             await self._end(conn, session, reason, stopped_at, meter_stop_wh,
-                            token_uid=token_uid, seq_no=seq_no)
-        return True
+                            token_uid=token_uid, last_seq_no=step.last)
+        return Stopped(known=True, seq_gap=step.missing is not None)
 
     async def close(self, session_id: str) -> tuple[asyncpg.Record | None, bool]:
         """An operator ends a session the charger never will (replaced, memory wiped): the
@@ -376,7 +391,8 @@ class SessionService:
 
     async def _end(self, conn: asyncpg.Connection, session: asyncpg.Record, reason: StopReason,
                    at: datetime, meter_stop_wh: float | None = None,
-                   token_uid: str | None = None, seq_no: int | None = None) -> asyncpg.Record:
+                   token_uid: str | None = None,
+                   last_seq_no: int | None = None) -> asyncpg.Record:
         """End a session: with the charger's own meter value, else at its last known one (and
         then when that was read); an active session's end is published, so CDRs go out."""
         session_id = str(session["id"])
@@ -394,7 +410,8 @@ class SessionService:
         was_active = session["status"] == SessionStatus.ACTIVE
         ended = await store.update_session(
             conn, session_id, stopped_at=at, meter_stop_wh=meter_stop_wh,
-            stop_reason=reason, last_seq_no=self._check_seq(session, seq_no),
+            stop_reason=reason,
+            last_seq_no=session["last_seq_no"] if last_seq_no is None else last_seq_no,
             token_uid=session["token_uid"] or token_uid,
             status=SessionStatus.COMPLETED if was_active else session["status"],
         )

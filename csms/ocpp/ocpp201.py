@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ocpp.exceptions import SecurityError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -14,6 +15,8 @@ from csms.domain.model import Authorization, TokenType
 from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
+from csms.ocpp.ocpp201_notifications import ChargerNotifications201
+from csms.ocpp.registration import allowed as registration_allows
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 from csms.security.masking import mask_payload
 
@@ -33,21 +36,33 @@ def _component_variable(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
-class Ocpp201Adapter(OcppAdapter, ChargePoint):
+class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
     protocol = "ocpp2.0.1"
     _boot_status = "Pending"
+    _registration: str | None = None  # our last boot answer on this connection
+    _triggered: frozenset[str] = frozenset()  # what we asked a Pending charger to send
+    _seq_gaps: frozenset[str] | None = None  # transactions whose events showed a seqNo gap
+
+    def check_registration(self, action: str) -> None:
+        if not registration_allows(self._registration, action, self._triggered):
+            raise SecurityError(description=f"{action} refused: the charging station is "
+                                f"{self._registration}, not Accepted (boot again)")
 
     # --- charger → CSMS ----------------------------------------------------------------------
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict[str, Any], reason: str,
                                    **kwargs: Any) -> call_result.BootNotification:
-        self._boot_status = await self.services.charge_points.boot(
+        registration = await self.services.charge_points.boot(
             self.charge_point_id, charging_station["vendor_name"], charging_station["model"],
             charging_station.get("serial_number"), charging_station.get("firmware_version"),
         )
+        self._boot_status = self._registration = registration.status
+        if registration.status == "Accepted":
+            self._triggered = frozenset()
         return call_result.BootNotification(
-            current_time=now_z(), interval=self.services.settings.heartbeat_interval,
+            current_time=now_z(),
+            interval=registration.interval or self.services.settings.heartbeat_interval,
             status=self._boot_status,
         )
 
@@ -90,9 +105,11 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
             self.log.info("offline transaction event", transaction_id=transaction_id,
                           event_type=event_type, seq_no=seq_no)
         answer: Authorization | None = None
+        gap = False
         if event_type == "Started" or not await sessions.known(self.charge_point_id,
                                                                 transaction_id):
             # A first event that is not "Started" means we missed the start: open it now.
+            gap = event_type != "Started" and seq_no > 0
             started = await sessions.start(
                 self.charge_point_id, evse.get("id", 1), evse.get("connector_id"), token, at,
                 None, transaction_id=transaction_id,
@@ -107,16 +124,26 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
             answer = await sessions.attach_token(self.charge_point_id, transaction_id, token)
 
         if event_type == "Ended":
-            await sessions.stop(
+            gap |= (await sessions.stop(
                 self.charge_point_id, transaction_id, at, None,
                 stop_reason_201(transaction_info.get("stopped_reason")), token, samples, seq_no,
-            )
+            )).seq_gap
         elif samples or event_type == "Updated":
-            await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id, samples,
-                                 seq_no)
+            gap |= await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id,
+                                        samples, seq_no)
+        if gap:  # asked once our answer is out (see after_transaction_event)
+            self._seq_gaps = (self._seq_gaps or frozenset()) | {transaction_id}
         if answer is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info=_token_info(answer))
+
+    @after(Action.transaction_event)
+    async def after_transaction_event(self, transaction_info: dict[str, Any],
+                                      **kwargs: Any) -> None:
+        transaction_id = transaction_info["transaction_id"]
+        if self._seq_gaps and transaction_id in self._seq_gaps:
+            self._seq_gaps -= {transaction_id}
+            self.spawn(self.check_transaction(transaction_id))
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]],
@@ -201,6 +228,8 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         ))
 
     async def trigger(self, message: str, evse_number: int | None) -> str:
+        if self._registration not in (None, "Accepted"):  # B02.FR.01: a Pending charger may
+            self._triggered |= {message}                  # send what we ask it for
         return await self._status(call.TriggerMessage(
             requested_message=message, evse={"id": evse_number} if evse_number else None,
         ))
@@ -222,8 +251,6 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 
-
-
     # --- local authorization list (D01-D04) ----------------------------------------------------
 
     async def local_list_support(self) -> LocalListSupport:
@@ -241,3 +268,20 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
             version_number=version, update_type="Full" if full else "Differential",
             local_authorization_list=[local_list.entry_201(uid, entry)
                                       for uid, entry in changes] or None))
+
+    async def check_transaction(self, transaction_id: str) -> None:
+        """E14: events of the transaction are missing (a seqNo gap, e.g. in what the charger
+        queued offline): are they still queued on the charger, or lost? The answer is kept for
+        the operator (GET …/reports?kind=TransactionStatus)."""
+        try:
+            answer = await self.call(call.GetTransactionStatus(transaction_id=transaction_id),
+                                     suppress=False)
+        except Exception as exc:  # the charger may be gone again: the next gap asks anew
+            self.log.warning("transaction status not known", transaction_id=transaction_id,
+                             error=repr(exc))
+            return
+        status = {"transaction_id": transaction_id, "ongoing": answer.ongoing_indicator,
+                  "messages_in_queue": answer.messages_in_queue}
+        if not answer.messages_in_queue:
+            self.log.warning("transaction events lost", **status)
+        await self.report("TransactionStatus", status)

@@ -21,6 +21,7 @@ from csms.domain.commands import CommandResult, CommandService, Outcome
 from csms.domain.events import EventBus
 from csms.domain.model import SessionStatus
 from csms.ocpp.meter import format_timestamp, parse_timestamp
+from csms.operator import registration_api
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
@@ -191,6 +192,7 @@ class AdminApi:
         r.add_post(f"{PREFIX}/tokens/{{uid}}/unblock", self.unblock_token)
         r.add_get(f"{PREFIX}/outbox", self.list_outbox)
         r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
+        registration_api.routes(self)
 
     @property
     def port(self) -> int:

@@ -17,7 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import local_list_cli
+from csms.operator import local_list_cli, registration_cli
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -435,6 +435,7 @@ def parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=_add_charge_point)
     cp_commands.add_parser("list", parents=[common], help="list charge points").set_defaults(
         handler=_list_charge_points)
+    registration_cli.add_parser(cp_commands, common)
     retire_cp = cp_commands.add_parser("retire", parents=[common],
                                        help="retire EVSEs for good (all of them without --evse)")
     retire_cp.add_argument("id")

@@ -156,6 +156,21 @@ def openapi_document() -> dict[str, Any]:
             "/charge-points/{cp}/evses/{evse}/reserve": {"post": _command(
                 "Reserve the EVSE for a token (detail.reservation_id names it)", [cp, evse],
                 _body({"token": {"type": "string"}, "minutes": {"type": "integer"}}, ["token"]))},
+            "/charge-points/{cp}/registration": {"post": {
+                "summary": "Set the registration policy: its next BootNotification is answered "
+                           "so (Pending and Rejected with `interval` seconds to the next); set "
+                           "to accepted, a charger told otherwise is asked to boot again",
+                "parameters": [cp],
+                "requestBody": _body({
+                    "registration": {"type": "string",
+                                     "enum": ["accepted", "pending", "rejected"]},
+                    "interval": {"type": "integer", "minimum": 1},
+                }, ["registration"]),
+                "responses": {"200": _json(_OBJECT, "Stored (boot_triggered: the trigger's "
+                                                    "outcome, if one was sent)"),
+                              "400": _json(_ERROR, "Bad request"),
+                              "404": _json(_ERROR, "Unknown charge point")},
+            }},
             "/reservations/{id}/cancel": {"post": _command(
                 "Cancel a reservation", [_path_param("id", "integer")])},
             "/sessions": {"get": _read("Sessions, newest first", {

@@ -118,10 +118,22 @@ async def holder_of(db: Executor, charge_point_id: str) -> str | None:
     )
 
 
-async def registrations(db: Executor, charge_point_ids: list[str]) -> dict[str, str]:
-    rows = await db.fetch("SELECT id, registration FROM charge_points WHERE id = ANY($1::text[])",
-                          charge_point_ids)
-    return {row["id"]: row["registration"] for row in rows}
+async def registrations(db: Executor, charge_point_ids: list[str]
+                        ) -> dict[str, tuple[str, int | None]]:
+    """Each charger's registration policy: (accepted/pending/rejected, retry interval)."""
+    rows = await db.fetch(
+        """SELECT id, registration, registration_interval FROM charge_points
+           WHERE id = ANY($1::text[])""", charge_point_ids)
+    return {row["id"]: (row["registration"], row["registration_interval"]) for row in rows}
+
+
+async def set_registration(db: Executor, charge_point_id: str, registration: str,
+                           interval: int | None) -> Row | None:
+    """The charger's registration policy; None: no such charger."""
+    return await db.fetchrow(
+        """UPDATE charge_points SET registration = $2, registration_interval = $3
+           WHERE id = $1 RETURNING *""",
+        charge_point_id, registration, interval)
 
 
 async def record_boots(db: Executor, boots: list[tuple[str, str, str, str | None, str | None, str]]
