@@ -26,6 +26,7 @@ from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
 from csms.domain.reservations import ReservationService
+from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.memory import freeze_forever
 from csms.ocpp.adapter import Services
@@ -91,7 +92,7 @@ class App:
         reservations = ReservationService(pool, events)
         node_id = settings.cluster.node_id or default_node_id()
         services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
-                            settings.ocpp, reservations)
+                            settings.ocpp, reservations, SessionCosts(pool))
         connections = Connections()
         listener = Listener(url)
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)

@@ -155,6 +155,7 @@ class OcppSettings:
     auth_failures_per_address: Annotated[int, NOT_NEGATIVE] = 50
     allow_unauthenticated: bool = False
     lenient_validation: str = ""
+    cost_updated_interval: Annotated[float, NOT_NEGATIVE] = 60.0
 
 
 @dataclass

@@ -19,6 +19,7 @@ from ocpp.messages import MessageType, unpack
 from csms.config import OcppSettings, lenient_actions
 from csms.domain.charge_points import ChargePointService
 from csms.domain.reservations import ReservationService
+from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
 from csms.ocpp import casing, routing, validation
@@ -49,6 +50,7 @@ class Services:
     sessions: SessionService
     settings: OcppSettings
     reservations: ReservationService
+    costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
 
 
 def now() -> datetime:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
+from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
+from websockets.exceptions import ConnectionClosed
 
-from csms.domain.model import Authorization, TokenType
+from csms.domain.model import Authorization, TokenType, energy_register_wh
+from csms.domain.session_costs import ShownCost
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
@@ -25,6 +29,10 @@ def _id_token(token_uid: str, token_type: TokenType) -> dict[str, str]:
     return {"id_token": token_uid, "type": id_token_type_201(TokenType(token_type))}
 
 
+def _cost_message(cost: ShownCost) -> dict[str, str]:
+    return {"format": "ASCII", "content": f"Total cost: {cost.total:.2f} {cost.currency}"}
+
+
 def _component_variable(key: str) -> dict[str, Any]:
     """'SampledDataCtrlr.TxUpdatedInterval' → component and variable."""
     component, _, variable = key.rpartition(".")
@@ -34,6 +42,10 @@ def _component_variable(key: str) -> dict[str, Any]:
 class Ocpp201Adapter(OcppAdapter, ChargePoint):
     protocol = "ocpp2.0.1"
     _boot_status = "Pending"
+    # Per connection once used (most chargers never have a tariff): transaction → when its last
+    # CostUpdated went, and whether the station refused one.
+    _cost_sent: dict[str, float] | None = None
+    _cost_refused = False
 
     # --- charger → CSMS ----------------------------------------------------------------------
 
@@ -104,17 +116,25 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         elif token is not None:
             answer = await sessions.attach_token(self.charge_point_id, transaction_id, token)
 
+        final: ShownCost | None = None
         if event_type == "Ended":
             await sessions.stop(
                 self.charge_point_id, transaction_id, at, None,
                 stop_reason_201(transaction_info.get("stopped_reason")), token, samples, seq_no,
             )
+            final = await self._final_cost(transaction_id)
+            if self._cost_sent is not None:
+                self._cost_sent.pop(transaction_id, None)
         elif samples or event_type == "Updated":
             await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id, samples,
                                  seq_no)
-        if answer is None:
-            return call_result.TransactionEvent()
-        return call_result.TransactionEvent(id_token_info=_token_info(answer))
+            if samples and not kwargs.get("offline"):
+                self._cost_updated(transaction_id, at, energy_register_wh(samples))
+        return call_result.TransactionEvent(
+            id_token_info=None if answer is None else _token_info(answer),
+            # I03: the final cost; omitted (not free, merely unknown) without a tariff.
+            total_cost=None if final is None else final.total,
+            updated_personal_message=None if final is None else _cost_message(final))
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]],
@@ -220,4 +240,48 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 
+    # --- a session's cost for the driver's display (block I: I02 running, I03 final) ---------
 
+    async def _final_cost(self, transaction_id: str) -> ShownCost | None:
+        costs = self.services.costs
+        if costs is None:
+            return None
+        try:
+            return await costs.final(self.charge_point_id, transaction_id)
+        except ValueError as error:  # a tariff or times the cost function refuses: no cost shown
+            self.log.warning("session not costed", transaction_id=transaction_id, error=str(error))
+            return None
+
+    def _cost_updated(self, transaction_id: str, at: datetime, energy_wh: float | None) -> None:
+        """I02: CostUpdated with the cost so far, at most once per cost_updated_interval."""
+        if self.services.costs is None or self._cost_refused:
+            return
+        if self._cost_sent is None:
+            self._cost_sent = {}
+        sent = self._cost_sent
+        now = time.monotonic()
+        last = sent.get(transaction_id)
+        if last is not None and now - last < self.services.settings.cost_updated_interval:
+            return
+        sent[transaction_id] = now
+        self.spawn(self._send_cost(transaction_id, at, energy_wh))
+
+    async def _send_cost(self, transaction_id: str, at: datetime, energy_wh: float | None) -> None:
+        assert self.services.costs is not None
+        try:
+            cost = await self.services.costs.so_far(self.charge_point_id, transaction_id, at,
+                                                    energy_wh)
+        except ValueError as error:
+            self.log.warning("session not costed", transaction_id=transaction_id, error=str(error))
+            return
+        if cost is None:
+            return
+        try:
+            await self.call(call.CostUpdated(total_cost=cost.total, transaction_id=transaction_id),
+                            suppress=False)
+        except OCPPError as error:
+            # A station without a display (block I is optional): asked no more on this connection.
+            self._cost_refused = True
+            self.log.info("CostUpdated refused", code=error.code)
+        except (TimeoutError, ConnectionClosed):  # the session's next meter values try again
+            self.log.info("CostUpdated not answered", transaction_id=transaction_id)
