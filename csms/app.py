@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from bridge.ocpi import partners as ocpi_partners
 from bridge.ocpi.service import OcpiBridge
+from bridge.oicp import evse_data, evse_status, pricing
+from bridge.oicp.service import PARTNER as HUBJECT
 from bridge.oicp.service import OicpBridge
 from csms import metrics
 from csms.cluster.links import Connections
@@ -34,6 +37,7 @@ from csms.ocpp.server import OcppServer
 from csms.operator.api import AdminApi
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
+from csms.operator.roaming import Roaming
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate
 from csms.storage.notifications import Listener
@@ -42,6 +46,15 @@ log = structlog.get_logger(__name__)
 
 # Why a server cannot listen: the operator's to fix (another process on the port, a wrong host).
 _LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+# What the operator surfaces show of the bridges: csms/ imports bridge modules only here.
+ROAMING = Roaming(
+    hubject=HUBJECT,
+    pushes={"oicp": {"status": evse_status.OPERATION, "data": evse_data.OPERATION},
+            "ocpi": {"status": "PATCH locations", "data": "PUT locations"}},
+    ocpi_partners=ocpi_partners.every,
+    tariff_for_hubject=pricing.describe)
 
 
 class ListenError(OSError):
@@ -117,7 +130,7 @@ class App:
         # The web console: its live feed follows committed events; its routes join the API's.
         console = ConsoleFeed(pool, listener, node_id)
         events.subscribe(console.on_event)
-        Console(api, console, settings.oicp.enabled)
+        Console(api, console, settings.oicp.enabled, ROAMING)
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),

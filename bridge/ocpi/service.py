@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
@@ -12,7 +13,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import partners, sessions, status_sent, sync
+from bridge.ocpi import cli, partners, sessions, status_sent, sync
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.commands import RESULT_ATTEMPTS
@@ -57,6 +58,10 @@ class OcpiBridge:
         self.lanes: dict[int, outbox.Lanes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._syncing: set[int] = set()  # partners whose full push this process is queueing
+
+    async def operator_command(self, args: argparse.Namespace) -> int:
+        """A `csms ocpi` subcommand (the CLI reaches the bridge only through the application)."""
+        return await cli.command(self, args)
 
     async def start(self) -> None:
         await self.client.start()

@@ -284,3 +284,20 @@ def plan(sent: dict[str, dict[str, Any]], wanted: dict[str, dict[str, Any]],
         return "fullLoad", [records[k] for k in sorted(records)]
     [(action, changed)] = diff.items()
     return action, changed
+
+
+def describe(tariff: dict[str, Any], today: date) -> list[str]:
+    """What Hubject's EMPs see of a tariff, a line each product and note, for `csms tariffs list`
+    (MaximumProductChargingPower aside: it follows the EVSEs)."""
+    products = pricing_products(tariff, 0.0, today)
+    lines = []
+    for record in products.records:
+        times = "always" if record["IsValid24hours"] else "; ".join(
+            f"{t['on']} " + ",".join(f"{p['begin']}-{p['end']}" for p in t["Periods"])
+            for t in record["ProductAvailabilityTimes"])
+        extra = "".join(f", {r['AdditionalReference'].lower()} {r['PricePerAdditionalReferenceUnit']}"
+                        for r in record.get("AdditionalReferences", []))
+        lines.append(f"product {record['ProductID']}: {record['PricePerReferenceUnit']}/"
+                     f"{record['ReferenceUnit']}{extra} ({times})")
+    lines += [f"note: {note}" for note in products.notes]
+    return lines

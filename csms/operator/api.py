@@ -13,7 +13,6 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge import outbox
 from csms.config import ApiSettings
 from csms.domain.charge_points import register
 from csms.domain.commands import CommandResult, CommandService, Outcome
@@ -26,6 +25,7 @@ from csms.operator.console.sessions import COOKIE, ConsoleSessions
 from csms.operator.json_bodies import BadJson, json_body
 from csms.operator.openapi import openapi_document
 from csms.security.login_throttle import LoginThrottle, client_address, networks
+from csms.storage import outbox_view as outbox
 from csms.storage import store
 from csms.storage.database import pending_migrations
 
