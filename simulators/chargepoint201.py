@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from ocpp import exceptions
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -123,6 +124,8 @@ class _Client(ChargePoint):
     async def on_cost_updated(self, total_cost: float, transaction_id: str,
                               **kwargs: Any) -> call_result.CostUpdated:
         # A station with a display shows the running cost (I02); one without answers NotImplemented.
+        if not self.sim.display:
+            raise exceptions.NotImplementedError(description="no display")
         self.sim.displayed_costs.setdefault(transaction_id, []).append(total_cost)
         return call_result.CostUpdated()
 
@@ -136,6 +139,7 @@ class ChargePoint201(SimulatedChargePoint):
         # What the display showed, per transaction: each CostUpdated's totalCost, then the final
         # totalCost and personal message of the Ended event's answer.
         self.displayed_costs: dict[str, list[float]] = {}
+        self.display = True  # False: CostUpdated is not implemented (block I is optional)
         self.final_costs: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def make_client(self, websocket: Any) -> _Client:

@@ -11,13 +11,14 @@ from csms.app import App
 from csms.domain.charge_points import register
 from csms.domain.cost import Costing, Price
 from csms.domain.session_costs import shown_total
+from csms.domain.tariffs import assign, put_tariffs
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.support import eventually, ws_url
-from tests.test_ocpi_sessions import check_cdr, setup
+from tests.test_ocpi_sessions import TARIFF, check_cdr, setup
 from tests.test_oicp_roaming import _async
 
 TICK_KWH = 2.75  # the simulator's 11 kW for 900 simulated seconds per meter value
@@ -90,3 +91,29 @@ async def test_no_cost_messages_without_a_tariff(make_app: AppFactory,
 def test_shown_total(incl: float | None, excl: float, shown: float) -> None:
     cost = Costing(Price(excl, incl), None, None, None, None, 0.0, 0.0, 0.0, [])
     assert shown_total(cost) == shown
+
+
+@pytest.mark.parametrize(("interval", "display", "shown"), [
+    (60.0, True, 1),   # at most one a minute: the first meter values only, in a short session
+    (0.0, False, 0),   # no display (CostUpdated NotImplemented): asked once, then no more
+])
+async def test_cost_updates_throttled_and_refused(make_app: AppFactory, charger: list[ChargePoint201],
+                                                  interval: float, display: bool, shown: int) -> None:
+    app = await make_app(cost_updated_interval=interval)
+    await put_tariffs(app.pool, app.events, [TARIFF])
+    await register(app.pool, "CP8", None, {1: "DE*ABC*E0008*1"}, events=app.events,
+                   security_profile=0)
+    await assign(app.pool, app.events, "AC-1", ["DE*ABC*E0008*1"])
+    await store.upsert_token(app.pool, "CARD8")
+    sim = _sim(app, charger, "CP8")
+    sim.display = display
+    await sim.start()
+    transaction_id = await sim.start_local_session(1, "CARD8")
+    start_wh = sim.meter_wh[1]
+    await eventually(lambda: _async(sim.meter_wh[1] >= start_wh + 4 * 2750))
+    await sim.flush()
+    await sim.stop_local_session(1)
+    await sim.flush()
+    assert len([name for name, _ in sim.calls if name == "CostUpdated"]) == 1
+    assert len(sim.displayed_costs.get(transaction_id, [])) == shown
+    assert sim.final_costs[transaction_id][0] > 0  # the final cost comes all the same
