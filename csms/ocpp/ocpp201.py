@@ -248,7 +248,8 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
             return None
         try:
             return await costs.final(self.charge_point_id, transaction_id)
-        except ValueError as error:  # a tariff or times the cost function refuses: no cost shown
+        # A tariff, zone or times the cost function refuses: the Ended event is answered all the same.
+        except (ValueError, LookupError) as error:
             self.log.warning("session not costed", transaction_id=transaction_id, error=str(error))
             return None
 
@@ -271,7 +272,7 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         try:
             cost = await self.services.costs.so_far(self.charge_point_id, transaction_id, at,
                                                     energy_wh)
-        except ValueError as error:
+        except (ValueError, LookupError) as error:
             self.log.warning("session not costed", transaction_id=transaction_id, error=str(error))
             return
         if cost is None:
