@@ -17,9 +17,16 @@ import structlog
 from csms.metrics import roaming_request
 from csms.storage.notifications import Listener
 
+# What operators see of the outbox lives with the storage (the admin API and console import no bridge).
+from csms.storage.outbox_view import CHANNEL as CHANNEL
+from csms.storage.outbox_view import Overview as Overview
+from csms.storage.outbox_view import has_messages as has_messages
+from csms.storage.outbox_view import list_messages as list_messages
+from csms.storage.outbox_view import overview as overview
+from csms.storage.outbox_view import retry as retry
+
 log = structlog.get_logger(__name__)
 
-CHANNEL = "outbox"
 LOG_CONTEXT = ("charge_point_id", "session_id")
 # A partner's messages go in lanes, each delivered in order, one request at a time: the main lane
 # ("") for data pushes (OICP wants those one at a time) and a few for sessions' notifications and
@@ -158,66 +165,6 @@ async def latest_body(conn: asyncpg.Connection, partner: str,
 def backoff(attempts: int, base: float = 1.0, ceiling: float = 300.0) -> float:
     """Seconds before the next attempt: doubling from `base`, at most `ceiling`."""
     return float(min(ceiling, base * 2 ** max(0, attempts - 1)))
-
-
-async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | None,
-                        status: str | None, limit: int | None = 100,
-                        operation: str | None = None) -> list[asyncpg.Record]:
-    return await db.fetch(
-        """SELECT id, partner, operation, path, status, attempts, next_attempt_at, last_error,
-                  created_at, delivered_at, body
-           FROM outbox WHERE ($1::text IS NULL OR partner = $1) AND ($2::text IS NULL OR status = $2)
-             AND ($4::text IS NULL OR operation = $4)
-           ORDER BY id DESC LIMIT $3""",
-        partner, status, limit, operation,
-    )
-
-
-@dataclass(frozen=True)
-class Overview:
-    """How one partner's deliveries stand, read in one snapshot."""
-
-    counts: dict[str, int]  # by status
-    waiting: asyncpg.Record | None  # the oldest pending message
-    last_failed: asyncpg.Record | None
-    last_delivered_at: datetime | None
-    last_of: dict[str, asyncpg.Record | None]  # the newest message of each operation asked for
-
-
-async def has_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str) -> bool:
-    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE partner = $1)", partner))
-
-
-async def overview(conn: asyncpg.Connection, partner: str, operations: list[str]) -> Overview:
-    """Run it in a repeatable-read transaction, so the parts agree while messages move on."""
-    counts = {row["status"]: row["count"] for row in await conn.fetch(
-        "SELECT status, count(*) FROM outbox WHERE partner = $1 GROUP BY status", partner)}
-    waiting = await conn.fetchrow(
-        """SELECT id, operation, attempts, last_error, next_attempt_at FROM outbox
-           WHERE partner = $1 AND status = 'pending' ORDER BY id LIMIT 1""", partner)
-    failed = await conn.fetchrow(
-        """SELECT id, operation, last_error FROM outbox WHERE partner = $1 AND status = 'failed'
-           ORDER BY id DESC LIMIT 1""", partner)
-    delivered = await conn.fetchval(
-        """SELECT delivered_at FROM outbox WHERE partner = $1 AND status = 'delivered'
-           ORDER BY id DESC LIMIT 1""", partner)
-    last_of = {operation: await conn.fetchrow(
-        """SELECT id, status, created_at, delivered_at, last_error FROM outbox
-           WHERE partner = $1 AND operation = $2 ORDER BY id DESC LIMIT 1""", partner, operation)
-        for operation in operations}
-    return Overview(counts, waiting, failed, delivered, last_of)
-
-
-async def retry(db: asyncpg.Pool, message_id: int) -> bool:
-    """An operator's retry of a failed (or waiting) message: due now."""
-    done = await db.execute(
-        """UPDATE outbox SET status = 'pending', next_attempt_at = now()
-           WHERE id = $1 AND status IN ('failed', 'pending')""",
-        message_id,
-    )
-    await db.execute("SELECT pg_notify($1, (SELECT partner FROM outbox WHERE id = $2))",
-                     CHANNEL, message_id)
-    return bool(done.endswith("1"))
 
 
 class OutboxWorker:

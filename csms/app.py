@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from bridge.ocpi import partners as ocpi_partners
 from bridge.ocpi.service import OcpiBridge
+from bridge.oicp import evse_data, evse_status, pricing
+from bridge.oicp.service import PARTNER as HUBJECT
 from bridge.oicp.service import OicpBridge
 from csms import metrics
 from csms.cluster.links import Connections
@@ -27,6 +30,7 @@ from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
 from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
+from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.memory import freeze_forever
 from csms.ocpp.adapter import Services
@@ -35,6 +39,7 @@ from csms.operator import local_list_api
 from csms.operator.api import AdminApi
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
+from csms.operator.roaming import Roaming
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate
 from csms.storage.notifications import Listener
@@ -43,6 +48,15 @@ log = structlog.get_logger(__name__)
 
 # Why a server cannot listen: the operator's to fix (another process on the port, a wrong host).
 _LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+# What the operator surfaces show of the bridges: csms/ imports bridge modules only here.
+ROAMING = Roaming(
+    hubject=HUBJECT,
+    pushes={"oicp": {"status": evse_status.OPERATION, "data": evse_data.OPERATION},
+            "ocpi": {"status": "PATCH locations", "data": "PUT locations"}},
+    ocpi_partners=ocpi_partners.every,
+    tariff_for_hubject=pricing.describe)
 
 
 class ListenError(OSError):
@@ -99,7 +113,8 @@ class App:
                                         settings.ocpp.local_list_retry)
                        if settings.ocpp.local_lists else None)
         services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
-                            settings.ocpp, reservations, local_lists)
+                            settings.ocpp, reservations, local_lists=local_lists,
+                            costs=SessionCosts(pool))
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
@@ -122,7 +137,7 @@ class App:
         # The web console: its live feed follows committed events; its routes join the API's.
         console = ConsoleFeed(pool, listener, node_id)
         events.subscribe(console.on_event)
-        Console(api, console, settings.oicp.enabled)
+        Console(api, console, settings.oicp.enabled, ROAMING)
         if local_lists is not None:
             events.subscribe(local_lists.on_event)
         local_list_api.routes(api)

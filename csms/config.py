@@ -157,6 +157,7 @@ class OcppSettings:
     lenient_validation: str = ""
     local_lists: bool = True
     local_list_retry: Annotated[float, POSITIVE] = 60.0
+    cost_updated_interval: Annotated[float, NOT_NEGATIVE] = 60.0
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+from ocpp import exceptions
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -144,6 +146,15 @@ class _Client(ChargePoint):
                                     **kwargs: Any) -> call_result.CancelReservation:
         return call_result.CancelReservation(status=self.sim.cancel_reservation(reservation_id))
 
+    @on(Action.cost_updated)
+    async def on_cost_updated(self, total_cost: float, transaction_id: str,
+                              **kwargs: Any) -> call_result.CostUpdated:
+        # A station with a display shows the running cost (I02); one without answers NotImplemented.
+        if not self.sim.display:
+            raise exceptions.NotImplementedError(description="no display")
+        self.sim.displayed_costs.setdefault(transaction_id, []).append(total_cost)
+        return call_result.CostUpdated()
+
 
 def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if info is None else {"status": info["status"],
@@ -162,6 +173,11 @@ class ChargePoint201(SimulatedChargePoint):
                 "AuthCtrlr.LocalAuthorizeOffline": "true",
                 "LocalAuthListCtrlr.ItemsPerMessage": str(config.local_list_per_message),
                 "LocalAuthListCtrlr.Entries": str(config.local_list_max)})
+        # What the display showed, per transaction: each CostUpdated's totalCost, then the final
+        # totalCost and personal message of the Ended event's answer.
+        self.displayed_costs: dict[str, list[float]] = {}
+        self.display = True  # False: CostUpdated is not implemented (block I is optional)
+        self.final_costs: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)
@@ -260,6 +276,12 @@ class ChargePoint201(SimulatedChargePoint):
         event = self._event(connector, "Ended", trigger, "Transaction.End",
                             info={"stopped_reason": reason, "charging_state": "Idle"})
         self.stop_metering(connector)
-        self.enqueue(event)
+        self.enqueue(event).add_done_callback(
+            lambda answered: self._show_final_cost(event.transaction_info["transaction_id"], answered))
         if self.connected.is_set():
             self.spawn(self.set_status(connector, "Available"))
+
+    def _show_final_cost(self, transaction_id: str, answered: asyncio.Future[Any]) -> None:
+        answer = None if answered.cancelled() else answered.result()
+        if answer is not None and answer.total_cost is not None:
+            self.final_costs[transaction_id] = (answer.total_cost, answer.updated_personal_message)

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 
 from bridge import outbox
-from bridge.ocpi.places import readings
-from bridge.ocpi.tariffs import session_cost
 from csms.app import App
 from csms.domain.charge_points import assign_sites, register
+from csms.domain.cost import session_cost
 from csms.domain.events import EventBus
+from csms.domain.pricing import readings
 from csms.domain.tariffs import assign, put_tariffs
 from csms.operator.cli import main
 from csms.storage import store

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.ocpi.tariffs import Reading, session_cost
 from bridge.oicp import pricing
+from csms.domain.cost import Reading, session_cost
 from csms.domain.tariffs import ALL, candidates, resolve
 from simulators.hubject import load_operations, load_swagger_operations
 

@@ -16,7 +16,7 @@ from bridge.ocpi.commands import CommandError, OcpiCommands
 from bridge.ocpi.credentials import CredentialsError, Registrar
 from bridge.ocpi.locations import EvseFacts, evse_uid, location_object
 from bridge.ocpi.partners import Partner
-from bridge.ocpi.places import priced_place, readings
+from bridge.ocpi.places import priced_place
 from bridge.ocpi.sessions import session_object, tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,
@@ -33,6 +33,7 @@ from bridge.ocpi.transport import (
 from csms.config import OcpiSettings
 from csms.domain import tariffs
 from csms.domain.commands import CommandService
+from csms.domain.pricing import readings
 from csms.domain.sites import parse_site
 from csms.operator.json_bodies import BadJson, json_body
 from csms.storage import store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
@@ -12,19 +13,20 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import partners, sessions, status_sent, sync
+from bridge.ocpi import cli, partners, sessions, status_sent, sync
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.commands import RESULT_ATTEMPTS
 from bridge.ocpi.credentials import Registrar
 from bridge.ocpi.locations import evse_uid
 from bridge.ocpi.partners import Partner
-from bridge.ocpi.places import Priced, priced_place, readings
+from bridge.ocpi.places import Priced, priced_place
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
 from bridge.ocpi.status import ocpi_evse_status
 from bridge.ocpi.transport import timestamp
 from csms.config import OcpiSettings
 from csms.domain.commands import CommandService
+from csms.domain.cost import cost_fields, costing
 from csms.domain.events import (
     DomainEvent,
     EvseDataChanged,
@@ -35,6 +37,7 @@ from csms.domain.events import (
     TariffAssigned,
     TariffChanged,
 )
+from csms.domain.pricing import readings
 from csms.domain.tariffs import ALL
 from csms.storage import store
 from csms.storage.notifications import Listener
@@ -55,6 +58,10 @@ class OcpiBridge:
         self.lanes: dict[int, outbox.Lanes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._syncing: set[int] = set()  # partners whose full push this process is queueing
+
+    async def operator_command(self, args: argparse.Namespace) -> int:
+        """A `csms ocpi` subcommand (the CLI reaches the bridge only through the application)."""
+        return await cli.command(self, args)
 
     async def start(self) -> None:
         await self.client.start()
@@ -222,11 +229,11 @@ class OcpiBridge:
             return
         priced = await self._priced(conn, session["charge_point_id"], session["evse_number"],
                                     session["evse_id"], session["started_at"])
-        cost = sessions.costing(priced.tariff, priced.currency, session["started_at"],
-                                event.sampled_at, await readings(
-                                    conn, event.session_id, session["started_at"],
-                                    session["meter_start_wh"], event.sampled_at, event.energy_wh),
-                                priced.time_zone)
+        cost = costing(priced.tariff, priced.currency, session["started_at"],
+                       event.sampled_at, await readings(
+                           conn, event.session_id, session["started_at"],
+                           session["meter_start_wh"], event.sampled_at, event.energy_wh),
+                       priced.time_zone)
         await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
                              f"sessions|{self._path(event.session_id)}",
                              sessions.session_patch(cost.total_energy_kwh, event.sampled_at,
@@ -239,15 +246,15 @@ class OcpiBridge:
         started = event.started_at or event.stopped_at
         priced = await self._priced(conn, event.charge_point_id, event.evse_number,
                                     event.evse_id, started)
-        cost = sessions.costing(priced.tariff, priced.currency, started, event.stopped_at,
-                                await readings(conn, event.session_id, started,
-                                               event.meter_start_wh, event.stopped_at,
-                                               event.meter_stop_wh),
-                                priced.time_zone)
+        cost = costing(priced.tariff, priced.currency, started, event.stopped_at,
+                       await readings(conn, event.session_id, started,
+                                      event.meter_start_wh, event.stopped_at,
+                                      event.meter_stop_wh),
+                       priced.time_zone)
         if priced.tariff is not None:
             await store.record_session_cost(conn, event.session_id, "ocpi", None,
                                             str(priced.tariff["id"]), None, priced.currency,
-                                            {**sessions.cost_fields(cost),
+                                            {**cost_fields(cost),
                                              "charging_periods": cost.charging_periods})
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is not None:

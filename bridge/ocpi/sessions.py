@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.ocpi.tariffs import Costing, Price, Reading, session_cost
 from bridge.ocpi.transport import timestamp
+from csms.domain.cost import FREE, Costing, cost_fields, price_fields
 from csms.domain.sites import Site
-
-FREE = "FREE"  # the id of the zero tariff a session without one is costed with
 
 
 @dataclass(frozen=True)
@@ -22,23 +20,6 @@ class Place:
     evse_id: str | None
     connector: dict[str, Any]  # the OCPI Connector object
     site: Site | None
-
-
-def free_tariff(currency: str) -> dict[str, Any]:
-    return {"id": FREE, "currency": currency, "elements": [{"price_components": [
-        {"type": "ENERGY", "price": 0, "step_size": 1}, {"type": "TIME", "price": 0, "step_size": 1}]}]}
-
-
-def costing(tariff: dict[str, Any] | None, currency: str, started_at: datetime,
-            stopped_at: datetime, readings: list[Reading], time_zone: str) -> Costing:
-    return session_cost(tariff or free_tariff(currency), started_at, stopped_at, readings, time_zone)
-
-
-def _price(price: Price) -> dict[str, Any]:
-    data: dict[str, Any] = {"excl_vat": price.excl_vat}
-    if price.incl_vat is not None:
-        data["incl_vat"] = price.incl_vat
-    return data
 
 
 def session_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str, Any],
@@ -69,7 +50,7 @@ def session_patch(kwh: float, last_updated: datetime, status: str | None = None,
     if cost is not None:
         if cost.charging_periods:
             patch["charging_periods"] = cost.charging_periods
-        patch["total_cost"] = _price(cost.total_cost)
+        patch["total_cost"] = price_fields(cost.total_cost)
     return patch
 
 
@@ -107,24 +88,6 @@ def cdr_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str
     if tariff is not None:
         cdr["tariffs"] = [tariff_object(country_code, party_id, tariff, last_updated)]
     return cdr
-
-
-def cost_fields(cost: Costing) -> dict[str, Any]:
-    """A session's cost as an OCPI CDR states it; also what is recorded for a Hubject session."""
-    fields: dict[str, Any] = {
-        "total_cost": _price(cost.total_cost),
-        "total_energy": round(cost.total_energy_kwh, 3),
-        "total_time": round(cost.total_time_h, 4),
-    }
-    if cost.total_parking_time_h:
-        fields["total_parking_time"] = round(cost.total_parking_time_h, 4)
-    for key, price in (("total_fixed_cost", cost.total_fixed_cost),
-                       ("total_energy_cost", cost.total_energy_cost),
-                       ("total_time_cost", cost.total_time_cost),
-                       ("total_parking_cost", cost.total_parking_cost)):
-        if price is not None:
-            fields[key] = _price(price)
-    return fields
 
 
 def tariff_object(country_code: str, party_id: str, tariff: dict[str, Any],

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from bridge.ocpi.tariffs import in_window
 from bridge.oicp.evse_data import changes
+from csms.domain.cost import in_window
 
 OPERATION_PRODUCTS = "PushPricingProductData"
 OPERATION_EVSE = "PushEVSEPricing"
@@ -66,7 +66,7 @@ def _minutes(clock: str) -> int:
 
 
 def _applies(element: _Element, minute_of_week: int) -> bool:
-    """OCPI's day_of_week and start_time/end_time, as bridge.ocpi.tariffs checks them."""
+    """OCPI's day_of_week and start_time/end_time, as csms.domain.cost checks them."""
     r = element.restrictions
     day, now = divmod(minute_of_week, _DAY)
     if r.get("day_of_week") and _OCPI_DAYS[day] not in r["day_of_week"]:
@@ -284,3 +284,20 @@ def plan(sent: dict[str, dict[str, Any]], wanted: dict[str, dict[str, Any]],
         return "fullLoad", [records[k] for k in sorted(records)]
     [(action, changed)] = diff.items()
     return action, changed
+
+
+def describe(tariff: dict[str, Any], today: date) -> list[str]:
+    """What Hubject's EMPs see of a tariff, a line each product and note, for `csms tariffs list`
+    (MaximumProductChargingPower aside: it follows the EVSEs)."""
+    products = pricing_products(tariff, 0.0, today)
+    lines = []
+    for record in products.records:
+        times = "always" if record["IsValid24hours"] else "; ".join(
+            f"{t['on']} " + ",".join(f"{p['begin']}-{p['end']}" for p in t["Periods"])
+            for t in record["ProductAvailabilityTimes"])
+        extra = "".join(f", {r['AdditionalReference'].lower()} {r['PricePerAdditionalReferenceUnit']}"
+                        for r in record.get("AdditionalReferences", []))
+        lines.append(f"product {record['ProductID']}: {record['PricePerReferenceUnit']}/"
+                     f"{record['ReferenceUnit']}{extra} ({times})")
+    lines += [f"note: {note}" for note in products.notes]
+    return lines

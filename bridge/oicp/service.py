@@ -12,8 +12,6 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi.places import priced_place, readings
-from bridge.ocpi.sessions import cost_fields, costing
 from bridge.oicp import cdr, evse_data, evse_status, notifications, pricing
 from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
@@ -21,6 +19,7 @@ from bridge.oicp.inbound import OicpInbound
 from csms.config import OicpSettings
 from csms.domain import charging, tariffs
 from csms.domain.commands import CommandService
+from csms.domain.cost import cost_fields, costing
 from csms.domain.events import (
     ChargingStarted,
     DomainEvent,
@@ -33,6 +32,7 @@ from csms.domain.events import (
     TariffChanged,
 )
 from csms.domain.model import AuthorizationStatus, EvseStatus
+from csms.domain.pricing import readings, session_pricing
 from csms.domain.sites import parse_site
 from csms.storage import store
 from csms.storage.notifications import Listener
@@ -146,8 +146,8 @@ class OicpBridge:
         is costed, and record it; returns the pricing product in force when it started."""
         provider = event.attributes["oicp"].get("ProviderID") or tariffs.ALL
         started = event.started_at or event.stopped_at
-        priced = await priced_place(conn, event.charge_point_id, event.evse_number, event.evse_id,
-                                    started, "EUR", provider)
+        priced = await session_pricing(conn, event.charge_point_id, event.evse_id, started, "EUR",
+                                       provider)
         if priced.tariff is None:
             return None
         cost = costing(priced.tariff, priced.currency, started, event.stopped_at,

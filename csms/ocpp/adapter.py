@@ -20,6 +20,7 @@ from csms.config import OcppSettings, lenient_actions
 from csms.domain.charge_points import ChargePointService
 from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
+from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
 from csms.ocpp import casing, routing, validation
@@ -51,6 +52,7 @@ class Services:
     settings: OcppSettings
     reservations: ReservationService
     local_lists: LocalListService | None = None
+    costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
 
 
 def now() -> datetime:

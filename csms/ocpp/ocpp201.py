@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
-from ocpp.exceptions import SecurityError
+from ocpp.exceptions import OCPPError, SecurityError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
+from websockets.exceptions import ConnectionClosed
 
 from csms.domain.local_lists import Entry, LocalListSupport
-from csms.domain.model import Authorization, TokenType
+from csms.domain.model import Authorization, TokenType, energy_register_wh
+from csms.domain.session_costs import ShownCost
 from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
@@ -30,6 +33,10 @@ def _id_token(token_uid: str, token_type: TokenType) -> dict[str, str]:
     return {"id_token": token_uid, "type": id_token_type_201(TokenType(token_type))}
 
 
+def _cost_message(cost: ShownCost) -> dict[str, str]:
+    return {"format": "ASCII", "content": f"Total cost: {cost.total:.2f} {cost.currency}"}
+
+
 def _component_variable(key: str) -> dict[str, Any]:
     """'SampledDataCtrlr.TxUpdatedInterval' → component and variable."""
     component, _, variable = key.rpartition(".")
@@ -42,6 +49,10 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
     _registration: str | None = None  # our last boot answer on this connection
     _triggered: frozenset[str] = frozenset()  # what we asked a Pending charger to send
     _seq_gaps: frozenset[str] | None = None  # transactions whose events showed a seqNo gap
+    # Per connection once used (most chargers never have a tariff): transaction → when its last
+    # CostUpdated went, and whether the station refused one.
+    _cost_sent: dict[str, float] | None = None
+    _cost_refused = False
 
     def check_registration(self, action: str) -> None:
         if not registration_allows(self._registration, action, self._triggered):
@@ -123,19 +134,27 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
         elif token is not None:
             answer = await sessions.attach_token(self.charge_point_id, transaction_id, token)
 
+        final: ShownCost | None = None
         if event_type == "Ended":
             gap |= (await sessions.stop(
                 self.charge_point_id, transaction_id, at, None,
                 stop_reason_201(transaction_info.get("stopped_reason")), token, samples, seq_no,
             )).seq_gap
+            final = await self._final_cost(transaction_id)
+            if self._cost_sent is not None:
+                self._cost_sent.pop(transaction_id, None)
         elif samples or event_type == "Updated":
             gap |= await sessions.meter(self.charge_point_id, evse.get("id"), transaction_id,
                                         samples, seq_no)
+            if samples and not kwargs.get("offline"):
+                self._cost_updated(transaction_id, at, energy_register_wh(samples))
         if gap:  # asked once our answer is out (see after_transaction_event)
             self._seq_gaps = (self._seq_gaps or frozenset()) | {transaction_id}
-        if answer is None:
-            return call_result.TransactionEvent()
-        return call_result.TransactionEvent(id_token_info=_token_info(answer))
+        return call_result.TransactionEvent(
+            id_token_info=None if answer is None else _token_info(answer),
+            # I03: the final cost; omitted (not free, merely unknown) without a tariff.
+            total_cost=None if final is None else final.total,
+            updated_personal_message=None if final is None else _cost_message(final))
 
     @after(Action.transaction_event)
     async def after_transaction_event(self, transaction_info: dict[str, Any],
@@ -285,3 +304,50 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
         if not answer.messages_in_queue:
             self.log.warning("transaction events lost", **status)
         await self.report("TransactionStatus", status)
+
+    # --- a session's cost for the driver's display (block I: I02 running, I03 final) ---------
+
+    async def _final_cost(self, transaction_id: str) -> ShownCost | None:
+        costs = self.services.costs
+        if costs is None:
+            return None
+        try:
+            return await costs.final(self.charge_point_id, transaction_id)
+        # A tariff, zone or times the cost function refuses: the Ended event is answered all the same.
+        except (ValueError, LookupError) as error:
+            self.log.warning("session not costed", transaction_id=transaction_id, error=str(error))
+            return None
+
+    def _cost_updated(self, transaction_id: str, at: datetime, energy_wh: float | None) -> None:
+        """I02: CostUpdated with the cost so far, at most once per cost_updated_interval."""
+        if self.services.costs is None or self._cost_refused:
+            return
+        if self._cost_sent is None:
+            self._cost_sent = {}
+        sent = self._cost_sent
+        now = time.monotonic()
+        last = sent.get(transaction_id)
+        if last is not None and now - last < self.services.settings.cost_updated_interval:
+            return
+        sent[transaction_id] = now
+        self.spawn(self._send_cost(transaction_id, at, energy_wh))
+
+    async def _send_cost(self, transaction_id: str, at: datetime, energy_wh: float | None) -> None:
+        assert self.services.costs is not None
+        try:
+            cost = await self.services.costs.so_far(self.charge_point_id, transaction_id, at,
+                                                    energy_wh)
+        except (ValueError, LookupError) as error:
+            self.log.warning("session not costed", transaction_id=transaction_id, error=str(error))
+            return
+        if cost is None:
+            return
+        try:
+            await self.call(call.CostUpdated(total_cost=cost.total, transaction_id=transaction_id),
+                            suppress=False)
+        except OCPPError as error:
+            # A station without a display (block I is optional): asked no more on this connection.
+            self._cost_refused = True
+            self.log.info("CostUpdated refused", code=error.code)
+        except (TimeoutError, ConnectionClosed):  # the session's next meter values try again
+            self.log.info("CostUpdated not answered", transaction_id=transaction_id)

@@ -14,7 +14,6 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge import outbox
 from csms.config import ApiSettings
 from csms.domain.charge_points import register
 from csms.domain.commands import CommandResult, CommandService, Outcome
@@ -29,6 +28,7 @@ from csms.operator.json_bodies import BadJson, json_body
 from csms.operator.openapi import openapi_document
 from csms.security.clients import client_address, client_key, networks
 from csms.security.throttle import FailureLimit
+from csms.storage import outbox_view as outbox
 from csms.storage import store
 from csms.storage.database import pending_migrations
 

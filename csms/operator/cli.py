@@ -202,72 +202,10 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.ocpi.enabled:
         print("ocpi is not enabled (ocpi.enabled / CSMS_OCPI_ENABLED)", file=sys.stderr)
         return 2
-    from bridge.ocpi import partners
-    from bridge.ocpi.client import OcpiError
-    from bridge.ocpi.credentials import CredentialsError, our_party
-    from bridge.ocpi.partners import Party, PartyError
-    from bridge.ocpi.transport import new_token
-
-    token_format = "plain" if getattr(args, "plain", False) else "base64"
-    try:
-        parties = [Party.parse(text) for text in getattr(args, "parties", None) or []]
-    except PartyError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
 
     async def work(app: App) -> int:
         assert app.ocpi is not None
-        if args.what == "issue-token":
-            token = new_token()
-            try:
-                partner_id = await partners.issue_token_a(app.pool, token, args.name, token_format,
-                                                          parties, our_party(settings.ocpi))
-            except PartyError as exc:
-                print(f"refused: {exc}", file=sys.stderr)
-                return 1
-            print(f"partner {partner_id}: give it Token A {token}\n"
-                  f"and our versions URL {settings.ocpi.public_url.rstrip('/')}/ocpi/versions")
-            return 0
-        if args.what == "partners":
-            for p in await partners.every(app.pool):
-                roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles)
-                bound = " ".join(str(party) for party in p.parties) or "-"
-                print(f"{p.id}\t{p.status}\t{p.name or '-'}\t{p.versions_url or '-'}\t{roles}\t"
-                      f"parties: {bound}")
-            return 0
-        if args.what == "sync":
-            from bridge.ocpi import sync
-
-            partner = await partners.find(app.pool, args.party)
-            if partner is None:
-                print(f"no registered partner {args.party} (see csms ocpi partners)", file=sys.stderr)
-                return 1
-            await sync.request(app.pool, partner.id)
-            counts = await sync.run(app.pool, settings.ocpi, partner.id)
-            print(f"queued {counts['locations']} Location(s) and {counts['tariffs']} Tariff(s) "
-                  f"for partner {partner.id}; the running csms delivers them")
-            return 0
-        await app.ocpi.client.start()
-        try:
-            if args.what == "register":
-                partner = await app.ocpi.registrar.register_with(args.url, args.token_a, args.name,
-                                                                 token_format, parties=parties)
-                roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}"
-                                 for r in partner.roles)
-                print(f"registered as partner {partner.id}: {roles}")
-            else:
-                found = await partners.get(app.pool, args.id)
-                if found is None:
-                    print(f"no partner {args.id}", file=sys.stderr)
-                    return 1
-                await app.ocpi.registrar.unregister_with(found)
-                print(f"partner {args.id} unregistered")
-        except (OcpiError, CredentialsError, PartyError) as exc:
-            print(f"failed: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await app.ocpi.client.stop()
-        return 0
+        return await app.ocpi.operator_command(args)  # bridge/ocpi/cli.py
 
     return int(asyncio.run(_with_app(settings, work)))
 
@@ -325,7 +263,7 @@ def _assign_tariff(settings: Settings, args: argparse.Namespace) -> int:
 def _list_tariffs(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from bridge.oicp.pricing import pricing_products
+    from csms.app import ROAMING
     from csms.domain.tariffs import assignments_at
 
     async def work(pool: Any) -> tuple[list[Any], dict[tuple[str, str], str]]:
@@ -336,18 +274,8 @@ def _list_tariffs(settings: Settings, args: argparse.Namespace) -> int:
     for row in rows:
         tariff = row["data"]
         print(f"{tariff['id']}\t{tariff['currency']}\tsince {row['valid_from']:%Y-%m-%d %H:%M}")
-        # What Hubject's EMPs see of it (MaximumProductChargingPower aside: it follows the EVSEs).
-        products = pricing_products(tariff, 0.0, today)
-        for record in products.records:
-            times = "always" if record["IsValid24hours"] else "; ".join(
-                f"{t['on']} " + ",".join(f"{p['begin']}-{p['end']}" for p in t["Periods"])
-                for t in record["ProductAvailabilityTimes"])
-            extra = "".join(f", {r['AdditionalReference'].lower()} {r['PricePerAdditionalReferenceUnit']}"
-                            for r in record.get("AdditionalReferences", []))
-            print(f"  product {record['ProductID']}: {record['PricePerReferenceUnit']}/"
-                  f"{record['ReferenceUnit']}{extra} ({times})")
-        for note in products.notes:
-            print(f"  note: {note}")
+        for line in ROAMING.tariff_for_hubject(tariff, today):
+            print(f"  {line}")
     for (provider, evse_id), tariff_id in sorted(assignments.items()):
         print(f"assigned\t{tariff_id}\tEVSE {evse_id}\tEMP {provider}")
     return 0

@@ -10,11 +10,6 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bridge import outbox
-from bridge.ocpi import partners as ocpi_partners
-from bridge.oicp.evse_data import OPERATION as OICP_EVSE_DATA
-from bridge.oicp.evse_status import OPERATION as OICP_EVSE_STATUS
-from bridge.oicp.service import PARTNER as HUBJECT
 from csms.ocpp.messages import MessageLog, message_log
 from csms.ocpp.meter import format_timestamp
 from csms.operator.api import (
@@ -30,21 +25,21 @@ from csms.operator.api import (
 from csms.operator.console.csrf import https
 from csms.operator.console.feed import ConsoleFeed, frame_json
 from csms.operator.console.sessions import COOKIE
+from csms.operator.roaming import Roaming
+from csms.storage import outbox_view as outbox
 from csms.storage import store
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream: proxies keep it, dead peers show
-# Which outbox operations are EVSE status and EVSE data pushes, per kind of partner.
-PUSHES = {"oicp": {"status": OICP_EVSE_STATUS, "data": OICP_EVSE_DATA},
-          "ocpi": {"status": "PATCH locations", "data": "PUT locations"}}
 
 
 class Console:
     """Adds its routes to the admin API's application (before it starts), behind its token check."""
 
-    def __init__(self, api: AdminApi, feed: ConsoleFeed, oicp_enabled: bool,
+    def __init__(self, api: AdminApi, feed: ConsoleFeed, oicp_enabled: bool, roaming: Roaming,
                  messages: MessageLog = message_log) -> None:
         self.api = api
+        self.roaming = roaming
         self.pool: asyncpg.Pool = api.pool
         self.feed = feed
         self.oicp_enabled = oicp_enabled
@@ -158,10 +153,11 @@ class Console:
     async def partners(self, request: web.Request) -> web.Response:
         """Hubject and each OCPI party: registration, delivery state, outbox counts, last pushes."""
         partners: list[dict[str, Any]] = []
-        if self.oicp_enabled or await outbox.has_messages(self.pool, HUBJECT):
-            partners.append({"partner": HUBJECT, "kind": "oicp", "name": "Hubject",
+        hubject = self.roaming.hubject
+        if self.oicp_enabled or await outbox.has_messages(self.pool, hubject):
+            partners.append({"partner": hubject, "kind": "oicp", "name": "Hubject",
                              "registration": "enabled" if self.oicp_enabled else "disabled"})
-        for party in await ocpi_partners.every(self.pool):
+        for party in await self.roaming.ocpi_partners(self.pool):
             parties = [f"{r.get('country_code')}*{r.get('party_id')} ({r.get('role')})"
                        for r in party.roles if isinstance(r, dict)]
             partners.append({"partner": party.outbox_name, "kind": "ocpi",
@@ -176,7 +172,8 @@ class Console:
         return web.json_response(partners)
 
     async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:
-        seen = await outbox.overview(conn, partner, list(PUSHES[kind].values()))
+        pushes = self.roaming.pushes[kind]
+        seen = await outbox.overview(conn, partner, list(pushes.values()))
         # Reachable or not, as far as our deliveries tell: the oldest waiting message is one
         # being attempted, so its attempts and error are the link's current state.
         if seen.waiting is not None and seen.waiting["attempts"] > 0:
@@ -185,13 +182,13 @@ class Console:
             state = "ok"
         else:
             state = "idle"
-        pushes = {f"last_{name}_push": record(seen.last_of[operation])
-                  if seen.last_of[operation] is not None else None
-                  for name, operation in PUSHES[kind].items()}
+        last_pushes = {f"last_{name}_push": record(seen.last_of[operation])
+                       if seen.last_of[operation] is not None else None
+                       for name, operation in pushes.items()}
         return {"state": state,
                 "outbox": {s: seen.counts.get(s, 0) for s in ("pending", "failed", "delivered")},
                 "waiting": record(seen.waiting) if seen.waiting is not None else None,
                 "last_failed": record(seen.last_failed) if seen.last_failed is not None else None,
                 "last_delivered_at": format_timestamp(seen.last_delivered_at)
                 if seen.last_delivered_at else None,
-                **pushes}
+                **last_pushes}

@@ -1,4 +1,4 @@
-"""OCPI 2.2.1 tariff costing: what one charging session costs under one Tariff, as a pure function."""
+"""A session's cost: what one charging session costs under one tariff (OCPI 2.2.1's tariff model), purely."""
 
 from __future__ import annotations
 
@@ -458,3 +458,41 @@ def _group_key(period: _Period) -> tuple[bool, int | None, int | None]:
     return (period.parking,
             None if period.energy_pick is None else period.energy_pick.element,
             None if period.time_pick is None else period.time_pick.element)
+
+
+FREE = "FREE"  # the id of the zero tariff a session without one is costed with
+
+
+def free_tariff(currency: str) -> dict[str, Any]:
+    return {"id": FREE, "currency": currency, "elements": [{"price_components": [
+        {"type": "ENERGY", "price": 0, "step_size": 1}, {"type": "TIME", "price": 0, "step_size": 1}]}]}
+
+
+def costing(tariff: dict[str, Any] | None, currency: str, started_at: datetime,
+            stopped_at: datetime, readings: list[Reading], time_zone: str) -> Costing:
+    return session_cost(tariff or free_tariff(currency), started_at, stopped_at, readings, time_zone)
+
+
+def price_fields(price: Price) -> dict[str, Any]:
+    data: dict[str, Any] = {"excl_vat": price.excl_vat}
+    if price.incl_vat is not None:
+        data["incl_vat"] = price.incl_vat
+    return data
+
+
+def cost_fields(cost: Costing) -> dict[str, Any]:
+    """A session's cost as it is recorded (and as an OCPI CDR states it)."""
+    fields: dict[str, Any] = {
+        "total_cost": price_fields(cost.total_cost),
+        "total_energy": round(cost.total_energy_kwh, 3),
+        "total_time": round(cost.total_time_h, 4),
+    }
+    if cost.total_parking_time_h:
+        fields["total_parking_time"] = round(cost.total_parking_time_h, 4)
+    for key, price in (("total_fixed_cost", cost.total_fixed_cost),
+                       ("total_energy_cost", cost.total_energy_cost),
+                       ("total_time_cost", cost.total_time_cost),
+                       ("total_parking_cost", cost.total_parking_cost)):
+        if price is not None:
+            fields[key] = price_fields(price)
+    return fields
