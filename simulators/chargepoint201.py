@@ -16,6 +16,7 @@ from simulators.chargepoint import (
     now_z,
     replace_offline,
 )
+from simulators.device_model201 import DeviceModel, DeviceModelFirmware, station_variables
 
 # 1.6-style statuses the tests use, as 2.0.1 connector statuses.
 _CONNECTOR_STATUS = {
@@ -26,7 +27,7 @@ _CONNECTOR_STATUS = {
 }
 
 
-class _Client(ChargePoint):
+class _Client(ChargePoint, DeviceModelFirmware):
     def __init__(self, sim: ChargePoint201, websocket: Any) -> None:
         super().__init__(sim.config.charge_point_id, websocket, response_timeout=10)
         self.sim = sim
@@ -63,6 +64,7 @@ class _Client(ChargePoint):
         for item in set_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
             accepted = self.sim.configure(key, item["attribute_value"])
+            self.sim.device.write(item, accepted)
             results.append({"attribute_status": "Accepted" if accepted else "Rejected",
                             "component": item["component"], "variable": item["variable"]})
         return call_result.SetVariables(set_variable_result=results)
@@ -73,7 +75,7 @@ class _Client(ChargePoint):
         results = []
         for item in get_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
-            value = self.sim.settings.get(key)
+            value = self.sim.settings.get(key) or self.sim.device.read(item)
             results.append({"attribute_status": "Accepted" if value is not None else "UnknownVariable",
                             "component": item["component"], "variable": item["variable"],
                             **({"attribute_value": value} if value is not None else {})})
@@ -125,6 +127,8 @@ class ChargePoint201(SimulatedChargePoint):
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config)
         self.charging_states: dict[int, str] = {}  # TransactionEvent chargingState, per EVSE
+        self.device = DeviceModel(station_variables(config.connectors, config.vendor,
+                                                    config.model, config.firmware))
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)
