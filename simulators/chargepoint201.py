@@ -75,8 +75,9 @@ class _Client(ChargePoint, DeviceModelFirmware):
         results = []
         for item in get_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
-            value = self.sim.settings.get(key) or self.sim.device.read(item)
+            value = self.sim.device.read(item) or self.sim.settings.get(key)
             results.append({"attribute_status": "Accepted" if value is not None else "UnknownVariable",
+                            "attribute_type": item.get("attribute_type") or "Actual",
                             "component": item["component"], "variable": item["variable"],
                             **({"attribute_value": value} if value is not None else {})})
         return call_result.GetVariables(get_variable_result=results)

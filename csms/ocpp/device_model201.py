@@ -214,9 +214,12 @@ class DeviceModel201:
             {"component": component_201(item), "variable": variable_201(item),
              **({"attribute_type": item["attribute_type"]} if item.get("attribute_type") else {})}
             for item in items]), suppress=False)
+        # A result without its attribute type answers the item asked in its place.
+        results = [_neutral_result({"attribute_type": item.get("attribute_type"), **r},
+                                   "attribute_status")
+                   for item, r in zip(items, answer.get_variable_result, strict=False)]
         # BasicAuthPassword is write-only: a charger that still reports it is not echoed.
-        return mask_payload({"results": [_neutral_result(r, "attribute_status")
-                                         for r in answer.get_variable_result]})
+        return mask_payload({"results": results})
 
     async def write_device_variables(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         answer = await self.call(call.SetVariables(set_variable_data=[
@@ -224,8 +227,9 @@ class DeviceModel201:
              "attribute_value": item["value"],
              **({"attribute_type": item["attribute_type"]} if item.get("attribute_type") else {})}
             for item in items]), suppress=False)
-        return {"results": [_neutral_result(r, "attribute_status")
-                            for r in answer.set_variable_result]}
+        return {"results": [_neutral_result({"attribute_type": item.get("attribute_type"), **r},
+                                            "attribute_status")
+                            for item, r in zip(items, answer.set_variable_result, strict=False)]}
 
     async def set_monitors(self, monitors: list[dict[str, Any]]) -> dict[str, Any]:
         answer = await self.call(call.SetVariableMonitoring(set_monitoring_data=[

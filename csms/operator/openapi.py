@@ -237,7 +237,7 @@ def openapi_document() -> dict[str, Any]:
 def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:
     """The device model's routes (OCPP 2.0.1; other chargers answer not_supported)."""
     text, number, flag = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
-    where = {"type": "object", "required": ["component"], "properties": {
+    where: dict[str, Any] = {"type": "object", "required": ["component"], "properties": {
         "component": text, "component_instance": text, "evse_id": number,
         "connector_id": number, "variable": text, "variable_instance": text}}
     attribute = {"type": "string", "enum": ["Actual", "Target", "MinSet", "MaxSet"]}
