@@ -23,6 +23,7 @@ from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.device_model201 import crossed, measure
+from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 
 Starter = Callable[..., Any]
@@ -298,6 +299,34 @@ async def test_offline_and_unknown_chargers(app: App, api: Api) -> None:
     assert (status, answer["outcome"]) == (404, "not_found")
     status, _ = await api.request("GET", "/charge-points/NOPE/device-model")
     assert status == 404
+
+
+async def test_through_the_node_holding_the_charger(make_app: AppFactory,
+                                                   sims: SimFactory) -> None:
+    """Node a asks, the charger is on node b: the report fills the one inventory; a 1.6
+    charger's "not supported" travels back as such."""
+    a = await make_app(node_id="a")
+    b = await make_app(node_id="b")
+    api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
+    try:
+        await register(a.pool, "CP1", None, {1: None}, security_profile=0)
+        sim = sims(b)
+        await sim.start()
+
+        async def on_b() -> bool:
+            return bool(await a.pool.fetchval("SELECT node_id FROM charge_points") == "b")
+        await eventually(on_b)
+        status, answer = await api.post("/charge-points/CP1/device-model/report",
+                                        {"base": "SummaryInventory"})
+        if sims.protocol == "1.6":  # type: ignore[attr-defined]
+            assert (status, answer["outcome"]) == (409, "not_supported"), answer
+            return
+        assert (status, answer["outcome"]) == (200, "accepted"), answer
+        await _complete(api, answer["detail"]["request_id"])
+        states = await api.get("/charge-points/CP1/device-model?variable=AvailabilityState")
+        assert len(states) == 3  # the station, its EVSE and its connector
+    finally:
+        await api.http.close()
 
 
 # --- pure mappings -------------------------------------------------------------------------
