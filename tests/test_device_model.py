@@ -3,6 +3,8 @@ messages and customer information against the simulator; a 1.6 charger answers n
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,7 @@ from csms.ocpp.device_model201 import (
     event_201,
     variable_report_201,
 )
+from csms.operator.cli import main
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
@@ -327,6 +330,41 @@ async def test_through_the_node_holding_the_charger(make_app: AppFactory,
         assert len(states) == 3  # the station, its EVSE and its connector
     finally:
         await api.http.close()
+
+
+async def test_the_cli_asks_and_browses(app: App, station: Starter, db_url: str,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CSMS_DATABASE_URL", db_url)
+    monkeypatch.setenv("CSMS_LOG_LEVEL", "warning")
+    sim = await station()
+    sim.device.customer_data["bob"] = ["one card, ", "two sessions"]
+
+    def csms(*argv: str) -> Any:  # in a thread: the CLI runs its own event loop
+        return asyncio.to_thread(main, list(argv))
+
+    assert await csms("device-model", "report", "CP1", "--base", "FullInventory") == 0
+    assert capsys.readouterr().out.startswith("accepted\t")
+
+    async def complete() -> bool:
+        await csms("device-model", "requests", "CP1")
+        return "report:FullInventory\tcomplete\tparts=4" in capsys.readouterr().out
+    await eventually(complete)
+    assert await csms("device-model", "inventory", "CP1", "--component", "EVSE") == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "EVSE/1/AvailabilityState\tActual=Available", "EVSE/1/Power\tActual=0 MaxSet=11000\tW"]
+
+    assert await csms("device-model", "customer-information", "CP1", "bob") == 0
+    request_id = json.loads(capsys.readouterr().out.split("\t", 1)[1])["request_id"]
+
+    async def answered() -> bool:
+        await csms("device-model", "customer-information", "CP1", "--request", str(request_id))
+        return capsys.readouterr().out == "complete\tone card, two sessions\n"
+    await eventually(answered)
+
+    assert await csms("device-model", "monitors", "CP1") == 0
+    assert await csms("device-model", "inventory", "NOPE") == 1
+    assert capsys.readouterr().err == "error: unknown charge point 'NOPE'\n"
 
 
 # --- pure mappings -------------------------------------------------------------------------
