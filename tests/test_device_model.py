@@ -136,6 +136,17 @@ async def test_variables_read_and_written_are_kept_in_the_inventory(app: App, ap
     power = await api.get("/charge-points/CP1/device-model?variable=Power")
     assert [(p["evse_id"], p["attributes"]) for p in power] == [
         (1, [{"type": "MaxSet", "value": "7400"}]), (2, [{"type": "Actual", "value": "0"}])]
+    # A password is written, never kept nor shown, even by a charger that reports it back.
+    status, answer = await api.post("/charge-points/CP1/device-model/variables/set", {
+        "variables": [{"component": "SecurityCtrlr", "variable": "BasicAuthPassword",
+                       "value": "a-new-password-0123"}]})
+    assert (status, answer["detail"]["results"][0]["status"]) == (200, "Accepted")
+    status, answer = await api.post("/charge-points/CP1/device-model/variables/get", {
+        "variables": [{"component": "SecurityCtrlr", "variable": "BasicAuthPassword"}]})
+    assert answer["detail"]["results"][0]["value"] == "***"
+    assert await api.get("/charge-points/CP1/device-model?variable=BasicAuthPassword") == []
+    assert "a-new-password" not in json.dumps(await api.get("/charge-points/CP1/device-model"))
+
     # Bad requests change nothing and reach no charger.
     for body in ({"variables": []}, {"variables": [{"component": "EVSE"}]},
                  {"variables": [{"component": "EVSE", "variable": "Power", "value": 1}]},

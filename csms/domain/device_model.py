@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 
+from csms.security.masking import secret_name
 from csms.storage import device_store
 
 if TYPE_CHECKING:
@@ -278,6 +279,8 @@ class DeviceModelService:
         """GetVariables results (neutral form, see the links): accepted values are kept. The
         hook for whoever reads variables, so the inventory holds the last value seen."""
         for result in results:
+            if secret_name(result.get("variable")):
+                continue  # a password is never kept, nor shown
             if result.get("status") == "Accepted" and result.get("value") is not None:
                 await device_store.set_attribute_value(
                     self.pool, charge_point_id, Address.from_dict(result),
@@ -287,6 +290,8 @@ class DeviceModelService:
                              results: list[dict[str, Any]]) -> None:
         """SetVariables results: a value the charger accepted (or takes at reboot) is kept."""
         for item, result in zip(written, results, strict=False):
+            if secret_name(item.get("variable")):
+                continue
             if result.get("status") in ("Accepted", "RebootRequired"):
                 await device_store.set_attribute_value(
                     self.pool, charge_point_id, Address.from_dict(item),

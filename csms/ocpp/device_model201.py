@@ -19,7 +19,7 @@ from csms.domain.device_model import (
     VariableReport,
 )
 from csms.ocpp.meter import parse_timestamp
-from csms.security.masking import mask_payload
+from csms.security.masking import MASK, secret_name
 
 # --- pure mappings (the library's snake_case payloads ↔ the domain) ------------------------
 
@@ -61,7 +61,9 @@ def address_201(component: dict[str, Any], variable: dict[str, Any] | None) -> A
 
 def variable_report_201(data: dict[str, Any]) -> VariableReport:
     """One ReportDataType of a NotifyReport."""
-    attributes = [Attribute(type=a.get("type", "Actual"), value=a.get("value"),
+    secret = secret_name(data["variable"]["name"])  # write-only: a charger should not report it
+    attributes = [Attribute(type=a.get("type", "Actual"),
+                            value=None if secret else a.get("value"),
                             mutability=a.get("mutability", "ReadWrite"),
                             persistent=a.get("persistent", False),
                             constant=a.get("constant", False))
@@ -219,7 +221,10 @@ class DeviceModel201:
                                    "attribute_status")
                    for item, r in zip(items, answer.get_variable_result, strict=False)]
         # BasicAuthPassword is write-only: a charger that still reports it is not echoed.
-        return mask_payload({"results": results})
+        for result in results:
+            if secret_name(result["variable"]) and result.get("value") is not None:
+                result["value"] = MASK
+        return {"results": results}
 
     async def write_device_variables(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         answer = await self.call(call.SetVariables(set_variable_data=[
