@@ -305,18 +305,24 @@ class DeviceModelCommands:
     tracked by the requestId it returns in detail.request_id."""
 
     pool: asyncpg.Pool
+    relay: Any  # the command service's
 
     async def _with_link(self, charge_point_id: str, what: str, call: Any) -> CommandResult:
         raise NotImplementedError  # the command service's
 
     async def _tracked(self, charge_point_id: str, kind: str, what: str, call: Any) -> CommandResult:
-        from csms.domain.commands import CommandResult, Outcome
+        from csms.domain.commands import CommandResult, Outcome, _ask
         from csms.storage import store
-        if await store.get_charge_point(self.pool, charge_point_id) is None:
-            return CommandResult(Outcome.NOT_FOUND)
+        link = await self.relay.link(charge_point_id)
+        if link is None:  # nothing tracked for a request that cannot go out
+            exists = await store.get_charge_point(self.pool, charge_point_id) is not None
+            return CommandResult(Outcome.OFFLINE if exists else Outcome.NOT_FOUND)
         request_id = await device_store.new_request(self.pool, charge_point_id, kind)
-        result = await self._with_link(charge_point_id, what,
-                                       lambda link: call(link, request_id))
+        result = await _ask(charge_point_id, what, call(link, request_id))
+        if result.outcome in (Outcome.OFFLINE, Outcome.NOT_SUPPORTED):
+            # It never reached a charger that could answer it: no trace of it stays.
+            await device_store.forget_request(self.pool, charge_point_id, request_id)
+            return result
         if not result.accepted:
             status = _REFUSALS.get(str(result.detail.get("status")), result.outcome.value)
             await device_store.refuse_request(self.pool, charge_point_id, request_id, status)

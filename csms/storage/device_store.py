@@ -29,6 +29,11 @@ async def new_request(db: Executor, charge_point_id: str, kind: str) -> int:
     return request_id
 
 
+async def forget_request(db: Executor, charge_point_id: str, request_id: int) -> None:
+    await db.execute("DELETE FROM device_requests WHERE charge_point_id = $1 AND request_id = $2",
+                     charge_point_id, request_id)
+
+
 async def refuse_request(db: Executor, charge_point_id: str, request_id: int, status: str) -> None:
     """The charger said no (or had nothing): unless its parts already came."""
     await db.execute(
