@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from csms.app import App
 from csms.domain.charge_points import register
@@ -376,6 +377,61 @@ async def test_the_cli_asks_and_browses(app: App, station: Starter, db_url: str,
     assert await csms("device-model", "monitors", "CP1") == 0
     assert await csms("device-model", "inventory", "NOPE") == 1
     assert capsys.readouterr().err == "error: unknown charge point 'NOPE'\n"
+
+
+def _notify_report(request_id: int, seq_no: int, tbc: bool, variable: str) -> str:
+    return json.dumps([2, f"n{seq_no}", "NotifyReport", {
+        "requestId": request_id, "generatedAt": "2026-12-03T10:00:00Z", "seqNo": seq_no,
+        "tbc": tbc, "reportData": [{"component": {"name": "OCPPCommCtrlr"},
+                                    "variable": {"name": variable},
+                                    "variableAttribute": [{"value": "1"}]}]}])
+
+
+async def test_a_late_slow_or_vanishing_charger(make_app: AppFactory) -> None:
+    """Timed out, the request still takes its parts when they come; a charger gone after its
+    first part leaves the request receiving, with what came kept."""
+    app = await make_app(call_timeout=1, meter_value_interval=0)
+    api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    try:
+        await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+        async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps([2, "b", "BootNotification", {
+                "reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}]))
+            assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+            status, answer = await api.post("/charge-points/CP1/device-model/report",
+                                            {"base": "FullInventory"})
+            assert (status, answer["outcome"]) == (504, "timeout")
+            request_id = answer["detail"]["request_id"]
+            assert (await _request(api, request_id))["status"] == "timeout"
+            frame = json.loads(await ws.recv())  # the GetBaseReport left unanswered
+            assert frame[2:] == ["GetBaseReport",
+                                 {"requestId": request_id, "reportBase": "FullInventory"}]
+            for seq_no in (0, 1):
+                await ws.send(_notify_report(request_id, seq_no, seq_no == 0, f"V{seq_no}"))
+                assert json.loads(await ws.recv()) == [3, f"n{seq_no}", {}]
+            assert (await _request(api, request_id))["status"] == "complete"
+
+            # Accepted, one part of several, then the connection is gone.
+            asking = asyncio.ensure_future(api.post("/charge-points/CP1/device-model/report",
+                                                    {"base": "FullInventory"}))
+            frame = json.loads(await ws.recv())
+            await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+            status, answer = await asking
+            assert status == 200
+            second = answer["detail"]["request_id"]
+            await ws.send(_notify_report(second, 0, True, "Only"))
+            assert json.loads(await ws.recv()) == [3, "n0", {}]
+        found = await _request(api, second)
+        assert (found["status"], found["parts"]) == ("receiving", 1)
+        inventory = await api.get("/charge-points/CP1/device-model")
+        assert [v["variable"] for v in inventory] == ["Only"]  # a new full inventory replaces
+        # A report nobody asked for (its request unknown here) is kept too.
+        async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            await ws.send(_notify_report(4711, 0, False, "Unasked"))
+            assert json.loads(await ws.recv()) == [3, "n0", {}]
+        assert (await _request(api, 4711))["kind"] == "report"
+    finally:
+        await api.http.close()
 
 
 # --- pure mappings -------------------------------------------------------------------------
