@@ -28,7 +28,9 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.device_model201 import crossed, measure
 from tests.conftest import AppFactory, SimFactory
-from tests.support import Api, eventually, ws_url
+from tests.support import API_TOKEN, Api, eventually, ws_url
+from tests.test_console import api_for, browser  # noqa: F401  (fixtures)
+from tests.test_console import base as console_base
 
 Starter = Callable[..., Any]
 
@@ -432,6 +434,45 @@ async def test_a_late_slow_or_vanishing_charger(make_app: AppFactory) -> None:
         assert (await _request(api, 4711))["kind"] == "report"
     finally:
         await api.http.close()
+
+
+async def test_the_console_shows_the_inventory_monitors_and_events(
+        make_app: AppFactory, browser: Any, api_for: Any) -> None:  # noqa: F811  (fixtures)
+    from playwright.async_api import expect
+
+    app = await make_app(meter_value_interval=0)
+    api = await api_for(app)
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    sim = ChargePoint201(SimConfig("CP1", ws_url(app), meter_interval=0))
+    await sim.start()
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        await sim.connected.wait()
+        status, answer = await api.post("/charge-points/CP1/monitors", {"monitors": [
+            {"component": "EVSE", "evse_id": 1, "variable": "Power", "type": "UpperThreshold",
+             "value": 7000, "severity": 5}]})
+        assert status == 200, answer
+        await measure(sim, {"name": "EVSE", "evse": {"id": 1}}, {"name": "Power"}, 7400)
+        await page.goto(console_base(app) + "/#/chargers/CP1")
+        await page.fill("#token", API_TOKEN)
+        await page.click("form.login button")
+        await expect(page.locator("#dm-state")).to_contain_text("No report yet")
+        await page.click("#dm-report")
+        await expect(page.locator("#dm-state")).to_contain_text(
+            f"{len(sim.device.variables)} variables; last request report:FullInventory complete")
+        await page.fill("#dm-filter", "EVSE")
+        rows = page.locator("#dm-inventory tr")
+        await expect(rows).to_have_count(2)
+        await expect(page.locator('#dm-inventory tr[data-variable="Power"]')).to_contain_text(
+            "Actual: 7400, MaxSet: 11000")
+        await expect(page.locator("#dm-monitors")).to_contain_text("EVSE / 1 / Power: "
+                                                                   "UpperThreshold 7000")
+        await expect(page.locator("#dm-events")).to_contain_text("EVSE / 1 / Power: Alerting 7400")
+    finally:
+        await sim.stop()
+    assert errors == []
 
 
 # --- pure mappings -------------------------------------------------------------------------
