@@ -14,7 +14,14 @@ from websockets.asyncio.client import connect
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.domain.device_model import Address, Attribute, Characteristics, Invalid, address
+from csms.domain.device_model import (
+    Address,
+    Attribute,
+    Characteristics,
+    Invalid,
+    Monitor,
+    address,
+)
 from csms.ocpp.device_model201 import (
     address_201,
     component_201,
@@ -23,6 +30,7 @@ from csms.ocpp.device_model201 import (
     variable_report_201,
 )
 from csms.operator.cli import main
+from csms.storage import device_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
@@ -200,7 +208,7 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
     status, answer = await api.post("/charge-points/CP1/monitors/report", {})
     assert status == 200
     request = await _complete(api, answer["detail"]["request_id"])
-    assert request["kind"] == "monitoring_report"
+    assert request["kind"] == "monitoring_report:all"
     assert [m["id"] for m in await api.get("/charge-points/CP1/monitors")] == [1, monitor_id]
 
     status, answer = await api.post("/charge-points/CP1/monitors/clear",
@@ -214,6 +222,19 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
     status, answer = await api.post("/charge-points/CP1/monitors/report",
                                     {"criteria": ["DeltaMonitoring"]})
     assert (status, answer["detail"]["status"]) == (409, "EmptyResultSet")
+    assert [m["id"] for m in await api.get("/charge-points/CP1/monitors")] == [1]  # unasked
+    # The charger has no monitor at all any more: none is listed.
+    status, answer = await api.post("/charge-points/CP1/monitors/report", {})
+    assert (status, answer["detail"]["status"]) == (409, "EmptyResultSet")
+    assert await api.get("/charge-points/CP1/monitors") == []
+    # A full report replaces what we knew: a monitor it no longer lists is gone.
+    await device_store.put_monitors(app.pool, "CP1", [
+        Monitor(555, Address("EVSE", "Power", evse_id=2), "Delta", 1, 9)])
+    status, answer = await api.post("/charge-points/CP1/monitors", {"monitors": [
+        {**evse1_power, "type": "LowerThreshold", "value": 10, "severity": 3}]})
+    status, answer = await api.post("/charge-points/CP1/monitors/report", {})
+    await _complete(api, answer["detail"]["request_id"])
+    assert [m["type"] for m in await api.get("/charge-points/CP1/monitors")] == ["LowerThreshold"]
     for path, body in (("/monitoring/level", {"severity": 10}), ("/monitoring/base", {}),
                        ("/monitors", {"monitors": [{**evse1_power, "type": "Upper",
                                                     "value": 1, "severity": 1}]}),

@@ -31,6 +31,7 @@ MESSAGE_FORMATS = ("ASCII", "HTML", "URI", "UTF8")
 # Kinds of the requests answered in parts, as device_requests.kind keeps them.
 REPORT = "report"
 MONITORING_REPORT = "monitoring_report"
+ALL_MONITORS = "monitoring_report:all"  # without criteria or variables: every monitor
 CUSTOMER_INFORMATION = "customer_information"
 DISPLAY_MESSAGES = "display_messages"
 
@@ -249,11 +250,14 @@ class DeviceModelService:
         log.info("device model report part", charge_point_id=charge_point_id,
                  request_id=request_id, seq_no=seq_no, variables=len(variables), last=not tbc)
 
-    async def monitoring_part(self, charge_point_id: str, request_id: int, tbc: bool,
-                              monitors: list[Monitor]) -> None:
+    async def monitoring_part(self, charge_point_id: str, request_id: int, seq_no: int,
+                              tbc: bool, monitors: list[Monitor]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await device_store.request_part(conn, charge_point_id, request_id,
-                                            MONITORING_REPORT, not tbc)
+            tracked = await device_store.request_part(conn, charge_point_id, request_id,
+                                                      MONITORING_REPORT, not tbc)
+            if seq_no == 0 and tracked["kind"] == ALL_MONITORS:
+                # Every monitor comes again: one it no longer lists is gone.
+                await device_store.delete_monitors(conn, charge_point_id, None)
             await device_store.put_monitors(conn, charge_point_id, monitors)
 
     async def customer_information_part(self, charge_point_id: str, request_id: int, tbc: bool,
@@ -392,10 +396,15 @@ class DeviceModelCommands:
                                         criteria: list[str] | None = None,
                                         addresses: list[Address] | None = None) -> CommandResult:
         variables = [a.as_dict() for a in addresses or []]
-        return await self._tracked(
-            charge_point_id, MONITORING_REPORT, "get_monitoring_report",
+        everything = not (criteria or variables)
+        result = await self._tracked(
+            charge_point_id, ALL_MONITORS if everything else MONITORING_REPORT,
+            "get_monitoring_report",
             lambda link, request_id: link.get_monitoring_report(request_id, criteria or [],
                                                                 variables))
+        if everything and result.detail.get("status") == "EmptyResultSet":
+            await device_store.delete_monitors(self.pool, charge_point_id, None)  # none at all
+        return result
 
     async def customer_information(self, charge_point_id: str, report: bool, clear: bool,
                                    identifier: str | None = None,

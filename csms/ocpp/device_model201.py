@@ -168,7 +168,7 @@ class DeviceModel201:
     async def on_notify_monitoring_report(self, request_id: int, seq_no: int, generated_at: str,
                                           **kwargs: Any) -> call_result.NotifyMonitoringReport:
         monitors = [m for data in kwargs.get("monitor") or [] for m in monitors_201(data)]
-        await self.device_model.monitoring_part(self.charge_point_id, request_id,
+        await self.device_model.monitoring_part(self.charge_point_id, request_id, seq_no,
                                                 kwargs.get("tbc", False), monitors)
         return call_result.NotifyMonitoringReport()
 

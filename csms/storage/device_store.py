@@ -145,9 +145,12 @@ async def put_monitors(db: Executor, charge_point_id: str, monitors: list[Monito
           m.transaction) for m in monitors])
 
 
-async def delete_monitors(db: Executor, charge_point_id: str, monitor_ids: list[int]) -> None:
+async def delete_monitors(db: Executor, charge_point_id: str,
+                          monitor_ids: list[int] | None) -> None:
+    """Those monitors of the charger; None: all of them."""
     await db.execute(
-        "DELETE FROM device_monitors WHERE charge_point_id = $1 AND monitor_id = ANY($2::int[])",
+        """DELETE FROM device_monitors WHERE charge_point_id = $1
+           AND ($2::int[] IS NULL OR monitor_id = ANY($2::int[]))""",
         charge_point_id, monitor_ids)
 
 
