@@ -124,7 +124,7 @@ def openapi_document() -> dict[str, Any]:
                                                  [cp])},
             "/charge-points/{cp}/evses": {"get": _read("EVSEs and connectors", listing, [cp])},
             "/charge-points/{cp}/reports": {"get": _read(
-                "Stored charger reports (DataTransfer, NotifyEvent, …)", listing,
+                "Stored charger reports (DataTransfer, SecurityEventNotification, …)", listing,
                 [cp, _query("kind"), _query("limit", "integer")])},
             "/security-events": {"get": _read(
                 "SecurityEventNotifications of all chargers (or one), newest first", listing,
