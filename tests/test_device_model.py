@@ -496,6 +496,47 @@ async def test_the_console_shows_the_inventory_monitors_and_events(
     assert errors == []
 
 
+# Charger messages at the edges of their schemas: each answered, and kept.
+EDGES: list[tuple[str, dict[str, Any]]] = [
+    ("NotifyEvent", {"generatedAt": "2026-12-03T12:00:00+02:00", "seqNo": 0, "eventData": [{
+        "eventId": 2**40, "timestamp": "2026-12-03T12:00:00.123+02:00", "trigger": "Alerting",
+        "actualValue": "x" * 2500, "eventNotificationType": "HardWiredNotification",
+        "component": {"name": "Fan", "instance": "rear", "evse": {"id": 2, "connectorId": 3}},
+        "variable": {"name": "Fault", "instance": "1"}, "cleared": True, "techInfo": "t" * 500}]}),
+    ("NotifyReport", {"requestId": 2**40, "generatedAt": "2026-12-03T10:00:00Z", "seqNo": 0}),
+    ("NotifyReport", {"requestId": -5, "generatedAt": "2026-12-03T10:00:00Z", "seqNo": 0,
+                      "tbc": True, "reportData": [{"component": {"name": "A"},
+                                                   "variable": {"name": "B"},
+                                                   "variableAttribute": [{}]}]}),
+    ("NotifyMonitoringReport", {"requestId": 9, "generatedAt": "2026-12-03T10:00:00Z",
+                                "seqNo": 0}),
+    ("NotifyDisplayMessages", {"requestId": 10}),
+    ("NotifyDisplayMessages", {"requestId": 11, "messageInfo": [{
+        "id": 2**40, "priority": "AlwaysFront", "startDateTime": "2026-12-03T10:00:00Z",
+        "message": {"format": "URI", "content": "https://example.com/x"}}]}),
+    ("NotifyCustomerInformation", {"data": "", "seqNo": 0, "generatedAt": "2026-12-03T10:00:00Z",
+                                   "requestId": 12}),
+]
+
+
+async def test_charger_messages_at_the_edges_are_answered(app: App, api: Api) -> None:
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        for number, (action, payload) in enumerate(EDGES):
+            await ws.send(json.dumps([2, f"e{number}", action, payload]))
+            assert json.loads(await ws.recv()) == [3, f"e{number}", {}], action
+    events = await api.get("/charge-points/CP1/device-events")
+    assert [(e["event_id"], e["component_instance"], e["connector_id"], e["cleared"],
+             e["occurred_at"]) for e in events] == [
+        (2**40, "rear", 3, True, "2026-12-03T10:00:00.123Z")]
+    fan = await api.get("/charge-points/CP1/device-model?component=Fan")
+    assert fan[0]["attributes"] == [{"type": "Actual", "value": "x" * 2500}]
+    assert [r["status"] for r in await api.get("/charge-points/CP1/device-model/requests")] == [
+        "complete", "complete", "complete", "complete", "receiving", "complete"]
+    messages = await api.get("/charge-points/CP1/display-messages")
+    assert [(m["message_id"], m["format"]) for m in messages] == [(2**40, "URI")]
+
+
 # --- pure mappings -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("where", "component"), [

@@ -150,7 +150,7 @@ async def delete_monitors(db: Executor, charge_point_id: str,
     """Those monitors of the charger; None: all of them."""
     await db.execute(
         """DELETE FROM device_monitors WHERE charge_point_id = $1
-           AND ($2::int[] IS NULL OR monitor_id = ANY($2::int[]))""",
+           AND ($2::bigint[] IS NULL OR monitor_id = ANY($2::bigint[]))""",
         charge_point_id, monitor_ids)
 
 

@@ -7,7 +7,7 @@ CREATE SEQUENCE device_request_ids;
 -- charger's own refusal (rejected, empty).
 CREATE TABLE device_requests (
     charge_point_id text NOT NULL REFERENCES charge_points (id) ON DELETE CASCADE,
-    request_id      integer NOT NULL,
+    request_id      bigint NOT NULL,  -- ours, or one a charger made up (any JSON integer)
     kind            text NOT NULL,
     status          text NOT NULL DEFAULT 'requested',
     parts           integer NOT NULL DEFAULT 0,
@@ -37,7 +37,7 @@ CREATE TABLE device_variables (
 -- Monitors as the charger reported or accepted them.
 CREATE TABLE device_monitors (
     charge_point_id    text NOT NULL REFERENCES charge_points (id) ON DELETE CASCADE,
-    monitor_id         integer NOT NULL,
+    monitor_id         bigint NOT NULL,
     component          text NOT NULL,
     component_instance text NOT NULL DEFAULT '',
     evse_id            integer NOT NULL DEFAULT 0,
@@ -55,7 +55,7 @@ CREATE TABLE device_monitors (
 CREATE TABLE device_events (
     id                 bigserial PRIMARY KEY,
     charge_point_id    text NOT NULL REFERENCES charge_points (id) ON DELETE CASCADE,
-    event_id           integer NOT NULL,
+    event_id           bigint NOT NULL,
     occurred_at        timestamptz NOT NULL,
     trigger            text NOT NULL,
     notification_type  text NOT NULL,
@@ -75,7 +75,7 @@ CREATE INDEX device_events_by_charger ON device_events (charge_point_id, occurre
 -- Display messages as set by us or reported by the charger (NotifyDisplayMessages).
 CREATE TABLE device_display_messages (
     charge_point_id text NOT NULL REFERENCES charge_points (id) ON DELETE CASCADE,
-    message_id      integer NOT NULL,
+    message_id      bigint NOT NULL,
     priority        text NOT NULL,
     state           text,
     content         text NOT NULL,
