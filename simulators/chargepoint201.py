@@ -18,6 +18,7 @@ from simulators.chargepoint import (
     now_z,
     replace_offline,
 )
+from simulators.device_model201 import DeviceModel, DeviceModelFirmware, station_variables
 
 # 1.6-style statuses the tests use, as 2.0.1 connector statuses.
 _CONNECTOR_STATUS = {
@@ -28,7 +29,7 @@ _CONNECTOR_STATUS = {
 }
 
 
-class _Client(ChargePoint):
+class _Client(ChargePoint, DeviceModelFirmware):
     def __init__(self, sim: ChargePoint201, websocket: Any) -> None:
         super().__init__(sim.config.charge_point_id, websocket, response_timeout=10)
         self.sim = sim
@@ -65,6 +66,7 @@ class _Client(ChargePoint):
         for item in set_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
             accepted = self.sim.configure(key, item["attribute_value"])
+            self.sim.device.write(item, accepted)
             results.append({"attribute_status": "Accepted" if accepted else "Rejected",
                             "component": item["component"], "variable": item["variable"]})
         return call_result.SetVariables(set_variable_result=results)
@@ -75,8 +77,9 @@ class _Client(ChargePoint):
         results = []
         for item in get_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
-            value = self.sim.settings.get(key)
+            value = self.sim.device.read(item) or self.sim.settings.get(key)
             results.append({"attribute_status": "Accepted" if value is not None else "UnknownVariable",
+                            "attribute_type": item.get("attribute_type") or "Actual",
                             "component": item["component"], "variable": item["variable"],
                             **({"attribute_value": value} if value is not None else {})})
         return call_result.GetVariables(get_variable_result=results)
@@ -178,6 +181,8 @@ class ChargePoint201(SimulatedChargePoint):
         self.displayed_costs: dict[str, list[float]] = {}
         self.display = True  # False: CostUpdated is not implemented (block I is optional)
         self.final_costs: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self.device = DeviceModel(station_variables(config.connectors, config.vendor,
+                                                    config.model, config.firmware))
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from csms.cluster.device_model_link import DeviceModelLink
 from csms.domain.model import TokenType
 
 
@@ -12,7 +13,11 @@ class ChargerOffline(Exception):
     """The charger is not connected to any node (or its node went away mid-call)."""
 
 
-class ChargerLink(Protocol):
+class NotSupported(Exception):
+    """The charger's protocol has no such operation (e.g. the device model on OCPP 1.6)."""
+
+
+class ChargerLink(DeviceModelLink, Protocol):
     """What each OCPP adapter offers the command service; answers are the charger's own status."""
 
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,

@@ -14,7 +14,8 @@ import structlog
 from ocpp.exceptions import InternalError, OCPPError
 from websockets.exceptions import ConnectionClosed
 
-from csms.cluster.links import ChargerLink, ChargerOffline, Connections
+from csms.cluster.device_model_link import RelayedDeviceModel
+from csms.cluster.links import ChargerLink, ChargerOffline, Connections, NotSupported
 from csms.cluster.nodes import NodeRegistry
 from csms.domain.commands import finish_in_flight
 from csms.domain.model import TokenType
@@ -46,7 +47,7 @@ def ocpp_error(code: str, description: str) -> OCPPError:
     return InternalError(description=f"{code}: {description}")
 
 
-class RemoteLink:
+class RemoteLink(RelayedDeviceModel):
     """A charger held by another node; each call travels there and its answer comes back."""
 
     def __init__(self, relay: Relay, node_id: str, charge_point_id: str) -> None:
@@ -161,6 +162,8 @@ class Relay:
         error = reply.get("error")
         if error == "offline":
             raise ChargerOffline(charge_point_id)
+        if error == "not_supported":
+            raise NotSupported(method)
         if error == "timeout":
             raise TimeoutError(f"{charge_point_id} did not answer {method}")
         if error == "callerror":
@@ -223,6 +226,8 @@ class Relay:
             return {"error": "timeout"}
         except ConnectionClosed:
             return {"error": "offline"}
+        except NotSupported:
+            return {"error": "not_supported"}
         except OCPPError as error:
             return {"error": "callerror", "code": getattr(error, "code", "InternalError"),
                     "description": error.description}

@@ -13,8 +13,9 @@ import structlog
 from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
-from csms.cluster.links import ChargerLink, ChargerOffline
+from csms.cluster.links import ChargerLink, ChargerOffline, NotSupported
 from csms.domain.authorization import remote_start_refusal
+from csms.domain.device_model import DeviceModelCommands
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
@@ -36,6 +37,7 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"  # no such charge point, EVSE or session
     BUSY = "busy"  # the EVSE already has a session
     TOKEN_REFUSED = "token_refused"  # our tokens table holds the token as blocked, expired, invalid
+    NOT_SUPPORTED = "not_supported"  # the charger's protocol (or the charger) has no such operation
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,16 @@ async def _ask(charge_point_id: str, what: str, call: Any) -> CommandResult:
         result = CommandResult(Outcome.TIMEOUT)
     except (ConnectionClosed, ChargerOffline):
         result = CommandResult(Outcome.OFFLINE)
+    except NotSupported:
+        result = CommandResult(Outcome.NOT_SUPPORTED)
     except OCPPError as error:
         result = CommandResult(Outcome.FAILED, {"error": error.code,
                                                 "description": error.description})
     else:
         if isinstance(answer, dict):
             result = CommandResult(Outcome.ACCEPTED, answer)
+        elif answer == "NotSupported":  # the charger's own answer (2.0.1 device model)
+            result = CommandResult(Outcome.NOT_SUPPORTED, {"status": answer})
         else:
             outcome = Outcome.ACCEPTED if answer in _POSITIVE else Outcome.REJECTED
             result = CommandResult(outcome, {"status": answer})
@@ -85,7 +91,7 @@ async def finish_in_flight(tasks: set[asyncio.Task[Any]], grace: float) -> None:
             task.cancel()
 
 
-class CommandService:
+class CommandService(DeviceModelCommands):
     def __init__(self, pool: asyncpg.Pool, relay: Relay,
                  sessions: SessionService, reservations: ReservationService) -> None:
         self.pool = pool

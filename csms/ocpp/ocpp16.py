@@ -14,12 +14,13 @@ from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import AuthorizationStatus, TokenType
 from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now, now_z
+from csms.ocpp.device_model16 import NoDeviceModel
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16
 from csms.ocpp.status import authorization_16, evse_status_16, stop_reason_16
 from csms.security.masking import mask_payload
 
 
-class Ocpp16Adapter(OcppAdapter, ChargePoint):
+class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     protocol = "ocpp1.6"
     _boot_status = "Pending"
 

@@ -17,6 +17,7 @@ from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.domain.session_costs import ShownCost
 from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
+from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.registration import allowed as registration_allows
@@ -43,7 +44,7 @@ def _component_variable(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
-class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
+class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceModel201):
     protocol = "ocpp2.0.1"
     _boot_status = "Pending"
     _registration: str | None = None  # our last boot answer on this connection
@@ -179,20 +180,10 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint):
         await self.services.reservations.end(reservation_id, "expired")
         return call_result.ReservationStatusUpdate()
 
-    @on(Action.notify_event)
-    async def on_notify_event(self, **kwargs: Any) -> call_result.NotifyEvent:
-        await self.report("NotifyEvent", kwargs)
-        return call_result.NotifyEvent()
-
     @on(Action.security_event_notification)
     async def on_security_event(self, **kwargs: Any) -> call_result.SecurityEventNotification:
         await self.security_event(kwargs)
         return call_result.SecurityEventNotification()
-
-    @on(Action.notify_report)
-    async def on_notify_report(self, **kwargs: Any) -> call_result.NotifyReport:
-        await self.report("NotifyReport", kwargs)
-        return call_result.NotifyReport()
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, **kwargs: Any) -> call_result.DataTransfer:

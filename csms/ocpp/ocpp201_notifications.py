@@ -50,25 +50,7 @@ class ChargerNotifications201:
         await self.report("NotifyEVChargingSchedule", kwargs)  # K17: no limit of ours to break
         return call_result.NotifyEVChargingSchedule(status="Accepted")
 
-    # --- PLACEHOLDERS for the device model, firmware and certificate capabilities ----------
-
-    @on(Action.notify_monitoring_report)
-    async def on_notify_monitoring_report(self, **kwargs: Any
-                                          ) -> call_result.NotifyMonitoringReport:
-        await self.report("NotifyMonitoringReport", kwargs)
-        return call_result.NotifyMonitoringReport()
-
-    @on(Action.notify_customer_information)
-    async def on_notify_customer_information(self, **kwargs: Any
-                                             ) -> call_result.NotifyCustomerInformation:
-        await self.report("NotifyCustomerInformation", kwargs)
-        return call_result.NotifyCustomerInformation()
-
-    @on(Action.notify_display_messages)
-    async def on_notify_display_messages(self, **kwargs: Any
-                                         ) -> call_result.NotifyDisplayMessages:
-        await self.report("NotifyDisplayMessages", kwargs)
-        return call_result.NotifyDisplayMessages()
+    # --- PLACEHOLDERS for the firmware and certificate capabilities -------------------------
 
     @on(Action.publish_firmware_status_notification)
     async def on_publish_firmware_status(self, **kwargs: Any

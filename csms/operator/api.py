@@ -20,7 +20,7 @@ from csms.domain.commands import CommandResult, CommandService, Outcome
 from csms.domain.events import EventBus
 from csms.domain.model import SessionStatus
 from csms.ocpp.meter import format_timestamp, parse_timestamp
-from csms.operator import registration_api
+from csms.operator import device_model_api, registration_api
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
@@ -46,6 +46,8 @@ _OUTCOME_HTTP = {
     Outcome.OFFLINE: 503,
     Outcome.TIMEOUT: 504,
     Outcome.FAILED: 502,
+    # The charger's protocol has no such operation (the device model on OCPP 1.6).
+    Outcome.NOT_SUPPORTED: 409,
 }
 
 
@@ -193,6 +195,7 @@ class AdminApi:
         r.add_get(f"{PREFIX}/outbox", self.list_outbox)
         r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
         registration_api.routes(self)
+        device_model_api.routes(self)
 
     @property
     def port(self) -> int:

@@ -17,7 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import local_list_cli, registration_cli
+from csms.operator import device_model_cli, local_list_cli, registration_cli
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -460,6 +460,7 @@ def parser() -> argparse.ArgumentParser:
                            choices=["accepted", "blocked", "expired", "invalid"])
     add_token.set_defaults(handler=_add_token)
     local_list_cli.add_commands(commands, common)
+    device_model_cli.add_commands(commands, common)
     return top
 
 

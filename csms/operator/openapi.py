@@ -12,7 +12,7 @@ _COMMAND = {
     "properties": {
         "outcome": {"type": "string", "enum": ["accepted", "rejected", "offline", "timeout",
                                                "failed", "not_found", "busy",
-                                               "token_refused"]},
+                                               "token_refused", "not_supported"]},
         "detail": _OBJECT,
         "session_id": {"type": "string", "format": "uuid"},
     },
@@ -56,9 +56,10 @@ def _command(summary: str, params: list[dict[str, Any]],
             "400": _json(_ERROR, "Bad request"),
             "401": _json(_ERROR, "No or wrong token"),
             "404": _json(_COMMAND, "Unknown charge point, EVSE or session"),
-            "409": _json(_COMMAND, "Rejected by the charger, the EVSE is busy, or "
+            "409": _json(_COMMAND, "Rejected by the charger, the EVSE is busy, "
                                    "(remote start) our tokens table holds the token as blocked, "
-                                   "expired or invalid"),
+                                   "expired or invalid, or the charger's protocol does not "
+                                   "support it (not_supported)"),
             "502": _json(_COMMAND, "The charger answered with a CALLERROR"),
             "503": _json(_COMMAND, "The charger is offline"),
             "504": _json(_COMMAND, "The charger did not answer in time"),
@@ -123,7 +124,7 @@ def openapi_document() -> dict[str, Any]:
                                                  [cp])},
             "/charge-points/{cp}/evses": {"get": _read("EVSEs and connectors", listing, [cp])},
             "/charge-points/{cp}/reports": {"get": _read(
-                "Stored charger reports (DataTransfer, NotifyEvent, …)", listing,
+                "Stored charger reports (DataTransfer, SecurityEventNotification, …)", listing,
                 [cp, _query("kind"), _query("limit", "integer")])},
             "/security-events": {"get": _read(
                 "SecurityEventNotifications of all chargers (or one), newest first", listing,
@@ -252,5 +253,93 @@ def openapi_document() -> dict[str, Any]:
                               "404": _json(_ERROR, "Unknown charge point")}}},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
+            **_device_model_paths(cp, listing),
         }),
+    }
+
+
+def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:
+    """The device model's routes (OCPP 2.0.1; other chargers answer not_supported)."""
+    text, number, flag = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+    where: dict[str, Any] = {"type": "object", "required": ["component"], "properties": {
+        "component": text, "component_instance": text, "evse_id": number,
+        "connector_id": number, "variable": text, "variable_instance": text}}
+    attribute = {"type": "string", "enum": ["Actual", "Target", "MinSet", "MaxSet"]}
+    many = {"type": "array", "items": where}
+    ids = {"type": "array", "items": number}
+    request_id = _path_param("request_id", "integer")
+    return {
+        "/charge-points/{cp}/device-model": {"get": _read(
+            "The charger's inventory: variables with attributes and characteristics", listing,
+            [cp, _query("component"), _query("variable"), _query("evse", "integer"),
+             _query("limit", "integer")])},
+        "/charge-points/{cp}/device-model/report": {"post": _command(
+            "Ask for a base report (FullInventory, ConfigurationInventory, SummaryInventory) or a "
+            "report by criteria and variables; its parts fill the inventory (detail.request_id)",
+            [cp], _body({"base": {"type": "string", "enum": ["FullInventory",
+                                                             "ConfigurationInventory",
+                                                             "SummaryInventory"]},
+                         "criteria": {"type": "array", "items": {
+                             "type": "string",
+                             "enum": ["Active", "Available", "Enabled", "Problem"]}},
+                         "variables": many}, []))},
+        "/charge-points/{cp}/device-model/requests": {"get": _read(
+            "Requests answered in parts (reports, monitoring reports, display messages, "
+            "customer information) and how far they came", listing,
+            [cp, _query("kind"), _query("limit", "integer")])},
+        "/charge-points/{cp}/device-model/requests/{request_id}": {"get": _read(
+            "One such request (customer information: its data)", _OBJECT, [cp, request_id])},
+        "/charge-points/{cp}/device-model/variables/get": {"post": _command(
+            "Read variables from the charger (kept in the inventory)", [cp],
+            _body({"variables": {"type": "array", "items": {**where, "properties": {
+                **where["properties"], "attribute_type": attribute}}}}, ["variables"]))},
+        "/charge-points/{cp}/device-model/variables/set": {"post": _command(
+            "Write variables (accepted values kept in the inventory)", [cp],
+            _body({"variables": {"type": "array", "items": {
+                **where, "required": ["component", "variable", "value"], "properties": {
+                    **where["properties"], "attribute_type": attribute, "value": text}}}},
+                  ["variables"]))},
+        "/charge-points/{cp}/monitors": {
+            "get": _read("The charger's monitors as reported or set", listing,
+                         [cp, _query("component")]),
+            "post": _command("Set monitors (SetVariableMonitoring)", [cp], _body(
+                {"monitors": {"type": "array", "items": {**where, "properties": {
+                    **where["properties"], "id": number, "type": text,
+                    "value": {"type": "number"}, "severity": number, "transaction": flag}}}},
+                ["monitors"])),
+        },
+        "/charge-points/{cp}/monitors/clear": {"post": _command(
+            "Clear monitors by id", [cp], _body({"ids": ids}, ["ids"]))},
+        "/charge-points/{cp}/monitors/report": {"post": _command(
+            "Ask for a monitoring report (its parts fill the monitors)", [cp], _body(
+                {"criteria": {"type": "array", "items": {
+                    "type": "string", "enum": ["ThresholdMonitoring", "DeltaMonitoring",
+                                               "PeriodicMonitoring"]}},
+                 "variables": many}, []))},
+        "/charge-points/{cp}/monitoring/base": {"post": _command(
+            "Set the monitoring base", [cp], _body({"base": {
+                "type": "string", "enum": ["All", "FactoryDefault", "HardWiredOnly"]}},
+                ["base"]))},
+        "/charge-points/{cp}/monitoring/level": {"post": _command(
+            "Set the monitoring level (0 danger … 9 debug)", [cp],
+            _body({"severity": number}, ["severity"]))},
+        "/charge-points/{cp}/device-events": {"get": _read(
+            "Events the charger notified (NotifyEvent), newest first", listing,
+            [cp, _query("component"), _query("limit", "integer")])},
+        "/charge-points/{cp}/display-messages": {
+            "get": _read("Display messages as set or reported", listing, [cp]),
+            "post": _command("Set a display message", [cp], _body({
+                "id": number, "content": text, "priority": text, "format": text,
+                "language": text, "state": text, "evse_id": number, "transaction_id": text,
+                "starts_at": text, "ends_at": text}, ["id", "content"])),
+        },
+        "/charge-points/{cp}/display-messages/report": {"post": _command(
+            "Ask the charger for its display messages", [cp],
+            _body({"ids": ids, "priority": text, "state": text}, []))},
+        "/charge-points/{cp}/display-messages/{id}/clear": {"post": _command(
+            "Clear a display message", [cp, _path_param("id", "integer")])},
+        "/charge-points/{cp}/customer-information": {"post": _command(
+            "Report and/or clear what the charger holds of a customer (detail.request_id; "
+            "the data assembles under device-model/requests/{request_id})", [cp],
+            _body({"identifier": text, "token": text, "report": flag, "clear": flag}, []))},
     }

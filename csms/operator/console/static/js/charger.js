@@ -1,5 +1,6 @@
 // One charger: its EVSEs and connectors live, the commands with their outcome, and its live OCPP log.
 import { call, get } from "./api.js";
+import { panel as deviceModel } from "./device_model.js";
 import { follow } from "./live.js";
 import { localListPanel } from "./locallist.js";
 import { badge, coalesce, h, time } from "./view.js";
@@ -83,6 +84,7 @@ export async function show(main, shell, id) {
       h("span", {}, `last seen ${time(cp.last_seen)}`),
       h("span", {}, `booted ${time(cp.last_boot)}`),
       cp.node_id ? h("span", { class: "muted" }, `node ${cp.node_id}`) : "");
+    if (cp.protocol === "ocpp2.0.1" && !main.querySelector("#device-model")) evses.after(deviceModel(path));
     if (typing() && evses.childElementCount) { reload(); return; } // again shortly
     const byEvse = new Map(active.items.map((s) => [s.evse_number, s]));
     evses.replaceChildren(...(cp.evses.length ? cp.evses.map((e) => evseCard(e, byEvse.get(e.evse_number)))
