@@ -20,6 +20,7 @@ from csms.domain.commands import CommandResult, CommandService, Outcome
 from csms.domain.events import EventBus
 from csms.domain.model import SessionStatus
 from csms.ocpp.meter import format_timestamp, parse_timestamp
+from csms.operator import reservations_api
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
@@ -187,6 +188,7 @@ class AdminApi:
         r.add_post(f"{PREFIX}/tokens/{{uid}}/unblock", self.unblock_token)
         r.add_get(f"{PREFIX}/outbox", self.list_outbox)
         r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
+        reservations_api.routes(self)
 
     @property
     def port(self) -> int:
@@ -406,8 +408,12 @@ class AdminApi:
 
     async def change_availability(self, request: web.Request) -> web.Response:
         data = await body(request)
+        evse, connector = field(data, "evse", int, 0), field(data, "connector", int, None)
+        if evse < 0 or (connector is not None and (evse == 0 or connector < 1)):
+            raise BadRequest("'evse' is 0 (the whole charge point) or more; 'connector', 1 or "
+                             "more, names one connector of an EVSE")
         return command_reply(await self.commands.change_availability(
-            request.match_info["cp"], field(data, "evse", int, 0), field(data, "operative", bool)))
+            request.match_info["cp"], evse, field(data, "operative", bool), connector))
 
     async def trigger(self, request: web.Request) -> web.Response:
         data = await body(request)
