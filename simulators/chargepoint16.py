@@ -132,6 +132,7 @@ class ChargePoint16(SimulatedChargePoint):
         await self.set_status(0, "Available")
         for connector in self.meter_wh:
             await self.set_status(connector, "Charging" if connector in self.transactions
+                                  else "Unavailable" if connector in self.inoperative
                                   else "Available")
 
     def _sampled(self, connector: int, context: str) -> list[dict[str, Any]]:

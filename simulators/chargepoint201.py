@@ -157,7 +157,8 @@ class ChargePoint201(SimulatedChargePoint):
 
     async def report_statuses(self) -> None:
         for evse in self.meter_wh:
-            await self.set_status(evse, "Occupied" if evse in self.transactions else "Available")
+            await self.set_status(evse, "Occupied" if evse in self.transactions
+                                  else "Unavailable" if evse in self.inoperative else "Available")
 
     def _meter_value(self, evse: int, context: str) -> list[dict[str, Any]]:
         energy = {"value": self.meter_wh[evse], "context": context,

@@ -1,0 +1,69 @@
+"""ChangeAvailability of one connector, one EVSE or the whole charger, end to end: what reaches
+the charger, Scheduled while a transaction runs, the state the StatusNotifications then give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from csms.app import App
+from csms.domain.charge_points import register
+from csms.storage import store
+from tests.conftest import SimFactory
+from tests.support import Api, eventually
+
+
+async def test_connector_evse_and_charger_wide_availability(app: App, api: Api,
+                                                            sims: SimFactory) -> None:
+    v16 = sims.protocol == "1.6"  # type: ignore[attr-defined]
+    await register(app.pool, "CP1", None, {1: None, 2: None}, security_profile=0)
+    await store.upsert_token(app.pool, "DRIVER")
+    sim = sims(app, connectors=2)
+    await sim.start()
+
+    def statuses(wanted: dict[int, str]) -> Any:
+        async def check() -> bool:
+            evses = {e["evse_number"]: e for e in await api.get("/charge-points/CP1/evses")}
+            return all(evses[n]["status"] == s and all(c["status"] == s
+                                                       for c in evses[n]["connectors"])
+                       for n, s in wanted.items())
+        return check
+
+    await eventually(statuses({1: "available", 2: "available"}))  # as the charger booted
+    # One connector of EVSE 1.
+    status, answer = await api.post("/charge-points/CP1/availability",
+                                    {"evse": 1, "connector": 1, "operative": False})
+    assert (status, answer["outcome"], answer["detail"]) == (200, "accepted", {"status": "Accepted"})
+    sent = await sim.wait_for_call("ChangeAvailability")
+    assert sent == ({"connectorId": 1, "type": "Inoperative"} if v16 else
+                    {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": 1}})
+    await eventually(statuses({1: "unavailable", 2: "available"}))
+
+    # EVSE 2 while it charges: Scheduled, and unavailable once its transaction ends.
+    await sim.start_local_session(2, "DRIVER")
+    await eventually(lambda: store.active_session_at(app.pool, "CP1", 2))
+    status, answer = await api.post("/charge-points/CP1/availability",
+                                    {"evse": 2, "operative": False})
+    assert (status, answer["outcome"], answer["detail"]) == (200, "accepted",
+                                                             {"status": "Scheduled"})
+    await sim.wait_for_call("ChangeAvailability")
+    assert (await api.get("/charge-points/CP1/evses"))[1]["status"] != "unavailable"
+    await sim.stop_local_session(2)
+    await eventually(statuses({1: "unavailable", 2: "unavailable"}))
+
+    # The whole charger.
+    status, answer = await api.post("/charge-points/CP1/availability", {"operative": True})
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    sent = await sim.wait_for_call("ChangeAvailability")
+    assert sent == ({"connectorId": 0, "type": "Operative"} if v16 else
+                    {"operationalStatus": "Operative"})
+    await eventually(statuses({1: "available", 2: "available"}))
+
+    for bad in ({"evse": -1, "operative": True}, {"evse": 0, "connector": 1, "operative": True},
+                {"evse": 1, "connector": 0, "operative": True}, {"evse": 1}):
+        status, answer = await api.post("/charge-points/CP1/availability", bad)
+        assert status == 400, (bad, answer)
+    if v16:  # a 1.6 EVSE is one connector: no other to address
+        status, answer = await api.post("/charge-points/CP1/availability",
+                                        {"evse": 1, "connector": 2, "operative": True})
+        assert (status, answer["outcome"]) == (502, "failed") and \
+            answer["detail"]["error"] == "NotSupported"
