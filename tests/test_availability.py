@@ -3,10 +3,14 @@ the charger, Scheduled while a transaction runs, the state the StatusNotificatio
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from csms.app import App
 from csms.domain.charge_points import register
+from csms.operator.cli import main
 from csms.storage import store
 from tests.conftest import SimFactory
 from tests.support import Api, eventually
@@ -67,3 +71,35 @@ async def test_connector_evse_and_charger_wide_availability(app: App, api: Api,
                                         {"evse": 1, "connector": 2, "operative": True})
         assert (status, answer["outcome"]) == (502, "failed") and \
             answer["detail"]["error"] == "NotSupported"
+
+
+async def test_cli_availability_reserve_and_group(app: App, sims: SimFactory,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI reaches a charger held by a running node (through the relay)."""
+    monkeypatch.setenv("CSMS_DATABASE_URL", app.database_url)
+    monkeypatch.setenv("CSMS_LOG_LEVEL", "warning")
+    await register(app.pool, "CP1", None, {1: None, 2: None}, security_profile=0)
+    await store.upsert_token(app.pool, "CARD")
+    sim = sims(app, connectors=2)
+    await sim.start()
+
+    async def cli(*argv: str) -> int:
+        return await asyncio.to_thread(main, list(argv))
+
+    assert await cli("charge-points", "availability", "CP1", "--evse", "2", "--connector", "2"
+                     if sims.protocol == "1.6" else "1", "--inoperative") == 0  # type: ignore[attr-defined]
+    assert "accepted status=Accepted" in capsys.readouterr().out
+    assert (await sim.wait_for_call("ChangeAvailability"))["connectorId" if sims.protocol == "1.6"  # type: ignore[attr-defined]
+                                                           else "evse"] in (2, {"id": 2, "connectorId": 1})
+    assert await cli("charge-points", "availability", "CP1", "--connector", "1", "--operative") == 2
+    assert await cli("charge-points", "reserve", "CP1", "CARD") == 0
+    assert "accepted" in capsys.readouterr().out
+    assert [held for held in sim.reservations.values()] == [(0, "CARD")]
+    assert await cli("charge-points", "reserve", "NOPE", "CARD") == 1
+    assert "not_found" in capsys.readouterr().err
+    assert await cli("tokens", "group", "CARD", "FLEET") == 0
+    assert (await store.get_token(app.pool, "CARD"))["group_id"] == "FLEET"  # type: ignore[index]
+    assert await cli("tokens", "group", "CARD", "--none") == 0
+    assert (await store.get_token(app.pool, "CARD"))["group_id"] is None  # type: ignore[index]
+    assert await cli("tokens", "group", "NOPE", "X") == 1
