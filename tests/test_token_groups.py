@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from csms.app import App
 from csms.domain.charge_points import register
+from csms.domain.model import Authorization
+from csms.domain.model import AuthorizationStatus as S
+from csms.ocpp.ocpp16 import _id_tag_info
+from csms.ocpp.ocpp201 import _token_info
 from csms.storage import store
 from tests.conftest import SimFactory
 from tests.support import Api, eventually
@@ -78,3 +84,18 @@ async def test_a_token_of_the_group_uses_its_reservation(app: App, api: Api,
         row = await store.get_reservation(app.pool, reservation_id)
         return row is not None and row["status"] == "used"
     await eventually(used)
+
+
+@pytest.mark.parametrize(("answer", "v16", "v201"), [
+    (Authorization(S.ACCEPTED), {"status": "Accepted"}, {"status": "Accepted"}),
+    (Authorization(S.ACCEPTED, group="FLEET"),
+     {"status": "Accepted", "parent_id_tag": "FLEET"},
+     {"status": "Accepted", "group_id_token": {"id_token": "FLEET", "type": "Central"}}),
+    (Authorization(S.BLOCKED, group="FLEET"),
+     {"status": "Blocked", "parent_id_tag": "FLEET"},
+     {"status": "Blocked", "group_id_token": {"id_token": "FLEET", "type": "Central"}}),
+])
+def test_token_info_carries_the_group(answer: Authorization, v16: dict[str, Any],
+                                      v201: dict[str, Any]) -> None:
+    assert _id_tag_info(answer) == v16
+    assert _token_info(answer) == v201
