@@ -54,16 +54,17 @@ async def held_for_another(db: store.Executor, charge_point_id: str, evse_pk: in
     for another token, or it is one that a reservation of another token for any EVSE of the
     charger needs (a charger keeps as many EVSEs free as it holds such reservations: 2.0.1
     H01, 1.6 §5.13 connector 0)."""
+    held = await store.open_reservations(db, charge_point_id)
+    if not held:
+        return None
     group = await store.token_group(db, token_uid)
-    others = [r for r in await store.open_reservations(db, charge_point_id)
-              if not holds_for(r, token_uid, group)]
+    others = [r for r in held if not holds_for(r, token_uid, group)]
     if any(r["evse"] == evse_pk for r in others):
         return "the EVSE is reserved for another token"
     unnamed = [r for r in others if r["evse"] is None]
     if not unnamed:
         return None
-    named = {r["evse"] for r in await store.open_reservations(db, charge_point_id)
-             if r["evse"] is not None}
+    named = {r["evse"] for r in held if r["evse"] is not None}
     free = [pk for pk in await store.usable_evses(db, charge_point_id)
             if pk != evse_pk and pk not in named]
     if len(free) < len(unnamed):
