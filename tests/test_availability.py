@@ -103,3 +103,5 @@ async def test_cli_availability_reserve_and_group(app: App, sims: SimFactory,
     assert await cli("tokens", "group", "CARD", "--none") == 0
     assert (await store.get_token(app.pool, "CARD"))["group_id"] is None  # type: ignore[index]
     assert await cli("tokens", "group", "NOPE", "X") == 1
+    assert await cli("tokens", "add", "BADGE", "--group", "FLEET") == 0
+    assert (await store.get_token(app.pool, "BADGE"))["group_id"] == "FLEET"  # type: ignore[index]

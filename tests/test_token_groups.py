@@ -37,6 +37,14 @@ async def test_token_group_through_the_api(app: App, api: Api) -> None:
     assert status == 404
     status, row = await api.post("/tokens/A/group", {"group": None})
     assert (status, row["group_id"]) == (200, None)
+    status, row = await api.post("/tokens", {"uid": "D", "group": "FLEET"})
+    assert (status, row["group_id"]) == (201, "FLEET")
+    status, row = await api.post("/tokens", {"uid": "D"})  # an update leaves the group be
+    assert (status, row["group_id"]) == (201, "FLEET")
+    status, row = await api.post("/tokens", {"uid": "D", "group": None})
+    assert (status, row["group_id"]) == (201, None)
+    status, _ = await api.post("/tokens", {"uid": "E", "group": ""})
+    assert status == 400
 
 
 async def test_a_token_of_the_group_stops_another_s_session(app: App, api: Api,

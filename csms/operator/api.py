@@ -506,8 +506,13 @@ class AdminApi:
             expires_at = parse_timestamp(expires) if expires else None
         except ValueError:
             raise BadRequest("'expires_at' must be an RFC 3339 timestamp") from None
+        group = data.get("group")  # null: in no group
+        if group is not None and (not isinstance(group, str) or not 0 < len(group) <= 36):
+            raise BadRequest("'group' must be 1 to 36 characters, or null")
         row = await store.upsert_token(self.pool, uid, field(data, "type", str, "RFID"), status,
                                        expires_at)
+        if "group" in data:
+            row = await store.set_token_group(self.pool, uid, group) or row
         return reply(record(row), 201)
 
     async def get_token(self, request: web.Request) -> web.Response:

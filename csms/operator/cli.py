@@ -368,6 +368,8 @@ def _session_costs(settings: Settings, args: argparse.Namespace) -> int:
 def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> None:
         await store.upsert_token(pool, args.uid, args.type, args.status)
+        if args.group is not None:
+            await store.set_token_group(pool, args.uid, args.group)
 
     asyncio.run(_with_database(settings, work))
     print(f"token {args.uid} {args.status}")
@@ -529,6 +531,7 @@ def parser() -> argparse.ArgumentParser:
     add_token.add_argument("--type", default="RFID")
     add_token.add_argument("--status", default="accepted",
                            choices=["accepted", "blocked", "expired", "invalid"])
+    add_token.add_argument("--group", help="its group (see `csms tokens group`)")
     add_token.set_defaults(handler=_add_token)
     reservations_cli.add(cp_commands, token_commands, common)
     return top

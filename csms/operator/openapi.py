@@ -187,6 +187,7 @@ def openapi_document() -> dict[str, Any]:
                         "status": {"type": "string",
                                    "enum": ["accepted", "blocked", "expired", "invalid"]},
                         "expires_at": {"type": "string", "format": "date-time"},
+                        "group": {"type": "string", "nullable": True},
                     }, ["uid"]),
                     "responses": {"201": _json(_OBJECT, "Stored"),
                                   "400": _json(_ERROR, "Bad request")},
