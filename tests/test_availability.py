@@ -7,13 +7,18 @@ import asyncio
 from typing import Any
 
 import pytest
+from ocpp.v201 import call
 
 from csms.app import App
+from csms.domain.availability import evse_status
 from csms.domain.charge_points import register
+from csms.domain.model import EvseStatus as E
 from csms.operator.cli import main
 from csms.storage import store
+from simulators.chargepoint import SimConfig, now_z
+from simulators.chargepoint201 import ChargePoint201
 from tests.conftest import SimFactory
-from tests.support import Api, eventually
+from tests.support import Api, eventually, ws_url
 
 
 async def test_connector_evse_and_charger_wide_availability(app: App, api: Api,
@@ -105,3 +110,38 @@ async def test_cli_availability_reserve_and_group(app: App, sims: SimFactory,
     assert await cli("tokens", "group", "NOPE", "X") == 1
     assert await cli("tokens", "add", "BADGE", "--group", "FLEET") == 0
     assert (await store.get_token(app.pool, "BADGE"))["group_id"] == "FLEET"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("connectors", "expected"), [
+    ([], E.UNKNOWN),
+    ([E.AVAILABLE], E.AVAILABLE),
+    ([E.UNAVAILABLE, E.AVAILABLE], E.AVAILABLE),  # one connector out: the EVSE still serves
+    ([E.UNAVAILABLE, E.UNAVAILABLE], E.UNAVAILABLE),
+    ([E.FAULTED, E.UNAVAILABLE], E.FAULTED),
+    ([E.CHARGING, E.UNAVAILABLE], E.CHARGING),
+    ([E.RESERVED, E.RESERVED], E.RESERVED),
+    ([E.OCCUPIED, E.AVAILABLE], E.OCCUPIED),  # in use by one connector: the EVSE is
+])
+def test_evse_status_from_its_connectors(connectors: list[E], expected: E) -> None:
+    assert evse_status(connectors) == expected
+
+
+async def test_one_connector_out_of_service_leaves_the_evse_usable(app: App, api: Api) -> None:
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    sim = ChargePoint201(SimConfig("CP1", ws_url(app), connectors=1))
+    await sim.start()
+    try:
+        async def connector(number: int, status: str) -> None:
+            await sim.call(call.StatusNotification(timestamp=now_z(), connector_status=status,
+                                                   evse_id=1, connector_id=number))
+
+        async def evse_is(status: str) -> bool:
+            return bool((await api.get("/charge-points/CP1/evses"))[0]["status"] == status)
+
+        await connector(2, "Available")
+        await connector(1, "Unavailable")  # as after ChangeAvailability of connector 1
+        await eventually(lambda: evse_is("available"))
+        await connector(2, "Unavailable")
+        await eventually(lambda: evse_is("unavailable"))
+    finally:
+        await sim.stop()
