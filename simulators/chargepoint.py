@@ -62,6 +62,8 @@ class SimConfig:
     local_list: bool = True
     local_list_max: int = 100
     local_list_per_message: int = 50
+    # Connector types by connector (2.0.1 ConnectorEnumType); the rest are Type 2 sockets.
+    connector_types: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Transaction:
     transaction_id: str | None = None
     seq_no: int = 0
     remote_start_id: int | None = None
+    group: str | None = None  # the starting token's group, as the CSMS answered it
     meter_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -89,6 +92,12 @@ class SimulatedChargePoint:
         self.meter_wh = {n: config.meter_start_wh for n in range(1, config.connectors + 1)}
         self.transactions: dict[int, Transaction] = {}
         self.reservations: dict[int, tuple[int, str]] = {}  # reservation id → (connector, token)
+        # Connector 0 in `reservations`: any connector; these held for a connector type or a group.
+        self.reservation_types: dict[int, str | None] = {}
+        self.reservation_groups: dict[int, str | None] = {}
+        self.token_groups: dict[str, str | None] = {}  # as the CSMS's answers said
+        self.inoperative: set[int] = set()
+        self.scheduled: dict[int, bool] = {}  # connector → operative, once its transaction ends
         self.settings: dict[str, str] = {}
         self.csms_meter_interval = 900.0
         self.csms_heartbeat_interval = 300.0
@@ -120,27 +129,79 @@ class SimulatedChargePoint:
         else:
             self._accepted.clear()
 
-    def reserve(self, reservation_id: int, connector: int, token: str) -> str:
-        """ReserveNow as a charger answers it; the connector shows Reserved."""
-        if connector in self.transactions or connector not in self.meter_wh:
+    def connector_type(self, connector: int) -> str:
+        return self.config.connector_types.get(connector, "cType2")
+
+    def _holds_for(self, reservation_id: int, token: str) -> bool:
+        """The reservation is the token's own, or its group's (1.6 parentIdTag, 2.0.1 groupIdToken)."""
+        group = self.token_groups.get(token)
+        return self.reservations[reservation_id][1] == token or (
+            group is not None and self.reservation_groups.get(reservation_id) == group)
+
+    def _free(self, other_than: int | None = None, of_type: str | None = None) -> list[int]:
+        """Connectors nobody is using or holds by name."""
+        named = {connector for connector, _ in self.reservations.values()}
+        return [c for c in self.meter_wh if c != other_than and c not in self.transactions
+                and c not in self.inoperative and c not in named
+                and (of_type is None or self.connector_type(c) == of_type)]
+
+    def reserve(self, reservation_id: int, connector: int, token: str, group: str | None = None,
+                connector_type: str | None = None) -> str:
+        """ReserveNow as a charger answers it; the connector shows Reserved. Connector 0: any
+        connector (of `connector_type`): accepted while one more is free than such reservations
+        hold, and the last free ones then show Reserved."""
+        if connector == 0:
+            if connector_type is not None and not any(
+                    self.connector_type(c) == connector_type for c in self.meter_wh):
+                return "Rejected"
+            unnamed = [r for r, (c, _) in self.reservations.items() if c == 0]
+            free = self._free(of_type=connector_type)
+            if len(free) <= len(unnamed):
+                return "Occupied"
+        elif connector in self.transactions or connector not in self.meter_wh:
             return "Occupied" if connector in self.transactions else "Rejected"
+        elif connector in self.inoperative:
+            return "Unavailable"
         self.reservations[reservation_id] = (connector, token)
-        self.spawn(self.set_status(connector, "Reserved"))
+        self.reservation_types[reservation_id] = connector_type
+        self.reservation_groups[reservation_id] = group
+        self._show_reserved()
         return "Accepted"
+
+    def _show_reserved(self) -> None:
+        named = [c for c, _ in self.reservations.values() if c]
+        unnamed = sum(1 for c, _ in self.reservations.values() if c == 0)
+        free = self._free()
+        for connector in named + (free if unnamed and len(free) <= unnamed else []):
+            self.spawn(self.set_status(connector, "Reserved"))
 
     def cancel_reservation(self, reservation_id: int) -> str:
         if reservation_id not in self.reservations:
             return "Rejected"
-        connector, _ = self.reservations.pop(reservation_id)
-        self.spawn(self.set_status(connector, "Available"))
+        held, _ = self.reservations.pop(reservation_id)
+        for connector in [held] if held else self._free():
+            self.spawn(self.set_status(connector, "Available"))
         return "Accepted"
 
+    def may_start(self, connector: int, token: str) -> bool:
+        """Whether a transaction for this token may start here: the connector is in service,
+        reserved for nobody else, and not one that reservations of any connector need."""
+        if connector in self.inoperative:
+            return False
+        others = [r for r in self.reservations if not self._holds_for(r, token)]
+        if any(self.reservations[r][0] == connector for r in others):
+            return False
+        unnamed = [r for r in others if self.reservations[r][0] == 0]
+        return len(self._free(other_than=connector)) >= len(unnamed)
+
     def use_reservation(self, connector: int, token: str) -> int | None:
-        """A transaction starting on a reserved connector with its token ends the reservation."""
-        for reservation_id, held in list(self.reservations.items()):
-            if held == (connector, token):
-                del self.reservations[reservation_id]
-                return reservation_id
+        """A transaction starting with the token (or one of its group) uses its reservation of
+        that connector, else of any connector."""
+        for wanted in (connector, 0):
+            for reservation_id, (held, _) in list(self.reservations.items()):
+                if held == wanted and self._holds_for(reservation_id, token):
+                    del self.reservations[reservation_id]
+                    return reservation_id
         return None
 
     def apply_local_list(self, version: int, full: bool,
@@ -177,6 +238,25 @@ class SimulatedChargePoint:
             return "Expired"
         return str(info["status"])
 
+    def change_availability(self, connectors: list[int], operative: bool) -> str:
+        """Accepted at once, or Scheduled for a connector in a transaction (after it ends)."""
+        scheduled = False
+        for connector in connectors:
+            if connector in self.transactions:
+                self.scheduled[connector] = operative
+                scheduled = True
+                continue
+            (self.inoperative.discard if operative else self.inoperative.add)(connector)
+            self.spawn(self.set_status(connector, "Available" if operative else "Unavailable"))
+        return "Scheduled" if scheduled else "Accepted"
+
+    def after_transaction(self, connector: int) -> str:
+        """The connector's status once its transaction ended (a scheduled change applies)."""
+        if connector in self.scheduled:
+            operative = self.scheduled.pop(connector)
+            (self.inoperative.discard if operative else self.inoperative.add)(connector)
+        return "Unavailable" if connector in self.inoperative else "Available"
+
     # --- to be provided by each version ----------------------------------------------------
 
     def make_client(self, websocket: Any) -> OcppChargePoint:
@@ -204,9 +284,26 @@ class SimulatedChargePoint:
         """Authorize, then start a transaction; returns its id. Raises RuntimeError if refused."""
         raise NotImplementedError
 
-    async def stop_local_session(self, connector: int, reason: str = "Local") -> None:
-        """End the transaction; works offline too (the messages are queued)."""
+    async def stop_local_session(self, connector: int, reason: str = "Local",
+                                 stopped_by: str | None = None) -> None:
+        """End the transaction (stopped_by: the token presented, when not the starting one);
+        works offline too (the messages are queued)."""
         raise NotImplementedError
+
+    async def present_token(self, connector: int, token: str) -> bool:
+        """A card held to the reader during the connector's transaction: its own token stops it,
+        and so does another whose group (asked with an Authorize) is the starting token's (1.6
+        parentIdTag, 2.0.1 C01/C09 groupIdToken); False when refused."""
+        tx = self.transactions.get(connector)
+        if tx is None:
+            return False
+        if token != tx.token:
+            status = await self.authorize(token)
+            group = self.token_groups.get(token)
+            if status != "Accepted" or group is None or group != tx.group:
+                return False
+        await self.stop_local_session(connector, "Local", stopped_by=token)
+        return True
 
     def offline_copy(self, payload: Any) -> Any:
         """The payload as queued while offline (2.0.1 flags it)."""

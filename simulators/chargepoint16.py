@@ -28,7 +28,8 @@ class _Client(ChargePoint):
     @on(Action.remote_start_transaction)
     async def on_remote_start(self, id_tag: str, **kwargs: Any) -> call_result.RemoteStartTransaction:
         connector = kwargs.get("connector_id") or 1
-        if connector not in self.sim.meter_wh or connector in self.sim.transactions:
+        if connector not in self.sim.meter_wh or connector in self.sim.transactions \
+                or not self.sim.may_start(connector, id_tag):
             return call_result.RemoteStartTransaction(status="Rejected")
         self.sim.transactions[connector] = Transaction(token=id_tag)
         self.sim.spawn(self.sim.begin_transaction(connector, id_tag))
@@ -79,10 +80,9 @@ class _Client(ChargePoint):
     @on(Action.change_availability)
     async def on_change_availability(self, connector_id: int,
                                      type: str) -> call_result.ChangeAvailability:
-        status = "Available" if type == "Operative" else "Unavailable"
-        for connector in ([connector_id] if connector_id else list(self.sim.meter_wh)):
-            self.sim.spawn(self.sim.set_status(connector, status))
-        return call_result.ChangeAvailability(status="Accepted")
+        connectors = [connector_id] if connector_id else list(self.sim.meter_wh)
+        return call_result.ChangeAvailability(
+            status=self.sim.change_availability(connectors, type == "Operative"))
 
     @on(Action.trigger_message)
     async def on_trigger(self, requested_message: str, **kwargs: Any) -> call_result.TriggerMessage:
@@ -101,7 +101,10 @@ class _Client(ChargePoint):
     @on(Action.reserve_now)
     async def on_reserve_now(self, connector_id: int, id_tag: str, reservation_id: int,
                              **kwargs: Any) -> call_result.ReserveNow:
-        return call_result.ReserveNow(status=self.sim.reserve(reservation_id, connector_id, id_tag))
+        if connector_id == 0 and self.sim.settings.get("ReserveConnectorZeroSupported") == "false":
+            return call_result.ReserveNow(status="Rejected")
+        return call_result.ReserveNow(status=self.sim.reserve(
+            reservation_id, connector_id, id_tag, kwargs.get("parent_id_tag")))
 
     @on(Action.cancel_reservation)
     async def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
@@ -156,6 +159,7 @@ class ChargePoint16(SimulatedChargePoint):
         await self.set_status(0, "Available")
         for connector in self.meter_wh:
             await self.set_status(connector, "Charging" if connector in self.transactions
+                                  else "Unavailable" if connector in self.inoperative
                                   else "Available")
 
     def _sampled(self, connector: int, context: str) -> list[dict[str, Any]]:
@@ -185,6 +189,7 @@ class ChargePoint16(SimulatedChargePoint):
 
     async def authorize(self, id_tag: str) -> str:
         answer = await self.call(call.Authorize(id_tag=id_tag))
+        self.token_groups[id_tag] = answer.id_tag_info.get("parent_id_tag")
         return str(answer.id_tag_info["status"])
 
     async def begin_transaction(self, connector: int, id_tag: str) -> str:
@@ -199,6 +204,7 @@ class ChargePoint16(SimulatedChargePoint):
             raise RuntimeError("StartTransaction refused")
         tx = self.transactions.setdefault(connector, Transaction(token=id_tag))
         tx.transaction_id = str(answer.transaction_id)
+        tx.group = answer.id_tag_info.get("parent_id_tag")
         if answer.id_tag_info["status"] != "Accepted":
             # StopTransactionOnInvalidId: end it at once.
             await self.stop_local_session(connector, "DeAuthorized")
@@ -217,19 +223,22 @@ class ChargePoint16(SimulatedChargePoint):
         status = await self.authorize(id_tag) if online else self.local_authorization(id_tag)
         if status != "Accepted":
             raise RuntimeError(f"token {id_tag} not accepted: {status}")
+        if not self.may_start(connector, id_tag):
+            raise RuntimeError(f"connector {connector} is held for another token")
         self.transactions[connector] = Transaction(token=id_tag)
         if not online:
             self.spawn(self.begin_transaction(connector, id_tag))
             return ""
         return await self.begin_transaction(connector, id_tag)
 
-    async def stop_local_session(self, connector: int, reason: str = "Local") -> None:
+    async def stop_local_session(self, connector: int, reason: str = "Local",
+                                 stopped_by: str | None = None) -> None:
         tx = self.stop_metering(connector)
         if tx is None or tx.transaction_id is None:
             return
         self.enqueue(call.StopTransaction(
             meter_stop=self.meter_wh[connector], timestamp=now_z(),
-            transaction_id=int(tx.transaction_id), reason=reason, id_tag=tx.token,
+            transaction_id=int(tx.transaction_id), reason=reason, id_tag=stopped_by or tx.token,
             transaction_data=self._sampled(connector, "Transaction.End"),
         ))
         if self.connected.is_set():
@@ -237,4 +246,4 @@ class ChargePoint16(SimulatedChargePoint):
 
     async def _after_stop(self, connector: int) -> None:
         await self.set_status(connector, "Finishing")
-        await self.set_status(connector, "Available")
+        await self.set_status(connector, self.after_transaction(connector))

@@ -42,7 +42,8 @@ class _Client(ChargePoint, DeviceModelFirmware):
     async def on_request_start(self, id_token: dict[str, Any], remote_start_id: int,
                                **kwargs: Any) -> call_result.RequestStartTransaction:
         evse = kwargs.get("evse_id") or 1
-        if evse not in self.sim.meter_wh or evse in self.sim.transactions:
+        if evse not in self.sim.meter_wh or evse in self.sim.transactions \
+                or not self.sim.may_start(evse, id_token["id_token"]):
             return call_result.RequestStartTransaction(status="Rejected")
         tx = Transaction(token=id_token["id_token"], transaction_id=str(uuid.uuid4()),
                          remote_start_id=remote_start_id)
@@ -96,11 +97,13 @@ class _Client(ChargePoint, DeviceModelFirmware):
     @on(Action.change_availability)
     async def on_change_availability(self, operational_status: str,
                                      **kwargs: Any) -> call_result.ChangeAvailability:
-        status = "Available" if operational_status == "Operative" else "Unavailable"
-        evse = (kwargs.get("evse") or {}).get("id")
-        for number in ([evse] if evse else list(self.sim.meter_wh)):
-            self.sim.spawn(self.sim.set_status(number, status))
-        return call_result.ChangeAvailability(status="Accepted")
+        # EVSE n has one connector (1): an EVSE or its connector changes alike.
+        evse = kwargs.get("evse") or {}
+        if evse.get("connector_id", 1) != 1:
+            return call_result.ChangeAvailability(status="Rejected")
+        numbers = [evse["id"]] if evse.get("id") else list(self.sim.meter_wh)
+        return call_result.ChangeAvailability(
+            status=self.sim.change_availability(numbers, operational_status == "Operative"))
 
     @on(Action.trigger_message)
     async def on_trigger(self, requested_message: str,
@@ -129,8 +132,10 @@ class _Client(ChargePoint, DeviceModelFirmware):
     @on(Action.reserve_now)
     async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict[str, Any],
                              **kwargs: Any) -> call_result.ReserveNow:
+        group = (kwargs.get("group_id_token") or {}).get("id_token")
         return call_result.ReserveNow(status=self.sim.reserve(
-            id, kwargs.get("evse_id") or 1, id_token["id_token"]))
+            id, kwargs.get("evse_id") or 0, id_token["id_token"], group,
+            kwargs.get("connector_type")))
 
     @on(Action.get_local_list_version)
     async def on_get_local_list_version(self, **kwargs: Any) -> call_result.GetLocalListVersion:
@@ -210,7 +215,8 @@ class ChargePoint201(SimulatedChargePoint):
 
     async def report_statuses(self) -> None:
         for evse in self.meter_wh:
-            await self.set_status(evse, "Occupied" if evse in self.transactions else "Available")
+            await self.set_status(evse, "Occupied" if evse in self.transactions
+                                  else "Unavailable" if evse in self.inoperative else "Available")
 
     def _meter_value(self, evse: int, context: str) -> list[dict[str, Any]]:
         energy = {"value": self.meter_wh[evse], "context": context,
@@ -250,14 +256,24 @@ class ChargePoint201(SimulatedChargePoint):
 
     async def authorize(self, id_tag: str) -> str:
         answer = await self.call(call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"}))
+        self.token_groups[id_tag] = (answer.id_token_info.get("group_id_token")
+                                     or {}).get("id_token")
         return str(answer.id_token_info["status"])
 
     async def begin_transaction(self, evse: int, id_token: dict[str, Any], trigger: str) -> str:
         tx = self.transactions[evse]
+        tx.group = self.token_groups.get(id_token["id_token"])
         self.charging_states[evse] = "Charging" if self.draws_energy(1) else "EVConnected"
-        self.enqueue(self._event(evse, "Started", trigger, "Transaction.Begin", id_token=id_token,
-                                 info={"charging_state": self.charging_states[evse]},
-                                 reservation_id=self.use_reservation(evse, id_token["id_token"])))
+        answered = self.enqueue(self._event(
+            evse, "Started", trigger, "Transaction.Begin", id_token=id_token,
+            info={"charging_state": self.charging_states[evse]},
+            reservation_id=self.use_reservation(evse, id_token["id_token"])))
+
+        def grouped(done: Any) -> None:  # the answer names the token's group
+            info = getattr(done.result(), "id_token_info", None) or {}
+            if info.get("group_id_token"):
+                tx.group = info["group_id_token"]["id_token"]
+        answered.add_done_callback(grouped)
         self.start_metering(evse)
         if self.connected.is_set():
             await self.flush()  # online, the CSMS knows the transaction when we return
@@ -270,21 +286,26 @@ class ChargePoint201(SimulatedChargePoint):
         status = await self.authorize(id_tag) if online else self.local_authorization(id_tag)
         if status != "Accepted":
             raise RuntimeError(f"token {id_tag} not accepted: {status}")
+        if not self.may_start(connector, id_tag):
+            raise RuntimeError(f"EVSE {connector} is held for another token")
         self.transactions[connector] = Transaction(token=id_tag, transaction_id=str(uuid.uuid4()))
         return await self.begin_transaction(
             connector, {"id_token": id_tag, "type": "ISO14443"}, "Authorized")
 
-    async def stop_local_session(self, connector: int, reason: str = "Local") -> None:
+    async def stop_local_session(self, connector: int, reason: str = "Local",
+                                 stopped_by: str | None = None) -> None:
         if connector not in self.transactions:
             return
         trigger = "RemoteStop" if reason == "Remote" else "StopAuthorized"
+        # C01: the Ended event names the token that stopped it, when another than the starter.
+        extra = {"id_token": {"id_token": stopped_by, "type": "ISO14443"}} if stopped_by else {}
         event = self._event(connector, "Ended", trigger, "Transaction.End",
-                            info={"stopped_reason": reason, "charging_state": "Idle"})
+                            info={"stopped_reason": reason, "charging_state": "Idle"}, **extra)
         self.stop_metering(connector)
         self.enqueue(event).add_done_callback(
             lambda answered: self._show_final_cost(event.transaction_info["transaction_id"], answered))
         if self.connected.is_set():
-            self.spawn(self.set_status(connector, "Available"))
+            self.spawn(self.set_status(connector, self.after_transaction(connector)))
 
     def _show_final_cost(self, transaction_id: str, answered: asyncio.Future[Any]) -> None:
         answer = None if answered.cancelled() else answered.result()

@@ -69,10 +69,11 @@ class RemoteLink(RelayedDeviceModel):
     async def unlock(self, evse_number: int) -> str:
         return str(await self._call("unlock", evse_number))
 
-    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime, token_type: TokenType) -> str:
+    async def reserve_now(self, evse_number: int | None, token_uid: str, reservation_id: int,
+                          expires_at: datetime, token_type: TokenType,
+                          connector_type: str | None = None, group: str | None = None) -> str:
         return str(await self._call("reserve_now", evse_number, token_uid, reservation_id,
-                                    expires_at, token_type))
+                                    expires_at, token_type, connector_type, group))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return str(await self._call("cancel_reservation", reservation_id))
@@ -80,8 +81,10 @@ class RemoteLink(RelayedDeviceModel):
     async def reset(self, hard: bool) -> str:
         return str(await self._call("reset", hard))
 
-    async def change_availability(self, evse_number: int, operative: bool) -> str:
-        return str(await self._call("change_availability", evse_number, operative))
+    async def change_availability(self, evse_number: int, operative: bool,
+                                  connector_number: int | None = None) -> str:
+        return str(await self._call("change_availability", evse_number, operative,
+                                    connector_number))
 
     async def trigger(self, message: str, evse_number: int | None) -> str:
         return str(await self._call("trigger", message, evse_number))

@@ -46,9 +46,10 @@ class LocalAuthorizer:
 
 def _answer(token: Mapping[str, Any]) -> Authorization:
     status = status_of(token)
+    group = token.get("group_id") if token["owner"] is None else None
     if status is AuthorizationStatus.EXPIRED:
-        return Authorization(status)
-    return Authorization(status, dict(token["attributes"]))
+        return Authorization(status, group=group)
+    return Authorization(status, dict(token["attributes"]), group)
 
 
 def status_of(token: Mapping[str, Any]) -> AuthorizationStatus:

@@ -11,6 +11,7 @@ import asyncpg
 import structlog
 
 from csms.config import OcppSettings
+from csms.domain.availability import evse_status
 from csms.domain.events import (
     ChargePointBooted,
     ChargePointConnected,
@@ -160,14 +161,18 @@ class ChargePointService:
             evse = await store.ensure_evse(conn, charge_point_id, evse_number)
             await store.upsert_connector(conn, evse["id"], connector_number, status,
                                          ocpp_status, error_code, at)
-            previous = await store.set_evse_status(conn, evse["id"], status, ocpp_status,
-                                                   error_code, at)
-            if previous != status:
+            # An EVSE of several connectors is usable while one of them is: it shows that one.
+            connectors = await store.list_connectors(conn, [evse["id"]])
+            shown = evse_status(EvseStatus(c["status"]) for c in connectors)
+            winner = next(c for c in connectors if c["status"] == shown)
+            previous = await store.set_evse_status(conn, evse["id"], shown, winner["ocpp_status"],
+                                                   winner["error_code"], at)
+            if previous != shown:
                 await self.events.publish(conn, EvseStatusChanged(
-                    charge_point_id, evse_number, evse["evse_id"], status,
-                    EvseStatus(previous), error_code, at,
+                    charge_point_id, evse_number, evse["evse_id"], shown,
+                    EvseStatus(previous), winner["error_code"], at,
                 ))
-            if status is EvseStatus.CHARGING and previous != status:
+            if shown is EvseStatus.CHARGING and previous != shown:
                 await self._charging(conn, evse["id"], at)
         log.info("status", charge_point_id=charge_point_id, evse=evse_number,
                  connector=connector_number, status=ocpp_status, error_code=error_code)

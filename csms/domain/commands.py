@@ -17,7 +17,7 @@ from csms.cluster.links import ChargerLink, ChargerOffline, NotSupported
 from csms.domain.authorization import remote_start_refusal
 from csms.domain.device_model import DeviceModelCommands
 from csms.domain.model import TokenType, parse_token_type
-from csms.domain.reservations import ReservationService
+from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
 from csms.security.credentials import hash_password
 from csms.storage import store
@@ -158,6 +158,11 @@ class CommandService(DeviceModelCommands):
         if refused := await self.not_accepted(charge_point_id):
             return refused
         evse, link = found
+        # Held for another token (here, or as one of the EVSEs a reservation for any EVSE of
+        # the charger needs): the charger would refuse it too.
+        held_by = await held_for_another(self.pool, charge_point_id, evse["id"], token_uid)
+        if held_by is not None:
+            return CommandResult(Outcome.BUSY, {"reason": held_by})
         # The charger decides whether its EVSE is free: a session we still hold open there may
         # have ended unheard of (a new transaction supersedes it).
         held = await store.active_session_on_evse(self.pool, evse["id"]) is not None
@@ -191,19 +196,32 @@ class CommandService(DeviceModelCommands):
                             link.remote_stop(session["transaction_id"]))
         return CommandResult(result.outcome, result.detail, session_id)
 
-    async def reserve(self, charge_point_id: str, evse_number: int, token_uid: str,
+    async def reserve(self, charge_point_id: str, evse_number: int | None, token_uid: str,
                       expires_at: datetime, attributes: dict[str, Any] | None = None,
-                      token_type: TokenType | None = None) -> CommandResult:
-        """ReserveNow; detail["reservation_id"] names the reservation whatever the outcome."""
-        found = await self._evse_and_link(charge_point_id, evse_number)
-        if isinstance(found, CommandResult):
-            return found
-        evse, link = found
-        reservation_id = await self.reservations.create(charge_point_id, evse["id"], token_uid,
-                                                        expires_at, attributes or {})
+                      token_type: TokenType | None = None,
+                      connector_type: str | None = None) -> CommandResult:
+        """ReserveNow; detail["reservation_id"] names the reservation whatever the outcome.
+        evse_number None: any EVSE of the charger (of `connector_type`, when given)."""
+        if evse_number is None:
+            if await store.get_charge_point(self.pool, charge_point_id) is None:
+                return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown charge point"})
+            link = await self.relay.link(charge_point_id)
+            if link is None:
+                return CommandResult(Outcome.OFFLINE)
+            evse_pk = None
+        else:
+            found = await self._evse_and_link(charge_point_id, evse_number)
+            if isinstance(found, CommandResult):
+                return found
+            evse, link = found
+            evse_pk = evse["id"]
+        reservation_id = await self.reservations.create(charge_point_id, evse_pk, token_uid,
+                                                        expires_at, attributes or {},
+                                                        connector_type)
         result = await _ask(charge_point_id, "reserve_now", link.reserve_now(
             evse_number, token_uid, reservation_id, expires_at,
-            await self._token_type(token_uid, token_type)))
+            await self._token_type(token_uid, token_type), connector_type,
+            await store.token_group(self.pool, token_uid)))
         # A timeout may still have reserved: it stays "requested" until it expires.
         if result.outcome is not Outcome.TIMEOUT:
             await self.reservations.answered(reservation_id, result.accepted)
@@ -241,10 +259,14 @@ class CommandService(DeviceModelCommands):
         return await self._with_link(charge_point_id, "reset", lambda link: link.reset(hard))
 
     async def change_availability(self, charge_point_id: str, evse_number: int,
-                                  operative: bool) -> CommandResult:
-        """evse_number 0: the whole charge point."""
-        return await self._with_link(charge_point_id, "change_availability",
-                                     lambda link: link.change_availability(evse_number, operative))
+                                  operative: bool,
+                                  connector_number: int | None = None) -> CommandResult:
+        """evse_number 0: the whole charge point; connector_number: one connector of the EVSE.
+        Accepted with detail status "Scheduled": the charger changes once its transaction ends.
+        The EVSE's state follows from the StatusNotifications the charger sends."""
+        return await self._with_link(
+            charge_point_id, "change_availability",
+            lambda link: link.change_availability(evse_number, operative, connector_number))
 
     async def trigger(self, charge_point_id: str, message: str,
                       evse_number: int | None = None) -> CommandResult:

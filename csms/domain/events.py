@@ -119,7 +119,7 @@ class ReservationEnded:
 
     reservation_id: int
     charge_point_id: str
-    evse_number: int
+    evse_number: int | None  # None: it held any EVSE of the charger
     evse_id: str | None
     token_uid: str
     reserved_at: datetime

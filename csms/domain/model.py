@@ -105,6 +105,9 @@ class Authorization:
 
     status: AuthorizationStatus
     attributes: dict[str, Any] = field(default_factory=dict)
+    # The token's group (2.0.1 groupIdToken, 1.6 parentIdTag): tokens of one group may stop
+    # each other's sessions, and a charger compares the groups to let them.
+    group: str | None = None
 
 
 def register_readings(samples: Sequence[MeterSample]) -> list[MeterSample]:

@@ -1,4 +1,5 @@
-"""Reservations in domain terms: an EVSE held for one token until it expires, is cancelled or used."""
+"""Reservations in domain terms: an EVSE (or any EVSE of a charger) held for one token until it
+expires, is cancelled or used."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from csms.storage import store
 log = structlog.get_logger(__name__)
 
 ENDED = ("cancelled", "expired", "used")
+
+# Connector types a reservation may ask for (IEC names as OCPP 2.0.1's ConnectorEnumType spells them).
+CONNECTOR_TYPES = frozenset({
+    "cCCS1", "cCCS2", "cG105", "cTesla", "cType1", "cType2", "s309-1P-16A", "s309-1P-32A",
+    "s309-3P-16A", "s309-3P-32A", "sBS1361", "sCEE-7-7", "sType2", "sType3", "Other1PhMax16A",
+    "Other1PhOver16A", "Other3Ph", "Pan", "wInductive", "wResonant", "Undetermined", "Unknown",
+})
 
 
 async def end_reservation(conn: asyncpg.Connection, events: EventBus, reservation_id: int,
@@ -33,16 +41,49 @@ async def end_reservation(conn: asyncpg.Connection, events: EventBus, reservatio
     return True
 
 
+def holds_for(reservation: Any, token_uid: str, group: str | None) -> bool:
+    """The reservation is this token's: its own, or one of its group's (1.6 §5.13 parentIdTag,
+    2.0.1 groupIdToken)."""
+    return bool(reservation["token_uid"] == token_uid
+                or (group is not None and reservation["group_id"] == group))
+
+
+async def held_for_another(db: store.Executor, charge_point_id: str, evse_pk: int,
+                           token_uid: str) -> str | None:
+    """Why a session for this token may not start on this EVSE, or None: the EVSE is reserved
+    for another token, or it is one that a reservation of another token for any EVSE of the
+    charger needs (a charger keeps as many EVSEs free as it holds such reservations: 2.0.1
+    H01, 1.6 §5.13 connector 0)."""
+    held = await store.open_reservations(db, charge_point_id)
+    if not held:
+        return None
+    group = await store.token_group(db, token_uid)
+    others = [r for r in held if not holds_for(r, token_uid, group)]
+    if any(r["evse"] == evse_pk for r in others):
+        return "the EVSE is reserved for another token"
+    unnamed = [r for r in others if r["evse"] is None]
+    if not unnamed:
+        return None
+    named = {r["evse"] for r in held if r["evse"] is not None}
+    free = [pk for pk in await store.usable_evses(db, charge_point_id)
+            if pk != evse_pk and pk not in named]
+    if len(free) < len(unnamed):
+        return "every other EVSE of the charger is held by a reservation"
+    return None
+
+
 class ReservationService:
     def __init__(self, pool: asyncpg.Pool, events: EventBus) -> None:
         self.pool = pool
         self.events = events
 
-    async def create(self, charge_point_id: str, evse_pk: int, token_uid: str,
-                     expires_at: datetime, attributes: dict[str, Any]) -> int:
-        """A reservation about to be sent to the charger; its id is OCPP's reservationId."""
+    async def create(self, charge_point_id: str, evse_pk: int | None, token_uid: str,
+                     expires_at: datetime, attributes: dict[str, Any],
+                     connector_type: str | None = None) -> int:
+        """A reservation about to be sent to the charger; its id is OCPP's reservationId.
+        evse_pk None: any EVSE of the charger (of `connector_type`, when given)."""
         return await store.insert_reservation(self.pool, charge_point_id, evse_pk, token_uid,
-                                              expires_at, attributes)
+                                              expires_at, attributes, connector_type)
 
     async def answered(self, reservation_id: int, accepted: bool) -> None:
         await store.set_reservation_status(self.pool, reservation_id,

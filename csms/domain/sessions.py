@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,13 +92,22 @@ class SessionService:
         pending = await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
                                                self._window_start())
         if pending is not None:
-            return ACCEPTED
+            return await self.grouped(ACCEPTED, token_uid)
         # 1.6 and 2.0.1 Authorize name no EVSE: then known only where the charger has just one.
         answer = await self.authorizer.authorize(token_uid, charge_point_id, await store.roaming_evse_id(
             self.pool, charge_point_id, evse_number))
         log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
                  status=answer.status)
-        return answer
+        return await self.grouped(answer, token_uid)
+
+    async def grouped(self, answer: Authorization, token_uid: str | None) -> Authorization:
+        """The answer with the token's group, which every answer about our own token carries
+        (a charger compares it to let a token of the group stop the session: 1.6 parentIdTag,
+        2.0.1 C01/C09 groupIdToken)."""
+        if token_uid is None or answer.group is not None:
+            return answer
+        group = await store.token_group(self.pool, token_uid)
+        return answer if group is None else dataclasses.replace(answer, group=group)
 
     # --- remote starts (called by the command service) --------------------------------------
 
@@ -129,6 +139,17 @@ class SessionService:
                     reservation_id: int | None = None) -> StartOutcome:
         """A transaction began on the charger. transaction_id None: issue one (OCPP 1.6)."""
         # A replay after a lost answer gets the first answer again and opens nothing.
+        outcome = await self._start(charge_point_id, evse_number, connector_number, token_uid,
+                                    started_at, meter_start_wh, transaction_id, remote_start_id,
+                                    seq_no, samples, reservation_id)
+        return dataclasses.replace(
+            outcome, authorization=await self.grouped(outcome.authorization, token_uid))
+
+    async def _start(self, charge_point_id: str, evse_number: int, connector_number: int | None,
+                     token_uid: str | None, started_at: datetime, meter_start_wh: float | None,
+                     transaction_id: str | None, remote_start_id: int | None,
+                     seq_no: int | None, samples: Sequence[MeterSample],
+                     reservation_id: int | None) -> StartOutcome:
         replayed = await self._replayed(self.pool, charge_point_id, connector_number, token_uid,
                                         started_at, meter_start_wh, transaction_id)
         if replayed is not None:
@@ -252,7 +273,7 @@ class SessionService:
         """A token presented during a transaction that started without one (2.0.1)."""
         session = await store.session_by_transaction(self.pool, charge_point_id, transaction_id)
         if session is None or session["token_uid"] == token_uid:
-            return ACCEPTED
+            return await self.grouped(ACCEPTED, token_uid)
         if session["token_uid"] is not None:
             return await self.authorize(charge_point_id, token_uid)  # e.g. another card to stop
         answer = await self.authorize(charge_point_id, token_uid, session["evse_number"])

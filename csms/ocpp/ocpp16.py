@@ -5,19 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ocpp.exceptions import FormationViolationError, FormatViolationError, OCPPError
+from ocpp.exceptions import (
+    FormationViolationError,
+    FormatViolationError,
+    NotSupportedError,
+    OCPPError,
+)
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from csms.domain.local_lists import Entry, LocalListSupport
-from csms.domain.model import AuthorizationStatus, TokenType
+from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.ocpp import local_list
 from csms.ocpp.adapter import OcppAdapter, now, now_z
 from csms.ocpp.device_model16 import NoDeviceModel
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16
 from csms.ocpp.status import authorization_16, evse_status_16, stop_reason_16
 from csms.security.masking import mask_payload
+
+
+def _id_tag_info(answer: Authorization) -> dict[str, str]:
+    info = {"status": authorization_16(answer.status)}
+    if answer.group is not None:
+        info["parent_id_tag"] = answer.group
+    return info
 
 
 class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
@@ -70,7 +82,7 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str) -> call_result.Authorize:
         answer = await self.services.sessions.authorize(self.charge_point_id, id_tag)
-        return call_result.Authorize(id_tag_info={"status": authorization_16(answer.status)})
+        return call_result.Authorize(id_tag_info=_id_tag_info(answer))
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int,
@@ -81,7 +93,7 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
         )
         return call_result.StartTransaction(
             transaction_id=int(outcome.transaction_id),
-            id_tag_info={"status": authorization_16(outcome.authorization.status)},
+            id_tag_info=_id_tag_info(outcome.authorization),
         )
 
     @on(Action.meter_values)
@@ -112,9 +124,10 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
         if id_tag is None:
             return call_result.StopTransaction()
         # The session's own token needs no second opinion (nor a roaming partner's round trip).
-        status = AuthorizationStatus.ACCEPTED if known else \
-            (await self.services.sessions.authorize(self.charge_point_id, id_tag)).status
-        return call_result.StopTransaction(id_tag_info={"status": authorization_16(status)})
+        sessions = self.services.sessions
+        answer = await sessions.grouped(Authorization(AuthorizationStatus.ACCEPTED), id_tag) \
+            if known else await sessions.authorize(self.charge_point_id, id_tag)
+        return call_result.StopTransaction(id_tag_info=_id_tag_info(answer))
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
@@ -154,11 +167,16 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     async def unlock(self, evse_number: int) -> str:
         return await self._status(call.UnlockConnector(connector_id=evse_number))
 
-    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime, token_type: TokenType) -> str:
+    async def reserve_now(self, evse_number: int | None, token_uid: str, reservation_id: int,
+                          expires_at: datetime, token_type: TokenType,
+                          connector_type: str | None = None, group: str | None = None) -> str:
+        if connector_type is not None:
+            raise NotSupportedError(description="OCPP 1.6 reserves no connector type")
+        # Connector 0: any connector, where the charger supports it (ReserveConnectorZeroSupported;
+        # one that does not answers Rejected, §5.13).
         return await self._status(call.ReserveNow(
-            connector_id=evse_number, expiry_date=format_timestamp(expires_at), id_tag=token_uid,
-            reservation_id=reservation_id))
+            connector_id=evse_number or 0, expiry_date=format_timestamp(expires_at),
+            id_tag=token_uid, reservation_id=reservation_id, parent_id_tag=group))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return await self._status(call.CancelReservation(reservation_id=reservation_id))
@@ -166,7 +184,12 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     async def reset(self, hard: bool) -> str:
         return await self._status(call.Reset(type="Hard" if hard else "Soft"))
 
-    async def change_availability(self, evse_number: int, operative: bool) -> str:
+    async def change_availability(self, evse_number: int, operative: bool,
+                                  connector_number: int | None = None) -> str:
+        # A 1.6 connector N is EVSE N here, with connector N: no other connector to address.
+        if connector_number not in (None, evse_number) and not (evse_number and connector_number == 1):
+            raise NotSupportedError(description=f"a 1.6 charge point has no connector "
+                                                f"{connector_number} on connector {evse_number}")
         return await self._status(call.ChangeAvailability(
             connector_id=evse_number, type="Operative" if operative else "Inoperative"))
 

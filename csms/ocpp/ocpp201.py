@@ -25,8 +25,11 @@ from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_2
 from csms.security.masking import mask_payload
 
 
-def _token_info(answer: Authorization) -> dict[str, str]:
-    return {"status": authorization_201(answer.status)}
+def _token_info(answer: Authorization) -> dict[str, Any]:
+    info: dict[str, Any] = {"status": authorization_201(answer.status)}
+    if answer.group is not None:  # a group is an id we made up: type Central
+        info["group_id_token"] = {"id_token": answer.group, "type": "Central"}
+    return info
 
 
 def _id_token(token_uid: str, token_type: TokenType) -> dict[str, str]:
@@ -219,11 +222,15 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
     async def unlock(self, evse_number: int) -> str:
         return await self._status(call.UnlockConnector(evse_id=evse_number, connector_id=1))
 
-    async def reserve_now(self, evse_number: int, token_uid: str, reservation_id: int,
-                          expires_at: datetime, token_type: TokenType) -> str:
+    async def reserve_now(self, evse_number: int | None, token_uid: str, reservation_id: int,
+                          expires_at: datetime, token_type: TokenType,
+                          connector_type: str | None = None, group: str | None = None) -> str:
+        # No evseId: any EVSE (of connectorType, when given), H01.
         return await self._status(call.ReserveNow(
             id=reservation_id, expiry_date_time=format_timestamp(expires_at),
-            id_token=_id_token(token_uid, token_type), evse_id=evse_number))
+            id_token=_id_token(token_uid, token_type), evse_id=evse_number or None,
+            connector_type=connector_type,
+            group_id_token={"id_token": group, "type": "Central"} if group else None))
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         return await self._status(call.CancelReservation(reservation_id=reservation_id))
@@ -231,11 +238,15 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
     async def reset(self, hard: bool) -> str:
         return await self._status(call.Reset(type="Immediate" if hard else "OnIdle"))
 
-    async def change_availability(self, evse_number: int, operative: bool) -> str:
+    async def change_availability(self, evse_number: int, operative: bool,
+                                  connector_number: int | None = None) -> str:
+        evse: dict[str, int] | None = None
+        if evse_number:
+            evse = {"id": evse_number}
+            if connector_number is not None:
+                evse["connector_id"] = connector_number
         return await self._status(call.ChangeAvailability(
-            operational_status="Operative" if operative else "Inoperative",
-            evse={"id": evse_number} if evse_number else None,
-        ))
+            operational_status="Operative" if operative else "Inoperative", evse=evse))
 
     async def trigger(self, message: str, evse_number: int | None) -> str:
         if self._registration not in (None, "Accepted"):  # B02.FR.01: a Pending charger may

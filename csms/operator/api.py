@@ -20,7 +20,7 @@ from csms.domain.commands import CommandResult, CommandService, Outcome
 from csms.domain.events import EventBus
 from csms.domain.model import SessionStatus
 from csms.ocpp.meter import format_timestamp, parse_timestamp
-from csms.operator import device_model_api, registration_api
+from csms.operator import device_model_api, registration_api, reservations_api
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
@@ -196,6 +196,7 @@ class AdminApi:
         r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
         registration_api.routes(self)
         device_model_api.routes(self)
+        reservations_api.routes(self)
 
     @property
     def port(self) -> int:
@@ -417,8 +418,12 @@ class AdminApi:
 
     async def change_availability(self, request: web.Request) -> web.Response:
         data = await body(request)
+        evse, connector = field(data, "evse", int, 0), field(data, "connector", int, None)
+        if evse < 0 or (connector is not None and (evse == 0 or connector < 1)):
+            raise BadRequest("'evse' is 0 (the whole charge point) or more; 'connector', 1 or "
+                             "more, names one connector of an EVSE")
         return command_reply(await self.commands.change_availability(
-            request.match_info["cp"], field(data, "evse", int, 0), field(data, "operative", bool)))
+            request.match_info["cp"], evse, field(data, "operative", bool), connector))
 
     async def trigger(self, request: web.Request) -> web.Response:
         data = await body(request)
@@ -511,8 +516,13 @@ class AdminApi:
             expires_at = parse_timestamp(expires) if expires else None
         except ValueError:
             raise BadRequest("'expires_at' must be an RFC 3339 timestamp") from None
+        group = data.get("group")  # null: in no group
+        if group is not None and (not isinstance(group, str) or not 0 < len(group) <= 36):
+            raise BadRequest("'group' must be 1 to 36 characters, or null")
         row = await store.upsert_token(self.pool, uid, field(data, "type", str, "RFID"), status,
                                        expires_at)
+        if "group" in data:
+            row = await store.set_token_group(self.pool, uid, group) or row
         return reply(record(row), 201)
 
     async def get_token(self, request: web.Request) -> web.Response:

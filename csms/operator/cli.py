@@ -17,7 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import device_model_cli, local_list_cli, registration_cli
+from csms.operator import device_model_cli, local_list_cli, registration_cli, reservations_cli
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -296,6 +296,8 @@ def _session_costs(settings: Settings, args: argparse.Namespace) -> int:
 def _add_token(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> None:
         await store.upsert_token(pool, args.uid, args.type, args.status)
+        if args.group is not None:
+            await store.set_token_group(pool, args.uid, args.group)
 
     asyncio.run(_with_database(settings, work))
     print(f"token {args.uid} {args.status}")
@@ -458,9 +460,11 @@ def parser() -> argparse.ArgumentParser:
     add_token.add_argument("--type", default="RFID")
     add_token.add_argument("--status", default="accepted",
                            choices=["accepted", "blocked", "expired", "invalid"])
+    add_token.add_argument("--group", help="its group (see `csms tokens group`)")
     add_token.set_defaults(handler=_add_token)
     local_list_cli.add_commands(commands, common)
     device_model_cli.add_commands(commands, common)
+    reservations_cli.add(cp_commands, token_commands, common)
     return top
 
 

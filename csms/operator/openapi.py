@@ -132,9 +132,10 @@ def openapi_document() -> dict[str, Any]:
             "/charge-points/{cp}/reset": {"post": _command(
                 "Reset", [cp], _body({"hard": {"type": "boolean"}}, []))},
             "/charge-points/{cp}/availability": {"post": _command(
-                "Change availability of an EVSE (0: the whole charge point)", [cp],
-                _body({"evse": {"type": "integer"}, "operative": {"type": "boolean"}},
-                      ["operative"]))},
+                "Change availability of an EVSE (0: the whole charge point) or of one of its "
+                "connectors; detail.status Scheduled: once its transaction ends", [cp],
+                _body({"evse": {"type": "integer"}, "connector": {"type": "integer"},
+                       "operative": {"type": "boolean"}}, ["operative"]))},
             "/charge-points/{cp}/trigger": {"post": _command(
                 "Ask the charger to send a message", [cp],
                 _body({"message": {"type": "string"}, "evse": {"type": "integer"}},
@@ -202,6 +203,7 @@ def openapi_document() -> dict[str, Any]:
                         "status": {"type": "string",
                                    "enum": ["accepted", "blocked", "expired", "invalid"]},
                         "expires_at": {"type": "string", "format": "date-time"},
+                        "group": {"type": "string", "nullable": True},
                     }, ["uid"]),
                     "responses": {"201": _json(_OBJECT, "Stored"),
                                   "400": _json(_ERROR, "Bad request")},
@@ -251,6 +253,19 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"202": _json(_OBJECT, "Asked; the state shows when it is done"),
                               "401": _json(_ERROR, "No or wrong token"),
                               "404": _json(_ERROR, "Unknown charge point")}}},
+            "/charge-points/{cp}/reserve": {"post": _command(
+                "Reserve any EVSE of the charger for a token (of connector_type, when given): "
+                "a session by the token (or its group) on any EVSE uses it", [cp],
+                _body({"token": {"type": "string"}, "minutes": {"type": "integer"},
+                       "connector_type": {"type": "string"}}, ["token"]))},
+            "/tokens/{uid}/group": {"post": {
+                "summary": "Put a token in a group (null: in none); tokens of a group may stop "
+                           "each other's sessions and use each other's reservations",
+                "parameters": [uid],
+                "requestBody": _body({"group": {"type": "string", "nullable": True}}, ["group"]),
+                "responses": {"200": _json(_OBJECT, "The token"),
+                              "400": _json(_ERROR, "Bad request"),
+                              "404": _json(_ERROR, "Unknown token")}}},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
             **_device_model_paths(cp, listing),

@@ -761,12 +761,15 @@ async def charge_points_with_sent_evse_data(db: Executor, protocol: str) -> set[
 _RESERVATION_COLUMNS = "r.*, e.evse_number, e.evse_id"
 
 
-async def insert_reservation(db: Executor, charge_point_id: str, evse_pk: int, token_uid: str,
-                             expires_at: datetime, attributes: dict[str, Any]) -> int:
+async def insert_reservation(db: Executor, charge_point_id: str, evse_pk: int | None,
+                             token_uid: str, expires_at: datetime, attributes: dict[str, Any],
+                             connector_type: str | None = None) -> int:
+    """evse_pk None: any EVSE of the charger (of `connector_type`, when given)."""
     return await db.fetchval(  # type: ignore[no-any-return]
-        """INSERT INTO reservations (charge_point_id, evse, token_uid, expires_at, attributes)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-        charge_point_id, evse_pk, token_uid, expires_at, attributes,
+        """INSERT INTO reservations (charge_point_id, evse, token_uid, expires_at, attributes,
+                                     connector_type)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+        charge_point_id, evse_pk, token_uid, expires_at, attributes, connector_type,
     )
 
 
@@ -778,21 +781,21 @@ async def set_reservation_status(db: Executor, reservation_id: int, status: str,
                 UPDATE reservations SET status = $2,
                     ended_at = CASE WHEN $2 IN ('cancelled', 'expired', 'used') THEN now() END
                 WHERE id = $1 AND status = ANY($3::text[]) RETURNING *)
-            SELECT {_RESERVATION_COLUMNS} FROM changed r JOIN evses e ON e.id = r.evse""",
+            SELECT {_RESERVATION_COLUMNS} FROM changed r LEFT JOIN evses e ON e.id = r.evse""",
         reservation_id, status, list(only_if),
     )
 
 
 async def get_reservation(db: Executor, reservation_id: int) -> Row | None:
     return await db.fetchrow(
-        f"SELECT {_RESERVATION_COLUMNS} FROM reservations r JOIN evses e ON e.id = r.evse "
+        f"SELECT {_RESERVATION_COLUMNS} FROM reservations r LEFT JOIN evses e ON e.id = r.evse "
         "WHERE r.id = $1", reservation_id,
     )
 
 
 async def reservation_by_roaming_id(db: Executor, protocol: str, session_id: str) -> Row | None:
     return await db.fetchrow(
-        f"""SELECT {_RESERVATION_COLUMNS} FROM reservations r JOIN evses e ON e.id = r.evse
+        f"""SELECT {_RESERVATION_COLUMNS} FROM reservations r LEFT JOIN evses e ON e.id = r.evse
             WHERE r.attributes -> $1 ->> 'SessionID' = $2 AND r.status <> 'refused'
             ORDER BY r.created_at DESC LIMIT 1""",
         protocol, session_id,
@@ -808,12 +811,27 @@ async def due_reservations(db: Executor) -> list[int]:
 
 async def reservation_for_session(db: Executor, evse_pk: int, token_uid: str | None,
                                   reservation_id: int | None) -> int | None:
-    """The active reservation a starting session uses: by its id, or the EVSE's for this token."""
+    """The active reservation a starting session uses: by its id, else the one this token (or
+    a token of its group) holds on the EVSE, else on any EVSE of the charger."""
     return await db.fetchval(  # type: ignore[no-any-return]
-        """SELECT id FROM reservations WHERE status = 'active' AND evse = $1
-           AND (id = $3 OR ($3 IS NULL AND token_uid = $2)) LIMIT 1""",
+        """SELECT r.id FROM reservations r JOIN evses e ON e.id = $1
+           WHERE r.status = 'active' AND r.charge_point_id = e.charge_point_id
+             AND (r.evse = $1 OR r.evse IS NULL)
+             AND (r.id = $3 OR ($3 IS NULL AND (r.token_uid = $2 OR EXISTS (
+                 SELECT 1 FROM tokens mine JOIN tokens held ON held.group_id = mine.group_id
+                 WHERE mine.uid = $2 AND held.uid = r.token_uid AND mine.owner IS NULL
+                   AND held.owner IS NULL))))
+           ORDER BY r.evse IS NULL, r.id LIMIT 1""",
         evse_pk, token_uid, reservation_id,
     )
+
+
+async def reservations_for_any_evse(db: Executor, charge_point_id: str) -> list[Row]:
+    """The charger's open reservations that hold no named EVSE (any EVSE, or one of a type)."""
+    return list(await db.fetch(
+        """SELECT * FROM reservations WHERE charge_point_id = $1 AND evse IS NULL
+           AND status IN ('requested', 'active') AND expires_at > now() ORDER BY id""",
+        charge_point_id))
 
 
 async def site_time_zone(db: Executor, charge_point_id: str) -> str | None:
@@ -953,3 +971,38 @@ async def latest_energy_registers(db: Executor, session_ids: list[UUID]) -> dict
         """SELECT DISTINCT ON (session_id) session_id, value FROM meter_samples
            WHERE session_id = ANY($1::uuid[]) AND measurand = $2 AND phase IS NULL
            ORDER BY session_id, sampled_at DESC, id DESC""", session_ids, ENERGY_REGISTER)}
+
+
+# --- reservations holding any EVSE, token groups ---------------------------------------------
+
+async def open_reservations(db: Executor, charge_point_id: str) -> list[Row]:
+    """The charger's reservations still holding an EVSE (named or not), with the holder's group."""
+    return list(await db.fetch(
+        """SELECT r.id, r.evse, r.token_uid, r.connector_type, t.group_id
+           FROM reservations r LEFT JOIN tokens t ON t.uid = r.token_uid AND t.owner IS NULL
+           WHERE r.charge_point_id = $1 AND r.status IN ('requested', 'active')
+             AND r.expires_at > now() ORDER BY r.id""",
+        charge_point_id))
+
+
+async def usable_evses(db: Executor, charge_point_id: str) -> list[int]:
+    """The charger's EVSEs in service without a running session, faulted or unavailable ones aside."""
+    rows = await db.fetch(
+        """SELECT e.id FROM evses e WHERE e.charge_point_id = $1 AND e.retired_at IS NULL
+             AND e.status NOT IN ('unavailable', 'faulted')
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.evse = e.id AND s.status = 'active')
+           ORDER BY e.evse_number""",
+        charge_point_id)
+    return [row["id"] for row in rows]
+
+
+async def token_group(db: Executor, uid: str) -> str | None:
+    """The group of our own token with this UID (2.0.1 groupIdToken, 1.6 parentIdTag)."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        "SELECT group_id FROM tokens WHERE uid = $1 AND owner IS NULL LIMIT 1", uid)
+
+
+async def set_token_group(db: Executor, uid: str, group: str | None) -> Row | None:
+    """Puts our own token with this UID in a group (None: in none); the token, or None."""
+    return await db.fetchrow(
+        "UPDATE tokens SET group_id = $2 WHERE uid = $1 AND owner IS NULL RETURNING *", uid, group)
