@@ -155,6 +155,7 @@ class OcppSettings:
     auth_failures_per_address: Annotated[int, NOT_NEGATIVE] = 50
     allow_unauthenticated: bool = False
     lenient_validation: str = ""
+    known_vendors: str = ""
 
 
 @dataclass
@@ -245,6 +246,11 @@ def lenient_actions(settings: OcppSettings, charge_point_id: str) -> set[str]:
         if charger == charge_point_id and action:
             found.add(action.strip())
     return found
+
+
+def known_vendors(settings: OcppSettings) -> frozenset[str]:
+    """The DataTransfer vendorIds we answer (comma-separated); any other gets UnknownVendorId."""
+    return frozenset(v.strip() for v in settings.known_vendors.split(",") if v.strip())
 
 
 class ConfigError(ValueError):

@@ -17,9 +17,11 @@ from bridge import outbox
 from csms.config import ApiSettings
 from csms.domain.charge_points import register
 from csms.domain.commands import CommandResult, CommandService, Outcome
+from csms.domain.configuration import PASSWORD_KEYS
 from csms.domain.events import EventBus
 from csms.domain.model import SessionStatus
 from csms.ocpp.meter import format_timestamp, parse_timestamp
+from csms.operator import commands_api
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
@@ -43,6 +45,7 @@ _OUTCOME_HTTP = {
     Outcome.OFFLINE: 503,
     Outcome.TIMEOUT: 504,
     Outcome.FAILED: 502,
+    Outcome.INVALID: 400,
 }
 
 
@@ -122,6 +125,13 @@ def command_reply(result: CommandResult) -> web.Response:
     return reply(data, _OUTCOME_HTTP[result.outcome])
 
 
+def _check_password(password: str, name: str) -> str:
+    if not 16 <= len(password) <= 40 or not password.isprintable():
+        # OCPP's limits for the Basic auth password (1.6 whitepaper, 2.0.1 BasicAuthPassword).
+        raise BadRequest(f"'{name}' must be 16 to 40 printable characters")
+    return password
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def too_many_attempts(retry_after: int) -> web.Response:
@@ -187,6 +197,7 @@ class AdminApi:
         r.add_post(f"{PREFIX}/tokens/{{uid}}/unblock", self.unblock_token)
         r.add_get(f"{PREFIX}/outbox", self.list_outbox)
         r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
+        commands_api.routes(self)
 
     @property
     def port(self) -> int:
@@ -393,10 +404,7 @@ class AdminApi:
         return command_reply(await self.commands.cancel_reservation(reservation_id))
 
     async def set_password(self, request: web.Request) -> web.Response:
-        password = field(await body(request), "password", str)
-        if not 16 <= len(password) <= 40 or not password.isprintable():
-            # OCPP's limits for the Basic auth password (1.6 whitepaper, 2.0.1 BasicAuthPassword).
-            raise BadRequest("'password' must be 16 to 40 printable characters")
+        password = _check_password(field(await body(request), "password", str), "password")
         return command_reply(await self.commands.set_password(request.match_info["cp"], password))
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -420,8 +428,11 @@ class AdminApi:
 
     async def change_configuration(self, request: web.Request) -> web.Response:
         data = await body(request)
+        key, value = field(data, "key", str), field(data, "value", str)
+        if key in PASSWORD_KEYS:  # the password's way: its hash is stored once the charger took it
+            _check_password(value, "value")
         return command_reply(await self.commands.change_configuration(
-            request.match_info["cp"], field(data, "key", str), field(data, "value", str)))
+            request.match_info["cp"], key, value))
 
     # --- sessions ------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from csms.operator import commands_api
+
 _OBJECT = {"type": "object", "additionalProperties": True}
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
 _COMMAND = {
@@ -12,7 +14,7 @@ _COMMAND = {
     "properties": {
         "outcome": {"type": "string", "enum": ["accepted", "rejected", "offline", "timeout",
                                                "failed", "not_found", "busy",
-                                               "token_refused"]},
+                                               "token_refused", "invalid"]},
         "detail": _OBJECT,
         "session_id": {"type": "string", "format": "uuid"},
     },
@@ -228,5 +230,6 @@ def openapi_document() -> dict[str, Any]:
             }},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
+            **commands_api.paths(cp, _command, _body, _json, _ERROR),
         }),
     }
