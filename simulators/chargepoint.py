@@ -57,6 +57,9 @@ class SimConfig:
     # energy before it is full (None: until the transaction ends); a test may change them live.
     idle_ticks: int = 0
     charge_ticks: int | None = None
+    # Keys one GetConfiguration may ask (1.6 GetConfigurationMaxKeys), variables one Get/SetVariables
+    # may carry (2.0.1 DeviceDataCtrlr ItemsPerMessage); more are refused. None: no limit said.
+    max_keys: int | None = None
 
 
 @dataclass
@@ -84,6 +87,7 @@ class SimulatedChargePoint:
         self.transactions: dict[int, Transaction] = {}
         self.reservations: dict[int, tuple[int, str]] = {}  # reservation id → (connector, token)
         self.settings: dict[str, str] = {}
+        self.cache_cleared = 0  # ClearCache calls taken
         self.csms_meter_interval = 900.0
         self.csms_heartbeat_interval = 300.0
         self.log = log.bind(charge_point_id=config.charge_point_id)
@@ -404,6 +408,12 @@ class SimulatedChargePoint:
     async def charging_changed(self, connector: int, drawing: bool) -> None:
         """The EV began or stopped drawing energy: the version's way of saying so, before the
         meter shows it."""
+
+    def vendor_data(self, vendor_id: str, data: str | None) -> dict[str, Any]:
+        """A DataTransfer from the CSMS: its own vendor's echoed, any other's unknown."""
+        if vendor_id != self.config.vendor:
+            return {"status": "UnknownVendorId"}
+        return {"status": "Accepted", "data": data}
 
     def configure(self, key: str, value: str) -> bool:
         """A setting the CSMS changes (either version's name); False: rejected."""
