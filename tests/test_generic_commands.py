@@ -258,6 +258,25 @@ async def test_configuration_kept_and_asked_in_batches(app: App, api: Api,
     status, missing = await api.request("GET", "/charge-points/CP9/configuration/known")
     assert status == 404
 
+    # Several at once: 2.0.1 SetVariables in batches of ItemsPerMessage (SetVariables).
+    values = ({"HeartbeatInterval": "200", "ConnectionTimeOut": "60", "LocalPreAuthorize": "true"}
+              if v16 else {"OCPPCommCtrlr.HeartbeatInterval": "200", "TxCtrlr.EVConnectionTimeOut":
+                           "60", "AuthCtrlr.LocalPreAuthorize": "true"})
+    status, answer = await api.post("/charge-points/CP1/configuration", {"values": values})
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    assert answer["detail"]["results"] == dict.fromkeys(values, "Accepted")
+    if not v16:
+        sets = [payload["setVariableData"] for action, payload in sim.calls
+                if action == "SetVariables"]
+        assert all(len(batch) <= 2 for batch in sets) and len(sets[-1]) == 1
+    kept = {e["key"]: e["value"]
+            for e in (await api.get("/charge-points/CP1/configuration/known"))["configuration"]}
+    assert all(kept[key] == value for key, value in values.items()), kept
+    password = "AuthorizationKey" if v16 else "SecurityCtrlr.BasicAuthPassword"
+    for bad in [{}, {"A": 1}, {password: "second-password-456"}]:
+        status, answer = await api.post("/charge-points/CP1/configuration", {"values": bad})
+        assert status == 400, bad
+
 
 async def test_the_password_set_as_configuration_is_stored(app: App, api: Api,
                                                            sims: SimFactory) -> None:

@@ -100,6 +100,9 @@ class RemoteLink:
     async def clear_cache(self) -> str:
         return str(await self._call("clear_cache"))
 
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        return dict(await self._call("set_configuration", values))
+
     async def data_transfer(self, vendor_id: str, message_id: str | None,
                             data: str | None) -> dict[str, Any]:
         return dict(await self._call("data_transfer", vendor_id, message_id, data))

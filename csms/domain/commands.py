@@ -269,6 +269,25 @@ class CommandService:
             await self._raise_profile(charge_point_id, key, value)
         return result
 
+    async def set_configuration(self, charge_point_id: str,
+                                values: dict[str, str]) -> CommandResult:
+        """Several settings at once (a password goes alone, by change_configuration); detail:
+        the charger's status by key; accepted when it took them all."""
+        result = await self._with_link(charge_point_id, "set_configuration",
+                                       lambda link: link.set_configuration(values))
+        if not result.accepted:
+            return result
+        statuses = {str(k): str(v) for k, v in result.detail.items()}
+        await configuration_store.save(self.pool, charge_point_id, [
+            configuration.changed(key, values.get(key, ""), status)
+            for key, status in statuses.items()])
+        for key, status in statuses.items():
+            if status in configuration.TAKEN:
+                await self._raise_profile(charge_point_id, key, values.get(key, ""))
+        taken = all(status in configuration.TAKEN for status in statuses.values())
+        return CommandResult(Outcome.ACCEPTED if taken else Outcome.REJECTED,
+                             {"results": statuses})
+
     async def stored_configuration(self, charge_point_id: str) -> dict[str, Any] | None:
         """The charger's configuration as it last told us; None for an unknown charger."""
         if await store.get_charge_point(self.pool, charge_point_id) is None:

@@ -203,6 +203,10 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
         return await self.change_configuration("MeterValueSampleInterval", str(seconds))
 
 
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        # ChangeConfiguration takes one key a message.
+        return {key: await self.change_configuration(key, value) for key, value in values.items()}
+
     async def clear_cache(self) -> str:
         return await self._status(call.ClearCache())
 

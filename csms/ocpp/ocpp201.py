@@ -243,6 +243,18 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
 
 
 
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        """In batches of the charger's DeviceDataCtrlr ItemsPerMessage (SetVariables instance)."""
+        found: dict[str, str] = {}
+        size = await self._items_per_message("SetVariables") if len(values) > 1 else None
+        for batch in configuration.batches(list(values), size):
+            answer = await self.call(call.SetVariables(set_variable_data=[
+                {"attribute_value": values[key], **_component_variable(key)} for key in batch]),
+                suppress=False)
+            found.update({configuration.key_201(r["component"], r["variable"]):
+                          str(r["attribute_status"]) for r in answer.set_variable_result})
+        return found
+
     async def clear_cache(self) -> str:
         return await self._status(call.ClearCache())
 

@@ -428,6 +428,14 @@ class AdminApi:
 
     async def change_configuration(self, request: web.Request) -> web.Response:
         data = await body(request)
+        if "values" in data:
+            values = field(data, "values", dict)
+            if not values or not all(isinstance(v, str) for v in values.values()):
+                raise BadRequest("'values' must map keys to string values (at least one)")
+            if PASSWORD_KEYS & set(values):
+                raise BadRequest("set the password alone, as key and value")
+            return command_reply(await self.commands.set_configuration(request.match_info["cp"],
+                                                                       values))
         key, value = field(data, "key", str), field(data, "value", str)
         if key in PASSWORD_KEYS:  # the password's way: its hash is stored once the charger took it
             _check_password(value, "value")

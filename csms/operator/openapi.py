@@ -143,9 +143,12 @@ def openapi_document() -> dict[str, Any]:
             "/charge-points/{cp}/configuration": {
                 "get": _command("Read configuration keys (2.0.1: Component.Variable)",
                                 [cp, _query("key", many=True)]),
-                "post": _command("Change one configuration key", [cp], _body(
-                    {"key": {"type": "string"}, "value": {"type": "string"}},
-                    ["key", "value"])),
+                "post": _command("Change one configuration key (key, value), or several (values: "
+                                 "key to value; detail.results: the charger's status by key)",
+                                 [cp], _body(
+                    {"key": {"type": "string"}, "value": {"type": "string"},
+                     "values": {"type": "object",
+                                "additionalProperties": {"type": "string"}}}, [])),
             },
             "/charge-points/{cp}/evses/{evse}/start": {"post": _command(
                 "Start a session remotely", [cp, evse],
