@@ -349,6 +349,8 @@ class CommandService:
             password = answer.get("password")
             if isinstance(password, str):
                 await store.set_password_hash(self.pool, charge_point_id, hash_password(password))
+            await configuration_store.save(self.pool, charge_point_id, [
+                configuration.from_plain(e) for e in answer.get("configuration") or []])
             profile = answer.get("security_profile")
             if isinstance(profile, int):
                 await store.raise_security_profile(self.pool, charge_point_id, profile)

@@ -243,7 +243,9 @@ class OcppAdapter:
         if response.message_type_id == MessageType.CallError:
             raise response.to_exception()
         answer = response.payload if isinstance(response.payload, dict) else {}
-        return {"response": answer, **generic.effects(action, payload, answer)}
+        return {"response": answer, **generic.effects(action, payload, answer),
+                "configuration": [e.plain() for e in
+                                  generic.configuration_entries(action, payload, answer)]}
 
     async def _raw_exchange(self, message: Call) -> Any:
         async with self._call_lock:  # type: ignore[attr-defined]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from csms.domain.configuration import PASSWORD_KEYS, PROFILE_KEYS, TAKEN
+from ocpp.charge_point import camel_to_snake_case
+
+from csms.domain.configuration import PASSWORD_KEYS, PROFILE_KEYS, TAKEN, ConfigurationEntry, changed
+from csms.ocpp.configuration import entries_16, entries_201
 
 # Every CSMS-to-charger action of each version (1.6: the core and its feature profiles, and the
 # security whitepaper's; 2.0.1: part 2's messages sent by the CSMS).
@@ -76,3 +79,29 @@ def status_of(response: dict[str, Any]) -> str | None:
     idTokenInfo-like objects are left out)."""
     status = response.get("status")
     return status if isinstance(status, str) else None
+
+
+def _actual(item: dict[str, Any]) -> bool:
+    """A 2.0.1 result of the default instance's Actual attribute: what our neutral key names."""
+    return (item.get("attribute_type", "Actual") == "Actual"
+            and "instance" not in (item.get("variable") or {}))
+
+
+def configuration_entries(action: str, payload: dict[str, Any],
+                          response: dict[str, Any]) -> list[ConfigurationEntry]:
+    """The configuration results a raw call brought, kept as the typed path keeps them."""
+    if action == "ChangeConfiguration" and isinstance(response.get("status"), str):
+        return [changed(str(payload.get("key")), str(payload.get("value")), response["status"])]
+    snake = camel_to_snake_case(response)
+    if action == "GetConfiguration":
+        return entries_16(snake.get("configuration_key"), snake.get("unknown_key"))
+    if action == "GetVariables":
+        return entries_201([r for r in snake.get("get_variable_result") or [] if _actual(r)])
+    if action == "SetVariables":
+        values = {f"{i['component'].get('name')}.{i['variable'].get('name')}":
+                  str(i.get("attribute_value"))
+                  for i in camel_to_snake_case(payload).get("set_variable_data") or []
+                  if _actual(i)}
+        return entries_201([r for r in snake.get("set_variable_result") or [] if _actual(r)],
+                           values)
+    return []
