@@ -97,6 +97,15 @@ async def test_generic_commands_end_to_end(app: App, api: Api, sims: SimFactory)
     assert status == 200 and MASK in json.dumps(answer), answer
     assert "second-password-456" not in json.dumps(answer)
 
+    # Configuration results a raw call brings are kept as the typed path keeps them.
+    heartbeat = "HeartbeatInterval" if v16 else "OCPPCommCtrlr.HeartbeatInterval"
+    action, payload = _set(v16, heartbeat, "240")
+    status, answer = await api.post(f"/charge-points/CP1/commands/{action}", payload)
+    assert status == 200, answer
+    kept = {e["key"]: e["value"]
+            for e in (await api.get("/charge-points/CP1/configuration/known"))["configuration"]}
+    assert kept[heartbeat] == "240" and kept[password_key] == MASK, kept
+
     before = stored["connected_at"]
     await sim.drop_connection()
 
