@@ -62,6 +62,16 @@ async def test_generic_commands_end_to_end(app: App, api: Api, sims: SimFactory)
     status, answer = await api.post("/charge-points/CP1/commands/GetLocalListVersion", {})
     assert status == 502 and answer["callError"]["code"] == "NotImplemented", answer
 
+    # Decimals as the 1.6 schemas want them (the library validates those with Decimal floats).
+    if v16:
+        status, answer = await api.post("/charge-points/CP1/commands/SetChargingProfile", {
+            "connectorId": 1, "csChargingProfiles": {
+                "chargingProfileId": 1, "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+                "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 21.4}]}}})
+        assert status == 502 and answer["callError"]["code"] == "NotImplemented", answer
+
     # Nothing sent that its version has not, or that does not fit the action's schema.
     sent = len(sim.calls)
     for action, payload in [("Nope", {}), ("BootNotification", {}), ("Heartbeat", {}),

@@ -238,7 +238,9 @@ class OcppAdapter:
         try:
             await validate_payload(message, self._ocpp_version)  # type: ignore[attr-defined]
         except OCPPError as error:
-            raise BadCommand(f"payload does not fit {action}: {error.description}") from None
+            cause = str((error.details or {}).get("cause") or "")[:300]
+            raise BadCommand(f"payload does not fit {action}: {error.description}"
+                             + (f" ({cause})" if cause else "")) from None
         response = await timed_call(action, self._raw_exchange(message))
         if response.message_type_id == MessageType.CallError:
             raise response.to_exception()
