@@ -184,8 +184,12 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     async def _max_keys(self) -> int | None:
         """GetConfigurationMaxKeys, asked once a connection; None when the charger does not say."""
         if self._max_keys_known is None:
-            answer = await self.call(call.GetConfiguration(key=["GetConfigurationMaxKeys"]),
-                                     suppress=False)
+            try:
+                answer = await self.call(call.GetConfiguration(key=["GetConfigurationMaxKeys"]),
+                                         suppress=False)
+            except OCPPError:  # a firmware that cannot say: no limit we know of
+                self._max_keys_known = 0
+                return None
             values = [k.get("value") for k in answer.configuration_key or []
                       if k.get("key") == "GetConfigurationMaxKeys"]
             self._max_keys_known = (int(values[0]) if values and str(values[0]).isdigit()

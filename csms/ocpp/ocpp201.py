@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -219,10 +220,14 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def _items_per_message(self, instance: str) -> int | None:
         """DeviceDataCtrlr.ItemsPerMessage[instance], asked once a connection; None: no limit said."""
         if self._items_known is None:
-            answer = await self.call(call.GetVariables(get_variable_data=[
-                {"component": {"name": "DeviceDataCtrlr"},
-                 "variable": {"name": "ItemsPerMessage", "instance": name}}
-                for name in ("GetVariables", "SetVariables")]), suppress=False)
+            try:
+                answer = await self.call(call.GetVariables(get_variable_data=[
+                    {"component": {"name": "DeviceDataCtrlr"},
+                     "variable": {"name": "ItemsPerMessage", "instance": name}}
+                    for name in ("GetVariables", "SetVariables")]), suppress=False)
+            except OCPPError:  # a firmware that cannot say: no limit we know of
+                self._items_known = {}
+                return None
             self._items_known = {
                 r["variable"].get("instance", ""): int(r["attribute_value"])
                 for r in answer.get_variable_result
