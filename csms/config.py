@@ -158,6 +158,7 @@ class OcppSettings:
     local_lists: bool = True
     local_list_retry: Annotated[float, POSITIVE] = 60.0
     cost_updated_interval: Annotated[float, NOT_NEGATIVE] = 60.0
+    known_vendors: str = ""
 
 
 @dataclass
@@ -248,6 +249,11 @@ def lenient_actions(settings: OcppSettings, charge_point_id: str) -> set[str]:
         if charger == charge_point_id and action:
             found.add(action.strip())
     return found
+
+
+def known_vendors(settings: OcppSettings) -> frozenset[str]:
+    """The DataTransfer vendorIds we answer (comma-separated); any other gets UnknownVendorId."""
+    return frozenset(v.strip() for v in settings.known_vendors.split(",") if v.strip())
 
 
 class ConfigError(ValueError):

@@ -64,6 +64,9 @@ class SimConfig:
     local_list_per_message: int = 50
     # Connector types by connector (2.0.1 ConnectorEnumType); the rest are Type 2 sockets.
     connector_types: dict[int, str] = field(default_factory=dict)
+    # Keys one GetConfiguration may ask (1.6 GetConfigurationMaxKeys), variables one Get/SetVariables
+    # may carry (2.0.1 DeviceDataCtrlr ItemsPerMessage); more are refused. None: no limit said.
+    max_keys: int | None = None
 
 
 @dataclass
@@ -99,6 +102,7 @@ class SimulatedChargePoint:
         self.inoperative: set[int] = set()
         self.scheduled: dict[int, bool] = {}  # connector → operative, once its transaction ends
         self.settings: dict[str, str] = {}
+        self.cache_cleared = 0  # ClearCache calls taken
         self.csms_meter_interval = 900.0
         self.csms_heartbeat_interval = 300.0
         self.log = log.bind(charge_point_id=config.charge_point_id)
@@ -573,6 +577,12 @@ class SimulatedChargePoint:
     async def charging_changed(self, connector: int, drawing: bool) -> None:
         """The EV began or stopped drawing energy: the version's way of saying so, before the
         meter shows it."""
+
+    def vendor_data(self, vendor_id: str, data: str | None) -> dict[str, Any]:
+        """A DataTransfer from the CSMS: its own vendor's echoed, any other's unknown."""
+        if vendor_id != self.config.vendor:
+            return {"status": "UnknownVendorId"}
+        return {"status": "Accepted", "data": data}
 
     def configure(self, key: str, value: str) -> bool:
         """A setting the CSMS changes (either version's name); False: rejected."""

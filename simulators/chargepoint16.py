@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OccurenceConstraintViolationError, OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -62,6 +62,12 @@ class _Client(ChargePoint):
                      "SendLocalListMaxLength": str(config.local_list_per_message)}
                     if config.local_list else {}),
                  **self.sim.settings}
+        limit = self.sim.config.max_keys
+        if limit is not None:
+            known["GetConfigurationMaxKeys"] = str(limit)
+            if len(kwargs.get("key") or []) > limit:
+                raise OccurenceConstraintViolationError(
+                    description=f"at most {limit} keys (GetConfigurationMaxKeys)")
         wanted = kwargs.get("key") or list(known)
         return call_result.GetConfiguration(
             configuration_key=[{"key": k, "readonly": False, "value": known[k]}
@@ -112,7 +118,12 @@ class _Client(ChargePoint):
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        return call_result.DataTransfer(status="Accepted")
+        return call_result.DataTransfer(**self.sim.vendor_data(vendor_id, kwargs.get("data")))
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self) -> call_result.ClearCache:
+        self.sim.cache_cleared += 1
+        return call_result.ClearCache(status="Accepted")
 
     @on(Action.get_local_list_version)
     async def on_get_local_list_version(self) -> call_result.GetLocalListVersion:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from ocpp import exceptions
+from ocpp.exceptions import OccurrenceConstraintViolationError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -63,6 +64,7 @@ class _Client(ChargePoint, DeviceModelFirmware):
     @on(Action.set_variables)
     async def on_set_variables(self, set_variable_data: list[dict[str, Any]],
                                **kwargs: Any) -> call_result.SetVariables:
+        self._within_items(set_variable_data, "SetVariables")
         results = []
         for item in set_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
@@ -75,15 +77,35 @@ class _Client(ChargePoint, DeviceModelFirmware):
     @on(Action.get_variables)
     async def on_get_variables(self, get_variable_data: list[dict[str, Any]],
                                **kwargs: Any) -> call_result.GetVariables:
+        self._within_items(get_variable_data, "GetVariables")
         results = []
         for item in get_variable_data:
             key = f"{item['component']['name']}.{item['variable']['name']}"
-            value = self.sim.device.read(item) or self.sim.settings.get(key)
+            instance = item["variable"].get("instance")
+            value = self.sim.device.read(item) or self.sim.settings.get(
+                f"{key}[{instance}]" if instance else key)
+            if key == "DeviceDataCtrlr.ItemsPerMessage" and self.sim.config.max_keys:
+                value = str(self.sim.config.max_keys)
             results.append({"attribute_status": "Accepted" if value is not None else "UnknownVariable",
                             "attribute_type": item.get("attribute_type") or "Actual",
                             "component": item["component"], "variable": item["variable"],
                             **({"attribute_value": value} if value is not None else {})})
         return call_result.GetVariables(get_variable_result=results)
+
+    def _within_items(self, items: list[Any], instance: str) -> None:
+        limit = self.sim.config.max_keys
+        if limit is not None and len(items) > limit:
+            raise OccurrenceConstraintViolationError(
+                description=f"at most {limit} items (DeviceDataCtrlr.ItemsPerMessage {instance})")
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(**self.sim.vendor_data(vendor_id, kwargs.get("data")))
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **kwargs: Any) -> call_result.ClearCache:
+        self.sim.cache_cleared += 1
+        return call_result.ClearCache(status="Accepted")
 
     @on(Action.reset)
     async def on_reset(self, type: str, **kwargs: Any) -> call_result.Reset:

@@ -115,7 +115,8 @@ async def test_oversized_message_closes_cleanly(app: App) -> None:
         assert ws.close_code == 1009
 
 
-async def test_reports_are_acknowledged_and_stored(app: App) -> None:
+async def test_reports_are_acknowledged_and_stored(make_app: AppFactory) -> None:
+    app = await make_app(known_vendors="ACME")  # a vendor we know: its DataTransfer is taken
     await register(app.pool, "CP1", None, {1: None}, security_profile=0)
     async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
         reply = await _call(ws, [2, "d1", "DataTransfer", {"vendorId": "ACME", "data": "hello"}])

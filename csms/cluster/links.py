@@ -13,6 +13,11 @@ class ChargerOffline(Exception):
     """The charger is not connected to any node (or its node went away mid-call)."""
 
 
+class BadCommand(Exception):
+    """A raw command the charger's OCPP version has no such action for, or whose payload does not
+    fit the action's schema: nothing was sent."""
+
+
 class NotSupported(Exception):
     """The charger's protocol has no such operation (e.g. the device model on OCPP 1.6)."""
 
@@ -36,6 +41,17 @@ class ChargerLink(DeviceModelLink, Protocol):
     async def get_configuration(self, keys: list[str]) -> dict[str, Any]: ...
     async def change_configuration(self, key: str, value: str) -> str: ...
     async def set_password(self, password: str) -> str: ...
+    async def raw_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Any CSMS-to-charger action of the charger's version, with its raw (camelCase) payload:
+        {"response": the charger's payload, and the domain effects: "password",
+        "security_profile"}; raises BadCommand before sending anything that does not fit."""
+        ...
+    async def clear_cache(self) -> str: ...
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        """Several settings; the charger's status for each, by key."""
+        ...
+    async def data_transfer(self, vendor_id: str, message_id: str | None,
+                            data: str | None) -> dict[str, Any]: ...
 
 
 class Connections:

@@ -15,7 +15,7 @@ from ocpp.exceptions import InternalError, OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.device_model_link import RelayedDeviceModel
-from csms.cluster.links import ChargerLink, ChargerOffline, Connections, NotSupported
+from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, Connections, NotSupported
 from csms.cluster.nodes import NodeRegistry
 from csms.domain.commands import finish_in_flight
 from csms.domain.model import TokenType
@@ -98,6 +98,19 @@ class RemoteLink(RelayedDeviceModel):
     async def set_password(self, password: str) -> str:
         return str(await self._call("set_password", password))
 
+    async def raw_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call("raw_call", action, payload))
+
+    async def clear_cache(self) -> str:
+        return str(await self._call("clear_cache"))
+
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        return dict(await self._call("set_configuration", values))
+
+    async def data_transfer(self, vendor_id: str, message_id: str | None,
+                            data: str | None) -> dict[str, Any]:
+        return dict(await self._call("data_transfer", vendor_id, message_id, data))
+
 
 class Relay:
     """Commands find their charger wherever it is connected.
@@ -171,6 +184,8 @@ class Relay:
             raise TimeoutError(f"{charge_point_id} did not answer {method}")
         if error == "callerror":
             raise ocpp_error(reply["code"], reply["description"])
+        if error == "bad":
+            raise BadCommand(reply["reason"])
         return reply["answer"]
 
     async def _fetch_stored(self, reply_id: str) -> dict[str, Any]:
@@ -227,10 +242,12 @@ class Relay:
             return {"answer": await getattr(link, method)(*args)}
         except TimeoutError:
             return {"error": "timeout"}
-        except ConnectionClosed:
+        except (ConnectionClosed, ChargerOffline):
             return {"error": "offline"}
         except NotSupported:
             return {"error": "not_supported"}
+        except BadCommand as bad:
+            return {"error": "bad", "reason": str(bad)}
         except OCPPError as error:
             return {"error": "callerror", "code": getattr(error, "code", "InternalError"),
                     "description": error.description}

@@ -13,14 +13,16 @@ import structlog
 from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
-from csms.cluster.links import ChargerLink, ChargerOffline, NotSupported
+from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSupported
+from csms.domain import configuration
 from csms.domain.authorization import remote_start_refusal
 from csms.domain.device_model import DeviceModelCommands
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
 from csms.security.credentials import hash_password
-from csms.storage import store
+from csms.security.masking import mask_payload
+from csms.storage import configuration_store, store
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay
@@ -38,6 +40,7 @@ class Outcome(StrEnum):
     BUSY = "busy"  # the EVSE already has a session
     TOKEN_REFUSED = "token_refused"  # our tokens table holds the token as blocked, expired, invalid
     NOT_SUPPORTED = "not_supported"  # the charger's protocol (or the charger) has no such operation
+    INVALID = "invalid"  # a raw command its charger's OCPP version does not have, or malformed
 
 
 @dataclass(frozen=True)
@@ -274,14 +277,58 @@ class CommandService(DeviceModelCommands):
                                      lambda link: link.trigger(message, evse_number))
 
     async def get_configuration(self, charge_point_id: str, keys: list[str]) -> CommandResult:
-        return await self._with_link(charge_point_id, "get_configuration",
-                                     lambda link: link.get_configuration(keys))
+        """Asked of the charger (in batches of what it takes), every result kept."""
+        result = await self._with_link(charge_point_id, "get_configuration",
+                                       lambda link: link.get_configuration(keys))
+        if not result.accepted:
+            return result
+        entries = [configuration.from_plain(e) for e in result.detail.get("entries", [])]
+        await configuration_store.save(self.pool, charge_point_id, entries)
+        return CommandResult(Outcome.ACCEPTED, configuration.view(entries))
 
     async def change_configuration(self, charge_point_id: str, key: str,
                                    value: str) -> CommandResult:
-        return await self._with_link(charge_point_id, "change_configuration",
-                                     lambda link: link.change_configuration(key, value))
+        """A password goes the password's way, so its hash is stored when the charger takes it."""
+        if key in configuration.PASSWORD_KEYS:
+            return await self.set_password(charge_point_id, value)
+        result = await self._with_link(charge_point_id, "change_configuration",
+                                       lambda link: link.change_configuration(key, value))
+        status = result.detail.get("status")
+        if isinstance(status, str):
+            await configuration_store.save(self.pool, charge_point_id,
+                                           [configuration.changed(key, value, status)])
+        if result.accepted or status == "RebootRequired":
+            await self._raise_profile(charge_point_id, key, value)
+        return result
 
+    async def set_configuration(self, charge_point_id: str,
+                                values: dict[str, str]) -> CommandResult:
+        """Several settings at once (a password goes alone, by change_configuration); detail:
+        the charger's status by key; accepted when it took them all."""
+        result = await self._with_link(charge_point_id, "set_configuration",
+                                       lambda link: link.set_configuration(values))
+        if not result.accepted:
+            return result
+        statuses = {str(k): str(v) for k, v in result.detail.items()}
+        await configuration_store.save(self.pool, charge_point_id, [
+            configuration.changed(key, values.get(key, ""), status)
+            for key, status in statuses.items()])
+        for key, status in statuses.items():
+            if status in configuration.TAKEN:
+                await self._raise_profile(charge_point_id, key, values.get(key, ""))
+        taken = all(status in configuration.TAKEN for status in statuses.values())
+        return CommandResult(Outcome.ACCEPTED if taken else Outcome.REJECTED,
+                             {"results": statuses})
+
+    async def stored_configuration(self, charge_point_id: str) -> dict[str, Any] | None:
+        """The charger's configuration as it last told us; None for an unknown charger."""
+        if await store.get_charge_point(self.pool, charge_point_id) is None:
+            return None
+        return configuration.view(await configuration_store.load(self.pool, charge_point_id))
+
+    async def _raise_profile(self, charge_point_id: str, key: str, value: str) -> None:
+        if key in configuration.PROFILE_KEYS and value.isdigit() and 0 <= int(value) <= 3:
+            await store.raise_security_profile(self.pool, charge_point_id, int(value))
 
     async def set_password(self, charge_point_id: str, password: str) -> CommandResult:
         """A new Basic auth password: the charger takes it first, then we store its hash, so
@@ -301,3 +348,58 @@ class CommandService(DeviceModelCommands):
             return CommandResult(Outcome.REJECTED,
                                  {"reason": f"charger registration is {status.lower()}"})
         return None
+
+    async def clear_cache(self, charge_point_id: str) -> CommandResult:
+        return await self._with_link(charge_point_id, "clear_cache",
+                                     lambda link: link.clear_cache())
+
+    async def data_transfer(self, charge_point_id: str, vendor_id: str,
+                            message_id: str | None = None, data: str | None = None
+                            ) -> CommandResult:
+        """DataTransfer to the charger: its status (Accepted, Rejected, UnknownVendorId,
+        UnknownMessageId) and its data."""
+        result = await self._with_link(
+            charge_point_id, "data_transfer",
+            lambda link: link.data_transfer(vendor_id, message_id, data))
+        status = result.detail.get("status")
+        if result.accepted and status != "Accepted":
+            return CommandResult(Outcome.REJECTED, result.detail)
+        return result
+
+    async def raw_command(self, charge_point_id: str, action: str,
+                          payload: dict[str, Any]) -> CommandResult:
+        """A generic command: any CSMS-to-charger action of the charger's OCPP version with its raw
+        payload. detail: {"status", "response"} as answered (its secrets masked), or {"callError":
+        {code, description}}; the password and security profile it changed count as on the typed
+        path. NOT_FOUND: the charger is connected to no node."""
+        link = await self.relay.link(charge_point_id)
+        if link is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": f"{charge_point_id} is not connected"})
+        try:
+            answer = await link.raw_call(action, payload)
+        except BadCommand as bad:
+            return CommandResult(Outcome.INVALID, {"reason": str(bad)})
+        except TimeoutError:
+            result = CommandResult(Outcome.TIMEOUT)
+        except (ConnectionClosed, ChargerOffline):
+            result = CommandResult(Outcome.OFFLINE)
+        except OCPPError as error:
+            result = CommandResult(Outcome.FAILED, {"callError": {
+                "code": error.code, "description": error.description}})
+        else:
+            response = answer.get("response") or {}
+            password = answer.get("password")
+            if isinstance(password, str):
+                await store.set_password_hash(self.pool, charge_point_id, hash_password(password))
+            await configuration_store.save(self.pool, charge_point_id, [
+                configuration.from_plain(e) for e in answer.get("configuration") or []])
+            profile = answer.get("security_profile")
+            if isinstance(profile, int):
+                await store.raise_security_profile(self.pool, charge_point_id, profile)
+            status = response.get("status")
+            result = CommandResult(Outcome.ACCEPTED, {
+                "status": status if isinstance(status, str) else None,
+                "response": mask_payload(response)})
+        log.info("command", charge_point_id=charge_point_id, command=action,
+                 outcome=result.outcome, status=result.detail.get("status"))
+        return result

@@ -14,16 +14,17 @@ import ocpp.messages
 import structlog
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
-from ocpp.messages import MessageType, unpack
+from ocpp.messages import Call, MessageType, unpack, validate_payload
 
-from csms.config import OcppSettings, lenient_actions
+from csms.cluster.links import BadCommand
+from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.charge_points import ChargePointService
 from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
-from csms.ocpp import casing, routing, validation
+from csms.ocpp import casing, generic, routing, validation
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.messages import message_log
 from csms.ocpp.meter import format_timestamp
@@ -139,6 +140,8 @@ class OcppAdapter:
     def close(self) -> None:
         for task in list(self._tasks or ()):
             task.cancel()
+        # A call waiting for this connection's answer ends now, as offline, not at its timeout.
+        self._response_queue.close()
 
     async def report(self, kind: str, payload: dict[str, Any]) -> None:
         """Store a message that has no domain model yet, in the charger's own camelCase."""
@@ -235,3 +238,39 @@ class OcppAdapter:
 
     async def set_meter_interval(self, seconds: int) -> str:
         raise NotImplementedError
+
+    async def raw_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A generic command: the raw payload checked against this version's schema, sent as
+        the library sends its own calls, and the answer (or the CALLERROR, raised) as it came."""
+        if action not in generic.CSMS_ACTIONS[self.protocol]:
+            raise BadCommand(f"{action} is not an action the CSMS sends in {self.protocol}")
+        message = Call(unique_id=str(self._unique_id_generator()),  # type: ignore[attr-defined]
+                       action=action, payload=payload)
+        try:
+            await validate_payload(message, self._ocpp_version)  # type: ignore[attr-defined]
+        except OCPPError as error:
+            cause = str((error.details or {}).get("cause") or "")[:300]
+            raise BadCommand(f"payload does not fit {action}: {error.description}"
+                             + (f" ({cause})" if cause else "")) from None
+        response = await timed_call(action, self._raw_exchange(message))
+        if response.message_type_id == MessageType.CallError:
+            raise response.to_exception()
+        answer = response.payload if isinstance(response.payload, dict) else {}
+        return {"response": answer, **generic.effects(action, payload, answer),
+                "configuration": [e.plain() for e in
+                                  generic.configuration_entries(action, payload, answer)]}
+
+    async def _raw_exchange(self, message: Call) -> Any:
+        async with self._call_lock:  # type: ignore[attr-defined]
+            await self._send(message.to_json())
+            return await self._get_specific_response(  # type: ignore[attr-defined]
+                message.unique_id, self._response_timeout)  # type: ignore[attr-defined]
+
+    async def data_from_charger(self, payload: dict[str, Any]) -> str:
+        """A DataTransfer from the charger: kept when its vendor is one we know (ocpp.known_vendors),
+        else answered UnknownVendorId (1.6 DataTransfer.conf, 2.0.1 DataTransferStatusEnumType)."""
+        if payload.get("vendor_id") not in known_vendors(self.services.settings):
+            self.log.info("data transfer from an unknown vendor", vendor_id=payload.get("vendor_id"))
+            return "UnknownVendorId"
+        await self.report("DataTransfer", payload)
+        return "Accepted"

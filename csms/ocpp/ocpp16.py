@@ -17,12 +17,11 @@ from ocpp.v16.enums import Action
 
 from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
-from csms.ocpp import local_list
+from csms.ocpp import configuration, local_list
 from csms.ocpp.adapter import OcppAdapter, now, now_z
 from csms.ocpp.device_model16 import NoDeviceModel
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16
 from csms.ocpp.status import authorization_16, evse_status_16, stop_reason_16
-from csms.security.masking import mask_payload
 
 
 def _id_tag_info(answer: Authorization) -> dict[str, str]:
@@ -131,8 +130,8 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        await self.report("DataTransfer", {"vendor_id": vendor_id, **kwargs})
-        return call_result.DataTransfer(status="Accepted")
+        return call_result.DataTransfer(
+            status=await self.data_from_charger({"vendor_id": vendor_id, **kwargs}))
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
@@ -198,10 +197,31 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
                                                       connector_id=evse_number))
 
     async def get_configuration(self, keys: list[str]) -> dict[str, Any]:
-        answer = await self.call(call.GetConfiguration(key=keys or None), suppress=False)
-        # AuthorizationKey is write-only: a charger that still reports it is not echoed.
-        return mask_payload({"configuration_key": answer.configuration_key or [],
-                             "unknown_key": answer.unknown_key or []})
+        """{"entries": neutral entries}; more keys than the charger's GetConfigurationMaxKeys
+        are asked in batches of that many."""
+        found = []
+        for batch in configuration.batches(keys, await self._max_keys() if len(keys) > 1 else None):
+            answer = await self.call(call.GetConfiguration(key=batch or None), suppress=False)
+            # AuthorizationKey is write-only: a charger that still reports it is masked.
+            found += configuration.entries_16(answer.configuration_key, answer.unknown_key)
+        return {"entries": [e.plain() for e in found]}
+
+    _max_keys_known: int | None = None
+
+    async def _max_keys(self) -> int | None:
+        """GetConfigurationMaxKeys, asked once a connection; None when the charger does not say."""
+        if self._max_keys_known is None:
+            try:
+                answer = await self.call(call.GetConfiguration(key=["GetConfigurationMaxKeys"]),
+                                         suppress=False)
+            except OCPPError:  # a firmware that cannot say: no limit we know of
+                self._max_keys_known = 0
+                return None
+            values = [k.get("value") for k in answer.configuration_key or []
+                      if k.get("key") == "GetConfigurationMaxKeys"]
+            self._max_keys_known = (int(values[0]) if values and str(values[0]).isdigit()
+                                    else 0)
+        return self._max_keys_known or None
 
     async def change_configuration(self, key: str, value: str) -> str:
         return await self._status(call.ChangeConfiguration(key=key, value=value))
@@ -231,3 +251,16 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
             list_version=version, update_type="Full" if full else "Differential",
             local_authorization_list=[local_list.entry_16(uid, entry) for uid, entry in changes
                                       if len(uid) <= local_list.ID_TAG_16]))
+
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        # ChangeConfiguration takes one key a message.
+        return {key: await self.change_configuration(key, value) for key, value in values.items()}
+
+    async def clear_cache(self) -> str:
+        return await self._status(call.ClearCache())
+
+    async def data_transfer(self, vendor_id: str, message_id: str | None,
+                            data: str | None) -> dict[str, Any]:
+        answer = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id,
+                                                   data=data), suppress=False)
+        return {"status": str(answer.status), "data": answer.data}

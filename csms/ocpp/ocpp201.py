@@ -15,14 +15,13 @@ from websockets.exceptions import ConnectionClosed
 from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.domain.session_costs import ShownCost
-from csms.ocpp import local_list
+from csms.ocpp import configuration, local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.registration import allowed as registration_allows
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
-from csms.security.masking import mask_payload
 
 
 def _token_info(answer: Authorization) -> dict[str, Any]:
@@ -190,8 +189,7 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, **kwargs: Any) -> call_result.DataTransfer:
-        await self.report("DataTransfer", kwargs)
-        return call_result.DataTransfer(status="Accepted")
+        return call_result.DataTransfer(status=await self.data_from_charger(kwargs))
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status(self, **kwargs: Any) -> call_result.FirmwareStatusNotification:
@@ -256,10 +254,36 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
         ))
 
     async def get_configuration(self, keys: list[str]) -> dict[str, Any]:
-        answer = await self.call(call.GetVariables(
-            get_variable_data=[_component_variable(key) for key in keys]), suppress=False)
-        # BasicAuthPassword is write-only: a charger that still reports it is not echoed.
-        return mask_payload({"get_variable_result": answer.get_variable_result})
+        """{"entries": neutral entries}; more variables than the charger's DeviceDataCtrlr
+        ItemsPerMessage (GetVariables instance) are asked in batches of that many."""
+        found = []
+        size = await self._items_per_message("GetVariables") if len(keys) > 1 else None
+        for batch in configuration.batches(keys, size):
+            answer = await self.call(call.GetVariables(
+                get_variable_data=[_component_variable(key) for key in batch]), suppress=False)
+            # BasicAuthPassword is write-only: a charger that still reports it is masked.
+            found += configuration.entries_201(answer.get_variable_result)
+        return {"entries": [e.plain() for e in found]}
+
+    _items_known: dict[str, int] | None = None
+
+    async def _items_per_message(self, instance: str) -> int | None:
+        """DeviceDataCtrlr.ItemsPerMessage[instance], asked once a connection; None: no limit said."""
+        if self._items_known is None:
+            try:
+                answer = await self.call(call.GetVariables(get_variable_data=[
+                    {"component": {"name": "DeviceDataCtrlr"},
+                     "variable": {"name": "ItemsPerMessage", "instance": name}}
+                    for name in ("GetVariables", "SetVariables")]), suppress=False)
+            except OCPPError:  # a firmware that cannot say: no limit we know of
+                self._items_known = {}
+                return None
+            self._items_known = {
+                r["variable"].get("instance", ""): int(r["attribute_value"])
+                for r in answer.get_variable_result
+                if r["attribute_status"] == "Accepted"
+                and str(r.get("attribute_value", "")).isdigit()}
+        return self._items_known.get(instance) or None
 
     async def change_configuration(self, key: str, value: str) -> str:
         answer = await self.call(call.SetVariables(set_variable_data=[
@@ -353,3 +377,24 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
             self.log.info("CostUpdated refused", code=error.code)
         except (TimeoutError, ConnectionClosed):  # the session's next meter values try again
             self.log.info("CostUpdated not answered", transaction_id=transaction_id)
+
+    async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
+        """In batches of the charger's DeviceDataCtrlr ItemsPerMessage (SetVariables instance)."""
+        found: dict[str, str] = {}
+        size = await self._items_per_message("SetVariables") if len(values) > 1 else None
+        for batch in configuration.batches(list(values), size):
+            answer = await self.call(call.SetVariables(set_variable_data=[
+                {"attribute_value": values[key], **_component_variable(key)} for key in batch]),
+                suppress=False)
+            found.update({configuration.key_201(r["component"], r["variable"]):
+                          str(r["attribute_status"]) for r in answer.set_variable_result})
+        return found
+
+    async def clear_cache(self) -> str:
+        return await self._status(call.ClearCache())
+
+    async def data_transfer(self, vendor_id: str, message_id: str | None,
+                            data: str | None) -> dict[str, Any]:
+        answer = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id,
+                                                   data=data), suppress=False)
+        return {"status": str(answer.status), "data": answer.data}

@@ -6,6 +6,8 @@ import asyncio
 from collections import deque
 from typing import Any
 
+from csms.cluster.links import ChargerOffline
+
 
 class ResponseQueue:
     """What the library needs of its asyncio.Queue (put_nowait and get), without the four
@@ -15,11 +17,19 @@ class ResponseQueue:
     As in asyncio.Queue, an item stays queued until a getter takes it, so a get() cancelled (a
     call's timeout) just as an answer arrives loses nothing: the next get() has it."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "_closed")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """The connection is gone: a call waiting for its answer (and any later) ends as
+        offline at once, instead of waiting out its timeout."""
+        self._closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def put_nowait(self, item: Any) -> None:
         if self._items is None:
@@ -30,6 +40,8 @@ class ResponseQueue:
 
     async def get(self) -> Any:
         while not self._items:
+            if self._closed:
+                raise ChargerOffline("the charger disconnected before it answered")
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

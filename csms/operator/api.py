@@ -17,10 +17,11 @@ from aiohttp import web
 from csms.config import ApiSettings
 from csms.domain.charge_points import register
 from csms.domain.commands import CommandResult, CommandService, Outcome
+from csms.domain.configuration import PASSWORD_KEYS
 from csms.domain.events import EventBus
 from csms.domain.model import SessionStatus
 from csms.ocpp.meter import format_timestamp, parse_timestamp
-from csms.operator import device_model_api, registration_api, reservations_api
+from csms.operator import commands_api, device_model_api, registration_api, reservations_api
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
@@ -48,6 +49,7 @@ _OUTCOME_HTTP = {
     Outcome.FAILED: 502,
     # The charger's protocol has no such operation (the device model on OCPP 1.6).
     Outcome.NOT_SUPPORTED: 409,
+    Outcome.INVALID: 400,
 }
 
 
@@ -127,6 +129,13 @@ def command_reply(result: CommandResult) -> web.Response:
     return reply(data, _OUTCOME_HTTP[result.outcome])
 
 
+def _check_password(password: str, name: str) -> str:
+    if not 16 <= len(password) <= 40 or not password.isprintable():
+        # OCPP's limits for the Basic auth password (1.6 whitepaper, 2.0.1 BasicAuthPassword).
+        raise BadRequest(f"'{name}' must be 16 to 40 printable characters")
+    return password
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def too_many_attempts(retry_after: float) -> web.Response:
@@ -197,6 +206,7 @@ class AdminApi:
         registration_api.routes(self)
         device_model_api.routes(self)
         reservations_api.routes(self)
+        commands_api.routes(self)
 
     @property
     def port(self) -> int:
@@ -405,10 +415,7 @@ class AdminApi:
         return command_reply(await self.commands.cancel_reservation(reservation_id))
 
     async def set_password(self, request: web.Request) -> web.Response:
-        password = field(await body(request), "password", str)
-        if not 16 <= len(password) <= 40 or not password.isprintable():
-            # OCPP's limits for the Basic auth password (1.6 whitepaper, 2.0.1 BasicAuthPassword).
-            raise BadRequest("'password' must be 16 to 40 printable characters")
+        password = _check_password(field(await body(request), "password", str), "password")
         return command_reply(await self.commands.set_password(request.match_info["cp"], password))
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -436,8 +443,19 @@ class AdminApi:
 
     async def change_configuration(self, request: web.Request) -> web.Response:
         data = await body(request)
+        if "values" in data:
+            values = field(data, "values", dict)
+            if not values or not all(isinstance(v, str) for v in values.values()):
+                raise BadRequest("'values' must map keys to string values (at least one)")
+            if PASSWORD_KEYS & set(values):
+                raise BadRequest("set the password alone, as key and value")
+            return command_reply(await self.commands.set_configuration(request.match_info["cp"],
+                                                                       values))
+        key, value = field(data, "key", str), field(data, "value", str)
+        if key in PASSWORD_KEYS:  # the password's way: its hash is stored once the charger took it
+            _check_password(value, "value")
         return command_reply(await self.commands.change_configuration(
-            request.match_info["cp"], field(data, "key", str), field(data, "value", str)))
+            request.match_info["cp"], key, value))
 
     # --- sessions ------------------------------------------------------------------------
 

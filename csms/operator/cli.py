@@ -17,7 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import device_model_cli, local_list_cli, registration_cli, reservations_cli
+from csms.operator import command_cli, device_model_cli, local_list_cli, registration_cli, reservations_cli
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -371,6 +371,7 @@ def parser() -> argparse.ArgumentParser:
     retire_cp.add_argument("id")
     retire_cp.add_argument("--evse", type=int, action="append", help="EVSE number (repeatable)")
     retire_cp.set_defaults(handler=_retire)
+    command_cli.add_parser(cp_commands, common)
 
     sites = commands.add_parser("sites", parents=[common], help="where charge points stand")
     site_commands = sites.add_subparsers(dest="action", required=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from csms.operator import commands_api
+
 _OBJECT = {"type": "object", "additionalProperties": True}
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
 _COMMAND = {
@@ -12,7 +14,7 @@ _COMMAND = {
     "properties": {
         "outcome": {"type": "string", "enum": ["accepted", "rejected", "offline", "timeout",
                                                "failed", "not_found", "busy",
-                                               "token_refused", "not_supported"]},
+                                               "token_refused", "not_supported", "invalid"]},
         "detail": _OBJECT,
         "session_id": {"type": "string", "format": "uuid"},
     },
@@ -143,9 +145,12 @@ def openapi_document() -> dict[str, Any]:
             "/charge-points/{cp}/configuration": {
                 "get": _command("Read configuration keys (2.0.1: Component.Variable)",
                                 [cp, _query("key", many=True)]),
-                "post": _command("Change one configuration key", [cp], _body(
-                    {"key": {"type": "string"}, "value": {"type": "string"}},
-                    ["key", "value"])),
+                "post": _command("Change one configuration key (key, value), or several (values: "
+                                 "key to value; detail.results: the charger's status by key)",
+                                 [cp], _body(
+                    {"key": {"type": "string"}, "value": {"type": "string"},
+                     "values": {"type": "object",
+                                "additionalProperties": {"type": "string"}}}, [])),
             },
             "/charge-points/{cp}/evses/{evse}/start": {"post": _command(
                 "Start a session remotely", [cp, evse],
@@ -269,6 +274,7 @@ def openapi_document() -> dict[str, Any]:
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
             **_device_model_paths(cp, listing),
+            **commands_api.paths(cp, _command, _body, _json, _ERROR),
         }),
     }
 

@@ -36,6 +36,12 @@ async def set_password_hash(db: Executor, charge_point_id: str, password_hash: s
                      charge_point_id, password_hash)
 
 
+async def raise_security_profile(db: Executor, charge_point_id: str, profile: int) -> None:
+    """The charger took a higher security profile: from now on we require it (never lowered)."""
+    await db.execute("UPDATE charge_points SET security_profile = GREATEST(security_profile, $2) "
+                     "WHERE id = $1", charge_point_id, profile)
+
+
 async def get_charge_point(db: Executor, charge_point_id: str) -> Row | None:
     return await db.fetchrow("SELECT * FROM charge_points WHERE id = $1", charge_point_id)
 
