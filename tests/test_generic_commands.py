@@ -58,8 +58,8 @@ async def test_generic_commands_end_to_end(app: App, api: Api, sims: SimFactory)
                                      else "LogStatusNotification"})
     assert (status, answer["status"]) == (200, "NotImplemented"), answer
 
-    # A CALLERROR: its code and description (the simulator has no local list).
-    status, answer = await api.post("/charge-points/CP1/commands/GetLocalListVersion", {})
+    # A CALLERROR: its code and description (the simulator has no smart charging).
+    status, answer = await api.post("/charge-points/CP1/commands/ClearChargingProfile", {})
     assert status == 502 and answer["callError"]["code"] == "NotImplemented", answer
 
     # Decimals as the 1.6 schemas want them (the library validates those with Decimal floats).
@@ -149,7 +149,7 @@ async def test_generic_commands_reach_a_charger_on_another_node(make_app: AppFac
         status, answer = await api.post("/charge-points/CP1/commands/Reset",
                                         {"type": "Hard" if v16 else "Immediate"})
         assert (status, answer["status"]) == (200, "Accepted"), answer
-        status, answer = await api.post("/charge-points/CP1/commands/GetLocalListVersion", {})
+        status, answer = await api.post("/charge-points/CP1/commands/ClearChargingProfile", {})
         assert status == 502 and answer["callError"]["code"] == "NotImplemented", answer
         status, answer = await api.post("/charge-points/CP1/commands/Reset", {"type": "Sideways"})
         assert (status, answer["outcome"]) == (400, "invalid"), answer
