@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import signal
@@ -25,6 +26,7 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
+from csms.domain.jobs import JobService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
 from csms.memory import freeze_forever
@@ -97,6 +99,7 @@ class App:
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
+        services = dataclasses.replace(services, jobs=JobService(pool, commands, settings.jobs))
         try:
             oicp = (OicpBridge(pool, listener, settings.oicp, commands)
                     if settings.oicp.enabled else None)
@@ -144,6 +147,8 @@ class App:
         self.tasks.append(loop.create_task(self.services.sessions.expire_forever()))
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
         self.tasks.append(loop.create_task(self.services.charge_points.flush_seen_forever()))
+        if self.services.jobs is not None:
+            self.tasks.append(loop.create_task(self.services.jobs.schedule_forever()))
 
     async def stop(self, grace: float = 10.0) -> None:
         for task in self.tasks:

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import ChargerLink, ChargerOffline
 from csms.domain.authorization import remote_start_refusal
+from csms.domain.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
@@ -259,3 +260,21 @@ class CommandService:
         if result.accepted:
             await store.set_password_hash(self.pool, charge_point_id, hash_password(password))
         return result
+
+    async def update_firmware(self, charge_point_id: str, request_id: int,
+                              request: FirmwareRequest) -> CommandResult:
+        """Sent for a job (csms/domain/jobs.py), whose id is the request's."""
+        return await self._with_link(charge_point_id, "update_firmware",
+                                     lambda link: link.update_firmware(
+                                         request_id, request.location, request.retrieve_at,
+                                         request.install_at, request.retries,
+                                         request.retry_interval, request.signing_certificate,
+                                         request.signature))
+
+    async def get_log(self, charge_point_id: str, request_id: int,
+                      request: LogRequest) -> CommandResult:
+        return await self._with_link(charge_point_id, "get_log",
+                                     lambda link: link.get_log(
+                                         request_id, request.log_type.value, request.location,
+                                         request.oldest, request.latest, request.retries,
+                                         request.retry_interval))

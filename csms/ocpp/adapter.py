@@ -18,6 +18,7 @@ from ocpp.messages import MessageType, unpack
 
 from csms.config import OcppSettings, lenient_actions
 from csms.domain.charge_points import ChargePointService
+from csms.domain.jobs import JobService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
@@ -49,6 +50,7 @@ class Services:
     sessions: SessionService
     settings: OcppSettings
     reservations: ReservationService
+    jobs: JobService | None = None  # made after the command service it sends through
 
 
 def now() -> datetime:

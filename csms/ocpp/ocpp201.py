@@ -9,8 +9,10 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from csms.domain.jobs import JobKind, LogType
 from csms.domain.model import Authorization, TokenType
 from csms.ocpp.adapter import OcppAdapter, now_z
+from csms.ocpp.job_status import job_status, request_answer
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 from csms.security.masking import mask_payload
@@ -152,13 +154,17 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         return call_result.DataTransfer(status="Accepted")
 
     @on(Action.firmware_status_notification)
-    async def on_firmware_status(self, **kwargs: Any) -> call_result.FirmwareStatusNotification:
-        await self.report("FirmwareStatusNotification", kwargs)
+    async def on_firmware_status(self, status: str,
+                                 **kwargs: Any) -> call_result.FirmwareStatusNotification:
+        await job_status(self.services, self.charge_point_id, JobKind.FIRMWARE,
+                         kwargs.get("request_id"), status)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.log_status_notification)
-    async def on_log_status(self, **kwargs: Any) -> call_result.LogStatusNotification:
-        await self.report("LogStatusNotification", kwargs)
+    async def on_log_status(self, status: str,
+                            **kwargs: Any) -> call_result.LogStatusNotification:
+        await job_status(self.services, self.charge_point_id, JobKind.LOG,
+                         kwargs.get("request_id"), status)
         return call_result.LogStatusNotification()
 
     # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
@@ -220,4 +226,26 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 
+    async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
+                              install_at: datetime | None, retries: int | None,
+                              retry_interval: int | None, signing_certificate: str | None,
+                              signature: str | None) -> dict[str, Any]:
+        answer = await self.call(call.UpdateFirmware(
+            request_id=request_id, retries=retries, retry_interval=retry_interval,
+            firmware={"location": location, "retrieve_date_time": format_timestamp(retrieve_at),
+                      "install_date_time": format_timestamp(install_at) if install_at else None,
+                      "signing_certificate": signing_certificate, "signature": signature}),
+            suppress=False)
+        return request_answer(str(answer.status))
 
+    async def get_log(self, request_id: int, log_type: str, location: str,
+                      oldest: datetime | None, latest: datetime | None, retries: int | None,
+                      retry_interval: int | None) -> dict[str, Any]:
+        answer = await self.call(call.GetLog(
+            log_type="SecurityLog" if log_type == LogType.SECURITY else "DiagnosticsLog",
+            request_id=request_id, retries=retries, retry_interval=retry_interval,
+            log={"remote_location": location,
+                 "oldest_timestamp": format_timestamp(oldest) if oldest else None,
+                 "latest_timestamp": format_timestamp(latest) if latest else None}),
+            suppress=False)
+        return request_answer(str(answer.status), answer.filename)
