@@ -35,6 +35,7 @@ from csms.ocpp.server import OcppServer
 from csms.operator.api import AdminApi
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
+from csms.operator.jobs_api import JobsApi
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate
 from csms.storage.notifications import Listener
@@ -99,7 +100,9 @@ class App:
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
-        services = dataclasses.replace(services, jobs=JobService(pool, commands, settings.jobs))
+        jobs = JobService(pool, commands, settings.jobs)
+        services = dataclasses.replace(services, jobs=jobs)
+        events.subscribe(jobs.on_event)
         try:
             oicp = (OicpBridge(pool, listener, settings.oicp, commands)
                     if settings.oicp.enabled else None)
@@ -115,6 +118,7 @@ class App:
             events.subscribe(ocpi.on_event)
             authorizer.add(ocpi.authorizer)
         api = AdminApi(settings.api, pool, commands, events)
+        JobsApi(api, jobs)
         metrics.serve(api.app, pool, connections.by_protocol)
         # The web console: its live feed follows committed events; its routes join the API's.
         console = ConsoleFeed(pool, listener, node_id)

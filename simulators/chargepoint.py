@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,13 @@ class SimConfig:
     # energy before it is full (None: until the transaction ends); a test may change them live.
     idle_ticks: int = 0
     charge_ticks: int | None = None
+    # Firmware updates and log uploads: how they end. "Installed", or the failing status sent
+    # instead (DownloadFailed, InvalidSignature, InstallationFailed, …); "Rejected": the request is
+    # refused (where the version has an answer to refuse with). Logs: "Uploaded", "UploadFailed".
+    firmware_outcome: str = "Installed"
+    log_outcome: str = "Uploaded"
+    # After sending this status the job waits until `job_resume` is set (a test's checkpoint).
+    job_pause_after: str | None = None
 
 
 @dataclass
@@ -98,6 +106,8 @@ class SimulatedChargePoint:
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumed: dict[str, int] = {}
+        self.job_resume = asyncio.Event()
+        self.installed_firmware: str | None = None  # the location of the last update installed
 
     def reserve(self, reservation_id: int, connector: int, token: str) -> str:
         """ReserveNow as a charger answers it; the connector shows Reserved."""
@@ -121,6 +131,31 @@ class SimulatedChargePoint:
                 del self.reservations[reservation_id]
                 return reservation_id
         return None
+
+    def run_job(self, statuses: list[str], send: Callable[[str], Awaitable[Any]]) -> None:
+        """Status notifications one after another, as firmware sends them: each once connected
+        (after a reboot or a lost connection too), none lost."""
+        async def steps() -> None:
+            for status in statuses:
+                while True:
+                    await self.connected.wait()
+                    try:
+                        await send(status)
+                        break
+                    except (ConnectionClosed, TimeoutError):
+                        await asyncio.sleep(0.05)
+                if status == self.config.job_pause_after:
+                    await self.job_resume.wait()
+        self.spawn(steps())
+
+    def firmware_job(self, location: str, signed: bool,
+                     send: Callable[[str], Awaitable[Any]]) -> None:
+        """An accepted update: its statuses, and once Installed the new firmware."""
+        async def sending(status: str) -> None:
+            await send(status)
+            if status == "Installed":
+                self.installed_firmware = location
+        self.run_job(firmware_statuses(self.config.firmware_outcome, signed), sending)
 
     # --- to be provided by each version ----------------------------------------------------
 
@@ -427,3 +462,21 @@ class SimulatedChargePoint:
 
 def replace_offline(payload: Any) -> Any:
     return dataclasses.replace(payload, offline=True)
+
+
+def firmware_statuses(outcome: str, signed: bool) -> list[str]:
+    """The FirmwareStatusNotifications of an update that ends in `outcome`."""
+    steps = ["Downloading", "Downloaded", *(["SignatureVerified"] if signed else []),
+             "Installing", "Installed"]
+    failed_at = {"DownloadFailed": "Downloaded", "InvalidSignature": "SignatureVerified",
+                 "InstallVerificationFailed": "Installing", "InstallationFailed": "Installed"}
+    if outcome in failed_at and failed_at[outcome] in steps:
+        return [*steps[:steps.index(failed_at[outcome])], outcome]
+    return steps
+
+
+def log_statuses(outcome: str, core: bool) -> list[str]:
+    """The Diagnostics/LogStatusNotifications of an upload (1.6 core says UploadFailed)."""
+    if outcome in ("UploadFailed", "UploadFailure"):
+        outcome = "UploadFailed" if core else "UploadFailure"
+    return ["Uploading", outcome]

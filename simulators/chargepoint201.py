@@ -13,6 +13,7 @@ from simulators.chargepoint import (
     SimConfig,
     SimulatedChargePoint,
     Transaction,
+    log_statuses,
     now_z,
     replace_offline,
 )
@@ -117,6 +118,26 @@ class _Client(ChargePoint):
     async def on_cancel_reservation(self, reservation_id: int,
                                     **kwargs: Any) -> call_result.CancelReservation:
         return call_result.CancelReservation(status=self.sim.cancel_reservation(reservation_id))
+
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                 **kwargs: Any) -> call_result.UpdateFirmware:
+        if self.sim.config.firmware_outcome == "Rejected":
+            return call_result.UpdateFirmware(status="Rejected")
+        self.sim.firmware_job(firmware["location"], True, lambda status: self.sim.call(
+            call.FirmwareStatusNotification(status=status, request_id=request_id)))
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @on(Action.get_log)
+    async def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int,
+                         **kwargs: Any) -> call_result.GetLog:
+        if self.sim.config.log_outcome == "Rejected":
+            return call_result.GetLog(status="Rejected")
+        self.sim.run_job(log_statuses(self.sim.config.log_outcome, core=False),
+                         lambda status: self.sim.call(
+                             call.LogStatusNotification(status=status, request_id=request_id)))
+        return call_result.GetLog(status="Accepted",
+                                  filename=f"{self.sim.config.charge_point_id}-{log_type}.log")
 
 
 class ChargePoint201(SimulatedChargePoint):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 
+from csms.domain.events import ChargePointBooted
 from csms.storage import job_store
 
 if TYPE_CHECKING:  # the command service is the one way to a charger
@@ -18,6 +19,9 @@ if TYPE_CHECKING:  # the command service is the one way to a charger
     from csms.domain.commands import CommandResult, CommandService
 
 log = structlog.get_logger(__name__)
+
+# Seconds after a boot before its charger's waiting jobs are sent.
+BOOT_GRACE = 1.0
 
 
 class JobKind(StrEnum):
@@ -210,6 +214,12 @@ class JobService:
     async def _policy(self, job: asyncpg.Record) -> str:
         rollout = await job_store.get_rollout(self.pool, job["rollout_id"])
         return str(rollout["offline_policy"]) if rollout else OfflinePolicy.FAIL
+
+    async def on_event(self, conn: asyncpg.Connection, event: Any) -> None:
+        """A charger that boots may have jobs waiting for it: a round once its boot answer is
+        out (a charger is asked nothing before it is accepted)."""
+        if isinstance(event, ChargePointBooted):
+            asyncio.get_running_loop().call_later(BOOT_GRACE, self._wake.set)
 
     async def schedule_forever(self) -> None:
         """Rounds every scheduler_interval, and at once when a job of ours ended."""

@@ -86,6 +86,12 @@ def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+def _jobs_paths() -> dict[str, Any]:
+    from csms.operator.jobs_api import openapi_paths  # it imports this module's helpers
+
+    return openapi_paths()
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     cp = _path_param("cp")
@@ -228,5 +234,6 @@ def openapi_document() -> dict[str, Any]:
             }},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
+            **_jobs_paths(),
         }),
     }

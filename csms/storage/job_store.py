@@ -71,7 +71,8 @@ async def set_state(db: Executor, job_id: int, state: str, last_status: str | No
     return await db.fetchrow(
         """UPDATE charger_jobs SET state = $2, last_status = coalesce($3, last_status),
                   file_name = coalesce($4, file_name), updated_at = now(),
-                  requested_at = CASE WHEN $2 = 'requested' THEN now() ELSE requested_at END,
+                  requested_at = CASE WHEN $2 = 'requested' THEN coalesce(requested_at, now())
+                                      ELSE requested_at END,
                   finished_at = CASE WHEN $2 = ANY($5::text[]) THEN now() END
            WHERE id = $1 AND state <> ALL($5::text[]) RETURNING *""",
         job_id, state, last_status, file_name, list(FINAL))
