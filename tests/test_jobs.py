@@ -9,7 +9,7 @@ import pytest
 from csms.app import App
 from csms.domain.charge_points import register
 from simulators.chargepoint import SimulatedChargePoint
-from tests.conftest import SimFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually
 
 FIRMWARE = "https://firmware.example.com/cp-2.0.bin"
@@ -263,3 +263,30 @@ async def test_bad_requests(app: App, api: Api) -> None:
     assert status == 400
     status, answer = await api.request("GET", "/jobs/99")
     assert status == 404
+
+
+async def test_jobs_across_a_cluster(make_app: AppFactory, sims: SimFactory) -> None:
+    """Asked on node a, the charger held by node b: the request (its dates) travels by the
+    relay; its statuses, received by b, move the same job."""
+    a = await make_app(node_id="a")
+    b = await make_app(node_id="b")
+    api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
+    try:
+        sim = await _online(b, sims)
+        await eventually(lambda: _held_by(a, "b"))
+        status, job = await api.post("/charge-points/CP1/firmware", SIGNED)
+        assert status == 201, job
+        await _job_ends(api, job["id"], "installed")
+        status, log = await api.post("/charge-points/CP1/logs", {
+            "location": "https://logs.example.com/up", "log_type": "security",
+            "oldest": "2026-01-01T00:00:00Z"})
+        await _job_ends(api, log["id"], "uploaded")
+        assert (await sim.wait_for_call("GetLog"))["log"]["oldestTimestamp"] == \
+            "2026-01-01T00:00:00.000Z"
+    finally:
+        await api.http.close()
+
+
+async def _held_by(app: App, node_id: str) -> bool:
+    return bool(await app.pool.fetchval("SELECT node_id FROM charge_points WHERE id = 'CP1'")
+                == node_id)
