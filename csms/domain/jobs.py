@@ -116,6 +116,23 @@ def _not_before(request: FirmwareRequest | LogRequest) -> datetime:
     return max([t for t in times if t is not None], default=datetime.now(UTC))
 
 
+async def create_rollout(pool: asyncpg.Pool, settings: JobSettings, charge_point_ids: list[str],
+                         request: FirmwareRequest | LogRequest, max_concurrent: int | None = None,
+                         offline_policy: OfflinePolicy | None = None) -> int:
+    """A rollout of one queued job per charger, for whichever node schedules to start."""
+    kind = JobKind.FIRMWARE if isinstance(request, FirmwareRequest) else JobKind.LOG
+    async with pool.acquire() as conn, conn.transaction():
+        rollout_id = await job_store.insert_rollout(
+            conn, max_concurrent or settings.max_concurrent,
+            offline_policy or settings.offline_policy)
+        for charge_point_id in dict.fromkeys(charge_point_ids):
+            await job_store.insert_job(conn, charge_point_id, kind, request.to_json(),
+                                       _not_before(request), rollout_id)
+    log.info("rollout created", rollout_id=rollout_id, kind=kind,
+             charge_points=len(charge_point_ids))
+    return rollout_id
+
+
 class JobService:
     """Creates jobs, starts them through the command service, follows the chargers' status
     notifications; one node's scheduler at a time starts the next job of each rollout."""
@@ -134,16 +151,8 @@ class JobService:
                      offline_policy: OfflinePolicy | None = None) -> int:
         """A rollout of one job per charger (all queued); returns its id. Start it with
         schedule(), or leave it to the running scheduler."""
-        kind = JobKind.FIRMWARE if isinstance(request, FirmwareRequest) else JobKind.LOG
-        async with self.pool.acquire() as conn, conn.transaction():
-            rollout_id = await job_store.insert_rollout(
-                conn, max_concurrent or self.settings.max_concurrent,
-                offline_policy or self.settings.offline_policy)
-            for charge_point_id in dict.fromkeys(charge_point_ids):
-                await job_store.insert_job(conn, charge_point_id, kind, request.to_json(),
-                                           _not_before(request), rollout_id)
-        log.info("rollout created", rollout_id=rollout_id, kind=kind,
-                 charge_points=len(charge_point_ids))
+        rollout_id = await create_rollout(self.pool, self.settings, charge_point_ids, request,
+                                          max_concurrent, offline_policy)
         self._wake.set()
         return rollout_id
 
