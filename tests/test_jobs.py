@@ -218,21 +218,29 @@ async def test_rollout_respects_its_limit(app: App, api: Api, sims: SimFactory) 
         return await counts() == {"queued": queued, "active": active, "succeeded": succeeded,
                                   "failed": failed}
 
+    async def asked_of(count: int) -> bool:
+        return len(asked()) == count
+
     await eventually(lambda: settled(3, 2, 0))
+    await eventually(lambda: asked_of(2))
     for _ in range(3):  # more rounds start nobody else
         await jobs.schedule()
-    assert len(asked()) == 2
+    assert len(asked()) == 2 and await settled(3, 2, 0)
     first = asked()
     first[0].job_resume.set()
     await eventually(lambda: settled(2, 2, 1))
-    assert len(asked()) == 3
+    await eventually(lambda: asked_of(3))
     for sim in chargers:
         sim.job_resume.set()
     # CP5's turn comes last: offline, with policy "fail", its job fails and the rollout ends.
     await eventually(lambda: settled(0, 0, 4, 1))
     assert all(sim.installed_firmware == FIRMWARE for sim in chargers)
-    finished = await api.get(f"/rollouts/{rollout['id']}")
-    assert finished["status"] == "finished" and len(finished["items"]) == 5
+
+    async def finished() -> dict[str, Any] | None:
+        await jobs.schedule()  # a round marks it
+        found = await api.get(f"/rollouts/{rollout['id']}")
+        return found if found["status"] == "finished" else None
+    assert len((await eventually(finished))["items"]) == 5
 
 
 async def test_bad_requests(app: App, api: Api) -> None:

@@ -22,6 +22,8 @@ log = structlog.get_logger(__name__)
 
 # Seconds after a boot before its charger's waiting jobs are sent.
 BOOT_GRACE = 1.0
+# Queued jobs a scheduler round reads of a rollout whose offline chargers fail.
+QUEUE_PAGE = 500
 
 
 class JobKind(StrEnum):
@@ -125,9 +127,8 @@ async def create_rollout(pool: asyncpg.Pool, settings: JobSettings, charge_point
         rollout_id = await job_store.insert_rollout(
             conn, max_concurrent or settings.max_concurrent,
             offline_policy or settings.offline_policy)
-        for charge_point_id in dict.fromkeys(charge_point_ids):
-            await job_store.insert_job(conn, charge_point_id, kind, request.to_json(),
-                                       _not_before(request), rollout_id)
+        await job_store.insert_jobs(conn, list(dict.fromkeys(charge_point_ids)), kind,
+                                    request.to_json(), _not_before(request), rollout_id)
     log.info("rollout created", rollout_id=rollout_id, kind=kind,
              charge_points=len(charge_point_ids))
     return rollout_id
@@ -150,31 +151,38 @@ class JobService:
                      max_concurrent: int | None = None,
                      offline_policy: OfflinePolicy | None = None) -> int:
         """A rollout of one job per charger (all queued); returns its id. Start it with
-        schedule(), or leave it to the running scheduler."""
-        rollout_id = await create_rollout(self.pool, self.settings, charge_point_ids, request,
-                                          max_concurrent, offline_policy)
-        self._wake.set()
-        return rollout_id
+        schedule(), or leave it to the scheduler's next round."""
+        return await create_rollout(self.pool, self.settings, charge_point_ids, request,
+                                    max_concurrent, offline_policy)
 
     # --- scheduling -------------------------------------------------------------------------
 
-    async def schedule(self) -> int:
+    async def schedule(self, wait: bool = False) -> int:
         """One round: fail stalled jobs, start queued ones where their rollout has room, and
-        send them; returns how many were sent. A round held by another node is skipped."""
+        send them; returns how many were sent. While another round (of any node) claims jobs,
+        this one is skipped, or with `wait` runs after it (the claims are short: the calls to
+        the chargers go out after them)."""
         started: list[asyncpg.Record] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)",
-                                       job_store.SCHEDULER_LOCK):
+            if wait:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", job_store.SCHEDULER_LOCK)
+            elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)",
+                                         job_store.SCHEDULER_LOCK):
                 return 0
             for job in await job_store.fail_stalled(conn, self.settings.job_timeout):
                 log.warning("job stalled", job_id=job["id"], charge_point_id=job["charge_point_id"])
             for rollout in await job_store.running_rollouts(conn):
                 free = rollout["max_concurrent"] - rollout["active"]
-                for job in await job_store.queued_jobs(conn, rollout["id"]) if free > 0 else []:
+                if free <= 0:
+                    continue
+                # Waiting chargers are skipped in SQL; failing ones are met in turn, a page a round.
+                waits = rollout["offline_policy"] == OfflinePolicy.WAIT
+                for job in await job_store.queued_jobs(conn, rollout["id"], waits,
+                                                       free if waits else QUEUE_PAGE):
                     if free <= 0:
                         break
                     if not await self.commands.online(job["charge_point_id"]):
-                        if rollout["offline_policy"] == OfflinePolicy.FAIL:
+                        if not waits:
                             await job_store.set_state(conn, job["id"], JobState.FAILED, "offline")
                         continue
                     await job_store.set_state(conn, job["id"], JobState.REQUESTED, None)

@@ -149,7 +149,7 @@ class JobsApi:
         if await store.get_charge_point(self.api.pool, charge_point_id) is None:
             return problem(404, "unknown charge point")
         rollout_id = await self.jobs.create([charge_point_id], job_request, 1, policy)
-        await self.jobs.schedule()  # sent now if it can be (another node's round may be first)
+        await self.jobs.schedule(wait=True)  # sent now if it can be (another node's round may be first)
         job = (await job_store.list_jobs(self.api.pool, rollout_id=rollout_id))[0]
         return reply(record(job), 201)
 
@@ -185,7 +185,7 @@ class JobsApi:
         except InvalidRequest as error:
             return self._bad(error)
         rollout_id = await self.jobs.create(charge_points, job_request, limit, policy)
-        await self.jobs.schedule()
+        await self.jobs.schedule(wait=True)
         rollout = await self._rollout(rollout_id)
         return reply(rollout, 201) if rollout else problem(404, "unknown rollout")
 

@@ -22,12 +22,14 @@ async def insert_rollout(conn: Executor, max_concurrent: int, offline_policy: st
         max_concurrent, offline_policy)
 
 
-async def insert_job(conn: Executor, charge_point_id: str, kind: str, parameters: dict[str, Any],
-                     not_before: datetime, rollout_id: int | None = None) -> asyncpg.Record:
-    return await conn.fetchrow(
+async def insert_jobs(conn: Executor, charge_point_ids: list[str], kind: str,
+                      parameters: dict[str, Any], not_before: datetime, rollout_id: int) -> None:
+    """One queued job per charger, in the order given (the rollout's order)."""
+    await conn.execute(
         """INSERT INTO charger_jobs (charge_point_id, kind, state, parameters, not_before, rollout_id)
-           VALUES ($1, $2, 'queued', $3, $4, $5) RETURNING *""",
-        charge_point_id, kind, parameters, not_before, rollout_id)
+           SELECT id, $2, 'queued', $3, $4, $5 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)
+           ORDER BY n""",
+        charge_point_ids, kind, parameters, not_before, rollout_id)
 
 
 async def get_job(db: Executor, job_id: int) -> asyncpg.Record | None:
@@ -107,11 +109,17 @@ async def running_rollouts(conn: Executor) -> list[asyncpg.Record]:
         list(ACTIVE))
 
 
-async def queued_jobs(conn: Executor, rollout_id: int) -> list[asyncpg.Record]:
+async def queued_jobs(conn: Executor, rollout_id: int, online_only: bool,
+                      limit: int) -> list[asyncpg.Record]:
+    """The rollout's next queued jobs in order; online_only: those whose charger a live node
+    holds (a rollout of thousands waiting for a few offline chargers reads only what it starts)."""
     return await conn.fetch(  # type: ignore[no-any-return]
-        """SELECT * FROM charger_jobs WHERE rollout_id = $1 AND state = 'queued'
-           ORDER BY id FOR UPDATE SKIP LOCKED""",
-        rollout_id)
+        """SELECT j.* FROM charger_jobs j
+             JOIN charge_points cp ON cp.id = j.charge_point_id
+             LEFT JOIN nodes n ON n.id = cp.node_id AND n.lease_until > now()
+           WHERE j.rollout_id = $1 AND j.state = 'queued' AND (NOT $2 OR n.id IS NOT NULL)
+           ORDER BY j.id LIMIT $3 FOR UPDATE OF j SKIP LOCKED""",
+        rollout_id, online_only, limit)
 
 
 async def finish_done_rollouts(conn: Executor) -> None:
