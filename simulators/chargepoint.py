@@ -108,6 +108,7 @@ class SimulatedChargePoint:
         self._consumed: dict[str, int] = {}
         self.job_resume = asyncio.Event()
         self.installed_firmware: str | None = None  # the location of the last update installed
+        self._firmware: asyncio.Task[None] | None = None  # the update under way
 
     def reserve(self, reservation_id: int, connector: int, token: str) -> str:
         """ReserveNow as a charger answers it; the connector shows Reserved."""
@@ -132,7 +133,8 @@ class SimulatedChargePoint:
                 return reservation_id
         return None
 
-    def run_job(self, statuses: list[str], send: Callable[[str], Awaitable[Any]]) -> None:
+    def run_job(self, statuses: list[str],
+                send: Callable[[str], Awaitable[Any]]) -> asyncio.Task[None]:
         """Status notifications one after another, as firmware sends them: each once connected
         (after a reboot or a lost connection too), none lost."""
         async def steps() -> None:
@@ -146,16 +148,25 @@ class SimulatedChargePoint:
                         await asyncio.sleep(0.05)
                 if status == self.config.job_pause_after:
                     await self.job_resume.wait()
-        self.spawn(steps())
+        task = asyncio.get_running_loop().create_task(steps())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def firmware_job(self, location: str, signed: bool,
-                     send: Callable[[str], Awaitable[Any]]) -> None:
-        """An accepted update: its statuses, and once Installed the new firmware."""
+                     send: Callable[[str], Awaitable[Any]]) -> str:
+        """An accepted update: its statuses, and once Installed the new firmware. One under way
+        is cancelled for it (the answer then says AcceptedCanceled)."""
         async def sending(status: str) -> None:
             await send(status)
             if status == "Installed":
                 self.installed_firmware = location
-        self.run_job(firmware_statuses(self.config.firmware_outcome, signed), sending)
+        replaced = self._firmware is not None and not self._firmware.done()
+        if self._firmware is not None and replaced:
+            self._firmware.cancel()
+        self._firmware = self.run_job(firmware_statuses(self.config.firmware_outcome, signed),
+                                      sending)
+        return "AcceptedCanceled" if replaced else "Accepted"
 
     # --- to be provided by each version ----------------------------------------------------
 

@@ -120,9 +120,9 @@ class _Client(ChargePoint):
                                         **kwargs: Any) -> call_result.SignedUpdateFirmware:
         if self.sim.config.firmware_outcome == "Rejected":
             return call_result.SignedUpdateFirmware(status="Rejected")
-        self.sim.firmware_job(firmware["location"], True, lambda status: self.sim.call(
-            call.SignedFirmwareStatusNotification(status=status, request_id=request_id)))
-        return call_result.SignedUpdateFirmware(status="Accepted")
+        return call_result.SignedUpdateFirmware(status=self.sim.firmware_job(
+            firmware["location"], True, lambda status: self.sim.call(
+                call.SignedFirmwareStatusNotification(status=status, request_id=request_id))))
 
     @on(Action.get_diagnostics)
     async def on_get_diagnostics(self, location: str,

@@ -124,9 +124,9 @@ class _Client(ChargePoint):
                                  **kwargs: Any) -> call_result.UpdateFirmware:
         if self.sim.config.firmware_outcome == "Rejected":
             return call_result.UpdateFirmware(status="Rejected")
-        self.sim.firmware_job(firmware["location"], True, lambda status: self.sim.call(
-            call.FirmwareStatusNotification(status=status, request_id=request_id)))
-        return call_result.UpdateFirmware(status="Accepted")
+        return call_result.UpdateFirmware(status=self.sim.firmware_job(
+            firmware["location"], True, lambda status: self.sim.call(
+                call.FirmwareStatusNotification(status=status, request_id=request_id))))
 
     @on(Action.get_log)
     async def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int,

@@ -86,6 +86,24 @@ async def test_unsigned_download_failure_16_core(app: App, api: Api, sims: SimFa
     assert done["last_status"] == "DownloadFailed"
 
 
+async def test_a_newer_update_cancels_the_one_under_way(app: App, api: Api,
+                                                      sims: SimFactory) -> None:
+    """The charger answers AcceptedCanceled (1.6 security whitepaper, 2.0.1): it dropped the
+    update it was doing for the new one, whose job goes on; the old job fails."""
+    sim = await _online(app, sims, job_pause_after="Downloading")
+    status, first = await api.post("/charge-points/CP1/firmware", SIGNED)
+    await eventually(lambda: _state_is(api, first["id"], "downloading"))
+    status, second = await api.post("/charge-points/CP1/firmware",
+                                    {**SIGNED, "location": FIRMWARE + "?v=3"})
+    assert status == 201, second
+    dropped = await _job_ends(api, first["id"], "failed")
+    assert dropped["last_status"] == f"cancelled by job {second['id']}"
+    await eventually(lambda: _state_is(api, second["id"], "downloading"))
+    sim.job_resume.set()
+    await _job_ends(api, second["id"], "installed")
+    assert sim.installed_firmware == FIRMWARE + "?v=3"
+
+
 @pytest.mark.parametrize("log_type", ["diagnostics", "security"])
 async def test_log_upload(app: App, api: Api, sims: SimFactory, log_type: str) -> None:
     sim = await _online(app, sims)
