@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import signal
@@ -28,6 +29,7 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
+from csms.domain.jobs import JobService
 from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.session_costs import SessionCosts
@@ -39,6 +41,7 @@ from csms.operator import local_list_api
 from csms.operator.api import AdminApi
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
+from csms.operator.jobs_api import JobsApi
 from csms.operator.roaming import Roaming
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate
@@ -118,6 +121,9 @@ class App:
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
+        jobs = JobService(pool, commands, settings.jobs)
+        services = dataclasses.replace(services, jobs=jobs)
+        events.subscribe(jobs.on_event)
         try:
             oicp = (OicpBridge(pool, listener, settings.oicp, commands)
                     if settings.oicp.enabled else None)
@@ -133,6 +139,7 @@ class App:
             events.subscribe(ocpi.on_event)
             authorizer.add(ocpi.authorizer)
         api = AdminApi(settings.api, pool, commands, events)
+        JobsApi(api, jobs)
         metrics.serve(api.app, pool, connections.by_protocol)
         # The web console: its live feed follows committed events; its routes join the API's.
         console = ConsoleFeed(pool, listener, node_id)
@@ -170,6 +177,8 @@ class App:
         self.tasks.append(loop.create_task(self.services.sessions.expire_forever()))
         self.tasks.append(loop.create_task(self.registry.keep_forever()))
         self.tasks.append(loop.create_task(self.services.charge_points.flush_seen_forever()))
+        if self.services.jobs is not None:
+            self.tasks.append(loop.create_task(self.services.jobs.schedule_forever()))
 
     async def stop(self, grace: float = 10.0) -> None:
         for task in self.tasks:

@@ -225,6 +225,14 @@ class ClusterSettings:
 
 
 @dataclass
+class JobSettings:
+    max_concurrent: Annotated[int, Between(1)] = 10
+    offline_policy: Annotated[str, OneOf(("wait", "fail"))] = "wait"
+    job_timeout: Annotated[float, POSITIVE] = 7200.0
+    scheduler_interval: Annotated[float, POSITIVE] = 5.0
+
+
+@dataclass
 class LogSettings:
     level: Annotated[str, OneOf(("debug", "info", "warning", "error"))] = "info"
     format: Annotated[str, OneOf(("auto", "console", "json"))] = "auto"
@@ -239,6 +247,7 @@ class Settings:
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
 
 
 def lenient_actions(settings: OcppSettings, charge_point_id: str) -> set[str]:

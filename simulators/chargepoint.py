@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,13 @@ class SimConfig:
     # Keys one GetConfiguration may ask (1.6 GetConfigurationMaxKeys), variables one Get/SetVariables
     # may carry (2.0.1 DeviceDataCtrlr ItemsPerMessage); more are refused. None: no limit said.
     max_keys: int | None = None
+    # Firmware updates and log uploads: how they end. "Installed", or the failing status sent
+    # instead (DownloadFailed, InvalidSignature, InstallationFailed, …); "Rejected": the request is
+    # refused (where the version has an answer to refuse with). Logs: "Uploaded", "UploadFailed".
+    firmware_outcome: str = "Installed"
+    log_outcome: str = "Uploaded"
+    # After sending this status the job waits until `job_resume` is set (a test's checkpoint).
+    job_pause_after: str | None = None
 
 
 @dataclass
@@ -120,6 +128,9 @@ class SimulatedChargePoint:
         self.local_list: dict[str, dict[str, Any]] = {}  # token → {"status", "expiry"}
         self.local_list_version = 0
         self.local_list_answers: list[str] = []  # what the next SendLocalLists answer instead
+        self.job_resume = asyncio.Event()
+        self.installed_firmware: str | None = None  # the location of the last update installed
+        self._firmware: asyncio.Task[None] | None = None  # the update under way
 
     @property
     def boot_status(self) -> str | None:
@@ -260,6 +271,41 @@ class SimulatedChargePoint:
             operative = self.scheduled.pop(connector)
             (self.inoperative.discard if operative else self.inoperative.add)(connector)
         return "Unavailable" if connector in self.inoperative else "Available"
+
+    def run_job(self, statuses: list[str],
+                send: Callable[[str], Awaitable[Any]]) -> asyncio.Task[None]:
+        """Status notifications one after another, as firmware sends them: each once connected
+        (after a reboot or a lost connection too), none lost."""
+        async def steps() -> None:
+            for status in statuses:
+                while True:
+                    await self.connected.wait()
+                    try:
+                        await send(status)
+                        break
+                    except (ConnectionClosed, TimeoutError):
+                        await asyncio.sleep(0.05)
+                if status == self.config.job_pause_after:
+                    await self.job_resume.wait()
+        task = asyncio.get_running_loop().create_task(steps())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def firmware_job(self, location: str, signed: bool,
+                     send: Callable[[str], Awaitable[Any]]) -> str:
+        """An accepted update: its statuses, and once Installed the new firmware. One under way
+        is cancelled for it (the answer then says AcceptedCanceled)."""
+        async def sending(status: str) -> None:
+            await send(status)
+            if status == "Installed":
+                self.installed_firmware = location
+        replaced = self._firmware is not None and not self._firmware.done()
+        if self._firmware is not None and replaced:
+            self._firmware.cancel()
+        self._firmware = self.run_job(firmware_statuses(self.config.firmware_outcome, signed),
+                                      sending)
+        return "AcceptedCanceled" if replaced else "Accepted"
 
     # --- to be provided by each version ----------------------------------------------------
 
@@ -606,3 +652,21 @@ class SimulatedChargePoint:
 
 def replace_offline(payload: Any) -> Any:
     return dataclasses.replace(payload, offline=True)
+
+
+def firmware_statuses(outcome: str, signed: bool) -> list[str]:
+    """The FirmwareStatusNotifications of an update that ends in `outcome`."""
+    steps = ["Downloading", "Downloaded", *(["SignatureVerified"] if signed else []),
+             "Installing", "Installed"]
+    failed_at = {"DownloadFailed": "Downloaded", "InvalidSignature": "SignatureVerified",
+                 "InstallVerificationFailed": "Installing", "InstallationFailed": "Installed"}
+    if outcome in failed_at and failed_at[outcome] in steps:
+        return [*steps[:steps.index(failed_at[outcome])], outcome]
+    return steps
+
+
+def log_statuses(outcome: str, core: bool) -> list[str]:
+    """The Diagnostics/LogStatusNotifications of an upload (1.6 core says UploadFailed)."""
+    if outcome in ("UploadFailed", "UploadFailure"):
+        outcome = "UploadFailed" if core else "UploadFailure"
+    return ["Uploading", outcome]

@@ -11,7 +11,12 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
 
-from simulators.chargepoint import SimulatedChargePoint, Transaction, now_z
+from simulators.chargepoint import (
+    SimulatedChargePoint,
+    Transaction,
+    log_statuses,
+    now_z,
+)
 
 
 class _Client(ChargePoint):
@@ -142,6 +147,42 @@ class _Client(ChargePoint):
 
 def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if info is None else {"status": info["status"], "expiry": info.get("expiry_date")}
+
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, location: str, retrieve_date: str,
+                                 **kwargs: Any) -> call_result.UpdateFirmware:
+        # 1.6 core has no way to refuse: the statuses that follow tell.
+        self.sim.firmware_job(location, False, lambda status: self.sim.call(
+            call.FirmwareStatusNotification(status=status)))
+        return call_result.UpdateFirmware()
+
+    @on(Action.signed_update_firmware)
+    async def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                        **kwargs: Any) -> call_result.SignedUpdateFirmware:
+        if self.sim.config.firmware_outcome == "Rejected":
+            return call_result.SignedUpdateFirmware(status="Rejected")
+        return call_result.SignedUpdateFirmware(status=self.sim.firmware_job(
+            firmware["location"], True, lambda status: self.sim.call(
+                call.SignedFirmwareStatusNotification(status=status, request_id=request_id))))
+
+    @on(Action.get_diagnostics)
+    async def on_get_diagnostics(self, location: str,
+                                 **kwargs: Any) -> call_result.GetDiagnostics:
+        self.sim.run_job(log_statuses(self.sim.config.log_outcome, core=True),
+                         lambda status: self.sim.call(
+                             call.DiagnosticsStatusNotification(status=status)))
+        return call_result.GetDiagnostics(file_name=f"{self.sim.config.charge_point_id}-diag.zip")
+
+    @on(Action.get_log)
+    async def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int,
+                         **kwargs: Any) -> call_result.GetLog:
+        if self.sim.config.log_outcome == "Rejected":
+            return call_result.GetLog(status="Rejected")
+        self.sim.run_job(log_statuses(self.sim.config.log_outcome, core=False),
+                         lambda status: self.sim.call(
+                             call.LogStatusNotification(status=status, request_id=request_id)))
+        return call_result.GetLog(status="Accepted",
+                                  filename=f"{self.sim.config.charge_point_id}-{log_type}.log")
 
 
 class ChargePoint16(SimulatedChargePoint):

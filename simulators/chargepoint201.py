@@ -16,6 +16,7 @@ from simulators.chargepoint import (
     SimConfig,
     SimulatedChargePoint,
     Transaction,
+    log_statuses,
     now_z,
     replace_offline,
 )
@@ -184,6 +185,27 @@ class _Client(ChargePoint, DeviceModelFirmware):
             raise exceptions.NotImplementedError(description="no display")
         self.sim.displayed_costs.setdefault(transaction_id, []).append(total_cost)
         return call_result.CostUpdated()
+
+
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                 **kwargs: Any) -> call_result.UpdateFirmware:
+        if self.sim.config.firmware_outcome == "Rejected":
+            return call_result.UpdateFirmware(status="Rejected")
+        return call_result.UpdateFirmware(status=self.sim.firmware_job(
+            firmware["location"], True, lambda status: self.sim.call(
+                call.FirmwareStatusNotification(status=status, request_id=request_id))))
+
+    @on(Action.get_log)
+    async def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int,
+                         **kwargs: Any) -> call_result.GetLog:
+        if self.sim.config.log_outcome == "Rejected":
+            return call_result.GetLog(status="Rejected")
+        self.sim.run_job(log_statuses(self.sim.config.log_outcome, core=False),
+                         lambda status: self.sim.call(
+                             call.LogStatusNotification(status=status, request_id=request_id)))
+        return call_result.GetLog(status="Accepted",
+                                  filename=f"{self.sim.config.charge_point_id}-{log_type}.log")
 
 
 def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -111,6 +111,20 @@ class RemoteLink(RelayedDeviceModel):
                             data: str | None) -> dict[str, Any]:
         return dict(await self._call("data_transfer", vendor_id, message_id, data))
 
+    async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
+                              install_at: datetime | None, retries: int | None,
+                              retry_interval: int | None, signing_certificate: str | None,
+                              signature: str | None) -> dict[str, Any]:
+        return dict(await self._call("update_firmware", request_id, location, retrieve_at,
+                                     install_at, retries, retry_interval, signing_certificate,
+                                     signature))
+
+    async def get_log(self, request_id: int, log_type: str, location: str,
+                      oldest: datetime | None, latest: datetime | None, retries: int | None,
+                      retry_interval: int | None) -> dict[str, Any]:
+        return dict(await self._call("get_log", request_id, log_type, location, oldest, latest,
+                                     retries, retry_interval))
+
 
 class Relay:
     """Commands find their charger wherever it is connected.

@@ -17,6 +17,7 @@ from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSuppo
 from csms.domain import configuration
 from csms.domain.authorization import remote_start_refusal
 from csms.domain.device_model import DeviceModelCommands
+from csms.domain.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
@@ -403,3 +404,21 @@ class CommandService(DeviceModelCommands):
         log.info("command", charge_point_id=charge_point_id, command=action,
                  outcome=result.outcome, status=result.detail.get("status"))
         return result
+
+    async def update_firmware(self, charge_point_id: str, request_id: int,
+                              request: FirmwareRequest) -> CommandResult:
+        """Sent for a job (csms/domain/jobs.py), whose id is the request's."""
+        return await self._with_link(charge_point_id, "update_firmware",
+                                     lambda link: link.update_firmware(
+                                         request_id, request.location, request.retrieve_at,
+                                         request.install_at, request.retries,
+                                         request.retry_interval, request.signing_certificate,
+                                         request.signature))
+
+    async def get_log(self, charge_point_id: str, request_id: int,
+                      request: LogRequest) -> CommandResult:
+        return await self._with_link(charge_point_id, "get_log",
+                                     lambda link: link.get_log(
+                                         request_id, request.log_type.value, request.location,
+                                         request.oldest, request.latest, request.retries,
+                                         request.retry_interval))

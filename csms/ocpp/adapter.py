@@ -19,6 +19,7 @@ from ocpp.messages import Call, MessageType, unpack, validate_payload
 from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.charge_points import ChargePointService
+from csms.domain.jobs import JobService
 from csms.domain.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.session_costs import SessionCosts
@@ -54,6 +55,7 @@ class Services:
     reservations: ReservationService
     local_lists: LocalListService | None = None
     costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
+    jobs: JobService | None = None  # made after the command service it sends through
 
 
 def now() -> datetime:

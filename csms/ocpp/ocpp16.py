@@ -15,13 +15,22 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from csms.domain.jobs import JobKind, LogType
 from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.ocpp import configuration, local_list
 from csms.ocpp.adapter import OcppAdapter, now, now_z
 from csms.ocpp.device_model16 import NoDeviceModel
+from csms.ocpp.job_status import job_status, request_answer
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16
 from csms.ocpp.status import authorization_16, evse_status_16, stop_reason_16
+
+
+def _log_parameters(location: str, oldest: datetime | None,
+                    latest: datetime | None) -> dict[str, Any]:
+    return {"remote_location": location,
+            "oldest_timestamp": format_timestamp(oldest) if oldest else None,
+            "latest_timestamp": format_timestamp(latest) if latest else None}
 
 
 def _id_tag_info(answer: Authorization) -> dict[str, str]:
@@ -135,7 +144,8 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
-        await self.report("FirmwareStatusNotification", {"status": status})
+        # 1.6 core names no request: it is about the charger's latest firmware job.
+        await job_status(self.services, self.charge_point_id, JobKind.FIRMWARE, None, status)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.security_event_notification)  # from the 1.6 security whitepaper
@@ -146,8 +156,22 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status(self,
                                     status: str) -> call_result.DiagnosticsStatusNotification:
-        await self.report("DiagnosticsStatusNotification", {"status": status})
+        await job_status(self.services, self.charge_point_id, JobKind.LOG, None, status)
         return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)  # from the 1.6 security whitepaper
+    async def on_signed_firmware_status(
+            self, status: str, **kwargs: Any) -> call_result.SignedFirmwareStatusNotification:
+        await job_status(self.services, self.charge_point_id, JobKind.FIRMWARE,
+                         kwargs.get("request_id"), status)
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)  # from the 1.6 security whitepaper
+    async def on_log_status(self, status: str,
+                            **kwargs: Any) -> call_result.LogStatusNotification:
+        await job_status(self.services, self.charge_point_id, JobKind.LOG,
+                         kwargs.get("request_id"), status)
+        return call_result.LogStatusNotification()
 
     # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
 
@@ -264,3 +288,36 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
         answer = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id,
                                                    data=data), suppress=False)
         return {"status": str(answer.status), "data": answer.data}
+
+    async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
+                              install_at: datetime | None, retries: int | None,
+                              retry_interval: int | None, signing_certificate: str | None,
+                              signature: str | None) -> dict[str, Any]:
+        if signing_certificate is None and signature is None:
+            # 1.6 core: the answer is empty, the statuses that follow tell.
+            await self.call(call.UpdateFirmware(
+                location=location, retrieve_date=format_timestamp(retrieve_at), retries=retries,
+                retry_interval=retry_interval), suppress=False)
+            return request_answer("Accepted")
+        answer = await self.call(call.SignedUpdateFirmware(
+            request_id=request_id, retries=retries, retry_interval=retry_interval,
+            firmware={"location": location, "retrieve_date_time": format_timestamp(retrieve_at),
+                      "install_date_time": format_timestamp(install_at) if install_at else None,
+                      "signing_certificate": signing_certificate, "signature": signature}),
+            suppress=False)
+        return request_answer(str(answer.status))
+
+    async def get_log(self, request_id: int, log_type: str, location: str,
+                      oldest: datetime | None, latest: datetime | None, retries: int | None,
+                      retry_interval: int | None) -> dict[str, Any]:
+        if log_type == LogType.DIAGNOSTICS:  # the core profile's way, which every charger has
+            diagnostics = await self.call(call.GetDiagnostics(
+                location=location, retries=retries, retry_interval=retry_interval,
+                start_time=format_timestamp(oldest) if oldest else None,
+                stop_time=format_timestamp(latest) if latest else None), suppress=False)
+            return request_answer("Accepted", diagnostics.file_name)
+        answer = await self.call(call.GetLog(
+            log_type="SecurityLog", request_id=request_id, retries=retries,
+            retry_interval=retry_interval, log=_log_parameters(location, oldest, latest)),
+            suppress=False)
+        return request_answer(str(answer.status), answer.filename)

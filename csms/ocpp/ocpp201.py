@@ -12,12 +12,14 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.exceptions import ConnectionClosed
 
+from csms.domain.jobs import JobKind, LogType
 from csms.domain.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.domain.session_costs import ShownCost
 from csms.ocpp import configuration, local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
+from csms.ocpp.job_status import job_status, request_answer
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.registration import allowed as registration_allows
@@ -192,13 +194,17 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
         return call_result.DataTransfer(status=await self.data_from_charger(kwargs))
 
     @on(Action.firmware_status_notification)
-    async def on_firmware_status(self, **kwargs: Any) -> call_result.FirmwareStatusNotification:
-        await self.report("FirmwareStatusNotification", kwargs)
+    async def on_firmware_status(self, status: str,
+                                 **kwargs: Any) -> call_result.FirmwareStatusNotification:
+        await job_status(self.services, self.charge_point_id, JobKind.FIRMWARE,
+                         kwargs.get("request_id"), status)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.log_status_notification)
-    async def on_log_status(self, **kwargs: Any) -> call_result.LogStatusNotification:
-        await self.report("LogStatusNotification", kwargs)
+    async def on_log_status(self, status: str,
+                            **kwargs: Any) -> call_result.LogStatusNotification:
+        await job_status(self.services, self.charge_point_id, JobKind.LOG,
+                         kwargs.get("request_id"), status)
         return call_result.LogStatusNotification()
 
     # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
@@ -398,3 +404,27 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
         answer = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id,
                                                    data=data), suppress=False)
         return {"status": str(answer.status), "data": answer.data}
+
+    async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
+                              install_at: datetime | None, retries: int | None,
+                              retry_interval: int | None, signing_certificate: str | None,
+                              signature: str | None) -> dict[str, Any]:
+        answer = await self.call(call.UpdateFirmware(
+            request_id=request_id, retries=retries, retry_interval=retry_interval,
+            firmware={"location": location, "retrieve_date_time": format_timestamp(retrieve_at),
+                      "install_date_time": format_timestamp(install_at) if install_at else None,
+                      "signing_certificate": signing_certificate, "signature": signature}),
+            suppress=False)
+        return request_answer(str(answer.status))
+
+    async def get_log(self, request_id: int, log_type: str, location: str,
+                      oldest: datetime | None, latest: datetime | None, retries: int | None,
+                      retry_interval: int | None) -> dict[str, Any]:
+        answer = await self.call(call.GetLog(
+            log_type="SecurityLog" if log_type == LogType.SECURITY else "DiagnosticsLog",
+            request_id=request_id, retries=retries, retry_interval=retry_interval,
+            log={"remote_location": location,
+                 "oldest_timestamp": format_timestamp(oldest) if oldest else None,
+                 "latest_timestamp": format_timestamp(latest) if latest else None}),
+            suppress=False)
+        return request_answer(str(answer.status), answer.filename)

@@ -17,7 +17,14 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import command_cli, device_model_cli, local_list_cli, registration_cli, reservations_cli
+from csms.operator import (
+    command_cli,
+    device_model_cli,
+    jobs_cli,
+    local_list_cli,
+    registration_cli,
+    reservations_cli,
+)
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -453,6 +460,8 @@ def parser() -> argparse.ArgumentParser:
         help="end a session the charger never will, at its last known meter value")
     close.add_argument("id")
     close.set_defaults(handler=_close_session)
+
+    jobs_cli.add_commands(commands, common)
 
     tokens = commands.add_parser("tokens", parents=[common], help="manage local tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)

@@ -89,6 +89,12 @@ def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+def _jobs_paths() -> dict[str, Any]:
+    from csms.operator.jobs_api import openapi_paths  # it imports this module's helpers
+
+    return openapi_paths()
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     cp = _path_param("cp")
@@ -275,6 +281,7 @@ def openapi_document() -> dict[str, Any]:
                                       "the cookie)", _OBJECT, [])},
             **_device_model_paths(cp, listing),
             **commands_api.paths(cp, _command, _body, _json, _ERROR),
+            **_jobs_paths(),
         }),
     }
 
