@@ -2,6 +2,6 @@
 
 import sys
 
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 
 sys.exit(main())

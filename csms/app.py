@@ -26,22 +26,22 @@ from csms.cluster.nodes import NodeRegistry, default_node_id
 from csms.cluster.relay import Relay
 from csms.config import ConfigError, Settings
 from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
+from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
-from csms.domain.jobs import JobService
-from csms.domain.local_lists import LocalListService
+from csms.domain.fleet.jobs import JobService
+from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
-from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.memory import freeze_forever
 from csms.ocpp.adapter import Services
 from csms.ocpp.server import OcppServer
-from csms.operator import local_list_api
-from csms.operator.api import AdminApi
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
-from csms.operator.jobs_api import JobsApi
+from csms.operator.http import local_list_api
+from csms.operator.http.api import AdminApi
+from csms.operator.http.jobs_api import JobsApi
 from csms.operator.roaming import Roaming
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate

@@ -8,7 +8,7 @@ import aiohttp
 import structlog
 
 from csms.app import App
-from csms.operator.json_bodies import MAX_DEPTH, nesting
+from csms.operator.http.json_bodies import MAX_DEPTH, nesting
 from csms.security.clients import client_address, client_key, networks
 from csms.security.throttle import FailureLimit
 from tests.conftest import AppFactory

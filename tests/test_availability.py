@@ -13,7 +13,7 @@ from csms.app import App
 from csms.domain.availability import evse_status
 from csms.domain.charge_points import register
 from csms.domain.model import EvseStatus as E
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from csms.storage import store
 from simulators.chargepoint import SimConfig, now_z
 from simulators.chargepoint201 import ChargePoint201

@@ -7,7 +7,7 @@ from typing import Any
 import ocpp.charge_point
 import pytest
 
-from csms.ocpp import casing
+from csms.ocpp.library import casing
 
 casing.install()
 

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from csms.config import reference
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from tests.conftest import admin, with_database
 from tests.support import free_port
 

@@ -16,7 +16,7 @@ from pgserver._commands import pg_ctl
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.operator.api import COOKIE
+from csms.operator.http.api import COOKIE
 from csms.storage import store
 from csms.storage.database import migrate_url
 from simulators.chargepoint import SimConfig

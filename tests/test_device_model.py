@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.domain.device_model import (
+from csms.domain.fleet.device_model import (
     Address,
     Attribute,
     Characteristics,
@@ -29,7 +29,7 @@ from csms.ocpp.device_model201 import (
     event_201,
     variable_report_201,
 )
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from csms.storage import device_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16

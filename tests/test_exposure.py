@@ -10,7 +10,7 @@ import structlog
 
 from csms.app import App
 from csms.config import ConfigError, Settings, load_settings
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from csms.security.exposure import Severity, loopback, violations
 from simulators.hubject import SimulatedHubject
 from tests import conftest

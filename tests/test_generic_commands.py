@@ -14,9 +14,9 @@ from websockets.asyncio.client import connect
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.domain.configuration import ConfigurationEntry
-from csms.ocpp import configuration, generic
-from csms.operator.cli import main
+from csms.domain.fleet.configuration import ConfigurationEntry
+from csms.ocpp.translations import configuration, generic
+from csms.operator.command_line.cli import main
 from csms.security.credentials import verify_password
 from csms.security.masking import MASK
 from csms.storage import store

@@ -24,8 +24,8 @@ from schemathesis.schemas import APIOperation, BaseSchema
 
 from bridge.ocpi.transport import VERSION
 from csms.app import App
+from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
-from csms.domain.tariffs import put_tariffs
 from csms.security.throttle import FailureLimit
 from csms.storage import store
 from simulators.emsp import SimulatedEmsp

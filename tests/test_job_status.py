@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from csms.domain.jobs import JobState
-from csms.ocpp.job_status import firmware_job_state, log_job_state, request_answer
-from csms.operator.jobs_api import InvalidRequest, firmware_request, log_request
+from csms.domain.fleet.jobs import JobState
+from csms.ocpp.translations.job_status import firmware_job_state, log_job_state, request_answer
+from csms.operator.http.jobs_api import InvalidRequest, firmware_request, log_request
 
 D, F = JobState, JobState.FAILED
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from tests.test_cli import cli_database  # noqa: F401  # the fixture
 
 URL = "https://firmware.example.com/v2.bin"

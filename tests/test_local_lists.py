@@ -11,15 +11,15 @@ import pytest
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.domain.local_lists import (
+from csms.domain.fleet.local_lists import (
     LocalListSupport,
     changes_between,
     chunks,
     desired_list,
     truncated,
 )
-from csms.ocpp.local_list import entry_16, entry_201, support_16, support_201
-from csms.operator.cli import main
+from csms.ocpp.translations.local_list import entry_16, entry_201, support_16, support_201
+from csms.operator.command_line.cli import main
 from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import AppFactory, SimFactory

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from csms.domain.model import MeterSample, energy_register_wh
-from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_16, samples_201
+from csms.ocpp.translations.meter import format_timestamp, parse_timestamp, samples_16, samples_201
 
 T = "2026-11-23T10:00:00Z"
 AT = datetime(2026, 11, 23, 10, tzinfo=UTC)

@@ -17,9 +17,9 @@ import pytest
 from bridge.ocpi import sync
 from bridge.ocpi.credentials import receivers_moved
 from csms.app import App
+from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import EvseStatus
-from csms.domain.tariffs import put_tariffs
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, issue_token, ocpi_settings, parties_of

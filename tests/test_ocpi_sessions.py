@@ -10,8 +10,8 @@ from typing import Any
 
 from bridge import outbox
 from csms.app import App
+from csms.domain.billing.tariffs import delete_tariff, put_tariffs
 from csms.domain.charge_points import assign_sites, register
-from csms.domain.tariffs import delete_tariff, put_tariffs
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16

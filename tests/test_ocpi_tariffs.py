@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from jsonschema import Draft202012Validator
 
-from csms.domain.cost import Costing, Price, Reading, session_cost
+from csms.domain.billing.cost import Costing, Price, Reading, session_cost
 from simulators.specs import OCPI_EXAMPLES, ocpi_schema
 
 BERLIN = "Europe/Berlin"

@@ -15,12 +15,12 @@ import pytest
 
 from bridge import outbox
 from csms.app import App
+from csms.domain.billing.cost import session_cost
+from csms.domain.billing.pricing import readings
+from csms.domain.billing.tariffs import assign, put_tariffs
 from csms.domain.charge_points import assign_sites, register
-from csms.domain.cost import session_cost
 from csms.domain.events import EventBus
-from csms.domain.pricing import readings
-from csms.domain.tariffs import assign, put_tariffs
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16

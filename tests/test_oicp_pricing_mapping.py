@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bridge.oicp import pricing
-from csms.domain.cost import Reading, session_cost
-from csms.domain.tariffs import ALL, candidates, resolve
+from csms.domain.billing.cost import Reading, session_cost
+from csms.domain.billing.tariffs import ALL, candidates, resolve
 from simulators.hubject import load_operations, load_swagger_operations
 
 TODAY = date(2026, 3, 2)  # a Monday

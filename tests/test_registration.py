@@ -11,8 +11,8 @@ from ocpp.v201 import call as call201
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.ocpp.registration import allowed
-from csms.operator.cli import main
+from csms.ocpp.translations.registration import allowed
+from csms.operator.command_line.cli import main
 from tests.conftest import SimFactory
 from tests.support import Api, eventually
 

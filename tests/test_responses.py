@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from csms.ocpp.responses import ResponseQueue
+from csms.ocpp.library.responses import ResponseQueue
 
 
 async def test_answers_come_out_in_order_whether_put_before_or_after_the_get() -> None:

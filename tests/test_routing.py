@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from csms.ocpp import routing
+from csms.ocpp.library import routing
 from csms.ocpp.ocpp16 import Ocpp16Adapter
 from csms.ocpp.ocpp201 import Ocpp201Adapter
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from csms.app import App
+from csms.domain.billing.cost import Costing, Price
+from csms.domain.billing.session_costs import shown_total
+from csms.domain.billing.tariffs import assign, put_tariffs
 from csms.domain.charge_points import register
-from csms.domain.cost import Costing, Price
-from csms.domain.session_costs import shown_total
-from csms.domain.tariffs import assign, put_tariffs
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201

@@ -7,7 +7,7 @@ from csms.domain.model import EvseStatus as E
 from csms.domain.model import StopReason as R
 from csms.domain.model import TokenType as T
 from csms.domain.model import parse_token_type
-from csms.ocpp.status import (
+from csms.ocpp.translations.status import (
     authorization_16,
     authorization_201,
     evse_status_16,

@@ -10,7 +10,7 @@ import pytest
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
 from simulators.hubject import SimulatedHubject

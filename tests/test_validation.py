@@ -11,7 +11,7 @@ import ocpp.messages
 import pytest
 from ocpp.messages import MessageType
 
-from csms.ocpp import validation
+from csms.ocpp.library import validation
 
 validation.install()
 

@@ -10,8 +10,8 @@ import asyncpg
 
 from bridge.ocpi.locations import connectors, evse_uid
 from bridge.ocpi.sessions import Place
-from csms.domain.pricing import session_pricing
-from csms.domain.tariffs import ALL
+from csms.domain.billing.pricing import session_pricing
+from csms.domain.billing.tariffs import ALL
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Priced:
 async def priced_place(conn: asyncpg.Connection | asyncpg.Pool, charge_point_id: str,
                        evse_number: int, evse_id: str | None, started_at: datetime,
                        default_currency: str, provider: str = ALL) -> Priced:
-    """Where a session is and the tariff it is priced by (csms.domain.pricing)."""
+    """Where a session is and the tariff it is priced by (csms.domain.billing.pricing)."""
     pricing = await session_pricing(conn, charge_point_id, evse_id, started_at, default_currency,
                                     provider)
     place = Place(pricing.site_id or charge_point_id,

@@ -31,11 +31,11 @@ from bridge.ocpi.transport import (
     tokens_in_header,
 )
 from csms.config import OcpiSettings
-from csms.domain import tariffs
+from csms.domain.billing import tariffs
+from csms.domain.billing.pricing import readings
 from csms.domain.commands import CommandService
-from csms.domain.pricing import readings
 from csms.domain.sites import parse_site
-from csms.operator.json_bodies import BadJson, json_body
+from csms.operator.http.json_bodies import BadJson, json_body
 from csms.storage import store
 
 log = structlog.get_logger(__name__)

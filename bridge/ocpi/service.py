@@ -25,8 +25,10 @@ from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_
 from bridge.ocpi.status import ocpi_evse_status
 from bridge.ocpi.transport import timestamp
 from csms.config import OcpiSettings
+from csms.domain.billing.cost import cost_fields, costing
+from csms.domain.billing.pricing import readings
+from csms.domain.billing.tariffs import ALL
 from csms.domain.commands import CommandService
-from csms.domain.cost import cost_fields, costing
 from csms.domain.events import (
     DomainEvent,
     EvseDataChanged,
@@ -37,8 +39,6 @@ from csms.domain.events import (
     TariffAssigned,
     TariffChanged,
 )
-from csms.domain.pricing import readings
-from csms.domain.tariffs import ALL
 from csms.storage import store
 from csms.storage.notifications import Listener
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.ocpi.transport import timestamp
-from csms.domain.cost import FREE, Costing, cost_fields, price_fields
+from csms.domain.billing.cost import FREE, Costing, cost_fields, price_fields
 from csms.domain.sites import Site
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from csms.config import ConfigError, OicpSettings
 from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.domain.model import TokenType
-from csms.operator.json_bodies import BadJson, json_body
+from csms.operator.http.json_bodies import BadJson, json_body
 from csms.security.tls import server_context
 from csms.storage import store
 

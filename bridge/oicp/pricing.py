@@ -10,7 +10,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bridge.oicp.evse_data import changes
-from csms.domain.cost import in_window
+from csms.domain.billing.cost import in_window
 
 OPERATION_PRODUCTS = "PushPricingProductData"
 OPERATION_EVSE = "PushEVSEPricing"
@@ -66,7 +66,7 @@ def _minutes(clock: str) -> int:
 
 
 def _applies(element: _Element, minute_of_week: int) -> bool:
-    """OCPI's day_of_week and start_time/end_time, as csms.domain.cost checks them."""
+    """OCPI's day_of_week and start_time/end_time, as csms.domain.billing.cost checks them."""
     r = element.restrictions
     day, now = divmod(minute_of_week, _DAY)
     if r.get("day_of_week") and _OCPI_DAYS[day] not in r["day_of_week"]:

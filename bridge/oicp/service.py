@@ -17,9 +17,11 @@ from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
 from csms.config import OicpSettings
-from csms.domain import charging, tariffs
+from csms.domain import charging
+from csms.domain.billing import tariffs
+from csms.domain.billing.cost import cost_fields, costing
+from csms.domain.billing.pricing import readings, session_pricing
 from csms.domain.commands import CommandService
-from csms.domain.cost import cost_fields, costing
 from csms.domain.events import (
     ChargingStarted,
     DomainEvent,
@@ -32,7 +34,6 @@ from csms.domain.events import (
     TariffChanged,
 )
 from csms.domain.model import AuthorizationStatus, EvseStatus
-from csms.domain.pricing import readings, session_pricing
 from csms.domain.sites import parse_site
 from csms.storage import store
 from csms.storage.notifications import Listener

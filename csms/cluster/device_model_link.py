@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 # Arguments and answers are plain JSON (they travel between nodes): a variable is addressed as
 # {"component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance"}
-# (csms.domain.device_model.Address.as_dict); a request answered in parts carries its request_id.
+# (csms.domain.fleet.device_model.Address.as_dict); a request answered in parts carries its request_id.
 
 
 class DeviceModelLink(Protocol):

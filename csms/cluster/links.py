@@ -52,7 +52,7 @@ class ChargerLink(DeviceModelLink, Protocol):
         ...
     async def data_transfer(self, vendor_id: str, message_id: str | None,
                             data: str | None) -> dict[str, Any]: ...
-    # Firmware and logs (csms/domain/jobs.py): request_id is the job's id; the answer says
+    # Firmware and logs (csms/domain/fleet/jobs.py): request_id is the job's id; the answer says
     # {"accepted", "status" (the charger's word), "replaced" (an earlier one cancelled), "file_name"}.
     async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
                               install_at: datetime | None, retries: int | None,

@@ -14,10 +14,10 @@ from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSupported
-from csms.domain import configuration
 from csms.domain.authorization import remote_start_refusal
-from csms.domain.device_model import DeviceModelCommands
-from csms.domain.jobs import FirmwareRequest, LogRequest
+from csms.domain.fleet import configuration
+from csms.domain.fleet.device_model import DeviceModelCommands
+from csms.domain.fleet.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
@@ -407,7 +407,7 @@ class CommandService(DeviceModelCommands):
 
     async def update_firmware(self, charge_point_id: str, request_id: int,
                               request: FirmwareRequest) -> CommandResult:
-        """Sent for a job (csms/domain/jobs.py), whose id is the request's."""
+        """Sent for a job (csms/domain/fleet/jobs.py), whose id is the request's."""
         return await self._with_link(charge_point_id, "update_firmware",
                                      lambda link: link.update_firmware(
                                          request_id, request.location, request.retrieve_at,

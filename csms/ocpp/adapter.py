@@ -18,18 +18,19 @@ from ocpp.messages import Call, MessageType, unpack, validate_payload
 
 from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
+from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
-from csms.domain.jobs import JobService
-from csms.domain.local_lists import LocalListService
+from csms.domain.fleet.jobs import JobService
+from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
-from csms.domain.session_costs import SessionCosts
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
-from csms.ocpp import casing, generic, routing, validation
+from csms.ocpp.library import casing, routing, validation
+from csms.ocpp.library.responses import ResponseQueue
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.messages import message_log
-from csms.ocpp.meter import format_timestamp
-from csms.ocpp.responses import ResponseQueue
+from csms.ocpp.translations import generic
+from csms.ocpp.translations.meter import format_timestamp
 from csms.security import masking
 
 _log = structlog.get_logger("csms.ocpp")

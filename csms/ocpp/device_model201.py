@@ -8,7 +8,7 @@ from ocpp.routing import on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from csms.domain.device_model import (
+from csms.domain.fleet.device_model import (
     Address,
     Attribute,
     Characteristics,
@@ -18,7 +18,7 @@ from csms.domain.device_model import (
     Monitor,
     VariableReport,
 )
-from csms.ocpp.meter import parse_timestamp
+from csms.ocpp.translations.meter import parse_timestamp
 from csms.security.masking import MASK, secret_name
 
 # --- pure mappings (the library's snake_case payloads ↔ the domain) ------------------------

@@ -12,18 +12,23 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.exceptions import ConnectionClosed
 
-from csms.domain.jobs import JobKind, LogType
-from csms.domain.local_lists import Entry, LocalListSupport
+from csms.domain.billing.session_costs import ShownCost
+from csms.domain.fleet.jobs import JobKind, LogType
+from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, TokenType, energy_register_wh
-from csms.domain.session_costs import ShownCost
-from csms.ocpp import configuration, local_list
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
-from csms.ocpp.job_status import job_status, request_answer
-from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
-from csms.ocpp.registration import allowed as registration_allows
-from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
+from csms.ocpp.translations import configuration, local_list
+from csms.ocpp.translations.job_status import job_status, request_answer
+from csms.ocpp.translations.meter import format_timestamp, parse_timestamp, samples_201
+from csms.ocpp.translations.registration import allowed as registration_allows
+from csms.ocpp.translations.status import (
+    authorization_201,
+    evse_status_201,
+    id_token_type_201,
+    stop_reason_201,
+)
 
 
 def _token_info(answer: Authorization) -> dict[str, Any]:

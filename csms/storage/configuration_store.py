@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csms.domain.configuration import ConfigurationEntry
+from csms.domain.fleet.configuration import ConfigurationEntry
 from csms.storage.store import Executor
 
 

@@ -9,7 +9,7 @@ import asyncpg
 from csms.storage.store import Executor, Row
 
 if TYPE_CHECKING:  # the domain's types; the domain imports this module
-    from csms.domain.device_model import Address, DisplayMessage, Event, Monitor, VariableReport
+    from csms.domain.fleet.device_model import Address, DisplayMessage, Event, Monitor, VariableReport
 
 _KEY = "component, component_instance, evse_id, connector_id, variable, variable_instance"
 

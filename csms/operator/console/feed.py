@@ -25,7 +25,7 @@ from csms.domain.events import (
     SessionStarted,
 )
 from csms.ocpp.messages import Frame, MessageLog, message_log
-from csms.ocpp.meter import format_timestamp
+from csms.ocpp.translations.meter import format_timestamp
 from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)

@@ -11,8 +11,11 @@ import asyncpg
 from aiohttp import web
 
 from csms.ocpp.messages import MessageLog, message_log
-from csms.ocpp.meter import format_timestamp
-from csms.operator.api import (
+from csms.ocpp.translations.meter import format_timestamp
+from csms.operator.console.csrf import https
+from csms.operator.console.feed import ConsoleFeed, frame_json
+from csms.operator.console.sessions import COOKIE
+from csms.operator.http.api import (
     PREFIX,
     AdminApi,
     BadRequest,
@@ -22,9 +25,6 @@ from csms.operator.api import (
     record,
     too_many_attempts,
 )
-from csms.operator.console.csrf import https
-from csms.operator.console.feed import ConsoleFeed, frame_json
-from csms.operator.console.sessions import COOKIE
 from csms.operator.roaming import Roaming
 from csms.storage import outbox_view as outbox
 from csms.storage import store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csms.domain.configuration import TAKEN, ConfigurationEntry, entry
+from csms.domain.fleet.configuration import TAKEN, ConfigurationEntry, entry
 
 
 def batches(items: list[Any], size: int | None) -> list[list[Any]]:

@@ -24,7 +24,7 @@ def add_parser(cp_commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _set(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.operator.cli import _with_database
+    from csms.operator.command_line.cli import _with_database
 
     async def work(pool: Any) -> Any:
         return await set_registration(pool, args.id, args.registration, args.interval)

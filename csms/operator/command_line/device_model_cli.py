@@ -10,8 +10,8 @@ from typing import Any
 
 from csms.cluster.nodes import default_node_id
 from csms.config import Settings
-from csms.domain import device_model as dm
 from csms.domain.commands import CommandResult
+from csms.domain.fleet import device_model as dm
 from csms.storage import device_store, store
 from csms.storage.database import database_url
 
@@ -31,7 +31,7 @@ def _where(row: Any) -> str:
 
 
 async def _browse(settings: Settings, charge_point_id: str, work: Any) -> Any:
-    from csms.operator.cli import _with_database
+    from csms.operator.command_line.cli import _with_database
 
     async def checked(pool: Any) -> Any:
         if await store.get_charge_point(pool, charge_point_id) is None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import asyncpg
 
-from csms.domain.cost import Reading
+from csms.domain.billing.cost import Reading
+from csms.domain.billing.tariffs import ALL, evse_tariff
 from csms.domain.sites import EvseDetails, Site, parse_site
-from csms.domain.tariffs import ALL, evse_tariff
 from csms.storage import store
 
 

@@ -11,11 +11,11 @@ from csms.domain.reservations import CONNECTOR_TYPES
 from csms.storage import store
 
 if TYPE_CHECKING:
-    from csms.operator.api import AdminApi
+    from csms.operator.http.api import AdminApi
 
 
 def routes(api: AdminApi) -> None:
-    from csms.operator.api import PREFIX, BadRequest, body, command_reply, field, record, reply
+    from csms.operator.http.api import PREFIX, BadRequest, body, command_reply, field, record, reply
 
     async def reserve_any(request: web.Request) -> web.Response:
         """Any EVSE of the charger (of one connector type, when asked): 2.0.1 ReserveNow without

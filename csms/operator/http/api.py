@@ -17,16 +17,16 @@ from aiohttp import web
 from csms.config import ApiSettings
 from csms.domain.charge_points import register
 from csms.domain.commands import CommandResult, CommandService, Outcome
-from csms.domain.configuration import PASSWORD_KEYS
 from csms.domain.events import EventBus
+from csms.domain.fleet.configuration import PASSWORD_KEYS
 from csms.domain.model import SessionStatus
-from csms.ocpp.meter import format_timestamp, parse_timestamp
-from csms.operator import commands_api, device_model_api, registration_api, reservations_api
+from csms.ocpp.translations.meter import format_timestamp, parse_timestamp
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
-from csms.operator.json_bodies import BadJson, json_body
-from csms.operator.openapi import openapi_document
+from csms.operator.http import commands_api, device_model_api, registration_api, reservations_api
+from csms.operator.http.json_bodies import BadJson, json_body
+from csms.operator.http.openapi import openapi_document
 from csms.security.clients import client_address, client_key, networks
 from csms.security.throttle import FailureLimit
 from csms.storage import outbox_view as outbox

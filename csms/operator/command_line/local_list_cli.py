@@ -13,8 +13,8 @@ from csms.storage import store
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.operator.cli import _with_database
-    from csms.operator.local_list_api import view
+    from csms.operator.command_line.cli import _with_database
+    from csms.operator.http.local_list_api import view
 
     async def work(pool: Any) -> dict[str, Any] | None:
         if await store.get_charge_point(pool, args.charge_point) is None:

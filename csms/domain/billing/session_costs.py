@@ -7,9 +7,9 @@ from datetime import datetime
 
 import asyncpg
 
-from csms.domain.cost import Costing, costing
-from csms.domain.pricing import readings, session_pricing
-from csms.domain.tariffs import ALL
+from csms.domain.billing.cost import Costing, costing
+from csms.domain.billing.pricing import readings, session_pricing
+from csms.domain.billing.tariffs import ALL
 from csms.storage import store
 
 

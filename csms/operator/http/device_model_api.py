@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from csms.domain import device_model as dm
-from csms.operator import api as admin
+from csms.domain.fleet import device_model as dm
+from csms.operator.http import api as admin
 from csms.storage import device_store
 
 if TYPE_CHECKING:
-    from csms.operator.api import AdminApi
+    from csms.operator.http.api import AdminApi
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 

@@ -9,14 +9,14 @@ from aiohttp import web
 from csms.domain.charge_points import set_registration
 
 if TYPE_CHECKING:
-    from csms.operator.api import AdminApi
+    from csms.operator.http.api import AdminApi
 
 
 def routes(api: AdminApi) -> None:
-    from csms.operator.api import PREFIX
+    from csms.operator.http.api import PREFIX
 
     async def registration(request: web.Request) -> web.Response:
-        from csms.operator.api import BadRequest, body, field, reply
+        from csms.operator.http.api import BadRequest, body, field, reply
 
         data = await body(request)
         policy = field(data, "registration", str)

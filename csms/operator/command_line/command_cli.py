@@ -39,7 +39,7 @@ async def _send(app: App, args: argparse.Namespace, payload: dict[str, Any]) -> 
 
 
 def _command(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.operator.cli import _with_app
+    from csms.operator.command_line.cli import _with_app
 
     try:
         payload = json.loads(args.payload)

@@ -6,8 +6,8 @@ from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case
 
-from csms.domain.configuration import PASSWORD_KEYS, PROFILE_KEYS, TAKEN, ConfigurationEntry, changed
-from csms.ocpp.configuration import entries_16, entries_201
+from csms.domain.fleet.configuration import PASSWORD_KEYS, PROFILE_KEYS, TAKEN, ConfigurationEntry, changed
+from csms.ocpp.translations.configuration import entries_16, entries_201
 
 # Every CSMS-to-charger action of each version (1.6: the core and its feature profiles, and the
 # security whitepaper's; 2.0.1: part 2's messages sent by the CSMS).

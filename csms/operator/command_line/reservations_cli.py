@@ -64,7 +64,7 @@ def _reserve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _group(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.operator.cli import _with_database
+    from csms.operator.command_line.cli import _with_database
 
     group = None if args.none else args.group
     if group is None and not args.none or group is not None and not 0 < len(group) <= 36:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from csms.domain.local_lists import Entry, LocalListSupport
+from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import AuthorizationStatus, TokenType, parse_token_type
-from csms.ocpp.status import authorization_16, authorization_201, id_token_type_201
+from csms.ocpp.translations.status import authorization_16, authorization_201, id_token_type_201
 
 # Where each version keeps what the list needs (1.6 configuration keys, 2.0.1 variables).
 KEYS_16 = ["LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from csms.operator import commands_api
+from csms.operator.http import commands_api
 
 _OBJECT = {"type": "object", "additionalProperties": True}
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
@@ -90,7 +90,7 @@ def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jobs_paths() -> dict[str, Any]:
-    from csms.operator.jobs_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.jobs_api import openapi_paths  # it imports this module's helpers
 
     return openapi_paths()
 

@@ -9,13 +9,13 @@ import sys
 from typing import Any
 
 from csms.config import Settings
-from csms.domain.jobs import create_rollout
-from csms.operator.jobs_api import InvalidRequest, firmware_request, log_request, rollout_options
+from csms.domain.fleet.jobs import create_rollout
+from csms.operator.http.jobs_api import InvalidRequest, firmware_request, log_request, rollout_options
 from csms.storage import job_store
 
 
 def _database(settings: Settings, work: Any) -> Any:
-    from csms.operator.cli import _with_database  # the CLI's own way to its database
+    from csms.operator.command_line.cli import _with_database  # the CLI's own way to its database
 
     return asyncio.run(_with_database(settings, work))
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from csms.domain.commands import CommandResult, Outcome
 
 if TYPE_CHECKING:
-    from csms.operator.api import AdminApi
+    from csms.operator.http.api import AdminApi
 
 PREFIX = "/api/v1"
 
@@ -31,7 +31,7 @@ def generic_reply(result: CommandResult) -> web.Response:
 
 def routes(api: AdminApi) -> None:
     """Registered by the admin API (one line there)."""
-    from csms.operator.api import body, command_reply, field
+    from csms.operator.http.api import body, command_reply, field
 
     async def raw_command(request: web.Request) -> web.Response:
         payload = await body(request)

@@ -17,7 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import (
+from csms.operator.command_line import (
     command_cli,
     device_model_cli,
     jobs_cli,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # The checkout's own config.toml (the one `make run` uses), found from the package, not the
 # current directory: `csms` run from anywhere works on the same database.
-CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
+CHECKOUT_CONFIG = Path(__file__).resolve().parents[3] / "config.toml"
 
 
 def config_path(args: argparse.Namespace) -> Path | None:
@@ -218,7 +218,7 @@ def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.domain.tariffs import TariffError, put_tariffs
+    from csms.domain.billing.tariffs import TariffError, put_tariffs
 
     try:
         with open(args.file) as handle:
@@ -237,7 +237,7 @@ def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.domain.tariffs import delete_tariff
+    from csms.domain.billing.tariffs import delete_tariff
 
     async def work(app: App) -> None:
         await delete_tariff(app.pool, app.events, args.id)
@@ -247,7 +247,7 @@ def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _assign_tariff(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.domain.tariffs import TariffError, assign
+    from csms.domain.billing.tariffs import TariffError, assign
 
     tariff_id = None if args.action == "unassign" else args.id
 
@@ -271,7 +271,7 @@ def _list_tariffs(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from csms.app import ROAMING
-    from csms.domain.tariffs import assignments_at
+    from csms.domain.billing.tariffs import assignments_at
 
     async def work(pool: Any) -> tuple[list[Any], dict[tuple[str, str], str]]:
         return await store.current_tariffs(pool), await assignments_at(pool)

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from csms.domain.jobs import FirmwareRequest, JobKind, JobService, LogRequest, LogType, OfflinePolicy
-from csms.ocpp.meter import parse_timestamp
-from csms.operator.api import PREFIX, AdminApi, BadRequest, body, problem, query_int, record, reply
-from csms.operator.openapi import _body, _json, _path_param, _query, _read
+from csms.domain.fleet.jobs import FirmwareRequest, JobKind, JobService, LogRequest, LogType, OfflinePolicy
+from csms.ocpp.translations.meter import parse_timestamp
+from csms.operator.http.api import PREFIX, AdminApi, BadRequest, body, problem, query_int, record, reply
+from csms.operator.http.openapi import _body, _json, _path_param, _query, _read
 from csms.storage import job_store, store
 
 # Where a charger may fetch firmware from or upload its logs to (the charger goes there, not we).

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from aiohttp import web
 
-from csms.operator.api import PREFIX, record, reply
+from csms.operator.http.api import PREFIX, record, reply
 from csms.storage import local_list_store as lists
 from csms.storage import store
 
 if TYPE_CHECKING:
-    from csms.operator.api import AdminApi
+    from csms.operator.http.api import AdminApi
 
 
 def view(charge_point_id: str, row: asyncpg.Record | None) -> dict[str, Any]:

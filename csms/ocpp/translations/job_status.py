@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from csms.domain.jobs import JobKind, JobState
+from csms.domain.fleet.jobs import JobKind, JobState
 
 if TYPE_CHECKING:
     from csms.ocpp.adapter import Services

@@ -1,0 +1,1 @@
+"""What charging costs: tariffs, which one applies, and a session's cost."""

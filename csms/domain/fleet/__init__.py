@@ -1,0 +1,1 @@
+"""Managing the chargers themselves: configuration, device model, firmware jobs, local lists."""

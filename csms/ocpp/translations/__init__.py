@@ -1,0 +1,1 @@
+"""Pure translations between each OCPP version's vocabulary and the domain's."""

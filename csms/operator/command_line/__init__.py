@@ -1,0 +1,1 @@
+"""The `csms` command: its subcommands by concept."""

@@ -1,0 +1,1 @@
+"""The admin API: its server, routes by concept, and its OpenAPI description."""
