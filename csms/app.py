@@ -22,6 +22,7 @@ from csms.cluster.nodes import NodeRegistry, default_node_id
 from csms.cluster.relay import Relay
 from csms.config import ConfigError, Settings
 from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
+from csms.domain.certificates import CertificateService
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
@@ -91,7 +92,8 @@ class App:
         reservations = ReservationService(pool, events)
         node_id = settings.cluster.node_id or default_node_id()
         services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
-                            settings.ocpp, reservations)
+                            settings.ocpp, reservations,
+                            certificates=CertificateService(pool, settings.ocpp))
         connections = Connections()
         listener = Listener(url)
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)

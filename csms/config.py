@@ -155,6 +155,14 @@ class OcppSettings:
     auth_failures_per_address: Annotated[int, NOT_NEGATIVE] = 50
     allow_unauthenticated: bool = False
     lenient_validation: str = ""
+    tls_port: Annotated[int, PORT] = 0
+    tls_second_cert: Annotated[str, PATH] = ""
+    tls_second_key: Annotated[str, PATH] = ""
+    ca_cert: Annotated[str, PATH] = ""
+    ca_key: Annotated[str, PATH] = ""
+    cpo_name: str = ""
+    certificate_days: Annotated[int, Between(1)] = 365
+    sign_v2g_certificates: bool = False
 
 
 @dataclass

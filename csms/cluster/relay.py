@@ -94,6 +94,18 @@ class RemoteLink:
     async def set_password(self, password: str) -> str:
         return str(await self._call("set_password", password))
 
+    async def install_certificate(self, use: str, certificate_pem: str) -> str:
+        return str(await self._call("install_certificate", use, certificate_pem))
+
+    async def installed_certificates(self, uses: list[str]) -> dict[str, Any]:
+        return dict(await self._call("installed_certificates", uses))
+
+    async def delete_certificate(self, hash_data: dict[str, str]) -> str:
+        return str(await self._call("delete_certificate", hash_data))
+
+    async def set_security_profile(self, profile: int) -> str:
+        return str(await self._call("set_security_profile", profile))
+
 
 class Relay:
     """Commands find their charger wherever it is connected.

@@ -17,6 +17,7 @@ from ocpp.exceptions import OCPPError, SecurityError
 from ocpp.messages import MessageType, unpack
 
 from csms.config import OcppSettings, lenient_actions
+from csms.domain.certificates import CertificateService, CertificateUse
 from csms.domain.charge_points import ChargePointService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
@@ -27,6 +28,7 @@ from csms.ocpp.messages import message_log
 from csms.ocpp.meter import format_timestamp
 from csms.ocpp.responses import ResponseQueue
 from csms.security import masking
+from csms.security.certificate_authority import hash_data
 
 _log = structlog.get_logger("csms.ocpp")
 
@@ -49,6 +51,7 @@ class Services:
     sessions: SessionService
     settings: OcppSettings
     reservations: ReservationService
+    certificates: CertificateService
 
 
 def now() -> datetime:
@@ -223,4 +226,40 @@ class OcppAdapter:
             self.log.warning("meter interval not configured", error=repr(exc))
 
     async def set_meter_interval(self, seconds: int) -> str:
+        raise NotImplementedError
+
+    # --- certificates: a CSR signed now, its chain sent once our answer has gone out --------
+
+    _signed: tuple[str, CertificateUse] | None = None
+
+    async def sign_csr(self, csr: str, use: CertificateUse) -> str:
+        """SignCertificate's status: Accepted when our CA signed the CSR (sent afterwards by
+        send_signed), Rejected with the reason logged when the CSR does not pass."""
+        try:
+            self._signed = (await self.services.certificates.sign(self.charge_point_id, csr, use),
+                            use)
+        except ValueError as refused:  # BadRequest: the CSR; other ValueErrors: our CA's key
+            self.log.warning("certificate signing request refused", reason=str(refused))
+            return "Rejected"
+        return "Accepted"
+
+    async def send_signed(self) -> None:
+        """CertificateSigned with the chain signed for the last SignCertificate."""
+        signed, self._signed = self._signed, None
+        if signed is None:
+            return
+        chain, use = signed
+        try:
+            status = await self.certificate_signed(chain, use)
+        except Exception as exc:  # the charger may ask again (A03: its certificate expires)
+            self.log.warning("signed certificate not delivered", error=repr(exc))
+            return
+        self.log.info("signed certificate delivered", status=status, use=use.value)
+        if status == "Accepted":
+            first = chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+            ca = (await self.services.certificates.authority()).certificate_pem
+            await self.services.certificates.accepted(self.charge_point_id, use,
+                                                      hash_data(first, ca))
+
+    async def certificate_signed(self, chain: str, use: CertificateUse) -> str:
         raise NotImplementedError

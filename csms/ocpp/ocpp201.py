@@ -9,8 +9,10 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from csms.domain.certificates import CertificateUse
 from csms.domain.model import Authorization, TokenType
 from csms.ocpp.adapter import OcppAdapter, now_z
+from csms.ocpp.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.status import authorization_201, evse_status_201, id_token_type_201, stop_reason_201
 from csms.security.masking import mask_payload
@@ -161,6 +163,15 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
         await self.report("LogStatusNotification", kwargs)
         return call_result.LogStatusNotification()
 
+    @on(Action.sign_certificate)  # A02/A03
+    async def on_sign_certificate(self, csr: str, **kwargs: Any) -> call_result.SignCertificate:
+        use = signing_from_201(kwargs.get("certificate_type"))
+        return call_result.SignCertificate(status=await self.sign_csr(csr, use))
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, **kwargs: Any) -> None:
+        self.spawn(self.send_signed())
+
     # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
 
     async def _status(self, payload: Any) -> str:
@@ -220,4 +231,33 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def set_meter_interval(self, seconds: int) -> str:
         return await self.change_configuration("SampledDataCtrlr.TxUpdatedInterval", str(seconds))
 
+    # --- certificates (A, M) -----------------------------------------------------------------
 
+    async def certificate_signed(self, chain: str, use: CertificateUse) -> str:
+        return await self._status(call.CertificateSigned(certificate_chain=chain,
+                                                         certificate_type=SIGNING_201[use]))
+
+    async def install_certificate(self, use: str, certificate_pem: str) -> str:
+        name = use_201(CertificateUse(use))
+        if name is None or name == USE_201[CertificateUse.V2G_CHAIN]:  # not installable (M05)
+            return "NotSupported"
+        return await self._status(call.InstallCertificate(certificate_type=name,
+                                                          certificate=certificate_pem))
+
+    async def installed_certificates(self, uses: list[str]) -> dict[str, Any]:
+        names = [name for use in uses if (name := use_201(CertificateUse(use)))]
+        answer = await self.call(call.GetInstalledCertificateIds(certificate_type=names or None),
+                                 suppress=False)
+        found = []
+        for chain in answer.certificate_hash_data_chain or []:
+            use = from_201(chain["certificate_type"])
+            found.append({"certificate_type": use.value if use else chain["certificate_type"],
+                          **chain["certificate_hash_data"]})
+        return {"status": str(answer.status), "certificates": found}
+
+    async def delete_certificate(self, hash_data: dict[str, str]) -> str:
+        return await self._status(call.DeleteCertificate(certificate_hash_data=hash_data))
+
+    async def set_security_profile(self, profile: int) -> str:
+        # A05 with the variable itself; the charger reconnects with it after a reset.
+        return await self.change_configuration("SecurityCtrlr.SecurityProfile", str(profile))
