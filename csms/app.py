@@ -99,6 +99,7 @@ class App:
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
+        commands.tls_available = bool(settings.ocpp.tls_cert)
         try:
             oicp = (OicpBridge(pool, listener, settings.oicp, commands)
                     if settings.oicp.enabled else None)

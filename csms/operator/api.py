@@ -187,6 +187,8 @@ class AdminApi:
         r.add_post(f"{PREFIX}/tokens/{{uid}}/unblock", self.unblock_token)
         r.add_get(f"{PREFIX}/outbox", self.list_outbox)
         r.add_post(f"{PREFIX}/outbox/{{id}}/retry", self.retry_outbox)
+        from csms.operator import certificates_api  # it builds on this module's helpers
+        certificates_api.routes(self)
 
     @property
     def port(self) -> int:
