@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from cryptography import x509
 
 from csms.app import App
 from csms.domain.charge_points import register
+from csms.operator.cli import main
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import AppFactory, SimFactory
 from tests.pki import Pki, client_context
@@ -188,3 +190,35 @@ async def test_profile_upgrade_needs_tls_on_the_server(make_app: AppFactory,
         await api.http.close()
     assert status == 409 and "TLS" in answer["detail"]["reason"]
     assert not [name for name, payload in sim.calls if "SecurityProfile" in str(payload)]
+
+
+async def test_cli(make_app: AppFactory, sims: SimFactory, pki: Pki, db_url: str,
+                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The csms command in another process's place (a thread with its own loop): its commands
+    reach the charger through the node that holds it."""
+    app = await make_app()
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    sim = sims(app)
+    await sim.start()
+    monkeypatch.setenv("CSMS_DATABASE_URL", db_url)
+    monkeypatch.setenv("CSMS_LOG_LEVEL", "warning")
+
+    def csms(*argv: str) -> Any:
+        return asyncio.to_thread(main, ["certificates", *argv])
+
+    assert await csms("install", "CP1", pki["ca.crt"], "--type", "csms_root") == 0
+    assert capsys.readouterr().out.startswith("accepted")
+    assert len(sim.certificates.roots) == 1
+    assert await csms("list", "CP1") == 0
+    row = capsys.readouterr().out.strip().split("\t")
+    assert row[:2] == ["csms_root", "SHA256"]
+    serial, name_hash, key_hash = row[2:]
+    assert await csms("delete", "CP1", "--serial-number", serial, "--issuer-name-hash", name_hash,
+                      "--issuer-key-hash", key_hash) == 0
+    assert not sim.certificates.roots
+    capsys.readouterr()
+    # No TLS on this server: raising the profile would lock the charger out; refused, one line.
+    assert await csms("security-profile", "CP1", "2") == 1
+    assert "need TLS" in capsys.readouterr().err
+    assert await app.pool.fetchval(
+        "SELECT security_profile FROM charge_points WHERE id = 'CP1'") == 0

@@ -315,7 +315,7 @@ class CommandService:
         charge_point = await store.get_charge_point(self.pool, charge_point_id)
         if charge_point is None:
             return CommandResult(Outcome.NOT_FOUND)
-        if not self.tls_available:
+        if profile >= 2 and not self.tls_available:
             return CommandResult(Outcome.REJECTED, {
                 "reason": "profiles 2 and 3 need TLS: set ocpp.tls_cert first"})
         if profile <= charge_point["security_profile"]:

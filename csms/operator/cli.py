@@ -17,6 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
+from csms.operator import certificates_cli
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -529,6 +530,7 @@ def parser() -> argparse.ArgumentParser:
     add_token.add_argument("--status", default="accepted",
                            choices=["accepted", "blocked", "expired", "invalid"])
     add_token.set_defaults(handler=_add_token)
+    certificates_cli.add_commands(commands, common)
     return top
 
 
