@@ -6,10 +6,12 @@ import asyncio
 import ssl
 
 import pytest
+import structlog
 
 from csms.app import App
 from tests.conftest import AppFactory
 from tests.pki import Pki
+from tests.support import free_port
 
 # OCPP 1.6 security whitepaper / 2.0.1 A00: the CSMS supports all four (TLS 1.2 names in OpenSSL's).
 OCPP_SUITES = {
@@ -27,10 +29,11 @@ async def tls_app(make_app: AppFactory, pki: Pki) -> App:
                           tls_second_key=pki["server-ec.key"])
 
 
-async def handshake(app: App, context: ssl.SSLContext) -> tuple[str, str]:
+async def handshake(app: App, context: ssl.SSLContext,
+                    port: int | None = None) -> tuple[str, str]:
     """(cipher, protocol) the server agreed to, or the TLS error raised."""
     _, writer = await asyncio.wait_for(asyncio.open_connection(
-        "127.0.0.1", app.ocpp.port, ssl=context, server_hostname="localhost"), 10)
+        "127.0.0.1", port or app.ocpp.port, ssl=context, server_hostname="localhost"), 10)
     try:
         cipher, protocol, _ = writer.get_extra_info("cipher")
         return cipher, protocol
@@ -69,3 +72,17 @@ async def test_older_tls_refused(make_app: AppFactory, pki: Pki, version: ssl.TL
     context = client(pki, "DEFAULT:@SECLEVEL=0", version)
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         await handshake(app, context)
+
+
+async def test_a_plain_port_beside_tls_is_warned(make_app: AppFactory, pki: Pki) -> None:
+    with structlog.testing.capture_logs() as logs:
+        app = await make_app(tls_cert=pki["server.crt"], tls_key=pki["server.key"],
+                             tls_port=free_port())
+    assert app.ocpp.tls_port != app.ocpp.port
+    warned = [e for e in logs if e["log_level"] == "warning" and "ocpp.tls_port" in e["event"]]
+    assert len(warned) == 1 and "unencrypted" in warned[0]["event"]
+    # The plain port is plain, the TLS port TLS.
+    _, protocol = await handshake(app, client(pki), port=app.ocpp.tls_port)
+    assert protocol == "TLSv1.2"
+    with pytest.raises(OSError):  # an HTTP server does not speak TLS: an SSL error or a reset
+        await handshake(app, client(pki))
