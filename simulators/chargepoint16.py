@@ -125,6 +125,14 @@ class _Client(ChargePoint):
         return call_result.GetInstalledCertificateIds(
             status="Accepted" if found else "NotFound", certificate_hash_data=found or None)
 
+    @on(Action.extended_trigger_message)
+    async def on_extended_trigger(self, requested_message: str,
+                                  **kwargs: Any) -> call_result.ExtendedTriggerMessage:
+        if requested_message != "SignChargePointCertificate":
+            return call_result.ExtendedTriggerMessage(status="NotImplemented")
+        self.sim.spawn(self.sim.request_certificate())
+        return call_result.ExtendedTriggerMessage(status="Accepted")
+
     @on(Action.delete_certificate)
     async def on_delete_certificate(self, certificate_hash_data: dict[str, str]
                                     ) -> call_result.DeleteCertificate:

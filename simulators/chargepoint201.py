@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ocpp.routing import after, on
@@ -104,8 +105,10 @@ class _Client(ChargePoint):
     @on(Action.trigger_message)
     async def on_trigger(self, requested_message: str,
                          **kwargs: Any) -> call_result.TriggerMessage:
-        actions = {"BootNotification": self.sim.boot, "Heartbeat": self.sim.heartbeat,
-                   "StatusNotification": self.sim.report_statuses}
+        actions: dict[str, Callable[[], Awaitable[Any]]] = {
+            "BootNotification": self.sim.boot, "Heartbeat": self.sim.heartbeat,
+            "StatusNotification": self.sim.report_statuses,
+            "SignChargingStationCertificate": self.sim.request_certificate}
         if requested_message not in actions:
             return call_result.TriggerMessage(status="NotImplemented")
         self.sim.spawn(actions[requested_message]())

@@ -58,6 +58,27 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def test_renewal_asked_by_the_csms(make_app: AppFactory, sims: SimFactory) -> None:
+    """A02: we trigger it, the charger sends a new CSR, our CA signs it, the charger installs it."""
+    app = await make_app()
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    sim = sims(app)
+    await sim.start()
+    api = await api_of(app)
+    try:
+        status, answer = await api.post("/charge-points/CP1/certificates/renew", {})
+        assert (status, answer["outcome"]) == (200, "accepted"), answer
+        await eventually(lambda: _true(sim.certificates.chain_file is not None))
+        sent = [payload for name, payload in sim.calls if "Trigger" in name][-1]
+        assert sent["requestedMessage"] == ("SignChargePointCertificate"
+                                            if sims.protocol == "1.6"  # type: ignore[attr-defined]
+                                            else "SignChargingStationCertificate")
+        status, answer = await api.post("/charge-points/CP1/certificates/renew", {"type": "x"})
+        assert status == 400
+    finally:
+        await api.http.close()
+
+
 @pytest.mark.parametrize("csr", [
     {"common_name": "CP2"},  # another charger's name
     {"key_type": "rsa1024"},  # a key too small

@@ -106,6 +106,9 @@ class RemoteLink:
     async def set_security_profile(self, profile: int) -> str:
         return str(await self._call("set_security_profile", profile))
 
+    async def renew_certificate(self, use: str) -> str:
+        return str(await self._call("renew_certificate", use))
+
 
 class Relay:
     """Commands find their charger wherever it is connected.

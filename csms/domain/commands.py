@@ -332,3 +332,9 @@ class CommandService:
         restarted = await self.reset(charge_point_id, hard=False)
         return CommandResult(result.outcome, {**result.detail, "reset": restarted.outcome.value})
 
+    async def renew_certificate(self, charge_point_id: str,
+                                use: CertificateUse = CertificateUse.CHARGING_STATION
+                                ) -> CommandResult:
+        """Ask the charger for a new CSR (A02); what it sends is signed as any SignCertificate."""
+        return await self._with_link(charge_point_id, "renew_certificate",
+                                     lambda link: link.renew_certificate(use.value))

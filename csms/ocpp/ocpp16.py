@@ -228,3 +228,10 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint):
     async def set_security_profile(self, profile: int) -> str:
         # The whitepaper's key; the charger reconnects with it after a reset.
         return await self.change_configuration("SecurityProfile", str(profile))
+
+    async def renew_certificate(self, use: str) -> str:
+        """A02: the charger makes a new key and sends its CSR (the whitepaper's trigger)."""
+        if CertificateUse(use) is not CertificateUse.CHARGING_STATION:
+            return "NotSupported"  # 1.6 has no V2G certificate to renew
+        return await self._status(call.ExtendedTriggerMessage(
+            requested_message="SignChargePointCertificate"))

@@ -261,3 +261,11 @@ class Ocpp201Adapter(OcppAdapter, ChargePoint):
     async def set_security_profile(self, profile: int) -> str:
         # A05 with the variable itself; the charger reconnects with it after a reset.
         return await self.change_configuration("SecurityCtrlr.SecurityProfile", str(profile))
+
+    async def renew_certificate(self, use: str) -> str:
+        """A02: the charger makes a new key and sends its CSR."""
+        message = {CertificateUse.CHARGING_STATION: "SignChargingStationCertificate",
+                   CertificateUse.V2G: "SignV2GCertificate"}.get(CertificateUse(use))
+        if message is None:
+            return "NotSupported"
+        return await self._status(call.TriggerMessage(requested_message=message))

@@ -79,9 +79,18 @@ def routes(api: AdminApi) -> None:
         return command_reply(await commands.upgrade_security_profile(
             request.match_info["cp"], profile, field(data, "reset", bool, True)))
 
+    async def renew(request: web.Request) -> web.Response:
+        data = await body(request)
+        kind = field(data, "type", str, "charging_station")
+        if kind not in ("charging_station", "v2g"):
+            raise BadRequest("'type' is charging_station or v2g")
+        return command_reply(await commands.renew_certificate(request.match_info["cp"],
+                                                              CertificateUse(kind)))
+
     r = api.app.router
     r.add_get(f"{PREFIX}/charge-points/{{cp}}/certificates", installed)
     r.add_post(f"{PREFIX}/charge-points/{{cp}}/certificates", install)
     r.add_post(f"{PREFIX}/charge-points/{{cp}}/certificates/refresh", refresh)
     r.add_post(f"{PREFIX}/charge-points/{{cp}}/certificates/delete", delete)
+    r.add_post(f"{PREFIX}/charge-points/{{cp}}/certificates/renew", renew)
     r.add_post(f"{PREFIX}/charge-points/{{cp}}/security-profile", security_profile)

@@ -90,6 +90,12 @@ def _security_profile(settings: Settings, args: argparse.Namespace) -> int:
     return _outcome(asyncio.run(_with_commands(settings, work)))
 
 
+def _renew(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(app: App) -> CommandResult:
+        return await app.commands.renew_certificate(args.charge_point, CertificateUse(args.type))
+    return _outcome(asyncio.run(_with_commands(settings, work)))
+
+
 def _hex(value: str) -> str:
     if not value or len(value) > 128 or any(c not in "0123456789abcdefABCDEF" for c in value):
         raise argparse.ArgumentTypeError("hexadecimal, at most 128 digits")
@@ -123,6 +129,11 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     delete.add_argument("--issuer-key-hash", required=True, type=_hex)
     delete.add_argument("--hash-algorithm", default="SHA256", choices=["SHA256", "SHA384", "SHA512"])
     delete.set_defaults(handler=_delete)
+    renew = actions.add_parser("renew", parents=[common],
+                               help="ask the charger for a new CSR, which our CA then signs")
+    renew.add_argument("charge_point")
+    renew.add_argument("--type", default="charging_station", choices=["charging_station", "v2g"])
+    renew.set_defaults(handler=_renew)
     profile = actions.add_parser("security-profile", parents=[common],
                                  help="raise the charger's security profile, then reset it")
     profile.add_argument("charge_point")

@@ -255,6 +255,9 @@ def _certificate_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str,
                 "issuer_name_hash": hex_string, "issuer_key_hash": hex_string,
                 "serial_number": hex_string},
                 ["hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"]))},
+        "/charge-points/{cp}/certificates/renew": {"post": _command(
+            "Ask the charger for a new CSR (A02); our CA signs it as any SignCertificate", [cp],
+            _body({"type": {"type": "string", "enum": ["charging_station", "v2g"]}}, []))},
         "/charge-points/{cp}/security-profile": {"post": _command(
             "Raise the charger's security profile, then reset it: it is then admitted over TLS "
             "only (2), with its client certificate (3)", [cp],
