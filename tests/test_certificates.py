@@ -243,3 +243,24 @@ async def test_cli(make_app: AppFactory, sims: SimFactory, pki: Pki, db_url: str
     assert "need TLS" in capsys.readouterr().err
     assert await app.pool.fetchval(
         "SELECT security_profile FROM charge_points WHERE id = 'CP1'") == 0
+
+
+async def test_one_ca_for_the_cluster(make_app: AppFactory, sims: SimFactory, pki: Pki) -> None:
+    """Two nodes on one database sign with the same CA (made once, kept there); a certificate
+    command sent to the node without the charger travels to the one holding it."""
+    a = await make_app(node_id="a")
+    b = await make_app(node_id="b")
+    assert await a.services.certificates.authority() == await b.services.certificates.authority()
+    assert await a.pool.fetchval("SELECT count(*) FROM certificate_authority") == 1
+    await register(a.pool, "CP1", None, {1: None}, security_profile=0)
+    sim = sims(a)
+    await sim.start()
+    api = await api_of(b)
+    try:
+        status, answer = await api.post("/charge-points/CP1/certificates",
+                                        {"type": "manufacturer_root",
+                                         "certificate": text(pki["ca.crt"])})
+    finally:
+        await api.http.close()
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    assert len(sim.certificates.roots) == 1
