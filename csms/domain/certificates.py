@@ -80,19 +80,6 @@ class CertificateService:
         log.info("charger certificate signed", charge_point_id=charge_point_id, use=use.value)
         return chain
 
-    async def installed(self, charge_point_id: str) -> list[dict[str, Any]]:
-        return [{**dict(row), "updated_at": row["updated_at"].isoformat()}
-                for row in await certificate_store.list_installed(self.pool, charge_point_id)]
-
     async def accepted(self, charge_point_id: str, use: CertificateUse,
                        hash_data: dict[str, Any]) -> None:
         await certificate_store.add_installed(self.pool, charge_point_id, use.value, hash_data)
-
-    async def reported(self, charge_point_id: str, uses: list[CertificateUse],
-                       certificates: list[dict[str, Any]]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await certificate_store.replace_installed(conn, charge_point_id,
-                                                      [use.value for use in uses], certificates)
-
-    async def deleted(self, charge_point_id: str, hash_data: dict[str, Any]) -> None:
-        await certificate_store.remove_installed(self.pool, charge_point_id, hash_data)
