@@ -46,8 +46,8 @@ async def test_csr_signed_and_installed(make_app: AppFactory, sims: SimFactory) 
     leaf.verify_directly_issued_by(issuer)
     assert leaf.subject.rfc4514_string() == "O=SimCPO,CN=CP1"
     api = await api_of(app)
-    try:
-        listed = await api.get("/charge-points/CP1/certificates")
+    try:  # kept once the charger's answer is in: just after it installed the chain
+        listed = await eventually(lambda: api.get("/charge-points/CP1/certificates"))
     finally:
         await api.http.close()
     assert [(c["certificate_type"], c["serial_number"]) for c in listed] == \
