@@ -27,6 +27,7 @@ from csms.cluster.relay import Relay
 from csms.config import ConfigError, Settings
 from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.billing.session_costs import SessionCosts
+from csms.domain.certificates import CertificateService
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
@@ -117,13 +118,15 @@ class App:
                        if settings.ocpp.local_lists else None)
         services = Services(ChargePointService(pool, events, settings.ocpp, node_id), sessions,
                             settings.ocpp, reservations, local_lists=local_lists,
-                            costs=SessionCosts(pool))
+                            costs=SessionCosts(pool),
+                            certificates=CertificateService(pool, settings.ocpp))
         registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
         jobs = JobService(pool, commands, settings.jobs)
         services = dataclasses.replace(services, jobs=jobs)
         events.subscribe(jobs.on_event)
+        commands.tls_available = bool(settings.ocpp.tls_cert)
         try:
             oicp = (OicpBridge(pool, listener, settings.oicp, commands)
                     if settings.oicp.enabled else None)

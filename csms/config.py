@@ -159,6 +159,14 @@ class OcppSettings:
     local_list_retry: Annotated[float, POSITIVE] = 60.0
     cost_updated_interval: Annotated[float, NOT_NEGATIVE] = 60.0
     known_vendors: str = ""
+    tls_port: Annotated[int, PORT] = 0
+    tls_second_cert: Annotated[str, PATH] = ""
+    tls_second_key: Annotated[str, PATH] = ""
+    ca_cert: Annotated[str, PATH] = ""
+    ca_key: Annotated[str, PATH] = ""
+    cpo_name: str = ""
+    certificate_days: Annotated[int, Between(1)] = 365
+    sign_v2g_certificates: bool = False
 
 
 @dataclass

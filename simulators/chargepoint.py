@@ -20,6 +20,8 @@ from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from simulators.certificates import CertificateStore
+
 log = structlog.get_logger(__name__)
 
 
@@ -75,6 +77,14 @@ class SimConfig:
     log_outcome: str = "Uploaded"
     # After sending this status the job waits until `job_resume` is set (a test's checkpoint).
     job_pause_after: str | None = None
+    # Security (1.6 whitepaper, 2.0.1 A): the profile it connects with, the CPO name its CSRs
+    # carry (CpoName / SecurityCtrlr.OrganizationName), the key type it makes ('ec', 'rsa'),
+    # where TLS is (wss:// base) and the CA it checks the server with.
+    security_profile: int = 1
+    cpo_name: str | None = "SimCPO"
+    key_type: str = "ec"
+    tls_url: str | None = None
+    server_ca: str | None = None
 
 
 @dataclass
@@ -131,6 +141,8 @@ class SimulatedChargePoint:
         self.job_resume = asyncio.Event()
         self.installed_firmware: str | None = None  # the location of the last update installed
         self._firmware: asyncio.Task[None] | None = None  # the update under way
+        self.certificates = CertificateStore(config.charge_point_id)
+        self.pending_profile: int | None = None  # accepted, in force after the next reset
 
     @property
     def boot_status(self) -> str | None:
@@ -403,9 +415,10 @@ class SimulatedChargePoint:
 
     async def _run(self) -> None:
         backoff = 0.2
-        url = f"{self.config.url.rstrip('/')}/{self.config.charge_point_id}"
         while True:
             await self.network.wait()
+            # Read on each connection: a security profile upgrade moves the charger to TLS.
+            url = f"{self.config.url.rstrip('/')}/{self.config.charge_point_id}"
             try:
                 async with connect(url, subprotocols=[self.subprotocol],  # type: ignore[list-item]
                                    additional_headers=self._headers(), open_timeout=5,
@@ -637,8 +650,51 @@ class SimulatedChargePoint:
             return False
         if key in ("AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"):
             self.config.password = value  # the next connection authenticates with it
+        if key in ("SecurityProfile", "SecurityCtrlr.SecurityProfile"):
+            return self.accept_profile(value)
         self.settings[key] = value
         return True
+
+    def accept_profile(self, value: str) -> bool:
+        """As firmware does: never lower, and only what it can connect with (TLS known; for 3
+        a certificate of its own). In force from the next reset."""
+        profile = int(value) if value.isdigit() else -1
+        if profile <= self.config.security_profile or profile > 3:
+            return False
+        if profile >= 2 and self.config.tls_url is None:
+            return False
+        if profile == 3 and self.certificates.chain_file is None:
+            return False
+        self.pending_profile = profile
+        return True
+
+    async def rebooted(self) -> None:
+        """After a reset: a new security profile takes effect, on a new connection."""
+        profile, self.pending_profile = self.pending_profile, None
+        if profile is None:
+            return
+        assert self.config.tls_url is not None
+        self.config.security_profile = profile
+        self.config.url = self.config.tls_url
+        self.config.tls = self.certificates.tls_context(self.config.server_ca, profile == 3)
+        self.log.info("security profile in force", profile=profile)
+        # Shutting down, as firmware does: its connectors go Unavailable first (and the CSMS,
+        # answering in order, has had our Reset answer by then).
+        with contextlib.suppress(ConnectionClosed, TimeoutError, OCPPError):
+            for connector in self.meter_wh:
+                await self.set_status(connector, "Unavailable")
+        await self.drop_connection()
+
+    async def request_certificate(self, use: str | None = None, key_type: str | None = None,
+                                  common_name: str | None = None) -> str:
+        """SignCertificate with a new key's CSR (A02/A03); the status the CSMS answered."""
+        csr = self.certificates.request(key_type or self.config.key_type, self.config.cpo_name,
+                                        common_name)
+        answer = await self.call(self.sign_certificate_payload(csr, use))
+        return str(answer.status)
+
+    def sign_certificate_payload(self, csr: str, use: str | None) -> Any:
+        raise NotImplementedError
 
     def set_meter_interval(self, value: str) -> bool:
         try:

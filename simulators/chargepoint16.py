@@ -6,7 +6,7 @@ import contextlib
 from typing import Any
 
 from ocpp.exceptions import OccurenceConstraintViolationError, OCPPError
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
@@ -83,6 +83,10 @@ class _Client(ChargePoint):
     @on(Action.reset)
     async def on_reset(self, type: str) -> call_result.Reset:
         return call_result.Reset(status="Accepted")
+
+    @after(Action.reset)
+    async def after_reset(self, **kwargs: Any) -> None:
+        self.sim.spawn(self.sim.rebooted())
 
     @on(Action.unlock_connector)
     async def on_unlock(self, connector_id: int) -> call_result.UnlockConnector:
@@ -184,9 +188,45 @@ def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
         return call_result.GetLog(status="Accepted",
                                   filename=f"{self.sim.config.charge_point_id}-{log_type}.log")
 
+    # --- certificates (1.6 security whitepaper) ------------------------------------------------
+
+    @on(Action.certificate_signed)
+    async def on_certificate_signed(self, certificate_chain: str) -> call_result.CertificateSigned:
+        return call_result.CertificateSigned(status=self.sim.certificates.signed(certificate_chain))
+
+    @on(Action.install_certificate)
+    async def on_install_certificate(self, certificate_type: str,
+                                     certificate: str) -> call_result.InstallCertificate:
+        return call_result.InstallCertificate(
+            status=self.sim.certificates.install(certificate_type, certificate))
+
+    @on(Action.get_installed_certificate_ids)
+    async def on_get_installed(self, certificate_type: str
+                               ) -> call_result.GetInstalledCertificateIds:
+        found = [data for _, data in self.sim.certificates.installed([certificate_type])]
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted" if found else "NotFound", certificate_hash_data=found or None)
+
+    @on(Action.extended_trigger_message)
+    async def on_extended_trigger(self, requested_message: str,
+                                  **kwargs: Any) -> call_result.ExtendedTriggerMessage:
+        if requested_message != "SignChargePointCertificate":
+            return call_result.ExtendedTriggerMessage(status="NotImplemented")
+        self.sim.spawn(self.sim.request_certificate())
+        return call_result.ExtendedTriggerMessage(status="Accepted")
+
+    @on(Action.delete_certificate)
+    async def on_delete_certificate(self, certificate_hash_data: dict[str, str]
+                                    ) -> call_result.DeleteCertificate:
+        return call_result.DeleteCertificate(
+            status=self.sim.certificates.delete(certificate_hash_data))
+
 
 class ChargePoint16(SimulatedChargePoint):
     subprotocol = "ocpp1.6"
+
+    def sign_certificate_payload(self, csr: str, use: str | None) -> Any:
+        return call.SignCertificate(csr=csr)  # 1.6 signs its TLS certificate only
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)

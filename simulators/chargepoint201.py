@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ocpp import exceptions
 from ocpp.exceptions import OccurrenceConstraintViolationError
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
@@ -112,6 +113,10 @@ class _Client(ChargePoint, DeviceModelFirmware):
     async def on_reset(self, type: str, **kwargs: Any) -> call_result.Reset:
         return call_result.Reset(status="Accepted")
 
+    @after(Action.reset)
+    async def after_reset(self, **kwargs: Any) -> None:
+        self.sim.spawn(self.sim.rebooted())
+
     @on(Action.unlock_connector)
     async def on_unlock(self, evse_id: int, connector_id: int,
                         **kwargs: Any) -> call_result.UnlockConnector:
@@ -131,8 +136,10 @@ class _Client(ChargePoint, DeviceModelFirmware):
     @on(Action.trigger_message)
     async def on_trigger(self, requested_message: str,
                          **kwargs: Any) -> call_result.TriggerMessage:
-        actions = {"BootNotification": self.sim.boot, "Heartbeat": self.sim.heartbeat,
-                   "StatusNotification": self.sim.report_statuses}
+        actions: dict[str, Callable[[], Awaitable[Any]]] = {
+            "BootNotification": self.sim.boot, "Heartbeat": self.sim.heartbeat,
+            "StatusNotification": self.sim.report_statuses,
+            "SignChargingStationCertificate": self.sim.request_certificate}
         if requested_message not in actions:
             return call_result.TriggerMessage(status="NotImplemented")
         self.sim.spawn(actions[requested_message]())
@@ -212,9 +219,39 @@ def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if info is None else {"status": info["status"],
                                       "expiry": info.get("cache_expiry_date_time")}
 
+    # --- certificates (A02/A03, M block) ------------------------------------------------------
+
+    @on(Action.certificate_signed)
+    async def on_certificate_signed(self, certificate_chain: str,
+                                    **kwargs: Any) -> call_result.CertificateSigned:
+        return call_result.CertificateSigned(status=self.sim.certificates.signed(certificate_chain))
+
+    @on(Action.install_certificate)
+    async def on_install_certificate(self, certificate_type: str, certificate: str,
+                                     **kwargs: Any) -> call_result.InstallCertificate:
+        status = self.sim.certificates.install(certificate_type, certificate)
+        return call_result.InstallCertificate(status=status)
+
+    @on(Action.get_installed_certificate_ids)
+    async def on_get_installed(self, **kwargs: Any) -> call_result.GetInstalledCertificateIds:
+        found = self.sim.certificates.installed(kwargs.get("certificate_type"))
+        chain = [{"certificate_type": kind, "certificate_hash_data": data} for kind, data in found]
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted" if chain else "NotFound", certificate_hash_data_chain=chain or None)
+
+    @on(Action.delete_certificate)
+    async def on_delete_certificate(self, certificate_hash_data: dict[str, str],
+                                    **kwargs: Any) -> call_result.DeleteCertificate:
+        return call_result.DeleteCertificate(
+            status=self.sim.certificates.delete(certificate_hash_data))
+
 
 class ChargePoint201(SimulatedChargePoint):
     subprotocol = "ocpp2.0.1"
+
+    def sign_certificate_payload(self, csr: str, use: str | None) -> Any:
+        return call.SignCertificate(csr=csr,
+                                    certificate_type=use or "ChargingStationCertificate")
 
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config)

@@ -22,8 +22,9 @@ def _openssl(folder: Path, *args: str) -> None:
     subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
 
-def _issue(folder: Path, name: str, ca: str, *extensions: str) -> None:
-    _openssl(folder, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+def _issue(folder: Path, name: str, ca: str, *extensions: str,
+           key: tuple[str, ...] = ("-newkey", "rsa:2048")) -> None:
+    _openssl(folder, "req", "-new", *key, "-nodes", "-keyout", f"{name}.key",
              "-out", f"{name}.csr", "-subj", f"/CN={name}")
     ext = folder / f"{name}.ext"
     ext.write_text("\n".join(extensions) + "\n")
@@ -39,6 +40,9 @@ def make_pki(folder: Path) -> Pki:
     server = ("subjectAltName = IP:127.0.0.1, DNS:localhost", "extendedKeyUsage = serverAuth")
     client = ("extendedKeyUsage = clientAuth",)
     _issue(folder, "server", "ca", *server)
+    # An EC one too: with both, a server offers OCPP's two ECDSA and two RSA cipher suites.
+    _issue(folder, "server-ec", "ca", *server,
+           key=("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"))
     for name in CLIENTS:
         _issue(folder, name, "ca", *client)
     _issue(folder, "intruder", "rogue-ca", *client)

@@ -125,6 +125,21 @@ class RemoteLink(RelayedDeviceModel):
         return dict(await self._call("get_log", request_id, log_type, location, oldest, latest,
                                      retries, retry_interval))
 
+    async def install_certificate(self, use: str, certificate_pem: str) -> str:
+        return str(await self._call("install_certificate", use, certificate_pem))
+
+    async def installed_certificates(self, uses: list[str]) -> dict[str, Any]:
+        return dict(await self._call("installed_certificates", uses))
+
+    async def delete_certificate(self, hash_data: dict[str, str]) -> str:
+        return str(await self._call("delete_certificate", hash_data))
+
+    async def set_security_profile(self, profile: int) -> str:
+        return str(await self._call("set_security_profile", profile))
+
+    async def renew_certificate(self, use: str) -> str:
+        return str(await self._call("renew_certificate", use))
+
 
 class Relay:
     """Commands find their charger wherever it is connected.

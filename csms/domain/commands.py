@@ -15,15 +15,18 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSupported
 from csms.domain.authorization import remote_start_refusal
+from csms.domain.certificates import CertificateUse
 from csms.domain.fleet import configuration
 from csms.domain.fleet.device_model import DeviceModelCommands
 from csms.domain.fleet.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
+from csms.security.certificate_authority import hash_data
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_payload
-from csms.storage import configuration_store, store
+from csms.storage import certificate_store, configuration_store, store
+from csms.storage.certificate_store import raise_security_profile
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay
@@ -96,6 +99,10 @@ async def finish_in_flight(tasks: set[asyncio.Task[Any]], grace: float) -> None:
 
 
 class CommandService(DeviceModelCommands):
+    # Whether chargers can reach us over TLS (ocpp.tls_cert): set where the app is wired. No
+    # charger is raised to a profile that would lock it out.
+    tls_available = False
+
     def __init__(self, pool: asyncpg.Pool, relay: Relay,
                  sessions: SessionService, reservations: ReservationService) -> None:
         self.pool = pool
@@ -422,3 +429,75 @@ class CommandService(DeviceModelCommands):
                                          request_id, request.log_type.value, request.location,
                                          request.oldest, request.latest, request.retries,
                                          request.retry_interval))
+
+    # --- certificates and security profiles (csms/domain/certificates.py) --------------------
+
+    async def install_certificate(self, charge_point_id: str, use: CertificateUse,
+                                  certificate_pem: str) -> CommandResult:
+        """A root certificate for the charger to trust (InstallCertificate); kept as installed
+        once it accepts."""
+        try:
+            hashed = hash_data(certificate_pem)
+        except ValueError:
+            return CommandResult(Outcome.REJECTED, {"reason": "not a PEM certificate"})
+        result = await self._with_link(charge_point_id, "install_certificate",
+                                       lambda link: link.install_certificate(use.value,
+                                                                             certificate_pem))
+        if result.accepted:
+            await certificate_store.add_installed(self.pool, charge_point_id, use.value, hashed)
+        return result
+
+    async def installed_certificates(self, charge_point_id: str,
+                                     uses: list[CertificateUse]) -> CommandResult:
+        """GetInstalledCertificateIds: what the charger reports is what we keep for it."""
+        result = await self._with_link(charge_point_id, "installed_certificates",
+                                       lambda link: link.installed_certificates(
+                                           [use.value for use in uses]))
+        if result.accepted and "certificates" in result.detail:
+            asked = uses or [use for use in CertificateUse
+                             if use not in (CertificateUse.CHARGING_STATION, CertificateUse.V2G)]
+            async with self.pool.acquire() as conn, conn.transaction():
+                await certificate_store.replace_installed(conn, charge_point_id,
+                                                          [use.value for use in asked],
+                                                          result.detail["certificates"])
+        return result
+
+    async def delete_certificate(self, charge_point_id: str,
+                                 hashed: dict[str, str]) -> CommandResult:
+        result = await self._with_link(charge_point_id, "delete_certificate",
+                                       lambda link: link.delete_certificate(hashed))
+        if result.accepted or result.detail.get("status") == "NotFound":
+            await certificate_store.remove_installed(self.pool, charge_point_id, hashed)
+        return result
+
+    async def upgrade_security_profile(self, charge_point_id: str, profile: int,
+                                       reset: bool = True) -> CommandResult:
+        """Raise the charger's security profile (1.6 whitepaper / 2.0.1 A05): the charger takes
+        it, we then require it (profile 2: TLS only; 3: with its client certificate) and reset
+        it so it reconnects that way. Never lowered: a profile only goes up."""
+        charge_point = await store.get_charge_point(self.pool, charge_point_id)
+        if charge_point is None:
+            return CommandResult(Outcome.NOT_FOUND)
+        if profile >= 2 and not self.tls_available:
+            return CommandResult(Outcome.REJECTED, {
+                "reason": "profiles 2 and 3 need TLS: set ocpp.tls_cert first"})
+        if profile <= charge_point["security_profile"]:
+            return CommandResult(Outcome.REJECTED, {
+                "reason": f"security profile is {charge_point['security_profile']}: "
+                          "it can only be raised"})
+        result = await self._with_link(charge_point_id, "set_security_profile",
+                                       lambda link: link.set_security_profile(profile))
+        if not result.accepted:
+            return result
+        await raise_security_profile(self.pool, charge_point_id, profile)
+        if not reset:
+            return result
+        restarted = await self.reset(charge_point_id, hard=False)
+        return CommandResult(result.outcome, {**result.detail, "reset": restarted.outcome.value})
+
+    async def renew_certificate(self, charge_point_id: str,
+                                use: CertificateUse = CertificateUse.CHARGING_STATION
+                                ) -> CommandResult:
+        """Ask the charger for a new CSR (A02); what it sends is signed as any SignCertificate."""
+        return await self._with_link(charge_point_id, "renew_certificate",
+                                     lambda link: link.renew_certificate(use.value))

@@ -19,6 +19,7 @@ from ocpp.messages import Call, MessageType, unpack, validate_payload
 from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.billing.session_costs import SessionCosts
+from csms.domain.certificates import CertificateService, CertificateUse
 from csms.domain.charge_points import ChargePointService
 from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
@@ -32,6 +33,7 @@ from csms.ocpp.messages import message_log
 from csms.ocpp.translations import generic
 from csms.ocpp.translations.meter import format_timestamp
 from csms.security import masking
+from csms.security.certificate_authority import hash_data
 
 _log = structlog.get_logger("csms.ocpp")
 
@@ -54,6 +56,7 @@ class Services:
     sessions: SessionService
     settings: OcppSettings
     reservations: ReservationService
+    certificates: CertificateService
     local_lists: LocalListService | None = None
     costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
     jobs: JobService | None = None  # made after the command service it sends through
@@ -277,3 +280,39 @@ class OcppAdapter:
             return "UnknownVendorId"
         await self.report("DataTransfer", payload)
         return "Accepted"
+
+    # --- certificates: a CSR signed now, its chain sent once our answer has gone out --------
+
+    _signed: tuple[str, CertificateUse] | None = None
+
+    async def sign_csr(self, csr: str, use: CertificateUse) -> str:
+        """SignCertificate's status: Accepted when our CA signed the CSR (sent afterwards by
+        send_signed), Rejected with the reason logged when the CSR does not pass."""
+        try:
+            self._signed = (await self.services.certificates.sign(self.charge_point_id, csr, use),
+                            use)
+        except ValueError as refused:  # BadRequest: the CSR; other ValueErrors: our CA's key
+            self.log.warning("certificate signing request refused", reason=str(refused))
+            return "Rejected"
+        return "Accepted"
+
+    async def send_signed(self) -> None:
+        """CertificateSigned with the chain signed for the last SignCertificate."""
+        signed, self._signed = self._signed, None
+        if signed is None:
+            return
+        chain, use = signed
+        try:
+            status = await self.certificate_signed(chain, use)
+        except Exception as exc:  # the charger may ask again (A03: its certificate expires)
+            self.log.warning("signed certificate not delivered", error=repr(exc))
+            return
+        self.log.info("signed certificate delivered", status=status, use=use.value)
+        if status == "Accepted":
+            first = chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+            ca = (await self.services.certificates.authority()).certificate_pem
+            await self.services.certificates.accepted(self.charge_point_id, use,
+                                                      hash_data(first, ca))
+
+    async def certificate_signed(self, chain: str, use: CertificateUse) -> str:
+        raise NotImplementedError

@@ -15,10 +15,12 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from csms.domain.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.ocpp.adapter import OcppAdapter, now, now_z
+from csms.ocpp.certificate_types import USE_16, from_16, use_16
 from csms.ocpp.device_model16 import NoDeviceModel
 from csms.ocpp.translations import configuration, local_list
 from csms.ocpp.translations.job_status import job_status, request_answer
@@ -173,6 +175,15 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
                          kwargs.get("request_id"), status)
         return call_result.LogStatusNotification()
 
+    @on(Action.sign_certificate)  # from the 1.6 security whitepaper (A02/A03)
+    async def on_sign_certificate(self, csr: str) -> call_result.SignCertificate:
+        return call_result.SignCertificate(
+            status=await self.sign_csr(csr, CertificateUse.CHARGING_STATION))
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, **kwargs: Any) -> None:
+        self.spawn(self.send_signed())
+
     # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
 
     async def _status(self, payload: Any) -> str:
@@ -321,3 +332,42 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
             retry_interval=retry_interval, log=_log_parameters(location, oldest, latest)),
             suppress=False)
         return request_answer(str(answer.status), answer.filename)
+
+    # --- certificates (1.6 security whitepaper) ----------------------------------------------
+
+    async def certificate_signed(self, chain: str, use: CertificateUse) -> str:
+        return await self._status(call.CertificateSigned(certificate_chain=chain))
+
+    async def install_certificate(self, use: str, certificate_pem: str) -> str:
+        name = use_16(CertificateUse(use))
+        if name is None:
+            return "NotSupported"  # no such type in 1.6: nothing to send
+        return await self._status(call.InstallCertificate(certificate_type=name,
+                                                          certificate=certificate_pem))
+
+    async def installed_certificates(self, uses: list[str]) -> dict[str, Any]:
+        """1.6 asks for one type at a time: a call per type (none: each type 1.6 knows)."""
+        asked = [name for use in uses if (name := use_16(CertificateUse(use)))] if uses \
+            else list(USE_16.values())
+        found: list[dict[str, Any]] = []
+        for name in dict.fromkeys(asked):
+            answer = await self.call(call.GetInstalledCertificateIds(certificate_type=name),
+                                     suppress=False)
+            use = from_16(name)
+            found += [{"certificate_type": use.value if use else name, **data}
+                      for data in answer.certificate_hash_data or []]
+        return {"status": "Accepted", "certificates": found}
+
+    async def delete_certificate(self, hash_data: dict[str, str]) -> str:
+        return await self._status(call.DeleteCertificate(certificate_hash_data=hash_data))
+
+    async def set_security_profile(self, profile: int) -> str:
+        # The whitepaper's key; the charger reconnects with it after a reset.
+        return await self.change_configuration("SecurityProfile", str(profile))
+
+    async def renew_certificate(self, use: str) -> str:
+        """A02: the charger makes a new key and sends its CSR (the whitepaper's trigger)."""
+        if CertificateUse(use) is not CertificateUse.CHARGING_STATION:
+            return "NotSupported"  # 1.6 has no V2G certificate to renew
+        return await self._status(call.ExtendedTriggerMessage(
+            requested_message="SignChargePointCertificate"))

@@ -13,10 +13,12 @@ from ocpp.v201.enums import Action
 from websockets.exceptions import ConnectionClosed
 
 from csms.domain.billing.session_costs import ShownCost
+from csms.domain.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.ocpp.adapter import OcppAdapter, now_z
+from csms.ocpp.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.translations import configuration, local_list
@@ -211,6 +213,15 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
         await job_status(self.services, self.charge_point_id, JobKind.LOG,
                          kwargs.get("request_id"), status)
         return call_result.LogStatusNotification()
+
+    @on(Action.sign_certificate)  # A02/A03
+    async def on_sign_certificate(self, csr: str, **kwargs: Any) -> call_result.SignCertificate:
+        use = signing_from_201(kwargs.get("certificate_type"))
+        return call_result.SignCertificate(status=await self.sign_csr(csr, use))
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, **kwargs: Any) -> None:
+        self.spawn(self.send_signed())
 
     # --- CSMS → charger (the ChargerLink the command service uses) -----------------------
 
@@ -433,3 +444,42 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
                  "latest_timestamp": format_timestamp(latest) if latest else None}),
             suppress=False)
         return request_answer(str(answer.status), answer.filename)
+
+    # --- certificates (A, M) -----------------------------------------------------------------
+
+    async def certificate_signed(self, chain: str, use: CertificateUse) -> str:
+        return await self._status(call.CertificateSigned(certificate_chain=chain,
+                                                         certificate_type=SIGNING_201[use]))
+
+    async def install_certificate(self, use: str, certificate_pem: str) -> str:
+        name = use_201(CertificateUse(use))
+        if name is None or name == USE_201[CertificateUse.V2G_CHAIN]:  # not installable (M05)
+            return "NotSupported"
+        return await self._status(call.InstallCertificate(certificate_type=name,
+                                                          certificate=certificate_pem))
+
+    async def installed_certificates(self, uses: list[str]) -> dict[str, Any]:
+        names = [name for use in uses if (name := use_201(CertificateUse(use)))]
+        answer = await self.call(call.GetInstalledCertificateIds(certificate_type=names or None),
+                                 suppress=False)
+        found = []
+        for chain in answer.certificate_hash_data_chain or []:
+            use = from_201(chain["certificate_type"])
+            found.append({"certificate_type": use.value if use else chain["certificate_type"],
+                          **chain["certificate_hash_data"]})
+        return {"status": str(answer.status), "certificates": found}
+
+    async def delete_certificate(self, hash_data: dict[str, str]) -> str:
+        return await self._status(call.DeleteCertificate(certificate_hash_data=hash_data))
+
+    async def set_security_profile(self, profile: int) -> str:
+        # A05 with the variable itself; the charger reconnects with it after a reset.
+        return await self.change_configuration("SecurityCtrlr.SecurityProfile", str(profile))
+
+    async def renew_certificate(self, use: str) -> str:
+        """A02: the charger makes a new key and sends its CSR."""
+        message = {CertificateUse.CHARGING_STATION: "SignChargingStationCertificate",
+                   CertificateUse.V2G: "SignV2GCertificate"}.get(CertificateUse(use))
+        if message is None:
+            return "NotSupported"
+        return await self._status(call.TriggerMessage(requested_message=message))

@@ -109,13 +109,20 @@ class CountedConnection(ServerConnection):
             del self.per_ip[self.address]
 
 
-def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
+def tls_context(settings: OcppSettings, charger_ca_pem: str = "") -> ssl.SSLContext | None:
     """TLS for security profiles 2 and 3; client certificates are asked for, not demanded,
-    so profile 2 chargers (password only) share the port with profile 3 ones."""
+    so profile 2 chargers (password only) share the port with profile 3 ones. Those our own
+    CA signed (charger_ca_pem) are taken, as well as those of tls_client_ca."""
     if not settings.tls_cert:
         return None
     return server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca,
-                          require_client=False)
+                          require_client=False, second_cert=settings.tls_second_cert,
+                          second_key=settings.tls_second_key, client_ca_pem=charger_ca_pem)
+
+
+def over_tls(connection: ServerConnection) -> bool:
+    return connection.transport is not None and \
+        connection.transport.get_extra_info("ssl_object") is not None
 
 
 def certificate_name(connection: ServerConnection) -> str | None:
@@ -136,7 +143,8 @@ class OcppServer:
         self.relay = relay
         relay.on_release = self._release
         self._server: Server | None = None
-        self._ssl = tls_context(self.settings)
+        self._tls_server: Server | None = None  # on ocpp.tls_port, when TLS has a port of its own
+        self._ssl = tls_context(self.settings)  # made again at start, with our CA's certificate
         self._per_ip: Counter[str] = Counter()
         self._live: set[ServerConnection] = set()
         self._pinger: asyncio.Task[None] | None = None
@@ -153,28 +161,52 @@ class OcppServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> None:
-        self._server = await serve(
-            self._handle, self.settings.host, self.settings.port,
+    @property
+    def tls_port(self) -> int | None:
+        """The port TLS is on, if any: tls_port's, or the one port's."""
+        if self._tls_server is not None:
+            return int(self._tls_server.sockets[0].getsockname()[1])
+        return self.port if self._ssl is not None else None
+
+    async def _serve_on(self, port: int, context: ssl.SSLContext | None) -> Server:
+        return await serve(
+            self._handle, self.settings.host, port,
             subprotocols=[Subprotocol(name) for name in ADAPTERS],
             process_request=self._admit,
             max_size=self.settings.max_message_size,
             compression="deflate" if self.settings.compression else None,
-            ssl=self._ssl, open_timeout=self.settings.handshake_timeout or None,
+            ssl=context, open_timeout=self.settings.handshake_timeout or None,
             ping_interval=None,  # one task pings every charger: see _keepalive
             create_connection=self._connection_class,
         )
+
+    async def start(self) -> None:
+        if self._ssl is not None:
+            authority = await self.services.certificates.authority()
+            self._ssl = tls_context(self.settings, authority.certificate_pem)
+        separate = self._ssl is not None and self.settings.tls_port
+        if self.settings.tls_port and self._ssl is None:
+            log.warning("ocpp.tls_port is set but ocpp.tls_cert is not: no TLS port is opened")
+        elif separate:
+            # A relaxation: the one port being TLS would keep every password off the wire.
+            log.warning("ocpp.tls_port: the OCPP port stays plain for profile 0 and 1 chargers; "
+                        "their Basic auth passwords cross the network unencrypted",
+                        port=self.settings.port, tls_port=self.settings.tls_port)
+        self._server = await self._serve_on(self.settings.port, None if separate else self._ssl)
+        if separate:
+            self._tls_server = await self._serve_on(self.settings.tls_port, self._ssl)
         if self.settings.ping_interval:
             self._pinger = asyncio.get_running_loop().create_task(self._keepalive())
         log.info("ocpp server listening", host=self.settings.host, port=self.port,
-                 path=self.settings.path, tls=self._ssl is not None)
+                 path=self.settings.path, tls_port=self.tls_port)
 
     async def stop(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
-        if self._server is not None:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close(close_connections=True)
+                await server.wait_closed()
         self._passwords.close()
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -205,9 +237,14 @@ class OcppServer:
             log.warning("connection refused: certificate of another charger",
                         charge_point_id=charge_point_id, certificate=certified, peer=peer)
             return _refuse(connection, HTTPStatus.FORBIDDEN, "Certificate is not this charger's")
-        if profile >= 2 and self._ssl is None:
-            log.error("connection refused: profile needs TLS, the server has none",
-                      charge_point_id=charge_point_id, profile=profile)
+        if profile >= 2 and not over_tls(connection):
+            # Upgraded (or registered) to profile 2 or 3: the plain port is no way in any more.
+            if self._ssl is None:
+                log.error("connection refused: profile needs TLS, the server has none",
+                          charge_point_id=charge_point_id, profile=profile)
+            else:
+                self._log_refusal("profile needs TLS", peer, charge_point_id=charge_point_id,
+                                  profile=profile)
             return _refuse(connection, HTTPStatus.FORBIDDEN, f"Security profile {profile} needs TLS")
         if profile == 3:
             if certified is None:

@@ -17,6 +17,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
+from csms.operator import certificates_cli
 from csms.operator.command_line import (
     command_cli,
     device_model_cli,
@@ -475,6 +476,7 @@ def parser() -> argparse.ArgumentParser:
     local_list_cli.add_commands(commands, common)
     device_model_cli.add_commands(commands, common)
     reservations_cli.add(cp_commands, token_commands, common)
+    certificates_cli.add_commands(commands, common)
     return top
 
 

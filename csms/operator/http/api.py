@@ -207,6 +207,8 @@ class AdminApi:
         device_model_api.routes(self)
         reservations_api.routes(self)
         commands_api.routes(self)
+        from csms.operator import certificates_api  # it builds on this module's helpers
+        certificates_api.routes(self)
 
     @property
     def port(self) -> int:

@@ -282,6 +282,7 @@ def openapi_document() -> dict[str, Any]:
             **_device_model_paths(cp, listing),
             **commands_api.paths(cp, _command, _body, _json, _ERROR),
             **_jobs_paths(),
+            **_certificate_paths(cp, listing),
         }),
     }
 
@@ -370,4 +371,37 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
             "Report and/or clear what the charger holds of a customer (detail.request_id; "
             "the data assembles under device-model/requests/{request_id})", [cp],
             _body({"identifier": text, "token": text, "report": flag, "clear": flag}, []))},
+    }
+
+
+def _certificate_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:
+    """Chargers' certificates and security profiles (csms/operator/certificates_api.py)."""
+    hex_string = {"type": "string", "pattern": "^[0-9A-Fa-f]{1,128}$"}
+    return {
+        "/charge-points/{cp}/certificates": {
+            "get": _read("Certificates the charger holds, as it last reported or accepted them",
+                         listing, [cp]),
+            "post": _command("Install a root certificate on the charger (InstallCertificate)",
+                             [cp], _body({"type": {"type": "string", "enum": [
+                                 "csms_root", "manufacturer_root", "v2g_root", "mo_root"]},
+                                 "certificate": {"type": "string"}}, ["type", "certificate"])),
+        },
+        "/charge-points/{cp}/certificates/refresh": {"post": _command(
+            "Ask the charger which certificates it holds (GetInstalledCertificateIds) and keep "
+            "its answer", [cp], _body({"types": {"type": "array", "items": {"type": "string"}}},
+                                      []))},
+        "/charge-points/{cp}/certificates/delete": {"post": _command(
+            "Delete a certificate on the charger (DeleteCertificate)", [cp], _body({
+                "hash_algorithm": {"type": "string", "enum": ["SHA256", "SHA384", "SHA512"]},
+                "issuer_name_hash": hex_string, "issuer_key_hash": hex_string,
+                "serial_number": hex_string},
+                ["hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"]))},
+        "/charge-points/{cp}/certificates/renew": {"post": _command(
+            "Ask the charger for a new CSR (A02); our CA signs it as any SignCertificate", [cp],
+            _body({"type": {"type": "string", "enum": ["charging_station", "v2g"]}}, []))},
+        "/charge-points/{cp}/security-profile": {"post": _command(
+            "Raise the charger's security profile, then reset it: it is then admitted over TLS "
+            "only (2), with its client certificate (3)", [cp],
+            _body({"profile": {"type": "integer", "enum": [1, 2, 3]},
+                   "reset": {"type": "boolean"}}, ["profile"]))},
     }
