@@ -27,10 +27,10 @@ from csms.cluster.relay import Relay
 from csms.config import ConfigError, Settings
 from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.billing.session_costs import SessionCosts
-from csms.domain.certificates import CertificateService
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.events import EventBus
+from csms.domain.fleet.certificates import CertificateService
 from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService

@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from csms.domain.certificates import CertificateUse
-from csms.ocpp import certificate_types
+from csms.domain.fleet.certificates import CertificateUse
+from csms.ocpp.translations import certificate_types
 from csms.security.certificate_authority import (
     BadRequest,
     CertificateAuthority,

@@ -11,7 +11,7 @@ from cryptography import x509
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.operator.cli import main
+from csms.operator.command_line.cli import main
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import AppFactory, SimFactory
 from tests.pki import Pki, client_context

@@ -79,8 +79,8 @@ async def test_a_plain_port_beside_tls_is_warned(make_app: AppFactory, pki: Pki)
         app = await make_app(tls_cert=pki["server.crt"], tls_key=pki["server.key"],
                              tls_port=free_port())
     assert app.ocpp.tls_port != app.ocpp.port
-    warned = [e for e in logs if e["log_level"] == "warning" and "ocpp.tls_port" in e["event"]]
-    assert len(warned) == 1 and "unencrypted" in warned[0]["event"]
+    warned = [e for e in logs if e["log_level"] == "warning" and e.get("setting") == "ocpp.tls_port"]
+    assert len(warned) == 1 and "unencrypted" in warned[0]["problem"]
     # The plain port is plain, the TLS port TLS.
     _, protocol = await handshake(app, client(pki), port=app.ocpp.tls_port)
     assert protocol == "TLSv1.2"

@@ -15,8 +15,8 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSupported
 from csms.domain.authorization import remote_start_refusal
-from csms.domain.certificates import CertificateUse
 from csms.domain.fleet import configuration
+from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.device_model import DeviceModelCommands
 from csms.domain.fleet.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
@@ -430,7 +430,7 @@ class CommandService(DeviceModelCommands):
                                          request.oldest, request.latest, request.retries,
                                          request.retry_interval))
 
-    # --- certificates and security profiles (csms/domain/certificates.py) --------------------
+    # --- certificates and security profiles (csms/domain/fleet/certificates.py) --------------------
 
     async def install_certificate(self, charge_point_id: str, use: CertificateUse,
                                   certificate_pem: str) -> CommandResult:

@@ -19,8 +19,8 @@ from ocpp.messages import Call, MessageType, unpack, validate_payload
 from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.billing.session_costs import SessionCosts
-from csms.domain.certificates import CertificateService, CertificateUse
 from csms.domain.charge_points import ChargePointService
+from csms.domain.fleet.certificates import CertificateService, CertificateUse
 from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService

@@ -15,14 +15,14 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
-from csms.domain.certificates import CertificateUse
+from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.ocpp.adapter import OcppAdapter, now, now_z
-from csms.ocpp.certificate_types import USE_16, from_16, use_16
 from csms.ocpp.device_model16 import NoDeviceModel
 from csms.ocpp.translations import configuration, local_list
+from csms.ocpp.translations.certificate_types import USE_16, from_16, use_16
 from csms.ocpp.translations.job_status import job_status, request_answer
 from csms.ocpp.translations.meter import format_timestamp, parse_timestamp, samples_16
 from csms.ocpp.translations.status import authorization_16, evse_status_16, stop_reason_16

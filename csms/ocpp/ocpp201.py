@@ -13,15 +13,15 @@ from ocpp.v201.enums import Action
 from websockets.exceptions import ConnectionClosed
 
 from csms.domain.billing.session_costs import ShownCost
-from csms.domain.certificates import CertificateUse
+from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.ocpp.adapter import OcppAdapter, now_z
-from csms.ocpp.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.translations import configuration, local_list
+from csms.ocpp.translations.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.translations.job_status import job_status, request_answer
 from csms.ocpp.translations.meter import format_timestamp, parse_timestamp, samples_201
 from csms.ocpp.translations.registration import allowed as registration_allows

@@ -184,14 +184,8 @@ class OcppServer:
         if self._ssl is not None:
             authority = await self.services.certificates.authority()
             self._ssl = tls_context(self.settings, authority.certificate_pem)
+        # A plain port beside the TLS one is a relaxation: csms.security.exposure warns of it.
         separate = self._ssl is not None and self.settings.tls_port
-        if self.settings.tls_port and self._ssl is None:
-            log.warning("ocpp.tls_port is set but ocpp.tls_cert is not: no TLS port is opened")
-        elif separate:
-            # A relaxation: the one port being TLS would keep every password off the wire.
-            log.warning("ocpp.tls_port: the OCPP port stays plain for profile 0 and 1 chargers; "
-                        "their Basic auth passwords cross the network unencrypted",
-                        port=self.settings.port, tls_port=self.settings.tls_port)
         self._server = await self._serve_on(self.settings.port, None if separate else self._ssl)
         if separate:
             self._tls_server = await self._serve_on(self.settings.tls_port, self._ssl)

@@ -111,6 +111,13 @@ CHECKS: tuple[Check, ...] = (
           "passwords travel in clear",
           "set ocpp.tls_cert and ocpp.tls_key (security profiles 2 and 3), or bind to loopback "
           "behind a TLS-terminating proxy"),
+    Check("ocpp.tls_port", WARN, lambda s: bool(s.ocpp.tls_port) and bool(s.ocpp.tls_cert),
+          "the OCPP port stays plain beside the TLS port (ocpp.tls_port {s.ocpp.tls_port}): profile "
+          "0 and 1 chargers' Basic auth passwords cross the network unencrypted",
+          "set ocpp.tls_port = 0 so that the one OCPP port is TLS"),
+    Check("ocpp.tls_port", WARN, lambda s: bool(s.ocpp.tls_port) and not s.ocpp.tls_cert,
+          "ocpp.tls_port is set but ocpp.tls_cert is not: no TLS port is opened",
+          "set ocpp.tls_cert and ocpp.tls_key, or ocpp.tls_port = 0"),
     Check("ocpp.accept_unknown_charge_points", WARN, lambda s: s.ocpp.accept_unknown_charge_points,
           "any charger id may connect, registered or not",
           "turn it off and register chargers with `csms charge-points add`"),

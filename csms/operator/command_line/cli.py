@@ -17,8 +17,8 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator import certificates_cli
 from csms.operator.command_line import (
+    certificates_cli,
     command_cli,
     device_model_cli,
     jobs_cli,

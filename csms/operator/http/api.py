@@ -207,7 +207,7 @@ class AdminApi:
         device_model_api.routes(self)
         reservations_api.routes(self)
         commands_api.routes(self)
-        from csms.operator import certificates_api  # it builds on this module's helpers
+        from csms.operator.http import certificates_api  # it builds on this module's names
         certificates_api.routes(self)
 
     @property

@@ -375,7 +375,7 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
 
 
 def _certificate_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:
-    """Chargers' certificates and security profiles (csms/operator/certificates_api.py)."""
+    """Chargers' certificates and security profiles (csms/operator/http/certificates_api.py)."""
     hex_string = {"type": "string", "pattern": "^[0-9A-Fa-f]{1,128}$"}
     return {
         "/charge-points/{cp}/certificates": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csms.domain.certificates import CertificateUse
+from csms.domain.fleet.certificates import CertificateUse
 
 # 1.6 security whitepaper CertificateUseEnumType (InstallCertificate, GetInstalledCertificateIds).
 USE_16 = {

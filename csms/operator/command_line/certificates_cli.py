@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csms.config import Settings
-from csms.domain.certificates import CertificateUse
+from csms.domain.fleet.certificates import CertificateUse
 from csms.storage import certificate_store
 from csms.storage.database import database_url
 

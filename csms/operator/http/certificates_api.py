@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from csms.domain.certificates import CertificateUse, parse_use
-from csms.operator.api import PREFIX, BadRequest, body, command_reply, field, record, reply
+from csms.domain.fleet.certificates import CertificateUse, parse_use
+from csms.operator.http.api import PREFIX, BadRequest, body, command_reply, field, record, reply
 from csms.storage import certificate_store, store
 
 if TYPE_CHECKING:
-    from csms.operator.api import AdminApi
+    from csms.operator.http.api import AdminApi
 
 INSTALLABLE = ("csms_root", "manufacturer_root", "v2g_root", "mo_root")
 HEX = re.compile(r"[0-9A-Fa-f]{1,128}")
