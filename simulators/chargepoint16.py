@@ -149,9 +149,6 @@ class _Client(ChargePoint):
             list_version, update_type == "Full", entries))
 
 
-def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if info is None else {"status": info["status"], "expiry": info.get("expiry_date")}
-
     @on(Action.update_firmware)
     async def on_update_firmware(self, location: str, retrieve_date: str,
                                  **kwargs: Any) -> call_result.UpdateFirmware:
@@ -339,3 +336,7 @@ class ChargePoint16(SimulatedChargePoint):
     async def _after_stop(self, connector: int) -> None:
         await self.set_status(connector, "Finishing")
         await self.set_status(connector, self.after_transaction(connector))
+
+
+def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if info is None else {"status": info["status"], "expiry": info.get("expiry_date")}

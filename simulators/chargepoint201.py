@@ -215,9 +215,6 @@ class _Client(ChargePoint, DeviceModelFirmware):
                                   filename=f"{self.sim.config.charge_point_id}-{log_type}.log")
 
 
-def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if info is None else {"status": info["status"],
-                                      "expiry": info.get("cache_expiry_date_time")}
 
     # --- certificates (A02/A03, M block) ------------------------------------------------------
 
@@ -392,3 +389,8 @@ class ChargePoint201(SimulatedChargePoint):
         answer = None if answered.cancelled() else answered.result()
         if answer is not None and answer.total_cost is not None:
             self.final_costs[transaction_id] = (answer.total_cost, answer.updated_personal_message)
+
+
+def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if info is None else {"status": info["status"],
+                                      "expiry": info.get("cache_expiry_date_time")}

@@ -409,6 +409,14 @@ async def test_console_in_chromium(make_app: AppFactory, hubject: SimulatedHubje
         await expect(page.locator("#ocpp-log")).to_contain_text("RemoteStartTransaction")
         await expect(page.locator("#ocpp-log")).to_contain_text("StartTransaction")
         await expect(card.locator("button.stop")).to_be_visible()
+        # What the charger manages besides its EVSEs: a firmware update shown as it goes, live.
+        await expect(page.locator("#certificates")).to_contain_text("No certificates known")
+        status, job = await api.post("/charge-points/CP1/firmware",
+                                     {"location": "https://firmware.example.com/cp-2.1.bin"})
+        assert status == 201, job
+        job_row = page.locator(f'#jobs tr[data-job="{job["id"]}"]')
+        await expect(job_row.locator(".job-state")).to_have_text("installed")
+        await expect(job_row).to_contain_text("Firmware update")
         await screenshot(page, "charger")
 
         # The session in the list, then its page with the chart drawn from the meter values.

@@ -2,6 +2,8 @@
 import { call, get } from "./api.js";
 import { panel as deviceModel } from "./device_model.js";
 import { follow } from "./live.js";
+import { certificatesPanel } from "./certificates.js";
+import { jobsPanel } from "./jobs.js";
 import { localListPanel } from "./locallist.js";
 import { badge, coalesce, h, time } from "./view.js";
 
@@ -17,11 +19,15 @@ export async function show(main, shell, id) {
   const resetHard = h("button", { type: "button", class: "danger", id: "reset-hard" }, "Hard reset");
   const wholeOff = h("button", { type: "button", id: "charger-inoperative" }, "Make unavailable");
   const wholeOn = h("button", { type: "button", id: "charger-operative" }, "Make available");
+  // What the charger manages besides its EVSEs: reloaded when it reports on them.
+  const localList = localListPanel(path);
+  const jobs = jobsPanel(path);
+  const certificates = certificatesPanel(path);
   main.replaceChildren(h("section", {},
     h("p", { class: "crumbs" }, h("a", { href: "#/chargers" }, "Chargers"), " / "),
     h("h1", {}, id), head,
     h("div", { class: "actions" }, resetSoft, resetHard, wholeOff, wholeOn), outcome,
-    h("h2", {}, "EVSEs"), evses, localListPanel(path).element,
+    h("h2", {}, "EVSEs"), evses, localList.element, jobs.element, certificates.element,
     h("h2", {}, "OCPP messages ", h("span", { class: "muted small" }, "live, newest last")),
     h("div", { class: "log-wrap" }, log)));
 
@@ -114,7 +120,15 @@ export async function show(main, shell, id) {
     log.replaceChildren();
     for (const f of [...recent, ...during]) append(f);
   };
-  const frame = (f) => (loading ? loading.push(f) : append(f));
+  const reports = coalesce(() => {
+    jobs.reload().catch(() => null);
+    localList.reload().catch(() => null);
+    certificates.reload().catch(() => null);
+  }, 300);
+  const frame = (f) => {
+    if (loading) loading.push(f); else append(f);
+    if (/StatusNotification|LocalList|Certificate/.test(f.frame)) reports();
+  };
   const domain = (event) => { if (event.charge_point_id === id) reload(); };
 
   await load();
