@@ -26,7 +26,6 @@ from csms.security.certificate_authority import hash_data
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_payload
 from csms.storage import certificate_store, configuration_store, store
-from csms.storage.certificate_store import raise_security_profile
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay
@@ -489,7 +488,7 @@ class CommandService(DeviceModelCommands):
                                        lambda link: link.set_security_profile(profile))
         if not result.accepted:
             return result
-        await raise_security_profile(self.pool, charge_point_id, profile)
+        await store.raise_security_profile(self.pool, charge_point_id, profile)
         if not reset:
             return result
         restarted = await self.reset(charge_point_id, hard=False)

@@ -54,10 +54,3 @@ async def remove_installed(db: Executor, charge_point_id: str, hash_data: dict[s
         """DELETE FROM charger_certificates WHERE charge_point_id = $1 AND hash_algorithm = $2
            AND issuer_name_hash = $3 AND issuer_key_hash = $4 AND serial_number = $5""",
         charge_point_id, *(str(hash_data[k]) for k in HASH_FIELDS))
-
-
-async def raise_security_profile(db: Executor, charge_point_id: str, profile: int) -> None:
-    """The charger accepted a higher profile: from its next connection on, only that one admits
-    it (a SecurityProfile change sent as a raw command too). Never lowered here."""
-    await db.execute("UPDATE charge_points SET security_profile = $2 "
-                     "WHERE id = $1 AND security_profile < $2", charge_point_id, profile)
