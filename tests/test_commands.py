@@ -166,3 +166,28 @@ async def test_remote_start_refused_for_a_token_we_hold_as_blocked_or_expired(ap
         assert (await sim.wait_for_call("RemoteStartTransaction"))["idTag"] == "CARD1"
     finally:
         await sim.stop()
+
+
+async def test_reservation_refused_for_a_token_we_hold_as_blocked_or_expired(app: App,
+                                                                             api: Api) -> None:
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    await store.upsert_token(app.pool, "BLOCKED1", status="blocked")
+    await store.upsert_token(app.pool, "EXPIRED1", expires_at=datetime.now(UTC) - timedelta(days=1))
+    await store.upsert_token(app.pool, "CARD1")
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+    try:
+        for path in ("/charge-points/CP1/evses/1/reserve", "/charge-points/CP1/reserve"):
+            for uid, status in (("BLOCKED1", "blocked"), ("EXPIRED1", "expired")):
+                code, answer = await api.post(path, {"token": uid})
+                assert (code, answer["outcome"]) == (409, "token_refused"), answer
+                assert answer["detail"] == {"reason": f"token is {status}", "token_status": status}
+        # Refused before anything reached the charger, and no reservation recorded.
+        assert [name for name, _ in sim.calls if name == "ReserveNow"] == []
+        assert await app.pool.fetchval("SELECT count(*) FROM reservations") == 0
+
+        code, answer = await api.post("/charge-points/CP1/evses/1/reserve", {"token": "CARD1"})
+        assert (code, answer["outcome"]) == (200, "accepted"), answer
+        assert (await sim.wait_for_call("ReserveNow"))["idTag"] == "CARD1"
+    finally:
+        await sim.stop()

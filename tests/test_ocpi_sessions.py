@@ -381,3 +381,80 @@ async def test_start_session_refused_for_a_token_we_hold_as_blocked(
     finally:
         await sim.stop()
     assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_reserve_now_for_a_token_we_hold_as_blocked(
+        make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    await store.upsert_token(app.pool, "BLOCKED1", status="blocked")  # a card of ours
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+    expiry = (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        for target in ({"evse_uid": "CP1-1"}, {}):  # one EVSE, any EVSE of the Location
+            _, answer = await emsp.command("RESERVE_NOW", {
+                "token": emsp.token("BLOCKED1"), "expiry_date": expiry, "reservation_id": "R-B",
+                "location_id": "berlin-hub", **target})
+            assert answer["data"] == {"result": "REJECTED", "timeout": 0}
+        assert [name for name, _ in sim.calls if name == "ReserveNow"] == []
+        assert await app.pool.fetchval("SELECT count(*) FROM reservations") == 0
+
+        # The eMSP's own token, even pushed as not valid, is its own to vouch for (OCPI 2.2.1
+        # ReserveNow: the CPO SHALL NOT check the validity of the Token).
+        await emsp.push_token(emsp.token("0WN00001", valid=False))
+        result_id, answer = await emsp.command("RESERVE_NOW", {
+            "token": emsp.tokens["0WN00001"], "expiry_date": expiry, "reservation_id": "R-O",
+            "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(emsp.result(result_id)))) == {"result": "ACCEPTED"}
+        assert (await sim.wait_for_call("ReserveNow"))["idTag"] == "0WN00001"
+    finally:
+        await sim.stop()
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_reserve_now_any_evse_of_the_location(make_app: AppFactory, emsp: SimulatedEmsp,
+                                                    sims: SimFactory) -> None:
+    """No evse_uid: the first charger of the Location, by id, connected and with an EVSE free."""
+    app = await setup(make_app, emsp)
+    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"}, events=app.events,
+                   security_profile=0)
+    site = demo_site()
+    await assign_sites(app.pool, app.events, [replace(site, charge_points=("CP1", "CP2"),
+                                                      evse=replace(site.evse, tariff="AC-1"),
+                                                      evses={})])
+    await store.upsert_token(app.pool, "LOCAL001")
+    first, second = sims(app, "CP1"), sims(app, "CP2")
+    await first.start()
+    await second.start()
+    await first.start_local_session(1, "LOCAL001")  # CP1's only EVSE is taken
+    await eventually(lambda: store.active_session_at(app.pool, "CP1", 1))
+    token = emsp.token("EEFF0088")
+    expiry = (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reserve = {"token": token, "expiry_date": expiry, "location_id": "berlin-hub"}
+
+    reserve_id, answer = await emsp.command("RESERVE_NOW", {**reserve, "reservation_id": "R-A"})
+    assert answer["data"] == {"result": "ACCEPTED", "timeout": 30}
+    assert (await eventually(lambda: _async(emsp.result(reserve_id)))) == {"result": "ACCEPTED"}
+    assert [held[1] for held in second.reservations.values()] == ["EEFF0088"]
+    assert first.reservations == {}
+    [reservation_id] = second.reservations
+    row = await store.get_reservation(app.pool, reservation_id)
+    assert row is not None and (row["charge_point_id"], row["evse"], row["status"]) == (
+        "CP2", None, "active")
+
+    # Used as usual: the driver's session on CP2 takes it up.
+    await second.start_local_session(1, "EEFF0088")
+    await eventually(lambda: store.active_session_at(app.pool, "CP2", 1))
+
+    async def used() -> bool:
+        found = await store.get_reservation(app.pool, reservation_id)
+        return found is not None and found["status"] == "used"
+    await eventually(used)
+
+    # Nothing left to hold, or a Location not ours: refused at once.
+    for location in ("berlin-hub", "elsewhere"):
+        _, answer = await emsp.command("RESERVE_NOW", {**reserve, "reservation_id": "R-B",
+                                                       "location_id": location})
+        assert answer["data"] == {"result": "REJECTED", "timeout": 0}
+    assert emsp.invalid == [] and emsp.bad_answers == []

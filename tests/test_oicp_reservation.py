@@ -9,9 +9,11 @@ from typing import Any
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.storage import store
+from simulators.chargepoint import SimConfig
+from simulators.chargepoint16 import ChargePoint16
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, oicp_settings
+from tests.support import eventually, oicp_settings, ws_url
 from tests.test_oicp_evse_status import last_status
 from tests.test_oicp_roaming import CDR, EVCO, _async, _no_pending, cpo_url, remote_start_body
 
@@ -134,4 +136,33 @@ async def test_negative_answers(make_app: AppFactory, hubject: SimulatedHubject,
     for answer, expected in cases:
         assert await code(answer) == expected, answer
     assert len(sim.reservations) == 1
+    assert hubject.bad_answers == []
+
+
+async def test_reservation_refused_for_a_card_we_hold_as_blocked(
+        make_app: AppFactory, hubject: SimulatedHubject) -> None:
+    app = await _app(make_app, hubject)
+    await store.upsert_token(app.pool, "04BLOCKED", status="blocked")
+    await store.upsert_token(app.pool, EVCO, type_="eMAID", status="blocked")
+    await store.upsert_token(app.pool, "04GOOD")
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+
+    def rfid(uid: str) -> dict[str, Any]:
+        return reservation_body(Identification={"RFIDMifareFamilyIdentification": {"UID": uid}})
+    try:
+        # The answers of a remote start for the same token (102 invalid UID, 200 EvcoID locked).
+        answer = await reserve(hubject, app, rfid("04BLOCKED"))
+        assert (answer["Result"], answer["StatusCode"]) == (
+            False, {"Code": "102", "Description": "token is blocked"}), answer
+        answer = await reserve(hubject, app, reservation_body())  # the EvcoID
+        assert (answer["Result"], answer["StatusCode"]["Code"]) == (False, "200"), answer
+        assert [name for name, _ in sim.calls if name == "ReserveNow"] == []
+        assert await app.pool.fetchval("SELECT count(*) FROM reservations") == 0
+
+        answer = await reserve(hubject, app, rfid("04GOOD"))
+        assert (answer["Result"], answer["StatusCode"]["Code"]) == (True, "000"), answer
+        assert (await sim.wait_for_call("ReserveNow"))["idTag"] == "04GOOD"
+    finally:
+        await sim.stop()
     assert hubject.bad_answers == []

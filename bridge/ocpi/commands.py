@@ -19,6 +19,7 @@ from bridge.ocpi.transport import parse_timestamp
 from csms.config import OcpiSettings
 from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.domain.model import parse_token_type
+from csms.domain.reservations import has_evse_to_hold
 from csms.storage import store
 
 log = structlog.get_logger(__name__)
@@ -197,7 +198,9 @@ class OcpiCommands:
 
     async def _reserve(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         token = self._token(partner, body)
-        target = await self._evse(body) if body.get("evse_uid") else None
+        # No evse_uid: any EVSE of the Location (OCPI 2.2.1 ReserveNow), held by one charger.
+        target = await self._evse(body) if body.get("evse_uid") \
+            else await self._any_evse(_text(body, "location_id"))
         reservation_id = body.get("reservation_id")
         try:
             expires = parse_timestamp(_text(body, "expiry_date"))
@@ -205,10 +208,24 @@ class OcpiCommands:
             raise CommandError("expiry_date must be a UTC DateTime") from None
         if target is None or not isinstance(reservation_id, int | str) or expires <= _now():
             return None, "REJECTED"
+        # As for StartSession: a token our own table refuses is rejected at once.
+        if await self.commands.token_refusal(token["uid"], partner.outbox_name) is not None:
+            return None, "REJECTED"
         attributes = tokens.session_attributes(partner.id, token, "COMMAND")
         attributes["ocpi"]["reservation_id"] = str(reservation_id)
         return self.commands.reserve(target[0], target[1], token["uid"], expires, attributes,
-                                     parse_token_type(token["type"])), None
+                                     parse_token_type(token["type"]),
+                                     requester=partner.outbox_name), None
+
+    async def _any_evse(self, location_id: str) -> tuple[str, None] | None:
+        """The charger a reservation of any EVSE of the Location goes to: the first, by charge
+        point id, of its chargers that is connected and has an EVSE to hold (csms reservations:
+        one not held by a reservation, beyond those its reservations of any EVSE keep free)."""
+        for charge_point_id in await store.roaming_charge_points_on_site(self.pool, location_id):
+            if await self.commands.online(charge_point_id) \
+                    and await has_evse_to_hold(self.pool, charge_point_id):
+                return charge_point_id, None
+        return None
 
     async def _cancel(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         reservation_id = body.get("reservation_id")

@@ -144,12 +144,12 @@ class CommandService(DeviceModelCommands):
 
     async def token_refusal(self, token_uid: str,
                             requester: str | None = None) -> CommandResult | None:
-        """The answer to a remote start for a token our own table refuses, before anything
-        reaches the charger; None when the token may go on (or is not ours to judge)."""
+        """The answer to a remote start or reservation for a token our own table refuses, before
+        anything reaches the charger; None when the token may go on (or is not ours to judge)."""
         status = await remote_start_refusal(self.pool, token_uid, requester)
         if status is None:
             return None
-        log.info("remote start refused", token_status=status.value)
+        log.info("token refused for a remote command", token_status=status.value)
         return CommandResult(Outcome.TOKEN_REFUSED, {"reason": f"token is {status.value}",
                                                      "token_status": status.value})
 
@@ -209,9 +209,13 @@ class CommandService(DeviceModelCommands):
     async def reserve(self, charge_point_id: str, evse_number: int | None, token_uid: str,
                       expires_at: datetime, attributes: dict[str, Any] | None = None,
                       token_type: TokenType | None = None,
-                      connector_type: str | None = None) -> CommandResult:
+                      connector_type: str | None = None,
+                      requester: str | None = None) -> CommandResult:
         """ReserveNow; detail["reservation_id"] names the reservation whatever the outcome.
-        evse_number None: any EVSE of the charger (of `connector_type`, when given)."""
+        evse_number None: any EVSE of the charger (of `connector_type`, when given).
+        A token our table refuses is refused as for a start (`requester`: as there)."""
+        if refused := await self.token_refusal(token_uid, requester):
+            return refused
         if evse_number is None:
             if await store.get_charge_point(self.pool, charge_point_id) is None:
                 return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown charge point"})

@@ -72,6 +72,15 @@ async def held_for_another(db: store.Executor, charge_point_id: str, evse_pk: in
     return None
 
 
+async def has_evse_to_hold(db: store.Executor, charge_point_id: str) -> bool:
+    """The charger can hold one more EVSE for a reservation of any of its EVSEs: it has a usable
+    EVSE that no reservation names, beyond those its reservations of any EVSE keep free."""
+    held = await store.open_reservations(db, charge_point_id)
+    named = {r["evse"] for r in held if r["evse"] is not None}
+    free = [pk for pk in await store.usable_evses(db, charge_point_id) if pk not in named]
+    return len(free) > len([r for r in held if r["evse"] is None])
+
+
 class ReservationService:
     def __init__(self, pool: asyncpg.Pool, events: EventBus) -> None:
         self.pool = pool

@@ -1012,3 +1012,12 @@ async def set_token_group(db: Executor, uid: str, group: str | None) -> Row | No
     """Puts our own token with this UID in a group (None: in none); the token, or None."""
     return await db.fetchrow(
         "UPDATE tokens SET group_id = $2 WHERE uid = $1 AND owner IS NULL RETURNING *", uid, group)
+
+
+async def roaming_charge_points_on_site(db: Executor, site_id: str) -> list[str]:
+    """The site's chargers with an EVSE offered for roaming (an EvseID, not retired), by id."""
+    rows = await db.fetch(
+        """SELECT DISTINCT c.id FROM charge_points c JOIN evses e ON e.charge_point_id = c.id
+           WHERE c.site_id = $1 AND e.evse_id IS NOT NULL AND e.retired_at IS NULL
+           ORDER BY c.id""", site_id)
+    return [row["id"] for row in rows]
