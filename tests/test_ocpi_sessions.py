@@ -458,3 +458,25 @@ async def test_reserve_now_any_evse_of_the_location(make_app: AppFactory, emsp: 
                                                        "location_id": location})
         assert answer["data"] == {"result": "REJECTED", "timeout": 0}
     assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_reserve_now_any_evse_passes_over_a_charger_not_connected(
+        make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    app = await setup(make_app, emsp)
+    await register(app.pool, "CP2", None, {1: "DE*ABC*E0002*1"}, events=app.events,
+                   security_profile=0)
+    site = demo_site()
+    await assign_sites(app.pool, app.events, [replace(site, charge_points=("CP1", "CP2"), evses={})])
+    sim = ChargePoint16(SimConfig("CP2", ws_url(app), meter_interval=0.2))  # CP1 never connects
+    await sim.start()
+    expiry = (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        reserve_id, answer = await emsp.command("RESERVE_NOW", {
+            "token": emsp.token("EEFF0099"), "expiry_date": expiry, "reservation_id": "R-C",
+            "location_id": "berlin-hub"})
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(emsp.result(reserve_id)))) == {"result": "ACCEPTED"}
+        assert (await sim.wait_for_call("ReserveNow"))["connectorId"] == 0
+    finally:
+        await sim.stop()
+    assert emsp.invalid == [] and emsp.bad_answers == []
