@@ -1,0 +1,32 @@
+"""The 2.0.1 network profile slot and priority a security profile upgrade writes (A05, B09, B10)."""
+
+from __future__ import annotations
+
+import pytest
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.messages import Call, validate_payload
+
+from csms.ocpp.translations.network_profile import connection_data, next_slot, prioritized
+
+
+@pytest.mark.parametrize(("priority", "slot", "after"), [
+    ("1", 2, "2,1"),          # one slot in use: the next one, the old kept as fallback
+    ("0", 1, "1,0"),          # slots counted from 0
+    ("1,2", 2, "2,1"),        # a fallback slot listed: reused, never the one in use
+    ("2,1,3", 3, "3,2,1"),
+    ("3, 1", 1, "1,3"),       # spaces as some firmware writes them
+    ("", 1, "1"),             # nothing said: slot 1
+    (None, 1, "1"),
+    ("x", 1, "1"),
+])
+def test_slot_and_priority(priority: str | None, slot: int, after: str) -> None:
+    assert next_slot(priority) == slot
+    assert prioritized(slot, priority) == after
+
+
+async def test_connection_data_fits_the_schema() -> None:
+    data = connection_data("wss://csms.example.com/ocpp", 2, "Wired0", 30)
+    payload = snake_to_camel_case({"configuration_slot": 2, "connection_data": data})
+    await validate_payload(Call(unique_id="1", action="SetNetworkProfile", payload=payload),
+                           "2.0.1")
+    assert payload["connectionData"]["ocppCsmsUrl"] == "wss://csms.example.com/ocpp"
