@@ -343,3 +343,29 @@ async def test_one_ca_for_the_cluster(make_app: AppFactory, sims: SimFactory, pk
         await api.http.close()
     assert (status, answer["outcome"]) == (200, "accepted"), answer
     assert len(sim.certificates.roots) == 1
+
+
+async def test_profile_upgrade_through_another_node(make_app: AppFactory, sims: SimFactory,
+                                                   pki: Pki) -> None:
+    """Asked of the node without the charger: the URL and interface travel with the command."""
+    if sims.protocol == "1.6":  # type: ignore[attr-defined]
+        pytest.skip("the 2.0.1 network profile's arguments")
+    tls = {"tls_cert": pki["server.crt"], "tls_key": pki["server.key"]}
+    tls_port = free_port()
+    tls_url = f"wss://127.0.0.1:{tls_port}/ocpp"
+    a = await make_app(node_id="a", tls_port=tls_port, **tls)
+    b = await make_app(node_id="b", tls_port=free_port(), public_tls_url=tls_url,
+                       network_interface="Wireless0", **tls)
+    await register(a.pool, "CP1", "secret-pass-0001", {1: None})
+    sim = sims(a, password="secret-pass-0001", server_ca=pki["ca.crt"])
+    await sim.start()
+    api = await api_of(b)
+    try:
+        status, answer = await api.post("/charge-points/CP1/security-profile", {"profile": 2})
+    finally:
+        await api.http.close()
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    network = next(payload for name, payload in sim.calls if name == "SetNetworkProfile")
+    assert (network["connectionData"]["ocppCsmsUrl"],
+            network["connectionData"]["ocppInterface"]) == (tls_url, "Wireless0")
+    await eventually(lambda: _true(sim.config.security_profile == 2 and sim.connected.is_set()))
