@@ -7,6 +7,7 @@ from ocpp.charge_point import snake_to_camel_case
 from ocpp.messages import Call, validate_payload
 
 from csms.ocpp.translations.network_profile import connection_data, next_slot, prioritized
+from simulators.network_profiles import NetworkProfiles
 
 
 @pytest.mark.parametrize(("priority", "slot", "after"), [
@@ -30,3 +31,32 @@ async def test_connection_data_fits_the_schema() -> None:
     await validate_payload(Call(unique_id="1", action="SetNetworkProfile", payload=payload),
                            "2.0.1")
     assert payload["connectionData"]["ocppCsmsUrl"] == "wss://csms.example.com/ocpp"
+
+
+WSS = {"ocpp_csms_url": "wss://csms.example.com/ocpp", "ocpp_version": "OCPP20",
+       "ocpp_transport": "JSON", "security_profile": 2}
+
+
+@pytest.mark.parametrize(("slot", "data", "certificate", "status"), [
+    (2, WSS, False, "Accepted"),
+    (1, WSS, False, "Rejected"),                                  # the slot in use
+    (9, WSS, False, "Rejected"),                                  # a slot it does not have
+    (2, {**WSS, "security_profile": 0}, False, "Rejected"),       # lower than now
+    (2, {**WSS, "ocpp_csms_url": "ws://csms.example.com"}, False, "Rejected"),  # TLS for 2
+    (2, {**WSS, "security_profile": 3}, False, "Rejected"),       # 3 without its certificate
+    (2, {**WSS, "security_profile": 3}, True, "Accepted"),
+    (2, {**WSS, "ocpp_version": "OCPP16"}, False, "Rejected"),
+])
+def test_simulated_station_checks_a_profile(slot: int, data: dict[str, object], certificate: bool,
+                                            status: str) -> None:
+    profiles = NetworkProfiles("ws://127.0.0.1:9000/ocpp", 1)
+    assert profiles.set(slot, data, 1, certificate) == status
+
+
+def test_simulated_station_priority() -> None:
+    profiles = NetworkProfiles("ws://127.0.0.1:9000/ocpp", 1)
+    assert not profiles.reorder("2,1")  # slot 2 holds nothing yet
+    assert profiles.set(2, WSS, 1, False) == "Accepted"
+    assert not profiles.reorder("2,2") and not profiles.reorder("2,x")
+    assert profiles.reorder("2,1") and profiles.value() == "2,1"
+    assert profiles.first()["ocpp_csms_url"] == WSS["ocpp_csms_url"]
