@@ -127,6 +127,8 @@ class App:
         services = dataclasses.replace(services, jobs=jobs)
         events.subscribe(jobs.on_event)
         commands.tls_available = bool(settings.ocpp.tls_cert)
+        commands.public_tls_url = settings.ocpp.public_tls_url
+        commands.network_interface = settings.ocpp.network_interface
         try:
             oicp = (OicpBridge(pool, listener, settings.oicp, commands)
                     if settings.oicp.enabled else None)

@@ -129,6 +129,10 @@ class DatabaseSettings:
     pool_max_size: Annotated[int, Between(at_least_field="pool_min_size")] = 10
 
 
+# OCPP 2.0.1 OCPPInterfaceEnumType: what a charger connects through.
+NETWORK_INTERFACES = tuple(f"{kind}{n}" for kind in ("Wired", "Wireless") for n in range(4))
+
+
 @dataclass
 class OcppSettings:
     host: str = "0.0.0.0"
@@ -167,6 +171,8 @@ class OcppSettings:
     cpo_name: str = ""
     certificate_days: Annotated[int, Between(1)] = 365
     sign_v2g_certificates: bool = False
+    public_tls_url: Annotated[str, Url(("wss",))] = ""
+    network_interface: Annotated[str, OneOf(NETWORK_INTERFACES)] = "Wired0"
 
 
 @dataclass

@@ -22,6 +22,7 @@ from simulators.chargepoint import (
     replace_offline,
 )
 from simulators.device_model201 import DeviceModel, DeviceModelFirmware, station_variables
+from simulators.network_profiles import PRIORITY, NetworkProfiles
 
 # 1.6-style statuses the tests use, as 2.0.1 connector statuses.
 _CONNECTOR_STATUS = {
@@ -236,6 +237,12 @@ class _Client(ChargePoint, DeviceModelFirmware):
         return call_result.GetInstalledCertificateIds(
             status="Accepted" if chain else "NotFound", certificate_hash_data_chain=chain or None)
 
+    @on(Action.set_network_profile)
+    async def on_set_network_profile(self, configuration_slot: int, connection_data: dict[str, Any],
+                                     **kwargs: Any) -> call_result.SetNetworkProfile:
+        return call_result.SetNetworkProfile(
+            status=self.sim.set_network_profile(configuration_slot, connection_data))
+
     @on(Action.delete_certificate)
     async def on_delete_certificate(self, certificate_hash_data: dict[str, str],
                                     **kwargs: Any) -> call_result.DeleteCertificate:
@@ -245,6 +252,29 @@ class _Client(ChargePoint, DeviceModelFirmware):
 
 class ChargePoint201(SimulatedChargePoint):
     subprotocol = "ocpp2.0.1"
+
+    def configure(self, key: str, value: str) -> bool:
+        if key == "SecurityCtrlr.SecurityProfile":
+            return False  # read-only in 2.0.1: a new network profile raises it (A05)
+        if key == PRIORITY:
+            if not self.network_profiles.reorder(value):
+                return False
+        return super().configure(key, value)
+
+    def set_network_profile(self, slot: int, data: dict[str, Any]) -> str:
+        return self.network_profiles.set(slot, data, self.config.security_profile,
+                                         self.certificates.chain_file is not None)
+
+    async def rebooted(self) -> None:
+        """The first profile of the priority is the one it connects with after the reset."""
+        first = self.network_profiles.first()
+        if first["security_profile"] > self.config.security_profile:
+            self.pending_profile = first["security_profile"]
+            self.config.tls_url = first["ocpp_csms_url"]
+            self.device.write({"component": {"name": "SecurityCtrlr"},
+                               "variable": {"name": "SecurityProfile"},
+                               "attribute_value": str(first["security_profile"])}, True)
+        await super().rebooted()
 
     def sign_certificate_payload(self, csr: str, use: str | None) -> Any:
         return call.SignCertificate(csr=csr,
@@ -266,6 +296,8 @@ class ChargePoint201(SimulatedChargePoint):
         self.final_costs: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.device = DeviceModel(station_variables(config.connectors, config.vendor,
                                                     config.model, config.firmware))
+        self.network_profiles = NetworkProfiles(config.url, config.security_profile)
+        self.settings[PRIORITY] = self.network_profiles.value()
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)

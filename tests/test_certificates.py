@@ -160,11 +160,13 @@ async def test_roots_installed_listed_deleted(make_app: AppFactory, sims: SimFac
 async def test_profile_upgrade_then_tls_only(make_app: AppFactory, sims: SimFactory, pki: Pki,
                                             profile: int) -> None:
     tls_port = free_port()
-    app = await make_app(tls_cert=pki["server.crt"], tls_key=pki["server.key"],
-                         tls_port=tls_port, cpo_name="SimCPO")
-    await register(app.pool, "CP1", "secret-pass-0001", {1: None})
     tls_url = f"wss://127.0.0.1:{tls_port}/ocpp"
-    sim = sims(app, password="secret-pass-0001", tls_url=tls_url, server_ca=pki["ca.crt"])
+    app = await make_app(tls_cert=pki["server.crt"], tls_key=pki["server.key"],
+                         tls_port=tls_port, cpo_name="SimCPO", public_tls_url=tls_url)
+    await register(app.pool, "CP1", "secret-pass-0001", {1: None})
+    # A 2.0.1 station learns the URL from the CSMS's network profile; a 1.6 one has it configured.
+    sim = sims(app, password="secret-pass-0001", server_ca=pki["ca.crt"],
+               tls_url=tls_url if sims.protocol == "1.6" else None)  # type: ignore[attr-defined]
     await sim.start()
     if profile == 3:  # its own certificate first, signed by our CA
         assert await sim.request_certificate() == "Accepted"
@@ -176,6 +178,8 @@ async def test_profile_upgrade_then_tls_only(make_app: AppFactory, sims: SimFact
                                                                           "accepted"), answer
         assert await app.pool.fetchval(
             "SELECT security_profile FROM charge_points WHERE id = 'CP1'") == profile
+        if sims.protocol == "2.0.1":  # type: ignore[attr-defined]
+            _assert_a05(sim, tls_url, profile)
         # The charger reconnects over TLS as firmware does after the reset, and is admitted.
         await eventually(lambda: _true(sim.config.security_profile == profile
                                        and sim.connected.is_set()))
@@ -192,6 +196,81 @@ async def test_profile_upgrade_then_tls_only(make_app: AppFactory, sims: SimFact
     if profile == 3:  # over TLS too, not without its certificate
         assert await refusal(f"{tls_url}/CP1", client_context(pki, None),
                              Authorization=password) == 401
+
+
+def _upgrade_calls(sim: SimulatedChargePoint) -> list[str]:
+    """The calls of a profile upgrade the charger got, in order (not the ones every boot brings)."""
+    return [name for name, payload in sim.calls
+            if name in ("SetNetworkProfile", "Reset")
+            or "SecurityProfile" in str(payload) or "NetworkConfigurationPriority" in str(payload)]
+
+
+def _assert_a05(sim: SimulatedChargePoint, tls_url: str, profile: int) -> None:
+    """OCPP 2.0.1 A05: the priority read, SetNetworkProfile in a free slot, that slot first, then
+    the reset; the read-only SecurityCtrlr.SecurityProfile is never written."""
+    assert _upgrade_calls(sim) == ["GetVariables", "SetNetworkProfile", "SetVariables",
+                                   "Reset"], sim.calls
+    network = next(payload for name, payload in sim.calls if name == "SetNetworkProfile")
+    assert network["configurationSlot"] == 2
+    assert network["connectionData"] == {
+        "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": tls_url,
+        "messageTimeout": 30, "securityProfile": profile, "ocppInterface": "Wired0"}
+    priority = next(payload for name, payload in sim.calls
+                    if name == "SetVariables" and "NetworkConfigurationPriority" in str(payload))
+    assert priority["setVariableData"] == [{
+        "attributeValue": "2,1", "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "NetworkConfigurationPriority"}}]
+    assert "SecurityProfile" not in str(sim.calls)
+
+
+async def test_profile_upgrade_refused_by_the_charger(make_app: AppFactory, sims: SimFactory,
+                                                     pki: Pki) -> None:
+    """Profile 3 without a certificate of its own: the charger refuses (2.0.1: SetNetworkProfile),
+    nothing else is sent, and the profile we require stays."""
+    tls_port = free_port()
+    tls_url = f"wss://127.0.0.1:{tls_port}/ocpp"
+    app = await make_app(tls_cert=pki["server.crt"], tls_key=pki["server.key"],
+                         tls_port=tls_port, public_tls_url=tls_url)
+    await register(app.pool, "CP1", "secret-pass-0001", {1: None})
+    sim = sims(app, password="secret-pass-0001", tls_url=tls_url, server_ca=pki["ca.crt"])
+    await sim.start()
+    api = await api_of(app)
+    try:
+        status, answer = await api.post("/charge-points/CP1/security-profile", {"profile": 3})
+    finally:
+        await api.http.close()
+    assert (status, answer["outcome"]) == (409, "rejected"), answer
+    assert await app.pool.fetchval(
+        "SELECT security_profile FROM charge_points WHERE id = 'CP1'") == 1
+    assert _upgrade_calls(sim) == (["ChangeConfiguration"]
+                                   if sims.protocol == "1.6"  # type: ignore[attr-defined]
+                                   else ["GetVariables", "SetNetworkProfile"]), sim.calls
+    assert sim.config.security_profile == 1 and sim.pending_profile is None
+
+
+async def test_profile_upgrade_needs_a_public_url_for_201(make_app: AppFactory, sims: SimFactory,
+                                                         pki: Pki) -> None:
+    """Without ocpp.public_tls_url a 2.0.1 charger has no URL to move to: refused, nothing sent."""
+    tls_port = free_port()
+    app = await make_app(tls_cert=pki["server.crt"], tls_key=pki["server.key"],
+                         tls_port=tls_port)
+    await register(app.pool, "CP1", "secret-pass-0001", {1: None})
+    sim = sims(app, password="secret-pass-0001", tls_url=f"wss://127.0.0.1:{tls_port}/ocpp",
+               server_ca=pki["ca.crt"])
+    await sim.start()
+    api = await api_of(app)
+    try:
+        status, answer = await api.post("/charge-points/CP1/security-profile", {"profile": 2})
+    finally:
+        await api.http.close()
+    if sims.protocol == "1.6":  # type: ignore[attr-defined]
+        assert (status, answer["outcome"]) == (200, "accepted"), answer
+        return
+    assert (status, answer["outcome"]) == (409, "rejected"), answer
+    assert "ocpp.public_tls_url" in answer["detail"]["reason"]
+    assert not _upgrade_calls(sim)
+    assert await app.pool.fetchval(
+        "SELECT security_profile FROM charge_points WHERE id = 'CP1'") == 1
 
 
 async def _connected(api: Api) -> bool:
@@ -264,3 +343,29 @@ async def test_one_ca_for_the_cluster(make_app: AppFactory, sims: SimFactory, pk
         await api.http.close()
     assert (status, answer["outcome"]) == (200, "accepted"), answer
     assert len(sim.certificates.roots) == 1
+
+
+async def test_profile_upgrade_through_another_node(make_app: AppFactory, sims: SimFactory,
+                                                   pki: Pki) -> None:
+    """Asked of the node without the charger: the URL and interface travel with the command."""
+    if sims.protocol == "1.6":  # type: ignore[attr-defined]
+        pytest.skip("the 2.0.1 network profile's arguments")
+    tls = {"tls_cert": pki["server.crt"], "tls_key": pki["server.key"]}
+    tls_port = free_port()
+    tls_url = f"wss://127.0.0.1:{tls_port}/ocpp"
+    a = await make_app(node_id="a", tls_port=tls_port, **tls)
+    b = await make_app(node_id="b", tls_port=free_port(), public_tls_url=tls_url,
+                       network_interface="Wireless0", **tls)
+    await register(a.pool, "CP1", "secret-pass-0001", {1: None})
+    sim = sims(a, password="secret-pass-0001", server_ca=pki["ca.crt"])
+    await sim.start()
+    api = await api_of(b)
+    try:
+        status, answer = await api.post("/charge-points/CP1/security-profile", {"profile": 2})
+    finally:
+        await api.http.close()
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    network = next(payload for name, payload in sim.calls if name == "SetNetworkProfile")
+    assert (network["connectionData"]["ocppCsmsUrl"],
+            network["connectionData"]["ocppInterface"]) == (tls_url, "Wireless0")
+    await eventually(lambda: _true(sim.config.security_profile == 2 and sim.connected.is_set()))

@@ -134,8 +134,9 @@ class RemoteLink(RelayedDeviceModel):
     async def delete_certificate(self, hash_data: dict[str, str]) -> str:
         return str(await self._call("delete_certificate", hash_data))
 
-    async def set_security_profile(self, profile: int) -> str:
-        return str(await self._call("set_security_profile", profile))
+    async def set_security_profile(self, profile: int, csms_url: str = "",
+                                   interface: str = "Wired0") -> str:
+        return str(await self._call("set_security_profile", profile, csms_url, interface))
 
     async def renew_certificate(self, use: str) -> str:
         return str(await self._call("renew_certificate", use))

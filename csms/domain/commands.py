@@ -101,6 +101,9 @@ class CommandService(DeviceModelCommands):
     # Whether chargers can reach us over TLS (ocpp.tls_cert): set where the app is wired. No
     # charger is raised to a profile that would lock it out.
     tls_available = False
+    # Where a 2.0.1 charger is moved to on an upgrade (A05): ocpp.public_tls_url, network_interface.
+    public_tls_url = ""
+    network_interface = "Wired0"
 
     def __init__(self, pool: asyncpg.Pool, relay: Relay,
                  sessions: SessionService, reservations: ReservationService) -> None:
@@ -488,8 +491,12 @@ class CommandService(DeviceModelCommands):
             return CommandResult(Outcome.REJECTED, {
                 "reason": f"security profile is {charge_point['security_profile']}: "
                           "it can only be raised"})
-        result = await self._with_link(charge_point_id, "set_security_profile",
-                                       lambda link: link.set_security_profile(profile))
+        try:
+            result = await self._with_link(charge_point_id, "set_security_profile",
+                                           lambda link: link.set_security_profile(
+                                               profile, self.public_tls_url, self.network_interface))
+        except BadCommand as bad:  # e.g. a 2.0.1 charger and no URL to move it to
+            return CommandResult(Outcome.REJECTED, {"reason": str(bad)})
         if not result.accepted:
             return result
         await store.raise_security_profile(self.pool, charge_point_id, profile)

@@ -361,7 +361,8 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     async def delete_certificate(self, hash_data: dict[str, str]) -> str:
         return await self._status(call.DeleteCertificate(certificate_hash_data=hash_data))
 
-    async def set_security_profile(self, profile: int) -> str:
+    async def set_security_profile(self, profile: int, csms_url: str = "",
+                                   interface: str = "Wired0") -> str:
         # The whitepaper's key; the charger reconnects with it after a reset.
         return await self.change_configuration("SecurityProfile", str(profile))
 

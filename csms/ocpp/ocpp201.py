@@ -12,6 +12,7 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.exceptions import ConnectionClosed
 
+from csms.cluster.links import BadCommand
 from csms.domain.billing.session_costs import ShownCost
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
@@ -20,7 +21,7 @@ from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
-from csms.ocpp.translations import configuration, local_list
+from csms.ocpp.translations import configuration, local_list, network_profile
 from csms.ocpp.translations.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.translations.job_status import job_status, request_answer
 from csms.ocpp.translations.meter import format_timestamp, parse_timestamp, samples_201
@@ -47,6 +48,10 @@ def _id_token(token_uid: str, token_type: TokenType) -> dict[str, str]:
 
 def _cost_message(cost: ShownCost) -> dict[str, str]:
     return {"format": "ASCII", "content": f"Total cost: {cost.total:.2f} {cost.currency}"}
+
+
+# Seconds a charger waits for our answers on the profile we give it (2.0.1's suggested start).
+NETWORK_MESSAGE_TIMEOUT = 30
 
 
 def _component_variable(key: str) -> dict[str, Any]:
@@ -472,9 +477,26 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
     async def delete_certificate(self, hash_data: dict[str, str]) -> str:
         return await self._status(call.DeleteCertificate(certificate_hash_data=hash_data))
 
-    async def set_security_profile(self, profile: int) -> str:
-        # A05 with the variable itself; the charger reconnects with it after a reset.
-        return await self.change_configuration("SecurityCtrlr.SecurityProfile", str(profile))
+    async def set_security_profile(self, profile: int, csms_url: str = "",
+                                   interface: str = "Wired0") -> str:
+        """A05: SecurityCtrlr.SecurityProfile is read-only, so a new network connection profile
+        (our wss:// URL, the new profile) goes in a slot other than the one in use and is put first
+        in NetworkConfigurationPriority; the charger connects with it after the reset."""
+        if profile < 2 or not csms_url:
+            raise BadCommand("a 2.0.1 charger is moved to profile 2 or 3 with the wss:// URL it "
+                             "is to use: set ocpp.public_tls_url")
+        answer = await self.call(call.GetVariables(get_variable_data=[
+            _component_variable(network_profile.PRIORITY)]), suppress=False)
+        found = answer.get_variable_result[0]
+        current = found.get("attribute_value") if found["attribute_status"] == "Accepted" else None
+        slot = network_profile.next_slot(current)
+        status = await self._status(call.SetNetworkProfile(
+            configuration_slot=slot, connection_data=network_profile.connection_data(
+                csms_url, profile, interface, NETWORK_MESSAGE_TIMEOUT)))
+        if status != "Accepted":
+            return status
+        return await self.change_configuration(network_profile.PRIORITY,
+                                               network_profile.prioritized(slot, current))
 
     async def renew_certificate(self, use: str) -> str:
         """A02: the charger makes a new key and sends its CSR."""
