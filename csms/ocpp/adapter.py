@@ -95,6 +95,7 @@ class OcppAdapter:
     """Mixed in before the ocpp library's ChargePoint of either version."""
 
     protocol = ""
+    calls: Any  # the version's call classes (ocpp.v16.call, ocpp.v201.call)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -194,6 +195,18 @@ class OcppAdapter:
         """A call to the charger, timed for the metrics."""
         return await timed_call(type(payload).__name__,
                                 super().call(payload, *args, **kwargs))  # type: ignore[misc]
+
+    # --- calls the same in both versions (their payloads have the same fields) -------------
+
+    async def clear_cache(self) -> str:
+        answer = await self.call(self.calls.ClearCache(), suppress=False)
+        return str(answer.status)
+
+    async def data_transfer(self, vendor_id: str, message_id: str | None,
+                            data: str | None) -> dict[str, Any]:
+        answer = await self.call(self.calls.DataTransfer(
+            vendor_id=vendor_id, message_id=message_id, data=data), suppress=False)
+        return {"status": str(answer.status), "data": answer.data}
 
     # --- the console's message log: one cheap record per frame, each way ------------------
 

@@ -44,6 +44,7 @@ def _id_tag_info(answer: Authorization) -> dict[str, str]:
 
 class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     protocol = "ocpp1.6"
+    calls = call
     _boot_status = "Pending"
 
     def error_for(self, error: OCPPError) -> OCPPError:
@@ -290,15 +291,6 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
     async def set_configuration(self, values: dict[str, str]) -> dict[str, str]:
         # ChangeConfiguration takes one key a message.
         return {key: await self.change_configuration(key, value) for key, value in values.items()}
-
-    async def clear_cache(self) -> str:
-        return await self._status(call.ClearCache())
-
-    async def data_transfer(self, vendor_id: str, message_id: str | None,
-                            data: str | None) -> dict[str, Any]:
-        answer = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id,
-                                                   data=data), suppress=False)
-        return {"status": str(answer.status), "data": answer.data}
 
     async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
                               install_at: datetime | None, retries: int | None,

@@ -62,6 +62,7 @@ def _component_variable(key: str) -> dict[str, Any]:
 
 class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceModel201):
     protocol = "ocpp2.0.1"
+    calls = call
     _boot_status = "Pending"
     _registration: str | None = None  # our last boot answer on this connection
     _triggered: frozenset[str] = frozenset()  # what we asked a Pending charger to send
@@ -416,15 +417,6 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
             found.update({configuration.key_201(r["component"], r["variable"]):
                           str(r["attribute_status"]) for r in answer.set_variable_result})
         return found
-
-    async def clear_cache(self) -> str:
-        return await self._status(call.ClearCache())
-
-    async def data_transfer(self, vendor_id: str, message_id: str | None,
-                            data: str | None) -> dict[str, Any]:
-        answer = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id,
-                                                   data=data), suppress=False)
-        return {"status": str(answer.status), "data": answer.data}
 
     async def update_firmware(self, request_id: int, location: str, retrieve_at: datetime,
                               install_at: datetime | None, retries: int | None,
