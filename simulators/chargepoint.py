@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from ocpp import exceptions as ocpp_exceptions
 from ocpp.charge_point import ChargePoint as OcppChargePoint
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
@@ -21,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from simulators.certificates import CertificateStore
+from simulators.smart_charging import Profiles
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +72,9 @@ class SimConfig:
     # Keys one GetConfiguration may ask (1.6 GetConfigurationMaxKeys), variables one Get/SetVariables
     # may carry (2.0.1 DeviceDataCtrlr ItemsPerMessage); more are refused. None: no limit said.
     max_keys: int | None = None
+    # Charging profiles (1.6 Smart Charging feature profile, 2.0.1 block K): False, its requests
+    # get a CALLERROR NotImplemented, as from firmware without the feature.
+    smart_charging: bool = True
     # Firmware updates and log uploads: how they end. "Installed", or the failing status sent
     # instead (DownloadFailed, InvalidSignature, InstallationFailed, …); "Rejected": the request is
     # refused (where the version has an answer to refuse with). Logs: "Uploaded", "UploadFailed".
@@ -138,6 +143,7 @@ class SimulatedChargePoint:
         self.local_list: dict[str, dict[str, Any]] = {}  # token → {"status", "expiry"}
         self.local_list_version = 0
         self.local_list_answers: list[str] = []  # what the next SendLocalLists answer instead
+        self.profiles = Profiles(config.connectors)  # charging profiles it holds
         self.job_resume = asyncio.Event()
         self.installed_firmware: str | None = None  # the location of the last update installed
         self._firmware: asyncio.Task[None] | None = None  # the update under way
@@ -603,8 +609,17 @@ class SimulatedChargePoint:
                 return connector
         return None
 
-    def tick_wh(self) -> int:
-        return round(self.config.power_w * self.config.sample_seconds / 3600)
+    def tick_wh(self, connector: int = 0) -> int:
+        return round(self.drawn_w(connector) * self.config.sample_seconds / 3600)
+
+    def smart_charging_offered(self) -> None:
+        if not self.config.smart_charging:
+            raise ocpp_exceptions.NotImplementedError(description="no smart charging here")
+
+    def drawn_w(self, connector: int) -> float:
+        """What the EV draws: the charger's power, held to its charging profiles' limit now."""
+        return min(self.config.power_w,
+                   self.profiles.limit(connector, datetime.now(UTC), "W"))
 
     def start_metering(self, connector: int) -> None:
         tx = self.transactions[connector]
@@ -612,6 +627,7 @@ class SimulatedChargePoint:
 
     def stop_metering(self, connector: int) -> Transaction | None:
         tx = self.transactions.pop(connector, None)
+        self.profiles.tx_ended(connector)
         if tx is not None and tx.meter_task is not None:
             tx.meter_task.cancel()
         return tx
@@ -630,7 +646,7 @@ class SimulatedChargePoint:
                 drawing = not drawing
                 await self.charging_changed(connector, drawing)
             if drawing:
-                self.meter_wh[connector] += self.tick_wh()
+                self.meter_wh[connector] += self.tick_wh(connector)
             self.enqueue(self.meter_payload(connector))
 
     async def charging_changed(self, connector: int, drawing: bool) -> None:

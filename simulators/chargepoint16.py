@@ -57,6 +57,7 @@ class _Client(ChargePoint):
     async def on_get_configuration(self, **kwargs: Any) -> call_result.GetConfiguration:
         config = self.sim.config
         profiles = "Core,Reservation,RemoteTrigger" + (
+            ",SmartCharging" if config.smart_charging else "") + (
             ",LocalAuthListManagement" if config.local_list else "")
         known = {"MeterValueSampleInterval": str(int(self.sim.csms_meter_interval)),
                  "HeartbeatInterval": str(int(self.sim.csms_heartbeat_interval)),
@@ -133,6 +134,33 @@ class _Client(ChargePoint):
     async def on_clear_cache(self) -> call_result.ClearCache:
         self.sim.cache_cleared += 1
         return call_result.ClearCache(status="Accepted")
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]
+                                      ) -> call_result.SetChargingProfile:
+        self.sim.smart_charging_offered()
+        return call_result.SetChargingProfile(status=self.sim.profiles.set(
+            connector_id, cs_charging_profiles, connector_id in self.sim.transactions))
+
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs: Any) -> call_result.ClearChargingProfile:
+        self.sim.smart_charging_offered()
+        return call_result.ClearChargingProfile(status=self.sim.profiles.clear(
+            kwargs.get("id"), kwargs.get("connector_id"), kwargs.get("charging_profile_purpose"),
+            kwargs.get("stack_level")))
+
+    @on(Action.get_composite_schedule)
+    async def on_get_composite_schedule(self, connector_id: int, duration: int, **kwargs: Any
+                                        ) -> call_result.GetCompositeSchedule:
+        self.sim.smart_charging_offered()
+        if connector_id > self.sim.config.connectors:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        found = self.sim.profiles.composite(connector_id, duration, kwargs.get("charging_rate_unit"))
+        return call_result.GetCompositeSchedule(
+            status="Accepted", connector_id=connector_id, schedule_start=found["start"],
+            charging_schedule={"duration": duration, "start_schedule": found["start"],
+                               "charging_rate_unit": found["unit"],
+                               "charging_schedule_period": found["periods"]})
 
     @on(Action.get_local_list_version)
     async def on_get_local_list_version(self) -> call_result.GetLocalListVersion:
@@ -258,9 +286,9 @@ class ChargePoint16(SimulatedChargePoint):
             return [{"timestamp": now_z(), "sampled_value": [energy]}]
         return [{"timestamp": now_z(), "sampled_value": [
             energy,
-            {"value": str(self.config.power_w), "context": context,
+            {"value": str(round(self.drawn_w(connector))), "context": context,
              "measurand": "Power.Active.Import", "unit": "W"},
-            {"value": f"{self.config.power_w / 230:.1f}", "context": context,
+            {"value": f"{self.drawn_w(connector) / 230:.1f}", "context": context,
              "measurand": "Current.Import", "unit": "A", "phase": "L1"},
             {"value": "50", "context": context, "measurand": "SoC", "unit": "Percent",
              "location": "EV"},

@@ -105,6 +105,32 @@ class _Client(ChargePoint, DeviceModelFirmware):
     async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(**self.sim.vendor_data(vendor_id, kwargs.get("data")))
 
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any]
+                                      ) -> call_result.SetChargingProfile:
+        self.sim.smart_charging_offered()
+        return call_result.SetChargingProfile(status=self.sim.profiles.set(
+            evse_id, charging_profile, evse_id in self.sim.transactions))
+
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs: Any) -> call_result.ClearChargingProfile:
+        self.sim.smart_charging_offered()
+        criteria = kwargs.get("charging_profile_criteria") or {}
+        return call_result.ClearChargingProfile(status=self.sim.profiles.clear(
+            kwargs.get("charging_profile_id"), criteria.get("evse_id"),
+            criteria.get("charging_profile_purpose"), criteria.get("stack_level")))
+
+    @on(Action.get_composite_schedule)
+    async def on_get_composite_schedule(self, duration: int, evse_id: int, **kwargs: Any
+                                        ) -> call_result.GetCompositeSchedule:
+        self.sim.smart_charging_offered()
+        if evse_id > self.sim.config.connectors:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        found = self.sim.profiles.composite(evse_id, duration, kwargs.get("charging_rate_unit"))
+        return call_result.GetCompositeSchedule(status="Accepted", schedule={
+            "evse_id": evse_id, "duration": duration, "schedule_start": found["start"],
+            "charging_rate_unit": found["unit"], "charging_schedule_period": found["periods"]})
+
     @on(Action.clear_cache)
     async def on_clear_cache(self, **kwargs: Any) -> call_result.ClearCache:
         self.sim.cache_cleared += 1
@@ -335,9 +361,9 @@ class ChargePoint201(SimulatedChargePoint):
             return [{"timestamp": now_z(), "sampled_value": [energy]}]
         return [{"timestamp": now_z(), "sampled_value": [
             energy,
-            {"value": self.config.power_w, "context": context, "measurand": "Power.Active.Import",
+            {"value": round(self.drawn_w(evse)), "context": context, "measurand": "Power.Active.Import",
              "unit_of_measure": {"unit": "W"}},
-            {"value": round(self.config.power_w / 230, 1), "context": context,
+            {"value": round(self.drawn_w(evse) / 230, 1), "context": context,
              "measurand": "Current.Import", "phase": "L1", "unit_of_measure": {"unit": "A"}},
             {"value": 50, "context": context, "measurand": "SoC", "location": "EV",
              "unit_of_measure": {"unit": "Percent"}},

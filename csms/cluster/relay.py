@@ -141,6 +141,18 @@ class RemoteLink(RelayedDeviceModel):
     async def renew_certificate(self, use: str) -> str:
         return str(await self._call("renew_certificate", use))
 
+    async def set_charging_profile(self, evse: int, profile: dict[str, Any]) -> str:
+        return str(await self._call("set_charging_profile", evse, profile))
+
+    async def clear_charging_profile(self, profile_id: int | None, evse: int | None,
+                                     purpose: str | None, stack_level: int | None) -> str:
+        return str(await self._call("clear_charging_profile", profile_id, evse, purpose,
+                                    stack_level))
+
+    async def get_composite_schedule(self, evse: int, duration: int,
+                                     unit: str | None) -> dict[str, Any]:
+        return dict(await self._call("get_composite_schedule", evse, duration, unit))
+
 
 class Relay:
     """Commands find their charger wherever it is connected.

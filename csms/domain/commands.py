@@ -22,10 +22,11 @@ from csms.domain.fleet.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
+from csms.domain.smart_charging import ChargingProfile, Purpose, RateUnit, problem, to_dict
 from csms.security.certificate_authority import hash_data
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_payload
-from csms.storage import certificate_store, configuration_store, store
+from csms.storage import certificate_store, configuration_store, profile_store, store
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay
@@ -511,3 +512,59 @@ class CommandService(DeviceModelCommands):
         """Ask the charger for a new CSR (A02); what it sends is signed as any SignCertificate."""
         return await self._with_link(charge_point_id, "renew_certificate",
                                      lambda link: link.renew_certificate(use.value))
+
+    # --- charging profiles (1.6 Smart Charging, 2.0.1 block K) ------------------------------
+
+    async def set_charging_profile(self, charge_point_id: str, evse: int,
+                                   profile: ChargingProfile) -> CommandResult:
+        """Send a profile to a charger's EVSE (0: the whole charger); kept with its answer."""
+        reason = problem(profile) or ("the EVSE must be 0 or more" if evse < 0 else None)
+        if reason:
+            return CommandResult(Outcome.INVALID, {"reason": reason})
+        result = await self._with_link(
+            charge_point_id, "set_charging_profile",
+            lambda link: link.set_charging_profile(evse, to_dict(profile)))
+        status = {Outcome.ACCEPTED: "Accepted", Outcome.REJECTED: "Rejected",
+                  Outcome.TIMEOUT: "Pending"}.get(result.outcome)
+        if status:
+            await profile_store.answered(self.pool, charge_point_id, evse, profile, status,
+                                         result.detail.get("status"))
+        return result
+
+    async def clear_charging_profile(self, charge_point_id: str, profile_id: int | None = None,
+                                     evse: int | None = None, purpose: Purpose | None = None,
+                                     stack_level: int | None = None) -> CommandResult:
+        """Clear the profiles matching every criterion given (none: all). The charger answers
+        Unknown when it holds none such: either way we keep none."""
+        result = await self._with_link(
+            charge_point_id, "clear_charging_profile",
+            lambda link: link.clear_charging_profile(profile_id, evse,
+                                                     purpose.value if purpose else None,
+                                                     stack_level))
+        if result.outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+            forgotten = await profile_store.cleared(self.pool, charge_point_id, profile_id, evse,
+                                                    purpose, stack_level)
+            return CommandResult(result.outcome, {**result.detail, "forgotten": forgotten})
+        return result
+
+    async def charging_profiles(self, charge_point_id: str,
+                                evse: int | None = None) -> list[dict[str, Any]]:
+        """The profiles we sent the charger and what it answered (no call to the charger)."""
+        return [{"evse": row["evse"], "status": row["status"], "detail": row["detail"],
+                 "updated_at": row["updated_at"].isoformat(), "profile": row["profile"]}
+                for row in await profile_store.listed(self.pool, charge_point_id, evse)]
+
+    async def composite_schedule(self, charge_point_id: str, evse: int, duration: int,
+                                 unit: RateUnit | None = None) -> CommandResult:
+        """What the charger will allow on an EVSE (0: the whole charger) for `duration` seconds,
+        as it computes it: detail {"status", "schedule"} (a CompositeSchedule's JSON form)."""
+        if evse < 0 or duration <= 0:
+            return CommandResult(Outcome.INVALID, {"reason": "evse must be 0 or more and "
+                                                             "duration positive"})
+        result = await self._with_link(
+            charge_point_id, "get_composite_schedule",
+            lambda link: link.get_composite_schedule(evse, duration,
+                                                     unit.value if unit else None))
+        if result.accepted and result.detail.get("status") != "Accepted":
+            return CommandResult(Outcome.REJECTED, result.detail)
+        return result

@@ -21,6 +21,7 @@ from csms.domain.fleet.local_lists import Entry, LocalListSupport
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.ocpp.adapter import OcppAdapter, now, now_z
 from csms.ocpp.device_model16 import NoDeviceModel
+from csms.ocpp.smart_charging_link import SmartCharging16
 from csms.ocpp.translations import configuration, local_list
 from csms.ocpp.translations.certificate_types import USE_16, from_16, use_16
 from csms.ocpp.translations.job_status import job_status, request_answer
@@ -42,7 +43,7 @@ def _id_tag_info(answer: Authorization) -> dict[str, str]:
     return info
 
 
-class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel):
+class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel, SmartCharging16):
     protocol = "ocpp1.6"
     calls = call
     _boot_status = "Pending"

@@ -21,6 +21,7 @@ from csms.domain.model import Authorization, TokenType, energy_register_wh
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
+from csms.ocpp.smart_charging_link import SmartCharging201
 from csms.ocpp.translations import configuration, local_list, network_profile
 from csms.ocpp.translations.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.translations.job_status import job_status, request_answer
@@ -60,7 +61,8 @@ def _component_variable(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
-class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceModel201):
+class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceModel201,
+                     SmartCharging201):
     protocol = "ocpp2.0.1"
     calls = call
     _boot_status = "Pending"

@@ -209,6 +209,8 @@ class AdminApi:
         commands_api.routes(self)
         from csms.operator.http import certificates_api  # it builds on this module's names
         certificates_api.routes(self)
+        from csms.operator.http import profiles_api  # it builds on this module's names
+        profiles_api.routes(self)
 
     @property
     def port(self) -> int:

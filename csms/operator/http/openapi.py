@@ -283,8 +283,14 @@ def openapi_document() -> dict[str, Any]:
             **commands_api.paths(cp, _command, _body, _json, _ERROR),
             **_jobs_paths(),
             **_certificate_paths(cp, listing),
+            **_profile_paths(cp),
         }),
     }
+
+
+def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
+    from csms.operator.http.profiles_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths(cp)
 
 
 def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""Admin API routes for charging profiles: set, clear and list a charger's, its composite schedule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from csms.domain.smart_charging import Purpose, RateUnit, profile_from_dict
+from csms.storage import store
+
+if TYPE_CHECKING:
+    from csms.operator.http.api import AdminApi
+
+
+def routes(api: AdminApi) -> None:
+    from csms.operator.http.api import PREFIX, BadRequest, body, command_reply, field, query_int, reply
+
+    async def set_profile(request: web.Request) -> web.Response:
+        """Body {"evse": 0 (the whole charger) or an EVSE, "profile": a profile's JSON form}."""
+        data = await body(request)
+        evse = field(data, "evse", int, 0)
+        raw = field(data, "profile", dict)
+        try:
+            profile = profile_from_dict(raw)
+        except (KeyError, TypeError, ValueError) as error:
+            raise BadRequest(f"'profile' is not a charging profile: {error}") from None
+        return command_reply(await api.commands.set_charging_profile(
+            request.match_info["cp"], evse, profile))
+
+    async def clear_profiles(request: web.Request) -> web.Response:
+        """Query id, evse, purpose, stack_level: the profiles matching all of them (none: all)."""
+        purpose = request.query.get("purpose")
+        if purpose is not None and purpose not in Purpose.__members__.values():
+            raise BadRequest(f"'purpose' is one of {', '.join(p.value for p in Purpose)}")
+        return command_reply(await api.commands.clear_charging_profile(
+            request.match_info["cp"], query_int(request, "id", None, 1, 2**31 - 1),
+            query_int(request, "evse", None, 0, 1000),
+            Purpose(purpose) if purpose else None,
+            query_int(request, "stack_level", None, 0, 1000)))
+
+    async def list_profiles(request: web.Request) -> web.Response:
+        charge_point_id = request.match_info["cp"]
+        if await store.get_charge_point(api.pool, charge_point_id) is None:
+            raise web.HTTPNotFound(reason="unknown charge point")
+        return reply(await api.commands.charging_profiles(
+            charge_point_id, query_int(request, "evse", None, 0, 1000)))
+
+    async def composite(request: web.Request) -> web.Response:
+        """Query evse (0: the whole charger), duration (seconds, default a day), unit A or W."""
+        unit = request.query.get("unit")
+        if unit is not None and unit not in ("A", "W"):
+            raise BadRequest("'unit' is A or W")
+        evse = query_int(request, "evse", 0, 0, 1000)
+        duration = query_int(request, "duration", 86400, 1, 7 * 86400)
+        assert evse is not None and duration is not None
+        return command_reply(await api.commands.composite_schedule(
+            request.match_info["cp"], evse, duration, RateUnit(unit) if unit else None))
+
+    r = api.app.router
+    r.add_get(f"{PREFIX}/charge-points/{{cp}}/charging-profiles", list_profiles)
+    r.add_post(f"{PREFIX}/charge-points/{{cp}}/charging-profiles", set_profile)
+    r.add_delete(f"{PREFIX}/charge-points/{{cp}}/charging-profiles", clear_profiles)
+    r.add_get(f"{PREFIX}/charge-points/{{cp}}/composite-schedule", composite)
+
+
+def openapi_paths(cp: dict[str, Any]) -> dict[str, Any]:
+    """These routes' description (csms/operator/http/openapi.py)."""
+    from csms.operator.http.openapi import _OBJECT, _body, _command, _query, _read
+    evse, number = _query("evse", "integer"), {"type": "number"}
+    period = {"type": "object", "required": ["start", "limit"], "properties": {
+        "start": {"type": "integer"}, "limit": number, "phases": {"type": "integer"}}}
+    profile = {"type": "object", "required": ["id", "stack_level", "purpose", "periods"],
+               "properties": {
+                   "id": {"type": "integer"}, "stack_level": {"type": "integer"},
+                   "purpose": {"type": "string", "enum": [p.value for p in Purpose]},
+                   "kind": {"type": "string", "enum": ["Absolute", "Recurring", "Relative"]},
+                   "unit": {"type": "string", "enum": ["A", "W"]},
+                   "periods": {"type": "array", "items": period},
+                   "recurrency": {"type": "string", "enum": ["Daily", "Weekly"]},
+                   "starts_at": {"type": "string", "format": "date-time"},
+                   "duration": {"type": "integer"}, "min_rate": number,
+                   "valid_from": {"type": "string", "format": "date-time"},
+                   "valid_to": {"type": "string", "format": "date-time"},
+                   "transaction_id": {"type": "string"}}}
+    return {
+        "/charge-points/{cp}/charging-profiles": {
+            "get": _read("The charging profiles sent to the charger and what it answered "
+                         "(Accepted, Rejected, Pending: no answer came)",
+                         {"type": "array", "items": _OBJECT}, [cp, evse]),
+            "post": _command("Send a charging profile to an EVSE (0: the whole charger)", [cp],
+                             _body({"evse": {"type": "integer"}, "profile": profile},
+                                   ["profile"])),
+            "delete": _command("Clear the charger's profiles matching every criterion given "
+                               "(none: all)", [cp, _query("id", "integer"), evse,
+                                               _query("purpose"),
+                                               _query("stack_level", "integer")]),
+        },
+        "/charge-points/{cp}/composite-schedule": {"get": _command(
+            "What the charger will allow on an EVSE (0: the whole charger) from now, as it "
+            "computes it from its profiles", [cp, evse, _query("duration", "integer"),
+                                              _query("unit")])},
+    }
