@@ -58,14 +58,14 @@ async def test_set_list_clear_and_composite(app: App, api: Api, sims: SimFactory
     assert [p["profile"]["id"] for p in await api.get(BASE + "?evse=1")] == [3]
 
     # Cleared by purpose: only those go.
-    status, answer = await api.request("DELETE", BASE + "?purpose=ChargePointMax")
+    status, answer = await api.post(BASE + "/clear", {"purpose": "ChargePointMax"})
     assert (status, answer["outcome"], answer["detail"]["forgotten"]) == (200, "accepted", 1)
     assert set(sim.profiles.held) == {3}
     assert [p["profile"]["id"] for p in await api.get(BASE)] == [3]
     # Nothing matches on the charger: it says Unknown.
-    status, answer = await api.request("DELETE", BASE + "?id=99")
+    status, answer = await api.post(BASE + "/clear", {"id": 99})
     assert (status, answer["outcome"], answer["detail"]["status"]) == (409, "rejected", "Unknown")
-    status, answer = await api.request("DELETE", BASE)
+    status, answer = await api.post(BASE + "/clear")
     assert status == 200 and not sim.profiles.held and await api.get(BASE) == []
 
 
@@ -89,7 +89,7 @@ async def test_charger_rejects(app: App, api: Api, sims: SimFactory) -> None:
                  {"profile": _profile(8, "Nope", 0, (0, 1.0))}]:
         status, answer = await api.post(BASE, body)
         assert status == 400, answer
-    status, answer = await api.request("DELETE", BASE + "?purpose=Nope")
+    status, answer = await api.post(BASE + "/clear", {"purpose": "Nope"})
     assert status == 400, answer
     assert len(sim.calls) == sent
 

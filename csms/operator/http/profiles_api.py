@@ -29,15 +29,17 @@ def routes(api: AdminApi) -> None:
             request.match_info["cp"], evse, profile))
 
     async def clear_profiles(request: web.Request) -> web.Response:
-        """Query id, evse, purpose, stack_level: the profiles matching all of them (none: all)."""
-        purpose = request.query.get("purpose")
+        """Body {id, evse, purpose, stack_level}: the profiles matching all given (none: all)."""
+        data = await body(request)
+        purpose = field(data, "purpose", str, None)
         if purpose is not None and purpose not in Purpose.__members__.values():
             raise BadRequest(f"'purpose' is one of {', '.join(p.value for p in Purpose)}")
+        numbers = {name: field(data, name, int, None) for name in ("id", "evse", "stack_level")}
+        if any(value is not None and value < 0 for value in numbers.values()):
+            raise BadRequest("'id', 'evse' and 'stack_level' must not be negative")
         return command_reply(await api.commands.clear_charging_profile(
-            request.match_info["cp"], query_int(request, "id", None, 1, 2**31 - 1),
-            query_int(request, "evse", None, 0, 1000),
-            Purpose(purpose) if purpose else None,
-            query_int(request, "stack_level", None, 0, 1000)))
+            request.match_info["cp"], numbers["id"], numbers["evse"],
+            Purpose(purpose) if purpose else None, numbers["stack_level"]))
 
     async def list_profiles(request: web.Request) -> web.Response:
         charge_point_id = request.match_info["cp"]
@@ -60,7 +62,7 @@ def routes(api: AdminApi) -> None:
     r = api.app.router
     r.add_get(f"{PREFIX}/charge-points/{{cp}}/charging-profiles", list_profiles)
     r.add_post(f"{PREFIX}/charge-points/{{cp}}/charging-profiles", set_profile)
-    r.add_delete(f"{PREFIX}/charge-points/{{cp}}/charging-profiles", clear_profiles)
+    r.add_post(f"{PREFIX}/charge-points/{{cp}}/charging-profiles/clear", clear_profiles)
     r.add_get(f"{PREFIX}/charge-points/{{cp}}/composite-schedule", composite)
 
 
@@ -91,11 +93,13 @@ def openapi_paths(cp: dict[str, Any]) -> dict[str, Any]:
             "post": _command("Send a charging profile to an EVSE (0: the whole charger)", [cp],
                              _body({"evse": {"type": "integer"}, "profile": profile},
                                    ["profile"])),
-            "delete": _command("Clear the charger's profiles matching every criterion given "
-                               "(none: all)", [cp, _query("id", "integer"), evse,
-                                               _query("purpose"),
-                                               _query("stack_level", "integer")]),
         },
+        "/charge-points/{cp}/charging-profiles/clear": {"post": _command(
+            "Clear the charger's profiles matching every criterion given (none: all); the "
+            "charger's Unknown (none such) is rejected", [cp], _body({
+                "id": {"type": "integer"}, "evse": {"type": "integer"},
+                "purpose": {"type": "string", "enum": [p.value for p in Purpose]},
+                "stack_level": {"type": "integer"}}, []))},
         "/charge-points/{cp}/composite-schedule": {"get": _command(
             "What the charger will allow on an EVSE (0: the whole charger) from now, as it "
             "computes it from its profiles", [cp, evse, _query("duration", "integer"),
