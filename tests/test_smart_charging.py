@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from csms.app import App
 from csms.domain.charge_points import register
+from csms.operator.command_line.cli import main
 from simulators.smart_charging import Profiles
 from tests.conftest import SimFactory
 from tests.support import Api, eventually
@@ -135,3 +140,36 @@ def test_simulated_composite_takes_the_highest_stack_level_and_the_cap() -> None
     assert profiles.limit(1, now + timedelta(seconds=400), "W") == 6.0 * 230 * 3
     assert profiles.limit(2, now, "A") == 30.0  # no default of its own: the cap, then 32 A
 
+
+
+async def test_cli(app: App, sims: SimFactory, monkeypatch: pytest.MonkeyPatch,
+                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI reaches a charger held by a running node (through the relay)."""
+    monkeypatch.setenv("CSMS_DATABASE_URL", app.database_url)
+    monkeypatch.setenv("CSMS_LOG_LEVEL", "warning")
+    sim = await _online(app, sims)
+
+    async def cli(*argv: str) -> int:
+        return await asyncio.to_thread(main, list(argv))
+
+    profile = json.dumps(_profile(4, "TxDefault", 2, (0, 12.5)))
+    assert await cli("profiles", "set", "CP1", profile, "--evse", "1") == 0
+    assert "accepted status=Accepted" in capsys.readouterr().out
+    assert set(sim.profiles.held) == {4}
+    assert await cli("profiles", "list", "CP1") == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{\"detail\"")]
+    assert [(p["evse"], p["status"], p["profile"]["id"]) for p in shown] == [(1, "Accepted", 4)]
+    assert await cli("profiles", "composite", "CP1", "--evse", "1", "--duration", "60") == 0
+    schedule = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(p["start"], p["limit"]) for p in schedule["periods"]] == [(0, 12.5)]
+    assert await cli("profiles", "clear", "CP1", "--stack-level", "2") == 0
+    assert not sim.profiles.held
+    capsys.readouterr()
+    for argv in [("profiles", "set", "CP1", "{"), ("profiles", "set", "CP1", '{"id": 1}'),
+                 ("profiles", "set", "CP1", json.dumps(_profile(1, "Tx", 0, (9, 1.0))))]:
+        assert await cli(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert await cli("profiles", "set", "NOPE", profile) == 1
+    assert "not_found" in capsys.readouterr().err

@@ -550,9 +550,7 @@ class CommandService(DeviceModelCommands):
     async def charging_profiles(self, charge_point_id: str,
                                 evse: int | None = None) -> list[dict[str, Any]]:
         """The profiles we sent the charger and what it answered (no call to the charger)."""
-        return [{"evse": row["evse"], "status": row["status"], "detail": row["detail"],
-                 "updated_at": row["updated_at"].isoformat(), "profile": row["profile"]}
-                for row in await profile_store.listed(self.pool, charge_point_id, evse)]
+        return await profile_store.shown(self.pool, charge_point_id, evse)
 
     async def composite_schedule(self, charge_point_id: str, evse: int, duration: int,
                                  unit: RateUnit | None = None) -> CommandResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from csms.domain.smart_charging import ChargingProfile, Purpose, to_dict
 from csms.storage.store import Executor, Row
 
@@ -43,3 +45,10 @@ async def listed(db: Executor, charge_point_id: str, evse: int | None = None) ->
         """SELECT * FROM charging_profiles WHERE charge_point_id = $1
                AND ($2::integer IS NULL OR evse = $2)
            ORDER BY evse, purpose, stack_level DESC, profile_id""", charge_point_id, evse))
+
+
+async def shown(db: Executor, charge_point_id: str, evse: int | None = None) -> list[dict[str, Any]]:
+    """The profiles as the API and CLI show them."""
+    return [{"evse": row["evse"], "status": row["status"], "detail": row["detail"],
+             "updated_at": row["updated_at"].isoformat(), "profile": row["profile"]}
+            for row in await listed(db, charge_point_id, evse)]

@@ -23,6 +23,7 @@ from csms.operator.command_line import (
     device_model_cli,
     jobs_cli,
     local_list_cli,
+    profiles_cli,
     registration_cli,
     reservations_cli,
 )
@@ -477,6 +478,7 @@ def parser() -> argparse.ArgumentParser:
     device_model_cli.add_commands(commands, common)
     reservations_cli.add(cp_commands, token_commands, common)
     certificates_cli.add_commands(commands, common)
+    profiles_cli.add_commands(commands, common)
     return top
 
 

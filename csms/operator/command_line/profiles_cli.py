@@ -1,0 +1,100 @@
+"""`csms profiles` subcommands: set, clear and list a charger's charging profiles, its composite schedule."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from csms.config import Settings
+from csms.domain.smart_charging import Purpose, RateUnit, problem, profile_from_dict
+from csms.operator.command_line.reservations_cli import _report, _with_commands
+from csms.storage import profile_store
+
+if TYPE_CHECKING:
+    from argparse import _SubParsersAction
+
+
+def _set(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        raw = json.loads(args.profile)
+        profile = profile_from_dict(raw)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        print(f"PROFILE is not a charging profile's JSON: {error}", file=sys.stderr)
+        return 2
+    reason = problem(profile) or ("--evse is 0 (the whole charger) or more" if args.evse < 0
+                                  else None)
+    if reason:
+        print(reason, file=sys.stderr)
+        return 2
+    return _report(asyncio.run(_with_commands(settings, lambda app: app.commands
+                                              .set_charging_profile(args.id, args.evse, profile))))
+
+
+def _clear(settings: Settings, args: argparse.Namespace) -> int:
+    purpose = Purpose(args.purpose) if args.purpose else None
+    return _report(asyncio.run(_with_commands(settings, lambda app: app.commands
+                                              .clear_charging_profile(args.id, args.profile_id,
+                                                                      args.evse, purpose,
+                                                                      args.stack_level))))
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.operator.command_line.cli import _with_database
+
+    for item in asyncio.run(_with_database(settings, lambda pool: profile_store.shown(
+            pool, args.id, args.evse))):
+        print(json.dumps(item, sort_keys=True))
+    return 0
+
+
+def _composite(settings: Settings, args: argparse.Namespace) -> int:
+    if args.evse < 0 or args.duration <= 0:
+        print("--evse is 0 or more, --duration positive", file=sys.stderr)
+        return 2
+    unit = RateUnit(args.unit) if args.unit else None
+    result = asyncio.run(_with_commands(settings, lambda app: app.commands.composite_schedule(
+        args.id, args.evse, args.duration, unit)))
+    if result.accepted:
+        print(json.dumps(result.detail.get("schedule"), sort_keys=True))
+        return 0
+    return _report(result)
+
+
+def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    profiles = commands.add_parser("profiles", parents=[common],
+                                   help="chargers' charging profiles (smart charging)")
+    actions = profiles.add_subparsers(dest="action", required=True)
+    put = actions.add_parser("set", parents=[common],
+                             help="send a charging profile to a charger's EVSE")
+    put.add_argument("id", help="charge point id")
+    put.add_argument("profile", help='the profile as JSON, e.g. \'{"id": 1, "stack_level": 0, '
+                                     '"purpose": "TxDefault", "kind": "Relative", "unit": "A", '
+                                     '"periods": [{"start": 0, "limit": 16}]}\'')
+    put.add_argument("--evse", type=int, default=0, help="EVSE number (0: the whole charger)")
+    put.set_defaults(handler=_set)
+
+    clear = actions.add_parser("clear", parents=[common],
+                               help="clear the profiles matching every option given (none: all)")
+    clear.add_argument("id", help="charge point id")
+    clear.add_argument("--profile-id", type=int)
+    clear.add_argument("--evse", type=int)
+    clear.add_argument("--purpose", choices=[p.value for p in Purpose])
+    clear.add_argument("--stack-level", type=int)
+    clear.set_defaults(handler=_clear)
+
+    listing = actions.add_parser("list", parents=[common],
+                                 help="the profiles sent to a charger and what it answered")
+    listing.add_argument("id", help="charge point id")
+    listing.add_argument("--evse", type=int)
+    listing.set_defaults(handler=_list)
+
+    composite = actions.add_parser("composite", parents=[common],
+                                   help="the composite schedule the charger computes")
+    composite.add_argument("id", help="charge point id")
+    composite.add_argument("--evse", type=int, default=0, help="EVSE number (0: the charger)")
+    composite.add_argument("--duration", type=int, default=86400, help="seconds from now")
+    composite.add_argument("--unit", choices=["A", "W"])
+    composite.set_defaults(handler=_composite)
