@@ -12,6 +12,7 @@ import pytest
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.operator.command_line.cli import main
+from csms.storage import store
 from simulators.smart_charging import Profiles
 from tests.conftest import SimFactory
 from tests.support import Api, eventually
@@ -173,3 +174,32 @@ async def test_cli(app: App, sims: SimFactory, monkeypatch: pytest.MonkeyPatch,
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert await cli("profiles", "set", "NOPE", profile) == 1
     assert "not_found" in capsys.readouterr().err
+
+
+async def test_tx_profile_and_the_draw_held_to_it(app: App, api: Api, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    sim = await _online(app, sims)
+    status, answer = await api.post(BASE, {"evse": 1, "profile": _profile(
+        1, "TxDefault", 0, (0, 6.0))})
+    assert status == 200, answer
+    transaction_id = await sim.start_local_session(1, "CARD")
+    start = sim.meter_wh[1]
+    # 6 A on 3 phases at 230 V for the simulated 900 s of a tick.
+    step = round(6.0 * 230 * 3 * sim.config.sample_seconds / 3600)
+    await eventually(lambda: _true(sim.meter_wh[1] - start >= 2 * step))
+    assert (sim.meter_wh[1] - start) % step == 0
+
+    # A Tx profile for the running transaction: accepted, it lowers the draw further.
+    status, answer = await api.post(BASE, {"evse": 1, "profile": _profile(
+        2, "Tx", 1, (0, 4.0), transaction_id=transaction_id)})
+    assert (status, answer["outcome"]) == (200, "accepted"), answer
+    assert sim.drawn_w(1) == 4.0 * 230 * 3
+    answer = await api.get("/charge-points/CP1/composite-schedule?evse=1&duration=60&unit=W")
+    assert [p["limit"] for p in answer["detail"]["schedule"]["periods"]] == [4.0 * 230 * 3]
+    # It ends with its transaction, on the charger.
+    await sim.stop_local_session(1)
+    assert set(sim.profiles.held) == {1}
+
+
+async def _true(value: bool) -> bool:
+    return value
