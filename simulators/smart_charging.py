@@ -42,20 +42,23 @@ class Held:
                    raw.get("recurrency_kind"), _time(raw.get("valid_from")),
                    _time(raw.get("valid_to")))
 
-    def origin(self, at: datetime) -> datetime:
-        """When the schedule's current cycle began, seen at `at`."""
-        start = _time(self.schedule.get("start_schedule")) or self.received
+    def origin(self, at: datetime, relative: datetime | None = None) -> datetime:
+        """When the schedule's current cycle began, seen at `at`; a Relative one counts from
+        `relative` (the composite's start) when given, else from when it came."""
+        start = _time(self.schedule.get("start_schedule")) or (
+            relative if relative and self.kind == "Relative" else self.received)
         if self.kind == "Recurring" and self.recurrency in CYCLE:
             cycle = CYCLE[self.recurrency]
             cycles = int((at - start).total_seconds() // cycle) if at > start else 0
             return start + timedelta(seconds=cycles * cycle)
         return start
 
-    def limit_at(self, at: datetime) -> tuple[float, int] | None:
+    def limit_at(self, at: datetime, relative: datetime | None = None
+                 ) -> tuple[float, int] | None:
         """(limit, phases) at `at`, or None when the profile does not apply then."""
         if (self.valid_from and at < self.valid_from) or (self.valid_to and at >= self.valid_to):
             return None
-        offset = (at - self.origin(at)).total_seconds()
+        offset = (at - self.origin(at, relative)).total_seconds()
         duration = self.schedule.get("duration")
         if offset < 0 or (duration is not None and offset >= duration):
             return None
@@ -72,11 +75,12 @@ class Held:
         return limit * VOLTS * phases if unit == "W" else limit / (VOLTS * phases)
 
     def breakpoints(self, start: datetime, end: datetime) -> set[datetime]:
+        """Where its limit may change between start and end (Relative: counted from start)."""
         points: set[datetime] = set()
         for edge in (self.valid_from, self.valid_to):
             if edge and start < edge < end:
                 points.add(edge)
-        origin = self.origin(start)
+        origin = self.origin(start, start)
         cycle = CYCLE.get(self.recurrency or "") if self.kind == "Recurring" else None
         while origin < end:
             offsets = [p["start_period"] for p in self.schedule["charging_schedule_period"]]
@@ -128,29 +132,30 @@ class Profiles:
         for held in [h for h in self.held.values() if h.evse == evse and h.purpose == "tx"]:
             del self.held[held.id]
 
-    def _top(self, purpose: str, evses: tuple[int, ...], at: datetime,
-             unit: str) -> float | None:
+    def _top(self, purpose: str, evses: tuple[int, ...], at: datetime, unit: str,
+             relative: datetime | None) -> float | None:
         """The highest stack level's limit among the profiles of a purpose that apply at `at`."""
         for held in sorted((h for h in self.held.values()
                             if h.purpose == purpose and h.evse in evses),
                            key=lambda h: -h.stack_level):
-            found = held.limit_at(at)
+            found = held.limit_at(at, relative)
             if found is not None:
                 return held.in_unit(*found, unit)
         return None
 
-    def limit(self, evse: int, at: datetime, unit: str = "A") -> float:
+    def limit(self, evse: int, at: datetime, unit: str = "A",
+              relative: datetime | None = None) -> float:
         """What the EVSE (0: the charger) may draw at `at`: a Tx profile over a TxDefault one,
         an EVSE's own TxDefault over the charger-wide one, capped by the charger's maximum."""
         full = self.max_amps if unit == "A" else self.max_amps * VOLTS * 3
-        ceiling = self._top(MAX, (0,), at, unit)
+        ceiling = self._top(MAX, (0,), at, unit, relative)
         if evse == 0:
             return min(full, ceiling if ceiling is not None else full)
-        own = self._top("tx", (evse,), at, unit)
+        own = self._top("tx", (evse,), at, unit, relative)
         if own is None:
-            own = self._top("default", (evse,), at, unit)
+            own = self._top("default", (evse,), at, unit, relative)
         if own is None:
-            own = self._top("default", (0,), at, unit)
+            own = self._top("default", (0,), at, unit, relative)
         return min(x for x in (full, ceiling, own) if x is not None)
 
     def composite(self, evse: int, duration: int, unit: str | None,
@@ -164,7 +169,7 @@ class Profiles:
             points |= held.breakpoints(start, end)
         periods: list[dict[str, Any]] = []
         for point in sorted(points):
-            limit = round(self.limit(evse, point, unit), 1)
+            limit = round(self.limit(evse, point, unit, start), 1)
             if not periods or periods[-1]["limit"] != limit:
                 periods.append({"start_period": int((point - start).total_seconds()),
                                 "limit": limit})
