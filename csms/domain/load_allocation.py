@@ -126,10 +126,10 @@ def _admit(sessions: list[SessionDemand], free: dict[int, int]) -> list[SessionD
     admitted = list(sessions)  # sorted highest priority first
     while True:
         load = {p: sum(_up(s.min_current) for s in admitted if p in s.phases) for p in (1, 2, 3)}
-        over = {p for p in (1, 2, 3) if load[p] > free[p]}
+        over = {p for p in (1, 2, 3) if load[p] > max(free[p], 0)}
         if not over:
             return admitted
-        victim = next(s for s in reversed(admitted) if s.phases & over)
+        victim = next(s for s in reversed(admitted) if s.phases & over and _up(s.min_current) > 0)
         admitted.remove(victim)
 
 
@@ -207,8 +207,10 @@ def plan_transition(
     after = {e: _down(rejected[e]) if e in rejected else _down(target.get(e, 0)) for e in ids}
     free = limit._tenths()
     for p in (1, 2, 3):
-        total = sum(after[e] for e in ids if p in phases.get(e, ALL_PHASES))
-        if total > free[p]:
+        on_phase = [e for e in ids if p in phases.get(e, ALL_PHASES)]
+        total = sum(after[e] for e in on_phase)
+        # Refused chargers alone may overload a phase: then nothing we control may add to it.
+        if total > free[p] and any(after[e] for e in on_phase if e not in rejected):
             raise ValueError(f"target sums {_amps(total)} A on L{p}, above the limit {_amps(free[p])} A")
     changes = [Change(e, _amps(before[e]), _amps(after[e])) for e in ids if before[e] != after[e]]
     return Transition(
