@@ -8,7 +8,7 @@ import pytest
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.messages import Call, CallResult, validate_payload
 
-from csms.domain.smart_charging import (
+from csms.domain.energy.smart_charging import (
     ChargingProfile,
     Kind,
     Purpose,
@@ -95,7 +95,7 @@ async def test_clear_criteria(args: tuple, wire_16: dict, wire_201: dict) -> Non
 
 
 async def test_composite_schedules_round_trip() -> None:
-    from csms.domain.smart_charging import CompositeSchedule
+    from csms.domain.energy.smart_charging import CompositeSchedule
     schedule = CompositeSchedule(1, START, 7200, RateUnit.AMPERES, PERIODS)
     answer_16 = composite_16(schedule)
     await validate_payload(CallResult(unique_id="1", action="GetCompositeSchedule",

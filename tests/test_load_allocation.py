@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csms.domain.load_allocation import (
+from csms.domain.energy.load_allocation import (
     ALL_PHASES,
     SessionDemand,
     SiteLimit,

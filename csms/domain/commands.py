@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSupported
 from csms.domain.authorization import remote_start_refusal
+from csms.domain.energy.smart_charging import ChargingProfile, Purpose, RateUnit, problem, to_dict
 from csms.domain.fleet import configuration
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.device_model import DeviceModelCommands
@@ -22,7 +23,6 @@ from csms.domain.fleet.jobs import FirmwareRequest, LogRequest
 from csms.domain.model import TokenType, parse_token_type
 from csms.domain.reservations import ReservationService, held_for_another
 from csms.domain.sessions import SessionService
-from csms.domain.smart_charging import ChargingProfile, Purpose, RateUnit, problem, to_dict
 from csms.security.certificate_authority import hash_data
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_payload

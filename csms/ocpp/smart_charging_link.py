@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from csms.domain.smart_charging import CompositeSchedule, Purpose, profile_from_dict, to_dict
+from csms.domain.energy.smart_charging import CompositeSchedule, Purpose, profile_from_dict, to_dict
 from csms.ocpp.translations import charging_profiles as wire
 
 

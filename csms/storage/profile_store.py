@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csms.domain.smart_charging import ChargingProfile, Purpose, to_dict
+from csms.domain.energy.smart_charging import ChargingProfile, Purpose, to_dict
 from csms.storage.store import Executor, Row
 
 

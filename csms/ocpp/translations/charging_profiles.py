@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from csms.domain.smart_charging import (
+from csms.domain.energy.smart_charging import (
     ChargingProfile,
     CompositeSchedule,
     Kind,

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from csms.config import Settings
-from csms.domain.smart_charging import Purpose, RateUnit, problem, profile_from_dict
+from csms.domain.energy.smart_charging import Purpose, RateUnit, problem, profile_from_dict
 from csms.operator.command_line.reservations_cli import _report, _with_commands
 from csms.storage import profile_store
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from csms.domain.smart_charging import Purpose, RateUnit, profile_from_dict
+from csms.domain.energy.smart_charging import Purpose, RateUnit, profile_from_dict
 from csms.storage import store
 
 if TYPE_CHECKING:
