@@ -54,6 +54,14 @@ def meter_values(i: int, transaction_id: int | None = None) -> dict[str, Any]:
     return payload
 
 
+def _answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A firmware's answer to the server's call: it knows no configuration key (so it has no
+    local list, say), and takes anything else."""
+    if action == "GetConfiguration":
+        return {"configurationKey": [], "unknownKey": payload.get("key") or []}
+    return {"status": "Accepted"}
+
+
 class Charger:
     """One connection; calls one at a time, as OCPP wants, each one timed."""
 
@@ -69,8 +77,8 @@ class Charger:
         await self.ws.send(json.dumps([2, message_id, action, payload]))
         while True:
             frame = json.loads(await self.ws.recv())
-            if frame[0] == 2:  # a call from the server (e.g. a configuration): accept it
-                await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+            if frame[0] == 2:  # a call from the server (e.g. a configuration): answered
+                await self.ws.send(json.dumps([3, frame[1], _answer(frame[2], frame[3])]))
                 continue
             if frame[1] == message_id:
                 break
@@ -88,7 +96,7 @@ class Charger:
             if frame[0] == 2 and frame[2] == action:
                 return frame[1], frame[3]
             if frame[0] == 2:
-                await self.ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+                await self.ws.send(json.dumps([3, frame[1], _answer(frame[2], frame[3])]))
 
 
 async def _open(job: Job, charge_point_id: str, outcome: Outcome) -> Charger:

@@ -63,12 +63,14 @@ async def _sessions(server: target.Process, http: aiohttp.ClientSession, cpo_url
             await ws.send(json.dumps([3, message_id, {"status": "Accepted"}]))
             if not (await answer).get("Result"):
                 raise RuntimeError(f"remote start refused: {await answer}")
+            # The meter register goes on from one session to the next, as in firmware: two
+            # sessions in one second are two transactions, not a StartTransaction sent again.
             started = await charger.call("StartTransaction", {
-                "connectorId": 1, "idTag": request["idTag"], "meterStart": 0,
+                "connectorId": 1, "idTag": request["idTag"], "meterStart": k * 5000,
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
             stopped_at[session_id] = time.time()
             await charger.call("StopTransaction", {
-                "transactionId": started["transactionId"], "meterStop": 5000,
+                "transactionId": started["transactionId"], "meterStop": (k + 1) * 5000,
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
