@@ -98,7 +98,9 @@ class SessionService:
             self.pool, charge_point_id, evse_number))
         log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
                  status=answer.status)
-        return await self.grouped(answer, token_uid)
+        # Our own card's group came with the local authorizer's answer (ours answers first and
+        # finally): a further lookup per Authorize would find nothing more.
+        return answer
 
     async def grouped(self, answer: Authorization, token_uid: str | None) -> Authorization:
         """The answer with the token's group, which every answer about our own token carries
