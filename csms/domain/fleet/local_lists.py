@@ -195,11 +195,15 @@ class LocalListService:
         link = self.connections.get(charge_point_id)
         if link is None or not hasattr(link, "send_local_list"):
             return
+        support = self._support.get(charge_point_id)
+        if not check and support is not None and not support.enabled:
+            # Known to hold no list: a token change is nothing to it. Without this, every token
+            # change cost each such charger three round trips (a write among them).
+            return
         if not await lists.boot_accepted(self.pool, charge_point_id):
             return  # a charger not (yet) accepted is left alone; its boot brings it back here
         charger: LocalListLink = link  # type: ignore[assignment]
         row = await lists.ensure(self.pool, charge_point_id)
-        support = self._support.get(charge_point_id)
         if check or support is None:
             support = await charger.local_list_support()
             self._support[charge_point_id] = support
