@@ -146,6 +146,15 @@ class TariffAssigned:
     tariff_id: str | None
 
 
+@dataclass(frozen=True)
+class EvseCapChanged:
+    """A source's cap on an EVSE was set or cleared (csms/storage/energy_store.py); evse 0: all."""
+
+    charge_point_id: str
+    evse: int
+    source: str
+
+
 DomainEvent = (
     ChargePointConnected
     | ChargePointDisconnected
@@ -159,6 +168,7 @@ DomainEvent = (
     | ReservationEnded
     | TariffChanged
     | TariffAssigned
+    | EvseCapChanged
 )
 
 # A subscriber runs inside the transaction that produced the event, so whatever it writes
