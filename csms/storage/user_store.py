@@ -147,13 +147,14 @@ async def token_holder(pool: asyncpg.Pool, token: str) -> TokenHolder | None:
         return None
     row = await pool.fetchrow(
         "SELECT t.id, t.name, t.role, t.user_id, u.name AS user, u.role AS user_role, "
-        "now() - coalesce(t.last_used_at, '-infinity') AS unused FROM api_tokens t "
+        "(t.last_used_at IS NULL OR t.last_used_at <= now() - make_interval(secs => $2)) AS stale "
+        "FROM api_tokens t "
         "LEFT JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 "
         "AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) "
-        "AND (t.user_id IS NULL OR u.disabled_at IS NULL)", token_hash(token))
+        "AND (t.user_id IS NULL OR u.disabled_at IS NULL)", token_hash(token), TOUCH_EVERY)
     if row is None:
         return None
-    if row["unused"].total_seconds() >= TOUCH_EVERY:
+    if row["stale"]:
         await pool.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", row["id"])
     role = row["role"]
     if row["user"] is not None:

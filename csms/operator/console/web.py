@@ -82,6 +82,7 @@ class Console:
         retry_after = throttle.retry_after(client)
         if retry_after:
             return too_many_attempts(retry_after)
+        request[AUDIT_ACTOR] = ("anonymous", "anonymous", "console")  # until the body tells
         data = await body(request)
         if "user" in data:
             name, password = field(data, "user", str), field(data, "password", str)

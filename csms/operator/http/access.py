@@ -137,6 +137,11 @@ ROUTES: dict[tuple[str, str], Role | None] = {
 }
 
 
+# Reads that ask a charger: commands, so audited like every change (auditing.audited).
+READS_THAT_ASK_A_CHARGER = frozenset({("GET", "/charge-points/{cp}/configuration"),
+                                      ("GET", "/charge-points/{cp}/composite-schedule")})
+
+
 def route_key(method: str, canonical: str, prefix: str = "/api/v1") -> tuple[str, str]:
     """The table's key for a route of the router (its method and canonical path)."""
     path = canonical.removeprefix(prefix) if canonical.startswith(prefix + "/") else "!" + canonical

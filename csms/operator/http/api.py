@@ -298,13 +298,14 @@ class AdminApi:
         if isinstance(found, web.Response):
             return found
         request[PRINCIPAL] = found
+        recorded = audited(request.method, self._canonical(request))
         why = refusal(found, needed)
         if why is not None:
             response = problem(403, why)
-            if audited(request.method, needed):
+            if recorded:
                 await self._audit_refusal(request, found, response)
             return response
-        if audited(request.method, needed):
+        if recorded:
             request[AUDIT_ID] = await user_store.audit_start(
                 self.pool, found.name, found.kind, found.via, self.client(request),
                 resource_of(request.path), self._action(request), request.path,
@@ -319,10 +320,12 @@ class AdminApi:
             return VIEWER  # no such route: any login learns that, nobody else
         return required(request.method, route.resource.canonical)
 
+    def _canonical(self, request: web.Request) -> str:
+        resource = request.match_info.route.resource
+        return resource.canonical if resource is not None else request.path
+
     def _action(self, request: web.Request) -> str:
-        route = request.match_info.route
-        canonical = route.resource.canonical if route.resource is not None else request.path
-        return f"{request.method} {canonical.removeprefix(PREFIX)}"
+        return f"{request.method} {self._canonical(request).removeprefix(PREFIX)}"
 
     async def _principal(self, request: web.Request) -> Principal | web.Response:
         header = request.headers.get("Authorization", "")

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from csms.operator.http.access import Role
+from csms.operator.http.access import READS_THAT_ASK_A_CHARGER, route_key
 from csms.security.masking import mask_parameters
 
 # The request's audit row, once started; for a public change (a login) who tried and with what.
@@ -18,10 +18,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 64 * 1024  # a larger body is recorded by its size only
 
 
-def audited(method: str, needed: Role | None) -> bool:
-    """Every change, and every read a viewer may not make (those ask a charger, or show users,
-    tokens and the audit log itself); a viewer's reads are not recorded."""
-    return method not in SAFE_METHODS or (needed is not None and needed > Role.VIEWER)
+def audited(method: str, canonical: str) -> bool:
+    """Every change, and every command (a few reads ask a charger); plain reads are not."""
+    return (method not in SAFE_METHODS
+            or route_key(method, canonical) in READS_THAT_ASK_A_CHARGER)
 
 
 def resource_of(path: str) -> str:
