@@ -22,6 +22,7 @@ from csms.security.credentials import hash_password
 from csms.storage import user_store
 from tests.conftest import admin, with_database
 from tests.support import API_TOKEN, Api
+from tests.test_console import browser  # noqa: F401  (the fixture)
 
 PASSWORD = "correct horse battery"
 # A value for each path parameter: nothing by these names exists, so a command that is allowed
@@ -249,10 +250,10 @@ async def test_a_users_token_has_no_more_than_its_user_and_dies_with_the_user(
 
 
 async def console_login(app: App, user: str, password: str) -> tuple[int, aiohttp.ClientSession]:
-    browser = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with browser.post(f"http://127.0.0.1:{app.api.port}/api/v1/login",
+    console = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with console.post(f"http://127.0.0.1:{app.api.port}/api/v1/login",
                             json={"user": user, "password": password}) as response:
-        return response.status, browser
+        return response.status, console
 
 
 async def test_users_log_in_to_the_console_with_their_role_until_logout_or_a_change(
@@ -277,16 +278,16 @@ async def test_users_log_in_to_the_console_with_their_role_until_logout_or_a_cha
     status, unknown = await console_login(app, "nobody", PASSWORD)
     await unknown.close()
     assert status == 401
-    status, browser = await console_login(app, "carol", PASSWORD)
+    status, console = await console_login(app, "carol", PASSWORD)
     try:
         assert status == 200
-        async with browser.get(f"{base}/me") as response:
+        async with console.get(f"{base}/me") as response:
             assert (await response.json())["role"] == "viewer"
-        async with browser.post(f"{base}/tokens/X/block", json={}, headers=origin) as response:
+        async with console.post(f"{base}/tokens/X/block", json={}, headers=origin) as response:
             assert response.status == 403
             assert "this needs operator" in (await response.json())["error"]
         await api.post("/users/carol/role", {"role": "operator"})  # applies at once
-        async with browser.post(f"{base}/tokens/X/block", json={}, headers=origin) as response:
+        async with console.post(f"{base}/tokens/X/block", json={}, headers=origin) as response:
             assert response.status == 404  # allowed now: there is no such token
         row = await app.pool.fetchrow("SELECT * FROM audit_log WHERE action = "
                                       "'POST /tokens/{uid}/block' ORDER BY id DESC LIMIT 1")
@@ -295,29 +296,29 @@ async def test_users_log_in_to_the_console_with_their_role_until_logout_or_a_cha
                                       "WHERE action = 'POST /login' ORDER BY id")
         assert [(r["actor"], r["outcome"]) for r in logins] == [
             ("carol", 401), ("nobody", 401), ("carol", 200)]
-        async with browser.post(f"{base}/logout", json={}, headers=origin) as response:
+        async with console.post(f"{base}/logout", json={}, headers=origin) as response:
             assert response.status == 200
-        async with browser.get(f"{base}/me") as response:
+        async with console.get(f"{base}/me") as response:
             assert response.status == 401
     finally:
-        await browser.close()
+        await console.close()
 
     # A disabled user is logged out and may not log in; a new password ends their logins.
-    status, browser = await console_login(app, "carol", PASSWORD)
+    status, console = await console_login(app, "carol", PASSWORD)
     try:
         await api.post("/users/carol/password", {"password": PASSWORD + "!"})
-        async with browser.get(f"{base}/me") as response:
+        async with console.get(f"{base}/me") as response:
             assert response.status == 401
     finally:
-        await browser.close()
-    status, browser = await console_login(app, "carol", PASSWORD + "!")
+        await console.close()
+    status, console = await console_login(app, "carol", PASSWORD + "!")
     try:
         assert status == 200
         await api.post("/users/carol/disable")
-        async with browser.get(f"{base}/me") as response:
+        async with console.get(f"{base}/me") as response:
             assert response.status == 401
     finally:
-        await browser.close()
+        await console.close()
     assert (await console_login(app, "carol", PASSWORD + "!"))[0] == 401
     assert (await api.post("/users/nobody/disable"))[0] == 404
     listed = (await api.get("/users"))["items"]
@@ -401,11 +402,66 @@ def test_the_cli_manages_users_and_tokens_and_records_its_changes(
 async def test_a_user_added_by_the_cli_logs_in(app: App) -> None:
     """The CLI's hash is the API's: a user the README's first step adds can log in."""
     await user_store.add_user(app.pool, "admin", "admin", hash_password(PASSWORD))
-    status, browser = await console_login(app, "admin", PASSWORD)
-    await browser.close()
+    status, console = await console_login(app, "admin", PASSWORD)
+    await console.close()
     assert status == 200
 
 
 async def test_a_fresh_install_without_users_serves_api_token_as_before(app: App) -> None:
     status, me = await call(app, API_TOKEN, "GET", "/api/v1/me")
     assert status == 200 and me == {**me, "name": "api.token", "kind": "config", "role": "admin"}
+
+
+# --- the console in Chromium ---------------------------------------------------------------------
+
+
+async def test_the_console_logs_users_in_offers_what_their_role_may_do_and_shows_the_audit(
+        app: App, api: Api, browser: Any) -> None:  # noqa: F811
+    from playwright.async_api import expect
+
+    from tests.test_console import base, screenshot
+
+    await api.post("/charge-points", {"id": "CP1", "evses": {"1": "DE*ABC*E0001*1"}})
+    for name, role in (("vera", "viewer"), ("adam", "admin")):
+        await api.post("/users", {"name": name, "role": role, "password": PASSWORD})
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    async def log_in(name: str, password: str) -> None:
+        await page.fill("#user", name)
+        await page.fill("#token", password)
+        await page.click("form.login button")
+
+    await page.goto(base(app) + "/#/chargers/CP1")
+    await log_in("vera", "wrong password")
+    await expect(page.locator("#login-error")).to_contain_text("wrong user name or password")
+    await log_in("vera", PASSWORD)
+    await expect(page.locator("h1")).to_have_text("CP1")
+    await expect(page.locator("#whoami")).to_have_text("vera (viewer)")
+    await expect(page.locator('.evse-card[data-evse="1"]')).to_be_visible()
+    for hidden in ("#reset-soft", "#reset-hard", ".evse-card .unlock", ".start-form",
+                   'a[data-page="audit"]'):
+        await expect(page.locator(hidden).first).to_be_hidden()
+
+    await page.click("#logout")
+    await expect(page.locator("#user")).to_be_visible()
+    await log_in("adam", PASSWORD)
+    await expect(page.locator("#whoami")).to_have_text("adam (admin)")
+    await expect(page.locator("#reset-soft")).to_be_visible()
+    await page.click("#reset-soft")  # the charger is offline: its row says so
+    await expect(page.locator("#outcome")).to_contain_text("offline")
+    await page.click('a[data-page="audit"]')
+    await expect(page.locator("h1")).to_have_text("Audit log")
+    first = page.locator("#audit tr").first
+    await expect(first).to_contain_text("adam")
+    await expect(first).to_contain_text("POST /charge-points/{cp}/reset")
+    await expect(first).to_contain_text("503 offline")
+    await page.fill("#audit-user", "nobody")
+    await page.click(".audit-filters button")
+    await expect(page.locator("#audit")).to_contain_text("Nothing recorded.")
+    await page.fill("#audit-user", "")
+    await page.click(".audit-filters button")
+    await expect(page.locator("#audit-count")).to_contain_text("of ")
+    await screenshot(page, "audit")
+    assert errors == []

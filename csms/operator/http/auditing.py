@@ -66,7 +66,9 @@ def result_words(response: web.StreamResponse) -> str | None:
         return None
     if not isinstance(data, dict):
         return None
-    for key in ("error", "outcome", "status"):
+    for key in ("error", "outcome"):
         if isinstance(data.get(key), str):
             return str(data[key])
-    return None
+    if list(data) == ["status"] and isinstance(data["status"], str):  # "logged in", …
+        return data["status"]
+    return None  # a resource's own status (a charger's, a token's) is no outcome
