@@ -465,3 +465,16 @@ async def test_the_console_logs_users_in_offers_what_their_role_may_do_and_shows
     await expect(page.locator("#audit-count")).to_contain_text("of ")
     await screenshot(page, "audit")
     assert errors == []
+
+
+async def test_a_change_that_cannot_be_recorded_is_not_made(app: App, api: Api) -> None:
+    # The database takes no audit row (as a read-only one after a failover would not).
+    await app.pool.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction'; END $$; "
+        "CREATE TRIGGER refuse BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse()")
+    status, answer = await api.post("/tokens", {"uid": "CARD1"})
+    assert status == 503 and "audit log cannot be written" in answer["error"]
+    assert (await api.request("GET", "/tokens/CARD1"))[0] == 404  # nothing was done
+    await app.pool.execute("DROP TRIGGER refuse ON audit_log")
+    assert (await api.post("/tokens", {"uid": "CARD1"}))[0] == 201

@@ -303,13 +303,24 @@ class AdminApi:
         if why is not None:
             response = problem(403, why)
             if recorded:
-                await self._audit_refusal(request, found, response)
+                try:
+                    await self._audit_refusal(request, found, response)
+                except (asyncpg.PostgresError, *DATABASE_UNAVAILABLE) as exc:
+                    log.error("audit row of a refusal not written", path=request.path,
+                              error=repr(exc))
             return response
         if recorded:
-            request[AUDIT_ID] = await user_store.audit_start(
-                self.pool, found.name, found.kind, found.via, self.client(request),
-                resource_of(request.path), self._action(request), request.path,
-                await request_parameters(request))
+            try:
+                request[AUDIT_ID] = await user_store.audit_start(
+                    self.pool, found.name, found.kind, found.via, self.client(request),
+                    resource_of(request.path), self._action(request), request.path,
+                    await request_parameters(request))
+            except (asyncpg.PostgresError, *DATABASE_UNAVAILABLE) as exc:
+                # No change without its record (a database down, read-only after a failover).
+                log.error("audit row not written: request refused", path=request.path,
+                          error=repr(exc))
+                return problem(503, "the audit log cannot be written, so nothing was done; "
+                                    "try again shortly")
         return await handler(request)
 
     def _needed(self, request: web.Request) -> Role | None:
@@ -383,7 +394,7 @@ class AdminApi:
                                        resource_of(request.path), self._action(request),
                                        request.path, request.get(AUDIT_PARAMETERS, {}),
                                        response.status, result_words(response))
-        except DATABASE_UNAVAILABLE as exc:
+        except (asyncpg.PostgresError, *DATABASE_UNAVAILABLE) as exc:
             # The answer stands (the change is made); the row keeps outcome null: under way.
             log.error("audit row not completed", path=request.path, error=repr(exc))
         return response
