@@ -398,6 +398,17 @@ def test_the_cli_manages_users_and_tokens_and_records_its_changes(
     assert out.splitlines()[0].split()[:3] == ["AT", "ACTOR", "VIA"] and len(out.splitlines()) == 3
     assert "2 of 2" in err
 
+    # Any command that changes something is recorded, its secrets masked.
+    secret = "cp9-secret-password"
+    assert run("charge-points", "add", "CP9", "--password", secret)[0] == 0
+    code, out, _ = run("audit", "--resource", "charge-points", "--json")
+    row = json.loads(out)
+    assert row["action"] == "charge-points add" and row["outcome"] == 0
+    assert row["parameters"]["password"] == "***" and row["parameters"]["id"] == "CP9"
+    assert secret not in out
+    run("charge-points", "list")  # a read: not recorded
+    assert run("audit", "--json", "--action", "list")[1] == ""
+
 
 async def test_a_user_added_by_the_cli_logs_in(app: App) -> None:
     """The CLI's hash is the API's: a user the README's first step adds can log in."""
