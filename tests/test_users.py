@@ -489,3 +489,14 @@ async def test_a_change_that_cannot_be_recorded_is_not_made(app: App, api: Api) 
     assert (await api.request("GET", "/tokens/CARD1"))[0] == 404  # nothing was done
     await app.pool.execute("DROP TRIGGER refuse ON audit_log")
     assert (await api.post("/tokens", {"uid": "CARD1"}))[0] == 201
+
+
+async def test_any_request_gets_its_audit_row_whatever_its_text(app: App, api: Api) -> None:
+    """NUL and lone surrogates are valid JSON but no PostgreSQL text: found by the fuzzer."""
+    raw = '{"uid": "A\\u0000B", "\\ud800x": "\\udc00"}'
+    status, answer = await api.request("POST", "/tokens/%00/block", data=raw,
+                                       headers={"Content-Type": "application/json"})
+    assert status == 400 and "cannot be stored" in answer["error"]  # as before: the token's
+    row = await app.pool.fetchrow("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
+    assert row["outcome"] == 400 and row["target"] == "/api/v1/tokens/\\x00/block"
+    assert row["parameters"]["body"] == {"uid": "A\\x00B", "\\ud800x": "\\udc00"}

@@ -172,6 +172,19 @@ AUDIT_COLUMNS = ("id, at, actor, actor_kind, via, client, resource, action, targ
                  "outcome, result")
 
 
+def _storable(value: Any) -> Any:
+    """Text PostgreSQL takes: a NUL and a lone surrogate (both valid in a JSON body, neither in
+    text or jsonb) written as escapes, so any request's row can be kept."""
+    if isinstance(value, str):
+        return (value.encode("utf-8", "backslashreplace").decode("utf-8")
+                .replace("\x00", "\\x00"))
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
 async def audit_start(pool: asyncpg.Pool, actor: str, actor_kind: str, via: str,
                       client: str | None, resource: str, action: str, target: str | None,
                       parameters: dict[str, Any]) -> int:
@@ -180,14 +193,15 @@ async def audit_start(pool: asyncpg.Pool, actor: str, actor_kind: str, via: str,
     return int(await pool.fetchval(
         "INSERT INTO audit_log (actor, actor_kind, via, client, resource, action, target, "
         "parameters) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        actor[:200], actor_kind, via, client, resource[:200], action[:300],
-        target[:1000] if target else target,
-        json.loads(json.dumps(parameters, default=str))))  # the pool's codec writes the JSON
+        _storable(actor[:200]), actor_kind, via, client, _storable(resource[:200]),
+        _storable(action[:300]), _storable(target[:1000]) if target else target,
+        # JSON-safe (the pool's codec writes it), every string storable
+        _storable(json.loads(json.dumps(parameters, default=str)))))
 
 
 async def audit_end(pool: asyncpg.Pool, audit_id: int, outcome: int, result: str | None) -> None:
     await pool.execute("UPDATE audit_log SET outcome = $2, result = $3 WHERE id = $1",
-                       audit_id, outcome, result[:1000] if result else result)
+                       audit_id, outcome, _storable(result[:1000]) if result else result)
 
 
 async def audit(pool: asyncpg.Pool, actor: str, actor_kind: str, via: str, client: str | None,
