@@ -138,7 +138,8 @@ def mask_parameters(data: Any) -> Any:
                 walk(value)
         elif isinstance(item, dict):
             for key, value in item.items():
-                if isinstance(key, str) and any(hint in _plain(key) for hint in _SECRET_PARAMETERS):
+                if (isinstance(key, str) and not isinstance(value, bool)  # a flag: no secret
+                        and any(hint in _plain(key) for hint in _SECRET_PARAMETERS)):
                     item[key] = _mask(value)
                 else:
                     walk(value)
