@@ -500,3 +500,14 @@ async def test_any_request_gets_its_audit_row_whatever_its_text(app: App, api: A
     row = await app.pool.fetchrow("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
     assert row["outcome"] == 400 and row["target"] == "/api/v1/tokens/\\x00/block"
     assert row["parameters"]["body"] == {"uid": "A\\x00B", "\\ud800x": "\\udc00"}
+
+
+async def test_wrong_passwords_make_the_address_wait(make_app: Any) -> None:
+    app = await make_app(api={"login_attempts": 2})
+    await user_store.add_user(app.pool, "frank", "viewer", hash_password(PASSWORD))
+    statuses = []
+    for password in ("wrong one", "wrong two", PASSWORD):
+        status, console = await console_login(app, "frank", password)
+        await console.close()
+        statuses.append(status)
+    assert statuses == [401, 401, 429]  # even the right password waits its turn
