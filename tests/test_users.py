@@ -511,3 +511,11 @@ async def test_wrong_passwords_make_the_address_wait(make_app: Any) -> None:
         await console.close()
         statuses.append(status)
     assert statuses == [401, 401, 429]  # even the right password waits its turn
+
+
+async def test_a_body_too_large_is_refused_and_recorded(app: App, api: Api) -> None:
+    status, answer = await api.request("POST", "/tokens", data=b"{" + b" " * 2**21 + b"}",
+                                       headers={"Content-Type": "application/json"})
+    assert status == 413, answer
+    row = await app.pool.fetchrow("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
+    assert row["action"] == "POST /tokens" and row["outcome"] == 413

@@ -45,6 +45,7 @@ from csms.operator.http.auditing import (
     AUDIT_ACTOR,
     AUDIT_ID,
     AUDIT_PARAMETERS,
+    BODY_REFUSED,
     audited,
     request_parameters,
     resource_of,
@@ -321,6 +322,8 @@ class AdminApi:
                           error=repr(exc))
                 return problem(503, "the audit log cannot be written, so nothing was done; "
                                     "try again shortly")
+            if BODY_REFUSED in request:  # its handler must not see what was read of it
+                raise request[BODY_REFUSED]
         return await handler(request)
 
     def _needed(self, request: web.Request) -> Role | None:

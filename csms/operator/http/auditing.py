@@ -14,6 +14,7 @@ from csms.security.masking import mask_parameters
 AUDIT_ID = web.RequestKey("audit_id", int)
 AUDIT_ACTOR = web.RequestKey("audit_actor", tuple)  # (actor, actor_kind, via)
 AUDIT_PARAMETERS = web.RequestKey("audit_parameters", dict)
+BODY_REFUSED = web.RequestKey("body_refused", web.HTTPException)  # the body could not be read
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 64 * 1024  # a larger body is recorded by its size only
 
@@ -42,8 +43,10 @@ async def request_parameters(request: web.Request) -> dict[str, Any]:
     if request.can_read_body or request.body_exists:
         try:
             raw = await request.read()  # kept by aiohttp: the handler reads the same bytes
-        except web.HTTPException:
+        except web.HTTPException as exc:  # too large: the request is answered so, unserved
+            request[BODY_REFUSED] = exc
             raw = b""
+            parameters["body"] = f"(refused: {exc.reason})"
         if len(raw) > MAX_BODY:
             parameters["body"] = f"({len(raw)} bytes)"
         elif raw:
