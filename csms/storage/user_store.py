@@ -18,6 +18,7 @@ MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 TOKEN_PREFIX = "csms_"
 # last_used_at is written at most this often (seconds): not a database write per request.
 TOUCH_EVERY = 60.0
+ROLE_ORDER = ("viewer", "operator", "admin")  # as csms/operator/http/access.py Role
 
 
 class UserError(ValueError):
@@ -162,8 +163,6 @@ async def token_holder(pool: asyncpg.Pool, token: str) -> TokenHolder | None:
     name = f"{row['user']} ({row['name']})" if row["user"] is not None else row["name"]
     return TokenHolder(row["id"], name, role, row["user_id"])
 
-
-ROLE_ORDER = ("viewer", "operator", "admin")
 
 
 # --- the audit log ---------------------------------------------------------------------------------

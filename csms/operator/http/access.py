@@ -168,10 +168,6 @@ class Principal:
     user_id: int | None = None
     token_id: int | None = None
 
-    @property
-    def actor(self) -> str:
-        return self.name
-
 
 BOOTSTRAP = "api.token"
 PRINCIPAL = web.RequestKey("principal", Principal)  # set on each authenticated request
