@@ -206,7 +206,7 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
     token_add.add_argument("name", help="what the token is for, e.g. ci-deploy")
     token_add.add_argument("--role", choices=ROLE_NAMES, default="viewer",
                            help="its role (a user's token never has more than the user)")
-    token_add.add_argument("--user", help="the user it belongs to (default: an integration's)")
+    token_add.add_argument("--user", help="the user it belongs to (none: an integration's token)")
     token_add.add_argument("--expires-at", help="RFC 3339 time it stops working")
     token_add.add_argument("--expires-in-days", type=int, help="days until it stops working")
     token_add.set_defaults(handler=_handled(_token_add))
