@@ -242,6 +242,8 @@ async def test_a_users_token_has_no_more_than_its_user_and_dies_with_the_user(
     me = (await call(app, created["token"], "GET", "/api/v1/me"))[1]
     assert me["role"] == "viewer" and me["name"] == "bob (laptop)"
     assert (await call(app, created["token"], "POST", "/api/v1/tokens", json={"uid": "X"}))[0] == 403
+    # A user's rows are his tokens' too.
+    assert [row["actor"] for row in (await api.get("/audit?user=bob"))["items"]] == ["bob (laptop)"]
     await api.post("/users/bob/disable")
     assert (await call(app, created["token"], "GET", "/api/v1/me"))[0] == 401
 

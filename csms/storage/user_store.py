@@ -215,8 +215,10 @@ async def audit(pool: asyncpg.Pool, actor: str, actor_kind: str, via: str, clien
 async def list_audit(pool: asyncpg.Pool, actor: str | None, resource: str | None,
                      action: str | None, since: datetime | None, until: datetime | None,
                      limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
-    """Newest first, and how many match in all. `action` matches a part of it (e.g. "reset")."""
-    where = ("($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR resource = $2) "
+    """Newest first, and how many match in all. `actor` matches a user's own rows and their
+    tokens' ("bob (laptop)"); `action` matches a part of it (e.g. "reset")."""
+    where = ("($1::text IS NULL OR actor = $1 OR starts_with(actor, $1 || ' (')) "
+             "AND ($2::text IS NULL OR resource = $2) "
              "AND ($3::text IS NULL OR strpos(action, $3) > 0) "
              "AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)")
     args = (actor, resource, action, since, until)
