@@ -412,17 +412,15 @@ def test_the_cli_manages_users_and_tokens_and_records_its_changes(
     assert run("audit", "--json", "--action", "list")[1] == ""
 
 
-async def test_a_user_added_by_the_cli_logs_in(app: App) -> None:
-    """The CLI's hash is the API's: a user the README's first step adds can log in."""
+async def test_api_token_without_users_then_a_user_the_cli_added_logs_in(app: App) -> None:
+    # A fresh install has no user: api.token is the admin, as before.
+    status, me = await call(app, API_TOKEN, "GET", "/api/v1/me")
+    assert status == 200 and me == {**me, "name": "api.token", "kind": "config", "role": "admin"}
+    # The CLI's hash is the API's: the user the README's first step adds can log in.
     await user_store.add_user(app.pool, "admin", "admin", hash_password(PASSWORD))
     status, console = await console_login(app, "admin", PASSWORD)
     await console.close()
     assert status == 200
-
-
-async def test_a_fresh_install_without_users_serves_api_token_as_before(app: App) -> None:
-    status, me = await call(app, API_TOKEN, "GET", "/api/v1/me")
-    assert status == 200 and me == {**me, "name": "api.token", "kind": "config", "role": "admin"}
 
 
 # --- the console in Chromium ---------------------------------------------------------------------
@@ -480,7 +478,8 @@ async def test_the_console_logs_users_in_offers_what_their_role_may_do_and_shows
     assert errors == []
 
 
-async def test_a_change_that_cannot_be_recorded_is_not_made(app: App, api: Api) -> None:
+async def test_a_change_that_cannot_be_recorded_is_not_made_and_any_other_is_recorded(
+        app: App, api: Api) -> None:
     # The database takes no audit row (as a read-only one after a failover would not).
     await app.pool.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
@@ -492,9 +491,8 @@ async def test_a_change_that_cannot_be_recorded_is_not_made(app: App, api: Api) 
     await app.pool.execute("DROP TRIGGER refuse ON audit_log")
     assert (await api.post("/tokens", {"uid": "CARD1"}))[0] == 201
 
-
-async def test_any_request_gets_its_audit_row_whatever_its_text(app: App, api: Api) -> None:
-    """NUL and lone surrogates are valid JSON but no PostgreSQL text: found by the fuzzer."""
+    # Any request gets its row, whatever its text: NUL and lone surrogates are valid JSON but no
+    # PostgreSQL text (found by the fuzzer).
     raw = '{"uid": "A\\u0000B", "\\ud800x": "\\udc00"}'
     status, answer = await api.request("POST", "/tokens/%00/block", data=raw,
                                        headers={"Content-Type": "application/json"})
@@ -502,6 +500,13 @@ async def test_any_request_gets_its_audit_row_whatever_its_text(app: App, api: A
     row = await app.pool.fetchrow("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
     assert row["outcome"] == 400 and row["target"] == "/api/v1/tokens/\\x00/block"
     assert row["parameters"]["body"] == {"uid": "A\\x00B", "\\ud800x": "\\udc00"}
+
+    # A body too large is refused as before, and recorded.
+    status, answer = await api.request("POST", "/tokens", data=b"{" + b" " * 2**21 + b"}",
+                                       headers={"Content-Type": "application/json"})
+    assert status == 413, answer
+    row = await app.pool.fetchrow("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
+    assert row["action"] == "POST /tokens" and row["outcome"] == 413
 
 
 async def test_wrong_passwords_make_the_address_wait(make_app: Any) -> None:
@@ -513,11 +518,3 @@ async def test_wrong_passwords_make_the_address_wait(make_app: Any) -> None:
         await console.close()
         statuses.append(status)
     assert statuses == [401, 401, 429]  # even the right password waits its turn
-
-
-async def test_a_body_too_large_is_refused_and_recorded(app: App, api: Api) -> None:
-    status, answer = await api.request("POST", "/tokens", data=b"{" + b" " * 2**21 + b"}",
-                                       headers={"Content-Type": "application/json"})
-    assert status == 413, answer
-    row = await app.pool.fetchrow("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
-    assert row["action"] == "POST /tokens" and row["outcome"] == 413
