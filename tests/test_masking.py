@@ -136,3 +136,19 @@ async def test_new_password_reaches_the_charger_and_shows_nowhere(
     assert not any("second-password-456" in f["frame"] for f in frames)
     assert any("send" in r.getMessage() and MASK in r.getMessage() for r in caplog.records)
     assert "second-password-456" not in caplog.text
+
+
+def test_request_parameters_are_masked_by_name_and_by_configuration_key() -> None:
+    from csms.security.masking import mask_parameters
+
+    given = {"body": {"id": "CP1", "password": "pw", "new_password": "pw2", "token_a": "t",
+                      "client_secret": "s", "password_stdin": True, "token": "MYCARD",
+                      "values": [{"key": "AuthorizationKey", "value": "k"},
+                                 {"key": "HeartbeatInterval", "value": "60"}]}}
+    masked = mask_parameters(given)
+    assert masked == {"body": {"id": "CP1", "password": "***", "new_password": "***",
+                               "token_a": "***", "client_secret": "***", "password_stdin": True,
+                               "token": "MYCARD",  # a charging token's id is no secret
+                               "values": [{"key": "AuthorizationKey", "value": "***"},
+                                          {"key": "HeartbeatInterval", "value": "60"}]}}
+    assert given["body"]["password"] == "pw"  # a copy: the request itself is not changed

@@ -77,6 +77,17 @@ class PasswordCheck:
         self._matched[stored] = self._digest(password)
         return True
 
+    async def hash(self, password: str) -> str:
+        """A new hash of the password, made in the same threads under the same bound (Busy)."""
+        if self._pending >= self.max_pending:
+            raise Busy
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._workers, hash_password, password)
+        finally:
+            self._pending -= 1
+
     def close(self) -> None:
         self._workers.shutdown(wait=False, cancel_futures=True)
 

@@ -120,3 +120,29 @@ def install() -> None:
     library = logging.getLogger("ocpp")
     if not any(isinstance(f, FrameMasking) for f in library.filters):
         library.addFilter(FrameMasking())
+
+
+# Request and command parameters whose value is a secret wherever it appears (compared as above).
+_SECRET_PARAMETERS = ("password", "secret", "tokena", "privatekey", "apikey")
+
+
+def mask_parameters(data: Any) -> Any:
+    """A copy of an API request's or CLI command's parameters for the audit log: passwords,
+    secrets, OCPI Tokens A and keys masked, and what `mask_payload` masks (a configuration key's
+    secret value)."""
+    copy = json.loads(json.dumps(data, default=str))
+
+    def walk(item: Any) -> None:
+        if isinstance(item, list):
+            for value in item:
+                walk(value)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if (isinstance(key, str) and not isinstance(value, bool)  # a flag: no secret
+                        and any(hint in _plain(key) for hint in _SECRET_PARAMETERS)):
+                    item[key] = _mask(value)
+                else:
+                    walk(value)
+
+    walk(copy)
+    return mask_payload(copy)

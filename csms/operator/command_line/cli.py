@@ -26,6 +26,7 @@ from csms.operator.command_line import (
     profiles_cli,
     registration_cli,
     reservations_cli,
+    users_cli,
 )
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
@@ -479,6 +480,7 @@ def parser() -> argparse.ArgumentParser:
     reservations_cli.add(cp_commands, token_commands, common)
     certificates_cli.add_commands(commands, common)
     profiles_cli.add_commands(commands, common)
+    users_cli.add_commands(commands, common)
     return top
 
 
@@ -489,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
         configure_logging(settings.log.level, settings.log.format)
-        return int(args.handler(settings, args))
+        return users_cli.run_audited(settings, args)
     except (ConfigError, ssl.SSLError) as exc:  # e.g. OICP certificates that do not load
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

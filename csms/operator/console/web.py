@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import secrets
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from csms.ocpp.translations.meter import format_timestamp
 from csms.operator.console.csrf import https
 from csms.operator.console.feed import ConsoleFeed, frame_json
 from csms.operator.console.sessions import COOKIE
+from csms.operator.http.access import BOOTSTRAP
 from csms.operator.http.api import (
     PREFIX,
     AdminApi,
@@ -25,11 +28,20 @@ from csms.operator.http.api import (
     record,
     too_many_attempts,
 )
+from csms.operator.http.auditing import AUDIT_ACTOR, AUDIT_PARAMETERS
 from csms.operator.roaming import Roaming
+from csms.security.credentials import Busy, hash_password
 from csms.storage import outbox_view as outbox
-from csms.storage import store
+from csms.storage import store, user_store
+from csms.storage.user_store import MAX_PASSWORD
 
 STATIC = Path(__file__).parent / "static"
+
+
+@cache
+def _nobody() -> str:
+    """The hash an unknown user's password is checked against (it matches nothing anyone sends)."""
+    return hash_password(secrets.token_urlsafe(32))
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream: proxies keep it, dead peers show
 
 
@@ -64,22 +76,50 @@ class Console:
     # --- login ---------------------------------------------------------------------------------
 
     async def login(self, request: web.Request) -> web.Response:
-        """The API token for a session cookie: a browser's EventSource cannot send a bearer header."""
+        """A user's name and password (or api.token, the bootstrap admin's) for a session cookie:
+        a browser's EventSource cannot send a bearer header."""
         throttle, client = self.api.throttle, self.api.client(request)
         retry_after = throttle.retry_after(client)
         if retry_after:
             return too_many_attempts(retry_after)
-        token = field(await body(request), "token", str)
-        if not hmac.compare_digest(token.encode(), self.api.settings.token.encode()):
-            throttle.failed(client)
-            raise web.HTTPUnauthorized(reason="wrong token")
+        request[AUDIT_ACTOR] = ("anonymous", "anonymous", "console")  # until the body tells
+        data = await body(request)
+        if "user" in data:
+            name, password = field(data, "user", str), field(data, "password", str)
+            request[AUDIT_ACTOR] = (name[:64], "user", "console")
+            request[AUDIT_PARAMETERS] = {"user": name[:64]}
+            user_id = await self._check_user(name, password)
+            if user_id is None:
+                throttle.failed(client)
+                raise web.HTTPUnauthorized(reason="wrong user name or password")
+        else:
+            token = field(data, "token", str)
+            request[AUDIT_ACTOR] = (BOOTSTRAP, "config", "console")
+            if not hmac.compare_digest(token.encode(), self.api.settings.token.encode()):
+                throttle.failed(client)
+                raise web.HTTPUnauthorized(reason="wrong token")
+            user_id = None
         throttle.succeeded(client)
         sessions = self.api.sessions
         response = web.json_response({"status": "logged in"})
         # HttpOnly: page scripts cannot read it; Strict: no other site's page can send it.
-        response.set_cookie(COOKIE, await sessions.open(), httponly=True, samesite="Strict",
+        response.set_cookie(COOKIE, await sessions.open(user_id), httponly=True, samesite="Strict",
                             secure=https(request), path="/", max_age=int(sessions.lifetime))
         return response
+
+    async def _check_user(self, name: str, password: str) -> int | None:
+        """The user's id if the password is theirs and they are not disabled. An unknown name
+        costs the same scrypt as a known one: the time taken tells no one which names exist."""
+        user = await user_store.get_user(self.pool, name) if len(name) <= 64 else None
+        stored = user["password_hash"] if user is not None else _nobody()
+        try:
+            matched = await self.api.passwords.verify(password[:MAX_PASSWORD], stored)
+        except Busy:
+            raise web.HTTPServiceUnavailable(reason="too many logins under way; try again "
+                                                    "shortly") from None
+        if not matched or user is None or user["disabled_at"] is not None:
+            return None
+        return int(user["id"])
 
     async def logout(self, request: web.Request) -> web.Response:
         """Ends the cookie's session on every node (a copy of the cookie is void too)."""

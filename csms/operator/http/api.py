@@ -24,13 +24,40 @@ from csms.ocpp.translations.meter import format_timestamp, parse_timestamp
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
-from csms.operator.http import commands_api, device_model_api, registration_api, reservations_api
+from csms.operator.http import (
+    commands_api,
+    device_model_api,
+    registration_api,
+    reservations_api,
+    users_api,
+)
+from csms.operator.http.access import (
+    BOOTSTRAP,
+    PRINCIPAL,
+    PUBLIC,
+    VIEWER,
+    Principal,
+    Role,
+    refusal,
+    required,
+)
+from csms.operator.http.auditing import (
+    AUDIT_ACTOR,
+    AUDIT_ID,
+    AUDIT_PARAMETERS,
+    BODY_REFUSED,
+    audited,
+    request_parameters,
+    resource_of,
+    result_words,
+)
 from csms.operator.http.json_bodies import BadJson, json_body
 from csms.operator.http.openapi import openapi_document
 from csms.security.clients import client_address, client_key, networks
+from csms.security.credentials import PasswordCheck
 from csms.security.throttle import FailureLimit
 from csms.storage import outbox_view as outbox
-from csms.storage import store
+from csms.storage import store, user_store
 from csms.storage.database import pending_migrations
 
 log = structlog.get_logger(__name__)
@@ -83,7 +110,7 @@ class UnsupportedMediaType(BadRequest):
 
 async def body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object: the one place request bodies are parsed."""
-    if not request.can_read_body:
+    if not request.body_exists:  # (the audit may have read it: kept)
         return {}
     if not is_json(request.content_type):
         raise UnsupportedMediaType(f"body must be sent as Content-Type: application/json, "
@@ -165,7 +192,10 @@ class AdminApi:
         self.proxies = networks(settings.trusted_proxies)
         self.sessions = ConsoleSessions(pool, settings.token, settings.session_lifetime,
                                         settings.session_idle)
-        self.app = web.Application(middlewares=[self._errors, self._authenticate])
+        # Users' passwords: scrypt in threads of its own, a bounded queue (as chargers').
+        self.passwords = PasswordCheck(max_pending=16, workers=1)
+        # Outermost, the audit sees each request's final answer, errors included.
+        self.app = web.Application(middlewares=[self._audit, self._errors, self._authenticate])
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._routes()
@@ -211,6 +241,7 @@ class AdminApi:
         certificates_api.routes(self)
         from csms.operator.http import profiles_api  # it builds on this module's names
         profiles_api.routes(self)
+        users_api.routes(self)
 
     @property
     def port(self) -> int:
@@ -227,6 +258,7 @@ class AdminApi:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        self.passwords.close()
 
     def client(self, request: web.Request) -> str:
         """The client, as the connection or a trusted proxy tells it: the key its wrong tokens
@@ -257,11 +289,59 @@ class AdminApi:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        # Public: the probes, the API's description, and the web console's static files and
-        # login, which hold no data.
-        if (request.path in ("/", f"{PREFIX}/openapi.json", f"{PREFIX}/login", "/healthz", "/readyz")
-                or request.path.startswith("/console/")):
+        """Who asks (a bearer token or the console's cookie), whether their role may call the
+        route (access.ROUTES; a route not there: admin only), and the audit row of a change
+        before it is made."""
+        needed = self._needed(request)
+        if needed is PUBLIC:
             return await handler(request)
+        found = await self._principal(request)
+        if isinstance(found, web.Response):
+            return found
+        request[PRINCIPAL] = found
+        recorded = audited(request.method, self._canonical(request))
+        why = refusal(found, needed)
+        if why is not None:
+            response = problem(403, why)
+            if recorded:
+                try:
+                    await self._audit_refusal(request, found, response)
+                except (asyncpg.PostgresError, *DATABASE_UNAVAILABLE) as exc:
+                    log.error("audit row of a refusal not written", path=request.path,
+                              error=repr(exc))
+            return response
+        if recorded:
+            try:
+                request[AUDIT_ID] = await user_store.audit_start(
+                    self.pool, found.name, found.kind, found.via, self.client(request),
+                    resource_of(request.path), self._action(request), request.path,
+                    await request_parameters(request))
+            except (asyncpg.PostgresError, *DATABASE_UNAVAILABLE) as exc:
+                # No change without its record (a database down, read-only after a failover).
+                log.error("audit row not written: request refused", path=request.path,
+                          error=repr(exc))
+                return problem(503, "the audit log cannot be written, so nothing was done; "
+                                    "try again shortly")
+            if BODY_REFUSED in request:  # its handler must not see what was read of it
+                raise request[BODY_REFUSED]
+        return await handler(request)
+
+    def _needed(self, request: web.Request) -> Role | None:
+        if request.path.startswith("/console/"):
+            return PUBLIC  # the console's static files hold no data
+        route = request.match_info.route
+        if route.resource is None or request.match_info.http_exception is not None:
+            return VIEWER  # no such route: any login learns that, nobody else
+        return required(request.method, route.resource.canonical)
+
+    def _canonical(self, request: web.Request) -> str:
+        resource = request.match_info.route.resource
+        return resource.canonical if resource is not None else request.path
+
+    def _action(self, request: web.Request) -> str:
+        return f"{request.method} {self._canonical(request).removeprefix(PREFIX)}"
+
+    async def _principal(self, request: web.Request) -> Principal | web.Response:
         header = request.headers.get("Authorization", "")
         if header:
             # A wrong token is a guess: counted, and an address guessing too often waits, whatever
@@ -270,17 +350,57 @@ class AdminApi:
             retry_after = self.throttle.retry_after(client)
             if retry_after:
                 return too_many_attempts(retry_after)
-            if not hmac.compare_digest(header.encode(), f"Bearer {self.settings.token}".encode()):
+            token = header[7:] if header[:7].lower() == "bearer " else ""
+            if token and hmac.compare_digest(token.encode(), self.settings.token.encode()):
+                self.throttle.succeeded(client)
+                return Principal(BOOTSTRAP, "config", Role.ADMIN)
+            holder = await user_store.token_holder(self.pool, token) if token else None
+            if holder is None:
                 self.throttle.failed(client)
                 return problem(401, "missing or wrong bearer token")
             self.throttle.succeeded(client)
-            return await handler(request)
-        if not await self.sessions.valid(request.cookies.get(COOKIE, "")):
+            return Principal(holder.name, "token", Role.parse(holder.role),
+                             user_id=holder.user_id, token_id=holder.id)
+        login = await self.sessions.login(request.cookies.get(COOKIE, ""))
+        if login is None:
             return problem(401, "missing or wrong bearer token")
         refused = csrf.refusal(request)
         if refused is not None:
             return problem(403, refused)
-        return await handler(request)
+        if login.user is None or login.role is None:
+            return Principal(BOOTSTRAP, "config", Role.ADMIN, via="console")
+        return Principal(login.user, "user", Role.parse(login.role), via="console",
+                         user_id=login.user_id)
+
+    async def _audit_refusal(self, request: web.Request, principal: Principal,
+                             response: web.Response) -> None:
+        await user_store.audit(self.pool, principal.name, principal.kind, principal.via,
+                               self.client(request), resource_of(request.path),
+                               self._action(request), request.path,
+                               await request_parameters(request), response.status,
+                               result_words(response))
+
+    @web.middleware
+    async def _audit(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Each audited request's row gets its answer: the status and the outcome in words. A
+        change that answers no one (an unauthenticated caller's 401) leaves no row, but a login
+        does, whoever tried it."""
+        response = await handler(request)
+        try:
+            audit_id = request.get(AUDIT_ID)
+            if audit_id is not None:
+                await user_store.audit_end(self.pool, audit_id, response.status,
+                                           result_words(response))
+            elif AUDIT_ACTOR in request:  # a public change (a login): one row, afterwards
+                actor, kind, via = request[AUDIT_ACTOR]
+                await user_store.audit(self.pool, actor, kind, via, self.client(request),
+                                       resource_of(request.path), self._action(request),
+                                       request.path, request.get(AUDIT_PARAMETERS, {}),
+                                       response.status, result_words(response))
+        except (asyncpg.PostgresError, *DATABASE_UNAVAILABLE) as exc:
+            # The answer stands (the change is made); the row keeps outcome null: under way.
+            log.error("audit row not completed", path=request.path, error=repr(exc))
+        return response
 
     # --- charge points ---------------------------------------------------------------------
 

@@ -75,17 +75,25 @@ def _command(summary: str, params: list[dict[str, Any]],
 
 
 def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
-    """The answers any operation may give before its handler runs."""
-    for item in paths.values():
+    """The answers any operation may give before its handler runs, and the role it needs
+    (x-required-role, from csms/operator/http/access.py; public: no security)."""
+    from csms.operator.http.access import required
+
+    for path, item in paths.items():
         for method, operation in item.items():
+            role = required(method.upper(), "/api/v1" + path)
             responses = operation["responses"]
             responses.setdefault("429", {
                 **_json(_ERROR, "Too many wrong tokens from this address"),
                 "headers": {"Retry-After": {"description": "Seconds until it may try again",
                                             "schema": {"type": "integer"}}}})
-            if method != "get" and operation.get("security") != []:
+            if role is None:
+                operation["security"] = []
+            else:
+                operation["x-required-role"] = role.label
                 responses.setdefault("403", _json(
-                    _ERROR, "With the console's cookie: not JSON, or not from the console's origin"))
+                    _ERROR, f"The caller's role is below {role.label}; or, with the console's "
+                            "cookie, a change not in JSON or not from the console's origin"))
             if "requestBody" in operation:
                 responses.setdefault("415", _json(_ERROR, "The body is not application/json"))
     return paths
@@ -249,13 +257,17 @@ def openapi_document() -> dict[str, Any]:
                               "401": _json(_ERROR, "No or wrong token")},
             }},
             "/login": {"post": {
-                "summary": "The web console's login: the API token for a session in an HttpOnly "
-                           "cookie that the API then accepts instead of the bearer header",
+                "summary": "The web console's login: a user's name and password (or api.token, "
+                           "the bootstrap admin's) for a session in an HttpOnly cookie that the "
+                           "API then accepts instead of the bearer header",
                 "security": [],
-                "requestBody": _body({"token": {"type": "string"}}, ["token"]),
+                "requestBody": _body({"user": {"type": "string"},
+                                      "password": {"type": "string"},
+                                      "token": {"type": "string"}}, []),
                 "responses": {"200": _json(_OBJECT, "Logged in, cookie set"),
                               "400": _json(_ERROR, "Bad request"),
-                              "401": _json(_ERROR, "Wrong token")},
+                              "401": _json(_ERROR, "Wrong user name, password or token"),
+                              "503": _json(_ERROR, "Too many logins under way")},
             }},
             "/charge-points/{cp}/local-list": {"get": _read(
                 "The charger's local authorization list: version, sync state, entries held",
@@ -286,8 +298,14 @@ def openapi_document() -> dict[str, Any]:
             **_jobs_paths(),
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
+            **_users_paths(),
         }),
     }
+
+
+def _users_paths() -> dict[str, Any]:
+    from csms.operator.http.users_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:

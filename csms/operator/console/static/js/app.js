@@ -7,6 +7,7 @@ import * as charger from "./charger.js";
 import * as sessions from "./sessions.js";
 import * as session from "./session.js";
 import * as roaming from "./roaming.js";
+import * as audit from "./audit.js";
 
 const main = document.getElementById("main");
 const routes = [
@@ -15,22 +16,42 @@ const routes = [
   [/^#\/sessions\/(.+)$/, session, "sessions"],
   [/^#\/sessions$/, sessions, "sessions"],
   [/^#\/roaming(?:\/(.+))?$/, roaming, "roaming"],
+  [/^#\/audit$/, audit, "audit"],
 ];
 let leave = null;
 let wanted = null; // where to go once logged in
+let me = null; // who is logged in: name and role (the page hides what the role may not do)
+
+// The server refuses what the role may not do; the page does not offer it: elements marked
+// data-needs="operator" or "admin" are hidden by the stylesheet below that role.
+async function whoami() {
+  if (me) return me;
+  const answer = await call("/me");
+  if (!answer.ok) return null;
+  me = answer.data;
+  document.body.dataset.role = me.role;
+  document.getElementById("whoami").textContent = `${me.name} (${me.role})`;
+  return me;
+}
 
 function showLogin() {
   stopFollowing();
   if (leave) leave();
   leave = null;
   wanted = location.hash.startsWith("#/login") ? wanted : location.hash;
+  me = null;
+  delete document.body.dataset.role;
   document.body.classList.add("anonymous");
-  const input = h("input", { type: "password", name: "token", id: "token", autocomplete: "current-password",
-    required: true, placeholder: "API token" });
+  const user = h("input", { type: "text", name: "user", id: "user", autocomplete: "username",
+    placeholder: "empty: log in with api.token" });
+  const input = h("input", { type: "password", name: "password", id: "token", autocomplete: "current-password",
+    required: true, placeholder: "password or API token" });
   const message = h("p", { class: "error", id: "login-error" });
   const form = h("form", { class: "login", onsubmit: async (event) => {
     event.preventDefault();
-    const answer = await call("/login", { method: "POST", body: { token: input.value } });
+    const name = user.value.trim();
+    const answer = await call("/login", { method: "POST",
+      body: name ? { user: name, password: input.value } : { token: input.value } });
     if (!answer.ok) {
       message.textContent = answer.data?.error || `HTTP ${answer.status}`;
       return;
@@ -41,10 +62,11 @@ function showLogin() {
     else location.hash = target; // hashchange routes
   } },
   h("h1", {}, "CSMS console"),
-  h("label", { for: "token" }, "The admin API token (api.token)"), input,
+  h("label", { for: "user" }, "User name"), user,
+  h("label", { for: "token" }, "Password (without a user name: the admin API token, api.token)"), input,
   h("button", { type: "submit" }, "Log in"), message);
   main.replaceChildren(form);
-  input.focus();
+  user.focus();
 }
 
 async function route() {
@@ -60,6 +82,7 @@ async function route() {
     }
     const args = match.slice(1).map((part) => part && decodeURIComponent(part));
     try {
+      if (!(await whoami())) throw new Unauthorized();
       leave = await page.show(main, { unauthorized: showLogin }, ...args);
     } catch (error) {
       if (error instanceof Unauthorized) showLogin();

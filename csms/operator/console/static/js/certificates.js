@@ -4,7 +4,7 @@ import { h, time } from "./view.js";
 
 export function certificatesPanel(path) {
   const rows = h("tbody", { id: "certificates" });
-  const refresh = h("button", { type: "button", id: "certificates-refresh" }, "Ask the charger");
+  const refresh = h("button", { type: "button", id: "certificates-refresh", dataset: { needs: "operator" } }, "Ask the charger");
   const load = async () => {
     const held = await get(`${path}/certificates`);
     rows.replaceChildren(...(held.length ? held.map((c) => h("tr", { dataset: { type: c.certificate_type } },

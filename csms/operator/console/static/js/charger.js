@@ -15,10 +15,10 @@ export async function show(main, shell, id) {
   const evses = h("div", { class: "cards", id: "evses" });
   const outcome = h("p", { class: "outcome", id: "outcome", role: "status" });
   const log = h("ol", { class: "log", id: "ocpp-log" });
-  const resetSoft = h("button", { type: "button", id: "reset-soft" }, "Soft reset");
-  const resetHard = h("button", { type: "button", class: "danger", id: "reset-hard" }, "Hard reset");
-  const wholeOff = h("button", { type: "button", id: "charger-inoperative" }, "Make unavailable");
-  const wholeOn = h("button", { type: "button", id: "charger-operative" }, "Make available");
+  const resetSoft = h("button", { type: "button", id: "reset-soft", dataset: { needs: "operator" } }, "Soft reset");
+  const resetHard = h("button", { type: "button", class: "danger", id: "reset-hard", dataset: { needs: "operator" } }, "Hard reset");
+  const wholeOff = h("button", { type: "button", id: "charger-inoperative", dataset: { needs: "operator" } }, "Make unavailable");
+  const wholeOn = h("button", { type: "button", id: "charger-operative", dataset: { needs: "operator" } }, "Make available");
   // What the charger manages besides its EVSEs: reloaded when it reports on them.
   const localList = localListPanel(path);
   const jobs = jobsPanel(path);
@@ -51,7 +51,7 @@ export async function show(main, shell, id) {
     const n = evse.evse_number;
     const token = h("input", { type: "text", class: "token", placeholder: "Token", "aria-label": `Token for EVSE ${n}`, dataset: { evse: n } });
     const start = h("button", { type: "submit", class: "start", dataset: { evse: n } }, "Start");
-    const form = h("form", { class: "start-form", onsubmit: (event) => {
+    const form = h("form", { class: "start-form", dataset: { needs: "operator" }, onsubmit: (event) => {
       event.preventDefault();
       if (!token.value.trim()) { token.focus(); return; }
       run(`Start on EVSE ${n}`, `${path}/evses/${n}/start`, { token: token.value.trim() });
@@ -66,11 +66,11 @@ export async function show(main, shell, id) {
       active ? h("p", {}, "Session ", h("a", { href: `#/sessions/${active.id}` }, active.token_uid || active.id.slice(0, 8)),
         ` since ${time(active.started_at)}`) : "",
       h("div", { class: "actions" },
-        active ? h("button", { type: "button", class: "stop danger", onclick: () => run(`Stop on EVSE ${n}`, `/sessions/${active.id}/stop`) }, "Stop")
+        active ? h("button", { type: "button", class: "stop danger", dataset: { needs: "operator" }, onclick: () => run(`Stop on EVSE ${n}`, `/sessions/${active.id}/stop`) }, "Stop")
           : form,
-        h("button", { type: "button", class: "unlock", onclick: () => run(`Unlock EVSE ${n}`, `${path}/evses/${n}/unlock`) }, "Unlock"),
-        h("button", { type: "button", onclick: () => run(`EVSE ${n} unavailable`, `${path}/availability`, { evse: n, operative: false }) }, "Unavailable"),
-        h("button", { type: "button", onclick: () => run(`EVSE ${n} available`, `${path}/availability`, { evse: n, operative: true }) }, "Available")));
+        h("button", { type: "button", class: "unlock", dataset: { needs: "operator" }, onclick: () => run(`Unlock EVSE ${n}`, `${path}/evses/${n}/unlock`) }, "Unlock"),
+        h("button", { type: "button", dataset: { needs: "operator" }, onclick: () => run(`EVSE ${n} unavailable`, `${path}/availability`, { evse: n, operative: false }) }, "Unavailable"),
+        h("button", { type: "button", dataset: { needs: "operator" }, onclick: () => run(`EVSE ${n} available`, `${path}/availability`, { evse: n, operative: true }) }, "Available")));
   };
 
   // A reload must not wipe a token being typed.

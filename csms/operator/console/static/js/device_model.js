@@ -12,7 +12,7 @@ export function panel(path) {
   const inventory = h("tbody", { id: "dm-inventory" });
   const monitors = h("ul", { id: "dm-monitors" });
   const events = h("ul", { id: "dm-events" });
-  const report = h("button", { type: "button", id: "dm-report" }, "Request full report");
+  const report = h("button", { type: "button", id: "dm-report", dataset: { needs: "operator" } }, "Request full report");
 
   const load = async () => {
     const component = filter.value.trim();

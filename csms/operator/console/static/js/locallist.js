@@ -4,7 +4,7 @@ import { h, time } from "./view.js";
 
 export function localListPanel(path) {
   const facts = h("div", { class: "facts", id: "local-list" });
-  const sync = h("button", { type: "button", id: "local-list-sync" }, "Send full list");
+  const sync = h("button", { type: "button", id: "local-list-sync", dataset: { needs: "operator" } }, "Send full list");
   const load = async () => {
     const list = await get(`${path}/local-list`);
     facts.replaceChildren(

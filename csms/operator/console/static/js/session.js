@@ -11,7 +11,7 @@ export async function show(main, shell, id) {
   const facts = h("dl", { class: "facts-list", id: "session-facts" });
   const chart = h("figure", { class: "chart-box", id: "chart" });
   const outcome = h("p", { class: "outcome", role: "status" });
-  const stop = h("button", { type: "button", class: "danger", id: "stop", hidden: true }, "Stop session");
+  const stop = h("button", { type: "button", class: "danger", id: "stop", hidden: true, dataset: { needs: "operator" } }, "Stop session");
   main.replaceChildren(h("section", {},
     h("p", { class: "crumbs" }, h("a", { href: "#/sessions" }, "Sessions"), " / "),
     h("h1", {}, "Session"), facts, h("div", { class: "actions" }, stop), outcome,
