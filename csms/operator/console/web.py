@@ -26,6 +26,7 @@ from csms.operator.http.api import (
     too_many_attempts,
 )
 from csms.operator.roaming import Roaming
+from csms.operator.roaming_errors import in_words
 from csms.storage import outbox_view as outbox
 from csms.storage import store
 
@@ -169,6 +170,11 @@ class Console:
                                                                  readonly=True):
             for partner in partners:
                 partner.update(await self._delivery(conn, partner["partner"], partner["kind"]))
+        for partner in partners:  # the errors as the operator reads them
+            for key in ("waiting", "last_failed", "last_status_push", "last_data_push"):
+                if partner.get(key):
+                    partner[key]["error_words"] = in_words(partner[key].get("last_error"),
+                                                           partner["name"])
         return web.json_response(partners)
 
     async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:

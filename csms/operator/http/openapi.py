@@ -286,6 +286,7 @@ def openapi_document() -> dict[str, Any]:
             **_jobs_paths(),
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
+            **_overview_paths(),
         }),
     }
 
@@ -293,6 +294,11 @@ def openapi_document() -> dict[str, Any]:
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
     from csms.operator.http.profiles_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp)
+
+
+def _overview_paths() -> dict[str, Any]:
+    from csms.operator.http.overview_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
 
 
 def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,11 @@ import * as charger from "./charger.js";
 import * as sessions from "./sessions.js";
 import * as session from "./session.js";
 import * as roaming from "./roaming.js";
+import * as overview from "./overview.js";
 
 const main = document.getElementById("main");
 const routes = [
+  [/^#\/overview$/, overview, "overview"],
   [/^#\/chargers\/(.+)$/, charger, "chargers"],
   [/^#\/chargers$/, chargers, "chargers"],
   [/^#\/sessions\/(.+)$/, session, "sessions"],
@@ -36,7 +38,7 @@ function showLogin() {
       return;
     }
     document.body.classList.remove("anonymous");
-    const target = wanted && !wanted.startsWith("#/login") ? wanted : "#/chargers";
+    const target = wanted && !wanted.startsWith("#/login") ? wanted : "#/overview";
     if (location.hash === target) route();
     else location.hash = target; // hashchange routes
   } },
@@ -51,7 +53,7 @@ async function route() {
   stopFollowing();
   if (leave) leave();
   leave = null;
-  const hash = location.hash || "#/chargers";
+  const hash = location.hash || "#/overview";
   for (const [pattern, page, section] of routes) {
     const match = hash.match(pattern);
     if (!match) continue;
@@ -67,7 +69,7 @@ async function route() {
     }
     return;
   }
-  location.hash = "#/chargers";
+  location.hash = "#/overview";
 }
 
 document.getElementById("logout").addEventListener("click", async () => {

@@ -18,7 +18,7 @@ export async function show(main, shell) {
   main.replaceChildren(h("section", {}, h("h1", {}, "Sessions"), tabs,
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Charger / EVSE"), h("th", {}, "Token / EvcoID"),
-        h("th", { class: "wide" }, "Partner"), h("th", {}, "Energy"), h("th", {}, "Duration"), h("th", { class: "wide" }, "Status"))),
+        h("th", { class: "wide" }, "Partner"), h("th", {}, "Energy"), h("th", { class: "wide" }, "Duration"), h("th", { class: "status" }, "Status"))),
       rows)), more));
   more.addEventListener("click", () => { limit += PAGE; load(); });
 
@@ -31,8 +31,8 @@ export async function show(main, shell) {
       h("td", { class: "token" }, s.token_uid || "—"),
       h("td", { class: "wide" }, partnerOf(s) || "—"),
       h("td", {}, energy(s.energy_wh)),
-      h("td", {}, duration(s.started_at, s.stopped_at)),
-      h("td", { class: "wide" }, badge(s.status)))));
+      h("td", { class: "wide" }, duration(s.started_at, s.stopped_at)),
+      h("td", { class: "status" }, badge(s.status)))));
     if (!items.length) rows.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No sessions.")));
     more.hidden = items.length < limit;
   };

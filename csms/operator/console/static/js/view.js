@@ -55,3 +55,16 @@ export function coalesce(fn, ms) {
 export function failure(main, error) {
   main.replaceChildren(h("p", { class: "error" }, `Could not load: ${error.message}`));
 }
+
+// How long ago: "40 s", "12 min", "3 h 5 min".
+export function age(iso) {
+  return iso ? duration(iso, null) : "—";
+}
+
+export function power(w) {
+  return w === null || w === undefined ? "—" : `${(w / 1000).toFixed(1)} kW`;
+}
+
+export function money(amount, currency) {
+  return amount === null || amount === undefined ? "—" : `${Number(amount).toFixed(2)} ${currency || ""}`.trim();
+}
