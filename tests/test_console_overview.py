@@ -15,7 +15,7 @@ from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
-from tests.support import API_TOKEN, eventually, oicp_settings, ws_url
+from tests.support import API_TOKEN, oicp_settings, ws_url
 from tests.test_console import api_for, base, browser, screenshot  # noqa: F401 (fixtures)
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import EVCO, cpo_url, remote_start_body
@@ -178,9 +178,9 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await page.locator('.tabs [data-view=""]').click()
         status = page.locator("#sessions tr").first.locator("td.status")
         await expect(status).to_have_text("completed")
+        await screenshot(page, "phone-sessions")
         box = await page.locator("th.status").bounding_box()
         assert box is not None and box["x"] + box["width"] <= PHONE["width"], box
-        await screenshot(page, "phone-sessions")
         await page.goto(base(app) + f"/#/sessions/{session_id}")
         await expect(page.locator("#chart polyline.energy")).to_have_count(1)
         heights = await page.locator("#chart text.axis").evaluate_all(
@@ -188,11 +188,11 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         assert min(heights) >= 11, heights
         await page.goto(base(app) + "/#/chargers/CP1")
         await expect(page.locator("#ocpp-log")).to_contain_text("ChangeAvailability")
+        await page.locator("#ocpp-log").scroll_into_view_if_needed()
+        await screenshot(page, "phone-log")
         lines = page.locator("#ocpp-log li")
         assert all(await lines.evaluate_all(f"(items) => items.map({IN_ROW_BOX})")), \
             "a frame outside its line's box"
-        await page.locator("#ocpp-log").scroll_into_view_if_needed()
-        await screenshot(page, "phone-log")
     finally:
         await sim.stop()
     assert errors == []
