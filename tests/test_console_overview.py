@@ -128,7 +128,7 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
             "EVSE 2 unavailable: accepted by the charger")
         await expect(faulted.locator("button.make-available")).to_have_count(1)
         await expect(page.locator("#ocpp-log")).to_contain_text("ChangeAvailability")
-        await screenshot(page, "charger")
+        await screenshot(page, "charger-live")
 
         # A charger offline offers no command at all.
         await page.goto(base(app) + "/#/chargers/CP2")
@@ -157,7 +157,7 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(page.locator('#cdrs tr[data-status="delivered"]')).to_have_count(1,
                                                                                      timeout=20000)
         await expect(facts.locator("#session-tariff")).to_contain_text("oicp CDR")
-        await screenshot(page, "session")
+        await screenshot(page, "session-roaming")
 
         # Roaming: the partner by name, the error in words (the stored text on hover).
         await page.click('#nav a[data-page="roaming"]')
@@ -165,7 +165,7 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(card.locator(".last-failed")).to_contain_text(
             "connection refused by hub.example.com:443")
         assert "ClientConnectorError" not in await card.inner_text()
-        await screenshot(page, "roaming")
+        await screenshot(page, "roaming-errors")
 
         # A phone: the overview fits, the sessions keep their Status, the log's lines keep
         # their time with their frame, the chart's labels stay readable.
