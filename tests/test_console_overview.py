@@ -151,6 +151,8 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
             { hour: '2-digit', minute: '2-digit', second: '2-digit' })""",
                                           session["started_at"].isoformat())
         await expect(page.locator("#chart text.axis").filter(has_text=first_label)).to_have_count(1)
+        began = session["started_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        await expect(page.locator("#chart svg")).to_have_attribute("data-from", began)
         # Stopped by Hubject: the CDR goes, and the page shows it delivered.
         stop = {k: start[k] for k in ("SessionID", "ProviderID", "EvseID", "EMPPartnerSessionID")}
         assert (await hubject.remote_stop(cpo_url(app), stop))["Result"] is True

@@ -22,6 +22,7 @@ export function drawChart(series, { start = null, width = WIDTH } = {}) {
     return root;
   }
   const t0 = start ? +start : Math.min(...points.map((p) => +p[0]));
+  root.dataset.from = new Date(t0).toISOString(); // where the time axis begins
   const t1 = Math.max(t0 + 1000, ...points.map((p) => +p[0]));
   const maxEnergy = nice(Math.max(0.1, ...series.energy.map((p) => p[1])));
   const maxPower = nice(Math.max(0.1, ...series.power.map((p) => p[1])));
