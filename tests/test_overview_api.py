@@ -1,0 +1,67 @@
+"""The overview's figures: power drawn now, energy charged since midnight across sessions, faults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from csms.app import App
+from csms.domain.charge_points import register
+from csms.operator.http.overview_api import fleet
+from tests.support import Api
+
+
+async def session(app: App, evse: int, status: str, started: datetime, stopped: datetime | None,
+                  start_wh: float, stop_wh: float | None,
+                  samples: list[tuple[str, datetime, float]]) -> str:
+    evse_pk = await app.pool.fetchval(
+        "SELECT id FROM evses WHERE charge_point_id = 'CP1' AND evse_number = $1", evse)
+    session_id = await app.pool.fetchval(
+        """INSERT INTO sessions (charge_point_id, evse, status, started_at, stopped_at,
+                                 meter_start_wh, meter_stop_wh)
+           VALUES ('CP1', $1, $2, $3, $4, $5, $6) RETURNING id""",
+        evse_pk, status, started, stopped, start_wh, stop_wh)
+    await app.pool.executemany(
+        """INSERT INTO meter_samples (session_id, charge_point_id, evse, sampled_at, measurand, value)
+           VALUES ($1, 'CP1', $2, $3, $4, $5)""",
+        [(session_id, evse_pk, at, measurand, value) for measurand, at, value in samples])
+    return str(session_id)
+
+
+ENERGY, POWER = "Energy.Active.Import.Register", "Power.Active.Import"
+
+
+async def test_overview_counts_power_now_and_energy_since_midnight(app: App, api: Api) -> None:
+    await register(app.pool, "CP1", None, {1: None, 2: None, 3: None}, events=app.events,
+                   security_profile=0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    since = now - timedelta(hours=5)  # "midnight"
+    hour = timedelta(hours=1)
+    # Running since before midnight: only what it charged after counts; its power is fresh.
+    await session(app, 1, "active", since - hour, None, 1000, None, [
+        (ENERGY, since - timedelta(minutes=10), 1500), (ENERGY, since + hour, 2500),
+        (POWER, now - timedelta(minutes=1), 7000)])
+    # Charged all after midnight: all of it.
+    await session(app, 1, "completed", since + hour, since + 2 * hour, 0, 4000, [])
+    # Ended before midnight: none of it.
+    await session(app, 1, "completed", since - 3 * hour, since - 2 * hour, 0, 9000, [])
+    # Running, but its power was last said an hour ago: not drawn "now".
+    await session(app, 2, "active", since + hour, None, 0, None, [
+        (ENERGY, since + 2 * hour, 300), (POWER, now - hour, 22000)])
+    await app.pool.execute("""UPDATE evses SET status = 'faulted', error_code = 'GroundFailure'
+                              WHERE evse_number = 3""")
+
+    seen: dict[str, Any] = await fleet(app.pool, since)
+    assert seen["chargers"] == {"total": 1, "online": 0, "offline": 1, "faulted": 1}
+    assert seen["sessions"] == {"active": 2}
+    assert seen["power_w"] == 7000
+    assert seen["energy_today_wh"] == 1000 + 4000 + 300
+    assert seen["evses"] == {"unknown": 2, "faulted": 1}
+    assert [(f["evse_number"], f["error_code"]) for f in seen["faults"]] == [(3, "GroundFailure")]
+
+    overview = await api.get("/overview")
+    assert overview["chargers"]["total"] == 1 and overview["since"].endswith("Z")
+    status, error = await api.request("GET", "/sessions/00000000-0000-0000-0000-000000000000/details")
+    assert status == 404 and error["error"] == "unknown session"
+    status, _ = await api.request("GET", "/sessions/nope/details")
+    assert status == 404
