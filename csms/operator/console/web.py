@@ -161,8 +161,12 @@ class Console:
         for party in await self.roaming.ocpi_partners(self.pool):
             parties = [f"{r.get('country_code')}*{r.get('party_id')} ({r.get('role')})"
                        for r in party.roles if isinstance(r, dict)]
+            # By its business name (its credentials' roles), else the name it was registered by.
+            business = next((str(r["business_details"]["name"]) for r in party.roles
+                             if isinstance(r, dict) and isinstance(r.get("business_details"), dict)
+                             and r["business_details"].get("name")), None)
             partners.append({"partner": party.outbox_name, "kind": "ocpi",
-                             "name": party.name or f"OCPI party {party.id}",
+                             "name": business or party.name or f"OCPI party {party.id}",
                              "registration": party.status, "parties": parties,
                              "versions_url": party.versions_url, "version": party.version})
         # One snapshot: counts, state and last pushes agree even while messages are delivered.

@@ -42,7 +42,7 @@ export async function show(main, shell, id) {
       ...fact("Charger / EVSE", h("span", {}, h("a", { href: `#/chargers/${encodeURIComponent(session.charge_point_id)}` }, session.charge_point_id),
         ` / EVSE ${session.evse_number}${session.evse_id ? ` (${session.evse_id})` : ""}`)),
       ...fact("Token / EvcoID", session.token_uid || "—"),
-      ...fact("Roaming partner", session.attributes?.ocpi?.partner !== undefined ? name(`ocpi:${session.attributes.ocpi.partner}`) : partnerOf(session) || "—"),
+      ...fact("Roaming partner", partnerOf(session, new Map(partners.map((p) => [p.partner, p.name]))) || "—"),
       ...roamingFacts(details.roaming, fact),
       ...fact("Started", time(session.started_at)),
       ...fact("Stopped", time(session.stopped_at)),

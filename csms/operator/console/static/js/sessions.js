@@ -23,13 +23,14 @@ export async function show(main, shell) {
   more.addEventListener("click", () => { limit += PAGE; load(); });
 
   let items = [];
+  let names = null;
   const render = () => {
     for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     rows.replaceChildren(...items.map((s) => h("tr", { dataset: { id: s.id, status: s.status } },
       h("td", {}, h("a", { href: `#/sessions/${s.id}` }, time(s.started_at || s.requested_at || s.created_at))),
       h("td", {}, h("a", { href: `#/chargers/${encodeURIComponent(s.charge_point_id)}` }, s.charge_point_id), ` / ${s.evse_number}`),
       h("td", { class: "token" }, s.token_uid || "—"),
-      h("td", { class: "wide" }, partnerOf(s) || "—"),
+      h("td", { class: "wide" }, partnerOf(s, names) || "—"),
       h("td", {}, energy(s.energy_wh)),
       h("td", { class: "wide" }, duration(s.started_at, s.stopped_at)),
       h("td", { class: "status" }, badge(s.status)))));
@@ -40,6 +41,9 @@ export async function show(main, shell) {
     const query = new URLSearchParams({ limit });
     if (view) query.set("status", view);
     items = (await get(`/sessions?${query}`)).items;
+    if (!names && items.some((s) => s.attributes?.ocpi)) {  // OCPI partners by their business names
+      names = new Map((await get("/partners").catch(() => [])).map((p) => [p.partner, p.name]));
+    }
     render();
   };
   const reload = coalesce(() => load().catch(() => null), 500);

@@ -36,10 +36,11 @@ export function badge(status, extra = {}) {
 }
 
 // The roaming partner a session belongs to, from what the bridges keep in its attributes.
-export function partnerOf(session) {
+// names: the partners' business names by outbox key ("ocpi:3"), from /partners, where known.
+export function partnerOf(session, names = null) {
   const attributes = session.attributes || {};
   if (attributes.oicp) return `Hubject${attributes.oicp.ProviderID ? ` (${attributes.oicp.ProviderID})` : ""}`;
-  if (attributes.ocpi) return `OCPI party ${attributes.ocpi.partner ?? ""}`.trim();
+  if (attributes.ocpi) return names?.get(`ocpi:${attributes.ocpi.partner}`) || `OCPI party ${attributes.ocpi.partner ?? ""}`.trim();
   return "";
 }
 
