@@ -123,12 +123,12 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(faulted.locator(".fault")).to_contain_text("vendor SimVendor code E42")
         await expect(faulted.locator(".fault")).to_contain_text("RCD tripped")
         await expect(faulted.locator("button.start")).to_have_count(0)
+        await screenshot(page, "charger-live")
         await faulted.locator("button.make-unavailable").click()
         await expect(page.locator("#outcome")).to_have_text(
             "EVSE 2 unavailable: accepted by the charger")
         await expect(faulted.locator("button.make-available")).to_have_count(1)
         await expect(page.locator("#ocpp-log")).to_contain_text("ChangeAvailability")
-        await screenshot(page, "charger-live")
 
         # A charger offline offers no command at all.
         await page.goto(base(app) + "/#/chargers/CP2")
