@@ -40,6 +40,11 @@ IN_ROW_BOX = """(li) => {
 }"""
 
 
+async def chart_label_heights(page: Any) -> list[float]:
+    return list(await page.locator("#chart text.axis").evaluate_all(
+        "(labels) => labels.map((l) => l.getBoundingClientRect().height)"))
+
+
 async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: SimulatedHubject,
                                                 browser: Any, api_for: Any) -> None:  # noqa: F811
     from playwright.async_api import expect
@@ -129,6 +134,8 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
             "EVSE 2 unavailable: accepted by the charger")
         await expect(faulted.locator("button.make-available")).to_have_count(1)
         await expect(page.locator("#ocpp-log")).to_contain_text("ChangeAvailability")
+        assert all(await page.locator("#ocpp-log li").evaluate_all(
+            f"(items) => items.map({IN_ROW_BOX})")), "a frame outside its line's box"
 
         # A charger offline offers no command at all.
         await page.goto(base(app) + "/#/chargers/CP2")
@@ -145,6 +152,7 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(facts.locator("#session-cost")).to_contain_text("EUR")
         await expect(facts.locator("#session-tariff")).to_contain_text("AC-1")
         await expect(page.locator("#chart polyline.energy")).to_have_count(1)
+        assert min(await chart_label_heights(page)) >= 11
         session = await store.get_session(app.pool, session_id)
         assert session is not None
         first_label = await page.evaluate("""(iso) => new Date(iso).toLocaleTimeString([],
@@ -176,6 +184,11 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(tiles.locator('[data-metric="chargers"] .tile-value')).to_have_text("2")
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         await screenshot(page, "phone-overview")
+        await page.click('#nav a[data-page="chargers"]')
+        row = page.locator('tr[data-id="CP1"]')
+        await expect(row.locator('.evse[data-evse="2"]')).to_have_text("2 unavailable")
+        tops = await row.evaluate(ROW_TOPS)
+        assert len(tops) >= 3 and len(set(tops)) == 1, tops
         await page.click('#nav a[data-page="sessions"]')
         await page.locator('.tabs [data-view=""]').click()
         status = page.locator("#sessions tr").first.locator("td.status")
@@ -185,8 +198,7 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         assert box is not None and box["x"] + box["width"] <= PHONE["width"], box
         await page.goto(base(app) + f"/#/sessions/{session_id}")
         await expect(page.locator("#chart polyline.energy")).to_have_count(1)
-        heights = await page.locator("#chart text.axis").evaluate_all(
-            "(labels) => labels.map((l) => l.getBoundingClientRect().height)")
+        heights = await chart_label_heights(page)
         assert min(heights) >= 11, heights
         await page.goto(base(app) + "/#/chargers/CP1")
         await expect(page.locator("#ocpp-log")).to_contain_text("ChangeAvailability")
