@@ -61,6 +61,12 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
     await app.pool.execute(
         """INSERT INTO outbox (partner, operation, path, body, status, attempts, last_error)
            VALUES ('hubject', 'PushEvseStatus', '/x', '{}', 'failed', 3, $1)""", REFUSED)
+    # And one waiting for ten minutes, in a lane of its own (no worker takes it, none waits on it).
+    await app.pool.execute(
+        """INSERT INTO outbox (partner, operation, path, body, attempts, last_error, lane,
+                               created_at, next_attempt_at)
+           VALUES ('hubject', 'ChargeDetailRecord', '/x', '{}', 2, 'HTTP 503', 'test',
+                   now() - interval '10 minutes', now() + interval '1 hour')""")
     await store.insert_report(app.pool, "CP2", "SecurityEventNotification",
                               {"type": "InvalidFirmwareSignature", "techInfo": "bad signature"})
     sim = ChargePoint16(SimConfig("CP1", ws_url(app), connectors=2, meter_interval=0.3,
@@ -100,7 +106,9 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         hub = page.locator('#overview-partners tr[data-partner="hubject"]')
         await expect(hub).to_contain_text("Hubject")
         await expect(hub.locator(".failed")).to_have_text("1")
-        await expect(hub).to_contain_text("connection refused by hub.example.com:443")
+        await expect(hub.locator(".pending")).to_have_text("1")
+        await expect(hub.locator(".oldest")).to_contain_text("10 min")
+        await expect(hub).to_contain_text("HTTP 503 from Hubject")
         await screenshot(page, "overview")
 
         # The chargers list: a row's cells share their top; EVSE badges say their number.
@@ -174,6 +182,8 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         card = page.locator('.partner[data-partner="hubject"]')
         await expect(card.locator(".last-failed")).to_contain_text(
             "connection refused by hub.example.com:443")
+        await expect(card.locator(".last-error")).to_contain_text("HTTP 503 from Hubject")
+        await expect(card.locator(".oldest")).to_contain_text("10 min")
         assert "ClientConnectorError" not in await card.inner_text()
         await screenshot(page, "roaming-errors")
 

@@ -37,7 +37,7 @@ export async function show(main, shell) {
         h("span", { class: `part${c.faulted ? " error" : ""}`, dataset: { metric: "faulted" } }, h("b", {}, String(c.faulted)), " faulted"))),
       tile("sessions", h("a", { href: "#/sessions" }, "active sessions"), String(o.sessions.active)),
       tile("power", "drawn now", power(o.power_w)),
-      tile("energy", `charged since ${time(o.since)}`, `${(o.energy_today_wh / 1000).toFixed(1)} kWh`));
+      tile("energy", `charged today (since ${o.since.slice(11, 16)} UTC)`, `${(o.energy_today_wh / 1000).toFixed(1)} kWh`));
     const statuses = Object.entries(o.evses).sort((a, b) => b[1] - a[1]);
     evses.replaceChildren(...(statuses.length ? statuses.map(([status, n]) =>
       h("span", { class: `badge s-${status}`, dataset: { status } }, h("b", {}, String(n)), ` ${status}`))
