@@ -136,6 +136,10 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(faulted.locator(".fault")).to_contain_text("vendor SimVendor code E42")
         await expect(faulted.locator(".fault")).to_contain_text("RCD tripped")
         await expect(faulted.locator("button.start")).to_have_count(0)
+        # The charger as a whole in fault (connector 0), said live on its page.
+        await sim.call(call.StatusNotification(connector_id=0, error_code="OtherError",
+                                               status="Faulted", info="door open"))
+        await expect(page.locator("#charger-fault")).to_have_text("Error OtherError — “door open”")
         await screenshot(page, "charger-live")
         await faulted.locator("button.make-unavailable").click()
         await expect(page.locator("#outcome")).to_have_text(

@@ -48,6 +48,9 @@ export async function show(main, shell, id) {
 
   // What fits the state: an offline charger takes no command; a charging EVSE no start nor unlock;
   // only the availability change that applies.
+  const faultWords = (fault) => [
+    fault?.vendorErrorCode ? ` — vendor ${fault.vendorId ? `${fault.vendorId} ` : ""}code ${fault.vendorErrorCode}` : "",
+    fault?.info ? ` — “${fault.info}”` : ""];
   const STARTABLE = ["available", "preparing", "occupied", "reserved", "unknown"];
   const evseCard = (evse, active, online, live, fault) => {
     const n = evse.evse_number;
@@ -61,9 +64,7 @@ export async function show(main, shell, id) {
     return h("article", { class: "card evse-card", dataset: { evse: n } },
       h("header", {}, h("strong", {}, `EVSE ${n}`), " ", badge(evse.status, { class: `badge evse-status s-${evse.status}` })),
       h("p", { class: "muted small" }, evse.evse_id || "no EvseID", evse.status_at ? ` — since ${time(evse.status_at)}` : ""),
-      evse.error_code || fault ? h("p", { class: "fault" }, `Error ${evse.error_code || fault?.errorCode || ""}`,
-        fault?.vendorErrorCode ? ` — vendor ${fault.vendorId ? `${fault.vendorId} ` : ""}code ${fault.vendorErrorCode}` : "",
-        fault?.info ? ` — “${fault.info}”` : "") : "",
+      evse.error_code || fault ? h("p", { class: "fault" }, `Error ${evse.error_code || fault?.errorCode || ""}`, ...faultWords(fault)) : "",
       h("ul", { class: "connectors" }, evse.connectors.map((c) => h("li", { dataset: { connector: c.connector_number } },
         `Connector ${c.connector_number}: `, badge(c.status, { class: `badge connector-status s-${c.status}` }),
         c.ocpp_status ? h("span", { class: "muted small" }, ` (${c.ocpp_status})`) : ""))),
@@ -107,7 +108,10 @@ export async function show(main, shell, id) {
       h("span", {}, `serial ${cp.serial_number || "—"}`),
       h("span", {}, `last seen ${time(cp.last_seen)}`),
       h("span", {}, `booted ${time(cp.last_boot)}`),
-      cp.node_id ? h("span", { class: "muted" }, `node ${cp.node_id}`) : "");
+      cp.node_id ? h("span", { class: "muted" }, `node ${cp.node_id}`) : "",
+      // The charger as a whole (OCPP 1.6 connector 0) in fault, with its vendor's words.
+      cp.error_code ? h("span", { class: "fault", id: "charger-fault" }, `Error ${cp.error_code}`,
+        ...faultWords(reports.map((r) => r.payload).find((p) => p.connectorId === 0))) : "");
     if (cp.protocol === "ocpp2.0.1" && !main.querySelector("#device-model")) evses.after(deviceModel(path));
     if (typing() && evses.childElementCount) { reload(); return; } // again shortly
     const byEvse = new Map(active.items.map((s) => [s.evse_number, s]));
@@ -149,6 +153,7 @@ export async function show(main, shell, id) {
   const frame = (f) => {
     if (loading) loading.push(f); else append(f);
     if (/StatusNotification|LocalList|Certificate/.test(f.frame)) reports();
+    if (/StatusNotification/.test(f.frame)) reload(); // the charger's own fault makes no EVSE event
   };
   const domain = (event) => { if (event.charge_point_id === id) reload(); };
 
