@@ -48,8 +48,10 @@ async def test_overview_counts_power_now_and_energy_since_midnight(app: App, api
     # Running, but its power was last said an hour ago: not drawn "now".
     await session(app, 2, "active", since + hour, None, 0, None, [
         (ENERGY, since + 2 * hour, 300), (POWER, now - hour, 22000)])
-    await app.pool.execute("""UPDATE evses SET status = 'faulted', error_code = 'GroundFailure'
-                              WHERE evse_number = 3""")
+    await app.pool.execute("""UPDATE evses SET status = 'faulted', error_code = 'GroundFailure',
+                              status_at = now() WHERE evse_number = 3""")
+    await app.pool.execute("""UPDATE charge_points SET status = 'faulted', error_code = 'OtherError',
+                              last_seen = now() - interval '1 day'""")
 
     seen: dict[str, Any] = await fleet(app.pool, since)
     assert seen["chargers"] == {"total": 1, "online": 0, "offline": 1, "faulted": 1}
@@ -57,7 +59,8 @@ async def test_overview_counts_power_now_and_energy_since_midnight(app: App, api
     assert seen["power_w"] == 7000
     assert seen["energy_today_wh"] == 1000 + 4000 + 300
     assert seen["evses"] == {"unknown": 2, "faulted": 1}
-    assert [(f["evse_number"], f["error_code"]) for f in seen["faults"]] == [(3, "GroundFailure")]
+    assert [(f["evse_number"], f["error_code"]) for f in seen["faults"]] == [
+        (3, "GroundFailure"), (0, "OtherError")]  # an EVSE's, the whole charger's
 
     overview = await api.get("/overview")
     assert overview["chargers"]["total"] == 1 and overview["since"].endswith("Z")

@@ -56,11 +56,16 @@ async def fleet(db: asyncpg.Pool | asyncpg.Connection, since: datetime, recent: 
             WHERE sampled_at > now() - make_interval(secs => $2)""",
         POWER, POWER_FRESH_S)
     energy = await energy_since(db, since)
+    # EVSEs in fault, and chargers as a whole (evse_number 0: OCPP 1.6 connector 0).
     faults = await db.fetch(
-        """SELECT e.charge_point_id, e.evse_number, e.evse_id, e.status, e.error_code, e.status_at
-           FROM evses e WHERE e.retired_at IS NULL
-             AND (e.status = 'faulted' OR e.error_code IS NOT NULL)
-           ORDER BY e.status_at DESC NULLS LAST LIMIT $1""", recent)
+        """SELECT * FROM (
+             SELECT e.charge_point_id, e.evse_number, e.evse_id, e.status, e.error_code, e.status_at
+             FROM evses e WHERE e.retired_at IS NULL
+               AND (e.status = 'faulted' OR e.error_code IS NOT NULL)
+             UNION ALL
+             SELECT id, 0, NULL, status, error_code, last_seen FROM charge_points
+             WHERE status = 'faulted' OR error_code IS NOT NULL) f
+           ORDER BY status_at DESC NULLS LAST, charge_point_id, evse_number LIMIT $1""", recent)
     security = await store.list_security_events(db, None, recent)
     total, online = chargers["total"], chargers["online"]
     return {

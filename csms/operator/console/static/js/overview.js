@@ -53,7 +53,7 @@ export async function show(main, shell) {
         h("td", { class: "wide error small" }, problem || ""));
     }) : [empty(6, "No roaming partner.")]));
     faults.replaceChildren(...(o.faults.length ? o.faults.map((f) => h("tr", { dataset: { charger: f.charge_point_id, evse: f.evse_number } },
-      h("td", {}, charger(f.charge_point_id), ` / EVSE ${f.evse_number}`),
+      h("td", {}, charger(f.charge_point_id), f.evse_number ? ` / EVSE ${f.evse_number}` : " (the whole charger)"),
       h("td", {}, badge(f.status)), h("td", {}, f.error_code || "—"), h("td", { class: "wide" }, time(f.status_at))))
       : [empty(4, "No faults.")]));
     security.replaceChildren(...(o.security_events.length ? o.security_events.map((e) => h("tr", {},
