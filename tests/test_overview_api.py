@@ -8,7 +8,14 @@ from typing import Any
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.operator.http.overview_api import fleet
-from tests.support import Api
+from simulators.chargepoint import SimConfig
+from simulators.chargepoint16 import ChargePoint16
+from simulators.emsp import SimulatedEmsp
+from tests.conftest import AppFactory
+from tests.support import Api, eventually, ws_url
+from tests.test_console import api_for  # noqa: F401 (a fixture)
+from tests.test_ocpi_sessions import _async, finished_session
+from tests.test_ocpi_sessions import setup as ocpi_setup
 
 
 async def session(app: App, evse: int, status: str, started: datetime, stopped: datetime | None,
@@ -68,3 +75,37 @@ async def test_overview_counts_power_now_and_energy_since_midnight(app: App, api
     assert status == 404 and error["error"] == "unknown session"
     status, _ = await api.request("GET", "/sessions/nope/details")
     assert status == 404
+
+
+async def test_an_ocpi_sessions_details_name_its_token_party_cost_and_cdr(
+        make_app: AppFactory, emsp: SimulatedEmsp, api_for: Any) -> None:  # noqa: F811
+    app = await ocpi_setup(make_app, emsp)
+    await emsp.push_token(emsp.token("AABB0011"))
+    sim = ChargePoint16(SimConfig("CP1", ws_url(app), meter_interval=0.2))
+    await sim.start()
+    try:
+        await sim.start_local_session(1, "AABB0011")
+        await eventually(lambda: _async(sim.meter_wh[1] > 3000))
+        await sim.stop_local_session(1)
+        await sim.flush()
+    finally:
+        await sim.stop()
+    await eventually(lambda: _async(emsp.of("POST", "/cdrs")))
+    session = await eventually(lambda: finished_session(app))
+    api = await api_for(app)
+
+    async def delivered() -> Any:
+        details = await api.get(f"/sessions/{session['id']}/details")
+        return details if [c["status"] for c in details["cdrs"]] == ["delivered"] else None
+
+    details = await eventually(delivered)
+    assert details["roaming"]["oicp"] is None
+    assert details["roaming"]["ocpi"] == {**details["roaming"]["ocpi"], "token_uid": "AABB0011",
+                                          "party": "NL*EMS"}
+    assert details["cdrs"][0]["operation"] == "POST cdrs" and details["cdrs"][0]["partner"] == \
+        f"ocpi:{details['roaming']['ocpi']['partner']}" and details["power_w"] is None
+    cost = details["cost"]
+    kwh = (session["meter_stop_wh"] - session["meter_start_wh"]) / 1000
+    assert (cost["final"], cost["tariff_id"], cost["source"], cost["currency"]) == \
+        (True, "AC-1", "ocpi CDR", "EUR")
+    assert cost["total_cost"]["incl_vat"] == round(kwh * 0.40 * 1.19, 4)
