@@ -46,14 +46,14 @@ async def fleet(db: asyncpg.Pool | asyncpg.Connection, since: datetime, recent: 
     evses = {row["status"]: row["count"] for row in await db.fetch(
         "SELECT status, count(*) FROM evses WHERE retired_at IS NULL GROUP BY status")}
     active = await db.fetchval("SELECT count(*) FROM sessions WHERE status = 'active'")
-    # Each active session's latest whole-meter power sample, if recent enough to be "now".
+    # Each active session's latest whole-meter power sample, if recent enough to be "now" (one
+    # index probe per session, newest first: not a scan of their samples).
     power = await db.fetchval(
-        f"""SELECT coalesce(sum(value), 0) FROM (
-              SELECT DISTINCT ON (m.session_id) m.value, m.sampled_at FROM meter_samples m
-              JOIN sessions s ON s.id = m.session_id AND s.status = 'active'
-              WHERE m.measurand = $1 AND {whole_meter("m")}
-              ORDER BY m.session_id, m.sampled_at DESC, m.id DESC) latest
-            WHERE sampled_at > now() - make_interval(secs => $2)""",
+        f"""SELECT coalesce(sum(latest.value), 0) FROM sessions s CROSS JOIN LATERAL (
+              SELECT m.value, m.sampled_at FROM meter_samples m
+              WHERE m.session_id = s.id AND m.measurand = $1 AND {whole_meter("m")}
+              ORDER BY m.sampled_at DESC, m.id DESC LIMIT 1) latest
+            WHERE s.status = 'active' AND latest.sampled_at > now() - make_interval(secs => $2)""",
         POWER, POWER_FRESH_S)
     energy = await energy_since(db, since)
     # EVSEs in fault, and chargers as a whole (evse_number 0: OCPP 1.6 connector 0).
@@ -101,8 +101,11 @@ async def energy_since(db: asyncpg.Pool | asyncpg.Connection, since: datetime) -
                          ORDER BY m.sampled_at DESC, m.id DESC LIMIT 1), s.meter_start_wh) END
                          AS start_wh
               FROM sessions s
-              WHERE s.started_at IS NOT NULL AND s.status IN ('active', 'completed')
-                AND (s.stopped_at IS NULL OR s.stopped_at >= $1)) energy
+              WHERE s.started_at IS NOT NULL AND (s.status = 'active' OR (
+                    s.status = 'completed' AND s.stopped_at >= $1
+                    -- by the (status, created_at) index: a session begun a week before it ended
+                    -- today is not counted (none such charges for a week)
+                    AND s.created_at >= $1 - interval '7 days'))) energy
             WHERE stop_wh IS NOT NULL AND start_wh IS NOT NULL""",
         since, ENERGY_REGISTER)
     return float(value)
