@@ -25,6 +25,8 @@ TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
 REFUSED = ("ClientConnectorError: Cannot connect to host hub.example.com:443 ssl:default "
            "[Connect call failed ('203.0.113.7', 443)]")
 PHONE = {"width": 390, "height": 800}
+# What the pages look at again every 5 s (power, energy, deliveries) rather than hear of.
+POLLED = 20_000
 
 # Layout facts, read from the page in one evaluation each.
 ROW_TOPS = """(row) => [...row.cells].filter((c) => c.offsetParent !== null)
@@ -91,8 +93,10 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         assert answer["Result"] is True, answer
         session_id = answer["CPOPartnerSessionID"]
         await expect(tiles.locator('[data-metric="sessions"] .tile-value')).to_have_text("1")
-        await expect(tiles.locator('[data-metric="power"] .tile-value')).to_have_text("11.0 kW")
-        await expect(tiles.locator('[data-metric="energy"] .tile-value')).not_to_have_text("0.0 kWh")
+        await expect(tiles.locator('[data-metric="power"] .tile-value')).to_have_text(
+            "11.0 kW", timeout=POLLED)
+        await expect(tiles.locator('[data-metric="energy"] .tile-value')).not_to_have_text(
+            "0.0 kWh", timeout=POLLED)
         # A fault, with the vendor's own words.
         await sim.call(call.StatusNotification(connector_id=2, error_code="GroundFailure",
                                                status="Faulted", info="RCD tripped",
@@ -124,7 +128,7 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await row.locator("a").first.click()
         charging = page.locator('.evse-card[data-evse="1"]')
         live = charging.locator(".live-session")
-        await expect(live.locator(".power")).to_contain_text("11.0 kW")
+        await expect(live.locator(".power")).to_contain_text("11.0 kW", timeout=POLLED)
         await expect(live.locator(".energy")).to_contain_text("kWh")
         await expect(live.locator(".cost")).to_contain_text("EUR")
         await expect(charging.locator("button.start")).to_have_count(0)
@@ -176,8 +180,8 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         # Stopped by Hubject: the CDR goes, and the page shows it delivered.
         stop = {k: start[k] for k in ("SessionID", "ProviderID", "EvseID", "EMPPartnerSessionID")}
         assert (await hubject.remote_stop(cpo_url(app), stop))["Result"] is True
-        await expect(page.locator('#cdrs tr[data-status="delivered"]')).to_have_count(1,
-                                                                                     timeout=20000)
+        await expect(page.locator('#cdrs tr[data-status="delivered"]')).to_have_count(
+            1, timeout=POLLED)
         await expect(facts.locator("#session-tariff")).to_contain_text("oicp CDR")
         await screenshot(page, "session-roaming")
 

@@ -30,6 +30,7 @@ export async function show(main, shell, id) {
 
   let session = null;
   let partners = [];
+  let delivering = false; // a CDR of this session waits for its delivery: looked at again
   const loadFacts = async () => {
     let details;
     [session, details] = await Promise.all([get(`/sessions/${id}`), get(`/sessions/${id}/details`)]);
@@ -56,6 +57,7 @@ export async function show(main, shell, id) {
       ...fact("Transaction", session.transaction_id || "—"));
     stop.hidden = session.status !== "active";
     cdrs.replaceChildren(cdrTable(details.cdrs, name));
+    delivering = details.cdrs.some((c) => c.status === "pending");
   };
   const loadChart = async () => {
     const samples = await get(`/sessions/${id}/meter-values`);
@@ -70,7 +72,7 @@ export async function show(main, shell, id) {
   const load = async () => { await loadFacts(); await loadChart(); };
   const reload = coalesce(() => load().catch(() => null), 500);
   const domain = (event) => { if (event.session_id === id) reload(); };
-  const ticking = setInterval(() => session?.status === "active" && loadFacts().catch(() => null), 5000);
+  const ticking = setInterval(() => (session?.status === "active" || delivering) && loadFacts().catch(() => null), 5000);
   await load();
   follow({ session: id }, { ready: reload, domain, unauthorized: shell.unauthorized });
   return () => clearInterval(ticking);
