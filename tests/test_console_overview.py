@@ -194,6 +194,11 @@ async def test_the_console_answers_the_operator(make_app: AppFactory, hubject: S
         await expect(card.locator(".oldest")).to_contain_text("10 min")
         assert "ClientConnectorError" not in await card.inner_text()
         await screenshot(page, "roaming-errors")
+        # Its outbox: by its name, each message's error in words.
+        await card.locator(".count.failed").click()
+        await expect(page.locator("#outbox-title")).to_have_text("Outbox of Hubject")
+        await expect(page.locator("#outbox")).to_contain_text(
+            "connection refused by hub.example.com:443")
 
         # A phone: the overview fits, the sessions keep their Status, the log's lines keep
         # their time with their frame, the chart's labels stay readable.

@@ -27,6 +27,7 @@ from csms.operator.console.sessions import COOKIE, ConsoleSessions
 from csms.operator.http import commands_api, device_model_api, registration_api, reservations_api
 from csms.operator.http.json_bodies import BadJson, json_body
 from csms.operator.http.openapi import openapi_document
+from csms.operator.roaming_errors import in_words
 from csms.security.clients import client_address, client_key, networks
 from csms.security.throttle import FailureLimit
 from csms.storage import outbox_view as outbox
@@ -576,7 +577,9 @@ class AdminApi:
         limit = query_int(request, "limit", 100, 1, 1000)
         assert limit is not None
         rows = await outbox.list_messages(self.pool, request.query.get("partner"), status, limit)
-        return reply([record(row) for row in rows])
+        # The error in words beside the text stored (csms/operator/roaming_errors.py).
+        return reply([{**record(row), "error_words": in_words(row["last_error"], "the partner")}
+                      for row in rows])
 
     async def retry_outbox(self, request: web.Request) -> web.Response:
         try:

@@ -78,7 +78,7 @@ async function outbox(main, shell, spec) {
     rows.replaceChildren(...messages.map((m) => h("tr", { dataset: { id: m.id } },
       h("td", {}, String(m.id)), h("td", {}, m.operation, h("div", { class: "muted small" }, m.path)),
       h("td", { class: "wide" }, time(m.created_at)), h("td", {}, String(m.attempts)),
-      h("td", { class: m.last_error ? "error small" : "small" }, m.last_error || (m.delivered_at ? `delivered ${time(m.delivered_at)}` : "")),
+      h("td", { class: m.last_error ? "error small" : "small", title: m.last_error || "" }, m.error_words || (m.delivered_at ? `delivered ${time(m.delivered_at)}` : "")),
       h("td", {}, m.status === "delivered" ? "" : h("button", { type: "button", class: "retry", onclick: () => retry(m) }, "Retry")))));
     if (!messages.length) rows.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, `No ${status} messages.`)));
   };
