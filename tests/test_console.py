@@ -393,7 +393,7 @@ async def test_console_in_chromium(make_app: AppFactory, hubject: SimulatedHubje
     await sim.start()
     try:
         await expect(row.locator(".state")).to_have_text("online")
-        await expect(row.locator('.evse[data-evse="1"]')).to_have_text("available")
+        await expect(row.locator('.evse[data-evse="1"]')).to_have_text("1 available")
         await expect(row).to_contain_text("SimVendor SimModel")
         await screenshot(page, "chargers")
 

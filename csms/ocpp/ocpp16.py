@@ -89,6 +89,13 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel, SmartCharging16):
             self.charge_point_id, connector_id, connector_id, evse_status_16(status), status,
             None if error_code == "NoError" else error_code, at or now(),
         )
+        vendor = {k: kwargs[k] for k in ("info", "vendor_id", "vendor_error_code") if kwargs.get(k)}
+        if error_code != "NoError" or vendor.keys() - {"vendor_id"}:  # a vendorId alone says nothing
+            # What the domain has no place for, kept for the console beside the status (rare:
+            # faults and vendor notes only, no write per ordinary status change).
+            await self.report("StatusNotification", {"connector_id": connector_id,
+                                                     "status": status, "error_code": error_code,
+                                                     **vendor})
         return call_result.StatusNotification()
 
     @on(Action.authorize)

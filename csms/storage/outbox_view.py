@@ -43,7 +43,7 @@ async def overview(conn: asyncpg.Connection, partner: str, operations: list[str]
     counts = {row["status"]: row["count"] for row in await conn.fetch(
         "SELECT status, count(*) FROM outbox WHERE partner = $1 GROUP BY status", partner)}
     waiting = await conn.fetchrow(
-        """SELECT id, operation, attempts, last_error, next_attempt_at FROM outbox
+        """SELECT id, operation, attempts, last_error, next_attempt_at, created_at FROM outbox
            WHERE partner = $1 AND status = 'pending' ORDER BY id LIMIT 1""", partner)
     failed = await conn.fetchrow(
         """SELECT id, operation, last_error FROM outbox WHERE partner = $1 AND status = 'failed'

@@ -30,6 +30,7 @@ from csms.operator.http.api import (
 )
 from csms.operator.http.auditing import AUDIT_ACTOR, AUDIT_PARAMETERS
 from csms.operator.roaming import Roaming
+from csms.operator.roaming_errors import in_words
 from csms.security.credentials import Busy, hash_password
 from csms.storage import outbox_view as outbox
 from csms.storage import store, user_store
@@ -200,8 +201,12 @@ class Console:
         for party in await self.roaming.ocpi_partners(self.pool):
             parties = [f"{r.get('country_code')}*{r.get('party_id')} ({r.get('role')})"
                        for r in party.roles if isinstance(r, dict)]
+            # By its business name (its credentials' roles), else the name it was registered by.
+            business = next((str(r["business_details"]["name"]) for r in party.roles
+                             if isinstance(r, dict) and isinstance(r.get("business_details"), dict)
+                             and r["business_details"].get("name")), None)
             partners.append({"partner": party.outbox_name, "kind": "ocpi",
-                             "name": party.name or f"OCPI party {party.id}",
+                             "name": business or party.name or f"OCPI party {party.id}",
                              "registration": party.status, "parties": parties,
                              "versions_url": party.versions_url, "version": party.version})
         # One snapshot: counts, state and last pushes agree even while messages are delivered.
@@ -209,6 +214,11 @@ class Console:
                                                                  readonly=True):
             for partner in partners:
                 partner.update(await self._delivery(conn, partner["partner"], partner["kind"]))
+        for partner in partners:  # the errors as the operator reads them
+            for key in ("waiting", "last_failed", "last_status_push", "last_data_push"):
+                if partner.get(key):
+                    partner[key]["error_words"] = in_words(partner[key].get("last_error"),
+                                                           partner["name"])
         return web.json_response(partners)
 
     async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:

@@ -134,6 +134,9 @@ ROUTES: dict[tuple[str, str], Role | None] = {
     ("POST", "/api-tokens"): ADMIN,
     ("POST", "/api-tokens/{id}/revoke"): ADMIN,
     ("GET", "/audit"): ADMIN,
+    # the console's overview
+    ("GET", "/overview"): VIEWER,
+    ("GET", "/sessions/{id}/details"): VIEWER,
 }
 
 

@@ -53,6 +53,7 @@ from csms.operator.http.auditing import (
 )
 from csms.operator.http.json_bodies import BadJson, json_body
 from csms.operator.http.openapi import openapi_document
+from csms.operator.roaming_errors import in_words
 from csms.security.clients import client_address, client_key, networks
 from csms.security.credentials import PasswordCheck
 from csms.security.throttle import FailureLimit
@@ -242,6 +243,8 @@ class AdminApi:
         from csms.operator.http import profiles_api  # it builds on this module's names
         profiles_api.routes(self)
         users_api.routes(self)
+        from csms.operator.http import overview_api  # it builds on this module's names
+        overview_api.routes(self)
 
     @property
     def port(self) -> int:
@@ -694,7 +697,9 @@ class AdminApi:
         limit = query_int(request, "limit", 100, 1, 1000)
         assert limit is not None
         rows = await outbox.list_messages(self.pool, request.query.get("partner"), status, limit)
-        return reply([record(row) for row in rows])
+        # The error in words beside the text stored (csms/operator/roaming_errors.py).
+        return reply([{**record(row), "error_words": in_words(row["last_error"], "the partner")}
+                      for row in rows])
 
     async def retry_outbox(self, request: web.Request) -> web.Response:
         try:

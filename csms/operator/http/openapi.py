@@ -299,6 +299,7 @@ def openapi_document() -> dict[str, Any]:
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
             **_users_paths(),
+            **_overview_paths(),
         }),
     }
 
@@ -311,6 +312,11 @@ def _users_paths() -> dict[str, Any]:
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
     from csms.operator.http.profiles_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp)
+
+
+def _overview_paths() -> dict[str, Any]:
+    from csms.operator.http.overview_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
 
 
 def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:

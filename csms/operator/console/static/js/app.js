@@ -8,9 +8,11 @@ import * as sessions from "./sessions.js";
 import * as session from "./session.js";
 import * as roaming from "./roaming.js";
 import * as audit from "./audit.js";
+import * as overview from "./overview.js";
 
 const main = document.getElementById("main");
 const routes = [
+  [/^#\/overview$/, overview, "overview"],
   [/^#\/chargers\/(.+)$/, charger, "chargers"],
   [/^#\/chargers$/, chargers, "chargers"],
   [/^#\/sessions\/(.+)$/, session, "sessions"],
@@ -57,7 +59,7 @@ function showLogin() {
       return;
     }
     document.body.classList.remove("anonymous");
-    const target = wanted && !wanted.startsWith("#/login") ? wanted : "#/chargers";
+    const target = wanted && !wanted.startsWith("#/login") ? wanted : "#/overview";
     if (location.hash === target) route();
     else location.hash = target; // hashchange routes
   } },
@@ -73,7 +75,7 @@ async function route() {
   stopFollowing();
   if (leave) leave();
   leave = null;
-  const hash = location.hash || "#/chargers";
+  const hash = location.hash || "#/overview";
   for (const [pattern, page, section] of routes) {
     const match = hash.match(pattern);
     if (!match) continue;
@@ -90,7 +92,7 @@ async function route() {
     }
     return;
   }
-  location.hash = "#/chargers";
+  location.hash = "#/overview";
 }
 
 document.getElementById("logout").addEventListener("click", async () => {

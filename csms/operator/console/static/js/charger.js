@@ -5,7 +5,8 @@ import { follow } from "./live.js";
 import { certificatesPanel } from "./certificates.js";
 import { jobsPanel } from "./jobs.js";
 import { localListPanel } from "./locallist.js";
-import { badge, coalesce, h, time } from "./view.js";
+import { outcomeWords } from "./outcomes.js";
+import { badge, coalesce, duration, energy, h, money, power, time } from "./view.js";
 
 const LOG_LINES = 500;
 
@@ -36,10 +37,8 @@ export async function show(main, shell, id) {
     outcome.className = "outcome busy";
     outcome.textContent = `${label}: waiting for the charger…`;
     const answer = await call(command, { method: "POST", body });
-    const result = answer.data?.outcome || answer.data?.error || `HTTP ${answer.status}`;
-    const detail = answer.data?.detail && Object.keys(answer.data.detail).length ? ` ${JSON.stringify(answer.data.detail)}` : "";
     outcome.className = `outcome ${answer.ok ? "ok" : "bad"}`;
-    outcome.textContent = `${label}: ${result}${detail}`;
+    outcome.textContent = `${label}: ${outcomeWords(answer)}`;
     reload();
   };
   resetSoft.addEventListener("click", () => run("Soft reset", `${path}/reset`, { hard: false }));
@@ -47,7 +46,13 @@ export async function show(main, shell, id) {
   wholeOff.addEventListener("click", () => run("Charger unavailable", `${path}/availability`, { evse: 0, operative: false }));
   wholeOn.addEventListener("click", () => run("Charger available", `${path}/availability`, { evse: 0, operative: true }));
 
-  const evseCard = (evse, active) => {
+  // What fits the state: an offline charger takes no command; a charging EVSE no start nor unlock;
+  // only the availability change that applies.
+  const faultWords = (fault) => [
+    fault?.vendorErrorCode ? ` — vendor ${fault.vendorId ? `${fault.vendorId} ` : ""}code ${fault.vendorErrorCode}` : "",
+    fault?.info ? ` — “${fault.info}”` : ""];
+  const STARTABLE = ["available", "preparing", "occupied", "reserved", "unknown"];
+  const evseCard = (evse, active, online, live, fault) => {
     const n = evse.evse_number;
     const token = h("input", { type: "text", class: "token", placeholder: "Token", "aria-label": `Token for EVSE ${n}`, dataset: { evse: n } });
     const start = h("button", { type: "submit", class: "start", dataset: { evse: n } }, "Start");
@@ -58,19 +63,27 @@ export async function show(main, shell, id) {
     } }, token, start);
     return h("article", { class: "card evse-card", dataset: { evse: n } },
       h("header", {}, h("strong", {}, `EVSE ${n}`), " ", badge(evse.status, { class: `badge evse-status s-${evse.status}` })),
-      h("p", { class: "muted small" }, evse.evse_id || "no EvseID", evse.error_code ? ` — ${evse.error_code}` : "",
-        evse.status_at ? ` — since ${time(evse.status_at)}` : ""),
+      h("p", { class: "muted small" }, evse.evse_id || "no EvseID", evse.status_at ? ` — since ${time(evse.status_at)}` : ""),
+      evse.error_code || fault ? h("p", { class: "fault" }, `Error ${evse.error_code || fault?.errorCode || ""}`, ...faultWords(fault)) : "",
       h("ul", { class: "connectors" }, evse.connectors.map((c) => h("li", { dataset: { connector: c.connector_number } },
         `Connector ${c.connector_number}: `, badge(c.status, { class: `badge connector-status s-${c.status}` }),
         c.ocpp_status ? h("span", { class: "muted small" }, ` (${c.ocpp_status})`) : ""))),
       active ? h("p", {}, "Session ", h("a", { href: `#/sessions/${active.id}` }, active.token_uid || active.id.slice(0, 8)),
         ` since ${time(active.started_at)}`) : "",
-      h("div", { class: "actions" },
+      active ? h("div", { class: "live-session", dataset: { session: active.id } },
+        h("span", { class: "power" }, h("b", {}, power(live?.power_w)), " now"),
+        h("span", { class: "energy" }, h("b", {}, energy(active.energy_wh)), " so far"),
+        h("span", { class: "duration" }, h("b", {}, duration(active.started_at, null))),
+        h("span", { class: "cost" }, live?.cost ? [h("b", {}, money(live.cost.total_cost?.incl_vat ?? live.cost.total_cost?.excl_vat, live.cost.currency)), " so far"]
+          : h("span", { class: "muted" }, "no tariff"))) : "",
+      online ? h("div", { class: "actions" },
         active ? h("button", { type: "button", class: "stop danger", dataset: { needs: "operator" }, onclick: () => run(`Stop on EVSE ${n}`, `/sessions/${active.id}/stop`) }, "Stop")
-          : form,
-        h("button", { type: "button", class: "unlock", dataset: { needs: "operator" }, onclick: () => run(`Unlock EVSE ${n}`, `${path}/evses/${n}/unlock`) }, "Unlock"),
-        h("button", { type: "button", dataset: { needs: "operator" }, onclick: () => run(`EVSE ${n} unavailable`, `${path}/availability`, { evse: n, operative: false }) }, "Unavailable"),
-        h("button", { type: "button", dataset: { needs: "operator" }, onclick: () => run(`EVSE ${n} available`, `${path}/availability`, { evse: n, operative: true }) }, "Available")));
+          : STARTABLE.includes(evse.status) ? form : "",
+        active ? "" : h("button", { type: "button", class: "unlock", dataset: { needs: "operator" }, onclick: () => run(`Unlock EVSE ${n}`, `${path}/evses/${n}/unlock`) }, "Unlock"),
+        evse.status === "unavailable"
+          ? h("button", { type: "button", class: "make-available", dataset: { needs: "operator" }, onclick: () => run(`EVSE ${n} available`, `${path}/availability`, { evse: n, operative: true }) }, "Make available")
+          : h("button", { type: "button", class: "make-unavailable", dataset: { needs: "operator" }, onclick: () => run(`EVSE ${n} unavailable`, `${path}/availability`, { evse: n, operative: false }) }, "Make unavailable"))
+        : h("p", { class: "offline-note" }, "Offline: no command can reach it until it connects."));
   };
 
   // A reload must not wipe a token being typed.
@@ -79,8 +92,14 @@ export async function show(main, shell, id) {
     return evses.contains(field) && field.tagName === "INPUT" && field.value !== "";
   };
   const load = async () => {
-    const [cp, active] = await Promise.all([get(path), get(`/sessions?status=active&charge_point=${encodeURIComponent(id)}`)]);
+    const [cp, active, reports] = await Promise.all([get(path), get(`/sessions?status=active&charge_point=${encodeURIComponent(id)}`),
+      get(`${path}/reports?kind=StatusNotification&limit=20`).catch(() => [])]);
+    const live = new Map(await Promise.all(active.items.map(async (s) => [s.id, await get(`/sessions/${s.id}/details`).catch(() => null)])));
     const state = cp.connected ? "online" : "offline";
+    const unavailable = cp.evses.filter((e) => e.status === "unavailable").length;
+    for (const button of [resetSoft, resetHard]) button.hidden = !cp.connected;
+    wholeOff.hidden = !cp.connected || (cp.evses.length > 0 && unavailable === cp.evses.length);
+    wholeOn.hidden = !cp.connected || unavailable === 0;
     head.replaceChildren(
       h("span", {}, badge(state, { class: `badge state s-${state}`, id: "charger-state" })),
       h("span", {}, cp.protocol || "protocol unknown"),
@@ -89,11 +108,17 @@ export async function show(main, shell, id) {
       h("span", {}, `serial ${cp.serial_number || "—"}`),
       h("span", {}, `last seen ${time(cp.last_seen)}`),
       h("span", {}, `booted ${time(cp.last_boot)}`),
-      cp.node_id ? h("span", { class: "muted" }, `node ${cp.node_id}`) : "");
+      cp.node_id ? h("span", { class: "muted" }, `node ${cp.node_id}`) : "",
+      // The charger as a whole (OCPP 1.6 connector 0) in fault, with its vendor's words.
+      cp.error_code ? h("span", { class: "fault", id: "charger-fault" }, `Error ${cp.error_code}`,
+        ...faultWords(reports.map((r) => r.payload).find((p) => p.connectorId === 0))) : "");
     if (cp.protocol === "ocpp2.0.1" && !main.querySelector("#device-model")) evses.after(deviceModel(path));
     if (typing() && evses.childElementCount) { reload(); return; } // again shortly
     const byEvse = new Map(active.items.map((s) => [s.evse_number, s]));
-    evses.replaceChildren(...(cp.evses.length ? cp.evses.map((e) => evseCard(e, byEvse.get(e.evse_number)))
+    // The charger's last word on a fault (1.6 StatusNotification: info, vendor code), newest first.
+    const faultOf = (e) => e.error_code ? reports.map((r) => r.payload).find((p) => p.connectorId === e.evse_number) : null;
+    evses.replaceChildren(...(cp.evses.length ? cp.evses.map((e) => evseCard(e, byEvse.get(e.evse_number), cp.connected,
+      live.get(byEvse.get(e.evse_number)?.id), faultOf(e)))
       : [h("p", { class: "muted" }, "No EVSEs known yet.")]));
   };
   const reload = coalesce(() => load().catch(() => null), 300);
@@ -128,10 +153,13 @@ export async function show(main, shell, id) {
   const frame = (f) => {
     if (loading) loading.push(f); else append(f);
     if (/StatusNotification|LocalList|Certificate/.test(f.frame)) reports();
+    if (/StatusNotification/.test(f.frame)) reload(); // the charger's own fault makes no EVSE event
   };
   const domain = (event) => { if (event.charge_point_id === id) reload(); };
 
   await load();
   follow({ charge_point: id }, { ready: () => { reload(); loadLog().catch(() => null); }, domain, frame, unauthorized: shell.unauthorized });
-  return null;
+  // A session's power, energy and cost move on between status events.
+  const ticking = setInterval(() => evses.querySelector(".live-session") && reload(), 5000);
+  return () => clearInterval(ticking);
 }

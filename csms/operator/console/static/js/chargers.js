@@ -41,8 +41,10 @@ export async function show(main, shell) {
     h("td", { class: "wide" }, c.protocol || "—"),
     h("td", { class: "wide" }, [c.vendor, c.model].filter(Boolean).join(" ") || "—"),
     h("td", { class: "wide" }, c.firmware_version || "—"),
-    h("td", { class: "evses" }, c.evses.map((e) => badge(e.status, {
-      class: `badge evse s-${e.status}`, dataset: { evse: e.evse_number }, title: `EVSE ${e.evse_number} ${e.evse_id || ""}` }))),
+    // The cell stays a table cell (its row aligned); its badges say which EVSE they are.
+    h("td", { class: "evses" }, h("div", { class: "evse-list" }, c.evses.map((e) => h("span", {
+      class: `badge evse s-${e.status}`, dataset: { evse: e.evse_number }, title: `EVSE ${e.evse_number} ${e.evse_id || ""}` },
+    h("span", { class: "n" }, String(e.evse_number)), " ", e.status)))),
     h("td", { class: "wide" }, time(c.last_seen)));
   const render = () => {
     const shown = [...chargers.values()].filter(matches);

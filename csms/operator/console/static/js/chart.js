@@ -1,7 +1,7 @@
 // A small SVG chart: energy charged (kWh, left axis) and power (kW, right axis) over time.
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 640, H = 260, LEFT = 48, RIGHT = 48, TOP = 28, BOTTOM = 32;
+const WIDTH = 640, H = 260, LEFT = 48, RIGHT = 48, TOP = 28, BOTTOM = 32;
 
 function svg(tag, attributes = {}, text) {
   const element = document.createElementNS(NS, tag);
@@ -10,8 +10,10 @@ function svg(tag, attributes = {}, text) {
   return element;
 }
 
-// series: { energy: [[Date, kWh]], power: [[Date, kW]] }
-export function drawChart(series) {
+// series: { energy: [[Date, kWh]], power: [[Date, kW]] }; options: start (the time axis begins
+// there), width (the box's width in px: one unit a pixel, so labels keep their size on a phone).
+export function drawChart(series, { start = null, width = WIDTH } = {}) {
+  const W = Math.max(300, Math.min(WIDTH * 2, width || WIDTH));
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
     "aria-label": "Energy and power over time" });
   const points = [...series.energy, ...series.power];
@@ -19,7 +21,8 @@ export function drawChart(series) {
     root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty" }, "No meter values yet"));
     return root;
   }
-  const t0 = Math.min(...points.map((p) => +p[0]));
+  const t0 = start ? +start : Math.min(...points.map((p) => +p[0]));
+  root.dataset.from = new Date(t0).toISOString(); // where the time axis begins
   const t1 = Math.max(t0 + 1000, ...points.map((p) => +p[0]));
   const maxEnergy = nice(Math.max(0.1, ...series.energy.map((p) => p[1])));
   const maxPower = nice(Math.max(0.1, ...series.power.map((p) => p[1])));

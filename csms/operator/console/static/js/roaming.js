@@ -1,7 +1,7 @@
 // Roaming partners: connection state, outbox (pending, failed with last error, delivered), retry, last pushes.
 import { call, get } from "./api.js";
 import { follow } from "./live.js";
-import { badge, coalesce, h, time } from "./view.js";
+import { age, badge, coalesce, h, time } from "./view.js";
 
 const POLL = 5000; // deliveries do not notify; the queueing of messages does
 
@@ -27,8 +27,10 @@ async function overview(main, shell) {
         h("a", { href: `${link}?status=pending`, class: "count pending" }, `${p.outbox.pending} pending`), " · ",
         h("a", { href: `${link}?status=failed`, class: "count failed" }, `${p.outbox.failed} failed`), " · ",
         h("a", { href: `${link}?status=delivered`, class: "count delivered" }, `${p.outbox.delivered} delivered`)),
-      waiting ? h("p", { class: "error small" }, `Retrying #${waiting.id} ${waiting.operation} (attempt ${waiting.attempts}, next ${time(waiting.next_attempt_at)}): ${waiting.last_error || ""}`) : "",
-      p.last_failed ? h("p", { class: "error small" }, `Last failed #${p.last_failed.id} ${p.last_failed.operation}: ${p.last_failed.last_error || ""}`) : "",
+      p.waiting ? h("p", { class: "small oldest" }, `Oldest pending: ${age(p.waiting.created_at)} old`) : "",
+      // The error in words; as stored (for the logs' reader) on hover.
+      waiting ? h("p", { class: "error small last-error", title: waiting.last_error || "" }, `Retrying #${waiting.id} ${waiting.operation} (attempt ${waiting.attempts}, next ${time(waiting.next_attempt_at)}): ${waiting.error_words || ""}`) : "",
+      p.last_failed ? h("p", { class: "error small last-failed", title: p.last_failed.last_error || "" }, `Last failed #${p.last_failed.id} ${p.last_failed.operation}: ${p.last_failed.error_words || ""}`) : "",
       h("p", { class: "small" }, "EVSE status push: ", push(p.last_status_push)),
       h("p", { class: "small" }, "EVSE data push: ", push(p.last_data_push)),
       p.last_delivered_at ? h("p", { class: "muted small" }, `Last delivery ${time(p.last_delivered_at)}`) : "");
@@ -54,11 +56,16 @@ async function outbox(main, shell, spec) {
     h("button", { type: "button", role: "tab", dataset: { status: value }, onclick: () => { status = value; load(); } }, value)));
   main.replaceChildren(h("section", {},
     h("p", { class: "crumbs" }, h("a", { href: "#/roaming" }, "Roaming"), " / "),
-    h("h1", {}, `Outbox of ${partner}`), tabs, outcome,
+    h("h1", { id: "outbox-title" }, `Outbox of ${partner}`), tabs, outcome,
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Operation"), h("th", { class: "wide" }, "Queued"),
         h("th", {}, "Attempts"), h("th", {}, "Last error / delivered"), h("th", {}, ""))),
       rows))));
+  // The partner by its business name.
+  get("/partners").then((all) => {
+    const found = all.find((p) => p.partner === partner);
+    if (found) main.querySelector("#outbox-title").textContent = `Outbox of ${found.name}`;
+  }).catch(() => null);
   const retry = async (message) => {
     const answer = await call(`/outbox/${message.id}/retry`, { method: "POST" });
     outcome.className = `outcome ${answer.ok ? "ok" : "bad"}`;
@@ -71,7 +78,7 @@ async function outbox(main, shell, spec) {
     rows.replaceChildren(...messages.map((m) => h("tr", { dataset: { id: m.id } },
       h("td", {}, String(m.id)), h("td", {}, m.operation, h("div", { class: "muted small" }, m.path)),
       h("td", { class: "wide" }, time(m.created_at)), h("td", {}, String(m.attempts)),
-      h("td", { class: m.last_error ? "error small" : "small" }, m.last_error || (m.delivered_at ? `delivered ${time(m.delivered_at)}` : "")),
+      h("td", { class: m.last_error ? "error small" : "small", title: m.last_error || "" }, m.error_words || (m.delivered_at ? `delivered ${time(m.delivered_at)}` : "")),
       h("td", {}, m.status === "delivered" ? "" : h("button", { type: "button", class: "retry", dataset: { needs: "operator" }, onclick: () => retry(m) }, "Retry")))));
     if (!messages.length) rows.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, `No ${status} messages.`)));
   };

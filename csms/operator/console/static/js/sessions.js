@@ -18,21 +18,22 @@ export async function show(main, shell) {
   main.replaceChildren(h("section", {}, h("h1", {}, "Sessions"), tabs,
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Charger / EVSE"), h("th", {}, "Token / EvcoID"),
-        h("th", { class: "wide" }, "Partner"), h("th", {}, "Energy"), h("th", {}, "Duration"), h("th", { class: "wide" }, "Status"))),
+        h("th", { class: "wide" }, "Partner"), h("th", {}, "Energy"), h("th", { class: "wide" }, "Duration"), h("th", { class: "status" }, "Status"))),
       rows)), more));
   more.addEventListener("click", () => { limit += PAGE; load(); });
 
   let items = [];
+  let names = null;
   const render = () => {
     for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     rows.replaceChildren(...items.map((s) => h("tr", { dataset: { id: s.id, status: s.status } },
       h("td", {}, h("a", { href: `#/sessions/${s.id}` }, time(s.started_at || s.requested_at || s.created_at))),
       h("td", {}, h("a", { href: `#/chargers/${encodeURIComponent(s.charge_point_id)}` }, s.charge_point_id), ` / ${s.evse_number}`),
       h("td", { class: "token" }, s.token_uid || "—"),
-      h("td", { class: "wide" }, partnerOf(s) || "—"),
+      h("td", { class: "wide" }, partnerOf(s, names) || "—"),
       h("td", {}, energy(s.energy_wh)),
-      h("td", {}, duration(s.started_at, s.stopped_at)),
-      h("td", { class: "wide" }, badge(s.status)))));
+      h("td", { class: "wide" }, duration(s.started_at, s.stopped_at)),
+      h("td", { class: "status" }, badge(s.status)))));
     if (!items.length) rows.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No sessions.")));
     more.hidden = items.length < limit;
   };
@@ -40,6 +41,9 @@ export async function show(main, shell) {
     const query = new URLSearchParams({ limit });
     if (view) query.set("status", view);
     items = (await get(`/sessions?${query}`)).items;
+    if (!names && items.some((s) => s.attributes?.ocpi)) {  // OCPI partners by their business names
+      names = new Map((await get("/partners").catch(() => [])).map((p) => [p.partner, p.name]));
+    }
     render();
   };
   const reload = coalesce(() => load().catch(() => null), 500);

@@ -36,10 +36,11 @@ export function badge(status, extra = {}) {
 }
 
 // The roaming partner a session belongs to, from what the bridges keep in its attributes.
-export function partnerOf(session) {
+// names: the partners' business names by outbox key ("ocpi:3"), from /partners, where known.
+export function partnerOf(session, names = null) {
   const attributes = session.attributes || {};
   if (attributes.oicp) return `Hubject${attributes.oicp.ProviderID ? ` (${attributes.oicp.ProviderID})` : ""}`;
-  if (attributes.ocpi) return `OCPI party ${attributes.ocpi.partner ?? ""}`.trim();
+  if (attributes.ocpi) return names?.get(`ocpi:${attributes.ocpi.partner}`) || `OCPI party ${attributes.ocpi.partner ?? ""}`.trim();
   return "";
 }
 
@@ -54,4 +55,17 @@ export function coalesce(fn, ms) {
 
 export function failure(main, error) {
   main.replaceChildren(h("p", { class: "error" }, `Could not load: ${error.message}`));
+}
+
+// How long ago: "40 s", "12 min", "3 h 5 min".
+export function age(iso) {
+  return iso ? duration(iso, null) : "—";
+}
+
+export function power(w) {
+  return w === null || w === undefined ? "—" : `${(w / 1000).toFixed(1)} kW`;
+}
+
+export function money(amount, currency) {
+  return amount === null || amount === undefined ? "—" : `${Number(amount).toFixed(2)} ${currency || ""}`.trim();
 }
