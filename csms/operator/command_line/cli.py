@@ -429,7 +429,8 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", default="", help="a name to know the partner by")
         sub.add_argument("--plain", action="store_true",
                          help="send our token unencoded (peers that predate 2.2.1's base64)")
-    ocpi_commands.add_parser("partners", parents=[common], help="list partners")
+    tables.add_json_option(ocpi_commands.add_parser("partners", parents=[common],
+                                                    help="list partners"))
     unregister = ocpi_commands.add_parser("unregister", parents=[common], help="end a partnership")
     unregister.add_argument("id", type=int)
     sync_ocpi = ocpi_commands.add_parser(
