@@ -45,6 +45,7 @@ def test_every_help_shows_the_defaults() -> None:
         assert isinstance(parser, Parser), prog  # so its own sub-commands are too
         formatter = parser._get_formatter()
         assert isinstance(formatter, DefaultsShown), prog
+        assert parser.format_help()  # every help renders
         for action in parser._actions:
             if not shows_default(action):
                 continue
