@@ -315,6 +315,11 @@ BAD_INPUT = [
     (["charge-points", "add", "CP9", "--evse", "x=DE*ABC*E9"], "NUMBER=EVSEID"),
     (["charge-points", "list", "--json", "yes"], "unrecognized arguments: yes"),
     (["firmware", "jobs", "--kind", "config"], "invalid choice: 'config'"),
+    (["firmware", "jobs", "--limit", "-1"], "'-1' is not a whole number"),
+    (["tokens", "add", "NUL\x00CARD"], "a value cannot be used"),  # the database refuses it
+    (["tariffs", "costs", "--session", "nonsense"], "'nonsense' is not an id"),
+    (["tariffs", "costs", "--limit", "0"], "'0' is not a whole number"),
+    (["device-model", "events", "CP1", "--limit", "0"], "'0' is not a whole number"),
     (["profiles", "composite", "CP1", "--duration", "0"], "--duration positive"),
     (["no-such-command"], "invalid choice: 'no-such-command'"),
 ]

@@ -13,6 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
 from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
@@ -30,7 +32,7 @@ from csms.operator.command_line import (
     tables,
     tokens_cli,
 )
-from csms.operator.command_line.help_format import Parser
+from csms.operator.command_line.help_format import Parser, count, uuid_text
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -466,8 +468,8 @@ def parser() -> argparse.ArgumentParser:
     tables.add_json_option(list_tariffs)
     costs = tariff_commands.add_parser("costs", parents=[common],
                                        help="what roaming sessions cost, newest first")
-    costs.add_argument("--session", help="one session's id")
-    costs.add_argument("--limit", type=int, default=50)
+    costs.add_argument("--session", type=uuid_text, help="one session's id")
+    costs.add_argument("--limit", type=count(1, 1000), default=50)
     tables.add_json_option(costs)
     costs.set_defaults(handler=_session_costs)
 
@@ -514,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DatabaseUnavailable, OSError) as exc:  # OSError: a port taken, a file not there
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except asyncpg.DataError as exc:  # a value the database cannot take (its transaction undone)
+        print(f"error: a value cannot be used: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

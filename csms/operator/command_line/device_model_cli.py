@@ -12,6 +12,7 @@ from csms.cluster.nodes import default_node_id
 from csms.config import Settings
 from csms.domain.commands import CommandResult
 from csms.domain.fleet import device_model as dm
+from csms.operator.command_line.help_format import count
 from csms.operator.command_line.tables import add_json_option, show
 from csms.storage import device_store, store
 from csms.storage.database import database_url
@@ -175,7 +176,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     monitors = action("monitors", _monitors, "the charger's monitors")
     events = action("events", _events, "events the charger notified, newest first")
     events.add_argument("--component")
-    events.add_argument("--limit", type=int, default=50)
+    events.add_argument("--limit", type=count(1, 10000), default=50)
     messages = action("display-messages", _messages, "display messages set or reported")
     for listing in (inventory, requests, monitors, events, messages):
         add_json_option(listing)

@@ -1,10 +1,12 @@
-"""Command-line help that shows each option's default, and argument errors in one line."""
+"""Command-line arguments: help showing each default, checked numbers and ids, errors in one line."""
 
 from __future__ import annotations
 
 import argparse
 import copy
+from collections.abc import Callable
 from typing import NoReturn
+from uuid import UUID
 
 
 def shows_default(action: argparse.Action) -> bool:
@@ -35,6 +37,27 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """A wrong argument is one line (exit 2); `--help` has the usage."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def count(low: int, high: int) -> Callable[[str], int]:
+    """An argument type: a whole number from low to high (a database takes no more)."""
+    def parsed(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {low} to {high}")
+        return value
+    return parsed
+
+
+def uuid_text(text: str) -> str:
+    """An argument type: an id such as a session's (a UUID)."""
+    try:
+        return str(UUID(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (a UUID)") from None
 
 
 def every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from csms.config import Settings
 from csms.domain.fleet.jobs import create_rollout
+from csms.operator.command_line.help_format import count
 from csms.operator.command_line.tables import add_json_option, show
 from csms.operator.http.jobs_api import InvalidRequest, firmware_request, log_request, rollout_options
 from csms.storage import job_store
@@ -135,7 +136,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--charge-point", dest="charge_point")
     listing.add_argument("--kind", choices=["firmware", "log"])
     listing.add_argument("--rollout", type=int)
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=count(1, 10000), default=100)
     add_json_option(listing)
     listing.set_defaults(handler=_jobs)
     for what in ("job", "rollout"):

@@ -13,6 +13,7 @@ from uuid import UUID
 from csms.config import Settings
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.model import ENERGY_REGISTER, SessionStatus
+from csms.operator.command_line.help_format import count
 from csms.operator.command_line.reservations_cli import _report, _with_commands
 from csms.operator.command_line.tables import add_json_option, show, show_record
 from csms.storage import store
@@ -41,18 +42,6 @@ def since(text: str) -> datetime:
             f"{text!r} is neither a time (2026-12-01, 2026-12-01T08:00Z) nor an age (30m, 12h, 7d)"
         ) from None
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def count(low: int, high: int) -> Any:
-    def parsed(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {low} to {high}")
-        return value
-    return parsed
 
 
 def _session_id(text: str) -> str | None:

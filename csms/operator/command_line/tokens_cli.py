@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from csms.config import Settings
-from csms.operator.command_line.sessions_cli import count
+from csms.operator.command_line.help_format import count
 from csms.operator.command_line.tables import add_json_option, show
 from csms.storage import store
 
