@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 
+from csms.operator.command_line.help_format import Parser
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
 from simulators.emsp import Received as OcpiReceived
@@ -116,8 +117,9 @@ async def _remote(args: argparse.Namespace) -> None:
     print(json.dumps(answer, indent=2))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="csms-sim", description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    """`csms-sim`'s arguments; every `--help` shows the defaults (as `csms`'s do)."""
+    parser: argparse.ArgumentParser = Parser(prog="csms-sim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("charge-point", help="one charger, until Ctrl-C")
     one.add_argument("--id", required=True)
@@ -170,7 +172,11 @@ def main() -> None:
         sub.add_argument("--url", default="ws://127.0.0.1:9000/ocpp")
         sub.add_argument("--meter-interval", type=float,
                          help="real seconds between meter values; each stands for 15 minutes")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(args.run(args))
 

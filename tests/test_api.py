@@ -9,6 +9,7 @@ import structlog
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from csms.app import App
+from csms.domain.charge_points import register
 from csms.operator.http.json_bodies import MAX_DEPTH, nesting
 from csms.operator.http.openapi import openapi_document
 from csms.security.clients import client_address, client_key, networks
@@ -39,15 +40,20 @@ async def test_requests_without_the_bearer_token_are_refused(app: App, api: Api)
 async def test_openapi_describes_every_route(app: App, api: Api) -> None:
     document = await api.get("/openapi.json")
     assert document["openapi"].startswith("3.")
-    described = {(path, method) for path, item in document["paths"].items() for method in item}
+    # A path with a server of its own ("/": the probes and metrics) is served at the root.
+    described = {(path if "servers" in item else "/api/v1" + path, method)
+                 for path, item in document["paths"].items() for method in item
+                 if method != "servers"}
     served = set()
     for route in app.api.app.router.routes():
-        canonical = route.resource.canonical if route.resource else ""
-        path = canonical.removeprefix("/api/v1")
-        # Probes sit outside the API (for load balancers and orchestrators), as does its description.
-        if route.method in ("GET", "POST") and path != "/openapi.json" and path != canonical:
+        path = route.resource.canonical if route.resource else ""
+        # Not described: the description itself and the web console's page and static files.
+        if route.method in ("GET", "POST") and path not in ("/api/v1/openapi.json", "/") \
+                and not path.startswith("/console"):
             served.add((path, route.method.lower()))
     assert served == described
+    assert {path for path, item in document["paths"].items() if "servers" in item} == \
+        {"/healthz", "/readyz", "/metrics"}
 
 
 def test_openapi_document_is_valid() -> None:
@@ -237,3 +243,22 @@ async def test_wrong_tokens_behind_a_trusted_proxy_count_per_client(app: App, ap
     app.api.proxies = networks("127.0.0.1")
     assert [await login("wrong", "203.0.113.1") for _ in range(3)] == [401, 429, 429]
     assert await login(API_TOKEN, "203.0.113.2") == 200  # another client behind the same proxy
+
+
+async def test_every_status_filter_takes_its_enum_and_refuses_the_rest(app: App, api: Api) -> None:
+    """Each enum of a query parameter in the description is what the route takes: every value
+    listed answers 200, any other 400 (a new filter without its enum, or a value the route
+    refuses, fails here)."""
+    await register(app.pool, "CP1", None, {1: None})
+    document = openapi_document()
+    filters = [(path.replace("{cp}", "CP1"), parameter["name"], parameter["schema"]["enum"])
+               for path, item in document["paths"].items() for method, op in item.items()
+               if method == "get" for parameter in op.get("parameters", [])
+               if parameter["in"] == "query" and "enum" in parameter["schema"]]
+    assert {(path, name) for path, name, _ in filters} >= {("/sessions", "status"),
+                                                          ("/outbox", "status")}
+    for path, name, values in filters:
+        for value in values:
+            assert (await api.request("GET", f"{path}?{name}={value}"))[0] == 200, (path, value)
+        status, answer = await api.request("GET", f"{path}?{name}=no-such-{name}")
+        assert status == 400 and "error" in answer, (path, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -309,10 +310,11 @@ async def test_cli(make_app: AppFactory, sims: SimFactory, pki: Pki, db_url: str
     assert await csms("install", "CP1", pki["ca.crt"], "--type", "csms_root") == 0
     assert capsys.readouterr().out.startswith("accepted")
     assert len(sim.certificates.roots) == 1
-    assert await csms("list", "CP1") == 0
-    row = capsys.readouterr().out.strip().split("\t")
-    assert row[:2] == ["csms_root", "SHA256"]
-    serial, name_hash, key_hash = row[2:]
+    assert await csms("list", "CP1", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["certificate_type"], row["hash_algorithm"]) == ("csms_root", "SHA256")
+    serial, name_hash, key_hash = (row["serial_number"], row["issuer_name_hash"],
+                                   row["issuer_key_hash"])
     assert await csms("delete", "CP1", "--serial-number", serial, "--issuer-name-hash", name_hash,
                       "--issuer-key-hash", key_hash) == 0
     assert not sim.certificates.roots

@@ -43,9 +43,9 @@ def test_migrate_add_and_list(cli_database: None, capsys: pytest.CaptureFixture[
     assert main(["tokens", "add", "CARD"]) == 0
     capsys.readouterr()
     assert main(["charge-points", "list"]) == 0
-    line = capsys.readouterr().out.strip()
-    assert line.startswith("CP1\toffline")
-    assert "1=DE*ABC*E0001*1:unknown 2=-:unknown" in line
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split()[:2] == ["ID", "STATE"] and line.split()[:2] == ["CP1", "offline"]
+    assert line.endswith("1=DE*ABC*E0001*1:unknown 2=-:unknown")
 
 
 def test_a_charger_without_a_password_is_registered_so_explicitly(
@@ -124,16 +124,17 @@ def test_ocpi_issue_token_and_partners(cli_database: None, monkeypatch: pytest.M
                  "--party", "EMSP:BE*EM2"]) == 0
     out = capsys.readouterr().out
     assert "Token A" in out and "/ocpi/versions" in out
-    assert main(["ocpi", "partners"]) == 0
-    listed = capsys.readouterr().out
-    assert "\tpending\tacme\t" in listed and "parties: EMSP:BE*EM2 NL*EMS" in listed
+    assert main(["ocpi", "partners", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["status"], listed["name"], listed["parties"]) == (
+        "pending", "acme", ["EMSP:BE*EM2", "NL*EMS"])
     # The parties are bound: to one partner only, never ours (DE*ABC by default), well formed.
     for party, reason in (("NL*EMS", "bound to partner 1"), ("de*abc", "our own party"),
                           ("NLEMS", "COUNTRY*PARTY")):
         assert main(["ocpi", "issue-token", "--party", party]) in (1, 2)
         assert reason in capsys.readouterr().err
     assert main(["ocpi", "partners"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 1  # the refused ones left nothing
+    assert len(capsys.readouterr().out.splitlines()) == 2  # a header and one: the refused left nothing
     assert main(["ocpi", "register", "http://127.0.0.1:9/ocpi/versions", "tokenA",
                  "--party", "FR*XYZ"]) == 1
     assert "failed" in capsys.readouterr().err

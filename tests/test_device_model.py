@@ -382,12 +382,14 @@ async def test_the_cli_asks_and_browses(app: App, station: Starter, db_url: str,
     assert capsys.readouterr().out.startswith("accepted\t")
 
     async def complete() -> bool:
-        await csms("device-model", "requests", "CP1")
-        return "report:FullInventory\tcomplete\tparts=4" in capsys.readouterr().out
+        await csms("device-model", "requests", "CP1", "--json")
+        return any((r["kind"], r["status"], r["parts"]) == ("report:FullInventory", "complete", 4)
+                   for r in json.loads(capsys.readouterr().out))
     await eventually(complete)
     assert await csms("device-model", "inventory", "CP1", "--component", "EVSE") == 0
-    assert capsys.readouterr().out.splitlines()[:2] == [
-        "EVSE/1/AvailabilityState\tActual=Available", "EVSE/1/Power\tActual=0 MaxSet=11000\tW"]
+    assert [line.split() for line in capsys.readouterr().out.splitlines()[:3]] == [
+        ["VARIABLE", "ATTRIBUTES", "UNIT"], ["EVSE/1/AvailabilityState", "Actual=Available", "-"],
+        ["EVSE/1/Power", "Actual=0", "MaxSet=11000", "W"]]
 
     assert await csms("device-model", "customer-information", "CP1", "bob") == 0
     request_id = json.loads(capsys.readouterr().out.split("\t", 1)[1])["request_id"]

@@ -27,10 +27,10 @@ def test_firmware_and_logs_commands(cli_database: None,  # noqa: F811
                  "--type", "security"]) == 0
     capsys.readouterr()
 
-    assert main(["firmware", "jobs", "--rollout", "1"]) == 0
-    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert [(r[1], r[2], r[3]) for r in rows] == [("CP2", "firmware", "queued"),
-                                                   ("CP1", "firmware", "queued")]
+    assert main(["firmware", "jobs", "--rollout", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["charge_point_id"], r["kind"], r["state"]) for r in rows] == [
+        ("CP2", "firmware", "queued"), ("CP1", "firmware", "queued")]
     assert main(["firmware", "job", "3"]) == 0
     job = json.loads(capsys.readouterr().out)
     assert (job["kind"], job["parameters"]["log_type"]) == ("log", "security")

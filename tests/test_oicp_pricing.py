@@ -321,7 +321,9 @@ def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch,
     assert main(["tariffs", "list"]) == 0
     out = capsys.readouterr().out
     assert "product AC-STANDARD-2: 0.49/KILOWATT_HOUR (Everyday 17:00-21:00)" in out
-    assert f"assigned\tAC-STANDARD\tEVSE {E2}\tEMP DE-8EO" in out
+    assert main(["tariffs", "list", "--json"]) == 0
+    assert {"tariff_id": "AC-STANDARD", "evse_id": E2, "provider_id": "DE-8EO", "currency": None,
+            "valid_from": None, "hubject_pricing": None} in json.loads(capsys.readouterr().out)
     assert main(["tariffs", "unassign", "--evse", E2, "--provider", "DE-8EO"]) == 0
     assert main(["tariffs", "costs"]) == 0
 

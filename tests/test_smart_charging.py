@@ -157,9 +157,9 @@ async def test_cli(app: App, sims: SimFactory, monkeypatch: pytest.MonkeyPatch,
     assert await cli("profiles", "set", "CP1", profile, "--evse", "1") == 0
     assert "accepted status=Accepted" in capsys.readouterr().out
     assert set(sim.profiles.held) == {4}
-    assert await cli("profiles", "list", "CP1") == 0
-    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{\"detail\"")]
+    assert await cli("profiles", "list", "CP1", "--json") == 0
+    shown = next(json.loads(line) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("["))  # not a log line of the running app's
     assert [(p["evse"], p["status"], p["profile"]["id"]) for p in shown] == [(1, "Accepted", 4)]
     assert await cli("profiles", "composite", "CP1", "--evse", "1", "--duration", "60") == 0
     schedule = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -11,6 +11,7 @@ from bridge.ocpi.client import OcpiError
 from bridge.ocpi.credentials import CredentialsError, our_party
 from bridge.ocpi.partners import Party, PartyError
 from bridge.ocpi.transport import new_token
+from csms.operator.command_line.tables import show
 
 if TYPE_CHECKING:
     from bridge.ocpi.service import OcpiBridge
@@ -38,11 +39,13 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
               f"and our versions URL {settings.public_url.rstrip('/')}/ocpi/versions")
         return 0
     if args.what == "partners":
-        for p in await partners.every(pool):
-            roles = " ".join(f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles)
-            bound = " ".join(str(party) for party in p.parties) or "-"
-            print(f"{p.id}\t{p.status}\t{p.name or '-'}\t{p.versions_url or '-'}\t{roles}\t"
-                  f"parties: {bound}")
+        show([{"id": p.id, "status": p.status, "name": p.name, "versions_url": p.versions_url,
+               "roles": [f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles],
+               "parties": [str(party) for party in p.parties]}
+              for p in await partners.every(pool)],
+             [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"),
+              ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties")],
+             getattr(args, "as_json", False))
         return 0
     if args.what == "sync":
         partner = await partners.find(pool, args.party)

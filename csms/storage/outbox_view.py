@@ -10,6 +10,9 @@ import asyncpg
 CHANNEL = "outbox"  # notified when a partner's messages are due
 
 
+STATES = ("pending", "delivered", "failed")  # an outbox message's delivery state
+
+
 async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | None,
                         status: str | None, limit: int | None = 100,
                         operation: str | None = None) -> list[asyncpg.Record]:

@@ -328,10 +328,20 @@ async def set_token_status(db: Executor, uid: str, status: str) -> Row | None:
     return await get_token(db, uid)
 
 
-async def list_tokens(db: Executor, limit: int, offset: int) -> list[Row]:
+async def list_tokens(db: Executor, limit: int, offset: int, own: bool = False,
+                      status: str | None = None) -> list[Row]:
+    """Tokens by UID; `own`: ours only (no roaming partner's copy)."""
     return await db.fetch(
-        "SELECT * FROM tokens ORDER BY uid, country_code, party_id LIMIT $1 OFFSET $2", limit, offset
+        """SELECT * FROM tokens WHERE (NOT $3 OR owner IS NULL) AND ($4::text IS NULL OR status = $4)
+           ORDER BY uid, country_code, party_id LIMIT $1 OFFSET $2""", limit, offset, own, status
     )
+
+
+async def set_own_token_status(db: Executor, uid: str, status: str) -> Row | None:
+    """Our own token with this UID (None: we hold none); partners' copies are theirs to set."""
+    return await db.fetchrow(
+        "UPDATE tokens SET status = $2, updated_at = now() WHERE uid = $1 AND owner IS NULL "
+        "RETURNING *", uid, status)
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -542,14 +552,17 @@ async def pending_by_token(db: Executor, charge_point_id: str, token_uid: str,
 
 
 async def list_sessions(db: Executor, status: str | None, charge_point_id: str | None,
-                        evse_number: int | None, limit: int, offset: int) -> list[Row]:
+                        evse_number: int | None, limit: int, offset: int,
+                        since: datetime | None = None) -> list[Row]:
+    """Newest first; `since`: started (or, not started, asked for) then or later."""
     return await db.fetch(
         f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
             WHERE ($1::text IS NULL OR s.status = $1)
               AND ($2::text IS NULL OR s.charge_point_id = $2)
               AND ($3::int IS NULL OR e.evse_number = $3)
+              AND ($6::timestamptz IS NULL OR COALESCE(s.started_at, s.created_at) >= $6)
             ORDER BY s.created_at DESC, s.id LIMIT $4 OFFSET $5""",
-        status, charge_point_id, evse_number, limit, offset,
+        status, charge_point_id, evse_number, limit, offset, since,
     )
 
 

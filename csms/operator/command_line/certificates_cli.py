@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from csms.config import Settings
 from csms.domain.fleet.certificates import CertificateUse
+from csms.operator.command_line.tables import add_json_option, show
 from csms.storage import certificate_store
 from csms.storage.database import database_url
 
@@ -46,11 +47,14 @@ def _outcome(result: CommandResult) -> int:
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(app: App) -> list[Any]:
-        return await certificate_store.list_installed(app.pool, args.charge_point)
-    for row in asyncio.run(_with_commands(settings, work)):
-        print("\t".join([row["certificate_type"], row["hash_algorithm"], row["serial_number"],
-                         row["issuer_name_hash"], row["issuer_key_hash"]]))
+    from csms.operator.command_line.cli import _with_database
+
+    rows = asyncio.run(_with_database(settings, lambda pool: certificate_store.list_installed(
+        pool, args.charge_point)))
+    show([dict(row) for row in rows],
+         [("TYPE", "certificate_type"), ("HASH", "hash_algorithm"), ("SERIAL", "serial_number"),
+          ("ISSUER NAME HASH", "issuer_name_hash"), ("ISSUER KEY HASH", "issuer_key_hash"),
+          ("UPDATED", "updated_at")], args.as_json)
     return 0
 
 
@@ -110,6 +114,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common],
                                  help="certificates a charger holds, as last reported or accepted")
     listing.add_argument("charge_point")
+    add_json_option(listing)
     listing.set_defaults(handler=_list)
     refresh = actions.add_parser("refresh", parents=[common],
                                  help="ask the charger which certificates it holds, and keep that")

@@ -13,6 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
 from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
@@ -26,8 +28,12 @@ from csms.operator.command_line import (
     profiles_cli,
     registration_cli,
     reservations_cli,
+    sessions_cli,
+    tables,
+    tokens_cli,
     users_cli,
 )
+from csms.operator.command_line.help_format import Parser, count, uuid_text
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
 
@@ -148,12 +154,13 @@ def _list_charge_points(settings: Settings, args: argparse.Namespace) -> int:
         return [(cp, await store.list_evses(pool, cp["id"]))
                 for cp in await store.list_charge_points(pool)]
 
-    for cp, evses in asyncio.run(_with_database(settings, work)):
-        state = "connected" if cp["connected"] else "offline"
-        print(f"{cp['id']}\t{state}\t{cp['protocol'] or '-'}\t{cp['vendor'] or '-'}"
-              f"\t{cp['model'] or '-'}\t{cp['firmware_version'] or '-'}\t"
-              + " ".join(f"{e['evse_number']}={e['evse_id'] or '-'}:{e['status']}"
-                         for e in evses))
+    tables.show([{**dict(cp), "state": "connected" if cp["connected"] else "offline",
+                  "evses": [f"{e['evse_number']}={e['evse_id'] or '-'}:{e['status']}"
+                            for e in evses]}
+                 for cp, evses in asyncio.run(_with_database(settings, work))],
+                [("ID", "id"), ("STATE", "state"), ("OCPP", "protocol"), ("VENDOR", "vendor"),
+                 ("MODEL", "model"), ("FIRMWARE", "firmware_version"), ("EVSES", "evses")],
+                args.as_json)
     return 0
 
 
@@ -281,13 +288,17 @@ def _list_tariffs(settings: Settings, args: argparse.Namespace) -> int:
 
     rows, assignments = asyncio.run(_with_database(settings, work))
     today = datetime.now(UTC).date()
-    for row in rows:
-        tariff = row["data"]
-        print(f"{tariff['id']}\t{tariff['currency']}\tsince {row['valid_from']:%Y-%m-%d %H:%M}")
-        for line in ROAMING.tariff_for_hubject(tariff, today):
-            print(f"  {line}")
-    for (provider, evse_id), tariff_id in sorted(assignments.items()):
-        print(f"assigned\t{tariff_id}\tEVSE {evse_id}\tEMP {provider}")
+    # One row per tariff and per assignment: a tariff's rows name no EVSE, an assignment's do.
+    listed = [{"tariff_id": row["data"]["id"], "currency": row["data"]["currency"],
+               "valid_from": row["valid_from"],
+               "hubject_pricing": "; ".join(ROAMING.tariff_for_hubject(row["data"], today))}
+              for row in rows]
+    listed += [{"tariff_id": tariff_id, "evse_id": evse_id, "provider_id": provider}
+               for (provider, evse_id), tariff_id in sorted(assignments.items())]
+    tables.show(listed, [("TARIFF", "tariff_id"), ("CURRENCY", "currency"),
+                         ("SINCE", "valid_from"), ("ASSIGNED TO EVSE", "evse_id"),
+                         ("FOR EMP", "provider_id"), ("HUBJECT PRICING", "hubject_pricing")],
+                args.as_json)
     return 0
 
 
@@ -295,11 +306,14 @@ def _session_costs(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> list[Any]:
         return await store.session_costs(pool, args.session, args.limit)
 
-    for row in asyncio.run(_with_database(settings, work)):
-        total = row["costing"]["total_cost"]
-        print(f"{row['session_id']}\t{row['protocol']}\t{row['provider_id'] or '-'}\t"
-              f"{row['tariff_id']}\t{row['product_id'] or '-'}\t{total['excl_vat']} {row['currency']}"
-              f" excl. VAT\t{row['costing']['total_energy']} kWh")
+    tables.show([{**dict(row), "excl_vat": row["costing"]["total_cost"]["excl_vat"],
+                  "incl_vat": row["costing"]["total_cost"].get("incl_vat"),
+                  "energy_kwh": row["costing"]["total_energy"]}
+                 for row in asyncio.run(_with_database(settings, work))],
+                [("SESSION", "session_id"), ("ROAMING", "protocol"), ("EMP", "provider_id"),
+                 ("TARIFF", "tariff_id"), ("PRODUCT", "product_id"), ("EXCL VAT", "excl_vat"),
+                 ("INCL VAT", "incl_vat"), ("CURRENCY", "currency"), ("KWH", "energy_kwh")],
+                args.as_json)
     return 0
 
 
@@ -338,7 +352,7 @@ def _close_session(settings: Settings, args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     config_help = "TOML settings file (default: $CSMS_CONFIG, else the checkout's config.toml)"
-    top = argparse.ArgumentParser(prog="csms", description=__doc__)
+    top: argparse.ArgumentParser = Parser(prog="csms", description=__doc__)
     top.add_argument("--config", help=config_help)
     # Accepted after the sub-command as well: `csms run --config PATH`.
     common = argparse.ArgumentParser(add_help=False)
@@ -373,8 +387,9 @@ def parser() -> argparse.ArgumentParser:
                      help="0 no credentials, 1 Basic auth, 2 TLS + Basic auth, 3 TLS client "
                      "certificate (CN = id)")
     add.set_defaults(handler=_add_charge_point)
-    cp_commands.add_parser("list", parents=[common], help="list charge points").set_defaults(
-        handler=_list_charge_points)
+    list_cp = cp_commands.add_parser("list", parents=[common], help="list charge points")
+    list_cp.set_defaults(handler=_list_charge_points)
+    tables.add_json_option(list_cp)
     registration_cli.add_parser(cp_commands, common)
     retire_cp = cp_commands.add_parser("retire", parents=[common],
                                        help="retire EVSEs for good (all of them without --evse)")
@@ -417,7 +432,8 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", default="", help="a name to know the partner by")
         sub.add_argument("--plain", action="store_true",
                          help="send our token unencoded (peers that predate 2.2.1's base64)")
-    ocpi_commands.add_parser("partners", parents=[common], help="list partners")
+    tables.add_json_option(ocpi_commands.add_parser("partners", parents=[common],
+                                                    help="list partners"))
     unregister = ocpi_commands.add_parser("unregister", parents=[common], help="end a partnership")
     unregister.add_argument("id", type=int)
     sync_ocpi = ocpi_commands.add_parser(
@@ -447,13 +463,15 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--provider", default="*",
                          help="the EMP's Hubject ProviderID, e.g. DE-8EO (default *: every EMP)")
         sub.set_defaults(handler=_assign_tariff)
-    tariff_commands.add_parser(
-        "list", parents=[common], help="tariffs, the pricing products Hubject gets, assignments"
-    ).set_defaults(handler=_list_tariffs)
+    list_tariffs = tariff_commands.add_parser(
+        "list", parents=[common], help="tariffs, the pricing products Hubject gets, assignments")
+    list_tariffs.set_defaults(handler=_list_tariffs)
+    tables.add_json_option(list_tariffs)
     costs = tariff_commands.add_parser("costs", parents=[common],
                                        help="what roaming sessions cost, newest first")
-    costs.add_argument("--session", help="one session's id")
-    costs.add_argument("--limit", type=int, default=50)
+    costs.add_argument("--session", type=uuid_text, help="one session's id")
+    costs.add_argument("--limit", type=count(1, 1000), default=50)
+    tables.add_json_option(costs)
     costs.set_defaults(handler=_session_costs)
 
     sessions = commands.add_parser("sessions", parents=[common], help="charging sessions")
@@ -463,6 +481,7 @@ def parser() -> argparse.ArgumentParser:
         help="end a session the charger never will, at its last known meter value")
     close.add_argument("id")
     close.set_defaults(handler=_close_session)
+    sessions_cli.add(session_commands, common)
 
     jobs_cli.add_commands(commands, common)
 
@@ -475,6 +494,7 @@ def parser() -> argparse.ArgumentParser:
                            choices=["accepted", "blocked", "expired", "invalid"])
     add_token.add_argument("--group", help="its group (see `csms tokens group`)")
     add_token.set_defaults(handler=_add_token)
+    tokens_cli.add(token_commands, common)
     local_list_cli.add_commands(commands, common)
     device_model_cli.add_commands(commands, common)
     reservations_cli.add(cp_commands, token_commands, common)
@@ -498,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DatabaseUnavailable, OSError) as exc:  # OSError: a port taken, a file not there
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except asyncpg.DataError as exc:  # a value the database cannot take (its transaction undone)
+        print(f"error: a value cannot be used: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

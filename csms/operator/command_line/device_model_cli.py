@@ -12,6 +12,8 @@ from csms.cluster.nodes import default_node_id
 from csms.config import Settings
 from csms.domain.commands import CommandResult
 from csms.domain.fleet import device_model as dm
+from csms.operator.command_line.help_format import count
+from csms.operator.command_line.tables import add_json_option, show
 from csms.storage import device_store, store
 from csms.storage.database import database_url
 
@@ -75,45 +77,50 @@ def _inventory(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> list[Any]:
         return await device_store.list_variables(pool, args.id, args.component, args.variable,
                                                  None, 10000)
-    for row in asyncio.run(_browse(settings, args.id, work)):
-        attributes = " ".join(f"{a['type']}={a.get('value', '(write-only)')}"
-                              for a in row["attributes"])
-        unit = (row["characteristics"] or {}).get("unit")
-        print(f"{_where(row)}\t{attributes}" + (f"\t{unit}" if unit else ""))
+    show([{"variable": _where(row),
+           "attributes": " ".join(f"{a['type']}={a.get('value', '(write-only)')}"
+                                  for a in row["attributes"]),
+           "unit": (row["characteristics"] or {}).get("unit")}
+          for row in asyncio.run(_browse(settings, args.id, work))],
+         [("VARIABLE", "variable"), ("ATTRIBUTES", "attributes"), ("UNIT", "unit")], args.as_json)
     return 0
 
 
 def _requests(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> list[Any]:
         return await device_store.list_requests(pool, args.id, None, 100)
-    for row in asyncio.run(_browse(settings, args.id, work)):
-        print(f"{row['request_id']}\t{row['kind']}\t{row['status']}\tparts={row['parts']}")
+    show([dict(row) for row in asyncio.run(_browse(settings, args.id, work))],
+         [("REQUEST", "request_id"), ("KIND", "kind"), ("STATUS", "status"), ("PARTS", "parts")],
+         args.as_json)
     return 0
 
 
 def _monitors(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> list[Any]:
         return await device_store.list_monitors(pool, args.id, None)
-    for row in asyncio.run(_browse(settings, args.id, work)):
-        print(f"{row['monitor_id']}\t{_where(row)}\t{row['type']}\t{row['value']:g}"
-              f"\tseverity={row['severity']}")
+    show([{**dict(row), "variable": _where(row)}
+          for row in asyncio.run(_browse(settings, args.id, work))],
+         [("MONITOR", "monitor_id"), ("VARIABLE", "variable"), ("TYPE", "type"),
+          ("VALUE", "value"), ("SEVERITY", "severity")], args.as_json)
     return 0
 
 
 def _events(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> list[Any]:
         return await device_store.list_events(pool, args.id, args.component, args.limit)
-    for row in asyncio.run(_browse(settings, args.id, work)):
-        print(f"{row['occurred_at'].isoformat()}\t{_where(row)}\t{row['trigger']}"
-              f"\t{row['actual_value']}\t{row['notification_type']}")
+    show([{**dict(row), "variable": _where(row)}
+          for row in asyncio.run(_browse(settings, args.id, work))],
+         [("AT", "occurred_at"), ("VARIABLE", "variable"), ("TRIGGER", "trigger"),
+          ("VALUE", "actual_value"), ("NOTIFICATION", "notification_type")], args.as_json)
     return 0
 
 
 def _messages(settings: Settings, args: argparse.Namespace) -> int:
     async def work(pool: Any) -> list[Any]:
         return await device_store.list_display_messages(pool, args.id)
-    for row in asyncio.run(_browse(settings, args.id, work)):
-        print(f"{row['message_id']}\t{row['priority']}\t{row['state'] or '-'}\t{row['content']}")
+    show([dict(row) for row in asyncio.run(_browse(settings, args.id, work))],
+         [("MESSAGE", "message_id"), ("PRIORITY", "priority"), ("STATE", "state"),
+          ("CONTENT", "content")], args.as_json)
     return 0
 
 
@@ -164,12 +171,15 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     inventory = action("inventory", _inventory, "the variables the charger reported")
     inventory.add_argument("--component")
     inventory.add_argument("--variable")
-    action("requests", _requests, "reports and other requests answered in parts, and their state")
-    action("monitors", _monitors, "the charger's monitors")
+    requests = action("requests", _requests,
+                      "reports and other requests answered in parts, and their state")
+    monitors = action("monitors", _monitors, "the charger's monitors")
     events = action("events", _events, "events the charger notified, newest first")
     events.add_argument("--component")
-    events.add_argument("--limit", type=int, default=50)
-    action("display-messages", _messages, "display messages set or reported")
+    events.add_argument("--limit", type=count(1, 10000), default=50)
+    messages = action("display-messages", _messages, "display messages set or reported")
+    for listing in (inventory, requests, monitors, events, messages):
+        add_json_option(listing)
     customer = action("customer-information", _customer,
                       "ask for what the charger holds of a customer (or show an answer)")
     customer.add_argument("identifier", nargs="?")

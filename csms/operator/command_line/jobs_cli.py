@@ -10,6 +10,8 @@ from typing import Any
 
 from csms.config import Settings
 from csms.domain.fleet.jobs import create_rollout
+from csms.operator.command_line.help_format import count
+from csms.operator.command_line.tables import add_json_option, show
 from csms.operator.http.jobs_api import InvalidRequest, firmware_request, log_request, rollout_options
 from csms.storage import job_store
 
@@ -82,10 +84,10 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
         return await job_store.list_jobs(pool, args.charge_point, args.kind, args.rollout,
                                          args.limit)
 
-    for job in _database(settings, work):
-        print(f"{job['id']}\t{job['charge_point_id']}\t{job['kind']}\t{job['state']}"
-              f"\t{job['last_status'] or '-'}\t{job['rollout_id']}"
-              f"\t{job['updated_at'].isoformat()}")
+    show([dict(job) for job in _database(settings, work)],
+         [("JOB", "id"), ("CHARGE POINT", "charge_point_id"), ("KIND", "kind"),
+          ("STATE", "state"), ("LAST STATUS", "last_status"), ("ROLLOUT", "rollout_id"),
+          ("UPDATED", "updated_at")], args.as_json)
     return 0
 
 
@@ -134,7 +136,8 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--charge-point", dest="charge_point")
     listing.add_argument("--kind", choices=["firmware", "log"])
     listing.add_argument("--rollout", type=int)
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=count(1, 10000), default=100)
+    add_json_option(listing)
     listing.set_defaults(handler=_jobs)
     for what in ("job", "rollout"):
         show = firmware_commands.add_parser(what, parents=[common], help=f"one {what}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from csms.config import Settings
 from csms.domain.energy.smart_charging import Purpose, RateUnit, problem, profile_from_dict
 from csms.operator.command_line.reservations_cli import _report, _with_commands
+from csms.operator.command_line.tables import add_json_option, show
 from csms.storage import profile_store
 
 if TYPE_CHECKING:
@@ -44,9 +45,10 @@ def _clear(settings: Settings, args: argparse.Namespace) -> int:
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     from csms.operator.command_line.cli import _with_database
 
-    for item in asyncio.run(_with_database(settings, lambda pool: profile_store.shown(
-            pool, args.id, args.evse))):
-        print(json.dumps(item, sort_keys=True))
+    show(asyncio.run(_with_database(settings, lambda pool: profile_store.shown(
+        pool, args.id, args.evse))), [("EVSE", "evse"), ("STATUS", "status"),
+                                      ("UPDATED", "updated_at"), ("DETAIL", "detail"),
+                                      ("PROFILE", "profile")], args.as_json)
     return 0
 
 
@@ -89,6 +91,7 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
                                  help="the profiles sent to a charger and what it answered")
     listing.add_argument("id", help="charge point id")
     listing.add_argument("--evse", type=int)
+    add_json_option(listing)
     listing.set_defaults(handler=_list)
 
     composite = actions.add_parser("composite", parents=[common],

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from csms.config import Settings
 from csms.ocpp.translations.meter import format_timestamp, parse_timestamp
+from csms.operator.command_line import tables
 from csms.operator.http.access import ROLE_NAMES
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_parameters
@@ -32,24 +32,8 @@ def _database(settings: Settings, work: Any) -> Any:
     return asyncio.run(_with_database(settings, work))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    return value
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
-    """A table with a header line, or (--json) one JSON object per line."""
-    if as_json:
-        for row in rows:
-            print(json.dumps({k: _plain(v) for k, v in row.items()}, sort_keys=True, default=str))
-        return
-    cells = [[str(_plain(row.get(c)) if row.get(c) is not None else "-") for c in columns]
-             for row in rows]
-    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
-    for line in [[c.upper() for c in columns], *cells]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-              .rstrip())
+def _columns(*fields: str) -> list[tables.Column]:
+    return [(field.upper(), field) for field in fields]
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -88,7 +72,8 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     rows = _database(settings, user_store.list_users)
-    _table([dict(row) for row in rows], ["name", "role", "created_at", "disabled_at"], args.json)
+    tables.show([dict(row) for row in rows], _columns("name", "role", "created_at", "disabled_at"),
+                args.as_json)
     return 0
 
 
@@ -133,8 +118,9 @@ def _token_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def _token_list(settings: Settings, args: argparse.Namespace) -> int:
     rows = _database(settings, user_store.list_tokens)
-    _table([dict(row) for row in rows], ["id", "name", "user", "role", "prefix", "expires_at",
-                                        "revoked_at", "last_used_at"], args.json)
+    tables.show([dict(row) for row in rows], _columns("id", "name", "user", "role", "prefix",
+                                                      "expires_at", "revoked_at", "last_used_at"),
+                args.as_json)
     return 0
 
 
@@ -154,54 +140,51 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
         raise Refused("--since and --until are RFC 3339 timestamps") from None
     rows, total = _database(settings, lambda pool: user_store.list_audit(
         pool, args.user, args.resource, args.action, since, until, args.limit, args.offset))
-    items = [{**dict(row), "parameters": json.dumps(row["parameters"], sort_keys=True)}
-             if not args.json else dict(row) for row in rows]
-    _table(items, ["at", "actor", "via", "action", "target", "outcome", "result", "parameters"],
-           args.json)
-    if not args.json:
+    columns = _columns("at", "actor", "via", "action", "target", "outcome", "result", "parameters")
+    tables.show([dict(row) for row in rows], columns, args.as_json)
+    if not args.as_json:
         print(f"{len(rows)} of {total} (from {args.offset})", file=sys.stderr)
     return 0
 
 
 def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    formatter = argparse.ArgumentDefaultsHelpFormatter
-    users = commands.add_parser("users", parents=[common], formatter_class=formatter,
+    users = commands.add_parser("users", parents=[common],
                                 help="people and integrations that use the admin API and console")
     actions = users.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", parents=[common], formatter_class=formatter,
+    add = actions.add_parser("add", parents=[common],
                              help="add a user (the first admin: `csms users add NAME --role admin`)")
     add.add_argument("name")
     add.add_argument("--role", choices=ROLE_NAMES, default="viewer",
                      help="admin: everything; operator: commands, tokens, tariffs, sites, "
                           "partners; viewer: reads")
     for sub in (add, reset := actions.add_parser(
-            "reset-password", parents=[common], formatter_class=formatter,
+            "reset-password", parents=[common],
             help="set a user's password (their console logins end)")):
         sub.add_argument("--password-stdin", action="store_true",
                          help="read the password from stdin (one line) instead of asking")
     reset.add_argument("name")
     add.set_defaults(handler=_handled(_add))
     reset.set_defaults(handler=_handled(_reset_password))
-    listing = actions.add_parser("list", parents=[common], formatter_class=formatter,
+    listing = actions.add_parser("list", parents=[common],
                                  help="users and their roles")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    tables.add_json_option(listing)
     listing.set_defaults(handler=_handled(_list))
-    role = actions.add_parser("set-role", parents=[common], formatter_class=formatter,
+    role = actions.add_parser("set-role", parents=[common],
                               help="change a user's role")
     role.add_argument("name")
     role.add_argument("role", choices=ROLE_NAMES)
     role.set_defaults(handler=_handled(_set_role))
     for name, text in (("disable", "disable a user: logged out, their tokens refused"),
                        ("enable", "enable a disabled user")):
-        sub = actions.add_parser(name, parents=[common], formatter_class=formatter, help=text)
+        sub = actions.add_parser(name, parents=[common], help=text)
         sub.add_argument("name")
         sub.set_defaults(handler=_handled(_disable))
 
-    token = actions.add_parser("token", parents=[common], formatter_class=formatter,
+    token = actions.add_parser("token", parents=[common],
                                help="API tokens of users and integrations")
     token_actions = token.add_subparsers(dest="token_action", required=True)
     token_add = token_actions.add_parser(
-        "add", parents=[common], formatter_class=formatter,
+        "add", parents=[common],
         help="create a token (printed once on stdout; only its hash is kept)")
     token_add.add_argument("name", help="what the token is for, e.g. ci-deploy")
     token_add.add_argument("--role", choices=ROLE_NAMES, default="viewer",
@@ -210,16 +193,16 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
     token_add.add_argument("--expires-at", help="RFC 3339 time it stops working")
     token_add.add_argument("--expires-in-days", type=int, help="days until it stops working")
     token_add.set_defaults(handler=_handled(_token_add))
-    token_list = token_actions.add_parser("list", parents=[common], formatter_class=formatter,
+    token_list = token_actions.add_parser("list", parents=[common],
                                           help="API tokens (never the tokens themselves)")
-    token_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    tables.add_json_option(token_list)
     token_list.set_defaults(handler=_handled(_token_list))
-    revoke = token_actions.add_parser("revoke", parents=[common], formatter_class=formatter,
+    revoke = token_actions.add_parser("revoke", parents=[common],
                                       help="revoke an API token")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(handler=_handled(_token_revoke))
 
-    audit = commands.add_parser("audit", parents=[common], formatter_class=formatter,
+    audit = commands.add_parser("audit", parents=[common],
                                 help="the audit log: every change and command, newest first")
     audit.add_argument("--user", help="who: a user, token name, api.token or cli:NAME")
     audit.add_argument("--resource", help="charge-points, sessions, tokens, users, …")
@@ -228,7 +211,7 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
     audit.add_argument("--until", help="RFC 3339 time")
     audit.add_argument("--limit", type=int, default=50)
     audit.add_argument("--offset", type=int, default=0)
-    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    tables.add_json_option(audit)
     audit.set_defaults(handler=_handled(_audit))
 
 

@@ -236,6 +236,7 @@ class JobsApi:
 def openapi_paths() -> dict[str, Any]:
     """This module's part of the admin API's OpenAPI description."""
     cp = _path_param("cp")
+    kind = _query("kind", enum=[JobKind.FIRMWARE.value, JobKind.LOG.value])
     job = {"type": "object", "additionalProperties": True, "description":
            "state: queued, requested, downloading, downloaded, installing, installed, uploading, "
            "uploaded or failed; last_status: the charger's own word, or why it failed"}
@@ -269,7 +270,7 @@ def openapi_paths() -> dict[str, Any]:
                    "oldest": moment, "latest": moment, "retries": count,
                    "retry_interval": count, **policy}, ["location"]), "The job")},
         "/charge-points/{cp}/jobs": {"get": _read(
-            "The charger's firmware and log jobs, newest first", listing, [cp, _query("kind")])},
+            "The charger's firmware and log jobs, newest first", listing, [cp, kind])},
         "/rollouts": {"post": created(
             "Update many chargers (a list or a site's), at most max_concurrent at once", [],
             _body({"charge_points": {"type": "array", "items": {"type": "string"}},
@@ -281,7 +282,7 @@ def openapi_paths() -> dict[str, Any]:
         "/rollouts/{id}": {"get": _read("A rollout: counts by state and its jobs", job,
                                         [_path_param("id", "integer")])},
         "/jobs": {"get": _read("Firmware and log jobs, newest first", listing, [
-            _query("charge_point"), _query("kind"), _query("rollout", "integer"),
+            _query("charge_point"), kind, _query("rollout", "integer"),
             _query("limit", "integer")])},
         "/jobs/{id}": {"get": _read("One job", job, [_path_param("id", "integer")])},
     }

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from csms.domain.model import SessionStatus
 from csms.operator.http import commands_api
+from csms.storage.outbox_view import STATES as OUTBOX_STATES
 
 _OBJECT = {"type": "object", "additionalProperties": True}
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
@@ -29,8 +31,12 @@ def _path_param(name: str, kind: str = "string") -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
-def _query(name: str, kind: str = "string", many: bool = False) -> dict[str, Any]:
+def _query(name: str, kind: str = "string", many: bool = False,
+           enum: list[str] | None = None) -> dict[str, Any]:
+    """A query parameter; `enum`: the only values the route takes (others are a 400)."""
     schema: dict[str, Any] = {"type": kind}
+    if enum:
+        schema["enum"] = enum
     if many:
         schema = {"type": "array", "items": schema}
     return {"name": name, "in": "query", "required": False, "schema": schema}
@@ -81,7 +87,11 @@ def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
 
     for path, item in paths.items():
         for method, operation in item.items():
-            role = required(method.upper(), "/api/v1" + path)
+            if method == "servers":  # a path's own server, not an operation
+                continue
+            # the probes and metrics name their own server: their path is the server's root
+            canonical = path if "servers" in item else "/api/v1" + path
+            role = required(method.upper(), canonical)
             responses = operation["responses"]
             responses.setdefault("429", {
                 **_json(_ERROR, "Too many wrong tokens from this address"),
@@ -200,7 +210,8 @@ def openapi_document() -> dict[str, Any]:
                 "type": "object",
                 "properties": {"items": listing, "limit": {"type": "integer"},
                                "offset": {"type": "integer"}},
-            }, [_query("status"), _query("charge_point"), _query("evse", "integer"),
+            }, [_query("status", enum=[s.value for s in SessionStatus]), _query("charge_point"),
+                _query("evse", "integer"),
                 _query("limit", "integer"), _query("offset", "integer")])},
             "/sessions/{id}": {"get": _read("One session", _OBJECT, [session])},
             "/sessions/{id}/meter-values": {"get": _read("The session's meter samples",
@@ -235,7 +246,8 @@ def openapi_document() -> dict[str, Any]:
             "/tokens/{uid}/unblock": {"post": _read("Unblock a token", _OBJECT, [uid])},
             "/outbox": {"get": _read(
                 "Roaming messages, newest first, with their delivery state and last error", listing,
-                [_query("partner"), _query("status"), _query("limit", "integer")])},
+                [_query("partner"), _query("status", enum=list(OUTBOX_STATES)),
+                 _query("limit", "integer")])},
             "/outbox/{id}/retry": {"post": _read("Retry a failed or waiting roaming message now",
                                                  _OBJECT, [_path_param("id", "integer")])},
             "/partners": {"get": _read(
@@ -293,6 +305,7 @@ def openapi_document() -> dict[str, Any]:
                               "404": _json(_ERROR, "Unknown token")}}},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
                                       "the cookie)", _OBJECT, [])},
+            **_probe_paths(),
             **_device_model_paths(cp, listing),
             **commands_api.paths(cp, _command, _body, _json, _ERROR),
             **_jobs_paths(),
@@ -307,6 +320,36 @@ def openapi_document() -> dict[str, Any]:
 def _users_paths() -> dict[str, Any]:
     from csms.operator.http.users_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
+
+
+# The probes and the metrics sit at the server's root, outside /api/v1 (load balancers, orchestrators
+# and Prometheus expect them there): each path names its own server.
+ROOT_SERVERS = [{"url": "/", "description": "the admin API's server itself, outside /api/v1"}]
+
+
+def _probe_paths() -> dict[str, Any]:
+    status = {"type": "object", "properties": {"status": {"type": "string"}}}
+    unready = {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["unavailable"]},
+        "database": {"type": "string", "description": "why the database did not answer"},
+        "pending_migrations": {"type": "array", "items": {"type": "string"}}}}
+    return {
+        "/healthz": {"servers": ROOT_SERVERS, "get": {
+            "summary": "Liveness: the process answers (no token needed)", "security": [],
+            "responses": {"200": _json({**status, "example": {"status": "ok"}}, "Alive")}}},
+        "/readyz": {"servers": ROOT_SERVERS, "get": {
+            "summary": "Readiness: the database answers and holds every migration this code "
+                       "needs (no token needed)", "security": [],
+            "responses": {"200": _json({**status, "example": {"status": "ready"}}, "Ready"),
+                          "503": _json(unready, "Not ready: the database is unreachable or "
+                                                "migrations are pending")}}},
+        "/metrics": {"servers": ROOT_SERVERS, "get": {
+            "summary": "Prometheus metrics (text exposition format 0.0.4), behind the bearer "
+                       "token like the API (Prometheus sends it as `authorization`)",
+            "responses": {"200": {"description": "The metrics", "content": {
+                              "text/plain": {"schema": {"type": "string"}}}},
+                          "401": _json(_ERROR, "No or wrong token")}}},
+    }
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
