@@ -185,6 +185,16 @@ def test_refused(body: dict[str, Any], reason: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_reasons_are_one_line() -> None:
+    for body in ({"amps": 1, "a\nb": 1}, {"amps": 1, "schedule": [{"days": "Mo\n", "from": "08:00",
+                                                                    "to": "09:00"}]}):
+        with pytest.raises(LimitError) as caught:
+            limits_from_dict("S1", body)  # type: ignore[arg-type]
+        assert "\n" not in str(caught.value)
+    with pytest.raises(LimitError, match="not an IANA time zone"):
+        limits_from_dict("S1", {"amps": 1}, "Mars/Olympus")
+
+
 def test_adjacent_periods_do_not_overlap() -> None:
     limits = limits_from_dict("S1", {"amps": 400, "schedule": [
         "Mo-Fr 08:00-12:00=200", "Mo-Fr 12:00-18:00=300", "Su 18:00-08:00=100",
