@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from csms.domain.energy.load_allocation import SiteLimit
 from csms.domain.energy.site_limits import (
@@ -220,3 +222,26 @@ def test_evse_energy() -> None:
     assert evse_energy_from_dict({"priority": 2, "min_amps": 6, "max_amps": 16.04,
                                   "phases": [2]}) == (2, 6, Decimal("16.0"), frozenset({2}))
     assert evse_energy_from_dict({}) == (None, None, None, None)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["Mo-Fr", "Sa,Su", "08:00", "24:00", "18:00", "Mo 08:00-09:00=1", "1/2/3"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+_KEYS = st.sampled_from(["amps", "kw", "schedule", "fallback_amps", "group_priorities", "days",
+                         "from", "to", "priority", "min_amps", "max_amps", "phases"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(_KEYS, _JSON | st.lists(st.dictionaries(_KEYS, _JSON, max_size=5),
+                                                  max_size=3), max_size=5))
+def test_any_body_is_taken_or_refused_with_a_reason(body: dict[str, Any]) -> None:
+    """Whatever a caller sends: a LimitError (a 400), never another exception (a 500)."""
+    for parse in (lambda: limits_from_dict("S1", body, "Europe/Berlin"),
+                  lambda: evse_energy_from_dict(body)):
+        try:
+            parse()
+        except LimitError as error:
+            assert "\n" not in str(error)
