@@ -230,17 +230,22 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                 max_size=4),
     max_leaves=12)
-_KEYS = st.sampled_from(["amps", "kw", "schedule", "fallback_amps", "group_priorities", "days",
-                         "from", "to", "priority", "min_amps", "max_amps", "phases"])
+_PERIOD = st.dictionaries(st.sampled_from(["days", "from", "to", "amps", "kw", "x"]), _JSON,
+                          max_size=5)
+_LIMIT_BODY = st.dictionaries(
+    st.sampled_from(["amps", "kw", "schedule", "fallback_amps", "group_priorities"]),
+    _JSON | st.lists(_PERIOD | _JSON, max_size=3), max_size=4)
+_EVSE_BODY = st.dictionaries(st.sampled_from(["priority", "min_amps", "max_amps", "phases"]),
+                             _JSON, max_size=4)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.dictionaries(_KEYS, _JSON | st.lists(st.dictionaries(_KEYS, _JSON, max_size=5),
-                                                  max_size=3), max_size=5))
-def test_any_body_is_taken_or_refused_with_a_reason(body: dict[str, Any]) -> None:
+@settings(max_examples=200, deadline=None)
+@given(_LIMIT_BODY, _EVSE_BODY)
+def test_any_body_is_taken_or_refused_with_a_reason(body: dict[str, Any],
+                                                    evse: dict[str, Any]) -> None:
     """Whatever a caller sends: a LimitError (a 400), never another exception (a 500)."""
     for parse in (lambda: limits_from_dict("S1", body, "Europe/Berlin"),
-                  lambda: evse_energy_from_dict(body)):
+                  lambda: evse_energy_from_dict(evse)):
         try:
             parse()
         except LimitError as error:
