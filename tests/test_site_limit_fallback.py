@@ -137,6 +137,8 @@ async def test_a_change_on_one_node_reaches_a_charger_on_another(make_app: AppFa
         sim = sims(b, "CP1", connectors=2)  # on node b
         await sim.start()
         await eventually(lambda: _holds(sim, 8.0))
+        assert b.fallback is not None
+        await b.fallback.settled()  # what its boot and connection started is done
         status, _ = await api.request("PUT", LIMIT, json={"amps": 32, "fallback_amps": 12})
         assert status == 200
         await eventually(lambda: _holds(sim, 12.0))
