@@ -28,7 +28,8 @@ PASSWORD = "correct horse battery"
 # A value for each path parameter: nothing by these names exists, so a command that is allowed
 # answers 404 (or 400 for its empty body), and changes nothing.
 PATH_VALUES = {"cp": "NOPE", "evse": "1", "id": "999999", "uid": "NOPE", "name": "nobody",
-               "request_id": "1", "action": "Reset"}
+               "request_id": "1", "action": "Reset", "site": "NOPE", "site_id": "NOPE",
+               "session_id": "NOPE"}
 
 
 def concrete(path: str) -> str:

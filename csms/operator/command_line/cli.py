@@ -29,6 +29,7 @@ from csms.operator.command_line import (
     registration_cli,
     reservations_cli,
     sessions_cli,
+    site_limits_cli,
     tables,
     tokens_cli,
     users_cli,
@@ -404,6 +405,7 @@ def parser() -> argparse.ArgumentParser:
                                     help="store the [[site]] tables of a TOML file (see sites.example.toml)")
     load.add_argument("file")
     load.set_defaults(handler=_load_sites)
+    site_limits_cli.add_commands(site_commands, common)
 
     oicp = commands.add_parser("oicp", parents=[common], help="Hubject (OICP) operations")
     oicp_commands = oicp.add_subparsers(dest="what", required=True)

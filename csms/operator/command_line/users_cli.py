@@ -220,7 +220,7 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
 # Sub-commands that only read (or serve): every other command of `csms` is recorded.
 READS = frozenset({"list", "show", "partners", "costs", "composite", "inventory", "requests",
                    "events", "monitors", "display-messages", "jobs", "job", "run", "migrate",
-                   "check-config", "settings", "audit"})
+                   "check-config", "settings", "audit", "show-limit"})
 _NOT_PARAMETERS = frozenset({"handler", "config", "command", "action", "what", "token_action"})
 
 

@@ -134,6 +134,12 @@ ROUTES: dict[tuple[str, str], Role | None] = {
     ("POST", "/api-tokens"): ADMIN,
     ("POST", "/api-tokens/{id}/revoke"): ADMIN,
     ("GET", "/audit"): ADMIN,
+    # a site's grid limit and its EVSEs' share settings
+    ("GET", "/sites/{site}/limit"): VIEWER,
+    ("PUT", "/sites/{site}/limit"): OPERATOR,
+    ("DELETE", "/sites/{site}/limit"): OPERATOR,
+    ("PUT", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
+    ("DELETE", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
     # the console's overview
     ("GET", "/overview"): VIEWER,
     ("GET", "/sessions/{id}/details"): VIEWER,
