@@ -33,6 +33,10 @@ async def release_leases(db: Executor, node_id: str) -> None:
     await db.execute("DELETE FROM site_leases WHERE node_id = $1", node_id)
 
 
+async def release_leases_of(db: Executor, site_id: str, node_id: str) -> None:
+    await db.execute("DELETE FROM site_leases WHERE site_id = $1 AND node_id = $2", site_id, node_id)
+
+
 async def lease_holder(db: Executor, site_id: str) -> str | None:
     holder: str | None = await db.fetchval(
         "SELECT node_id FROM site_leases WHERE site_id = $1 AND until > now()", site_id)
@@ -71,7 +75,7 @@ async def evses_of(db: Executor, charge_point_ids: Sequence[str]) -> list[Row]:
     return await db.fetch(
         """SELECT e.charge_point_id, e.evse_number, cp.connected
            FROM evses e JOIN charge_points cp ON cp.id = e.charge_point_id
-           WHERE e.charge_point_id = ANY($1::text[])
+           WHERE e.charge_point_id = ANY($1::text[]) AND e.retired_at IS NULL
            ORDER BY e.charge_point_id, e.evse_number""",
         list(charge_point_ids))
 
