@@ -52,9 +52,10 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
     sims: list[SimulatedChargePoint] = []
     try:
         for i, cp in enumerate(ids):  # both versions on one site
-            kind = ChargePoint16 if i % 2 == 0 else ChargePoint201
-            sim = kind(SimConfig(charge_point_id=cp, url=ws_url(app), meter_interval=0.2,
-                                 power_w=32 * AMPS_W))
+            config = SimConfig(charge_point_id=cp, url=ws_url(app), meter_interval=0.2,
+                               power_w=32 * AMPS_W)
+            sim: SimulatedChargePoint = (ChargePoint16(config) if i % 2 == 0
+                                         else ChargePoint201(config))
             watch.watch(sim)
             sims.append(sim)
             await sim.start()
