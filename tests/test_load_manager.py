@@ -186,3 +186,33 @@ async def test_one_node_manages_a_site_and_another_takes_over(make_app: AppFacto
     await wait_for(lambda: tx_limit(cb) == 32)
     assert b.load_manager.rounds > 0
     assert await b.pool.fetchval("SELECT node_id FROM site_leases WHERE site_id = 'S1'") == "b"
+
+
+async def test_an_offline_charger_keeps_its_allowance_until_it_is_back(app: App,
+                                                                        sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1, "CPC": 1})
+    await set_limit(app, "S1", 48, fallback=0)
+    a = await _charger(app, sims, "CPA")
+    b = await _charger(app, sims, "CPB")
+    c = await _charger(app, sims, "CPC")
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 24 and tx_limit(b) == 24)
+
+    a.network.clear()  # its uplink is down: what it holds cannot be lowered
+    await a.drop_connection()
+
+    async def offline() -> bool:
+        return not await app.pool.fetchval("SELECT connected FROM charge_points WHERE id = 'CPA'")
+    await eventually(offline)
+    await c.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(b) == 12 and tx_limit(c) == 12)  # around A's 24
+    await settled(app, "S1")
+    allocation = await app.load_manager.allocation("S1")  # type: ignore[union-attr]
+    assert allocation is not None
+    held = {e["charge_point_id"]: (e["counted"], e["online"]) for e in allocation["evses"]}
+    assert held == {"CPA": (24.0, False), "CPB": (12.0, True), "CPC": (12.0, True)}
+
+    a.network.set()  # back: everybody shares again
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16 and tx_limit(c) == 16)
