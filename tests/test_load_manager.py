@@ -97,7 +97,7 @@ async def test_a_refusing_charger_is_counted_at_its_maximum(app: App, sims: SimF
     assert allocation is not None and allocation["counted"] == [48.0, 48.0, 48.0]
 
 
-async def test_a_lowered_limit_lowers_everybody_first(app: App, sims: SimFactory) -> None:
+async def test_a_lowered_limit_lowers_everybody_first(app: App, api: Api, sims: SimFactory) -> None:
     await store.upsert_token(app.pool, "CARD")
     watch = Watch(limit=32)
     await make_site(app, "S1", {"CPA": 1, "CPB": 1})
@@ -109,7 +109,9 @@ async def test_a_lowered_limit_lowers_everybody_first(app: App, sims: SimFactory
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
     await settled(app, "S1")
 
-    await set_limit(app, "S1", 20, fallback=0)
+    # At runtime through the API (as an energy management system would): in force within seconds.
+    status, answer = await api.request("PUT", "/sites/S1/limit", json={"amps": 20, "fallback_amps": 0})
+    assert status == 200, answer
     await wait_for(lambda: tx_limit(a) == 10 and tx_limit(b) == 10)
     watch.limit = 20
     assert not watch.over(), watch.over()  # never above the old limit while lowering
@@ -117,6 +119,12 @@ async def test_a_lowered_limit_lowers_everybody_first(app: App, sims: SimFactory
     await set_limit(app, "S1", 40, fallback=0)  # raised again: room for both at 20
     await wait_for(lambda: tx_limit(a) == 20 and tx_limit(b) == 20)
     assert not watch.over(), watch.over()
+
+    # No limit any more: our profiles are cleared, and nothing is kept as allowed.
+    status, _ = await api.request("DELETE", "/sites/S1/limit")
+    assert status in (200, 204)
+    await wait_for(lambda: tx_limit(a) is None and tx_limit(b) is None)
+    assert await app.pool.fetchval("SELECT count(*) FROM evse_allowances") == 0
 
 
 async def test_a_cap_tighter_than_the_share(app: App, sims: SimFactory) -> None:
