@@ -124,7 +124,8 @@ async def test_a_lowered_limit_lowers_everybody_first(app: App, api: Api, sims: 
     status, _ = await api.request("DELETE", "/sites/S1/limit")
     assert status in (200, 204)
     await wait_for(lambda: tx_limit(a) is None and tx_limit(b) is None)
-    assert await app.pool.fetchval("SELECT count(*) FROM evse_allowances") == 0
+    await eventually(lambda: app.pool.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM evse_allowances)"))
 
 
 async def test_a_cap_tighter_than_the_share(app: App, sims: SimFactory) -> None:
