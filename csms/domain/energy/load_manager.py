@@ -140,6 +140,8 @@ class LoadManager:
         self.node_id = node_id
         self.settings = settings
         self._site_of: dict[str, str] = {}  # charge point -> site key, refreshed every interval
+        self._known: set[str] = set()  # every site key to manage, whoever does
+        self._discovering: set[str] = set()
         self._held: set[str] = set()
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -187,7 +189,10 @@ class LoadManager:
     def _notified(self, payload: str) -> None:
         if payload in self._held:
             self.trigger(payload)
-        else:  # nobody may hold it yet (a new limit, caps just now): whoever takes it first
+        elif payload not in self._known and payload not in self._discovering:
+            # New to us (a new limit, caps just now): nobody may hold it yet, whoever takes it
+            # first manages it. One we know is another node's: our tick takes over if it dies.
+            self._discovering.add(payload)
             self._spawn(self._discover(payload))
 
     def trigger(self, key: str) -> None:
@@ -245,17 +250,24 @@ class LoadManager:
         """Renew or take the leases, and re-evaluate every site held (a lost NOTIFY costs at
         most one interval)."""
         found = await self.sites()
-        self._site_of = {cp: key for key, cps in found.items() for cp in cps}
+        self._found(found)
         for key in found:
             await self._claim(key)
         for key in list(self._held - set(found)):  # limit and caps gone: a last round, then let go
             self.trigger(key)
 
     async def _discover(self, key: str) -> None:
-        found = await self.sites()
-        self._site_of = {cp: k for k, cps in found.items() for cp in cps}
-        if key in found:
-            await self._claim(key)
+        try:
+            found = await self.sites()
+            self._found(found)
+            if key in found:
+                await self._claim(key)
+        finally:
+            self._discovering.discard(key)
+
+    def _found(self, found: dict[str, list[str]]) -> None:
+        self._site_of = {cp: key for key, cps in found.items() for cp in cps}
+        self._known = set(found)
 
     async def _claim(self, key: str) -> None:
         if await load_store.take_lease(self.pool, key, self.node_id, self.settings.lease):
