@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from csms.app import App
+from csms.domain.energy.load_allocation import SiteLimit
+from csms.domain.energy.site_limits import LimitPeriod
 from csms.storage import energy_store, store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
@@ -248,3 +252,23 @@ async def test_an_offline_charger_keeps_its_allowance_until_it_is_back(app: App,
 
     a.network.set()  # back: everybody shares again
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16 and tx_limit(c) == 16)
+
+
+async def test_a_round_is_due_when_the_schedule_changes_the_limit(app: App) -> None:
+    """Not only on the interval's beat: a timer at the schedule's next change."""
+    await make_site(app, "S1", {"CPA": 1})
+    start = datetime.now(UTC) + timedelta(minutes=2)
+    period = LimitPeriod(frozenset(range(7)), start.strftime("%H:%M"),
+                         (start + timedelta(minutes=1)).strftime("%H:%M"), SiteLimit.amps(10))
+    await set_limit(app, "S1", 32, fallback=0, schedule=(period,))
+    await settled(app, "S1")
+    assert app.load_manager is not None
+    manager = app.load_manager
+
+    async def scheduled() -> bool:
+        return "S1" in manager._timers
+    await eventually(scheduled)
+    timer = manager._timers["S1"]
+    due = start.replace(second=0, microsecond=0)
+    wait = (due - datetime.now(UTC)).total_seconds()
+    assert abs(timer.when() - asyncio.get_running_loop().time() - wait) < 5
