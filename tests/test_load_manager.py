@@ -272,3 +272,18 @@ async def test_a_round_is_due_when_the_schedule_changes_the_limit(app: App) -> N
     due = start.replace(second=0, microsecond=0)
     wait = (due - datetime.now(UTC)).total_seconds()
     assert abs(timer.when() - asyncio.get_running_loop().time() - wait) < 5
+
+
+async def test_a_car_drawing_more_is_given_room_at_once(app: App, sims: SimFactory) -> None:
+    """Its meter values re-allocate the site, not the interval's beat (made a minute here)."""
+    app.settings.energy.interval, app.settings.energy.lease = 60, 120
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=0)
+    a = await _charger(app, sims, "CPA")
+    b = await _charger(app, sims, "CPB", power_w=6 * 230 * 3)  # its car takes 6 A for now
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 24 and tx_limit(b) == 8)
+    b.config.power_w = FULL_W  # now it would take all it can: its share grows as it draws more
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
