@@ -287,3 +287,15 @@ async def test_a_car_drawing_more_is_given_room_at_once(app: App, sims: SimFacto
     await wait_for(lambda: tx_limit(a) == 24 and tx_limit(b) == 8)
     b.config.power_w = FULL_W  # now it would take all it can: its share grows as it draws more
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+
+
+async def test_a_cap_on_the_whole_charger_is_shared_by_its_evses(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 2})  # no site limit: the charger is managed for its cap
+    a = await _charger(app, sims, "CPA", fallback=None, connectors=2)
+    result = await app.commands.set_evse_cap("CPA", 0, "grid:SO", 20)  # e.g. NotifyChargingLimit
+    assert result.accepted, result
+    await store.upsert_token(app.pool, "CARD2")
+    await a.start_local_session(1, "CARD")
+    await a.start_local_session(2, "CARD2")
+    await wait_for(lambda: tx_limit(a, 1) == 10 and tx_limit(a, 2) == 10)
