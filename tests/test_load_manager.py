@@ -19,6 +19,7 @@ from simulators.chargepoint201 import ChargePoint201
 from tests.conftest import AppFactory, SimFactory
 from tests.energy_support import Watch, make_site, push_fallback, set_limit, settled, tx_limit, wait_for
 from tests.support import Api, eventually, ws_url
+from tests.test_metrics import scrape
 
 FULL_W = 32 * 230 * 3  # an EV that would draw 32 A on each phase
 
@@ -74,6 +75,12 @@ async def test_two_sessions_share_and_the_last_gets_everything(app: App, sims: S
     await b.start_local_session(1, "CARD")
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
     assert await energy_store.allowed(app.pool, "CPB", 1) == 16
+    await settled(app, "S1")
+    _, samples = await scrape(app)  # what the node managing the site reports
+    for phase in ("L1", "L2", "L3"):
+        labels = (("phase", phase), ("site", "S1"))
+        assert samples[("csms_site_limit_amps", labels)] == 32
+        assert samples[("csms_site_allowed_amps", labels)] == 32
 
     await a.stop_local_session(1)
     await wait_for(lambda: tx_limit(b) == 32)
