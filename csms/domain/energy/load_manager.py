@@ -238,6 +238,8 @@ class LoadManager:
                 await self.tick()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("load manager tick failed", error=repr(exc))
+            except Exception:  # a bug here must not stop the leases being renewed next time
+                log.exception("load manager tick failed")
             await asyncio.sleep(self.settings.interval)
 
     async def sites(self) -> dict[str, list[str]]:
