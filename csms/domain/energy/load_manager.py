@@ -570,6 +570,8 @@ class LoadManager:
         views = [e for e in (state.evses if state else [])
                  if e.energy.charge_point_id == charge_point_id and e.session_id
                  and evse in (0, e.energy.evse)]
+        if any(not e.online for e in views):  # what it holds stays until it is back
+            return CommandResult(Outcome.OFFLINE, {"status": "Offline"})
         if any(e.status == "Rejected" for e in views):
             return CommandResult(Outcome.REJECTED, {"status": "Rejected"})
         if any(e.status in ("Pending", "Unanswered") for e in views):
