@@ -140,6 +140,7 @@ ROUTES: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/sites/{site}/limit"): OPERATOR,
     ("PUT", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
     ("DELETE", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
+    ("GET", "/sites/{site_id}/allocation"): VIEWER,
     # the console's overview
     ("GET", "/overview"): VIEWER,
     ("GET", "/sessions/{id}/details"): VIEWER,

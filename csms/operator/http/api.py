@@ -245,6 +245,8 @@ class AdminApi:
         users_api.routes(self)
         from csms.operator.http import overview_api  # it builds on this module's names
         overview_api.routes(self)
+        from csms.operator.http import allocation_api  # it builds on this module's names
+        allocation_api.routes(self)
         from csms.operator.http import site_limits_api  # it builds on this module's names
         site_limits_api.routes(self)
 

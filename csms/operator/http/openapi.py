@@ -313,6 +313,7 @@ def openapi_document() -> dict[str, Any]:
             **_profile_paths(cp),
             **_users_paths(),
             **_overview_paths(),
+            **_allocation_paths(),
             **_site_limit_paths(cp, evse),
         }),
     }
@@ -351,6 +352,13 @@ def _probe_paths() -> dict[str, Any]:
                               "text/plain": {"schema": {"type": "string"}}}},
                           "401": _json(_ERROR, "No or wrong token")}}},
     }
+
+
+def _allocation_paths() -> dict[str, Any]:
+    from csms.operator.http.allocation_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
+
+
 def _site_limit_paths(cp: dict[str, Any], evse: dict[str, Any]) -> dict[str, Any]:
     from csms.operator.http.site_limits_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp, evse)
