@@ -29,6 +29,7 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
+from csms.domain.energy.charger_limits import ChargerLimits
 from csms.domain.events import EventBus
 from csms.domain.fleet.certificates import CertificateService
 from csms.domain.fleet.jobs import JobService
@@ -125,6 +126,10 @@ class App:
         commands = CommandService(pool, relay, sessions, reservations)
         jobs = JobService(pool, commands, settings.jobs)
         services = dataclasses.replace(services, jobs=jobs)
+        commands.events = events  # PLACEHOLDER until loadmgr's set_evse_cap is merged
+        energy = ChargerLimits(pool, events, commands)
+        commands.electrics = energy.electrics
+        services = dataclasses.replace(services, energy=energy)
         events.subscribe(jobs.on_event)
         commands.tls_available = bool(settings.ocpp.tls_cert)
         commands.public_tls_url = settings.ocpp.public_tls_url
