@@ -31,6 +31,7 @@ class Held:
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     received: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    raw: dict[str, Any] = field(default_factory=dict)  # as it came (reported back, K09)
 
     @classmethod
     def of(cls, evse: int, raw: dict[str, Any]) -> Held:
@@ -40,7 +41,7 @@ class Held:
                    PURPOSES[raw["charging_profile_purpose"]], raw["charging_profile_kind"],
                    schedule[0] if isinstance(schedule, list) else schedule,
                    raw.get("recurrency_kind"), _time(raw.get("valid_from")),
-                   _time(raw.get("valid_to")))
+                   _time(raw.get("valid_to")), raw=dict(raw))
 
     def origin(self, at: datetime, relative: datetime | None = None) -> datetime:
         """When the schedule's current cycle began, seen at `at`; a Relative one counts from
@@ -126,6 +127,19 @@ class Profiles:
         for held_id in matching:
             del self.held[held_id]
         return "Accepted" if matching else "Unknown"
+
+    def matching(self, evse: int | None, criteria: dict[str, Any]) -> list[Held]:
+        """2.0.1 K09 GetChargingProfiles: the profiles matching every criterion given."""
+        wanted = PURPOSES.get(criteria.get("charging_profile_purpose") or "")
+        ids = criteria.get("charging_profile_id")
+        sources = criteria.get("charging_limit_source")
+        return [h for h in self.held.values()
+                if (evse is None or h.evse == evse)
+                and (wanted is None or h.purpose == wanted)
+                and (criteria.get("stack_level") is None
+                     or h.stack_level == criteria["stack_level"])
+                and (not ids or h.id in ids)
+                and (not sources or "CSO" in sources)]  # all it holds came from the CSMS
 
     def tx_ended(self, evse: int) -> None:
         """A Tx profile ends with its transaction."""
