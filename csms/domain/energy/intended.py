@@ -168,7 +168,7 @@ def mismatches(reported: CompositeSchedule, ours: CompositeSchedule,
     for index, offset in enumerate(bounds):
         end = bounds[index + 1] if index + 1 < len(bounds) else duration
         theirs, mine = _at(reported.periods, offset), _at(ours.periods, offset + shift)
-        if mine is None or (theirs is not None and abs(theirs - mine) <= tolerance):
+        if mine is None or (theirs is not None and abs(theirs - mine) <= tolerance + 1e-9):
             continue
         if found and found[-1].end == offset and (found[-1].reported, found[-1].intended) == (
                 theirs, mine):
