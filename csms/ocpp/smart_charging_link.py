@@ -31,6 +31,8 @@ class _Calls:
 
         @property
         def charge_point_id(self) -> str: ...
+        @property
+        def log(self) -> Any: ...
 
         async def call(self, payload: Any, *args: Any, **kwargs: Any) -> Any: ...
         async def report(self, kind: str, payload: dict[str, Any]) -> None: ...
@@ -68,6 +70,9 @@ class SmartCharging16(_Calls):
         raise NotSupported("1.6 has no GetChargingProfiles")  # the command service answers
 
 
+# K17 renegotiations in a row for one car (see SmartCharging201._renegotiated).
+MAX_RENEGOTIATIONS = 3
+
 # Requests whose reports are awaited, by request id, across this process's connections
 # (K09: the requestId of the reports names the request).
 _request_ids = itertools.count(1)
@@ -80,6 +85,9 @@ class SmartCharging201(_Calls):
     # profiles reported so far and the future set once the last report (tbc false) came.
     _awaited: dict[int, tuple[list[dict[str, Any]], asyncio.Future[None]]] | None = None
     _renegotiate: frozenset[int] = frozenset()  # EVSEs whose car's schedule we rejected (K17)
+    # Renegotiations per EVSE since the car last said its needs: a car that keeps asking for more
+    # than we allow is not sent profiles for ever (it charges within the one it holds).
+    _renegotiated: dict[int, int] | None = None
 
     async def set_charging_profile(self, evse: int, profile: dict[str, Any]) -> str:
         answer = await self.call(call201.SetChargingProfile(
@@ -178,6 +186,8 @@ class SmartCharging201(_Calls):
         here manages energy, so the car charges on its own schedule instead of waiting."""
         await self.report("NotifyEVChargingNeeds",
                           {"evse_id": evse_id, "charging_needs": charging_needs, **kwargs})
+        if self._renegotiated:
+            self._renegotiated.pop(evse_id, None)
         return result201.NotifyEVChargingNeeds(
             status="Accepted" if self.services.energy is not None else "Rejected")
 
@@ -208,6 +218,14 @@ class SmartCharging201(_Calls):
 
     @after(Action.notify_ev_charging_schedule)
     async def after_notify_ev_charging_schedule(self, evse_id: int, **kwargs: Any) -> None:
-        if evse_id in self._renegotiate and self.services.energy is not None:
-            self._renegotiate -= {evse_id}
-            self.spawn(self.services.energy.renegotiate(self.charge_point_id, evse_id))
+        if evse_id not in self._renegotiate or self.services.energy is None:
+            return
+        self._renegotiate -= {evse_id}
+        if self._renegotiated is None:
+            self._renegotiated = {}
+        if self._renegotiated.get(evse_id, 0) >= MAX_RENEGOTIATIONS:
+            self.log.warning("EV keeps exceeding our limit: no further renegotiation",
+                             evse=evse_id)
+            return
+        self._renegotiated[evse_id] = self._renegotiated.get(evse_id, 0) + 1
+        self.spawn(self.services.energy.renegotiate(self.charge_point_id, evse_id))
