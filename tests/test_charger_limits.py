@@ -242,8 +242,9 @@ async def test_composite_compared_with_what_we_intend(app: App, api: Api,
     assert answer["detail"]["mismatch"] == [
         {"start": 0, "end": 600, "reported": 10.0, "intended": 8.0}]
     sim.profiles.clear(5)
-    sim.profiles.set(1, wire(profile_from_dict(_profile(6, "TxDefault", 3, (0, 8.0)))), False)
+    sim.profiles.set(1, wire(profile_from_dict(_profile(6, "TxDefault", 3, (0, 8.05)))), False)
     answer = await api.get("/charge-points/CP1/composite-schedule?evse=1&duration=600&unit=W")
+    assert [p["limit"] for p in answer["detail"]["schedule"]["periods"]] == [5554.5]  # 8.05 A
     assert answer["detail"]["mismatch"] == []
 
 
