@@ -182,9 +182,11 @@ async def test_remote_start_with_a_tx_profile(app: App, api: Api, sims: SimFacto
     assert "must be a Tx profile" in err and len(err.strip().splitlines()) == 1
 
 
-async def test_iso15118_needs_and_schedules(app: App, api: Api) -> None:
-    """K15-K17: the car's needs answered and recorded as the `ev` cap; its schedule accepted
-    within what we allow, rejected above it, and a new TxProfile then sent (renegotiation)."""
+async def test_iso15118_needs_and_schedules(app: App) -> None:
+    """K15-K17 with the load manager: the car's needs answered and recorded as the `ev` cap, a
+    TxProfile at the car's maximum follows; its schedule is accepted within what we allow.
+    The grid then limits the EVSE (K12): the load manager lowers the profile, the car asking
+    for more is rejected and sent the profile anew (renegotiation), 3 times at most."""
     await store.upsert_token(app.pool, "CARD")
     sim = await _online(app, _sim201(app, iso15118=True, ev_max_amps=16, ev_min_amps=6))
     transaction_id = await sim.start_local_session(1, "CARD")
@@ -192,30 +194,29 @@ async def test_iso15118_needs_and_schedules(app: App, api: Api) -> None:
     caps = await eventually(lambda: energy_store.caps_of(app.pool, "CP1", 1))
     assert [(c["source"], c["max_amps"], c["min_amps"]) for c in caps] == [
         ("ev", Decimal("16.0"), Decimal("6.0"))]
-    # What the load manager allows the EVSE (written by it; here by hand).
-    await app.pool.execute("INSERT INTO evse_allowances (charge_point_id, evse, amps, status) "
-                           "VALUES ('CP1', 1, 10, 'Accepted')")
-
-    tx = _profile(9002, "Tx", 1, (0, 10.0), transaction_id=transaction_id)
-    status, answer = await api.post(BASE, {"evse": 1, "profile": tx})
-    assert status == 200, answer
     await eventually(lambda: _true(("NotifyEVChargingSchedule", "Accepted") in sim.ev_answers))
+    first = _calls(sim, "SetChargingProfile")[0]["chargingProfile"]
+    assert (first["chargingProfilePurpose"], first["transactionId"]) == ("TxProfile",
+                                                                        transaction_id)
+    assert _limit(first) == 16.0
 
-    # A car asking for more than we allow: rejected, and the Tx profile comes anew.
+    # The grid allows 10 A: lowered to it; a car asking for 20 A is rejected and renegotiated.
     sim.config.ev_schedule_amps = 20.0
-    sets = len(_calls(sim, "SetChargingProfile"))
-    status, answer = await api.post(BASE, {"evse": 1, "profile": tx})
-    assert status == 200, answer
-    await eventually(lambda: _true(("NotifyEVChargingSchedule", "Rejected") in sim.ev_answers))
-    await eventually(lambda: _true(len(_calls(sim, "SetChargingProfile")) >= sets + 2))
-    again = _calls(sim, "SetChargingProfile")[sets + 1]
-    assert again["chargingProfile"]["transactionId"] == transaction_id
-    assert again["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0][
-        "limit"] == 10.0
-    # A car that keeps asking for more is not renegotiated with for ever.
+    await sim.notify_charging_limit("SO", 10.0, evse=1)
     await eventually(lambda: _true(sim.ev_answers.count(("NotifyEVChargingSchedule",
                                                          "Rejected")) == 4))
-    assert len(_calls(sim, "SetChargingProfile")) == sets + 4
+    sets = _calls(sim, "SetChargingProfile")
+    assert [_limit(p["chargingProfile"]) for p in sets] == [16.0] + [10.0] * 4
+    assert {p["chargingProfile"]["transactionId"] for p in sets} == {transaction_id}
+    assert await energy_store.allowed(app.pool, "CP1", 1) == Decimal(10)
+
+    # A schedule within it is accepted again.
+    sim.config.ev_schedule_amps = 9.5
+    assert await sim.notify_ev_charging_schedule(1, 9.5) == "Accepted"
+
+
+def _limit(profile: dict[str, Any]) -> float:
+    return float(profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
 
 
 async def test_composite_compared_with_what_we_intend(app: App, api: Api,

@@ -29,7 +29,6 @@ from csms.domain.energy.smart_charging import (
     remote_start_problem,
     to_dict,
 )
-from csms.domain.events import EventBus, EvseCapChanged
 from csms.domain.fleet import configuration
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.device_model import DeviceModelCommands
@@ -44,6 +43,8 @@ from csms.storage import certificate_store, configuration_store, energy_store, p
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay
+    from csms.domain.energy.load_manager import LoadManager
+    from csms.domain.events import EventBus
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +129,9 @@ class CommandService(DeviceModelCommands):
         self.relay = relay
         self.sessions = sessions
         self.reservations = reservations
+        # Set where the app is wired: caps are published as events and shared by the load manager.
+        self.events: EventBus | None = None
+        self.load_manager: LoadManager | None = None
 
     @property
     def grace(self) -> float:
@@ -652,26 +656,40 @@ class CommandService(DeviceModelCommands):
             "profiles": [{"evse": row["evse"], "source": "CSO", "profile": row["profile"]}
                          for row in rows]})
 
-    # --- EVSE caps: PLACEHOLDER until branch loadmgr's set_evse_cap/clear_evse_cap (ENERGY.md
-    # interface 2, same signatures) is merged, which re-allocates the site and answers with the
-    # charger's answer to the TxProfile; this one only records the cap and tells of it.
-    events: EventBus | None = None
+    # --- caps on an EVSE, shared by the load manager (csms/domain/energy/load_manager.py) ------
 
     async def set_evse_cap(self, charge_point_id: str, evse: int, source: str,
-                           max_amps: Decimal | None, min_amps: Decimal | None = None,
+                           max_amps: Decimal | float | None, min_amps: Decimal | float | None = None,
                            detail: dict[str, Any] | None = None,
                            until: datetime | None = None) -> CommandResult:
+        """Limit an EVSE (0: every EVSE of the charger) for a source (grid:EMS, ev, emsp, …), A
+        per phase: stored with its EvseCapChanged in one transaction; the load manager then
+        re-allocates the site. The charger's answer to the Tx profile that follows (Accepted,
+        Rejected; TIMEOUT when unknown), or ACCEPTED when nothing had to change (no session)."""
+        high = Decimal(str(max_amps)) if max_amps is not None else None
+        low = Decimal(str(min_amps)) if min_amps is not None else None
+        if evse < 0 or not source or (high is not None and high < 0) or (low is not None and low < 0):
+            return CommandResult(Outcome.INVALID, {"reason": "evse, source and amps must be valid "
+                                                             "(evse 0 or more, amps not negative)"})
+        return await self._cap_changed(charge_point_id, evse, source, lambda conn: energy_store.set_cap(
+            conn, charge_point_id, evse, source, max_amps=high, min_amps=low, detail=detail,
+            until=until))
+
+    async def clear_evse_cap(self, charge_point_id: str, evse: int, source: str) -> CommandResult:
+        """Forget a source's cap on an EVSE; the site is re-allocated as for set_evse_cap."""
+        return await self._cap_changed(charge_point_id, evse, source, lambda conn: energy_store.clear_cap(
+            conn, charge_point_id, evse, source))
+
+    async def _cap_changed(self, charge_point_id: str, evse: int, source: str,
+                           change: Any) -> CommandResult:
+        from csms.domain.events import EvseCapChanged
+
+        if await store.get_charge_point(self.pool, charge_point_id) is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown charge point"})
         async with self.pool.acquire() as conn, conn.transaction():
-            await energy_store.set_cap(conn, charge_point_id, evse, source, max_amps=max_amps,
-                                       min_amps=min_amps, detail=detail, until=until)
+            await change(conn)
             if self.events is not None:
                 await self.events.publish(conn, EvseCapChanged(charge_point_id, evse, source))
-        return CommandResult(Outcome.ACCEPTED)
-
-    async def clear_evse_cap(self, charge_point_id: str, evse: int,
-                             source: str) -> CommandResult:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if await energy_store.clear_cap(conn, charge_point_id, evse, source) and \
-                    self.events is not None:
-                await self.events.publish(conn, EvseCapChanged(charge_point_id, evse, source))
-        return CommandResult(Outcome.ACCEPTED)
+        if self.load_manager is None:
+            return CommandResult(Outcome.ACCEPTED, {"status": "Accepted"})
+        return await self.load_manager.changed(charge_point_id, evse, self.grace * 2)
