@@ -214,6 +214,15 @@ async def test_iso15118_needs_and_schedules(app: App) -> None:
     sim.config.ev_schedule_amps = 9.5
     assert await sim.notify_ev_charging_schedule(1, 9.5) == "Accepted"
 
+    # The grid's limit gone, the load manager allows the car's 16 A again: what it allows counts
+    # (the car's own maximum is not a limit of ours).
+    await sim.cleared_charging_limit("SO", evse=1)
+    await eventually(lambda: _true(len(_calls(sim, "SetChargingProfile")) == 6))
+    assert _limit(_calls(sim, "SetChargingProfile")[-1]["chargingProfile"]) == 16.0
+    assert await energy_store.allowed(app.pool, "CP1", 1) == Decimal(16)
+    sim.config.ev_schedule_amps = 18.0
+    assert await sim.notify_ev_charging_schedule(1, 18.0) == "Rejected"
+
 
 def _limit(profile: dict[str, Any]) -> float:
     return float(profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
