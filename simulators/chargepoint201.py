@@ -355,6 +355,7 @@ class ChargePoint201(SimulatedChargePoint):
         self.network_profiles = NetworkProfiles(config.url, config.security_profile)
         self.settings[PRIORITY] = self.network_profiles.value()
         self.ev_answers: list[tuple[str, str]] = []  # ISO 15118 messages and the CSMS's answers
+        self.external_ids = 0  # external limits held so far (their profile ids follow 100000)
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)
@@ -486,30 +487,38 @@ class ChargePoint201(SimulatedChargePoint):
 
     async def report_charging_profiles(self, request_id: int, found: list[Held]) -> None:
         """K09: one ReportChargingProfiles per EVSE, tbc on all but the last."""
-        by_evse: dict[int, list[dict[str, Any]]] = {}
-        for held in found:
-            by_evse.setdefault(held.evse, []).append(held.raw)
-        for index, (evse, profiles) in enumerate(sorted(by_evse.items())):
+        by_evse: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for held in found:  # one report names one EVSE and one source
+            by_evse.setdefault((held.evse, held.source), []).append(held.raw)
+        for index, ((evse, source), profiles) in enumerate(sorted(by_evse.items())):
             await self.call(call.ReportChargingProfiles(
-                request_id=request_id, charging_limit_source="CSO", evse_id=evse,
+                request_id=request_id, charging_limit_source=source, evse_id=evse,
                 charging_profile=profiles, tbc=index < len(by_evse) - 1))
 
     async def notify_charging_limit(self, source: str, limit: float | None = None,
                                     evse: int | None = None, unit: str = "A",
                                     duration: int | None = None,
                                     grid_critical: bool | None = None) -> None:
-        """K12: an external system (EMS, SO, Other) limits the charger or one EVSE."""
+        """K11/K12: an external system (EMS, SO, Other) limits the charger or one EVSE: held as a
+        ChargingStationExternalConstraints profile (its draw keeps to it) and told of."""
         schedule = None
         if limit is not None:
             schedule = [{"id": 1, "charging_rate_unit": unit, "start_schedule": now_z(),
                          "duration": duration,
                          "charging_schedule_period": [{"start_period": 0, "limit": limit}]}]
+            self.external_ids += 1
+            self.profiles.external(evse or 0, source, {
+                "id": 100000 + self.external_ids, "stack_level": 0,
+                "charging_profile_purpose": "ChargingStationExternalConstraints",
+                "charging_profile_kind": "Absolute",
+                "charging_schedule": [{k: v for k, v in schedule[0].items() if v is not None}]})
         await self.call(call.NotifyChargingLimit(
             charging_limit={"charging_limit_source": source, "is_grid_critical": grid_critical},
             charging_schedule=schedule, evse_id=evse))
 
     async def cleared_charging_limit(self, source: str, evse: int | None = None) -> None:
         """K13: the external limit is gone."""
+        self.profiles.external(evse or 0, source, None)
         await self.call(call.ClearedChargingLimit(charging_limit_source=source, evse_id=evse))
 
     async def notify_ev_charging_needs(self, evse: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -108,7 +109,7 @@ async def test_the_profiles_a_charger_holds(app: App, api: Api, sims: SimFactory
         (1, "charger" if charger else "csms")]
 
 
-async def test_external_limits_become_grid_caps(app: App) -> None:
+async def test_external_limits_become_grid_caps(app: App, api: Api) -> None:
     """K12/K13: a limit the grid operator (or an EMS) set is recorded as the EVSE's cap, the
     load manager told in the same transaction; cleared, it goes."""
     seen: list[EvseCapChanged] = []
@@ -134,8 +135,22 @@ async def test_external_limits_become_grid_caps(app: App) -> None:
     assert {c["source"]: c["max_amps"] for c in await energy_store.caps_of(app.pool, "CP1", 2)} \
         == {"grid:EMS": Decimal("16.0"), "grid:Other": None}
 
+    # The charger holds them as external constraints (K11): reported by their source, its
+    # draw kept to them; ours (CSO) apart.
+    now = datetime.now(UTC)
+    assert (sim.profiles.limit(1, now), sim.profiles.limit(2, now, "W")) == (16.0, 11040.0)
+    status, answer = await api.request("GET", BASE + "?source=charger&limit_source=SO,EMS")
+    assert status == 200, answer
+    reported = sorted((p["evse"], p["source"], p["external"]["charging_profile_purpose"])
+                      for p in answer["detail"]["profiles"])
+    assert reported == [(0, "EMS", "ChargingStationExternalConstraints"),
+                        (1, "SO", "ChargingStationExternalConstraints")]
+    status, answer = await api.request("GET", BASE + "?source=charger&limit_source=CSO")
+    assert answer["detail"]["status"] == "NoProfiles"
+
     await sim.cleared_charging_limit("SO", evse=1)
     await sim.cleared_charging_limit("EMS")
+    assert not sim.profiles.held
     assert [c["source"] for c in await energy_store.caps_of(app.pool, "CP1", 1)] == []
     assert seen[-2:] == [EvseCapChanged("CP1", 1, "grid:SO"), EvseCapChanged("CP1", 0, "grid:EMS")]
     # Nothing held: nothing to tell.
