@@ -238,6 +238,14 @@ async def test_iso15118_needs_and_schedules(app: App) -> None:
     sim.config.ev_schedule_amps = 18.0
     assert await sim.notify_ev_charging_schedule(1, 18.0) == "Rejected"
 
+    # The car's needs end with its session.
+    await sim.stop_local_session(1)
+    await eventually(lambda: _none(energy_store.caps_of(app.pool, "CP1", 1)))
+
+
+async def _none(rows: Any) -> bool:
+    return not await rows
+
 
 def _limit(profile: dict[str, Any]) -> float:
     return float(profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])

@@ -22,7 +22,7 @@ from csms.domain.energy.smart_charging import (
     SchedulePeriod,
     profile_from_dict,
 )
-from csms.domain.events import EventBus, EvseCapChanged
+from csms.domain.events import DomainEvent, EventBus, EvseCapChanged, SessionEnded
 from csms.domain.sites import EvseDetails, parse_site
 from csms.storage import energy_store, profile_store, store
 
@@ -93,6 +93,14 @@ class ChargerLimits:
                 await self.events.publish(conn, EvseCapChanged(charge_point_id, evse or 0, source))
 
     # --- K15-K17: ISO 15118 ----------------------------------------------------------------
+
+    async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
+        """The car's needs end with its session: the next car on the EVSE is not held to them
+        (in the session's own transaction)."""
+        if isinstance(event, SessionEnded) and await energy_store.clear_cap(
+                conn, event.charge_point_id, event.evse_number, EV):
+            await self.events.publish(conn, EvseCapChanged(event.charge_point_id,
+                                                           event.evse_number, EV))
 
     async def ev_needs(self, charge_point_id: str, evse: int, needs: EvNeeds,
                        detail: dict[str, Any]) -> str:
