@@ -54,7 +54,7 @@ class _Client(ChargePoint, DeviceModelFirmware):
         profile = kwargs.get("charging_profile")
         if profile is not None and (profile["charging_profile_purpose"] != "TxProfile"
                                     or "transaction_id" in profile):
-            return call_result.RequestStartTransaction(status="Rejected")  # F01.FR.08/.FR.09
+            return call_result.RequestStartTransaction(status="Rejected")  # F01/K05
         tx = Transaction(token=id_token["id_token"], transaction_id=str(uuid.uuid4()),
                          remote_start_id=remote_start_id)
         self.sim.transactions[evse] = tx

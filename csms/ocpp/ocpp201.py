@@ -241,7 +241,7 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
 
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
                            token_type: TokenType, profile: dict[str, Any] | None = None) -> str:
-        # F01.FR.08/K05: a TxProfile without transactionId, for the transaction it starts.
+        # F01/K05: a TxProfile without transactionId, for the transaction it starts.
         return await self._status(call.RequestStartTransaction(
             id_token=_id_token(token_uid, token_type),
             remote_start_id=remote_start_id, evse_id=evse_number,

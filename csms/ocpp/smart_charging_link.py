@@ -127,7 +127,7 @@ class SmartCharging201(_Calls):
             answer = await self.call(call201.GetChargingProfiles(request_id=request_id, **fields),
                                      suppress=False)
             status = str(answer.status)
-            if status == "Accepted":  # K09.FR.03: then it reports them
+            if status == "Accepted":  # K09: then it reports them
                 await asyncio.wait_for(done, self.services.settings.call_timeout)
         finally:
             self._awaited.pop(request_id, None)
@@ -152,8 +152,8 @@ class SmartCharging201(_Calls):
     @on(Action.notify_charging_limit)
     async def on_notify_charging_limit(self, charging_limit: dict[str, Any], **kwargs: Any
                                        ) -> result201.NotifyChargingLimit:
-        """K12: recorded as the EVSE's grid:<source> cap the load manager respects (K12.FR.02:
-        the CSMS takes it into account); no evseId: the whole charger (evse 0)."""
+        """K12: recorded as the EVSE's grid:<source> cap, which the load manager takes into
+        account; no evseId: the whole charger (evse 0)."""
         evse = kwargs.get("evse_id") or 0
         schedules = kwargs.get("charging_schedule") or []
         schedule = wire.schedule_from_201(schedules[0], evse) if schedules else None
@@ -181,7 +181,7 @@ class SmartCharging201(_Calls):
     @on(Action.notify_ev_charging_needs)
     async def on_notify_ev_charging_needs(self, evse_id: int, charging_needs: dict[str, Any],
                                           **kwargs: Any) -> result201.NotifyEVChargingNeeds:
-        """K15.FR.01/K16: Accepted (a charging profile follows: the load manager's TxProfile,
+        """K15/K16: Accepted (a charging profile follows: the load manager's TxProfile,
         fitted to the needs and the site, sent once this answer is out); Rejected when nothing
         here manages energy, so the car charges on its own schedule instead of waiting."""
         await self.report("NotifyEVChargingNeeds",
@@ -205,7 +205,7 @@ class SmartCharging201(_Calls):
                                              charging_schedule: dict[str, Any], **kwargs: Any
                                              ) -> result201.NotifyEVChargingSchedule:
         """K17: Accepted within what we allow the EVSE (the load manager's allowance, every
-        cap), Rejected above it; a new TxProfile then follows (K17.FR.?: renegotiation)."""
+        cap), Rejected above it; a new TxProfile then follows (K17: renegotiation)."""
         await self.report("NotifyEVChargingSchedule", {
             "time_base": time_base, "evse_id": evse_id, "charging_schedule": charging_schedule})
         status = "Accepted"

@@ -128,7 +128,7 @@ class ChargerLimits:
     async def ev_schedule(self, charge_point_id: str, evse: int,
                           schedule: CompositeSchedule) -> str:
         """K17 NotifyEVChargingSchedule: Accepted when the car's schedule stays within what we
-        allow, Rejected above it (K17.FR.? renegotiation follows: see renegotiate)."""
+        allow, Rejected above it (then renegotiated, K17: see renegotiate)."""
         ceiling = await self.ceiling(charge_point_id, evse)
         above = external_limits.schedule_above(schedule, ceiling,
                                                await self.electrics(charge_point_id, evse))

@@ -102,7 +102,7 @@ def problem(profile: ChargingProfile) -> str | None:
 
 
 def remote_start_problem(profile: ChargingProfile) -> str | None:
-    """Why a profile cannot go with a remote start, or None: 1.6 §5.16 and 2.0.1 F01.FR.08/K05
+    """Why a profile cannot go with a remote start, or None: 1.6 §5.16 and 2.0.1 F01/K05
     want a TxProfile, for the transaction it starts (so no transaction id yet)."""
     if profile.purpose is not Purpose.TX:
         return "a remote start's profile must be a Tx profile"
