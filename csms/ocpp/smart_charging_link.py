@@ -70,7 +70,7 @@ class SmartCharging16(_Calls):
         raise NotSupported("1.6 has no GetChargingProfiles")  # the command service answers
 
 
-# K17 renegotiations in a row for one car (see SmartCharging201._renegotiated).
+# Renegotiations (K16) in a row for one car (see SmartCharging201._renegotiated).
 MAX_RENEGOTIATIONS = 3
 
 # Requests whose reports are awaited, by request id, across this process's connections
@@ -84,7 +84,7 @@ class SmartCharging201(_Calls):
     # GetChargingProfiles requests awaiting their ReportChargingProfiles: request id → the
     # profiles reported so far and the future set once the last report (tbc false) came.
     _awaited: dict[int, tuple[list[dict[str, Any]], asyncio.Future[None]]] | None = None
-    _renegotiate: frozenset[int] = frozenset()  # EVSEs whose car's schedule we rejected (K17)
+    _renegotiate: frozenset[int] = frozenset()  # EVSEs whose car's schedule we rejected (K16.FR.08)
     # Renegotiations per EVSE since the car last said its needs: a car that keeps asking for more
     # than we allow is not sent profiles for ever (it charges within the one it holds).
     _renegotiated: dict[int, int] | None = None
@@ -204,8 +204,9 @@ class SmartCharging201(_Calls):
     async def on_notify_ev_charging_schedule(self, time_base: str, evse_id: int,
                                              charging_schedule: dict[str, Any], **kwargs: Any
                                              ) -> result201.NotifyEVChargingSchedule:
-        """K17: Accepted within what we allow the EVSE (the load manager's allowance, every
-        cap), Rejected above it; a new TxProfile then follows (K17: renegotiation)."""
+        """K16.FR.06/.FR.07: Accepted within what we allow the EVSE (the load manager's
+        allowance, every cap), Rejected above it; K16.FR.08: a new TxProfile then follows (the
+        renegotiation of use case K16)."""
         await self.report("NotifyEVChargingSchedule", {
             "time_base": time_base, "evse_id": evse_id, "charging_schedule": charging_schedule})
         status = "Accepted"

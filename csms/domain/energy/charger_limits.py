@@ -127,8 +127,9 @@ class ChargerLimits:
 
     async def ev_schedule(self, charge_point_id: str, evse: int,
                           schedule: CompositeSchedule) -> str:
-        """K17 NotifyEVChargingSchedule: Accepted when the car's schedule stays within what we
-        allow, Rejected above it (then renegotiated, K17: see renegotiate)."""
+        """NotifyEVChargingSchedule (K15-K17; K16.FR.06/.FR.07): Accepted when the car's
+        schedule stays within what we allow, Rejected above it (then renegotiated, K16.FR.08:
+        see renegotiate)."""
         ceiling = await self.ceiling(charge_point_id, evse)
         above = external_limits.schedule_above(schedule, ceiling,
                                                await self.electrics(charge_point_id, evse))
@@ -140,9 +141,9 @@ class ChargerLimits:
         return "Rejected"
 
     async def renegotiate(self, charge_point_id: str, evse: int) -> CommandResult | None:
-        """K17: after a rejected schedule, a new SetChargingProfile for the transaction makes the
-        car compute its schedule again: the Tx profile we hold for it, else the load manager's
-        at what we allow."""
+        """K16.FR.08: after a rejected schedule the CSMS starts a renegotiation (use case K16): a
+        new SetChargingProfile for the transaction makes the car compute its schedule again: the
+        Tx profile we hold for it, else the load manager's at what we allow."""
         held = [profile_from_dict(row["profile"]) for row in await profile_store.listed(
             self.pool, charge_point_id, evse) if row["status"] == "Accepted"
             and row["purpose"] == Purpose.TX.value]

@@ -102,7 +102,7 @@ def _amps(value: float | None) -> Decimal | None:
 
 def schedule_above(schedule: CompositeSchedule, allowed: Decimal | None,
                    electrics: Electrics) -> SchedulePeriod | None:
-    """K17 NotifyEVChargingSchedule: the first period of the car's schedule above what we allow
+    """NotifyEVChargingSchedule (K16.FR.06/.FR.07): the first period of the car's schedule above what we allow
     (beyond TOLERANCE), or None when it stays within it (or we allow without limit)."""
     if allowed is None:
         return None
