@@ -131,6 +131,7 @@ class App:
         energy = ChargerLimits(pool, events, commands)
         commands.electrics = energy.electrics
         services = dataclasses.replace(services, energy=energy)
+        events.subscribe(energy.on_event)  # the car's needs end with its session
         events.subscribe(jobs.on_event)
         load_manager = LoadManager(pool, listener, commands, node_id, settings.energy)
         events.subscribe(load_manager.on_event)
