@@ -30,6 +30,7 @@ from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
 from csms.domain.energy.charger_limits import ChargerLimits
+from csms.domain.energy.fallback import FallbackService
 from csms.domain.energy.load_manager import LoadManager
 from csms.domain.events import EventBus
 from csms.domain.fleet.certificates import CertificateService
@@ -100,6 +101,7 @@ class App:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     local_lists: LocalListService | None = None
     load_manager: LoadManager | None = None
+    fallback: FallbackService | None = None
 
     @classmethod
     async def open(cls, settings: Settings, url: str | None = None) -> App:
@@ -127,7 +129,8 @@ class App:
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
         jobs = JobService(pool, commands, settings.jobs)
-        services = dataclasses.replace(services, jobs=jobs)
+        fallback = FallbackService(pool, commands, connections, listener)
+        services = dataclasses.replace(services, jobs=jobs, fallback=fallback)
         energy = ChargerLimits(pool, events, commands)
         commands.electrics = energy.electrics
         services = dataclasses.replace(services, energy=energy)
@@ -136,6 +139,7 @@ class App:
         load_manager = LoadManager(pool, listener, commands, node_id, settings.energy)
         events.subscribe(load_manager.on_event)
         commands.events, commands.load_manager = events, load_manager
+        events.subscribe(fallback.on_event)
         commands.tls_available = bool(settings.ocpp.tls_cert)
         commands.public_tls_url = settings.ocpp.public_tls_url
         commands.network_interface = settings.ocpp.network_interface
@@ -166,7 +170,7 @@ class App:
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),
-                   api, oicp, ocpi, console, local_lists=local_lists,
+                   api, oicp, ocpi, console, local_lists=local_lists, fallback=fallback,
                    load_manager=load_manager)
 
     async def start(self) -> None:
@@ -179,6 +183,8 @@ class App:
             await self.local_lists.start()
         if self.load_manager is not None:
             await self.load_manager.start()
+        if self.fallback is not None:
+            await self.fallback.start()
         settings = self.settings
         if self.oicp is not None:
             await _listening("OICP", settings.oicp.listen_host, settings.oicp.listen_port,
@@ -215,6 +221,8 @@ class App:
         await self.relay.stop()
         if self.local_lists is not None:
             await self.local_lists.stop()
+        if self.fallback is not None:
+            await self.fallback.stop()
         await self.ocpp.stop()
         await self.registry.leave()
         await self.listener.stop()

@@ -21,6 +21,7 @@ from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.energy.charger_limits import ChargerLimits
+from csms.domain.energy.fallback import FallbackService
 from csms.domain.fleet.certificates import CertificateService, CertificateUse
 from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
@@ -62,6 +63,7 @@ class Services:
     costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
     jobs: JobService | None = None  # made after the command service it sends through
     energy: ChargerLimits | None = None  # limits chargers tell of (2.0.1 K11-K17)
+    fallback: FallbackService | None = None  # the site's fallback profile, after each boot
 
 
 def now() -> datetime:
@@ -248,6 +250,8 @@ class OcppAdapter:
         list checked)."""
         if self.services.local_lists is not None:
             self.services.local_lists.mark(self.charge_point_id, check=True)
+        if self.services.fallback is not None:
+            self.services.fallback.booted(self.charge_point_id)
         interval = self.services.settings.meter_value_interval
         if interval <= 0:
             return

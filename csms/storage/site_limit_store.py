@@ -13,7 +13,7 @@ from csms.domain.energy.site_limits import (
     phases_of,
 )
 from csms.domain.sites import parse_site
-from csms.storage.store import Executor
+from csms.storage.store import Executor, Row
 
 
 def _limit(amps: list[Decimal]) -> SiteLimit:
@@ -36,13 +36,15 @@ async def site_limits(db: Executor, site_id: str) -> SiteLimits | None:
         "SELECT group_id, priority FROM site_group_priorities WHERE site_id = $1 ORDER BY group_id",
         site_id)
     limit = _limit(row["amps"])
+    schedule = tuple(LimitPeriod(frozenset(p["days"]), p["starts"], p["ends"], _limit(p["amps"]),
+                                 p["kw"]) for p in periods)
     fallback = row["fallback_amps"]
     return SiteLimits(
         site_id=site_id,
         limit=limit,
-        schedule=tuple(LimitPeriod(frozenset(p["days"]), p["starts"], p["ends"], _limit(p["amps"]),
-                                   p["kw"]) for p in periods),
-        fallback_amps=fallback if fallback is not None else default_fallback(limit, row["evse_count"]),
+        schedule=schedule,
+        fallback_amps=(fallback if fallback is not None
+                       else default_fallback(limit, row["evse_count"], schedule)),
         group_priorities={g["group_id"]: g["priority"] for g in groups},
         time_zone=row["time_zone"],
         kw=row["kw"],
@@ -143,3 +145,28 @@ async def clear_evse_energy(db: Executor, charge_point_id: str, evse: int) -> bo
     status = await db.execute(
         "DELETE FROM evse_energy WHERE charge_point_id = $1 AND evse = $2", charge_point_id, evse)
     return status != "DELETE 0"
+
+
+async def fallback_state(db: Executor, charge_point_id: str, profile_id: int) -> Row | None:
+    """In one round trip, what deciding on a charger's fallback profile starts from: whether its
+    boot was accepted, its site if that site has a limit, whether we recorded the profile."""
+    return await db.fetchrow(
+        """SELECT c.boot_status = 'Accepted' AS accepted, l.site_id AS limited_site,
+                  EXISTS (SELECT 1 FROM charging_profiles p WHERE p.charge_point_id = c.id
+                          AND p.profile_id = $2) AS recorded
+           FROM charge_points c LEFT JOIN site_limits l ON l.site_id = c.site_id
+           WHERE c.id = $1""",
+        charge_point_id, profile_id)
+
+
+async def fallback_records(db: Executor, charge_point_ids: list[str], profile_id: int) -> list[Row]:
+    """Of these chargers, the accepted ones on a limited site or holding the profile: their
+    limited site (or None) and the profile as we recorded it (or None)."""
+    return await db.fetch(
+        """SELECT c.id AS charge_point_id, l.site_id AS limited_site, p.profile, p.status, p.evse
+           FROM charge_points c LEFT JOIN site_limits l ON l.site_id = c.site_id
+           LEFT JOIN charging_profiles p ON p.charge_point_id = c.id AND p.profile_id = $2
+           WHERE c.id = ANY($1::text[]) AND c.boot_status = 'Accepted'
+             AND (l.site_id IS NOT NULL OR p.profile_id IS NOT NULL)
+           ORDER BY c.id""",
+        charge_point_ids, profile_id)

@@ -37,7 +37,9 @@ def _query(name: str, kind: str = "string", many: bool = False) -> dict[str, Any
 
 
 def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": properties, "required": required}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:  # OpenAPI 3.0 wants a non-empty list or none at all
+        schema["required"] = required
     return {"required": bool(required),
             "content": {"application/json": {"schema": schema}}}
 
@@ -288,6 +290,7 @@ def openapi_document() -> dict[str, Any]:
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
             **_allocation_paths(),
+            **_site_limit_paths(cp, evse),
         }),
     }
 
@@ -295,6 +298,9 @@ def openapi_document() -> dict[str, Any]:
 def _allocation_paths() -> dict[str, Any]:
     from csms.operator.http.allocation_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
+def _site_limit_paths(cp: dict[str, Any], evse: dict[str, Any]) -> dict[str, Any]:
+    from csms.operator.http.site_limits_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths(cp, evse)
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
