@@ -29,6 +29,7 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
+from csms.domain.energy.charger_limits import ChargerLimits
 from csms.domain.energy.fallback import FallbackService
 from csms.domain.energy.load_manager import LoadManager
 from csms.domain.events import EventBus
@@ -130,6 +131,10 @@ class App:
         jobs = JobService(pool, commands, settings.jobs)
         fallback = FallbackService(pool, commands, connections, listener)
         services = dataclasses.replace(services, jobs=jobs, fallback=fallback)
+        energy = ChargerLimits(pool, events, commands)
+        commands.electrics = energy.electrics
+        services = dataclasses.replace(services, energy=energy)
+        events.subscribe(energy.on_event)  # the car's needs end with its session
         events.subscribe(jobs.on_event)
         load_manager = LoadManager(pool, listener, commands, node_id, settings.energy)
         events.subscribe(load_manager.on_event)

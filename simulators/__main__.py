@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from csms.operator.command_line.help_format import Parser
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
+from simulators.chargepoint201 import ChargePoint201
 from simulators.emsp import Received as OcpiReceived
 from simulators.emsp import SimulatedEmsp
 from simulators.fleet import make_charge_point, run_fleet
@@ -29,10 +30,17 @@ async def _until_interrupted(stop: Callable[[], Awaitable[None]]) -> None:
 async def _charge_point(args: argparse.Namespace) -> None:
     sim = make_charge_point(args.protocol, SimConfig(
         charge_point_id=args.id, url=args.url, connectors=args.connectors,
-        meter_interval=args.meter_interval, power_w=args.power, password=args.password))
+        meter_interval=args.meter_interval, power_w=args.power, password=args.password,
+        iso15118=args.iso15118))
     await sim.start()
     print(f"{args.id} connected ({sim.subprotocol}), boot {sim.boot_status}")
     try:
+        if args.charging_limit:  # 2.0.1 K12: e.g. SO=16, an external limit on the charger
+            if not isinstance(sim, ChargePoint201):
+                raise SystemExit("--charging-limit is a 2.0.1 message")
+            source, _, amps = args.charging_limit.partition("=")
+            await sim.notify_charging_limit(source, float(amps) if amps else None)
+            print(f"external limit {args.charging_limit} notified")
         if args.local_session:
             transaction_id = await sim.start_local_session(1, args.local_session)
             print(f"local session {transaction_id} started with {args.local_session}")
@@ -129,6 +137,10 @@ def parser() -> argparse.ArgumentParser:
     one.add_argument("--local-session", metavar="TOKEN", help="start a session with this RFID")
     one.add_argument("--session-seconds", type=float, default=60)
     one.add_argument("--exit-after-session", action="store_true")
+    one.add_argument("--iso15118", action="store_true",
+                     help="2.0.1: the car says its needs and schedule (ISO 15118, K15-K17)")
+    one.add_argument("--charging-limit", metavar="SOURCE=AMPS",
+                     help="2.0.1: tell of an external limit after boot (SOURCE: EMS, SO, Other)")
     one.set_defaults(run=_charge_point)
     fleet = commands.add_parser("fleet", help="many chargers for load, for --duration seconds")
     fleet.add_argument("--count", type=int, default=100)

@@ -75,6 +75,14 @@ class SimConfig:
     # Charging profiles (1.6 Smart Charging feature profile, 2.0.1 block K): False, its requests
     # get a CALLERROR NotImplemented, as from firmware without the feature.
     smart_charging: bool = True
+    # ISO 15118 (2.0.1 K15-K17): the car says its needs at each transaction's start
+    # (NotifyEVChargingNeeds: AC, ev_min_amps to ev_max_amps per phase) and its schedule after
+    # each TxProfile (NotifyEVChargingSchedule: the profile's limit, or ev_schedule_amps when set,
+    # e.g. above the limit to be rejected).
+    iso15118: bool = False
+    ev_max_amps: float = 32.0
+    ev_min_amps: float = 6.0
+    ev_schedule_amps: float | None = None
     # Firmware updates and log uploads: how they end. "Installed", or the failing status sent
     # instead (DownloadFailed, InvalidSignature, InstallationFailed, …); "Rejected": the request is
     # refused (where the version has an answer to refuse with). Logs: "Uploaded", "UploadFailed".

@@ -36,7 +36,13 @@ class _Client(ChargePoint):
         if connector not in self.sim.meter_wh or connector in self.sim.transactions \
                 or not self.sim.may_start(connector, id_tag):
             return call_result.RemoteStartTransaction(status="Rejected")
+        profile = kwargs.get("charging_profile")
+        if profile is not None and (profile["charging_profile_purpose"] != "TxProfile"
+                                    or "transaction_id" in profile):
+            return call_result.RemoteStartTransaction(status="Rejected")  # §5.16
         self.sim.transactions[connector] = Transaction(token=id_tag)
+        if profile is not None:  # for the transaction it starts
+            self.sim.profiles.set(connector, profile, True)
         self.sim.spawn(self.sim.begin_transaction(connector, id_tag))
         return call_result.RemoteStartTransaction(status="Accepted")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ocpp import exceptions
@@ -23,6 +24,7 @@ from simulators.chargepoint import (
 )
 from simulators.device_model201 import DeviceModel, DeviceModelFirmware, station_variables
 from simulators.network_profiles import PRIORITY, NetworkProfiles
+from simulators.smart_charging import Held
 
 # 1.6-style statuses the tests use, as 2.0.1 connector statuses.
 _CONNECTOR_STATUS = {
@@ -49,9 +51,15 @@ class _Client(ChargePoint, DeviceModelFirmware):
         if evse not in self.sim.meter_wh or evse in self.sim.transactions \
                 or not self.sim.may_start(evse, id_token["id_token"]):
             return call_result.RequestStartTransaction(status="Rejected")
+        profile = kwargs.get("charging_profile")
+        if profile is not None and (profile["charging_profile_purpose"] != "TxProfile"
+                                    or "transaction_id" in profile):
+            return call_result.RequestStartTransaction(status="Rejected")  # F01/K05
         tx = Transaction(token=id_token["id_token"], transaction_id=str(uuid.uuid4()),
                          remote_start_id=remote_start_id)
         self.sim.transactions[evse] = tx
+        if profile is not None:  # K05: used for the transaction it starts
+            self.sim.profiles.set(evse, {**profile, "transaction_id": tx.transaction_id}, True)
         self.sim.spawn(self.sim.begin_transaction(evse, id_token, "RemoteStart"))
         return call_result.RequestStartTransaction(status="Accepted")
 
@@ -111,6 +119,28 @@ class _Client(ChargePoint, DeviceModelFirmware):
         self.sim.smart_charging_offered()
         return call_result.SetChargingProfile(status=self.sim.profiles.set(
             evse_id, charging_profile, evse_id in self.sim.transactions))
+
+    @after(Action.set_charging_profile)
+    async def after_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any],
+                                         **kwargs: Any) -> None:
+        held = self.sim.profiles.held.get(charging_profile["id"])
+        if self.sim.config.iso15118 and held is not None and held.purpose == "tx" \
+                and held.raw == charging_profile:  # this TxProfile, accepted
+            # K17: the car computes its schedule from the new profile and says it.
+            limit = self.sim.profiles.limit(evse_id, datetime.now(UTC), "A")
+            self.sim.spawn(self.sim.notify_ev_charging_schedule(evse_id, limit))
+
+    @on(Action.get_charging_profiles)
+    async def on_get_charging_profiles(self, request_id: int, charging_profile: dict[str, Any],
+                                       **kwargs: Any) -> call_result.GetChargingProfiles:
+        """K09: Accepted and its profiles in ReportChargingProfiles (one per EVSE, tbc on all
+        but the last), or NoProfiles."""
+        self.sim.smart_charging_offered()
+        found = self.sim.profiles.matching(kwargs.get("evse_id"), charging_profile)
+        if not found:
+            return call_result.GetChargingProfiles(status="NoProfiles")
+        self.sim.spawn(self.sim.report_charging_profiles(request_id, found))
+        return call_result.GetChargingProfiles(status="Accepted")
 
     @on(Action.clear_charging_profile)
     async def on_clear_charging_profile(self, **kwargs: Any) -> call_result.ClearChargingProfile:
@@ -324,6 +354,8 @@ class ChargePoint201(SimulatedChargePoint):
                                                     config.model, config.firmware))
         self.network_profiles = NetworkProfiles(config.url, config.security_profile)
         self.settings[PRIORITY] = self.network_profiles.value()
+        self.ev_answers: list[tuple[str, str]] = []  # ISO 15118 messages and the CSMS's answers
+        self.external_ids = 0  # external limits held so far (their profile ids follow 100000)
 
     def make_client(self, websocket: Any) -> _Client:
         return _Client(self, websocket)
@@ -414,6 +446,8 @@ class ChargePoint201(SimulatedChargePoint):
         if self.connected.is_set():
             await self.flush()  # online, the CSMS knows the transaction when we return
             await self.set_status(evse, "Occupied")
+            if self.config.iso15118:  # K15: the car says what it needs
+                self.spawn(self.notify_ev_charging_needs(evse))
         assert tx.transaction_id is not None
         return tx.transaction_id
 
@@ -447,6 +481,66 @@ class ChargePoint201(SimulatedChargePoint):
         answer = None if answered.cancelled() else answered.result()
         if answer is not None and answer.total_cost is not None:
             self.final_costs[transaction_id] = (answer.total_cost, answer.updated_personal_message)
+
+
+    # --- smart charging the charger starts (2.0.1 K09, K11-K17) ---------------------------
+
+    async def report_charging_profiles(self, request_id: int, found: list[Held]) -> None:
+        """K09: one ReportChargingProfiles per EVSE, tbc on all but the last."""
+        by_evse: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for held in found:  # one report names one EVSE and one source
+            by_evse.setdefault((held.evse, held.source), []).append(held.raw)
+        for index, ((evse, source), profiles) in enumerate(sorted(by_evse.items())):
+            await self.call(call.ReportChargingProfiles(
+                request_id=request_id, charging_limit_source=source, evse_id=evse,
+                charging_profile=profiles, tbc=index < len(by_evse) - 1))
+
+    async def notify_charging_limit(self, source: str, limit: float | None = None,
+                                    evse: int | None = None, unit: str = "A",
+                                    duration: int | None = None,
+                                    grid_critical: bool | None = None) -> None:
+        """K11/K12: an external system (EMS, SO, Other) limits the charger or one EVSE: held as a
+        ChargingStationExternalConstraints profile (its draw keeps to it) and told of."""
+        schedule = None
+        if limit is not None:
+            schedule = [{"id": 1, "charging_rate_unit": unit, "start_schedule": now_z(),
+                         "duration": duration,
+                         "charging_schedule_period": [{"start_period": 0, "limit": limit}]}]
+            self.external_ids += 1
+            self.profiles.external(evse or 0, source, {
+                "id": 100000 + self.external_ids, "stack_level": 0,
+                "charging_profile_purpose": "ChargingStationExternalConstraints",
+                "charging_profile_kind": "Absolute",
+                "charging_schedule": [{k: v for k, v in schedule[0].items() if v is not None}]})
+        await self.call(call.NotifyChargingLimit(
+            charging_limit={"charging_limit_source": source, "is_grid_critical": grid_critical},
+            charging_schedule=schedule, evse_id=evse))
+
+    async def cleared_charging_limit(self, source: str, evse: int | None = None) -> None:
+        """K13: the external limit is gone."""
+        self.profiles.external(evse or 0, source, None)
+        await self.call(call.ClearedChargingLimit(charging_limit_source=source, evse_id=evse))
+
+    async def notify_ev_charging_needs(self, evse: int) -> str:
+        """K15: the car's AC needs; the CSMS's answer is kept in ev_answers."""
+        answer = await self.call(call.NotifyEVChargingNeeds(evse_id=evse, charging_needs={
+            "requested_energy_transfer": "AC_three_phase",
+            "departure_time": (datetime.now(UTC) + timedelta(hours=4)).isoformat(),
+            "ac_charging_parameters": {
+                "energy_amount": 20000, "ev_min_current": self.config.ev_min_amps,
+                "ev_max_current": self.config.ev_max_amps, "ev_max_voltage": 400}}))
+        self.ev_answers.append(("NotifyEVChargingNeeds", str(answer.status)))
+        return str(answer.status)
+
+    async def notify_ev_charging_schedule(self, evse: int, amps: float) -> str:
+        """K17: the schedule the car computed (ev_schedule_amps, when set, instead of `amps`)."""
+        limit = self.config.ev_schedule_amps if self.config.ev_schedule_amps is not None else amps
+        answer = await self.call(call.NotifyEVChargingSchedule(
+            time_base=now_z(), evse_id=evse, charging_schedule={
+                "id": 1, "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": limit}]}))
+        self.ev_answers.append(("NotifyEVChargingSchedule", str(answer.status)))
+        return str(answer.status)
 
 
 def _list_info(info: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -8,8 +8,10 @@ from typing import Any
 
 VOLTS = 230
 MAX = "max"  # 1.6 ChargePointMaxProfile, 2.0.1 ChargingStationMaxProfile
+EXTERNAL = "external"  # 2.0.1 ChargingStationExternalConstraints: set by others (K11), never by us
 PURPOSES = {"ChargePointMaxProfile": MAX, "ChargingStationMaxProfile": MAX,
-            "TxDefaultProfile": "default", "TxProfile": "tx"}
+            "TxDefaultProfile": "default", "TxProfile": "tx",
+            "ChargingStationExternalConstraints": EXTERNAL}
 CYCLE = {"Daily": 86400, "Weekly": 7 * 86400}
 
 
@@ -31,6 +33,8 @@ class Held:
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     received: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    raw: dict[str, Any] = field(default_factory=dict)  # as it came (reported back, K09)
+    source: str = "CSO"  # who set it (2.0.1 chargingLimitSource): the CSMS, or an external system
 
     @classmethod
     def of(cls, evse: int, raw: dict[str, Any]) -> Held:
@@ -40,7 +44,7 @@ class Held:
                    PURPOSES[raw["charging_profile_purpose"]], raw["charging_profile_kind"],
                    schedule[0] if isinstance(schedule, list) else schedule,
                    raw.get("recurrency_kind"), _time(raw.get("valid_from")),
-                   _time(raw.get("valid_to")))
+                   _time(raw.get("valid_to")), raw=dict(raw))
 
     def origin(self, at: datetime, relative: datetime | None = None) -> datetime:
         """When the schedule's current cycle began, seen at `at`; a Relative one counts from
@@ -105,7 +109,8 @@ class Profiles:
         """Accepted, or Rejected like firmware: unknown EVSE, a max profile on an EVSE, a Tx
         profile without a transaction there (1.6 §5.16, 2.0.1 K01.FR.09/.FR.16)."""
         held = Held.of(evse, raw)
-        if not 0 <= evse <= self.evses or (held.purpose == MAX and evse != 0) or (
+        if not 0 <= evse <= self.evses or held.purpose == EXTERNAL or (
+                held.purpose == MAX and evse != 0) or (
                 held.purpose == "tx" and (evse == 0 or not transaction)):
             return "Rejected"
         for other in list(self.held.values()):  # same id, or same purpose+stack level: replaced
@@ -118,14 +123,38 @@ class Profiles:
     def clear(self, profile_id: int | None = None, evse: int | None = None,
               purpose: str | None = None, stack_level: int | None = None) -> str:
         wanted = PURPOSES.get(purpose) if purpose else None
-        matching = [h.id for h in self.held.values()
-                    if (profile_id is None or h.id == profile_id)
+        matching = [h.id for h in self.held.values() if h.purpose != EXTERNAL  # not the CSMS's
+                    and (profile_id is None or h.id == profile_id)
                     and (evse is None or h.evse == evse)
                     and (wanted is None or h.purpose == wanted)
                     and (stack_level is None or h.stack_level == stack_level)]
         for held_id in matching:
             del self.held[held_id]
         return "Accepted" if matching else "Unknown"
+
+    def matching(self, evse: int | None, criteria: dict[str, Any]) -> list[Held]:
+        """2.0.1 K09 GetChargingProfiles: the profiles matching every criterion given."""
+        wanted = PURPOSES.get(criteria.get("charging_profile_purpose") or "")
+        ids = criteria.get("charging_profile_id")
+        sources = criteria.get("charging_limit_source")
+        return [h for h in self.held.values()
+                if (evse is None or h.evse == evse)
+                and (wanted is None or h.purpose == wanted)
+                and (criteria.get("stack_level") is None
+                     or h.stack_level == criteria["stack_level"])
+                and (not ids or h.id in ids)
+                and (not sources or h.source in sources)]
+
+    def external(self, evse: int, source: str, raw: dict[str, Any] | None) -> None:
+        """K11/K13: an external system's limit held as a ChargingStationExternalConstraints
+        profile (replacing that source's on the EVSE), or cleared (raw None)."""
+        for held in [h for h in self.held.values() if h.purpose == EXTERNAL
+                     and h.source == source and h.evse == evse]:
+            del self.held[held.id]
+        if raw is not None:
+            held = Held.of(evse, raw)
+            held.source = source
+            self.held[held.id] = held
 
     def tx_ended(self, evse: int) -> None:
         """A Tx profile ends with its transaction."""
@@ -149,6 +178,10 @@ class Profiles:
         an EVSE's own TxDefault over the charger-wide one, capped by the charger's maximum."""
         full = self.max_amps if unit == "A" else self.max_amps * VOLTS * 3
         ceiling = self._top(MAX, (0,), at, unit, relative)
+        for evses in ((0,), (evse,)) if evse else ((0,),):  # an external limit caps all (K11)
+            external = self._top(EXTERNAL, evses, at, unit, relative)
+            if external is not None:
+                ceiling = external if ceiling is None else min(ceiling, external)
         if evse == 0:
             return min(full, ceiling if ceiling is not None else full)
         own = self._top("tx", (evse,), at, unit, relative)

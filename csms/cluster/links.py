@@ -26,7 +26,10 @@ class ChargerLink(DeviceModelLink, Protocol):
     """What each OCPP adapter offers the command service; answers are the charger's own status."""
 
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
-                           token_type: TokenType) -> str: ...
+                           token_type: TokenType, profile: dict[str, Any] | None = None) -> str:
+        """profile: a Tx profile's JSON form for the transaction it starts (1.6 §5.16, 2.0.1
+        F01/K05), checked by the command service."""
+        ...
     async def remote_stop(self, transaction_id: str) -> str: ...
     async def unlock(self, evse_number: int) -> str: ...
     async def reserve_now(self, evse_number: int | None, token_uid: str, reservation_id: int,
@@ -78,6 +81,12 @@ class ChargerLink(DeviceModelLink, Protocol):
                                      purpose: str | None, stack_level: int | None) -> str: ...
     async def get_composite_schedule(self, evse: int, duration: int,
                                      unit: str | None) -> dict[str, Any]: ...
+    async def get_charging_profiles(self, evse: int | None, purpose: str | None,
+                                    stack_level: int | None, sources: list[str] | None,
+                                    ids: list[int] | None) -> dict[str, Any]:
+        """The profiles the charger holds, as it reports them (2.0.1 K09); NotSupported: the
+        protocol cannot ask (1.6)."""
+        ...
 
 
 class Connections:

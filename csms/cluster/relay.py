@@ -59,9 +59,9 @@ class RemoteLink(RelayedDeviceModel):
         return await self.relay.call(self.node_id, self.charge_point_id, method, list(args))
 
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
-                           token_type: TokenType) -> str:
+                           token_type: TokenType, profile: dict[str, Any] | None = None) -> str:
         return str(await self._call("remote_start", evse_number, token_uid, remote_start_id,
-                                    token_type))
+                                    token_type, profile))
 
     async def remote_stop(self, transaction_id: str) -> str:
         return str(await self._call("remote_stop", transaction_id))
@@ -152,6 +152,12 @@ class RemoteLink(RelayedDeviceModel):
     async def get_composite_schedule(self, evse: int, duration: int,
                                      unit: str | None) -> dict[str, Any]:
         return dict(await self._call("get_composite_schedule", evse, duration, unit))
+
+    async def get_charging_profiles(self, evse: int | None, purpose: str | None,
+                                    stack_level: int | None, sources: list[str] | None,
+                                    ids: list[int] | None) -> dict[str, Any]:
+        return dict(await self._call("get_charging_profiles", evse, purpose, stack_level,
+                                     sources, ids))
 
 
 class Relay:

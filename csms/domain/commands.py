@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,18 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import BadCommand, ChargerLink, ChargerOffline, NotSupported
 from csms.domain.authorization import remote_start_refusal
-from csms.domain.energy.smart_charging import ChargingProfile, Purpose, RateUnit, problem, to_dict
+from csms.domain.energy import intended
+from csms.domain.energy.external_limits import Electrics
+from csms.domain.energy.smart_charging import (
+    ChargingProfile,
+    Purpose,
+    RateUnit,
+    composite_from_dict,
+    problem,
+    profile_from_dict,
+    remote_start_problem,
+    to_dict,
+)
 from csms.domain.fleet import configuration
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.device_model import DeviceModelCommands
@@ -108,6 +120,8 @@ class CommandService(DeviceModelCommands):
     # Where a 2.0.1 charger is moved to on an upgrade (A05): ocpp.public_tls_url, network_interface.
     public_tls_url = ""
     network_interface = "Wired0"
+    # An EVSE's voltage and phases (W to A), set where the app is wired (ChargerLimits).
+    electrics: Callable[[str, int], Awaitable[Electrics]] | None = None
 
     def __init__(self, pool: asyncpg.Pool, relay: Relay,
                  sessions: SessionService, reservations: ReservationService) -> None:
@@ -166,9 +180,15 @@ class CommandService(DeviceModelCommands):
     async def start_session(self, charge_point_id: str, evse_number: int, token_uid: str,
                             attributes: dict[str, Any] | None = None,
                             token_type: TokenType | None = None,
-                            requester: str | None = None) -> CommandResult:
+                            requester: str | None = None,
+                            profile: ChargingProfile | None = None) -> CommandResult:
         """Remote start; the session exists at once (pending) and keeps `attributes` for life.
-        `requester`: the roaming partner asking, whose own tokens it vouches for itself."""
+        `requester`: the roaming partner asking, whose own tokens it vouches for itself.
+        `profile`: a Tx profile for the transaction (checked before anything is sent), kept as
+        the charger's once it accepts the start."""
+        reason = remote_start_problem(profile) if profile is not None else None
+        if reason:
+            return CommandResult(Outcome.INVALID, {"reason": reason})
         refused = await self.token_refusal(token_uid, requester)
         if refused is not None:
             return refused
@@ -191,7 +211,12 @@ class CommandService(DeviceModelCommands):
         )
         result = await _ask(charge_point_id, "remote_start",
                             link.remote_start(evse_number, token_uid, remote_start_id,
-                                              await self._token_type(token_uid, token_type)))
+                                              await self._token_type(token_uid, token_type),
+                                              to_dict(profile) if profile else None))
+        if profile is not None and result.outcome in (Outcome.ACCEPTED, Outcome.TIMEOUT):
+            await profile_store.answered(self.pool, charge_point_id, evse_number, profile,
+                                         "Accepted" if result.accepted else "Pending",
+                                         "with the remote start")
         if result.outcome not in (Outcome.ACCEPTED, Outcome.TIMEOUT):
             # A charger that timed out may still start: the session stays pending to match it
             # (until ocpp.remote_start_window, then it expires).
@@ -571,7 +596,65 @@ class CommandService(DeviceModelCommands):
                                                      unit.value if unit else None))
         if result.accepted and result.detail.get("status") != "Accepted":
             return CommandResult(Outcome.REJECTED, result.detail)
+        if result.accepted and result.detail.get("schedule"):
+            return CommandResult(result.outcome, {
+                **result.detail, **await self._compared(charge_point_id, evse,
+                                                        result.detail["schedule"])})
         return result
+
+    async def _compared(self, charge_point_id: str, evse: int,
+                        reported: dict[str, Any]) -> dict[str, Any]:
+        """What we intend the EVSE to draw over the reported schedule's span (the profiles the
+        charger accepted from us, the load manager's allowance) and where the charger's
+        composite differs by more than 0.1 A: {"intended", "mismatch": [...]}; logged."""
+        schedule = composite_from_dict(reported)
+        held = [intended.Held(row["evse"], profile_from_dict(row["profile"]))
+                for row in await profile_store.listed(self.pool, charge_point_id)
+                if row["status"] == "Accepted"]
+        allowance = await energy_store.allowed(self.pool, charge_point_id, evse) if evse else None
+        electrics = (await self.electrics(charge_point_id, evse) if self.electrics
+                     else Electrics())
+        ours = intended.intended(held, evse, schedule.starts_at or datetime.now(UTC),
+                                 schedule.duration or 86400, schedule.unit, allowance, electrics)
+        # W compare with a tolerance of 0.1 A too.
+        tolerance = intended.TOLERANCE * (1 if schedule.unit is RateUnit.AMPERES
+                                          else electrics.voltage * electrics.phases)
+        found = intended.mismatches(schedule, ours, tolerance)
+        if found:
+            log.warning("composite schedule differs from what we intend",
+                        charge_point_id=charge_point_id, evse=evse,
+                        mismatch=[asdict(m) for m in found])
+        return {"intended": to_dict(ours), "mismatch": [asdict(m) for m in found]}
+
+    async def get_charging_profiles(self, charge_point_id: str, evse: int | None = None,
+                                    purpose: Purpose | None = None,
+                                    stack_level: int | None = None,
+                                    sources: list[str] | None = None,
+                                    ids: list[int] | None = None) -> CommandResult:
+        """The profiles the charger holds matching every criterion given, as it reports them
+        (2.0.1 K09): detail {"status" (Accepted, NoProfiles), "reported_by": "charger",
+        "profiles": [{"evse", "source", "profile" (or "external": a limit set by others)}]}.
+        A charger whose protocol cannot tell (1.6) is answered from what we hold as accepted,
+        "reported_by": "csms"."""
+        result = await self._with_link(
+            charge_point_id, "get_charging_profiles",
+            lambda link: link.get_charging_profiles(evse, purpose.value if purpose else None,
+                                                    stack_level, sources, ids))
+        if result.outcome is Outcome.ACCEPTED:
+            return CommandResult(Outcome.ACCEPTED, {**result.detail, "reported_by": "charger"})
+        if result.outcome is not Outcome.NOT_SUPPORTED:
+            return result
+        rows = [row for row in await profile_store.listed(self.pool, charge_point_id, evse)
+                if row["status"] == "Accepted"
+                and (purpose is None or row["purpose"] == purpose.value)
+                and (stack_level is None or row["stack_level"] == stack_level)
+                and (not ids or row["profile_id"] in ids)]
+        if sources and "CSO" not in sources:  # everything we hold is ours (the CSO's)
+            rows = []
+        return CommandResult(Outcome.ACCEPTED, {
+            "status": "Accepted" if rows else "NoProfiles", "reported_by": "csms",
+            "profiles": [{"evse": row["evse"], "source": "CSO", "profile": row["profile"]}
+                         for row in rows]})
 
     # --- caps on an EVSE, shared by the load manager (csms/domain/energy/load_manager.py) ------
 

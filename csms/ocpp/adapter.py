@@ -20,6 +20,7 @@ from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
+from csms.domain.energy.charger_limits import ChargerLimits
 from csms.domain.energy.fallback import FallbackService
 from csms.domain.fleet.certificates import CertificateService, CertificateUse
 from csms.domain.fleet.jobs import JobService
@@ -61,6 +62,7 @@ class Services:
     local_lists: LocalListService | None = None
     costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
     jobs: JobService | None = None  # made after the command service it sends through
+    energy: ChargerLimits | None = None  # limits chargers tell of (2.0.1 K11-K17)
     fallback: FallbackService | None = None  # the site's fallback profile, after each boot
 
 

@@ -15,6 +15,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from csms.domain.energy.smart_charging import profile_from_dict
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
@@ -22,6 +23,7 @@ from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.ocpp.adapter import OcppAdapter, now, now_z
 from csms.ocpp.device_model16 import NoDeviceModel
 from csms.ocpp.smart_charging_link import SmartCharging16
+from csms.ocpp.translations import charging_profiles as wire
 from csms.ocpp.translations import configuration, local_list
 from csms.ocpp.translations.certificate_types import USE_16, from_16, use_16
 from csms.ocpp.translations.job_status import job_status, request_answer
@@ -200,9 +202,11 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel, SmartCharging16):
         return str(answer.status)
 
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
-                           token_type: TokenType) -> str:
-        return await self._status(call.RemoteStartTransaction(id_tag=token_uid,
-                                                              connector_id=evse_number))
+                           token_type: TokenType, profile: dict[str, Any] | None = None) -> str:
+        # §5.16: the chargingProfile's purpose is TxProfile, with no transactionId yet.
+        return await self._status(call.RemoteStartTransaction(
+            id_tag=token_uid, connector_id=evse_number,
+            charging_profile=wire.profile_16(profile_from_dict(profile)) if profile else None))
 
     async def remote_stop(self, transaction_id: str) -> str:
         return await self._status(call.RemoteStopTransaction(transaction_id=int(transaction_id)))

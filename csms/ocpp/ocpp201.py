@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.cluster.links import BadCommand
 from csms.domain.billing.session_costs import ShownCost
+from csms.domain.energy.smart_charging import profile_from_dict
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
@@ -22,6 +23,7 @@ from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
 from csms.ocpp.smart_charging_link import SmartCharging201
+from csms.ocpp.translations import charging_profiles as wire
 from csms.ocpp.translations import configuration, local_list, network_profile
 from csms.ocpp.translations.certificate_types import SIGNING_201, USE_201, from_201, signing_from_201, use_201
 from csms.ocpp.translations.job_status import job_status, request_answer
@@ -238,10 +240,12 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
         return str(answer.status)
 
     async def remote_start(self, evse_number: int, token_uid: str, remote_start_id: int,
-                           token_type: TokenType) -> str:
+                           token_type: TokenType, profile: dict[str, Any] | None = None) -> str:
+        # F01/K05: a TxProfile without transactionId, for the transaction it starts.
         return await self._status(call.RequestStartTransaction(
             id_token=_id_token(token_uid, token_type),
             remote_start_id=remote_start_id, evse_id=evse_number,
+            charging_profile=wire.profile_201(profile_from_dict(profile)) if profile else None,
         ))
 
     async def remote_stop(self, transaction_id: str) -> str:

@@ -11,44 +11,10 @@ from ocpp.v201.enums import Action
 
 
 class ChargerNotifications201:
-    """Mixed into the 2.0.1 adapter. Smart charging (block K, the next issue) is kept for the
-    operator to read (GET …/reports?kind=…); the handlers marked PLACEHOLDER answer for
+    """Mixed into the 2.0.1 adapter. The handlers marked PLACEHOLDER answer for
     capabilities built elsewhere (device model, firmware, certificates), which replace them."""
 
     report: Callable[[str, dict[str, Any]], Awaitable[None]]
-
-    # --- smart charging: the charger tells, we keep it ------------------------------------
-
-    @on(Action.notify_charging_limit)
-    async def on_notify_charging_limit(self, **kwargs: Any) -> call_result.NotifyChargingLimit:
-        await self.report("NotifyChargingLimit", kwargs)  # K12: an external limit (e.g. the DSO)
-        return call_result.NotifyChargingLimit()
-
-    @on(Action.cleared_charging_limit)
-    async def on_cleared_charging_limit(self, **kwargs: Any
-                                        ) -> call_result.ClearedChargingLimit:
-        await self.report("ClearedChargingLimit", kwargs)  # K13
-        return call_result.ClearedChargingLimit()
-
-    @on(Action.report_charging_profiles)
-    async def on_report_charging_profiles(self, **kwargs: Any
-                                          ) -> call_result.ReportChargingProfiles:
-        await self.report("ReportChargingProfiles", kwargs)  # K09, parts by tbc
-        return call_result.ReportChargingProfiles()
-
-    @on(Action.notify_ev_charging_needs)
-    async def on_notify_ev_charging_needs(self, **kwargs: Any
-                                          ) -> call_result.NotifyEVChargingNeeds:
-        await self.report("NotifyEVChargingNeeds", kwargs)
-        # K15: Rejected says we will send no charging profile for it (we have no smart charging
-        # yet), so the EV charges by its own schedule instead of waiting for ours.
-        return call_result.NotifyEVChargingNeeds(status="Rejected")
-
-    @on(Action.notify_ev_charging_schedule)
-    async def on_notify_ev_charging_schedule(self, **kwargs: Any
-                                             ) -> call_result.NotifyEVChargingSchedule:
-        await self.report("NotifyEVChargingSchedule", kwargs)  # K17: no limit of ours to break
-        return call_result.NotifyEVChargingSchedule(status="Accepted")
 
     # --- PLACEHOLDERS for the firmware and certificate capabilities -------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ async def set_cap(db: Executor, charge_point_id: str, evse: int, source: str, *,
            ON CONFLICT (charge_point_id, evse, source) DO UPDATE SET max_amps = EXCLUDED.max_amps,
                min_amps = EXCLUDED.min_amps, detail = EXCLUDED.detail, until = EXCLUDED.until,
                updated_at = now()""",
-        charge_point_id, evse, source, max_amps, min_amps, json.dumps(detail or {}), until)
+        charge_point_id, evse, source, max_amps, min_amps, detail or {}, until)  # jsonb codec
 
 
 async def clear_cap(db: Executor, charge_point_id: str, evse: int | None, source: str) -> bool:

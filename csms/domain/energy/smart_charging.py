@@ -101,6 +101,16 @@ def problem(profile: ChargingProfile) -> str | None:
     return None
 
 
+def remote_start_problem(profile: ChargingProfile) -> str | None:
+    """Why a profile cannot go with a remote start, or None: 1.6 §5.16 and 2.0.1 F01/K05
+    want a TxProfile, for the transaction it starts (so no transaction id yet)."""
+    if profile.purpose is not Purpose.TX:
+        return "a remote start's profile must be a Tx profile"
+    if profile.transaction_id is not None:
+        return "a remote start's profile has no transaction id: the transaction is yet to start"
+    return problem(profile)
+
+
 def _time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from csms.domain.energy.external_limits import EvNeeds
 from csms.domain.energy.smart_charging import (
     ChargingProfile,
     CompositeSchedule,
@@ -14,6 +15,7 @@ from csms.domain.energy.smart_charging import (
     RateUnit,
     Recurrency,
     SchedulePeriod,
+    to_dict,
 )
 
 PURPOSE_16 = {Purpose.CHARGER_MAX: "ChargePointMaxProfile", Purpose.TX_DEFAULT: "TxDefaultProfile",
@@ -177,3 +179,53 @@ def composite_201(schedule: CompositeSchedule) -> dict[str, Any]:
         "schedule_start": _z(schedule.starts_at),
         "charging_rate_unit": schedule.unit.value,
         "charging_schedule_period": _periods_out(schedule.periods)}}
+
+
+def schedule_from_201(raw: Mapping[str, Any], evse: int) -> CompositeSchedule:
+    """A 2.0.1 ChargingScheduleType (NotifyChargingLimit, NotifyEVChargingSchedule) on an EVSE."""
+    return CompositeSchedule(evse, _time(raw.get("start_schedule")), raw.get("duration"),
+                             RateUnit(raw["charging_rate_unit"]),
+                             _periods_in(raw["charging_schedule_period"]))
+
+
+def needs_from_201(raw: Mapping[str, Any]) -> EvNeeds:
+    """2.0.1 ChargingNeedsType (K15/K16)."""
+    ac = raw.get("ac_charging_parameters") or {}
+    dc = raw.get("dc_charging_parameters") or {}
+    return EvNeeds(
+        transfer=raw["requested_energy_transfer"],
+        max_current=ac.get("ev_max_current", dc.get("ev_max_current")),
+        min_current=ac.get("ev_min_current"),
+        max_voltage=ac.get("ev_max_voltage", dc.get("ev_max_voltage")),
+        max_power=dc.get("ev_max_power"),
+        energy_wh=ac.get("energy_amount", dc.get("energy_amount")),
+        departure=_time(raw.get("departure_time")))
+
+
+def criteria_201(evse: int | None, purpose: Purpose | None, stack_level: int | None,
+                 sources: list[str] | None, ids: list[int] | None) -> dict[str, Any]:
+    """2.0.1 GetChargingProfilesRequest fields but the request id (K09): the criteria all given
+    must match; evse None: every EVSE, 0: the charger's own."""
+    criteria: dict[str, Any] = {}
+    _put(criteria, "charging_profile_purpose", PURPOSE_201[purpose] if purpose else None)
+    _put(criteria, "stack_level", stack_level)
+    _put(criteria, "charging_profile_id", ids or None)
+    _put(criteria, "charging_limit_source", sources or None)
+    out: dict[str, Any] = {"charging_profile": criteria}
+    _put(out, "evse_id", evse)
+    return out
+
+
+def reported_from_201(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One ReportChargingProfilesRequest (K09): each profile on its EVSE with its source; ours in
+    the domain's JSON form, an external constraint (set by others, no domain purpose) as sent."""
+    found = []
+    for raw in report["charging_profile"]:
+        item: dict[str, Any] = {"evse": report["evse_id"],
+                                "source": report["charging_limit_source"]}
+        if raw["charging_profile_purpose"] in FROM_201:
+            item["profile"] = to_dict(profile_from_201(raw))
+        else:
+            item["external"] = dict(raw)
+        found.append(item)
+    return found

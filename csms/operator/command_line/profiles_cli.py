@@ -9,7 +9,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from csms.config import Settings
-from csms.domain.energy.smart_charging import Purpose, RateUnit, problem, profile_from_dict
+from csms.domain.energy.smart_charging import (
+    ChargingProfile,
+    Purpose,
+    RateUnit,
+    problem,
+    profile_from_dict,
+    remote_start_problem,
+)
 from csms.operator.command_line.reservations_cli import _report, _with_commands
 from csms.operator.command_line.tables import add_json_option, show
 from csms.storage import profile_store
@@ -42,9 +49,41 @@ def _clear(settings: Settings, args: argparse.Namespace) -> int:
                                                                       args.stack_level))))
 
 
+def _parsed(text: str) -> ChargingProfile | str:
+    """A profile from its JSON, or the one line saying why it is none."""
+    try:
+        return profile_from_dict(json.loads(text))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        return f"PROFILE is not a charging profile's JSON: {error}"
+
+
+def _start(settings: Settings, args: argparse.Namespace) -> int:
+    """Remote start with a Tx profile for the transaction (1.6 §5.16, 2.0.1 F01/K05)."""
+    profile = _parsed(args.profile) if args.profile else None
+    reason = profile if isinstance(profile, str) else (
+        remote_start_problem(profile) if profile else None)
+    if reason or args.evse < 1 or not args.token:
+        print(reason or "--evse is 1 or more, --token not empty", file=sys.stderr)
+        return 2
+    assert not isinstance(profile, str)
+    return _report(asyncio.run(_with_commands(settings, lambda app: app.commands.start_session(
+        args.id, args.evse, args.token, profile=profile))))
+
+
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     from csms.operator.command_line.cli import _with_database
 
+    if args.from_charger:  # what the charger holds, as it reports it (2.0.1 K09)
+        purpose = Purpose(args.purpose) if args.purpose else None
+        result = asyncio.run(_with_commands(settings, lambda app: app.commands
+                                            .get_charging_profiles(args.id, args.evse, purpose)))
+        if not result.accepted:
+            return _report(result)
+        show([{**item, "reported_by": result.detail["reported_by"]}
+              for item in result.detail["profiles"]],
+             [("EVSE", "evse"), ("SOURCE", "source"), ("REPORTED BY", "reported_by"),
+              ("PROFILE", "profile"), ("EXTERNAL", "external")], args.as_json)
+        return 0
     show(asyncio.run(_with_database(settings, lambda pool: profile_store.shown(
         pool, args.id, args.evse))), [("EVSE", "evse"), ("STATUS", "status"),
                                       ("UPDATED", "updated_at"), ("DETAIL", "detail"),
@@ -92,6 +131,11 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
     listing.add_argument("id", help="charge point id")
     listing.add_argument("--evse", type=int)
     add_json_option(listing)
+    listing.add_argument("--from-charger", action="store_true",
+                         help="what the charger holds, as it reports it (a 1.6 charger cannot "
+                              "tell: what we hold, reported_by csms)")
+    listing.add_argument("--purpose", choices=[p.value for p in Purpose],
+                         help="with --from-charger: only profiles of this purpose")
     listing.set_defaults(handler=_list)
 
     composite = actions.add_parser("composite", parents=[common],
@@ -101,3 +145,13 @@ def add_commands(commands: _SubParsersAction[Any], common: argparse.ArgumentPars
     composite.add_argument("--duration", type=int, default=86400, help="seconds from now")
     composite.add_argument("--unit", choices=["A", "W"])
     composite.set_defaults(handler=_composite)
+
+    start = actions.add_parser("start", parents=[common],
+                               help="start a session remotely with a Tx profile for it")
+    start.add_argument("id", help="charge point id")
+    start.add_argument("--evse", type=int, default=1)
+    start.add_argument("--token", required=True)
+    start.add_argument("--profile", help='a Tx profile as JSON, e.g. \'{"id": 7, "stack_level": '
+                                         '1, "purpose": "Tx", "kind": "Relative", "periods": '
+                                         '[{"start": 0, "limit": 10}]}\'')
+    start.set_defaults(handler=_start)

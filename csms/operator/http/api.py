@@ -17,6 +17,7 @@ from aiohttp import web
 from csms.config import ApiSettings
 from csms.domain.charge_points import register
 from csms.domain.commands import CommandResult, CommandService, Outcome
+from csms.domain.energy.smart_charging import remote_start_problem
 from csms.domain.events import EventBus
 from csms.domain.fleet.configuration import PASSWORD_KEYS
 from csms.domain.model import SessionStatus
@@ -521,8 +522,14 @@ class AdminApi:
         token = field(data, "token", str)
         if not token:
             raise BadRequest("'token' must not be empty")
+        profile = None
+        if "profile" in data:  # a Tx profile for the transaction (1.6 §5.16, 2.0.1 F01/K05)
+            from csms.operator.http.profiles_api import parsed_profile
+            profile = parsed_profile(field(data, "profile", dict))
+            if reason := remote_start_problem(profile):
+                raise BadRequest(f"'profile': {reason}")
         return command_reply(await self.commands.start_session(
-            request.match_info["cp"], self._evse_number(request), token))
+            request.match_info["cp"], self._evse_number(request), token, profile=profile))
 
     async def unlock(self, request: web.Request) -> web.Response:
         return command_reply(await self.commands.unlock(request.match_info["cp"],

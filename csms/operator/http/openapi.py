@@ -180,7 +180,10 @@ def openapi_document() -> dict[str, Any]:
             },
             "/charge-points/{cp}/evses/{evse}/start": {"post": _command(
                 "Start a session remotely", [cp, evse],
-                _body({"token": {"type": "string"}}, ["token"]))},
+                _body({"token": {"type": "string"}, "profile": {
+                    "type": "object", "description": "optional: a Tx profile (purpose Tx, no "
+                    "transaction_id) the charger applies to the transaction it starts; the "
+                    "form of POST /charge-points/{cp}/charging-profiles"}}, ["token"]))},
             "/charge-points/{cp}/password": {"post": _command(
                 "Set the charger's Basic auth password: pushed to it, stored once it accepted",
                 [cp], _body({"password": {"type": "string"}}, ["password"]))},
