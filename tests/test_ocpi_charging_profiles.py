@@ -18,12 +18,14 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
+from tests.energy_support import set_limit, wait_for
 from tests.support import eventually, ws_url
 from tests.test_ocpi_parties import registered
 from tests.test_ocpi_sessions import setup
 from tests.test_oicp_roaming import _async
 
 FULL = 32.0  # the demo site's EVSE (and the simulated charger): 32 A, 3 phases, 230 V
+SITE = 12.0  # the site's limit, all of it the one session's share
 
 
 def profile(unit: str, *periods: tuple[int, float], **extra: Any) -> dict[str, Any]:
@@ -45,8 +47,8 @@ async def one_sim() -> AsyncIterator[Any]:
     """Builds one simulated charger of the version asked for; stopped at the end."""
     made: list[SimulatedChargePoint] = []
 
-    def factory(app: App, protocol: str) -> SimulatedChargePoint:
-        config = SimConfig(charge_point_id="CP1", url=ws_url(app), meter_interval=0.2)
+    def factory(app: App, protocol: str, **options: Any) -> SimulatedChargePoint:
+        config = SimConfig(charge_point_id="CP1", url=ws_url(app), meter_interval=0.2, **options)
         sim = ChargePoint16(config) if protocol == "1.6" else ChargePoint201(config)
         made.append(sim)
         return sim
@@ -89,13 +91,20 @@ async def test_profile_set_read_and_cleared(make_app: AppFactory, emsp: Simulate
     app = await setup(make_app, emsp)
     assert ("chargingprofiles", "RECEIVER") in [(e["identifier"], e["role"])
                                                for e in emsp.cpo_endpoints]
+    await set_limit(app, "berlin-hub", SITE, fallback=0)
     sim = sims(app)
     session_id = await charging(app, emsp, sim)
-    assert charger_limit(sim) == FULL
+    await wait_for(lambda: charger_limit(sim) == SITE)  # the site's share: all of it
 
-    # 16 A now, 10 A in an hour: the tightest period holds from now (conservative).
-    result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 16.0), (3600, 10.0)))
+    # Looser than the site's share: the share holds.
+    result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 20.0)))
     assert answer["data"] == {"result": "ACCEPTED", "timeout": 60}
+    assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
+    [cap] = await emsp_caps(app)
+    assert cap["max_amps"] == 20 and charger_limit(sim) == SITE
+
+    # Tighter, 16 A now and 10 A in an hour: the tightest period holds from now (conservative).
+    result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 16.0), (3600, 10.0)))
     assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
     assert charger_limit(sim) == 10.0
     [cap] = await emsp_caps(app)
@@ -116,18 +125,32 @@ async def test_profile_set_read_and_cleared(make_app: AppFactory, emsp: Simulate
     assert [p["limit"] for p in active["profile"]["charging_profile"]["charging_profile_period"]] \
         == [6.0]
 
-    # Cleared: the charger may draw its full current again; a second clear finds nothing.
+    # Cleared: the site's share again; a second clear finds nothing.
     result_id, answer = await emsp.clear_profile(session_id)
     assert answer["data"]["result"] == "ACCEPTED"
     assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
-    assert charger_limit(sim) == FULL and await emsp_caps(app) == []
+    assert charger_limit(sim) == SITE and await emsp_caps(app) == []
     result_id, _ = await emsp.clear_profile(session_id)
     assert await result_of(emsp, result_id) == {"result": "UNKNOWN"}
 
     # Each result came once, valid, to the URL given; everything we answered was valid.
     await eventually(lambda: settled(app))
     posted = [r for r in emsp.received if r.path.startswith("/chargingprofiles/result/")]
-    assert len(posted) == len({r.path for r in posted}) == 5
+    assert len(posted) == len({r.path for r in posted}) == 6
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_a_charger_without_smart_charging(make_app: AppFactory, emsp: SimulatedEmsp,
+                                                one_sim: Any) -> None:
+    """The result is the charger's answer: one that cannot take profiles rejects it."""
+    app = await setup(make_app, emsp)
+    sim = one_sim(app, "2.0.1", smart_charging=False)
+    session_id = await charging(app, emsp, sim)
+    result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 10.0)))
+    assert answer["data"]["result"] == "ACCEPTED"
+    assert await result_of(emsp, result_id) == {"result": "REJECTED"}
+    result_id, _ = await emsp.active_profile(session_id, 60)
+    assert await result_of(emsp, result_id) == {"result": "REJECTED"}
     assert emsp.invalid == [] and emsp.bad_answers == []
 
 

@@ -144,8 +144,9 @@ class OcpiChargingProfiles:
                     and _detail(cap).get("session_id") == event.session_id:
                 await energy_store.clear_cap(conn, event.charge_point_id, event.evse_number,
                                              SOURCE)
-                await self.commands.sessions.events.publish(
-                    conn, EvseCapChanged(event.charge_point_id, event.evse_number, SOURCE))
+                if self.commands.events is not None:
+                    await self.commands.events.publish(
+                        conn, EvseCapChanged(event.charge_point_id, event.evse_number, SOURCE))
                 log.info("ocpi charging profile ended with its session",
                          session_id=event.session_id)
 
