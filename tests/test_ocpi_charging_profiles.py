@@ -3,6 +3,7 @@ reads the active profile, clears it; other parties' and ended sessions, and bad 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -42,6 +43,31 @@ async def other() -> AsyncIterator[SimulatedEmsp]:
     await stand_in.stop()
 
 
+class SlowCharger(ChargePoint16):
+    """1.6 firmware that, while `held` is set, answers SetChargingProfile only once `go` is set
+    (everything else as usual)."""
+
+    def __init__(self, config: SimConfig) -> None:
+        super().__init__(config)
+        self.held = False
+        self.go = asyncio.Event()
+
+    def make_client(self, websocket: Any) -> Any:
+        client = super().make_client(websocket)
+        route = client.route_message
+
+        async def route_message(raw: Any) -> None:
+            if self.held and '"SetChargingProfile"' in str(raw):
+                async def later() -> None:
+                    await self.go.wait()
+                    await route(raw)
+                self.spawn(later())
+                return
+            await route(raw)
+        client.route_message = route_message
+        return client
+
+
 @pytest.fixture
 async def one_sim() -> AsyncIterator[Any]:
     """Builds one simulated charger of the version asked for; stopped at the end."""
@@ -49,7 +75,7 @@ async def one_sim() -> AsyncIterator[Any]:
 
     def factory(app: App, protocol: str, **options: Any) -> SimulatedChargePoint:
         config = SimConfig(charge_point_id="CP1", url=ws_url(app), meter_interval=0.2, **options)
-        sim = ChargePoint16(config) if protocol == "1.6" else ChargePoint201(config)
+        sim = {"1.6": ChargePoint16, "2.0.1": ChargePoint201, "slow": SlowCharger}[protocol](config)
         made.append(sim)
         return sim
     yield factory
@@ -193,6 +219,32 @@ async def test_ended_session(make_app: AppFactory, emsp: SimulatedEmsp, one_sim:
                    (await emsp.clear_profile(session_id))[1]):
         assert answer["data"] == {"result": "UNKNOWN_SESSION", "timeout": 0}
     assert await emsp_caps(app) == []
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_one_request_of_a_kind_at_a_time(make_app: AppFactory, emsp: SimulatedEmsp,
+                                               one_sim: Any) -> None:
+    app = await setup(make_app, emsp)
+    sim = one_sim(app, "slow")
+    session_id = await charging(app, emsp, sim)
+    sim.held = True
+    first, answer = await emsp.set_profile(session_id, profile("A", (0, 10.0)))
+    assert answer["data"]["result"] == "ACCEPTED"
+    # While the charger has not answered, another PUT is too often; a GET is another kind.
+    _, answer = await emsp.set_profile(session_id, profile("A", (0, 8.0)))
+    assert answer["data"] == {"result": "TOO_OFTEN", "timeout": 0}
+    read, answer = await emsp.active_profile(session_id, 60)
+    assert answer["data"]["result"] == "ACCEPTED"
+    await result_of(emsp, read)
+    sim.go.set()
+    assert await result_of(emsp, first) == {"result": "ACCEPTED"}
+    [cap] = await emsp_caps(app)
+    assert cap["max_amps"] == 10 and charger_limit(sim) == 10.0
+    # Answered: the next one is taken.
+    again, answer = await emsp.set_profile(session_id, profile("A", (0, 8.0)))
+    assert answer["data"]["result"] == "ACCEPTED"
+    assert await result_of(emsp, again) == {"result": "ACCEPTED"}
+    assert charger_limit(sim) == 8.0
     assert emsp.invalid == [] and emsp.bad_answers == []
 
 
