@@ -206,7 +206,11 @@ async def test_ended_session(make_app: AppFactory, emsp: SimulatedEmsp, one_sim:
     app = await setup(make_app, emsp)
     sim = one_sim(app, "1.6")
     session_id = await charging(app, emsp, sim)
+    # The eMSP is down when the result comes: it is retried, and arrives once.
+    emsp.down = True
     result_id, _ = await emsp.set_profile(session_id, profile("A", (0, 8.0)))
+    await eventually(lambda: _async([r for r in emsp.refused if r.path.endswith(result_id)]))
+    emsp.down = False
     assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
     assert len(await emsp_caps(app)) == 1
 
@@ -219,6 +223,8 @@ async def test_ended_session(make_app: AppFactory, emsp: SimulatedEmsp, one_sim:
                    (await emsp.clear_profile(session_id))[1]):
         assert answer["data"] == {"result": "UNKNOWN_SESSION", "timeout": 0}
     assert await emsp_caps(app) == []
+    await eventually(lambda: settled(app))
+    assert len(emsp.profile_results(result_id)) == 1
     assert emsp.invalid == [] and emsp.bad_answers == []
 
 
