@@ -18,6 +18,7 @@ from bridge.ocpi.profile_mapping import (
     active_result,
     clear_result,
     emsp_cap,
+    profile_json,
     read_duration,
     read_profile,
     read_set_charging_profile,
@@ -95,11 +96,24 @@ def test_an_ended_profile_is_refused() -> None:
 
 
 def test_read_profile() -> None:
-    assert read_profile(_profile("W", (0, 7400), (900, 3700.5), duration=3600,
-                                 start_date_time="2026-12-04T12:00:00Z",
-                                 min_charging_rate=1380)) == OcpiProfile(
-        RateUnit.WATTS, (SchedulePeriod(0, 7400.0), SchedulePeriod(900, 3700.5)), NOW, 3600,
-        1380.0)
+    raw = _profile("W", (0, 7400), (900, 3700.5), duration=3600,
+                   start_date_time="2026-12-04T12:00:00.250Z", min_charging_rate=1380,
+                   vendor_extra={"x": 1})
+    read = read_profile(raw)
+    assert read == OcpiProfile(
+        RateUnit.WATTS, (SchedulePeriod(0, 7400.0), SchedulePeriod(900, 3700.5)),
+        NOW + timedelta(milliseconds=250), 3600, 1380.0)
+    # What is kept with the cap: what we understood, in OCPI's form (valid), nothing else.
+    kept = profile_json(read)
+    assert kept == {**_profile("W", (0, 7400.0), (900, 3700.5)), "duration": 3600,
+                    "start_date_time": "2026-12-04T12:00:00Z", "min_charging_rate": 1380.0}
+    assert not problems("ChargingProfile", kept)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("900", 900), ("1", 1), ("604800", 604800),
+                                                 ("99999999999", 604800)])
+def test_duration(value: str, seconds: int) -> None:
+    assert read_duration(value) == seconds
 
 
 BAD: list[tuple[Any, str]] = [
@@ -120,6 +134,8 @@ BAD: list[tuple[Any, str]] = [
      "duration"),
     ({"charging_profile": _profile("A", (0, 1.0), start_date_time="noon"),
       "response_url": "http://e/r"}, "start_date_time"),
+    ({"charging_profile": _profile("A", *((n * 60, 1.0) for n in range(1025))),
+      "response_url": "http://e/r"}, "at most 1024 periods"),
     ({"charging_profile": _profile("A", (0, 1.0))}, "response_url is missing"),
     ({"charging_profile": _profile("A", (0, 1.0)), "response_url": "http://e/" + "r" * 300},
      "at most 255"),

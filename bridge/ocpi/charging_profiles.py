@@ -74,7 +74,7 @@ class OcpiChargingProfiles:
         except ProfileError as exc:
             raise CommandError(str(exc)) from None
         detail = {"session_id": session_id, "partner": partner.id,
-                  "profile": body["charging_profile"]}
+                  "profile": mapping.profile_json(profile)}
 
         async def work() -> dict[str, Any]:
             result = await self.commands.set_evse_cap(

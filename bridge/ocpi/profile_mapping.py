@@ -15,6 +15,8 @@ from csms.domain.sites import EvseDetails
 SESSION_ID_LENGTH = 36  # CiString(36)
 URL_LENGTH = 255  # SetChargingProfile.response_url
 TENTH = Decimal("0.1")
+MAX_PERIODS = 1024  # as OCPP 2.0.1 allows in a charging schedule
+MAX_DURATION = 7 * 86400  # seconds of ActiveChargingProfile we ask a charger for, at most
 # ChargingProfileResultType
 ACCEPTED, REJECTED, UNKNOWN = "ACCEPTED", "REJECTED", "UNKNOWN"
 
@@ -87,6 +89,9 @@ def read_profile(raw: Any) -> OcpiProfile:
     raw_periods = raw.get("charging_profile_period")
     if not isinstance(raw_periods, list) or not raw_periods:
         raise ProfileError("charging_profile.charging_profile_period must list at least one period")
+    if len(raw_periods) > MAX_PERIODS:
+        raise ProfileError(f"charging_profile.charging_profile_period must list at most "
+                           f"{MAX_PERIODS} periods")
     periods = []
     for period in raw_periods:
         if not isinstance(period, dict) or not _whole(period.get("start_period")) \
@@ -119,10 +124,24 @@ def response_url(value: Any) -> str:
 
 
 def read_duration(value: str | None) -> int:
-    """GET's duration query parameter: a positive whole number of seconds."""
+    """GET's duration query parameter: a positive whole number of seconds, at most a week
+    asked of the charger (the result's duration says what the eMSP got)."""
     if value is None or not value.isdigit() or int(value) <= 0:
         raise ProfileError("duration must be a positive whole number of seconds")
-    return int(value)
+    return min(int(value), MAX_DURATION)
+
+
+def profile_json(profile: OcpiProfile) -> dict[str, Any]:
+    """The profile as we understood it (kept with the cap), in OCPI's own form."""
+    raw: dict[str, Any] = {"charging_rate_unit": profile.unit.value, "charging_profile_period": [
+        {"start_period": period.start, "limit": period.limit} for period in profile.periods]}
+    if profile.starts_at is not None:
+        raw["start_date_time"] = timestamp(profile.starts_at)
+    if profile.duration is not None:
+        raw["duration"] = profile.duration
+    if profile.min_rate is not None:
+        raw["min_charging_rate"] = profile.min_rate
+    return raw
 
 
 def read_session_id(value: str) -> str:
