@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +18,10 @@ from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.emsp import SimulatedEmsp
+from simulators.smart_charging import Profiles
 from tests.conftest import AppFactory, SimFactory
 from tests.energy_support import set_limit, wait_for
-from tests.support import eventually, ws_url
+from tests.support import eventually, ocpi_settings, ws_url
 from tests.test_ocpi_parties import registered
 from tests.test_ocpi_sessions import setup
 from tests.test_oicp_roaming import _async
@@ -129,8 +130,9 @@ async def test_profile_set_read_and_cleared(make_app: AppFactory, emsp: Simulate
     [cap] = await emsp_caps(app)
     assert cap["max_amps"] == 20 and charger_limit(sim) == SITE
 
-    # Tighter, 16 A now and 10 A in an hour: the tightest period holds from now (conservative).
-    result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 16.0), (3600, 10.0)))
+    # Tighter, 16 A, then 10 A from 30 s after the session's start: that is within the lead
+    # (a minute), so 10 A now.
+    result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 16.0), (30, 10.0)))
     assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
     assert charger_limit(sim) == 10.0
     [cap] = await emsp_caps(app)
@@ -225,6 +227,48 @@ async def test_ended_session(make_app: AppFactory, emsp: SimulatedEmsp, one_sim:
     assert await emsp_caps(app) == []
     await eventually(lambda: settled(app))
     assert len(emsp.profile_results(result_id)) == 1
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+class Recorded(Profiles):
+    """A simulated charger's profiles, noting EVSE 1's limit each time it changes."""
+
+    def __init__(self, evses: int) -> None:
+        super().__init__(evses)
+        self.seen: list[float] = []
+
+    def _note(self) -> None:
+        limit = self.limit(1, datetime.now(UTC))
+        if not self.seen or self.seen[-1] != limit:
+            self.seen.append(limit)
+
+    def set(self, evse: int, raw: dict[str, Any], transaction: bool) -> str:
+        answer = super().set(evse, raw, transaction)
+        self._note()
+        return answer
+
+    def clear(self, *args: Any, **kwargs: Any) -> str:
+        answer = super().clear(*args, **kwargs)
+        self._note()
+        return answer
+
+
+async def test_the_cap_follows_the_periods(make_app: AppFactory, emsp: SimulatedEmsp,
+                                           one_sim: Any) -> None:
+    """From a second or two on: 8 A for 2 s, 16 A for 2 s, then over. The charger holds each
+    in turn (the lower a second, the lead, early) and is free again when the profile is over."""
+    app = await setup(make_app, emsp, ocpi=ocpi_settings(profile_lead=1.0))
+    sim = one_sim(app, "2.0.1")
+    recorded = sim.profiles = Recorded(sim.config.connectors)
+    session_id = await charging(app, emsp, sim)
+    start = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result_id, _ = await emsp.set_profile(session_id, profile(
+        "A", (0, 8.0), (2, 16.0), start_date_time=start, duration=4))
+    assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
+    await wait_for(lambda: 16.0 in recorded.seen and recorded.seen[-1] == FULL)
+    assert [limit for limit in recorded.seen if limit != FULL] == [8.0, 16.0], recorded.seen
+    # Cleared when it was over (not merely expired: caps_of would hide that).
+    assert await app.pool.fetchval("SELECT count(*) FROM evse_caps WHERE source = 'emsp'") == 0
     assert emsp.invalid == [] and emsp.bad_answers == []
 
 

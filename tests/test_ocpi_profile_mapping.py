@@ -63,36 +63,62 @@ def test_to_amps(limit: float, unit: RateUnit, electrical: Electrical, amps: str
     assert to_amps(limit, unit, electrical) == Decimal(amps)
 
 
-# (OCPI ChargingProfile, the cap it becomes on an AC 3-phase EVSE at NOW)
+LEAD = timedelta(minutes=1)
+# (OCPI ChargingProfile, the cap it becomes on an AC 3-phase EVSE at NOW, with a minute's lead)
 CAPS: list[tuple[dict[str, Any], EmspCap]] = [
-    (_profile("A", (0, 16.0)), EmspCap(Decimal("16.0"), None, None)),
-    # Relative (to the session's start): the tightest of the periods not yet over.
-    (_profile("A", (0, 6.0), (1200, 16.0), (3600, 10.0)), EmspCap(Decimal("10.0"), None, None)),
-    (_profile("A", (0, 16.0), (3600, 8.0)), EmspCap(Decimal("8.0"), None, None)),
+    (_profile("A", (0, 16.0)), EmspCap(Decimal("16.0"), None, None, None)),
+    # Relative (to the session's start, 30 minutes ago): the period in force; the next, lower,
+    # one a minute before it begins.
+    (_profile("A", (0, 6.0), (1200, 16.0), (3600, 10.0)),
+     EmspCap(Decimal("16.0"), None, None, NOW + timedelta(minutes=29))),
     # Ends an hour after the session's start.
     (_profile("W", (0, 11040.0), duration=3600, min_charging_rate=4140.0),
-     EmspCap(Decimal("16.0"), Decimal("6.0"), STARTED + timedelta(hours=1))),
-    # Absolute, in the future: its periods all apply from now (conservative).
+     EmspCap(Decimal("16.0"), Decimal("6.0"), STARTED + timedelta(hours=1),
+             STARTED + timedelta(hours=1))),
+    # Absolute, beginning at 18:00: nothing yet, until a minute before.
     (_profile("A", (0, 20.0), (600, 12.5), start_date_time="2026-12-04T18:00:00Z", duration=7200),
-     EmspCap(Decimal("12.5"), None, datetime(2026, 12, 4, 20, 0, tzinfo=UTC))),
-    # Absolute, begun: its first period is over.
+     EmspCap(None, None, datetime(2026, 12, 4, 20, 0, tzinfo=UTC),
+             datetime(2026, 12, 4, 17, 59, tzinfo=UTC))),
+    # Absolute, begun: its first period is over, its last lasts.
     (_profile("A", (0, 6.0), (600, 12.0), start_date_time="2026-12-04T11:00:00Z"),
-     EmspCap(Decimal("12.0"), None, None)),
+     EmspCap(Decimal("12.0"), None, None, None)),
+    # A lower period within the lead applies now.
+    (_profile("A", (0, 16.0), (3630, 10.0), start_date_time="2026-12-04T11:00:00Z"),
+     EmspCap(Decimal("10.0"), None, None, NOW + timedelta(seconds=30))),
     # The car's minimum above the maximum: held to the maximum.
-    (_profile("A", (0, 6.0), min_charging_rate=8.0), EmspCap(Decimal("6.0"), Decimal("6.0"), None)),
+    (_profile("A", (0, 6.0), min_charging_rate=8.0),
+     EmspCap(Decimal("6.0"), Decimal("6.0"), None, None)),
 ]
 
 
 @pytest.mark.parametrize(("raw", "cap"), CAPS)
 def test_profile_to_cap(raw: dict[str, Any], cap: EmspCap) -> None:
     assert not problems("ChargingProfile", raw)
-    assert emsp_cap(read_profile(raw), STARTED, NOW, AC3) == cap
+    assert emsp_cap(read_profile(raw), STARTED, NOW, AC3, LEAD) == cap
+
+
+def test_the_cap_follows_the_periods() -> None:
+    """Computed again at each next_change: lowered a minute early, raised on time, then over."""
+    profile = read_profile(_profile("A", (0, 16.0), (600, 8.0), (1200, 12.0), duration=1800,
+                                    start_date_time="2026-12-04T12:00:00Z"))
+    seen, at = [], NOW
+    while True:
+        try:
+            cap = emsp_cap(profile, STARTED, at, AC3, LEAD)
+        except ProfileError:
+            break
+        seen.append((int((at - NOW).total_seconds()), cap.max_amps))
+        assert cap.next_change is not None and cap.next_change > at
+        at = cap.next_change
+    assert at == NOW + timedelta(seconds=1800)
+    assert seen == [(0, Decimal(16)), (540, Decimal(8)), (600, Decimal(8)), (1140, Decimal(8)),
+                    (1200, Decimal(12))]
 
 
 def test_an_ended_profile_is_refused() -> None:
     ended = read_profile(_profile("A", (0, 6.0), duration=1800))  # ended with now
     with pytest.raises(ProfileError, match="ends before now"):
-        emsp_cap(ended, STARTED, NOW, AC3)
+        emsp_cap(ended, STARTED, NOW, AC3, LEAD)
 
 
 def test_read_profile() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,8 +18,9 @@ from bridge.ocpi import profile_mapping as mapping
 from bridge.ocpi.commands import CommandError, response_url_refusal
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.profile_mapping import Electrical, ProfileError
+from bridge.ocpi.transport import timestamp
 from csms.config import OcpiSettings
-from csms.domain.commands import CommandService, finish_in_flight
+from csms.domain.commands import CommandResult, CommandService, finish_in_flight
 from csms.domain.energy.smart_charging import RateUnit, composite_from_dict
 from csms.domain.events import EvseCapChanged, SessionEnded
 from csms.domain.sites import EvseDetails, parse_site
@@ -51,9 +53,72 @@ class OcpiChargingProfiles:
         self._running: set[asyncio.Task[None]] = set()
         # One request of each kind per session at a time; another meanwhile is TOO_OFTEN.
         self._busy: set[tuple[str, str]] = set()
+        self.lead = timedelta(seconds=settings.profile_lead)
+        self._follower: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._follower = asyncio.get_running_loop().create_task(self._follow())
 
     async def finish(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
         await finish_in_flight(self._running, self.commands.grace)
+
+    # --- profiles followed period by period ---------------------------------------------------
+
+    async def _follow(self) -> None:
+        """Compute the caps whose next change is due again. Checked every lead / 2 seconds (at
+        most every 5), so that a lower period reaches the load manager before it begins. Every
+        node does it: computing a cap again gives the same cap."""
+        interval = min(5.0, self.lead.total_seconds() / 2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                # At once: a charger slow to answer delays no other session's profile.
+                done = await asyncio.gather(*(self._follow_one(row)
+                                              for row in await due_caps(self.pool)),
+                                            return_exceptions=True)
+                for failed in (outcome for outcome in done if isinstance(outcome, Exception)):
+                    log.error("ocpi charging profile not followed", error=repr(failed))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("ocpi charging profiles not followed", error=repr(exc))
+
+    async def _follow_one(self, row: asyncpg.Record) -> None:
+        detail = _detail(row)
+        session_id = str(detail.get("session_id"))
+        key = (session_id, "set")
+        if key in self._busy:  # the eMSP is setting a new one: that one counts
+            return
+        self._busy.add(key)
+        try:
+            # Read again under the claim: a PUT may have replaced the profile meanwhile.
+            held = await held_cap(self.pool, row["charge_point_id"], row["evse"])
+            if held is None or _detail(held) != detail:
+                return
+            await self._follow_profile(row, detail, session_id)
+        finally:
+            self._busy.discard(key)
+
+    async def _follow_profile(self, row: asyncpg.Record, detail: dict[str, Any],
+                              session_id: str) -> None:
+        session = await store.get_session(self.pool, session_id) if _is_uuid(session_id) else None
+        if session is None or session["status"] != "active":
+            await self.commands.clear_evse_cap(row["charge_point_id"], row["evse"], SOURCE)
+            return
+        profile = mapping.read_profile(detail["profile"])
+        electrical = Electrical.of(await evse_details(self.pool, session))
+        try:
+            cap = mapping.emsp_cap(profile, session["started_at"], datetime.now(UTC),
+                                   electrical, self.lead)
+        except ProfileError:  # it is over: the site's share applies again
+            await self.commands.clear_evse_cap(row["charge_point_id"], row["evse"], SOURCE)
+            log.info("ocpi charging profile over", session_id=session_id)
+            return
+        result = await self._apply(session, session_id, int(detail["partner"]), profile, cap)
+        log.info("ocpi charging profile followed", session_id=session_id,
+                 max_amps=str(cap.max_amps), outcome=result.outcome)
 
     # --- the three requests ---------------------------------------------------------------
 
@@ -70,23 +135,31 @@ class OcpiChargingProfiles:
             return response(UNKNOWN_SESSION)
         electrical = Electrical.of(await evse_details(self.pool, session))
         try:
-            cap = mapping.emsp_cap(profile, session["started_at"], datetime.now(UTC), electrical)
+            cap = mapping.emsp_cap(profile, session["started_at"], datetime.now(UTC), electrical,
+                                   self.lead)
         except ProfileError as exc:
             raise CommandError(str(exc)) from None
-        detail = {"session_id": session_id, "partner": partner.id,
-                  "profile": mapping.profile_json(profile)}
 
         async def work() -> dict[str, Any]:
-            result = await self.commands.set_evse_cap(
-                session["charge_point_id"], session["evse_number"], SOURCE, cap.max_amps,
-                cap.min_amps, detail, cap.until)
+            result = await self._apply(session, session_id, partner.id, profile, cap)
             if not await self._still_active(session_id):
                 # It ended meanwhile, after SessionEnded cleared the caps: no cap outlives it.
                 await self._clear(session, session_id)
             return mapping.set_result(result.accepted)
         log.info("ocpi charging profile", partner=partner.id, session_id=session_id,
-                 max_amps=str(cap.max_amps), until=cap.until)
+                 max_amps=str(cap.max_amps), until=cap.until, next_change=cap.next_change)
         return self._start(partner, "set", session_id, url, work)
+
+    async def _apply(self, session: asyncpg.Record, session_id: str, partner_id: int,
+                     profile: mapping.OcpiProfile, cap: mapping.EmspCap) -> CommandResult:
+        """The cap on the session's EVSE, with what computes it again (ENERGY.md interface 2)."""
+        detail = {"session_id": session_id, "partner": partner_id,
+                  "profile": mapping.profile_json(profile),
+                  "session_started": timestamp(session["started_at"]),
+                  "next_change": timestamp(cap.next_change) if cap.next_change else None}
+        return await self.commands.set_evse_cap(
+            session["charge_point_id"], session["evse_number"], SOURCE, cap.max_amps,
+            cap.min_amps, detail, cap.until)
 
     async def get(self, partner: Partner, session_id: str,
                   query: dict[str, str]) -> dict[str, Any]:
@@ -139,16 +212,14 @@ class OcpiChargingProfiles:
 
     async def session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
         """Inside the transaction that ended the session: its eMSP's cap goes with it."""
-        for cap in await energy_store.caps_of(conn, event.charge_point_id, event.evse_number):
-            if cap["source"] == SOURCE and cap["evse"] == event.evse_number \
-                    and _detail(cap).get("session_id") == event.session_id:
-                await energy_store.clear_cap(conn, event.charge_point_id, event.evse_number,
-                                             SOURCE)
-                if self.commands.events is not None:
-                    await self.commands.events.publish(
-                        conn, EvseCapChanged(event.charge_point_id, event.evse_number, SOURCE))
-                log.info("ocpi charging profile ended with its session",
-                         session_id=event.session_id)
+        cap = await held_cap(conn, event.charge_point_id, event.evse_number)
+        if cap is None or _detail(cap).get("session_id") != event.session_id:
+            return
+        await energy_store.clear_cap(conn, event.charge_point_id, event.evse_number, SOURCE)
+        if self.commands.events is not None:
+            await self.commands.events.publish(
+                conn, EvseCapChanged(event.charge_point_id, event.evse_number, SOURCE))
+        log.info("ocpi charging profile ended with its session", session_id=event.session_id)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -176,10 +247,8 @@ class OcpiChargingProfiles:
         return session is not None and session["status"] == "active"
 
     async def _holds_cap(self, session: asyncpg.Record, session_id: str) -> bool:
-        caps = await energy_store.caps_of(self.pool, session["charge_point_id"],
-                                          session["evse_number"])
-        return any(cap["source"] == SOURCE and cap["evse"] == session["evse_number"]
-                   and _detail(cap).get("session_id") == session_id for cap in caps)
+        cap = await held_cap(self.pool, session["charge_point_id"], session["evse_number"])
+        return cap is not None and _detail(cap).get("session_id") == session_id
 
     async def _clear(self, session: asyncpg.Record, session_id: str) -> None:
         if await self._holds_cap(session, session_id):
@@ -207,6 +276,24 @@ class OcpiChargingProfiles:
             self._busy.discard(key)
         log.info("ocpi charging profile request done", partner=partner.id, session_id=key[0],
                  request=key[1], result=answer["result"])
+
+
+async def held_cap(db: asyncpg.Pool | asyncpg.Connection, charge_point_id: str,
+                   evse: int) -> asyncpg.Record | None:
+    """The eMSP cap on an EVSE, expired or not (energy_store.caps_of shows unexpired ones)."""
+    return await db.fetchrow(
+        """SELECT charge_point_id, evse, detail, until FROM evse_caps
+           WHERE charge_point_id = $1 AND evse = $2 AND source = $3""",
+        charge_point_id, evse, SOURCE)
+
+
+async def due_caps(db: asyncpg.Pool) -> list[asyncpg.Record]:
+    """The eMSP caps whose next change has come."""
+    # `#>> '{}'`: the detail as stored, an object or (energy_store.set_cap) its JSON text.
+    return list(await db.fetch(
+        """SELECT charge_point_id, evse, detail FROM evse_caps WHERE source = $1
+             AND ((detail #>> '{}')::jsonb ->> 'next_change')::timestamptz <= now()""",
+        SOURCE))
 
 
 async def evse_details(db: asyncpg.Pool | asyncpg.Connection,

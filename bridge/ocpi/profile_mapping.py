@@ -52,11 +52,13 @@ class Electrical:
 
 @dataclass(frozen=True)
 class EmspCap:
-    """What the eMSP's profile limits its session's EVSE to (A per phase), and until when."""
+    """What the eMSP's profile limits its session's EVSE to now (A per phase; None: nothing
+    yet), until when, and when to compute it again (None: it stays until `until`)."""
 
-    max_amps: Decimal
+    max_amps: Decimal | None
     min_amps: Decimal | None
     until: datetime | None
+    next_change: datetime | None = None
 
 
 def _number(value: Any) -> bool:
@@ -159,24 +161,35 @@ def to_amps(limit: float, unit: RateUnit, electrical: Electrical) -> Decimal:
 
 
 def emsp_cap(profile: OcpiProfile, session_started: datetime, now: datetime,
-             electrical: Electrical) -> EmspCap:
-    """The cap an eMSP's profile puts on its session's EVSE: the tightest limit of every period
-    not yet over (conservative: a later, lower period applies from now), until the profile ends.
-    ProfileError when the profile is over already."""
+             electrical: Electrical, lead: timedelta) -> EmspCap:
+    """The cap an eMSP's profile puts on its session's EVSE now: the tightest limit of the
+    periods in force between now and `lead` later (a lower period applies `lead` early, so that
+    the charger holds it in time; a higher one when it begins), to be computed again at
+    `next_change`; `until` the profile's end. A profile that begins later than `lead` from now
+    caps nothing yet. ProfileError when the profile is over already."""
     origin = profile.starts_at or session_started
     end = origin + timedelta(seconds=profile.duration) if profile.duration is not None else None
     if end is not None and end <= now:
         raise ProfileError("charging_profile ends before now")
-    ends = [period.start for period in profile.periods[1:]] + [None]
-    remaining = [period.limit for period, until in zip(profile.periods, ends, strict=True)
-                 if until is None or origin + timedelta(seconds=until) > now]
-    max_amps = to_amps(min(remaining), profile.unit, electrical)
+    starts = [origin + timedelta(seconds=period.start) for period in profile.periods]
+    stops: list[datetime | None] = [*starts[1:], end]
+    horizon = now + lead
+    limits = [period.limit for period, start, stop in zip(profile.periods, starts, stops, strict=True)
+              if start <= horizon and (stop is None or stop > now) and (end is None or start < end)]
+    max_amps = to_amps(min(limits), profile.unit, electrical) if limits else None
     min_amps = None
     if profile.min_rate is not None:
         asked = Decimal(str(profile.min_rate)) if profile.unit is RateUnit.AMPERES \
             else Decimal(str(profile.min_rate)) / (electrical.voltage * electrical.phases)
-        min_amps = min(asked.quantize(TENTH, rounding=ROUND_CEILING), max_amps)
-    return EmspCap(max_amps, min_amps, end)
+        min_amps = asked.quantize(TENTH, rounding=ROUND_CEILING)
+        if max_amps is not None:
+            min_amps = min(min_amps, max_amps)
+    # The window [now, now + lead) changes what it holds when a period's start enters it or
+    # leaves its start (the previous period ends), and at the profile's end.
+    changes = [at for start in starts for at in (start - lead, start) if at > now]
+    if end is not None:
+        changes.append(end)
+    return EmspCap(max_amps, min_amps, end, min(changes, default=None))
 
 
 def active_charging_profile(schedule: CompositeSchedule | None, now: datetime,

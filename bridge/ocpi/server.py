@@ -102,6 +102,7 @@ class OcpiServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("ocpi listening", port=self.port)
+        self.profiles.start()
 
     async def stop(self) -> None:
         if self._runner is not None:
