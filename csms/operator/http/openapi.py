@@ -284,8 +284,14 @@ def openapi_document() -> dict[str, Any]:
             **_jobs_paths(),
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
+            **_allocation_paths(),
         }),
     }
+
+
+def _allocation_paths() -> dict[str, Any]:
+    from csms.operator.http.allocation_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
