@@ -280,8 +280,10 @@ async def test_one_request_of_a_kind_at_a_time(make_app: AppFactory, emsp: Simul
     sim.held = True
     first, answer = await emsp.set_profile(session_id, profile("A", (0, 10.0)))
     assert answer["data"]["result"] == "ACCEPTED"
-    # While the charger has not answered, another PUT is too often; a GET is another kind.
+    # While the charger has not answered, another PUT or a DELETE is too often; a GET is not.
     _, answer = await emsp.set_profile(session_id, profile("A", (0, 8.0)))
+    assert answer["data"] == {"result": "TOO_OFTEN", "timeout": 0}
+    _, answer = await emsp.clear_profile(session_id)
     assert answer["data"] == {"result": "TOO_OFTEN", "timeout": 0}
     read, answer = await emsp.active_profile(session_id, 60)
     assert answer["data"]["result"] == "ACCEPTED"

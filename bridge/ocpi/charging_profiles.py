@@ -51,7 +51,8 @@ class OcpiChargingProfiles:
         self.pool = pool
         self.commands = commands
         self._running: set[asyncio.Task[None]] = set()
-        # One request of each kind per session at a time; another meanwhile is TOO_OFTEN.
+        # One change of a session's cap (PUT, DELETE) and one read (GET) at a time; another
+        # meanwhile is TOO_OFTEN.
         self._busy: set[tuple[str, str]] = set()
         self.lead = timedelta(seconds=settings.profile_lead)
         self._follower: asyncio.Task[None] | None = None
@@ -88,8 +89,8 @@ class OcpiChargingProfiles:
     async def _follow_one(self, row: asyncpg.Record) -> None:
         detail = _detail(row)
         session_id = str(detail.get("session_id"))
-        key = (session_id, "set")
-        if key in self._busy:  # the eMSP is setting a new one: that one counts
+        key = (session_id, "cap")
+        if key in self._busy:  # the eMSP is setting or clearing it: that counts
             return
         self._busy.add(key)
         try:
@@ -148,7 +149,7 @@ class OcpiChargingProfiles:
             return mapping.set_result(result.accepted)
         log.info("ocpi charging profile", partner=partner.id, session_id=session_id,
                  max_amps=str(cap.max_amps), until=cap.until, next_change=cap.next_change)
-        return self._start(partner, "set", session_id, url, work)
+        return self._start(partner, "cap", session_id, url, work)
 
     async def _apply(self, session: asyncpg.Record, session_id: str, partner_id: int,
                      profile: mapping.OcpiProfile, cap: mapping.EmspCap) -> CommandResult:
@@ -206,7 +207,7 @@ class OcpiChargingProfiles:
             result = await self.commands.clear_evse_cap(
                 session["charge_point_id"], session["evse_number"], SOURCE)
             return mapping.clear_result(held=True, accepted=result.accepted)
-        return self._start(partner, "clear", session_id, url, work)
+        return self._start(partner, "cap", session_id, url, work)
 
     # --- the session ends: its cap with it ----------------------------------------------------
 
