@@ -65,6 +65,10 @@ class OcpiChargingProfiles:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._follower
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Requests under way carried out, their results queued."""
         await finish_in_flight(self._running, self.commands.grace)
 
     # --- profiles followed period by period ---------------------------------------------------
