@@ -125,7 +125,7 @@ async def test_profile_set_read_and_cleared(make_app: AppFactory, emsp: Simulate
 
     # Looser than the site's share: the share holds.
     result_id, answer = await emsp.set_profile(session_id, profile("A", (0, 20.0)))
-    assert answer["data"] == {"result": "ACCEPTED", "timeout": 60}
+    assert answer["data"] == {"result": "ACCEPTED", "timeout": int(app.commands.grace * 2) + 30}
     assert await result_of(emsp, result_id) == {"result": "ACCEPTED"}
     [cap] = await emsp_caps(app)
     assert cap["max_amps"] == 20 and charger_limit(sim) == SITE

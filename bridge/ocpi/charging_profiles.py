@@ -29,7 +29,6 @@ from csms.storage import energy_store, store
 log = structlog.get_logger(__name__)
 
 SOURCE = "emsp"  # the cap's source (ENERGY.md interface 1)
-TIMEOUT = 60  # seconds we tell the eMSP to wait for the result: a cap may lower others first
 OPERATION = "POST chargingprofiles"  # the outbox's operation for the results
 
 # ChargingProfileResponseType
@@ -37,9 +36,9 @@ ACCEPTED, REJECTED, TOO_OFTEN, UNKNOWN_SESSION = "ACCEPTED", "REJECTED", "TOO_OF
     "UNKNOWN_SESSION"
 
 
-def response(result: str) -> dict[str, Any]:
+def response(result: str, timeout: int = 0) -> dict[str, Any]:
     """The ChargingProfileResponse answered at once."""
-    return {"result": result, "timeout": TIMEOUT if result == ACCEPTED else 0}
+    return {"result": result, "timeout": timeout if result == ACCEPTED else 0}
 
 
 class OcpiChargingProfiles:
@@ -55,6 +54,9 @@ class OcpiChargingProfiles:
         # meanwhile is TOO_OFTEN.
         self._busy: set[tuple[str, str]] = set()
         self.lead = timedelta(seconds=settings.profile_lead)
+        # What we tell the eMSP to wait for a result: a cap may lower other chargers first, each
+        # given a call's time to answer (set_evse_cap waits twice that), then the result's POST.
+        self.timeout = int(commands.grace * 2) + 30
         self._follower: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -269,7 +271,7 @@ class OcpiChargingProfiles:
         task = asyncio.get_running_loop().create_task(self._carry_out(partner, key, url, work))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
-        return response(ACCEPTED)
+        return response(ACCEPTED, self.timeout)
 
     async def _carry_out(self, partner: Partner, key: tuple[str, str], url: str,
                          work: Callable[[], Awaitable[dict[str, Any]]]) -> None:
