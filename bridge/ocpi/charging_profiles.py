@@ -296,7 +296,7 @@ async def held_cap(db: asyncpg.Pool | asyncpg.Connection, charge_point_id: str,
 
 async def due_caps(db: asyncpg.Pool) -> list[asyncpg.Record]:
     """The eMSP caps whose next change has come."""
-    # `#>> '{}'`: the detail as stored, an object or (energy_store.set_cap) its JSON text.
+    # `#>> '{}'`: the detail as stored, an object or (set_cap before k201's fix) its JSON text.
     return list(await db.fetch(
         """SELECT charge_point_id, evse, detail FROM evse_caps WHERE source = $1
              AND ((detail #>> '{}')::jsonb ->> 'next_change')::timestamptz <= now()""",
@@ -315,7 +315,7 @@ async def evse_details(db: asyncpg.Pool | asyncpg.Connection,
 
 def _detail(cap: asyncpg.Record) -> dict[str, Any]:
     detail = cap["detail"]
-    if isinstance(detail, str):  # energy_store.set_cap stores it JSON-encoded twice
+    if isinstance(detail, str):  # JSON text: energy_store.set_cap before k201 fixed it
         detail = json.loads(detail)
     return detail if isinstance(detail, dict) else {}
 
