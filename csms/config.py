@@ -230,6 +230,8 @@ class OcpiSettings:
     retry_max_delay: Annotated[float, Between(at_least_field="retry_base_delay")] = 300.0
     allow_private_addresses: bool = False
     response_url_hosts: str = ""
+    # An eMSP's charging profile: a lower period applies this many seconds before it begins.
+    profile_lead: Annotated[float, POSITIVE] = 60.0
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -68,6 +69,10 @@ _RECEIVERS = [
     (re.compile(rf"^/tariffs/{_PARTY}/[^/]+$"), "Tariff", None),
     (re.compile(r"^/cdrs$"), "CDR", None),
     (re.compile(r"^/commands/result/[^/]+$"), "CommandResult", None),
+    # Where the CPO posts the results of our ChargingProfiles requests (we choose: kind/id).
+    (re.compile(r"^/chargingprofiles/result/set/[^/]+$"), "ChargingProfileResult", None),
+    (re.compile(r"^/chargingprofiles/result/active/[^/]+$"), "ActiveChargingProfileResult", None),
+    (re.compile(r"^/chargingprofiles/result/clear/[^/]+$"), "ClearProfileResult", None),
 ]
 
 
@@ -365,3 +370,48 @@ class SimulatedEmsp:
     def result(self, result_id: str) -> dict[str, Any] | None:
         found = self.of("POST", f"/commands/result/{result_id}")
         return found[-1].body if found else None
+
+    # --- smart charging: our ChargingProfiles on the CPO's sessions -------------------------
+
+    def _profile_result_url(self, kind: str) -> tuple[str, str]:
+        result_id = secrets.token_hex(6)
+        return result_id, f"{self.url}/ocpi/{VERSION}/chargingprofiles/result/{kind}/{result_id}"
+
+    def _profiles_url(self, session_id: str) -> str:
+        return f"{self.cpo_endpoint('chargingprofiles')}/{session_id}"
+
+    async def set_profile(self, session_id: str, charging_profile: dict[str, Any] | None = None,
+                          body: Any = None) -> tuple[str, Any]:
+        """PUT a SetChargingProfile (or, to see it refused, any `body`); (result id, envelope)."""
+        result_id, url = self._profile_result_url("set")
+        if body is None:
+            body = {"charging_profile": charging_profile, "response_url": url}
+            assert not problems("SetChargingProfile", body), problems("SetChargingProfile", body)
+        _, _, answer = await self.call("PUT", self._profiles_url(session_id), body,
+                                       schema="ChargingProfileResponse", headers=self._routing())
+        return result_id, answer
+
+    async def active_profile(self, session_id: str, duration: int | str = 900,
+                             response_url: str | None = None) -> tuple[str, Any]:
+        """GET the ActiveChargingProfile; (result id, envelope)."""
+        result_id, url = self._profile_result_url("active")
+        query = urlencode({"duration": duration,
+                           "response_url": url if response_url is None else response_url})
+        _, _, answer = await self.call("GET", f"{self._profiles_url(session_id)}?{query}",
+                                       schema="ChargingProfileResponse", headers=self._routing())
+        return result_id, answer
+
+    async def clear_profile(self, session_id: str,
+                            response_url: str | None = None) -> tuple[str, Any]:
+        """DELETE our ChargingProfile; (result id, envelope)."""
+        result_id, url = self._profile_result_url("clear")
+        query = urlencode({"response_url": url if response_url is None else response_url})
+        _, _, answer = await self.call("DELETE", f"{self._profiles_url(session_id)}?{query}",
+                                       schema="ChargingProfileResponse", headers=self._routing())
+        return result_id, answer
+
+    def profile_results(self, result_id: str) -> list[dict[str, Any]]:
+        """Every valid result the CPO posted for one of our ChargingProfiles requests."""
+        return [r.body for r in self.received if r.method == "POST" and not r.errors
+                and r.path.startswith("/chargingprofiles/result/")
+                and r.path.endswith(f"/{result_id}")]

@@ -338,6 +338,7 @@ OCPI_SERVED = {
     "/tokens/{country_code}/{party_id}/{token_uid}": {"GET", "PUT", "PATCH"},
     **{f"/commands/{name}": {"POST"} for name in ("START_SESSION", "STOP_SESSION", "UNLOCK_CONNECTOR",
                                                   "RESERVE_NOW", "CANCEL_RESERVATION")},
+    "/chargingprofiles/{session_id}": {"GET", "PUT", "DELETE"},
 }
 
 
@@ -399,11 +400,12 @@ async def test_ocpi(make_app: AppFactory, emsp: SimulatedEmsp, authenticated: bo
 
     async def quiesce() -> None:
         await ocpi.server.commands.finish()
+        await ocpi.server.profiles.settle()
         await ocpi_pushes_queued(app)  # one its receivers moving started
     await registered()
     base = app.settings.ocpi.public_url
     served = ocpi_operations(base)
-    assert len(served) == 21, [operation.label for operation in served]
+    assert len(served) == 24, [operation.label for operation in served]
 
     def prepare(case: Case) -> None:
         # The URLs we would call (a partner's versions, a command's result) stay on this machine:
@@ -413,6 +415,8 @@ async def test_ocpi(make_app: AppFactory, emsp: SimulatedEmsp, authenticated: bo
                 case.body["url"] = emsp.versions_url
             if isinstance(case.body.get("response_url"), str):
                 case.body["response_url"] = f"{emsp.url}/ocpi/{VERSION}/commands/result/fuzz"
+        if isinstance(case.query, dict) and isinstance(case.query.get("response_url"), str):
+            case.query["response_url"] = f"{emsp.url}/ocpi/{VERSION}/chargingprofiles/result/fuzz"
 
     def token() -> dict[str, str]:
         return {"Authorization": "Token " + base64.b64encode((emsp.cpo_token or "").encode()).decode()}

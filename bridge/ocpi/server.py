@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bridge import outbox
 from bridge.ocpi import credentials, partners, tokens
+from bridge.ocpi.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.commands import CommandError, OcpiCommands
 from bridge.ocpi.credentials import CredentialsError, Registrar
 from bridge.ocpi.locations import EvseFacts, evse_uid, location_object
@@ -68,6 +69,7 @@ class OcpiServer:
         self.pool = pool
         self.registrar = registrar
         self.commands = OcpiCommands(settings, pool, commands)
+        self.profiles = OcpiChargingProfiles(settings, pool, commands)
         self.app = web.Application(middlewares=[self._errors, self._authenticate],
                                    client_max_size=1024 * 1024)
         r = self.app.router
@@ -86,6 +88,10 @@ class OcpiServer:
         r.add_put(token, self.put_token)
         r.add_patch(token, self.patch_token)
         r.add_post(f"{PREFIX}/commands/{{command}}", self.command)
+        profile = f"{PREFIX}/chargingprofiles/{{session_id}}"
+        r.add_put(profile, self.put_profile)
+        r.add_get(profile, self.get_profile)
+        r.add_delete(profile, self.delete_profile)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -96,11 +102,13 @@ class OcpiServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("ocpi listening", port=self.port)
+        self.profiles.start()
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.commands.finish()  # their CommandResults still go into the outbox
+        await self.profiles.finish()
 
     # --- middleware -----------------------------------------------------------------------
 
@@ -326,6 +334,21 @@ class OcpiServer:
         answer = await self.commands.receive(request[PARTNER], request.match_info["command"],
                                              await self._json(request))
         return reply(answer)
+
+    # --- charging profiles (receiver) ------------------------------------------------------
+
+    async def put_profile(self, request: web.Request) -> web.Response:
+        return reply(await self.profiles.put(request[PARTNER], request.match_info["session_id"],
+                                             await self._json(request)))
+
+    async def get_profile(self, request: web.Request) -> web.Response:
+        return reply(await self.profiles.get(request[PARTNER], request.match_info["session_id"],
+                                             dict(request.query)))
+
+    async def delete_profile(self, request: web.Request) -> web.Response:
+        return reply(await self.profiles.delete(request[PARTNER],
+                                                request.match_info["session_id"],
+                                                dict(request.query)))
 
 
 def build_location(settings: OcpiSettings, row: asyncpg.Record,

@@ -181,6 +181,7 @@ class OcpiBridge:
               and "ocpi" in event.attributes):
             await self._session_metered(conn, event)
         elif isinstance(event, SessionEnded) and "ocpi" in event.attributes:
+            await self.server.profiles.session_ended(conn, event)
             await self._session_ended(conn, event)
         elif isinstance(event, TariffChanged):
             await self._tariff_changed(conn, event)
