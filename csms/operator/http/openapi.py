@@ -284,12 +284,18 @@ def openapi_document() -> dict[str, Any]:
             **_jobs_paths(),
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
+            **_allowance_paths(cp),
         }),
     }
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
     from csms.operator.http.profiles_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths(cp)
+
+
+def _allowance_paths(cp: dict[str, Any]) -> dict[str, Any]:
+    from csms.operator.http.allowances_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp)
 
 
