@@ -13,6 +13,7 @@ from tests.conftest import AppFactory
 from tests.support import Api, ws_url
 from tests.test_console import api_for, browser  # noqa: F401  (fixtures)
 from tests.test_console import base as console_base
+from tests.test_console import screenshot
 
 PROFILES = "/charge-points/CP1/charging-profiles"
 
@@ -71,6 +72,8 @@ async def test_profiles_and_composite_schedule_in_chromium(
         await expect(page.locator("#composite-verdict")).to_have_text(
             "Mismatch: the charger allows 20 A now, the load manager intends 16 A.")
         await expect(page.locator("#composite line.mark")).to_have_count(1)
+        await page.locator("#charging").scroll_into_view_if_needed()
+        await screenshot(page, "charging-mismatch")
 
         # The form: a default of 16 A, then 10 A after ten minutes, on EVSE 1.
         form = page.locator("#profile-form")
@@ -122,6 +125,8 @@ async def test_profiles_and_composite_schedule_in_chromium(
         await expect(page.locator("#composite polyline.reported")).to_have_count(1)
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, width
+        await page.locator("#composite").scroll_into_view_if_needed()
+        await screenshot(page, "charging-phone")
         assert errors == []
     finally:
         await sim.stop()

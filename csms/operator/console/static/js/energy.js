@@ -65,7 +65,7 @@ export function chargingPanel(path) {
       h("td", {}, String(p.evse)), h("td", {}, `#${p.profile.id}`), h("td", {}, p.profile.purpose),
       h("td", {}, String(p.profile.stack_level)), h("td", { class: "small" }, limits(p.profile)),
       h("td", {}, badge(p.status, { class: `badge profile-status s-${p.status.toLowerCase()}` }),
-        p.detail ? h("span", { class: "muted small" }, ` ${p.detail}`) : ""),
+        p.detail && p.detail !== p.status ? h("span", { class: "muted small" }, ` ${p.detail}`) : ""),
       h("td", { class: "muted small wide" }, time(p.updated_at)),
       h("td", {}, h("button", { type: "button", class: "clear danger", onclick: () =>
         answered(`Clear #${p.profile.id}`, call(`${path}/charging-profiles/clear`, { method: "POST", body: { id: p.profile.id } })) }, "Clear"))))
@@ -73,7 +73,7 @@ export function chargingPanel(path) {
   };
 
   // The composite schedule of one EVSE, asked of the charger on demand (it is a call to it).
-  const evse = h("input", { type: "number", id: "composite-evse", value: 1, min: 0, step: 1, "aria-label": "EVSE" });
+  const evse = h("input", { type: "number", id: "composite-evse", class: "evse-number", value: 1, min: 0, step: 1, "aria-label": "EVSE" });
   const hours = h("select", { id: "composite-hours", "aria-label": "Hours" }, [1, 6, 24].map((n) => h("option", { value: n }, `${n} h`)));
   const chart = h("figure", { class: "chart-box", id: "composite" });
   const verdict = h("p", { id: "composite-verdict", role: "status" });
