@@ -29,6 +29,7 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
+from csms.domain.energy.load_manager import LoadManager
 from csms.domain.events import EventBus
 from csms.domain.fleet.certificates import CertificateService
 from csms.domain.fleet.jobs import JobService
@@ -97,6 +98,7 @@ class App:
     console: ConsoleFeed | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     local_lists: LocalListService | None = None
+    load_manager: LoadManager | None = None
 
     @classmethod
     async def open(cls, settings: Settings, url: str | None = None) -> App:
@@ -126,6 +128,9 @@ class App:
         jobs = JobService(pool, commands, settings.jobs)
         services = dataclasses.replace(services, jobs=jobs)
         events.subscribe(jobs.on_event)
+        load_manager = LoadManager(pool, listener, commands, node_id, settings.energy)
+        events.subscribe(load_manager.on_event)
+        commands.events, commands.load_manager = events, load_manager
         commands.tls_available = bool(settings.ocpp.tls_cert)
         commands.public_tls_url = settings.ocpp.public_tls_url
         commands.network_interface = settings.ocpp.network_interface
@@ -156,7 +161,8 @@ class App:
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),
-                   api, oicp, ocpi, console, local_lists=local_lists)
+                   api, oicp, ocpi, console, local_lists=local_lists,
+                   load_manager=load_manager)
 
     async def start(self) -> None:
         exposure.refuse_to_start(self.settings)  # before anything listens
@@ -166,6 +172,8 @@ class App:
         await self.relay.start()
         if self.local_lists is not None:
             await self.local_lists.start()
+        if self.load_manager is not None:
+            await self.load_manager.start()
         settings = self.settings
         if self.oicp is not None:
             await _listening("OICP", settings.oicp.listen_host, settings.oicp.listen_port,
@@ -197,6 +205,8 @@ class App:
             await self.oicp.stop()
         if self.ocpi is not None:
             await self.ocpi.stop()
+        if self.load_manager is not None:
+            await self.load_manager.stop()
         await self.relay.stop()
         if self.local_lists is not None:
             await self.local_lists.stop()

@@ -239,6 +239,16 @@ class ClusterSettings:
 
 
 @dataclass
+class EnergySettings:
+    """The site load manager (csms/domain/energy/load_manager.py)."""
+    interval: Annotated[float, POSITIVE] = 3.0  # seconds between re-evaluations of a site
+    lease: Annotated[float, POSITIVE] = 15.0  # a site's lease among nodes; renewed every interval
+    draw_change_amps: Annotated[float, POSITIVE] = 2.0  # a draw change that re-allocates at once
+    draw_max_age: Annotated[float, POSITIVE] = 300.0  # older measured draws are not used
+    margin: Annotated[float, Between(0)] = 2.0  # A above its draw a session keeps to ramp up
+
+
+@dataclass
 class JobSettings:
     max_concurrent: Annotated[int, Between(1)] = 10
     offline_policy: Annotated[str, OneOf(("wait", "fail"))] = "wait"
@@ -262,6 +272,7 @@ class Settings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     log: LogSettings = field(default_factory=LogSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
+    energy: EnergySettings = field(default_factory=EnergySettings)
 
 
 def lenient_actions(settings: OcppSettings, charge_point_id: str) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -151,3 +152,25 @@ def serve(app: web.Application, pool: asyncpg.Pool, connected: Callable[[], dict
         return web.Response(body=await exposition(pool, connected),
                             headers={"Content-Type": CONTENT_TYPE})
     app.router.add_get("/metrics", metrics)
+
+
+# The site load manager (csms/domain/energy/load_manager.py): only the node managing a site
+# reports it, so the series is whole across nodes without taking a max.
+SITE_LIMIT = Gauge("csms_site_limit_amps", "A site's grid limit in force, per phase", ["site", "phase"])
+SITE_ALLOWED = Gauge("csms_site_allowed_amps",
+                     "What a site's EVSEs may draw now, summed per phase (never above the limit)",
+                     ["site", "phase"])
+
+
+def site_allocation(site: str, limit: Iterable[Any], allowed: dict[int, Any]) -> None:
+    for phase, amps in zip((1, 2, 3), limit, strict=True):
+        SITE_LIMIT.labels(site, f"L{phase}").set(float(amps))
+        SITE_ALLOWED.labels(site, f"L{phase}").set(float(allowed[phase]))
+
+
+def forget_site(site: str) -> None:
+    """Another node manages the site now: its series is that node's."""
+    for phase in ("L1", "L2", "L3"):
+        for gauge in (SITE_LIMIT, SITE_ALLOWED):
+            with contextlib.suppress(KeyError):
+                gauge.remove(site, phase)

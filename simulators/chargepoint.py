@@ -621,6 +621,10 @@ class SimulatedChargePoint:
         return min(self.config.power_w,
                    self.profiles.limit(connector, datetime.now(UTC), "W"))
 
+    def drawn_amps(self, connector: int) -> float:
+        """The current the EV draws on each of its three phases (what Current.Import reports)."""
+        return self.drawn_w(connector) / (230 * 3)
+
     def start_metering(self, connector: int) -> None:
         tx = self.transactions[connector]
         tx.meter_task = asyncio.get_running_loop().create_task(self._meter_loop(connector))

@@ -288,7 +288,7 @@ class ChargePoint16(SimulatedChargePoint):
             energy,
             {"value": str(round(self.drawn_w(connector))), "context": context,
              "measurand": "Power.Active.Import", "unit": "W"},
-            {"value": f"{self.drawn_w(connector) / 230:.1f}", "context": context,
+            {"value": f"{self.drawn_amps(connector):.1f}", "context": context,
              "measurand": "Current.Import", "unit": "A", "phase": "L1"},
             {"value": "50", "context": context, "measurand": "SoC", "unit": "Percent",
              "location": "EV"},

@@ -363,7 +363,7 @@ class ChargePoint201(SimulatedChargePoint):
             energy,
             {"value": round(self.drawn_w(evse)), "context": context, "measurand": "Power.Active.Import",
              "unit_of_measure": {"unit": "W"}},
-            {"value": round(self.drawn_w(evse) / 230, 1), "context": context,
+            {"value": round(self.drawn_amps(evse), 1), "context": context,
              "measurand": "Current.Import", "phase": "L1", "unit_of_measure": {"unit": "A"}},
             {"value": 50, "context": context, "measurand": "SoC", "location": "EV",
              "unit_of_measure": {"unit": "Percent"}},

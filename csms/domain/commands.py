@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,12 @@ from csms.domain.sessions import SessionService
 from csms.security.certificate_authority import hash_data
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_payload
-from csms.storage import certificate_store, configuration_store, profile_store, store
+from csms.storage import certificate_store, configuration_store, energy_store, profile_store, store
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay
+    from csms.domain.energy.load_manager import LoadManager
+    from csms.domain.events import EventBus
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +115,9 @@ class CommandService(DeviceModelCommands):
         self.relay = relay
         self.sessions = sessions
         self.reservations = reservations
+        # Set where the app is wired: caps are published as events and shared by the load manager.
+        self.events: EventBus | None = None
+        self.load_manager: LoadManager | None = None
 
     @property
     def grace(self) -> float:
@@ -566,3 +572,41 @@ class CommandService(DeviceModelCommands):
         if result.accepted and result.detail.get("status") != "Accepted":
             return CommandResult(Outcome.REJECTED, result.detail)
         return result
+
+    # --- caps on an EVSE, shared by the load manager (csms/domain/energy/load_manager.py) ------
+
+    async def set_evse_cap(self, charge_point_id: str, evse: int, source: str,
+                           max_amps: Decimal | float | None, min_amps: Decimal | float | None = None,
+                           detail: dict[str, Any] | None = None,
+                           until: datetime | None = None) -> CommandResult:
+        """Limit an EVSE (0: every EVSE of the charger) for a source (grid:EMS, ev, emsp, …), A
+        per phase: stored with its EvseCapChanged in one transaction; the load manager then
+        re-allocates the site. The charger's answer to the Tx profile that follows (Accepted,
+        Rejected; TIMEOUT when unknown), or ACCEPTED when nothing had to change (no session)."""
+        high = Decimal(str(max_amps)) if max_amps is not None else None
+        low = Decimal(str(min_amps)) if min_amps is not None else None
+        if evse < 0 or not source or (high is not None and high < 0) or (low is not None and low < 0):
+            return CommandResult(Outcome.INVALID, {"reason": "evse, source and amps must be valid "
+                                                             "(evse 0 or more, amps not negative)"})
+        return await self._cap_changed(charge_point_id, evse, source, lambda conn: energy_store.set_cap(
+            conn, charge_point_id, evse, source, max_amps=high, min_amps=low, detail=detail,
+            until=until))
+
+    async def clear_evse_cap(self, charge_point_id: str, evse: int, source: str) -> CommandResult:
+        """Forget a source's cap on an EVSE; the site is re-allocated as for set_evse_cap."""
+        return await self._cap_changed(charge_point_id, evse, source, lambda conn: energy_store.clear_cap(
+            conn, charge_point_id, evse, source))
+
+    async def _cap_changed(self, charge_point_id: str, evse: int, source: str,
+                           change: Any) -> CommandResult:
+        from csms.domain.events import EvseCapChanged
+
+        if await store.get_charge_point(self.pool, charge_point_id) is None:
+            return CommandResult(Outcome.NOT_FOUND, {"reason": "unknown charge point"})
+        async with self.pool.acquire() as conn, conn.transaction():
+            await change(conn)
+            if self.events is not None:
+                await self.events.publish(conn, EvseCapChanged(charge_point_id, evse, source))
+        if self.load_manager is None:
+            return CommandResult(Outcome.ACCEPTED, {"status": "Accepted"})
+        return await self.load_manager.changed(charge_point_id, evse, self.grace * 2)

@@ -155,6 +155,13 @@ class EvseCapChanged:
     source: str
 
 
+@dataclass(frozen=True)
+class SiteLimitChanged:
+    """A site's grid limit, schedule, fallback or priorities changed (csms/storage/site_limit_store.py)."""
+
+    site_id: str
+
+
 DomainEvent = (
     ChargePointConnected
     | ChargePointDisconnected
@@ -169,6 +176,7 @@ DomainEvent = (
     | TariffChanged
     | TariffAssigned
     | EvseCapChanged
+    | SiteLimitChanged
 )
 
 # A subscriber runs inside the transaction that produced the event, so whatever it writes

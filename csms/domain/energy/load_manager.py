@@ -1,0 +1,533 @@
+"""The site load manager at runtime: a site's limit shared out as Tx profiles, lower first."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import structlog
+
+from csms import metrics
+from csms.config import EnergySettings
+from csms.domain.energy.load_allocation import (
+    ALL_PHASES,
+    SessionDemand,
+    SiteLimit,
+    allocate,
+    phase_sums,
+    plan_transition,
+)
+from csms.domain.energy.site_limits import EvseEnergy, SiteLimits
+from csms.domain.energy.smart_charging import ChargingProfile, Kind, Purpose, RateUnit, SchedulePeriod
+from csms.domain.events import (
+    ChargePointConnected,
+    DomainEvent,
+    EvseCapChanged,
+    MeterSampled,
+    SessionEnded,
+    SessionStarted,
+    SiteLimitChanged,
+)
+from csms.storage import load_store, site_limit_store
+from csms.storage.notifications import Listener
+
+if TYPE_CHECKING:
+    from csms.domain.commands import CommandResult, CommandService
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "csms_energy"  # payload: a site key; sent inside the causing transaction (after commit)
+TX_PROFILE_ID = 9002
+TX_STACK_LEVEL = 1
+# A charger managed for its caps alone (no site limit): its key, and the limit it shares (none).
+CHARGER_KEY = "cp:"
+UNLIMITED = Decimal(100000)
+VOLTS = 230
+MAX_PASSES = 4  # lowering passes a round makes when chargers refuse (each one counts at its max)
+
+
+def evse_key(charge_point_id: str, evse: int) -> str:
+    return f"{charge_point_id}/{evse}"
+
+
+@dataclass
+class EvseView:
+    """One EVSE in a round: what it may draw now (`counted`), whether we can change it, and why."""
+
+    energy: EvseEnergy
+    online: bool
+    session_id: str | None = None
+    transaction_id: str | None = None
+    priority: int = 0
+    min_amps: Decimal = Decimal(0)
+    max_amps: Decimal = Decimal(0)
+    draw: Decimal | None = None
+    counted: Decimal = Decimal(0)
+    status: str = "Idle"  # Idle, Accepted, Rejected, Pending, Fallback (no profile of ours yet)
+    allowed: Decimal | None = None  # the amps of our profile, when we sent one for the session
+    retry: bool = False  # a refusing charger tried again, at its maximum, for a new session
+
+    @property
+    def key(self) -> str:
+        return evse_key(self.energy.charge_point_id, self.energy.evse)
+
+    @property
+    def controlled(self) -> bool:
+        """We can change what it draws: a session, its charger reachable and taking profiles."""
+        return self.session_id is not None and self.online and self.status in ("Accepted", "Fallback")
+
+
+@dataclass
+class SiteState:
+    """What one round sees of a site."""
+
+    key: str
+    limit: SiteLimit
+    fallback: Decimal
+    evses: list[EvseView] = field(default_factory=list)
+    stale: list[tuple[str, int]] = field(default_factory=list)  # allowances of sessions over
+
+    def phases(self) -> dict[str, frozenset[int]]:
+        return {e.key: e.energy.phases for e in self.evses}
+
+    def demands(self) -> list[SessionDemand]:
+        result = []
+        for e in self.evses:
+            if e.controlled:
+                result.append(SessionDemand(e.key, e.min_amps, e.max_amps, e.priority,
+                                            e.energy.phases, e.draw))
+            else:  # fixed where it is: idle (fallback), offline, or refusing (its maximum)
+                result.append(SessionDemand(e.key, 0, e.counted, 0, e.energy.phases,
+                                            rejected_profile=True))
+        return result
+
+    def counted_sums(self) -> dict[int, Decimal]:
+        return phase_sums({e.key: e.counted for e in self.evses}, self.phases())
+
+
+class LoadManager:
+    """Holds the lease of the sites it manages; per site at most one round in flight, further
+    triggers coalesced into the next. Triggers arrive as NOTIFYs sent inside the transaction that
+    caused them, so a round always reads what they committed, on whichever node holds the site."""
+
+    def __init__(self, pool: asyncpg.Pool, listener: Listener, commands: CommandService,
+                 node_id: str, settings: EnergySettings) -> None:
+        self.pool = pool
+        self.listener = listener
+        self.commands = commands
+        self.node_id = node_id
+        self.settings = settings
+        self._site_of: dict[str, str] = {}  # charge point -> site key, refreshed every interval
+        self._held: set[str] = set()
+        self._dirty: dict[str, asyncio.Event] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._last_power: dict[tuple[str, int | None], float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.rounds = 0
+
+    # --- triggers ---------------------------------------------------------------------------
+
+    async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
+        """Inside the event's transaction: only a NOTIFY, which PostgreSQL delivers on commit."""
+        key: str | None = None
+        match event:
+            case SiteLimitChanged():
+                key = event.site_id
+            case EvseCapChanged():
+                key = self._site_of.get(event.charge_point_id) or await self._key_of(
+                    conn, event.charge_point_id)
+            case SessionStarted() | SessionEnded() | ChargePointConnected():
+                key = self._site_of.get(event.charge_point_id)
+            case MeterSampled():
+                key = self._site_of.get(event.charge_point_id)
+                if key is None or event.power_w is None or not self._draw_changed(event):
+                    return
+        if key is not None:
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, key)
+
+    def _draw_changed(self, event: MeterSampled) -> bool:
+        where = (event.charge_point_id, event.evse_number)
+        power = float(event.power_w or 0)
+        last = self._last_power.get(where)
+        if last is not None and abs(power - last) < self.settings.draw_change_amps * VOLTS:
+            return False
+        self._last_power[where] = power
+        return last is not None
+
+    async def _key_of(self, db: Any, charge_point_id: str) -> str:
+        site = await site_limit_store.site_of(db, charge_point_id)
+        if site is not None and await site_limit_store.site_limits(db, site) is not None:
+            return site
+        return CHARGER_KEY + charge_point_id
+
+    def _notified(self, payload: str) -> None:
+        if payload in self._held:
+            self.trigger(payload)
+        else:  # nobody may hold it yet (a new limit, caps just now): whoever takes it first
+            self._spawn(self._discover(payload))
+
+    def trigger(self, key: str) -> None:
+        event = self._dirty.get(key)
+        if event is not None:
+            event.set()
+
+    # --- lifecycle and leases ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.listener.subscribe(CHANNEL, self._notified)
+        self._loop_task = asyncio.get_running_loop().create_task(self._keep_forever())
+
+    async def stop(self) -> None:
+        self.listener.unsubscribe(CHANNEL, self._notified)
+        tasks = [t for t in (self._loop_task, *self._workers.values(), *self._tasks) if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for timer in self._timers.values():
+            timer.cancel()
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await load_store.release_leases(self.pool, self.node_id)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _keep_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("load manager tick failed", error=repr(exc))
+            await asyncio.sleep(self.settings.interval)
+
+    async def sites(self) -> dict[str, list[str]]:
+        """Every site key to manage, with its chargers: limited sites, and chargers with caps
+        on no limited site."""
+        found: dict[str, list[str]] = {}
+        async with self.pool.acquire() as conn:
+            for site in await site_limit_store.limited_sites(conn):
+                found[site] = sorted({e.charge_point_id
+                                      for e in await site_limit_store.evse_energy(conn, site)})
+            on_sites = {cp for cps in found.values() for cp in cps}
+            for cp in await load_store.capped_charge_points(conn):
+                if cp not in on_sites:
+                    found[CHARGER_KEY + cp] = [cp]
+        return found
+
+    async def tick(self) -> None:
+        """Renew or take the leases, and re-evaluate every site held (a lost NOTIFY costs at
+        most one interval)."""
+        found = await self.sites()
+        self._site_of = {cp: key for key, cps in found.items() for cp in cps}
+        for key in found:
+            await self._claim(key)
+        for key in list(self._held - set(found)):  # limit and caps gone: a last round, then let go
+            self.trigger(key)
+
+    async def _discover(self, key: str) -> None:
+        found = await self.sites()
+        self._site_of = {cp: k for k, cps in found.items() for cp in cps}
+        if key in found:
+            await self._claim(key)
+
+    async def _claim(self, key: str) -> None:
+        if await load_store.take_lease(self.pool, key, self.node_id, self.settings.lease):
+            if key not in self._held:
+                log.info("site managed here", site=key, node_id=self.node_id)
+                self._held.add(key)
+                self._dirty[key] = asyncio.Event()
+                self._workers[key] = asyncio.get_running_loop().create_task(self._work(key))
+            self.trigger(key)
+        elif key in self._held:
+            log.warning("site lease lost", site=key, node_id=self.node_id)
+            self._let_go(key)
+
+    def _let_go(self, key: str) -> None:
+        self._held.discard(key)
+        self._dirty.pop(key, None)
+        worker = self._workers.pop(key, None)
+        if worker is not None and worker is not asyncio.current_task():
+            worker.cancel()
+        metrics.forget_site(key)
+
+    async def _work(self, key: str) -> None:
+        dirty = self._dirty[key]
+        while True:
+            await dirty.wait()
+            dirty.clear()
+            try:
+                if not await self.rebalance(key):
+                    await load_store.release_leases_of(self.pool, key, self.node_id)
+                    self._let_go(key)
+                    return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("allocation round failed", site=key, error=repr(exc))
+            except Exception:
+                log.exception("allocation round failed", site=key)
+
+    # --- one round --------------------------------------------------------------------------
+
+    async def state(self, key: str, now: datetime | None = None) -> SiteState | None:
+        """What a round sees of a site; None when it has neither a limit nor caps."""
+        now = now or datetime.now(UTC)
+        async with self.pool.acquire() as conn:
+            limits: SiteLimits | None = None
+            if key.startswith(CHARGER_KEY):
+                charge_point_id = key[len(CHARGER_KEY):]
+                site = await site_limit_store.site_of(conn, charge_point_id)
+                energies = [e for e in (await site_limit_store.evse_energy(conn, site) if site else [])
+                            if e.charge_point_id == charge_point_id]
+                if not energies:
+                    energies = [EvseEnergy(charge_point_id, row["evse_number"])
+                                for row in await load_store.evses_of(conn, [charge_point_id])]
+                limit = SiteLimit.amps(UNLIMITED)
+                fallback = Decimal(0)
+            else:
+                limits = await site_limit_store.site_limits(conn, key)
+                if limits is None:
+                    return None
+                energies = await site_limit_store.evse_energy(conn, key)
+                limit = limits.limit_at(now)
+                fallback = limits.fallback_amps
+            cps = sorted({e.charge_point_id for e in energies})
+            online = {(r["charge_point_id"], r["evse_number"]): r["connected"]
+                      for r in await load_store.evses_of(conn, cps)}
+            sessions = {(r["charge_point_id"], r["evse_number"]): r
+                        for r in await load_store.active_sessions(conn, cps)}
+            caps: dict[tuple[str, int], list[asyncpg.Record]] = {}
+            for row in await load_store.caps(conn, cps):
+                caps.setdefault((row["charge_point_id"], row["evse"]), []).append(row)
+            rows = {(r["charge_point_id"], r["evse"]): r
+                    for r in await load_store.allowances(conn, cps)}
+            draws = await load_store.draws(
+                conn, [s["id"] for s in sessions.values()],
+                now - timedelta(seconds=self.settings.draw_max_age))
+        if key.startswith(CHARGER_KEY):  # caps alone: only the capped EVSEs (and ours still)
+            energies = [e for e in energies if caps.get((e.charge_point_id, e.evse))
+                        or caps.get((e.charge_point_id, 0)) or (e.charge_point_id, e.evse) in rows]
+        state = SiteState(key, limit, fallback)
+        state.stale = [where for where, row in rows.items()
+                       if where not in sessions and row["status"] != "Rejected"]
+        for energy in energies:
+            where = (energy.charge_point_id, energy.evse)
+            view = EvseView(energy, bool(online.get(where)))
+            session = sessions.get(where)
+            row = rows.get(where)
+            refusing = row is not None and row["status"] == "Rejected"
+            if session is None:
+                # Its next session starts on the fallback profile, or at its maximum if it
+                # refuses profiles.
+                view.counted = energy.max_amps if refusing else fallback
+                view.status = "Rejected" if refusing else "Idle"
+            else:
+                view.session_id = str(session["id"])
+                view.transaction_id = session["transaction_id"]
+                priorities = [energy.priority]
+                if limits is not None and session["token_group"] in limits.group_priorities:
+                    priorities.append(limits.group_priorities[session["token_group"]])
+                view.priority = max(priorities)
+                view.min_amps, view.max_amps = _range(energy, caps.get(where, [])
+                                                      + caps.get((energy.charge_point_id, 0), []))
+                view.draw = draws.get(view.session_id)
+                ours = row is not None and str(row["session_id"]) == view.session_id
+                if ours and row is not None:
+                    view.allowed = row["amps"]
+                    view.status = row["status"]
+                    view.counted = row["amps"] if row["status"] == "Accepted" else energy.max_amps
+                elif refusing:  # refused for an earlier session: counted at its maximum, tried again
+                    view.status, view.counted, view.retry = "Rejected", energy.max_amps, True
+                else:  # no profile of ours yet: the charger's fallback holds it
+                    view.status, view.counted = "Fallback", fallback
+                if view.status == "Pending":
+                    view.retry = True
+            state.evses.append(view)
+        return state
+
+    async def rebalance(self, key: str) -> bool:
+        """One round: allocate, lower (and see it taken), then raise. False when the site has
+        neither a limit nor caps any more (after its chargers got their maximum back)."""
+        began = await load_store.clock(self.pool)
+        if not await load_store.holds_lease(self.pool, key, self.node_id):
+            return True  # another node took it: the tick notices
+        self.rounds += 1
+        state = await self.state(key)
+        if state is None:
+            return False
+        if state.stale:  # a Tx profile ends with its transaction: the fallback holds it again
+            async with self.pool.acquire() as conn:
+                for charge_point_id, evse in state.stale:
+                    await load_store.forget(conn, charge_point_id, evse)
+        for _ in range(MAX_PASSES):
+            target = allocate(state.limit, state.demands(), self.settings.margin).allowed
+            controlled = [e for e in state.evses if e.controlled]
+            transition = plan_transition(
+                state.limit, {e.key: e.counted for e in controlled},
+                {e.key: target[e.key] for e in controlled}, state.phases(),
+                {e.key: e.counted for e in state.evses if not e.controlled})
+            by_key = {e.key: e for e in state.evses}
+            # A new session's first profile may equal its fallback: sent all the same.
+            unsent = [e for e in controlled if e.status == "Fallback"
+                      and e.key not in {c.evse_id for c in (*transition.lower, *transition.raise_)}]
+            lowered = await self._send(key, [(by_key[c.evse_id], c.after) for c in transition.lower]
+                                       + [(e, target[e.key]) for e in unsent if target[e.key] <= e.counted],
+                                       raising=False)
+            if not all(lowered):
+                # Someone refused or did not answer: counted at its maximum, others lowered.
+                state = await self.state(key) or state
+                continue
+            await self._send(key, [(by_key[c.evse_id], c.after) for c in transition.raise_]
+                             + [(e, target[e.key]) for e in unsent if target[e.key] > e.counted]
+                             + [(e, e.energy.max_amps) for e in state.evses
+                                if e.retry and e.online and e.session_id], raising=True)
+            break
+        else:
+            log.warning("chargers kept refusing; their maximum is counted", site=key)
+        await load_store.evaluated(self.pool, key, self.node_id, began)
+        final = await self.state(key)
+        if final is not None:
+            metrics.site_allocation(key, final.limit.per_phase, final.counted_sums())
+            if any(e.status == "Pending" for e in final.evses if e.online):
+                asyncio.get_running_loop().call_later(self.settings.interval, self.trigger, key)
+            self._schedule_change(key)
+        return True
+
+    def _schedule_change(self, key: str) -> None:
+        """A round at the schedule's next change too, not only on the interval's beat."""
+        self._spawn(self._timer_for(key))
+
+    async def _timer_for(self, key: str) -> None:
+        if key.startswith(CHARGER_KEY):
+            return
+        limits = await site_limit_store.site_limits(self.pool, key)
+        change = limits.next_change(datetime.now(UTC)) if limits else None
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        if change is not None:
+            delay = max(0.0, (change - datetime.now(UTC)).total_seconds()) + 0.01
+            if delay < 24 * 3600:
+                self._timers[key] = asyncio.get_running_loop().call_later(
+                    delay, self.trigger, key)
+
+    async def _send(self, key: str, changes: Iterable[tuple[EvseView, Decimal]],
+                    raising: bool) -> list[bool]:
+        """Send the profiles at once, wait for every answer, record each; True where accepted.
+        A raise is recorded as Pending before it goes (counted at its maximum meanwhile), so a
+        node taking over mid-flight never counts less than a charger may hold."""
+        changes = list(changes)
+        if raising:
+            async with self.pool.acquire() as conn:
+                for view, amps in changes:
+                    await load_store.record(conn, view.energy.charge_point_id, view.energy.evse,
+                                            amps, "Pending", view.session_id)
+        return list(await asyncio.gather(*(self._push(view, amps) for view, amps in changes)))
+
+    async def _push(self, view: EvseView, amps: Decimal) -> bool:
+        from csms.domain.commands import Outcome
+
+        profile = ChargingProfile(
+            id=TX_PROFILE_ID, stack_level=TX_STACK_LEVEL, purpose=Purpose.TX, kind=Kind.RELATIVE,
+            unit=RateUnit.AMPERES,
+            periods=(SchedulePeriod(0, float(amps), len(view.energy.phases)),),
+            transaction_id=view.transaction_id)
+        result: CommandResult = await self.commands.set_charging_profile(
+            view.energy.charge_point_id, view.energy.evse, profile)
+        cp, evse = view.energy.charge_point_id, view.energy.evse
+        if result.outcome is Outcome.ACCEPTED:
+            status = "Accepted"
+        elif result.outcome in (Outcome.TIMEOUT, Outcome.OFFLINE):
+            status = "Pending"  # it may hold the new one or the old: counted at its maximum
+        else:
+            status = "Rejected"
+        log.info("site allowance", charge_point_id=cp, evse=evse, amps=str(amps), status=status)
+        await load_store.record(self.pool, cp, evse, amps, status, view.session_id)
+        return status == "Accepted"
+
+    # --- what others read -------------------------------------------------------------------
+
+    async def changed(self, charge_point_id: str, evse: int, timeout: float) -> CommandResult:
+        """Something about the EVSE (0: the charger) committed just now: a round that reads it,
+        on whichever node manages its site, and the charger's answer for it."""
+        key = self._site_of.get(charge_point_id) or await self._key_of(self.pool, charge_point_id)
+        since = await load_store.clock(self.pool)
+        # A round that began before `since` may have missed the change: ask for one more.
+        await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, key)
+        return await self.settle(charge_point_id, evse, since, timeout)
+
+    async def settle(self, charge_point_id: str, evse: int, since: datetime,
+                     timeout: float) -> CommandResult:
+        """After a change committed at `since` (database clock): wait for a round that began
+        later, then the charger's answer for the EVSE (0: all of the charger's)."""
+        from csms.domain.commands import CommandResult, Outcome
+
+        key = self._site_of.get(charge_point_id) or await self._key_of(self.pool, charge_point_id)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            done = await load_store.evaluated_at(self.pool, key)
+            if done is not None and done > since:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                return CommandResult(Outcome.TIMEOUT, {"reason": "no allocation round in time"})
+            await asyncio.sleep(0.05)
+        state = await self.state(key)
+        views = [e for e in (state.evses if state else [])
+                 if e.energy.charge_point_id == charge_point_id and e.session_id
+                 and evse in (0, e.energy.evse)]
+        if any(e.status == "Rejected" for e in views):
+            return CommandResult(Outcome.REJECTED, {"status": "Rejected"})
+        if any(e.status == "Pending" for e in views):
+            return CommandResult(Outcome.TIMEOUT, {"status": "Pending"})
+        allowed = {str(e.energy.evse): float(e.allowed) for e in views if e.allowed is not None}
+        return CommandResult(Outcome.ACCEPTED, {"status": "Accepted", "allowed": allowed})
+
+    async def allocation(self, site_id: str) -> dict[str, Any] | None:
+        """The site's allocation now, per EVSE: allowed, status, draw; and the limit and sums
+        per phase (what GET /sites/{id}/allocation returns). None: not managed."""
+        state = await self.state(site_id)
+        if state is None:
+            return None
+        async with self.pool.acquire() as conn:
+            holder = await load_store.lease_holder(conn, site_id)
+            evaluated = await load_store.evaluated_at(conn, site_id)
+        sums = state.counted_sums()
+        return {
+            "site_id": site_id,
+            "managed_by": holder,
+            "evaluated_at": evaluated.isoformat().replace("+00:00", "Z") if evaluated else None,
+            "limit": [float(a) for a in state.limit.per_phase],
+            "fallback_amps": float(state.fallback),
+            "counted": [float(sums[p]) for p in (1, 2, 3)],
+            "evses": [{
+                "charge_point_id": e.energy.charge_point_id, "evse": e.energy.evse,
+                "session_id": e.session_id, "status": e.status,
+                "allowed": float(e.allowed) if e.allowed is not None else None,
+                "counted": float(e.counted),
+                "draw": float(e.draw) if e.draw is not None else None,
+                "online": e.online, "priority": e.priority,
+                "phases": sorted(e.energy.phases),
+            } for e in state.evses],
+        }
+
+
+def _range(energy: EvseEnergy, caps: list[asyncpg.Record]) -> tuple[Decimal, Decimal]:
+    """The session's (min, max): the EVSE's, tightened by every cap; a maximum below the
+    minimum leaves nothing the car can charge with."""
+    low = max([energy.min_amps, *(c["min_amps"] for c in caps if c["min_amps"] is not None)])
+    high = min([energy.max_amps, *(c["max_amps"] for c in caps if c["max_amps"] is not None)])
+    if high < low:
+        return Decimal(0), Decimal(0)
+    return Decimal(low), Decimal(high)
+
+
+__all__ = ["ALL_PHASES", "CHANNEL", "LoadManager", "TX_PROFILE_ID", "evse_key"]

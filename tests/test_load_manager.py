@@ -1,0 +1,132 @@
+"""The site load manager end to end, both versions: shares, lower before raise, refusals, caps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from csms.app import App
+from csms.storage import energy_store, store
+from simulators.chargepoint import SimulatedChargePoint
+from tests.conftest import SimFactory
+from tests.energy_support import Watch, make_site, push_fallback, set_limit, settled, tx_limit, wait_for
+from tests.support import eventually
+
+FULL_W = 32 * 230 * 3  # an EV that would draw 32 A on each phase
+
+
+async def _charger(app: App, sims: SimFactory, cp: str, watch: Watch | None = None,
+                   fallback: float | None = 0.0, **options: Any) -> SimulatedChargePoint:
+    sim = sims(app, cp, power_w=FULL_W, **options)
+    if watch is not None:
+        watch.watch(sim)
+    await sim.start()
+    await wait_for(lambda: sim.boot_status == "Accepted")
+    await wait_for_online(app, cp)
+    if fallback is not None:
+        await push_fallback(app, cp, fallback)
+    return sim
+
+
+async def wait_for_online(app: App, cp: str) -> None:
+    async def online() -> bool:
+        return await app.commands.online(cp)
+    await eventually(online)
+
+
+async def test_two_sessions_share_and_the_last_gets_everything(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    watch = Watch(limit=32)
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=0)
+    a = await _charger(app, sims, "CPA", watch)
+    b = await _charger(app, sims, "CPB", watch)
+
+    await a.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 32)
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+    assert await energy_store.allowed(app.pool, "CPB", 1) == 16
+
+    await a.stop_local_session(1)
+    await wait_for(lambda: tx_limit(b) == 32)
+    await settled(app, "S1")
+    assert watch.history and not watch.over(), watch.over()
+    assert await energy_store.allowed(app.pool, "CPA", 1) is None  # its session is over
+
+
+async def test_a_refusing_charger_is_counted_at_its_maximum(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPR": 1, "CPB": 1})
+    await set_limit(app, "S1", 48, fallback=0)
+    refusing = await _charger(app, sims, "CPR", fallback=None, smart_charging=False)
+    b = await _charger(app, sims, "CPB")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(b) == 32)
+
+    await refusing.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(b) == 16)  # 48 A less the refusing one's 32
+    rows = await app.pool.fetch("SELECT charge_point_id, status FROM evse_allowances ORDER BY 1")
+    assert [(r["charge_point_id"], r["status"]) for r in rows] == [
+        ("CPB", "Accepted"), ("CPR", "Rejected")]
+    allocation = await app.load_manager.allocation("S1")  # type: ignore[union-attr]
+    assert allocation is not None and allocation["counted"] == [48.0, 48.0, 48.0]
+
+
+async def test_a_lowered_limit_lowers_everybody_first(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    watch = Watch(limit=32)
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=0)
+    a = await _charger(app, sims, "CPA", watch)
+    b = await _charger(app, sims, "CPB", watch)
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+    await settled(app, "S1")
+
+    await set_limit(app, "S1", 20, fallback=0)
+    await wait_for(lambda: tx_limit(a) == 10 and tx_limit(b) == 10)
+    watch.limit = 20
+    assert not watch.over(), watch.over()  # never above the old limit while lowering
+    watch.limit = 40
+    await set_limit(app, "S1", 40, fallback=0)  # raised again: room for both at 20
+    await wait_for(lambda: tx_limit(a) == 20 and tx_limit(b) == 20)
+    assert not watch.over(), watch.over()
+
+
+async def test_a_cap_tighter_than_the_share(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    watch = Watch(limit=32)
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=0)
+    a = await _charger(app, sims, "CPA", watch)
+    b = await _charger(app, sims, "CPB", watch)
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+
+    result = await app.commands.set_evse_cap("CPA", 1, "emsp", 8)
+    assert result.accepted and result.detail["allowed"] == {"1": 8.0}, result
+    assert tx_limit(a) == 8
+    await wait_for(lambda: tx_limit(b) == 24)  # what the cap leaves goes to the other
+    result = await app.commands.clear_evse_cap("CPA", 1, "emsp")
+    assert result.accepted, result
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+    assert not watch.over(), watch.over()
+
+
+async def test_a_cap_without_a_site_limit(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1})  # a site without a limit
+    a = await _charger(app, sims, "CPA", fallback=None)
+    # No session: nothing to change, the cap is kept for the next one.
+    result = await app.commands.set_evse_cap("CPA", 1, "grid:EMS", 10)
+    assert result.accepted and result.detail["allowed"] == {}, result
+    await a.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 10)
+    result = await app.commands.set_evse_cap("CPA", 1, "grid:EMS", 12, until=None)
+    assert result.accepted and tx_limit(a) == 12, result
+    result = await app.commands.clear_evse_cap("CPA", 1, "grid:EMS")
+    assert result.accepted and tx_limit(a) == 32, result
+    assert (await app.commands.set_evse_cap("NOPE", 1, "ev", 10)).outcome == "not_found"
+    assert (await app.commands.set_evse_cap("CPA", 1, "ev", -1)).outcome == "invalid"
