@@ -11,9 +11,8 @@ from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from tests.conftest import AppFactory
 from tests.support import Api, ws_url
-from tests.test_console import api_for, browser  # noqa: F401  (fixtures)
+from tests.test_console import api_for, browser, screenshot  # noqa: F401  (fixtures)
 from tests.test_console import base as console_base
-from tests.test_console import screenshot
 
 PROFILES = "/charge-points/CP1/charging-profiles"
 
