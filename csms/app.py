@@ -29,6 +29,7 @@ from csms.domain.authorization import AuthorizerChain, LocalAuthorizer
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
 from csms.domain.commands import CommandService
+from csms.domain.energy.fallback import FallbackService
 from csms.domain.energy.load_manager import LoadManager
 from csms.domain.events import EventBus
 from csms.domain.fleet.certificates import CertificateService
@@ -99,6 +100,7 @@ class App:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     local_lists: LocalListService | None = None
     load_manager: LoadManager | None = None
+    fallback: FallbackService | None = None
 
     @classmethod
     async def open(cls, settings: Settings, url: str | None = None) -> App:
@@ -126,11 +128,13 @@ class App:
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
         jobs = JobService(pool, commands, settings.jobs)
-        services = dataclasses.replace(services, jobs=jobs)
+        fallback = FallbackService(pool, commands, connections, listener)
+        services = dataclasses.replace(services, jobs=jobs, fallback=fallback)
         events.subscribe(jobs.on_event)
         load_manager = LoadManager(pool, listener, commands, node_id, settings.energy)
         events.subscribe(load_manager.on_event)
         commands.events, commands.load_manager = events, load_manager
+        events.subscribe(fallback.on_event)
         commands.tls_available = bool(settings.ocpp.tls_cert)
         commands.public_tls_url = settings.ocpp.public_tls_url
         commands.network_interface = settings.ocpp.network_interface
@@ -162,7 +166,7 @@ class App:
                    registry, relay, commands,
                    OcppServer(services, connections, relay),
                    api, oicp, ocpi, console, local_lists=local_lists,
-                   load_manager=load_manager)
+                   load_manager=load_manager, fallback=fallback)
 
     async def start(self) -> None:
         exposure.refuse_to_start(self.settings)  # before anything listens
@@ -174,6 +178,8 @@ class App:
             await self.local_lists.start()
         if self.load_manager is not None:
             await self.load_manager.start()
+        if self.fallback is not None:
+            await self.fallback.start()
         settings = self.settings
         if self.oicp is not None:
             await _listening("OICP", settings.oicp.listen_host, settings.oicp.listen_port,
@@ -210,6 +216,8 @@ class App:
         await self.relay.stop()
         if self.local_lists is not None:
             await self.local_lists.stop()
+        if self.fallback is not None:
+            await self.fallback.stop()
         await self.ocpp.stop()
         await self.registry.leave()
         await self.listener.stop()

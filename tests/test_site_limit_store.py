@@ -45,7 +45,8 @@ async def test_limits_round_trip_with_derived_fallback(db_url: str) -> None:
         assert limits.schedule == (period,)
         assert limits.group_priorities == {"fleet": 5}
         assert limits.time_zone == "Europe/Berlin"
-        assert limits.fallback_is_default and limits.fallback_amps == Decimal("13.3")  # 40 / 3
+        # The lowest limit at any time (20 A from 08:00) over the 3 EVSEs, in tenths.
+        assert limits.fallback_is_default and limits.fallback_amps == Decimal("6.6")
         assert await limits_store.limited_sites(conn) == ["S1"]
         assert await limits_store.site_of(conn, "CP2") == "S1"
 

@@ -20,6 +20,7 @@ from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.charge_points import ChargePointService
+from csms.domain.energy.fallback import FallbackService
 from csms.domain.fleet.certificates import CertificateService, CertificateUse
 from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
@@ -60,6 +61,7 @@ class Services:
     local_lists: LocalListService | None = None
     costs: SessionCosts | None = None  # what a session costs, for 2.0.1 chargers to show
     jobs: JobService | None = None  # made after the command service it sends through
+    fallback: FallbackService | None = None  # the site's fallback profile, after each boot
 
 
 def now() -> datetime:
@@ -246,6 +248,8 @@ class OcppAdapter:
         list checked)."""
         if self.services.local_lists is not None:
             self.services.local_lists.mark(self.charge_point_id, check=True)
+        if self.services.fallback is not None:
+            self.services.fallback.booted(self.charge_point_id)
         interval = self.services.settings.meter_value_interval
         if interval <= 0:
             return

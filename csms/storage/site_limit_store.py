@@ -36,13 +36,15 @@ async def site_limits(db: Executor, site_id: str) -> SiteLimits | None:
         "SELECT group_id, priority FROM site_group_priorities WHERE site_id = $1 ORDER BY group_id",
         site_id)
     limit = _limit(row["amps"])
+    schedule = tuple(LimitPeriod(frozenset(p["days"]), p["starts"], p["ends"], _limit(p["amps"]),
+                                 p["kw"]) for p in periods)
     fallback = row["fallback_amps"]
     return SiteLimits(
         site_id=site_id,
         limit=limit,
-        schedule=tuple(LimitPeriod(frozenset(p["days"]), p["starts"], p["ends"], _limit(p["amps"]),
-                                   p["kw"]) for p in periods),
-        fallback_amps=fallback if fallback is not None else default_fallback(limit, row["evse_count"]),
+        schedule=schedule,
+        fallback_amps=(fallback if fallback is not None
+                       else default_fallback(limit, row["evse_count"], schedule)),
         group_priorities={g["group_id"]: g["priority"] for g in groups},
         time_zone=row["time_zone"],
         kw=row["kw"],

@@ -26,6 +26,7 @@ from csms.operator.command_line import (
     profiles_cli,
     registration_cli,
     reservations_cli,
+    site_limits_cli,
 )
 from csms.storage import store
 from csms.storage.database import DatabaseUnavailable, create_pool, database_url, migrate_url
@@ -388,6 +389,7 @@ def parser() -> argparse.ArgumentParser:
                                     help="store the [[site]] tables of a TOML file (see sites.example.toml)")
     load.add_argument("file")
     load.set_defaults(handler=_load_sites)
+    site_limits_cli.add_commands(site_commands, common)
 
     oicp = commands.add_parser("oicp", parents=[common], help="Hubject (OICP) operations")
     oicp_commands = oicp.add_subparsers(dest="what", required=True)

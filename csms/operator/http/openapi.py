@@ -285,8 +285,14 @@ def openapi_document() -> dict[str, Any]:
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
             **_allowance_paths(cp),
+            **_site_limit_paths(cp, evse),
         }),
     }
+
+
+def _site_limit_paths(cp: dict[str, Any], evse: dict[str, Any]) -> dict[str, Any]:
+    from csms.operator.http.site_limits_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths(cp, evse)
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""Fallback profiles: a charger on a limited site holds a TxDefaultProfile at the site's fallback current."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import structlog
+
+from csms.cluster.links import Connections
+from csms.domain.energy.smart_charging import (
+    ChargingProfile,
+    Kind,
+    Purpose,
+    RateUnit,
+    SchedulePeriod,
+    to_dict,
+)
+from csms.domain.events import (
+    ChargePointConnected,
+    DomainEvent,
+    EvseDataChanged,
+    SiteLimitChanged,
+)
+from csms.storage import local_list_store, profile_store
+from csms.storage import site_limit_store as limits_store
+from csms.storage.notifications import Listener
+
+if TYPE_CHECKING:  # the command service is the one way to a charger
+    from csms.domain.commands import CommandService
+
+log = structlog.get_logger(__name__)
+
+# Ours among a charger's profiles (ENERGY.md): operators' profiles set through the API use others.
+FALLBACK_PROFILE_ID = 9001
+# A site's limit settings changed (payload: its id), told every node once the change commits.
+CHANNEL = "csms_site_limits"
+
+
+def fallback_profile(amps: Decimal) -> ChargingProfile:
+    """Every transaction on the charger (sent to EVSE 0: each EVSE) draws at most `amps` per
+    phase until a Tx profile says otherwise. Relative with one period from 0 and no duration:
+    in force whenever a transaction starts, in both versions (1.6 §3.13.1, 2.0.1 K01)."""
+    return ChargingProfile(id=FALLBACK_PROFILE_ID, stack_level=0, purpose=Purpose.TX_DEFAULT,
+                           kind=Kind.RELATIVE, unit=RateUnit.AMPERES,
+                           periods=(SchedulePeriod(0, float(amps)),))
+
+
+class FallbackService:
+    """Runs on every node for the chargers that node holds: after a boot, on a reconnect, and
+    when its site's limit settings change, each charger on a limited site is given (or kept at)
+    the site's fallback TxDefaultProfile; one on a site without a limit loses ours."""
+
+    def __init__(self, pool: asyncpg.Pool, commands: CommandService, connections: Connections,
+                 listener: Listener, concurrency: int = 8) -> None:
+        self.pool = pool
+        self.commands = commands
+        self.connections = connections
+        self.listener = listener
+        self._limit = asyncio.Semaphore(concurrency)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        await self.listener.subscribe(CHANNEL, self._notified)
+
+    async def stop(self) -> None:
+        self.listener.unsubscribe(CHANNEL, self._notified)
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
+        """In the changing transaction: every node hears of the site once it commits (a NOTIFY
+        is delivered on commit, never on rollback). A charger's EVSEs changing may change its
+        site's default fallback (the limit shared by the EVSE count)."""
+        if isinstance(event, SiteLimitChanged):
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, event.site_id)
+        elif isinstance(event, EvseDataChanged):
+            await conn.execute(
+                """SELECT pg_notify($1, l.site_id) FROM charge_points c
+                   JOIN site_limits l ON l.site_id = c.site_id
+                   WHERE c.id = $2 AND l.fallback_amps IS NULL""",
+                CHANNEL, event.charge_point_id)
+        elif isinstance(event, ChargePointConnected) and event.charge_point_id in self.connections:
+            self._spawn(event.charge_point_id, force=False)
+
+    def booted(self, charge_point_id: str) -> None:
+        """The charger has our boot answer (Accepted): it is given the fallback, whatever it held."""
+        self._spawn(charge_point_id, force=True)
+
+    def _notified(self, site_id: str) -> None:
+        self._spawn_site(site_id)
+
+    def _spawn_site(self, site_id: str) -> None:
+        async def site() -> None:
+            held = self.connections.ids()
+            try:
+                on_site = set(await self._on_site(site_id))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("fallback profiles not updated", site_id=site_id, error=repr(exc))
+                return
+            await asyncio.gather(*(self.push(cp, force=False) for cp in held if cp in on_site))
+
+        self._track(site())
+
+    async def _on_site(self, site_id: str) -> list[str]:
+        rows = await self.pool.fetch("SELECT id FROM charge_points WHERE site_id = $1", site_id)
+        return [row["id"] for row in rows]
+
+    def _spawn(self, charge_point_id: str, force: bool) -> None:
+        self._track(self.push(charge_point_id, force))
+
+    def _track(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def push(self, charge_point_id: str, force: bool) -> str | None:
+        """Give the charger the fallback its site asks for now (force: even if we believe it
+        holds it); the charger's answer, or None when nothing had to be sent."""
+        lock = self._locks.setdefault(charge_point_id, asyncio.Lock())
+        try:
+            async with self._limit, lock:
+                return await self._push(charge_point_id, force)
+        except Exception as exc:  # one charger's trouble must not stop the others
+            log.warning("fallback profile not sent", charge_point_id=charge_point_id,
+                        error=repr(exc))
+            return None
+        finally:
+            if not lock.locked():
+                self._locks.pop(charge_point_id, None)
+
+    async def _push(self, charge_point_id: str, force: bool) -> str | None:
+        if not await local_list_store.boot_accepted(self.pool, charge_point_id):
+            return None  # a charger not (yet) accepted is asked nothing; its boot brings it here
+        site_id = await limits_store.site_of(self.pool, charge_point_id)
+        limits = await limits_store.site_limits(self.pool, site_id) if site_id else None
+        held = [row for row in await profile_store.listed(self.pool, charge_point_id)
+                if row["profile_id"] == FALLBACK_PROFILE_ID]
+        if limits is None:
+            if not held:
+                return None
+            result = await self.commands.clear_charging_profile(
+                charge_point_id, profile_id=FALLBACK_PROFILE_ID)
+            log.info("fallback profile cleared", charge_point_id=charge_point_id,
+                     outcome=result.outcome.value)
+            return str(result.detail.get("status") or result.outcome.value)
+        profile = fallback_profile(limits.fallback_amps)
+        if not force and held and held[0]["status"] == "Accepted" and held[0]["evse"] == 0 \
+                and held[0]["profile"] == to_dict(profile):
+            return None
+        result = await self.commands.set_charging_profile(charge_point_id, 0, profile)
+        status = str(result.detail.get("status") or result.outcome.value)
+        log.info("fallback profile sent", charge_point_id=charge_point_id, site_id=site_id,
+                 amps=float(limits.fallback_amps), outcome=result.outcome.value, status=status)
+        return status
