@@ -80,12 +80,14 @@ async def make_site(app: App, site_id: str, chargers: dict[str, int]) -> None:
     await store.set_site(app.pool, list(chargers), site_id)
 
 
-async def set_limit(app: App, site_id: str, amps: float, fallback: float | None = None) -> None:
+async def set_limit(app: App, site_id: str, amps: float, fallback: float | None = None,
+                    **options: Any) -> None:
     """As the limit API does: stored with its SiteLimitChanged in one transaction."""
     async with app.pool.acquire() as conn, conn.transaction():
         await site_limit_store.set_site_limits(conn, SiteLimits(
             site_id, SiteLimit.amps(Decimal(str(amps))),
-            fallback_amps=Decimal(str(fallback or 0)), fallback_is_default=fallback is None))
+            fallback_amps=Decimal(str(fallback or 0)), fallback_is_default=fallback is None,
+            **options))
         await app.events.publish(conn, SiteLimitChanged(site_id))
 
 

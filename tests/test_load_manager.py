@@ -9,14 +9,15 @@ from csms.storage import energy_store, store
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import SimFactory
 from tests.energy_support import Watch, make_site, push_fallback, set_limit, settled, tx_limit, wait_for
-from tests.support import eventually
+from tests.support import Api, eventually
 
 FULL_W = 32 * 230 * 3  # an EV that would draw 32 A on each phase
 
 
 async def _charger(app: App, sims: SimFactory, cp: str, watch: Watch | None = None,
                    fallback: float | None = 0.0, **options: Any) -> SimulatedChargePoint:
-    sim = sims(app, cp, power_w=FULL_W, **options)
+    options.setdefault("power_w", FULL_W)
+    sim = sims(app, cp, **options)
     if watch is not None:
         watch.watch(sim)
     await sim.start()
@@ -130,3 +131,30 @@ async def test_a_cap_without_a_site_limit(app: App, sims: SimFactory) -> None:
     assert result.accepted and tx_limit(a) == 32, result
     assert (await app.commands.set_evse_cap("NOPE", 1, "ev", 10)).outcome == "not_found"
     assert (await app.commands.set_evse_cap("CPA", 1, "ev", -1)).outcome == "invalid"
+
+
+async def test_unused_share_goes_to_others_and_priorities_first(app: App, api: Api,
+                                                                sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    await store.upsert_token(app.pool, "FLEET")
+    await store.set_token_group(app.pool, "FLEET", "fleet")
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1, "CPC": 1})
+    await set_limit(app, "S1", 40, fallback=0, group_priorities={"fleet": 5})
+    # A car that only takes 6 A: it keeps a margin above its draw, the rest goes to the other.
+    a = await _charger(app, sims, "CPA", power_w=6 * 230 * 3)
+    b = await _charger(app, sims, "CPB")
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 8 and tx_limit(b) == 32)
+
+    # A fleet card comes first: everything above the others' minimums.
+    c = await _charger(app, sims, "CPC")
+    await c.start_local_session(1, "FLEET")
+    await wait_for(lambda: (tx_limit(a), tx_limit(b), tx_limit(c)) == (6, 6, 28))
+    allocation = await api.get("/sites/S1/allocation")
+    assert allocation["limit"] == [40.0, 40.0, 40.0] and allocation["counted"][0] <= 40
+    by_cp = {e["charge_point_id"]: e for e in allocation["evses"]}
+    assert by_cp["CPC"]["priority"] == 5 and by_cp["CPC"]["allowed"] == 28
+    assert by_cp["CPC"]["status"] == "Accepted"
+    status, _ = await api.request("GET", "/sites/NOPE/allocation")
+    assert status == 404

@@ -215,6 +215,8 @@ class AdminApi:
         allowances_api.routes(self)
         from csms.operator.http import site_limits_api  # it builds on this module's names
         site_limits_api.routes(self)
+        from csms.operator.http import allocation_api  # it builds on this module's names
+        allocation_api.routes(self)
 
     @property
     def port(self) -> int:
