@@ -177,6 +177,17 @@ async def _prepare(database: target.Database, ids: list[str]) -> None:
         await pool.close()
 
 
+async def _fallbacks_held(sims: list[SimulatedChargePoint], since: float,
+                          timeout: float = 30.0) -> float | None:
+    """Seconds until every charger held a TxDefault profile; None if some had none in time."""
+    while not all(any(h.purpose == "default" for h in sim.profiles.held.values())
+                  for sim in sims):
+        if time.monotonic() - since > timeout:
+            return None
+        await asyncio.sleep(0.05)
+    return round(time.monotonic() - since, 2)
+
+
 async def _store_limit(database: target.Database, amps: float) -> None:
     """Without the limit API (a build of the load manager alone), the limit as it would store it:
     the load manager finds a newly limited site on its next round."""
@@ -284,7 +295,7 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
             elif status != 200:
                 raise RuntimeError(f"PUT /sites/{SITE}/limit: {status} {answer}")
             # Everyone's fallback (a TxDefaultProfile pushed once the limit is set) in place first.
-            await asyncio.sleep(2)
+            fallback_s = await _fallbacks_held(sims, time.monotonic())
             rng = random.Random(seed)
             begin = time.monotonic()
             until = begin + seconds
@@ -302,6 +313,7 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
     finally:
         await server.stop()
     return {"chargers": chargers, "ocpp16": (chargers + 1) // 2, "ocpp201": chargers // 2,
-            "limit_a": amps, "limit_set_via": limit_via, "seconds": round(end - begin, 1),
+            "limit_a": amps, "limit_set_via": limit_via, "all_fallbacks_held_s": fallback_s,
+            "seconds": round(end - begin, 1),
             "session_mean_s": session_s, "idle_mean_s": idle_s, **figures,
             "failures": len(failures), "first_failure": failures[:1]}
