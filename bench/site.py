@@ -131,6 +131,11 @@ class Site:
             "sessions_started": len(starts),
             "starts_without_tx_profile": len(starts) - len(own),
             **_percentiles(own, "own_profile"), **_percentiles(settled, "all_profiles"),
+            # by version (even chargers speak 1.6, odd ones 2.0.1)
+            **_percentiles([e.own - e.at for e in starts if e.own is not None
+                            and e.charger % 2 == 0], "own_profile_16"),
+            **_percentiles([e.own - e.at for e in starts if e.own is not None
+                            and e.charger % 2 == 1], "own_profile_201"),
             "tx_profiles_received": self.profiles_received}
 
 
