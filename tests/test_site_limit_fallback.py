@@ -1,0 +1,100 @@
+"""The fallback profile end to end (both versions): a charger on a limited site holds it from boot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from csms.app import App
+from csms.domain.charge_points import assign_sites, register
+from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
+from csms.domain.sites import Site
+from simulators.chargepoint import SimulatedChargePoint
+from tests.conftest import SimFactory
+from tests.support import Api, eventually
+
+LIMIT = "/sites/S1/limit"
+
+
+async def _site(app: App, *charge_points: str) -> None:
+    for charge_point_id in charge_points:
+        await register(app.pool, charge_point_id, None, {1: None, 2: None}, security_profile=0)
+    await assign_sites(app.pool, app.events, [Site(
+        id="S1", name="Depot", country="DEU", city="Berlin", street="Hauptstr.", postal_code="10115",
+        house_number="1", latitude=52.5, longitude=13.4, hotline="+4930123456",
+        time_zone="Europe/Berlin", charge_points=charge_points)])
+
+
+def _held(sim: SimulatedChargePoint) -> Any:
+    """The fallback as the charger holds it: (EVSE, purpose, stack level, limit now on EVSE 1)."""
+    held = sim.profiles.held.get(FALLBACK_PROFILE_ID)
+    if held is None:
+        return None
+    return held.evse, held.purpose, held.stack_level, sim.profiles.limit(1, datetime.now(UTC))
+
+
+async def _holds(sim: SimulatedChargePoint, amps: float) -> bool:
+    return _held(sim) == (0, "default", 0, amps)
+
+
+async def test_fallback_from_boot_and_on_change(app: App, api: Api, sims: SimFactory) -> None:
+    await _site(app, "CP1", "CP2")
+    # 40 A on the lowest phase over 4 EVSEs: 10 A each by default.
+    status, answer = await api.request("PUT", LIMIT, json={"amps": [63, 63, 40]})
+    assert status == 200 and answer["fallback_amps"] == 10, answer
+    sim = sims(app, "CP1", connectors=2)
+    await sim.start()
+    await eventually(lambda: _holds(sim, 10.0))
+    # As we recorded it: sent through the command service, accepted.
+    assert await eventually(lambda: _recorded(api)) == [
+        (0, "Accepted", FALLBACK_PROFILE_ID, "TxDefault", [{"start": 0, "limit": 10.0,
+                                                            "phases": None}])]
+
+    # A session that starts before any Tx profile of ours draws at most the fallback.
+    from csms.storage import store
+    await store.upsert_token(app.pool, "CARD")
+    await sim.start_local_session(1, "CARD")
+    assert sim.drawn_w(1) == 10.0 * 230 * 3
+    await sim.stop_local_session(1)
+
+    # The operator sets the fallback: the connected charger follows, nothing else changes.
+    status, answer = await api.request("PUT", LIMIT, json={"amps": [63, 63, 40],
+                                                           "fallback_amps": 6})
+    assert status == 200, answer
+    await eventually(lambda: _holds(sim, 6.0))
+    # A bad change is refused whole: the charger keeps what it holds.
+    calls = len(sim.calls)
+    status, answer = await api.request("PUT", LIMIT, json={"amps": 40, "fallback_amps": 41})
+    assert status == 400
+    # The limit goes: so does our fallback, on the charger and here.
+    status, answer = await api.request("DELETE", LIMIT)
+    assert status == 200
+    await eventually(lambda: _true(FALLBACK_PROFILE_ID not in sim.profiles.held))
+    assert len(sim.calls) == calls + 1
+    await eventually(lambda: _empty(api, "/charge-points/CP1/charging-profiles"))
+
+
+async def test_no_limit_no_profile(app: App, api: Api, sims: SimFactory) -> None:
+    """A charger on a site without a limit is sent nothing of ours."""
+    await _site(app, "CP1")
+    sim = sims(app, "CP1", connectors=2)
+    await sim.start()
+    await eventually(lambda: app.commands.online("CP1"))
+    assert app.fallback is not None
+    assert await app.fallback.push("CP1", force=True) is None
+    assert sim.profiles.held == {}
+    assert not [name for name, _ in sim.calls if name == "SetChargingProfile"]
+
+
+async def _recorded(api: Api) -> list[tuple[Any, ...]]:
+    return [(p["evse"], p["status"], p["profile"]["id"], p["profile"]["purpose"],
+             p["profile"]["periods"])
+            for p in await api.get("/charge-points/CP1/charging-profiles")]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _empty(api: Api, path: str) -> bool:
+    return await api.get(path) == []
