@@ -7,7 +7,7 @@ from typing import Any
 from csms.app import App
 from csms.storage import energy_store, store
 from simulators.chargepoint import SimulatedChargePoint
-from tests.conftest import SimFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.energy_support import Watch, make_site, push_fallback, set_limit, settled, tx_limit, wait_for
 from tests.support import Api, eventually
 
@@ -158,3 +158,30 @@ async def test_unused_share_goes_to_others_and_priorities_first(app: App, api: A
     assert by_cp["CPC"]["status"] == "Accepted"
     status, _ = await api.request("GET", "/sites/NOPE/allocation")
     assert status == 404
+
+
+async def test_one_node_manages_a_site_and_another_takes_over(make_app: AppFactory,
+                                                              sims: SimFactory) -> None:
+    a = await make_app(node_id="a")
+    b = await make_app(node_id="b")
+    for node in (a, b):
+        node.settings.energy.interval, node.settings.energy.lease = 0.3, 2.0
+    await store.upsert_token(a.pool, "CARD")
+    await make_site(a, "S1", {"CPA": 1, "CPB": 1})
+    # Node a manages the site; the chargers are connected to node b: profiles go through b.
+    await a.pool.execute("INSERT INTO site_leases (site_id, node_id, until) "
+                         "VALUES ('S1', 'a', now() + interval '2 seconds')")
+    await set_limit(b, "S1", 32, fallback=0)
+    ca = await _charger(b, sims, "CPA")
+    cb = await _charger(b, sims, "CPB")
+    await ca.start_local_session(1, "CARD")
+    await cb.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(ca) == 16 and tx_limit(cb) == 16)
+    assert a.load_manager is not None and b.load_manager is not None
+    assert a.load_manager.rounds > 0 and b.load_manager.rounds == 0  # never both
+
+    await a.stop()  # its lease goes with it: node b manages the site from its next tick
+    await ca.stop_local_session(1)
+    await wait_for(lambda: tx_limit(cb) == 32)
+    assert b.load_manager.rounds > 0
+    assert await b.pool.fetchval("SELECT node_id FROM site_leases WHERE site_id = 'S1'") == "b"

@@ -68,7 +68,8 @@ class EvseView:
     min_amps: Decimal = Decimal(0)
     max_amps: Decimal = Decimal(0)
     draw: Decimal | None = None
-    counted: Decimal = Decimal(0)
+    counted: Decimal = Decimal(0)  # what it may draw now, as the invariant counts it
+    holding: Decimal = Decimal(0)  # the limit it applies now (our profile, or the fallback)
     status: str = "Idle"  # Idle, Accepted, Rejected, Pending, Fallback (no profile of ours yet)
     allowed: Decimal | None = None  # the amps of our profile, when we sent one for the session
     retry: bool = False  # a refusing charger tried again, at its maximum, for a new session
@@ -96,16 +97,29 @@ class SiteState:
     def phases(self) -> dict[str, frozenset[int]]:
         return {e.key: e.energy.phases for e in self.evses}
 
-    def demands(self) -> list[SessionDemand]:
-        result = []
+    def targets(self, margin: float) -> dict[str, Decimal]:
+        """What each controlled session is to be allowed. Every EVSE counts at least the
+        fallback, whatever we allow it: its session may end any moment, and the charger then
+        goes back to its fallback profile on its own. So the fallback is set aside for every
+        EVSE and the rest of the limit shared out above it."""
+        f = self.fallback
+        reserved = {p: Decimal(0) for p in (1, 2, 3)}
+        demands = []
         for e in self.evses:
+            for p in e.energy.phases:
+                reserved[p] += f
             if e.controlled:
-                result.append(SessionDemand(e.key, e.min_amps, e.max_amps, e.priority,
-                                            e.energy.phases, e.draw))
-            else:  # fixed where it is: idle (fallback), offline, or refusing (its maximum)
-                result.append(SessionDemand(e.key, 0, e.counted, 0, e.energy.phases,
-                                            rejected_profile=True))
-        return result
+                draw = max(e.draw - f, Decimal(0)) if e.draw is not None else None
+                demands.append(SessionDemand(e.key, max(e.min_amps - f, Decimal(0)),
+                                             max(e.max_amps - f, Decimal(0)), e.priority,
+                                             e.energy.phases, draw))
+            elif e.counted > f:  # fixed where it is: offline, or refusing (its maximum)
+                demands.append(SessionDemand(e.key, 0, e.counted - f, 0, e.energy.phases,
+                                             rejected_profile=True))
+        room = SiteLimit(tuple(max(Decimal(str(amps)) - reserved[p], Decimal(0))  # type: ignore[arg-type]
+                               for p, amps in zip((1, 2, 3), self.limit.per_phase, strict=True)))
+        extra = allocate(room, demands, margin).allowed
+        return {e.key: min(f + extra[e.key], e.max_amps) for e in self.evses if e.controlled}
 
     def counted_sums(self) -> dict[int, Decimal]:
         return phase_sums({e.key: e.counted for e in self.evses}, self.phases())
@@ -342,13 +356,14 @@ class LoadManager:
                 view.draw = draws.get(view.session_id)
                 ours = row is not None and str(row["session_id"]) == view.session_id
                 if ours and row is not None:
-                    view.allowed = row["amps"]
+                    view.allowed = view.holding = row["amps"]
                     view.status = row["status"]
-                    view.counted = row["amps"] if row["status"] == "Accepted" else energy.max_amps
+                    view.counted = (max(row["amps"], fallback) if row["status"] == "Accepted"
+                                    else energy.max_amps)
                 elif refusing:  # refused for an earlier session: counted at its maximum, tried again
                     view.status, view.counted, view.retry = "Rejected", energy.max_amps, True
                 else:  # no profile of ours yet: the charger's fallback holds it
-                    view.status, view.counted = "Fallback", fallback
+                    view.status, view.counted, view.holding = "Fallback", fallback, fallback
                 if view.status == "Pending":
                     view.retry = True
             state.evses.append(view)
@@ -369,27 +384,31 @@ class LoadManager:
                 for charge_point_id, evse in state.stale:
                     await load_store.forget(conn, charge_point_id, evse)
         for _ in range(MAX_PASSES):
-            target = allocate(state.limit, state.demands(), self.settings.margin).allowed
+            target = state.targets(self.settings.margin)
             controlled = [e for e in state.evses if e.controlled]
-            transition = plan_transition(
-                state.limit, {e.key: e.counted for e in controlled},
-                {e.key: target[e.key] for e in controlled}, state.phases(),
-                {e.key: e.counted for e in state.evses if not e.controlled})
             by_key = {e.key: e for e in state.evses}
+            try:
+                transition = plan_transition(
+                    state.limit, {e.key: e.holding for e in controlled}, target, state.phases(),
+                    {e.key: e.counted for e in state.evses if not e.controlled})
+                lower = [(by_key[c.evse_id], c.after) for c in transition.lower]
+                raise_ = [(by_key[c.evse_id], c.after) for c in transition.raise_]
+            except ValueError as exc:  # the fallbacks alone exceed the limit: lower, never raise
+                log.warning("site over its limit whatever we allow", site=key, error=str(exc))
+                lower = [(e, target[e.key]) for e in controlled if target[e.key] < e.holding]
+                raise_ = []
             # A new session's first profile may equal its fallback: sent all the same.
-            unsent = [e for e in controlled if e.status == "Fallback"
-                      and e.key not in {c.evse_id for c in (*transition.lower, *transition.raise_)}]
-            lowered = await self._send(key, [(by_key[c.evse_id], c.after) for c in transition.lower]
-                                       + [(e, target[e.key]) for e in unsent if target[e.key] <= e.counted],
+            changing = {e.key for e, _ in (*lower, *raise_)}
+            unsent = [e for e in controlled if e.status == "Fallback" and e.key not in changing]
+            lowered = await self._send(key, lower + [(e, target[e.key]) for e in unsent],
                                        raising=False)
             if not all(lowered):
                 # Someone refused or did not answer: counted at its maximum, others lowered.
                 state = await self.state(key) or state
                 continue
-            await self._send(key, [(by_key[c.evse_id], c.after) for c in transition.raise_]
-                             + [(e, target[e.key]) for e in unsent if target[e.key] > e.counted]
-                             + [(e, e.energy.max_amps) for e in state.evses
-                                if e.retry and e.online and e.session_id], raising=True)
+            await self._send(key, raise_ + [(e, e.energy.max_amps) for e in state.evses
+                                            if e.retry and e.online and e.session_id],
+                             raising=True)
             break
         else:
             log.warning("chargers kept refusing; their maximum is counted", site=key)

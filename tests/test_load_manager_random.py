@@ -1,0 +1,112 @@
+"""The site limit holds at every instant: random sessions, draws and limits, both OCPP versions on a site."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from csms.app import App
+from csms.storage import load_store, store
+from simulators.chargepoint import SimConfig, SimulatedChargePoint
+from simulators.chargepoint16 import ChargePoint16
+from simulators.chargepoint201 import ChargePoint201
+from tests.energy_support import Watch, make_site, push_fallback, set_limit, settled, tx_limit, wait_for
+from tests.support import eventually, ws_url
+
+AMPS_W = 230 * 3  # W an EV draws per A on each of three phases
+
+
+@dataclass(frozen=True)
+class Scenario:
+    chargers: int
+    fallback: int
+    limit: int
+    steps: tuple[tuple[str, int, int], ...]  # (start|stop|draw|limit, charger, amps)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    chargers = draw(st.integers(2, 3))
+    fallback = draw(st.sampled_from([0, 6]))
+    lowest = max(fallback * chargers, 12)  # the fallbacks fit: the operator's side of the deal
+    limits = st.integers(lowest, 64)
+    step = st.one_of(
+        st.tuples(st.just("start"), st.integers(0, chargers - 1), st.just(0)),
+        st.tuples(st.just("stop"), st.integers(0, chargers - 1), st.just(0)),
+        st.tuples(st.just("draw"), st.integers(0, chargers - 1), st.integers(4, 32)),
+        st.tuples(st.just("limit"), st.just(0), limits))
+    return Scenario(chargers, fallback, draw(limits),
+                    tuple(draw(st.lists(step, min_size=3, max_size=7))))
+
+
+async def run(app: App, number: int, scenario: Scenario) -> None:
+    site = f"H{number}"
+    ids = [f"{site}C{i}" for i in range(scenario.chargers)]
+    await make_site(app, site, dict.fromkeys(ids, 1))
+    watch = Watch(limit=scenario.limit)
+    await set_limit(app, site, scenario.limit, fallback=scenario.fallback)
+    sims: list[SimulatedChargePoint] = []
+    try:
+        for i, cp in enumerate(ids):  # both versions on one site
+            config = SimConfig(charge_point_id=cp, url=ws_url(app), meter_interval=0.2,
+                               power_w=32 * AMPS_W)
+            sim: SimulatedChargePoint = (ChargePoint16(config) if i % 2 == 0
+                                         else ChargePoint201(config))
+            watch.watch(sim)
+            sims.append(sim)
+            await sim.start()
+            await wait_for(lambda s=sim: s.boot_status == "Accepted")  # type: ignore[misc]
+            await eventually(lambda c=cp: app.commands.online(c))  # type: ignore[misc]
+            await push_fallback(app, cp, scenario.fallback)
+        for action, i, amps in scenario.steps:
+            sim = sims[i]
+            if action == "start" and 1 not in sim.transactions:
+                await sim.start_local_session(1, "CARD")
+            elif action == "stop" and 1 in sim.transactions:
+                await sim.stop_local_session(1)
+            elif action == "draw":
+                sim.config.power_w = amps * AMPS_W
+            elif action == "limit":
+                watch.limit = max(watch.limit, amps)  # lowering: the old one until all are lower
+                await set_limit(app, site, amps, fallback=scenario.fallback)
+            await settled(app, site)
+            if action == "limit":
+                watch.limit = amps
+            await check(app, site, sims, watch)
+    finally:
+        for sim in sims:
+            await sim.stop()
+
+
+async def check(app: App, site: str, sims: list[SimulatedChargePoint], watch: Watch) -> None:
+    # What the chargers held at every change, profiles in flight included.
+    assert watch.history and not watch.over(), watch.over()
+    # What we count never sums above the limit, and each charger holds what we recorded.
+    assert app.load_manager is not None
+    allocation = await app.load_manager.allocation(site)
+    assert allocation is not None
+    assert all(amps <= watch.limit for amps in allocation["counted"]), allocation
+    for sim, evse in zip(sims, allocation["evses"], strict=True):
+        if evse["status"] == "Accepted" and 1 in sim.transactions:
+            assert tx_limit(sim) == evse["allowed"], (evse, sim.profiles.held)
+    assert await load_store.lease_holder(app.pool, site) is not None
+
+
+async def test_the_limit_holds_at_every_instant(app: App) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    assert app.load_manager is not None
+    app.settings.energy.interval = 0.5
+    loop = asyncio.get_running_loop()
+    numbers = itertools.count()
+
+    @settings(max_examples=4, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @given(scenario=scenarios())
+    def example(scenario: Scenario) -> None:
+        asyncio.run_coroutine_threadsafe(run(app, next(numbers), scenario), loop).result(120)
+
+    await asyncio.to_thread(example)
