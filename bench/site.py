@@ -28,7 +28,8 @@ from simulators.smart_charging import Profiles
 SITE = "BENCH-SITE"
 TOKEN = "BENCHCARD"
 API_TOKEN = "bench-site-token"
-VOLTS_3 = 230 * 3  # every EVSE here is three-phase: a limit in A holds on each phase
+# A car's draw as the simulator takes it (it reckons with three phases): its current per phase.
+VOLTS_3 = 230 * 3
 TICK = 0.2  # s: everyone's limit looked at again (a schedule may change it with no call)
 
 
@@ -53,19 +54,21 @@ class Event:
 
 
 class Site:
-    """What every charger allows and draws now, summed at every change, from the chargers' side."""
+    """What every charger allows and draws now, summed per phase at every change, from the
+    chargers' side. A single-phase EVSE draws on L1 only; a limit in A holds on each phase."""
 
-    def __init__(self, sims: list[SimulatedChargePoint]) -> None:
+    def __init__(self, sims: list[SimulatedChargePoint], phases: list[int]) -> None:
         self.sims = sims
+        self.phases = [range(n) for n in phases]  # the phase indices each EVSE draws on
         self.car_amps = [0.0] * len(sims)  # what each car would draw, per phase
         self.allowed = [0.0] * len(sims)
         self.drawn = [0.0] * len(sims)
         self.bare = [False] * len(sims)  # in a session, holding no Tx or TxDefault profile
-        self.sum_allowed = 0.0
-        self.sum_drawn = 0.0
+        self.sum_allowed = [0.0, 0.0, 0.0]
+        self.sum_drawn = [0.0, 0.0, 0.0]
         self.bare_count = 0
-        # (time, sum allowed, sum drawn, EVSEs in a session with no Tx or TxDefault profile)
-        self.steps: list[tuple[float, float, float, int]] = []
+        # (time, sums allowed L1-L3, sums drawn L1-L3, sessions with no Tx or TxDefault profile)
+        self.steps: list[tuple[float, tuple[float, ...], tuple[float, ...], int]] = []
         self.events: list[Event] = []
         self.waiting: dict[int, Event] = {}  # charger → its start without a TxProfile yet
         self.profiles_received = 0
@@ -77,11 +80,13 @@ class Site:
         drawn = min(self.car_amps[i], allowed)
         bare = 1 in sim.transactions and not any(
             h.purpose in ("tx", "default") for h in sim.profiles.held.values())
-        self.sum_allowed += allowed - self.allowed[i]
-        self.sum_drawn += drawn - self.drawn[i]
+        for phase in self.phases[i]:
+            self.sum_allowed[phase] += allowed - self.allowed[i]
+            self.sum_drawn[phase] += drawn - self.drawn[i]
         self.bare_count += bare - self.bare[i]
         self.allowed[i], self.drawn[i], self.bare[i] = allowed, drawn, bare
-        self.steps.append((time.monotonic(), self.sum_allowed, self.sum_drawn, self.bare_count))
+        self.steps.append((time.monotonic(), tuple(self.sum_allowed), tuple(self.sum_drawn),
+                           self.bare_count))
 
     def tx_profile(self, i: int) -> None:
         """A TxProfile reached charger i (its handler took it)."""
@@ -103,31 +108,38 @@ class Site:
             self.waiting.pop(i, None)
 
     def figures(self, begin: float, end: float, limit: float) -> dict[str, Any]:
-        """Over [begin, end]: the largest sum allowed, and the time-weighted shares of the limit."""
+        """Over [begin, end]: the largest sum allowed per phase, and the time-weighted shares of
+        the limit."""
         inside = [s for s in self.steps if begin <= s[0] <= end]
         before = [s for s in self.steps if s[0] < begin]
+        zero = (0.0, 0.0, 0.0)
         steps = ([(begin, *before[-1][1:])] if before else []) + inside
-        peak = max(steps, key=lambda s: s[1], default=(begin, 0.0, 0.0, 0))
-        allowed_area = drawn_area = above = 0.0
-        for (at, allowed, drawn, _), nxt in zip(steps, [*steps[1:], (end, 0.0, 0.0, 0)],
+        peaks = [max((s[1][p] for s in steps), default=0.0) for p in range(3)]
+        peak = max(steps, key=lambda s: max(s[1]), default=(begin, zero, zero, 0))
+        allowed_area, drawn_area, above = [0.0] * 3, [0.0] * 3, 0.0
+        for (at, allowed, drawn, _), nxt in zip(steps, [*steps[1:], (end, zero, zero, 0)],
                                                 strict=True):
             span = nxt[0] - at
-            allowed_area += allowed * span
-            drawn_area += drawn * span
-            above += span if allowed > limit + 1e-6 else 0.0
+            for p in range(3):
+                allowed_area[p] += allowed[p] * span
+                drawn_area[p] += drawn[p] * span
+            above += span if max(allowed) > limit + 1e-6 else 0.0
         seconds = end - begin
         starts = [e for e in self.events if e.kind == "start" and begin <= e.at <= end]
         own = [e.own - e.at for e in starts if e.own is not None]
         # Every TxProfile counts for the latest session event before it (one arriving after the
         # next event counts for that one): a start is settled when the last of its own came.
         settled = [max([e.own or e.at, *e.profiles]) - e.at for e in starts if e.own is not None]
+
+        def share(area: list[float]) -> list[float | None]:
+            return [round(a / (limit * seconds), 3) if seconds > 0 else None for a in area]
         return {
-            "max_allowed_sum_a": round(peak[1], 1), "limit_held": peak[1] <= limit + 1e-6,
+            "max_allowed_sum_a": round(max(peaks), 1), "limit_held": max(peaks) <= limit + 1e-6,
+            "max_allowed_sum_per_phase_a": [round(p, 1) for p in peaks],
             "above_limit_s": round(above, 2),
             # At that peak: sessions whose charger held no Tx or TxDefault profile (its maximum)
             "unprofiled_at_peak": peak[3],
-            "used_share": round(drawn_area / (limit * seconds), 3) if seconds > 0 else None,
-            "allowed_share": round(allowed_area / (limit * seconds), 3) if seconds > 0 else None,
+            "used_share_per_phase": share(drawn_area), "allowed_share_per_phase": share(allowed_area),
             "sessions_started": len(starts),
             "starts_without_tx_profile": len(starts) - len(own),
             **_percentiles(own, "own_profile"), **_percentiles(settled, "all_profiles"),
@@ -165,16 +177,27 @@ class _Watched(Profiles):
         self.site.changed(self.i)
 
 
+def _phases(n: int) -> int:
+    """A quarter of the EVSEs are single-phase (on L1), of both versions; the rest three-phase."""
+    return 1 if n % 8 in (2, 3) else 3
+
+
+def _evse_id(n: int) -> str:
+    return f"DE*BEN*E{n:05d}*1"
+
+
 async def _prepare(database: target.Database, ids: list[str]) -> None:
-    """The chargers registered (one three-phase 32 A EVSE each), all on one site."""
+    """The chargers registered (one 32 A EVSE each), all on one site."""
     pool = await create_pool(database.url, min_size=1, max_size=4)
     try:
-        for charge_point_id in ids:
-            await register(pool, charge_point_id, None, {1: None}, security_profile=0)
+        for n, charge_point_id in enumerate(ids):
+            await register(pool, charge_point_id, None, {1: _evse_id(n)}, security_profile=0)
         site = parse_site({"id": SITE, "name": "Bench car park", "country": "DEU", "city": "Berlin",
                 "street": "Benchstraße", "postal_code": "10115", "house_number": "1",
                 "latitude": 52.5, "longitude": 13.4, "hotline": "+4930123456",
-                "time_zone": "UTC", "charge_points": ids})
+                "time_zone": "UTC", "charge_points": ids,
+                "evses": {_evse_id(n): {"power_type": "AC_1_PHASE", "power_kw": 7}
+                          for n in range(len(ids)) if _phases(n) == 1}})
         async with pool.acquire() as conn, conn.transaction():
             await store.upsert_site(conn, SITE, site.to_json())
             await store.set_site(conn, ids, SITE)
@@ -279,7 +302,7 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
                 charge_point_id=charge_point_id, url=server.url, meter_interval=meter_interval,
                 heartbeat_interval=300, local_list=False))
             for n, charge_point_id in enumerate(ids)]
-        site = Site(sims)
+        site = Site(sims, [_phases(n) for n in range(chargers)])
         for n, sim in enumerate(sims):
             sim.profiles = _Watched(site, n, sim.config.connectors)
         async with aiohttp.ClientSession() as http:
@@ -318,6 +341,7 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
     finally:
         await server.stop()
     return {"chargers": chargers, "ocpp16": (chargers + 1) // 2, "ocpp201": chargers // 2,
+            "single_phase": sum(1 for n in range(chargers) if _phases(n) == 1),
             "limit_a": amps, "limit_set_via": limit_via, "all_fallbacks_held_s": fallback_s,
             "seconds": round(end - begin, 1),
             "session_mean_s": session_s, "idle_mean_s": idle_s, **figures,
