@@ -99,11 +99,14 @@ export function chargingPanel(path) {
     const lines = [{ cls: "reported", label: "reported by the charger", data: reported }];
     if (intended !== null) lines.push({ cls: "intended", label: "intended by the load manager", data: [[start, intended], [end, intended]] });
     const now = reported.length ? reported[0][1] : null;
-    const differs = intended !== null && now !== null && Math.abs(now - intended) > TOLERANCE;
+    // Asked in A; a charger that answers in W anyway is not compared (its voltage is its own).
+    const amps = (schedule.unit || "A") === "A";
+    const differs = amps && intended !== null && now !== null && Math.abs(now - intended) > TOLERANCE;
     chart.replaceChildren(drawSteps({ lines, unit: schedule.unit || "A",
       marks: differs ? [{ at: start, text: `mismatch: ${now} A ≠ ${intended} A` }] : [] }));
     verdict.className = differs ? "mismatch" : "muted";
-    verdict.textContent = intended === null ? `The load manager does not manage EVSE ${n}; the charger allows ${now ?? "—"} A now.`
+    verdict.textContent = !amps ? `The charger answered in ${schedule.unit}, not A: not compared with the ${intended ?? "—"} A intended.`
+      : intended === null ? `The load manager does not manage EVSE ${n}; the charger allows ${now ?? "—"} A now.`
       : differs ? `Mismatch: the charger allows ${now} A now, the load manager intends ${intended} A.`
         : `As intended: ${intended} A now.`;
   };
