@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from csms.app import App
-from csms.domain.charge_points import assign_sites, register
+from csms.domain.charge_points import assign_sites, register, retire
 from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
 from csms.domain.sites import Site
 from simulators.chargepoint import SimulatedChargePoint
@@ -57,20 +57,36 @@ async def test_fallback_from_boot_and_on_change(app: App, api: Api, sims: SimFac
     assert sim.drawn_w(1) == 10.0 * 230 * 3
     await sim.stop_local_session(1)
 
-    # The operator sets the fallback: the connected charger follows, nothing else changes.
+    # Held as we recorded it: a reconnect (or a change that leaves it) sends nothing again.
+    assert app.fallback is not None
+    await app.fallback.settled()  # what the boot and connection started is done
+    calls = _profile_calls(sim)
+    assert await app.fallback.push("CP1", force=False) is None
+    assert _profile_calls(sim) == calls
+
+    # CP2's EVSEs retired: two EVSEs share the 40 A now, the default fallback follows.
+    await retire(app.pool, app.events, "CP2", None)
+    await eventually(lambda: _holds(sim, 20.0))
+
+    # Set while the charger is offline: it is given the new fallback when it is back.
+    sim.network.clear()
+    await sim.drop_connection()
+    await eventually(lambda: _true(not sim.connected.is_set()))
+    await eventually(lambda: _offline(app))
     status, answer = await api.request("PUT", LIMIT, json={"amps": [63, 63, 40],
                                                            "fallback_amps": 6})
     assert status == 200, answer
+    assert await _holds(sim, 20.0)
+    sim.network.set()
     await eventually(lambda: _holds(sim, 6.0))
-    # A bad change is refused whole: the charger keeps what it holds.
-    calls = len(sim.calls)
+    # A bad change is refused whole.
     status, answer = await api.request("PUT", LIMIT, json={"amps": 40, "fallback_amps": 41})
-    assert status == 400
+    assert status == 400 and (await api.get(LIMIT))["fallback_amps"] == 6
     # The limit goes: so does our fallback, on the charger and here.
     status, answer = await api.request("DELETE", LIMIT)
     assert status == 200
     await eventually(lambda: _true(FALLBACK_PROFILE_ID not in sim.profiles.held))
-    assert len(sim.calls) == calls + 1
+    assert sim.calls[-1][0] == "ClearChargingProfile"
     await eventually(lambda: _empty(api, "/charge-points/CP1/charging-profiles"))
 
 
@@ -90,6 +106,14 @@ async def _recorded(api: Api) -> list[tuple[Any, ...]]:
     return [(p["evse"], p["status"], p["profile"]["id"], p["profile"]["purpose"],
              p["profile"]["periods"])
             for p in await api.get("/charge-points/CP1/charging-profiles")]
+
+
+def _profile_calls(sim: SimulatedChargePoint) -> int:
+    return len([name for name, _ in sim.calls if "ChargingProfile" in name])
+
+
+async def _offline(app: App) -> bool:
+    return not await app.commands.online("CP1")
 
 
 async def _true(value: bool) -> bool:

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from csms.domain.energy.load_allocation import SiteLimit
 from csms.domain.energy.site_limits import (
@@ -185,6 +187,16 @@ def test_refused(body: dict[str, Any], reason: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_reasons_are_one_line() -> None:
+    for body in ({"amps": 1, "a\nb": 1}, {"amps": 1, "schedule": [{"days": "Mo\n", "from": "08:00",
+                                                                    "to": "09:00"}]}):
+        with pytest.raises(LimitError) as caught:
+            limits_from_dict("S1", body)  # type: ignore[arg-type]
+        assert "\n" not in str(caught.value)
+    with pytest.raises(LimitError, match="not an IANA time zone"):
+        limits_from_dict("S1", {"amps": 1}, "Mars/Olympus")
+
+
 def test_adjacent_periods_do_not_overlap() -> None:
     limits = limits_from_dict("S1", {"amps": 400, "schedule": [
         "Mo-Fr 08:00-12:00=200", "Mo-Fr 12:00-18:00=300", "Su 18:00-08:00=100",
@@ -210,3 +222,31 @@ def test_evse_energy() -> None:
     assert evse_energy_from_dict({"priority": 2, "min_amps": 6, "max_amps": 16.04,
                                   "phases": [2]}) == (2, 6, Decimal("16.0"), frozenset({2}))
     assert evse_energy_from_dict({}) == (None, None, None, None)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["Mo-Fr", "Sa,Su", "08:00", "24:00", "18:00", "Mo 08:00-09:00=1", "1/2/3"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+_PERIOD = st.dictionaries(st.sampled_from(["days", "from", "to", "amps", "kw", "x"]), _JSON,
+                          max_size=5)
+_LIMIT_BODY = st.dictionaries(
+    st.sampled_from(["amps", "kw", "schedule", "fallback_amps", "group_priorities"]),
+    _JSON | st.lists(_PERIOD | _JSON, max_size=3), max_size=4)
+_EVSE_BODY = st.dictionaries(st.sampled_from(["priority", "min_amps", "max_amps", "phases"]),
+                             _JSON, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_LIMIT_BODY, _EVSE_BODY)
+def test_any_body_is_taken_or_refused_with_a_reason(body: dict[str, Any],
+                                                    evse: dict[str, Any]) -> None:
+    """Whatever a caller sends: a LimitError (a 400), never another exception (a 500)."""
+    for parse in (lambda: limits_from_dict("S1", body, "Europe/Berlin"),
+                  lambda: evse_energy_from_dict(evse)):
+        try:
+            parse()
+        except LimitError as error:
+            assert "\n" not in str(error)

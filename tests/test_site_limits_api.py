@@ -188,3 +188,47 @@ async def api_view(app: App) -> dict[str, Any]:
     shown = await site_limit_service.show(app.pool, "S1")
     assert shown is not None
     return shown
+
+
+SITE_FILE = """
+[[site]]
+id = "S1"
+name = "Depot"
+country = "DEU"
+city = "Berlin"
+street = "Hauptstr."
+postal_code = "10115"
+house_number = "1"
+latitude = 52.5
+longitude = 13.4
+hotline = "+4930123456"
+time_zone = "Europe/Berlin"
+charge_points = ["CP1"]
+[site.limit]
+amps = [63, 63, 40]
+schedule = ["Mo-Fr 08:00-18:00=32"]
+"""
+
+
+async def test_sites_file(app: App, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`csms sites load` takes an optional [site.limit]; a bad one refuses the whole file."""
+    monkeypatch.setenv("CSMS_DATABASE_URL", app.database_url)
+    monkeypatch.setenv("CSMS_LOG_LEVEL", "warning")
+    await register(app.pool, "CP1", None, {1: None, 2: None}, security_profile=0)
+    path = tmp_path / "sites.toml"
+    path.write_text(SITE_FILE.replace("Mo-Fr 08:00-18:00=32", "Mo-Fr 08:00-18:00=-32"))
+    assert await asyncio.to_thread(main, ["sites", "load", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "site 'S1' limit: period Mo-Fr 08:00-18:00 amps must not be negative" in err
+    assert len(err.strip().splitlines()) == 1
+    assert await limits_store.limited_sites(app.pool) == []
+    path.write_text(SITE_FILE)
+    assert await asyncio.to_thread(main, ["sites", "load", str(path)]) == 0
+    limits = await limits_store.site_limits(app.pool, "S1")
+    assert limits is not None and limits.schedule[0].start == "08:00"
+    assert limits.time_zone == "Europe/Berlin" and limits.fallback_amps == 16  # 32 A / 2 EVSEs
+    # Loaded again without [site.limit]: the limit set at runtime stays.
+    path.write_text(SITE_FILE.split("[site.limit]")[0])
+    assert await asyncio.to_thread(main, ["sites", "load", str(path)]) == 0
+    assert await limits_store.limited_sites(app.pool) == ["S1"]

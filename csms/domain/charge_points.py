@@ -19,12 +19,13 @@ from csms.domain.events import (
     EventBus,
     EvseDataChanged,
     EvseStatusChanged,
+    SiteLimitChanged,
 )
 from csms.domain.model import EvseStatus
 from csms.domain.sessions import charging_started
 from csms.domain.sites import Site
 from csms.security.credentials import hash_password
-from csms.storage import store
+from csms.storage import site_limit_store, store
 from csms.storage.group_commit import GroupCommit
 
 log = structlog.get_logger(__name__)
@@ -241,6 +242,9 @@ async def assign_sites(pool: asyncpg.Pool, events: EventBus, sites: list[Site]) 
             unknown += sorted(set(site.charge_points) - set(placed))
             for charge_point_id in sorted(before | set(placed)):
                 await events.publish(conn, EvseDataChanged(charge_point_id))
+            if site.limit is not None:  # [site.limit]; a site without one keeps what it has
+                await site_limit_store.set_site_limits(conn, site.limit)
+                await events.publish(conn, SiteLimitChanged(site.id))
     log.info("sites stored", sites=len(sites), unknown_charge_points=unknown)
     return unknown
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from csms.domain.energy.site_limits import LimitError, SiteLimits, limits_from_dict
+
 _DETAIL_KEYS = ("plugs", "power_type", "voltage", "amperage", "power_kw", "tariff")
 
 
@@ -45,12 +47,17 @@ class Site:
     calibration_law: str = "Not Available"  # Local, External or Not Available
     evse: EvseDetails = field(default_factory=EvseDetails)  # every EVSE, unless in `evses`
     evses: dict[str, EvseDetails] = field(default_factory=dict)  # by roaming EvseID
+    # The grid connection's limit ([site.limit], as the admin API's PUT /sites/{id}/limit takes
+    # it); None: the file says nothing of it. Stored apart (site_limit_store), not in the site.
+    limit: SiteLimits | None = None
 
     def details(self, evse_id: str) -> EvseDetails:
         return self.evses.get(evse_id, self.evse)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(dataclasses.replace(self, limit=None))
+        del data["limit"]
+        return data
 
 
 class SiteError(ValueError):
@@ -74,7 +81,8 @@ def parse_site(data: dict[str, Any]) -> Site:
     unknown = set(data) - known
     if unknown:
         raise SiteError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-    values = {k: v for k, v in data.items() if k not in _DETAIL_KEYS and k not in ("evse", "evses")}
+    values = {k: v for k, v in data.items()
+              if k not in _DETAIL_KEYS and k not in ("evse", "evses", "limit")}
     for key in ("charge_points", "opening_times", "authentication_modes", "payment_options",
                 "value_added_services"):
         if key in values:
@@ -93,6 +101,14 @@ def parse_site(data: dict[str, Any]) -> Site:
         raise SiteError(f"{where}: hotline must look like +4930123456")
     if not (-90 <= site.latitude <= 90 and -180 <= site.longitude <= 180):
         raise SiteError(f"{where}: latitude/longitude out of range")
+    if data.get("limit") is not None:
+        if not isinstance(data["limit"], dict):
+            raise SiteError(f"{where}: limit is a table ([site.limit])")
+        try:
+            limits = limits_from_dict(site.id, data["limit"], site.time_zone)
+        except LimitError as exc:
+            raise SiteError(f"{where} limit: {exc}") from None
+        site = dataclasses.replace(site, limit=limits)
     return site
 
 

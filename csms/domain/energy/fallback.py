@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 FALLBACK_PROFILE_ID = 9001
 # A site's limit settings changed (payload: its id), told every node once the change commits.
 CHANNEL = "csms_site_limits"
+# Seconds a (re)connected charger is given to boot before we check what it holds.
+BOOT_GRACE = 1.0
 
 
 def fallback_profile(amps: Decimal) -> ChargingProfile:
@@ -75,6 +77,11 @@ class FallbackService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def settled(self) -> None:
+        """Until nothing of ours is under way (what a boot or reconnect started included)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def on_event(self, conn: asyncpg.Connection, event: DomainEvent) -> None:
         """In the changing transaction: every node hears of the site once it commits (a NOTIFY
         is delivered on commit, never on rollback). A charger's EVSEs changing may change its
@@ -88,7 +95,14 @@ class FallbackService:
                    WHERE c.id = $2 AND l.fallback_amps IS NULL""",
                 CHANNEL, event.charge_point_id)
         elif isinstance(event, ChargePointConnected) and event.charge_point_id in self.connections:
-            self._spawn(event.charge_point_id, force=False)
+            self._track(self._reconnected(event.charge_point_id))
+
+    async def _reconnected(self, charge_point_id: str) -> None:
+        """A charger back without booting (1.6 after a lost connection) may have missed a change
+        while away. One that boots is given the fallback by its boot: waiting a moment lets that
+        go first, so this finds it held and sends nothing."""
+        await asyncio.sleep(BOOT_GRACE)
+        await self.push(charge_point_id, force=False)
 
     def booted(self, charge_point_id: str) -> None:
         """The charger has our boot answer (Accepted): it is given the fallback, whatever it held."""

@@ -161,6 +161,11 @@ class LimitError(ValueError):
     """A limit setting that cannot be used; the message is one line saying why."""
 
 
+def _names(keys: set[str]) -> str:
+    """Keys as a reason line shows them: one line, whatever a caller sent."""
+    return ", ".join(key if key.isprintable() else repr(key) for key in sorted(keys))
+
+
 def _number(value: object, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise LimitError(f"{what} must be a number")
@@ -249,7 +254,7 @@ def period_from_dict(raw: object) -> LimitPeriod:
         raise LimitError("a schedule period is an object with days, from, to and amps or kw")
     unknown = set(raw) - {"days", "from", "to", "amps", "kw"}
     if unknown:
-        raise LimitError(f"a schedule period has no {', '.join(sorted(unknown))}")
+        raise LimitError(f"a schedule period has no {_names(unknown)}")
     missing = [key for key in ("days", "from", "to") if key not in raw]
     if missing:
         raise LimitError(f"a schedule period needs {', '.join(missing)}")
@@ -258,7 +263,7 @@ def period_from_dict(raw: object) -> LimitPeriod:
     end = parse_time(raw["to"], "to", end=True)
     if start == end:
         raise LimitError(f"schedule period {start}-{end} is empty (a whole day is 00:00-24:00)")
-    limit, kw = limit_of(raw.get("amps"), raw.get("kw"), f"period {raw['days']} {start}-{end}")
+    limit, kw = limit_of(raw.get("amps"), raw.get("kw"), f"period {format_days(days)} {start}-{end}")
     return LimitPeriod(days, start, end, limit, kw)
 
 
@@ -318,9 +323,14 @@ def _group_priorities(raw: object) -> dict[str, int]:
 
 def limits_from_dict(site_id: str, raw: dict[str, object], time_zone: str = "UTC") -> SiteLimits:
     """The admin API's body → SiteLimits, checked; LimitError with one line otherwise."""
+    try:
+        ZoneInfo(time_zone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise LimitError(f"the site's time_zone {time_zone!r} is not an IANA time zone such as "
+                         "Europe/Berlin: fix the site first") from None
     unknown = set(raw) - {"amps", "kw", "schedule", "fallback_amps", "group_priorities"}
     if unknown:
-        raise LimitError(f"unknown keys {', '.join(sorted(unknown))} (expected amps or kw, schedule, "
+        raise LimitError(f"unknown keys {_names(unknown)} (expected amps or kw, schedule, "
                          "fallback_amps, group_priorities)")
     limit, kw = limit_of(raw.get("amps"), raw.get("kw"), "limit")
     schedule_raw = raw.get("schedule") or []
@@ -373,7 +383,7 @@ def evse_energy_from_dict(raw: dict[str, object]) -> tuple[int | None, Decimal |
     """{"priority", "min_amps", "max_amps", "phases"} (each optional; absent: the default)."""
     unknown = set(raw) - {"priority", "min_amps", "max_amps", "phases"}
     if unknown:
-        raise LimitError(f"unknown keys {', '.join(sorted(unknown))} (expected priority, min_amps, "
+        raise LimitError(f"unknown keys {_names(unknown)} (expected priority, min_amps, "
                          "max_amps, phases)")
     priority = raw.get("priority")
     if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)
