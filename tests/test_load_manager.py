@@ -66,6 +66,7 @@ async def test_a_refusing_charger_is_counted_at_its_maximum(app: App, sims: SimF
 
     await refusing.start_local_session(1, "CARD")
     await wait_for(lambda: tx_limit(b) == 16)  # 48 A less the refusing one's 32
+    await settled(app, "S1")
     rows = await app.pool.fetch("SELECT charge_point_id, status FROM evse_allowances ORDER BY 1")
     assert [(r["charge_point_id"], r["status"]) for r in rows] == [
         ("CPB", "Accepted"), ("CPR", "Rejected")]

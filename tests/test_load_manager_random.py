@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from csms.app import App
@@ -31,16 +32,17 @@ class Scenario:
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     chargers = draw(st.integers(2, 3))
-    fallback = draw(st.sampled_from([0, 6]))
+    fallback = draw(st.sampled_from([0, 6, 8, 12]))
     lowest = max(fallback * chargers, 12)  # the fallbacks fit: the operator's side of the deal
     limits = st.integers(lowest, 64)
-    step = st.one_of(
-        st.tuples(st.just("start"), st.integers(0, chargers - 1), st.just(0)),
-        st.tuples(st.just("stop"), st.integers(0, chargers - 1), st.just(0)),
+    start = st.tuples(st.just("start"), st.integers(0, chargers - 1), st.just(0))
+    stop = st.tuples(st.just("stop"), st.integers(0, chargers - 1), st.just(0))
+    step = st.one_of(  # sessions come and go most; draws and the limit change now and then
+        start, start, start, stop, stop,
         st.tuples(st.just("draw"), st.integers(0, chargers - 1), st.integers(4, 32)),
         st.tuples(st.just("limit"), st.just(0), limits))
     return Scenario(chargers, fallback, draw(limits),
-                    tuple(draw(st.lists(step, min_size=3, max_size=7))))
+                    tuple(draw(st.lists(step, min_size=4, max_size=8))))
 
 
 async def run(app: App, number: int, scenario: Scenario) -> None:
@@ -64,6 +66,7 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
             await push_fallback(app, cp, scenario.fallback)
         for action, i, amps in scenario.steps:
             sim = sims[i]
+            since = await load_store.clock(app.pool)
             if action == "start" and 1 not in sim.transactions:
                 await sim.start_local_session(1, "CARD")
             elif action == "stop" and 1 in sim.transactions:
@@ -73,6 +76,8 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
             elif action == "limit":
                 watch.limit = max(watch.limit, amps)  # lowering: the old one until all are lower
                 await set_limit(app, site, amps, fallback=scenario.fallback)
+            if action in ("start", "draw") and 1 in sim.transactions:
+                await sampled(app, ids[i], since)  # the round after this one sees the draw
             await settled(app, site)
             if action == "limit":
                 watch.limit = amps
@@ -80,6 +85,14 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
     finally:
         for sim in sims:
             await sim.stop()
+
+
+async def sampled(app: App, charge_point_id: str, since: Any) -> None:
+    async def found() -> bool:
+        return bool(await app.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM meter_samples WHERE charge_point_id = $1 "
+            "AND measurand = 'Current.Import' AND sampled_at > $2)", charge_point_id, since))
+    await eventually(found)
 
 
 async def check(app: App, site: str, sims: list[SimulatedChargePoint], watch: Watch) -> None:
@@ -103,10 +116,15 @@ async def test_the_limit_holds_at_every_instant(app: App) -> None:
     loop = asyncio.get_running_loop()
     numbers = itertools.count()
 
-    @settings(max_examples=4, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=6, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
     @given(scenario=scenarios())
-    def example(scenario: Scenario) -> None:
+    @example(scenario=Scenario(3, 6, 20, (  # the fallbacks take most of the limit
+        ("start", 0, 0), ("start", 1, 0), ("stop", 0, 0), ("start", 2, 0), ("limit", 0, 18),
+        ("start", 0, 0), ("draw", 1, 4), ("stop", 2, 0))))
+    @example(scenario=Scenario(2, 12, 24, (  # a car drawing less than the fallback then leaves
+        ("draw", 0, 4), ("start", 0, 0), ("start", 1, 0), ("stop", 0, 0))))
+    def one(scenario: Scenario) -> None:
         asyncio.run_coroutine_threadsafe(run(app, next(numbers), scenario), loop).result(120)
 
-    await asyncio.to_thread(example)
+    await asyncio.to_thread(one)

@@ -108,6 +108,13 @@ async def draws(db: Executor, session_ids: Sequence[Any], since: datetime) -> di
     return found
 
 
+async def session_active(db: Executor, session_id: str | None) -> bool:
+    active: bool = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1::uuid AND status = 'active')",
+        session_id)
+    return active
+
+
 async def caps(db: Executor, charge_point_ids: Sequence[str]) -> list[Row]:
     """The unexpired caps on these chargers' EVSEs (evse 0: every EVSE of the charger)."""
     return await db.fetch(

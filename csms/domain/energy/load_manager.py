@@ -70,7 +70,9 @@ class EvseView:
     draw: Decimal | None = None
     counted: Decimal = Decimal(0)  # what it may draw now, as the invariant counts it
     holding: Decimal = Decimal(0)  # the limit it applies now (our profile, or the fallback)
-    status: str = "Idle"  # Idle, Accepted, Rejected, Pending, Fallback (no profile of ours yet)
+    # Idle, Fallback (no profile of ours yet), Pending (a raise on its way), Accepted, Rejected,
+    # Unanswered (no answer: it may hold either)
+    status: str = "Idle"
     allowed: Decimal | None = None  # the amps of our profile, when we sent one for the session
     retry: bool = False  # a refusing charger tried again, at its maximum, for a new session
 
@@ -292,8 +294,10 @@ class LoadManager:
 
     # --- one round --------------------------------------------------------------------------
 
-    async def state(self, key: str, now: datetime | None = None) -> SiteState | None:
-        """What a round sees of a site; None when it has neither a limit nor caps."""
+    async def state(self, key: str, now: datetime | None = None,
+                    in_round: bool = False) -> SiteState | None:
+        """What a round sees of a site (`in_round`: the round of this node, none other in
+        flight); None when it has neither a limit nor caps."""
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn:
             limits: SiteLimits | None = None
@@ -358,13 +362,16 @@ class LoadManager:
                 if ours and row is not None:
                     view.allowed = view.holding = row["amps"]
                     view.status = row["status"]
-                    view.counted = (max(row["amps"], fallback) if row["status"] == "Accepted"
-                                    else energy.max_amps)
+                    if row["status"] == "Pending" and in_round:
+                        # A raise of a round that never finished (its node died): unanswered.
+                        view.status = "Unanswered"
+                    view.counted = (max(row["amps"], fallback)
+                                    if view.status in ("Accepted", "Pending") else energy.max_amps)
                 elif refusing:  # refused for an earlier session: counted at its maximum, tried again
                     view.status, view.counted, view.retry = "Rejected", energy.max_amps, True
                 else:  # no profile of ours yet: the charger's fallback holds it
                     view.status, view.counted, view.holding = "Fallback", fallback, fallback
-                if view.status == "Pending":
+                if view.status == "Unanswered":
                     view.retry = True
             state.evses.append(view)
         return state
@@ -376,7 +383,7 @@ class LoadManager:
         if not await load_store.holds_lease(self.pool, key, self.node_id):
             return True  # another node took it: the tick notices
         self.rounds += 1
-        state = await self.state(key)
+        state = await self.state(key, in_round=True)
         if state is None:
             return False
         if state.stale:  # a Tx profile ends with its transaction: the fallback holds it again
@@ -404,7 +411,7 @@ class LoadManager:
                                        raising=False)
             if not all(lowered):
                 # Someone refused or did not answer: counted at its maximum, others lowered.
-                state = await self.state(key) or state
+                state = await self.state(key, in_round=True) or state
                 continue
             await self._send(key, raise_ + [(e, e.energy.max_amps) for e in state.evses
                                             if e.retry and e.online and e.session_id],
@@ -416,7 +423,7 @@ class LoadManager:
         final = await self.state(key)
         if final is not None:
             metrics.site_allocation(key, final.limit.per_phase, final.counted_sums())
-            if any(e.status == "Pending" for e in final.evses if e.online):
+            if any(e.status == "Unanswered" for e in final.evses if e.online):
                 asyncio.get_running_loop().call_later(self.settings.interval, self.trigger, key)
             self._schedule_change(key)
         return True
@@ -466,9 +473,14 @@ class LoadManager:
         if result.outcome is Outcome.ACCEPTED:
             status = "Accepted"
         elif result.outcome in (Outcome.TIMEOUT, Outcome.OFFLINE):
-            status = "Pending"  # it may hold the new one or the old: counted at its maximum
+            status = "Unanswered"  # it may hold the new one or the old: counted at its maximum
         else:
             status = "Rejected"
+            if not await load_store.session_active(self.pool, view.session_id):
+                # Its transaction ended while the profile was on its way: no refusal, and the
+                # charger is back on its fallback.
+                await load_store.forget(self.pool, cp, evse)
+                return True
         log.info("site allowance", charge_point_id=cp, evse=evse, amps=str(amps), status=status)
         await load_store.record(self.pool, cp, evse, amps, status, view.session_id)
         return status == "Accepted"
@@ -505,8 +517,8 @@ class LoadManager:
                  and evse in (0, e.energy.evse)]
         if any(e.status == "Rejected" for e in views):
             return CommandResult(Outcome.REJECTED, {"status": "Rejected"})
-        if any(e.status == "Pending" for e in views):
-            return CommandResult(Outcome.TIMEOUT, {"status": "Pending"})
+        if any(e.status in ("Pending", "Unanswered") for e in views):
+            return CommandResult(Outcome.TIMEOUT, {"status": "Unanswered"})
         allowed = {str(e.energy.evse): float(e.allowed) for e in views if e.allowed is not None}
         return CommandResult(Outcome.ACCEPTED, {"status": "Accepted", "allowed": allowed})
 

@@ -32,7 +32,7 @@ def openapi_paths() -> dict[str, Any]:
         "charge_point_id": {"type": "string"}, "evse": {"type": "integer"},
         "session_id": {"type": "string", "nullable": True},
         "status": {"type": "string", "enum": ["Idle", "Fallback", "Pending", "Accepted",
-                                              "Rejected"]},
+                                              "Rejected", "Unanswered"]},
         "allowed": {"type": "number", "nullable": True}, "counted": number,
         "draw": {"type": "number", "nullable": True}, "online": {"type": "boolean"},
         "priority": {"type": "integer"}, "phases": {"type": "array", "items": {"type": "integer"}}}}

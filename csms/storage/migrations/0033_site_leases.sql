@@ -10,3 +10,9 @@ CREATE TABLE site_leases (
 -- The session an allowance belongs to (a Tx profile ends with its transaction); a Rejected row
 -- outlives its session: that charger is counted at its maximum until it takes a profile.
 ALTER TABLE evse_allowances ADD COLUMN session_id uuid;
+
+-- 'Pending': a raise on its way (counted at the larger, new value); 'Unanswered': the charger did
+-- not answer (timeout, connection lost): it may hold either, so it counts at its maximum.
+ALTER TABLE evse_allowances DROP CONSTRAINT evse_allowances_status_check;
+ALTER TABLE evse_allowances ADD CONSTRAINT evse_allowances_status_check
+    CHECK (status IN ('Pending', 'Accepted', 'Rejected', 'Unanswered'));
