@@ -8,17 +8,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
 from bench import target
 from csms.domain.charge_points import register
-from csms.domain.energy.load_allocation import SiteLimit
-from csms.domain.energy.site_limits import SiteLimits
 from csms.domain.sites import parse_site
-from csms.storage import site_limit_store, store
+from csms.storage import store
 from csms.storage.database import create_pool
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
@@ -216,17 +213,6 @@ async def _fallbacks_held(sims: list[SimulatedChargePoint], since: float,
     return round(time.monotonic() - since, 2)
 
 
-async def _store_limit(database: target.Database, amps: float) -> None:
-    """Without the limit API (a build of the load manager alone), the limit as it would store it:
-    the load manager finds a newly limited site on its next round."""
-    pool = await create_pool(database.url, min_size=1, max_size=1)
-    try:
-        await site_limit_store.set_site_limits(pool, SiteLimits(
-            SITE, SiteLimit.amps(Decimal(str(amps)))))
-    finally:
-        await pool.close()
-
-
 async def _driver(site: Site, i: int, rng: random.Random, until: float, session_s: float,
                   idle_s: float, failures: list[str]) -> None:
     """Charger i: sessions of random length and draw, apart by random idle times, until `until`;
@@ -316,11 +302,7 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
                     await sim.start()
             await asyncio.gather(*(up(sim) for sim in sims))
             status, answer = await _api(http, base, "PUT", f"/sites/{SITE}/limit", {"amps": amps})
-            limit_via = "api"
-            if status == 404 and answer.get("error") == "Not Found":  # no such route in this build
-                await _store_limit(database, amps)
-                limit_via = "database"
-            elif status != 200:
+            if status != 200:
                 raise RuntimeError(f"PUT /sites/{SITE}/limit: {status} {answer}")
             # Everyone's fallback (a TxDefaultProfile pushed once the limit is set) in place first.
             fallback_s = await _fallbacks_held(sims, time.monotonic())
@@ -342,7 +324,7 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
         await server.stop()
     return {"chargers": chargers, "ocpp16": (chargers + 1) // 2, "ocpp201": chargers // 2,
             "single_phase": sum(1 for n in range(chargers) if _phases(n) == 1),
-            "limit_a": amps, "limit_set_via": limit_via, "all_fallbacks_held_s": fallback_s,
+            "limit_a": amps, "all_fallbacks_held_s": fallback_s,
             "seconds": round(end - begin, 1),
             "session_mean_s": session_s, "idle_mean_s": idle_s, **figures,
             "failures": len(failures), "first_failure": failures[:1]}
