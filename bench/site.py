@@ -189,12 +189,13 @@ async def _prepare(database: target.Database, ids: list[str]) -> None:
     try:
         for n, charge_point_id in enumerate(ids):
             await register(pool, charge_point_id, None, {1: _evse_id(n)}, security_profile=0)
-        site = parse_site({"id": SITE, "name": "Bench car park", "country": "DEU", "city": "Berlin",
-                "street": "Benchstraße", "postal_code": "10115", "house_number": "1",
-                "latitude": 52.5, "longitude": 13.4, "hotline": "+4930123456",
-                "time_zone": "UTC", "charge_points": ids,
-                "evses": {_evse_id(n): {"power_type": "AC_1_PHASE", "power_kw": 7}
-                          for n in range(len(ids)) if _phases(n) == 1}})
+        site = parse_site({
+            "id": SITE, "name": "Bench car park", "country": "DEU", "city": "Berlin",
+            "street": "Benchstraße", "postal_code": "10115", "house_number": "1",
+            "latitude": 52.5, "longitude": 13.4, "hotline": "+4930123456", "time_zone": "UTC",
+            "charge_points": ids,
+            "evses": {_evse_id(n): {"power_type": "AC_1_PHASE", "power_kw": 7}
+                      for n in range(len(ids)) if _phases(n) == 1}})
         async with pool.acquire() as conn, conn.transaction():
             await store.upsert_site(conn, SITE, site.to_json())
             await store.set_site(conn, ids, SITE)
@@ -281,16 +282,16 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
     assert server.ready is not None
     base = server.ready.removesuffix("/readyz") + "/api/v1"
     failures: list[str] = []
+    sims: list[SimulatedChargePoint] = [
+        (ChargePoint16 if n % 2 == 0 else ChargePoint201)(SimConfig(
+            charge_point_id=charge_point_id, url=server.url, meter_interval=meter_interval,
+            heartbeat_interval=300, local_list=False))
+        for n, charge_point_id in enumerate(ids)]
+    site = Site(sims, [_phases(n) for n in range(chargers)])
+    for n, sim in enumerate(sims):
+        sim.profiles = _Watched(site, n, sim.config.connectors)
     await server.start()
     try:
-        sims: list[SimulatedChargePoint] = [
-            (ChargePoint16 if n % 2 == 0 else ChargePoint201)(SimConfig(
-                charge_point_id=charge_point_id, url=server.url, meter_interval=meter_interval,
-                heartbeat_interval=300, local_list=False))
-            for n, charge_point_id in enumerate(ids)]
-        site = Site(sims, [_phases(n) for n in range(chargers)])
-        for n, sim in enumerate(sims):
-            sim.profiles = _Watched(site, n, sim.config.connectors)
         async with aiohttp.ClientSession() as http:
             status, answer = await _api(http, base, "POST", "/tokens", {"uid": TOKEN})
             if status not in (200, 201):
@@ -319,8 +320,8 @@ async def site_load(database: target.Database, chargers: int, amps: float, secon
             with contextlib.suppress(asyncio.CancelledError):
                 await ticks
             await asyncio.gather(*(_stop(site, n, failures) for n in range(chargers)))
-        await asyncio.gather(*(sim.stop() for sim in sims))
     finally:
+        await asyncio.gather(*(sim.stop() for sim in sims))
         await server.stop()
     return {"chargers": chargers, "ocpp16": (chargers + 1) // 2, "ocpp201": chargers // 2,
             "single_phase": sum(1 for n in range(chargers) if _phases(n) == 1),
