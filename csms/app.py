@@ -165,8 +165,8 @@ class App:
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),
-                   api, oicp, ocpi, console, local_lists=local_lists,
-                   load_manager=load_manager, fallback=fallback)
+                   api, oicp, ocpi, console, local_lists=local_lists, fallback=fallback,
+                   load_manager=load_manager)
 
     async def start(self) -> None:
         exposure.refuse_to_start(self.settings)  # before anything listens

@@ -49,7 +49,7 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
     site = f"H{number}"
     ids = [f"{site}C{i}" for i in range(scenario.chargers)]
     await make_site(app, site, dict.fromkeys(ids, 1))
-    watch = Watch(limit=scenario.limit)
+    watch = Watch(limit=float("inf"))  # a charger is not bound before its fallback profile
     await set_limit(app, site, scenario.limit, fallback=scenario.fallback)
     sims: list[SimulatedChargePoint] = []
     try:
@@ -64,6 +64,7 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
             await wait_for(lambda s=sim: s.boot_status == "Accepted")  # type: ignore[misc]
             await eventually(lambda c=cp: app.commands.online(c))  # type: ignore[misc]
             await push_fallback(app, cp, scenario.fallback)
+        watch.limit = scenario.limit
         for action, i, amps in scenario.steps:
             sim = sims[i]
             since = await load_store.clock(app.pool)

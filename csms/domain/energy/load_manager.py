@@ -334,6 +334,8 @@ class LoadManager:
         if key.startswith(CHARGER_KEY):  # caps alone: only the capped EVSEs (and ours still)
             energies = [e for e in energies if caps.get((e.charge_point_id, e.evse))
                         or caps.get((e.charge_point_id, 0)) or (e.charge_point_id, e.evse) in rows]
+            if not energies:
+                return None
         state = SiteState(key, limit, fallback)
         state.stale = [where for where, row in rows.items()
                        if where not in sessions and row["status"] != "Rejected"]
@@ -385,6 +387,8 @@ class LoadManager:
         self.rounds += 1
         state = await self.state(key, in_round=True)
         if state is None:
+            await self._unmanage(key)
+            await load_store.evaluated(self.pool, key, self.node_id, began)
             return False
         if state.stale:  # a Tx profile ends with its transaction: the fallback holds it again
             async with self.pool.acquire() as conn:
@@ -427,6 +431,21 @@ class LoadManager:
                 asyncio.get_running_loop().call_later(self.settings.interval, self.trigger, key)
             self._schedule_change(key)
         return True
+
+    async def _unmanage(self, key: str) -> None:
+        """The site's limit is gone: our Tx profiles are cleared (its chargers keep only what
+        the site's fallback service and their caps say) and our allowances forgotten."""
+        if key.startswith(CHARGER_KEY):
+            return
+        cps = sorted({e.charge_point_id for e in await site_limit_store.evse_energy(self.pool, key)})
+        for row in await load_store.allowances(self.pool, cps):
+            cp, evse = row["charge_point_id"], row["evse"]
+            if row["status"] != "Rejected" and await load_store.session_active(
+                    self.pool, str(row["session_id"]) if row["session_id"] else None):
+                await self.commands.clear_charging_profile(cp, TX_PROFILE_ID, evse)
+            await load_store.forget(self.pool, cp, evse)
+        metrics.forget_site(key)
+        log.info("site no longer limited: its Tx profiles cleared", site=key)
 
     def _schedule_change(self, key: str) -> None:
         """A round at the schedule's next change too, not only on the interval's beat."""

@@ -211,12 +211,12 @@ class AdminApi:
         certificates_api.routes(self)
         from csms.operator.http import profiles_api  # it builds on this module's names
         profiles_api.routes(self)
-        from csms.operator.http import allowances_api  # it builds on this module's names
-        allowances_api.routes(self)
-        from csms.operator.http import site_limits_api  # it builds on this module's names
-        site_limits_api.routes(self)
         from csms.operator.http import allocation_api  # it builds on this module's names
         allocation_api.routes(self)
+        from csms.operator.http import site_limits_api  # it builds on this module's names
+        site_limits_api.routes(self)
+        from csms.operator.http import allowances_api  # it builds on this module's names
+        allowances_api.routes(self)
 
     @property
     def port(self) -> int:

@@ -287,20 +287,18 @@ def openapi_document() -> dict[str, Any]:
             **_certificate_paths(cp, listing),
             **_profile_paths(cp),
             **_allowance_paths(cp),
-            **_site_limit_paths(cp, evse),
             **_allocation_paths(),
+            **_site_limit_paths(cp, evse),
         }),
     }
-
-
-def _site_limit_paths(cp: dict[str, Any], evse: dict[str, Any]) -> dict[str, Any]:
-    from csms.operator.http.site_limits_api import openapi_paths  # it imports this module's helpers
-    return openapi_paths(cp, evse)
 
 
 def _allocation_paths() -> dict[str, Any]:
     from csms.operator.http.allocation_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
+def _site_limit_paths(cp: dict[str, Any], evse: dict[str, Any]) -> dict[str, Any]:
+    from csms.operator.http.site_limits_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths(cp, evse)
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
