@@ -10,7 +10,7 @@ from csms.domain.charge_points import assign_sites, register, retire
 from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
 from csms.domain.sites import Site
 from simulators.chargepoint import SimulatedChargePoint
-from tests.conftest import SimFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually
 
 LIMIT = "/sites/S1/limit"
@@ -122,3 +122,25 @@ async def _true(value: bool) -> bool:
 async def _no_fallback_recorded(api: Api) -> bool:
     return all(p["profile"]["id"] != FALLBACK_PROFILE_ID
                for p in await api.get("/charge-points/CP1/charging-profiles"))
+
+
+async def test_a_change_on_one_node_reaches_a_charger_on_another(make_app: AppFactory,
+                                                                  sims: SimFactory) -> None:
+    """The node that changes the limit need not hold the charger: the one that does sends."""
+    a = await make_app(node_id="a")
+    b = await make_app(node_id="b")
+    await _site(a, "CP1")
+    api = Api(f"http://127.0.0.1:{a.api.port}/api/v1")
+    try:
+        status, _ = await api.request("PUT", LIMIT, json={"amps": 32, "fallback_amps": 8})
+        assert status == 200
+        sim = sims(b, "CP1", connectors=2)  # on node b
+        await sim.start()
+        await eventually(lambda: _holds(sim, 8.0))
+        assert b.fallback is not None
+        await b.fallback.settled()  # what its boot and connection started is done
+        status, _ = await api.request("PUT", LIMIT, json={"amps": 32, "fallback_amps": 12})
+        assert status == 200
+        await eventually(lambda: _holds(sim, 12.0))
+    finally:
+        await api.http.close()

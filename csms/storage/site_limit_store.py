@@ -13,7 +13,7 @@ from csms.domain.energy.site_limits import (
     phases_of,
 )
 from csms.domain.sites import parse_site
-from csms.storage.store import Executor
+from csms.storage.store import Executor, Row
 
 
 def _limit(amps: list[Decimal]) -> SiteLimit:
@@ -145,3 +145,15 @@ async def clear_evse_energy(db: Executor, charge_point_id: str, evse: int) -> bo
     status = await db.execute(
         "DELETE FROM evse_energy WHERE charge_point_id = $1 AND evse = $2", charge_point_id, evse)
     return status != "DELETE 0"
+
+
+async def fallback_state(db: Executor, charge_point_id: str, profile_id: int) -> Row | None:
+    """In one round trip, what deciding on a charger's fallback profile starts from: whether its
+    boot was accepted, its site if that site has a limit, whether we recorded the profile."""
+    return await db.fetchrow(
+        """SELECT c.boot_status = 'Accepted' AS accepted, l.site_id AS limited_site,
+                  EXISTS (SELECT 1 FROM charging_profiles p WHERE p.charge_point_id = c.id
+                          AND p.profile_id = $2) AS recorded
+           FROM charge_points c LEFT JOIN site_limits l ON l.site_id = c.site_id
+           WHERE c.id = $1""",
+        charge_point_id, profile_id)

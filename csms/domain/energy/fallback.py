@@ -26,7 +26,7 @@ from csms.domain.events import (
     EvseDataChanged,
     SiteLimitChanged,
 )
-from csms.storage import local_list_store, profile_store
+from csms.storage import profile_store
 from csms.storage import site_limit_store as limits_store
 from csms.storage.notifications import Listener
 
@@ -151,9 +151,12 @@ class FallbackService:
                 self._locks.pop(charge_point_id, None)
 
     async def _push(self, charge_point_id: str, force: bool) -> str | None:
-        if not await local_list_store.boot_accepted(self.pool, charge_point_id):
+        state = await limits_store.fallback_state(self.pool, charge_point_id, FALLBACK_PROFILE_ID)
+        if state is None or not state["accepted"]:
             return None  # a charger not (yet) accepted is asked nothing; its boot brings it here
-        site_id = await limits_store.site_of(self.pool, charge_point_id)
+        if state["limited_site"] is None and not state["recorded"]:
+            return None  # the common case, in one round trip: nothing of ours to give or take
+        site_id = state["limited_site"]
         limits = await limits_store.site_limits(self.pool, site_id) if site_id else None
         held = [row for row in await profile_store.listed(self.pool, charge_point_id)
                 if row["profile_id"] == FALLBACK_PROFILE_ID]
