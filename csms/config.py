@@ -242,7 +242,8 @@ class ClusterSettings:
 class EnergySettings:
     """The site load manager (csms/domain/energy/load_manager.py)."""
     interval: Annotated[float, POSITIVE] = 3.0  # seconds between re-evaluations of a site
-    lease: Annotated[float, POSITIVE] = 15.0  # a site's lease among nodes; renewed every interval
+    # A site's lease among nodes, renewed every interval: at least that long.
+    lease: Annotated[float, Between(above=0, at_least_field="interval")] = 15.0
     draw_change_amps: Annotated[float, POSITIVE] = 2.0  # a draw change that re-allocates at once
     draw_max_age: Annotated[float, POSITIVE] = 300.0  # older measured draws are not used
     margin: Annotated[float, Between(0)] = 2.0  # A above its draw a session keeps to ramp up

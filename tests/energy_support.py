@@ -10,7 +10,7 @@ from typing import Any
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.domain.energy.load_allocation import SiteLimit
-from csms.domain.energy.load_manager import TX_PROFILE_ID
+from csms.domain.energy.load_manager import tx_profile_id
 from csms.domain.energy.site_limits import SiteLimits
 from csms.domain.energy.smart_charging import ChargingProfile, Kind, Purpose, RateUnit, SchedulePeriod
 from csms.domain.events import SiteLimitChanged
@@ -101,7 +101,7 @@ async def push_fallback(app: App, charge_point_id: str, amps: float) -> None:
 
 def tx_limit(sim: SimulatedChargePoint, evse: int = 1) -> float | None:
     """The load manager's Tx profile limit the charger holds on the EVSE, or None."""
-    held = sim.profiles.held.get(TX_PROFILE_ID)
+    held = sim.profiles.held.get(tx_profile_id(evse))
     if held is None or held.evse != evse:
         return None
     return float(held.schedule["charging_schedule_period"][0]["limit"])

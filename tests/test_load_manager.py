@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from csms.app import App
+from csms.domain.energy.load_allocation import SiteLimit
+from csms.domain.energy.site_limits import LimitPeriod
 from csms.storage import energy_store, store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
@@ -124,7 +128,8 @@ async def test_a_lowered_limit_lowers_everybody_first(app: App, api: Api, sims: 
     status, _ = await api.request("DELETE", "/sites/S1/limit")
     assert status in (200, 204)
     await wait_for(lambda: tx_limit(a) is None and tx_limit(b) is None)
-    assert await app.pool.fetchval("SELECT count(*) FROM evse_allowances") == 0
+    await eventually(lambda: app.pool.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM evse_allowances)"))
 
 
 async def test_a_cap_tighter_than_the_share(app: App, sims: SimFactory) -> None:
@@ -247,3 +252,50 @@ async def test_an_offline_charger_keeps_its_allowance_until_it_is_back(app: App,
 
     a.network.set()  # back: everybody shares again
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16 and tx_limit(c) == 16)
+
+
+async def test_a_round_is_due_when_the_schedule_changes_the_limit(app: App) -> None:
+    """Not only on the interval's beat: a timer at the schedule's next change."""
+    await make_site(app, "S1", {"CPA": 1})
+    start = datetime.now(UTC) + timedelta(minutes=2)
+    period = LimitPeriod(frozenset(range(7)), start.strftime("%H:%M"),
+                         (start + timedelta(minutes=1)).strftime("%H:%M"), SiteLimit.amps(10))
+    await set_limit(app, "S1", 32, fallback=0, schedule=(period,))
+    await settled(app, "S1")
+    assert app.load_manager is not None
+    manager = app.load_manager
+
+    async def scheduled() -> bool:
+        return "S1" in manager._timers
+    await eventually(scheduled)
+    timer = manager._timers["S1"]
+    due = start.replace(second=0, microsecond=0)
+    wait = (due - datetime.now(UTC)).total_seconds()
+    assert abs(timer.when() - asyncio.get_running_loop().time() - wait) < 5
+
+
+async def test_a_car_drawing_more_is_given_room_at_once(app: App, sims: SimFactory) -> None:
+    """Its meter values re-allocate the site, not the interval's beat (made a minute here)."""
+    app.settings.energy.interval, app.settings.energy.lease = 60, 120
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=0)
+    a = await _charger(app, sims, "CPA")
+    b = await _charger(app, sims, "CPB", power_w=6 * 230 * 3)  # its car takes 6 A for now
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 24 and tx_limit(b) == 8)
+    b.config.power_w = FULL_W  # now it would take all it can: its share grows as it draws more
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+
+
+async def test_a_cap_on_the_whole_charger_is_shared_by_its_evses(app: App, sims: SimFactory) -> None:
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 2})  # no site limit: the charger is managed for its cap
+    a = await _charger(app, sims, "CPA", fallback=None, connectors=2)
+    result = await app.commands.set_evse_cap("CPA", 0, "grid:SO", 20)  # e.g. NotifyChargingLimit
+    assert result.accepted, result
+    await store.upsert_token(app.pool, "CARD2")
+    await a.start_local_session(1, "CARD")
+    await a.start_local_session(2, "CARD2")
+    await wait_for(lambda: tx_limit(a, 1) == 10 and tx_limit(a, 2) == 10)

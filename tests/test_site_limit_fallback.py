@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from csms.app import App
 from csms.domain.charge_points import assign_sites, register, retire
 from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
+from csms.domain.energy.load_allocation import SiteLimit
+from csms.domain.energy.site_limits import SiteLimits
 from csms.domain.sites import Site
+from csms.storage import site_limit_store as limits_store
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually
@@ -68,6 +72,15 @@ async def test_fallback_from_boot_and_on_change(app: App, api: Api, sims: SimFac
     await retire(app.pool, app.events, "CP2", None)
     await eventually(lambda: _holds(sim, 20.0))
 
+    # A change whose notification was lost (the LISTEN connection down): the periodic check
+    # makes up for it, and then finds nothing to do.
+    await app.fallback.settled()
+    await limits_store.set_site_limits(app.pool, SiteLimits(
+        "S1", SiteLimit((63, 63, 40)), fallback_amps=Decimal(9), fallback_is_default=False))
+    assert await app.fallback.recheck() == ["CP1"]
+    assert await _holds(sim, 9.0)
+    assert await app.fallback.recheck() == []
+
     # Set while the charger is offline: it is given the new fallback when it is back.
     sim.network.clear()
     await sim.drop_connection()
@@ -76,7 +89,7 @@ async def test_fallback_from_boot_and_on_change(app: App, api: Api, sims: SimFac
     status, answer = await api.request("PUT", LIMIT, json={"amps": [63, 63, 40],
                                                            "fallback_amps": 6})
     assert status == 200, answer
-    assert await _holds(sim, 20.0)
+    assert await _holds(sim, 9.0)
     sim.network.set()
     await eventually(lambda: _holds(sim, 6.0))
     # A bad change is refused whole.
@@ -87,6 +100,19 @@ async def test_fallback_from_boot_and_on_change(app: App, api: Api, sims: SimFac
     assert status == 200
     await eventually(lambda: _true(FALLBACK_PROFILE_ID not in sim.profiles.held))
     await eventually(lambda: _no_fallback_recorded(api))
+
+
+async def test_firmware_without_smart_charging_is_not_asked_again(app: App, api: Api,
+                                                                   sims: SimFactory) -> None:
+    await _site(app, "CP1")
+    status, _ = await api.request("PUT", LIMIT, json={"amps": 32})
+    assert status == 200
+    sim = sims(app, "CP1", connectors=2, smart_charging=False)
+    await sim.start()
+    await eventually(lambda: _true(_profile_calls(sim) >= 1))  # refused with a CALLERROR
+    assert app.fallback is not None
+    await app.fallback.settled()
+    assert await app.fallback.recheck() == []
 
 
 async def test_no_limit_no_profile(app: App, api: Api, sims: SimFactory) -> None:

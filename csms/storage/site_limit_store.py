@@ -157,3 +157,16 @@ async def fallback_state(db: Executor, charge_point_id: str, profile_id: int) ->
            FROM charge_points c LEFT JOIN site_limits l ON l.site_id = c.site_id
            WHERE c.id = $1""",
         charge_point_id, profile_id)
+
+
+async def fallback_records(db: Executor, charge_point_ids: list[str], profile_id: int) -> list[Row]:
+    """Of these chargers, the accepted ones on a limited site or holding the profile: their
+    limited site (or None) and the profile as we recorded it (or None)."""
+    return await db.fetch(
+        """SELECT c.id AS charge_point_id, l.site_id AS limited_site, p.profile, p.status, p.evse
+           FROM charge_points c LEFT JOIN site_limits l ON l.site_id = c.site_id
+           LEFT JOIN charging_profiles p ON p.charge_point_id = c.id AND p.profile_id = $2
+           WHERE c.id = ANY($1::text[]) AND c.boot_status = 'Accepted'
+             AND (l.site_id IS NOT NULL OR p.profile_id IS NOT NULL)
+           ORDER BY c.id""",
+        charge_point_ids, profile_id)

@@ -41,6 +41,9 @@ FALLBACK_PROFILE_ID = 9001
 CHANNEL = "csms_site_limits"
 # Seconds a (re)connected charger is given to boot before we check what it holds.
 BOOT_GRACE = 1.0
+# Seconds between checks of what the chargers held here were last given: a notification lost
+# while the LISTEN connection was down (csms/storage/notifications.py) is made up for by then.
+RECHECK_INTERVAL = 60.0
 
 
 def fallback_profile(amps: Decimal) -> ChargingProfile:
@@ -66,13 +69,18 @@ class FallbackService:
         self._limit = asyncio.Semaphore(concurrency)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Chargers here that answered our profile with a CALLERROR (no smart charging): not asked
+        # again by the periodic check until they boot again.
+        self._unable: set[str] = set()
+        self._rechecks: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.listener.subscribe(CHANNEL, self._notified)
+        self._rechecks = asyncio.get_running_loop().create_task(self._recheck_forever())
 
     async def stop(self) -> None:
         self.listener.unsubscribe(CHANNEL, self._notified)
-        for task in list(self._tasks):
+        for task in [*self._tasks, *([self._rechecks] if self._rechecks else [])]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -106,7 +114,38 @@ class FallbackService:
 
     def booted(self, charge_point_id: str) -> None:
         """The charger has our boot answer (Accepted): it is given the fallback, whatever it held."""
+        self._unable.discard(charge_point_id)
         self._spawn(charge_point_id, force=True)
+
+    async def _recheck_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_INTERVAL)
+            try:
+                await self.recheck()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("fallback profiles not checked", error=repr(exc))
+
+    async def recheck(self) -> list[str]:
+        """Set right every charger held here whose recorded fallback is not what its site asks
+        for now, or that holds ours on a site without a limit (a few queries for all of them);
+        the chargers that were sent something."""
+        rows = await limits_store.fallback_records(self.pool, self.connections.ids(),
+                                                   FALLBACK_PROFILE_ID)
+        wanted: dict[str, dict[str, Any] | None] = {}
+        due = []
+        for row in rows:
+            site_id = row["limited_site"]
+            if site_id is not None and site_id not in wanted:
+                limits = await limits_store.site_limits(self.pool, site_id)
+                wanted[site_id] = to_dict(fallback_profile(limits.fallback_amps)) if limits else None
+            profile = wanted.get(site_id) if site_id is not None else None
+            if row["profile"] is None:
+                if profile is not None and row["charge_point_id"] not in self._unable:
+                    due.append(row["charge_point_id"])
+            elif row["profile"] != profile or row["evse"] != 0 or row["status"] == "Pending":
+                due.append(row["charge_point_id"])  # a refusal of this very profile stands
+        sent = await asyncio.gather(*(self.push(cp, force=False) for cp in due))
+        return [cp for cp, status in zip(due, sent, strict=True) if status is not None]
 
     def _notified(self, site_id: str) -> None:
         self._spawn_site(site_id)
@@ -173,6 +212,10 @@ class FallbackService:
                 and held[0]["profile"] == to_dict(profile):
             return None
         result = await self.commands.set_charging_profile(charge_point_id, 0, profile)
+        from csms.domain.commands import Outcome  # here, as in jobs.py: it imports the services
+
+        if result.outcome is Outcome.FAILED:
+            self._unable.add(charge_point_id)
         status = str(result.detail.get("status") or result.outcome.value)
         log.info("fallback profile sent", charge_point_id=charge_point_id, site_id=site_id,
                  amps=float(limits.fallback_amps), outcome=result.outcome.value, status=status)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -50,6 +51,12 @@ CHARGER_KEY = "cp:"
 UNLIMITED = Decimal(100000)
 VOLTS = 230
 MAX_PASSES = 4  # lowering passes a round makes when chargers refuse (each one counts at its max)
+
+
+def tx_profile_id(evse: int) -> int:
+    """Our Tx profile's id on an EVSE: 9002 on EVSE 1, 9012 on EVSE 2, … (an id is the
+    charger's, not the EVSE's: the same id on another EVSE would replace it)."""
+    return TX_PROFILE_ID + 10 * (evse - 1)
 
 
 def evse_key(charge_point_id: str, evse: int) -> str:
@@ -140,6 +147,8 @@ class LoadManager:
         self.node_id = node_id
         self.settings = settings
         self._site_of: dict[str, str] = {}  # charge point -> site key, refreshed every interval
+        self._known: set[str] = set()  # every site key to manage, whoever does
+        self._discovering: set[str] = set()
         self._held: set[str] = set()
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -187,7 +196,10 @@ class LoadManager:
     def _notified(self, payload: str) -> None:
         if payload in self._held:
             self.trigger(payload)
-        else:  # nobody may hold it yet (a new limit, caps just now): whoever takes it first
+        elif payload not in self._known and payload not in self._discovering:
+            # New to us (a new limit, caps just now): nobody may hold it yet, whoever takes it
+            # first manages it. One we know is another node's: our tick takes over if it dies.
+            self._discovering.add(payload)
             self._spawn(self._discover(payload))
 
     def trigger(self, key: str) -> None:
@@ -245,17 +257,24 @@ class LoadManager:
         """Renew or take the leases, and re-evaluate every site held (a lost NOTIFY costs at
         most one interval)."""
         found = await self.sites()
-        self._site_of = {cp: key for key, cps in found.items() for cp in cps}
+        self._found(found)
         for key in found:
             await self._claim(key)
         for key in list(self._held - set(found)):  # limit and caps gone: a last round, then let go
             self.trigger(key)
 
     async def _discover(self, key: str) -> None:
-        found = await self.sites()
-        self._site_of = {cp: k for k, cps in found.items() for cp in cps}
-        if key in found:
-            await self._claim(key)
+        try:
+            found = await self.sites()
+            self._found(found)
+            if key in found:
+                await self._claim(key)
+        finally:
+            self._discovering.discard(key)
+
+    def _found(self, found: dict[str, list[str]]) -> None:
+        self._site_of = {cp: key for key, cps in found.items() for cp in cps}
+        self._known = set(found)
 
     async def _claim(self, key: str) -> None:
         if await load_store.take_lease(self.pool, key, self.node_id, self.settings.lease):
@@ -336,6 +355,9 @@ class LoadManager:
                         or caps.get((e.charge_point_id, 0)) or (e.charge_point_id, e.evse) in rows]
             if not energies:
                 return None
+        evse_count: dict[str, int] = {}
+        for cp, _ in online:
+            evse_count[cp] = evse_count.get(cp, 0) + 1
         state = SiteState(key, limit, fallback)
         state.stale = [where for where, row in rows.items()
                        if where not in sessions and row["status"] != "Rejected"]
@@ -357,8 +379,9 @@ class LoadManager:
                 if limits is not None and session["token_group"] in limits.group_priorities:
                     priorities.append(limits.group_priorities[session["token_group"]])
                 view.priority = max(priorities)
-                view.min_amps, view.max_amps = _range(energy, caps.get(where, [])
-                                                      + caps.get((energy.charge_point_id, 0), []))
+                view.min_amps, view.max_amps = _range(energy, caps.get(where, []) + [
+                    _shared(cap, evse_count[energy.charge_point_id])
+                    for cap in caps.get((energy.charge_point_id, 0), [])])
                 view.draw = draws.get(view.session_id)
                 ours = row is not None and str(row["session_id"]) == view.session_id
                 if ours and row is not None:
@@ -442,7 +465,7 @@ class LoadManager:
             cp, evse = row["charge_point_id"], row["evse"]
             if row["status"] != "Rejected" and await load_store.session_active(
                     self.pool, str(row["session_id"]) if row["session_id"] else None):
-                await self.commands.clear_charging_profile(cp, TX_PROFILE_ID, evse)
+                await self.commands.clear_charging_profile(cp, tx_profile_id(evse), evse)
             await load_store.forget(self.pool, cp, evse)
         metrics.forget_site(key)
         log.info("site no longer limited: its Tx profiles cleared", site=key)
@@ -482,8 +505,8 @@ class LoadManager:
         from csms.domain.commands import Outcome
 
         profile = ChargingProfile(
-            id=TX_PROFILE_ID, stack_level=TX_STACK_LEVEL, purpose=Purpose.TX, kind=Kind.RELATIVE,
-            unit=RateUnit.AMPERES,
+            id=tx_profile_id(view.energy.evse), stack_level=TX_STACK_LEVEL, purpose=Purpose.TX,
+            kind=Kind.RELATIVE, unit=RateUnit.AMPERES,
             periods=(SchedulePeriod(0, float(amps), len(view.energy.phases)),),
             transaction_id=view.transaction_id)
         result: CommandResult = await self.commands.set_charging_profile(
@@ -570,7 +593,16 @@ class LoadManager:
         }
 
 
-def _range(energy: EvseEnergy, caps: list[asyncpg.Record]) -> tuple[Decimal, Decimal]:
+def _shared(cap: Mapping[str, Any], evses: int) -> dict[str, Any]:
+    """A cap on the whole charger (EVSE 0) is the sum of its EVSEs': shared evenly among all of
+    them (an idle one may start a session any moment), rounded down to a tenth."""
+    high = cap["max_amps"]
+    if high is not None and evses > 1:
+        high = Decimal(math.floor(Decimal(high) * 10 / evses)) / 10
+    return {"max_amps": high, "min_amps": cap["min_amps"]}
+
+
+def _range(energy: EvseEnergy, caps: list[Mapping[str, Any]]) -> tuple[Decimal, Decimal]:
     """The session's (min, max): the EVSE's, tightened by every cap; a maximum below the
     minimum leaves nothing the car can charge with."""
     low = max([energy.min_amps, *(c["min_amps"] for c in caps if c["min_amps"] is not None)])
@@ -580,4 +612,4 @@ def _range(energy: EvseEnergy, caps: list[asyncpg.Record]) -> tuple[Decimal, Dec
     return Decimal(low), Decimal(high)
 
 
-__all__ = ["ALL_PHASES", "CHANNEL", "LoadManager", "TX_PROFILE_ID", "evse_key"]
+__all__ = ["ALL_PHASES", "CHANNEL", "LoadManager", "TX_PROFILE_ID", "evse_key", "tx_profile_id"]
