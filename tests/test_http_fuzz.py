@@ -44,7 +44,7 @@ TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
 
 # Written in the background whatever the requests: node leases, outbox lanes, relayed answers, and
 # the delivery state of outbox messages (which messages exist, and what they say, is compared).
-SKIPPED_TABLES = {"nodes", "outbox_lanes", "relay_replies"}
+SKIPPED_TABLES = {"nodes", "outbox_lanes", "relay_replies", "site_leases"}  # leases renew on their own
 VOLATILE_COLUMNS = {"outbox": ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"]}
 HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH"}
 

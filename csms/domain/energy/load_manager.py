@@ -149,6 +149,7 @@ class LoadManager:
         self._site_of: dict[str, str] = {}  # charge point -> site key, refreshed every interval
         self._known: set[str] = set()  # every site key to manage, whoever does
         self._discovering: set[str] = set()
+        self._retrying: set[str] = set()  # EVSE keys asked again at their maximum, answer awaited
         self._held: set[str] = set()
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -237,6 +238,8 @@ class LoadManager:
                 await self.tick()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("load manager tick failed", error=repr(exc))
+            except Exception:  # a bug here must not stop the leases being renewed next time
+                log.exception("load manager tick failed")
             await asyncio.sleep(self.settings.interval)
 
     async def sites(self) -> dict[str, list[str]]:
@@ -440,9 +443,13 @@ class LoadManager:
                 # Someone refused or did not answer: counted at its maximum, others lowered.
                 state = await self.state(key, in_round=True) or state
                 continue
-            await self._send(key, raise_ + [(e, e.energy.max_amps) for e in state.evses
-                                            if e.retry and e.online and e.session_id],
-                             raising=True)
+            await self._send(key, raise_, raising=True)
+            # Those counted at their maximum are asked again at it (safe in any order), off the
+            # round: a charger that never answers must not hold the site's rounds up.
+            for e in state.evses:
+                if e.retry and e.online and e.session_id and e.key not in self._retrying:
+                    self._retrying.add(e.key)
+                    self._spawn(self._retry(e))
             break
         else:
             log.warning("chargers kept refusing; their maximum is counted", site=key)
@@ -501,6 +508,12 @@ class LoadManager:
                                             amps, "Pending", view.session_id)
         return list(await asyncio.gather(*(self._push(view, amps) for view, amps in changes)))
 
+    async def _retry(self, view: EvseView) -> None:
+        try:
+            await self._push(view, view.energy.max_amps)
+        finally:
+            self._retrying.discard(view.key)
+
     async def _push(self, view: EvseView, amps: Decimal) -> bool:
         from csms.domain.commands import Outcome
 
@@ -557,6 +570,8 @@ class LoadManager:
         views = [e for e in (state.evses if state else [])
                  if e.energy.charge_point_id == charge_point_id and e.session_id
                  and evse in (0, e.energy.evse)]
+        if any(not e.online for e in views):  # what it holds stays until it is back
+            return CommandResult(Outcome.OFFLINE, {"status": "Offline"})
         if any(e.status == "Rejected" for e in views):
             return CommandResult(Outcome.REJECTED, {"status": "Rejected"})
         if any(e.status in ("Pending", "Unanswered") for e in views):
