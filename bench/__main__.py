@@ -1,4 +1,4 @@
-"""`python -m bench`: saturation against a baseline, fleet, boot storm and remote start, in one run."""
+"""`python -m bench`: saturation against a baseline, fleet, boot storm, remote start and a limited site."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import asyncpg
 from bench import target
 from bench.load import Job, Outcome, run_job
 from bench.remote import remote_start
+from bench.site import site_load
 from csms.logs import configure_logging
 from csms.storage import store
 
@@ -163,7 +164,7 @@ async def _with_database(work: Any) -> Figures:
 
 async def run(args: argparse.Namespace) -> dict[str, Figures]:
     results: dict[str, Figures] = {}
-    wanted = set(args.scenario or ["saturation", "boot", "fleet", "remote"])
+    wanted = set(args.scenario or ["saturation", "boot", "fleet", "remote", "site"])
     if "saturation" in wanted:
         results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
                                                args.workers)
@@ -193,6 +194,11 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
         results["remote_start"] = await _with_database(
             lambda db: remote_start(db, args.remote, args.remote_rate))
         print(_line("remote_start", results["remote_start"]), flush=True)
+    if "site" in wanted:
+        results["site"] = await _with_database(lambda db: site_load(
+            db, args.site, args.site_amps, args.site_seconds, args.site_session, args.site_idle,
+            args.site_meter_interval))
+        print(_line("site", results["site"]), flush=True)
     return results
 
 
@@ -206,7 +212,7 @@ def _line(name: str, figures: Figures) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scenario", action="append",
-                        choices=["saturation", "boot", "fleet", "remote"],
+                        choices=["saturation", "boot", "fleet", "remote", "site"],
                         help="repeatable; default: all (saturation includes the baseline)")
     parser.add_argument("--chargers", type=int, default=1000, help="saturation: chargers")
     parser.add_argument("--seconds", type=float, default=10.0, help="saturation: seconds")
@@ -220,6 +226,17 @@ def main() -> None:
     parser.add_argument("--remote", type=int, default=200, help="remote starts (and CDRs)")
     parser.add_argument("--remote-rate", type=float, default=20.0,
                         help="remote starts begun per second, over ten chargers")
+    parser.add_argument("--site", type=int, default=200,
+                        help="site: chargers (half OCPP 1.6, half 2.0.1) on one limited site")
+    parser.add_argument("--site-amps", type=float, default=400.0,
+                        help="site: the grid connection's limit, A per phase")
+    parser.add_argument("--site-seconds", type=float, default=60.0, help="site: seconds measured")
+    parser.add_argument("--site-session", type=float, default=30.0,
+                        help="site: mean seconds a session lasts")
+    parser.add_argument("--site-idle", type=float, default=30.0,
+                        help="site: mean seconds a charger stays idle between sessions")
+    parser.add_argument("--site-meter-interval", type=float, default=5.0,
+                        help="site: seconds between a charging EVSE's meter values")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
     configure_logging("warning", "console")

@@ -141,6 +141,7 @@ ROUTES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
     ("DELETE", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
     ("GET", "/sites/{site_id}/allocation"): VIEWER,
+    ("GET", "/charge-points/{cp}/allowances"): VIEWER,
     # the console's overview
     ("GET", "/overview"): VIEWER,
     ("GET", "/sessions/{id}/details"): VIEWER,

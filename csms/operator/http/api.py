@@ -250,6 +250,8 @@ class AdminApi:
         allocation_api.routes(self)
         from csms.operator.http import site_limits_api  # it builds on this module's names
         site_limits_api.routes(self)
+        from csms.operator.http import allowances_api  # it builds on this module's names
+        allowances_api.routes(self)
 
     @property
     def port(self) -> int:

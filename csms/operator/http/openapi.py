@@ -316,6 +316,7 @@ def openapi_document() -> dict[str, Any]:
             **_profile_paths(cp),
             **_users_paths(),
             **_overview_paths(),
+            **_allowance_paths(cp),
             **_allocation_paths(),
             **_site_limit_paths(cp, evse),
         }),
@@ -375,6 +376,9 @@ def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
 def _overview_paths() -> dict[str, Any]:
     from csms.operator.http.overview_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
+def _allowance_paths(cp: dict[str, Any]) -> dict[str, Any]:
+    from csms.operator.http.allowances_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths(cp)
 
 
 def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ import { call, get } from "./api.js";
 import { panel as deviceModel } from "./device_model.js";
 import { follow } from "./live.js";
 import { certificatesPanel } from "./certificates.js";
+import { chargingPanel } from "./energy.js";
 import { jobsPanel } from "./jobs.js";
 import { localListPanel } from "./locallist.js";
 import { outcomeWords } from "./outcomes.js";
@@ -24,11 +25,12 @@ export async function show(main, shell, id) {
   const localList = localListPanel(path);
   const jobs = jobsPanel(path);
   const certificates = certificatesPanel(path);
+  const charging = chargingPanel(path);
   main.replaceChildren(h("section", {},
     h("p", { class: "crumbs" }, h("a", { href: "#/chargers" }, "Chargers"), " / "),
     h("h1", {}, id), head,
     h("div", { class: "actions" }, resetSoft, resetHard, wholeOff, wholeOn), outcome,
-    h("h2", {}, "EVSEs"), evses, localList.element, jobs.element, certificates.element,
+    h("h2", {}, "EVSEs"), evses, localList.element, jobs.element, certificates.element, charging.element,
     h("h2", {}, "OCPP messages ", h("span", { class: "muted small" }, "live, newest last")),
     h("div", { class: "log-wrap" }, log)));
 
@@ -149,10 +151,11 @@ export async function show(main, shell, id) {
     jobs.reload().catch(() => null);
     localList.reload().catch(() => null);
     certificates.reload().catch(() => null);
+    charging.reload().catch(() => null);
   }, 300);
   const frame = (f) => {
     if (loading) loading.push(f); else append(f);
-    if (/StatusNotification|LocalList|Certificate/.test(f.frame)) reports();
+    if (/StatusNotification|LocalList|Certificate|ChargingProfile/.test(f.frame)) reports();
     if (/StatusNotification/.test(f.frame)) reload(); // the charger's own fault makes no EVSE event
   };
   const domain = (event) => { if (event.charge_point_id === id) reload(); };
