@@ -6,9 +6,11 @@ from typing import Any
 
 import aiohttp
 import structlog
+from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from csms.app import App
 from csms.operator.http.json_bodies import MAX_DEPTH, nesting
+from csms.operator.http.openapi import openapi_document
 from csms.security.clients import client_address, client_key, networks
 from csms.security.throttle import FailureLimit
 from tests.conftest import AppFactory
@@ -46,6 +48,13 @@ async def test_openapi_describes_every_route(app: App, api: Api) -> None:
         if route.method in ("GET", "POST") and path != "/openapi.json" and path != canonical:
             served.add((path, route.method.lower()))
     assert served == described
+
+
+def test_openapi_document_is_valid() -> None:
+    """Checked by a validator of the OpenAPI 3.0 schema, as client generators would read it."""
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message[:120]}"
+              for e in OpenAPIV30SpecValidator(openapi_document()).iter_errors()]
+    assert errors == []
 
 
 async def test_register_charge_point_and_evses(app: App, api: Api) -> None:

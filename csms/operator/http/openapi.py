@@ -37,7 +37,9 @@ def _query(name: str, kind: str = "string", many: bool = False) -> dict[str, Any
 
 
 def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": properties, "required": required}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:  # OpenAPI 3.0 wants a non-empty list or none at all
+        schema["required"] = required
     return {"required": bool(required),
             "content": {"application/json": {"schema": schema}}}
 
