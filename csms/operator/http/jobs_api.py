@@ -12,6 +12,7 @@ from csms.domain.fleet.jobs import FirmwareRequest, JobKind, JobService, LogRequ
 from csms.ocpp.translations.meter import parse_timestamp
 from csms.operator.http.api import PREFIX, AdminApi, BadRequest, body, problem, query_int, record, reply
 from csms.operator.http.openapi import _body, _json, _path_param, _query, _read
+from csms.operator.http.paging import answer, page_of
 from csms.storage import job_store, store
 
 # Where a charger may fetch firmware from or upload its logs to (the charger goes there, not we).
@@ -161,10 +162,12 @@ class JobsApi:
 
     async def charge_point_jobs(self, request: web.Request) -> web.Response:
         charge_point_id = request.match_info["cp"]
+        page, kind = page_of(request), self._kind(request)
         if await store.get_charge_point(self.api.pool, charge_point_id) is None:
             return problem(404, "unknown charge point")
-        rows = await job_store.list_jobs(self.api.pool, charge_point_id, self._kind(request))
-        return reply([record(row) for row in rows])
+        rows, total = await job_store.page_jobs(self.api.pool, charge_point_id, kind, None,
+                                                page.limit, page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     @staticmethod
     def _kind(request: web.Request) -> str | None:
@@ -223,10 +226,11 @@ class JobsApi:
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         rollout = query_int(request, "rollout", None, 1, 2**63 - 1)
-        rows = await job_store.list_jobs(self.api.pool, request.query.get("charge_point"),
-                                         self._kind(request), rollout,
-                                         query_int(request, "limit", 100, 1, 1000) or 100)
-        return reply([record(row) for row in rows])
+        page = page_of(request)
+        rows, total = await job_store.page_jobs(self.api.pool, request.query.get("charge_point"),
+                                                self._kind(request), rollout, page.limit,
+                                                page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     async def get_job(self, request: web.Request) -> web.Response:
         job = await job_store.get_job(self.api.pool, self._id(request))

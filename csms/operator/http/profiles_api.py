@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csms.domain.energy.smart_charging import Purpose, RateUnit, profile_from_dict
+from csms.operator.http.paging import page_of, sliced
 from csms.storage import store
 
 if TYPE_CHECKING:
@@ -43,10 +44,10 @@ def routes(api: AdminApi) -> None:
 
     async def list_profiles(request: web.Request) -> web.Response:
         charge_point_id = request.match_info["cp"]
+        page, evse = page_of(request), query_int(request, "evse", None, 0, 1000)
         if await store.get_charge_point(api.pool, charge_point_id) is None:
             raise web.HTTPNotFound(reason="unknown charge point")
-        return reply(await api.commands.charging_profiles(
-            charge_point_id, query_int(request, "evse", None, 0, 1000)))
+        return reply(sliced(await api.commands.charging_profiles(charge_point_id, evse), page))
 
     async def composite(request: web.Request) -> web.Response:
         """Query evse (0: the whole charger), duration (seconds, default a day), unit A or W."""

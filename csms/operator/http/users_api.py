@@ -8,6 +8,7 @@ from aiohttp import web
 
 from csms.ocpp.translations.meter import parse_timestamp
 from csms.operator.http.access import PRINCIPAL, ROLE_NAMES, ROUTES, Principal
+from csms.operator.http.paging import answer, page_of, sliced
 from csms.security.credentials import Busy
 from csms.storage import user_store
 from csms.storage.user_store import UserError, check_password
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def routes(api: AdminApi) -> None:
     """Registered by the admin API (one line there)."""
-    from csms.operator.http.api import PREFIX, BadRequest, body, field, query_int, record, reply
+    from csms.operator.http.api import PREFIX, BadRequest, body, field, record, reply
 
     def role_field(data: dict[str, Any], default: Any = ...) -> str:
         role = field(data, "role", str, default)
@@ -59,9 +60,8 @@ def routes(api: AdminApi) -> None:
                       "role": principal.role.label, "allowed": allowed})
 
     async def list_users(request: web.Request) -> web.Response:
-        rows = await user_store.list_users(api.pool)
-        return reply({"items": [record(row) for row in rows], "limit": len(rows), "offset": 0,
-                      "total": len(rows)})
+        page = page_of(request)
+        return reply(sliced([record(row) for row in await user_store.list_users(api.pool)], page))
 
     async def add_user(request: web.Request) -> web.Response:
         data = await body(request)
@@ -99,9 +99,9 @@ def routes(api: AdminApi) -> None:
                                                               request.match_info["name"], hashed))
 
     async def list_tokens(request: web.Request) -> web.Response:
-        rows = await user_store.list_tokens(api.pool)
-        return reply({"items": [record(row) for row in rows], "limit": len(rows), "offset": 0,
-                      "total": len(rows)})
+        page = page_of(request)
+        return reply(sliced([record(row) for row in await user_store.list_tokens(api.pool)],
+                            page))
 
     async def add_token(request: web.Request) -> web.Response:
         """The token is in this answer only: we keep its hash."""
@@ -129,16 +129,13 @@ def routes(api: AdminApi) -> None:
 
     async def audit(request: web.Request) -> web.Response:
         """Newest first; filters user, resource, action (a part of it), since, until."""
-        limit = query_int(request, "limit", 100, 1, 1000)
-        offset = query_int(request, "offset", 0, 0, 10**9)
-        assert limit is not None and offset is not None
+        page = page_of(request)
         query = request.query
         rows, total = await user_store.list_audit(
             api.pool, query.get("user") or None, query.get("resource") or None,
             query.get("action") or None, timestamp(query.get("since"), "since"),
-            timestamp(query.get("until"), "until"), limit, offset)
-        return reply({"items": [record(row) for row in rows], "limit": limit, "offset": offset,
-                      "total": total})
+            timestamp(query.get("until"), "until"), page.limit, page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     r = api.app.router
     r.add_get(f"{PREFIX}/me", me)

@@ -1,5 +1,5 @@
 // One session: its facts, a stop button while active, and energy and power drawn from its meter values.
-import { call, get } from "./api.js";
+import { allItems, call, get } from "./api.js";
 import { drawChart } from "./chart.js";
 import { follow } from "./live.js";
 import { badge, coalesce, duration, energy, h, partnerOf, time } from "./view.js";
@@ -44,7 +44,7 @@ export async function show(main, shell, id) {
     stop.hidden = session.status !== "active";
   };
   const loadChart = async () => {
-    const samples = await get(`/sessions/${id}/meter-values`);
+    const samples = await allItems(`/sessions/${id}/meter-values`);
     const whole = (s) => !s.phase && (!s.location || s.location === "Outlet");
     const start = session?.meter_start_wh ?? samples.find((s) => s.measurand === ENERGY && whole(s))?.value ?? 0;
     chart.replaceChildren(drawChart({
