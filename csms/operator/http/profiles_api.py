@@ -69,7 +69,7 @@ def routes(api: AdminApi) -> None:
 
 def openapi_paths(cp: dict[str, Any]) -> dict[str, Any]:
     """These routes' description (csms/operator/http/openapi.py)."""
-    from csms.operator.http.openapi import _OBJECT, _body, _command, _query, _read
+    from csms.operator.http.openapi import _body, _command, _list, _query
     evse, number = _query("evse", "integer"), {"type": "number"}
     period = {"type": "object", "required": ["start", "limit"], "properties": {
         "start": {"type": "integer"}, "limit": number, "phases": {"type": "integer"}}}
@@ -88,9 +88,9 @@ def openapi_paths(cp: dict[str, Any]) -> dict[str, Any]:
                    "transaction_id": {"type": "string"}}}
     return {
         "/charge-points/{cp}/charging-profiles": {
-            "get": _read("The charging profiles sent to the charger and what it answered "
-                         "(Accepted, Rejected, Pending: no answer came)",
-                         {"type": "array", "items": _OBJECT}, [cp, evse]),
+            "get": _list("The charging profiles sent to the charger and what it answered "
+                         "(Accepted, Rejected, Pending: no answer came)", "ChargingProfileSent",
+                         [cp, evse]),
             "post": _command("Send a charging profile to an EVSE (0: the whole charger)", [cp],
                              _body({"evse": {"type": "integer"}, "profile": profile},
                                    ["profile"])),
