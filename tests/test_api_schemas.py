@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from ocpp.v201 import call
 from openapi_schema_validator import OAS30Validator
 
 from csms.app import App
@@ -17,6 +20,7 @@ from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
 from simulators.hubject import SimulatedHubject
 from tests.conftest import AppFactory
+from tests.pki import Pki
 from tests.support import Api, eventually, oicp_settings, ws_url
 
 # What a command read from the charger needs to ask it something.
@@ -28,7 +32,10 @@ FILLED = {"/charge-points", "/charge-points/{cp}/evses",
           "/sessions", "/sessions/{id}/meter-values", "/tokens", "/outbox", "/partners",
           "/charge-points/{cp}/messages", "/charge-points/{cp}/jobs", "/jobs", "/users",
           "/api-tokens", "/audit", "/charge-points/{cp}/charging-profiles",
-          "/charge-points/{cp}/device-model", "/charge-points/{cp}/device-model/requests"}
+          "/charge-points/{cp}/device-model", "/charge-points/{cp}/device-model/requests",
+          "/charge-points/{cp}/monitors", "/charge-points/{cp}/display-messages",
+          "/charge-points/{cp}/certificates", "/security-events", "/charge-points/{cp}/reports",
+          "/charge-points/{cp}/device-events"}
 
 
 def _resolved(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +74,7 @@ def test_every_list_route_pages_alike() -> None:
         assert {"limit", "offset"} <= names, path
 
 
-async def _populate(app: App, api: Api) -> ChargePoint201:
+async def _populate(app: App, api: Api, pki: Pki) -> ChargePoint201:
     """A charger that booted, charged a session with meter values (delivered to Hubject), its
     inventory reported, a firmware job and a charging profile sent; a user, an API token."""
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
@@ -93,9 +100,30 @@ async def _populate(app: App, api: Api) -> ChargePoint201:
     assert status == 201
     status, _ = await api.post("/api-tokens", {"name": "billing", "role": "viewer"})
     assert status == 201
+    status, _ = await api.post("/charge-points/CP1/monitors", {"monitors": [
+        {"component": "EVSE", "evse_id": 1, "variable": "Power", "type": "UpperThreshold",
+         "value": 7000, "severity": 5}]})
+    assert status == 200
+    status, _ = await api.post("/charge-points/CP1/display-messages",
+                               {"id": 1, "content": "Welcome", "priority": "InFront"})
+    assert status == 200
+    status, _ = await api.post("/charge-points/CP1/certificates", {
+        "type": "csms_root", "certificate": _pem(pki)})
+    assert status == 200
+    now = datetime.now(UTC).isoformat()
+    await sim.call(call.SecurityEventNotification(type="FirmwareUpdated", timestamp=now))
+    await sim.call(call.DataTransfer(vendor_id="SimVendor", message_id="hello", data="x"))
+    await sim.call(call.NotifyEvent(generated_at=now, seq_no=0, event_data=[{
+        "eventId": 1, "timestamp": now, "trigger": "Delta", "actualValue": "1",
+        "eventNotificationType": "HardWiredNotification",
+        "component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}]))
     await eventually(lambda: _filled(api, "/charge-points/CP1/device-model"))
     await eventually(lambda: _filled(api, "/outbox?status=delivered"))
     return sim
+
+
+def _pem(pki: Pki) -> str:
+    return Path(pki["ca.crt"]).read_text()
 
 
 async def _connected(api: Api) -> bool:
@@ -115,13 +143,13 @@ async def _filled(api: Api, path: str) -> bool:
     return bool(await api.items(path))
 
 
-async def test_every_get_answers_as_described(make_app: AppFactory,
-                                              hubject: SimulatedHubject) -> None:
+async def test_every_get_answers_as_described(make_app: AppFactory, hubject: SimulatedHubject,
+                                              pki: Pki) -> None:
     app = await make_app(oicp=oicp_settings(hubject))
     api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
     sim = None
     try:
-        sim = await _populate(app, api)
+        sim = await _populate(app, api, pki)
         document = await api.get("/openapi.json")
         [session] = await api.items("/sessions")
         job = (await api.items("/jobs"))[0]
