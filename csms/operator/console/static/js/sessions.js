@@ -4,6 +4,7 @@ import { follow } from "./live.js";
 import { badge, coalesce, duration, energy, h, partnerOf, time } from "./view.js";
 
 const PAGE = 50;
+const MAX_LIMIT = 1000;
 const VIEWS = { active: "Active", completed: "Finished", "": "All" };
 
 export async function show(main, shell) {
@@ -23,6 +24,7 @@ export async function show(main, shell) {
   more.addEventListener("click", () => { limit += PAGE; load(); });
 
   let items = [];
+  let total = 0;
   const render = () => {
     for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     rows.replaceChildren(...items.map((s) => h("tr", { dataset: { id: s.id, status: s.status } },
@@ -34,12 +36,12 @@ export async function show(main, shell) {
       h("td", {}, duration(s.started_at, s.stopped_at)),
       h("td", { class: "wide" }, badge(s.status)))));
     if (!items.length) rows.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No sessions.")));
-    more.hidden = items.length < limit;
+    more.hidden = items.length >= total || limit >= MAX_LIMIT; // the API's largest page
   };
   const load = async () => {
     const query = new URLSearchParams({ limit });
     if (view) query.set("status", view);
-    items = (await get(`/sessions?${query}`)).items;
+    ({ items, total } = await get(`/sessions?${query}`));
     render();
   };
   const reload = coalesce(() => load().catch(() => null), 500);
