@@ -19,7 +19,7 @@ from csms.operator.http.schemas import (
     resource,
 )
 
-_OBJECT = {"type": "object", "additionalProperties": True}
+_OBJECT = {"type": "object", "additionalProperties": True}  # free-form (a route not yet described)
 _ERROR = ref("Error")
 _COMMAND = ref("CommandResult")
 
