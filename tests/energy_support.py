@@ -69,15 +69,20 @@ class Watched(Profiles):
 
 async def make_site(app: App, site_id: str, chargers: dict[str, int]) -> None:
     """A site with these chargers (id: EVSE count), each EVSE 32 A on three phases."""
-    site = Site(id=site_id, name="Depot", country="DEU", city="Berlin", street="Hauptstr.",
-                postal_code="10115", house_number="1", latitude=52.5, longitude=13.4,
-                hotline="+4930123456", charge_points=tuple(chargers),
-                evse=EvseDetails(amperage=32))
-    await store.upsert_site(app.pool, site.id, site.to_json())
     for cp, evses in chargers.items():
         await register(app.pool, cp, None, {n: None for n in range(1, evses + 1)},
                        security_profile=0)
-    await store.set_site(app.pool, list(chargers), site_id)
+    await place(app, site_id, list(chargers))
+
+
+async def place(app: App, site_id: str, charge_points: list[str]) -> None:
+    """A site holding these registered chargers, each EVSE 32 A on three phases."""
+    site = Site(id=site_id, name="Depot", country="DEU", city="Berlin", street="Hauptstr.",
+                postal_code="10115", house_number="1", latitude=52.5, longitude=13.4,
+                hotline="+4930123456", charge_points=tuple(charge_points),
+                evse=EvseDetails(amperage=32))
+    await store.upsert_site(app.pool, site.id, site.to_json())
+    await store.set_site(app.pool, charge_points, site_id)
 
 
 async def set_limit(app: App, site_id: str, amps: float, fallback: float | None = None,

@@ -34,6 +34,12 @@ class Api:
         assert status == 200, (status, data)
         return data
 
+    async def items(self, path: str, **kwargs: Any) -> Any:
+        """A list's items (one page: every list answers items, limit, offset, total)."""
+        page = await self.get(path, **kwargs)
+        assert set(page) == {"items", "limit", "offset", "total"}, page
+        return page["items"]
+
     async def post(self, path: str, json: Any = None) -> tuple[int, Any]:
         return await self.request("POST", path, json=json)
 

@@ -71,7 +71,7 @@ async def test_register_charge_point_and_evses(app: App, api: Api) -> None:
     assert "password_hash" not in created and created["live"] is False
     status, clash = await api.post("/charge-points", {"id": "CP8", "evses": {"1": "DE*ABC*E9*1"}})
     assert status == 409
-    listed = await api.get("/charge-points")
+    listed = await api.items("/charge-points")
     assert [cp["id"] for cp in listed] == ["CP9"]  # the clash left nothing behind
 
 
@@ -100,8 +100,8 @@ async def test_bad_requests_get_clear_errors_and_change_nothing(app: App, api: A
         assert got == status, (path, got, data)
         if message:
             assert message in data["error"], (path, data)
-    assert await api.get("/charge-points") == []
-    assert await api.get("/tokens") == []
+    assert await api.items("/charge-points") == []
+    assert await api.items("/tokens") == []
 
 
 async def test_tokens(app: App, api: Api) -> None:
@@ -141,7 +141,7 @@ async def test_deeply_nested_json_is_a_bad_request(app: App, api: Api) -> None:
     status, answer = await api.request("POST", "/tokens", data=b'{"uid": ' + deep + b"}",
                                        headers=JSON)
     assert status == 400 and "nests deeper" in answer["error"]
-    assert await api.get("/tokens") == []
+    assert await api.items("/tokens") == []
 
 
 async def test_wrong_tokens_from_one_address_wait_ever_longer(app: App, api: Api) -> None:

@@ -31,7 +31,7 @@ async def test_connector_evse_and_charger_wide_availability(app: App, api: Api,
 
     def statuses(wanted: dict[int, str]) -> Any:
         async def check() -> bool:
-            evses = {e["evse_number"]: e for e in await api.get("/charge-points/CP1/evses")}
+            evses = {e["evse_number"]: e for e in await api.items("/charge-points/CP1/evses")}
             return all(evses[n]["status"] == s and all(c["status"] == s
                                                        for c in evses[n]["connectors"])
                        for n, s in wanted.items())
@@ -55,7 +55,7 @@ async def test_connector_evse_and_charger_wide_availability(app: App, api: Api,
     assert (status, answer["outcome"], answer["detail"]) == (200, "accepted",
                                                              {"status": "Scheduled"})
     await sim.wait_for_call("ChangeAvailability")
-    assert (await api.get("/charge-points/CP1/evses"))[1]["status"] != "unavailable"
+    assert (await api.items("/charge-points/CP1/evses"))[1]["status"] != "unavailable"
     await sim.stop_local_session(2)
     await eventually(statuses({1: "unavailable", 2: "unavailable"}))
 
@@ -136,7 +136,7 @@ async def test_one_connector_out_of_service_leaves_the_evse_usable(app: App, api
                                                    evse_id=1, connector_id=number))
 
         async def evse_is(status: str) -> bool:
-            return bool((await api.get("/charge-points/CP1/evses"))[0]["status"] == status)
+            return bool((await api.items("/charge-points/CP1/evses"))[0]["status"] == status)
 
         await connector(2, "Available")
         await connector(1, "Unavailable")  # as after ChangeAvailability of connector 1

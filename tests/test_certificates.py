@@ -48,7 +48,7 @@ async def test_csr_signed_and_installed(make_app: AppFactory, sims: SimFactory) 
     assert leaf.subject.rfc4514_string() == "O=SimCPO,CN=CP1"
     api = await api_of(app)
     try:  # kept once the charger's answer is in: just after it installed the chain
-        listed = await eventually(lambda: api.get("/charge-points/CP1/certificates"))
+        listed = await eventually(lambda: api.items("/charge-points/CP1/certificates"))
     finally:
         await api.http.close()
     assert [(c["certificate_type"], c["serial_number"]) for c in listed] == \
@@ -126,12 +126,12 @@ async def test_roots_installed_listed_deleted(make_app: AppFactory, sims: SimFac
         sent = await sim.wait_for_call("InstallCertificate")
         assert sent["certificateType"] == ("CentralSystemRootCertificate" if v16
                                            else "CSMSRootCertificate")
-        listed = await api.get("/charge-points/CP1/certificates")
+        listed = await api.items("/charge-points/CP1/certificates")
         assert [c["certificate_type"] for c in listed] == ["csms_root"]
 
         status, answer = await api.post("/charge-points/CP1/certificates/refresh", {})
         assert status == 200, answer
-        listed = await api.get("/charge-points/CP1/certificates")
+        listed = await api.items("/charge-points/CP1/certificates")
         assert sorted(c["certificate_type"] for c in listed) == ["csms_root", "manufacturer_root"]
 
         ours = next(c for c in listed if c["certificate_type"] == "csms_root")
@@ -139,7 +139,7 @@ async def test_roots_installed_listed_deleted(make_app: AppFactory, sims: SimFac
                                        "serial_number")}
         status, answer = await api.post("/charge-points/CP1/certificates/delete", hashed)
         assert (status, answer["outcome"]) == (200, "accepted")
-        listed = await api.get("/charge-points/CP1/certificates")
+        listed = await api.items("/charge-points/CP1/certificates")
         assert [c["certificate_type"] for c in listed] == ["manufacturer_root"]
         assert len(sim.certificates.roots) == 1
         # Gone already: the charger says NotFound.

@@ -179,7 +179,7 @@ async def test_remote_start_with_a_tx_profile(app: App, api: Api, sims: SimFacto
     assert _calls(sim, action)[-1]["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"
     await eventually(lambda: _true(1 in sim.transactions))
     assert sim.profiles.held[7].purpose == "tx" and sim.drawn_w(1) == 10.0 * 230 * 3
-    assert [(p["evse"], p["status"], p["profile"]["id"]) for p in await api.get(BASE)] == [
+    assert [(p["evse"], p["status"], p["profile"]["id"]) for p in await api.items(BASE)] == [
         (1, "Accepted", 7)]
 
     # The CLI: the same, and bad input in one line.

@@ -53,12 +53,12 @@ async def test_boot_and_status(app: App, api: Api, sims: SimFactory) -> None:
     assert charge_point["last_seen"].endswith("Z")
 
     async def evse_status() -> str:
-        return str((await api.get("/charge-points/CP1/evses"))[0]["status"])
+        return str((await api.items("/charge-points/CP1/evses"))[0]["status"])
 
     await eventually(lambda: _equals(evse_status(), "available"))
     await sim.set_status(1, "Faulted", "GroundFailure")
     await eventually(lambda: _equals(evse_status(), "faulted"))
-    [evse] = await api.get("/charge-points/CP1/evses")
+    [evse] = await api.items("/charge-points/CP1/evses")
     assert evse["evse_id"] == "DE*ABC*E0001*1"
     assert evse["connectors"][0]["ocpp_status"] == "Faulted"
     if sims.protocol == "1.6":  # type: ignore[attr-defined]  # 2.0.1 reports faults through NotifyEvent
@@ -126,7 +126,7 @@ async def test_remote_start_meter_values_and_remote_stop(app: App, api: Api,
     energy = done["meter_stop_wh"] - done["meter_start_wh"]
     assert energy > 0 and energy % TICK_WH == 0
 
-    samples = await api.get(f"/sessions/{session_id}/meter-values")
+    samples = await api.items(f"/sessions/{session_id}/meter-values")
     measurands = {s["measurand"] for s in samples}
     assert {"Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
             "SoC"} <= measurands

@@ -45,7 +45,7 @@ async def test_commands_reach_the_charger(app: App, api: Api, sims: SimFactory) 
     assert config["outcome"] == "accepted" and "120" in json.dumps(config["detail"])
 
     async def unavailable() -> bool:
-        return bool((await api.get("/charge-points/CP1/evses"))[0]["status"] == "unavailable")
+        return bool((await api.items("/charge-points/CP1/evses"))[0]["status"] == "unavailable")
     await eventually(unavailable)
 
 

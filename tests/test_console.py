@@ -129,7 +129,7 @@ async def test_a_change_with_the_cookie_must_come_from_the_console_itself(app: A
             async with browser.post(url + "/api/v1" + path, **kwargs) as response:
                 assert response.status == 403, (path, kwargs)
                 assert "console" in (await response.json())["error"]
-        assert [t["status"] for t in await api.get("/tokens")] == ["accepted"]  # nothing changed
+        assert [t["status"] for t in await api.items("/tokens")] == ["accepted"]  # nothing changed
         # The console's own requests: JSON with its Origin, or same-origin without one, and
         # behind a TLS proxy its https origin.
         for headers in ({"Origin": url}, {"Sec-Fetch-Site": "same-origin"},
@@ -261,7 +261,7 @@ async def test_stream_sends_committed_events_and_the_watched_chargers_frames(
             finally:
                 await sim.stop()
             await stream.until(lambda n, d: n == "domain" and d["type"] == "disconnected")
-    frames = await api.get("/charge-points/CP1/messages")
+    frames = await api.items("/charge-points/CP1/messages")
     assert any("BootNotification" in f["frame"] and f["direction"] == "in" for f in frames)
     assert all(f["charge_point_id"] == "CP1" for f in frames)
     status, _ = await api.request("GET", "/charge-points/NOPE/messages")
@@ -301,7 +301,7 @@ async def test_partners_overview(make_app: AppFactory, hubject: SimulatedHubject
     api = await api_for(app)
 
     async def delivered() -> Any:
-        [hub] = await api.get("/partners")
+        [hub] = await api.items("/partners")
         return hub if hub["last_data_push"] and hub["last_data_push"]["status"] == "delivered" \
             else None
 

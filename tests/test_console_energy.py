@@ -41,10 +41,10 @@ async def test_allowances_show_what_the_load_manager_intends(app: App, api: Api)
     status, answer = await api.request("GET", "/charge-points/NOPE/allowances")
     assert status == 404, answer
     await register(app.pool, "CP0", None, {1: None}, security_profile=0)
-    assert await api.get("/charge-points/CP0/allowances") == [{"evse": 1, "amps": None}]
+    assert await api.items("/charge-points/CP0/allowances") == [{"evse": 1, "amps": None}]
     sim, amps = await _managed(app, api)
     try:
-        shown = await api.get("/charge-points/CP1/allowances")
+        shown = await api.items("/charge-points/CP1/allowances")
         assert [a["evse"] for a in shown] == [1, 2] and shown[0]["amps"] == amps > 0
         stored = await energy_store.allowed(app.pool, "CP1", 2)
         assert shown[1]["amps"] == (float(stored) if stored is not None else None)

@@ -86,10 +86,10 @@ async def test_a_full_report_in_parts_becomes_the_inventory(app: App, api: Api,
     # 36 variables, 10 a NotifyReport: four parts, seqNo 0-3, the last with tbc false.
     assert request["parts"] == (len(variables) + 9) // 10 > 1
     assert request["kind"] == "report:FullInventory"
-    inventory = await api.get("/charge-points/CP1/device-model")
+    inventory = await api.items("/charge-points/CP1/device-model")
     assert len(inventory) == len(variables)
 
-    power = await api.get("/charge-points/CP1/device-model?component=EVSE&variable=Power&evse=2")
+    power = await api.items("/charge-points/CP1/device-model?component=EVSE&variable=Power&evse=2")
     assert [(p["evse_id"], p["connector_id"], p["component_instance"]) for p in power] == [
         (2, None, None)]
     assert power[0]["attributes"] == [
@@ -100,10 +100,10 @@ async def test_a_full_report_in_parts_becomes_the_inventory(app: App, api: Api,
     assert power[0]["characteristics"] == {"data_type": "decimal", "supports_monitoring": True,
                                            "unit": "W", "max_limit": 22000}
     # Instances are kept apart; a write-only variable is listed without a value.
-    items = await api.get("/charge-points/CP1/device-model?component=DeviceDataCtrlr")
+    items = await api.items("/charge-points/CP1/device-model?component=DeviceDataCtrlr")
     assert [(i["variable_instance"], i["attributes"][0]["value"]) for i in items] == [
         ("GetReport", "10"), ("GetVariables", "20")]
-    password = await api.get("/charge-points/CP1/device-model?variable=BasicAuthPassword")
+    password = await api.items("/charge-points/CP1/device-model?variable=BasicAuthPassword")
     assert "value" not in password[0]["attributes"][0]
 
     # A report by criteria the station has nothing for: EmptyResultSet, nothing waits for parts.
@@ -142,9 +142,9 @@ async def test_variables_read_and_written_are_kept_in_the_inventory(app: App, ap
     assert [(r["evse_id"], r["status"], r.get("value")) for r in answer["detail"]["results"]] == [
         (1, "Accepted", "7400"), (2, "Accepted", "0"), (0, "UnknownVariable", None)]
 
-    heartbeat = await api.get("/charge-points/CP1/device-model?variable=HeartbeatInterval")
+    heartbeat = await api.items("/charge-points/CP1/device-model?variable=HeartbeatInterval")
     assert heartbeat[0]["attributes"] == [{"type": "Actual", "value": "120"}]
-    power = await api.get("/charge-points/CP1/device-model?variable=Power")
+    power = await api.items("/charge-points/CP1/device-model?variable=Power")
     assert [(p["evse_id"], p["attributes"]) for p in power] == [
         (1, [{"type": "MaxSet", "value": "7400"}]), (2, [{"type": "Actual", "value": "0"}])]
     # A password is written, never kept nor shown, even by a charger that reports it back.
@@ -155,8 +155,8 @@ async def test_variables_read_and_written_are_kept_in_the_inventory(app: App, ap
     status, answer = await api.post("/charge-points/CP1/device-model/variables/get", {
         "variables": [{"component": "SecurityCtrlr", "variable": "BasicAuthPassword"}]})
     assert answer["detail"]["results"][0]["value"] == "***"
-    assert await api.get("/charge-points/CP1/device-model?variable=BasicAuthPassword") == []
-    assert "a-new-password" not in json.dumps(await api.get("/charge-points/CP1/device-model"))
+    assert await api.items("/charge-points/CP1/device-model?variable=BasicAuthPassword") == []
+    assert "a-new-password" not in json.dumps(await api.items("/charge-points/CP1/device-model"))
 
     # Bad requests change nothing and reach no charger.
     for body in ({"variables": []}, {"variables": [{"component": "EVSE"}]},
@@ -182,16 +182,16 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
     assert [r["status"] for r in results] == ["Accepted", "UnknownComponent",
                                               "UnsupportedMonitorType"]
     monitor_id = results[0]["id"]
-    monitors = await api.get("/charge-points/CP1/monitors")
+    monitors = await api.items("/charge-points/CP1/monitors")
     assert [(m["id"], m["component"], m["evse_id"], m["type"], m["value"]) for m in monitors] == [
         (monitor_id, "EVSE", 1, "UpperThreshold", 7000.0)]
 
     await measure(sim, {"name": "EVSE", "evse": {"id": 1}}, {"name": "Power"}, 7400)
-    events = await api.get("/charge-points/CP1/device-events?component=EVSE")
+    events = await api.items("/charge-points/CP1/device-events?component=EVSE")
     assert [(e["trigger"], e["actual_value"], e["evse_id"], e["variable_monitoring_id"],
              e["notification_type"]) for e in events] == [
         ("Alerting", "7400", 1, monitor_id, "CustomMonitor")]
-    power = await api.get("/charge-points/CP1/device-model?variable=Power&evse=1")
+    power = await api.items("/charge-points/CP1/device-model?variable=Power&evse=1")
     assert power[0]["attributes"] == [{"type": "Actual", "value": "7400"}]
 
     # Above the monitoring level, a monitor stays silent.
@@ -200,7 +200,7 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
     await measure(sim, {"name": "EVSE", "evse": {"id": 1}}, {"name": "Power"}, 0)
     await measure(sim, {"name": "EVSE", "evse": {"id": 1}}, {"name": "Power"}, 7400)
     await measure(sim, {"name": "ChargingStation"}, {"name": "Problem"}, True)  # severity 2
-    events = await api.get("/charge-points/CP1/device-events")
+    events = await api.items("/charge-points/CP1/device-events")
     assert [(e["component"], e["notification_type"]) for e in events] == [
         ("ChargingStation", "PreconfiguredMonitor"), ("EVSE", "CustomMonitor")]
 
@@ -209,12 +209,12 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
     assert status == 200
     request = await _complete(api, answer["detail"]["request_id"])
     assert request["kind"] == "monitoring_report:all"
-    assert [m["id"] for m in await api.get("/charge-points/CP1/monitors")] == [1, monitor_id]
+    assert [m["id"] for m in await api.items("/charge-points/CP1/monitors")] == [1, monitor_id]
 
     status, answer = await api.post("/charge-points/CP1/monitors/clear",
                                     {"ids": [monitor_id, 999]})
     assert [r["status"] for r in answer["detail"]["results"]] == ["Accepted", "NotFound"]
-    assert [m["id"] for m in await api.get("/charge-points/CP1/monitors")] == [1]
+    assert [m["id"] for m in await api.items("/charge-points/CP1/monitors")] == [1]
 
     status, answer = await api.post("/charge-points/CP1/monitoring/base",
                                     {"base": "HardWiredOnly"})
@@ -222,11 +222,11 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
     status, answer = await api.post("/charge-points/CP1/monitors/report",
                                     {"criteria": ["DeltaMonitoring"]})
     assert (status, answer["detail"]["status"]) == (409, "EmptyResultSet")
-    assert [m["id"] for m in await api.get("/charge-points/CP1/monitors")] == [1]  # unasked
+    assert [m["id"] for m in await api.items("/charge-points/CP1/monitors")] == [1]  # unasked
     # The charger has no monitor at all any more: none is listed.
     status, answer = await api.post("/charge-points/CP1/monitors/report", {})
     assert (status, answer["detail"]["status"]) == (409, "EmptyResultSet")
-    assert await api.get("/charge-points/CP1/monitors") == []
+    assert await api.items("/charge-points/CP1/monitors") == []
     # A full report replaces what we knew: a monitor it no longer lists is gone.
     await device_store.put_monitors(app.pool, "CP1", [
         Monitor(555, Address("EVSE", "Power", evse_id=2), "Delta", 1, 9)])
@@ -234,7 +234,7 @@ async def test_monitors_fire_events_shown_per_component(app: App, api: Api,
         {**evse1_power, "type": "LowerThreshold", "value": 10, "severity": 3}]})
     status, answer = await api.post("/charge-points/CP1/monitors/report", {})
     await _complete(api, answer["detail"]["request_id"])
-    assert [m["type"] for m in await api.get("/charge-points/CP1/monitors")] == ["LowerThreshold"]
+    assert [m["type"] for m in await api.items("/charge-points/CP1/monitors")] == ["LowerThreshold"]
     for path, body in (("/monitoring/level", {"severity": 10}), ("/monitoring/base", {}),
                        ("/monitors", {"monitors": [{**evse1_power, "type": "Upper",
                                                     "value": 1, "severity": 1}]}),
@@ -256,7 +256,7 @@ async def test_display_messages(app: App, api: Api, station: Starter) -> None:
     status, answer = await api.post("/charge-points/CP1/display-messages", {
         "id": 4, "content": "<b>hi</b>", "format": "HTML"})
     assert (status, answer["detail"]["status"]) == (409, "NotSupportedMessageFormat")
-    listed = await api.get("/charge-points/CP1/display-messages")
+    listed = await api.items("/charge-points/CP1/display-messages")
     assert [(m["message_id"], m["content"], m["evse_id"]) for m in listed] == [
         (1, "Welcome 1", 1), (2, "Welcome 2", 1), (3, "Welcome 3", 1)]
 
@@ -265,14 +265,14 @@ async def test_display_messages(app: App, api: Api, station: Starter) -> None:
     status, answer = await api.post("/charge-points/CP1/display-messages/report", {})
     assert status == 200
     assert (await _complete(api, answer["detail"]["request_id"]))["parts"] == 2
-    listed = await api.get("/charge-points/CP1/display-messages")
+    listed = await api.items("/charge-points/CP1/display-messages")
     assert listed[1]["content"] == "Changed on site"
 
     status, answer = await api.post("/charge-points/CP1/display-messages/2/clear")
     assert status == 200
     status, answer = await api.post("/charge-points/CP1/display-messages/2/clear")
     assert (status, answer["detail"]["status"]) == (409, "Unknown")
-    assert [m["message_id"] for m in await api.get("/charge-points/CP1/display-messages")] == [1, 3]
+    assert [m["message_id"] for m in await api.items("/charge-points/CP1/display-messages")] == [1, 3]
     status, answer = await api.post("/charge-points/CP1/display-messages/report",
                                     {"priority": "AlwaysFront"})
     assert (status, answer["detail"]["status"]) == (409, "Unknown")
@@ -323,7 +323,7 @@ async def test_a_16_charger_has_no_device_model(app: App, api: Api, station: Sta
         assert (status, answer["outcome"]) == (409, "not_supported"), (path, answer)
     assert len(sim.calls) == calls  # nothing reached the charger
     # Nothing waits for an answer that cannot come.
-    assert await api.get("/charge-points/CP16/device-model/requests") == []
+    assert await api.items("/charge-points/CP16/device-model/requests") == []
 
 
 async def test_offline_and_unknown_chargers(app: App, api: Api) -> None:
@@ -331,7 +331,7 @@ async def test_offline_and_unknown_chargers(app: App, api: Api) -> None:
     status, answer = await api.post("/charge-points/CP1/device-model/report",
                                     {"base": "SummaryInventory"})
     assert (status, answer) == (503, {"outcome": "offline", "detail": {}})
-    assert await api.get("/charge-points/CP1/device-model/requests") == []
+    assert await api.items("/charge-points/CP1/device-model/requests") == []
     status, answer = await api.post("/charge-points/NOPE/device-model/report",
                                     {"base": "SummaryInventory"})
     assert (status, answer["outcome"]) == (404, "not_found")
@@ -361,7 +361,7 @@ async def test_through_the_node_holding_the_charger(make_app: AppFactory,
             return
         assert (status, answer["outcome"]) == (200, "accepted"), answer
         await _complete(api, answer["detail"]["request_id"])
-        states = await api.get("/charge-points/CP1/device-model?variable=AvailabilityState")
+        states = await api.items("/charge-points/CP1/device-model?variable=AvailabilityState")
         assert len(states) == 3  # the station, its EVSE and its connector
     finally:
         await api.http.close()
@@ -448,7 +448,7 @@ async def test_a_late_slow_or_vanishing_charger(make_app: AppFactory) -> None:
             assert json.loads(await ws.recv()) == [3, "n0", {}]
         found = await _request(api, second)
         assert (found["status"], found["parts"]) == ("receiving", 1)
-        inventory = await api.get("/charge-points/CP1/device-model")
+        inventory = await api.items("/charge-points/CP1/device-model")
         assert [v["variable"] for v in inventory] == ["Only"]  # a new full inventory replaces
         # A report nobody asked for (its request unknown here) is kept too.
         async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
@@ -527,15 +527,15 @@ async def test_charger_messages_at_the_edges_are_answered(app: App, api: Api) ->
         for number, (action, payload) in enumerate(EDGES):
             await ws.send(json.dumps([2, f"e{number}", action, payload]))
             assert json.loads(await ws.recv()) == [3, f"e{number}", {}], action
-    events = await api.get("/charge-points/CP1/device-events")
+    events = await api.items("/charge-points/CP1/device-events")
     assert [(e["event_id"], e["component_instance"], e["connector_id"], e["cleared"],
              e["occurred_at"]) for e in events] == [
         (2**40, "rear", 3, True, "2026-12-03T10:00:00.123Z")]
-    fan = await api.get("/charge-points/CP1/device-model?component=Fan")
+    fan = await api.items("/charge-points/CP1/device-model?component=Fan")
     assert fan[0]["attributes"] == [{"type": "Actual", "value": "x" * 2500}]
-    assert [r["status"] for r in await api.get("/charge-points/CP1/device-model/requests")] == [
+    assert [r["status"] for r in await api.items("/charge-points/CP1/device-model/requests")] == [
         "complete", "complete", "complete", "complete", "receiving", "complete"]
-    messages = await api.get("/charge-points/CP1/display-messages")
+    messages = await api.items("/charge-points/CP1/display-messages")
     assert [(m["message_id"], m["format"]) for m in messages] == [(2**40, "URI")]
 
 

@@ -51,7 +51,7 @@ async def test_firmware_update_installs(app: App, api: Api, sims: SimFactory) ->
         assert sent["location"] == FIRMWARE and "retrieveDate" in sent
     else:
         assert sent["requestId"] == job["id"] and sent["firmware"]["location"] == FIRMWARE
-    listed = await api.get("/charge-points/CP1/jobs?kind=firmware")
+    listed = await api.items("/charge-points/CP1/jobs?kind=firmware")
     assert [j["id"] for j in listed] == [job["id"]]
 
 
@@ -284,7 +284,7 @@ async def test_bad_requests(app: App, api: Api) -> None:
     for path, body, code, reason in cases:
         status, answer = await api.post(path, body)
         assert status == code and reason in answer["error"], (path, body, answer)
-    assert await api.get("/jobs") == []
+    assert await api.items("/jobs") == []
     status, answer = await api.request("GET", "/jobs/abc")
     assert status == 400
     status, answer = await api.request("GET", "/jobs/99")

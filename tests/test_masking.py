@@ -130,7 +130,7 @@ async def test_new_password_reaches_the_charger_and_shows_nowhere(
         status, answer = await api.request("GET", f"/charge-points/CP1/configuration?key={key}")
     assert status == 200 and MASK in json.dumps(answer), answer
     assert "second-password-456" not in json.dumps(answer) + json.dumps(logs, default=str)
-    frames: list[dict[str, Any]] = await api.get("/charge-points/CP1/messages")
+    frames: list[dict[str, Any]] = await api.items("/charge-points/CP1/messages")
     assert any(MASK in f["frame"] for f in frames if f["direction"] == "out")
     assert any(MASK in f["frame"] for f in frames if f["direction"] == "in")
     assert not any("second-password-456" in f["frame"] for f in frames)

@@ -142,12 +142,12 @@ async def test_security_events_of_both_versions_in_the_admin_api(app: App, api: 
                 else "TamperDetectionActivated",
                 "timestamp": "2026-11-23T10:00:00Z", "techInfo": charge_point_id}])
             assert reply == [3, "s1", {}]
-    events = await api.get("/security-events")
+    events = await api.items("/security-events")
     assert [(e["charge_point_id"], e["type"], e["techInfo"]) for e in events] == [
         ("CP201", "TamperDetectionActivated", "CP201"),
         ("CP16", "InvalidCentralSystemCertificate", "CP16"),
     ]
-    assert [e["type"] for e in await api.get("/security-events?charge_point=CP16")] == [
+    assert [e["type"] for e in await api.items("/security-events?charge_point=CP16")] == [
         "InvalidCentralSystemCertificate"]
 
 

@@ -81,7 +81,7 @@ async def test_outage_then_every_message_once_in_order(
         await sim.set_status(2, "Faulted")
 
         async def waiting_with_error() -> bool:
-            pending = await api.get("/outbox?partner=hubject&status=pending")
+            pending = await api.items("/outbox?partner=hubject&status=pending")
             # the oldest is retried; the one behind it waits its turn (order per EVSE and session)
             return len(pending) == 2 and [m["last_error"] for m in pending] == [None, "HTTP 503"]
         await eventually(waiting_with_error)
@@ -93,7 +93,7 @@ async def test_outage_then_every_message_once_in_order(
         assert [rec["EvseID"] + "=" + rec["EvseStatus"] for r in after
                 for rec in r.body["OperatorEvseStatus"]["EvseStatusRecord"]] == \
             ["DE*ABC*E0001*1=Available", "DE*ABC*E0001*2=OutOfService"]
-        delivered = await api.get("/outbox?partner=hubject&status=delivered")
+        delivered = await api.items("/outbox?partner=hubject&status=delivered")
         assert len(delivered) == len(hubject.accepted(STATUS))  # each delivered exactly once
     finally:
         await sim.stop()
@@ -132,7 +132,7 @@ async def test_refusal_is_kept_as_failed_and_can_be_retried(
         assert await app.oicp.push_all_statuses() == 1
 
         async def failed() -> list[Any]:
-            return list(await api.get("/outbox?status=failed"))
+            return list(await api.items("/outbox?status=failed"))
         [message] = await eventually(failed)
         assert message["last_error"].startswith("018") and message["attempts"] == 1
         assert message["operation"] == "PushEvseStatus" and message["body"]["ActionType"] == "fullLoad"
@@ -140,7 +140,7 @@ async def test_refusal_is_kept_as_failed_and_can_be_retried(
         status, answer = await api.post(f"/outbox/{message['id']}/retry")
         assert status == 200
         await eventually(lambda: _async(len(hubject.accepted(STATUS)) == 1))
-        assert (await api.get("/outbox?status=failed")) == []
+        assert (await api.items("/outbox?status=failed")) == []
         assert (await api.post("/outbox/999999/retry"))[0] == 404
     finally:
         await api.http.close()

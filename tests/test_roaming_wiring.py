@@ -19,7 +19,7 @@ async def test_console_lists_an_ocpi_partner(make_app: AppFactory, emsp: Simulat
                                                      parties=parties_of(emsp))
     api = await api_for(app)
 
-    [party] = [p for p in await api.get("/partners") if p["kind"] == "ocpi"]
+    [party] = [p for p in await api.items("/partners") if p["kind"] == "ocpi"]
     # By its business name (its credentials say it), not the name it was registered by.
     assert party["partner"] == partner.outbox_name and party["name"] == "Simulated eMSP"
     assert party["registration"] == "registered" and party["versions_url"] == emsp.versions_url

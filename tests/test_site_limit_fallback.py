@@ -130,7 +130,7 @@ async def test_no_limit_no_profile(app: App, api: Api, sims: SimFactory) -> None
 async def _recorded(api: Api) -> list[tuple[Any, ...]]:
     return [(p["evse"], p["status"], p["profile"]["id"], p["profile"]["purpose"],
              p["profile"]["periods"])
-            for p in await api.get("/charge-points/CP1/charging-profiles")]
+            for p in await api.items("/charge-points/CP1/charging-profiles")]
 
 
 def _profile_calls(sim: SimulatedChargePoint) -> int:
@@ -147,7 +147,7 @@ async def _true(value: bool) -> bool:
 
 async def _no_fallback_recorded(api: Api) -> bool:
     return all(p["profile"]["id"] != FALLBACK_PROFILE_ID
-               for p in await api.get("/charge-points/CP1/charging-profiles"))
+               for p in await api.items("/charge-points/CP1/charging-profiles"))
 
 
 async def test_a_change_on_one_node_reaches_a_charger_on_another(make_app: AppFactory,

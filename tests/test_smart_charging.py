@@ -46,7 +46,7 @@ async def test_set_list_clear_and_composite(app: App, api: Api, sims: SimFactory
         2, "TxDefault", 0, (0, 32.0), (600, 10.0))})
     assert (status, answer["outcome"]) == (200, "accepted"), answer
     assert set(sim.profiles.held) == {1, 2}
-    listed = await api.get(BASE)
+    listed = await api.items(BASE)
     assert [(p["evse"], p["status"], p["profile"]["id"]) for p in listed] == [
         (0, "Accepted", 1), (1, "Accepted", 2)]
 
@@ -61,18 +61,18 @@ async def test_set_list_clear_and_composite(app: App, api: Api, sims: SimFactory
         3, "TxDefault", 0, (0, 16.0))})
     assert status == 200, answer
     assert set(sim.profiles.held) == {1, 3}
-    assert [p["profile"]["id"] for p in await api.get(BASE + "?evse=1")] == [3]
+    assert [p["profile"]["id"] for p in await api.items(BASE + "?evse=1")] == [3]
 
     # Cleared by purpose: only those go.
     status, answer = await api.post(BASE + "/clear", {"purpose": "ChargePointMax"})
     assert (status, answer["outcome"], answer["detail"]["forgotten"]) == (200, "accepted", 1)
     assert set(sim.profiles.held) == {3}
-    assert [p["profile"]["id"] for p in await api.get(BASE)] == [3]
+    assert [p["profile"]["id"] for p in await api.items(BASE)] == [3]
     # Nothing matches on the charger: it says Unknown.
     status, answer = await api.post(BASE + "/clear", {"id": 99})
     assert (status, answer["outcome"], answer["detail"]["status"]) == (409, "rejected", "Unknown")
     status, answer = await api.post(BASE + "/clear")
-    assert status == 200 and not sim.profiles.held and await api.get(BASE) == []
+    assert status == 200 and not sim.profiles.held and await api.items(BASE) == []
 
 
 async def test_charger_rejects(app: App, api: Api, sims: SimFactory) -> None:
@@ -84,7 +84,7 @@ async def test_charger_rejects(app: App, api: Api, sims: SimFactory) -> None:
         status, answer = await api.post(BASE, {"evse": evse, "profile": profile})
         assert (status, answer["outcome"]) == (409, "rejected"), answer
     assert not sim.profiles.held
-    assert {p["status"] for p in await api.get(BASE)} == {"Rejected"}
+    assert {p["status"] for p in await api.items(BASE)} == {"Rejected"}
     status, answer = await api.request("GET", "/charge-points/CP1/composite-schedule?evse=9")
     assert (status, answer["outcome"]) == (409, "rejected"), answer
 
@@ -104,7 +104,7 @@ async def test_firmware_without_smart_charging(app: App, api: Api, sims: SimFact
     await _online(app, sims, smart_charging=False)
     status, answer = await api.post(BASE, {"profile": _profile(1, "ChargePointMax", 0, (0, 1.0))})
     assert (status, answer["outcome"]) == (502, "failed"), answer
-    assert await api.get(BASE) == []
+    assert await api.items(BASE) == []
 
 
 async def test_offline_and_unknown(app: App, api: Api) -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from csms.storage.paging import fetch_page
 from csms.storage.store import Executor, Row
 
 if TYPE_CHECKING:  # the domain's types; the domain imports this module
@@ -60,11 +61,17 @@ async def request_part(db: Executor, charge_point_id: str, request_id: int, kind
 
 async def list_requests(db: Executor, charge_point_id: str, kind: str | None,
                         limit: int) -> list[Row]:
-    return await db.fetch(
-        """SELECT request_id, kind, status, parts, requested_at, completed_at
-           FROM device_requests WHERE charge_point_id = $1 AND ($2::text IS NULL OR kind = $2)
-           ORDER BY requested_at DESC, request_id DESC LIMIT $3""",
-        charge_point_id, kind, limit)
+    return await db.fetch(f"{_REQUESTS} LIMIT $3", charge_point_id, kind, limit)
+
+
+_REQUESTS = """SELECT request_id, kind, status, parts, requested_at, completed_at
+    FROM device_requests WHERE charge_point_id = $1 AND ($2::text IS NULL OR kind = $2)
+    ORDER BY requested_at DESC, request_id DESC"""
+
+
+async def page_requests(pool: asyncpg.Pool, charge_point_id: str, kind: str | None, limit: int,
+                        offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _REQUESTS, (charge_point_id, kind), limit, offset)
 
 
 async def get_request(db: Executor, charge_point_id: str, request_id: int) -> Row | None:
@@ -120,12 +127,21 @@ async def set_attribute_value(pool: asyncpg.Pool, charge_point_id: str, address:
 
 async def list_variables(db: Executor, charge_point_id: str, component: str | None,
                          variable: str | None, evse_id: int | None, limit: int) -> list[Row]:
-    return await db.fetch(
-        f"""SELECT {_KEY}, attributes, characteristics, updated_at FROM device_variables
-            WHERE charge_point_id = $1 AND ($2::text IS NULL OR component = $2)
-              AND ($3::text IS NULL OR variable = $3) AND ($4::int IS NULL OR evse_id = $4)
-            ORDER BY {_KEY} LIMIT $5""",
-        charge_point_id, component, variable, evse_id, limit)
+    return await db.fetch(f"{_VARIABLES} LIMIT $5", charge_point_id, component, variable,
+                          evse_id, limit)
+
+
+_VARIABLES = f"""SELECT {_KEY}, attributes, characteristics, updated_at FROM device_variables
+    WHERE charge_point_id = $1 AND ($2::text IS NULL OR component = $2)
+      AND ($3::text IS NULL OR variable = $3) AND ($4::int IS NULL OR evse_id = $4)
+    ORDER BY {_KEY}"""
+
+
+async def page_variables(pool: asyncpg.Pool, charge_point_id: str, component: str | None,
+                         variable: str | None, evse_id: int | None, limit: int,
+                         offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _VARIABLES, (charge_point_id, component, variable, evse_id),
+                            limit, offset)
 
 
 # --- monitors ------------------------------------------------------------------------------
@@ -175,11 +191,18 @@ async def add_events(db: Executor, charge_point_id: str, events: list[Event]) ->
 
 async def list_events(db: Executor, charge_point_id: str, component: str | None,
                       limit: int) -> list[Row]:
-    return await db.fetch(
-        f"""SELECT event_id, occurred_at, trigger, notification_type, {_KEY}, actual_value,
-                   cleared, details, received_at
-            FROM device_events WHERE charge_point_id = $1 AND ($2::text IS NULL OR component = $2)
-            ORDER BY occurred_at DESC, id DESC LIMIT $3""", charge_point_id, component, limit)
+    return await db.fetch(f"{_EVENTS} LIMIT $3", charge_point_id, component, limit)
+
+
+_EVENTS = f"""SELECT event_id, occurred_at, trigger, notification_type, {_KEY}, actual_value,
+           cleared, details, received_at
+    FROM device_events WHERE charge_point_id = $1 AND ($2::text IS NULL OR component = $2)
+    ORDER BY occurred_at DESC, id DESC"""
+
+
+async def page_events(pool: asyncpg.Pool, charge_point_id: str, component: str | None,
+                      limit: int, offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _EVENTS, (charge_point_id, component), limit, offset)
 
 
 # --- display messages ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from csms.storage.paging import fetch_page
 from csms.storage.store import Executor
 
 # States in which a job is with the charger: it holds one of its rollout's slots.
@@ -38,12 +39,20 @@ async def get_job(db: Executor, job_id: int) -> asyncpg.Record | None:
 
 async def list_jobs(db: Executor, charge_point_id: str | None = None, kind: str | None = None,
                     rollout_id: int | None = None, limit: int = 100) -> list[asyncpg.Record]:
-    return await db.fetch(  # type: ignore[no-any-return]
-        """SELECT * FROM charger_jobs
-           WHERE ($1::text IS NULL OR charge_point_id = $1) AND ($2::text IS NULL OR kind = $2)
-             AND ($3::bigint IS NULL OR rollout_id = $3)
-           ORDER BY id DESC LIMIT $4""",
-        charge_point_id, kind, rollout_id, limit)
+    return await db.fetch(f"{_JOBS} LIMIT $4",  # type: ignore[no-any-return]
+                          charge_point_id, kind, rollout_id, limit)
+
+
+_JOBS = """SELECT * FROM charger_jobs
+    WHERE ($1::text IS NULL OR charge_point_id = $1) AND ($2::text IS NULL OR kind = $2)
+      AND ($3::bigint IS NULL OR rollout_id = $3)
+    ORDER BY id DESC"""
+
+
+async def page_jobs(pool: asyncpg.Pool, charge_point_id: str | None, kind: str | None,
+                    rollout_id: int | None, limit: int,
+                    offset: int) -> tuple[list[asyncpg.Record], int]:
+    return await fetch_page(pool, _JOBS, (charge_point_id, kind, rollout_id), limit, offset)
 
 
 async def get_rollout(db: Executor, rollout_id: int) -> asyncpg.Record | None:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from csms.storage.paging import fetch_page
+
 CHANNEL = "outbox"  # notified when a partner's messages are due
 
 
@@ -16,14 +18,19 @@ STATES = ("pending", "delivered", "failed")  # an outbox message's delivery stat
 async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | None,
                         status: str | None, limit: int | None = 100,
                         operation: str | None = None) -> list[asyncpg.Record]:
-    return await db.fetch(
-        """SELECT id, partner, operation, path, status, attempts, next_attempt_at, last_error,
-                  created_at, delivered_at, body
-           FROM outbox WHERE ($1::text IS NULL OR partner = $1) AND ($2::text IS NULL OR status = $2)
-             AND ($4::text IS NULL OR operation = $4)
-           ORDER BY id DESC LIMIT $3""",
-        partner, status, limit, operation,
-    )
+    return await db.fetch(f"{_MESSAGES} LIMIT $4", partner, status, operation, limit)
+
+
+_MESSAGES = """SELECT id, partner, operation, path, status, attempts, next_attempt_at, last_error,
+           created_at, delivered_at, body
+    FROM outbox WHERE ($1::text IS NULL OR partner = $1) AND ($2::text IS NULL OR status = $2)
+      AND ($3::text IS NULL OR operation = $3)
+    ORDER BY id DESC"""
+
+
+async def page_messages(pool: asyncpg.Pool, partner: str | None, status: str | None, limit: int,
+                        offset: int) -> tuple[list[asyncpg.Record], int]:
+    return await fetch_page(pool, _MESSAGES, (partner, status, None), limit, offset)
 
 
 @dataclass(frozen=True)

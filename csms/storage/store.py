@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from csms.domain.model import ENERGY_REGISTER, MeterSample
+from csms.storage.paging import fetch_page
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 Row: TypeAlias = asyncpg.Record
@@ -48,6 +49,11 @@ async def get_charge_point(db: Executor, charge_point_id: str) -> Row | None:
 
 async def list_charge_points(db: Executor) -> list[Row]:
     return await db.fetch("SELECT * FROM charge_points ORDER BY id")
+
+
+async def page_charge_points(pool: asyncpg.Pool, limit: int,
+                             offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, "SELECT * FROM charge_points ORDER BY id", (), limit, offset)
 
 
 async def set_connected(db: Executor, connections: list[tuple[str, str]],
@@ -337,6 +343,13 @@ async def list_tokens(db: Executor, limit: int, offset: int, own: bool = False,
     )
 
 
+_TOKENS = "SELECT * FROM tokens ORDER BY uid, country_code, party_id"
+
+
+async def page_tokens(pool: asyncpg.Pool, limit: int, offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _TOKENS, (), limit, offset)
+
+
 async def set_own_token_status(db: Executor, uid: str, status: str) -> Row | None:
     """Our own token with this UID (None: we hold none); partners' copies are theirs to set."""
     return await db.fetchrow(
@@ -551,6 +564,12 @@ async def pending_by_token(db: Executor, charge_point_id: str, token_uid: str,
     )
 
 
+_SESSIONS = f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
+    WHERE ($1::text IS NULL OR s.status = $1) AND ($2::text IS NULL OR s.charge_point_id = $2)
+      AND ($3::int IS NULL OR e.evse_number = $3)
+    ORDER BY s.created_at DESC, s.id"""
+
+
 async def list_sessions(db: Executor, status: str | None, charge_point_id: str | None,
                         evse_number: int | None, limit: int, offset: int,
                         since: datetime | None = None) -> list[Row]:
@@ -564,6 +583,13 @@ async def list_sessions(db: Executor, status: str | None, charge_point_id: str |
             ORDER BY s.created_at DESC, s.id LIMIT $4 OFFSET $5""",
         status, charge_point_id, evse_number, limit, offset, since,
     )
+
+
+async def page_sessions(pool: asyncpg.Pool, status: str | None, charge_point_id: str | None,
+                        evse_number: int | None, limit: int,
+                        offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _SESSIONS, (status, charge_point_id, evse_number), limit,
+                            offset)
 
 
 # --- meter samples and reports ---------------------------------------------------------------
@@ -595,12 +621,17 @@ async def insert_sample_rows(db: Executor, rows: list[SampleRow]) -> None:
     )
 
 
+_SAMPLES = """SELECT sampled_at, measurand, value, unit, context, phase, location
+    FROM meter_samples WHERE session_id = $1 ORDER BY sampled_at, id"""
+
+
 async def list_samples(db: Executor, session_id: str) -> list[Row]:
-    return await db.fetch(
-        """SELECT sampled_at, measurand, value, unit, context, phase, location FROM meter_samples
-           WHERE session_id = $1 ORDER BY sampled_at, id""",
-        session_id,
-    )
+    return await db.fetch(_SAMPLES, session_id)
+
+
+async def page_samples(pool: asyncpg.Pool, session_id: str, limit: int,
+                       offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _SAMPLES, (session_id,), limit, offset)
 
 
 async def insert_report(db: Executor, charge_point_id: str, kind: str,
@@ -611,26 +642,35 @@ async def insert_report(db: Executor, charge_point_id: str, kind: str,
     )
 
 
+_REPORTS = """SELECT kind, payload, received_at FROM charge_point_reports
+    WHERE charge_point_id = $1 AND ($2::text IS NULL OR kind = $2)
+    ORDER BY received_at DESC, id DESC"""
+
+
 async def list_reports(db: Executor, charge_point_id: str, kind: str | None,
                        limit: int) -> list[Row]:
-    return await db.fetch(
-        """SELECT kind, payload, received_at FROM charge_point_reports
-           WHERE charge_point_id = $1 AND ($2::text IS NULL OR kind = $2)
-           ORDER BY received_at DESC, id DESC LIMIT $3""",
-        charge_point_id, kind, limit,
-    )
+    return await db.fetch(f"{_REPORTS} LIMIT $3", charge_point_id, kind, limit)
 
 
-async def list_security_events(db: Executor, charge_point_id: str | None,
-                               limit: int) -> list[Row]:
+async def page_reports(pool: asyncpg.Pool, charge_point_id: str, kind: str | None, limit: int,
+                       offset: int) -> tuple[list[Row], int]:
+    return await fetch_page(pool, _REPORTS, (charge_point_id, kind), limit, offset)
+
+
+_SECURITY_EVENTS = """SELECT charge_point_id, payload, received_at FROM charge_point_reports
+    WHERE kind = 'SecurityEventNotification' AND ($1::text IS NULL OR charge_point_id = $1)
+    ORDER BY received_at DESC, id DESC"""
+
+
+async def page_security_events(pool: asyncpg.Pool, charge_point_id: str | None, limit: int,
+                               offset: int) -> tuple[list[Row], int]:
     """SecurityEventNotifications of one charger or all, newest first."""
-    return await db.fetch(
-        """SELECT charge_point_id, payload, received_at FROM charge_point_reports
-           WHERE kind = 'SecurityEventNotification'
-             AND ($1::text IS NULL OR charge_point_id = $1)
-           ORDER BY received_at DESC, id DESC LIMIT $2""",
-        charge_point_id, limit,
-    )
+    return await fetch_page(pool, _SECURITY_EVENTS, (charge_point_id,), limit, offset)
+
+
+async def recent_security_events(db: Executor, limit: int) -> list[Row]:
+    """Every charger's latest SecurityEventNotifications, newest first."""
+    return await db.fetch(f"{_SECURITY_EVENTS} LIMIT $2", None, limit)
 
 
 async def session_by_roaming_id(db: Executor, protocol: str, session_id: str) -> Row | None:

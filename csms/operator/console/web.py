@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from csms.ocpp.messages import MessageLog, message_log
+from csms.ocpp.messages import RING_SIZE, MessageLog, message_log
 from csms.ocpp.translations.meter import format_timestamp
 from csms.operator.console.csrf import https
 from csms.operator.console.feed import ConsoleFeed, frame_json
@@ -24,11 +24,11 @@ from csms.operator.http.api import (
     BadRequest,
     body,
     field,
-    query_int,
     record,
     too_many_attempts,
 )
 from csms.operator.http.auditing import AUDIT_ACTOR, AUDIT_PARAMETERS
+from csms.operator.http.paging import answer, page_of, sliced
 from csms.operator.roaming import Roaming
 from csms.operator.roaming_errors import in_words
 from csms.security.credentials import Busy, hash_password
@@ -182,17 +182,20 @@ class Console:
     async def charger_messages(self, request: web.Request) -> web.Response:
         """The charger's latest OCPP frames this node saw (a small ring shared by all chargers)."""
         charge_point_id = request.match_info["cp"]
-        limit = query_int(request, "limit", 200, 1, 2000)
-        assert limit is not None
+        page = page_of(request)
         if await store.get_charge_point(self.pool, charge_point_id) is None:
             raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id!r}")
-        return web.json_response([frame_json(entry) for entry in
-                                  self.messages.recent(charge_point_id, limit)])
+        # Oldest first; the page counts back from the newest (offset 0: the latest frames).
+        frames = self.messages.recent(charge_point_id, RING_SIZE)  # all it still holds
+        end = max(0, len(frames) - page.offset)
+        return web.json_response(answer([frame_json(entry) for entry in
+                                         frames[max(0, end - page.limit):end]], len(frames), page))
 
     # --- roaming -------------------------------------------------------------------------------
 
     async def partners(self, request: web.Request) -> web.Response:
         """Hubject and each OCPI party: registration, delivery state, outbox counts, last pushes."""
+        page = page_of(request)
         partners: list[dict[str, Any]] = []
         hubject = self.roaming.hubject
         if self.oicp_enabled or await outbox.has_messages(self.pool, hubject):
@@ -219,7 +222,7 @@ class Console:
                 if partner.get(key):
                     partner[key]["error_words"] = in_words(partner[key].get("last_error"),
                                                            partner["name"])
-        return web.json_response(partners)
+        return web.json_response(sliced(partners, page))
 
     async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:
         pushes = self.roaming.pushes[kind]

@@ -54,6 +54,7 @@ from csms.operator.http.auditing import (
 )
 from csms.operator.http.json_bodies import BadJson, json_body
 from csms.operator.http.openapi import openapi_document
+from csms.operator.http.paging import answer, page_of, sliced
 from csms.operator.roaming_errors import in_words
 from csms.security.clients import client_address, client_key, networks
 from csms.security.credentials import PasswordCheck
@@ -434,14 +435,15 @@ class AdminApi:
         return reply(openapi_document())
 
     async def list_charge_points(self, request: web.Request) -> web.Response:
-        rows = await store.list_charge_points(self.pool)
+        page = page_of(request)
+        rows, total = await store.page_charge_points(self.pool, page.limit, page.offset)
         # Each charger's EVSE statuses in one query, for a fleet overview (the console's list).
         evses: dict[str, list[dict[str, Any]]] = {}
         for evse in await store.evse_statuses(self.pool):
             evses.setdefault(evse["charge_point_id"], []).append(
                 record(evse, drop=("charge_point_id",)))
-        return reply([{**record(row, drop=("password_hash",)), "evses": evses.get(row["id"], [])}
-                      for row in rows])
+        return reply(answer([{**record(row, drop=("password_hash",)),
+                              "evses": evses.get(row["id"], [])} for row in rows], total, page))
 
     async def add_charge_point(self, request: web.Request) -> web.Response:
         data = await body(request)
@@ -492,24 +494,24 @@ class AdminApi:
 
     async def list_evses(self, request: web.Request) -> web.Response:
         charge_point_id = request.match_info["cp"]
+        page = page_of(request)
         await self._charge_point(charge_point_id)
-        return reply(await self._evses(charge_point_id))
+        return reply(sliced(await self._evses(charge_point_id), page))
 
     async def list_reports(self, request: web.Request) -> web.Response:
         charge_point_id = request.match_info["cp"]
-        limit = query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        rows = await store.list_reports(self.pool, charge_point_id, request.query.get("kind"),
-                                        limit)
-        return reply([record(row) for row in rows])
+        page = page_of(request)
+        rows, total = await store.page_reports(self.pool, charge_point_id,
+                                               request.query.get("kind"), page.limit, page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     async def list_security_events(self, request: web.Request) -> web.Response:
-        limit = query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        rows = await store.list_security_events(self.pool, request.query.get("charge_point"),
-                                                limit)
-        return reply([{**row["payload"], "charge_point_id": row["charge_point_id"],
-                       "received_at": _plain(row["received_at"])} for row in rows])
+        page = page_of(request)
+        rows, total = await store.page_security_events(
+            self.pool, request.query.get("charge_point"), page.limit, page.offset)
+        return reply(answer([{**row["payload"], "charge_point_id": row["charge_point_id"],
+                              "received_at": _plain(row["received_at"])} for row in rows],
+                            total, page))
 
     # --- commands ------------------------------------------------------------------------
 
@@ -609,14 +611,13 @@ class AdminApi:
         status = request.query.get("status")
         if status is not None and status not in {s.value for s in SessionStatus}:
             raise BadRequest(f"unknown status {status!r}")
-        limit = query_int(request, "limit", 50, 1, 500)
-        offset = query_int(request, "offset", 0, 0, 10**9)
-        assert limit is not None and offset is not None
+        page = page_of(request)
+        evse = query_int(request, "evse", None, 1, 10**6)
         await self.commands.sessions.expire_pending()  # nobody sees a stale "pending"
-        rows = await store.list_sessions(self.pool, status, request.query.get("charge_point"),
-                                         query_int(request, "evse", None, 1, 10**6),
-                                         limit, offset)
-        return reply({"items": await self._with_energy(rows), "limit": limit, "offset": offset})
+        rows, total = await store.page_sessions(self.pool, status,
+                                                request.query.get("charge_point"), evse,
+                                                page.limit, page.offset)
+        return reply(answer(await self._with_energy(rows), total, page))
 
     async def get_session(self, request: web.Request) -> web.Response:
         await self.commands.sessions.expire_pending()
@@ -638,8 +639,10 @@ class AdminApi:
         return items
 
     async def session_meter_values(self, request: web.Request) -> web.Response:
-        rows = await store.list_samples(self.pool, self._session_id(request))
-        return reply([record(row) for row in rows])
+        page = page_of(request)
+        rows, total = await store.page_samples(self.pool, self._session_id(request), page.limit,
+                                               page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     async def stop_session(self, request: web.Request) -> web.Response:
         return command_reply(await self.commands.stop_session(self._session_id(request)))
@@ -656,10 +659,9 @@ class AdminApi:
     # --- tokens ----------------------------------------------------------------------------
 
     async def list_tokens(self, request: web.Request) -> web.Response:
-        limit = query_int(request, "limit", 100, 1, 1000)
-        offset = query_int(request, "offset", 0, 0, 10**9)
-        assert limit is not None and offset is not None
-        return reply([record(row) for row in await store.list_tokens(self.pool, limit, offset)])
+        page = page_of(request)
+        rows, total = await store.page_tokens(self.pool, page.limit, page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     async def add_token(self, request: web.Request) -> web.Response:
         data = await body(request)
@@ -707,12 +709,12 @@ class AdminApi:
         status = request.query.get("status")
         if status not in (None, "pending", "delivered", "failed"):
             raise BadRequest("'status' is pending, delivered or failed")
-        limit = query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        rows = await outbox.list_messages(self.pool, request.query.get("partner"), status, limit)
+        page = page_of(request)
+        rows, total = await outbox.page_messages(self.pool, request.query.get("partner"), status,
+                                                 page.limit, page.offset)
         # The error in words beside the text stored (csms/operator/roaming_errors.py).
-        return reply([{**record(row), "error_words": in_words(row["last_error"], "the partner")}
-                      for row in rows])
+        return reply(answer([{**record(row), "error_words": in_words(row["last_error"], "the partner")}
+                             for row in rows], total, page))
 
     async def retry_outbox(self, request: web.Request) -> web.Response:
         try:

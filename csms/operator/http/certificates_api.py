@@ -9,6 +9,7 @@ from aiohttp import web
 
 from csms.domain.fleet.certificates import CertificateUse, parse_use
 from csms.operator.http.api import PREFIX, BadRequest, body, command_reply, field, record, reply
+from csms.operator.http.paging import page_of, sliced
 from csms.storage import certificate_store, store
 
 if TYPE_CHECKING:
@@ -46,10 +47,11 @@ def routes(api: AdminApi) -> None:
     async def installed(request: web.Request) -> web.Response:
         """As the charger last reported or accepted them: no call to the charger."""
         charge_point_id = request.match_info["cp"]
+        page = page_of(request)
         if await store.get_charge_point(api.pool, charge_point_id) is None:
             raise web.HTTPNotFound(reason=f"unknown charge point {charge_point_id!r}")
         rows = await certificate_store.list_installed(api.pool, charge_point_id)
-        return reply([record(row) for row in rows])
+        return reply(sliced([record(row) for row in rows], page))
 
     async def install(request: web.Request) -> web.Response:
         data = await body(request)

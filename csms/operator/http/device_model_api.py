@@ -9,6 +9,7 @@ from aiohttp import web
 
 from csms.domain.fleet import device_model as dm
 from csms.operator.http import api as admin
+from csms.operator.http.paging import answer, page_of, sliced
 from csms.storage import device_store
 
 if TYPE_CHECKING:
@@ -61,14 +62,14 @@ class DeviceModelRoutes:
     async def inventory(self, request: web.Request) -> web.Response:
         charge_point_id = await self._known(request)
         evse = admin.query_int(request, "evse", None, 0, 2**31 - 1)
-        limit = admin.query_int(request, "limit", 1000, 1, 10000)
-        assert limit is not None
-        rows = await device_store.list_variables(self.pool, charge_point_id,
-                                                 request.query.get("component"),
-                                                 request.query.get("variable"), evse, limit)
-        return admin.reply([{**_address(r), "attributes": r["attributes"],
-                             "characteristics": r["characteristics"],
-                             "updated_at": admin._plain(r["updated_at"])} for r in rows])
+        page = page_of(request)
+        rows, total = await device_store.page_variables(
+            self.pool, charge_point_id, request.query.get("component"),
+            request.query.get("variable"), evse, page.limit, page.offset)
+        return admin.reply(answer([{**_address(r), "attributes": r["attributes"],
+                                    "characteristics": r["characteristics"],
+                                    "updated_at": admin._plain(r["updated_at"])} for r in rows],
+                                  total, page))
 
     async def request_report(self, request: web.Request) -> web.Response:
         data = await admin.body(request)
@@ -85,11 +86,11 @@ class DeviceModelRoutes:
 
     async def requests(self, request: web.Request) -> web.Response:
         charge_point_id = await self._known(request)
-        limit = admin.query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        rows = await device_store.list_requests(self.pool, charge_point_id,
-                                                request.query.get("kind"), limit)
-        return admin.reply([admin.record(r) for r in rows])
+        page = page_of(request)
+        rows, total = await device_store.page_requests(self.pool, charge_point_id,
+                                                       request.query.get("kind"), page.limit,
+                                                       page.offset)
+        return admin.reply(answer([admin.record(r) for r in rows], total, page))
 
     async def one_request(self, request: web.Request) -> web.Response:
         charge_point_id = await self._known(request)
@@ -132,12 +133,14 @@ class DeviceModelRoutes:
 
     async def monitors(self, request: web.Request) -> web.Response:
         charge_point_id = await self._known(request)
+        page = page_of(request)
         rows = await device_store.list_monitors(self.pool, charge_point_id,
                                                 request.query.get("component"))
-        return admin.reply([{"id": r["monitor_id"], **_address(r), "type": r["type"],
-                             "value": r["value"], "severity": r["severity"],
-                             "transaction": r["transaction"],
-                             "updated_at": admin._plain(r["updated_at"])} for r in rows])
+        return admin.reply(sliced([{"id": r["monitor_id"], **_address(r), "type": r["type"],
+                                    "value": r["value"], "severity": r["severity"],
+                                    "transaction": r["transaction"],
+                                    "updated_at": admin._plain(r["updated_at"])} for r in rows],
+                                  page))
 
     async def set_monitors(self, request: web.Request) -> web.Response:
         monitors = [dm.monitor_request(m) for m in
@@ -172,23 +175,25 @@ class DeviceModelRoutes:
 
     async def events(self, request: web.Request) -> web.Response:
         charge_point_id = await self._known(request)
-        limit = admin.query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        rows = await device_store.list_events(self.pool, charge_point_id,
-                                              request.query.get("component"), limit)
-        return admin.reply([{"event_id": r["event_id"], **_address(r),
-                             "occurred_at": admin._plain(r["occurred_at"]),
-                             "trigger": r["trigger"], "notification_type": r["notification_type"],
-                             "actual_value": r["actual_value"], "cleared": r["cleared"],
-                             **r["details"], "received_at": admin._plain(r["received_at"])}
-                            for r in rows])
+        page = page_of(request)
+        rows, total = await device_store.page_events(self.pool, charge_point_id,
+                                                     request.query.get("component"), page.limit,
+                                                     page.offset)
+        return admin.reply(answer([{"event_id": r["event_id"], **_address(r),
+                                    "occurred_at": admin._plain(r["occurred_at"]),
+                                    "trigger": r["trigger"],
+                                    "notification_type": r["notification_type"],
+                                    "actual_value": r["actual_value"], "cleared": r["cleared"],
+                                    **r["details"], "received_at": admin._plain(r["received_at"])}
+                                   for r in rows], total, page))
 
     # --- display messages and customer information -------------------------------------------
 
     async def display_messages(self, request: web.Request) -> web.Response:
         charge_point_id = await self._known(request)
+        page = page_of(request)
         rows = await device_store.list_display_messages(self.pool, charge_point_id)
-        return admin.reply([admin.record(r) for r in rows])
+        return admin.reply(sliced([admin.record(r) for r in rows], page))
 
     async def set_display_message(self, request: web.Request) -> web.Response:
         message = dm.display_message_request(await admin.body(request))

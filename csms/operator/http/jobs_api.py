@@ -11,7 +11,9 @@ from aiohttp import web
 from csms.domain.fleet.jobs import FirmwareRequest, JobKind, JobService, LogRequest, LogType, OfflinePolicy
 from csms.ocpp.translations.meter import parse_timestamp
 from csms.operator.http.api import PREFIX, AdminApi, BadRequest, body, problem, query_int, record, reply
-from csms.operator.http.openapi import _body, _json, _path_param, _query, _read
+from csms.operator.http.openapi import _body, _json, _list, _path_param, _query, _read
+from csms.operator.http.paging import answer, page_of
+from csms.operator.http.schemas import JOB_KINDS, ref
 from csms.storage import job_store, store
 
 # Where a charger may fetch firmware from or upload its logs to (the charger goes there, not we).
@@ -161,10 +163,12 @@ class JobsApi:
 
     async def charge_point_jobs(self, request: web.Request) -> web.Response:
         charge_point_id = request.match_info["cp"]
+        page, kind = page_of(request), self._kind(request)
         if await store.get_charge_point(self.api.pool, charge_point_id) is None:
             return problem(404, "unknown charge point")
-        rows = await job_store.list_jobs(self.api.pool, charge_point_id, self._kind(request))
-        return reply([record(row) for row in rows])
+        rows, total = await job_store.page_jobs(self.api.pool, charge_point_id, kind, None,
+                                                page.limit, page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     @staticmethod
     def _kind(request: web.Request) -> str | None:
@@ -223,10 +227,11 @@ class JobsApi:
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         rollout = query_int(request, "rollout", None, 1, 2**63 - 1)
-        rows = await job_store.list_jobs(self.api.pool, request.query.get("charge_point"),
-                                         self._kind(request), rollout,
-                                         query_int(request, "limit", 100, 1, 1000) or 100)
-        return reply([record(row) for row in rows])
+        page = page_of(request)
+        rows, total = await job_store.page_jobs(self.api.pool, request.query.get("charge_point"),
+                                                self._kind(request), rollout, page.limit,
+                                                page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     async def get_job(self, request: web.Request) -> web.Response:
         job = await job_store.get_job(self.api.pool, self._id(request))
@@ -236,11 +241,8 @@ class JobsApi:
 def openapi_paths() -> dict[str, Any]:
     """This module's part of the admin API's OpenAPI description."""
     cp = _path_param("cp")
-    kind = _query("kind", enum=[JobKind.FIRMWARE.value, JobKind.LOG.value])
-    job = {"type": "object", "additionalProperties": True, "description":
-           "state: queued, requested, downloading, downloaded, installing, installed, uploading, "
-           "uploaded or failed; last_status: the charger's own word, or why it failed"}
-    listing = {"type": "array", "items": job}
+    job = ref("Job")
+    kind = _query("kind", values=JOB_KINDS)
     moment = {"type": "string", "format": "date-time"}
     count = {"type": "integer", "minimum": 0}
     firmware = {"location": {"type": "string", "maxLength": MAX_LOCATION},
@@ -251,12 +253,12 @@ def openapi_paths() -> dict[str, Any]:
     policy = {"offline_policy": {"type": "string", "enum": ["wait", "fail"]}}
 
     def created(summary: str, params: list[dict[str, Any]], body: dict[str, Any],
-                what: str) -> dict[str, Any]:
+                what: str, schema: dict[str, Any] = job) -> dict[str, Any]:
         return {"summary": summary, "parameters": params, "requestBody": body,
-                "responses": {"201": _json(job, what),
-                              "400": _json({"type": "object"}, "Bad request"),
-                              "401": _json({"type": "object"}, "No or wrong token"),
-                              "404": _json({"type": "object"}, "Unknown charge point")}}
+                "responses": {"201": _json(schema, what),
+                              "400": _json(ref("Error"), "Bad request"),
+                              "401": _json(ref("Error"), "No or wrong token"),
+                              "404": _json(ref("Error"), "Unknown charge point")}}
 
     return {
         "/charge-points/{cp}/firmware": {"post": created(
@@ -269,8 +271,8 @@ def openapi_paths() -> dict[str, Any]:
                    "log_type": {"type": "string", "enum": ["diagnostics", "security"]},
                    "oldest": moment, "latest": moment, "retries": count,
                    "retry_interval": count, **policy}, ["location"]), "The job")},
-        "/charge-points/{cp}/jobs": {"get": _read(
-            "The charger's firmware and log jobs, newest first", listing, [cp, kind])},
+        "/charge-points/{cp}/jobs": {"get": _list(
+            "The charger's firmware and log jobs, newest first", "Job", [cp, kind])},
         "/rollouts": {"post": created(
             "Update many chargers (a list or a site's), at most max_concurrent at once", [],
             _body({"charge_points": {"type": "array", "items": {"type": "string"}},
@@ -278,11 +280,10 @@ def openapi_paths() -> dict[str, Any]:
                    "firmware": {"type": "object", "properties": firmware,
                                 "required": ["location"]},
                    "max_concurrent": {"type": "integer", "minimum": 1}, **policy},
-                  ["firmware"]), "The rollout with its jobs")},
-        "/rollouts/{id}": {"get": _read("A rollout: counts by state and its jobs", job,
-                                        [_path_param("id", "integer")])},
-        "/jobs": {"get": _read("Firmware and log jobs, newest first", listing, [
-            _query("charge_point"), kind, _query("rollout", "integer"),
-            _query("limit", "integer")])},
+                  ["firmware"]), "The rollout with its jobs", ref("Rollout"))},
+        "/rollouts/{id}": {"get": _read("A rollout: counts by state and its jobs",
+                                        ref("Rollout"), [_path_param("id", "integer")])},
+        "/jobs": {"get": _list("Firmware and log jobs, newest first", "Job", [
+            _query("charge_point"), kind, _query("rollout", "integer")])},
         "/jobs/{id}": {"get": _read("One job", job, [_path_param("id", "integer")])},
     }

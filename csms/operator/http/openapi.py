@@ -6,21 +6,22 @@ from functools import cache
 from typing import Any
 
 from csms.domain.model import SessionStatus
-from csms.operator.http import commands_api
-from csms.storage.outbox_view import STATES as OUTBOX_STATES
+from csms.operator.http import commands_api, paging
+from csms.operator.http.schemas import (
+    INTEGER,
+    MAYBE_INTEGER,
+    MAYBE_TEXT,
+    OUTBOX_STATUSES,
+    SCHEMAS,
+    TEXT,
+    enum,
+    ref,
+    resource,
+)
 
-_OBJECT = {"type": "object", "additionalProperties": True}
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
-_COMMAND = {
-    "type": "object",
-    "properties": {
-        "outcome": {"type": "string", "enum": ["accepted", "rejected", "offline", "timeout",
-                                               "failed", "not_found", "busy",
-                                               "token_refused", "not_supported", "invalid"]},
-        "detail": _OBJECT,
-        "session_id": {"type": "string", "format": "uuid"},
-    },
-}
+_OBJECT = {"type": "object", "additionalProperties": True}  # free-form (a route not yet described)
+_ERROR = ref("Error")
+_COMMAND = ref("CommandResult")
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -32,11 +33,10 @@ def _path_param(name: str, kind: str = "string") -> dict[str, Any]:
 
 
 def _query(name: str, kind: str = "string", many: bool = False,
-           enum: list[str] | None = None) -> dict[str, Any]:
-    """A query parameter; `enum`: the only values the route takes (others are a 400)."""
+           values: list[str] | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
-    if enum:
-        schema["enum"] = enum
+    if values is not None:
+        schema["enum"] = list(values)
     if many:
         schema = {"type": "array", "items": schema}
     return {"name": name, "in": "query", "required": False, "schema": schema}
@@ -54,6 +54,13 @@ def _read(summary: str, schema: dict[str, Any], params: list[dict[str, Any]]) ->
     return {"summary": summary, "parameters": params,
             "responses": {"200": _json(schema), "401": _json(_ERROR, "No or wrong token"),
                           "404": _json(_ERROR, "Not found")}}
+
+
+def _list(summary: str, item: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    """A list route: a page of `item`s (csms/operator/http/paging.py), 400 for a bad page."""
+    operation = _read(summary, paging.schema(ref(item)), params + paging.parameters())
+    operation["responses"]["400"] = _json(_ERROR, "Bad request (limit, offset, a filter)")
+    return operation
 
 
 def _command(summary: str, params: list[dict[str, Any]],
@@ -121,16 +128,17 @@ def openapi_document() -> dict[str, Any]:
     evse = _path_param("evse", "integer")
     session = _path_param("id")
     uid = _path_param("uid")
-    listing = {"type": "array", "items": _OBJECT}
     return {
         "openapi": "3.0.3",
         "info": {"title": "CSMS admin API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": SCHEMAS},
         "security": [{"bearer": []}],
         "paths": _with_refusals({
             "/charge-points": {
-                "get": _read("Charge points with connection state", listing, []),
+                "get": _list("Charge points with connection state and their EVSEs' statuses",
+                             "ChargePointListed", []),
                 "post": {
                     "summary": "Register or update a charge point and its EVSEs",
                     "requestBody": _body({
@@ -143,20 +151,20 @@ def openapi_document() -> dict[str, Any]:
                         "security_profile": {"type": "integer", "enum": [0, 1, 2, 3],
                                              "description": "0: connects without credentials"},
                     }, ["id"]),
-                    "responses": {"201": _json(_OBJECT, "Registered"),
+                    "responses": {"201": _json(ref("ChargePoint"), "Registered"),
                                   "400": _json(_ERROR, "Bad request"),
                                   "409": _json(_ERROR, "EvseID already used")},
                 },
             },
-            "/charge-points/{cp}": {"get": _read("One charge point with its EVSEs", _OBJECT,
-                                                 [cp])},
-            "/charge-points/{cp}/evses": {"get": _read("EVSEs and connectors", listing, [cp])},
-            "/charge-points/{cp}/reports": {"get": _read(
-                "Stored charger reports (DataTransfer, SecurityEventNotification, …)", listing,
-                [cp, _query("kind"), _query("limit", "integer")])},
-            "/security-events": {"get": _read(
-                "SecurityEventNotifications of all chargers (or one), newest first", listing,
-                [_query("charge_point"), _query("limit", "integer")])},
+            "/charge-points/{cp}": {"get": _read("One charge point with its EVSEs",
+                                                 ref("ChargePoint"), [cp])},
+            "/charge-points/{cp}/evses": {"get": _list("EVSEs and connectors", "Evse", [cp])},
+            "/charge-points/{cp}/reports": {"get": _list(
+                "Stored charger reports (DataTransfer, SecurityEventNotification, …), newest "
+                "first", "Report", [cp, _query("kind")])},
+            "/security-events": {"get": _list(
+                "SecurityEventNotifications of all chargers (or one), newest first",
+                "SecurityEvent", [_query("charge_point")])},
             "/charge-points/{cp}/reset": {"post": _command(
                 "Reset", [cp], _body({"hard": {"type": "boolean"}}, []))},
             "/charge-points/{cp}/availability": {"post": _command(
@@ -202,35 +210,32 @@ def openapi_document() -> dict[str, Any]:
                                      "enum": ["accepted", "pending", "rejected"]},
                     "interval": {"type": "integer", "minimum": 1},
                 }, ["registration"]),
-                "responses": {"200": _json(_OBJECT, "Stored (boot_triggered: the trigger's "
-                                                    "outcome, if one was sent)"),
+                "responses": {"200": _json(resource({
+                    "registration": enum(["accepted", "pending", "rejected"]),
+                    "interval": MAYBE_INTEGER, "boot_triggered": MAYBE_TEXT}),
+                    "Stored (boot_triggered: the trigger's outcome, if one was sent)"),
                               "400": _json(_ERROR, "Bad request"),
                               "404": _json(_ERROR, "Unknown charge point")},
             }},
             "/reservations/{id}/cancel": {"post": _command(
                 "Cancel a reservation", [_path_param("id", "integer")])},
-            "/sessions": {"get": _read("Sessions, newest first", {
-                "type": "object",
-                "properties": {"items": listing, "limit": {"type": "integer"},
-                               "offset": {"type": "integer"}},
-            }, [_query("status", enum=[s.value for s in SessionStatus]), _query("charge_point"),
-                _query("evse", "integer"),
-                _query("limit", "integer"), _query("offset", "integer")])},
-            "/sessions/{id}": {"get": _read("One session", _OBJECT, [session])},
-            "/sessions/{id}/meter-values": {"get": _read("The session's meter samples",
-                                                         listing, [session])},
+            "/sessions": {"get": _list("Sessions, newest first", "Session", [
+                _query("status", values=[s.value for s in SessionStatus]),
+                _query("charge_point"), _query("evse", "integer")])},
+            "/sessions/{id}": {"get": _read("One session", ref("Session"), [session])},
+            "/sessions/{id}/meter-values": {"get": _list("The session's meter samples, oldest "
+                                                         "first", "MeterSample", [session])},
             "/sessions/{id}/stop": {"post": _command("Stop a session remotely", [session])},
             "/sessions/{id}/close": {"post": {
                 "summary": "End a session the charger never will (replaced, memory wiped): at its "
                            "last known meter value, stop_reason closed_by_operator; CDRs go out",
                 "parameters": [session],
-                "responses": {"200": _json(_OBJECT, "The closed session"),
+                "responses": {"200": _json(ref("Session"), "The closed session"),
                               "401": _json(_ERROR, "No or wrong token"),
                               "404": _json(_ERROR, "Unknown session"),
                               "409": _json(_ERROR, "The session is not active")}}},
             "/tokens": {
-                "get": _read("Tokens", listing, [_query("limit", "integer"),
-                                                 _query("offset", "integer")]),
+                "get": _list("Tokens", "Token", []),
                 "post": {
                     "summary": "Add or update a token",
                     "requestBody": _body({
@@ -240,26 +245,26 @@ def openapi_document() -> dict[str, Any]:
                         "expires_at": {"type": "string", "format": "date-time"},
                         "group": {"type": "string", "nullable": True},
                     }, ["uid"]),
-                    "responses": {"201": _json(_OBJECT, "Stored"),
+                    "responses": {"201": _json(ref("Token"), "Stored"),
                                   "400": _json(_ERROR, "Bad request")},
                 },
             },
-            "/tokens/{uid}": {"get": _read("One token", _OBJECT, [uid])},
-            "/tokens/{uid}/block": {"post": _read("Block a token", _OBJECT, [uid])},
-            "/tokens/{uid}/unblock": {"post": _read("Unblock a token", _OBJECT, [uid])},
-            "/outbox": {"get": _read(
-                "Roaming messages, newest first, with their delivery state and last error", listing,
-                [_query("partner"), _query("status", enum=list(OUTBOX_STATES)),
-                 _query("limit", "integer")])},
+            "/tokens/{uid}": {"get": _read("One token", ref("Token"), [uid])},
+            "/tokens/{uid}/block": {"post": _read("Block a token", ref("Token"), [uid])},
+            "/tokens/{uid}/unblock": {"post": _read("Unblock a token", ref("Token"), [uid])},
+            "/outbox": {"get": _list(
+                "Roaming messages, newest first, with their delivery state and last error",
+                "OutboxMessage", [_query("partner"), _query("status", values=OUTBOX_STATUSES)])},
             "/outbox/{id}/retry": {"post": _read("Retry a failed or waiting roaming message now",
-                                                 _OBJECT, [_path_param("id", "integer")])},
-            "/partners": {"get": _read(
+                                                 resource({"id": INTEGER, "status": TEXT}),
+                                                 [_path_param("id", "integer")])},
+            "/partners": {"get": _list(
                 "Roaming partners (Hubject, each OCPI party): registration, delivery state, outbox "
                 "counts, the message waiting and its error, the last EVSE status and data pushes",
-                listing, [])},
-            "/charge-points/{cp}/messages": {"get": _read(
-                "The charger's latest OCPP frames seen by this node, oldest first", listing,
-                [cp, _query("limit", "integer")])},
+                "Partner", [])},
+            "/charge-points/{cp}/messages": {"get": _list(
+                "The charger's latest OCPP frames seen by this node, oldest first (offset counts "
+                "back from the newest)", "Frame", [cp])},
             "/events": {"get": {
                 "summary": "Server-sent events: committed domain changes of all nodes (event "
                            "'domain'); with charge_point, that charger's OCPP frames ('frame'); "
@@ -279,18 +284,19 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": _body({"user": {"type": "string"},
                                       "password": {"type": "string"},
                                       "token": {"type": "string"}}, []),
-                "responses": {"200": _json(_OBJECT, "Logged in, cookie set"),
+                "responses": {"200": _json(resource({"status": TEXT}), "Logged in, cookie set"),
                               "400": _json(_ERROR, "Bad request"),
                               "401": _json(_ERROR, "Wrong user name, password or token"),
                               "503": _json(_ERROR, "Too many logins under way")},
             }},
             "/charge-points/{cp}/local-list": {"get": _read(
                 "The charger's local authorization list: version, sync state, entries held",
-                _OBJECT, [cp])},
+                ref("LocalList"), [cp])},
             "/charge-points/{cp}/local-list/sync": {"post": {
                 "summary": "Send the charger a full local list (by whichever node holds it)",
                 "parameters": [cp],
-                "responses": {"202": _json(_OBJECT, "Asked; the state shows when it is done"),
+                "responses": {"202": _json(ref("LocalList"),
+                                           "Asked; the state shows when it is done"),
                               "401": _json(_ERROR, "No or wrong token"),
                               "404": _json(_ERROR, "Unknown charge point")}}},
             "/charge-points/{cp}/reserve": {"post": _command(
@@ -303,16 +309,16 @@ def openapi_document() -> dict[str, Any]:
                            "each other's sessions and use each other's reservations",
                 "parameters": [uid],
                 "requestBody": _body({"group": {"type": "string", "nullable": True}}, ["group"]),
-                "responses": {"200": _json(_OBJECT, "The token"),
+                "responses": {"200": _json(ref("Token"), "The token"),
                               "400": _json(_ERROR, "Bad request"),
                               "404": _json(_ERROR, "Unknown token")}}},
             "/logout": {"post": _read("End the console's login session on every node (and clear "
-                                      "the cookie)", _OBJECT, [])},
+                                      "the cookie)", resource({"status": TEXT}), [])},
             **_probe_paths(),
-            **_device_model_paths(cp, listing),
+            **_device_model_paths(cp),
             **commands_api.paths(cp, _command, _body, _json, _ERROR),
             **_jobs_paths(),
-            **_certificate_paths(cp, listing),
+            **_certificate_paths(cp),
             **_profile_paths(cp),
             **_users_paths(),
             **_overview_paths(),
@@ -376,12 +382,14 @@ def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
 def _overview_paths() -> dict[str, Any]:
     from csms.operator.http.overview_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
+
+
 def _allowance_paths(cp: dict[str, Any]) -> dict[str, Any]:
     from csms.operator.http.allowances_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp)
 
 
-def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:
+def _device_model_paths(cp: dict[str, Any]) -> dict[str, Any]:
     """The device model's routes (OCPP 2.0.1; other chargers answer not_supported)."""
     text, number, flag = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
     where: dict[str, Any] = {"type": "object", "required": ["component"], "properties": {
@@ -392,10 +400,10 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
     ids = {"type": "array", "items": number}
     request_id = _path_param("request_id", "integer")
     return {
-        "/charge-points/{cp}/device-model": {"get": _read(
-            "The charger's inventory: variables with attributes and characteristics", listing,
-            [cp, _query("component"), _query("variable"), _query("evse", "integer"),
-             _query("limit", "integer")])},
+        "/charge-points/{cp}/device-model": {"get": _list(
+            "The charger's inventory: variables with attributes and characteristics",
+            "DeviceVariable", [cp, _query("component"), _query("variable"),
+                               _query("evse", "integer")])},
         "/charge-points/{cp}/device-model/report": {"post": _command(
             "Ask for a base report (FullInventory, ConfigurationInventory, SummaryInventory) or a "
             "report by criteria and variables; its parts fill the inventory (detail.request_id)",
@@ -406,12 +414,13 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
                              "type": "string",
                              "enum": ["Active", "Available", "Enabled", "Problem"]}},
                          "variables": many}, []))},
-        "/charge-points/{cp}/device-model/requests": {"get": _read(
+        "/charge-points/{cp}/device-model/requests": {"get": _list(
             "Requests answered in parts (reports, monitoring reports, display messages, "
-            "customer information) and how far they came", listing,
-            [cp, _query("kind"), _query("limit", "integer")])},
+            "customer information) and how far they came, newest first", "DeviceRequest",
+            [cp, _query("kind")])},
         "/charge-points/{cp}/device-model/requests/{request_id}": {"get": _read(
-            "One such request (customer information: its data)", _OBJECT, [cp, request_id])},
+            "One such request (customer information: its data)", ref("DeviceRequestData"),
+            [cp, request_id])},
         "/charge-points/{cp}/device-model/variables/get": {"post": _command(
             "Read variables from the charger (kept in the inventory)", [cp],
             _body({"variables": {"type": "array", "items": {**where, "properties": {
@@ -423,7 +432,7 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
                     **where["properties"], "attribute_type": attribute, "value": text}}}},
                   ["variables"]))},
         "/charge-points/{cp}/monitors": {
-            "get": _read("The charger's monitors as reported or set", listing,
+            "get": _list("The charger's monitors as reported or set", "Monitor",
                          [cp, _query("component")]),
             "post": _command("Set monitors (SetVariableMonitoring)", [cp], _body(
                 {"monitors": {"type": "array", "items": {**where, "properties": {
@@ -446,11 +455,11 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
         "/charge-points/{cp}/monitoring/level": {"post": _command(
             "Set the monitoring level (0 danger … 9 debug)", [cp],
             _body({"severity": number}, ["severity"]))},
-        "/charge-points/{cp}/device-events": {"get": _read(
-            "Events the charger notified (NotifyEvent), newest first", listing,
-            [cp, _query("component"), _query("limit", "integer")])},
+        "/charge-points/{cp}/device-events": {"get": _list(
+            "Events the charger notified (NotifyEvent), newest first", "DeviceEvent",
+            [cp, _query("component")])},
         "/charge-points/{cp}/display-messages": {
-            "get": _read("Display messages as set or reported", listing, [cp]),
+            "get": _list("Display messages as set or reported", "DisplayMessage", [cp]),
             "post": _command("Set a display message", [cp], _body({
                 "id": number, "content": text, "priority": text, "format": text,
                 "language": text, "state": text, "evse_id": number, "transaction_id": text,
@@ -468,13 +477,13 @@ def _device_model_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str
     }
 
 
-def _certificate_paths(cp: dict[str, Any], listing: dict[str, Any]) -> dict[str, Any]:
+def _certificate_paths(cp: dict[str, Any]) -> dict[str, Any]:
     """Chargers' certificates and security profiles (csms/operator/http/certificates_api.py)."""
     hex_string = {"type": "string", "pattern": "^[0-9A-Fa-f]{1,128}$"}
     return {
         "/charge-points/{cp}/certificates": {
-            "get": _read("Certificates the charger holds, as it last reported or accepted them",
-                         listing, [cp]),
+            "get": _list("Certificates the charger holds, as it last reported or accepted them",
+                         "Certificate", [cp]),
             "post": _command("Install a root certificate on the charger (InstallCertificate)",
                              [cp], _body({"type": {"type": "string", "enum": [
                                  "csms_root", "manufacturer_root", "v2g_root", "mo_root"]},

@@ -66,7 +66,7 @@ async def fleet(db: asyncpg.Pool | asyncpg.Connection, since: datetime, recent: 
              SELECT id, 0, NULL, status, error_code, last_seen FROM charge_points
              WHERE status = 'faulted' OR error_code IS NOT NULL) f
            ORDER BY status_at DESC NULLS LAST, charge_point_id, evse_number LIMIT $1""", recent)
-    security = await store.list_security_events(db, None, recent)
+    security = await store.recent_security_events(db, recent)
     total, online = chargers["total"], chargers["online"]
     return {
         "chargers": {"total": total, "online": online, "offline": total - online,
@@ -234,7 +234,7 @@ def openapi_paths() -> dict[str, Any]:
         "security_events": {"type": "array", "items": _OBJECT}}}
     details = {"type": "object", "properties": {
         "session_id": {"type": "string", "format": "uuid"},
-        "power_w": {"type": "number", "nullable": True}, "power_at": at,
+        "power_w": {"type": "number", "nullable": True}, "power_at": {**at, "nullable": True},
         "cost": {**_OBJECT, "nullable": True,
                  "description": "total_cost {excl_vat, incl_vat}, currency, tariff_id, final; "
                                 "null: no tariff applies"},

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csms.domain.energy.smart_charging import ChargingProfile, Purpose, RateUnit, profile_from_dict
+from csms.operator.http.paging import page_of, sliced
 from csms.storage import store
 
 if TYPE_CHECKING:
@@ -66,14 +67,14 @@ def routes(api: AdminApi) -> None:
         reports it (2.0.1 K09; a 1.6 charger cannot tell: our store answers, reported_by
         csms), by evse, purpose, stack_level, limit_source and id (lists comma-separated)."""
         charge_point_id = request.match_info["cp"]
-        evse = query_int(request, "evse", None, 0, 1000)
+        page, evse = page_of(request), query_int(request, "evse", None, 0, 1000)
         source = request.query.get("source", "csms")
         if source not in ("csms", "charger"):
             raise BadRequest("'source' is csms (what we sent) or charger (what it holds)")
         if source == "csms":
             if await store.get_charge_point(api.pool, charge_point_id) is None:
                 raise web.HTTPNotFound(reason="unknown charge point")
-            return reply(await api.commands.charging_profiles(charge_point_id, evse))
+            return reply(sliced(await api.commands.charging_profiles(charge_point_id, evse), page))
         purpose = request.query.get("purpose")
         if purpose is not None and purpose not in Purpose.__members__.values():
             raise BadRequest(f"'purpose' is one of {', '.join(p.value for p in Purpose)}")
@@ -105,7 +106,7 @@ def routes(api: AdminApi) -> None:
 
 def openapi_paths(cp: dict[str, Any]) -> dict[str, Any]:
     """These routes' description (csms/operator/http/openapi.py)."""
-    from csms.operator.http.openapi import _OBJECT, _body, _command, _query, _read
+    from csms.operator.http.openapi import _body, _command, _list, _query
     evse, number = _query("evse", "integer"), {"type": "number"}
     period = {"type": "object", "required": ["start", "limit"], "properties": {
         "start": {"type": "integer"}, "limit": number, "phases": {"type": "integer"}}}
@@ -124,15 +125,14 @@ def openapi_paths(cp: dict[str, Any]) -> dict[str, Any]:
                    "transaction_id": {"type": "string"}}}
     return {
         "/charge-points/{cp}/charging-profiles": {
-            "get": _read("The charging profiles sent to the charger and what it answered "
-                         "(Accepted, Rejected, Pending: no answer came); with source=charger "
-                         "a command: what the charger holds as it reports it (detail: status, "
-                         "reported_by charger, or csms for a charger that cannot tell, "
-                         "profiles [{evse, source, profile or external}])",
-                         {"type": "array", "items": _OBJECT},
+            "get": _list("The charging profiles sent to the charger and what it answered "
+                         "(Accepted, Rejected, Pending: no answer came); with source=charger a "
+                         "command instead, answered as one: what the charger holds as it reports "
+                         "it (detail: status, reported_by charger, or csms for a charger that "
+                         "cannot tell, profiles [{evse, source, profile or external}])",
+                         "ChargingProfileSent",
                          [cp, evse, _query("source"), _query("purpose"),
-                          _query("stack_level", "integer"), _query("limit_source"),
-                          _query("id")]),
+                          _query("stack_level", "integer"), _query("limit_source"), _query("id")]),
             "post": _command("Send a charging profile to an EVSE (0: the whole charger)", [cp],
                              _body({"evse": {"type": "integer"}, "profile": profile},
                                    ["profile"])),

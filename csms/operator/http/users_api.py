@@ -8,6 +8,7 @@ from aiohttp import web
 
 from csms.ocpp.translations.meter import parse_timestamp
 from csms.operator.http.access import PRINCIPAL, ROLE_NAMES, ROUTES, Principal
+from csms.operator.http.paging import answer, page_of, sliced
 from csms.security.credentials import Busy
 from csms.storage import user_store
 from csms.storage.user_store import UserError, check_password
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def routes(api: AdminApi) -> None:
     """Registered by the admin API (one line there)."""
-    from csms.operator.http.api import PREFIX, BadRequest, body, field, query_int, record, reply
+    from csms.operator.http.api import PREFIX, BadRequest, body, field, record, reply
 
     def role_field(data: dict[str, Any], default: Any = ...) -> str:
         role = field(data, "role", str, default)
@@ -59,9 +60,8 @@ def routes(api: AdminApi) -> None:
                       "role": principal.role.label, "allowed": allowed})
 
     async def list_users(request: web.Request) -> web.Response:
-        rows = await user_store.list_users(api.pool)
-        return reply({"items": [record(row) for row in rows], "limit": len(rows), "offset": 0,
-                      "total": len(rows)})
+        page = page_of(request)
+        return reply(sliced([record(row) for row in await user_store.list_users(api.pool)], page))
 
     async def add_user(request: web.Request) -> web.Response:
         data = await body(request)
@@ -99,9 +99,9 @@ def routes(api: AdminApi) -> None:
                                                               request.match_info["name"], hashed))
 
     async def list_tokens(request: web.Request) -> web.Response:
-        rows = await user_store.list_tokens(api.pool)
-        return reply({"items": [record(row) for row in rows], "limit": len(rows), "offset": 0,
-                      "total": len(rows)})
+        page = page_of(request)
+        return reply(sliced([record(row) for row in await user_store.list_tokens(api.pool)],
+                            page))
 
     async def add_token(request: web.Request) -> web.Response:
         """The token is in this answer only: we keep its hash."""
@@ -129,16 +129,13 @@ def routes(api: AdminApi) -> None:
 
     async def audit(request: web.Request) -> web.Response:
         """Newest first; filters user, resource, action (a part of it), since, until."""
-        limit = query_int(request, "limit", 100, 1, 1000)
-        offset = query_int(request, "offset", 0, 0, 10**9)
-        assert limit is not None and offset is not None
+        page = page_of(request)
         query = request.query
         rows, total = await user_store.list_audit(
             api.pool, query.get("user") or None, query.get("resource") or None,
             query.get("action") or None, timestamp(query.get("since"), "since"),
-            timestamp(query.get("until"), "until"), limit, offset)
-        return reply({"items": [record(row) for row in rows], "limit": limit, "offset": offset,
-                      "total": total})
+            timestamp(query.get("until"), "until"), page.limit, page.offset)
+        return reply(answer([record(row) for row in rows], total, page))
 
     r = api.app.router
     r.add_get(f"{PREFIX}/me", me)
@@ -156,37 +153,12 @@ def routes(api: AdminApi) -> None:
 
 def openapi_paths() -> dict[str, Any]:
     """These routes' description (csms/operator/http/openapi.py)."""
-    from csms.operator.http.openapi import _ERROR, _OBJECT, _body, _json, _path_param, _query, _read
+    from csms.operator.http.openapi import _ERROR, _body, _json, _list, _path_param, _query, _read
+    from csms.operator.http.schemas import ref
 
     role = {"type": "string", "enum": list(ROLE_NAMES)}
     name = _path_param("name")
-    user = {"type": "object", "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
-        "created_at": {"type": "string", "format": "date-time"},
-        "disabled_at": {"type": "string", "format": "date-time", "nullable": True},
-        "password_changed_at": {"type": "string", "format": "date-time"}}}
-    token: dict[str, Any] = {"type": "object", "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"},
-        "user": {"type": "string", "nullable": True}, "role": role,
-        "prefix": {"type": "string"}, "created_by": {"type": "string"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "expires_at": {"type": "string", "format": "date-time", "nullable": True},
-        "revoked_at": {"type": "string", "format": "date-time", "nullable": True},
-        "last_used_at": {"type": "string", "format": "date-time", "nullable": True}}}
-    audit_row = {"type": "object", "properties": {
-        "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string"},
-        "actor_kind": {"type": "string", "enum": ["user", "token", "config", "cli", "anonymous"]},
-        "via": {"type": "string", "enum": ["api", "console", "cli"]},
-        "client": {"type": "string", "nullable": True}, "resource": {"type": "string"},
-        "action": {"type": "string"}, "target": {"type": "string", "nullable": True},
-        "parameters": _OBJECT, "outcome": {"type": "integer", "nullable": True},
-        "result": {"type": "string", "nullable": True}}}
-
-    def page(item: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "object", "properties": {
-            "items": {"type": "array", "items": item}, "limit": {"type": "integer"},
-            "offset": {"type": "integer"}, "total": {"type": "integer"}}}
+    user, token = ref("User"), ref("ApiToken")
 
     def change(summary: str, params: list[dict[str, Any]], schema: dict[str, Any],
                request: dict[str, Any] | None = None, created: bool = False) -> dict[str, Any]:
@@ -204,9 +176,9 @@ def openapi_paths() -> dict[str, Any]:
                 "maxLength": user_store.MAX_PASSWORD}
     return {
         "/me": {"get": _read("Who the caller is: name, kind (user, token, config), role, and "
-                             "the routes the role may call", _OBJECT, [])},
+                             "the routes the role may call", ref("Me"), [])},
         "/users": {
-            "get": _read("Users (admin)", page(user), []),
+            "get": _list("Users (admin)", "User", []),
             "post": change("Add a user with a role and a password (admin)", [], user, _body(
                 {"name": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"},
                  "role": role, "password": password}, ["name", "role", "password"]),
@@ -221,12 +193,10 @@ def openapi_paths() -> dict[str, Any]:
             "Set a user's password: their logins end (admin)", [name], user,
             _body({"password": password}, ["password"]))},
         "/api-tokens": {
-            "get": _read("API tokens (hashes are kept, never the tokens) (admin)", page(token),
-                         []),
+            "get": _list("API tokens (hashes are kept, never the tokens) (admin)", "ApiToken", []),
             "post": change("Create an API token for a user or an integration: the answer's "
                            "`token` is shown this once (admin)", [],
-                           {**token, "properties": {**token["properties"],
-                                                    "token": {"type": "string"}}},
+                           ref("ApiTokenCreated"),
                            _body({"name": {"type": "string"}, "role": role,
                                   "user": {"type": "string"},
                                   "expires_at": {"type": "string", "format": "date-time"}},
@@ -234,12 +204,12 @@ def openapi_paths() -> dict[str, Any]:
         },
         "/api-tokens/{id}/revoke": {"post": change("Revoke an API token (admin)",
                                                    [_path_param("id", "integer")], token)},
-        "/audit": {"get": _read(
+        "/audit": {"get": _list(
             "The audit log, newest first: every change and command, who made it (user, token, "
             "api.token or the CLI's user), when, its parameters (secrets masked), its outcome "
-            "(admin)", page(audit_row),
+            "(admin)", "AuditRow",
             [_query("user"), _query("resource"), _query("action"), _query("since"),
-             _query("until"), _query("limit", "integer"), _query("offset", "integer")])},
+             _query("until")])},
     }
 
 

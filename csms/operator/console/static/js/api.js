@@ -25,3 +25,20 @@ export async function get(path) {
   if (!answer.ok) throw new Error(answer.data?.error || `HTTP ${answer.status}`);
   return answer.data;
 }
+
+// A list's items: every list answers {items, limit, offset, total}; this is one page (the
+// path may ask for limit and offset).
+export async function items(path) {
+  return (await get(path)).items;
+}
+
+// Every item of a list, page after page (a charger's inventory, a session's samples …).
+export async function allItems(path) {
+  const found = [];
+  const glue = path.includes("?") ? "&" : "?";
+  for (;;) {
+    const page = await get(`${path}${glue}limit=1000&offset=${found.length}`);
+    found.push(...page.items);
+    if (!page.items.length || found.length >= page.total) return found;
+  }
+}

@@ -1,12 +1,12 @@
 // The certificates a charger holds, as it last reported or accepted them, and a button to ask it again.
-import { call, get } from "./api.js";
+import { call, get, items } from "./api.js";
 import { h, time } from "./view.js";
 
 export function certificatesPanel(path) {
   const rows = h("tbody", { id: "certificates" });
   const refresh = h("button", { type: "button", id: "certificates-refresh", dataset: { needs: "operator" } }, "Ask the charger");
   const load = async () => {
-    const held = await get(`${path}/certificates`);
+    const held = await items(`${path}/certificates`);
     rows.replaceChildren(...(held.length ? held.map((c) => h("tr", { dataset: { type: c.certificate_type } },
       h("td", {}, c.certificate_type),
       h("td", {}, h("code", {}, c.serial_number)),

@@ -1,5 +1,5 @@
 // One charger: its EVSEs and connectors live, the commands with their outcome, and its live OCPP log.
-import { call, get } from "./api.js";
+import { call, get, items } from "./api.js";
 import { panel as deviceModel } from "./device_model.js";
 import { follow } from "./live.js";
 import { certificatesPanel } from "./certificates.js";
@@ -95,7 +95,7 @@ export async function show(main, shell, id) {
   };
   const load = async () => {
     const [cp, active, reports] = await Promise.all([get(path), get(`/sessions?status=active&charge_point=${encodeURIComponent(id)}`),
-      get(`${path}/reports?kind=StatusNotification&limit=20`).catch(() => [])]);
+      items(`${path}/reports?kind=StatusNotification&limit=20`).catch(() => [])]);
     const live = new Map(await Promise.all(active.items.map(async (s) => [s.id, await get(`/sessions/${s.id}/details`).catch(() => null)])));
     const state = cp.connected ? "online" : "offline";
     const unavailable = cp.evses.filter((e) => e.status === "unavailable").length;
@@ -140,7 +140,7 @@ export async function show(main, shell, id) {
   };
   const loadLog = async () => {
     loading = [];
-    const recent = await get(`${path}/messages?limit=200`);
+    const recent = await items(`${path}/messages?limit=200`);
     const seen = new Set(recent.map(key));
     const during = loading.filter((f) => !seen.has(key(f)));
     loading = null;

@@ -1,5 +1,5 @@
 // The chargers list: connection state, protocol, vendor/model/firmware, EVSE statuses, last seen; filters.
-import { get } from "./api.js";
+import { allItems } from "./api.js";
 import { follow } from "./live.js";
 import { badge, coalesce, h, time } from "./view.js";
 
@@ -56,7 +56,7 @@ export async function show(main, shell) {
   for (const input of [text, state, protocol, evseStatus]) input.addEventListener("input", render);
 
   const load = async () => {
-    const list = await get("/charge-points");
+    const list = await allItems("/charge-points");
     chargers.clear();
     for (const c of list) chargers.set(c.id, c);
     render();

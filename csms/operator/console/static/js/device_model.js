@@ -1,5 +1,5 @@
 // A 2.0.1 charger's device model on its page: the inventory (filtered by component), its monitors and events.
-import { call, get } from "./api.js";
+import { allItems, call, items } from "./api.js";
 import { h, time } from "./view.js";
 
 const where = (v) => [v.component + (v.component_instance ? `[${v.component_instance}]` : ""),
@@ -17,8 +17,8 @@ export function panel(path) {
   const load = async () => {
     const component = filter.value.trim();
     const [variables, found, seen, requests] = await Promise.all([
-      get(`${path}/device-model${component ? `?component=${encodeURIComponent(component)}` : ""}`),
-      get(`${path}/monitors`), get(`${path}/device-events?limit=20`), get(`${path}/device-model/requests?limit=1`)]);
+      allItems(`${path}/device-model${component ? `?component=${encodeURIComponent(component)}` : ""}`),
+      items(`${path}/monitors`), items(`${path}/device-events?limit=20`), items(`${path}/device-model/requests?limit=1`)]);
     const last = requests[0];
     state.textContent = last ? `${variables.length} variables; last request ${last.kind} ${last.status} (${last.parts} parts)` : "No report yet.";
     inventory.replaceChildren(...variables.map((v) => h("tr", { dataset: { component: v.component, variable: v.variable } },

@@ -1,6 +1,6 @@
 // A charger's charging profiles with its answers, setting and clearing them, and an EVSE's composite
 // schedule as the charger computes it, drawn against what the load manager intends it to draw.
-import { call, get } from "./api.js";
+import { call, get, items } from "./api.js";
 import { drawSteps } from "./chart.js";
 import { badge, h, time } from "./view.js";
 
@@ -60,7 +60,7 @@ export function chargingPanel(path) {
   });
 
   const load = async () => {
-    const profiles = await get(`${path}/charging-profiles`);
+    const profiles = await items(`${path}/charging-profiles`);
     rows.replaceChildren(...(profiles.length ? profiles.map((p) => h("tr", { dataset: { profile: p.profile.id, evse: p.evse } },
       h("td", {}, String(p.evse)), h("td", {}, `#${p.profile.id}`), h("td", {}, p.profile.purpose),
       h("td", {}, String(p.profile.stack_level)), h("td", { class: "small" }, limits(p.profile)),
@@ -83,7 +83,7 @@ export function chargingPanel(path) {
     verdict.textContent = "Asking the charger…";
     const [answer, allowances] = await Promise.all([
       call(`${path}/composite-schedule?evse=${n}&duration=${Number(hours.value) * 3600}&unit=A`),
-      get(`${path}/allowances`)]);
+      items(`${path}/allowances`)]);
     const schedule = answer.data?.detail?.schedule;
     if (!answer.ok || !schedule) {
       chart.replaceChildren();

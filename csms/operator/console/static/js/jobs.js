@@ -1,5 +1,5 @@
 // A charger's firmware updates and log uploads, newest first: where each stands and the charger's last word.
-import { get } from "./api.js";
+import { items } from "./api.js";
 import { badge, h, time } from "./view.js";
 
 const KIND = { firmware: "Firmware update", log: "Log upload" };
@@ -7,7 +7,7 @@ const KIND = { firmware: "Firmware update", log: "Log upload" };
 export function jobsPanel(path) {
   const rows = h("tbody", { id: "jobs" });
   const load = async () => {
-    const jobs = await get(`${path}/jobs`);
+    const jobs = await items(`${path}/jobs`);
     rows.replaceChildren(...(jobs.length ? jobs.map((job) => h("tr", { dataset: { job: job.id, state: job.state } },
       h("td", {}, `#${job.id}`),
       h("td", {}, KIND[job.kind] || job.kind),

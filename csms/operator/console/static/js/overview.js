@@ -1,5 +1,5 @@
 // The first page: the fleet at a glance (chargers, EVSEs, sessions, power, energy today), roaming health, faults.
-import { get } from "./api.js";
+import { get, items } from "./api.js";
 import { follow } from "./live.js";
 import { age, badge, coalesce, h, power, time } from "./view.js";
 
@@ -28,7 +28,7 @@ export async function show(main, shell) {
   const empty = (columns, text) => h("tr", {}, h("td", { colspan: columns, class: "muted" }, text));
   const charger = (id) => h("a", { href: `#/chargers/${encodeURIComponent(id)}` }, id);
   const load = async () => {
-    const [o, roaming] = await Promise.all([get("/overview"), get("/partners")]);
+    const [o, roaming] = await Promise.all([get("/overview"), items("/partners")]);
     const c = o.chargers;
     tiles.replaceChildren(
       tile("chargers", "chargers", String(c.total), h("div", { class: "tile-parts small" },

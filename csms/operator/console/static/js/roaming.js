@@ -1,5 +1,5 @@
 // Roaming partners: connection state, outbox (pending, failed with last error, delivered), retry, last pushes.
-import { call, get } from "./api.js";
+import { call, items } from "./api.js";
 import { follow } from "./live.js";
 import { age, badge, coalesce, h, time } from "./view.js";
 
@@ -36,7 +36,7 @@ async function overview(main, shell) {
       p.last_delivered_at ? h("p", { class: "muted small" }, `Last delivery ${time(p.last_delivered_at)}`) : "");
   };
   const load = async () => {
-    const partners = await get("/partners");
+    const partners = await items("/partners");
     cards.replaceChildren(...(partners.length ? partners.map(card)
       : [h("p", { class: "muted" }, "No roaming partner: enable [oicp] or register an OCPI party.")]));
   };
@@ -62,7 +62,7 @@ async function outbox(main, shell, spec) {
         h("th", {}, "Attempts"), h("th", {}, "Last error / delivered"), h("th", {}, ""))),
       rows))));
   // The partner by its business name.
-  get("/partners").then((all) => {
+  items("/partners").then((all) => {
     const found = all.find((p) => p.partner === partner);
     if (found) main.querySelector("#outbox-title").textContent = `Outbox of ${found.name}`;
   }).catch(() => null);
@@ -74,7 +74,7 @@ async function outbox(main, shell, spec) {
   };
   const load = async () => {
     for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.status === status));
-    const messages = await get(`/outbox?partner=${encodeURIComponent(partner)}&status=${status}&limit=100`);
+    const messages = await items(`/outbox?partner=${encodeURIComponent(partner)}&status=${status}&limit=100`);
     rows.replaceChildren(...messages.map((m) => h("tr", { dataset: { id: m.id } },
       h("td", {}, String(m.id)), h("td", {}, m.operation, h("div", { class: "muted small" }, m.path)),
       h("td", { class: "wide" }, time(m.created_at)), h("td", {}, String(m.attempts)),

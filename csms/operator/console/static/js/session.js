@@ -1,5 +1,5 @@
 // One session: its facts, a stop button while active, and energy and power drawn from its meter values.
-import { call, get } from "./api.js";
+import { allItems, call, get, items } from "./api.js";
 import { drawChart } from "./chart.js";
 import { follow } from "./live.js";
 import { roamingFacts, cdrTable } from "./session_money.js";
@@ -34,7 +34,7 @@ export async function show(main, shell, id) {
   const loadFacts = async () => {
     let details;
     [session, details] = await Promise.all([get(`/sessions/${id}`), get(`/sessions/${id}/details`)]);
-    if (!partners.length && (session.attributes?.oicp || session.attributes?.ocpi)) partners = await get("/partners").catch(() => []);
+    if (!partners.length && (session.attributes?.oicp || session.attributes?.ocpi)) partners = await items("/partners").catch(() => []);
     const name = (key) => partners.find((p) => p.partner === key)?.name || key;
     const cost = details.cost;
     const fact = (term, value) => [h("dt", {}, term), h("dd", {}, value)];
@@ -60,7 +60,7 @@ export async function show(main, shell, id) {
     delivering = details.cdrs.some((c) => c.status === "pending");
   };
   const loadChart = async () => {
-    const samples = await get(`/sessions/${id}/meter-values`);
+    const samples = await allItems(`/sessions/${id}/meter-values`);
     const whole = (s) => !s.phase && (!s.location || s.location === "Outlet");
     const start = session?.meter_start_wh ?? samples.find((s) => s.measurand === ENERGY && whole(s))?.value ?? 0;
     // From the session's start (not its first sample), drawn at the box's own width: labels at their real size.

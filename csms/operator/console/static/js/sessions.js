@@ -1,9 +1,10 @@
 // Sessions, active or finished: energy, duration, token or EvcoID, roaming partner.
-import { get } from "./api.js";
+import { get, items as listed } from "./api.js";
 import { follow } from "./live.js";
 import { badge, coalesce, duration, energy, h, partnerOf, time } from "./view.js";
 
 const PAGE = 50;
+const MAX_LIMIT = 1000;
 const VIEWS = { active: "Active", completed: "Finished", "": "All" };
 
 export async function show(main, shell) {
@@ -24,6 +25,7 @@ export async function show(main, shell) {
 
   let items = [];
   let names = null;
+  let total = 0;
   const render = () => {
     for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     rows.replaceChildren(...items.map((s) => h("tr", { dataset: { id: s.id, status: s.status } },
@@ -35,14 +37,14 @@ export async function show(main, shell) {
       h("td", { class: "wide" }, duration(s.started_at, s.stopped_at)),
       h("td", { class: "status" }, badge(s.status)))));
     if (!items.length) rows.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No sessions.")));
-    more.hidden = items.length < limit;
+    more.hidden = items.length >= total || limit >= MAX_LIMIT; // the API's largest page
   };
   const load = async () => {
     const query = new URLSearchParams({ limit });
     if (view) query.set("status", view);
-    items = (await get(`/sessions?${query}`)).items;
+    ({ items, total } = await get(`/sessions?${query}`));
     if (!names && items.some((s) => s.attributes?.ocpi)) {  // OCPI partners by their business names
-      names = new Map((await get("/partners").catch(() => [])).map((p) => [p.partner, p.name]));
+      names = new Map((await listed("/partners").catch(() => [])).map((p) => [p.partner, p.name]));
     }
     render();
   };
