@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +13,7 @@ import structlog
 
 from bridge import outbox
 from bridge.ocpi import profile_mapping as mapping
-from bridge.ocpi.commands import CommandError, response_url_refusal
+from bridge.ocpi.commands import CommandError, is_uuid, response_url_refusal
 from bridge.ocpi.partners import Partner
 from bridge.ocpi.profile_mapping import Electrical, ProfileError
 from bridge.ocpi.transport import timestamp
@@ -110,7 +108,7 @@ class OcpiChargingProfiles:
 
     async def _follow_profile(self, row: asyncpg.Record, detail: dict[str, Any],
                               session_id: str) -> None:
-        session = await store.get_session(self.pool, session_id) if _is_uuid(session_id) else None
+        session = await store.get_session(self.pool, session_id) if is_uuid(session_id) else None
         if session is None or session["status"] != "active":
             await self.commands.clear_evse_cap(row["charge_point_id"], row["evse"], SOURCE)
             return
@@ -237,7 +235,7 @@ class OcpiChargingProfiles:
 
     async def _session(self, partner: Partner, session_id: str) -> asyncpg.Record | None:
         """The caller's own active session; None for any other (its existence is not told)."""
-        if not _is_uuid(session_id):
+        if not is_uuid(session_id):
             return None
         session = await store.get_session(self.pool, session_id)
         if session is None or session["status"] != "active" or session["started_at"] is None:
@@ -315,14 +313,5 @@ async def evse_details(db: asyncpg.Pool | asyncpg.Connection,
 
 def _detail(cap: asyncpg.Record) -> dict[str, Any]:
     detail = cap["detail"]
-    if isinstance(detail, str):  # JSON text: energy_store.set_cap before k201 fixed it
-        detail = json.loads(detail)
     return detail if isinstance(detail, dict) else {}
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

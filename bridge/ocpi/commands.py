@@ -180,7 +180,7 @@ class OcpiCommands:
 
     async def _stop(self, partner: Partner, body: dict[str, Any]) -> Prepared:
         session_id = _text(body, "session_id")
-        session = await store.get_session(self.pool, session_id) if _is_uuid(session_id) else None
+        session = await store.get_session(self.pool, session_id) if is_uuid(session_id) else None
         if session is None or (session["attributes"].get("ocpi") or {}).get("partner") != partner.id:
             return None, "UNKNOWN_SESSION"
         return self.commands.stop_session(session_id), None
@@ -241,7 +241,8 @@ def _partner_of(session: asyncpg.Record) -> int | None:
     return (session["attributes"].get("ocpi") or {}).get("partner")  # type: ignore[no-any-return]
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
+    """A session id as we issue them (anything else names no session of ours)."""
     try:
         uuid.UUID(value)
     except ValueError:
