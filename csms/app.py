@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from bridge.ocpi import partners as ocpi_partners
+from bridge.ocpi.handshake import partners as ocpi_partners
 from bridge.ocpi.service import OcpiBridge
 from bridge.oicp import evse_data, evse_status, pricing
 from bridge.oicp.service import PARTNER as HUBJECT
@@ -43,9 +43,9 @@ from csms.ocpp.adapter import Services
 from csms.ocpp.server import OcppServer
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
-from csms.operator.http import local_list_api
 from csms.operator.http.api import AdminApi
-from csms.operator.http.jobs_api import JobsApi
+from csms.operator.http.fleet import local_list_api
+from csms.operator.http.fleet.jobs_api import JobsApi
 from csms.operator.roaming import Roaming
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate

@@ -15,7 +15,8 @@ from csms.domain.energy.site_limits import SiteLimits
 from csms.domain.energy.smart_charging import ChargingProfile, Kind, Purpose, RateUnit, SchedulePeriod
 from csms.domain.events import SiteLimitChanged
 from csms.domain.sites import EvseDetails, Site
-from csms.storage import load_store, site_limit_store, store
+from csms.storage import store
+from csms.storage.energy import load_store, site_limit_store
 from simulators.chargepoint import SimulatedChargePoint
 from simulators.smart_charging import Profiles
 from tests.support import eventually

@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from bridge.ocpi.credentials import our_party
-from bridge.ocpi.partners import Party, issue_token_a
+from bridge.ocpi.handshake.credentials import our_party
+from bridge.ocpi.handshake.partners import Party, issue_token_a
 from csms.app import App
 from simulators.emsp import SimulatedEmsp
 from simulators.hubject import SimulatedHubject

@@ -19,7 +19,8 @@ from csms.domain.energy.smart_charging import profile_from_dict
 from csms.domain.events import DomainEvent, EvseCapChanged
 from csms.ocpp.translations.charging_profiles import profile_16, profile_201
 from csms.operator.command_line.cli import main
-from csms.storage import energy_store, store
+from csms.storage import store
+from csms.storage.energy import energy_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint201 import ChargePoint201
 from tests.conftest import SimFactory

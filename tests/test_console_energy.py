@@ -6,7 +6,7 @@ from typing import Any
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.storage import energy_store
+from csms.storage.energy import energy_store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from tests.conftest import AppFactory

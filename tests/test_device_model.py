@@ -30,7 +30,7 @@ from csms.ocpp.device_model201 import (
     variable_report_201,
 )
 from csms.operator.command_line.cli import main
-from csms.storage import device_store
+from csms.storage.fleet import device_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201

@@ -11,7 +11,7 @@ import pytest
 
 from csms.domain.fleet.jobs import JobState
 from csms.ocpp.translations.job_status import firmware_job_state, log_job_state, request_answer
-from csms.operator.http.jobs_api import InvalidRequest, firmware_request, log_request
+from csms.operator.http.fleet.jobs_api import InvalidRequest, firmware_request, log_request
 
 D, F = JobState, JobState.FAILED
 

@@ -44,7 +44,7 @@ def test_no_import_across_the_layers(package: str, forbidden: str) -> None:
 
 
 @pytest.mark.parametrize(("source", "caught"), [
-    ("from bridge.ocpi.places import readings", True),
+    ("from bridge.ocpi.publishing.places import readings", True),
     ("import bridge.ocpi.tariffs", True),
     ("def f():\n    from bridge.ocpi import partners", True),  # a lazy import counts too
     ("from bridge import outbox", False),  # bridge/ itself, shared by both bridges

@@ -12,7 +12,8 @@ import pytest
 from csms.app import App
 from csms.domain.energy.load_allocation import SiteLimit
 from csms.domain.energy.site_limits import LimitPeriod
-from csms.storage import energy_store, store
+from csms.storage import store
+from csms.storage.energy import energy_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201

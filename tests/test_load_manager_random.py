@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from csms.app import App
-from csms.storage import load_store, store
+from csms.storage import store
+from csms.storage.energy import load_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201

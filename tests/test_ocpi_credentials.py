@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from bridge.ocpi import partners, transport
-from bridge.ocpi.credentials import CredentialsError, our_party
-from bridge.ocpi.partners import Party
+from bridge.ocpi import transport
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.credentials import CredentialsError, our_party
+from bridge.ocpi.handshake.partners import Party
 from csms.app import App
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory

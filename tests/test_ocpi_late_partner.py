@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.ocpi import sync
-from bridge.ocpi.credentials import receivers_moved
+from bridge.ocpi.handshake.credentials import receivers_moved
+from bridge.ocpi.publishing import sync
 from csms.app import App
 from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register

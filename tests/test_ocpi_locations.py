@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bridge.ocpi.status import ocpi_evse_status
+from bridge.ocpi.publishing.status import ocpi_evse_status
 from csms.app import App
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import EvseStatus

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bridge.ocpi import partners
-from bridge.ocpi.credentials import CredentialsError, our_party
-from bridge.ocpi.partners import Party, PartyError
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.credentials import CredentialsError, our_party
+from bridge.ocpi.handshake.partners import Party, PartyError
 from bridge.ocpi.transport import new_token
 from csms.app import App
 from csms.domain.model import AuthorizationStatus

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bridge.ocpi.profile_mapping import (
+from bridge.ocpi.control.profile_mapping import (
     Electrical,
     EmspCap,
     OcpiProfile,

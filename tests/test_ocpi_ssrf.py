@@ -10,11 +10,12 @@ import pytest
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import partners, transport
+from bridge.ocpi import transport
 from bridge.ocpi.client import outcome
-from bridge.ocpi.commands import RESULT_ATTEMPTS, response_url_refusal
-from bridge.ocpi.credentials import CredentialsError
-from bridge.ocpi.partners import Partner, Party
+from bridge.ocpi.control.commands import RESULT_ATTEMPTS, response_url_refusal
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.credentials import CredentialsError
+from bridge.ocpi.handshake.partners import Partner, Party
 from csms.app import App
 from csms.config import OcpiSettings
 from simulators.emsp import SimulatedEmsp

@@ -12,7 +12,7 @@ from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
 from csms.domain.energy.load_allocation import SiteLimit
 from csms.domain.energy.site_limits import SiteLimits
 from csms.domain.sites import Site
-from csms.storage import site_limit_store as limits_store
+from csms.storage.energy import site_limit_store as limits_store
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually

@@ -9,9 +9,9 @@ import asyncpg
 from csms.domain.energy.load_allocation import SiteLimit
 from csms.domain.energy.site_limits import EvseEnergy, LimitPeriod, SiteLimits
 from csms.domain.sites import EvseDetails, Site
-from csms.storage import site_limit_store as limits_store
 from csms.storage import store
 from csms.storage.database import create_pool
+from csms.storage.energy import site_limit_store as limits_store
 
 
 async def _site(conn: asyncpg.Pool) -> None:

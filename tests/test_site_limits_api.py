@@ -14,7 +14,7 @@ from csms.domain.charge_points import assign_sites, register
 from csms.domain.events import DomainEvent, SiteLimitChanged
 from csms.domain.sites import Site
 from csms.operator.command_line.cli import main
-from csms.storage import site_limit_store as limits_store
+from csms.storage.energy import site_limit_store as limits_store
 from tests.support import Api
 
 LIMIT = "/sites/S1/limit"

@@ -16,8 +16,8 @@ import pytest
 
 from csms.app import App
 from csms.operator.command_line.cli import main
-from csms.operator.http.access import ROUTES, Role, declared, required
-from csms.operator.http.auditing import audited
+from csms.operator.http.team.access import ROUTES, Role, declared, required
+from csms.operator.http.team.auditing import audited
 from csms.security.credentials import hash_password
 from csms.storage import user_store
 from tests.conftest import admin, with_database
@@ -85,7 +85,7 @@ async def test_every_route_served_and_described_declares_its_role(app: App, api:
     undeclared = [f"{m} {p}" for m, p in served_routes(app) if not declared(m, p)]
     undeclared += [f"{method} {path} (OpenAPI)" for method, path, _ in described(document)
                    if not declared(method, path)]
-    assert not undeclared, ("give these routes their role in csms/operator/http/access.py "
+    assert not undeclared, ("give these routes their role in csms/operator/http/team/access.py "
                             f"ROUTES: {undeclared}")
     served = {(m, p.removeprefix("/api/v1") if p.startswith("/api/v1/") else "!" + p)
               for m, p in served_routes(app)}

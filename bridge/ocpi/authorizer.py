@@ -6,9 +6,10 @@ import aiohttp
 import asyncpg
 import structlog
 
-from bridge.ocpi import partners, tokens
+from bridge.ocpi import tokens
 from bridge.ocpi.client import OcpiClient
-from bridge.ocpi.partners import Partner
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import SUCCESS
 from csms.domain.model import Authorization, AuthorizationStatus
 from csms.metrics import roaming_request

@@ -6,10 +6,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bridge.ocpi import partners, sync
 from bridge.ocpi.client import OcpiError
-from bridge.ocpi.credentials import CredentialsError, our_party
-from bridge.ocpi.partners import Party, PartyError
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.credentials import CredentialsError, our_party
+from bridge.ocpi.handshake.partners import Party, PartyError
+from bridge.ocpi.publishing import sync
 from bridge.ocpi.transport import new_token
 from csms.operator.command_line.tables import show
 

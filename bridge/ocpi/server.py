@@ -11,13 +11,14 @@ import structlog
 from aiohttp import web
 
 from bridge import outbox
-from bridge.ocpi import credentials, partners, tokens
-from bridge.ocpi.charging_profiles import OcpiChargingProfiles
-from bridge.ocpi.commands import CommandError, OcpiCommands
-from bridge.ocpi.credentials import CredentialsError, Registrar
-from bridge.ocpi.locations import EvseFacts, evse_uid, location_object
-from bridge.ocpi.partners import Partner
-from bridge.ocpi.places import priced_place
+from bridge.ocpi import tokens
+from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
+from bridge.ocpi.control.commands import CommandError, OcpiCommands
+from bridge.ocpi.handshake import credentials, partners
+from bridge.ocpi.handshake.credentials import CredentialsError, Registrar
+from bridge.ocpi.handshake.partners import Partner
+from bridge.ocpi.publishing.locations import EvseFacts, evse_uid, location_object
+from bridge.ocpi.publishing.places import priced_place
 from bridge.ocpi.sessions import session_object, tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,

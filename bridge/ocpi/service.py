@@ -13,16 +13,18 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import cli, partners, sessions, status_sent, sync
+from bridge.ocpi import cli, sessions
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
-from bridge.ocpi.commands import RESULT_ATTEMPTS
-from bridge.ocpi.credentials import Registrar
-from bridge.ocpi.locations import evse_uid
-from bridge.ocpi.partners import Partner
-from bridge.ocpi.places import Priced, priced_place
+from bridge.ocpi.control.commands import RESULT_ATTEMPTS
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.credentials import Registrar
+from bridge.ocpi.handshake.partners import Partner
+from bridge.ocpi.publishing import status_sent, sync
+from bridge.ocpi.publishing.locations import evse_uid
+from bridge.ocpi.publishing.places import Priced, priced_place
+from bridge.ocpi.publishing.status import ocpi_evse_status
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
-from bridge.ocpi.status import ocpi_evse_status
 from bridge.ocpi.transport import timestamp
 from csms.config import OcpiSettings
 from csms.domain.billing.cost import cost_fields, costing

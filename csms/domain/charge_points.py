@@ -25,7 +25,8 @@ from csms.domain.model import EvseStatus
 from csms.domain.sessions import charging_started
 from csms.domain.sites import Site
 from csms.security.credentials import hash_password
-from csms.storage import site_limit_store, store
+from csms.storage import store
+from csms.storage.energy import site_limit_store
 from csms.storage.group_commit import GroupCommit
 
 log = structlog.get_logger(__name__)

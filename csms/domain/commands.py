@@ -39,7 +39,9 @@ from csms.domain.sessions import SessionService
 from csms.security.certificate_authority import hash_data
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_payload
-from csms.storage import certificate_store, configuration_store, energy_store, profile_store, store
+from csms.storage import store
+from csms.storage.energy import energy_store, profile_store
+from csms.storage.fleet import certificate_store, configuration_store
 
 if TYPE_CHECKING:  # the relay finishes its own calls with finish_in_flight below
     from csms.cluster.relay import Relay

@@ -148,7 +148,7 @@ class TariffAssigned:
 
 @dataclass(frozen=True)
 class EvseCapChanged:
-    """A source's cap on an EVSE was set or cleared (csms/storage/energy_store.py); evse 0: all."""
+    """A source's cap on an EVSE was set or cleared (csms/storage/energy/energy_store.py); evse 0: all."""
 
     charge_point_id: str
     evse: int
@@ -157,7 +157,8 @@ class EvseCapChanged:
 
 @dataclass(frozen=True)
 class SiteLimitChanged:
-    """A site's grid limit, schedule, fallback or priorities changed (csms/storage/site_limit_store.py)."""
+    """A site's grid limit, schedule, fallback or priorities changed
+    (csms/storage/energy/site_limit_store.py)."""
 
     site_id: str
 

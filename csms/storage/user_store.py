@@ -18,7 +18,7 @@ MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 TOKEN_PREFIX = "csms_"
 # last_used_at is written at most this often (seconds): not a database write per request.
 TOUCH_EVERY = 60.0
-ROLE_ORDER = ("viewer", "operator", "admin")  # as csms/operator/http/access.py Role
+ROLE_ORDER = ("viewer", "operator", "admin")  # as csms/operator/http/team/access.py Role
 
 
 class UserError(ValueError):

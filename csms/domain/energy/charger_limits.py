@@ -24,7 +24,8 @@ from csms.domain.energy.smart_charging import (
 )
 from csms.domain.events import DomainEvent, EventBus, EvseCapChanged, SessionEnded
 from csms.domain.sites import EvseDetails, parse_site
-from csms.storage import energy_store, profile_store, store
+from csms.storage import store
+from csms.storage.energy import energy_store, profile_store
 
 log = structlog.get_logger(__name__)
 

@@ -26,8 +26,8 @@ from csms.domain.events import (
     EvseDataChanged,
     SiteLimitChanged,
 )
-from csms.storage import profile_store
-from csms.storage import site_limit_store as limits_store
+from csms.storage.energy import profile_store
+from csms.storage.energy import site_limit_store as limits_store
 from csms.storage.notifications import Listener
 
 if TYPE_CHECKING:  # the command service is the one way to a charger

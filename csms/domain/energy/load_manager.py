@@ -35,7 +35,7 @@ from csms.domain.events import (
     SessionStarted,
     SiteLimitChanged,
 )
-from csms.storage import load_store, site_limit_store
+from csms.storage.energy import load_store, site_limit_store
 from csms.storage.notifications import Listener
 
 if TYPE_CHECKING:

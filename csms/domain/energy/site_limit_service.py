@@ -16,7 +16,7 @@ from csms.domain.energy.site_limits import (
     limits_to_dict,
 )
 from csms.domain.events import EventBus, SiteLimitChanged
-from csms.storage import site_limit_store as limits_store
+from csms.storage.energy import site_limit_store as limits_store
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from csms.security.certificate_authority import (
     check_csr,
     new_authority,
 )
-from csms.storage import certificate_store
+from csms.storage.fleet import certificate_store
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 
 from csms.security.masking import secret_name
-from csms.storage import device_store
+from csms.storage.fleet import device_store
 
 if TYPE_CHECKING:
     from csms.domain.commands import CommandResult

@@ -12,7 +12,7 @@ import asyncpg
 import structlog
 
 from csms.domain.events import ChargePointBooted
-from csms.storage import job_store
+from csms.storage.fleet import job_store
 
 if TYPE_CHECKING:  # the command service is the one way to a charger
     from csms.config import JobSettings

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from csms.cluster.links import Connections
 from csms.domain.authorization import status_of
 from csms.domain.events import ChargePointConnected, ChargePointDisconnected, DomainEvent
-from csms.storage import local_list_store as lists
+from csms.storage.fleet import local_list_store as lists
 from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)

@@ -19,20 +19,16 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator.command_line import (
+from csms.operator.command_line import sessions_cli, tables, tokens_cli, users_cli
+from csms.operator.command_line.energy import profiles_cli, site_limits_cli
+from csms.operator.command_line.fleet import (
     certificates_cli,
     command_cli,
     device_model_cli,
     jobs_cli,
     local_list_cli,
-    profiles_cli,
     registration_cli,
     reservations_cli,
-    sessions_cli,
-    site_limits_cli,
-    tables,
-    tokens_cli,
-    users_cli,
 )
 from csms.operator.command_line.help_format import Parser, count, uuid_text
 from csms.storage import store

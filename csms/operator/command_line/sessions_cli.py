@@ -13,8 +13,8 @@ from uuid import UUID
 from csms.config import Settings
 from csms.domain.billing.session_costs import SessionCosts
 from csms.domain.model import ENERGY_REGISTER, SessionStatus
+from csms.operator.command_line.fleet.reservations_cli import _report, _with_commands
 from csms.operator.command_line.help_format import count
-from csms.operator.command_line.reservations_cli import _report, _with_commands
 from csms.operator.command_line.tables import add_json_option, show, show_record
 from csms.storage import store
 

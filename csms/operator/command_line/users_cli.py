@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from csms.config import Settings
 from csms.ocpp.translations.meter import format_timestamp, parse_timestamp
 from csms.operator.command_line import tables
-from csms.operator.http.access import ROLE_NAMES
+from csms.operator.http.team.access import ROLE_NAMES
 from csms.security.credentials import hash_password
 from csms.security.masking import mask_parameters
 from csms.storage import user_store

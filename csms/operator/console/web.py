@@ -17,7 +17,6 @@ from csms.ocpp.translations.meter import format_timestamp
 from csms.operator.console.csrf import https
 from csms.operator.console.feed import ConsoleFeed, frame_json
 from csms.operator.console.sessions import COOKIE
-from csms.operator.http.access import BOOTSTRAP
 from csms.operator.http.api import (
     PREFIX,
     AdminApi,
@@ -27,8 +26,9 @@ from csms.operator.http.api import (
     record,
     too_many_attempts,
 )
-from csms.operator.http.auditing import AUDIT_ACTOR, AUDIT_PARAMETERS
 from csms.operator.http.paging import answer, page_of, sliced
+from csms.operator.http.team.access import BOOTSTRAP
+from csms.operator.http.team.auditing import AUDIT_ACTOR, AUDIT_PARAMETERS
 from csms.operator.roaming import Roaming
 from csms.operator.roaming_errors import in_words
 from csms.security.credentials import Busy, hash_password

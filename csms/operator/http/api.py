@@ -25,14 +25,12 @@ from csms.ocpp.translations.meter import format_timestamp, parse_timestamp
 from csms.operator.console import csrf
 from csms.operator.console.csrf import is_json
 from csms.operator.console.sessions import COOKIE, ConsoleSessions
-from csms.operator.http import (
-    commands_api,
-    device_model_api,
-    registration_api,
-    reservations_api,
-    users_api,
-)
-from csms.operator.http.access import (
+from csms.operator.http.fleet import commands_api, device_model_api, registration_api, reservations_api
+from csms.operator.http.json_bodies import BadJson, json_body
+from csms.operator.http.openapi import openapi_document
+from csms.operator.http.paging import answer, page_of, sliced
+from csms.operator.http.team import users_api
+from csms.operator.http.team.access import (
     BOOTSTRAP,
     PRINCIPAL,
     PUBLIC,
@@ -42,7 +40,7 @@ from csms.operator.http.access import (
     refusal,
     required,
 )
-from csms.operator.http.auditing import (
+from csms.operator.http.team.auditing import (
     AUDIT_ACTOR,
     AUDIT_ID,
     AUDIT_PARAMETERS,
@@ -52,9 +50,6 @@ from csms.operator.http.auditing import (
     resource_of,
     result_words,
 )
-from csms.operator.http.json_bodies import BadJson, json_body
-from csms.operator.http.openapi import openapi_document
-from csms.operator.http.paging import answer, page_of, sliced
 from csms.operator.roaming_errors import in_words
 from csms.security.clients import client_address, client_key, networks
 from csms.security.credentials import PasswordCheck
@@ -240,18 +235,18 @@ class AdminApi:
         device_model_api.routes(self)
         reservations_api.routes(self)
         commands_api.routes(self)
-        from csms.operator.http import certificates_api  # it builds on this module's names
+        from csms.operator.http.fleet import certificates_api  # it builds on this module's names
         certificates_api.routes(self)
-        from csms.operator.http import profiles_api  # it builds on this module's names
+        from csms.operator.http.energy import profiles_api  # it builds on this module's names
         profiles_api.routes(self)
         users_api.routes(self)
         from csms.operator.http import overview_api  # it builds on this module's names
         overview_api.routes(self)
-        from csms.operator.http import allocation_api  # it builds on this module's names
+        from csms.operator.http.energy import allocation_api  # it builds on this module's names
         allocation_api.routes(self)
-        from csms.operator.http import site_limits_api  # it builds on this module's names
+        from csms.operator.http.energy import site_limits_api  # it builds on this module's names
         site_limits_api.routes(self)
-        from csms.operator.http import allowances_api  # it builds on this module's names
+        from csms.operator.http.energy import allowances_api  # it builds on this module's names
         allowances_api.routes(self)
 
     @property
@@ -528,7 +523,7 @@ class AdminApi:
             raise BadRequest("'token' must not be empty")
         profile = None
         if "profile" in data:  # a Tx profile for the transaction (1.6 §5.16, 2.0.1 F01/K05)
-            from csms.operator.http.profiles_api import parsed_profile
+            from csms.operator.http.energy.profiles_api import parsed_profile
             profile = parsed_profile(field(data, "profile", dict))
             if reason := remote_start_problem(profile):
                 raise BadRequest(f"'profile': {reason}")

@@ -6,7 +6,8 @@ from functools import cache
 from typing import Any
 
 from csms.domain.model import SessionStatus
-from csms.operator.http import commands_api, paging
+from csms.operator.http import paging
+from csms.operator.http.fleet import commands_api
 from csms.operator.http.schemas import (
     INTEGER,
     MAYBE_INTEGER,
@@ -89,8 +90,8 @@ def _command(summary: str, params: list[dict[str, Any]],
 
 def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
     """The answers any operation may give before its handler runs, and the role it needs
-    (x-required-role, from csms/operator/http/access.py; public: no security)."""
-    from csms.operator.http.access import required
+    (x-required-role, from csms/operator/http/team/access.py; public: no security)."""
+    from csms.operator.http.team.access import required
 
     for path, item in paths.items():
         for method, operation in item.items():
@@ -117,7 +118,7 @@ def _with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jobs_paths() -> dict[str, Any]:
-    from csms.operator.http.jobs_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.fleet.jobs_api import openapi_paths  # it imports this module's helpers
 
     return openapi_paths()
 
@@ -330,7 +331,7 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _users_paths() -> dict[str, Any]:
-    from csms.operator.http.users_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.team.users_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
 
 
@@ -365,17 +366,17 @@ def _probe_paths() -> dict[str, Any]:
 
 
 def _allocation_paths() -> dict[str, Any]:
-    from csms.operator.http.allocation_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.energy.allocation_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
 
 
 def _site_limit_paths(cp: dict[str, Any], evse: dict[str, Any]) -> dict[str, Any]:
-    from csms.operator.http.site_limits_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.energy.site_limits_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp, evse)
 
 
 def _profile_paths(cp: dict[str, Any]) -> dict[str, Any]:
-    from csms.operator.http.profiles_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.energy.profiles_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp)
 
 
@@ -385,7 +386,7 @@ def _overview_paths() -> dict[str, Any]:
 
 
 def _allowance_paths(cp: dict[str, Any]) -> dict[str, Any]:
-    from csms.operator.http.allowances_api import openapi_paths  # it imports this module's helpers
+    from csms.operator.http.energy.allowances_api import openapi_paths  # it imports this module's helpers
     return openapi_paths(cp)
 
 
@@ -478,7 +479,7 @@ def _device_model_paths(cp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _certificate_paths(cp: dict[str, Any]) -> dict[str, Any]:
-    """Chargers' certificates and security profiles (csms/operator/http/certificates_api.py)."""
+    """Chargers' certificates and security profiles (csms/operator/http/fleet/certificates_api.py)."""
     hex_string = {"type": "string", "pattern": "^[0-9A-Fa-f]{1,128}$"}
     return {
         "/charge-points/{cp}/certificates": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from csms.domain.model import EvseStatus, SessionStatus
-from csms.operator.http.access import ROLE_NAMES
+from csms.operator.http.team.access import ROLE_NAMES
 
 OUTBOX_STATUSES = ["pending", "delivered", "failed"]
 TOKEN_STATUSES = ["accepted", "blocked", "expired", "invalid"]

@@ -7,9 +7,9 @@ from typing import Any
 import asyncpg
 import structlog
 
-from bridge.ocpi import partners
 from bridge.ocpi.client import OcpiClient, OcpiError, UnsupportedVersion
-from bridge.ocpi.partners import Partner, Party, PartyError
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.partners import Partner, Party, PartyError
 from bridge.ocpi.transport import (
     CLIENT_API_UNUSABLE,
     INVALID_PARAMETERS,

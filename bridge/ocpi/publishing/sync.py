@@ -11,9 +11,10 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import partners, status_sent
-from bridge.ocpi.locations import EvseFacts
-from bridge.ocpi.partners import Partner
+from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.partners import Partner
+from bridge.ocpi.publishing import status_sent
+from bridge.ocpi.publishing.locations import EvseFacts
 from bridge.ocpi.server import build_location, evse_facts, location_rows
 from bridge.ocpi.sessions import tariff_object
 from csms.config import OcpiSettings

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csms.ocpp.translations.meter import parse_timestamp
-from csms.operator.http.access import PRINCIPAL, ROLE_NAMES, ROUTES, Principal
 from csms.operator.http.paging import answer, page_of, sliced
+from csms.operator.http.team.access import PRINCIPAL, ROLE_NAMES, ROUTES, Principal
 from csms.security.credentials import Busy
 from csms.storage import user_store
 from csms.storage.user_store import UserError, check_password

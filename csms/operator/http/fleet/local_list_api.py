@@ -8,8 +8,8 @@ import asyncpg
 from aiohttp import web
 
 from csms.operator.http.api import PREFIX, record, reply
-from csms.storage import local_list_store as lists
 from csms.storage import store
+from csms.storage.fleet import local_list_store as lists
 
 if TYPE_CHECKING:
     from csms.operator.http.api import AdminApi

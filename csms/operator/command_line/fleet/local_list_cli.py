@@ -8,13 +8,13 @@ import sys
 from typing import Any
 
 from csms.config import Settings
-from csms.storage import local_list_store as lists
 from csms.storage import store
+from csms.storage.fleet import local_list_store as lists
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from csms.operator.command_line.cli import _with_database
-    from csms.operator.http.local_list_api import view
+    from csms.operator.http.fleet.local_list_api import view
 
     async def work(pool: Any) -> dict[str, Any] | None:
         if await store.get_charge_point(pool, args.charge_point) is None:

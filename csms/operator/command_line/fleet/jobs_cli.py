@@ -12,8 +12,8 @@ from csms.config import Settings
 from csms.domain.fleet.jobs import create_rollout
 from csms.operator.command_line.help_format import count
 from csms.operator.command_line.tables import add_json_option, show
-from csms.operator.http.jobs_api import InvalidRequest, firmware_request, log_request, rollout_options
-from csms.storage import job_store
+from csms.operator.http.fleet.jobs_api import InvalidRequest, firmware_request, log_request, rollout_options
+from csms.storage.fleet import job_store
 
 
 def _database(settings: Settings, work: Any) -> Any:

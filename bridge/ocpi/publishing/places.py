@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from bridge.ocpi.locations import connectors, evse_uid
+from bridge.ocpi.publishing.locations import connectors, evse_uid
 from bridge.ocpi.sessions import Place
 from csms.domain.billing.pricing import session_pricing
 from csms.domain.billing.tariffs import ALL

@@ -14,7 +14,8 @@ from csms.operator.http.api import PREFIX, AdminApi, BadRequest, body, problem, 
 from csms.operator.http.openapi import _body, _json, _list, _path_param, _query, _read
 from csms.operator.http.paging import answer, page_of
 from csms.operator.http.schemas import JOB_KINDS, ref
-from csms.storage import job_store, store
+from csms.storage import store
+from csms.storage.fleet import job_store
 
 # Where a charger may fetch firmware from or upload its logs to (the charger goes there, not we).
 SCHEMES = ("http", "https", "ftp", "ftps", "sftp")

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from csms.operator.http.access import READS_THAT_ASK_A_CHARGER, route_key
+from csms.operator.http.team.access import READS_THAT_ASK_A_CHARGER, route_key
 from csms.security.masking import mask_parameters
 
 # The request's audit row, once started; for a public change (a login) who tried and with what.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.ocpi.status import ocpi_evse_status
+from bridge.ocpi.publishing.status import ocpi_evse_status
 from bridge.ocpi.transport import timestamp
 from csms.domain.sites import EvseDetails, Site
 

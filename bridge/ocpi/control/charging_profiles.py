@@ -12,17 +12,18 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import profile_mapping as mapping
-from bridge.ocpi.commands import CommandError, is_uuid, response_url_refusal
-from bridge.ocpi.partners import Partner
-from bridge.ocpi.profile_mapping import Electrical, ProfileError
+from bridge.ocpi.control import profile_mapping as mapping
+from bridge.ocpi.control.commands import CommandError, is_uuid, response_url_refusal
+from bridge.ocpi.control.profile_mapping import Electrical, ProfileError
+from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import timestamp
 from csms.config import OcpiSettings
 from csms.domain.commands import CommandResult, CommandService, finish_in_flight
 from csms.domain.energy.smart_charging import RateUnit, composite_from_dict
 from csms.domain.events import EvseCapChanged, SessionEnded
 from csms.domain.sites import EvseDetails, parse_site
-from csms.storage import energy_store, store
+from csms.storage import store
+from csms.storage.energy import energy_store
 
 log = structlog.get_logger(__name__)
 

@@ -14,8 +14,9 @@ from csms.domain.commands import CommandResult
 from csms.domain.fleet import device_model as dm
 from csms.operator.command_line.help_format import count
 from csms.operator.command_line.tables import add_json_option, show
-from csms.storage import device_store, store
+from csms.storage import store
 from csms.storage.database import database_url
+from csms.storage.fleet import device_store
 
 
 class CliError(Exception):

@@ -10,7 +10,8 @@ from aiohttp import web
 from csms.domain.fleet.certificates import CertificateUse, parse_use
 from csms.operator.http.api import PREFIX, BadRequest, body, command_reply, field, record, reply
 from csms.operator.http.paging import page_of, sliced
-from csms.storage import certificate_store, store
+from csms.storage import store
+from csms.storage.fleet import certificate_store
 
 if TYPE_CHECKING:
     from csms.operator.http.api import AdminApi

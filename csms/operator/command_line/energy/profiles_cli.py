@@ -17,9 +17,9 @@ from csms.domain.energy.smart_charging import (
     profile_from_dict,
     remote_start_problem,
 )
-from csms.operator.command_line.reservations_cli import _report, _with_commands
+from csms.operator.command_line.fleet.reservations_cli import _report, _with_commands
 from csms.operator.command_line.tables import add_json_option, show
-from csms.storage import profile_store
+from csms.storage.energy import profile_store
 
 if TYPE_CHECKING:
     from argparse import _SubParsersAction

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from csms.config import Settings
 from csms.domain.fleet.certificates import CertificateUse
 from csms.operator.command_line.tables import add_json_option, show
-from csms.storage import certificate_store
 from csms.storage.database import database_url
+from csms.storage.fleet import certificate_store
 
 if TYPE_CHECKING:
     from csms.app import App

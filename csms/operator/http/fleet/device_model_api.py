@@ -10,7 +10,7 @@ from aiohttp import web
 from csms.domain.fleet import device_model as dm
 from csms.operator.http import api as admin
 from csms.operator.http.paging import answer, page_of, sliced
-from csms.storage import device_store
+from csms.storage.fleet import device_store
 
 if TYPE_CHECKING:
     from csms.operator.http.api import AdminApi

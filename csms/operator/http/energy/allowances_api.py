@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from csms.storage import energy_store, store
+from csms.storage import store
+from csms.storage.energy import energy_store
 
 if TYPE_CHECKING:
     from csms.operator.http.api import AdminApi

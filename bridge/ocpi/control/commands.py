@@ -14,7 +14,7 @@ import structlog
 
 from bridge import egress, outbox
 from bridge.ocpi import tokens
-from bridge.ocpi.partners import Partner
+from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import parse_timestamp
 from csms.config import OcpiSettings
 from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight

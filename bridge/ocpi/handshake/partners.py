@@ -195,7 +195,7 @@ async def registered(db: Db, partner_id: int, *, their_token: str, our_token: st
                      versions_url: str, version: str, endpoints: list[dict[str, Any]],
                      roles: list[dict[str, Any]], full_push: bool = False) -> Partner:
     """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now.
-    With full_push, every Location and Tariff is due to it (bridge/ocpi/sync.py)."""
+    With full_push, every Location and Tariff is due to it (bridge/ocpi/publishing/sync.py)."""
     await db.execute(
         """UPDATE ocpi_partners SET status = 'registered', token_a_hash = NULL, their_token = $2,
                token_hash = COALESCE($3, token_hash), versions_url = $4, version = $5,

@@ -1,0 +1,1 @@
+"""Who our OCPI partners are: the credentials handshake and the partners' repository."""

@@ -1,0 +1,1 @@
+"""The `csms` commands for power: charging profiles and site limits."""

@@ -1,0 +1,1 @@
+"""The `csms` commands that act on chargers: commands, registration, reservations, jobs and more."""

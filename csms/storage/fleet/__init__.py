@@ -1,0 +1,1 @@
+"""Repositories for running a fleet: configuration, device model, jobs, local lists, certificates."""
