@@ -348,7 +348,7 @@ async def test_a_time_of_day_product_across_its_boundary_costs_alike_for_oicp_an
 
 
 @pytest.mark.usefixtures("cli_database")
-def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch,
+def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     for key, value in (("ENABLED", "true"), ("ALLOW_PLAIN_HTTP", "true"),
                        ("BASE_URL", "http://127.0.0.1:9")):
@@ -366,6 +366,15 @@ def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch,
     assert main(["tariffs", "list"]) == 0
     out = capsys.readouterr().out
     assert "product AC-STANDARD-2: 0.49/KILOWATT_HOUR (Everyday 17:00-21:00)" in out
+    # What EMPs see of each fee, and what is left out and why.
+    (tmp_path / "every.json").write_text(json.dumps([EVERY_KIND]))
+    assert main(["tariffs", "load", str(tmp_path / "every.json")]) == 0
+    capsys.readouterr()
+    assert main(["tariffs", "list", "--json"]) == 0
+    [every] = [row["hubject_pricing"] for row in json.loads(capsys.readouterr().out)
+               if row["tariff_id"] == "EVERY-KIND" and row["hubject_pricing"]]
+    assert "start fee 1.5 per session, parking fee 6.0/HOUR, minimum fee 2.0 per session" in every
+    assert "note: element 1 is left out: max_power cannot be expressed in a pricing product" in every
     assert main(["tariffs", "list", "--json"]) == 0
     assert {"tariff_id": "AC-STANDARD", "evse_id": E2, "provider_id": "DE-8EO", "currency": None,
             "valid_from": None, "hubject_pricing": None} in json.loads(capsys.readouterr().out)
