@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+import structlog
 
 from bridge import outbox
 from csms.app import App
@@ -132,6 +133,50 @@ async def test_tariff_changes_reach_hubject_as_product_updates_and_evse_assignme
                                         operation="PushPricingProductData")
     assert len(listed) == 6
     assert hubject.invalid == []
+
+
+# Every kind of tariff element: a start fee, energy, parking, a minimum and a maximum, and what a
+# product cannot say (an element restricted by power, a time price beside the energy price).
+EVERY_KIND = {"id": "EVERY-KIND", "currency": "EUR",
+              "min_price": {"excl_vat": 2.0, "incl_vat": 2.38}, "max_price": {"excl_vat": 40.0},
+              "elements": [
+                  {"price_components": [{"type": "ENERGY", "price": 0.19, "vat": 19.0, "step_size": 1}],
+                   "restrictions": {"max_power": 11.0}},
+                  {"price_components": [{"type": "FLAT", "price": 1.5, "vat": 19.0, "step_size": 0},
+                                        {"type": "ENERGY", "price": 0.35, "vat": 19.0, "step_size": 1},
+                                        {"type": "TIME", "price": 1.2, "vat": 19.0, "step_size": 1}]},
+                  {"price_components": [{"type": "PARKING_TIME", "price": 6.0, "vat": 19.0,
+                                         "step_size": 1}]}]}
+
+
+async def test_every_element_kind_reaches_hubject_in_units_an_emp_cannot_misread(
+        make_app: AppFactory, hubject: SimulatedHubject) -> None:
+    """The products pass Hubject's OpenAPI and its dynamic pricing Swagger (the simulated Hubject
+    checks both); per-session fees are not priced per kWh; what is left out is logged once."""
+    with structlog.testing.capture_logs() as logs:
+        app = await priced_site(make_app, hubject)
+        await put_tariffs(app.pool, app.events, [EVERY_KIND])
+        await assign(app.pool, app.events, "EVERY-KIND", [E1, E2])
+        await eventually(lambda: _delivered(app))
+        # Another change prices everything again: nothing new to say about EVERY-KIND.
+        await put_tariffs(app.pool, app.events, [DEAL])
+        await assign(app.pool, app.events, "DEAL-8EO", [E1], "DE-8EO")
+        await eventually(lambda: _delivered(app))
+    assert hubject.invalid == []
+    [record] = [p for r in hubject.accepted(PRODUCTS)
+                for p in r.body["PricingProductData"]["PricingProductDataRecords"]
+                if p["ProductID"] == "EVERY-KIND"]
+    assert (record["ReferenceUnit"], record["PricePerReferenceUnit"]) == ("KILOWATT_HOUR", 0.35)
+    assert [(a["AdditionalReference"], a["AdditionalReferenceUnit"], a["PricePerAdditionalReferenceUnit"])
+            for a in record["AdditionalReferences"]] == [
+        ("START FEE", "HOUR", 1.5), ("PARKING FEE", "HOUR", 6.0), ("MINIMUM FEE", "HOUR", 2.0),
+        ("MAXIMUM FEE", "HOUR", 40.0)]
+    warned = [e for e in logs if e["log_level"] == "warning" and e.get("tariff") == "EVERY-KIND"]
+    assert len(warned) == 1, warned
+    left_out = warned[0]["left_out"]
+    assert len(left_out) == 2
+    assert left_out[0].startswith("element 1 is left out: max_power cannot be expressed")
+    assert left_out[1].startswith("EVERY-KIND: its TIME price (1.2/h) is left out")
 
 
 async def test_a_site_of_many_chargers_reaches_hubject_as_one_push_of_each_kind(
@@ -303,7 +348,7 @@ async def test_a_time_of_day_product_across_its_boundary_costs_alike_for_oicp_an
 
 
 @pytest.mark.usefixtures("cli_database")
-def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch,
+def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     for key, value in (("ENABLED", "true"), ("ALLOW_PLAIN_HTTP", "true"),
                        ("BASE_URL", "http://127.0.0.1:9")):
@@ -321,6 +366,15 @@ def test_cli_assigns_lists_and_pushes(monkeypatch: pytest.MonkeyPatch,
     assert main(["tariffs", "list"]) == 0
     out = capsys.readouterr().out
     assert "product AC-STANDARD-2: 0.49/KILOWATT_HOUR (Everyday 17:00-21:00)" in out
+    # What EMPs see of each fee, and what is left out and why.
+    (tmp_path / "every.json").write_text(json.dumps([EVERY_KIND]))
+    assert main(["tariffs", "load", str(tmp_path / "every.json")]) == 0
+    capsys.readouterr()
+    assert main(["tariffs", "list", "--json"]) == 0
+    [every] = [row["hubject_pricing"] for row in json.loads(capsys.readouterr().out)
+               if row["tariff_id"] == "EVERY-KIND" and row["hubject_pricing"]]
+    assert "start fee 1.5 per session, parking fee 6.0/HOUR, minimum fee 2.0 per session" in every
+    assert "note: element 1 is left out: max_power cannot be expressed in a pricing product" in every
     assert main(["tariffs", "list", "--json"]) == 0
     assert {"tariff_id": "AC-STANDARD", "evse_id": E2, "provider_id": "DE-8EO", "currency": None,
             "valid_from": None, "hubject_pricing": None} in json.loads(capsys.readouterr().out)

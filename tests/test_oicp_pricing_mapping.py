@@ -43,47 +43,70 @@ def availability(record: dict[str, Any]) -> list[tuple[str, list[str]]]:
             for t in record["ProductAvailabilityTimes"]]
 
 
+EVERYDAY = [("Everyday", ["00:00-23:59"])]
+H, KWH = "HOUR", "KILOWATT_HOUR"
+
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, float, list[tuple[str, list[str]]]]],
-                  list[tuple[str, str, float]], int]] = [
-    # name, tariff, [(ProductID, unit, price, availability)], [(product, reference, price)], notes
-    ("flat rate", tariff(element(energy(0.39))),
-     [("T", "KILOWATT_HOUR", 0.39, [("Everyday", ["00:00-23:59"])])], [], 0),
+                  list[tuple[str, str, str, float]], list[str]]] = [
+    # name, tariff, [(ProductID, unit, price, availability)], [(product, reference, unit, price)],
+    # what each note (why something is left out) says
+    ("flat rate", tariff(element(energy(0.39))), [("T", KWH, 0.39, EVERYDAY)], [], []),
     ("peak hours (the demo tariff)", {**DEMO, "id": "T"},
-     [("T-1", "KILOWATT_HOUR", 0.39, [("Everyday", ["00:00-17:00", "21:00-23:59"])]),
-      ("T-2", "KILOWATT_HOUR", 0.49, [("Everyday", ["17:00-21:00"])])], [], 0),
+     [("T-1", KWH, 0.39, [("Everyday", ["00:00-17:00", "21:00-23:59"])]),
+      ("T-2", KWH, 0.49, [("Everyday", ["17:00-21:00"])])], [], []),
     ("night across midnight", tariff(element(energy(0.25), start_time="22:00", end_time="06:00"),
                                      element(energy(0.45))),
-     [("T-1", "KILOWATT_HOUR", 0.25, [("Everyday", ["00:00-06:00", "22:00-23:59"])]),
-      ("T-2", "KILOWATT_HOUR", 0.45, [("Everyday", ["06:00-22:00"])])], [], 0),
+     [("T-1", KWH, 0.25, [("Everyday", ["00:00-06:00", "22:00-23:59"])]),
+      ("T-2", KWH, 0.45, [("Everyday", ["06:00-22:00"])])], [], []),
     ("weekend price", tariff(element(energy(0.30), day_of_week=["SATURDAY", "SUNDAY"]),
                              element(energy(0.40))),
-     [("T-1", "KILOWATT_HOUR", 0.40, [("Workdays", ["00:00-23:59"])]),
-      ("T-2", "KILOWATT_HOUR", 0.30, [("Weekend", ["00:00-23:59"])])], [], 0),
+     [("T-1", KWH, 0.40, [("Workdays", ["00:00-23:59"])]),
+      ("T-2", KWH, 0.30, [("Weekend", ["00:00-23:59"])])], [], []),
+    # A start fee is per session: never KILOWATT_HOUR (an EMP would read it as a price per kWh).
     ("start fee, parking, minimum and maximum",
      tariff(element(FLAT), element(energy(0.35)), element(PARKING),
             min_price={"excl_vat": 2.0, "incl_vat": 2.38}, max_price={"excl_vat": 40.0}),
-     [("T", "KILOWATT_HOUR", 0.35, [("Everyday", ["00:00-23:59"])])],
-     [("T", "START FEE", 1.5), ("T", "PARKING FEE", 6.0), ("T", "MINIMUM FEE", 2.0),
-      ("T", "MAXIMUM FEE", 40.0)], 1),  # PARKING_TIME's 300 s steps
+     [("T", KWH, 0.35, EVERYDAY)],
+     [("T", "START FEE", H, 1.5), ("T", "PARKING FEE", H, 6.0), ("T", "MINIMUM FEE", H, 2.0),
+      ("T", "MAXIMUM FEE", H, 40.0)], ["PARKING_TIME is billed in steps of 300"]),
+    ("start fee beside a time price", tariff(element(FLAT, {**TIME, "price": 3.0, "step_size": 1})),
+     [("T", H, 3.0, EVERYDAY)], [("T", "START FEE", H, 1.5)], []),
     ("only a fixed fee", tariff(element(FLAT)),
-     [("T", "KILOWATT_HOUR", 0.0, [("Everyday", ["00:00-23:59"])])], [("T", "FIXED FEE", 1.5)], 0),
+     [("T", H, 0.0, EVERYDAY)], [("T", "FIXED FEE", H, 1.5)], []),
+    ("only parking", tariff(element({**PARKING, "step_size": 1})),
+     [("T", H, 0.0, EVERYDAY)], [("T", "PARKING FEE", H, 6.0)], []),
+    ("a start fee at night only",
+     tariff(element(FLAT, start_time="22:00", end_time="06:00"), element(energy(0.40))),
+     [("T-1", KWH, 0.40, [("Everyday", ["00:00-06:00", "22:00-23:59"])]),
+      ("T-2", KWH, 0.40, [("Everyday", ["06:00-22:00"])])], [("T-1", "START FEE", H, 1.5)], []),
     ("time-based, Mondays cheaper in the morning",
      tariff(element({**TIME, "price": 1.0}, day_of_week=["MONDAY"], start_time="06:00", end_time="12:00"),
             element({**TIME, "step_size": 1})),
-     [("T-1", "HOUR", 2.0, [("Monday", ["00:00-06:00", "12:00-23:59"]), ("Tuesday", ["00:00-23:59"]),
-                             ("Wednesday", ["00:00-23:59"]), ("Thursday", ["00:00-23:59"]),
-                             ("Friday", ["00:00-23:59"]), ("Weekend", ["00:00-23:59"])]),
-      ("T-2", "HOUR", 1.0, [("Monday", ["06:00-12:00"])])], [], 1),  # the 60 s steps of element 1
-    ("kWh-restricted element left out, energy and time together",
-     tariff(element(energy(0.20), max_kwh=10), element(energy(0.40), TIME)),
-     [("T", "KILOWATT_HOUR", 0.40, [("Everyday", ["00:00-23:59"])])], [], 3),
+     [("T-1", H, 2.0, [("Monday", ["00:00-06:00", "12:00-23:59"]), ("Tuesday", ["00:00-23:59"]),
+                       ("Wednesday", ["00:00-23:59"]), ("Thursday", ["00:00-23:59"]),
+                       ("Friday", ["00:00-23:59"]), ("Weekend", ["00:00-23:59"])]),
+      ("T-2", H, 1.0, [("Monday", ["06:00-12:00"])])], [], ["TIME is billed in steps of 60"]),
+    ("energy and time together: the time price is left out",
+     tariff(element(energy(0.40), TIME)), [("T", KWH, 0.40, EVERYDAY)], [],
+     ["T: its TIME price (2.0/h) is left out", "TIME is billed in steps of 60"]),
     ("a future element is not in force yet, a past one no more",
      tariff(element(energy(0.99), start_date="2026-04-01"), element(energy(0.11), end_date="2026-03-01"),
             element(energy(0.41))),
-     [("T", "KILOWATT_HOUR", 0.41, [("Everyday", ["00:00-23:59"])])], [], 0),
-    ("reservation elements price no session", tariff(element(energy(5.0), reservation="RESERVATION"),
-                                                     element(energy(0.41))),
-     [("T", "KILOWATT_HOUR", 0.41, [("Everyday", ["00:00-23:59"])])], [], 0),
+     [("T", KWH, 0.41, EVERYDAY)], [], []),
+    ("reservation elements price no session: left out",
+     tariff(element(energy(5.0), reservation="RESERVATION"), element(energy(0.41))),
+     [("T", KWH, 0.41, EVERYDAY)], [],
+     ["element 1 is left out: it prices reservations (RESERVATION)"]),
+] + [
+    (f"an element restricted by {key} is left out", tariff(element(energy(0.20), **{key: 10}),
+                                                           element(energy(0.40))),
+     [("T", KWH, 0.40, EVERYDAY)], [],
+     [f"element 1 is left out: {key} cannot be expressed in a pricing product (it has no field for "
+      f"the {why})"])
+    for key, why in (("min_kwh", "energy charged"), ("max_kwh", "energy charged"),
+                     ("min_current", "charging current"), ("max_current", "charging current"),
+                     ("min_power", "charging power"), ("max_power", "charging power"),
+                     ("min_duration", "session's duration"), ("max_duration", "session's duration"))
 ]
 
 
@@ -91,17 +114,37 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, float, list[tuple[st
                          ids=[c[0] for c in CASES])
 def test_products(name: str, tariff_: dict[str, Any],
                   expected: list[tuple[str, str, float, list[tuple[str, list[str]]]]],
-                  references: list[tuple[str, str, float]], notes: int) -> None:
+                  references: list[tuple[str, str, str, float]], notes: list[str]) -> None:
     products = pricing.pricing_products(tariff_, 22.0, TODAY)
     assert [(r["ProductID"], r["ReferenceUnit"], r["PricePerReferenceUnit"], availability(r))
             for r in products.records] == expected
-    assert [(r["ProductID"], a["AdditionalReference"], a["PricePerAdditionalReferenceUnit"])
+    assert [(r["ProductID"], a["AdditionalReference"], a["AdditionalReferenceUnit"],
+             a["PricePerAdditionalReferenceUnit"])
             for r in products.records for a in r.get("AdditionalReferences", [])] == references
-    assert len(products.notes) == notes, products.notes
+    assert len(products.notes) == len(notes), products.notes
+    assert all(want in note for want, note in zip(notes, products.notes, strict=True)), products.notes
     assert all(r["ProductPriceCurrency"] == "EUR" and r["MaximumProductChargingPower"] == 22.0
                for r in products.records)
-    assert all(r["IsValid24hours"] == (availability(r) == [("Everyday", ["00:00-23:59"])])
-               for r in products.records)
+    assert all(r["IsValid24hours"] == (availability(r) == EVERYDAY) for r in products.records)
+
+
+def test_no_per_session_fee_is_ever_priced_per_kwh() -> None:
+    """START, FIXED, MINIMUM and MAXIMUM FEE are per session: whatever the product's own unit,
+    their unit is never KILOWATT_HOUR, which an EMP reads as a price per kWh."""
+    for case in CASES:
+        for record in pricing.pricing_products(case[1], 22.0, TODAY).records:
+            for reference in record.get("AdditionalReferences", []):
+                if reference["AdditionalReference"] in pricing.SESSION_FEES:
+                    assert reference["AdditionalReferenceUnit"] == pricing.SESSION_FEE_UNIT != KWH
+
+
+def test_the_console_list_says_what_each_fee_is_per_and_what_is_left_out() -> None:
+    lines = pricing.describe(tariff(element(FLAT), element(energy(0.35)), element(PARKING),
+                                    element(energy(0.1), max_power=11),
+                                    min_price={"excl_vat": 2.0}), TODAY)
+    assert lines[0] == ("product T: 0.35/KILOWATT_HOUR, start fee 1.5 per session, parking fee 6.0/HOUR, "
+                        "minimum fee 2.0 per session (always)")
+    assert lines[1].startswith("note: element 4 is left out: max_power cannot be expressed")
 
 
 def test_a_long_tariff_id_still_makes_product_ids_of_50_characters() -> None:
@@ -120,9 +163,9 @@ def test_product_in_force_at_a_session_start(local: str, product: str) -> None:
     assert pricing.product_at(DEMO, start.astimezone(UTC), "Europe/Berlin") == product
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c[4] == 0], ids=[c[0] for c in CASES if c[4] == 0])
+@pytest.mark.parametrize("case", [c for c in CASES if not c[4]], ids=[c[0] for c in CASES if not c[4]])
 def test_the_price_the_emp_sees_is_the_price_the_cdr_is_computed_with(
-        case: tuple[str, dict[str, Any], Any, Any, int]) -> None:
+        case: tuple[str, dict[str, Any], Any, Any, list[str]]) -> None:
     """For every hour of a week: a 10-minute, 2 kWh session costs what its product says."""
     tariff_ = case[1]
     products = pricing.pricing_products(tariff_, 22.0, TODAY)
@@ -160,7 +203,8 @@ def errors(path: str, body: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_every_pricing_body_is_valid_for_hubject(case: tuple[str, dict[str, Any], Any, Any, int]) -> None:
+def test_every_pricing_body_is_valid_for_hubject(
+        case: tuple[str, dict[str, Any], Any, Any, list[str]]) -> None:
     products = pricing.pricing_products(case[1], 22.0, TODAY)
     default = pricing.default_price(products, "EUR").as_meta()
     for action in ("fullLoad", "insert", "update", "delete"):

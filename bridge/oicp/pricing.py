@@ -24,8 +24,22 @@ _OCPI_DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"
 _OICP_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # What a pricing product can say about when it applies; kWh, duration, power and current cannot.
 _EXPRESSIBLE = {"start_time", "end_time", "day_of_week", "start_date", "end_date"}
+# Why the rest cannot: a product applies by weekday and time of day only (ProductAvailabilityTimes).
+_UNEXPRESSIBLE = {"min_kwh": "the energy charged", "max_kwh": "the energy charged",
+                  "min_current": "the charging current", "max_current": "the charging current",
+                  "min_power": "the charging power", "max_power": "the charging power",
+                  "min_duration": "the session's duration", "max_duration": "the session's duration"}
 _DIMENSIONS = ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
 _MAX_ID = 50
+# OCPI's TIME and PARKING_TIME prices are per hour: OICP's HOUR says so exactly.
+TIME_UNIT = "HOUR"
+# START, FIXED, MINIMUM and MAXIMUM FEE are amounts per session (OICP 2.3 AdditionalReferenceType),
+# yet AdditionalReferenceUnit is mandatory and ReferenceUnitType offers only HOUR, KILOWATT_HOUR
+# and MINUTE: none reads "per session". The fee's kind carries the meaning; its unit is HOUR, the
+# unit Hubject's own eRoamingPushPricingProductData example gives an AdditionalReference. Never
+# KILOWATT_HOUR, which an EMP reads as a price per kWh.
+SESSION_FEE_UNIT = "HOUR"
+SESSION_FEES = ("START FEE", "FIXED FEE", "MINIMUM FEE", "MAXIMUM FEE")
 
 
 def products_path(operator_id: str) -> str:
@@ -128,22 +142,23 @@ def _record(product_id: str, tariff: dict[str, Any], picks: dict[str, dict[str, 
     if energy is not None:
         unit, price = "KILOWATT_HOUR", float(energy["price"])
         if time is not None:
-            notes.append(f"{product_id}: its TIME price ({time['price']}/h) cannot stand beside the "
-                         "kWh price in a product; EMPs see the kWh price only")
+            # No AdditionalReference prices charging time (PARKING FEE is parking).
+            notes.append(f"{product_id}: its TIME price ({time['price']}/h) is left out: a product "
+                         "has one main price and no fee per charging time; EMPs see the kWh price only")
     elif time is not None:
-        unit, price = "HOUR", float(time["price"])
+        unit, price = TIME_UNIT, float(time["price"])
     else:
-        unit, price = ("KILOWATT_HOUR" if flat is not None else "HOUR"), 0.0
+        unit, price = SESSION_FEE_UNIT, 0.0  # FIXED FEE or parking only: no main price
     references = []
     if flat is not None:
         # FIXED FEE: the session's only price (the spec wants the base price zero then).
-        references.append(_reference("START FEE" if energy or time else "FIXED FEE", unit,
+        references.append(_reference("START FEE" if energy or time else "FIXED FEE", SESSION_FEE_UNIT,
                                      float(flat["price"])))
     if parking is not None:
-        references.append(_reference("PARKING FEE", "HOUR", float(parking["price"])))
+        references.append(_reference("PARKING FEE", TIME_UNIT, float(parking["price"])))
     for key, kind in (("min_price", "MINIMUM FEE"), ("max_price", "MAXIMUM FEE")):
         if tariff.get(key):
-            references.append(_reference(kind, unit, float(tariff[key]["excl_vat"])))
+            references.append(_reference(kind, SESSION_FEE_UNIT, float(tariff[key]["excl_vat"])))
     for component in (energy, time, parking):
         if component is not None and int(component.get("step_size") or 0) > 1:
             notes.append(f"{product_id}: {component['type']} is billed in steps of "
@@ -172,18 +187,21 @@ def pricing_products(tariff: dict[str, Any], max_power_kw: float, today: date) -
     ProductIDs: the tariff id when one product covers it, else the id with -1, -2, … in the order
     they first apply from Monday 00:00. Elements restricted by what a product cannot express
     (kWh, duration, power, current) are left out, with a note; date restrictions are judged on
-    `today`. Reservation elements price reservations, not sessions, and are left out.
+    `today`. Reservation elements price reservations, not sessions: left out, with a note.
     """
     notes: list[str] = []
     elements: list[_Element] = []
     for index, element in enumerate(tariff["elements"]):
         restrictions = {k: v for k, v in (element.get("restrictions") or {}).items() if v is not None}
         if restrictions.get("reservation"):
+            notes.append(f"element {index + 1} is left out: it prices reservations "
+                         f"({restrictions['reservation']}), which a pricing product cannot")
             continue
         unsupported = sorted(set(restrictions) - _EXPRESSIBLE)
         if unsupported:
+            why = sorted({_UNEXPRESSIBLE.get(key, key) for key in unsupported})
             notes.append(f"element {index + 1} is left out: {', '.join(unsupported)} cannot be "
-                         "expressed in a pricing product")
+                         f"expressed in a pricing product (it has no field for {' or '.join(why)})")
             continue
         if not _in_force(restrictions, today):
             continue
@@ -296,6 +314,8 @@ def describe(tariff: dict[str, Any], today: date) -> list[str]:
             f"{t['on']} " + ",".join(f"{p['begin']}-{p['end']}" for p in t["Periods"])
             for t in record["ProductAvailabilityTimes"])
         extra = "".join(f", {r['AdditionalReference'].lower()} {r['PricePerAdditionalReferenceUnit']}"
+                        + (" per session" if r["AdditionalReference"] in SESSION_FEES
+                           else f"/{r['AdditionalReferenceUnit']}")
                         for r in record.get("AdditionalReferences", []))
         lines.append(f"product {record['ProductID']}: {record['PricePerReferenceUnit']}/"
                      f"{record['ReferenceUnit']}{extra} ({times})")

@@ -62,6 +62,8 @@ class OicpBridge:
         self._scheduler: asyncio.Task[None] | None = None
         self._pricer: asyncio.Task[None] | None = None
         self._pricing_due = asyncio.Event()
+        # What each tariff's products leave out, as last logged: logged once, again if it changes.
+        self._pricing_noted: dict[str, list[str]] = {}
 
     async def start(self) -> None:
         await self.client.start()
@@ -339,6 +341,7 @@ class OicpBridge:
         products = {tariff_id: pricing.pricing_products(
             current[tariff_id], power.get(tariff_id, pricing.DEFAULT_POWER_KW), today)
             for tariff_id in sorted(wanted_ids)}
+        self._log_left_out(products)
         state: dict[str, dict[str, dict[str, Any]]] = {}
         for provider in providers:
             chosen = defaults[provider]
@@ -356,6 +359,14 @@ class OicpBridge:
                                                                  products[tariff_id].ids)
             for (provider, evse_id), tariff_id in sorted(uses.items()) if products[tariff_id].ids}
         return state
+
+    def _log_left_out(self, products: dict[str, pricing.Products]) -> None:
+        """What of a tariff EMPs will not see: a WARNING once per tariff (and `csms tariffs list`)."""
+        for tariff_id, found in products.items():
+            if found.notes and self._pricing_noted.get(tariff_id) != found.notes:
+                log.warning("tariff partly not expressible in OICP pricing products", partner=PARTNER,
+                            tariff=tariff_id, left_out=found.notes)
+            self._pricing_noted[tariff_id] = found.notes
 
     def _pricing_notified(self, payload: str) -> None:
         self._pricing_due.set()
