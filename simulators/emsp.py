@@ -57,6 +57,7 @@ class Received:
     errors: list[str] = field(default_factory=list)
     at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic seconds)
     answered: int = 200  # the HTTP status it got
+    query: dict[str, str] = field(default_factory=dict)
 
 
 # Receiver paths: the schema of a PUT (or POST) body there, and of a PATCH.
@@ -100,6 +101,9 @@ class SimulatedEmsp:
         # ("locations/DE/ABC/site-1"); a PATCH on an object not held here is refused.
         self.objects: dict[str, dict[str, Any]] = {}
         self.allowed = "ALLOWED"  # how we answer real-time authorizations of known tokens
+        # The shape of those answers' data: "object" as the spec says, "list" as some peers
+        # send it (a one-element list), "unreadable" for nonsense.
+        self.authorization_shape = "object"
         self.on_receive: Callable[[Received], None] | None = None  # e.g. print each request
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -156,7 +160,7 @@ class SimulatedEmsp:
         path = "/" + request.match_info["tail"]
         body = await request.json() if request.can_read_body else None
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
-                            dict(request.headers))
+                            dict(request.headers), query=dict(request.query))
         if self.down:
             self.refused.append(received)
             return web.Response(status=503, text="eMSP is down")
@@ -207,13 +211,18 @@ class SimulatedEmsp:
         uid = received.path.split("/")[2]
         if received.body is not None:
             received.errors += problems("LocationReferences", received.body)
+        # We know a token by its uid and type (RFID when the type is left out, 12.1.4.1.1).
+        token_type = received.query.get("type", "RFID")
+        if token_type not in ("AD_HOC_USER", "APP_USER", "OTHER", "RFID"):
+            received.errors.append(f"type {token_type!r} is not a TokenType")
         token = self.tokens.get(uid)
-        if token is None:
+        if token is None or token["type"] != token_type:
             return web.json_response(envelope(None, 2004, "unknown token"), status=404)
         info = {"allowed": self.allowed, "token": token,
                 "authorization_reference": f"auth-{secrets.token_hex(4)}"}
         assert not problems("AuthorizationInfo", info)
-        return web.json_response(envelope(info))
+        data: Any = {"object": info, "list": [info], "unreadable": "yes"}[self.authorization_shape]
+        return web.json_response(envelope(data))
 
     def _receive(self, received: Received) -> web.Response:
         """Our receiver interfaces: check the body against the object's schema."""
@@ -336,9 +345,10 @@ class SimulatedEmsp:
 
     # --- our drivers and their commands -----------------------------------------------------
 
-    def token(self, uid: str, whitelist: str = "ALWAYS", valid: bool = True) -> dict[str, Any]:
+    def token(self, uid: str, whitelist: str = "ALWAYS", valid: bool = True,
+              token_type: str = "RFID") -> dict[str, Any]:
         token = {"country_code": self.country_code, "party_id": self.party_id, "uid": uid,
-                 "type": "RFID", "contract_id": f"{self.country_code}-{self.party_id}-C{uid[:8]}",
+                 "type": token_type, "contract_id": f"{self.country_code}-{self.party_id}-C{uid[:8]}",
                  "issuer": "Simulated eMSP", "valid": valid, "whitelist": whitelist,
                  "last_updated": now()}
         assert not problems("Token", token)

@@ -103,7 +103,7 @@ async def test_real_time_authorization(make_app: AppFactory, emsp: SimulatedEmsp
     body = await check_cdr(app, emsp, "AUTH_REQUEST")
     assert body["authorization_reference"].startswith("auth-")
     asked = [r for r in emsp.received if r.path.endswith("/authorize")]
-    assert asked and asked[0].body == {"location_id": "berlin-hub"}
+    assert asked and asked[0].body == {"location_id": "berlin-hub", "evse_uids": ["CP1-1"]}
 
     emsp.allowed = "BLOCKED"
     assert await sim.authorize("CCDD0022") == "Blocked"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
 import aiohttp
 import asyncpg
 import structlog
@@ -10,12 +15,21 @@ from bridge.ocpi import tokens
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
+from bridge.ocpi.publishing.locations import evse_uid, location_references
 from bridge.ocpi.transport import SUCCESS
-from csms.domain.model import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.metrics import roaming_request
 from csms.storage import store
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What an authorize request names: the token's type and where it is presented."""
+
+    token_type: str  # OCPI TokenType
+    where: dict[str, Any] | None  # LocationReferences, None when we do not know the site
 
 
 class OcpiAuthorizer:
@@ -24,9 +38,11 @@ class OcpiAuthorizer:
     def __init__(self, pool: asyncpg.Pool, client: OcpiClient) -> None:
         self.pool = pool
         self.client = client
+        self._deviating: set[int] = set()  # partners whose answers' shape we logged once
 
-    async def authorize(self, token_uid: str, charge_point_id: str,
-                        evse_id: str | None) -> Authorization | None:
+    async def authorize(self, token_uid: str, charge_point_id: str, evse_id: str | None, *,
+                        token_type: TokenType | None = None,
+                        evse_number: int | None = None) -> Authorization | None:
         """The parties holding the UID that want to be asked, in the partners' order (the first
         that accepts wins); a UID nobody holds goes to every partner, in the same order."""
         held = await store.tokens_held(self.pool, token_uid)
@@ -34,51 +50,64 @@ class OcpiAuthorizer:
             return None  # ours, or another issuer's
         if held and not any(pushed["realtime"] for pushed in held):
             return None  # pushed copies that decide by themselves (the local authorizer's)
+        site = await store.site_of(self.pool, charge_point_id)
+        where = None if site is None else location_references(
+            site, [] if evse_number is None else [evse_uid(charge_point_id, evse_number)])
+        asked = _Asked(tokens.ocpi_token_type(token_type), where)
         first: Authorization | None = None
         for pushed in (p for p in held if p["realtime"]):
-            answer = await self._held(pushed, token_uid, charge_point_id)
+            answer = await self._held(pushed, token_uid, asked)
             if answer is not None and answer.status is AuthorizationStatus.ACCEPTED:
                 return answer
             first = first or answer
         if held:
             return first
         for partner in await partners.all_registered(self.pool):
-            answer = await self._ask(partner, token_uid, charge_point_id)
+            answer = await self._ask(partner, token_uid, asked)
             if answer is not None:
                 return answer
         return None
 
     async def _held(self, pushed: asyncpg.Record, token_uid: str,
-                    charge_point_id: str) -> Authorization | None:
+                    asked: _Asked) -> Authorization | None:
         """Ask the partner holding this copy; its eMSP may allow the copy when it does not answer."""
         partner_id = int(pushed["owner"].removeprefix("ocpi:"))
         partner = await partners.get(self.pool, partner_id)
-        answer = await self._ask(partner, token_uid, charge_point_id) if partner else None
         ocpi = pushed["attributes"]["ocpi"]
+        # The eMSP knows its token by uid and the type it pushed it with.
+        asked = dataclasses.replace(asked, token_type=ocpi["token"].get("type") or asked.token_type)
+        answer = await self._ask(partner, token_uid, asked) if partner else None
         if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
             return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
                 partner_id, ocpi["token"], "WHITELIST"))
         return answer
 
-    async def _ask(self, partner: Partner, token_uid: str,
-                   charge_point_id: str) -> Authorization | None:
+    async def _ask(self, partner: Partner, token_uid: str, asked: _Asked) -> Authorization | None:
         url = partner.endpoint("tokens", "SENDER")
         if url is None or partner.status != "registered" or not partner.their_token:
             return None
-        site = await store.site_of(self.pool, charge_point_id)
-        body = {"location_id": site} if site else None
         with roaming_request(partner.outbox_name, "AuthorizeToken") as accepted:
             try:
                 status, answer = await self.client.request(
-                    "POST", f"{url}/{token_uid}/authorize?type=RFID", partner.their_token,
-                    partner.token_format, body, partner.emsp_party())
+                    "POST", f"{url}/{quote(token_uid, safe='')}/authorize?"
+                    f"{urlencode({'type': asked.token_type})}", partner.their_token,
+                    partner.token_format, asked.where, partner.emsp_party())
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
                 return None
             accepted(status == 200)  # an unknown token (2004) is an answer, not an error
         if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
             return None  # e.g. 2004 unknown token: not this partner's
-        result = tokens.read_authorization(answer.get("data"), partner.id)
+        info, deviated = tokens.authorization_info(answer.get("data"))
+        if deviated and partner.id not in self._deviating:
+            self._deviating.add(partner.id)  # once per partner: its every answer looks like this
+            log.warning("ocpi authorization answer not shaped as the spec says, read anyway",
+                        partner=partner.id, shape=type(answer.get("data")).__name__)
+        result = tokens.read_authorization(info, partner.id)
+        if result is None:  # a success we cannot read: not an allowance
+            log.warning("ocpi authorization answer unreadable, not allowed", partner=partner.id,
+                        token=token_uid)
+            return Authorization(AuthorizationStatus.INVALID)
         party = result.attributes.get("ocpi", {}).get("token") if result else None
         if party is not None and not partner.acts_for(str(party["country_code"]),
                                                       str(party["party_id"])):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csms.domain.model import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 
 # Whitelist types: accepted from the pushed copy, or to be asked about in real time first.
 _ASK_FIRST = {"ALLOWED", "NEVER"}
@@ -13,6 +13,22 @@ _ALLOWED = {"ALLOWED": AuthorizationStatus.ACCEPTED, "BLOCKED": AuthorizationSta
             "NOT_ALLOWED": AuthorizationStatus.INVALID}
 _REQUIRED = ("country_code", "party_id", "uid", "type", "contract_id", "issuer", "valid",
              "whitelist", "last_updated")
+
+
+# The token's real type, for the authorize request's `type` (OCPI 2.2.1 Tokens 12.4.1.1, TokenType
+# 12.4.4): cards are RFID; an id our central system or an app made up (2.0.1 Central) is an app
+# user's; one the charger made up itself (2.0.1 Local, e.g. its payment terminal) an ad hoc user's.
+_OCPI_TOKEN_TYPES = {
+    TokenType.RFID: "RFID", TokenType.RFID_15693: "RFID",
+    TokenType.CENTRAL: "APP_USER", TokenType.LOCAL: "AD_HOC_USER",
+    TokenType.EMAID: "OTHER", TokenType.KEY_CODE: "OTHER", TokenType.MAC_ADDRESS: "OTHER",
+}
+
+
+def ocpi_token_type(token_type: TokenType | None) -> str:
+    """Domain token type → OCPI TokenType; None (a 1.6 idTag carries no type) is a card: RFID,
+    which is also what the eMSP assumes when `type` is left out."""
+    return "RFID" if token_type is None else _OCPI_TOKEN_TYPES.get(token_type, "OTHER")
 
 
 class TokenError(ValueError):
@@ -65,6 +81,16 @@ def session_attributes(partner_id: int, token: dict[str, Any], auth_method: str,
 
 def cdr_token(token: dict[str, Any]) -> dict[str, Any]:
     return {k: token[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
+
+
+def authorization_info(data: Any) -> tuple[dict[str, Any] | None, bool]:
+    """An authorize answer's AuthorizationInfo, read leniently: (the object or None, whether the
+    peer deviated from the spec's shape). Seen: `data` as a one-element list of it."""
+    if isinstance(data, dict):
+        return data, False
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        return data[0], True
+    return None, False
 
 
 def read_authorization(answer: Any, partner_id: int) -> Authorization | None:

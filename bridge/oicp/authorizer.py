@@ -11,7 +11,7 @@ import structlog
 from bridge.oicp import authorization
 from bridge.oicp.client import HubjectClient
 from csms.config import OicpSettings
-from csms.domain.model import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.metrics import roaming_request
 from csms.storage import store
 
@@ -26,8 +26,9 @@ class HubjectAuthorizer:
         self.client = client
         self.settings = settings
 
-    async def authorize(self, token_uid: str, charge_point_id: str,
-                        evse_id: str | None) -> Authorization | None:
+    async def authorize(self, token_uid: str, charge_point_id: str, evse_id: str | None, *,
+                        token_type: TokenType | None = None,
+                        evse_number: int | None = None) -> Authorization | None:
         identification = authorization.rfid_identification(token_uid)
         if identification is None:
             return None

@@ -8,15 +8,19 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from csms.domain.model import Authorization, AuthorizationStatus
+from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.storage import store
 
 
 class Authorizer(Protocol):
-    """Answers for a token, or returns None when it does not know it (the next one is asked)."""
+    """Answers for a token, or returns None when it does not know it (the next one is asked).
 
-    async def authorize(self, token_uid: str, charge_point_id: str,
-                        evse_id: str | None) -> Authorization | None: ...
+    evse_id: the EVSE's roaming EvseID; evse_number: the charger's EVSE, when known; token_type:
+    as the charger named it (2.0.1 idToken type), None when it names none (1.6)."""
+
+    async def authorize(self, token_uid: str, charge_point_id: str, evse_id: str | None, *,
+                        token_type: TokenType | None = None,
+                        evse_number: int | None = None) -> Authorization | None: ...
 
 
 class LocalAuthorizer:
@@ -30,8 +34,9 @@ class LocalAuthorizer:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def authorize(self, token_uid: str, charge_point_id: str,
-                        evse_id: str | None) -> Authorization | None:
+    async def authorize(self, token_uid: str, charge_point_id: str, evse_id: str | None, *,
+                        token_type: TokenType | None = None,
+                        evse_number: int | None = None) -> Authorization | None:
         held = await store.tokens_held(self._pool, token_uid)
         if held and held[0]["owner"] is None:
             return _answer(held[0])
@@ -90,10 +95,12 @@ class AuthorizerChain:
     def add(self, authorizer: Authorizer) -> None:
         self.authorizers.append(authorizer)
 
-    async def authorize(self, token_uid: str, charge_point_id: str,
-                        evse_id: str | None = None) -> Authorization:
+    async def authorize(self, token_uid: str, charge_point_id: str, evse_id: str | None = None, *,
+                        token_type: TokenType | None = None,
+                        evse_number: int | None = None) -> Authorization:
         for authorizer in self.authorizers:
-            answer = await authorizer.authorize(token_uid, charge_point_id, evse_id)
+            answer = await authorizer.authorize(token_uid, charge_point_id, evse_id,
+                                                token_type=token_type, evse_number=evse_number)
             if answer is not None and answer.status is not AuthorizationStatus.INVALID:
                 return answer
         return Authorization(AuthorizationStatus.INVALID)

@@ -22,6 +22,7 @@ from csms.domain.model import (
     MeterSample,
     SessionStatus,
     StopReason,
+    TokenType,
     energy_register_wh,
 )
 from csms.domain.reservations import end_reservation
@@ -86,16 +87,18 @@ class SessionService:
         return datetime.now(UTC) - timedelta(seconds=self.settings.remote_start_window)
 
     async def authorize(self, charge_point_id: str, token_uid: str,
-                        evse_number: int | None = None) -> Authorization:
+                        evse_number: int | None = None,
+                        token_type: TokenType | None = None) -> Authorization:
         """A token the CSMS itself just sent in a remote start is accepted without asking anyone.
-        evse_number: where the token is presented, if the charger says."""
+        evse_number: where the token is presented, if the charger says; token_type: as it says."""
         pending = await store.pending_by_token(self.pool, charge_point_id, token_uid, None,
                                                self._window_start())
         if pending is not None:
             return await self.grouped(ACCEPTED, token_uid)
         # 1.6 and 2.0.1 Authorize name no EVSE: then known only where the charger has just one.
         answer = await self.authorizer.authorize(token_uid, charge_point_id, await store.roaming_evse_id(
-            self.pool, charge_point_id, evse_number))
+            self.pool, charge_point_id, evse_number), token_type=token_type,
+            evse_number=evse_number or await store.only_evse_number(self.pool, charge_point_id))
         log.info("authorize", charge_point_id=charge_point_id, token=token_uid,
                  status=answer.status)
         # Our own card's group came with the local authorizer's answer (ours answers first and
@@ -138,12 +141,13 @@ class SessionService:
                     token_uid: str | None, started_at: datetime, meter_start_wh: float | None,
                     transaction_id: str | None = None, remote_start_id: int | None = None,
                     seq_no: int | None = None, samples: Sequence[MeterSample] = (),
-                    reservation_id: int | None = None) -> StartOutcome:
+                    reservation_id: int | None = None,
+                    token_type: TokenType | None = None) -> StartOutcome:
         """A transaction began on the charger. transaction_id None: issue one (OCPP 1.6)."""
         # A replay after a lost answer gets the first answer again and opens nothing.
         outcome = await self._start(charge_point_id, evse_number, connector_number, token_uid,
                                     started_at, meter_start_wh, transaction_id, remote_start_id,
-                                    seq_no, samples, reservation_id)
+                                    seq_no, samples, reservation_id, token_type)
         return dataclasses.replace(
             outcome, authorization=await self.grouped(outcome.authorization, token_uid))
 
@@ -151,7 +155,7 @@ class SessionService:
                      token_uid: str | None, started_at: datetime, meter_start_wh: float | None,
                      transaction_id: str | None, remote_start_id: int | None,
                      seq_no: int | None, samples: Sequence[MeterSample],
-                     reservation_id: int | None) -> StartOutcome:
+                     reservation_id: int | None, token_type: TokenType | None) -> StartOutcome:
         replayed = await self._replayed(self.pool, charge_point_id, connector_number, token_uid,
                                         started_at, meter_start_wh, transaction_id)
         if replayed is not None:
@@ -164,7 +168,8 @@ class SessionService:
                 charge_point_id, token_uid, remote_start_id):
             authorization = await self.authorizer.authorize(
                 token_uid, charge_point_id,
-                await store.roaming_evse_id(self.pool, charge_point_id, evse_number))
+                await store.roaming_evse_id(self.pool, charge_point_id, evse_number),
+                token_type=token_type, evse_number=evse_number)
 
         async with self.pool.acquire() as conn, conn.transaction():
             evse = await store.ensure_evse(conn, charge_point_id, evse_number)
@@ -270,15 +275,17 @@ class SessionService:
         return await store.session_by_transaction(self.pool, charge_point_id,
                                                   transaction_id) is not None
 
-    async def attach_token(self, charge_point_id: str, transaction_id: str,
-                           token_uid: str) -> Authorization:
+    async def attach_token(self, charge_point_id: str, transaction_id: str, token_uid: str,
+                           token_type: TokenType | None = None) -> Authorization:
         """A token presented during a transaction that started without one (2.0.1)."""
         session = await store.session_by_transaction(self.pool, charge_point_id, transaction_id)
         if session is None or session["token_uid"] == token_uid:
             return await self.grouped(ACCEPTED, token_uid)
         if session["token_uid"] is not None:
-            return await self.authorize(charge_point_id, token_uid)  # e.g. another card to stop
-        answer = await self.authorize(charge_point_id, token_uid, session["evse_number"])
+            # e.g. another card to stop
+            return await self.authorize(charge_point_id, token_uid, token_type=token_type)
+        answer = await self.authorize(charge_point_id, token_uid, session["evse_number"],
+                                      token_type)
         await store.update_session(self.pool, str(session["id"]), token_uid=token_uid,
                                    authorization_status=answer.status)
         return answer

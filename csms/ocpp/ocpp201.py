@@ -18,7 +18,7 @@ from csms.domain.energy.smart_charging import profile_from_dict
 from csms.domain.fleet.certificates import CertificateUse
 from csms.domain.fleet.jobs import JobKind, LogType
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
-from csms.domain.model import Authorization, TokenType, energy_register_wh
+from csms.domain.model import Authorization, TokenType, energy_register_wh, parse_token_type
 from csms.ocpp.adapter import OcppAdapter, now_z
 from csms.ocpp.device_model201 import DeviceModel201
 from csms.ocpp.ocpp201_notifications import ChargerNotifications201
@@ -121,7 +121,8 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
 
     @on(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
-        answer = await self.services.sessions.authorize(self.charge_point_id, id_token["id_token"])
+        answer = await self.services.sessions.authorize(
+            self.charge_point_id, id_token["id_token"], token_type=parse_token_type(id_token.get("type")))
         return call_result.Authorize(id_token_info=_token_info(answer))
 
     @on(Action.transaction_event)
@@ -132,6 +133,7 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
         transaction_id = transaction_info["transaction_id"]
         evse = kwargs.get("evse") or {}
         token = (kwargs.get("id_token") or {}).get("id_token")
+        token_type = parse_token_type((kwargs.get("id_token") or {}).get("type"))
         samples = samples_201(kwargs.get("meter_value") or [])
         at = parse_timestamp(timestamp)
         if kwargs.get("offline"):
@@ -148,13 +150,14 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
                 None, transaction_id=transaction_id,
                 remote_start_id=transaction_info.get("remote_start_id"), seq_no=seq_no,
                 samples=samples if event_type == "Started" else (),
-                reservation_id=kwargs.get("reservation_id"),
+                reservation_id=kwargs.get("reservation_id"), token_type=token_type,
             )
             answer = started.authorization if token else None
             if event_type == "Started":
                 samples = []
         elif token is not None:
-            answer = await sessions.attach_token(self.charge_point_id, transaction_id, token)
+            answer = await sessions.attach_token(self.charge_point_id, transaction_id, token,
+                                                 token_type)
 
         final: ShownCost | None = None
         if event_type == "Ended":

@@ -499,6 +499,14 @@ async def roaming_evse_id(db: Executor, charge_point_id: str,
     return rows[0]["evse_id"] if len(rows) == 1 else None
 
 
+async def only_evse_number(db: Executor, charge_point_id: str) -> int | None:
+    """The charger's EVSE number when it has just one (where a token is presented, then)."""
+    rows = await db.fetch(
+        """SELECT evse_number FROM evses WHERE charge_point_id = $1 AND retired_at IS NULL
+           LIMIT 2""", charge_point_id)
+    return rows[0]["evse_number"] if len(rows) == 1 else None
+
+
 async def evse_ids(db: Executor, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """Many chargers' EVSE primary keys at once, by (charge point id, EVSE number)."""
     rows = await db.fetch(

@@ -51,6 +51,18 @@ def evse_uid(charge_point_id: str, evse_number: int) -> str:
     return f"{charge_point_id}-{evse_number}"
 
 
+def location_id(site_id: str) -> str:
+    return site_id[:36]
+
+
+def location_references(site_id: str, evse_uids: list[str]) -> dict[str, Any]:
+    """OCPI LocationReferences: where a token is presented, as our Locations name it."""
+    references: dict[str, Any] = {"location_id": location_id(site_id)}
+    if evse_uids:
+        references["evse_uids"] = evse_uids
+    return references
+
+
 def connectors(details: EvseDetails, last_updated: datetime,
                tariff_ids: list[str] | None = None) -> list[dict[str, Any]]:
     result = []
@@ -86,7 +98,7 @@ def evse_object(site: Site, evse: EvseFacts) -> dict[str, Any]:
 def location_object(site: Site, evses: list[EvseFacts], country_code: str, party_id: str,
                     operator_name: str, last_updated: datetime) -> dict[str, Any]:
     location: dict[str, Any] = {
-        "country_code": country_code, "party_id": party_id, "id": site.id[:36], "publish": True,
+        "country_code": country_code, "party_id": party_id, "id": location_id(site.id), "publish": True,
         "name": site.name,
         "address": f"{site.street} {site.house_number}".strip(),
         "city": site.city, "postal_code": site.postal_code, "country": site.country.upper(),
