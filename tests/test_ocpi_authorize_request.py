@@ -136,3 +136,20 @@ async def test_answers_read_leniently(make_app: AppFactory, emsp: SimulatedEmsp)
         assert len(asked(emsp, "PUSHED01")) == 1
     finally:
         await sim.stop()
+
+
+async def test_a_pushed_token_is_asked_for_by_its_own_type(make_app: AppFactory,
+                                                           emsp: SimulatedEmsp) -> None:
+    """The eMSP knows a token it pushed by uid and the type it pushed it with."""
+    app = await setup(make_app, emsp)
+    status, _ = await emsp.push_token(emsp.token("APPPUSH1", whitelist="NEVER",
+                                                 token_type="APP_USER"))
+    assert status == 200
+    sim = ChargePoint201(SimConfig("CP1", ws_url(app), meter_interval=5))
+    await sim.start()
+    try:
+        assert await authorize_201(sim, "APPPUSH1", "ISO14443") == "Accepted"
+        assert [r.query for r in asked(emsp, "APPPUSH1")] == [{"type": "APP_USER"}]
+        assert emsp.invalid == []
+    finally:
+        await sim.stop()
