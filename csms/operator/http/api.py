@@ -253,6 +253,8 @@ class AdminApi:
         site_limits_api.routes(self)
         from csms.operator.http import allowances_api  # it builds on this module's names
         allowances_api.routes(self)
+        from csms.operator.http import tariffs_api  # it builds on this module's names
+        tariffs_api.routes(self)
 
     @property
     def port(self) -> int:

@@ -1,0 +1,144 @@
+"""The tariffs' admin API: create, replace, read, assign and withdraw, as `csms tariffs` does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from csms.app import App
+from csms.domain.charge_points import register
+from csms.domain.events import DomainEvent, TariffAssigned, TariffChanged
+from csms.domain.sites import EvseDetails
+from csms.storage import store
+from tests.energy_support import place
+from tests.support import Api
+
+AC = {"id": "AC", "currency": "EUR", "elements": [
+    {"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19.0, "step_size": 1}]}]}
+
+
+def recorded(app: App) -> list[Any]:
+    """The tariff events published from now on (what the roaming bridges queue pushes from)."""
+    seen: list[Any] = []
+
+    async def keep(conn: asyncpg.Connection, event: DomainEvent) -> None:
+        if isinstance(event, TariffChanged | TariffAssigned):
+            seen.append(event)
+    app.events.subscribe(keep)
+    return seen
+
+
+async def versions(app: App) -> int:
+    return int(await app.pool.fetchval("SELECT count(*) FROM tariff_versions"))
+
+
+async def test_a_tariff_is_created_read_listed_and_replaced_with_its_event(app: App,
+                                                                           api: Api) -> None:
+    events = recorded(app)
+    status, created = await api.request("PUT", "/tariffs/AC", json={**AC, "id": "AC"})
+    assert status == 201, created
+    assert (created["id"], created["currency"], created["assignments"]) == ("AC", "EUR", [])
+    assert created["tariff"] == AC
+    assert await api.get("/tariffs/AC") == created
+    page = await api.get("/tariffs")
+    assert (page["items"], page["total"]) == ([created], 1)
+    # The id may be left to the path; the same tariff again is no new version, no event.
+    without_id = {k: v for k, v in AC.items() if k != "id"}
+    assert (await api.request("PUT", "/tariffs/AC", json=without_id))[0] == 200
+    assert len(events) == 1 and await versions(app) == 1
+    dearer = {**AC, "elements": [{"price_components": [
+        {"type": "ENERGY", "price": 0.45, "step_size": 1}]}]}
+    status, replaced = await api.request("PUT", "/tariffs/AC", json=dearer)
+    assert status == 200 and replaced["tariff"] == dearer
+    assert [(e.tariff_id, e.data) for e in events] == [("AC", AC), ("AC", dearer)]
+    assert await versions(app) == 2  # the old version kept: sessions priced by it keep it
+    second = await api.request("PUT", "/tariffs/DC", json={**AC, "id": "DC"})
+    assert second[0] == 201
+    page = await api.get("/tariffs?limit=1&offset=1")
+    assert ([t["id"] for t in page["items"]], page["total"]) == (["DC"], 2)
+
+
+@pytest.mark.parametrize(("path", "body", "reason"), [
+    ("/tariffs/AC", {**AC, "id": "DC"}, "the body's id 'DC' is not the path's 'AC'"),
+    ("/tariffs/AC", {**AC, "currency": "EURO"}, "currency must be an ISO 4217 code"),
+    ("/tariffs/AC", {**AC, "elements": []}, "elements must list at least one element"),
+    ("/tariffs/AC", {**AC, "elements": [{}]}, "every element needs price_components"),
+    ("/tariffs/AC", {**AC, "elements": [{"price_components": [{"type": "KWH", "price": 1,
+                                                               "step_size": 1}]}]},
+     "a price component needs type"),
+    ("/tariffs/AC", {**AC, "elements": [{"price_components": [{"type": "ENERGY",
+                                                               "price": "1", "step_size": 1}]}]},
+     "a price component needs type"),
+    ("/tariffs/AC", [AC], "body must be a JSON object"),
+    ("/tariffs/" + "X" * 37, {**AC, "id": "X" * 37}, "1 to 36 printable characters"),
+    ("/tariff-assignments", {"evse_ids": ["DE*ABC*E0001*1"]}, "'tariff_id' is required"),
+    ("/tariff-assignments", {"tariff_id": 5}, "'tariff_id' is required"),
+    ("/tariff-assignments", {"tariff_id": "AC", "evse_ids": "DE*ABC*E0001*1"},
+     "'evse_ids' lists EvseIDs"),
+    ("/tariff-assignments", {"tariff_id": "AC", "provider_id": "nobody"},
+     "a ProviderID such as DE-8EO"),
+])
+async def test_bad_input_is_refused_with_its_reason_and_changes_nothing(
+        app: App, api: Api, path: str, body: Any, reason: str) -> None:
+    if path == "/tariff-assignments":
+        assert (await api.request("PUT", "/tariffs/AC", json=AC))[0] == 201
+    before = (await versions(app),
+              await app.pool.fetchval("SELECT count(*) FROM tariff_assignments"))
+    status, answer = await api.request("PUT", path, json=body)
+    assert status == 400, answer
+    assert reason in answer["error"] and "\n" not in answer["error"]
+    assert (await versions(app),
+            await app.pool.fetchval("SELECT count(*) FROM tariff_assignments")) == before
+
+
+async def test_unknown_tariffs_are_404(api: Api) -> None:
+    for method, path, body in (("GET", "/tariffs/NOPE", None), ("DELETE", "/tariffs/NOPE", None),
+                               ("PUT", "/tariff-assignments", {"tariff_id": "NOPE"})):
+        status, answer = await api.request(method, path, json=body)
+        assert status == 404 and "'NOPE'" in answer["error"], (method, path, answer)
+
+
+async def test_a_tariff_is_assigned_and_withdrawn_only_once_nothing_is_priced_by_it(
+        app: App, api: Api) -> None:
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
+    assert (await api.request("PUT", "/tariffs/AC", json=AC))[0] == 201
+    events = recorded(app)
+    status, assigned = await api.request("PUT", "/tariff-assignments", json={
+        "tariff_id": "AC", "evse_ids": ["DE*ABC*E0001*1", "DE*ABC*E0009*1"],
+        "provider_id": "DE-8EO"})
+    assert status == 200, assigned
+    assert assigned["unregistered_evse_ids"] == ["DE*ABC*E0009*1"]
+    assert [e.tariff_id for e in events] == ["AC"]
+    listed = await api.items("/tariff-assignments")
+    assert {(a["provider_id"], a["evse_id"], a["tariff_id"]) for a in listed} == {
+        ("DE-8EO", "DE*ABC*E0001*1", "AC"), ("DE-8EO", "DE*ABC*E0009*1", "AC")}
+    assert len((await api.get("/tariffs/AC"))["assignments"]) == 2
+
+    status, answer = await api.request("DELETE", "/tariffs/AC")
+    assert status == 409 and "assigned to DE*ABC*E0001*1 for DE-8EO" in answer["error"]
+    assert (await api.get("/tariffs/AC"))["id"] == "AC"  # nothing withdrawn
+    assert (await api.request("PUT", "/tariff-assignments", json={
+        "tariff_id": None, "evse_ids": ["DE*ABC*E0001*1", "DE*ABC*E0009*1"],
+        "provider_id": "DE-8EO"}))[0] == 200
+    assert await api.items("/tariff-assignments") == []
+
+    # A site naming it as its EVSEs' tariff prices by it too.
+    await place(app, "S1", ["CP1"])
+    site = await store.get_site(app.pool, "S1")
+    assert site is not None
+    await store.upsert_site(app.pool, "S1", {**site, "evse": {**site["evse"], "tariff": "AC"}})
+    status, answer = await api.request("DELETE", "/tariffs/AC")
+    assert status == 409 and "named by site(s) S1" in answer["error"], answer
+    await store.upsert_site(app.pool, "S1", {**site, "evse": {**site["evse"], "tariff": ""}})
+    assert EvseDetails().tariff == ""
+
+    status, answer = await api.request("DELETE", "/tariffs/AC")
+    assert status == 200, answer
+    assert events[-1] == TariffChanged("AC", None, events[-1].valid_from)  # partners told
+    assert (await api.request("GET", "/tariffs/AC"))[0] == 404
+    assert (await api.get("/tariffs"))["total"] == 0
+    assert await versions(app) == 2  # the priced version stays for the sessions it priced
+    # Withdrawn, it cannot be assigned.
+    assert (await api.request("PUT", "/tariff-assignments", json={"tariff_id": "AC"}))[0] == 404
