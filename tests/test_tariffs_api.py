@@ -12,8 +12,10 @@ from csms.domain.charge_points import register
 from csms.domain.events import DomainEvent, TariffAssigned, TariffChanged
 from csms.domain.sites import EvseDetails
 from csms.storage import store
+from simulators.chargepoint import SimConfig
+from simulators.chargepoint201 import ChargePoint201
 from tests.energy_support import place
-from tests.support import Api
+from tests.support import Api, eventually, ws_url
 
 AC = {"id": "AC", "currency": "EUR", "elements": [
     {"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19.0, "step_size": 1}]}]}
@@ -142,3 +144,36 @@ async def test_a_tariff_is_assigned_and_withdrawn_only_once_nothing_is_priced_by
     assert await versions(app) == 2  # the priced version stays for the sessions it priced
     # Withdrawn, it cannot be assigned.
     assert (await api.request("PUT", "/tariff-assignments", json={"tariff_id": "AC"}))[0] == 404
+
+
+async def test_a_tariff_pricing_a_session_in_progress_is_not_withdrawn(app: App, api: Api) -> None:
+    """Assigned when the session started, unassigned since: the session is still priced by it
+    (its CDR names it), so it stays until the session ended."""
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
+    assert (await api.request("PUT", "/tariffs/AC", json=AC))[0] == 201
+    assert (await api.request("PUT", "/tariff-assignments", json={
+        "tariff_id": "AC", "evse_ids": ["DE*ABC*E0001*1"]}))[0] == 200
+    assert (await api.post("/tokens", {"uid": "CARD1"}))[0] == 201
+    sim = ChargePoint201(SimConfig(charge_point_id="CP1", url=ws_url(app)))
+    await sim.start()
+    try:
+        await eventually(lambda: _connected(api))
+        await sim.start_local_session(1, "CARD1")
+        await eventually(lambda: _with_status(api, "active"))
+        assert (await api.request("PUT", "/tariff-assignments", json={
+            "tariff_id": None, "evse_ids": ["DE*ABC*E0001*1"]}))[0] == 200
+        status, answer = await api.request("DELETE", "/tariffs/AC")
+        assert status == 409 and "prices 1 session(s) in progress" in answer["error"], answer
+        await sim.stop_local_session(1)
+        await eventually(lambda: _with_status(api, "completed"))
+        assert (await api.request("DELETE", "/tariffs/AC"))[0] == 200
+    finally:
+        await sim.stop()
+
+
+async def _connected(api: Api) -> bool:
+    return bool((await api.get("/charge-points/CP1"))["connected"])
+
+
+async def _with_status(api: Api, status: str) -> bool:
+    return bool(await api.items(f"/sessions?status={status}"))
