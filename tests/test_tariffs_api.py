@@ -148,11 +148,15 @@ async def test_a_tariff_is_assigned_and_withdrawn_only_once_nothing_is_priced_by
 
 async def test_a_tariff_pricing_a_session_in_progress_is_not_withdrawn(app: App, api: Api) -> None:
     """Assigned when the session started, unassigned since: the session is still priced by it
-    (its CDR names it), so it stays until the session ended."""
+    (its CDR names it), so it stays until the session ended; for a Hubject session, its EMP's
+    own tariff too."""
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     assert (await api.request("PUT", "/tariffs/AC", json=AC))[0] == 201
+    assert (await api.request("PUT", "/tariffs/DEAL", json={**AC, "id": "DEAL"}))[0] == 201
     assert (await api.request("PUT", "/tariff-assignments", json={
         "tariff_id": "AC", "evse_ids": ["DE*ABC*E0001*1"]}))[0] == 200
+    assert (await api.request("PUT", "/tariff-assignments", json={
+        "tariff_id": "DEAL", "evse_ids": ["DE*ABC*E0001*1"], "provider_id": "DE-8EO"}))[0] == 200
     assert (await api.post("/tokens", {"uid": "CARD1"}))[0] == 201
     sim = ChargePoint201(SimConfig(charge_point_id="CP1", url=ws_url(app)))
     await sim.start()
@@ -160,13 +164,22 @@ async def test_a_tariff_pricing_a_session_in_progress_is_not_withdrawn(app: App,
         await eventually(lambda: _connected(api))
         await sim.start_local_session(1, "CARD1")
         await eventually(lambda: _with_status(api, "active"))
-        assert (await api.request("PUT", "/tariff-assignments", json={
-            "tariff_id": None, "evse_ids": ["DE*ABC*E0001*1"]}))[0] == 200
-        status, answer = await api.request("DELETE", "/tariffs/AC")
-        assert status == 409 and "prices 1 session(s) in progress" in answer["error"], answer
+        # What an authorization by Hubject keeps of the session's EMP (bridge/oicp).
+        await app.pool.execute("""UPDATE sessions SET attributes = attributes
+                                  || '{"oicp": {"ProviderID": "DE-8EO"}}'::jsonb""")
+        for provider in ("*", "DE-8EO"):
+            assert (await api.request("PUT", "/tariff-assignments", json={
+                "tariff_id": None, "evse_ids": ["DE*ABC*E0001*1"],
+                "provider_id": provider}))[0] == 200
+        assert await api.items("/tariff-assignments") == []
+        for tariff_id in ("AC", "DEAL"):
+            status, answer = await api.request("DELETE", f"/tariffs/{tariff_id}")
+            assert status == 409 and "prices 1 session(s) in progress" in answer["error"], \
+                (tariff_id, answer)
         await sim.stop_local_session(1)
         await eventually(lambda: _with_status(api, "completed"))
-        assert (await api.request("DELETE", "/tariffs/AC"))[0] == 200
+        for tariff_id in ("AC", "DEAL"):
+            assert (await api.request("DELETE", f"/tariffs/{tariff_id}"))[0] == 200
     finally:
         await sim.stop()
 

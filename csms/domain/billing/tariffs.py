@@ -101,13 +101,17 @@ async def in_use(conn: asyncpg.Connection, tariff_id: str) -> str | None:
         return f"tariff {tariff_id!r} is named by site(s) {', '.join(sites)}: change them first"
     sessions = []
     for row in await conn.fetch(
-            """SELECT s.id, s.charge_point_id, e.evse_id, s.started_at FROM sessions s
+            """SELECT s.id, s.charge_point_id, e.evse_id, s.started_at,
+                      s.attributes -> 'oicp' ->> 'ProviderID' AS provider FROM sessions s
                JOIN evses e ON e.id = s.evse
                WHERE s.status = 'active' AND s.started_at IS NOT NULL ORDER BY s.started_at"""):
-        pricing = await session_pricing(conn, row["charge_point_id"], row["evse_id"],
-                                        row["started_at"], "")
-        if pricing.tariff is not None and pricing.tariff.get("id") == tariff_id:
-            sessions.append(str(row["id"]))
+        # OCPI prices by the every-EMP chain, Hubject by the session's EMP's (bridge/oicp).
+        for provider in {ALL, row["provider"] or ALL}:
+            pricing = await session_pricing(conn, row["charge_point_id"], row["evse_id"],
+                                            row["started_at"], "", provider)
+            if pricing.tariff is not None and pricing.tariff.get("id") == tariff_id:
+                sessions.append(str(row["id"]))
+                break
     if sessions:
         return (f"tariff {tariff_id!r} prices {len(sessions)} session(s) in progress "
                 f"({', '.join(sessions[:3])}{', …' if len(sessions) > 3 else ''}): "
