@@ -15,7 +15,8 @@ from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
 from tests.energy_support import place
-from tests.support import Api, eventually, ws_url
+from tests.support import API_TOKEN, Api, eventually, ws_url
+from tests.test_console import browser  # noqa: F401  (the fixture)
 
 AC = {"id": "AC", "currency": "EUR", "elements": [
     {"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19.0, "step_size": 1}]}]}
@@ -190,3 +191,36 @@ async def _connected(api: Api) -> bool:
 
 async def _with_status(api: Api, status: str) -> bool:
     return bool(await api.items(f"/sessions?status={status}"))
+
+
+async def test_the_console_lists_tariffs_with_prices_and_assignments(
+        app: App, api: Api, browser: Any) -> None:  # noqa: F811
+    from playwright.async_api import expect
+
+    from tests.test_console import base, screenshot
+
+    evening = {**AC, "id": "EVENING", "elements": [
+        {"price_components": [{"type": "ENERGY", "price": 0.49, "step_size": 1}],
+         "restrictions": {"start_time": "17:00", "end_time": "21:00"}},
+        {"price_components": [{"type": "ENERGY", "price": 0.39, "step_size": 1},
+                              {"type": "FLAT", "price": 1, "step_size": 1}]}]}
+    assert (await api.request("PUT", "/tariffs/EVENING", json=evening))[0] == 201
+    assert (await api.request("PUT", "/tariffs/AC", json=AC))[0] == 201
+    assert (await api.request("PUT", "/tariff-assignments", json={
+        "tariff_id": "EVENING", "evse_ids": ["DE*ABC*E0001*1"], "provider_id": "DE-8EO"}))[0] == 200
+    for name, width in (("tariffs", 1280), ("tariffs-phone", 390)):
+        page = await browser.new_page(viewport={"width": width, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))  # noqa: B023
+        await page.goto(base(app) + "/#/tariffs")
+        await page.fill("#token", API_TOKEN)
+        await page.click("form.login button")
+        await expect(page.locator("h1")).to_have_text("Tariffs")
+        row = page.locator('tr[data-tariff="EVENING"]')
+        await expect(row).to_contain_text("0.49 EUR/kWh (17:00–21:00)")
+        await expect(row).to_contain_text("0.39 EUR/kWh + 1 EUR per session")
+        await expect(row).to_contain_text("DE*ABC*E0001*1 for DE-8EO")
+        await expect(page.locator('tr[data-tariff="AC"]')).to_contain_text("not assigned")
+        await screenshot(page, name)
+        await page.close()
+        assert errors == []
