@@ -1,4 +1,4 @@
-// Tariffs (read only): each current tariff's prices, since when, and the EVSEs it is assigned to.
+// Tariffs (read only): each current tariff's prices (with its currency), since when, and the EVSEs it is assigned to.
 import { allItems } from "./api.js";
 import { h, time } from "./view.js";
 
@@ -24,17 +24,16 @@ export async function show(main) {
   const tariffs = await allItems("/tariffs");
   const rows = tariffs.map((t) => h("tr", { dataset: { tariff: t.id } },
     h("td", {}, t.id),
-    h("td", {}, t.currency),
     h("td", { class: "small" }, prices(t.tariff).map((line) => h("div", {}, line))),
     h("td", { class: "small" }, assigned(t)),
     h("td", { class: "muted small" }, time(t.valid_from))));
   if (!rows.length) {
-    rows.push(h("tr", {}, h("td", { colspan: 5, class: "muted" },
+    rows.push(h("tr", {}, h("td", { colspan: 4, class: "muted" },
       "No tariffs yet: csms tariffs load FILE.json, or PUT /api/v1/tariffs/{id}.")));
   }
   main.replaceChildren(h("section", {}, h("h1", {}, "Tariffs"),
     h("div", { class: "table-wrap" }, h("table", { class: "tariffs" },
-      h("thead", {}, h("tr", {}, ["Tariff", "Currency", "Prices", "Assigned to", "Since"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["Tariff", "Prices", "Assigned to", "Since"].map((c) => h("th", {}, c)))),
       h("tbody", { id: "tariffs" }, rows)))));
   return null;
 }
