@@ -208,7 +208,7 @@ async def test_the_console_lists_tariffs_with_prices_and_assignments(
     assert (await api.request("PUT", "/tariffs/AC", json=AC))[0] == 201
     assert (await api.request("PUT", "/tariff-assignments", json={
         "tariff_id": "EVENING", "evse_ids": ["DE*ABC*E0001*1"], "provider_id": "DE-8EO"}))[0] == 200
-    for name, width in (("tariffs", 1280), ("tariffs-phone", 390)):
+    for name, width in (("tariffs", 1280), ("phone-tariffs", 390)):
         page = await browser.new_page(viewport={"width": width, "height": 800})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))  # noqa: B023
