@@ -73,6 +73,8 @@ BAD = [  # (path, body, the reason's words)
     ("/tariffs/AC", {**AC, "elements": [{"price_components": [{"type": "ENERGY",
                                                                "price": "1", "step_size": 1}]}]},
      "a price component needs type"),
+    ("/tariffs/AC", {**AC, "elements": [{"price_components": [  # JSON's NaN, as Python writes it
+        {"type": "ENERGY", "price": float("nan"), "step_size": 1}]}]}, "NaN is not a JSON value"),
     ("/tariffs/AC", [AC], "body must be a JSON object"),
     ("/tariffs/" + "X" * 37, {**AC, "id": "X" * 37}, "1 to 36 printable characters"),
     ("/tariff-assignments", {"evse_ids": ["DE*ABC*E0001*1"]}, "'tariff_id' is required"),

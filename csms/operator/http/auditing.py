@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from csms.operator.http.access import READS_THAT_ASK_A_CHARGER, route_key
+from csms.operator.http.json_bodies import loads
 from csms.security.masking import mask_parameters
 
 # The request's audit row, once started; for a public change (a login) who tried and with what.
@@ -51,7 +52,7 @@ async def request_parameters(request: web.Request) -> dict[str, Any]:
             parameters["body"] = f"({len(raw)} bytes)"
         elif raw:
             try:
-                parameters["body"] = json.loads(raw)
+                parameters["body"] = loads(raw)  # NaN: "not JSON" (jsonb takes none)
             except (ValueError, RecursionError):
                 parameters["body"] = f"(not JSON, {len(raw)} bytes)"
     return dict(mask_parameters(parameters))
