@@ -36,7 +36,7 @@ FILLED = {"/charge-points", "/charge-points/{cp}/evses",
           "/charge-points/{cp}/device-model", "/charge-points/{cp}/device-model/requests",
           "/charge-points/{cp}/monitors", "/charge-points/{cp}/display-messages",
           "/charge-points/{cp}/certificates", "/security-events", "/charge-points/{cp}/reports",
-          "/charge-points/{cp}/device-events"}
+          "/charge-points/{cp}/device-events", "/tariffs", "/tariff-assignments"}
 
 
 def _resolved(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
@@ -77,11 +77,19 @@ def test_every_list_route_pages_alike() -> None:
 
 async def _populate(app: App, api: Api, pki: Pki) -> ChargePoint201:
     """A charger that booted, charged a session with meter values (delivered to Hubject), its
-    inventory reported, a firmware job and a charging profile sent; a user, an API token."""
+    inventory reported, a firmware job and a charging profile sent; a user, an API token; a
+    tariff assigned to its EVSE."""
     await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1"}, security_profile=0)
     await place(app, "S1", ["CP1"])  # a site with a grid limit, for its limit and allocation
     await set_limit(app, "S1", 100)
     assert (await api.post("/tokens", {"uid": "CARD1", "group": "FLEET"}))[0] == 201
+    status, _ = await api.request("PUT", "/tariffs/AC", json={"currency": "EUR", "elements": [
+        {"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19.0, "step_size": 1}],
+         "restrictions": {"start_time": "17:00", "end_time": "21:00"}}]})
+    assert status == 201, _
+    status, _ = await api.request("PUT", "/tariff-assignments",
+                                  json={"tariff_id": "AC", "evse_ids": ["DE*ABC*E0001*1"]})
+    assert status == 200, _
     sim = ChargePoint201(SimConfig(charge_point_id="CP1", url=ws_url(app), meter_interval=0.2))
     await sim.start()
     await eventually(lambda: _connected(api))
@@ -160,7 +168,7 @@ async def test_every_get_answers_as_described(make_app: AppFactory, hubject: Sim
         values = {"cp": "CP1", "id": session["id"], "uid": "CARD1", "site": "S1", "site_id": "S1",
                   "request_id": str(request["request_id"])}
         assert len(document["components"]["schemas"]) >= 30
-        ids = {"/jobs/{id}": job["id"], "/rollouts/{id}": job["rollout_id"]}
+        ids = {"/jobs/{id}": job["id"], "/rollouts/{id}": job["rollout_id"], "/tariffs/{id}": "AC"}
         problems, answers = [], {}
         for path, item in sorted(document["paths"].items()):
             operation = item.get("get")

@@ -26,6 +26,19 @@ class TariffError(ValueError):
     """A tariff definition that cannot be used; the message names the tariff and the field."""
 
 
+class UnknownTariff(LookupError):
+    """No current tariff has this id (never loaded, or withdrawn)."""
+
+
+class TariffInUse(Exception):
+    """A tariff that EVSEs or sessions are priced by: the message says which."""
+
+
+# Held by a withdrawal and an assignment for their transaction: neither sees the tariff's state
+# the other is about to change (an assignment to a tariff withdrawn at the same moment).
+_LOCK = 0x7461726966  # "tarif"
+
+
 def check_tariff(data: Any) -> dict[str, Any]:
     """A tariff as OCPI writes it (country_code, party_id and last_updated are filled in on the
     way out): id, currency and elements with price components."""
@@ -63,6 +76,61 @@ async def put_tariffs(pool: asyncpg.Pool, events: EventBus, tariffs: list[dict[s
             changed += 1
     log.info("tariffs stored", changed=changed)
     return changed
+
+
+async def in_use(conn: asyncpg.Connection, tariff_id: str) -> str | None:
+    """Why a tariff cannot be withdrawn now, or None: assignments in force naming it, sites
+    whose EVSEs name it (their `tariff` key), sessions in progress priced by it."""
+    from csms.domain.billing.pricing import session_pricing  # it imports this module
+    from csms.domain.sites import SiteError, parse_site
+
+    assigned = sorted(f"{evse_id} for {'every EMP' if provider == ALL else provider}"
+                      for (provider, evse_id), named in (await assignments_at(conn)).items()
+                      if named == tariff_id)
+    if assigned:
+        return f"tariff {tariff_id!r} is assigned to {', '.join(assigned)}: unassign it first"
+    sites = []
+    for row in await conn.fetch("SELECT id, data FROM sites ORDER BY id"):
+        try:
+            site = parse_site(row["data"])
+        except SiteError:
+            continue
+        if tariff_id in {site.evse.tariff, *(d.tariff for d in site.evses.values())}:
+            sites.append(row["id"])
+    if sites:
+        return f"tariff {tariff_id!r} is named by site(s) {', '.join(sites)}: change them first"
+    sessions = []
+    for row in await conn.fetch(
+            """SELECT s.id, s.charge_point_id, e.evse_id, s.started_at,
+                      s.attributes -> 'oicp' ->> 'ProviderID' AS provider FROM sessions s
+               JOIN evses e ON e.id = s.evse
+               WHERE s.status = 'active' AND s.started_at IS NOT NULL ORDER BY s.started_at"""):
+        # OCPI prices by the every-EMP chain, Hubject by the session's EMP's (bridge/oicp).
+        for provider in {ALL, row["provider"] or ALL}:
+            pricing = await session_pricing(conn, row["charge_point_id"], row["evse_id"],
+                                            row["started_at"], "", provider)
+            if pricing.tariff is not None and pricing.tariff.get("id") == tariff_id:
+                sessions.append(str(row["id"]))
+                break
+    if sessions:
+        return (f"tariff {tariff_id!r} prices {len(sessions)} session(s) in progress "
+                f"({', '.join(sessions[:3])}{', …' if len(sessions) > 3 else ''}): "
+                "withdraw it once they ended")
+    return None
+
+
+async def withdraw_tariff(pool: asyncpg.Pool, events: EventBus, tariff_id: str) -> None:
+    """Withdraw a tariff nothing is priced by any more (UnknownTariff, TariffInUse otherwise);
+    ended sessions keep their price (every version is kept), partners are told (TariffChanged)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+        if tariff_id not in {row["id"] for row in await store.current_tariffs(conn)}:
+            raise UnknownTariff(f"no tariff {tariff_id!r}")
+        if (reason := await in_use(conn, tariff_id)) is not None:
+            raise TariffInUse(reason)
+        await store.put_tariff(conn, tariff_id, None)
+        await events.publish(conn, TariffChanged(tariff_id, None, datetime.now(UTC)))
+    log.info("tariff withdrawn", tariff_id=tariff_id)
 
 
 async def delete_tariff(pool: asyncpg.Pool, events: EventBus, tariff_id: str) -> None:
@@ -122,6 +190,7 @@ async def assign(pool: asyncpg.Pool, events: EventBus, tariff_id: str | None, ev
         raise TariffError(f"provider {provider!r}: a ProviderID such as DE-8EO, or * for every EMP")
     targets = sorted(set(evse_ids)) or [ALL]
     async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)  # not while one is withdrawn
         if tariff_id is not None and tariff_id not in {
                 row["id"] for row in await store.current_tariffs(conn)}:
             raise TariffError(f"no tariff {tariff_id!r} (load it first: csms tariffs load)")

@@ -248,6 +248,8 @@ class AdminApi:
         site_limits_api.routes(self)
         from csms.operator.http.energy import allowances_api  # it builds on this module's names
         allowances_api.routes(self)
+        from csms.operator.http import tariffs_api  # it builds on this module's names
+        tariffs_api.routes(self)
 
     @property
     def port(self) -> int:

@@ -29,10 +29,20 @@ def nesting(value: Any) -> int:
     return deepest
 
 
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as RFC 8259 has it: Python's NaN and Infinity are refused (PostgreSQL's jsonb
+    refuses them too, which would fail the change's audit row or its store)."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 async def json_body(request: web.Request) -> Any:
     """The request's JSON value, or BadJson."""
     try:
-        data = await request.json()
+        data = await request.json(loads=loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadJson(f"body is not valid JSON: {exc}") from None
     except RecursionError:

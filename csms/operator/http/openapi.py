@@ -326,6 +326,7 @@ def openapi_document() -> dict[str, Any]:
             **_allowance_paths(cp),
             **_allocation_paths(),
             **_site_limit_paths(cp, evse),
+            **_tariff_paths(),
         }),
     }
 
@@ -367,6 +368,11 @@ def _probe_paths() -> dict[str, Any]:
 
 def _allocation_paths() -> dict[str, Any]:
     from csms.operator.http.energy.allocation_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
+
+
+def _tariff_paths() -> dict[str, Any]:
+    from csms.operator.http.tariffs_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
 
 

@@ -194,6 +194,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Me": resource({"name": TEXT, "kind": TEXT, "via": TEXT, "role": enum(ROLES),
                     "allowed": {"type": "array", "items": TEXT}},
                    "The caller, their role and the routes it may call"),
+    "Tariff": resource({
+        "id": TEXT, "currency": TEXT, "valid_from": TIME,
+        "tariff": {**ANY_OBJECT, "required": ["id", "currency", "elements"],
+                   "description": "the OCPI 2.2.1 Tariff as stored (country_code, party_id, "
+                                  "last_updated are filled in for partners)"},
+        "assignments": {"type": "array", "items": resource({"provider_id": TEXT,
+                                                            "evse_id": TEXT})}},
+        "A tariff's current version (valid_from: since when) and the assignments in force "
+        "naming it (provider_id, evse_id '*': every EMP, every EVSE)"),
+    "TariffAssignment": resource(
+        {"provider_id": TEXT, "evse_id": TEXT, "tariff_id": TEXT},
+        "Which tariff prices an EVSE ('*': every EVSE) for an EMP ('*': every EMP)"),
     "LocalList": resource({"charge_point_id": TEXT, "version": INTEGER, "state": TEXT,
                            "supported": MAYBE_FLAG, "entries": INTEGER, "full_requested": FLAG,
                            "synced_at": MAYBE_TIME, "detail": MAYBE_TEXT},

@@ -142,6 +142,13 @@ ROUTES: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/charge-points/{cp}/evses/{evse}/energy"): OPERATOR,
     ("GET", "/sites/{site_id}/allocation"): VIEWER,
     ("GET", "/charge-points/{cp}/allowances"): VIEWER,
+    # tariffs and which EVSEs they price
+    ("GET", "/tariffs"): VIEWER,
+    ("GET", "/tariffs/{id}"): VIEWER,
+    ("PUT", "/tariffs/{id}"): OPERATOR,
+    ("DELETE", "/tariffs/{id}"): OPERATOR,
+    ("GET", "/tariff-assignments"): VIEWER,
+    ("PUT", "/tariff-assignments"): OPERATOR,
     # the console's overview
     ("GET", "/overview"): VIEWER,
     ("GET", "/sessions/{id}/details"): VIEWER,

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from csms.operator.http.json_bodies import loads
 from csms.operator.http.team.access import READS_THAT_ASK_A_CHARGER, route_key
 from csms.security.masking import mask_parameters
 
@@ -51,7 +52,7 @@ async def request_parameters(request: web.Request) -> dict[str, Any]:
             parameters["body"] = f"({len(raw)} bytes)"
         elif raw:
             try:
-                parameters["body"] = json.loads(raw)
+                parameters["body"] = loads(raw)  # NaN: "not JSON" (jsonb takes none)
             except (ValueError, RecursionError):
                 parameters["body"] = f"(not JSON, {len(raw)} bytes)"
     return dict(mask_parameters(parameters))

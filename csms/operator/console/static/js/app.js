@@ -9,6 +9,7 @@ import * as session from "./session.js";
 import * as roaming from "./roaming.js";
 import * as audit from "./audit.js";
 import * as overview from "./overview.js";
+import * as tariffs from "./tariffs.js";
 
 const main = document.getElementById("main");
 const routes = [
@@ -19,6 +20,7 @@ const routes = [
   [/^#\/sessions$/, sessions, "sessions"],
   [/^#\/roaming(?:\/(.+))?$/, roaming, "roaming"],
   [/^#\/audit$/, audit, "audit"],
+  [/^#\/tariffs$/, tariffs, "tariffs"],
 ];
 let leave = null;
 let wanted = null; // where to go once logged in
