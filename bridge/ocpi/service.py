@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -36,6 +36,7 @@ from csms.domain.events import (
     EvseDataChanged,
     EvseStatusChanged,
     MeterSampled,
+    RemoteStartChanged,
     SessionEnded,
     SessionStarted,
     TariffAssigned,
@@ -179,6 +180,8 @@ class OcpiBridge:
             await self._location_changed(conn, event.charge_point_id)
         elif isinstance(event, SessionStarted) and "ocpi" in event.attributes:
             await self._session_started(conn, event)
+        elif isinstance(event, RemoteStartChanged) and "ocpi" in event.attributes:
+            await self._remote_start_changed(conn, event)
         elif (isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None
               and "ocpi" in event.attributes):
             await self._session_metered(conn, event)
@@ -216,6 +219,24 @@ class OcpiBridge:
         body = sessions.session_object(
             self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
             priced.place, event.started_at, 0.0, "ACTIVE", priced.currency, event.started_at)
+        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
+                             f"sessions|{self._path(event.session_id)}", body,
+                             lane=outbox.session_lane(event.session_id))
+
+    async def _remote_start_changed(self, conn: asyncpg.Connection,
+                                    event: RemoteStartChanged) -> None:
+        """A START_SESSION's session before the charger starts it: PENDING from the request,
+        INVALID if the charger refuses or never starts it; ACTIVE follows under the same id."""
+        ocpi = event.attributes["ocpi"]
+        partner = await self._owner(conn, ocpi, "sessions")
+        if partner is None:
+            return
+        priced = await self._priced(conn, event.charge_point_id, event.evse_number,
+                                    event.evse_id, event.requested_at)
+        body = sessions.session_object(
+            self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
+            priced.place, event.requested_at, 0.0, sessions.ocpi_session_status(event.status),
+            priced.currency, datetime.now(UTC))
         await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
                              f"sessions|{self._path(event.session_id)}", body,
                              lane=outbox.session_lane(event.session_id))

@@ -66,6 +66,21 @@ class SessionStarted:
 
 
 @dataclass(frozen=True)
+class RemoteStartChanged:
+    """A remote start's session before the charger starts it: sent (pending), or over without
+    a transaction (failed: refused or unreachable; expired: never taken up)."""
+
+    session_id: str
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    token_uid: str | None
+    requested_at: datetime
+    status: str  # a SessionStatus value: pending, failed or expired
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ChargingStarted:
     """Energy began to flow in a session (its first increase, or the charger's Charging state)."""
 
@@ -170,6 +185,7 @@ DomainEvent = (
     | EvseStatusChanged
     | EvseDataChanged
     | SessionStarted
+    | RemoteStartChanged
     | ChargingStarted
     | MeterSampled
     | SessionEnded

@@ -15,7 +15,14 @@ import structlog
 from csms.config import OcppSettings
 from csms.domain import charging
 from csms.domain.authorization import AuthorizerChain
-from csms.domain.events import ChargingStarted, EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.domain.events import (
+    ChargingStarted,
+    EventBus,
+    MeterSampled,
+    RemoteStartChanged,
+    SessionEnded,
+    SessionStarted,
+)
 from csms.domain.model import (
     Authorization,
     AuthorizationStatus,
@@ -123,14 +130,28 @@ class SessionService:
                 status=SessionStatus.PENDING, remote=True, remote_start_id=remote_start_id,
                 requested_at=datetime.now(UTC), attributes=attributes,
             )
+            await self._remote_start_changed(conn, session)
         return str(session["id"]), remote_start_id
 
     async def fail_pending(self, session_id: str, why: str) -> None:
-        await self.pool.execute(
-            """UPDATE sessions SET status = 'failed', stop_reason = $2, updated_at = now()
-               WHERE id = $1 AND status = 'pending'""",
-            session_id, why,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            session = await conn.fetchrow(
+                """UPDATE sessions SET status = 'failed', stop_reason = $2, updated_at = now()
+                   WHERE id = $1 AND status = 'pending' RETURNING *""",
+                session_id, why,
+            )
+            if session is not None:
+                await self._remote_start_changed(conn, session)
+
+    async def _remote_start_changed(self, conn: asyncpg.Connection,
+                                    session: asyncpg.Record) -> None:
+        """Roaming partners see a remote start's session from its request on (OCPI PENDING)."""
+        evse = await store.get_evse_by_pk(conn, session["evse"])
+        assert evse is not None
+        await self.events.publish(conn, RemoteStartChanged(
+            str(session["id"]), session["charge_point_id"], evse["evse_number"], evse["evse_id"],
+            session["token_uid"], session["requested_at"], str(session["status"]),
+            dict(session["attributes"])))
 
     # --- transactions reported by chargers --------------------------------------------------
 
@@ -453,10 +474,13 @@ class SessionService:
 
     async def expire_pending(self) -> int:
         """Remote starts the charger did not take up within the window are over."""
-        expired = await store.expire_pending(self.pool, self._window_start())
+        async with self.pool.acquire() as conn, conn.transaction():
+            expired = await store.expire_pending(conn, self._window_start())
+            for session in expired:
+                await self._remote_start_changed(conn, session)
         if expired:
-            log.info("remote starts expired", count=expired)
-        return expired
+            log.info("remote starts expired", count=len(expired))
+        return len(expired)
 
     async def expire_forever(self, interval: float = 5.0) -> None:
         while True:
