@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bridge.ocpi.sessions import ocpi_session_status
 from csms.domain.model import SessionStatus
+from csms.storage import store
 from simulators.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually
@@ -75,4 +77,47 @@ async def test_refused_start_is_invalid(make_app: AppFactory, emsp: SimulatedEms
     [body] = [r.body for r in emsp.received if r.path.startswith("/sessions/")
               and not r.errors and r.body["status"] == "INVALID"]
     assert body["kwh"] == 0 and body["cdr_token"]["uid"] == "EEFF0055"
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_reservation_then_active_or_invalid(make_app: AppFactory, emsp: SimulatedEmsp,
+                                                  sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    sim = sims(app)
+    await sim.start()
+    token = emsp.token("EEFF0066")
+    status, _ = await emsp.push_token(token)  # the driver will swipe it at the charger
+    assert status == 200
+    expiry = (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def reserve(reference: str) -> None:
+        reserve_id, answer = await emsp.command("RESERVE_NOW", {
+            "token": token, "expiry_date": expiry, "reservation_id": reference,
+            "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+        assert answer["data"]["result"] == "ACCEPTED"
+        assert (await eventually(lambda: _async(emsp.result(reserve_id)))) == {"result": "ACCEPTED"}
+
+    # Cancelled unused: the reservation's session is INVALID.
+    await reserve("R-1")
+    cancel_id, _ = await emsp.command("CANCEL_RESERVATION", {"reservation_id": "R-1"})
+    assert (await eventually(lambda: _async(emsp.result(cancel_id)))) == {"result": "ACCEPTED"}
+    await eventually(lambda: _async(("PUT", "INVALID") in transitions(emsp)))
+    assert transitions(emsp) == [("PUT", "RESERVATION"), ("PUT", "INVALID")]
+    [cancelled] = {session_id for _, session_id, _ in pushes(emsp)}
+
+    # Used: RESERVATION, then ACTIVE and COMPLETED under the same session id.
+    await reserve("R-2")
+    await eventually(lambda: _async(len(transitions(emsp)) == 3))
+    await sim.start_local_session(1, "EEFF0066")
+    await eventually(lambda: _async(("PUT", "ACTIVE") in transitions(emsp)))
+    await sim.stop_local_session(1)
+    await sim.flush()
+    await eventually(lambda: _async(("PATCH", "COMPLETED") in transitions(emsp)))
+    await eventually(lambda: _no_pending(app))
+    assert transitions(emsp)[2:] == [("PUT", "RESERVATION"), ("PUT", "ACTIVE"),
+                                     ("PATCH", "COMPLETED")]
+    used = {session_id for _, session_id, _ in pushes(emsp)} - {cancelled}
+    assert len(used) == 1
+    [session] = await store.list_sessions(app.pool, "completed", None, None, 10, 0)
+    assert str(session["id"]) in used  # the session the charger reported took the promised id
     assert emsp.invalid == [] and emsp.bad_answers == []

@@ -129,6 +129,20 @@ class SessionEnded:
 
 
 @dataclass(frozen=True)
+class ReservationHeld:
+    """The charger accepted a reservation: its EVSE (or any EVSE) is held for the token."""
+
+    reservation_id: int
+    charge_point_id: str
+    evse_number: int | None  # None: it holds any EVSE of the charger
+    evse_id: str | None
+    token_uid: str
+    reserved_at: datetime
+    session_id: str  # the id of the session that will use it (reservations.SESSION_ID)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReservationEnded:
     """A reservation the charger had accepted is over: cancelled, expired or used."""
 
@@ -189,6 +203,7 @@ DomainEvent = (
     | ChargingStarted
     | MeterSampled
     | SessionEnded
+    | ReservationHeld
     | ReservationEnded
     | TariffChanged
     | TariffAssigned

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from csms.domain.model import (
     StopReason,
     energy_register_wh,
 )
-from csms.domain.reservations import end_reservation
+from csms.domain.reservations import SESSION_ID, end_reservation
 from csms.domain.transaction_seq import SeqStep, follow
 from csms.metrics import ENERGY
 from csms.storage import store
@@ -235,9 +236,13 @@ class SessionService:
                 status=SessionStatus.ACTIVE if accepted else SessionStatus.REJECTED,
                 authorization_status=authorization.status, last_seq_no=seq_no,
             )
+            used = await store.reservation_for_session(conn, evse["id"], token_uid,
+                                                       reservation_id) if accepted else None
             if pending is not None and accepted:
                 session = await store.update_session(conn, str(pending["id"]), **values)
             else:
+                if used is not None:  # the id the reservation promised (reservations.SESSION_ID)
+                    values["id"] = await self._reserved_session_id(conn, used)
                 session = await store.insert_session(
                     conn, charge_point_id=charge_point_id, evse=evse["id"],
                     attributes=authorization.attributes, **values,
@@ -245,8 +250,6 @@ class SessionService:
             session_id = str(session["id"])
             await store.insert_samples(conn, session_id, charge_point_id, evse["id"], list(samples))
             if accepted:
-                used = await store.reservation_for_session(conn, evse["id"], token_uid,
-                                                           reservation_id)
                 if used is not None:
                     await end_reservation(conn, self.events, used, "used")
                 await self.events.publish(conn, SessionStarted(
@@ -259,6 +262,16 @@ class SessionService:
                  transaction_id=transaction_id, token=token_uid, status=authorization.status,
                  remote=pending is not None)
         return StartOutcome(session_id, transaction_id, authorization)
+
+    @staticmethod
+    async def _reserved_session_id(conn: asyncpg.Connection, reservation_id: int) -> uuid.UUID:
+        """The reservation's promised session id, unless a session has it (a reservation of
+        any EVSE used twice over), else a new one."""
+        reservation = await store.get_reservation(conn, reservation_id)
+        promised = (reservation["attributes"] if reservation else {}).get(SESSION_ID)
+        if promised and await store.get_session(conn, promised) is None:
+            return uuid.UUID(promised)
+        return uuid.uuid4()
 
     @staticmethod
     async def _replayed(db: store.Executor, charge_point_id: str, connector_number: int | None,
