@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bridge.ocpi.sessions import ocpi_session_status
+from csms.domain.charge_points import register
 from csms.domain.model import SessionStatus
 from csms.storage import store
 from simulators.emsp import SimulatedEmsp
@@ -120,4 +121,28 @@ async def test_reservation_then_active_or_invalid(make_app: AppFactory, emsp: Si
     assert len(used) == 1
     [session] = await store.list_sessions(app.pool, "completed", None, None, 10, 0)
     assert str(session["id"]) in used  # the session the charger reported took the promised id
+    assert emsp.invalid == [] and emsp.bad_answers == []
+
+
+async def test_transaction_refused_as_concurrent_is_invalid(
+        make_app: AppFactory, emsp: SimulatedEmsp, sims: SimFactory) -> None:
+    app = await setup(make_app, emsp)
+    await register(app.pool, "CP1", None, {1: "DE*ABC*E0001*1", 2: "DE*ABC*E0001*2"},
+                   events=app.events, security_profile=0)
+    sim = sims(app, connectors=2)
+    await sim.start()
+    status, _ = await emsp.push_token(emsp.token("EEFF0088"))
+    assert status == 200
+    await sim.start_local_session(2, "EEFF0088")
+    await eventually(lambda: _async(("PUT", "ACTIVE") in transitions(emsp)))
+    charging = {session_id for _, session_id, _ in pushes(emsp)}
+    # The charger takes the remote start; the transaction it reports is ConcurrentTx.
+    start_id, _ = await emsp.command("START_SESSION", {
+        "token": emsp.token("EEFF0088"), "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+    assert (await eventually(lambda: _async(emsp.result(start_id)))) == {"result": "ACCEPTED"}
+    await eventually(lambda: _async(("PUT", "INVALID") in transitions(emsp)))
+    await eventually(lambda: _no_pending(app))
+    remote = [(method, status) for method, session_id, status in pushes(emsp)
+              if session_id not in charging and status]
+    assert remote == [("PUT", "PENDING"), ("PUT", "INVALID")]
     assert emsp.invalid == [] and emsp.bad_answers == []

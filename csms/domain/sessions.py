@@ -249,6 +249,11 @@ class SessionService:
                 )
             session_id = str(session["id"])
             await store.insert_samples(conn, session_id, charge_point_id, evse["id"], list(samples))
+            if pending is not None and not accepted:  # e.g. ConcurrentTx: the remote start is over
+                failed = await store.update_session(
+                    conn, str(pending["id"]), status=SessionStatus.FAILED,
+                    stop_reason=f"transaction refused: {authorization.status}")
+                await self._remote_start_changed(conn, failed)
             if accepted:
                 if used is not None:
                     await end_reservation(conn, self.events, used, "used")
