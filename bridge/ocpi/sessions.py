@@ -11,7 +11,7 @@ from csms.domain.billing.cost import FREE, Costing, cost_fields, price_fields
 from csms.domain.model import SessionStatus
 from csms.domain.sites import Site
 
-# A domain session's status as OCPI 2.2.1 SessionStatus (mod_sessions 4.4.3): a remote start
+# A domain session's status as OCPI 2.2.1 SessionStatus (mod_sessions, SessionStatus enum): a remote start
 # the charger has not taken up is PENDING; one it refused, or never took up, INVALID, as is a
 # transaction the charger reported and we refused (rejected).
 STATUSES = {SessionStatus.PENDING: "PENDING", SessionStatus.ACTIVE: "ACTIVE",
