@@ -67,6 +67,9 @@ async def check_cdr(app: App, emsp: SimulatedEmsp, auth_method: str) -> dict[str
     assert body["total_cost"]["incl_vat"] == round(kwh * 0.40 * 1.19, 4)
     assert body["tariffs"][0]["id"] == "AC-1" and body["cdr_location"]["evse_id"] == "DE*ABC*E0001*1"
     messages = session_messages(emsp)
+    if auth_method == "COMMAND":  # a START_SESSION's session is PENDING until the charger starts
+        assert messages[0][0] == "PUT" and messages[0][1]["status"] == "PENDING"
+        messages = messages[1:]
     assert messages[0][0] == "PUT" and messages[0][1]["status"] == "ACTIVE"
     assert messages[-1] == ("PATCH", {**messages[-1][1], "status": "COMPLETED"})
     assert messages[-1][1]["kwh"] == body["total_energy"]

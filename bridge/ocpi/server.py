@@ -19,7 +19,7 @@ from bridge.ocpi.handshake.credentials import CredentialsError, Registrar
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.publishing.locations import EvseFacts, evse_uid, location_object
 from bridge.ocpi.publishing.places import priced_place
-from bridge.ocpi.sessions import session_object, tariff_object
+from bridge.ocpi.sessions import ocpi_session_status, session_object, tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
@@ -261,7 +261,7 @@ class OcpiServer:
         return session_object(
             self.settings.country_code, self.settings.party_id, str(row["id"]),
             row["attributes"]["ocpi"], priced.place, row["started_at"], kwh,
-            "COMPLETED" if row["status"] == "completed" else "ACTIVE", priced.currency,
+            ocpi_session_status(row["status"]), priced.currency,
             max(row["updated_at"], last_sample), row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:

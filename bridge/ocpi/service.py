@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -36,11 +36,15 @@ from csms.domain.events import (
     EvseDataChanged,
     EvseStatusChanged,
     MeterSampled,
+    RemoteStartChanged,
+    ReservationEnded,
+    ReservationHeld,
     SessionEnded,
     SessionStarted,
     TariffAssigned,
     TariffChanged,
 )
+from csms.domain.reservations import SESSION_ID
 from csms.storage import store
 from csms.storage.notifications import Listener
 
@@ -179,6 +183,23 @@ class OcpiBridge:
             await self._location_changed(conn, event.charge_point_id)
         elif isinstance(event, SessionStarted) and "ocpi" in event.attributes:
             await self._session_started(conn, event)
+        elif isinstance(event, RemoteStartChanged) and "ocpi" in event.attributes:
+            await self._before_start(conn, event.session_id, event.attributes["ocpi"],
+                                     event.charge_point_id, event.evse_number, event.evse_id,
+                                     event.requested_at, sessions.ocpi_session_status(event.status))
+        elif isinstance(event, ReservationHeld | ReservationEnded) and "ocpi" in event.attributes \
+                and event.evse_number is not None and SESSION_ID in event.attributes:
+            # A reservation of one EVSE is its session's RESERVATION; ended unused, INVALID.
+            # (One of any EVSE names no EVSE a Session could: it shows from its start on.)
+            if isinstance(event, ReservationHeld):
+                status = "RESERVATION"
+            elif event.reason != "used":
+                status = "INVALID"
+            else:
+                return
+            await self._before_start(conn, event.attributes[SESSION_ID], event.attributes["ocpi"],
+                                     event.charge_point_id, event.evse_number, event.evse_id,
+                                     event.reserved_at, status)
         elif (isinstance(event, MeterSampled) and event.session_id and event.energy_wh is not None
               and "ocpi" in event.attributes):
             await self._session_metered(conn, event)
@@ -219,6 +240,23 @@ class OcpiBridge:
         await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
                              f"sessions|{self._path(event.session_id)}", body,
                              lane=outbox.session_lane(event.session_id))
+
+    async def _before_start(self, conn: asyncpg.Connection, session_id: str, ocpi: dict[str, Any],
+                            charge_point_id: str, evse_number: int, evse_id: str | None,
+                            since: datetime, status: str) -> None:
+        """A session before the charger starts it: PENDING from a START_SESSION, RESERVATION
+        while a reservation holds the EVSE, INVALID if it never starts; ACTIVE follows under
+        the same id (the whole object each time: the eMSP may not have the earlier one)."""
+        partner = await self._owner(conn, ocpi, "sessions")
+        if partner is None:
+            return
+        priced = await self._priced(conn, charge_point_id, evse_number, evse_id, since)
+        body = sessions.session_object(
+            self.settings.country_code, self.settings.party_id, session_id, ocpi,
+            priced.place, since, 0.0, status, priced.currency, datetime.now(UTC))
+        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
+                             f"sessions|{self._path(session_id)}", body,
+                             lane=outbox.session_lane(session_id))
 
     async def _session_metered(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
         """Energy, charging periods and cost so far, at most one PATCH pending per session."""

@@ -8,7 +8,20 @@ from typing import Any
 
 from bridge.ocpi.transport import timestamp
 from csms.domain.billing.cost import FREE, Costing, cost_fields, price_fields
+from csms.domain.model import SessionStatus
 from csms.domain.sites import Site
+
+# A domain session's status as OCPI 2.2.1 SessionStatus (mod_sessions, SessionStatus enum): a remote start
+# the charger has not taken up is PENDING; one it refused, or never took up, INVALID, as is a
+# transaction the charger reported and we refused (rejected).
+STATUSES = {SessionStatus.PENDING: "PENDING", SessionStatus.ACTIVE: "ACTIVE",
+            SessionStatus.COMPLETED: "COMPLETED", SessionStatus.FAILED: "INVALID",
+            SessionStatus.EXPIRED: "INVALID", SessionStatus.REJECTED: "INVALID"}
+
+
+def ocpi_session_status(status: str) -> str:
+    """The OCPI SessionStatus of a domain session status (SessionStatus value)."""
+    return STATUSES[SessionStatus(status)]
 
 
 @dataclass(frozen=True)

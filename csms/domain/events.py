@@ -66,6 +66,21 @@ class SessionStarted:
 
 
 @dataclass(frozen=True)
+class RemoteStartChanged:
+    """A remote start's session before the charger starts it: sent (pending), or over without
+    a transaction (failed: refused or unreachable; expired: never taken up)."""
+
+    session_id: str
+    charge_point_id: str
+    evse_number: int
+    evse_id: str | None
+    token_uid: str | None
+    requested_at: datetime
+    status: str  # a SessionStatus value: pending, failed or expired
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ChargingStarted:
     """Energy began to flow in a session (its first increase, or the charger's Charging state)."""
 
@@ -111,6 +126,20 @@ class SessionEnded:
         if self.meter_start_wh is None or self.meter_stop_wh is None:
             return None
         return self.meter_stop_wh - self.meter_start_wh
+
+
+@dataclass(frozen=True)
+class ReservationHeld:
+    """The charger accepted a reservation: its EVSE (or any EVSE) is held for the token."""
+
+    reservation_id: int
+    charge_point_id: str
+    evse_number: int | None  # None: it holds any EVSE of the charger
+    evse_id: str | None
+    token_uid: str
+    reserved_at: datetime
+    session_id: str  # the id of the session that will use it (reservations.SESSION_ID)
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,9 +199,11 @@ DomainEvent = (
     | EvseStatusChanged
     | EvseDataChanged
     | SessionStarted
+    | RemoteStartChanged
     | ChargingStarted
     | MeterSampled
     | SessionEnded
+    | ReservationHeld
     | ReservationEnded
     | TariffChanged
     | TariffAssigned

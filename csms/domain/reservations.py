@@ -4,18 +4,22 @@ expires, is cancelled or used."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import structlog
 
-from csms.domain.events import EventBus, ReservationEnded
+from csms.domain.events import EventBus, ReservationEnded, ReservationHeld
 from csms.storage import store
 
 log = structlog.get_logger(__name__)
 
 ENDED = ("cancelled", "expired", "used")
+# The attribute naming the id the session that uses a reservation gets: roaming partners see
+# one session from the reservation on (OCPI RESERVATION, then ACTIVE).
+SESSION_ID = "session_id"
 
 # Connector types a reservation may ask for (IEC names as OCPP 2.0.1's ConnectorEnumType spells them).
 CONNECTOR_TYPES = frozenset({
@@ -92,11 +96,20 @@ class ReservationService:
         """A reservation about to be sent to the charger; its id is OCPP's reservationId.
         evse_pk None: any EVSE of the charger (of `connector_type`, when given)."""
         return await store.insert_reservation(self.pool, charge_point_id, evse_pk, token_uid,
-                                              expires_at, attributes, connector_type)
+                                              expires_at,
+                                              {**attributes, SESSION_ID: str(uuid.uuid4())},
+                                              connector_type)
 
     async def answered(self, reservation_id: int, accepted: bool) -> None:
-        await store.set_reservation_status(self.pool, reservation_id,
-                                           "active" if accepted else "refused", ("requested",))
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.set_reservation_status(conn, reservation_id,
+                                                     "active" if accepted else "refused",
+                                                     ("requested",))
+            if row is not None and accepted:
+                await self.events.publish(conn, ReservationHeld(
+                    row["id"], row["charge_point_id"], row["evse_number"], row["evse_id"],
+                    row["token_uid"], row["created_at"], row["attributes"][SESSION_ID],
+                    dict(row["attributes"])))
 
     async def end(self, reservation_id: int, reason: str) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():

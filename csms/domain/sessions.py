@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,14 @@ import structlog
 from csms.config import OcppSettings
 from csms.domain import charging
 from csms.domain.authorization import AuthorizerChain
-from csms.domain.events import ChargingStarted, EventBus, MeterSampled, SessionEnded, SessionStarted
+from csms.domain.events import (
+    ChargingStarted,
+    EventBus,
+    MeterSampled,
+    RemoteStartChanged,
+    SessionEnded,
+    SessionStarted,
+)
 from csms.domain.model import (
     Authorization,
     AuthorizationStatus,
@@ -25,7 +33,7 @@ from csms.domain.model import (
     TokenType,
     energy_register_wh,
 )
-from csms.domain.reservations import end_reservation
+from csms.domain.reservations import SESSION_ID, end_reservation
 from csms.domain.transaction_seq import SeqStep, follow
 from csms.metrics import ENERGY
 from csms.storage import store
@@ -126,14 +134,28 @@ class SessionService:
                 status=SessionStatus.PENDING, remote=True, remote_start_id=remote_start_id,
                 requested_at=datetime.now(UTC), attributes=attributes,
             )
+            await self._remote_start_changed(conn, session)
         return str(session["id"]), remote_start_id
 
     async def fail_pending(self, session_id: str, why: str) -> None:
-        await self.pool.execute(
-            """UPDATE sessions SET status = 'failed', stop_reason = $2, updated_at = now()
-               WHERE id = $1 AND status = 'pending'""",
-            session_id, why,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            session = await conn.fetchrow(
+                """UPDATE sessions SET status = 'failed', stop_reason = $2, updated_at = now()
+                   WHERE id = $1 AND status = 'pending' RETURNING *""",
+                session_id, why,
+            )
+            if session is not None:
+                await self._remote_start_changed(conn, session)
+
+    async def _remote_start_changed(self, conn: asyncpg.Connection,
+                                    session: asyncpg.Record) -> None:
+        """Roaming partners see a remote start's session from its request on (OCPI PENDING)."""
+        evse = await store.get_evse_by_pk(conn, session["evse"])
+        assert evse is not None
+        await self.events.publish(conn, RemoteStartChanged(
+            str(session["id"]), session["charge_point_id"], evse["evse_number"], evse["evse_id"],
+            session["token_uid"], session["requested_at"], str(session["status"]),
+            dict(session["attributes"])))
 
     # --- transactions reported by chargers --------------------------------------------------
 
@@ -219,18 +241,25 @@ class SessionService:
                 status=SessionStatus.ACTIVE if accepted else SessionStatus.REJECTED,
                 authorization_status=authorization.status, last_seq_no=seq_no,
             )
+            used = await store.reservation_for_session(conn, evse["id"], token_uid,
+                                                       reservation_id) if accepted else None
             if pending is not None and accepted:
                 session = await store.update_session(conn, str(pending["id"]), **values)
             else:
+                if used is not None:  # the id the reservation promised (reservations.SESSION_ID)
+                    values["id"] = await self._reserved_session_id(conn, used)
                 session = await store.insert_session(
                     conn, charge_point_id=charge_point_id, evse=evse["id"],
                     attributes=authorization.attributes, **values,
                 )
             session_id = str(session["id"])
             await store.insert_samples(conn, session_id, charge_point_id, evse["id"], list(samples))
+            if pending is not None and not accepted:  # e.g. ConcurrentTx: the remote start is over
+                failed = await store.update_session(
+                    conn, str(pending["id"]), status=SessionStatus.FAILED,
+                    stop_reason=f"transaction refused: {authorization.status}")
+                await self._remote_start_changed(conn, failed)
             if accepted:
-                used = await store.reservation_for_session(conn, evse["id"], token_uid,
-                                                           reservation_id)
                 if used is not None:
                     await end_reservation(conn, self.events, used, "used")
                 await self.events.publish(conn, SessionStarted(
@@ -243,6 +272,16 @@ class SessionService:
                  transaction_id=transaction_id, token=token_uid, status=authorization.status,
                  remote=pending is not None)
         return StartOutcome(session_id, transaction_id, authorization)
+
+    @staticmethod
+    async def _reserved_session_id(conn: asyncpg.Connection, reservation_id: int) -> uuid.UUID:
+        """The reservation's promised session id, unless a session has it (a reservation of
+        any EVSE used twice over), else a new one."""
+        reservation = await store.get_reservation(conn, reservation_id)
+        promised = (reservation["attributes"] if reservation else {}).get(SESSION_ID)
+        if promised and await store.get_session(conn, promised) is None:
+            return uuid.UUID(promised)
+        return uuid.uuid4()
 
     @staticmethod
     async def _replayed(db: store.Executor, charge_point_id: str, connector_number: int | None,
@@ -460,10 +499,13 @@ class SessionService:
 
     async def expire_pending(self) -> int:
         """Remote starts the charger did not take up within the window are over."""
-        expired = await store.expire_pending(self.pool, self._window_start())
+        async with self.pool.acquire() as conn, conn.transaction():
+            expired = await store.expire_pending(conn, self._window_start())
+            for session in expired:
+                await self._remote_start_changed(conn, session)
         if expired:
-            log.info("remote starts expired", count=expired)
-        return expired
+            log.info("remote starts expired", count=len(expired))
+        return len(expired)
 
     async def expire_forever(self, interval: float = 5.0) -> None:
         while True:

@@ -435,15 +435,14 @@ async def last_energy_reading(db: Executor, session_id: str) -> Row | None:
     )
 
 
-async def expire_pending(db: Executor, requested_before: datetime) -> int:
-    """Remote starts not taken up in time become 'expired'; returns how many."""
-    result = await db.execute(
+async def expire_pending(db: Executor, requested_before: datetime) -> list[Row]:
+    """Remote starts not taken up in time become 'expired'; returns them."""
+    return await db.fetch(
         """UPDATE sessions SET status = 'expired', stop_reason = 'remote start not taken up',
                updated_at = now()
-           WHERE status = 'pending' AND requested_at < $1""",
+           WHERE status = 'pending' AND requested_at < $1 RETURNING *""",
         requested_before,
     )
-    return int(result.split()[-1])
 
 
 async def sessions_by_transactions(db: Executor, keys: list[tuple[str, str]]
