@@ -8,7 +8,7 @@ from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
 from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import SimFactory
-from tests.energy_support import make_site, set_limit, tx_limit, wait_for
+from tests.energy_support import Watch, make_site, set_limit, settled, tx_limit, wait_for
 from tests.support import Api, eventually
 from tests.test_load_manager import _charger, sims  # noqa: F401  (both versions, taking turns)
 
@@ -54,3 +54,59 @@ async def test_tx_profiles_end_with_their_session(app: App, api: Api,
     assert FALLBACK_PROFILE_ID in a.profiles.held
     assert [p["profile"]["id"] for p in await api.items("/charge-points/CPA/charging-profiles")
             ] == [FALLBACK_PROFILE_ID]
+
+
+def _fallback(sim: SimulatedChargePoint) -> float | None:
+    """The limit of our fallback profile the charger holds, or None."""
+    held = sim.profiles.held.get(FALLBACK_PROFILE_ID)
+    return None if held is None else float(held.schedule["charging_schedule_period"][0]["limit"])
+
+
+async def _sharing(app: App, sims: SimFactory, watch: Watch, fallback: float,  # noqa: F811
+                   ) -> tuple[SimulatedChargePoint, SimulatedChargePoint]:
+    """CPA (1.6) charging, CPB (2.0.1) idle, on a 32 A site with this fallback."""
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=fallback)
+    a = await _charger(app, sims, "CPA", watch, fallback=fallback)
+    b = await _charger(app, sims, "CPB", watch, fallback=fallback)
+    await a.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 32 - fallback)
+    await settled(app, "S1")
+    assert app.fallback is not None
+    await app.fallback.settled()
+    return a, b
+
+
+async def test_a_raised_fallback_waits_for_the_sessions_lowered(app: App, api: Api,
+                                                                sims: SimFactory) -> None:  # noqa: F811
+    watch = Watch(limit=32)
+    a, b = await _sharing(app, sims, watch, fallback=0)
+    a.profile_answers.clear()  # what CPA is sent stays in flight until we let it through
+    status, answer = await api.request("PUT", "/sites/S1/limit",
+                                       json={"amps": 32, "fallback_amps": 8})
+    assert status == 200, answer
+    await wait_for(lambda: a.profiles_waiting > 0)  # CPA's session lowered to make room: in flight
+    assert app.fallback is not None
+    await app.fallback.settled()
+    assert _fallback(b) == 0  # the idle EVSE's fallback is raised only after that
+    a.profile_answers.set()
+    await wait_for(lambda: tx_limit(a) == 24 and _fallback(a) == 8 and _fallback(b) == 8)
+    assert watch.history and not watch.over(), watch.over()
+
+
+async def test_a_lowered_fallback_is_taken_before_anything_is_raised(
+        app: App, api: Api, sims: SimFactory) -> None:  # noqa: F811
+    watch = Watch(limit=32)
+    a, b = await _sharing(app, sims, watch, fallback=8)
+    b.profile_answers.clear()  # CPB's lower fallback stays in flight until we let it through
+    status, answer = await api.request("PUT", "/sites/S1/limit",
+                                       json={"amps": 32, "fallback_amps": 0})
+    assert status == 200, answer
+    await wait_for(lambda: b.profiles_waiting > 0)
+    # CPA's fallback lowered alongside (the same round's lowerings): not raised meanwhile.
+    await wait_for(lambda: _fallback(a) == 0)
+    assert tx_limit(a) == 24 and _fallback(b) == 8
+    b.profile_answers.set()
+    await wait_for(lambda: tx_limit(a) == 32 and _fallback(a) == 0 and _fallback(b) == 0)
+    assert watch.history and not watch.over(), watch.over()
