@@ -3,6 +3,8 @@ their session, an EVSE's energy settings followed at once."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from csms.app import App
 from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
 from csms.storage import store
@@ -110,3 +112,52 @@ async def test_a_lowered_fallback_is_taken_before_anything_is_raised(
     b.profile_answers.set()
     await wait_for(lambda: tx_limit(a) == 32 and _fallback(a) == 0 and _fallback(b) == 0)
     assert watch.history and not watch.over(), watch.over()
+
+
+async def test_an_evse_priority_is_followed_at_once(app: App, api: Api,
+                                                    sims: SimFactory) -> None:  # noqa: F811
+    watch = Watch(limit=32)
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1, "CPB": 1})
+    await set_limit(app, "S1", 32, fallback=0)
+    # No meter values (their draws trigger rounds too): what moves the current is the change.
+    a = await _charger(app, sims, "CPA", watch, meter_interval=3600)
+    b = await _charger(app, sims, "CPB", watch, meter_interval=3600)
+    await a.start_local_session(1, "CARD")
+    await b.start_local_session(1, "CARD")
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+    await settled(app, "S1")
+    # No periodic round from here on: only the change's own trigger can move the current.
+    assert app.load_manager is not None and app.load_manager._loop_task is not None
+    app.load_manager._loop_task.cancel()
+
+    status, answer = await api.request("PUT", "/charge-points/CPB/evses/1/energy",
+                                       json={"priority": 5})
+    assert status == 200, answer
+    await wait_for(lambda: tx_limit(b) == 26 and tx_limit(a) == 6)  # A keeps its minimum
+    status, answer = await api.request("DELETE", "/charge-points/CPB/evses/1/energy")
+    assert status == 200, answer
+    await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+    assert not watch.over(), watch.over()
+
+
+async def test_an_evse_maximum_is_followed_at_once_without_a_site_limit(
+        app: App, api: Api, sims: SimFactory) -> None:  # noqa: F811
+    """A charger managed for its caps alone (its site has no limit) follows its EVSE's maximum."""
+    await store.upsert_token(app.pool, "CARD")
+    await make_site(app, "S1", {"CPA": 1})
+    a = await _charger(app, sims, "CPA", fallback=None, meter_interval=3600)
+    await a.start_local_session(1, "CARD")
+    result = await app.commands.set_evse_cap("CPA", 1, "grid:EMS", Decimal(20))
+    assert result.accepted, result
+    await wait_for(lambda: tx_limit(a) == 20)
+    assert app.load_manager is not None and app.load_manager._loop_task is not None
+    app.load_manager._loop_task.cancel()  # no periodic round: only the change's own trigger
+
+    status, answer = await api.request("PUT", "/charge-points/CPA/evses/1/energy",
+                                       json={"max_amps": 10})
+    assert status == 200, answer
+    await wait_for(lambda: tx_limit(a) == 10)
+    status, answer = await api.request("DELETE", "/charge-points/CPA/evses/1/energy")
+    assert status == 200, answer
+    await wait_for(lambda: tx_limit(a) == 20)

@@ -39,6 +39,7 @@ from csms.domain.events import (
     DomainEvent,
     EvseCapChanged,
     EvseDataChanged,
+    EvseEnergyChanged,
     MeterSampled,
     SessionEnded,
     SessionStarted,
@@ -206,7 +207,7 @@ class LoadManager:
         match event:
             case SiteLimitChanged():
                 key = event.site_id
-            case EvseCapChanged():
+            case EvseCapChanged() | EvseEnergyChanged():
                 key = self._site_of.get(event.charge_point_id) or await self._key_of(
                     conn, event.charge_point_id)
             case SessionStarted() | SessionEnded() | ChargePointConnected() | EvseDataChanged():
