@@ -3,13 +3,14 @@ their session, an EVSE's energy settings followed at once."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from csms.app import App
 from csms.domain.energy.fallback import FALLBACK_PROFILE_ID
-from csms.storage import store
+from csms.storage import load_store, store
 from simulators.chargepoint import SimulatedChargePoint
-from tests.conftest import SimFactory
+from tests.conftest import AppFactory, SimFactory
 from tests.energy_support import Watch, make_site, set_limit, settled, tx_limit, wait_for
 from tests.support import Api, eventually
 from tests.test_load_manager import _charger, sims  # noqa: F401  (both versions, taking turns)
@@ -161,3 +162,44 @@ async def test_an_evse_maximum_is_followed_at_once_without_a_site_limit(
     status, answer = await api.request("DELETE", "/charge-points/CPA/evses/1/energy")
     assert status == 200, answer
     await wait_for(lambda: tx_limit(a) == 20)
+
+
+async def test_a_limit_lowered_below_the_fallbacks_lowers_them_first(
+        make_app: AppFactory, sims: SimFactory) -> None:  # noqa: F811
+    """The limit and the fallback lowered together: the fallbacks go out with the sessions'
+    lowering, and nothing is raised into the room they leave before the chargers took them."""
+    app = await make_app(call_timeout=2)  # a call held in flight ends the round soon
+    api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    watch = Watch(limit=48)
+    try:
+        await store.upsert_token(app.pool, "CARD")
+        await make_site(app, "S1", {"CPA": 1, "CPB": 1, "CPC": 1})
+        await set_limit(app, "S1", 48, fallback=16)
+        a = await _charger(app, sims, "CPA", watch, fallback=16)  # 1.6
+        b = await _charger(app, sims, "CPB", watch, fallback=16)  # 2.0.1
+        await _charger(app, sims, "CPC", watch, fallback=16)  # 1.6
+        await a.start_local_session(1, "CARD")
+        await wait_for(lambda: tx_limit(a) == 16)  # the others keep 16 each for a session
+        await settled(app, "S1")
+
+        b.profile_answers.clear()  # CPB's lower fallback stays in flight
+        since = await load_store.clock(app.pool)
+        status, answer = await api.request("PUT", "/sites/S1/limit",
+                                           json={"amps": 40, "fallback_amps": 4})
+        assert status == 200, answer
+        await eventually(lambda: _evaluated_after(app, since))  # a round over, CPB unanswered
+        assert _fallback(a) == 4 and _fallback(b) == 16
+        assert tx_limit(a) == 16  # not raised into room CPB may not have given yet
+        b.profile_answers.set()
+        await wait_for(lambda: _fallback(b) == 4 and tx_limit(a) == 32)  # 40 - 2 x 4
+        assert watch.history and not watch.over(), watch.over()
+        watch.limit = 40
+        watch.note()
+        assert not watch.over(), watch.over()
+    finally:
+        await api.http.close()
+
+
+async def _evaluated_after(app: App, since: datetime) -> bool:
+    at = await load_store.evaluated_at(app.pool, "S1")
+    return at is not None and at > since
