@@ -44,6 +44,7 @@ async def test_tx_profiles_end_with_their_session(app: App, api: Api,
     await a.start_local_session(1, "CARD")
     await b.start_local_session(1, "CARD")
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
+    await settled(app, "S1")  # the answers recorded
     for sim, cp in ((a, "CPA"), (b, "CPB")):
         assert await _tx_recorded(api, cp) == _tx_held(sim) == [(1, 9002)]
 
@@ -78,12 +79,14 @@ async def _sharing(app: App, sims: SimFactory, watch: Watch, fallback: float,  #
     await settled(app, "S1")
     assert app.fallback is not None
     await app.fallback.settled()
+    watch.limit = 32  # armed now that every charger holds its fallback
+    watch.note()
     return a, b
 
 
 async def test_a_raised_fallback_waits_for_the_sessions_lowered(app: App, api: Api,
                                                                 sims: SimFactory) -> None:  # noqa: F811
-    watch = Watch(limit=32)
+    watch = Watch(limit=float("inf"))  # a charger is not bound before its fallback profile
     a, b = await _sharing(app, sims, watch, fallback=0)
     a.profile_answers.clear()  # what CPA is sent stays in flight until we let it through
     status, answer = await api.request("PUT", "/sites/S1/limit",
@@ -100,7 +103,7 @@ async def test_a_raised_fallback_waits_for_the_sessions_lowered(app: App, api: A
 
 async def test_a_lowered_fallback_is_taken_before_anything_is_raised(
         app: App, api: Api, sims: SimFactory) -> None:  # noqa: F811
-    watch = Watch(limit=32)
+    watch = Watch(limit=float("inf"))  # a charger is not bound before its fallback profile
     a, b = await _sharing(app, sims, watch, fallback=8)
     b.profile_answers.clear()  # CPB's lower fallback stays in flight until we let it through
     status, answer = await api.request("PUT", "/sites/S1/limit",
@@ -117,7 +120,7 @@ async def test_a_lowered_fallback_is_taken_before_anything_is_raised(
 
 async def test_an_evse_priority_is_followed_at_once(app: App, api: Api,
                                                     sims: SimFactory) -> None:  # noqa: F811
-    watch = Watch(limit=32)
+    watch = Watch(limit=float("inf"))  # a charger is not bound before its fallback profile
     await store.upsert_token(app.pool, "CARD")
     await make_site(app, "S1", {"CPA": 1, "CPB": 1})
     await set_limit(app, "S1", 32, fallback=0)
@@ -128,6 +131,8 @@ async def test_an_evse_priority_is_followed_at_once(app: App, api: Api,
     await b.start_local_session(1, "CARD")
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16)
     await settled(app, "S1")
+    watch.limit = 32
+    watch.note()
     # No periodic round from here on: only the change's own trigger can move the current.
     assert app.load_manager is not None and app.load_manager._loop_task is not None
     app.load_manager._loop_task.cancel()
@@ -170,7 +175,7 @@ async def test_a_limit_lowered_below_the_fallbacks_lowers_them_first(
     lowering, and nothing is raised into the room they leave before the chargers took them."""
     app = await make_app(call_timeout=2)  # a call held in flight ends the round soon
     api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
-    watch = Watch(limit=48)
+    watch = Watch(limit=float("inf"))  # a charger is not bound before its fallback profile
     try:
         await store.upsert_token(app.pool, "CARD")
         await make_site(app, "S1", {"CPA": 1, "CPB": 1, "CPC": 1})
@@ -181,6 +186,8 @@ async def test_a_limit_lowered_below_the_fallbacks_lowers_them_first(
         await a.start_local_session(1, "CARD")
         await wait_for(lambda: tx_limit(a) == 16)  # the others keep 16 each for a session
         await settled(app, "S1")
+        watch.limit = 48
+        watch.note()
 
         b.profile_answers.clear()  # CPB's lower fallback stays in flight
         since = await load_store.clock(app.pool)
