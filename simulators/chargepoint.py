@@ -152,11 +152,24 @@ class SimulatedChargePoint:
         self.local_list_version = 0
         self.local_list_answers: list[str] = []  # what the next SendLocalLists answer instead
         self.profiles = Profiles(config.connectors)  # charging profiles it holds
+        # Cleared: a SetChargingProfile waits to be taken and answered until it is set again
+        # (slow firmware, a profile in flight; a test's checkpoint); `profiles_waiting` count.
+        self.profile_answers = asyncio.Event()
+        self.profile_answers.set()
+        self.profiles_waiting = 0
         self.job_resume = asyncio.Event()
         self.installed_firmware: str | None = None  # the location of the last update installed
         self._firmware: asyncio.Task[None] | None = None  # the update under way
         self.certificates = CertificateStore(config.charge_point_id)
         self.pending_profile: int | None = None  # accepted, in force after the next reset
+
+    async def profile_turn(self) -> None:
+        """A SetChargingProfile's turn to be taken (see `profile_answers`)."""
+        self.profiles_waiting += 1
+        try:
+            await self.profile_answers.wait()
+        finally:
+            self.profiles_waiting -= 1
 
     @property
     def boot_status(self) -> str | None:

@@ -145,6 +145,7 @@ class _Client(ChargePoint):
     async def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]
                                       ) -> call_result.SetChargingProfile:
         self.sim.smart_charging_offered()
+        await self.sim.profile_turn()
         return call_result.SetChargingProfile(status=self.sim.profiles.set(
             connector_id, cs_charging_profiles, connector_id in self.sim.transactions))
 

@@ -117,6 +117,7 @@ class _Client(ChargePoint, DeviceModelFirmware):
     async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any]
                                       ) -> call_result.SetChargingProfile:
         self.sim.smart_charging_offered()
+        await self.sim.profile_turn()
         return call_result.SetChargingProfile(status=self.sim.profiles.set(
             evse_id, charging_profile, evse_id in self.sim.transactions))
 

@@ -27,7 +27,7 @@ class Scenario:
     chargers: int
     fallback: int
     limit: int
-    steps: tuple[tuple[str, int, int], ...]  # (start|stop|draw|limit, charger, amps)
+    steps: tuple[tuple[str, int, int], ...]  # (start|stop|draw|limit|fallback, charger, amps)
 
 
 @st.composite
@@ -38,10 +38,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     limits = st.integers(lowest, 64)
     start = st.tuples(st.just("start"), st.integers(0, chargers - 1), st.just(0))
     stop = st.tuples(st.just("stop"), st.integers(0, chargers - 1), st.just(0))
-    step = st.one_of(  # sessions come and go most; draws and the limit change now and then
+    step = st.one_of(  # sessions come and go most; draws, the limit, the fallback now and then
         start, start, start, stop, stop,
         st.tuples(st.just("draw"), st.integers(0, chargers - 1), st.integers(4, 32)),
-        st.tuples(st.just("limit"), st.just(0), limits))
+        st.tuples(st.just("limit"), st.just(0), limits),
+        st.tuples(st.just("fallback"), st.just(0), st.sampled_from([0, fallback // 2, fallback])))
     return Scenario(chargers, fallback, draw(limits),
                     tuple(draw(st.lists(step, min_size=4, max_size=8))))
 
@@ -66,6 +67,7 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
             await eventually(lambda c=cp: app.commands.online(c))  # type: ignore[misc]
             await push_fallback(app, cp, scenario.fallback)
         watch.limit = scenario.limit
+        limit, fallback = scenario.limit, scenario.fallback
         for action, i, amps in scenario.steps:
             sim = sims[i]
             since = await load_store.clock(app.pool)
@@ -77,7 +79,11 @@ async def run(app: App, number: int, scenario: Scenario) -> None:
                 sim.config.power_w = amps * AMPS_W
             elif action == "limit":
                 watch.limit = max(watch.limit, amps)  # lowering: the old one until all are lower
-                await set_limit(app, site, amps, fallback=scenario.fallback)
+                limit = amps
+                await set_limit(app, site, amps, fallback=fallback)
+            elif action == "fallback":  # lowered or raised under the same limit: it holds
+                fallback = amps
+                await set_limit(app, site, limit, fallback=fallback)
             if action in ("start", "draw") and 1 in sim.transactions:
                 await sampled(app, ids[i], since)  # the round after this one sees the draw
             await settled(app, site)
@@ -126,6 +132,9 @@ async def test_the_limit_holds_at_every_instant(app: App) -> None:
         ("start", 0, 0), ("draw", 1, 4), ("stop", 2, 0))))
     @example(scenario=Scenario(2, 12, 24, (  # a car drawing less than the fallback then leaves
         ("draw", 0, 4), ("start", 0, 0), ("start", 1, 0), ("stop", 0, 0))))
+    @example(scenario=Scenario(2, 8, 24, (  # the fallback lowered, then raised, under sessions
+        ("start", 0, 0), ("fallback", 0, 0), ("start", 1, 0), ("stop", 1, 0), ("fallback", 0, 8),
+        ("start", 1, 0), ("stop", 0, 0))))
     def one(scenario: Scenario) -> None:
         asyncio.run_coroutine_threadsafe(run(app, next(numbers), scenario), loop).result(120)
 

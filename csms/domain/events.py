@@ -192,6 +192,15 @@ class SiteLimitChanged:
     site_id: str
 
 
+@dataclass(frozen=True)
+class EvseEnergyChanged:
+    """An EVSE's energy settings (priority, minimum, maximum, phases) were set or cleared
+    (csms/storage/energy/site_limit_store.py), on a site with a limit or not."""
+
+    charge_point_id: str
+    evse: int
+
+
 DomainEvent = (
     ChargePointConnected
     | ChargePointDisconnected
@@ -209,6 +218,7 @@ DomainEvent = (
     | TariffAssigned
     | EvseCapChanged
     | SiteLimitChanged
+    | EvseEnergyChanged
 )
 
 # A subscriber runs inside the transaction that produced the event, so whatever it writes

@@ -37,6 +37,7 @@ from csms.domain.reservations import SESSION_ID, end_reservation
 from csms.domain.transaction_seq import SeqStep, follow
 from csms.metrics import ENERGY
 from csms.storage import store
+from csms.storage.energy import profile_store
 from csms.storage.group_commit import GroupCommit
 
 log = structlog.get_logger(__name__)
@@ -485,6 +486,9 @@ class SessionService:
             status=SessionStatus.COMPLETED if was_active else session["status"],
         )
         if was_active:
+            # Its Tx profiles ended with it on the charger: our record follows.
+            await profile_store.transaction_ended(conn, ended["charge_point_id"],
+                                                  ended["evse_number"])
             await self.events.publish(conn, SessionEnded(
                 session_id, ended["charge_point_id"], ended["evse_number"], ended["evse_id"],
                 ended["token_uid"], ended["started_at"], at, ended["meter_start_wh"],

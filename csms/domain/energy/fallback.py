@@ -55,10 +55,21 @@ def fallback_profile(amps: Decimal) -> ChargingProfile:
                            periods=(SchedulePeriod(0, float(amps)),))
 
 
+def profile_amps(recorded: dict[str, Any]) -> Decimal | None:
+    """The current a recorded fallback profile allows (its first period), None if unreadable."""
+    try:
+        return Decimal(str(recorded["periods"][0]["limit"]))
+    except (KeyError, IndexError, TypeError, ArithmeticError):
+        return None
+
+
 class FallbackService:
     """Runs on every node for the chargers that node holds: after a boot, on a reconnect, and
-    when its site's limit settings change, each charger on a limited site is given (or kept at)
-    the site's fallback TxDefaultProfile; one on a site without a limit loses ours."""
+    when its site's limit settings change, each charger on a limited site is given the site's
+    fallback TxDefaultProfile; one on a site without a limit loses ours. A fallback a charger
+    already holds is changed by the load manager's round (csms/domain/energy/load_manager.py):
+    every EVSE counts at least the fallback, so a raise waits until the sessions were lowered to
+    make room for it."""
 
     def __init__(self, pool: asyncpg.Pool, commands: CommandService, connections: Connections,
                  listener: Listener, concurrency: int = 8) -> None:
@@ -142,6 +153,8 @@ class FallbackService:
             if row["profile"] is None:
                 if profile is not None and row["charge_point_id"] not in self._unable:
                     due.append(row["charge_point_id"])
+            elif site_id is not None and row["status"] == "Accepted":
+                continue  # held: the load manager's rounds change it (lower first, then raise)
             elif row["profile"] != profile or row["evse"] != 0 or row["status"] == "Pending":
                 due.append(row["charge_point_id"])  # a refusal of this very profile stands
         sent = await asyncio.gather(*(self.push(cp, force=False) for cp in due))
@@ -208,9 +221,13 @@ class FallbackService:
                      outcome=result.outcome.value)
             return str(result.detail.get("status") or result.outcome.value)
         profile = fallback_profile(limits.fallback_amps)
-        if not force and held and held[0]["status"] == "Accepted" and held[0]["evse"] == 0 \
-                and held[0]["profile"] == to_dict(profile):
-            return None
+        if held and held[0]["status"] == "Accepted":
+            if not force:
+                return None  # the load manager changes it, in its order (lower first)
+            # After a boot: what it held, or the site's if lower; a raise is the load manager's.
+            amps = profile_amps(held[0]["profile"])
+            if amps is not None and amps < limits.fallback_amps:
+                profile = fallback_profile(amps)
         result = await self.commands.set_charging_profile(charge_point_id, 0, profile)
         from csms.domain.commands import Outcome  # here, as in jobs.py: it imports the services
 

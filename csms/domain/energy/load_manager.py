@@ -16,6 +16,7 @@ import structlog
 
 from csms import metrics
 from csms.config import EnergySettings
+from csms.domain.energy.fallback import FALLBACK_PROFILE_ID, fallback_profile, profile_amps
 from csms.domain.energy.load_allocation import (
     ALL_PHASES,
     SessionDemand,
@@ -25,11 +26,20 @@ from csms.domain.energy.load_allocation import (
     plan_transition,
 )
 from csms.domain.energy.site_limits import EvseEnergy, SiteLimits
-from csms.domain.energy.smart_charging import ChargingProfile, Kind, Purpose, RateUnit, SchedulePeriod
+from csms.domain.energy.smart_charging import (
+    ChargingProfile,
+    Kind,
+    Purpose,
+    RateUnit,
+    SchedulePeriod,
+    to_dict,
+)
 from csms.domain.events import (
     ChargePointConnected,
     DomainEvent,
     EvseCapChanged,
+    EvseDataChanged,
+    EvseEnergyChanged,
     MeterSampled,
     SessionEnded,
     SessionStarted,
@@ -51,6 +61,8 @@ CHARGER_KEY = "cp:"
 UNLIMITED = Decimal(100000)
 VOLTS = 230
 MAX_PASSES = 4  # lowering passes a round makes when chargers refuse (each one counts at its max)
+# Seconds before a fallback a charger refused is offered to it again (its boot offers it at once).
+FALLBACK_RETRY = 60.0
 
 
 def tx_profile_id(evse: int) -> int:
@@ -81,6 +93,9 @@ class EvseView:
     # Unanswered (no answer: it may hold either)
     status: str = "Idle"
     allowed: Decimal | None = None  # the amps of our profile, when we sent one for the session
+    # What it draws on its charger's fallback profile: the larger of the one it holds and the
+    # site's, while a change is on its way.
+    fallback: Decimal = Decimal(0)
     retry: bool = False  # a refusing charger tried again, at its maximum, for a new session
 
     @property
@@ -93,15 +108,27 @@ class EvseView:
         return self.session_id is not None and self.online and self.status in ("Accepted", "Fallback")
 
 
+@dataclass(frozen=True)
+class FallbackChange:
+    """A charger holding our fallback profile at `held` A while its site asks for `wanted`."""
+
+    charge_point_id: str
+    held: Decimal
+    wanted: Decimal
+
+
 @dataclass
 class SiteState:
     """What one round sees of a site."""
 
     key: str
     limit: SiteLimit
-    fallback: Decimal
+    fallback: Decimal  # the site's, as its settings say now
     evses: list[EvseView] = field(default_factory=list)
     stale: list[tuple[str, int]] = field(default_factory=list)  # allowances of sessions over
+    # Chargers reachable whose fallback is to change: a lowering goes with the round's
+    # lowerings, a raise only once they are taken (with the raises).
+    fallback_changes: list[FallbackChange] = field(default_factory=list)
 
     def phases(self) -> dict[str, frozenset[int]]:
         return {e.key: e.energy.phases for e in self.evses}
@@ -111,10 +138,10 @@ class SiteState:
         fallback, whatever we allow it: its session may end any moment, and the charger then
         goes back to its fallback profile on its own. So the fallback is set aside for every
         EVSE and the rest of the limit shared out above it."""
-        f = self.fallback
         reserved = {p: Decimal(0) for p in (1, 2, 3)}
         demands = []
         for e in self.evses:
+            f = e.fallback
             for p in e.energy.phases:
                 reserved[p] += f
             if e.controlled:
@@ -128,7 +155,19 @@ class SiteState:
         room = SiteLimit(tuple(max(Decimal(str(amps)) - reserved[p], Decimal(0))  # type: ignore[arg-type]
                                for p, amps in zip((1, 2, 3), self.limit.per_phase, strict=True)))
         extra = allocate(room, demands, margin).allowed
-        return {e.key: min(f + extra[e.key], e.max_amps) for e in self.evses if e.controlled}
+        return {e.key: min(e.fallback + extra[e.key], e.max_amps)
+                for e in self.evses if e.controlled}
+
+    def assume_fallbacks(self, amps: Mapping[str, Decimal]) -> None:
+        """As if these chargers held these lower fallbacks already: what their sessions are
+        lowered to alongside (never raised: that waits for the chargers' answers)."""
+        for e in self.evses:
+            new = amps.get(e.energy.charge_point_id)
+            if new is None or new >= e.fallback:
+                continue
+            if not e.controlled and e.counted == e.fallback:
+                e.counted = new
+            e.fallback = new
 
     def counted_sums(self) -> dict[int, Decimal]:
         return phase_sums({e.key: e.counted for e in self.evses}, self.phases())
@@ -150,6 +189,7 @@ class LoadManager:
         self._known: set[str] = set()  # every site key to manage, whoever does
         self._discovering: set[str] = set()
         self._retrying: set[str] = set()  # EVSE keys asked again at their maximum, answer awaited
+        self._fallback_refused: dict[str, tuple[Decimal, float]] = {}  # cp: (amps, when)
         self._held: set[str] = set()
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -167,10 +207,10 @@ class LoadManager:
         match event:
             case SiteLimitChanged():
                 key = event.site_id
-            case EvseCapChanged():
+            case EvseCapChanged() | EvseEnergyChanged():
                 key = self._site_of.get(event.charge_point_id) or await self._key_of(
                     conn, event.charge_point_id)
-            case SessionStarted() | SessionEnded() | ChargePointConnected():
+            case SessionStarted() | SessionEnded() | ChargePointConnected() | EvseDataChanged():
                 key = self._site_of.get(event.charge_point_id)
             case MeterSampled():
                 key = self._site_of.get(event.charge_point_id)
@@ -353,6 +393,9 @@ class LoadManager:
             draws = await load_store.draws(
                 conn, [s["id"] for s in sessions.values()],
                 now - timedelta(seconds=self.settings.draw_max_age))
+            fallbacks = ({} if limits is None else
+                         {r["charge_point_id"]: r for r in await load_store.profiles_of(
+                             conn, cps, FALLBACK_PROFILE_ID)})
         if key.startswith(CHARGER_KEY):  # caps alone: only the capped EVSEs (and ours still)
             energies = [e for e in energies if caps.get((e.charge_point_id, e.evse))
                         or caps.get((e.charge_point_id, 0)) or (e.charge_point_id, e.evse) in rows]
@@ -364,16 +407,30 @@ class LoadManager:
         state = SiteState(key, limit, fallback)
         state.stale = [where for where, row in rows.items()
                        if where not in sessions and row["status"] != "Rejected"]
+        # What each charger's fallback profile allows: the one it holds (or may hold, unanswered)
+        # until it takes the site's, whichever is larger meanwhile.
+        on_fallback: dict[str, Decimal] = {}
+        wanted = to_dict(fallback_profile(fallback))
+        for cp, record in fallbacks.items():
+            held = profile_amps(record["profile"])
+            if held is None or record["status"] not in ("Accepted", "Pending"):
+                continue
+            on_fallback[cp] = max(held, fallback)
+            if record["status"] == "Accepted" and (record["profile"] != wanted
+                                                   or record["evse"] != 0) and any(
+                    up for (c, _), up in online.items() if c == cp):
+                state.fallback_changes.append(FallbackChange(cp, held, fallback))
         for energy in energies:
             where = (energy.charge_point_id, energy.evse)
             view = EvseView(energy, bool(online.get(where)))
+            view.fallback = on_fallback.get(energy.charge_point_id, fallback)
             session = sessions.get(where)
             row = rows.get(where)
             refusing = row is not None and row["status"] == "Rejected"
             if session is None:
                 # Its next session starts on the fallback profile, or at its maximum if it
                 # refuses profiles.
-                view.counted = energy.max_amps if refusing else fallback
+                view.counted = energy.max_amps if refusing else view.fallback
                 view.status = "Rejected" if refusing else "Idle"
             else:
                 view.session_id = str(session["id"])
@@ -393,12 +450,13 @@ class LoadManager:
                     if row["status"] == "Pending" and in_round:
                         # A raise of a round that never finished (its node died): unanswered.
                         view.status = "Unanswered"
-                    view.counted = (max(row["amps"], fallback)
+                    view.counted = (max(row["amps"], view.fallback)
                                     if view.status in ("Accepted", "Pending") else energy.max_amps)
                 elif refusing:  # refused for an earlier session: counted at its maximum, tried again
                     view.status, view.counted, view.retry = "Rejected", energy.max_amps, True
                 else:  # no profile of ours yet: the charger's fallback holds it
-                    view.status, view.counted, view.holding = "Fallback", fallback, fallback
+                    view.status, view.counted = "Fallback", view.fallback
+                    view.holding = view.fallback
                 if view.status == "Unanswered":
                     view.retry = True
             state.evses.append(view)
@@ -420,6 +478,15 @@ class LoadManager:
             async with self.pool.acquire() as conn:
                 for charge_point_id, evse in state.stale:
                     await load_store.forget(conn, charge_point_id, evse)
+        # Every EVSE counts the larger of its charger's fallback and the site's until the charger
+        # took the site's. A fallback lowered goes out with the sessions' lowerings, those as if
+        # it were taken, and nothing is raised before the next round reads what the chargers
+        # answered; a fallback raised goes out with the raises, once the lowerings were taken.
+        fallback_lower = [c for c in state.fallback_changes if c.wanted <= c.held]
+        fallback_raise = [c for c in state.fallback_changes if c.wanted > c.held]
+        lowering_fallbacks = bool(fallback_lower)
+        if lowering_fallbacks:
+            state.assume_fallbacks({c.charge_point_id: c.wanted for c in fallback_lower})
         for _ in range(MAX_PASSES):
             target = state.targets(self.settings.margin)
             controlled = [e for e in state.evses if e.controlled]
@@ -437,13 +504,18 @@ class LoadManager:
             # A new session's first profile may equal its fallback: sent all the same.
             changing = {e.key for e, _ in (*lower, *raise_)}
             unsent = [e for e in controlled if e.status == "Fallback" and e.key not in changing]
-            lowered = await self._send(key, lower + [(e, target[e.key]) for e in unsent],
-                                       raising=False)
+            lowered, _ = await asyncio.gather(
+                self._send(key, lower + [(e, target[e.key]) for e in unsent], raising=False),
+                self._send_fallbacks(fallback_lower))
+            if lowering_fallbacks:
+                break
             if not all(lowered):
                 # Someone refused or did not answer: counted at its maximum, others lowered.
                 state = await self.state(key, in_round=True) or state
                 continue
-            await self._send(key, raise_, raising=True)
+            # Every EVSE was counted at the raised fallback: it fits beside the raises.
+            await asyncio.gather(self._send(key, raise_, raising=True),
+                                 self._send_fallbacks(fallback_raise))
             # Those counted at their maximum are asked again at it (safe in any order), off the
             # round: a charger that never answers must not hold the site's rounds up.
             for e in state.evses:
@@ -454,6 +526,8 @@ class LoadManager:
         else:
             log.warning("chargers kept refusing; their maximum is counted", site=key)
         await load_store.evaluated(self.pool, key, self.node_id, began)
+        if lowering_fallbacks:  # what the lowered fallbacks left is shared out in the next round
+            self.trigger(key)
         final = await self.state(key)
         if final is not None:
             metrics.site_allocation(key, final.limit.per_phase, final.counted_sums())
@@ -507,6 +581,29 @@ class LoadManager:
                     await load_store.record(conn, view.energy.charge_point_id, view.energy.evse,
                                             amps, "Pending", view.session_id)
         return list(await asyncio.gather(*(self._push(view, amps) for view, amps in changes)))
+
+    async def _send_fallbacks(self, changes: Iterable[FallbackChange]) -> list[bool]:
+        return list(await asyncio.gather(*(self._push_fallback(c) for c in changes)))
+
+    async def _push_fallback(self, change: FallbackChange) -> bool:
+        """The site's fallback to a charger that holds another; True when it took it. One it
+        refused is not offered again for a while (its next boot offers it at once)."""
+        from csms.domain.commands import Outcome
+
+        cp, loop = change.charge_point_id, asyncio.get_running_loop()
+        refused = self._fallback_refused.get(cp)
+        if refused is not None and refused[0] == change.wanted and \
+                loop.time() - refused[1] < FALLBACK_RETRY:
+            return False
+        result = await self.commands.set_charging_profile(cp, 0, fallback_profile(change.wanted))
+        log.info("fallback profile changed", charge_point_id=cp, held=str(change.held),
+                 amps=str(change.wanted), outcome=result.outcome.value)
+        if result.outcome is Outcome.ACCEPTED:
+            self._fallback_refused.pop(cp, None)
+            return True
+        if result.outcome not in (Outcome.TIMEOUT, Outcome.OFFLINE):
+            self._fallback_refused[cp] = (change.wanted, loop.time())
+        return False
 
     async def _retry(self, view: EvseView) -> None:
         try:

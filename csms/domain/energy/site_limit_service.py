@@ -15,7 +15,7 @@ from csms.domain.energy.site_limits import (
     limits_from_dict,
     limits_to_dict,
 )
-from csms.domain.events import EventBus, SiteLimitChanged
+from csms.domain.events import EventBus, EvseEnergyChanged, SiteLimitChanged
 from csms.storage.energy import site_limit_store as limits_store
 
 log = structlog.get_logger(__name__)
@@ -101,6 +101,8 @@ async def set_evse_energy(pool: asyncpg.Pool, events: EventBus, charge_point_id:
                 raise LimitError(f"min_amps {found.min_amps} is above the EVSE's max_amps "
                                  f"{found.max_amps}")
             await events.publish(conn, SiteLimitChanged(site_id))
+        # The load manager follows at once, on a site with a limit or for the EVSE's caps alone.
+        await events.publish(conn, EvseEnergyChanged(charge_point_id, evse))
     log.info("evse energy set", charge_point_id=charge_point_id, evse=evse)
     if found is not None:
         return {"site_id": site_id, **_evse_json(found)}
@@ -118,5 +120,7 @@ async def clear_evse_energy(pool: asyncpg.Pool, events: EventBus, charge_point_i
         site_id = await limits_store.site_of(conn, charge_point_id)
         if cleared and site_id is not None:
             await events.publish(conn, SiteLimitChanged(site_id))
+        if cleared:
+            await events.publish(conn, EvseEnergyChanged(charge_point_id, evse))
     return cleared
 

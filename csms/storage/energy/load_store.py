@@ -130,6 +130,14 @@ async def allowances(db: Executor, charge_point_ids: Sequence[str]) -> list[Row]
         list(charge_point_ids))
 
 
+async def profiles_of(db: Executor, charge_point_ids: Sequence[str], profile_id: int) -> list[Row]:
+    """The profile of this id we recorded on each of these chargers, with the charger's answer."""
+    return await db.fetch(
+        """SELECT charge_point_id, evse, profile, status FROM charging_profiles
+           WHERE charge_point_id = ANY($1::text[]) AND profile_id = $2""",
+        list(charge_point_ids), profile_id)
+
+
 async def record(db: Executor, charge_point_id: str, evse: int, amps: Decimal, status: str,
                  session_id: str | None) -> None:
     """What we allow the EVSE for the session and the charger's answer (Pending: none yet)."""

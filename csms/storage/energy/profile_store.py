@@ -13,7 +13,13 @@ async def answered(db: Executor, charge_point_id: str, evse: int, profile: Charg
     """What the charger made of a profile we sent. Accepted: it holds it, replacing one with the
     same id, or the same purpose and stack level on the same EVSE (1.6 §3.13.2, 2.0.1 K01.FR.05).
     Rejected, or Pending (no answer): kept only when we held nothing under that id, since the
-    charger keeps what it had."""
+    charger keeps what it had. A Tx profile whose transaction ended meanwhile (its answer
+    overtaken by the transaction's end) is held no more: not recorded."""
+    if profile.purpose is Purpose.TX and not await db.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM sessions s JOIN evses e ON e.id = s.evse
+               WHERE s.charge_point_id = $1 AND e.evse_number = $2
+                   AND s.status IN ('active', 'pending'))""", charge_point_id, evse):
+        return
     if status == "Accepted":
         await db.execute(
             """DELETE FROM charging_profiles WHERE charge_point_id = $1 AND (profile_id = $2
@@ -37,6 +43,15 @@ async def cleared(db: Executor, charge_point_id: str, profile_id: int | None, ev
                AND ($4::text IS NULL OR purpose = $4)
                AND ($5::integer IS NULL OR stack_level = $5)""",
         charge_point_id, profile_id, evse, purpose.value if purpose else None, stack_level)
+    return int(str(result).split()[-1])
+
+
+async def transaction_ended(db: Executor, charge_point_id: str, evse: int) -> int:
+    """The transaction on the EVSE ended: so did its Tx profiles on the charger (1.6 §3.13.1,
+    2.0.1 K01: a TxProfile lives as long as its transaction); how many we forget."""
+    result = await db.execute(
+        "DELETE FROM charging_profiles WHERE charge_point_id = $1 AND evse = $2 AND purpose = $3",
+        charge_point_id, evse, Purpose.TX.value)
     return int(str(result).split()[-1])
 
 
