@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check csms bridge simulators tests bench
 	$(BIN)/mypy csms bridge simulators bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
 
 sim: $(STAMP)
 	$(BIN)/csms-sim charge-point --id CP1 --password cp1-secret-password --protocol 1.6 --url ws://127.0.0.1:9000/ocpp --meter-interval 10
