@@ -111,6 +111,16 @@ async def test_tokens(app: App, api: Api) -> None:
     assert (await api.post("/tokens/CARD1/block"))[1]["status"] == "blocked"
     assert (await api.get("/tokens/CARD1"))["status"] == "blocked"
     assert (await api.post("/tokens/CARD1/unblock"))[1]["status"] == "accepted"
+    # A partner's card with the same UID is the partner's: neither changed nor accepted again by us.
+    await app.pool.execute(
+        """INSERT INTO tokens (uid, type, status, owner, country_code, party_id)
+           VALUES ('CARD1', 'RFID', 'blocked', 'ocpi:emsp', 'DE', 'EMS')""")
+    await app.pool.execute("INSERT INTO tokens (uid, type, status, owner, country_code, party_id) "
+                           "VALUES ('THEIRS', 'RFID', 'blocked', 'ocpi:emsp', 'DE', 'EMS')")
+    assert (await api.post("/tokens/CARD1/unblock"))[0] == 200
+    assert (await api.post("/tokens/THEIRS/unblock"))[0] == 404
+    assert await app.pool.fetchval(
+        "SELECT array_agg(status) FROM tokens WHERE owner IS NOT NULL") == ["blocked", "blocked"]
 
 
 async def test_health_and_readiness_need_no_token(app: App) -> None:

@@ -689,9 +689,11 @@ class AdminApi:
         return reply(record(row))
 
     async def _set_token_status(self, request: web.Request, status: str) -> web.Response:
-        row = await store.set_token_status(self.pool, request.match_info["uid"], status)
+        # Our own token only: a roaming partner's copy of the UID is the partner's to block (an
+        # unblock here must not accept a card its eMSP refused).
+        row = await store.set_own_token_status(self.pool, request.match_info["uid"], status)
         if row is None:
-            raise web.HTTPNotFound(reason="unknown token")
+            raise web.HTTPNotFound(reason="unknown token (of ours: partners' tokens are theirs)")
         return reply(record(row))
 
     async def block_token(self, request: web.Request) -> web.Response:
