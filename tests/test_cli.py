@@ -152,7 +152,16 @@ def test_tariffs_load_and_delete(cli_database: None, capsys: pytest.CaptureFixtu
     bad.write_text('[{"id": "X", "currency": "EURO", "elements": []}]')
     assert main(["tariffs", "load", str(bad)]) == 2
     assert "currency" in capsys.readouterr().err
+    # Withdrawn only when nothing is priced by it any more, as through the API.
+    assert main(["tariffs", "assign", "AC-STANDARD"]) == 0
+    capsys.readouterr()
+    assert main(["tariffs", "delete", "AC-STANDARD"]) == 1
+    assert "assign" in capsys.readouterr().err
+    assert main(["tariffs", "unassign"]) == 0
     assert main(["tariffs", "delete", "AC-STANDARD"]) == 0
+    capsys.readouterr()
+    assert main(["tariffs", "delete", "AC-STANDARD"]) == 1
+    assert "no tariff 'AC-STANDARD'" in capsys.readouterr().err
 
 
 # --- failures an operator can fix are one line on stderr, from `csms` as a subprocess ------------

@@ -244,11 +244,15 @@ def _load_tariffs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _delete_tariff(settings: Settings, args: argparse.Namespace) -> int:
-    from csms.domain.billing.tariffs import delete_tariff
+    from csms.domain.billing.tariffs import TariffInUse, UnknownTariff, withdraw_tariff
 
     async def work(app: App) -> None:
-        await delete_tariff(app.pool, app.events, args.id)
-    asyncio.run(_with_app(settings, work))
+        await withdraw_tariff(app.pool, app.events, args.id)
+    try:  # the API's checks: nothing assigned, named by a site or in progress is priced by it
+        asyncio.run(_with_app(settings, work))
+    except (UnknownTariff, TariffInUse) as exc:
+        print(exc.args[0] if exc.args else exc, file=sys.stderr)
+        return 1
     print(f"tariff {args.id} deleted (sessions priced by it keep their price)")
     return 0
 
