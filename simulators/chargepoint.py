@@ -336,9 +336,9 @@ class SimulatedChargePoint:
         """An accepted update: its statuses, and once Installed the new firmware. One under way
         is cancelled for it (the answer then says AcceptedCanceled)."""
         async def sending(status: str) -> None:
-            await send(status)
-            if status == "Installed":
+            if status == "Installed":  # as firmware does: installed first, then said so
                 self.installed_firmware = location
+            await send(status)
         replaced = self._firmware is not None and not self._firmware.done()
         if self._firmware is not None and replaced:
             self._firmware.cancel()

@@ -321,3 +321,4 @@ async def test_bad_frames_get_a_callerror_and_change_nothing(app: App, frame: li
 
 async def _true(value: bool) -> bool:
     return value
+

@@ -13,6 +13,7 @@ import structlog
 from csms.domain.commands import CommandResult
 from csms.domain.energy import external_limits
 from csms.domain.energy.external_limits import EV, Electrics, EvNeeds
+from csms.domain.energy.load_manager import TX_STACK_LEVEL, tx_profile_id
 from csms.domain.energy.smart_charging import (
     ChargingProfile,
     CompositeSchedule,
@@ -31,7 +32,6 @@ log = structlog.get_logger(__name__)
 
 # The load manager's TxProfile (ENERGY.md interface 8), sent anew to renegotiate when no Tx
 # profile of ours is held for the transaction.
-LOAD_MANAGER_PROFILE_ID, LOAD_MANAGER_STACK_LEVEL = 9002, 1
 PHASES = {"AC_1_PHASE": 1, "AC_3_PHASE": 3}
 
 
@@ -145,18 +145,21 @@ class ChargerLimits:
         """K16.FR.08: after a rejected schedule the CSMS starts a renegotiation (use case K16): a
         new SetChargingProfile for the transaction makes the car compute its schedule again: the
         Tx profile we hold for it, else the load manager's at what we allow."""
-        held = [profile_from_dict(row["profile"]) for row in await profile_store.listed(
-            self.pool, charge_point_id, evse) if row["status"] == "Accepted"
-            and row["purpose"] == Purpose.TX.value]
-        profile = max(held, key=lambda p: p.stack_level) if held else None
-        if profile is None:
-            ceiling = await self.ceiling(charge_point_id, evse)
-            session = await store.active_session_at(self.pool, charge_point_id, evse)
-            if ceiling is None or session is None or session["transaction_id"] is None:
-                log.info("nothing to renegotiate with", charge_point_id=charge_point_id, evse=evse)
-                return None
-            profile = ChargingProfile(
-                LOAD_MANAGER_PROFILE_ID, LOAD_MANAGER_STACK_LEVEL, Purpose.TX, Kind.RELATIVE,
+        ceiling = await self.ceiling(charge_point_id, evse)
+        session = await store.active_session_at(self.pool, charge_point_id, evse)
+        if ceiling is not None and session is not None and session["transaction_id"] is not None:
+            # At what we allow now, never a profile we hold: the load manager may be lowering it
+            # this very moment, and sending it again would raise the charger behind its back.
+            profile: ChargingProfile | None = ChargingProfile(
+                tx_profile_id(evse), TX_STACK_LEVEL, Purpose.TX, Kind.RELATIVE,
                 RateUnit.AMPERES, (SchedulePeriod(0, float(ceiling)),),
                 transaction_id=str(session["transaction_id"]))
+        else:
+            held = [profile_from_dict(row["profile"]) for row in await profile_store.listed(
+                self.pool, charge_point_id, evse) if row["status"] == "Accepted"
+                and row["purpose"] == Purpose.TX.value]
+            profile = max(held, key=lambda p: p.stack_level) if held else None
+        if profile is None:
+            log.info("nothing to renegotiate with", charge_point_id=charge_point_id, evse=evse)
+            return None
         return await self.commands.set_charging_profile(charge_point_id, evse, profile)
