@@ -334,20 +334,19 @@ async def set_token_status(db: Executor, uid: str, status: str) -> Row | None:
     return await get_token(db, uid)
 
 
+# $1: ours only (no roaming partner's copy); $2: of this status only.
+_TOKENS = """SELECT * FROM tokens WHERE (NOT $1::boolean OR owner IS NULL)
+    AND ($2::text IS NULL OR status = $2) ORDER BY uid, country_code, party_id"""
+
+
 async def list_tokens(db: Executor, limit: int, offset: int, own: bool = False,
                       status: str | None = None) -> list[Row]:
     """Tokens by UID; `own`: ours only (no roaming partner's copy)."""
-    return await db.fetch(
-        """SELECT * FROM tokens WHERE (NOT $3 OR owner IS NULL) AND ($4::text IS NULL OR status = $4)
-           ORDER BY uid, country_code, party_id LIMIT $1 OFFSET $2""", limit, offset, own, status
-    )
-
-
-_TOKENS = "SELECT * FROM tokens ORDER BY uid, country_code, party_id"
+    return await db.fetch(f"{_TOKENS} LIMIT $3 OFFSET $4", own, status, limit, offset)
 
 
 async def page_tokens(pool: asyncpg.Pool, limit: int, offset: int) -> tuple[list[Row], int]:
-    return await fetch_page(pool, _TOKENS, (), limit, offset)
+    return await fetch_page(pool, _TOKENS, (False, None), limit, offset)
 
 
 async def set_own_token_status(db: Executor, uid: str, status: str) -> Row | None:
@@ -571,31 +570,25 @@ async def pending_by_token(db: Executor, charge_point_id: str, token_uid: str,
     )
 
 
+# Newest first; $4 (`since`): started (or, not started, asked for) then or later.
 _SESSIONS = f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
     WHERE ($1::text IS NULL OR s.status = $1) AND ($2::text IS NULL OR s.charge_point_id = $2)
       AND ($3::int IS NULL OR e.evse_number = $3)
+      AND ($4::timestamptz IS NULL OR COALESCE(s.started_at, s.created_at) >= $4)
     ORDER BY s.created_at DESC, s.id"""
 
 
 async def list_sessions(db: Executor, status: str | None, charge_point_id: str | None,
                         evse_number: int | None, limit: int, offset: int,
                         since: datetime | None = None) -> list[Row]:
-    """Newest first; `since`: started (or, not started, asked for) then or later."""
-    return await db.fetch(
-        f"""SELECT {_SESSION_COLUMNS} FROM sessions s JOIN evses e ON e.id = s.evse
-            WHERE ($1::text IS NULL OR s.status = $1)
-              AND ($2::text IS NULL OR s.charge_point_id = $2)
-              AND ($3::int IS NULL OR e.evse_number = $3)
-              AND ($6::timestamptz IS NULL OR COALESCE(s.started_at, s.created_at) >= $6)
-            ORDER BY s.created_at DESC, s.id LIMIT $4 OFFSET $5""",
-        status, charge_point_id, evse_number, limit, offset, since,
-    )
+    return await db.fetch(f"{_SESSIONS} LIMIT $5 OFFSET $6",
+                          status, charge_point_id, evse_number, since, limit, offset)
 
 
 async def page_sessions(pool: asyncpg.Pool, status: str | None, charge_point_id: str | None,
                         evse_number: int | None, limit: int,
                         offset: int) -> tuple[list[Row], int]:
-    return await fetch_page(pool, _SESSIONS, (status, charge_point_id, evse_number), limit,
+    return await fetch_page(pool, _SESSIONS, (status, charge_point_id, evse_number, None), limit,
                             offset)
 
 
