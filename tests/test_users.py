@@ -458,15 +458,17 @@ async def test_the_console_logs_users_in_offers_what_their_role_may_do_and_shows
     await expect(page.locator("#whoami")).to_have_text("vera (viewer)")
     await expect(page.locator('.evse-card[data-evse="1"]')).to_be_visible()
     for hidden in ("#reset-soft", "#reset-hard", ".evse-card .unlock", ".start-form",
-                   'a[data-page="audit"]'):
+                   'a[data-page="audit"]', "#profile-form"):
         await expect(page.locator(hidden).first).to_be_hidden()
 
     await page.click("#logout")
     await expect(page.locator("#user")).to_be_visible()
     await log_in("adam", PASSWORD)
     await expect(page.locator("#whoami")).to_have_text("adam (admin)")
-    # An offline charger offers no command (to anyone); the admin's own pages show.
+    # An offline charger offers no command (to anyone); what an operator may do offline shows
+    # (a charging profile is kept for the charger), and the admin's own pages.
     await expect(page.locator(".offline-note")).to_be_visible()
+    await expect(page.locator("#profile-form")).to_be_visible()
     await page.click('a[data-page="audit"]')
     await expect(page.locator("h1")).to_have_text("Audit log")
     first = page.locator("#audit tr").first
