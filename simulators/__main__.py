@@ -13,10 +13,10 @@ from csms.operator.command_line.help_format import Parser
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
-from simulators.emsp import Received as OcpiReceived
-from simulators.emsp import SimulatedEmsp
 from simulators.fleet import make_charge_point, run_fleet
-from simulators.hubject import Received, SimulatedHubject
+from simulators.partners.emsp import Received as OcpiReceived
+from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hubject import Received, SimulatedHubject
 
 
 async def _until_interrupted(stop: Callable[[], Awaitable[None]]) -> None:

@@ -22,8 +22,8 @@ from csms.storage.database import migrate_url
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
-from simulators.emsp import SimulatedEmsp
-from simulators.hubject import SimulatedHubject
+from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hubject import SimulatedHubject
 from tests.pki import Pki, make_pki
 from tests.support import API_TOKEN, Api, ws_url
 

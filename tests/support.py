@@ -12,8 +12,8 @@ import aiohttp
 from bridge.ocpi.handshake.credentials import our_party
 from bridge.ocpi.handshake.partners import Party, issue_token_a
 from csms.app import App
-from simulators.emsp import SimulatedEmsp
-from simulators.hubject import SimulatedHubject
+from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hubject import SimulatedHubject
 
 API_TOKEN = "test-token"
 

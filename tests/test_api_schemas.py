@@ -18,7 +18,7 @@ from csms.operator.http.openapi import openapi_document
 from csms.operator.http.paging import MAX_LIMIT
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.energy_support import place, set_limit
 from tests.pki import Pki

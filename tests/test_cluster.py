@@ -21,7 +21,7 @@ from csms.domain.charge_points import register
 from csms.storage.notifications import Listener
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, ws_url
 from tests.test_commands import OUTCOMES, _answer_next

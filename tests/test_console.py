@@ -21,7 +21,7 @@ from csms.operator.console.feed import CHANNEL
 from csms.operator.console.sessions import ConsoleSessions
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, Api, eventually, oicp_settings, ws_url
 from tests.test_oicp_evse_data import demo_site

@@ -13,7 +13,7 @@ from csms.domain.charge_points import assign_sites, register
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, oicp_settings, ws_url
 from tests.test_console import api_for, base, browser, screenshot  # noqa: F401 (fixtures)

@@ -20,7 +20,7 @@ from csms.domain.charge_points import register
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.support import eventually, free_port
 from tests.test_oicp_roaming import CDR, _async, remote_start_body
 

@@ -12,7 +12,7 @@ from csms.app import App
 from csms.config import ConfigError, Settings, load_settings
 from csms.operator.command_line.cli import main
 from csms.security.exposure import Severity, loopback, violations
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests import conftest
 from tests.conftest import AppFactory
 from tests.support import free_port, oicp_settings

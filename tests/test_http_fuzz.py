@@ -28,8 +28,8 @@ from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
 from csms.security.throttle import FailureLimit
 from csms.storage import store
-from simulators.emsp import SimulatedEmsp
-from simulators.hubject import SimulatedHubject
+from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hubject import SimulatedHubject
 from simulators.specs import OCPI_OPENAPI, OICP_OPENAPI, load_yaml
 from tests.conftest import AppFactory
 from tests.support import API_TOKEN, ocpi_pushes_queued, ocpi_settings, oicp_settings, parties_of

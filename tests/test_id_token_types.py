@@ -12,7 +12,7 @@ from csms.domain.model import TokenType
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import Api, oicp_settings, ws_url
 from tests.test_oicp_roaming import EVCO, cpo_url, remote_start_body

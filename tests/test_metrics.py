@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.logs import configure_logging
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, oicp_settings
 from tests.test_oicp_roaming import _async, cpo_url, remote_start_body

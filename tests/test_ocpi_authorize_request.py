@@ -16,7 +16,7 @@ from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import TokenType
 from simulators.chargepoint import SimConfig, Transaction
 from simulators.chargepoint201 import ChargePoint201
-from simulators.emsp import Received, SimulatedEmsp
+from simulators.partners.emsp import Received, SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, ws_url
 from tests.test_ocpi_sessions import setup

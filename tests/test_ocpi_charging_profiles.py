@@ -18,7 +18,7 @@ from csms.storage.energy import energy_store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from simulators.smart_charging import Profiles
 from tests.conftest import AppFactory, SimFactory
 from tests.energy_support import set_limit, wait_for

@@ -11,7 +11,7 @@ from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import CredentialsError, our_party
 from bridge.ocpi.handshake.partners import Party
 from csms.app import App
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.support import issue_token, ocpi_settings, parties_of
 

@@ -20,7 +20,7 @@ from csms.app import App
 from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import EvseStatus
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, issue_token, ocpi_settings, parties_of
 from tests.test_ocpi_sessions import TARIFF, check_cdr

@@ -13,7 +13,7 @@ from bridge.ocpi.publishing.status import ocpi_evse_status
 from csms.app import App
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import EvseStatus
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, parties_of
 from tests.test_oicp_evse_data import demo_site

@@ -15,7 +15,7 @@ import asyncpg
 from csms.app import App
 from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
-from simulators.emsp import Received, SimulatedEmsp
+from simulators.partners.emsp import Received, SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, free_port, ocpi_settings
 from tests.test_ocpi_sessions import setup

@@ -14,7 +14,7 @@ from bridge.ocpi.transport import new_token
 from csms.app import App
 from csms.domain.model import AuthorizationStatus
 from csms.storage import store
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, issue_token, ocpi_settings, parties_of
 from tests.test_ocpi_late_partner import csms

@@ -27,7 +27,7 @@ from bridge.ocpi.control.profile_mapping import (
 )
 from csms.domain.energy.smart_charging import CompositeSchedule, RateUnit, SchedulePeriod
 from csms.domain.sites import EvseDetails
-from simulators.emsp import problems
+from simulators.partners.emsp import problems
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(minutes=30)  # the session's start

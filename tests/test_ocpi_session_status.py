@@ -11,7 +11,7 @@ from bridge.ocpi.sessions import ocpi_session_status
 from csms.domain.charge_points import register
 from csms.domain.model import SessionStatus
 from csms.storage import store
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually
 from tests.test_ocpi_sessions import _no_pending, setup

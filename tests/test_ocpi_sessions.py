@@ -15,8 +15,8 @@ from csms.domain.charge_points import assign_sites, register
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.emsp import SimulatedEmsp
-from simulators.hubject import SimulatedHubject
+from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, oicp_settings, parties_of, ws_url
 from tests.test_oicp_evse_data import demo_site

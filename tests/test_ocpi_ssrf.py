@@ -18,7 +18,7 @@ from bridge.ocpi.handshake.credentials import CredentialsError
 from bridge.ocpi.handshake.partners import Partner, Party
 from csms.app import App
 from csms.config import OcpiSettings
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.support import eventually, issue_token, ocpi_settings
 from tests.test_egress import Recorder

@@ -11,7 +11,7 @@ from csms.app import App
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import AuthorizationStatus
 from csms.storage import store
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings
 from tests.test_oicp_evse_data import demo_site

@@ -16,7 +16,7 @@ from csms.storage import store
 from simulators.chargepoint import SimConfig, SimulatedChargePoint, Transaction, now_z
 from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
-from simulators.hubject import Received, SimulatedHubject
+from simulators.partners.hubject import Received, SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings, ws_url
 from tests.test_oicp_authorize import CARD

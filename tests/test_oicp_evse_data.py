@@ -13,7 +13,7 @@ import pytest
 from bridge.oicp import evse_data
 from csms.domain.charge_points import assign_sites, register, retire
 from csms.domain.sites import Site, SiteError, parse_site, parse_sites
-from simulators.hubject import SimulatedHubject, load_operations
+from simulators.partners.hubject import SimulatedHubject, load_operations
 from tests.conftest import AppFactory
 from tests.support import eventually, oicp_settings
 from tests.test_oicp_roaming import _async, _no_pending

@@ -9,7 +9,7 @@ from csms.app import App
 from csms.domain.charge_points import register
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import Api, eventually, oicp_settings, ws_url
 

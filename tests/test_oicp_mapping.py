@@ -17,7 +17,7 @@ from bridge.oicp.status import oicp_evse_status
 from csms.domain.events import SessionEnded
 from csms.domain.model import EvseStatus as E
 from csms.domain.model import StopReason
-from simulators.hubject import Operation, load_operations
+from simulators.partners.hubject import Operation, load_operations
 
 # Our own sample bodies (valid and invalid), checked against Hubject's published validator setup.
 EXAMPLES = Path(__file__).parent / "oicp_examples"

@@ -25,8 +25,8 @@ from csms.operator.command_line.cli import main
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.emsp import SimulatedEmsp
-from simulators.hubject import SimulatedHubject
+from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import eventually, ocpi_settings, oicp_settings, parties_of, ws_url
 from tests.test_cli import cli_database  # noqa: F401  (the CLI tests' fixture: an empty database)

@@ -14,7 +14,7 @@ import pytest
 from bridge.oicp import pricing
 from csms.domain.billing.cost import Reading, session_cost
 from csms.domain.billing.tariffs import ALL, candidates, resolve
-from simulators.hubject import load_operations, load_swagger_operations
+from simulators.partners.hubject import load_operations, load_swagger_operations
 
 TODAY = date(2026, 3, 2)  # a Monday
 DEMO_TARIFFS = Path(__file__).resolve().parents[1] / "simulators" / "demo" / "tariffs.json"

@@ -12,7 +12,7 @@ from csms.domain.charge_points import register
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings, ws_url
 from tests.test_charging import TICK_WH

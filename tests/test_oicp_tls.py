@@ -9,7 +9,7 @@ import pytest
 
 from bridge import outbox
 from csms.config import ConfigError
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.pki import Pki, client_context, server_context
 from tests.support import eventually, oicp_settings

@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from csms.domain.charge_points import register
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import eventually, free_port, oicp_settings, ws_url
 

@@ -10,7 +10,7 @@ from csms.domain.charge_points import register
 from csms.operator.http.overview_api import fleet
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.support import Api, eventually, ws_url
 from tests.test_console import api_for  # noqa: F401 (a fixture)

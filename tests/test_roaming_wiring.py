@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.support import ocpi_settings, parties_of
 from tests.test_console import api_for  # noqa: F401  (the console tests' API client fixture)

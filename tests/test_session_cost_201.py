@@ -15,7 +15,7 @@ from csms.domain.charge_points import register
 from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
-from simulators.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.support import eventually, ws_url
 from tests.test_ocpi_sessions import TARIFF, check_cdr, setup

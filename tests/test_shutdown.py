@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from csms.domain.charge_points import register
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.support import eventually, oicp_settings
 

@@ -13,7 +13,7 @@ from csms.domain.charge_points import register
 from csms.operator.command_line.cli import main
 from csms.storage import store
 from simulators.chargepoint import SimulatedChargePoint
-from simulators.hubject import SimulatedHubject
+from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, free_port, oicp_settings
 from tests.test_oicp_roaming import CDR, _async, _no_pending
