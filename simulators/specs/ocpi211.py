@@ -171,7 +171,7 @@ def _table(lines: list[str], start: int) -> list[str]:
 
 
 def _fields(rows: list[str]) -> tuple[Field, ...]:
-    fields = []
+    fields: list[Field] = []
     choice: int | None = None
     for row in rows:
         cells = _cells(row)
