@@ -25,7 +25,7 @@ from csms.domain.billing.tariffs import check_tariff
 from csms.domain.model import EvseStatus, SessionStatus
 from csms.domain.sites import EvseDetails, Site
 from simulators.specs import OCPI_EXAMPLES, ocpi_schema
-from simulators.specs.ocpi211 import description, validate
+from simulators.specs.ocpi211 import description, validate, validate_patch
 from tests.test_oicp_evse_data import demo_site
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -212,7 +212,8 @@ def test_a_running_session_with_its_cost_and_its_patch() -> None:
                                    T0 + timedelta(hours=1), cost)
     old_patch = v221_sessions.session_patch(5.0, T0 + timedelta(hours=1), "COMPLETED",
                                             T0 + timedelta(hours=1), cost)
-    v211("Session", session | patch)  # a patch is a Session's fields
+    validate_patch("Session", patch)
+    v211("Session", session | patch)
     assert patch["total_cost"] == old_patch["total_cost"]["excl_vat"]
     assert patch["end_datetime"] == old_patch["end_date_time"]
 
@@ -334,11 +335,15 @@ def test_energy_mix_names_its_impact_source() -> None:
 
 # --- what 2.1.1 cannot say -----------------------------------------------------------------------
 
-def test_each_loss_is_logged_once() -> None:
-    losses = Losses()
-    tariffs.tariff_object(tariff_example("tariff_12_025kwh_min_price.json") | {"id": "once"}, T0, losses)
+def test_each_case_is_logged_once() -> None:
+    """Once per case, whichever object meets it: not once per tariff, session or CDR."""
     with capture_logs() as logs:
-        inexpressible.log_once(losses)
-        inexpressible.log_once(losses)
+        for tariff_id in ("once-1", "once-2"):
+            losses = Losses()
+            tariffs.tariff_object(tariff_example("tariff_12_025kwh_min_price.json") | {
+                "id": tariff_id, "min_price": {"excl_vat": 0.123}}, T0, losses)
+            inexpressible.log_once(losses)
+            inexpressible.log_once(losses)
     assert sorted(e["what"] for e in logs) == ["PriceComponent.vat", "Tariff.min_price"]
+    assert {e["where"] for e in logs} == {"Tariff 'once-1'"}
     assert all(e["decision"] == CATALOGUE[e["what"]] for e in logs)

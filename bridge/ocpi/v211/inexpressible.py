@@ -106,17 +106,23 @@ class Losses:
         return {loss.key for loss in self.items}
 
 
-_logged: set[Loss] = set()
+_logged: set[tuple[str, str]] = set()
+_LOGGED_AT_MOST = 10_000  # distinct cases remembered; then the memory starts afresh
 
 
 def log_once(losses: Losses) -> None:
-    """Log each loss the first time this process meets it (a Location rebuilt every minute must
-    not log every minute)."""
+    """Log each case (what, and the value concerned) the first time this process meets it, with the
+    object it met first: a Location rebuilt every minute, or every session's CDR, must not log
+    every time."""
     for loss in losses.items:
-        if loss not in _logged:
-            _logged.add(loss)
-            log.info("ocpi 2.1.1 cannot say", where=loss.where, what=loss.key, detail=loss.detail,
-                     decision=CATALOGUE[loss.key])
+        case = (loss.key, loss.detail)
+        if case in _logged:
+            continue
+        if len(_logged) >= _LOGGED_AT_MOST:
+            _logged.clear()
+        _logged.add(case)
+        log.info("ocpi 2.1.1 cannot say", where=loss.where, what=loss.key, detail=loss.detail,
+                 decision=CATALOGUE[loss.key])
 
 
 def note(losses: Losses | None, where: str, key: str, detail: str = "") -> None:
