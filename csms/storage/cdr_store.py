@@ -66,9 +66,17 @@ async def of_session(db: Executor, session_id: str) -> list[asyncpg.Record]:
             WHERE c.session_id = $1 ORDER BY c.created_at, c.id""", session_id)
 
 
-_PAGE = f"""SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))},
+_SHOWN = f"""SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))},
                    o.status, o.delivered_at
-            FROM cdrs c LEFT JOIN outbox o ON o.id = c.outbox_id
+            FROM cdrs c LEFT JOIN outbox o ON o.id = c.outbox_id"""
+
+
+async def one(db: Executor, cdr_id: str) -> asyncpg.Record | None:
+    """One CDR with the state of the message that carries it."""
+    return await db.fetchrow(f"{_SHOWN} WHERE c.id = $1", cdr_id)
+
+
+_PAGE = f"""{_SHOWN}
             WHERE ($1::text IS NULL OR c.session_id = $1)
               AND ($2::text IS NULL OR c.protocol = $2)
             ORDER BY c.created_at DESC, c.id DESC"""
