@@ -120,4 +120,4 @@ async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
                 raise CorrectionRefused(f"{new_id} was sent already")
             made.append(new_id)
         log.info("ocpi cdr corrected", cdr_id=cdr_id, sent=made)
-        return [r for r in [await cdr_store.get(conn, i) for i in made] if r is not None]
+        return [r for r in [await cdr_store.one(conn, i) for i in made] if r is not None]
