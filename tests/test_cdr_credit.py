@@ -21,6 +21,7 @@ from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import Api, eventually, oicp_settings
 from tests.test_api_schemas import _fits
+from tests.test_console import base, browser  # noqa: F401 (fixtures)
 from tests.test_ocpi_sessions import check_cdr, setup
 from tests.test_oicp_roaming import CDR as OICP_CDR
 from tests.test_oicp_roaming import _async, cpo_url, remote_start_body
@@ -154,14 +155,17 @@ async def test_roles_and_the_cli(make_app: AppFactory, emsp: SimulatedEmsp, sims
             assert status == 201
             tokens[role] = created["token"]
 
-        async def as_role(role: str, method: str, path: str) -> int:
+        async def as_role(role: str, method: str, path: str, body: Any = None) -> int:
             async with aiohttp.ClientSession(
                     headers={"Authorization": f"Bearer {tokens[role]}"}) as http, \
-                    http.request(method, api.base + path, json={}) as response:
+                    http.request(method, api.base + path, json=body or {}) as response:
                 return response.status
         assert await as_role("viewer", "GET", "/cdrs") == 200
+        assert await as_role("viewer", "GET", f"/cdrs/{cdr_id}") == 200
         assert await as_role("viewer", "POST", f"/cdrs/{cdr_id}/credit") == 403
         assert await as_role("operator", "GET", "/cdrs") == 200
+        # An operator may credit (here a bad body: answered, not forbidden, nothing done).
+        assert await as_role("operator", "POST", f"/cdrs/{cdr_id}/credit", {"reissue": 1}) == 400
         assert len(await api.items("/cdrs")) == 1  # the viewer's try changed nothing
 
         monkeypatch.setenv("CSMS_DATABASE_URL", db_url)
@@ -169,14 +173,18 @@ async def test_roles_and_the_cli(make_app: AppFactory, emsp: SimulatedEmsp, sims
 
         async def csms(*argv: str) -> int:
             return await asyncio.to_thread(main, list(argv))
+
+        def errors() -> list[str]:
+            """The CLI's own lines (the app running in this process may log beside them)."""
+            return [line for line in capsys.readouterr().err.splitlines()
+                    if line.startswith("error:")]
         capsys.readouterr()
         assert await csms("cdrs", "credit", "nonsense") == 1
-        assert capsys.readouterr().err == "error: unknown CDR 'nonsense' (see csms cdrs list)\n"
+        assert errors() == ["error: unknown CDR 'nonsense' (see csms cdrs list)"]
         assert await csms("cdrs", "credit", cdr_id) == 0
         assert f"queued credit CDR {cdr_id}-C for ocpi:" in capsys.readouterr().out
         assert await csms("cdrs", "credit", cdr_id, "--reissue") == 1
-        assert capsys.readouterr().err == (f"error: {cdr_id} not credited: already credited by "
-                                           f"{cdr_id}-C\n")
+        assert errors() == [f"error: {cdr_id} not credited: already credited by {cdr_id}-C"]
         await eventually(lambda: _async(len(cdrs_at(emsp)) >= 2))
         await eventually(lambda: _settled(app))
         assert [c["id"] for c in cdrs_at(emsp)] == [cdr_id, cdr_id + "-C"]
@@ -222,3 +230,49 @@ async def test_an_oicp_cdr_is_kept_and_not_credited(make_app: AppFactory, hubjec
         assert len(hubject.accepted(OICP_CDR)) == 1
     finally:
         await api.http.close()
+
+
+async def test_the_session_page_credits_a_cdr(make_app: AppFactory, emsp: SimulatedEmsp,
+                                              sims: SimFactory, browser: Any) -> None:  # noqa: F811
+    from playwright.async_api import expect
+
+    app = await setup(make_app, emsp)
+    original = await _session_cdr(app, emsp, sims)
+    cdr_id, session_id = original["id"], original["session_id"]
+    api = api_of(app)
+    password = "a long enough password"
+    for name, role in (("vera", "viewer"), ("olga", "operator")):
+        assert (await api.post("/users", {"name": name, "role": role, "password": password}))[0] == 201
+    await api.http.close()
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+
+    async def log_in(name: str) -> None:
+        await page.fill("#user", name)
+        await page.fill("#token", password)
+        await page.click("form.login button")
+
+    await page.goto(base(app) + f"/#/sessions/{session_id}")
+    await log_in("vera")
+    row = page.locator(f'#cdrs tr[data-id="{cdr_id}"]')
+    await expect(row).to_have_attribute("data-status", "delivered")
+    await expect(row.locator(".cdr-cost")).to_contain_text("EUR")
+    await expect(row.locator("button.cdr-credit")).to_be_hidden()  # a viewer's page offers none
+    await expect(row.locator("button.cdr-reissue")).to_be_hidden()
+
+    await page.click("#logout")
+    await log_in("olga")
+    await expect(page.locator("#whoami")).to_have_text("olga (operator)")
+    await row.locator("button.cdr-reissue").click()
+    await expect(page.locator(".outcome")).to_contain_text(f"Queued: credit CDR {cdr_id}-C and "
+                                                           "corrected CDR")
+    await expect(page.locator("#cdrs tbody tr")).to_have_count(3)
+    await expect(page.locator('#cdrs tr[data-credit="true"]')).to_contain_text(f"credit of {cdr_id}")
+    await expect(row.locator("button.cdr-credit")).to_have_count(0)  # credited: no more button
+    await eventually(lambda: _async(len(cdrs_at(emsp)) >= 3))
+    await eventually(lambda: _settled(app))
+    assert [c["id"] for c in cdrs_at(emsp)] == [cdr_id, cdr_id + "-C",
+                                                cdr_id.replace("-", "") + "-R1"]
+    assert emsp.invalid == [] and errors == []

@@ -207,7 +207,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "id": TEXT, "protocol": enum(["ocpi", "oicp"]), "partner": TEXT,
         "session_id": MAYBE_TEXT, "credit": FLAG, "credit_reference_id": MAYBE_TEXT,
         "reissue_of": MAYBE_TEXT, "total_cost": MAYBE_OBJECT, "currency": MAYBE_TEXT,
-        "created_at": TIME, "delivery": enum(OUTBOX_STATUSES, nullable=True),
+        "created_at": TIME,
+        "delivery": {**enum(OUTBOX_STATUSES, nullable=True), "enum": [*OUTBOX_STATUSES, None]},
         "delivered_at": MAYBE_TIME,
         "body": {**ANY_OBJECT, "description": "the CDR as sent (OCPI CDR, OICP "
                                               "ChargeDetailRecord)"}},
