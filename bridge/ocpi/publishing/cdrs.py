@@ -97,6 +97,8 @@ async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
         partner = await partners.get(conn, int(partner_id)) if partner_id.isdigit() else None
         if partner is None or partner.status != "registered":
             raise CorrectionRefused(f"the partner {row['partner']} it went to is not registered")
+        if not partner.endpoint("cdrs", "RECEIVER"):
+            raise CorrectionRefused(f"the partner {row['partner']} offers no cdrs receiver now")
         now = datetime.now(UTC)
         session_id = row["session_id"] or row["body"].get("session_id") or cdr_id
         credit = credit_cdr(row["body"], timestamp(now))
