@@ -16,6 +16,7 @@ import asyncpg
 import structlog
 
 from bridge.ocpi.handshake import partners as ocpi_partners
+from bridge.ocpi.publishing import cdrs as ocpi_cdrs
 from bridge.ocpi.service import OcpiBridge
 from bridge.oicp import evse_data, evse_status, pricing
 from bridge.oicp.service import PARTNER as HUBJECT
@@ -43,6 +44,7 @@ from csms.ocpp.adapter import Services
 from csms.ocpp.server import OcppServer
 from csms.operator.console.feed import ConsoleFeed
 from csms.operator.console.web import Console
+from csms.operator.http import cdrs_api
 from csms.operator.http.api import AdminApi
 from csms.operator.http.fleet import local_list_api
 from csms.operator.http.fleet.jobs_api import JobsApi
@@ -63,7 +65,9 @@ ROAMING = Roaming(
     pushes={"oicp": {"status": evse_status.OPERATION, "data": evse_data.OPERATION},
             "ocpi": {"status": "PATCH locations", "data": "PUT locations"}},
     ocpi_partners=ocpi_partners.every,
-    tariff_for_hubject=pricing.describe)
+    tariff_for_hubject=pricing.describe,
+    correct_cdr=lambda pool, settings, cdr_id, reissue: ocpi_cdrs.correct(
+        pool, settings.ocpi, cdr_id, reissue))
 
 
 class ListenError(OSError):
@@ -167,6 +171,7 @@ class App:
         if local_lists is not None:
             events.subscribe(local_lists.on_event)
         local_list_api.routes(api)
+        cdrs_api.routes(api, settings, ROAMING.correct_cdr)
         return cls(settings, url, pool, events, authorizer, services, connections, listener,
                    registry, relay, commands,
                    OcppServer(services, connections, relay),

@@ -16,6 +16,7 @@ from csms.app import App
 from csms.domain.charge_points import register
 from csms.operator.http.openapi import openapi_document
 from csms.operator.http.paging import MAX_LIMIT
+from csms.storage import cdr_store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
 from simulators.partners.hubject import SimulatedHubject
@@ -36,7 +37,7 @@ FILLED = {"/charge-points", "/charge-points/{cp}/evses",
           "/charge-points/{cp}/device-model", "/charge-points/{cp}/device-model/requests",
           "/charge-points/{cp}/monitors", "/charge-points/{cp}/display-messages",
           "/charge-points/{cp}/certificates", "/security-events", "/charge-points/{cp}/reports",
-          "/charge-points/{cp}/device-events", "/tariffs", "/tariff-assignments"}
+          "/charge-points/{cp}/device-events", "/tariffs", "/tariff-assignments", "/cdrs"}
 
 
 def _resolved(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +98,11 @@ async def _populate(app: App, api: Api, pki: Pki) -> ChargePoint201:
     await eventually(lambda: _samples(api))
     await sim.stop_local_session(1)
     await eventually(lambda: _completed(api))
+    # A CDR kept for it, under its id (a session of our own customer sends none: kept here).
+    [session] = await api.items("/sessions")
+    async with app.pool.acquire() as conn:
+        await cdr_store.add(conn, session["id"], "ocpi", "ocpi:1", session["id"], {
+            "id": session["id"], "total_cost": {"excl_vat": 1.0}, "currency": "EUR"})
     status, _ = await api.post("/charge-points/CP1/device-model/report", {"base": "FullInventory"})
     assert status == 200
     status, _ = await api.post("/charge-points/CP1/charging-profiles", {"evse": 1, "profile": {

@@ -10,7 +10,6 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge import outbox
 from bridge.ocpi import tokens
 from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.control.commands import CommandError, OcpiCommands
@@ -38,7 +37,7 @@ from csms.domain.billing.pricing import readings
 from csms.domain.commands import CommandService
 from csms.domain.sites import parse_site
 from csms.operator.http.json_bodies import BadJson, json_body
-from csms.storage import store
+from csms.storage import cdr_store, store
 
 log = structlog.get_logger(__name__)
 
@@ -265,14 +264,12 @@ class OcpiServer:
             max(row["updated_at"], last_sample), row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:
-        """The caller's CDRs: each is the immutable body we queued for it."""
-        rows = await outbox.list_messages(self.pool, request[PARTNER].outbox_name, None,
-                                          limit=None, operation="POST cdrs")
+        """The caller's CDRs, credits and corrected ones included: each the body we queued."""
+        rows = await cdr_store.of_partner(self.pool, request[PARTNER].outbox_name)
 
         async def build(chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return chosen
-        return await _paged(request, [(r["created_at"], r["body"]["id"], r["body"]) for r in rows],
-                            build)
+        return await _paged(request, [(r["created_at"], r["id"], r["body"]) for r in rows], build)
 
     # --- tokens (receiver) -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from bridge.ocpi.control.commands import RESULT_ATTEMPTS
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import Registrar
 from bridge.ocpi.handshake.partners import Partner
-from bridge.ocpi.publishing import status_sent, sync
+from bridge.ocpi.publishing import cdrs, status_sent, sync
 from bridge.ocpi.publishing.locations import evse_uid
 from bridge.ocpi.publishing.places import Priced, priced_place
 from bridge.ocpi.publishing.status import ocpi_evse_status
@@ -284,14 +284,11 @@ class OcpiBridge:
 
     async def _session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
         ocpi = event.attributes["ocpi"]
-        started = event.started_at or event.stopped_at
-        priced = await self._priced(conn, event.charge_point_id, event.evse_number,
-                                    event.evse_id, started)
-        cost = costing(priced.tariff, priced.currency, started, event.stopped_at,
-                       await readings(conn, event.session_id, started,
-                                      event.meter_start_wh, event.stopped_at,
-                                      event.meter_stop_wh),
-                       priced.time_zone)
+        costed = await cdrs.cost_session(conn, self.settings.currency, event.session_id,
+                                         event.charge_point_id, event.evse_number, event.evse_id,
+                                         event.started_at, event.stopped_at,
+                                         event.meter_start_wh, event.meter_stop_wh)
+        priced, cost = costed.priced, costed.cost
         if priced.tariff is not None:
             await store.record_session_cost(conn, event.session_id, "ocpi", None,
                                             str(priced.tariff["id"]), None, priced.currency,
@@ -308,13 +305,10 @@ class OcpiBridge:
         partner = await self._owner(conn, ocpi, "cdrs")
         if partner is None:
             return
-        cdr = sessions.cdr_object(self.settings.country_code, self.settings.party_id,
-                                  event.session_id, ocpi, priced.place, started, event.stopped_at,
-                                  cost, priced.tariff, priced.currency, event.stopped_at)
-        await outbox.enqueue(conn, partner.outbox_name, "POST cdrs", "cdrs|", cdr,
-                             lane=outbox.session_lane(event.session_id))
-        log.info("ocpi cdr queued", partner=partner.id, session_id=event.session_id,
-                 total_cost=cdr["total_cost"], kwh=cdr["total_energy"])
+        await cdrs.publish(conn, partner.outbox_name,
+                           cdrs.session_cdr(self.settings, event.session_id, ocpi, costed,
+                                            event.stopped_at, event.stopped_at),
+                           event.session_id)
 
     async def _tariff_changed(self, conn: asyncpg.Connection, event: TariffChanged) -> None:
         if event.data is None:

@@ -69,8 +69,10 @@ def session_patch(kwh: float, last_updated: datetime, status: str | None = None,
 
 def cdr_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str, Any],
                place: Place, started_at: datetime, stopped_at: datetime, cost: Costing,
-               tariff: dict[str, Any] | None, currency: str, last_updated: datetime) -> dict[str, Any]:
-    """One immutable CDR; its id is the session's, so a repeat cannot make a second one."""
+               tariff: dict[str, Any] | None, currency: str, last_updated: datetime,
+               cdr_id: str | None = None) -> dict[str, Any]:
+    """One immutable CDR; its id is the session's (a corrected one's: cdr_id), so a repeat
+    cannot make a second one."""
     location: dict[str, Any] = {
         "id": place.location_id, "evse_uid": place.evse_uid,
         "evse_id": place.evse_id or place.evse_uid, "connector_id": place.connector["id"],
@@ -85,7 +87,7 @@ def cdr_object(country_code: str, party_id: str, session_id: str, ocpi: dict[str
                      "coordinates": {"latitude": f"{site.latitude:.6f}",
                                      "longitude": f"{site.longitude:.6f}"}}
     cdr: dict[str, Any] = {
-        "country_code": country_code, "party_id": party_id, "id": session_id,
+        "country_code": country_code, "party_id": party_id, "id": cdr_id or session_id,
         "start_date_time": timestamp(started_at), "end_date_time": timestamp(stopped_at),
         "session_id": session_id, "cdr_token": ocpi["token"], "auth_method": ocpi["auth_method"],
         "cdr_location": location, "currency": currency,

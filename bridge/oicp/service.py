@@ -35,7 +35,7 @@ from csms.domain.events import (
 )
 from csms.domain.model import AuthorizationStatus, EvseStatus
 from csms.domain.sites import parse_site
-from csms.storage import store
+from csms.storage import cdr_store, store
 from csms.storage.notifications import Listener
 
 log = structlog.get_logger(__name__)
@@ -94,8 +94,7 @@ class OicpBridge:
         elif isinstance(event, ReservationEnded) and "oicp" in event.attributes:
             # The spec wants a CDR for every remote reservation once it ends.
             record = cdr.reservation_record(event, await self._zone(conn, event.charge_point_id))
-            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record,
-                             session_id=record["CPOPartnerSessionID"])
+            await self._send_cdr(conn, record)
         elif isinstance(event, EvseDataChanged):
             await self._sync_evse_data(conn, event.charge_point_id)
             await store.mark_pricing_due(conn)  # a new EVSE, or a site's tariff, changes prices
@@ -130,8 +129,8 @@ class OicpBridge:
             record = cdr.charge_detail_record(event, [wh for _, wh in samples], period,
                                               await self._zone(conn, event.charge_point_id),
                                               product_id)
-            await self._send(conn, cdr.OPERATION, cdr.cdr_path(self.settings.operator_id), record,
-                             session_id=event.session_id)
+            if not await self._send_cdr(conn, record):
+                return
             log.info("cdr queued", partner=PARTNER, session_id=event.session_id,
                      oicp_session=record.get("SessionID"), energy_kwh=record["ConsumedEnergy"])
 
@@ -190,6 +189,20 @@ class OicpBridge:
         and CDR in that session's lane, in order."""
         lane = outbox.session_lane(session_id) if session_id else ""
         await outbox.enqueue(conn, PARTNER, operation, path, body, coalesce_key, lane)
+
+    async def _send_cdr(self, conn: asyncpg.Connection, record: dict[str, Any]) -> bool:
+        """Keep the CDR and queue it in its session's lane. Hubject accepts one CDR per session
+        (OICP 2.3, eRoamingChargeDetailRecord) and has no credit: one kept already is not sent
+        again (False)."""
+        session_id = record["CPOPartnerSessionID"]
+        if not await cdr_store.add(conn, session_id, "oicp", PARTNER, session_id, record):
+            log.info("cdr already sent: not sent again", partner=PARTNER, session_id=session_id)
+            return False
+        message_id = await outbox.enqueue(conn, PARTNER, cdr.OPERATION,
+                                          cdr.cdr_path(self.settings.operator_id), record,
+                                          lane=outbox.session_lane(session_id))
+        await cdr_store.carried_by(conn, session_id, message_id)
+        return True
 
     async def _status_changed(self, conn: asyncpg.Connection, event: EvseStatusChanged) -> None:
         if event.evse_id:

@@ -9,6 +9,13 @@ from typing import Any
 
 import asyncpg
 
+from csms.config import Settings
+
+# Credit a CDR we sent and, if asked, send the session's corrected CDR (pool, settings, the CDR's
+# id, reissue): the CDRs it made, as csms/storage/cdr_store.py keeps them. Raises
+# csms.domain.billing.cdr_corrections.UnknownCdr or CorrectionRefused.
+CdrCorrector = Callable[[asyncpg.Pool, Settings, str, bool], Awaitable[Sequence[asyncpg.Record]]]
+
 
 @dataclass(frozen=True)
 class Roaming:
@@ -17,3 +24,4 @@ class Roaming:
     ocpi_partners: Callable[[asyncpg.Pool], Awaitable[Sequence[Any]]]  # each registered OCPI party
     # A tariff as Hubject's EMPs see it (its pricing products), a line each, for `csms tariffs list`.
     tariff_for_hubject: Callable[[dict[str, Any], date], list[str]]
+    correct_cdr: CdrCorrector

@@ -100,6 +100,7 @@ class SimulatedEmsp:
         # The CPO's Locations, Sessions and Tariffs as pushed and patched, by path
         # ("locations/DE/ABC/site-1"); a PATCH on an object not held here is refused.
         self.objects: dict[str, dict[str, Any]] = {}
+        self.cdrs: dict[str, dict[str, Any]] = {}  # the CDRs received, by id (credits too)
         self.allowed = "ALLOWED"  # how we answer real-time authorizations of known tokens
         # The shape of those answers' data: "object" as the spec says, "list" as some peers
         # send it (a one-element list), "unreadable" for nonsense.
@@ -237,6 +238,8 @@ class SimulatedEmsp:
                     received.errors.append(f"{received.method} is not for this receiver")
                 else:
                     received.errors += problems(schema, received.body)
+                    if schema == "CDR" and not received.errors:
+                        received.errors += self._cdr_problems(received.body)
                 break
         else:
             received.errors.append(f"no receiver for {received.method} {path}")
@@ -253,6 +256,41 @@ class SimulatedEmsp:
             return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
         return self._store(received)
 
+    def _cdr_problems(self, cdr: dict[str, Any]) -> list[str]:
+        """OCPI 2.2.1 mod_cdrs beyond the schema: a normal CDR's id is at most 36 characters; a
+        CDR is never replaced; a credit CDR (credit true) names, in credit_reference_id, a CDR we
+        hold and have not seen credited, carries its data with the costs negated."""
+        found = []
+        held = self.cdrs.get(cdr["id"])
+        if held is not None and held != cdr:
+            found.append(f"CDR {cdr['id']} was sent before: a CDR is never replaced")
+        reference = cdr.get("credit_reference_id")
+        if not cdr.get("credit"):
+            if len(cdr["id"]) > 36:
+                found.append(f"a CDR's id is at most 36 characters: {cdr['id']}")
+            if reference is not None:
+                found.append("credit_reference_id without credit: true")
+            return found
+        original = self.cdrs.get(reference or "")
+        if original is None:
+            return [*found, f"credit CDR {cdr['id']} credits {reference!r}: no CDR we hold"]
+        if original.get("credit"):
+            found.append(f"credit CDR {cdr['id']} credits the credit CDR {reference}")
+        if any(c.get("credit") and c.get("credit_reference_id") == reference
+               and c["id"] != cdr["id"] for c in self.cdrs.values()):
+            found.append(f"CDR {reference} is credited twice")
+        for name in ("total_cost", "total_energy_cost", "total_time_cost", "total_parking_cost",
+                      "total_fixed_cost", "total_reservation_cost"):
+            for part in ("excl_vat", "incl_vat"):
+                value = (original.get(name) or {}).get(part)
+                if value is not None and (cdr.get(name) or {}).get(part) != -value:
+                    found.append(f"credit CDR {cdr['id']}: {name}.{part} is not {-value}")
+        for name in ("session_id", "total_energy", "total_time", "charging_periods",
+                      "cdr_token", "currency"):
+            if cdr.get(name) != original.get(name):
+                found.append(f"credit CDR {cdr['id']}: {name} differs from the CDR it credits")
+        return found
+
     def location(self, location_id: str, country_code: str = "DE",
                  party_id: str = "ABC") -> dict[str, Any] | None:
         """A Location as we hold it now."""
@@ -264,6 +302,8 @@ class SimulatedEmsp:
         existing resource gets no HTTP error (status_codes), so one that does not gets HTTP 404,
         with OCPI status 2003 Unknown Location for Locations, EVSEs and Connectors."""
         parts = received.path.strip("/").split("/")
+        if parts[0] == "cdrs" and received.method == "POST":
+            self.cdrs[received.body["id"]] = copy.deepcopy(received.body)
         if parts[0] not in ("locations", "sessions", "tariffs"):
             return web.json_response(envelope())
         key = "/".join(parts[:4])  # the module's top object: a Location, Session or Tariff

@@ -19,7 +19,7 @@ from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
 from csms.logs import configure_logging
-from csms.operator.command_line import sessions_cli, tables, tokens_cli, users_cli
+from csms.operator.command_line import cdrs_cli, sessions_cli, tables, tokens_cli, users_cli
 from csms.operator.command_line.energy import profiles_cli, site_limits_cli
 from csms.operator.command_line.fleet import (
     certificates_cli,
@@ -503,6 +503,7 @@ def parser() -> argparse.ArgumentParser:
     certificates_cli.add_commands(commands, common)
     profiles_cli.add_commands(commands, common)
     users_cli.add_commands(commands, common)
+    cdrs_cli.add_commands(commands, common)
     return top
 
 

@@ -327,6 +327,7 @@ def openapi_document() -> dict[str, Any]:
             **_allocation_paths(),
             **_site_limit_paths(cp, evse),
             **_tariff_paths(),
+            **_cdr_paths(),
         }),
     }
 
@@ -368,6 +369,11 @@ def _probe_paths() -> dict[str, Any]:
 
 def _allocation_paths() -> dict[str, Any]:
     from csms.operator.http.energy.allocation_api import openapi_paths  # it imports this module's helpers
+    return openapi_paths()
+
+
+def _cdr_paths() -> dict[str, Any]:
+    from csms.operator.http.cdrs_api import openapi_paths  # it imports this module's helpers
     return openapi_paths()
 
 

@@ -14,7 +14,7 @@ from csms.domain.billing.pricing import readings, session_pricing
 from csms.domain.billing.tariffs import ALL
 from csms.domain.model import ENERGY_REGISTER
 from csms.operator.roaming_errors import in_words
-from csms.storage import store
+from csms.storage import cdr_store, store
 
 if TYPE_CHECKING:
     from csms.operator.http.api import AdminApi
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 POWER = "Power.Active.Import"
 # Power older than this is no longer "drawn now": the charger stopped reporting it.
 POWER_FRESH_S = 900
-# The roaming messages that carry a session's CDR (OICP, OCPI), and where their body names our session.
-CDR_OPERATIONS = ("ChargeDetailRecord", "POST cdrs")
 
 
 def whole_meter(alias: str = "") -> str:
@@ -125,11 +123,16 @@ async def session_details(db: asyncpg.Pool, session: asyncpg.Record) -> dict[str
     evco = next((value.get("EvcoID") or value.get("UID") for value in identification.values()
                  if isinstance(value, dict)), None)
     token: dict[str, Any] = ocpi["token"] if isinstance(ocpi.get("token"), dict) else {}
-    cdrs = await db.fetch(
-        """SELECT id, partner, operation, status, attempts, last_error, created_at, delivered_at
-           FROM outbox WHERE operation = ANY($2::text[])
-             AND (body->>'CPOPartnerSessionID' = $1 OR body->>'session_id' = $1)
-           ORDER BY id""", session_id, list(CDR_OPERATIONS))
+    # Every CDR kept for it (credits and corrected ones too), with its message's delivery.
+    cdrs = [{"id": row["id"], "message_id": row["outbox_id"], "protocol": row["protocol"],
+             "partner": row["partner"], "credit": row["credit"],
+             "credit_reference_id": row["credit_reference_id"], "reissue_of": row["reissue_of"],
+             "total_cost": row["body"].get("total_cost") if row["protocol"] == "ocpi" else None,
+             "currency": row["body"].get("currency") if row["protocol"] == "ocpi" else None,
+             "status": row["status"], "attempts": row["attempts"],
+             "last_error": row["last_error"], "created_at": row["created_at"],
+             "delivered_at": row["delivered_at"]}
+            for row in await cdr_store.of_session(db, session_id)]
     return {
         "session_id": session_id,
         "power_w": power["value"] if power is not None and session["status"] == "active" else None,
@@ -144,7 +147,7 @@ async def session_details(db: asyncpg.Pool, session: asyncpg.Record) -> dict[str
                                                    token.get("party_id")) if p) or None,
                      "partner": ocpi.get("partner")} if ocpi else None,
         },
-        "cdrs": [dict(row) for row in cdrs],
+        "cdrs": cdrs,
     }
 
 
@@ -181,7 +184,7 @@ def _today() -> datetime:
 
 def routes(api: AdminApi) -> None:
     from csms.ocpp.translations.meter import format_timestamp
-    from csms.operator.http.api import PREFIX, record, reply
+    from csms.operator.http.api import PREFIX, reply
 
     def plain(value: Any) -> Any:
         if isinstance(value, datetime):
@@ -207,7 +210,7 @@ def routes(api: AdminApi) -> None:
         if row is None:
             raise web.HTTPNotFound(reason="unknown session")
         data = await session_details(api.pool, row)
-        data["cdrs"] = [{**record(cdr), "error_words": in_words(cdr["last_error"], cdr["partner"])}
+        data["cdrs"] = [{**cdr, "error_words": in_words(cdr["last_error"], cdr["partner"])}
                         for cdr in data["cdrs"]]
         return reply(plain(data))
 

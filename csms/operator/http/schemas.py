@@ -203,6 +203,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                             "evse_id": TEXT})}},
         "A tariff's current version (valid_from: since when) and the assignments in force "
         "naming it (provider_id, evse_id '*': every EMP, every EVSE)"),
+    "Cdr": resource({
+        "id": TEXT, "protocol": enum(["ocpi", "oicp"]), "partner": TEXT,
+        "session_id": MAYBE_TEXT, "credit": FLAG, "credit_reference_id": MAYBE_TEXT,
+        "reissue_of": MAYBE_TEXT, "total_cost": MAYBE_OBJECT, "currency": MAYBE_TEXT,
+        "created_at": TIME,
+        "delivery": {**enum(OUTBOX_STATUSES, nullable=True), "enum": [*OUTBOX_STATUSES, None]},
+        "delivered_at": MAYBE_TIME,
+        "body": {**ANY_OBJECT, "description": "the CDR as sent (OCPI CDR, OICP "
+                                              "ChargeDetailRecord)"}},
+        "A CDR we sent, kept as sent: credit (a credit CDR) and credit_reference_id (the CDR "
+        "it credits), reissue_of (the CDR a corrected one replaces); total_cost an OCPI Price "
+        "(OICP: null); delivery: its outbox message's state"),
     "TariffAssignment": resource(
         {"provider_id": TEXT, "evse_id": TEXT, "tariff_id": TEXT},
         "Which tariff prices an EVSE ('*': every EVSE) for an EMP ('*': every EMP)"),

@@ -149,6 +149,10 @@ ROUTES: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/tariffs/{id}"): OPERATOR,
     ("GET", "/tariff-assignments"): VIEWER,
     ("PUT", "/tariff-assignments"): OPERATOR,
+    # the CDRs we sent, and their correction
+    ("GET", "/cdrs"): VIEWER,
+    ("GET", "/cdrs/{id}"): VIEWER,
+    ("POST", "/cdrs/{id}/credit"): OPERATOR,
     # the console's overview
     ("GET", "/overview"): VIEWER,
     ("GET", "/sessions/{id}/details"): VIEWER,

@@ -28,6 +28,17 @@ export async function show(main, shell, id) {
     outcome.textContent = `Stop: ${answer.data?.outcome || answer.data?.error || answer.status}`;
   });
 
+  // A CDR is immutable once sent: a correction is its credit CDR, and maybe a corrected one.
+  const creditCdr = async (cdr, reissue) => {
+    const what = reissue ? "credit it and send the session's CDR again, costed afresh" : "credit it (its costs negated)";
+    if (!window.confirm(`CDR ${cdr.id}: ${what}? This cannot be undone.`)) return;
+    const answer = await call(`/cdrs/${encodeURIComponent(cdr.id)}/credit`, { method: "POST", body: { reissue } });
+    outcome.className = `outcome ${answer.ok ? "ok" : "bad"}`;
+    outcome.textContent = answer.ok
+      ? `Queued: credit CDR ${answer.data.credit.id}${answer.data.reissue ? ` and corrected CDR ${answer.data.reissue.id}` : ""}`
+      : `Credit of ${cdr.id} refused: ${answer.data?.error || answer.status}`;
+    await loadFacts().catch(() => null);
+  };
   let session = null;
   let partners = [];
   let delivering = false; // a CDR of this session waits for its delivery: looked at again
@@ -56,7 +67,7 @@ export async function show(main, shell, id) {
       ...fact("Stop reason", session.stop_reason || "—"),
       ...fact("Transaction", session.transaction_id || "—"));
     stop.hidden = session.status !== "active";
-    cdrs.replaceChildren(cdrTable(details.cdrs, name));
+    cdrs.replaceChildren(cdrTable(details.cdrs, name, creditCdr));
     delivering = details.cdrs.some((c) => c.status === "pending");
   };
   const loadChart = async () => {
