@@ -13,7 +13,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import cli, sessions
+from bridge.ocpi import cli, hub_client_info, sessions
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.control.commands import RESULT_ATTEMPTS
@@ -147,7 +147,7 @@ class OcpiBridge:
             delivery = await self.client.deliver(method, base + suffix, partner.their_token,
                                                  partner.token_format,
                                                  None if method == "DELETE" else message["body"],
-                                                 partner.emsp_party(),
+                                                 partner.route(message["addressee"]),
                                                  whole if method == "PATCH" else None)
             if module == "url":  # a CommandResult is worthless late: not retried forever
                 delivery = outbox.give_up_after(delivery, message["attempts"] + 1,
@@ -237,9 +237,10 @@ class OcpiBridge:
         body = sessions.session_object(
             self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
             priced.place, event.started_at, 0.0, "ACTIVE", priced.currency, event.started_at)
-        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
-                             f"sessions|{self._path(event.session_id)}", body,
-                             lane=outbox.session_lane(event.session_id))
+        await hub_client_info.enqueue(conn, partner, "PUT sessions",
+                                      f"sessions|{self._path(event.session_id)}", body,
+                                      hub_client_info.token_party(ocpi),
+                                      lane=outbox.session_lane(event.session_id))
 
     async def _before_start(self, conn: asyncpg.Connection, session_id: str, ocpi: dict[str, Any],
                             charge_point_id: str, evse_number: int, evse_id: str | None,
@@ -254,9 +255,10 @@ class OcpiBridge:
         body = sessions.session_object(
             self.settings.country_code, self.settings.party_id, session_id, ocpi,
             priced.place, since, 0.0, status, priced.currency, datetime.now(UTC))
-        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
-                             f"sessions|{self._path(session_id)}", body,
-                             lane=outbox.session_lane(session_id))
+        await hub_client_info.enqueue(conn, partner, "PUT sessions",
+                                      f"sessions|{self._path(session_id)}", body,
+                                      hub_client_info.token_party(ocpi),
+                                      lane=outbox.session_lane(session_id))
 
     async def _session_metered(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
         """Energy, charging periods and cost so far, at most one PATCH pending per session."""
@@ -275,12 +277,13 @@ class OcpiBridge:
                            conn, event.session_id, session["started_at"],
                            session["meter_start_wh"], event.sampled_at, event.energy_wh),
                        priced.time_zone)
-        await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
-                             f"sessions|{self._path(event.session_id)}",
-                             sessions.session_patch(cost.total_energy_kwh, event.sampled_at,
-                                                    cost=cost),
-                             coalesce_key=f"session:{event.session_id}",
-                             lane=outbox.session_lane(event.session_id))
+        await hub_client_info.enqueue(conn, partner, "PATCH sessions",
+                                      f"sessions|{self._path(event.session_id)}",
+                                      sessions.session_patch(cost.total_energy_kwh,
+                                                             event.sampled_at, cost=cost),
+                                      hub_client_info.token_party(session["attributes"]["ocpi"]),
+                                      coalesce_key=f"session:{event.session_id}",
+                                      lane=outbox.session_lane(event.session_id))
 
     async def _session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
         ocpi = event.attributes["ocpi"]
@@ -299,20 +302,23 @@ class OcpiBridge:
                                              "charging_periods": cost.charging_periods})
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is not None:
-            await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
-                                 f"sessions|{self._path(event.session_id)}",
-                                 sessions.session_patch(cost.total_energy_kwh, event.stopped_at,
-                                                        "COMPLETED", event.stopped_at, cost),
-                                 coalesce_key=f"session:{event.session_id}",
-                                 lane=outbox.session_lane(event.session_id))
+            await hub_client_info.enqueue(conn, partner, "PATCH sessions",
+                                          f"sessions|{self._path(event.session_id)}",
+                                          sessions.session_patch(cost.total_energy_kwh,
+                                                                 event.stopped_at, "COMPLETED",
+                                                                 event.stopped_at, cost),
+                                          hub_client_info.token_party(ocpi),
+                                          coalesce_key=f"session:{event.session_id}",
+                                          lane=outbox.session_lane(event.session_id))
         partner = await self._owner(conn, ocpi, "cdrs")
         if partner is None:
             return
         cdr = sessions.cdr_object(self.settings.country_code, self.settings.party_id,
                                   event.session_id, ocpi, priced.place, started, event.stopped_at,
                                   cost, priced.tariff, priced.currency, event.stopped_at)
-        await outbox.enqueue(conn, partner.outbox_name, "POST cdrs", "cdrs|", cdr,
-                             lane=outbox.session_lane(event.session_id))
+        await hub_client_info.enqueue(conn, partner, "POST cdrs", "cdrs|", cdr,
+                                      hub_client_info.token_party(ocpi),
+                                      lane=outbox.session_lane(event.session_id))
         log.info("ocpi cdr queued", partner=partner.id, session_id=event.session_id,
                  total_cost=cdr["total_cost"], kwh=cdr["total_energy"])
 
