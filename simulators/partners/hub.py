@@ -201,11 +201,12 @@ class SimulatedHub:
                 if client.status == "CONNECTED":
                     await self._forward(request, received, client, module, sender=self.party)
             return self._answer(200, envelope(), self.party, self.cpo_party)
-        client = self.clients.get(receiver)
-        if client is None:
+        addressed = self.clients.get(receiver)
+        if addressed is None:
             self.violations.append(f"{request.method} {received.path}: to unknown {receiver}")
             return self._answer(200, envelope(None, 4001, "unknown receiver"), self.party,
                                 self.cpo_party)
+        client = addressed
         if client.status != "CONNECTED":
             self.violations.append(f"{request.method} {received.path}: to {receiver}, "
                                    f"{client.status}")
