@@ -203,6 +203,11 @@ async def test_hub_requests_confined_and_client_info(make_app: AppFactory, emsp:
             status, answer = await hub.call_cpo("PUT", token_url, body, headers)
             assert (status, answer["status_code"]) == (400, 2001), (headers, answer)
         assert await app.pool.fetchval("SELECT count(*) FROM tokens WHERE uid = 'CAFE0404'") == 0
+        # Nor does it list sessions or CDRs for such a party.
+        for module in ("sessions", "cdrs"):
+            status, answer = await hub.call_cpo("GET", f"{base}/{module}", None, {
+                "OCPI-from-country-code": "FR", "OCPI-from-party-id": "XYZ", **to_us})
+            assert (status, answer["status_code"]) == (400, 2001), answer
         # GET of a ClientInfo as we hold it; no routing headers on this module's answers.
         status, answer = await hub.call_cpo("GET", f"{base}/hubclientinfo/NL/EMS")
         assert status == 200 and answer["data"]["status"] == "CONNECTED"
