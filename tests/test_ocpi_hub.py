@@ -3,6 +3,7 @@ behind a hub stand-in, each reached by its own party; messages for a party not C
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -21,6 +22,7 @@ from simulators.partners.emsp import SimulatedEmsp
 from simulators.partners.hub import SimulatedHub
 from tests.conftest import AppFactory
 from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, ws_url
+from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import TARIFF
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
@@ -187,9 +189,14 @@ async def _held(app: App, partner_id: int) -> list[Any]:
 
 
 async def test_hub_requests_confined_and_client_info(make_app: AppFactory, emsp: SimulatedEmsp,
-                                                     other: SimulatedEmsp) -> None:
+                                                     other: SimulatedEmsp, db_url: str) -> None:
     app, hub, partner_id = await through_hub(make_app, emsp, other)
     try:
+        assert (await hub.set_status(("BE", "OTH"), "SUSPENDED"))[0] == 200
+        code, out, err = await csms(db_url, app, "ocpi", "partners", "--json")
+        assert code == 0, err
+        [listed] = json.loads(out)
+        assert (listed["roles"], listed["hub_clients"]) == (["HUB:NL*HUB"], "2/1 connected")
         base = app.settings.ocpi.public_url + "/ocpi/2.2.1"
         token_url = f"{base}/tokens/FR/XYZ/CAFE0404"
         body = {**emsp.token("CAFE0404"), "country_code": "FR", "party_id": "XYZ"}
