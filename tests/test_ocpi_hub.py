@@ -233,3 +233,55 @@ async def test_hub_requests_confined_and_client_info(make_app: AppFactory, emsp:
         assert hub.violations == []
     finally:
         await hub.stop()
+
+
+async def test_commands_and_open_routing_through_a_hub(
+        make_app: AppFactory, emsp: SimulatedEmsp, other: SimulatedEmsp,
+        charger: list[ChargePoint16]) -> None:
+    """A command's result goes back through the hub to the party that sent it; a token nobody
+    pushed is asked about with an Open Routing Request (no OCPI-to- headers), and a token one
+    party broadcasts through the hub (from the hub, OCPI 2.2.1 Broadcast Push) is that party's."""
+    app, hub, _ = await through_hub(make_app, emsp, other)
+    try:
+        sim = ChargePoint16(SimConfig(charge_point_id="CP1", url=ws_url(app), meter_interval=0.2))
+        charger.append(sim)
+        await sim.start()
+        start_id, answer = await other.command("START_SESSION", {
+            "token": other.token("CAFE0505"), "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+        assert answer["data"]["result"] == "ACCEPTED", answer
+        assert (await eventually(lambda: _async(other.result(start_id)))) == {"result": "ACCEPTED"}
+        [result] = [r for r in hub.received if r.path.startswith("/results/")]
+        assert (result.headers["OCPI-to-country-code"], result.headers["OCPI-to-party-id"]) \
+            == ("BE", "OTH")
+        await eventually(lambda: _async(len(other.of("PUT", "/sessions")) >= 2))  # PENDING, ACTIVE
+        [active] = await app.pool.fetch("SELECT id FROM sessions WHERE status = 'active'")
+        stop_id, answer = await other.command("STOP_SESSION", {"session_id": str(active["id"])})
+        assert answer["data"]["result"] == "ACCEPTED", answer
+        assert (await eventually(lambda: _async(other.result(stop_id)))) == {"result": "ACCEPTED"}
+        await sim.flush()
+        await eventually(lambda: _async(cdrs(other)))
+        assert emsp.of("PUT", "/sessions") == [] and emsp.result(start_id) is None
+
+        # Known to the eMSP, never pushed: asked about without naming whose it is.
+        emsp.token("CAFE0606")
+        await charge(app, charger, "CAFE0606")
+        [cdr] = await eventually(lambda: _async(cdrs(emsp)))
+        assert cdr["cdr_token"]["uid"] == "CAFE0606"
+        asked = [r for r in hub.received if r.path == "/tokens/CAFE0606/authorize"]
+        assert asked and all("OCPI-to-party-id" not in r.headers
+                             and r.headers["OCPI-from-party-id"] == "ABC" for r in asked)
+
+        # A broadcast token push: it reaches us from the hub, the URL naming its party.
+        token = other.token("CAFE0707")
+        status, _, answer = await other.call(
+            "PUT", f"{other.cpo_endpoint('tokens')}/BE/OTH/CAFE0707", token,
+            headers={"OCPI-from-country-code": "BE", "OCPI-from-party-id": "OTH",
+                     "OCPI-to-country-code": "NL", "OCPI-to-party-id": "HUB"})
+        assert (status, answer["status_code"]) == (200, 1000)
+        stored = await eventually(lambda: app.pool.fetchrow(
+            "SELECT country_code, party_id FROM tokens WHERE uid = 'CAFE0707'"))
+        assert tuple(stored) == ("BE", "OTH")
+        assert hub.violations == []
+        assert other.invalid == emsp.invalid == [] and other.bad_answers == emsp.bad_answers == []
+    finally:
+        await hub.stop()

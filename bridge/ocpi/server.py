@@ -340,10 +340,21 @@ class OcpiServer:
         if not request[PARTNER].acts_for(cc, pid) or credentials.our_party(self.settings).covers(
                 {"country_code": cc, "party_id": pid}):
             raise OcpiProblem(400, INVALID_PARAMETERS, f"{cc}*{pid} is not a party of yours")
+        if self._broadcast_by_hub(request):
+            return cc, pid, uid  # the URL keeps the original client's party (Broadcast Push)
         for header, value in (("OCPI-from-country-code", cc), ("OCPI-from-party-id", pid)):
             if request.headers.get(header, value) != value:
                 raise OcpiProblem(400, INVALID_PARAMETERS, f"{header} does not match the URL")
         return cc, pid, uid
+
+    @staticmethod
+    def _broadcast_by_hub(request: web.Request) -> bool:
+        """A hub passing on a client's broadcast push: from the hub itself (transport_and_format
+        Broadcast Push)."""
+        partner = request[PARTNER]
+        own = partner.own_party()
+        return partner.is_hub and own is not None \
+            and partner.caller == hub_client_info.addressee(*own)
 
     async def _stored_token(self, request: web.Request) -> tuple[dict[str, Any] | None, str]:
         cc, pid, uid = self._own_party(request)

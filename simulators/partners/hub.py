@@ -225,9 +225,10 @@ class SimulatedHub:
     async def _to_cpo(self, request: web.Request, received: Received, module: str,
                       client: Client) -> web.Response:
         receiver = self._party_of(request, "to")
-        if receiver not in (None, self.cpo_party):
+        if receiver not in (None, self.cpo_party, self.party):
             self.violations.append(f"{client.party} addressed {receiver}")
             return web.json_response(envelope(None, 4001, "unknown receiver"))
+        broadcast = receiver == self.party  # to every CPO: ours is the only one
         rest = received.path.strip("/").split("/", 1)[1:]
         url = "/".join([self.cpo_endpoints[module], *rest])
         body, query = received.body, dict(received.query)
@@ -240,13 +241,17 @@ class SimulatedHub:
         if query:
             url += "?" + urlencode(query)
         assert self.cpo_party is not None
-        headers = {name: request.headers[name] for name in ROUTING if name in request.headers}
-        headers.update({"OCPI-to-country-code": self.cpo_party[0],
-                        "OCPI-to-party-id": self.cpo_party[1]})
+        # A broadcast goes on from us (transport_and_format Broadcast Push); else from the client.
+        origin = self.party if broadcast else client.party
+        headers = {"OCPI-from-country-code": origin[0], "OCPI-from-party-id": origin[1],
+                   "OCPI-to-country-code": self.cpo_party[0],
+                   "OCPI-to-party-id": self.cpo_party[1]}
         status, answer, answered = await self._request(request.method, url, body,
                                                        self.cpo_token or "", headers)
-        self._check_answer(f"CPO {request.method} {received.path}", answered, client.party,
+        self._check_answer(f"CPO {request.method} {received.path}", answered, origin,
                            self.cpo_party)
+        if broadcast:
+            return self._answer(200, envelope(), self.party, client.party)
         return self._answer(status, answer, self.cpo_party, client.party)
 
     async def _forward(self, request: web.Request, received: Received, client: Client,
