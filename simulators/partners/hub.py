@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import uuid
@@ -77,6 +78,7 @@ class SimulatedHub:
         self.received: list[Received] = []  # every request, from either side
         self.violations: list[str] = []
         self._results: dict[str, tuple[tuple[str, str], str]] = {}  # our response_url id → (party, theirs)
+        self.registered = asyncio.Event()  # set once the CPO has registered with us
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -328,6 +330,7 @@ class SimulatedHub:
         self.cpo_token, self.cpo_party = cpo["token"], (role["country_code"], role["party_id"])
         self.our_token = secrets.token_urlsafe(16)
         self.token_a = "spent-" + secrets.token_urlsafe(8)
+        self.registered.set()
         return web.json_response(envelope(self._credentials(self.our_token, self.party, "HUB",
                                                             "Simulated hub")))
 
