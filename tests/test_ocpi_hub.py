@@ -197,6 +197,13 @@ async def test_hub_requests_confined_and_client_info(make_app: AppFactory, emsp:
         assert code == 0, err
         [listed] = json.loads(out)
         assert (listed["roles"], listed["hub_clients"]) == (["HUB:NL*HUB"], "2/1 connected")
+        # The hub's whole list, asked for (as at each start): the same.
+        await app.pool.execute("DELETE FROM ocpi_hub_clients")
+        assert app.ocpi is not None and await app.ocpi.pull_client_info(partner_id) == 2
+        statuses = await app.pool.fetch(
+            "SELECT party_id, role, status FROM ocpi_hub_clients ORDER BY party_id")
+        assert [tuple(r) for r in statuses] == [("EMS", "EMSP", "CONNECTED"),
+                                                ("OTH", "EMSP", "SUSPENDED")]
         base = app.settings.ocpi.public_url + "/ocpi/2.2.1"
         token_url = f"{base}/tokens/FR/XYZ/CAFE0404"
         body = {**emsp.token("CAFE0404"), "country_code": "FR", "party_id": "XYZ"}

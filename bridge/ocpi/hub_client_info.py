@@ -8,10 +8,14 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
+import structlog
 
 from bridge import outbox
+from bridge.ocpi.client import OcpiClient, OcpiError
 from bridge.ocpi.handshake.partners import ROLES, Partner
 from bridge.ocpi.transport import parse_timestamp, timestamp
+
+log = structlog.get_logger(__name__)
 
 Db: TypeAlias = asyncpg.Pool | asyncpg.Connection
 STATUSES = ("CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED")  # ConnectionStatus
@@ -54,9 +58,11 @@ def client_info_object(row: asyncpg.Record) -> dict[str, Any]:
             "status": row["status"], "last_updated": timestamp(row["last_updated"])}
 
 
-async def receive(conn: asyncpg.Connection, partner: Partner, info: dict[str, Any]) -> int:
-    """Store what the hub says of one party (an older last_updated than ours changes nothing);
-    a party now CONNECTED gets what was held for it. Returns the messages released."""
+async def receive(conn: asyncpg.Connection, partner: Partner, info: dict[str, Any],
+                  pulled: bool = False) -> int:
+    """Store what the hub says of one party (an older last_updated than ours changes nothing;
+    a pulled one no push of the same second either); a party now CONNECTED gets what was held
+    for it. Returns the messages released."""
     at: datetime = parse_timestamp(info["last_updated"])
     status = await conn.fetchval(
         """INSERT INTO ocpi_hub_clients (partner_id, country_code, party_id, role, status,
@@ -65,9 +71,11 @@ async def receive(conn: asyncpg.Connection, partner: Partner, info: dict[str, An
            ON CONFLICT (partner_id, country_code, party_id) DO UPDATE
                SET role = EXCLUDED.role, status = EXCLUDED.status,
                    last_updated = EXCLUDED.last_updated, received_at = now()
-               WHERE ocpi_hub_clients.last_updated <= EXCLUDED.last_updated
+               WHERE ocpi_hub_clients.last_updated < EXCLUDED.last_updated
+                  OR (NOT $7 AND ocpi_hub_clients.last_updated = EXCLUDED.last_updated)
            RETURNING status""",
-        partner.id, info["country_code"], info["party_id"], info["role"], info["status"], at)
+        partner.id, info["country_code"], info["party_id"], info["role"], info["status"], at,
+        pulled)
     if status != "CONNECTED":
         return 0
     return await outbox.release(conn, partner.outbox_name,
@@ -122,3 +130,29 @@ async def summary(db: Db) -> dict[int, tuple[int, int]]:
                   AS connected
            FROM ocpi_hub_clients GROUP BY partner_id""")
     return {row["partner_id"]: (row["total"], row["connected"]) for row in rows}
+
+
+async def pull(pool: asyncpg.Pool, client: OcpiClient, partner: Partner) -> int | None:
+    """The hub's whole list (its Sender interface; mod_hub_client_info Pull model, e.g. when
+    we start), stored as if pushed; objects we cannot read are skipped. The number stored, or
+    None when the hub offers no list or did not give one."""
+    url = partner.endpoint("hubclientinfo", "SENDER")
+    if url is None or not partner.their_token:
+        return None
+    try:  # no routing headers: a configuration module
+        data = await client.call("GET", url, partner.their_token, partner.token_format)
+    except OcpiError as exc:
+        log.warning("ocpi hub client info not pulled", partner=partner.id, error=str(exc))
+        return None
+    infos = []
+    for item in data if isinstance(data, list) else []:
+        try:
+            infos.append(read_client_info(item, str(item.get("country_code")),
+                                          str(item.get("party_id"))))
+        except (ClientInfoError, AttributeError):
+            log.warning("ocpi hub client info skipped", partner=partner.id, item=str(item)[:200])
+    async with pool.acquire() as conn, conn.transaction():
+        for info in infos:
+            await receive(conn, partner, info, pulled=True)
+    log.info("ocpi hub client info pulled", partner=partner.id, parties=len(infos))
+    return len(infos)

@@ -77,6 +77,8 @@ class OcpiBridge:
         await self.server.start()
         for partner in await partners.all_registered(self.pool):
             await self.ensure_worker(partner)
+            if partner.is_hub:  # what changed at the hub while we were away
+                self._background(self._pull(partner.id))
         for partner_id in await sync.due(self.pool):  # a full push cut short by a stop
             self._background(self._sync(partner_id))
 
@@ -103,7 +105,23 @@ class OcpiBridge:
         partner = await partners.get(self.pool, partner_id)
         if partner is not None and partner.status == "registered":
             await self.ensure_worker(partner)
+            if partner.is_hub:
+                await self.pull_client_info(partner_id)
             await self._sync(partner_id)  # a new partner (or one that moved) gets everything
+
+    async def _pull(self, partner_id: int) -> None:
+        await self.pull_client_info(partner_id)
+
+    async def pull_client_info(self, partner_id: int) -> int | None:
+        """A hub's list of its parties and their status, asked for (mod_hub_client_info)."""
+        partner = await partners.get(self.pool, partner_id)
+        if partner is None or partner.status != "registered" or not partner.is_hub:
+            return None
+        try:
+            return await hub_client_info.pull(self.pool, self.client, partner)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("ocpi hub client info not pulled", partner=partner_id, error=repr(exc))
+            return None
 
     async def _sync(self, partner_id: int) -> None:
         """Queue the partner's due full push, after its registration's answer has gone."""

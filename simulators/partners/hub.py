@@ -36,7 +36,7 @@ class Client:
     ours: str | None = None  # what it presents to us
     theirs: str | None = None  # what we present to it
     endpoints: dict[str, str] = field(default_factory=dict)
-    status: str = "CONNECTED"
+    status: str = "PLANNED"  # until it registers with us
     role: str = "EMSP"
 
 
