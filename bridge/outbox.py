@@ -142,6 +142,16 @@ async def enqueue(conn: asyncpg.Connection, partner: str, operation: str, path: 
     return int(message_id)
 
 
+async def hold(conn: asyncpg.Connection, partner: str, addressee: str, reason: str) -> int:
+    """The pending messages for a party wait (skipped by their lanes) until `release`."""
+    done = await conn.execute(
+        """UPDATE outbox SET held = true, last_error = $3
+           WHERE partner = $1 AND addressee = $2 AND NOT held AND status = 'pending'""",
+        partner, addressee, reason,
+    )
+    return int(done.split()[-1])
+
+
 async def release(conn: asyncpg.Connection, partner: str, addressee: str) -> int:
     """The messages held for a party go out now, each in its place in its lane (by id)."""
     done = await conn.execute(

@@ -181,6 +181,31 @@ async def test_a_party_not_connected_gets_nothing_until_it_is(
         await hub.stop()
 
 
+async def test_a_party_the_hub_loses_meanwhile(make_app: AppFactory, emsp: SimulatedEmsp,
+                                               other: SimulatedEmsp,
+                                               charger: list[ChargePoint16]) -> None:
+    """The hub answers 4003 (receiver not connected) before it tells us: retried, not dropped;
+    once it says OFFLINE, what was pending waits too, and all of it goes when CONNECTED."""
+    app, hub, partner_id = await through_hub(make_app, emsp, other)
+    try:
+        assert (await other.push_token(other.token("CAFE0808")))[0] == 200
+        await hub.set_status(("BE", "OTH"), "OFFLINE", tell=False)
+        await charge(app, charger, "CAFE0808")
+        await eventually(lambda: _async(len(hub.not_connected) >= 2))  # a retry
+        assert (await hub.set_status(("BE", "OTH"), "OFFLINE"))[0] == 200
+        await eventually(lambda: _held(app, partner_id))
+        asked = len(hub.not_connected)
+        assert (await hub.set_status(("BE", "OTH"), "CONNECTED"))[0] == 200
+        await eventually(lambda: _async(cdrs(other)))
+        await eventually(lambda: _no_pending(app))
+        assert len(cdrs(other)) == 1 and other.of("PUT", "/sessions")
+        # Held: no more tries while OFFLINE (but for one under way when the hub told us).
+        assert len(hub.not_connected) <= asked + 1 and len(hub.violations) <= 1
+        assert other.invalid == []
+    finally:
+        await hub.stop()
+
+
 async def _held(app: App, partner_id: int) -> list[Any]:
     rows = await app.pool.fetch(
         """SELECT operation FROM outbox WHERE partner = $1 AND held AND addressee = 'BE*OTH'

@@ -76,10 +76,13 @@ async def receive(conn: asyncpg.Connection, partner: Partner, info: dict[str, An
            RETURNING status""",
         partner.id, info["country_code"], info["party_id"], info["role"], info["status"], at,
         pulled)
-    if status != "CONNECTED":
+    party = addressee(info["country_code"], info["party_id"])
+    if status is None:
         return 0
-    return await outbox.release(conn, partner.outbox_name,
-                                addressee(info["country_code"], info["party_id"]))
+    if status != "CONNECTED":  # what was on its way to it waits as well
+        await outbox.hold(conn, partner.outbox_name, party, f"held: {party} is {status} at the hub")
+        return 0
+    return await outbox.release(conn, partner.outbox_name, party)
 
 
 async def get(db: Db, partner_id: int, country_code: str, party_id: str) -> asyncpg.Record | None:

@@ -37,6 +37,7 @@ class Client:
     theirs: str | None = None  # what we present to it
     endpoints: dict[str, str] = field(default_factory=dict)
     status: str = "PLANNED"  # until it registers with us
+    told: str = "PLANNED"  # the status the CPO was last told
     role: str = "EMSP"
 
 
@@ -77,6 +78,7 @@ class SimulatedHub:
                         for c in clients}
         self.received: list[Received] = []  # every request, from either side
         self.violations: list[str] = []
+        self.not_connected: list[Received] = []  # answered 4003: the receiver is not connected
         self._results: dict[str, tuple[tuple[str, str], str]] = {}  # our response_url id → (party, theirs)
         self.registered = asyncio.Event()  # set once the CPO has registered with us
         self._runner: web.AppRunner | None = None
@@ -119,12 +121,18 @@ class SimulatedHub:
         assert not problems("ClientInfo", info), problems("ClientInfo", info)
         return info
 
-    async def set_status(self, party: tuple[str, str], status: str) -> tuple[int, Any]:
-        """A client's connection changes: the CPO is told (PUT ClientInfo, no routing headers)."""
+    async def set_status(self, party: tuple[str, str], status: str,
+                         tell: bool = True) -> tuple[int, Any]:
+        """A client's connection changes: the CPO is told (PUT ClientInfo, no routing headers),
+        unless not `tell` (a hub slow to say so: requests meanwhile are answered 4003)."""
         client = self.clients[party]
         client.status = status
-        return await self.call_cpo("PUT", f"{self.cpo_endpoints['hubclientinfo']}/{party[0]}/"
+        if not tell:
+            return 200, None
+        answer = await self.call_cpo("PUT", f"{self.cpo_endpoints['hubclientinfo']}/{party[0]}/"
                                    f"{party[1]}", self.client_info(client))
+        client.told = status  # once the CPO has it (a request under way may still arrive)
+        return answer
 
     async def call_cpo(self, method: str, url: str, body: Any = None,
                        headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -210,8 +218,10 @@ class SimulatedHub:
                                 self.cpo_party)
         client = addressed
         if client.status != "CONNECTED":
-            self.violations.append(f"{request.method} {received.path}: to {receiver}, "
-                                   f"{client.status}")
+            self.not_connected.append(received)
+            if client.told != "CONNECTED":  # the CPO knew: it should not have sent it
+                self.violations.append(f"{request.method} {received.path}: to {receiver}, "
+                                       f"{client.status}")
             return self._answer(200, envelope(None, 4003, "receiver not connected"), self.party,
                                 self.cpo_party)
         if module == "results":  # an answer to a command or profile request we forwarded
