@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from bridge import outbox
+from bridge.ocpi.client import outcome
 from bridge.ocpi.handshake import partners
-from bridge.ocpi.handshake.partners import Party
+from bridge.ocpi.handshake.partners import Partner, Party
+from bridge.ocpi.hub_client_info import ClientInfoError, read_client_info
+from bridge.ocpi.transport import routing_headers, routing_of
 from csms.app import App
 from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
@@ -317,3 +320,80 @@ async def test_commands_and_open_routing_through_a_hub(
         assert other.invalid == emsp.invalid == [] and other.bad_answers == emsp.bad_answers == []
     finally:
         await hub.stop()
+
+
+# --- pure parts: headers, ClientInfo, a hub's answers, whom a partner's messages go to -------
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({}, None),
+    ({"OCPI-from-country-code": "nl", "OCPI-from-party-id": "ems"}, ("NL", "EMS")),
+    ({"OCPI-from-country-code": "NL"}, ValueError),
+    ({"OCPI-from-party-id": "EMS"}, ValueError),
+    ({"OCPI-from-country-code": "NLD", "OCPI-from-party-id": "EMS"}, ValueError),
+    ({"OCPI-from-country-code": "NL", "OCPI-from-party-id": "EM"}, ValueError),
+    ({"OCPI-from-country-code": "N1", "OCPI-from-party-id": "EMS"}, ValueError),
+    ({"OCPI-from-country-code": "NL", "OCPI-from-party-id": "E-S"}, ValueError),
+])
+def test_routing_headers_read(headers: dict[str, str], expected: Any) -> None:
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            routing_of(headers, "from")
+    else:
+        assert routing_of(headers, "from") == expected
+
+
+def test_routing_headers_written() -> None:
+    assert routing_headers(("DE", "ABC"), ("NL", "EMS")) == {
+        "OCPI-from-country-code": "DE", "OCPI-from-party-id": "ABC",
+        "OCPI-to-country-code": "NL", "OCPI-to-party-id": "EMS"}
+    assert routing_headers(("DE", "ABC"), None) == {  # an Open Routing Request
+        "OCPI-from-country-code": "DE", "OCPI-from-party-id": "ABC"}
+
+
+GOOD = {"country_code": "NL", "party_id": "EMS", "role": "EMSP", "status": "CONNECTED",
+        "last_updated": "2026-12-04T10:00:00Z"}
+
+
+@pytest.mark.parametrize(("body", "refusal"), [
+    (GOOD, None),
+    ({**GOOD, "country_code": "nl", "party_id": "ems"}, None),  # CiString
+    ([GOOD], "ClientInfo object"),
+    ({**GOOD, "party_id": "OTH"}, "party_id must be the one in the URL"),
+    ({**GOOD, "country_code": "BE"}, "country_code must be the one in the URL"),
+    ({**GOOD, "role": "DRIVER"}, "role must be one of"),
+    ({**GOOD, "status": "ONLINE"}, "status must be one of"),
+    ({k: v for k, v in GOOD.items() if k != "status"}, "status must be one of"),
+    ({**GOOD, "last_updated": "yesterday"}, "last_updated"),
+    ({**GOOD, "last_updated": "2026-12-04T10:00:00+02:00"}, "last_updated"),
+])
+def test_client_info_read(body: Any, refusal: str | None) -> None:
+    if refusal is None:
+        assert read_client_info(body, "NL", "EMS") == {**GOOD, "country_code": "NL",
+                                                       "party_id": "EMS"}
+    else:
+        with pytest.raises(ClientInfoError, match=refusal):
+            read_client_info(body, "NL", "EMS")
+
+
+@pytest.mark.parametrize(("code", "ok", "retry"), [
+    (1000, True, False), (4000, False, False), (4001, False, False),  # unknown receiver: for good
+    (4002, False, True), (4003, False, True),  # timed out, not connected: later
+])
+def test_hub_answers(code: int, ok: bool, retry: bool) -> None:
+    delivery = outcome(200, {"status_code": code, "timestamp": "2026-12-04T10:00:00Z"})
+    assert (delivery.ok, delivery.retry) == (ok, retry)
+
+
+def _partner(roles: list[tuple[str, str, str]], parties: tuple[Party, ...] = ()) -> Partner:
+    return Partner(1, "p", "registered", "t", "base64", None, "2.2.1", [],
+                   [{"role": r, "country_code": c, "party_id": p} for r, c, p in roles], parties)
+
+
+def test_whom_messages_go_to() -> None:
+    hub = _partner([("HUB", "NL", "HUB")], (Party("NL", "HUB", "HUB"), Party("BE", "OTH")))
+    assert hub.is_hub and hub.own_party() == ("NL", "HUB")
+    assert hub.route("BE*OTH") == ("BE", "OTH") and hub.route(None) == ("NL", "HUB")
+    assert hub.fronts("be", "oth") and hub.fronts("NL", "HUB") and not hub.fronts("FR", "XYZ")
+    peer = _partner([("CPO", "NL", "EMS"), ("EMSP", "NL", "EMS")], (Party("NL", "EMS"),))
+    assert not peer.is_hub and peer.own_party() == ("NL", "EMS") and peer.route(None) == ("NL", "EMS")
+    assert _partner([]).own_party() is None
