@@ -167,6 +167,7 @@ async def test_a_party_not_connected_gets_nothing_until_it_is(
         await charge(app, charger, "CAFE0303")
         held = await eventually(lambda: _held(app, partner_id))
         assert {m["operation"] for m in held} >= {"PUT sessions", "POST cdrs"}
+        assert {m["last_error"] for m in held} == {"held: BE*OTH is OFFLINE at the hub"}
         assert cdrs(other) == [] and other.of("PUT", "/sessions") == []
         # The other party meanwhile is served as ever (a location's status PATCH, a broadcast).
         assert emsp.of("PATCH", "/locations")
@@ -210,10 +211,11 @@ async def test_a_party_the_hub_loses_meanwhile(make_app: AppFactory, emsp: Simul
 
 
 async def _held(app: App, partner_id: int) -> list[Any]:
-    rows = await app.pool.fetch(
-        """SELECT operation FROM outbox WHERE partner = $1 AND held AND addressee = 'BE*OTH'
-             AND status = 'pending'""", f"ocpi:{partner_id}")
-    return [dict(r) for r in rows if r["operation"] == "POST cdrs"] and [dict(r) for r in rows]
+    """The messages held for BE*OTH, once its CDR is among them (the session is over)."""
+    rows = [dict(r) for r in await app.pool.fetch(
+        """SELECT operation, last_error FROM outbox WHERE partner = $1 AND held
+             AND addressee = 'BE*OTH' AND status = 'pending'""", f"ocpi:{partner_id}")]
+    return rows if any(r["operation"] == "POST cdrs" for r in rows) else []
 
 
 async def test_hub_requests_confined_and_client_info(make_app: AppFactory, emsp: SimulatedEmsp,

@@ -140,6 +140,8 @@ class SimulatedHub:
         async with aiohttp.ClientSession() as http, http.request(
                 method, url, json=body, headers={**_auth(self.cpo_token), **(headers or {})}) \
                 as response:
+            if "/hubclientinfo" in url and any(name in response.headers for name in ROUTING):
+                self.violations.append(f"routing headers on the answer to {method} {url}")
             return response.status, await response.json(content_type=None)
 
     # --- requests -----------------------------------------------------------------------
