@@ -105,31 +105,66 @@ Sender = Callable[[asyncpg.Record], Awaitable[Delivery]]
 
 
 async def enqueue(conn: asyncpg.Connection, partner: str, operation: str, path: str,
-                  body: dict[str, Any], coalesce_key: str | None = None, lane: str = "") -> int:
+                  body: dict[str, Any], coalesce_key: str | None = None, lane: str = "",
+                  addressee: str | None = None, held: str | None = None) -> int:
     """Store a message inside the caller's transaction; the worker is woken once it commits.
-    The charger and session being logged about go with it, for the delivery's log lines."""
+    The charger and session being logged about go with it, for the delivery's log lines.
+    `addressee`: the party it is for behind a hub; `held`: why it must wait for that party
+    (skipped until `release`), None to deliver it."""
     bound = structlog.contextvars.get_contextvars()
     context = {key: bound[key] for key in LOG_CONTEXT if key in bound} or None
     if coalesce_key is None:
         message_id = await conn.fetchval(
-            """INSERT INTO outbox (partner, operation, path, body, log_context, lane)
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
-            partner, operation, path, body, context, lane,
+            """INSERT INTO outbox (partner, operation, path, body, log_context, lane, addressee,
+                                   held, last_error)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id""",
+            partner, operation, path, body, context, lane, addressee, held is not None, held,
         )
     else:
         message_id = await conn.fetchval(
-            """INSERT INTO outbox (partner, operation, path, body, coalesce_key, log_context, lane)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """INSERT INTO outbox (partner, operation, path, body, coalesce_key, log_context, lane,
+                                   addressee, held, last_error)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (partner, coalesce_key)
                    WHERE status = 'pending' AND coalesce_key IS NOT NULL
                DO UPDATE SET body = EXCLUDED.body, path = EXCLUDED.path,
-                   log_context = EXCLUDED.log_context, version = outbox.version + 1
+                   log_context = EXCLUDED.log_context, version = outbox.version + 1,
+                   addressee = EXCLUDED.addressee, held = EXCLUDED.held,
+                   last_error = CASE WHEN EXCLUDED.held THEN EXCLUDED.last_error
+                                     ELSE outbox.last_error END
                RETURNING id""",
-            partner, operation, path, body, coalesce_key, context, lane,
+            partner, operation, path, body, coalesce_key, context, lane, addressee,
+            held is not None, held,
         )
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, partner)  # sent on commit
-    log.info("roaming message queued", partner=partner, operation=operation, message_id=message_id)
+    log.info("roaming message queued", partner=partner, operation=operation, message_id=message_id,
+             **({"held": held} if held else {}))
     return int(message_id)
+
+
+async def hold(conn: asyncpg.Connection, partner: str, addressee: str, reason: str) -> int:
+    """The pending messages for a party wait (skipped by their lanes) until `release`."""
+    done = await conn.execute(
+        """UPDATE outbox SET held = true, last_error = $3
+           WHERE partner = $1 AND addressee = $2 AND NOT held AND status = 'pending'""",
+        partner, addressee, reason,
+    )
+    return int(done.split()[-1])
+
+
+async def release(conn: asyncpg.Connection, partner: str, addressee: str) -> int:
+    """The messages held for a party go out now, each in its place in its lane (by id)."""
+    done = await conn.execute(
+        """UPDATE outbox SET held = false, last_error = NULL, next_attempt_at = now()
+           WHERE partner = $1 AND addressee = $2 AND held AND status = 'pending'""",
+        partner, addressee,
+    )
+    released = int(done.split()[-1])
+    if released:
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, partner)  # sent on commit
+        log.info("roaming messages released", partner=partner, addressee=addressee,
+                 count=released)
+    return released
 
 
 async def discard_pending(conn: asyncpg.Connection, partner: str, coalesce_keys: list[str]) -> int:
@@ -249,7 +284,7 @@ class OutboxWorker:
     async def _attempt(self, conn: asyncpg.Connection) -> float:
         message = await conn.fetchrow(
             """SELECT * FROM outbox WHERE partner = $1 AND lane = $2 AND status = 'pending'
-               ORDER BY id LIMIT 1""",
+                 AND NOT held ORDER BY id LIMIT 1""",
             self.partner, self.lane,
         )
         if message is None:

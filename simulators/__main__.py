@@ -1,4 +1,4 @@
-"""`python -m simulators` / `csms-sim`: simulated chargers, a fleet, a Hubject, an OCPI eMSP, a balancer."""
+"""`python -m simulators` / `csms-sim`: simulated chargers, a fleet, Hubject, OCPI eMSP or hub, balancer."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from simulators.chargepoint201 import ChargePoint201
 from simulators.fleet import make_charge_point, run_fleet
 from simulators.partners.emsp import Received as OcpiReceived
 from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.hub import SimulatedHub
 from simulators.partners.hubject import Received, SimulatedHubject
 
 
@@ -92,11 +93,41 @@ async def _balancer(args: argparse.Namespace) -> None:
     await _until_interrupted(balancer.stop)
 
 
-def _print_ocpi(received: OcpiReceived) -> None:
+def _print_ocpi(received: OcpiReceived, party: str = "") -> None:
     body = received.body if isinstance(received.body, dict) else {}
     what = body.get("status") or body.get("result") or body.get("id") or ""
     verdict = "valid" if not received.errors else "INVALID: " + "; ".join(received.errors)
-    print(f"<- {received.method} {received.path} {what} ({verdict})", flush=True)
+    print(f"{party + ' ' if party else ''}<- {received.method} {received.path} {what} ({verdict})",
+          flush=True)
+
+
+async def _hub(args: argparse.Namespace) -> None:
+    """A hub with two eMSPs behind it; they connect once the CPO has registered with the hub."""
+    emsps = [SimulatedEmsp("NL", "EMS"), SimulatedEmsp("BE", "OTH")]
+    country_code, _, party_id = args.party.partition("*")
+    hub = SimulatedHub(emsps, country_code, party_id)
+    for stand_in in emsps:
+        name = f"{stand_in.country_code}*{stand_in.party_id}"
+        stand_in.on_receive = lambda received, name=name: _print_ocpi(received, name)
+        await stand_in.start(args.host)
+    for uid in args.token or []:
+        emsps[0].token(uid)  # NL*EMS knows it: asked in real time through the hub
+    await hub.start(args.host, args.port)
+    print(f"simulated hub {args.party} at {hub.versions_url}\n"
+          f"register with it: csms ocpi register {hub.versions_url} {hub.token_a} "
+          f"--party HUB:{args.party} --party NL*EMS --party BE*OTH", flush=True)
+    try:
+        await hub.registered.wait()  # the CPO's registration is the operator's to start
+        for stand_in in emsps:
+            await hub.connect(stand_in)
+        print("NL*EMS and BE*OTH connected through the hub (ClientInfo CONNECTED sent)", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await hub.stop()
+        for stand_in in emsps:
+            await stand_in.stop()
+        for violation in hub.violations:
+            print(f"routing violation: {violation}", flush=True)
 
 
 async def _emsp(args: argparse.Namespace) -> None:
@@ -163,6 +194,12 @@ def parser() -> argparse.ArgumentParser:
     emsp.add_argument("--party-id", default="EMS")
     emsp.add_argument("--token", action="append", help="an RFID uid its drivers use, repeatable")
     emsp.set_defaults(run=_emsp)
+    hub = commands.add_parser("hub", help="a simulated OCPI hub fronting two eMSPs (NL*EMS, BE*OTH)")
+    hub.add_argument("--host", default="127.0.0.1")
+    hub.add_argument("--port", type=int, default=9700)
+    hub.add_argument("--party", default="NL*HUB", help="the hub's own COUNTRY*PARTY")
+    hub.add_argument("--token", action="append", help="an RFID uid NL*EMS's drivers use, repeatable")
+    hub.set_defaults(run=_hub)
     balancer = commands.add_parser("balancer", help="a TCP balancer in front of several nodes")
     balancer.add_argument("--host", default="127.0.0.1")
     balancer.add_argument("--port", type=int, default=9000)

@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import structlog
 
-from bridge.ocpi import tokens
+from bridge.ocpi import hub_client_info, tokens
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
@@ -76,13 +76,23 @@ class OcpiAuthorizer:
         ocpi = pushed["attributes"]["ocpi"]
         # The eMSP knows its token by uid and the type it pushed it with.
         asked = dataclasses.replace(asked, token_type=ocpi["token"].get("type") or asked.token_type)
-        answer = await self._ask(partner, token_uid, asked) if partner else None
+        party = hub_client_info.addressee(ocpi["token"]["country_code"],
+                                          ocpi["token"]["party_id"])
+        # Through a hub, to the token's own party; not at all while the hub says it is not
+        # connected (mod_hub_client_info: no requests can be sent then).
+        reachable = partner is not None and await hub_client_info.hold_reason(
+            self.pool, partner, party) is None
+        answer = await self._ask(partner, token_uid, asked, party) \
+            if partner is not None and reachable else None
         if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
             return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
                 partner_id, ocpi["token"], "WHITELIST"))
         return answer
 
-    async def _ask(self, partner: Partner, token_uid: str, asked: _Asked) -> Authorization | None:
+    async def _ask(self, partner: Partner, token_uid: str, asked: _Asked,
+                   party: str | None = None) -> Authorization | None:
+        """Ask one partner; through a hub, the token's party (`party`) or, when we do not know
+        whose the token is, whoever the hub finds (an Open Routing Request)."""
         url = partner.endpoint("tokens", "SENDER")
         if url is None or partner.status != "registered" or not partner.their_token:
             return None
@@ -91,7 +101,9 @@ class OcpiAuthorizer:
                 status, answer = await self.client.request(
                     "POST", f"{url}/{quote(token_uid, safe='')}/authorize?"
                     f"{urlencode({'type': asked.token_type})}", partner.their_token,
-                    partner.token_format, asked.where, partner.emsp_party())
+                    partner.token_format, asked.where,
+                    partner.route(party) if party or not partner.is_hub else None,
+                    open_route=True)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
                 return None

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from bridge.ocpi import hub_client_info
 from bridge.ocpi.client import OcpiError
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import CredentialsError, our_party
@@ -40,12 +41,16 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
               f"and our versions URL {settings.public_url.rstrip('/')}/ocpi/versions")
         return 0
     if args.what == "partners":
+        clients = await hub_client_info.summary(pool)  # a hub's: parties reported, connected
         show([{"id": p.id, "status": p.status, "name": p.name, "versions_url": p.versions_url,
                "roles": [f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles],
-               "parties": [str(party) for party in p.parties]}
+               "parties": [str(party) for party in p.parties],
+               "hub_clients": (f"{clients.get(p.id, (0, 0))[0]}/"
+                               f"{clients.get(p.id, (0, 0))[1]} connected") if p.is_hub else ""}
               for p in await partners.every(pool)],
              [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"),
-              ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties")],
+              ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties"),
+              ("HUB CLIENTS", "hub_clients")],
              getattr(args, "as_json", False))
         return 0
     if args.what == "sync":

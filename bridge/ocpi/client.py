@@ -11,7 +11,14 @@ import structlog
 from aiohttp.abc import AbstractResolver
 
 from bridge import egress
-from bridge.ocpi.transport import SUCCESS, UNKNOWN_LOCATION, VERSION, authorization_header
+from bridge.ocpi.transport import (
+    SUCCESS,
+    UNKNOWN_LOCATION,
+    VERSION,
+    authorization_header,
+    hub_busy,
+    routing_headers,
+)
 from bridge.outbox import Delivery, Replacement, unanswered
 from csms.config import OcpiSettings
 
@@ -51,20 +58,21 @@ class OcpiClient:
         if self._resolver is not None:
             await self._resolver.close()
 
-    def routing(self, to: tuple[str, str] | None) -> dict[str, str]:
-        """Routing headers, for functional modules only (not versions or credentials)."""
-        if to is None:
-            return {}
-        return {"OCPI-from-country-code": self.settings.country_code,
-                "OCPI-from-party-id": self.settings.party_id,
-                "OCPI-to-country-code": to[0], "OCPI-to-party-id": to[1]}
+    def routing(self, to: tuple[str, str] | None, open_route: bool = False) -> dict[str, str]:
+        """Routing headers, for functional modules only (not versions, credentials or
+        hubclientinfo): from us to `to`; with open_route and no `to`, from us only (an Open
+        Routing Request: the hub finds the receiver, transport_and_format Message Routing)."""
+        return routing_headers((self.settings.country_code, self.settings.party_id), to) \
+            if to is not None or open_route else {}
 
     async def request(self, method: str, url: str, token: str, token_format: str,
-                      body: Any = None, to: tuple[str, str] | None = None) -> tuple[int, Any]:
+                      body: Any = None, to: tuple[str, str] | None = None,
+                      open_route: bool = False) -> tuple[int, Any]:
         assert self._http is not None, "client not started"
         request_id = str(uuid.uuid4())
         headers = {"Authorization": authorization_header(token, token_format),
-                   "X-Request-ID": request_id, "X-Correlation-ID": request_id, **self.routing(to)}
+                   "X-Request-ID": request_id, "X-Correlation-ID": request_id,
+                   **self.routing(to, open_route)}
         async with self._http.request(method, url, json=body, headers=headers) as response:
             try:
                 answer = await response.json(content_type=None)
@@ -155,8 +163,9 @@ def outcome(http_status: int, answer: Any) -> Delivery:
     code = answer.get("status_code") if isinstance(answer, dict) else None
     code = code if isinstance(code, int) else None  # only a number of theirs is repeated
     if http_status >= 500 or http_status in (401, 408, 429) or (
-            isinstance(code, int) and 3000 <= code < 4000):
-        # 401: the partner may be rotating credentials; its server error may pass.
+            isinstance(code, int) and (3000 <= code < 4000 or hub_busy(code))):
+        # 401: the partner may be rotating credentials; its server error may pass; a hub's
+        # receiver that timed out or is not connected may be back later.
         return Delivery(False, retry=True, error=f"HTTP {http_status} {code}",
                         http_status=http_status)
     if http_status == 200 and code == SUCCESS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge.ocpi import tokens
+from bridge.ocpi import hub_client_info, tokens
 from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.control.commands import CommandError, OcpiCommands
 from bridge.ocpi.handshake import credentials, partners
@@ -29,6 +30,8 @@ from bridge.ocpi.transport import (
     envelope,
     next_link,
     read_page,
+    routing_headers,
+    routing_of,
     tokens_in_header,
 )
 from csms.config import OcpiSettings
@@ -48,6 +51,9 @@ MAX_PAGE = 50
 PARTNER = web.RequestKey("partner", Partner)
 TOKEN_A = web.RequestKey("token_a", bool)
 HELD = web.RequestKey("held", str)  # the token the caller presented
+ANSWER_ROUTING = web.RequestKey("answer_routing", dict)  # routing headers of our answer
+# Configuration modules: never routed (transport_and_format Message Routing Headers).
+_UNROUTED = ("credentials", "hubclientinfo")
 _TOKEN_A_PATHS = {("GET", "/ocpi/versions"), ("GET", PREFIX), ("POST", f"{PREFIX}/credentials")}
 
 
@@ -70,7 +76,7 @@ class OcpiServer:
         self.registrar = registrar
         self.commands = OcpiCommands(settings, pool, commands)
         self.profiles = OcpiChargingProfiles(settings, pool, commands)
-        self.app = web.Application(middlewares=[self._errors, self._authenticate],
+        self.app = web.Application(middlewares=[self._errors, self._authenticate, self._route],
                                    client_max_size=1024 * 1024)
         r = self.app.router
         r.add_get("/ocpi/versions", self.versions)
@@ -92,6 +98,9 @@ class OcpiServer:
         r.add_put(profile, self.put_profile)
         r.add_get(profile, self.get_profile)
         r.add_delete(profile, self.delete_profile)
+        client_info = f"{PREFIX}/hubclientinfo/{{country_code}}/{{party_id}}"
+        r.add_get(client_info, self.get_client_info)
+        r.add_put(client_info, self.put_client_info)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -141,6 +150,7 @@ class OcpiServer:
             response = web.json_response(envelope(None, SERVER_ERROR, "internal error"), status=500)
         if correlation:
             response.headers["X-Correlation-ID"] = correlation
+        response.headers.update(request.get(ANSWER_ROUTING) or {})
         response.headers["X-Request-ID"] = request.headers.get("X-Request-ID", "")
         return response
 
@@ -155,6 +165,47 @@ class OcpiServer:
             raise OcpiProblem(401, CLIENT_ERROR, "Token A only serves registration")
         request[PARTNER], request[TOKEN_A], request[HELD] = partner, token_a, held
         return await handler(request)
+
+    @web.middleware
+    async def _route(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The routing headers of a request to a functional module (OCPI 2.2.1
+        transport_and_format Message Routing): the to- party must be us; the from- party one the
+        partner fronts (a hub: its own or a client bound to it), and a hub must name it. Our
+        answer goes back from us to that party."""
+        module = request.path.removeprefix(PREFIX + "/").split("/")[0]
+        if not request.path.startswith(PREFIX + "/") or module in _UNROUTED:
+            return await handler(request)
+        partner = request[PARTNER]
+        ours = (self.settings.country_code.upper(), self.settings.party_id.upper())
+        try:
+            sender, receiver = routing_of(request.headers, "from"), routing_of(request.headers, "to")
+        except ValueError as exc:
+            raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
+        request[ANSWER_ROUTING] = routing_headers(ours, sender or partner.own_party())
+        if receiver is not None and receiver != ours:
+            raise OcpiProblem(400, INVALID_PARAMETERS,
+                              f"OCPI-to- names {receiver[0]}*{receiver[1]}: not us")
+        if sender is None and partner.is_hub:
+            raise OcpiProblem(400, INVALID_PARAMETERS,
+                              "through a hub, OCPI-from- headers name the requesting party")
+        if sender is not None:
+            if not partner.fronts(*sender):
+                log.warning("ocpi request refused: from a party not the partner's",
+                            partner=partner.id, party=f"{sender[0]}*{sender[1]}")
+                raise OcpiProblem(400, INVALID_PARAMETERS,
+                                  f"{sender[0]}*{sender[1]} is not a party of yours")
+            request[PARTNER] = replace(partner, caller=hub_client_info.addressee(*sender))
+        return await handler(request)
+
+    def _asking_party(self, request: web.Request) -> str | None:
+        """The party a list is for: the one the request comes from, unless that is the partner
+        itself (a hub asking for all of its clients' objects)."""
+        partner = request[PARTNER]
+        own = partner.own_party()
+        if partner.caller is None or (own is not None
+                                      and partner.caller == hub_client_info.addressee(*own)):
+            return None
+        return partner.caller
 
     # --- versions and credentials -------------------------------------------------------
 
@@ -242,6 +293,9 @@ class OcpiServer:
     async def list_sessions(self, request: web.Request) -> web.Response:
         """The caller's sessions, as their last PATCH left them."""
         rows = await store.sessions_of_partner(self.pool, "ocpi", request[PARTNER].id)
+        party = self._asking_party(request)
+        if party is not None:  # through a hub: only that party's
+            rows = [r for r in rows if hub_client_info.token_party(r["attributes"]["ocpi"]) == party]
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
             return [await self.session(row) for row in chosen]
@@ -266,6 +320,10 @@ class OcpiServer:
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs, credits and corrected ones included: each the body we queued."""
         rows = await cdr_store.of_partner(self.pool, request[PARTNER].outbox_name)
+        party = self._asking_party(request)
+        if party is not None:  # through a hub: only that party's
+            rows = [r for r in rows if hub_client_info.token_party(
+                {"token": r["body"].get("cdr_token")}) == party]
 
         async def build(chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return chosen
@@ -279,10 +337,21 @@ class OcpiServer:
         if not request[PARTNER].acts_for(cc, pid) or credentials.our_party(self.settings).covers(
                 {"country_code": cc, "party_id": pid}):
             raise OcpiProblem(400, INVALID_PARAMETERS, f"{cc}*{pid} is not a party of yours")
+        if self._broadcast_by_hub(request):
+            return cc, pid, uid  # the URL keeps the original client's party (Broadcast Push)
         for header, value in (("OCPI-from-country-code", cc), ("OCPI-from-party-id", pid)):
             if request.headers.get(header, value) != value:
                 raise OcpiProblem(400, INVALID_PARAMETERS, f"{header} does not match the URL")
         return cc, pid, uid
+
+    @staticmethod
+    def _broadcast_by_hub(request: web.Request) -> bool:
+        """A hub passing on a client's broadcast push: from the hub itself (transport_and_format
+        Broadcast Push)."""
+        partner = request[PARTNER]
+        own = partner.own_party()
+        return partner.is_hub and own is not None \
+            and partner.caller == hub_client_info.addressee(*own)
 
     async def _stored_token(self, request: web.Request) -> tuple[dict[str, Any] | None, str]:
         cc, pid, uid = self._own_party(request)
@@ -347,6 +416,38 @@ class OcpiServer:
         return reply(await self.profiles.delete(request[PARTNER],
                                                 request.match_info["session_id"],
                                                 dict(request.query)))
+
+
+    # --- hub client info (receiver) ---------------------------------------------------------
+
+    def _hub(self, request: web.Request) -> tuple[Partner, str, str]:
+        partner = request[PARTNER]
+        if not partner.is_hub:
+            raise OcpiProblem(403, CLIENT_ERROR, "only a hub reports ClientInfo")
+        return partner, request.match_info["country_code"], request.match_info["party_id"]
+
+    async def get_client_info(self, request: web.Request) -> web.Response:
+        partner, country_code, party_id = self._hub(request)
+        row = await hub_client_info.get(self.pool, partner.id, country_code, party_id)
+        if row is None:
+            raise OcpiProblem(404, CLIENT_ERROR, f"no ClientInfo of {country_code}*{party_id}")
+        return reply(hub_client_info.client_info_object(row))
+
+    async def put_client_info(self, request: web.Request) -> web.Response:
+        """The hub says how one of its parties is connected; held messages for a party now
+        CONNECTED go out (mod_hub_client_info Push model)."""
+        partner, country_code, party_id = self._hub(request)
+        try:
+            info = hub_client_info.read_client_info(await self._json(request), country_code,
+                                                    party_id)
+        except hub_client_info.ClientInfoError as exc:
+            raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
+        async with self.pool.acquire() as conn, conn.transaction():
+            released = await hub_client_info.receive(conn, partner, info)
+        log.info("ocpi hub client info", partner=partner.id,
+                 party=f"{info['country_code']}*{info['party_id']}", role=info["role"],
+                 status=info["status"], released=released)
+        return reply()
 
 
 def build_location(settings: OcpiSettings, row: asyncpg.Record,

@@ -13,7 +13,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import cli, sessions
+from bridge.ocpi import cli, hub_client_info, sessions
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.control.commands import RESULT_ATTEMPTS
@@ -77,6 +77,8 @@ class OcpiBridge:
         await self.server.start()
         for partner in await partners.all_registered(self.pool):
             await self.ensure_worker(partner)
+            if partner.is_hub:  # what changed at the hub while we were away
+                self._background(self._pull(partner.id))
         for partner_id in await sync.due(self.pool):  # a full push cut short by a stop
             self._background(self._sync(partner_id))
 
@@ -103,7 +105,23 @@ class OcpiBridge:
         partner = await partners.get(self.pool, partner_id)
         if partner is not None and partner.status == "registered":
             await self.ensure_worker(partner)
+            if partner.is_hub:
+                await self.pull_client_info(partner_id)
             await self._sync(partner_id)  # a new partner (or one that moved) gets everything
+
+    async def _pull(self, partner_id: int) -> None:
+        await self.pull_client_info(partner_id)
+
+    async def pull_client_info(self, partner_id: int) -> int | None:
+        """A hub's list of its parties and their status, asked for (mod_hub_client_info)."""
+        partner = await partners.get(self.pool, partner_id)
+        if partner is None or partner.status != "registered" or not partner.is_hub:
+            return None
+        try:
+            return await hub_client_info.pull(self.pool, self.client, partner)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("ocpi hub client info not pulled", partner=partner_id, error=repr(exc))
+            return None
 
     async def _sync(self, partner_id: int) -> None:
         """Queue the partner's due full push, after its registration's answer has gone."""
@@ -147,7 +165,7 @@ class OcpiBridge:
             delivery = await self.client.deliver(method, base + suffix, partner.their_token,
                                                  partner.token_format,
                                                  None if method == "DELETE" else message["body"],
-                                                 partner.emsp_party(),
+                                                 partner.route(message["addressee"]),
                                                  whole if method == "PATCH" else None)
             if module == "url":  # a CommandResult is worthless late: not retried forever
                 delivery = outbox.give_up_after(delivery, message["attempts"] + 1,
@@ -237,9 +255,10 @@ class OcpiBridge:
         body = sessions.session_object(
             self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
             priced.place, event.started_at, 0.0, "ACTIVE", priced.currency, event.started_at)
-        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
-                             f"sessions|{self._path(event.session_id)}", body,
-                             lane=outbox.session_lane(event.session_id))
+        await hub_client_info.enqueue(conn, partner, "PUT sessions",
+                                      f"sessions|{self._path(event.session_id)}", body,
+                                      hub_client_info.token_party(ocpi),
+                                      lane=outbox.session_lane(event.session_id))
 
     async def _before_start(self, conn: asyncpg.Connection, session_id: str, ocpi: dict[str, Any],
                             charge_point_id: str, evse_number: int, evse_id: str | None,
@@ -254,9 +273,10 @@ class OcpiBridge:
         body = sessions.session_object(
             self.settings.country_code, self.settings.party_id, session_id, ocpi,
             priced.place, since, 0.0, status, priced.currency, datetime.now(UTC))
-        await outbox.enqueue(conn, partner.outbox_name, "PUT sessions",
-                             f"sessions|{self._path(session_id)}", body,
-                             lane=outbox.session_lane(session_id))
+        await hub_client_info.enqueue(conn, partner, "PUT sessions",
+                                      f"sessions|{self._path(session_id)}", body,
+                                      hub_client_info.token_party(ocpi),
+                                      lane=outbox.session_lane(session_id))
 
     async def _session_metered(self, conn: asyncpg.Connection, event: MeterSampled) -> None:
         """Energy, charging periods and cost so far, at most one PATCH pending per session."""
@@ -275,12 +295,13 @@ class OcpiBridge:
                            conn, event.session_id, session["started_at"],
                            session["meter_start_wh"], event.sampled_at, event.energy_wh),
                        priced.time_zone)
-        await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
-                             f"sessions|{self._path(event.session_id)}",
-                             sessions.session_patch(cost.total_energy_kwh, event.sampled_at,
-                                                    cost=cost),
-                             coalesce_key=f"session:{event.session_id}",
-                             lane=outbox.session_lane(event.session_id))
+        await hub_client_info.enqueue(conn, partner, "PATCH sessions",
+                                      f"sessions|{self._path(event.session_id)}",
+                                      sessions.session_patch(cost.total_energy_kwh,
+                                                             event.sampled_at, cost=cost),
+                                      hub_client_info.token_party(session["attributes"]["ocpi"]),
+                                      coalesce_key=f"session:{event.session_id}",
+                                      lane=outbox.session_lane(event.session_id))
 
     async def _session_ended(self, conn: asyncpg.Connection, event: SessionEnded) -> None:
         ocpi = event.attributes["ocpi"]
@@ -296,16 +317,18 @@ class OcpiBridge:
                                              "charging_periods": cost.charging_periods})
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is not None:
-            await outbox.enqueue(conn, partner.outbox_name, "PATCH sessions",
-                                 f"sessions|{self._path(event.session_id)}",
-                                 sessions.session_patch(cost.total_energy_kwh, event.stopped_at,
-                                                        "COMPLETED", event.stopped_at, cost),
-                                 coalesce_key=f"session:{event.session_id}",
-                                 lane=outbox.session_lane(event.session_id))
+            await hub_client_info.enqueue(conn, partner, "PATCH sessions",
+                                          f"sessions|{self._path(event.session_id)}",
+                                          sessions.session_patch(cost.total_energy_kwh,
+                                                                 event.stopped_at, "COMPLETED",
+                                                                 event.stopped_at, cost),
+                                          hub_client_info.token_party(ocpi),
+                                          coalesce_key=f"session:{event.session_id}",
+                                          lane=outbox.session_lane(event.session_id))
         partner = await self._owner(conn, ocpi, "cdrs")
         if partner is None:
             return
-        await cdrs.publish(conn, partner.outbox_name,
+        await cdrs.publish(conn, partner,
                            cdrs.session_cdr(self.settings, event.session_id, ocpi, costed,
                                             event.stopped_at, event.stopped_at),
                            event.session_id)

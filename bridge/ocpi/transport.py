@@ -25,6 +25,44 @@ CLIENT_API_UNUSABLE = 3001
 UNSUPPORTED_VERSION = 3002
 NO_MATCHING_ENDPOINTS = 3003
 HUB_ERROR = 4000
+UNKNOWN_RECEIVER = 4001  # the OCPI-to- party is not known (at the hub; or, to us, not us)
+HUB_TIMEOUT = 4002  # forwarded, but the receiver did not answer in time
+HUB_NOT_CONNECTED = 4003  # the receiving party is not connected
+
+# OCPI 2.2.1 transport_and_format "Message Routing Headers" (CiString(2) and CiString(3)).
+FROM_COUNTRY, FROM_PARTY = "OCPI-from-country-code", "OCPI-from-party-id"
+TO_COUNTRY, TO_PARTY = "OCPI-to-country-code", "OCPI-to-party-id"
+
+
+def hub_busy(status_code: int) -> bool:
+    """A hub's answer that says try again later (4002, 4003), not that the message is wrong."""
+    return status_code in (HUB_TIMEOUT, HUB_NOT_CONNECTED)
+
+
+def routing_headers(sender: tuple[str, str],
+                    receiver: tuple[str, str] | None) -> dict[str, str]:
+    """The routing headers of a request or answer from `sender` to `receiver` (None: an Open
+    Routing Request, the to- headers left out)."""
+    headers = {FROM_COUNTRY: sender[0], FROM_PARTY: sender[1]}
+    if receiver is not None:
+        headers |= {TO_COUNTRY: receiver[0], TO_PARTY: receiver[1]}
+    return headers
+
+
+def routing_of(headers: Any, prefix: str) -> tuple[str, str] | None:
+    """The (country_code, party_id) a request's 'from' or 'to' headers name; None when both
+    are absent. ValueError when only one is there or either is malformed."""
+    country = headers.get(f"OCPI-{prefix}-country-code")
+    party = headers.get(f"OCPI-{prefix}-party-id")
+    if country is None and party is None:
+        return None
+    if country is None or party is None:
+        raise ValueError(f"OCPI-{prefix}-country-code and OCPI-{prefix}-party-id go together")
+    if not (len(country) == 2 and country.isascii() and country.isalpha()) \
+            or not (len(party) == 3 and party.isascii() and party.isalnum()):
+        raise ValueError(f"OCPI-{prefix}- headers must name a country code (2 letters) and a "
+                         "party id (3 letters or digits)")
+    return country.upper(), party.upper()
 
 
 def timestamp(at: datetime | None = None) -> str:

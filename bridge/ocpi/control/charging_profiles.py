@@ -277,7 +277,8 @@ class OcpiChargingProfiles:
         try:
             answer = await work()
             async with self.pool.acquire() as conn, conn.transaction():
-                await outbox.enqueue(conn, partner.outbox_name, OPERATION, f"url|{url}", answer)
+                await outbox.enqueue(conn, partner.outbox_name, OPERATION, f"url|{url}", answer,
+                                     addressee=partner.caller)  # through a hub, to the asker
         finally:
             self._busy.discard(key)
         log.info("ocpi charging profile request done", partner=partner.id, session_id=key[0],

@@ -135,8 +135,9 @@ class OcpiCommands:
         result = await work
         answer = command_result(result)
         async with self.pool.acquire() as conn, conn.transaction():
+            # Through a hub, to the party that asked (its answer: never held).
             await outbox.enqueue(conn, partner.outbox_name, "POST commands", f"url|{response_url}",
-                                 answer)
+                                 answer, addressee=partner.caller)
         log.info("ocpi command done", partner=partner.id, command=command, result=answer["result"])
 
     async def _evse(self, body: dict[str, Any]) -> tuple[str, int] | None:

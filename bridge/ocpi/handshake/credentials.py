@@ -25,7 +25,8 @@ log = structlog.get_logger(__name__)
 # What we serve, as (identifier, our role in it).
 MODULES = [("credentials", "SENDER"), ("credentials", "RECEIVER"), ("locations", "SENDER"),
            ("sessions", "SENDER"), ("cdrs", "SENDER"), ("tariffs", "SENDER"),
-           ("tokens", "RECEIVER"), ("commands", "RECEIVER"), ("chargingprofiles", "RECEIVER")]
+           ("tokens", "RECEIVER"), ("commands", "RECEIVER"), ("chargingprofiles", "RECEIVER"),
+           ("hubclientinfo", "RECEIVER")]
 PUSHED = ("locations", "tariffs")  # what a partner gets all of when it registers
 
 

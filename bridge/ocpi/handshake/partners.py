@@ -62,6 +62,9 @@ class Partner:
     endpoints: list[dict[str, Any]]
     roles: list[dict[str, Any]]
     parties: tuple[Party, ...] = ()  # what the operator bound it to: all it may act for
+    # The party an inbound request comes from (its OCPI-from- headers), set per request: a
+    # hub's answers (command results) go back to that party.
+    caller: str | None = None
 
     @property
     def outbox_name(self) -> str:
@@ -80,6 +83,36 @@ class Partner:
             if role.get("role") == "EMSP":
                 return str(role["country_code"]), str(role["party_id"])
         return None
+
+    @property
+    def is_hub(self) -> bool:
+        """A hub (a HUB role in its credentials): it fronts other parties, reached through it
+        by their own country_code/party_id (OCPI 2.2.1 transport_and_format Message Routing)."""
+        return any(str(r.get("role", "")).upper() == "HUB" for r in self.roles)
+
+    def own_party(self) -> tuple[str, str] | None:
+        """The party the partner itself is: its HUB role for a hub, else its eMSP role, else
+        its first."""
+        wanted = "HUB" if self.is_hub else "EMSP"
+        chosen = next((r for r in self.roles if str(r.get("role", "")).upper() == wanted),
+                      self.roles[0] if self.roles else None)
+        return None if chosen is None else (str(chosen["country_code"]), str(chosen["party_id"]))
+
+    def route(self, addressee: str | None) -> tuple[str, str] | None:
+        """The OCPI-to- party of a message: its addressee (COUNTRY*PARTY) when it has one, else
+        the partner itself (for a hub: a broadcast push, transport_and_format Broadcast Push)."""
+        if addressee:
+            country_code, _, party_id = addressee.partition("*")
+            return country_code, party_id
+        return self.own_party()
+
+    def fronts(self, country_code: str, party_id: str) -> bool:
+        """May requests come from this party through the partner? Its own party or one bound
+        to it (a hub's clients are bound to it like any partner's parties)."""
+        own = self.own_party()
+        return self.acts_for(country_code, party_id) or (
+            own is not None and (own[0].upper(), own[1].upper())
+            == (country_code.upper(), party_id.upper()))
 
     def has_party(self, country_code: str, party_id: str) -> bool:
         return any(r.get("country_code") == country_code and r.get("party_id") == party_id

@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import sessions
+from bridge.ocpi import hub_client_info, sessions
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.publishing.places import Priced, priced_place
 from bridge.ocpi.transport import timestamp
@@ -31,18 +31,23 @@ log = structlog.get_logger(__name__)
 OPERATION = "POST cdrs"
 
 
-async def publish(conn: asyncpg.Connection, partner: str, body: dict[str, Any], session_id: str,
-                  credit_reference_id: str | None = None, reissue_of: str | None = None) -> bool:
+async def publish(conn: asyncpg.Connection, partner: partners.Partner, body: dict[str, Any],
+                  session_id: str, credit_reference_id: str | None = None,
+                  reissue_of: str | None = None) -> bool:
     """Keep the CDR and queue it, in the caller's transaction, in its session's lane (after the
-    session's PATCHes). False: a CDR with its id was sent already, and is not sent again."""
-    if not await cdr_store.add(conn, body["id"], "ocpi", partner, session_id, body,
+    session's PATCHes), for the party of its token (through a hub: held while that party is not
+    CONNECTED). False: a CDR with its id was sent already, and is not sent again."""
+    name = partner.outbox_name
+    if not await cdr_store.add(conn, body["id"], "ocpi", name, session_id, body,
                                credit_reference_id, reissue_of):
-        log.info("ocpi cdr already sent: not sent again", partner=partner, cdr_id=body["id"])
+        log.info("ocpi cdr already sent: not sent again", partner=name, cdr_id=body["id"])
         return False
-    message_id = await outbox.enqueue(conn, partner, OPERATION, "cdrs|", body,
-                                      lane=outbox.session_lane(session_id))
+    message_id = await hub_client_info.enqueue(
+        conn, partner, OPERATION, "cdrs|", body,
+        hub_client_info.token_party({"token": body.get("cdr_token")}),
+        lane=outbox.session_lane(session_id))
     await cdr_store.carried_by(conn, body["id"], message_id)
-    log.info("ocpi cdr queued", partner=partner, cdr_id=body["id"], session_id=session_id,
+    log.info("ocpi cdr queued", partner=name, cdr_id=body["id"], session_id=session_id,
              credit=bool(body.get("credit")), total_cost=body["total_cost"],
              kwh=body["total_energy"])
     return True
@@ -102,7 +107,7 @@ async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
         now = datetime.now(UTC)
         session_id = row["session_id"] or row["body"].get("session_id") or cdr_id
         credit = credit_cdr(row["body"], timestamp(now))
-        if not await publish(conn, row["partner"], credit, session_id, credit_reference_id=cdr_id):
+        if not await publish(conn, partner, credit, session_id, credit_reference_id=cdr_id):
             raise CorrectionRefused(f"{credit['id']} was sent already")
         made = [credit["id"]]
         if reissue:
@@ -118,7 +123,7 @@ async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
                                         session["meter_stop_wh"])
             body = session_cdr(settings, session_id, session["attributes"]["ocpi"], costed,
                                session["stopped_at"], now, new_id)
-            if not await publish(conn, row["partner"], body, session_id, reissue_of=cdr_id):
+            if not await publish(conn, partner, body, session_id, reissue_of=cdr_id):
                 raise CorrectionRefused(f"{new_id} was sent already")
             made.append(new_id)
         log.info("ocpi cdr corrected", cdr_id=cdr_id, sent=made)
