@@ -838,7 +838,9 @@ async def set_reservation_status(db: Executor, reservation_id: int, status: str,
     return await db.fetchrow(
         f"""WITH changed AS (
                 UPDATE reservations SET status = $2,
-                    ended_at = CASE WHEN $2 IN ('cancelled', 'expired', 'used') THEN now() END
+                    -- an expiry ends it when it was due, however late our job or the charger noticed
+                    ended_at = CASE WHEN $2 = 'expired' THEN LEAST(now(), expires_at)
+                                    WHEN $2 IN ('cancelled', 'used') THEN now() END
                 WHERE id = $1 AND status = ANY($3::text[]) RETURNING *)
             SELECT {_RESERVATION_COLUMNS} FROM changed r LEFT JOIN evses e ON e.id = r.evse""",
         reservation_id, status, list(only_if),
