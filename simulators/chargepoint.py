@@ -234,7 +234,8 @@ class SimulatedChargePoint:
         return "Accepted"
 
     async def _expire_at(self, reservation_id: int, expires_at: datetime) -> None:
-        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+        # A timer may wake a little early (monotonic vs wall clock): a few ms late, never early.
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.005)
         if self.reservation_expiry.get(reservation_id) == expires_at:  # not replaced meanwhile
             await self.expire_reservation(reservation_id)
 
