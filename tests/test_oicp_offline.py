@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge import outbox
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.storage import store
@@ -143,4 +144,44 @@ async def test_outage_session_gets_one_hubject_session_and_one_cdr(
     # Notifications went for the first session only: the cached one had no SessionID meanwhile.
     assert {r.body["SessionID"] for r in hubject.accepted(NOTIFICATION)} == {
         hubject.accepted(CDR)[0].body["SessionID"]}
+    assert hubject.invalid == []
+
+
+async def test_outage_session_waits_for_its_emp_and_a_refusal_is_left_to_an_operator(
+        make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
+    """The late AuthorizeStart of a session that charged on the cache: while the EMP cannot be
+    reached (310) the CDR waits and asks again; a card Hubject now refuses leaves the CDR
+    failed in the outbox, for an operator to settle with the EMP."""
+    hubject.known_cards[CARD] = "DE-8EO"
+    hubject.known_cards["0A0B0C0D"] = "DE-8EO"
+    app = await _app(make_app, hubject, authorize_reuse_window=0)  # the sessions: on the cache
+    sim = sims(app)
+    await sim.start()
+    assert await sim.authorize(CARD) == "Accepted"
+    assert await sim.authorize("0A0B0C0D") == "Accepted"
+    hubject.down = True
+    await _session(sim, "0A0B0C0D")
+    del hubject.known_cards["0A0B0C0D"]  # refused from now on
+    hubject.down = False
+
+    async def failed() -> list[Any]:
+        return await outbox.list_messages(app.pool, "hubject", "failed")
+    [refused] = await eventually(failed)
+    assert "NotAuthorized (102)" in refused["last_error"]
+    assert refused["body"]["Identification"] == {
+        "RFIDMifareFamilyIdentification": {"UID": "0A0B0C0D"}}
+
+    hubject.down = True
+    await _session(sim, CARD)
+    hubject.unreachable_providers.add("DE-8EO")
+    hubject.down = False
+    # Its EMP is away: asked again and again, nothing sent.
+    await eventually(lambda: _async(len([r for r in hubject.received if r.operation == START
+                                         and r.body.get("CPOPartnerSessionID")
+                                         and r.body["Identification"] == RFID]) >= 3))
+    assert hubject.accepted(CDR) == []
+    hubject.unreachable_providers.clear()
+    [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)))
+    assert cdr.body["Identification"] == RFID and cdr.body["SessionID"] in hubject.sessions
+    assert [m["id"] for m in await failed()] == [refused["id"]]
     assert hubject.invalid == []

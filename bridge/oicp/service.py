@@ -184,6 +184,9 @@ class OicpBridge:
                 if late.status is not AuthorizationStatus.ACCEPTED:
                     return outbox.Delivery(False, error="AuthorizeStart before the CDR: "
                                                         f"NotAuthorized ({code})")
+                if not late.attributes["oicp"].get("SessionID"):
+                    return outbox.Delivery(False, retry=True, error="AuthorizeStart before the "
+                                           "CDR: Authorized without a SessionID")
                 hubject_session = await store.record_late_roaming_session(
                     self.pool, session_id, "oicp", late.attributes["oicp"]["SessionID"])
                 log.info("hubject session for a cached authorization", partner="hubject",
