@@ -74,10 +74,19 @@ async def _hubject(args: argparse.Namespace) -> None:
     stand_in = SimulatedHubject()
     stand_in.on_receive = _print_received
     for card in args.card or []:
-        stand_in.known_cards[card.upper()] = args.provider
+        uid, _, provider = card.partition("=")
+        stand_in.known_cards[uid.upper()] = provider or args.provider
+    stand_in.offline_providers.update(args.offline_provider or [])
+    stand_in.unreachable_providers.update(args.unreachable_provider or [])
+    stand_in.down = args.down
     await stand_in.start(args.host, args.port)
-    print(f"simulated Hubject at {stand_in.base_url}; cards known: {args.card or 'none'}",
-          flush=True)
+    cards = ", ".join(f"{uid} ({provider})" for uid, provider in stand_in.known_cards.items())
+    print(f"simulated Hubject at {stand_in.base_url}; cards known: {cards or 'none'}"
+          + (f"; offline EMPs (Hubject authorizes): {', '.join(args.offline_provider)}"
+             if args.offline_provider else "")
+          + (f"; unreachable EMPs (310): {', '.join(args.unreachable_provider)}"
+             if args.unreachable_provider else "")
+          + ("; DOWN: every request gets HTTP 503" if args.down else ""), flush=True)
     await _until_interrupted(stand_in.stop)
 
 
@@ -183,9 +192,18 @@ def parser() -> argparse.ArgumentParser:
     hubject = commands.add_parser("hubject", help="a simulated Hubject printing what it receives")
     hubject.add_argument("--host", default="127.0.0.1")
     hubject.add_argument("--port", type=int, default=9500)
-    hubject.add_argument("--card", action="append",
-                         help="an RFID UID its EMP authorizes (AuthorizeStart), repeatable")
+    hubject.add_argument("--card", action="append", metavar="UID[=PROVIDER]",
+                         help="an RFID UID its EMP (default --provider) authorizes "
+                              "(AuthorizeStart), repeatable")
     hubject.add_argument("--provider", default="DE-8EO")
+    hubject.add_argument("--offline-provider", action="append", metavar="PROVIDER",
+                         help="an EMP whose system is offline but whose cards Hubject holds as "
+                              "authentication data: Hubject authorizes them itself, repeatable")
+    hubject.add_argument("--unreachable-provider", action="append", metavar="PROVIDER",
+                         help="an EMP that cannot be reached, with no authentication data: "
+                              "its cards get NotAuthorized (310), repeatable")
+    hubject.add_argument("--down", action="store_true",
+                         help="an outage: every request gets HTTP 503")
     hubject.set_defaults(run=_hubject)
     emsp = commands.add_parser("emsp", help="a simulated OCPI eMSP printing what it receives")
     emsp.add_argument("--host", default="127.0.0.1")

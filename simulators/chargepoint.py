@@ -32,6 +32,11 @@ def now_z() -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+def parse_z(value: str | None) -> datetime | None:
+    """An OCPP timestamp (UTC with Z, or an offset)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
 def wire(payload: Any) -> dict[str, Any]:
     """A call dataclass as it goes on the wire (camelCase, no nulls)."""
     return snake_to_camel_case(remove_nones(serialize_as_dict(payload)))  # type: ignore[no-any-return]
@@ -129,6 +134,7 @@ class SimulatedChargePoint:
         # Connector 0 in `reservations`: any connector; these held for a connector type or a group.
         self.reservation_types: dict[int, str | None] = {}
         self.reservation_groups: dict[int, str | None] = {}
+        self.reservation_expiry: dict[int, datetime] = {}  # as ReserveNow said; firmware drops it then
         self.token_groups: dict[str, str | None] = {}  # as the CSMS's answers said
         self.inoperative: set[int] = set()
         self.scheduled: dict[int, bool] = {}  # connector → operative, once its transaction ends
@@ -200,8 +206,9 @@ class SimulatedChargePoint:
                 and (of_type is None or self.connector_type(c) == of_type)]
 
     def reserve(self, reservation_id: int, connector: int, token: str, group: str | None = None,
-                connector_type: str | None = None) -> str:
-        """ReserveNow as a charger answers it; the connector shows Reserved. Connector 0: any
+                connector_type: str | None = None, expires_at: datetime | None = None) -> str:
+        """ReserveNow as a charger answers it; the connector shows Reserved until the reservation
+        is used, cancelled or `expires_at` comes (see expire_reservation). Connector 0: any
         connector (of `connector_type`): accepted while one more is free than such reservations
         hold, and the last free ones then show Reserved."""
         if connector == 0:
@@ -219,8 +226,33 @@ class SimulatedChargePoint:
         self.reservations[reservation_id] = (connector, token)
         self.reservation_types[reservation_id] = connector_type
         self.reservation_groups[reservation_id] = group
+        self.reservation_expiry.pop(reservation_id, None)
+        if expires_at is not None:
+            self.reservation_expiry[reservation_id] = expires_at
+            self.spawn(self._expire_at(reservation_id, expires_at))
         self._show_reserved()
         return "Accepted"
+
+    async def _expire_at(self, reservation_id: int, expires_at: datetime) -> None:
+        # A timer may wake a little early (monotonic vs wall clock): a few ms late, never early.
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.005)
+        if self.reservation_expiry.get(reservation_id) == expires_at:  # not replaced meanwhile
+            await self.expire_reservation(reservation_id)
+
+    async def expire_reservation(self, reservation_id: int) -> bool:
+        """The reservation's expiry came, as firmware sees it: dropped, its connector (or the
+        ones it kept free) Available again; 2.0.1 also tells the CSMS (H01, Expired)."""
+        if reservation_id not in self.reservations:
+            return False
+        held, _ = self.reservations.pop(reservation_id)
+        self.reservation_expiry.pop(reservation_id, None)
+        for connector in [held] if held else self._free():
+            await self.set_status(connector, "Available")
+        await self.reservation_expired(reservation_id)
+        return True
+
+    async def reservation_expired(self, reservation_id: int) -> None:
+        """What the OCPP version tells the CSMS of an expiry (1.6: only the status)."""
 
     def _show_reserved(self) -> None:
         named = [c for c, _ in self.reservations.values() if c]
@@ -233,6 +265,7 @@ class SimulatedChargePoint:
         if reservation_id not in self.reservations:
             return "Rejected"
         held, _ = self.reservations.pop(reservation_id)
+        self.reservation_expiry.pop(reservation_id, None)
         for connector in [held] if held else self._free():
             self.spawn(self.set_status(connector, "Available"))
         return "Accepted"
@@ -255,6 +288,7 @@ class SimulatedChargePoint:
             for reservation_id, (held, _) in list(self.reservations.items()):
                 if held == wanted and self._holds_for(reservation_id, token):
                     del self.reservations[reservation_id]
+                    self.reservation_expiry.pop(reservation_id, None)
                     return reservation_id
         return None
 

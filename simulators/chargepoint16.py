@@ -16,6 +16,7 @@ from simulators.chargepoint import (
     Transaction,
     log_statuses,
     now_z,
+    parse_z,
 )
 
 
@@ -126,7 +127,8 @@ class _Client(ChargePoint):
         if connector_id == 0 and self.sim.settings.get("ReserveConnectorZeroSupported") == "false":
             return call_result.ReserveNow(status="Rejected")
         return call_result.ReserveNow(status=self.sim.reserve(
-            reservation_id, connector_id, id_tag, kwargs.get("parent_id_tag")))
+            reservation_id, connector_id, id_tag, kwargs.get("parent_id_tag"),
+            expires_at=parse_z(kwargs.get("expiry_date"))))
 
     @on(Action.cancel_reservation)
     async def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:

@@ -20,6 +20,7 @@ from simulators.chargepoint import (
     Transaction,
     log_statuses,
     now_z,
+    parse_z,
     replace_offline,
 )
 from simulators.device_model201 import DeviceModel, DeviceModelFirmware, station_variables
@@ -223,7 +224,7 @@ class _Client(ChargePoint, DeviceModelFirmware):
         group = (kwargs.get("group_id_token") or {}).get("id_token")
         return call_result.ReserveNow(status=self.sim.reserve(
             id, kwargs.get("evse_id") or 0, id_token["id_token"], group,
-            kwargs.get("connector_type")))
+            kwargs.get("connector_type"), parse_z(expiry_date_time)))
 
     @on(Action.get_local_list_version)
     async def on_get_local_list_version(self, **kwargs: Any) -> call_result.GetLocalListVersion:
@@ -376,6 +377,10 @@ class ChargePoint201(SimulatedChargePoint):
 
     async def heartbeat(self) -> None:
         await self.call(call.Heartbeat())
+
+    async def reservation_expired(self, reservation_id: int) -> None:
+        await self.call(call.ReservationStatusUpdate(reservation_id=reservation_id,
+                                                     reservation_update_status="Expired"))
 
     async def set_status(self, connector: int, status: str, error_code: str = "NoError") -> None:
         await self.call(call.StatusNotification(

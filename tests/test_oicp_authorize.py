@@ -31,7 +31,11 @@ RFID = {"RFIDMifareFamilyIdentification": {"UID": CARD}}
      (AuthorizationStatus.INVALID, None)),
     ({"AuthorizationStatus": "NotAuthorized", "StatusCode": {"Code": "210"}},
      (AuthorizationStatus.INVALID, None)),
+    # An EMP that cannot be reached: Hubject deals with it as NotAuthorized (eRoamingAuthorizeStart B).
+    ({"AuthorizationStatus": "NotAuthorized", "StatusCode": {"Code": "310"}},
+     (AuthorizationStatus.INVALID, None)),
     # Hubject's own trouble decides nothing: a cached answer may stand in.
+    ({"AuthorizationStatus": "NotAuthorized", "StatusCode": {"Code": "320"}}, None),
     ({"AuthorizationStatus": "NotAuthorized", "StatusCode": {"Code": "009"}}, None),
     ({"AuthorizationStatus": "NotAuthorized", "StatusCode": {"Code": "021"}}, None),
     ({"Result": False, "StatusCode": {"Code": "001"}}, None),
@@ -139,13 +143,14 @@ async def test_cached_answer_while_hubject_is_down(make_app: AppFactory, hubject
     await eventually(lambda: _no_pending(app))
     sessions = await store.list_sessions(app.pool, "completed", None, None, 10, 0)
     [cached] = [s for s in sessions if s["attributes"]["oicp"].get("Cached")]
-    assert "SessionID" not in cached["attributes"]["oicp"]
-    # A Hubject session of its own, fetched before the CDR went out, not the earlier one's.
+    # A Hubject session of its own, fetched before the CDR went out, not the earlier one's,
+    # and recorded with the session.
     late = [r for r in hubject.accepted(START) if r.body.get("CPOPartnerSessionID")]
     assert [r.body["CPOPartnerSessionID"] for r in late] == [str(cached["id"])]
     first_cdr, cached_cdr = [r.body for r in hubject.accepted(CDR)]
     assert cached_cdr["CPOPartnerSessionID"] == str(cached["id"])
     assert cached_cdr["SessionID"] and cached_cdr["SessionID"] != first_cdr["SessionID"]
+    assert cached["attributes"]["oicp"]["SessionID"] == cached_cdr["SessionID"]
     assert cached_cdr["Identification"] == RFID
     assert hubject.invalid == []
 

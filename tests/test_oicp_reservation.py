@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bridge.oicp.cdr import oicp_time
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.storage import store
@@ -14,7 +15,7 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, oicp_settings, ws_url
-from tests.test_oicp_evse_status import last_status
+from tests.test_oicp_evse_status import STATUS, last_status
 from tests.test_oicp_roaming import CDR, EVCO, _async, _no_pending, cpo_url, remote_start_body
 
 PATH = "/api/oicp/reservation/v11/providers/DE-8EO/reservation-{}-request"
@@ -90,22 +91,79 @@ async def test_reservation_used_by_the_driver(make_app: AppFactory, hubject: Sim
     assert hubject.invalid == []
 
 
-async def test_expired_reservation_makes_its_cdr(make_app: AppFactory, hubject: SimulatedHubject,
-                                                 sims: SimFactory) -> None:
+def _statuses(hubject: SimulatedHubject, evse_id: str) -> list[str]:
+    """Every status Hubject accepted for the EVSE, in order."""
+    return [record["EvseStatus"] for received in hubject.accepted(STATUS)
+            for record in received.body["OperatorEvseStatus"]["EvseStatusRecord"]
+            if record["EvseID"] == evse_id]
+
+
+async def _ended(app: App, reservation_id: int) -> Any:
+    row = await store.get_reservation(app.pool, reservation_id)
+    return row if row is not None and row["status"] != "active" else None
+
+
+async def test_reservation_expires_at_the_charger_and_here(
+        make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
+    """Reserved on Hubject while held; at its expiry the charger drops it (1.6: the connector is
+    Available again; 2.0.1 also ReservationStatusUpdate Expired), we end it as of its expiry, and
+    the EMP gets the reservation's CDR (OICP 2.3 eRoamingAuthorizeRemoteReservationStop: a CDR
+    after every reservation) and Hubject the EVSE Available again."""
+    app = await _app(make_app, hubject)
+    sim = sims(app)
+    await sim.start()
+    held = reservation_body(Duration=1)
+    assert (await reserve(hubject, app, held))["Result"] is True
+    [reservation_id] = sim.reservations
+    await eventually(lambda: _async(last_status(hubject).get("DE*ABC*E0001*1") == "Reserved"))
+    assert hubject.accepted(CDR) == []
+
+    # Its minute is up, by our clock and the charger's: as though our expiry job ran late.
+    expires_at = await app.pool.fetchval(
+        "UPDATE reservations SET expires_at = date_trunc('second', now()) - interval '30 seconds' "
+        "WHERE id = $1 RETURNING expires_at", reservation_id)
+    assert await sim.expire_reservation(reservation_id)
+    [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)))
+    assert cdr.body["SessionID"] == held["SessionID"] and cdr.body["ConsumedEnergy"] == 0.0
+    assert cdr.body["CPOPartnerSessionID"] == f"reservation-{reservation_id}"
+    assert cdr.body["SessionEnd"] == oicp_time(expires_at, "Europe/Berlin")  # not when we noticed
+    await eventually(lambda: _async(last_status(hubject).get("DE*ABC*E0001*1") == "Available"))
+    statuses = _statuses(hubject, "DE*ABC*E0001*1")
+    assert statuses.index("Reserved") < len(statuses) - 1 - statuses[::-1].index("Available")
+    reservation = await store.get_reservation(app.pool, reservation_id)
+    assert reservation is not None and reservation["status"] == "expired"
+    assert reservation["ended_at"] == expires_at
+    if sims.protocol == "2.0.1":  # type: ignore[attr-defined]
+        assert ("ReservationStatusUpdate", {"reservationId": reservation_id,
+                                            "reservationUpdateStatus": "Expired"}) in sim.sent
+    await eventually(lambda: _no_pending(app))
+    assert await app.services.reservations.expire_due() == 0
+    assert len(hubject.accepted(CDR)) == 1 and hubject.invalid == [] and hubject.bad_answers == []
+
+
+async def test_charger_drops_a_reservation_at_its_expiry(
+        make_app: AppFactory, hubject: SimulatedHubject, sims: SimFactory) -> None:
+    """The expiry sent in ReserveNow is kept by the charger itself, and we end ours as of then."""
     app = await _app(make_app, hubject)
     sim = sims(app)
     await sim.start()
     held = reservation_body()
-    result = await app.commands.reserve(
-        "CP1", 1, EVCO, datetime.now(UTC) + timedelta(seconds=0.2),
+    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    result = await app.commands.reserve(  # what an OICP request does, with an expiry seconds away
+        "CP1", 1, EVCO, expires_at,
         {"oicp": {k: held[k] for k in ("SessionID", "ProviderID", "EvseID", "Identification")}})
     assert result.accepted
-    assert await eventually(app.services.reservations.expire_due) == 1  # once its time is up
-    assert await app.services.reservations.expire_due() == 0
+    reservation_id = result.detail["reservation_id"]
+    # (Reserved may be coalesced away in a burst this short: the test above shows it.)
+    await eventually(lambda: _async(not sim.reservations))  # the charger's own clock
+    await eventually(lambda: _async(last_status(hubject).get("DE*ABC*E0001*1") == "Available"))
+    reservation = await eventually(lambda: _ended(app, reservation_id))
+    assert reservation["status"] == "expired" and reservation["ended_at"] == expires_at
     [cdr] = await eventually(lambda: _async(hubject.accepted(CDR)))
     assert cdr.body["SessionID"] == held["SessionID"] and "PartnerProductID" not in cdr.body
-    reservation = await store.get_reservation(app.pool, result.detail["reservation_id"])
-    assert reservation is not None and reservation["status"] == "expired"
+    assert cdr.body["SessionEnd"] == oicp_time(expires_at, "Europe/Berlin")
+    await eventually(lambda: _no_pending(app))
+    assert len(hubject.accepted(CDR)) == 1 and hubject.invalid == []
 
 
 async def test_negative_answers(make_app: AppFactory, hubject: SimulatedHubject,

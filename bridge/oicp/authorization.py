@@ -12,6 +12,13 @@ from csms.domain.model import Authorization, AuthorizationStatus
 START = "AuthorizeStart"
 STOP = "AuthorizeStop"
 
+# Hubject could not decide (its own trouble): a cached answer may stand in. Not 310 "Partner did
+# not respond": an EMP that cannot be reached "will be dealt with as if responding NotAuthorized"
+# (OICP 2.3 eRoamingAuthorizeStart, option B), so Hubject did decide, and gives no SessionID.
+UNDECIDED_CODES = RETRYABLE_CODES - {"310"}
+# Refusals that say nothing about the card: they do not replace an earlier answer for it.
+NOT_ABOUT_THE_CARD = frozenset({"310"})
+
 # Hubject's UID: 8, 14 or 20 upper-case hex digits. Other tokens cannot be Hubject RFID cards.
 _UID = re.compile(r"^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")
 
@@ -68,9 +75,15 @@ def read_answer(answer: Any, identification: dict[str, Any],
         if evse_id:
             oicp["EvseID"] = evse_id
         return Authorization(AuthorizationStatus.ACCEPTED, {"oicp": oicp})
-    if code in RETRYABLE_CODES or status != "NotAuthorized":
+    if code in UNDECIDED_CODES or status != "NotAuthorized":
         return None
     return Authorization(AuthorizationStatus.INVALID)
+
+
+def status_code(answer: Any) -> str | None:
+    """The StatusCode of Hubject's answer, e.g. 102 for a UID no EMP knows."""
+    code = (answer.get("StatusCode") or {}).get("Code") if isinstance(answer, dict) else None
+    return str(code) if code is not None else None
 
 
 def may_stop(oicp: dict[str, Any], identification: dict[str, Any]) -> bool:

@@ -41,18 +41,24 @@ class HubjectAuthorizer:
         if earlier is not None:
             return Authorization(AuthorizationStatus.ACCEPTED, earlier)
         body = authorization.start_body(self.settings.operator_id, identification, evse_id)
-        answer = await self._ask(authorization.START, authorization.start_path(
+        answer, code = await self._ask(authorization.START, authorization.start_path(
             self.settings.operator_id), body, identification, evse_id)
         if answer is None:
             return await self._from_cache(token_uid, charge_point_id)
-        if answer.status is AuthorizationStatus.ACCEPTED:
-            await store.record_roaming_authorization(self.pool, "oicp", token_uid,
-                                                     charge_point_id, answer.attributes)
+        accepted = answer.status is AuthorizationStatus.ACCEPTED
+        # The newest answer about the card decides what the cache may do later: a card refused
+        # since it was authorized is not let in on the older answer while Hubject is away.
+        if accepted or code not in authorization.NOT_ABOUT_THE_CARD:
+            await store.record_roaming_authorization(
+                self.pool, "oicp", token_uid, charge_point_id, answer.attributes,
+                authorized=accepted, status_code=code,
+                keep=max(self.settings.authorization_cache_ttl, self.settings.authorize_reuse_window))
         return answer
 
     async def late_start(self, identification: dict[str, Any], evse_id: str,
-                         cpo_session_id: str) -> Authorization | None:
-        """A Hubject session for a session we let charge on a cached answer, before its CDR."""
+                         cpo_session_id: str) -> tuple[Authorization | None, str | None]:
+        """A Hubject session for a session we let charge on a cached answer, before its CDR;
+        with Hubject's StatusCode."""
         body = authorization.start_body(self.settings.operator_id, identification, evse_id,
                                         cpo_session_id)
         return await self._ask(authorization.START, authorization.start_path(
@@ -70,14 +76,17 @@ class HubjectAuthorizer:
                 return Authorization(AuthorizationStatus.ACCEPTED)
             body = authorization.stop_body(self.settings.operator_id, oicp, identification,
                                            str(session["id"]))
-            answer = await self._ask(authorization.STOP, authorization.stop_path(
+            answer, _ = await self._ask(authorization.STOP, authorization.stop_path(
                 self.settings.operator_id), body, identification, None)
             if answer is not None and answer.status is AuthorizationStatus.ACCEPTED:
                 return Authorization(AuthorizationStatus.ACCEPTED)
         return None
 
     async def _ask(self, operation: str, path: str, body: dict[str, Any],
-                   identification: dict[str, Any], evse_id: str | None) -> Authorization | None:
+                   identification: dict[str, Any],
+                   evse_id: str | None) -> tuple[Authorization | None, str | None]:
+        """Hubject's answer as ours (None: no decision, see authorization.read_answer), and its
+        StatusCode."""
         bound = log.bind(partner="hubject", operation=operation,
                          uid=identification["RFIDMifareFamilyIdentification"]["UID"])
         with roaming_request("hubject", operation) as accepted:
@@ -86,15 +95,16 @@ class HubjectAuthorizer:
                                                         timeout=self.settings.authorize_timeout)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 bound.warning("hubject unreachable", error=repr(exc))
-                return None
+                return None, None
             accepted(status == 200)
         result = authorization.read_answer(answer, identification, evse_id) \
             if status == 200 else None
-        bound.info("hubject answered", http_status=status,
+        code = authorization.status_code(answer)
+        bound.info("hubject answered", http_status=status, code=code,
                    status=result.status if result else None,
                    oicp_session=(result.attributes.get("oicp") or {}).get("SessionID")
                    if result else None)
-        return result
+        return result, code
 
     async def _from_cache(self, token_uid: str, charge_point_id: str) -> Authorization | None:
         if self.settings.authorization_cache_ttl <= 0:

@@ -12,7 +12,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.oicp import cdr, evse_data, evse_status, notifications, pricing
+from bridge.oicp import authorization, cdr, evse_data, evse_status, notifications, pricing
 from bridge.oicp.authorizer import HubjectAuthorizer
 from bridge.oicp.client import HubjectClient
 from bridge.oicp.inbound import OicpInbound
@@ -168,14 +168,29 @@ class OicpBridge:
         gets its Hubject SessionID first, now that Hubject answers again."""
         body = message["body"]
         if message["operation"] == cdr.OPERATION and "SessionID" not in body:
-            late = await self.authorizer.late_start(body["Identification"], body["EvseID"],
-                                                    body["CPOPartnerSessionID"])
-            if late is None:
-                return outbox.Delivery(False, retry=True, error="AuthorizeStart before the CDR: "
-                                                                "no answer from Hubject")
-            if late.status is not AuthorizationStatus.ACCEPTED:
-                return outbox.Delivery(False, error="AuthorizeStart before the CDR: NotAuthorized")
-            body = {**body, "SessionID": late.attributes["oicp"]["SessionID"]}
+            session_id = body["CPOPartnerSessionID"]
+            # Recorded with the session once Hubject gave it: a CDR sent again (Hubject refused
+            # it for now, or we restarted) asks for no second Hubject session.
+            hubject_session = await store.late_roaming_session(self.pool, session_id, "oicp")
+            if hubject_session is None:
+                late, code = await self.authorizer.late_start(
+                    body["Identification"], body["EvseID"], session_id)
+                if late is None or (late.status is not AuthorizationStatus.ACCEPTED
+                                    and code in authorization.NOT_ABOUT_THE_CARD):
+                    # No answer, or the EMP cannot be reached just now: ask again later.
+                    return outbox.Delivery(False, retry=True, error="AuthorizeStart before the "
+                                           f"CDR: no decision from Hubject ({code or 'no answer'})")
+                if late.status is not AuthorizationStatus.ACCEPTED:
+                    return outbox.Delivery(False, error="AuthorizeStart before the CDR: "
+                                                        f"NotAuthorized ({code})")
+                if not late.attributes["oicp"].get("SessionID"):
+                    return outbox.Delivery(False, retry=True, error="AuthorizeStart before the "
+                                           "CDR: Authorized without a SessionID")
+                hubject_session = await store.record_late_roaming_session(
+                    self.pool, session_id, "oicp", late.attributes["oicp"]["SessionID"])
+                log.info("hubject session for a cached authorization", partner="hubject",
+                         session_id=session_id, oicp_session=hubject_session)
+            body = {**body, "SessionID": hubject_session}
         return await self.client.deliver(message["path"], body)
 
     async def _zone(self, conn: asyncpg.Connection, charge_point_id: str) -> str:

@@ -699,25 +699,38 @@ async def active_roaming_sessions(db: Executor, charge_point_id: str, protocol: 
 
 
 async def record_roaming_authorization(db: Executor, protocol: str, token_uid: str,
-                                       charge_point_id: str, attributes: dict[str, Any]) -> None:
+                                       charge_point_id: str, attributes: dict[str, Any], *,
+                                       authorized: bool = True, status_code: str | None = None,
+                                       keep: float = 86400.0) -> None:
+    """A partner's answer for a token, positive or not (the newest decides what a cache may
+    do); answers older than `keep` seconds, of any token, go."""
+    await db.execute(
+        "DELETE FROM roaming_authorizations WHERE authorized_at < now() - make_interval(secs => $1)",
+        keep)
     await db.execute(
         """INSERT INTO roaming_authorizations
-           (protocol, token_uid, charge_point_id, roaming_session_id, attributes)
-           VALUES ($1, $2, $3, $4, $5)""",
-        protocol, token_uid, charge_point_id, attributes[protocol].get("SessionID"), attributes,
+           (protocol, token_uid, charge_point_id, roaming_session_id, attributes, authorized,
+            status_code)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        protocol, token_uid, charge_point_id, (attributes.get(protocol) or {}).get("SessionID"),
+        attributes, authorized, status_code,
     )
 
 
 async def unused_roaming_authorization(db: Executor, protocol: str, token_uid: str,
                                        charge_point_id: str, within: float) -> dict[str, Any] | None:
-    """A recent answer for this token at this charger that no session has taken yet."""
+    """A recent positive answer for this token at this charger that no session has taken yet,
+    unless the partner refused the token since."""
     return await db.fetchval(  # type: ignore[no-any-return]
         """SELECT a.attributes FROM roaming_authorizations a
-           WHERE a.protocol = $1 AND a.token_uid = $2 AND a.charge_point_id = $3
+           WHERE a.protocol = $1 AND a.token_uid = $2 AND a.charge_point_id = $3 AND a.authorized
              AND a.authorized_at > now() - make_interval(secs => $4)
              AND NOT EXISTS (SELECT 1 FROM sessions s
                              WHERE s.attributes -> $1 ->> 'SessionID' = a.roaming_session_id
                                AND s.status <> 'failed')
+             AND NOT EXISTS (SELECT 1 FROM roaming_authorizations r
+                             WHERE r.protocol = $1 AND r.token_uid = $2 AND NOT r.authorized
+                               AND r.authorized_at > a.authorized_at)
            ORDER BY a.authorized_at DESC LIMIT 1""",
         protocol, token_uid, charge_point_id, within,
     )
@@ -725,14 +738,38 @@ async def unused_roaming_authorization(db: Executor, protocol: str, token_uid: s
 
 async def cached_roaming_authorization(db: Executor, protocol: str, token_uid: str,
                                        within: float) -> dict[str, Any] | None:
-    """The newest positive answer for this token, anywhere, not older than `within` seconds."""
+    """The newest answer for this token, anywhere, not older than `within` seconds, if it was
+    positive: a refusal since then stands."""
     return await db.fetchval(  # type: ignore[no-any-return]
-        """SELECT attributes FROM roaming_authorizations
+        """SELECT CASE WHEN authorized THEN attributes END FROM roaming_authorizations
            WHERE protocol = $1 AND token_uid = $2
              AND authorized_at > now() - make_interval(secs => $3)
-           ORDER BY authorized_at DESC LIMIT 1""",
+           ORDER BY authorized_at DESC, id DESC LIMIT 1""",
         protocol, token_uid, within,
     )
+
+
+async def record_late_roaming_session(db: Executor, session_id: str, protocol: str,
+                                      roaming_session_id: str) -> str:
+    """The partner's session id a session got only after it ended (it charged on a cached
+    authorization); the one recorded first stays. Returns the session's id at the partner."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """WITH late AS (
+               UPDATE sessions SET attributes = jsonb_set(attributes, ARRAY[$2::text, 'SessionID'],
+                                                          to_jsonb($3::text))
+               WHERE id = $1 AND NOT (attributes -> $2 ? 'SessionID')
+               RETURNING attributes -> $2 ->> 'SessionID' AS id)
+           SELECT coalesce((SELECT id FROM late),
+                           (SELECT attributes -> $2 ->> 'SessionID' FROM sessions WHERE id = $1))""",
+        session_id, protocol, roaming_session_id,
+    )
+
+
+async def late_roaming_session(db: Executor, session_id: str, protocol: str) -> str | None:
+    """The partner's session id recorded for a session, if any."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        "SELECT attributes -> $2 ->> 'SessionID' FROM sessions WHERE id = $1",
+        session_id, protocol)
 
 
 async def upsert_site(db: Executor, site_id: str, data: dict[str, Any]) -> None:
@@ -838,7 +875,9 @@ async def set_reservation_status(db: Executor, reservation_id: int, status: str,
     return await db.fetchrow(
         f"""WITH changed AS (
                 UPDATE reservations SET status = $2,
-                    ended_at = CASE WHEN $2 IN ('cancelled', 'expired', 'used') THEN now() END
+                    -- an expiry ends it when it was due, however late our job or the charger noticed
+                    ended_at = CASE WHEN $2 = 'expired' THEN LEAST(now(), expires_at)
+                                    WHEN $2 IN ('cancelled', 'used') THEN now() END
                 WHERE id = $1 AND status = ANY($3::text[]) RETURNING *)
             SELECT {_RESERVATION_COLUMNS} FROM changed r LEFT JOIN evses e ON e.id = r.evse""",
         reservation_id, status, list(only_if),

@@ -109,6 +109,7 @@ class SimulatedHubject:
         self.on_receive: Callable[[Received], None] | None = None  # e.g. print each request
         self.down = False  # while True every request gets HTTP 503
         self.failures: list[str | tuple[str, str]] = []  # next requests: "500", "timeout", ("nack", code)
+        self.failures_for: dict[str, list[str | tuple[str, str]]] = {}  # the same, per operation id
         self.delay = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -116,6 +117,15 @@ class SimulatedHubject:
         # RFID UIDs our EMPs know, with their ProviderID: AuthorizeStart answers Authorized for these.
         self.known_cards: dict[str, str] = {}
         self.stop_cards: set[str] = set()  # further UIDs an EMP lets stop any of its sessions
+        # EMPs whose systems cannot be reached. "offline": their cards are in Hubject's
+        # authentication data (eRoamingAuthenticationData), so Hubject authorizes them itself
+        # (OICP 2.3 eRoamingAuthorizeStart, option A); "unreachable": none uploaded, so Hubject
+        # deals with them as if they answered NotAuthorized (option B), code 310.
+        self.offline_providers: set[str] = set()
+        self.unreachable_providers: set[str] = set()
+        # SessionID → (UID, ProviderID, authorized offline by Hubject) of each AuthorizeStart it
+        # authorized: a session Hubject authorized offline stops only with the same medium.
+        self.sessions: dict[str, tuple[str, str, bool]] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -186,8 +196,9 @@ class SimulatedHubject:
             return web.json_response(acknowledgement(False, "022", "; ".join(errors)), status=400)
         if self.down:
             return web.Response(status=503, text="Hubject is down")
-        if self.failures:
-            failure = self.failures.pop(0)
+        failures = self.failures_for.get(operation.operation_id) or self.failures
+        if failures:
+            failure = failures.pop(0)
             if failure == "timeout":
                 await asyncio.sleep(self.timeout_seconds)
             if isinstance(failure, tuple):
@@ -205,19 +216,35 @@ class SimulatedHubject:
         return str(card.get("UID", ""))
 
     def _authorization_start(self, body: dict[str, Any]) -> dict[str, Any]:
-        """eRoamingAuthorizationStart: a new SessionID for a card an EMP knows."""
-        provider = self.known_cards.get(self._uid(body))
+        """eRoamingAuthorizationStart: a new SessionID for a card an EMP knows; Hubject's own
+        answer for the cards of an EMP it cannot reach (see offline_providers)."""
+        uid = self._uid(body)
+        provider = self.known_cards.get(uid)
         ids: dict[str, Any] = {k: body[k] for k in ("CPOPartnerSessionID", "EMPPartnerSessionID")
                                if k in body}
+        if provider in self.unreachable_providers:
+            return {**ids, "AuthorizationStatus": "NotAuthorized",
+                    "StatusCode": {"Code": "310", "Description": "Partner did not respond"}}
         if provider is None:
             return {**ids, "AuthorizationStatus": "NotAuthorized",
                     "StatusCode": {"Code": "102", "Description": "RFID Authentication failed"}}
-        return {**ids, "SessionID": str(uuid.uuid4()), "ProviderID": provider,
+        session_id = str(uuid.uuid4())
+        offline = provider in self.offline_providers
+        self.sessions[session_id] = (uid, provider, offline)
+        if offline:  # no EMP to name an EMPPartnerSessionID or further cards that may stop it
+            ids.pop("EMPPartnerSessionID", None)
+        return {**ids, "SessionID": session_id, "ProviderID": provider,
                 "AuthorizationStatus": "Authorized", "StatusCode": {"Code": "000"}}
 
     def _authorization_stop(self, body: dict[str, Any]) -> dict[str, Any]:
         uid = self._uid(body)
-        authorized = uid in self.stop_cards or uid in self.known_cards
+        session = self.sessions.get(body["SessionID"])
+        if session is not None and session[2]:
+            # "In case the charging session was originally authorized offline by the HBS, the
+            # session MUST only be stopped with the same medium" (eRoamingAuthorizeStop).
+            authorized = uid == session[0]
+        else:
+            authorized = uid in self.stop_cards or uid in self.known_cards
         return {"SessionID": body["SessionID"],
                 "AuthorizationStatus": "Authorized" if authorized else "NotAuthorized",
                 "StatusCode": {"Code": "000" if authorized else "102"}}
