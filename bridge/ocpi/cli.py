@@ -1,4 +1,4 @@
-"""The operator's `csms ocpi` commands: Token A for a new partner, registration, the partners, a resync."""
+"""The operator's `csms ocpi` commands: Token A, registration, the partners, a resync (push or pull)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
         if partner is None:
             print(f"no registered partner {args.party} (see csms ocpi partners)", file=sys.stderr)
             return 1
+        if getattr(args, "tokens", False):
+            return await _pull_tokens(bridge, partner.id)
         await sync.request(pool, partner.id)
         counts = await sync.run(pool, settings, partner.id)
         print(f"queued {counts['locations']} Location(s) and {counts['tariffs']} Tariff(s) "
@@ -78,4 +80,22 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
         return 1
     finally:
         await bridge.client.stop()
+    return 0
+
+
+async def _pull_tokens(bridge: OcpiBridge, partner_id: int) -> int:
+    """`csms ocpi sync PARTY --tokens`: the partner's whole token list, pulled now, here."""
+    await bridge.client.start()
+    try:
+        pulled = await bridge.puller.pull_now(partner_id)
+    except OcpiError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await bridge.client.stop()
+    if pulled is None:
+        print(f"partner {partner_id}'s tokens are being pulled by a running csms now; "
+              "try again when it is done", file=sys.stderr)
+        return 1
+    print(pulled.summary())
     return 0
