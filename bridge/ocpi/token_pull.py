@@ -170,8 +170,10 @@ class TokenPuller:
                                         interval=self.settings.token_pull_interval)
         except (OcpiError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             retry = min(self.settings.retry_max_delay, self.settings.token_pull_interval)
-            log.warning("ocpi token pull failed", partner=partner_id, full=full,
-                        error=str(exc), retry_in=retry)
+            # The operator's own pull tells them itself (one line): no WARNING for it.
+            (log.info if raise_errors else log.warning)(
+                "ocpi token pull failed", partner=partner_id, full=full, error=str(exc),
+                retry_in=retry)
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await token_store.failed(self.pool, partner_id, self.holder, str(exc), retry)
             if raise_errors:
