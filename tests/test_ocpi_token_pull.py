@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
+from bridge.ocpi import token_store
 from bridge.ocpi.client import OcpiError
-from bridge.ocpi.token_pull import OVERLAP, next_link, total_count, within
+from bridge.ocpi.token_pull import OVERLAP, backoff, next_link, total_count, within
 from bridge.ocpi.transport import parse_timestamp, timestamp
 from csms.app import App
+from csms.config import OcpiSettings
 from csms.storage import store
 from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
@@ -66,6 +69,15 @@ def test_total_count(headers: dict[str, str], count: int | None) -> None:
     assert total_count(headers) == count
 
 
+@pytest.mark.parametrize(("failures", "interval", "delay"), [
+    (0, 3600.0, 1.0), (1, 3600.0, 2.0), (3, 3600.0, 8.0), (20, 3600.0, 300.0), (500, 3600.0, 300.0),
+    (20, 60.0, 60.0)])
+def test_failed_pulls_back_off(failures: int, interval: float, delay: float) -> None:
+    settings = OcpiSettings(retry_base_delay=1.0, retry_max_delay=300.0,
+                            token_pull_interval=interval)
+    assert backoff(failures, settings) == delay
+
+
 # --- against the eMSP stand-in -------------------------------------------------------------------
 
 def stamped(minutes_ago: int) -> str:
@@ -86,8 +98,7 @@ async def held(app: App, uid: str) -> Any:
 
 
 async def pull_state(app: App, partner_id: int) -> Any:
-    return await app.pool.fetchrow("SELECT * FROM ocpi_token_pulls WHERE partner_id = $1",
-                                   partner_id)
+    return await token_store.state(app.pool, partner_id)
 
 
 async def test_full_pull_after_registration_over_several_pages(make_app: AppFactory,
@@ -306,3 +317,30 @@ async def test_one_node_pulls(make_app: AppFactory, emsp: SimulatedEmsp) -> None
     await make_app(ocpi={**settings, "listen_port": 0}, node_id="node-b")
     await register(first, emsp)
     assert [p.query.get("offset") for p in emsp.pulls] == [None, "2", "4"]
+
+
+async def test_a_stop_mid_pull_lets_it_go(make_app: AppFactory, emsp: SimulatedEmsp,
+                                          db_url: str) -> None:
+    """A node stopping in the middle of a pull lets go of it at once: still due, the next
+    process (here the same node restarted) pulls the whole list."""
+    emsp.page_size, emsp.pull_delay = 1, 0.2
+    for n in range(20):
+        emsp.list_token(f"JJ0000{n:02}", last_updated=stamped(30 - n))
+    settings = ocpi_settings()
+    app = await make_app(ocpi=settings)
+    assert app.ocpi is not None
+    partner = await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, "sim",
+                                                     parties=parties_of(emsp))
+    await eventually(lambda: _async(len(emsp.pulls) >= 2))  # under way
+    await app.stop()
+    conn = await asyncpg.connect(db_url)
+    try:
+        state = await token_store.state(conn, partner.id)
+    finally:
+        await conn.close()
+    assert state is not None and state["claimed_by"] is None  # let go
+    assert state["full_asked_at"] is not None and state["last_pull_at"] is None  # still due
+    emsp.pull_delay = 0.0
+    again = await make_app(ocpi=settings)
+    await ocpi_pulls_done(again)
+    assert len(await store.list_tokens(again.pool, 100, 0)) == 20

@@ -95,6 +95,13 @@ def total_count(headers: dict[str, str]) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def backoff(failures: int, settings: OcpiSettings) -> float:
+    """Seconds until a failed pull is tried again: from retry_base_delay, doubling with each
+    failure in a row, up to retry_max_delay, and never later than the next scheduled pull."""
+    delay = settings.retry_base_delay * 2 ** min(failures, 32)
+    return min(delay, settings.retry_max_delay, settings.token_pull_interval)
+
+
 def routed_to(partner: Partner) -> tuple[str, str] | None:
     """Whom the GET is for: a hub's own party (GET All via Hubs: it answers for every party
     behind it), else the partner's eMSP party."""
@@ -168,8 +175,13 @@ class TokenPuller:
             await token_store.succeeded(self.pool, partner_id, self.holder, full_done=full_done,
                                         newest=result.newest, count=result.stored,
                                         interval=self.settings.token_pull_interval)
+        except asyncio.CancelledError:
+            # A stop: the claim is let go at once (not when its lease runs out), still due.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(token_store.release(self.pool, partner_id, self.holder))
+            raise
         except (OcpiError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            retry = min(self.settings.retry_max_delay, self.settings.token_pull_interval)
+            retry = backoff(row["failures"], self.settings)
             # The operator's own pull tells them itself (one line): no WARNING for it.
             (log.info if raise_errors else log.warning)(
                 "ocpi token pull failed", partner=partner_id, full=full, error=str(exc),

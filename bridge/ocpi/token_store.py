@@ -126,13 +126,19 @@ async def succeeded(db: Db, partner_id: int, holder: str, *, full_done: bool,
 
 
 async def failed(db: Db, partner_id: int, holder: str, error: str, retry_after: float) -> None:
-    """A pull failed: tried again (the same kind) after retry_after seconds."""
+    """A pull failed: tried again (the same kind) after retry_after seconds (token_pull.backoff)."""
     await db.execute(
         """UPDATE ocpi_token_pulls SET claimed_by = NULL, claimed_until = NULL, last_error = $3,
                last_error_at = now(), failures = failures + 1,
                next_due = now() + make_interval(secs => $4)
            WHERE partner_id = $1 AND claimed_by = $2""",
         partner_id, holder, error[:500], retry_after)
+
+
+async def release(db: Db, partner_id: int, holder: str) -> None:
+    """Let go of a claim, the pull still due as it was (a stop in the middle of it)."""
+    await db.execute("UPDATE ocpi_token_pulls SET claimed_by = NULL, claimed_until = NULL "
+                     "WHERE partner_id = $1 AND claimed_by = $2", partner_id, holder)
 
 
 async def state(db: Db, partner_id: int) -> asyncpg.Record | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import re
@@ -106,6 +107,7 @@ class SimulatedEmsp:
         self.page_size = 50
         self.pulls: list[Received] = []
         self.link_base: str | None = None
+        self.pull_delay = 0.0  # seconds each page takes to answer (a slow eMSP)
         # The CPO's Locations, Sessions and Tariffs as pushed and patched, by path
         # ("locations/DE/ABC/site-1"); a PATCH on an object not held here is refused.
         self.objects: dict[str, dict[str, Any]] = {}
@@ -171,7 +173,7 @@ class SimulatedEmsp:
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
                             dict(request.headers), query=dict(request.query))
         if request.method == "GET" and received.path.rstrip("/") == "/tokens":
-            return self._token_list(received, token)  # kept apart: received holds pushes
+            return await self._token_list(received, token)  # kept apart: received holds pushes
         if self.down:
             self.refused.append(received)
             return web.Response(status=503, text="eMSP is down")
@@ -235,7 +237,7 @@ class SimulatedEmsp:
         data: Any = {"object": info, "list": [info], "unreadable": "yes"}[self.authorization_shape]
         return web.json_response(envelope(data))
 
-    def _token_list(self, received: Received, token: str | None) -> web.Response:
+    async def _token_list(self, received: Received, token: str | None) -> web.Response:
         """Our Tokens Sender's GET (OCPI 2.2.1 Tokens, Sender Interface): the listed tokens
         with last_updated in [date_from, date_to), oldest first, paged by offset and limit
         (at most page_size) with Link, X-Total-Count and X-Limit (transport_and_format,
@@ -243,6 +245,7 @@ class SimulatedEmsp:
         self.pulls.append(received)
         if self.on_receive is not None:
             self.on_receive(received)
+        await asyncio.sleep(self.pull_delay)
         if self.down:
             received.answered = 503
             return web.Response(status=503, text="eMSP is down")
