@@ -13,14 +13,15 @@ import pytest
 
 from bridge.ocpi import token_store
 from bridge.ocpi.client import OcpiError
-from bridge.ocpi.token_pull import OVERLAP, backoff, next_link, total_count, within
-from bridge.ocpi.transport import parse_timestamp, timestamp
+from bridge.ocpi.handshake.partners import Partner
+from bridge.ocpi.token_pull import OVERLAP, backoff, next_link, routed_to, total_count, within
+from bridge.ocpi.transport import new_token, parse_timestamp, timestamp
 from csms.app import App
 from csms.config import OcpiSettings
 from csms.storage import store
 from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, ocpi_pulls_done, ocpi_settings, parties_of
+from tests.support import eventually, issue_token, ocpi_pulls_done, ocpi_settings, parties_of
 from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import check_cdr, setup
 from tests.test_oicp_roaming import _async
@@ -76,6 +77,20 @@ def test_failed_pulls_back_off(failures: int, interval: float, delay: float) -> 
     settings = OcpiSettings(retry_base_delay=1.0, retry_max_delay=300.0,
                             token_pull_interval=interval)
     assert backoff(failures, settings) == delay
+
+
+def partner_with(roles: list[tuple[str, str, str]]) -> Partner:
+    return Partner(1, "p", "registered", "t", "base64", None, "2.2.1", [],
+                   [{"role": r, "country_code": c, "party_id": p} for r, c, p in roles])
+
+
+@pytest.mark.parametrize(("roles", "to"), [
+    ([("EMSP", "NL", "EMS")], ("NL", "EMS")),
+    ([("HUB", "DE", "HUB"), ("EMSP", "NL", "EMS")], ("DE", "HUB")),  # GET All via Hubs
+    ([("CPO", "BE", "CPO")], None),
+])
+def test_pulls_are_routed(roles: list[tuple[str, str, str]], to: tuple[str, str] | None) -> None:
+    assert routed_to(partner_with(roles)) == to
 
 
 # --- against the eMSP stand-in -------------------------------------------------------------------
@@ -344,3 +359,42 @@ async def test_a_stop_mid_pull_lets_it_go(make_app: AppFactory, emsp: SimulatedE
     again = await make_app(ocpi=settings)
     await ocpi_pulls_done(again)
     assert len(await store.list_tokens(again.pool, 100, 0)) == 20
+
+
+async def test_emsp_registering_with_us_is_pulled_and_a_moved_sender_again(
+        make_app: AppFactory, emsp: SimulatedEmsp) -> None:
+    emsp.list_token("KK000001")
+    app = await make_app(ocpi=ocpi_settings())
+    token_a = new_token()
+    partner_id = await issue_token(app, token_a, emsp)
+    answer = await emsp.register_with(f"{app.settings.ocpi.public_url}/ocpi/versions", token_a)
+    assert answer["status_code"] == 1000
+    await ocpi_pulls_done(app)
+    assert (await held(app, "KK000001"))["status"] == "accepted" and len(emsp.pulls) == 1
+    credentials = f"{app.settings.ocpi.public_url}/ocpi/2.2.1/credentials"
+
+    async def update() -> None:
+        emsp.our_token = "rotated-" + new_token()[:20]
+        status, _, answer = await emsp.call("PUT", credentials, emsp._credentials(emsp.our_token))
+        assert (status, answer["status_code"]) == (200, 1000)
+        emsp.cpo_token = answer["data"]["token"]
+
+    async def last_full() -> Any:
+        await ocpi_pulls_done(app)
+        return (await pull_state(app, partner_id))["last_full_at"]
+    registered = await last_full()
+    # A new token alone: nothing to pull again.
+    await update()
+    assert await last_full() == registered
+    # Its Tokens Sender gone: a full pull is due; it finds nothing to pull, withdraws nothing.
+    emsp.modules.remove(("tokens", "SENDER"))
+    await update()
+    assert await last_full() > registered
+    assert len(emsp.pulls) == 1 and (await held(app, "KK000001"))["status"] == "accepted"
+    # Back: pulled in full again.
+    emsp.modules.append(("tokens", "SENDER"))
+    emsp.list_token("KK000002")
+    await update()
+    await ocpi_pulls_done(app)
+    assert len(emsp.pulls) == 2 and (await held(app, "KK000002"))["status"] == "accepted"
+    assert emsp.bad_answers == [] and [p.errors for p in emsp.pulls] == [[], []]
