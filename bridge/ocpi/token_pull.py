@@ -136,6 +136,8 @@ class TokenPuller:
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("ocpi token pulls: database unavailable", error=repr(exc))
+            except Exception:  # a bug must not end the schedule: the claim runs out, retried
+                log.exception("ocpi token pull failed unexpectedly")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(),
