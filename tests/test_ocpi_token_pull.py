@@ -4,6 +4,7 @@ with pushes; withdrawal of what a full list no longer holds; failures retried.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -205,6 +206,13 @@ async def test_full_pull_on_demand_withdraws_what_is_no_longer_listed(
     assert code == 1 and out == "" and err.strip().startswith("failed: http://127.0.0.1:"), err
     assert len(err.strip().splitlines()) == 1 and "HTTP 503" in err
     assert (await held(app, "CC000001"))["status"] == "accepted"  # a failed pull withdraws nothing
+    # The operator sees when the last pull succeeded, and why the one after failed.
+    code, out, err = await csms(db_url, app, "ocpi", "partners", "--json")
+    assert code == 0, err
+    (listed,) = json.loads(out)
+    state = await pull_state(app, partner_id)
+    assert listed["tokens_pulled"] == timestamp(state["last_pull_at"])
+    assert listed["token_pull_error"].endswith("HTTP 503, not an OCPI answer")
 
 
 @pytest.fixture

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from bridge.ocpi import token_store
 from bridge.ocpi.client import OcpiError
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import CredentialsError, our_party
 from bridge.ocpi.handshake.partners import Party, PartyError
 from bridge.ocpi.publishing import sync
-from bridge.ocpi.transport import new_token
+from bridge.ocpi.transport import new_token, timestamp
 from csms.operator.command_line.tables import show
 
 if TYPE_CHECKING:
@@ -40,12 +41,14 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
               f"and our versions URL {settings.public_url.rstrip('/')}/ocpi/versions")
         return 0
     if args.what == "partners":
+        pulls = {row["partner_id"]: row for row in await token_store.states(pool)}
         show([{"id": p.id, "status": p.status, "name": p.name, "versions_url": p.versions_url,
                "roles": [f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles],
-               "parties": [str(party) for party in p.parties]}
+               "parties": [str(party) for party in p.parties], **_pulled(pulls.get(p.id))}
               for p in await partners.every(pool)],
              [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"),
-              ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties")],
+              ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties"),
+              ("TOKENS PULLED", "tokens_pulled"), ("PULL ERROR", "token_pull_error")],
              getattr(args, "as_json", False))
         return 0
     if args.what == "sync":
@@ -81,6 +84,15 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
     finally:
         await bridge.client.stop()
     return 0
+
+
+def _pulled(row: Any) -> dict[str, Any]:
+    """A partner's token pulls as `csms ocpi partners` shows them: when the last successful
+    one began, and the error of the last one if it failed."""
+    last = row["last_pull_at"] if row is not None else None
+    failed = row is not None and row["failures"] > 0
+    return {"tokens_pulled": timestamp(last) if last else None,
+            "token_pull_error": row["last_error"] if failed else None}
 
 
 async def _pull_tokens(bridge: OcpiBridge, partner_id: int) -> int:

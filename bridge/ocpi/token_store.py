@@ -143,3 +143,7 @@ async def release(db: Db, partner_id: int, holder: str) -> None:
 
 async def state(db: Db, partner_id: int) -> asyncpg.Record | None:
     return await db.fetchrow("SELECT * FROM ocpi_token_pulls WHERE partner_id = $1", partner_id)
+
+
+async def states(db: Db) -> list[asyncpg.Record]:
+    return list(await db.fetch("SELECT * FROM ocpi_token_pulls ORDER BY partner_id"))
