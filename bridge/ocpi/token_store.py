@@ -58,9 +58,10 @@ async def withdraw_unlisted(conn: asyncpg.Connection, partner: Partner,
     """After a complete full pull: the partner's valid tokens its list no longer holds are no
     longer valid (OCPI 2.2.1 Tokens, Sender Interface, GET, Response Data: "Any older information
     that is not specified in the response is considered as no longer valid"). Tokens cannot be
-    deleted in OCPI (Push model: "deleting is not possible"), so
-    they are kept with valid false, as the eMSP would PUT them; copies stored since the pull
-    began (a push meanwhile) are newer than the list and stay. How many were withdrawn."""
+    deleted in OCPI (Push model: "deleting is not possible"), so they are kept with valid false,
+    as the eMSP would PUT them, their last_updated as it was (listed again, even unchanged, they
+    are valid again); copies stored since the pull began (a push meanwhile) are newer than the
+    list and stay. How many were withdrawn."""
     rows = await conn.fetch(
         """SELECT country_code, party_id, uid, attributes->'ocpi'->'object' AS object
            FROM tokens WHERE owner = $1 AND updated_at < $2
