@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.ocpi import token_store
+from bridge.ocpi import token_pull, token_store
 from bridge.ocpi.client import OcpiError
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.token_pull import OVERLAP, backoff, next_link, routed_to, total_count, within
@@ -406,3 +406,23 @@ async def test_emsp_registering_with_us_is_pulled_and_a_moved_sender_again(
     await ocpi_pulls_done(app)
     assert len(emsp.pulls) == 2 and (await held(app, "KK000002"))["status"] == "accepted"
     assert emsp.bad_answers == [] and [p.errors for p in emsp.pulls] == [[], []]
+
+
+async def test_a_pull_stops_at_its_limits(make_app: AppFactory, emsp: SimulatedEmsp,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_PAGES the pull stops: what it read is kept, it is not complete, nothing is
+    withdrawn (here 2 pages of a list of 5)."""
+    emsp.list_token("LL000000", last_updated=stamped(30))
+    app = await make_app(ocpi=ocpi_settings())
+    partner_id = await register(app, emsp)
+    assert app.ocpi is not None
+    monkeypatch.setattr(token_pull, "MAX_PAGES", 2)
+    emsp.page_size = 1
+    del emsp.listed["LL000000"]
+    for n in range(1, 6):
+        emsp.list_token(f"LL00000{n}", last_updated=stamped(10 - n))
+    result = await app.ocpi.puller.pull_now(partner_id)
+    assert result is not None and (result.pages, result.stored, result.withdrawn) == (2, 2, 0)
+    assert not result.complete and "more than 2 pages" in (result.stopped or "")
+    assert (await held(app, "LL000000"))["status"] == "accepted"
+    assert (await pull_state(app, partner_id))["full_asked_at"] is not None
