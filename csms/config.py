@@ -232,6 +232,8 @@ class OcpiSettings:
     response_url_hosts: str = ""
     # An eMSP's charging profile: a lower period applies this many seconds before it begins.
     profile_lead: Annotated[float, POSITIVE] = 60.0
+    # Seconds between incremental pulls of each eMSP's token list (bridge/ocpi/token_pull.py).
+    token_pull_interval: Annotated[float, POSITIVE] = 3600.0
 
 
 @dataclass

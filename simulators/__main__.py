@@ -143,7 +143,9 @@ async def _emsp(args: argparse.Namespace) -> None:
     stand_in = SimulatedEmsp(args.country_code, args.party_id)
     stand_in.on_receive = _print_ocpi
     for uid in args.token or []:
-        stand_in.token(uid)  # known for real-time authorization
+        # Listed on its Tokens Sender (the CSMS pulls them after registering), and ALLOWED:
+        # asked about in real time at the charger too.
+        stand_in.list_token(uid, whitelist="ALLOWED")
     await stand_in.start(args.host, args.port)
     print(f"simulated eMSP {args.country_code}*{args.party_id} at {stand_in.versions_url}\n"
           f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a} "
@@ -210,7 +212,8 @@ def parser() -> argparse.ArgumentParser:
     emsp.add_argument("--port", type=int, default=9600)
     emsp.add_argument("--country-code", default="NL")
     emsp.add_argument("--party-id", default="EMS")
-    emsp.add_argument("--token", action="append", help="an RFID uid its drivers use, repeatable")
+    emsp.add_argument("--token", action="append",
+                      help="an RFID uid its drivers use, listed on its Tokens Sender, repeatable")
     emsp.set_defaults(run=_emsp)
     hub = commands.add_parser("hub", help="a simulated OCPI hub fronting two eMSPs (NL*EMS, BE*OTH)")
     hub.add_argument("--host", default="127.0.0.1")

@@ -99,6 +99,17 @@ async def issue_token(app: App, token_a: str, emsp: SimulatedEmsp, name: str = "
 
 
 async def ocpi_pushes_queued(app: App) -> None:
-    """Every OCPI partner's full push (due from its registration) is queued: it changes nothing more."""
+    """Every OCPI partner's full push (due from its registration) is queued, and the full pull of
+    its token list done: neither changes anything more."""
     await eventually(lambda: app.pool.fetchval(
         "SELECT NOT EXISTS (SELECT 1 FROM ocpi_partners WHERE sync_stage IS NOT NULL)"))
+    await ocpi_pulls_done(app)
+
+
+async def ocpi_pulls_done(app: App) -> None:
+    """No registered OCPI partner's full token pull (due from its registration) is due or under
+    way: what is pushed from now on is not overtaken by it."""
+    await eventually(lambda: app.pool.fetchval(
+        """SELECT NOT EXISTS (SELECT 1 FROM ocpi_token_pulls t JOIN ocpi_partners p
+                              ON p.id = t.partner_id AND p.status = 'registered'
+                              WHERE t.full_asked_at IS NOT NULL OR t.claimed_by IS NOT NULL)"""))

@@ -45,8 +45,9 @@ TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
 # Written in the background whatever the requests: node leases, outbox lanes, relayed answers, and
 # the delivery state of outbox messages (which messages exist, and what they say, is compared).
 # audit_log records refused requests too, by design (tests/test_users.py covers it); site leases
-# renew on their own.
-SKIPPED_TABLES = {"nodes", "outbox_lanes", "relay_replies", "audit_log", "site_leases"}
+# renew on their own; the eMSP's token list is pulled after it registers, on a schedule.
+SKIPPED_TABLES = {"nodes", "outbox_lanes", "relay_replies", "audit_log", "site_leases",
+                  "ocpi_token_pulls"}
 VOLATILE_COLUMNS = {"outbox": ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"]}
 HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH"}
 

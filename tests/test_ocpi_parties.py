@@ -16,7 +16,7 @@ from csms.domain.model import AuthorizationStatus
 from csms.storage import store
 from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, issue_token, ocpi_settings, parties_of
+from tests.support import eventually, issue_token, ocpi_pulls_done, ocpi_settings, parties_of
 from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import setup
 from tests.test_oicp_roaming import _async
@@ -46,6 +46,7 @@ async def registered(app: App, emsp: SimulatedEmsp) -> int:
     partner_id = await issue_token(app, token_a, emsp, name=emsp.party_id)
     answer = await emsp.register_with(f"{app.settings.ocpi.public_url}/ocpi/versions", token_a)
     assert answer["status_code"] == 1000, answer
+    await ocpi_pulls_done(app)  # its token list's first pull: what it pushes next is not overtaken
     return partner_id
 
 

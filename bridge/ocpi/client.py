@@ -94,6 +94,36 @@ class OcpiClient:
             raise OcpiError(f"{url}: HTTP {status}, {not_success(answer)}")
         return answer.get("data")
 
+    async def page(self, url: str, token: str, token_format: str,
+                   to: tuple[str, str] | None = None) -> tuple[list[Any], dict[str, str]]:
+        """One page of a partner's paged list (GET): its objects and the response headers,
+        names in lower case (link, x-total-count, x-limit), or OcpiError. Redirects are not
+        followed: the caller decides which pages it asks for (bridge/ocpi/token_pull.py)."""
+        assert self._http is not None, "client not started"
+        request_id = str(uuid.uuid4())
+        headers = {"Authorization": authorization_header(token, token_format),
+                   "X-Request-ID": request_id, "X-Correlation-ID": request_id, **self.routing(to)}
+        try:
+            async with self._http.get(url, headers=headers, allow_redirects=False) as response:
+                try:
+                    answer = await response.json(content_type=None)
+                except ValueError:
+                    answer = None
+                # Header names are case-insensitive (RFC 9110): lowered; a repeated one, its first.
+                status = response.status
+                got: dict[str, str] = {}
+                for name, value in response.headers.items():
+                    got.setdefault(name.lower(), value)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("ocpi request unanswered", url=url, error=repr(exc))
+            raise OcpiError(f"{url}: {unreachable(exc)}") from None
+        if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
+            raise OcpiError(f"{url}: HTTP {status}, {not_success(answer)}")
+        data = answer.get("data", [])
+        if not isinstance(data, list):
+            raise OcpiError(f"{url}: the answer's data is not a list")
+        return data, got
+
     async def endpoints(self, versions_url: str, token: str,
                         token_format: str) -> tuple[str, list[dict[str, Any]]]:
         """Follow a partner's versions URL to its 2.2.1 endpoints: (version, endpoints)."""

@@ -11,7 +11,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge.ocpi import hub_client_info, tokens
+from bridge.ocpi import hub_client_info, token_store, tokens
 from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.control.commands import CommandError, OcpiCommands
 from bridge.ocpi.handshake import credentials, partners
@@ -371,7 +371,7 @@ class OcpiServer:
             token = tokens.read_token(await self._json(request), cc, pid, uid)
         except tokens.TokenError as exc:
             raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
-        await self._store_token(request[PARTNER], token)
+        await token_store.store_token(self.pool, request[PARTNER], token)
         return reply()
 
     async def patch_token(self, request: web.Request) -> web.Response:
@@ -382,18 +382,8 @@ class OcpiServer:
             token = tokens.patched(stored, await self._json(request))
         except tokens.TokenError as exc:
             raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
-        await self._store_token(request[PARTNER], token)
+        await token_store.store_token(self.pool, request[PARTNER], token)
         return reply()
-
-    async def _store_token(self, partner: Partner, token: dict[str, Any]) -> None:
-        attributes = tokens.session_attributes(partner.id, token, "WHITELIST")
-        attributes["ocpi"] |= {"whitelist": token["whitelist"], "object": token}
-        await store.upsert_owned_token(
-            self.pool, token["country_code"].upper(), token["party_id"].upper(), token["uid"], "RFID",
-            tokens.status_of(token), partner.outbox_name, tokens.ask_first(token), attributes)
-        log.info("ocpi token stored", partner=partner.id, party=f"{token['country_code']}*"
-                 f"{token['party_id']}", uid=token["uid"], whitelist=token["whitelist"],
-                 valid=token["valid"])
 
     # --- commands (receiver) ---------------------------------------------------------------
 

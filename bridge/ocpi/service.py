@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +28,7 @@ from bridge.ocpi.publishing.locations import evse_uid
 from bridge.ocpi.publishing.places import Priced, priced_place
 from bridge.ocpi.publishing.status import ocpi_evse_status
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
+from bridge.ocpi.token_pull import TokenPuller
 from bridge.ocpi.transport import timestamp
 from csms.config import OcpiSettings
 from csms.domain.billing.cost import cost_fields, costing
@@ -61,6 +65,9 @@ class OcpiBridge:
         self.registrar = Registrar(pool, self.client, settings)
         self.server = OcpiServer(settings, pool, self.registrar, commands)
         self.authorizer = OcpiAuthorizer(pool, self.client)
+        # Who holds a token pull's claim (a process: the CLI's on-demand pull is one too).
+        self.puller = TokenPuller(pool, self.client, settings,
+                                  f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
         self.lanes: dict[int, outbox.Lanes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._syncing: set[int] = set()  # partners whose full push this process is queueing
@@ -81,6 +88,7 @@ class OcpiBridge:
                 self._background(self._pull(partner.id))
         for partner_id in await sync.due(self.pool):  # a full push cut short by a stop
             self._background(self._sync(partner_id))
+        self._background(self.puller.run())  # token lists: due pulls, one partner at a time
 
     async def stop(self) -> None:
         await self.server.stop()
@@ -107,6 +115,7 @@ class OcpiBridge:
             await self.ensure_worker(partner)
             if partner.is_hub:
                 await self.pull_client_info(partner_id)
+            self.puller.wake()  # its token list, if a full pull is due (partners.registered)
             await self._sync(partner_id)  # a new partner (or one that moved) gets everything
 
     async def _pull(self, partner_id: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.ocpi.transport import parse_timestamp
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 
 # Whitelist types: accepted from the pushed copy, or to be asked about in real time first.
@@ -49,6 +50,29 @@ def read_token(body: Any, country_code: str, party_id: str, uid: str) -> dict[st
     if not isinstance(body["valid"], bool):
         raise TokenError("valid must be true or false")
     return body
+
+
+def key_of(item: Any) -> tuple[str, str, str] | None:
+    """A listed token's (COUNTRY, PARTY, uid) as our tokens table keys it; None if unreadable."""
+    if not isinstance(item, dict):
+        return None
+    cc, pid, uid = (item.get(k) for k in ("country_code", "party_id", "uid"))
+    if not all(isinstance(v, str) and v for v in (cc, pid, uid)):
+        return None
+    return str(cc).upper(), str(pid).upper(), str(uid)
+
+
+def read_listed(item: Any) -> dict[str, Any]:
+    """A Token from an eMSP's list (its Tokens Sender): checked as a pushed one, and with a
+    last_updated we can read (the next incremental pull's date_from follows it)."""
+    if key_of(item) is None:
+        raise TokenError("country_code, party_id and uid must be text")
+    token = read_token(item, item["country_code"], item["party_id"], item["uid"])
+    try:
+        parse_timestamp(str(token["last_updated"]))
+    except ValueError:
+        raise TokenError("last_updated must be a UTC DateTime") from None
+    return token
 
 
 def patched(token: dict[str, Any], patch: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import re
@@ -97,6 +98,16 @@ class SimulatedEmsp:
         self.plain_tokens = False  # send our token unencoded (older peers)
         self.callback_seen_token: str | None = None  # token the CPO's registration let us use
         self.tokens: dict[str, dict[str, Any]] = {}  # our drivers' tokens, by uid
+        # Our Tokens Sender (the CPO pulls from it): the tokens it lists, by uid: those we pushed
+        # (as last pushed) and those only listed (list_token). Others (token() alone) we keep
+        # for real-time authorization only. Also how many a page holds at most (its X-Limit),
+        # the GETs it was sent, and where its Link headers point (None: here; a test sets
+        # another base to see the CPO not follow it).
+        self.listed: dict[str, dict[str, Any]] = {}
+        self.page_size = 50
+        self.pulls: list[Received] = []
+        self.link_base: str | None = None
+        self.pull_delay = 0.0  # seconds each page takes to answer (a slow eMSP)
         # The CPO's Locations, Sessions and Tariffs as pushed and patched, by path
         # ("locations/DE/ABC/site-1"); a PATCH on an object not held here is refused.
         self.objects: dict[str, dict[str, Any]] = {}
@@ -162,6 +173,8 @@ class SimulatedEmsp:
         body = await request.json() if request.can_read_body else None
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
                             dict(request.headers), query=dict(request.query))
+        if request.method == "GET" and received.path.rstrip("/") == "/tokens":
+            return await self._token_list(received, token)  # kept apart: received holds pushes
         if self.down:
             self.refused.append(received)
             return web.Response(status=503, text="eMSP is down")
@@ -224,6 +237,66 @@ class SimulatedEmsp:
         assert not problems("AuthorizationInfo", info)
         data: Any = {"object": info, "list": [info], "unreadable": "yes"}[self.authorization_shape]
         return web.json_response(envelope(data))
+
+    async def _token_list(self, received: Received, token: str | None) -> web.Response:
+        """Our Tokens Sender's GET (OCPI 2.2.1 Tokens, Sender Interface): the listed tokens
+        with last_updated in [date_from, date_to), oldest first, paged by offset and limit
+        (at most page_size) with Link, X-Total-Count and X-Limit (transport_and_format,
+        Pagination); the request's parameters and headers checked."""
+        self.pulls.append(received)
+        if self.on_receive is not None:
+            self.on_receive(received)
+        await asyncio.sleep(self.pull_delay)
+        if self.down:
+            received.answered = 503
+            return web.Response(status=503, text="eMSP is down")
+        if token != self.our_token or token is None:
+            received.errors.append("unknown token")
+            received.answered = 401
+            return web.json_response(envelope(None, 2000, "unknown token"), status=401)
+        query = received.query
+        for name in sorted(set(query) - {"date_from", "date_to", "offset", "limit"}):
+            received.errors.append(f"unknown parameter {name}")
+        numbers: dict[str, int] = {}
+        for name, default in (("offset", 0), ("limit", self.page_size)):
+            text = query.get(name, str(default))
+            if not text.isdigit():
+                received.errors.append(f"{name} {text!r} is not a whole number")
+            numbers[name] = int(text) if text.isdigit() else default
+        moments: dict[str, datetime] = {}
+        for name in ("date_from", "date_to"):
+            if name in query:
+                try:
+                    at = datetime.fromisoformat(query[name].removesuffix("Z"))
+                except ValueError:
+                    received.errors.append(f"{name} {query[name]!r} is not a DateTime")
+                    continue
+                if at.tzinfo is not None and at.utcoffset():
+                    received.errors.append(f"{name} must be UTC")
+                moments[name] = at.replace(tzinfo=UTC)
+        for name in ("X-Request-ID", "X-Correlation-ID"):
+            if name not in received.headers:
+                received.errors.append(f"missing header {name}")
+        if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
+            received.errors.append("routed to another party")
+        if received.errors:
+            received.answered = 400
+            return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
+
+        def stamp(item: dict[str, Any]) -> datetime:
+            return datetime.fromisoformat(item["last_updated"].removesuffix("Z")).replace(tzinfo=UTC)
+        matching = sorted((t for t in self.listed.values()
+                           if ("date_from" not in moments or stamp(t) >= moments["date_from"])
+                           and ("date_to" not in moments or stamp(t) < moments["date_to"])),
+                          key=lambda t: (stamp(t), t["uid"]))
+        offset, limit = numbers["offset"], min(numbers["limit"] or self.page_size, self.page_size)
+        page = matching[offset:offset + limit]
+        headers = {"X-Total-Count": str(len(matching)), "X-Limit": str(self.page_size)}
+        if offset + limit < len(matching):
+            following = {**query, "offset": str(offset + limit), "limit": str(limit)}
+            base = self.link_base or f"{self.url}/ocpi/{VERSION}"
+            headers["Link"] = f'<{base}/tokens?{urlencode(following)}>; rel="next"'
+        return web.json_response(envelope(copy.deepcopy(page)), headers=headers)
 
     def _receive(self, received: Received) -> web.Response:
         """Our receiver interfaces: check the body against the object's schema."""
@@ -395,7 +468,18 @@ class SimulatedEmsp:
         self.tokens[uid] = token
         return token
 
+    def list_token(self, uid: str, whitelist: str = "ALWAYS", valid: bool = True,
+                   token_type: str = "RFID", last_updated: str | None = None) -> dict[str, Any]:
+        """A token of ours, listed on our Tokens Sender for the CPO to pull (and known for
+        real-time authorization); last_updated: when it changed, else now."""
+        token = self.token(uid, whitelist, valid, token_type)
+        if last_updated is not None:
+            token["last_updated"] = last_updated
+        self.listed[uid] = token
+        return token
+
     async def push_token(self, token: dict[str, Any]) -> tuple[int, Any]:
+        self.listed[token["uid"]] = token  # shared with the CPO: listed as pushed
         url = f"{self.cpo_endpoint('tokens')}/{token['country_code']}/{token['party_id']}/{token['uid']}"
         status, _, answer = await self.call("PUT", url, token, headers=self._routing())
         return status, answer

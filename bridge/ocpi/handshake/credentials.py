@@ -101,6 +101,14 @@ def receivers_moved(before: list[dict[str, Any]], after: list[dict[str, Any]]) -
     return receivers(before) != receivers(after)
 
 
+def tokens_sender_moved(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """Did the Tokens Sender we pull token lists from come, go or move?"""
+    def sender(endpoints: list[dict[str, Any]]) -> set[Any]:
+        return {e.get("url") for e in endpoints if isinstance(e, dict)
+                and e.get("identifier") == "tokens" and e.get("role") == "SENDER"}
+    return sender(before) != sender(after)
+
+
 class Registrar:
     def __init__(self, pool: asyncpg.Pool, client: OcpiClient, settings: OcpiSettings) -> None:
         self.pool = pool
@@ -125,10 +133,13 @@ class Registrar:
         check_roles(partner, roles, our_party(self.settings))  # before any request to them
         version, endpoints = await self._their_endpoints(url, token, partner.token_format)
         ours = new_token()
-        # A new partner gets every Location and Tariff; so does one whose receivers moved.
+        # A new partner gets every Location and Tariff; so does one whose receivers moved. Its
+        # token list is pulled in full, as again when its Tokens Sender moved.
         await partners.registered(self.pool, partner.id, their_token=token, our_token=ours,
                                   versions_url=url, version=version, endpoints=endpoints,
                                   roles=roles, full_push=not rotating or receivers_moved(
+                                      partner.endpoints, endpoints),
+                                  full_pull=not rotating or tokens_sender_moved(
                                       partner.endpoints, endpoints))
         log.info("ocpi credentials rotated" if rotating else "ocpi partner registered",
                  partner=partner.id, roles=[f"{r['country_code']}*{r['party_id']}" for r in roles])
@@ -160,7 +171,7 @@ class Registrar:
             raise
         partner = await partners.registered(
             self.pool, partner_id, their_token=token, our_token=None, versions_url=url,
-            version=version, endpoints=endpoints, roles=roles, full_push=True)
+            version=version, endpoints=endpoints, roles=roles, full_push=True, full_pull=True)
         log.info("registered with ocpi partner", partner=partner_id, url=versions_url)
         return partner
 

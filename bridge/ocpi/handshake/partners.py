@@ -226,9 +226,11 @@ async def spend_token_a_try(db: Db, partner_id: int) -> bool:
 
 async def registered(db: Db, partner_id: int, *, their_token: str, our_token: str | None,
                      versions_url: str, version: str, endpoints: list[dict[str, Any]],
-                     roles: list[dict[str, Any]], full_push: bool = False) -> Partner:
+                     roles: list[dict[str, Any]], full_push: bool = False,
+                     full_pull: bool = False) -> Partner:
     """Credentials exchanged (or rotated): Token A is spent; the new tokens count from now.
-    With full_push, every Location and Tariff is due to it (bridge/ocpi/publishing/sync.py)."""
+    With full_push, every Location and Tariff is due to it (bridge/ocpi/publishing/sync.py);
+    with full_pull, a full pull of its token list is due (bridge/ocpi/token_pull.py)."""
     await db.execute(
         """UPDATE ocpi_partners SET status = 'registered', token_a_hash = NULL, their_token = $2,
                token_hash = COALESCE($3, token_hash), versions_url = $4, version = $5,
@@ -239,6 +241,10 @@ async def registered(db: Db, partner_id: int, *, their_token: str, our_token: st
         partner_id, their_token, token_digest(our_token) if our_token else None, versions_url,
         version, endpoints, roles, full_push,
     )
+    if full_pull:  # (the pull state's table, migration 0039: bridge/ocpi/token_store.py)
+        await db.execute(
+            """INSERT INTO ocpi_token_pulls (partner_id) VALUES ($1) ON CONFLICT (partner_id)
+               DO UPDATE SET full_asked_at = now(), next_due = now()""", partner_id)
     # Whichever process serves this partner starts delivering to it (committed with the change).
     await db.execute("SELECT pg_notify($1, $2)", CHANNEL, str(partner_id))
     partner = await get(db, partner_id)

@@ -439,8 +439,12 @@ def parser() -> argparse.ArgumentParser:
     unregister = ocpi_commands.add_parser("unregister", parents=[common], help="end a partnership")
     unregister.add_argument("id", type=int)
     sync_ocpi = ocpi_commands.add_parser(
-        "sync", parents=[common], help="push every Location and Tariff to a partner again")
+        "sync", parents=[common], help="push every Location and Tariff to a partner again "
+                                       "(--tokens: pull its whole token list instead)")
     sync_ocpi.add_argument("party", help="the partner's id, or COUNTRY/PARTY of one of its roles")
+    sync_ocpi.add_argument("--tokens", action="store_true",
+                           help="pull the partner's token list in full now (GET on its Tokens "
+                                "Sender), withdrawing the tokens it no longer lists")
     ocpi.set_defaults(handler=_ocpi)
 
     tariffs = commands.add_parser("tariffs", parents=[common], help="prices (OCPI's tariff model)")
