@@ -206,6 +206,8 @@ class SimulatedHub:
                         return self._answer(status, answer, client.party, self.cpo_party)
             return self._answer(404, envelope(None, 2004, "unknown token"), self.party,
                                 self.cpo_party)
+        if receiver == self.party and request.method == "GET" and module == "tokens":
+            return await self._get_all(received, module)
         if receiver == self.party:  # a broadcast push
             if module not in _BROADCAST or request.method == "GET":
                 self.violations.append(f"{request.method} {received.path}: broadcast")
@@ -267,6 +269,44 @@ class SimulatedHub:
         if broadcast:
             return self._answer(200, envelope(), self.party, client.party)
         return self._answer(status, answer, self.cpo_party, client.party)
+
+    async def _get_all(self, received: Received, module: str) -> web.Response:
+        """A GET All via the hub (transport_and_format "GET All via Hubs"): every CONNECTED
+        client's Sender list combined (each walked page by page), paged again by us."""
+        query = {k: v for k, v in received.query.items() if k in ("date_from", "date_to")}
+        combined: list[Any] = []
+        assert self.cpo_party is not None
+        for client in self.clients.values():
+            base = client.endpoints.get(module)
+            if client.status != "CONNECTED" or base is None:
+                continue
+            offset = 0
+            while True:
+                url = f"{base}?{urlencode({**query, 'offset': offset})}"
+                status, answer, headers = await self._request(
+                    "GET", url, None, client.theirs or "",
+                    {"X-Request-ID": secrets.token_hex(8), "X-Correlation-ID": secrets.token_hex(8),
+                     "OCPI-from-country-code": self.cpo_party[0],
+                     "OCPI-from-party-id": self.cpo_party[1],
+                     "OCPI-to-country-code": client.party[0],
+                     "OCPI-to-party-id": client.party[1]})
+                data = answer.get("data") or [] if status == 200 else []
+                combined.extend(data)
+                offset += len(data)
+                if not data or offset >= int(headers.get("X-Total-Count", "0")):
+                    break
+        combined.sort(key=lambda item: (str(item.get("last_updated")), str(item.get("uid"))))
+        offset = int(received.query.get("offset", "0") or 0)
+        limit = min(int(received.query.get("limit", "100") or 100), 100)
+        headers = {"X-Total-Count": str(len(combined)), "X-Limit": "100",
+                   "OCPI-from-country-code": self.party[0], "OCPI-from-party-id": self.party[1],
+                   "OCPI-to-country-code": self.cpo_party[0],
+                   "OCPI-to-party-id": self.cpo_party[1]}
+        if offset + limit < len(combined):
+            following = {**received.query, "offset": str(offset + limit), "limit": str(limit)}
+            headers["Link"] = (f'<{self.url}/ocpi/{VERSION}/{module}?{urlencode(following)}>; '
+                               'rel="next"')
+        return web.json_response(envelope(combined[offset:offset + limit]), headers=headers)
 
     async def _forward(self, request: web.Request, received: Received, client: Client,
                        module: str, sender: tuple[str, str] | None = None) -> tuple[int, Any]:
