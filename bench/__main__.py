@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import target
+from bench import profile, target
 from bench.load import Job, Outcome, run_job
 from bench.remote import remote_start
 from bench.site import site_load
@@ -79,17 +79,30 @@ async def _cpu_while_measured(server: target.Process, start_at: float, seconds: 
     return server.cpu_seconds() - before
 
 
+async def _profile_while_measured(server: target.Process, start_at: float, seconds: float,
+                                  path: Path) -> Figures:
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    assert server.process is not None
+    return profile.summarize(await profile.record(server.process.pid, seconds, path))
+
+
 async def saturation(server: target.Process, chargers: int, seconds: float,
-                     workers: int) -> Figures:
+                     workers: int, profile_to: Path | None = None) -> Figures:
     await server.start()
+    profiled: asyncio.Task[Figures] | None = None
     try:
         job = Job("saturation", server.url, _ids("SAT", chargers), time.time() + 3 + workers,
                   seconds, ramp=5.0)
         cpu = asyncio.create_task(_cpu_while_measured(server, job.start_at + job.ramp, seconds))
+        if profile_to is not None:
+            profiled = asyncio.create_task(_profile_while_measured(
+                server, job.start_at + job.ramp, seconds, profile_to))
         outcome = await _drive(job, workers)
         cpu_s = await cpu
+        profile_figures = await profiled if profiled is not None else None
     finally:
         await server.stop()
+    extra = {"profile": profile_figures} if profile_figures is not None else {}
     return {"chargers": chargers, "seconds": seconds, "calls": outcome.calls,
             "calls_per_s": round(outcome.calls / seconds),
             # The server's own CPU per call: how the cores were shared in a run matters less here.
@@ -97,7 +110,7 @@ async def saturation(server: target.Process, chargers: int, seconds: float,
             "cpu_us_per_call": round(cpu_s / max(1, outcome.calls) * 1e6),
             "p50_ms": round(percentile(outcome.latencies_ms, 0.50), 1),
             "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
-            "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
+            "failures": len(outcome.failures), "first_failure": outcome.failures[:1], **extra}
 
 
 async def fleet(database: target.Database, chargers: int, seconds: float, ramp: float) -> Figures:

@@ -47,6 +47,7 @@ from csms.operator.http.api import AdminApi
 from csms.operator.http.fleet import local_list_api
 from csms.operator.http.fleet.jobs_api import JobsApi
 from csms.operator.roaming import Roaming
+from csms.runtime import running_loop_name
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate
 from csms.storage.notifications import Listener
@@ -249,7 +250,8 @@ async def serve_forever(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port)
+    log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port,
+             event_loop=running_loop_name())
     await stopping.wait()
     log.info("shutting down")
     freezing.cancel()
