@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import platform
+import subprocess
 import time
 import uuid
 from collections.abc import Sequence
@@ -175,27 +176,59 @@ async def _with_database(work: Any) -> Figures:
         await database.drop()
 
 
+def _ratio(ours: Figures, reference: Figures, figure: str) -> float:
+    return round(ours[figure] / max(1e-9, reference[figure]), 2)
+
+
+async def saturation_against_references(args: argparse.Namespace) -> dict[str, Figures]:
+    """The same load on the baseline, the bare server and ours, one after the other in this run:
+    the ratios are what compares across machines and runs, not the figures themselves."""
+    results: dict[str, Figures] = {}
+    results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
+                                           args.workers)
+    print(_line("baseline", results["baseline"]), flush=True)
+    results["bare"] = await saturation(target.bare(args.event_loop), args.chargers, args.seconds,
+                                       args.workers)
+    print(_line("bare", results["bare"]), flush=True)
+
+    async def saturate(database: target.Database) -> Figures:
+        await _register(database.url, _ids("SAT", args.chargers))
+        profile_to = Path(args.profile) if args.profile else None
+        return await saturation(target.csms(database.url),
+                                args.chargers, args.seconds, args.workers, profile_to)
+    ours = results["saturation"] = await _with_database(saturate)
+    for name in ("baseline", "bare"):
+        reference = results[name]
+        ours[f"vs_{name}_calls"] = _ratio(ours, reference, "calls_per_s")
+        ours[f"vs_{name}_p99"] = _ratio(ours, reference, "p99_ms")
+        ours[f"vs_{name}_cpu_per_call"] = _ratio(ours, reference, "cpu_us_per_call")
+    print(_line("saturation", ours), flush=True)
+    return results
+
+
+def _commit() -> dict[str, Any]:
+    """The commit the figures came from, and whether the tree had changes on top of it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=target.ROOT, capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"), "changed_files": len(git("status", "--porcelain",
+                                                                          "--untracked-files=no"
+                                                                          ).splitlines())}
+
+
+def _machine() -> dict[str, Any]:
+    return {"node": platform.node(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Figures]:
     results: dict[str, Figures] = {}
     wanted = set(args.scenario or ["saturation", "boot", "fleet", "remote", "site"])
     if "saturation" in wanted:
-        results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
-                                               args.workers)
-        print(_line("baseline", results["baseline"]), flush=True)
-
-        async def saturate(database: target.Database) -> Figures:
-            await _register(database.url, _ids("SAT", args.chargers))
-            return await saturation(target.csms(database.url), args.chargers, args.seconds,
-                                    args.workers)
-        results["saturation"] = await _with_database(saturate)
-        base = results["baseline"]
-        results["saturation"]["vs_baseline_calls"] = round(
-            results["saturation"]["calls_per_s"] / max(1, base["calls_per_s"]), 2)
-        results["saturation"]["vs_baseline_p99"] = round(
-            results["saturation"]["p99_ms"] / max(0.1, base["p99_ms"]), 2)
-        results["saturation"]["vs_baseline_cpu_per_call"] = round(
-            results["saturation"]["cpu_us_per_call"] / max(1, base["cpu_us_per_call"]), 2)
-        print(_line("saturation", results["saturation"]), flush=True)
+        results.update(await saturation_against_references(args))
     if "boot" in wanted:
         results["boot_storm"] = await _with_database(lambda db: boot_storm(db, args.boot))
         print(_line("boot_storm", results["boot_storm"]), flush=True)
@@ -250,15 +283,24 @@ def main() -> None:
                         help="site: mean seconds a charger stays idle between sessions")
     parser.add_argument("--site-meter-interval", type=float, default=5.0,
                         help="site: seconds between a charging EVSE's meter values")
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="the event loop of our server in every scenario (process.event_loop) "
+                             "and of the bare server; the baseline keeps asyncio's")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="saturation: record our server with py-spy while it is measured "
+                             "(collapsed stacks to FILE) and add where its time went to the figures")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
     configure_logging("warning", "console")
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
           "server, load generator and PostgreSQL share this machine", flush=True)
+    os.environ["CSMS_PROCESS_EVENT_LOOP"] = args.event_loop  # every `csms run` started
+    before = _machine()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = asyncio.run(run(args))
-    machine = {"cores": os.cpu_count(), "python": platform.python_version(),
-               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "run": uuid.uuid4().hex[:8]}
+    machine = {**before, "load_average_after": _machine()["load_average"], "when": started,
+               "run": uuid.uuid4().hex[:8], **_commit(),
+               "arguments": {k: v for k, v in vars(args).items() if v is not None}}
     Path(args.json).write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
     print(f"figures written to {args.json}")
 

@@ -138,3 +138,10 @@ def baseline() -> Process:
     port = free_port()
     return Process([sys.executable, "-m", "bench.baseline", "--port", str(port)],
                    dict(os.environ), port, None)
+
+
+def bare(event_loop: str = "asyncio") -> Process:
+    """The floor of this stack: WebSockets and JSON in Python, answering at once (bench/bare.py)."""
+    port = free_port()
+    return Process([sys.executable, "-m", "bench.bare", "--port", str(port),
+                    "--event-loop", event_loop], dict(os.environ), port, None)
