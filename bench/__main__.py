@@ -187,22 +187,25 @@ async def saturation_against_references(args: argparse.Namespace) -> dict[str, F
     results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
                                            args.workers)
     print(_line("baseline", results["baseline"]), flush=True)
-    results["bare"] = await saturation(target.bare(args.event_loop), args.chargers, args.seconds,
+    loops = ["asyncio", "uvloop"] if args.event_loop == "both" else [args.event_loop]
+    results["bare"] = await saturation(target.bare(loops[0]), args.chargers, args.seconds,
                                        args.workers)
     print(_line("bare", results["bare"]), flush=True)
-
-    async def saturate(database: target.Database) -> Figures:
-        await _register(database.url, _ids("SAT", args.chargers))
-        profile_to = Path(args.profile) if args.profile else None
-        return await saturation(target.csms(database.url),
-                                args.chargers, args.seconds, args.workers, profile_to)
-    ours = results["saturation"] = await _with_database(saturate)
-    for name in ("baseline", "bare"):
-        reference = results[name]
-        ours[f"vs_{name}_calls"] = _ratio(ours, reference, "calls_per_s")
-        ours[f"vs_{name}_p99"] = _ratio(ours, reference, "p99_ms")
-        ours[f"vs_{name}_cpu_per_call"] = _ratio(ours, reference, "cpu_us_per_call")
-    print(_line("saturation", ours), flush=True)
+    for loop in loops:
+        async def saturate(database: target.Database, loop: str = loop) -> Figures:
+            await _register(database.url, _ids("SAT", args.chargers))
+            profile_to = Path(f"{args.profile}.{loop}" if len(loops) > 1 else args.profile
+                              ) if args.profile else None
+            return await saturation(target.csms(database.url, process_event_loop=loop),
+                                    args.chargers, args.seconds, args.workers, profile_to)
+        name = "saturation" if loop == loops[0] else f"saturation_{loop}"
+        ours = results[name] = {"event_loop": loop, **await _with_database(saturate)}
+        for reference in ("baseline", "bare"):
+            ours[f"vs_{reference}_calls"] = _ratio(ours, results[reference], "calls_per_s")
+            ours[f"vs_{reference}_p99"] = _ratio(ours, results[reference], "p99_ms")
+            ours[f"vs_{reference}_cpu_per_call"] = _ratio(ours, results[reference],
+                                                          "cpu_us_per_call")
+        print(_line(name, ours), flush=True)
     return results
 
 
@@ -283,9 +286,10 @@ def main() -> None:
                         help="site: mean seconds a charger stays idle between sessions")
     parser.add_argument("--site-meter-interval", type=float, default=5.0,
                         help="site: seconds between a charging EVSE's meter values")
-    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
-                        help="the event loop of our server in every scenario (process.event_loop) "
-                             "and of the bare server; the baseline keeps asyncio's")
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop", "both"], default="asyncio",
+                        help="the event loop of our server (process.event_loop) and of the bare "
+                             "one; both: saturation on each in the same run (the bare server and "
+                             "the other scenarios on asyncio); the baseline keeps asyncio's")
     parser.add_argument("--profile", metavar="FILE",
                         help="saturation: record our server with py-spy while it is measured "
                              "(collapsed stacks to FILE) and add where its time went to the figures")
@@ -294,7 +298,8 @@ def main() -> None:
     configure_logging("warning", "console")
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
           "server, load generator and PostgreSQL share this machine", flush=True)
-    os.environ["CSMS_PROCESS_EVENT_LOOP"] = args.event_loop  # every `csms run` started
+    # every `csms run` the scenarios start
+    os.environ["CSMS_PROCESS_EVENT_LOOP"] = "asyncio" if args.event_loop == "both" else args.event_loop
     before = _machine()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = asyncio.run(run(args))

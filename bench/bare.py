@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
+
+from csms import runtime
 
 
 def answer(frame: str) -> str | None:
@@ -37,7 +38,7 @@ async def _serve(websocket: ServerConnection) -> None:
             await websocket.send(reply)
 
 
-async def main(port: int, event_loop: str) -> None:
+async def main(port: int) -> None:
     # The same WebSocket settings as `csms run`: no compression, no per-connection pings.
     async with serve(_serve, "127.0.0.1", port, subprotocols=[Subprotocol("ocpp1.6")],
                      compression=None, ping_interval=None, max_size=65536) as server:
@@ -49,9 +50,4 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
-    if args.event_loop == "uvloop":
-        import uvloop
-
-        uvloop.run(main(args.port, args.event_loop))
-    else:
-        asyncio.run(main(args.port, args.event_loop))
+    runtime.run(main(args.port), args.event_loop)
