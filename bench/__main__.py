@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import platform
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -206,6 +207,25 @@ async def saturation_against_references(args: argparse.Namespace) -> dict[str, F
             ours[f"vs_{reference}_cpu_per_call"] = _ratio(ours, results[reference],
                                                           "cpu_us_per_call")
         print(_line(name, ours), flush=True)
+    if args.compare_with:
+        with tempfile.TemporaryDirectory(prefix="csms-bench-") as folder:
+            root = target.checkout(args.compare_with, Path(folder))
+
+            async def then(database: target.Database) -> Figures:
+                await _register(database.url, _ids("SAT", args.chargers))
+                # an earlier commit may not know process.event_loop: its default, asyncio
+                server = target.csms(database.url, root=root)
+                server.env.pop("CSMS_PROCESS_EVENT_LOOP", None)
+                return await saturation(server, args.chargers, args.seconds, args.workers)
+            earlier = results["saturation_at_commit"] = {"commit": args.compare_with,
+                                                         **await _with_database(then)}
+        for name in ("baseline", "bare"):
+            earlier[f"vs_{name}_calls"] = _ratio(earlier, results[name], "calls_per_s")
+            earlier[f"vs_{name}_cpu_per_call"] = _ratio(earlier, results[name], "cpu_us_per_call")
+        now = results["saturation"]
+        now["vs_commit_calls"] = _ratio(now, earlier, "calls_per_s")
+        now["vs_commit_cpu_per_call"] = _ratio(now, earlier, "cpu_us_per_call")
+        print(_line("at " + args.compare_with[:10], earlier), flush=True)
     return results
 
 
@@ -293,13 +313,16 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help="saturation: record our server with py-spy while it is measured "
                              "(collapsed stacks to FILE) and add where its time went to the figures")
+    parser.add_argument("--compare-with", metavar="COMMIT",
+                        help="saturation: also run `csms run` of that commit (e.g. main) in the "
+                             "same run, for before/after ratios on a machine whose speed varies")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
     configure_logging("warning", "console")
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
           "server, load generator and PostgreSQL share this machine", flush=True)
-    # every `csms run` the scenarios start
-    os.environ["CSMS_PROCESS_EVENT_LOOP"] = "asyncio" if args.event_loop == "both" else args.event_loop
+    if args.event_loop == "uvloop":  # every `csms run` the scenarios start
+        os.environ["CSMS_PROCESS_EVENT_LOOP"] = "uvloop"
     before = _machine()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = asyncio.run(run(args))

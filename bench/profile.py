@@ -13,7 +13,7 @@ from pathlib import Path
 AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("json", ("(json/", "orjson", "library/frames.py")),
     ("schema validation", ("fastjsonschema", "(jsonschema/", "library/validation.py",
-                           "(<string>)", "validate_payload")),
+                           "validate (<string>)", "validate_payload")),
     # the system calls: what a frame's send and receive cost the kernel, seen from Python
     ("socket calls", ("_SelectorSocketTransport.write", "_read_ready", "EpollSelector.select",
                       "sock_recv", "sock_send")),

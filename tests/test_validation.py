@@ -121,9 +121,16 @@ def _payloads(schema: dict[str, Any]) -> Iterator[Any]:
             "string": "x", "integer": 1, "number": 1, "boolean": True, "array": [],
             "object": {}}.get(prop.get("type"), "x")
     yield from ({}, base, {**base, "unknownKey": 1}, [], "x", None)
-    for key in properties:
+    for key, prop in properties.items():
         for value in VALUES:
             yield {**base, key: value}
+        if "maxLength" in prop:  # characters, not bytes or UTF-16 units
+            size = prop["maxLength"]
+            for text in ("é" * size, "é" * (size + 1), "😀" * size, "😀" * (size + 1)):
+                yield {**base, key: text}
+        if prop.get("type") == "array":
+            yield {**base, key: [base] * 3}
+            yield {**base, key: [1, "x", None]}
     for key in required:
         missing = {k: v for k, v in base.items() if k != key}
         yield missing
@@ -148,6 +155,28 @@ TABLE = [
     ("1.6", "StatusNotification", {"connectorId": 1.0, "errorCode": "NoError",
                                    "status": "Available"}),
 ]
+
+
+def _ev_needs(**dc: Any) -> dict[str, Any]:
+    return {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC", "dcChargingParameters": {
+        "evMaxCurrent": 100, "evMaxVoltage": 400, **dc}}}
+
+
+# Nested numbers at and beyond their schema's bounds: accepted or refused as the library does.
+BOUNDS = [("2.0.1", "NotifyEVChargingNeedsRequest", _ev_needs(stateOfCharge=soc))
+          for soc in (0, 100, -1, 101, 0.0, 100.0, -0.0, 99.5, 100.5, -1e-9, True, 50.0)] + [
+    ("2.0.1", "NotifyEVChargingNeedsRequest", _ev_needs(fullSoC=101, bulkSoC=-1)),
+    ("2.0.1", "NotifyEVChargingNeedsRequest", _ev_needs(evMaxCurrent=1.5)),
+    ("2.0.1", "NotifyEVChargingNeedsRequest", _ev_needs(evMaxCurrent=2**70)),
+]
+
+
+@pytest.mark.parametrize(("version", "stem", "payload"), BOUNDS)
+def test_nested_bounds_as_the_library(version: str, stem: str, payload: Any) -> None:
+    path = SCHEMAS / f"v{version.replace('.', '')}" / "schemas" / f"{stem}.json"
+    library = Draft4Validator(json.loads(path.read_text(encoding="utf-8-sig")))
+    assert _code(version, stem, payload, CompiledValidator(path)) == _code(
+        version, stem, payload, library)
 
 
 @pytest.mark.parametrize(("version", "stem", "payload"), TABLE)
