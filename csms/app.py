@@ -38,7 +38,7 @@ from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
-from csms.memory import freeze_forever
+from csms.memory import freeze_forever, tune_collector
 from csms.ocpp.adapter import Services
 from csms.ocpp.server import OcppServer
 from csms.operator.console.feed import ConsoleFeed
@@ -245,13 +245,14 @@ async def serve_forever(settings: Settings) -> None:
     except BaseException:  # e.g. a port taken: what started stops, the node leaves at once
         await app.stop()
         raise
+    threshold = tune_collector()
     freezing = asyncio.get_running_loop().create_task(freeze_forever())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port,
-             event_loop=running_loop_name())
+             event_loop=running_loop_name(), gc_threshold=threshold)
     await stopping.wait()
     log.info("shutting down")
     freezing.cancel()

@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from csms import runtime
 from csms.config import ConfigError, load_settings
 from csms.domain.charge_points import register
+from csms.memory import YOUNG_THRESHOLD
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +88,7 @@ async def test_csms_run_on_uvloop_serves_a_charger(db_url: str) -> None:
             if record.get("event") == "csms running":
                 running = record
         assert running["event_loop"] == "uvloop"
+        assert running["gc_threshold"] == list(YOUNG_THRESHOLD)  # csms.memory's, not Python's
         async with connect(f"ws://127.0.0.1:{ocpp_port}/ocpp/UV1",
                            subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
             await ws.send(json.dumps([2, "1", "BootNotification",
