@@ -272,10 +272,14 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
 
 
 def _line(name: str, figures: Figures) -> str:
-    shown = ", ".join(f"{k} {v}" for k, v in figures.items() if k != "first_failure" and v != [])
+    shown = ", ".join(f"{k} {v}" for k, v in figures.items()
+                      if k not in ("first_failure", "profile") and v != [])
     failure = f"\n    first failure: {figures['first_failure'][0]}" if figures.get(
         "first_failure") else ""
-    return f"{name:13} {shown}{failure}"
+    # the profile's areas only: its functions are in the JSON
+    areas = figures.get("profile", {}).get("areas_pct")
+    profiled = f"\n    profile (% of samples): {areas}" if areas else ""
+    return f"{name:13} {shown}{failure}{profiled}"
 
 
 def main() -> None:
