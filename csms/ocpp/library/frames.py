@@ -13,14 +13,31 @@ import orjson
 
 # orjson reads an integer beyond 64 bits as a float (json: an int), so a schema's "integer"
 # would refuse what it accepts today: a run of 19 digits anywhere (even in a string) goes to json.
-_LONG_NUMBER = re.compile(r"\d{19}")
-_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+# Found by turning every digit into 0 and looking for nineteen of them: 0.5 µs for a MeterValues
+# frame, where a regular expression took 4.5 (more than json.loads itself).
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def _long_number(frame: str | bytes) -> bool:
+    raw = frame if isinstance(frame, bytes) else frame.encode("utf-8", "surrogatepass")
+    return _NINETEEN_DIGITS in raw.translate(_ZERO_DIGITS)
+
 
 # Where orjson's text differs from json.dumps(..., separators=(",", ":")): NaN and infinities
 # (json writes NaN, orjson null), floats below 1e-4 (json 1e-05, orjson 0.00001; 1e-07 and 1e-7),
 # DEL and anything beyond ASCII (json escapes them). Such a frame is written by json instead;
 # a string that merely looks like one of these only costs the slower path.
-_NOT_JSONS_TEXT = re.compile(rb"null|\de-|0\.0000|\x7f")
+_NEGATIVE_EXPONENT = re.compile(rb"\de-")
+
+
+def _not_jsons_text(text: bytes) -> bool:
+    """Substring checks first (a regular expression over the whole frame cost more than
+    writing it); the expression only where an "e-" is there at all."""
+    return (not text.isascii() or b"null" in text or b"0.0000" in text or b"\x7f" in text
+            or (b"e-" in text and _NEGATIVE_EXPONENT.search(text) is not None))
+
+
 _ORJSON_OPTIONS = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
                    | orjson.OPT_PASSTHROUGH_DATETIME)
 
@@ -29,9 +46,7 @@ def decode(frame: str | bytes) -> Any:
     """json.loads(frame): the same value, or the same exception. orjson refuses what json
     accepts beyond the standard (NaN, Infinity, 1e400, lone surrogates, UTF-16 bytes, a BOM in
     bytes): json then reads it, so such a frame is accepted or refused exactly as before."""
-    long_number = (_LONG_NUMBER.search(frame) if isinstance(frame, str)
-                   else _LONG_NUMBER_BYTES.search(frame))
-    if long_number is None:
+    if not _long_number(frame):
         try:
             return orjson.loads(frame)
         except orjson.JSONDecodeError:
@@ -62,7 +77,7 @@ def encode(message: Any) -> str:
         text = orjson.dumps(message, default=_plain, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError too: a dict key not a str, an int beyond 64 bits
         text = b"\x7f"
-    if text.isascii() and _NOT_JSONS_TEXT.search(text) is None:
+    if not _not_jsons_text(text):
         return text.decode("ascii")
     return json.dumps(message, separators=(",", ":"), cls=ocpp.messages._DecimalEncoder)
 
