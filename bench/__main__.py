@@ -8,6 +8,8 @@ import json
 import multiprocessing
 import os
 import platform
+import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import target
+from bench import profile, target
 from bench.load import Job, Outcome, run_job
 from bench.remote import remote_start
 from bench.site import site_load
@@ -79,17 +81,30 @@ async def _cpu_while_measured(server: target.Process, start_at: float, seconds: 
     return server.cpu_seconds() - before
 
 
+async def _profile_while_measured(server: target.Process, start_at: float, seconds: float,
+                                  path: Path) -> Figures:
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    assert server.process is not None
+    return profile.summarize(await profile.record(server.process.pid, seconds, path))
+
+
 async def saturation(server: target.Process, chargers: int, seconds: float,
-                     workers: int) -> Figures:
+                     workers: int, profile_to: Path | None = None) -> Figures:
     await server.start()
+    profiled: asyncio.Task[Figures] | None = None
     try:
         job = Job("saturation", server.url, _ids("SAT", chargers), time.time() + 3 + workers,
                   seconds, ramp=5.0)
         cpu = asyncio.create_task(_cpu_while_measured(server, job.start_at + job.ramp, seconds))
+        if profile_to is not None:
+            profiled = asyncio.create_task(_profile_while_measured(
+                server, job.start_at + job.ramp, seconds, profile_to))
         outcome = await _drive(job, workers)
         cpu_s = await cpu
+        profile_figures = await profiled if profiled is not None else None
     finally:
         await server.stop()
+    extra = {"profile": profile_figures} if profile_figures is not None else {}
     return {"chargers": chargers, "seconds": seconds, "calls": outcome.calls,
             "calls_per_s": round(outcome.calls / seconds),
             # The server's own CPU per call: how the cores were shared in a run matters less here.
@@ -97,7 +112,7 @@ async def saturation(server: target.Process, chargers: int, seconds: float,
             "cpu_us_per_call": round(cpu_s / max(1, outcome.calls) * 1e6),
             "p50_ms": round(percentile(outcome.latencies_ms, 0.50), 1),
             "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
-            "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
+            "failures": len(outcome.failures), "first_failure": outcome.failures[:1], **extra}
 
 
 async def fleet(database: target.Database, chargers: int, seconds: float, ramp: float) -> Figures:
@@ -162,27 +177,81 @@ async def _with_database(work: Any) -> Figures:
         await database.drop()
 
 
+def _ratio(ours: Figures, reference: Figures, figure: str) -> float:
+    return round(ours[figure] / max(1e-9, reference[figure]), 2)
+
+
+async def saturation_against_references(args: argparse.Namespace) -> dict[str, Figures]:
+    """The same load on the baseline, the bare server and ours, one after the other in this run:
+    the ratios are what compares across machines and runs, not the figures themselves."""
+    results: dict[str, Figures] = {}
+    results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
+                                           args.workers)
+    print(_line("baseline", results["baseline"]), flush=True)
+    loops = ["asyncio", "uvloop"] if args.event_loop == "both" else [args.event_loop]
+    results["bare"] = await saturation(target.bare(loops[0]), args.chargers, args.seconds,
+                                       args.workers)
+    print(_line("bare", results["bare"]), flush=True)
+    for loop in loops:
+        async def saturate(database: target.Database, loop: str = loop) -> Figures:
+            await _register(database.url, _ids("SAT", args.chargers))
+            profile_to = Path(f"{args.profile}.{loop}" if len(loops) > 1 else args.profile
+                              ) if args.profile else None
+            return await saturation(target.csms(database.url, process_event_loop=loop),
+                                    args.chargers, args.seconds, args.workers, profile_to)
+        name = "saturation" if loop == loops[0] else f"saturation_{loop}"
+        ours = results[name] = {"event_loop": loop, **await _with_database(saturate)}
+        for reference in ("baseline", "bare"):
+            ours[f"vs_{reference}_calls"] = _ratio(ours, results[reference], "calls_per_s")
+            ours[f"vs_{reference}_p99"] = _ratio(ours, results[reference], "p99_ms")
+            ours[f"vs_{reference}_cpu_per_call"] = _ratio(ours, results[reference],
+                                                          "cpu_us_per_call")
+        print(_line(name, ours), flush=True)
+    if args.compare_with:
+        with tempfile.TemporaryDirectory(prefix="csms-bench-") as folder:
+            root = target.checkout(args.compare_with, Path(folder))
+
+            async def then(database: target.Database) -> Figures:
+                await _register(database.url, _ids("SAT", args.chargers))
+                # an earlier commit may not know process.event_loop: its default, asyncio
+                server = target.csms(database.url, root=root)
+                server.env.pop("CSMS_PROCESS_EVENT_LOOP", None)
+                return await saturation(server, args.chargers, args.seconds, args.workers)
+            earlier = results["saturation_at_commit"] = {"commit": args.compare_with,
+                                                         **await _with_database(then)}
+        for name in ("baseline", "bare"):
+            earlier[f"vs_{name}_calls"] = _ratio(earlier, results[name], "calls_per_s")
+            earlier[f"vs_{name}_cpu_per_call"] = _ratio(earlier, results[name], "cpu_us_per_call")
+        now = results["saturation"]
+        now["vs_commit_calls"] = _ratio(now, earlier, "calls_per_s")
+        now["vs_commit_cpu_per_call"] = _ratio(now, earlier, "cpu_us_per_call")
+        print(_line("at " + args.compare_with[:10], earlier), flush=True)
+    return results
+
+
+def _commit() -> dict[str, Any]:
+    """The commit the figures came from, and whether the tree had changes on top of it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=target.ROOT, capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"), "changed_files": len(git("status", "--porcelain",
+                                                                          "--untracked-files=no"
+                                                                          ).splitlines())}
+
+
+def _machine() -> dict[str, Any]:
+    return {"node": platform.node(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Figures]:
     results: dict[str, Figures] = {}
     wanted = set(args.scenario or ["saturation", "boot", "fleet", "remote", "site"])
     if "saturation" in wanted:
-        results["baseline"] = await saturation(target.baseline(), args.chargers, args.seconds,
-                                               args.workers)
-        print(_line("baseline", results["baseline"]), flush=True)
-
-        async def saturate(database: target.Database) -> Figures:
-            await _register(database.url, _ids("SAT", args.chargers))
-            return await saturation(target.csms(database.url), args.chargers, args.seconds,
-                                    args.workers)
-        results["saturation"] = await _with_database(saturate)
-        base = results["baseline"]
-        results["saturation"]["vs_baseline_calls"] = round(
-            results["saturation"]["calls_per_s"] / max(1, base["calls_per_s"]), 2)
-        results["saturation"]["vs_baseline_p99"] = round(
-            results["saturation"]["p99_ms"] / max(0.1, base["p99_ms"]), 2)
-        results["saturation"]["vs_baseline_cpu_per_call"] = round(
-            results["saturation"]["cpu_us_per_call"] / max(1, base["cpu_us_per_call"]), 2)
-        print(_line("saturation", results["saturation"]), flush=True)
+        results.update(await saturation_against_references(args))
     if "boot" in wanted:
         results["boot_storm"] = await _with_database(lambda db: boot_storm(db, args.boot))
         print(_line("boot_storm", results["boot_storm"]), flush=True)
@@ -203,10 +272,14 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
 
 
 def _line(name: str, figures: Figures) -> str:
-    shown = ", ".join(f"{k} {v}" for k, v in figures.items() if k != "first_failure" and v != [])
+    shown = ", ".join(f"{k} {v}" for k, v in figures.items()
+                      if k not in ("first_failure", "profile") and v != [])
     failure = f"\n    first failure: {figures['first_failure'][0]}" if figures.get(
         "first_failure") else ""
-    return f"{name:13} {shown}{failure}"
+    # the profile's areas only: its functions are in the JSON
+    areas = figures.get("profile", {}).get("areas_pct")
+    profiled = f"\n    profile (% of samples): {areas}" if areas else ""
+    return f"{name:13} {shown}{failure}{profiled}"
 
 
 def main() -> None:
@@ -237,15 +310,29 @@ def main() -> None:
                         help="site: mean seconds a charger stays idle between sessions")
     parser.add_argument("--site-meter-interval", type=float, default=5.0,
                         help="site: seconds between a charging EVSE's meter values")
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop", "both"], default="asyncio",
+                        help="the event loop of our server (process.event_loop) and of the bare "
+                             "one; both: saturation on each in the same run (the bare server and "
+                             "the other scenarios on asyncio); the baseline keeps asyncio's")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="saturation: record our server with py-spy while it is measured "
+                             "(collapsed stacks to FILE) and add where its time went to the figures")
+    parser.add_argument("--compare-with", metavar="COMMIT",
+                        help="saturation: also run `csms run` of that commit (e.g. main) in the "
+                             "same run, for before/after ratios on a machine whose speed varies")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
     configure_logging("warning", "console")
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
           "server, load generator and PostgreSQL share this machine", flush=True)
+    if args.event_loop == "uvloop":  # every `csms run` the scenarios start
+        os.environ["CSMS_PROCESS_EVENT_LOOP"] = "uvloop"
+    before = _machine()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = asyncio.run(run(args))
-    machine = {"cores": os.cpu_count(), "python": platform.python_version(),
-               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "run": uuid.uuid4().hex[:8]}
+    machine = {**before, "load_average_after": _machine()["load_average"], "when": started,
+               "run": uuid.uuid4().hex[:8], **_commit(),
+               "arguments": {k: v for k, v in vars(args).items() if v is not None}}
     Path(args.json).write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
     print(f"figures written to {args.json}")
 

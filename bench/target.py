@@ -6,6 +6,7 @@ import asyncio
 import os
 import resource
 import socket
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -64,8 +65,10 @@ class Database:
 class Process:
     """A server process on 127.0.0.1; `ready` is a URL that answers once it serves."""
 
-    def __init__(self, args: list[str], env: dict[str, str], port: int, ready: str | None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], port: int, ready: str | None,
+                 cwd: Path = ROOT) -> None:
         self.args = args
+        self.cwd = cwd
         self.env = env
         self.port = port
         self.ready = ready
@@ -77,7 +80,7 @@ class Process:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *self.args, cwd=ROOT, env=self.env, preexec_fn=_more_open_files,
+            *self.args, cwd=self.cwd, env=self.env, preexec_fn=_more_open_files,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         deadline = asyncio.get_running_loop().time() + 60
         async with aiohttp.ClientSession() as http:
@@ -120,9 +123,10 @@ class Process:
                 await self.process.wait()
 
 
-def csms(database_url: str, **settings: str) -> Process:
+def csms(database_url: str, root: Path = ROOT, **settings: str) -> Process:
     """`python -m csms run` with the limits meant for hostile chargers lifted: the load
-    generator is one friendly address sending back to back."""
+    generator is one friendly address sending back to back. `root`: another checkout's code
+    (`python -m` finds the package in its working directory first)."""
     port, api_port = free_port(), free_port()
     env = {**os.environ, "CSMS_DATABASE_URL": database_url, "CSMS_LOG_LEVEL": "warning",
            "CSMS_OCPP_HOST": "127.0.0.1", "CSMS_OCPP_PORT": str(port),
@@ -131,10 +135,26 @@ def csms(database_url: str, **settings: str) -> Process:
            "CSMS_OCPP_METER_VALUE_INTERVAL": "0", "CSMS_DATABASE_POOL_MAX_SIZE": "10",
            **{f"CSMS_{key.upper()}": value for key, value in settings.items()}}
     return Process([sys.executable, "-m", "csms", "run"], env, port,
-                   f"http://127.0.0.1:{api_port}/readyz")
+                   f"http://127.0.0.1:{api_port}/readyz", cwd=root)
+
+
+def checkout(commit: str, into: Path) -> Path:
+    """The tree of a commit of this repository, written out (git archive) to compare with."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def baseline() -> Process:
     port = free_port()
     return Process([sys.executable, "-m", "bench.baseline", "--port", str(port)],
                    dict(os.environ), port, None)
+
+
+def bare(event_loop: str = "asyncio") -> Process:
+    """The floor of this stack: WebSockets and JSON in Python, answering at once (bench/bare.py)."""
+    port = free_port()
+    return Process([sys.executable, "-m", "bench.bare", "--port", str(port),
+                    "--event-loop", event_loop], dict(os.environ), port, None)

@@ -39,7 +39,7 @@ from csms.domain.fleet.jobs import JobService
 from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
-from csms.memory import freeze_forever
+from csms.memory import freeze_forever, tune_collector
 from csms.ocpp.adapter import Services
 from csms.ocpp.server import OcppServer
 from csms.operator.console.feed import ConsoleFeed
@@ -49,6 +49,7 @@ from csms.operator.http.api import AdminApi
 from csms.operator.http.fleet import local_list_api
 from csms.operator.http.fleet.jobs_api import JobsApi
 from csms.operator.roaming import Roaming
+from csms.runtime import running_loop_name
 from csms.security import exposure
 from csms.storage.database import create_pool, database_url, migrate
 from csms.storage.notifications import Listener
@@ -249,12 +250,14 @@ async def serve_forever(settings: Settings) -> None:
     except BaseException:  # e.g. a port taken: what started stops, the node leaves at once
         await app.stop()
         raise
+    threshold = tune_collector()
     freezing = asyncio.get_running_loop().create_task(freeze_forever())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port)
+    log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port,
+             event_loop=running_loop_name(), gc_threshold=threshold)
     await stopping.wait()
     log.info("shutting down")
     freezing.cancel()

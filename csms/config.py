@@ -262,6 +262,12 @@ class JobSettings:
 
 
 @dataclass
+class ProcessSettings:
+    """How the process runs (csms/runtime.py)."""
+    event_loop: Annotated[str, OneOf(("asyncio", "uvloop"))] = "asyncio"
+
+
+@dataclass
 class LogSettings:
     level: Annotated[str, OneOf(("debug", "info", "warning", "error"))] = "info"
     format: Annotated[str, OneOf(("auto", "console", "json"))] = "auto"
@@ -278,6 +284,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     energy: EnergySettings = field(default_factory=EnergySettings)
+    process: ProcessSettings = field(default_factory=ProcessSettings)
 
 
 def lenient_actions(settings: OcppSettings, charge_point_id: str) -> set[str]:

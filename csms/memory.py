@@ -10,6 +10,20 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
+# Young objects collected after this many allocations (Python's default: 700). A call allocates
+# a few hundred (frames, dicts, the library's objects), so the default collected about every
+# call; at 20,000 a saturated server used about a fifth less CPU per call (89-91 µs against
+# 112-117, alternating runs on the same machine), for a few MB more young objects at most.
+# The older generations keep their ratios wider too: survivors are frozen every round anyway.
+YOUNG_THRESHOLD = (20_000, 50, 100)
+
+
+def tune_collector() -> tuple[int, int, int]:
+    """The thresholds a server runs with (set once at start); what they are now."""
+    gc.set_threshold(*YOUNG_THRESHOLD)
+    return gc.get_threshold()
+
+
 async def freeze_forever(interval: float = 30.0, full_every: int = 2880) -> None:
     """Every `interval`, young garbage is collected and the survivors are frozen, so that the
     collector's full passes no longer walk every connection's objects (with ten thousand

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from csms.memory import freeze_forever
+from csms.memory import YOUNG_THRESHOLD, freeze_forever, tune_collector
 from tests.support import eventually
 
 
@@ -36,3 +36,12 @@ async def test_frozen_garbage_waits_for_the_full_round() -> None:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+def test_the_collector_runs_less_often_than_pythons_default() -> None:
+    kept = gc.get_threshold()
+    try:
+        assert tune_collector() == YOUNG_THRESHOLD
+        assert gc.get_threshold()[0] > 700 * 10
+    finally:
+        gc.set_threshold(*kept)

@@ -1,6 +1,6 @@
 """Table-driven tests of meter value parsing, units and timestamps."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -74,3 +74,27 @@ def test_parse_timestamp(text: str, expected: datetime) -> None:
 def test_format_timestamp_is_utc_with_z() -> None:
     assert format_timestamp(parse_timestamp("2026-11-23T11:00:00.123456+01:00")) == \
         "2026-11-23T10:00:00.123Z"
+
+
+def _strftime_formatted(value: datetime) -> str:
+    """format_timestamp as it was before its isoformat fast path."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2026, 12, 4, 13, 45, 0, 0, UTC),
+    datetime(2026, 12, 4, 13, 45, 0, 999_999, UTC),
+    datetime(2026, 12, 4, 13, 45, 0, 1_000, UTC),
+    datetime(2026, 12, 4, 13, 45, 0, 999, UTC),
+    datetime(2026, 12, 31, 23, 30, 0, 500_000, timezone(timedelta(hours=-1))),
+    datetime(2026, 1, 1, 0, 30, 0, 123_456, timezone(timedelta(hours=5, minutes=30))),
+    datetime(2026, 6, 1, 12, 0, 0, 0, timezone(timedelta(0))),
+    datetime(2026, 6, 1, 12, 0, 0, 42_000),  # naive: local time, as astimezone takes it
+    datetime(1000, 1, 1, 0, 0, 0, 0, UTC),
+    datetime(999, 12, 31, 23, 59, 59, 999_999, UTC),
+    datetime(1, 1, 1, 0, 0, 0, 0, UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999_999, UTC),
+])
+def test_format_timestamp_fast_path_is_the_same_text(value: datetime) -> None:
+    assert format_timestamp(value) == _strftime_formatted(value)

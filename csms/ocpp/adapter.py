@@ -28,7 +28,7 @@ from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
-from csms.ocpp.library import casing, routing, validation
+from csms.ocpp.library import casing, frames, routing, signatures, validation
 from csms.ocpp.library.responses import ResponseQueue
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.messages import message_log
@@ -48,7 +48,9 @@ _refusals = LogThrottle(REFUSED_LOG_PERIOD)
 ocpp.messages.ASYNC_VALIDATION = False
 validation.install()
 casing.install()
+frames.install()
 routing.install()
+signatures.install()
 masking.install()
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from csms import runtime
 from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charge_points import assign_sites, parse_evse_option, register, retire
 from csms.domain.sites import SiteError, parse_sites
@@ -84,7 +85,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     # Each charger is an open file: take all the system allows (the soft limit is often 1,024).
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(serve_forever(settings))
+    runtime.run(serve_forever(settings), settings.process.event_loop)
     return 0
 
 
