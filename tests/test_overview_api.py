@@ -102,7 +102,8 @@ async def test_an_ocpi_sessions_details_name_its_token_party_cost_and_cdr(
     assert details["roaming"]["oicp"] is None
     assert details["roaming"]["ocpi"] == {**details["roaming"]["ocpi"], "token_uid": "AABB0011",
                                           "party": "NL*EMS"}
-    assert details["cdrs"][0]["operation"] == "POST cdrs" and details["cdrs"][0]["partner"] == \
+    assert (details["cdrs"][0]["protocol"], details["cdrs"][0]["credit"]) == ("ocpi", False) \
+        and details["cdrs"][0]["id"] == str(session["id"]) and details["cdrs"][0]["partner"] == \
         f"ocpi:{details['roaming']['ocpi']['partner']}" and details["power_w"] is None
     cost = details["cost"]
     kwh = (session["meter_stop_wh"] - session["meter_start_wh"]) / 1000
