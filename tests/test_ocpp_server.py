@@ -56,6 +56,13 @@ async def test_connection_without_ocpp_subprotocol_is_refused(app: App) -> None:
                                                  "status": "Available"}], "TypeConstraintViolation"),
     ("ocpp1.6", [2, "x3", "StartTransaction", {"connectorId": 1}], "ProtocolError"),
     ("ocpp1.6", [2, "x4", "NoSuchAction", {}], "NotSupported"),
+    # Valid by the schema (an integer), beyond what any connector id can be: refused, not a crash.
+    ("ocpp1.6", [2, "x5", "StatusNotification", {"connectorId": 123456789012345678901234,
+                                                 "errorCode": "NoError", "status": "Available"}],
+     "PropertyConstraintViolation"),
+    ("ocpp2.0.1", [2, "y3", "StatusNotification", {
+        "timestamp": "2026-11-23T10:00:00Z", "connectorStatus": "Available", "evseId": 2**40,
+        "connectorId": 1}], "PropertyConstraintViolation"),
     ("ocpp2.0.1", [2, "y1", "Heartbeat", {"unexpected": 1}], "FormatViolation"),
     ("ocpp2.0.1", [2, "y2", "StatusNotification", {"timestamp": "2026-11-23T10:00:00Z"}],
      "ProtocolError"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 from collections.abc import Coroutine
@@ -10,10 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import ocpp.messages
 import structlog
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.exceptions import OCPPError, SecurityError
+from ocpp.exceptions import OCPPError, PropertyConstraintViolationError, SecurityError
 from ocpp.messages import Call, MessageType, unpack, validate_payload
 
 from csms.cluster.links import BadCommand
@@ -97,6 +99,26 @@ class TokenBucket:
         return True
 
 
+def _refusing_unstorable(handler: Any) -> Any:
+    """The handler, answering PropertyConstraintViolation for a value its schema allows and our
+    store cannot hold (a connectorId of 24 digits): bad input, not an InternalError. Its
+    transaction was rolled back, so nothing of the call was kept."""
+    @functools.wraps(handler)
+    async def handle(*args: Any, **kwargs: Any) -> Any:
+        try:
+            answer = handler(*args, **kwargs)
+            return await answer if inspect.isawaitable(answer) else answer
+        except (asyncpg.DataError, asyncpg.InterfaceError) as error:
+            # The server's data exceptions (SQLSTATE 22), and asyncpg's own refusal to encode an
+            # argument (a DataError that is an InterfaceError and a ValueError); not a lost link.
+            if isinstance(error, asyncpg.InterfaceError) and not isinstance(error, ValueError):
+                raise
+            raise PropertyConstraintViolationError(
+                description=f"a value we cannot keep: {str(error)[:120]}") from None
+    handle._refuses_unstorable = True  # type: ignore[attr-defined]  # wrapped once, not per subclass
+    return handle
+
+
 class OcppAdapter:
     """Mixed in before the ocpp library's ChargePoint of either version."""
 
@@ -107,7 +129,11 @@ class OcppAdapter:
         super().__init_subclass__(**kwargs)
         # The library inspects a handler's signature on every call; computed once, it is read
         # from __signature__ instead (that was 9% of a busy server's time).
-        for value in vars(cls).values():
+        for name in dir(cls):  # handlers of mixins too
+            value = inspect.getattr_static(cls, name, None)
+            if hasattr(value, "_on_action") and not hasattr(value, "_refuses_unstorable"):
+                value = _refusing_unstorable(value)
+                setattr(cls, name, value)
             if hasattr(value, "_on_action") or hasattr(value, "_after_action"):
                 value.__signature__ = inspect.signature(value)
 
