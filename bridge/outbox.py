@@ -254,7 +254,11 @@ class OutboxWorker:
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the stop's
+            # cancellation when the wake-up or the timeout lands at the same moment, and the
+            # loop then runs on while its stop waits for it forever.
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _run(self) -> None:
         while not self._stopping:

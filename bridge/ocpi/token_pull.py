@@ -140,8 +140,8 @@ class TokenPuller:
                 log.exception("ocpi token pull failed unexpectedly")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       min(self.settings.token_pull_interval, 5.0))
+                async with asyncio.timeout(min(self.settings.token_pull_interval, 5.0)):
+                    await self._wake.wait()  # not wait_for: see bridge/outbox.py
 
     async def pull_due(self) -> Pulled | None:
         """The most overdue pull, if one is due and nobody holds it."""

@@ -412,7 +412,8 @@ class OicpBridge:
                 log.warning("pricing not worked out", partner=PARTNER, error=repr(exc))
             # The mark is also looked at now and then: a NOTIFY lost while the database was away.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pricing_due.wait(), 30)
+                async with asyncio.timeout(30):  # not wait_for: see bridge/outbox.py
+                    await self._pricing_due.wait()
 
     async def sync_pricing(self, conn: asyncpg.Connection, full: bool = False) -> int:
         """Queue the pricing pushes that bring Hubject to our current prices (fullLoads with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -246,10 +247,9 @@ class JobService:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("job scheduling failed", error=repr(exc))
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.scheduler_interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for may swallow a stop
+                async with asyncio.timeout(self.settings.scheduler_interval):
+                    await self._wake.wait()
 
     # --- the chargers' status notifications -------------------------------------------------
 

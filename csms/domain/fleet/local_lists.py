@@ -163,7 +163,8 @@ class LocalListService:
     async def _run_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.retry_interval)
+                async with asyncio.timeout(self.retry_interval):  # not wait_for: see outbox
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if not self._dirty:  # a quiet interval: retry what failed
