@@ -11,11 +11,13 @@ import structlog
 from aiohttp import web
 
 from bridge import outbox
-from bridge.ocpi import tokens
+from bridge.ocpi import dialects, tokens
 from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.control.commands import CommandError, OcpiCommands
+from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake import credentials, partners
-from bridge.ocpi.handshake.credentials import CredentialsError, Registrar
+from bridge.ocpi.handshake.credentials import Registrar
+from bridge.ocpi.handshake.objects import CredentialsError
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.publishing.locations import EvseFacts, evse_uid, location_object
 from bridge.ocpi.publishing.places import priced_place
@@ -26,10 +28,10 @@ from bridge.ocpi.transport import (
     SERVER_ERROR,
     UNKNOWN_LOCATION,
     UNKNOWN_TOKEN,
-    VERSION,
     envelope,
     next_link,
     read_page,
+    timestamp,
     tokens_in_header,
 )
 from csms.config import OcpiSettings
@@ -43,13 +45,16 @@ from csms.storage import store
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PREFIX = f"/ocpi/{VERSION}"
+PREFIX = V221.prefix()  # 2.2.1's modules; 2.1.1's are below /ocpi/2.1.1
 MAX_PAGE = 50
-# A Token A opens only these doors: enough to register.
 PARTNER = web.RequestKey("partner", Partner)
 TOKEN_A = web.RequestKey("token_a", bool)
 HELD = web.RequestKey("held", str)  # the token the caller presented
-_TOKEN_A_PATHS = {("GET", "/ocpi/versions"), ("GET", PREFIX), ("POST", f"{PREFIX}/credentials")}
+DIALECT = web.RequestKey("dialect", Dialect)  # the version of the path called
+# A Token A opens only these doors: enough to register, in any version we speak.
+_TOKEN_A_PATHS = {("GET", "/ocpi/versions")} | {
+    door for d in dialects.DIALECTS
+    for door in (("GET", d.prefix()), ("POST", f"{d.prefix()}/credentials"))}
 
 
 class OcpiProblem(Exception):
@@ -75,26 +80,34 @@ class OcpiServer:
                                    client_max_size=1024 * 1024)
         r = self.app.router
         r.add_get("/ocpi/versions", self.versions)
-        r.add_get(PREFIX, self.version_details)
-        r.add_route("*", f"{PREFIX}/credentials", self.credentials)
-        r.add_get(f"{PREFIX}/locations", self.list_locations)
-        r.add_get(f"{PREFIX}/locations/{{location}}", self.get_location)
-        r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}", self.get_location)
-        r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}/{{connector}}", self.get_location)
-        r.add_get(f"{PREFIX}/tariffs", self.list_tariffs)
-        r.add_get(f"{PREFIX}/cdrs", self.list_cdrs)
-        r.add_get(f"{PREFIX}/sessions", self.list_sessions)
-        token = f"{PREFIX}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
+        for dialect in dialects.DIALECTS:
+            self._routes(r, dialect)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def _routes(self, r: web.UrlDispatcher, dialect: Dialect) -> None:
+        """One version's modules below its prefix (/ocpi/2.2.1, /ocpi/2.1.1)."""
+        prefix = dialect.prefix()
+        served = {identifier for identifier, _ in dialect.modules}
+        r.add_get(prefix, self.version_details)
+        r.add_route("*", f"{prefix}/credentials", self.credentials)
+        r.add_get(f"{prefix}/locations", self.list_locations)
+        r.add_get(f"{prefix}/locations/{{location}}", self.get_location)
+        r.add_get(f"{prefix}/locations/{{location}}/{{evse}}", self.get_location)
+        r.add_get(f"{prefix}/locations/{{location}}/{{evse}}/{{connector}}", self.get_location)
+        r.add_get(f"{prefix}/tariffs", self.list_tariffs)
+        r.add_get(f"{prefix}/cdrs", self.list_cdrs)
+        r.add_get(f"{prefix}/sessions", self.list_sessions)
+        token = f"{prefix}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
         r.add_get(token, self.get_token)
         r.add_put(token, self.put_token)
         r.add_patch(token, self.patch_token)
-        r.add_post(f"{PREFIX}/commands/{{command}}", self.command)
-        profile = f"{PREFIX}/chargingprofiles/{{session_id}}"
-        r.add_put(profile, self.put_profile)
-        r.add_get(profile, self.get_profile)
-        r.add_delete(profile, self.delete_profile)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        r.add_post(f"{prefix}/commands/{{command}}", self.command)
+        if "chargingprofiles" in served:
+            profile = f"{prefix}/chargingprofiles/{{session_id}}"
+            r.add_put(profile, self.put_profile)
+            r.add_get(profile, self.get_profile)
+            r.add_delete(profile, self.delete_profile)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -152,9 +165,18 @@ class OcpiServer:
             log.warning("ocpi request refused: unknown token", path=request.path)
             raise OcpiProblem(401, CLIENT_ERROR, "missing or unknown credentials token")
         partner, token_a, held = found
-        if token_a and (request.method, request.path.rstrip("/")) not in _TOKEN_A_PATHS:
+        path = request.path.rstrip("/")
+        if token_a and (request.method, path) not in _TOKEN_A_PATHS:
             raise OcpiProblem(401, CLIENT_ERROR, "Token A only serves registration")
+        dialect = _dialect_of(path)
+        # A partner reaches the modules of the version it registered with; the credentials and
+        # version details of each (a PUT on another version's credentials switches to it).
+        if not token_a and partner.version and dialect.version != partner.version \
+                and path not in (dialect.prefix(), f"{dialect.prefix()}/credentials"):
+            raise OcpiProblem(404, CLIENT_ERROR,
+                              f"you registered with OCPI {partner.version}, not {dialect.version}")
         request[PARTNER], request[TOKEN_A], request[HELD] = partner, token_a, held
+        request[DIALECT] = dialect
         return await handler(request)
 
     # --- versions and credentials -------------------------------------------------------
@@ -163,7 +185,7 @@ class OcpiServer:
         return reply(credentials.versions(self.settings))
 
     async def version_details(self, request: web.Request) -> web.Response:
-        return reply(credentials.version_details(self.settings))
+        return reply(credentials.version_details(self.settings, request[DIALECT]))
 
     async def _json(self, request: web.Request) -> Any:
         try:
@@ -175,17 +197,20 @@ class OcpiServer:
         partner = request[PARTNER]
         registered = partner.status == "registered" and not request[TOKEN_A]
         if request.method == "GET":
-            return reply(credentials.our_credentials(self.settings, request[HELD]))
+            return reply(credentials.our_credentials(self.settings, request[HELD],
+                                                     request[DIALECT]))
         if request.method == "POST":
             if not request[TOKEN_A]:
                 raise OcpiProblem(405, CLIENT_ERROR, "already registered: use PUT to update")
             if not await partners.spend_token_a_try(self.pool, partner.id):
                 raise OcpiProblem(401, CLIENT_ERROR, "missing or unknown credentials token")
-            answer = await self.registrar.accept(partner, await self._json(request), rotating=False)
+            answer = await self.registrar.accept(partner, await self._json(request),
+                                                 rotating=False, dialect=request[DIALECT])
         elif request.method == "PUT":
             if not registered:
                 raise OcpiProblem(405, CLIENT_ERROR, "not registered: POST first")
-            answer = await self.registrar.accept(partner, await self._json(request), rotating=True)
+            answer = await self.registrar.accept(partner, await self._json(request),
+                                                 rotating=True, dialect=request[DIALECT])
         elif request.method == "DELETE":
             if not registered:
                 raise OcpiProblem(405, CLIENT_ERROR, "not registered")
@@ -297,12 +322,13 @@ class OcpiServer:
         token, uid = await self._stored_token(request)
         if token is None:
             raise OcpiProblem(404, UNKNOWN_TOKEN, f"unknown token {uid}")
-        return reply(token)
+        return reply(request[DIALECT].token_out(token))
 
     async def put_token(self, request: web.Request) -> web.Response:
         cc, pid, uid = self._own_party(request)
         try:
-            token = tokens.read_token(await self._json(request), cc, pid, uid)
+            body = request[DIALECT].token_in(await self._json(request), cc, pid)
+            token = tokens.read_token(body, cc, pid, uid)
         except tokens.TokenError as exc:
             raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
         await self._store_token(request[PARTNER], token)
@@ -313,7 +339,8 @@ class OcpiServer:
         if stored is None:
             raise OcpiProblem(404, UNKNOWN_TOKEN, f"unknown token {uid}")
         try:
-            token = tokens.patched(stored, await self._json(request))
+            patch = request[DIALECT].token_patch_in(await self._json(request), timestamp())
+            token = tokens.patched(stored, patch)
         except tokens.TokenError as exc:
             raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
         await self._store_token(request[PARTNER], token)
@@ -333,7 +360,7 @@ class OcpiServer:
 
     async def command(self, request: web.Request) -> web.Response:
         answer = await self.commands.receive(request[PARTNER], request.match_info["command"],
-                                             await self._json(request))
+                                             await self._json(request), request[DIALECT])
         return reply(answer)
 
     # --- charging profiles (receiver) ------------------------------------------------------
@@ -350,6 +377,15 @@ class OcpiServer:
         return reply(await self.profiles.delete(request[PARTNER],
                                                 request.match_info["session_id"],
                                                 dict(request.query)))
+
+
+def _dialect_of(path: str) -> Dialect:
+    """The version a path is below (/ocpi/versions, below none: the newest)."""
+    version = path.removeprefix("/ocpi/").partition("/")[0]
+    try:
+        return dialects.by_version(version)
+    except dialects.UnknownVersion:
+        return V221
 
 
 def build_location(settings: OcpiSettings, row: asyncpg.Record,
