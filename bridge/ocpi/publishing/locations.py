@@ -63,11 +63,16 @@ def location_references(site_id: str, evse_uids: list[str]) -> dict[str, Any]:
     return references
 
 
+def plug_standard(plug: str) -> tuple[str, str]:
+    """A site's plug name → OCPI ConnectorType and ConnectorFormat (Type 2 socket if unknown)."""
+    return _PLUGS.get(plug, ("IEC_62196_T2", "SOCKET"))
+
+
 def connectors(details: EvseDetails, last_updated: datetime,
                tariff_ids: list[str] | None = None) -> list[dict[str, Any]]:
     result = []
     for number, plug in enumerate(details.plugs, start=1):
-        standard, fmt = _PLUGS.get(plug, ("IEC_62196_T2", "SOCKET"))
+        standard, fmt = plug_standard(plug)
         connector: dict[str, Any] = {
             "id": str(number), "standard": standard, "format": fmt,
             "power_type": details.power_type, "max_voltage": details.voltage,

@@ -1,1 +1,1 @@
-"""OCPI 2.1.1: the forms of our objects and of what 2.1.1 partners send, built by pure functions."""
+"""The OCPI 2.1.1 forms of our objects, built from the same domain objects as the 2.2.1 ones."""
