@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import structlog
 
-from bridge.ocpi import tokens
+from bridge.ocpi import dialects, tokens
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
@@ -76,22 +76,26 @@ class OcpiAuthorizer:
         ocpi = pushed["attributes"]["ocpi"]
         # The eMSP knows its token by uid and the type it pushed it with.
         asked = dataclasses.replace(asked, token_type=ocpi["token"].get("type") or asked.token_type)
-        answer = await self._ask(partner, token_uid, asked) if partner else None
+        answer = await self._ask(partner, token_uid, asked, ocpi["token"]) if partner else None
         if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
             return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
                 partner_id, ocpi["token"], "WHITELIST"))
         return answer
 
-    async def _ask(self, partner: Partner, token_uid: str, asked: _Asked) -> Authorization | None:
+    async def _ask(self, partner: Partner, token_uid: str, asked: _Asked,
+                   held: dict[str, Any] | None = None) -> Authorization | None:
+        """`held`: the token as the partner pushed it, if it did (cdr_token form)."""
         url = partner.endpoint("tokens", "SENDER")
         if url is None or partner.status != "registered" or not partner.their_token:
             return None
+        dialect = dialects.of(partner)
         with roaming_request(partner.outbox_name, "AuthorizeToken") as accepted:
             try:
                 status, answer = await self.client.request(
                     "POST", f"{url}/{quote(token_uid, safe='')}/authorize?"
                     f"{urlencode({'type': asked.token_type})}", partner.their_token,
-                    partner.token_format, asked.where, partner.emsp_party())
+                    dialect.header_format(partner.token_format), asked.where,
+                    partner.emsp_party() if dialect.routing_headers else None)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
                 return None
@@ -103,6 +107,13 @@ class OcpiAuthorizer:
             self._deviating.add(partner.id)  # once per partner: its every answer looks like this
             log.warning("ocpi authorization answer not shaped as the spec says, read anyway",
                         partner=partner.id, shape=type(answer.get("data")).__name__)
+        if info is not None and not dialect.authorization_names_token:
+            # 2.1.1 names no token: the one asked about, of the partner's party (as pushed, if
+            # it was; else its uid is all we know, and is its contract id too).
+            cc, pid = partner.emsp_party() or ("", "")
+            info = {**info, "token": held or {
+                "country_code": cc, "party_id": pid, "uid": token_uid,
+                "type": asked.token_type, "contract_id": token_uid}}
         result = tokens.read_authorization(info, partner.id)
         if result is None:  # a success we cannot read: not an allowance
             log.warning("ocpi authorization answer unreadable, not allowed", partner=partner.id,

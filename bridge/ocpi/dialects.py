@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bridge.ocpi.forms import Forms, Forms211, Forms221
 from bridge.ocpi.handshake.objects import credentials_221, read_credentials_221
 from bridge.ocpi.v211.commands import command_221, response_211
 from bridge.ocpi.v211.credentials import credentials_211, read_credentials_211
@@ -63,6 +64,10 @@ class Dialect:
     token_in: Callable[[Any, str, str], Any]
     token_patch_in: Callable[[Any, str], Any]
     token_out: Answer
+    forms: Forms  # our Locations, Tariffs, Sessions and CDRs in this version
+    # Does an eMSP's AuthorizationInfo name the token it allows (2.2.1), or not (2.1.1
+    # mod_tokens 3.1: allowed, location, info only)?
+    authorization_names_token: bool = True
     # 2.1.1 endpoints name no role: the role an eMSP's module plays towards us, a CPO.
     their_roles: dict[str, str] = field(default_factory=dict)
 
@@ -94,7 +99,7 @@ V221 = Dialect(
                         "UNLOCK_CONNECTOR"}),
     credentials=credentials_221, read_credentials=read_credentials_221,
     command_in=_same_command, command_answer=_same,
-    token_in=_same_token, token_patch_in=_same_patch, token_out=_same)
+    token_in=_same_token, token_patch_in=_same_patch, token_out=_same, forms=Forms221())
 
 V211 = Dialect(
     version="2.1.1",
@@ -107,7 +112,8 @@ V211 = Dialect(
     commands=frozenset({"START_SESSION", "STOP_SESSION", "RESERVE_NOW", "UNLOCK_CONNECTOR"}),
     credentials=credentials_211, read_credentials=read_credentials_211,
     command_in=command_221, command_answer=response_211,
-    token_in=token_221, token_patch_in=patch_221, token_out=token_211,
+    token_in=token_221, token_patch_in=patch_221, token_out=token_211, forms=Forms211(),
+    authorization_names_token=False,
     # An eMSP's 2.1.1 interfaces: it receives Locations, Sessions, CDRs and Tariffs, gives
     # Tokens (and answers authorize requests), and receives command results (at response_url).
     their_roles={"credentials": "RECEIVER", "locations": "RECEIVER", "sessions": "RECEIVER",

@@ -19,9 +19,8 @@ from bridge.ocpi.handshake import credentials, partners
 from bridge.ocpi.handshake.credentials import Registrar
 from bridge.ocpi.handshake.objects import CredentialsError
 from bridge.ocpi.handshake.partners import Partner
-from bridge.ocpi.publishing.locations import EvseFacts, evse_uid, location_object
+from bridge.ocpi.publishing.locations import EvseFacts, evse_uid
 from bridge.ocpi.publishing.places import priced_place
-from bridge.ocpi.sessions import ocpi_session_status, session_object, tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
@@ -228,11 +227,9 @@ class OcpiServer:
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
             evses = await evse_facts(self.pool, [row["id"] for row in chosen])
-            return [self._location(row, evses.get(row["id"], [])) for row in chosen]
+            return [build_location(self.settings, row, evses.get(row["id"], []),
+                                   request[DIALECT]) for row in chosen]
         return await _paged(request, [(r["last_updated"], r["id"], r) for r in rows], build)
-
-    def _location(self, row: asyncpg.Record, evses: list[EvseFacts]) -> dict[str, Any]:
-        return build_location(self.settings, row, evses)
 
     async def get_location(self, request: web.Request) -> web.Response:
         location_id = request.match_info["location"]
@@ -240,7 +237,7 @@ class OcpiServer:
         if not rows:
             raise OcpiProblem(404, UNKNOWN_LOCATION, f"unknown location {location_id}")
         evses = (await evse_facts(self.pool, [location_id])).get(location_id, [])
-        location = self._location(rows[0], evses)
+        location = build_location(self.settings, rows[0], evses, request[DIALECT])
         if "evse" not in request.match_info:
             return reply(location)
         evse = next((e for e in location["evses"] if e["uid"] == request.match_info["evse"]), None)
@@ -261,8 +258,9 @@ class OcpiServer:
         rows = await store.current_tariffs(self.pool)
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
-            return [tariff_object(self.settings.country_code, self.settings.party_id, row["data"],
-                                  row["valid_from"]) for row in chosen]
+            built = (request[DIALECT].forms.tariff(self.settings, row["data"], row["valid_from"])
+                     for row in chosen)
+            return [tariff for tariff in built if tariff is not None]
         return await _paged(request, [(r["valid_from"], r["id"], r) for r in rows], build)
 
     async def list_sessions(self, request: web.Request) -> web.Response:
@@ -270,11 +268,13 @@ class OcpiServer:
         rows = await store.sessions_of_partner(self.pool, "ocpi", request[PARTNER].id)
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
-            return [await self.session(row) for row in chosen]
+            built = [await self.session(row, request[DIALECT]) for row in chosen]
+            return [session for session in built if session is not None]
         return await _paged(request, [(r["updated_at"], str(r["id"]), r) for r in rows], build)
 
-    async def session(self, row: asyncpg.Record) -> dict[str, Any]:
-        """A session as the Session object, from its row (store.get_session, sessions_of_partner)."""
+    async def session(self, row: asyncpg.Record, dialect: Dialect) -> dict[str, Any] | None:
+        """A session as the dialect's Session object, from its row (store.get_session,
+        sessions_of_partner); None: the dialect cannot say it."""
         priced = await priced_place(self.pool, row["charge_point_id"], row["evse_number"],
                                     row["evse_id"], row["started_at"], self.settings.currency)
         # An active session's energy so far: every sample taken until now.
@@ -283,11 +283,9 @@ class OcpiServer:
                                until, row["meter_stop_wh"])
         kwh = max(0.0, found[-1].energy_wh - found[0].energy_wh) / 1000
         last_sample = found[-2].at if row["stopped_at"] is None else until
-        return session_object(
-            self.settings.country_code, self.settings.party_id, str(row["id"]),
-            row["attributes"]["ocpi"], priced.place, row["started_at"], kwh,
-            ocpi_session_status(row["status"]), priced.currency,
-            max(row["updated_at"], last_sample), row["stopped_at"])
+        return dialect.forms.session(
+            self.settings, str(row["id"]), row["attributes"]["ocpi"], priced, row["started_at"],
+            kwh, row["status"], max(row["updated_at"], last_sample), row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs: each is the immutable body we queued for it."""
@@ -388,10 +386,9 @@ def _dialect_of(path: str) -> Dialect:
         return V221
 
 
-def build_location(settings: OcpiSettings, row: asyncpg.Record,
-                   evses: list[EvseFacts]) -> dict[str, Any]:
-    return location_object(parse_site(row["data"]), evses, settings.country_code,
-                           settings.party_id, settings.business_name, row["last_updated"])
+def build_location(settings: OcpiSettings, row: asyncpg.Record, evses: list[EvseFacts],
+                   dialect: Dialect = V221) -> dict[str, Any]:
+    return dialect.forms.location(settings, parse_site(row["data"]), evses, row["last_updated"])
 
 
 Built = Callable[[list[Any]], Awaitable[list[dict[str, Any]]]]
