@@ -40,11 +40,12 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
               f"and our versions URL {settings.public_url.rstrip('/')}/ocpi/versions")
         return 0
     if args.what == "partners":
-        show([{"id": p.id, "status": p.status, "name": p.name, "versions_url": p.versions_url,
+        show([{"id": p.id, "status": p.status, "name": p.name, "version": p.version or "",
+               "versions_url": p.versions_url,
                "roles": [f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles],
                "parties": [str(party) for party in p.parties]}
               for p in await partners.every(pool)],
-             [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"),
+             [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"), ("OCPI", "version"),
               ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties")],
              getattr(args, "as_json", False))
         return 0
