@@ -146,8 +146,8 @@ class Registrar:
             pending = await partners.get(self.pool, partner_id)
             assert pending is not None
             check_roles(pending, roles, our_party(self.settings))
-            dialect, endpoints = await self._their_endpoints(url, token, token_format,
-                                                             dialect.version)
+            dialect, endpoints = await self._their_endpoints(
+                url, token, dialect.header_format(token_format), dialect.version)
         except (OcpiError, CredentialsError):
             await partners.forget(self.pool, partner_id)
             raise
