@@ -16,6 +16,7 @@ from simulators.chargepoint201 import ChargePoint201
 from simulators.fleet import make_charge_point, run_fleet
 from simulators.partners.emsp import Received as OcpiReceived
 from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.emsp211 import SimulatedEmsp211
 from simulators.partners.hubject import Received, SimulatedHubject
 
 
@@ -100,12 +101,14 @@ def _print_ocpi(received: OcpiReceived) -> None:
 
 
 async def _emsp(args: argparse.Namespace) -> None:
-    stand_in = SimulatedEmsp(args.country_code, args.party_id)
+    kind = SimulatedEmsp211 if args.ocpi == "2.1.1" else SimulatedEmsp
+    stand_in = kind(args.country_code, args.party_id)
     stand_in.on_receive = _print_ocpi
     for uid in args.token or []:
         stand_in.token(uid)  # known for real-time authorization
     await stand_in.start(args.host, args.port)
-    print(f"simulated eMSP {args.country_code}*{args.party_id} at {stand_in.versions_url}\n"
+    print(f"simulated OCPI {args.ocpi} eMSP {args.country_code}*{args.party_id} at "
+          f"{stand_in.versions_url}\n"
           f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a} "
           f"--party {args.country_code}*{args.party_id}",
           flush=True)
@@ -162,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     emsp.add_argument("--country-code", default="NL")
     emsp.add_argument("--party-id", default="EMS")
     emsp.add_argument("--token", action="append", help="an RFID uid its drivers use, repeatable")
+    emsp.add_argument("--ocpi", choices=["2.2.1", "2.1.1"], default="2.2.1",
+                      help="the OCPI version it speaks (2.1.1: only that one)")
     emsp.set_defaults(run=_emsp)
     balancer = commands.add_parser("balancer", help="a TCP balancer in front of several nodes")
     balancer.add_argument("--host", default="127.0.0.1")
