@@ -134,7 +134,7 @@ async def check_cdr(app: App, emsp211: SimulatedEmsp211) -> dict[str, Any]:
     body = cdr.body
     assert body["id"] == str(session["id"]) and body["total_energy"] == round(kwh, 3) and kwh > 0
     assert body["total_cost"] == round(kwh * 0.40, 4)  # 2.1.1: one number, excluding VAT
-    assert body["auth_id"] == "NL-EMS-C" + body["auth_id"][8:] and body["tariffs"][0]["id"] == "AC-1"
+    assert body["tariffs"][0]["id"] == "AC-1"
     assert body["location"]["evses"][0]["evse_id"] == "DE*ABC*E0001*1"
     messages = sessions_received(emsp211)
     assert messages[-1][0] == "PATCH" and messages[-1][1]["status"] == "COMPLETED"
@@ -165,7 +165,7 @@ async def test_pushes_and_a_pushed_token_in_2_1_1(make_app: AppFactory,
     await sim.stop_local_session(1)
     await sim.flush()
     cdr = await check_cdr(app, emsp211)
-    assert cdr["auth_method"] == "WHITELIST"
+    assert (cdr["auth_method"], cdr["auth_id"]) == ("WHITELIST", token["auth_id"])
     assert sessions_received(emsp211)[0][1]["status"] == "ACTIVE"
     # What the eMSP pulls is 2.1.1 too.
     for module, name in (("sessions", "Session"), ("cdrs", "CDR"), ("tariffs", "Tariff"),
@@ -195,10 +195,59 @@ async def test_commands_in_2_1_1(make_app: AppFactory, emsp211: SimulatedEmsp211
     await sim.flush()
     cdr = await check_cdr(app, emsp211)
     # 2.1.1 has no COMMAND auth method: a remote start was authorized by the eMSP's request.
-    assert cdr["auth_method"] == "AUTH_REQUEST"
+    assert (cdr["auth_method"], cdr["auth_id"]) == ("AUTH_REQUEST", token["auth_id"])
     # A command 2.1.1 does not have, and a session we do not know.
     _, answer = await emsp211.command("CANCEL_RESERVATION", {"reservation_id": 1})
     assert answer["data"] == {"result": "NOT_SUPPORTED"}
     _, answer = await emsp211.command("STOP_SESSION", {"session_id": "nope"})
     assert answer["data"] == {"result": "UNKNOWN_SESSION"}
     assert emsp211.invalid == [] and emsp211.bad_answers == []
+
+
+async def test_real_time_authorization_in_2_1_1(make_app: AppFactory, emsp211: SimulatedEmsp211,
+                                                sims: SimFactory) -> None:
+    app = await charging_setup(make_app, emsp211)
+    emsp211.token("CCDD0022")  # known to the eMSP, never pushed
+    sim = sims(app)
+    await sim.start()
+    assert await sim.authorize("UNKNOWN1") == "Invalid"
+    # Its AuthorizationInfo names no token (2.1.1): the one asked about, of its party, is taken.
+    await sim.start_local_session(1, "CCDD0022")
+    await eventually(lambda: _async(sim.meter_wh[1] > 4000))
+    await sim.stop_local_session(1)
+    await sim.flush()
+    cdr = await check_cdr(app, emsp211)
+    assert (cdr["auth_method"], cdr["auth_id"]) == ("AUTH_REQUEST", "CCDD0022")
+    asked = [r for r in emsp211.received if r.path.endswith("/authorize")]
+    assert asked and asked[0].body == {"location_id": "berlin-hub", "evse_uids": ["CP1-1"]}
+    emsp211.allowed = "BLOCKED"
+    assert await sim.authorize("CCDD0022") == "Blocked"
+    assert emsp211.invalid == []
+
+
+async def test_bad_2_1_1_requests(make_app: AppFactory, emsp211: SimulatedEmsp211) -> None:
+    """Refused with a 4xx and the reason, and nothing stored or done."""
+    app = await charging_setup(make_app, emsp211)
+    tokens_url = f"{base(app)}/tokens/NL/EMS"
+    token = emsp211.token("AABB0011")
+    for body, why in (([], "Token object"), ({**token, "type": "APP_USER"}, "RFID or OTHER"),
+                      ({k: v for k, v in token.items() if k != "auth_id"}, "auth_id"),
+                      ({**token, "uid": "other"}, "match the URL")):
+        status, _, answer = await emsp211.call("PUT", f"{tokens_url}/AABB0011", body)
+        assert (status, answer["status_code"]) == (400, 2001) and why in answer["status_message"]
+    status, _, answer = await emsp211.call("PATCH", f"{tokens_url}/AABB0011", {"valid": False})
+    assert (status, answer["status_code"]) == (404, 2004)
+    status, _, answer = await emsp211.call("PUT", f"{base(app)}/tokens/DE/ABC/X1", token)
+    assert status == 400 and "not a party of yours" in answer["status_message"]
+    assert await store.get_party_token(app.pool, "NL", "EMS", "AABB0011") is None
+    commands_url = f"{base(app)}/commands"
+    response_url = f"{emsp211.url}/ocpi/2.1.1/commands/result/x"
+    for body, why in (([1], "command object"),
+                      ({"response_url": response_url, "token": {"uid": "1", "type": "RFID"},
+                        "location_id": "berlin-hub", "evse_uid": "CP1-1"}, "auth_id")):
+        status, _, answer = await emsp211.call("POST", f"{commands_url}/START_SESSION", body)
+        assert (status, answer["status_code"]) == (400, 2001) and why in answer["status_message"]
+    assert await store.list_sessions(app.pool, None, None, None, 10, 0) == []
+    # No charging profiles in 2.1.1.
+    status, _, _ = await emsp211.call("PUT", f"{base(app)}/chargingprofiles/x", {})
+    assert status == 404
