@@ -251,3 +251,32 @@ async def test_bad_2_1_1_requests(make_app: AppFactory, emsp211: SimulatedEmsp21
     # No charging profiles in 2.1.1.
     status, _, _ = await emsp211.call("PUT", f"{base(app)}/chargingprofiles/x", {})
     assert status == 404
+
+
+async def test_a_put_on_the_2_1_1_credentials_switches_version(
+        make_app: AppFactory, emsp: SimulatedEmsp, emsp211: SimulatedEmsp211) -> None:
+    """credentials 1.3: a PUT switches to the version of the credentials endpoint it is sent to;
+    the partner then gets every Location and Tariff again, in that version's form."""
+    app = await make_app(ocpi=ocpi_settings())
+    token_a = transport.new_token()
+    await issue_token(app, token_a, emsp)
+    assert (await emsp.register_with(app.settings.ocpi.public_url + "/ocpi/versions",
+                                     token_a))["status_code"] == 1000
+    [partner] = await partners.all_registered(app.pool)
+    assert partner.version == "2.2.1"
+    await ocpi_pushes_queued(app)
+    await put_tariffs(app.pool, app.events, [TARIFF])
+    # The same eMSP, moved to 2.1.1 (served here by the 2.1.1 stand-in, with a token it knows).
+    emsp211.our_token = "moved-" + transport.new_token()[:20]
+    status, _, answer = await emsp.call("PUT", base(app) + "/credentials",
+                                        emsp211._credentials(emsp211.our_token))
+    assert (status, answer["status_code"]) == (200, 1000), answer
+    assert problems("Credentials", answer["data"]) == []
+    [partner] = await partners.all_registered(app.pool)
+    assert partner.version == "2.1.1" and partner.their_token == emsp211.our_token
+    [tariff] = await eventually(lambda: _async(emsp211.of("PUT", "/tariffs/DE/ABC/AC-1")))
+    assert problems("Tariff", tariff.body) == [] and emsp211.invalid == []
+    # Its new token reaches 2.1.1's modules now, not 2.2.1's.
+    emsp.cpo_token = answer["data"]["token"]
+    assert (await emsp.call("GET", base(app, "2.2.1") + "/tariffs"))[0] == 404
+    assert (await emsp.call("GET", base(app) + "/tariffs"))[0] == 200
