@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from simulators.specs.ocpi211 import OCPI_211, Invalid, description, parse, validate
+from simulators.specs.ocpi211 import OCPI_211, Invalid, description, parse, validate, validate_patch
 
 
 def examples(module: str) -> list[dict[str, Any]]:
@@ -170,3 +170,16 @@ def test_a_table_is_the_only_source() -> None:
     location = copy.deepcopy(LOCATION) | {"address": "x" * 50}
     assert edited.errors("Location", location) == []
     assert description().errors("Location", location) != []
+
+
+def test_patches_take_any_fields_each_as_its_table_says() -> None:
+    validate_patch("Session", {"kwh": 15, "last_updated": "2015-06-29T22:39:09Z"})  # mod_sessions 2.2.3
+    validate_patch("EVSE", {"status": "CHARGING", "last_updated": "2015-06-29T22:39:09Z"})
+    validate_patch("Connector", {"tariff_id": "12", "last_updated": "2015-06-29T22:39:09Z"})
+    for name, patch, reason in [
+            ("Session", {"total_cost": {"excl_vat": 2.5}}, "is not a number"),
+            ("Session", {"end_date_time": "2015-06-29T22:39:09Z"}, "no such field in Session"),
+            ("EVSE", {"status": "NOT_AVAILABLE"}, "is not a Status"),
+            ("Connector", {"tariff_ids": ["12"]}, "no such field in Connector")]:
+        with pytest.raises(Invalid, match=re.escape(reason)):
+            validate_patch(name, patch)

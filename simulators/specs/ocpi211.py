@@ -45,7 +45,8 @@ class Description:
     enums: dict[str, frozenset[str]]
 
     def errors(self, name: str, value: Any, path: str = "") -> list[str]:
-        """Every way `value` fails to be the description's `name` (class, enum or primitive)."""
+        """Every way `value` fails to be the description's `name` (class, enum or primitive).
+        Strict: a field no table names is refused, so nothing only 2.2.1 knows slips through."""
         where = path or name
         if name in self.enums:
             return [] if value in self.enums[name] else [f"{where}: {value!r} is not a {name}"]
@@ -68,6 +69,18 @@ class Description:
                 names = [f.name for f in fields if f.choice == group]
                 found.append(f"{where}: exactly one of {', '.join(names)} (Choice), "
                              f"not {present or 'none'}")
+        return found
+
+    def patch_errors(self, name: str, value: Any) -> list[str]:
+        """A PATCH body of a `name` (mod_locations 2.2.3, mod_sessions 2.2.3): any of its fields,
+        each as the table says; none required."""
+        if not isinstance(value, dict):
+            return [f"{name}: a patch is an object, not {type(value).__name__}"]
+        fields = {f.name: f for f in self.classes[name]}
+        found = [f"{name}.{key}: no such field in {name}" for key in value if key not in fields]
+        for key in value:
+            if key in fields:
+                found += self._field(fields[key], value, f"{name}.{key}")
         return found
 
     def _field(self, f: Field, data: dict[str, Any], path: str) -> list[str]:
@@ -202,3 +215,10 @@ def description() -> Description:
 def validate(name: str, value: Any) -> None:
     """Raise Invalid unless `value` is a 2.1.1 `name` as the specification's tables describe it."""
     description().validate(name, value)
+
+
+def validate_patch(name: str, value: Any) -> None:
+    """Raise Invalid unless `value` is a PATCH body of a 2.1.1 `name` (see Description.patch_errors)."""
+    found = description().patch_errors(name, value)
+    if found:
+        raise Invalid("; ".join(found))

@@ -8,8 +8,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-# Every gap, once: the builders name one of these keys for each thing they leave out or map.
-# The decision is the same every time, so a partner sees consistent objects; the text is the why.
+# Every gap, decided once, the same for every object so that a partner sees consistent objects.
 # Left out of every object, whatever its values: nothing to note per object.
 LEFT_OUT: dict[str, str] = {
     "country_code, party_id": "2.1.1 objects do not name their party: the credentials do",
@@ -36,7 +35,8 @@ LEFT_OUT: dict[str, str] = {
     "CDR.end_date_time": "said as stop_date_time (mod_cdrs 3.1)",
 }
 
-# Depending on the values: the builders note these, each with where it happened.
+# Depending on the values: the builders note these (a Losses the caller passes), each with where it
+# happened; the caller logs them with log_once. An Inexpressible object is not sent at all.
 CATALOGUE: dict[str, str] = {
     "Connector.standard": "NEMA_5_20 is not a 2.1.1 ConnectorType (mod_locations 4.4): "
                           "DOMESTIC_B (NEMA 5-15), the plug a 5-20 receptacle takes",
@@ -106,17 +106,23 @@ class Losses:
         return {loss.key for loss in self.items}
 
 
-_logged: set[Loss] = set()
+_logged: set[tuple[str, str]] = set()
+_LOGGED_AT_MOST = 10_000  # distinct cases remembered; then the memory starts afresh
 
 
 def log_once(losses: Losses) -> None:
-    """Log each loss the first time this process meets it (a Location rebuilt every minute must
-    not log every minute)."""
+    """Log each case (what, and the value concerned) the first time this process meets it, with the
+    object it met first: a Location rebuilt every minute, or every session's CDR, must not log
+    every time."""
     for loss in losses.items:
-        if loss not in _logged:
-            _logged.add(loss)
-            log.info("ocpi 2.1.1 cannot say", where=loss.where, what=loss.key, detail=loss.detail,
-                     decision=CATALOGUE[loss.key])
+        case = (loss.key, loss.detail)
+        if case in _logged:
+            continue
+        if len(_logged) >= _LOGGED_AT_MOST:
+            _logged.clear()
+        _logged.add(case)
+        log.info("ocpi 2.1.1 cannot say", where=loss.where, what=loss.key, detail=loss.detail,
+                 decision=CATALOGUE[loss.key])
 
 
 def note(losses: Losses | None, where: str, key: str, detail: str = "") -> None:
