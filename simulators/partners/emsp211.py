@@ -41,13 +41,7 @@ def problems(name: str, data: Any) -> list[str]:
 
 def patch_problems(name: str, data: Any) -> list[str]:
     """A PATCH: only the fields it has, each as the object's table types it (transport PATCH)."""
-    if not isinstance(data, dict):
-        return [f"2.1.1 {name} patch: an object"]
-    fields = {f.name: f for f in description().classes[name]}
-    found = [f"2.1.1 {name}.{key}: no such field" for key in data if key not in fields]
-    for key in data.keys() & fields.keys():
-        found += [f"2.1.1 {p}" for p in description()._field(fields[key], data, f"{name}.{key}")]
-    return found
+    return [f"2.1.1 {problem}" for problem in description().patch_errors(name, data)]
 
 
 _PARTY = r"[A-Z]{2}/[A-Z0-9]{3}"
