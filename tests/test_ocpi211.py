@@ -265,7 +265,9 @@ async def test_a_put_on_the_2_1_1_credentials_switches_version(
     [partner] = await partners.all_registered(app.pool)
     assert partner.version == "2.2.1"
     await ocpi_pushes_queued(app)
+    emsp.down = True  # the Tariff's 2.2.1 PUT stays queued (retried) until the switch
     await put_tariffs(app.pool, app.events, [TARIFF])
+    await eventually(lambda: _async(emsp.refused))
     # The same eMSP, moved to 2.1.1 (served here by the 2.1.1 stand-in, with a token it knows).
     emsp211.our_token = "moved-" + transport.new_token()[:20]
     status, _, answer = await emsp.call("PUT", base(app) + "/credentials",
@@ -276,6 +278,8 @@ async def test_a_put_on_the_2_1_1_credentials_switches_version(
     assert partner.version == "2.1.1" and partner.their_token == emsp211.our_token
     [tariff] = await eventually(lambda: _async(emsp211.of("PUT", "/tariffs/DE/ABC/AC-1")))
     assert problems("Tariff", tariff.body) == [] and emsp211.invalid == []
+    # The queued 2.2.1 PUT was dropped, not delivered to the 2.1.1 endpoints.
+    assert [r.path for r in emsp211.received if r.path.startswith("/tariffs")] == [tariff.path]
     # Its new token reaches 2.1.1's modules now, not 2.2.1's.
     emsp.cpo_token = answer["data"]["token"]
     assert (await emsp.call("GET", base(app, "2.2.1") + "/tariffs"))[0] == 404

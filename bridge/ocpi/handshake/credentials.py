@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from bridge import outbox
 from bridge.ocpi import dialects
 from bridge.ocpi.client import OcpiClient, OcpiError, UnsupportedVersion
 from bridge.ocpi.dialects import V221, Dialect
@@ -113,13 +114,20 @@ class Registrar:
         dialect, endpoints = await self._their_endpoints(
             url, token, dialect.header_format(partner.token_format), dialect.version)
         ours = new_token()
-        # A new partner gets every Location and Tariff; so does one whose receivers moved.
-        await partners.registered(self.pool, partner.id, their_token=token, our_token=ours,
-                                  versions_url=url, version=dialect.version,
-                                  endpoints=endpoints, roles=roles,
-                                  full_push=not rotating or receivers_moved(
-                                      partner.endpoints, endpoints)
-                                  or partner.version != dialect.version)
+        switched = partner.version is not None and partner.version != dialect.version
+        async with self.pool.acquire() as conn, conn.transaction():
+            if switched:
+                # Locations and Tariffs still queued are in the old version's form: the full
+                # push that follows sends them all again in the new one.
+                await outbox.discard_pending_paths(conn, partner.outbox_name,
+                                                   tuple(f"{module}|" for module in PUSHED))
+            # A new partner gets every Location and Tariff; so does one whose receivers moved,
+            # or that changed version.
+            await partners.registered(conn, partner.id, their_token=token, our_token=ours,
+                                      versions_url=url, version=dialect.version,
+                                      endpoints=endpoints, roles=roles,
+                                      full_push=not rotating or switched or receivers_moved(
+                                          partner.endpoints, endpoints))
         log.info("ocpi credentials rotated" if rotating else "ocpi partner registered",
                  partner=partner.id, version=dialect.version,
                  roles=[f"{r['country_code']}*{r['party_id']}" for r in roles])
