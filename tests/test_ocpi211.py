@@ -7,6 +7,7 @@ import argparse
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -284,3 +285,39 @@ async def test_a_put_on_the_2_1_1_credentials_switches_version(
     emsp.cpo_token = answer["data"]["token"]
     assert (await emsp.call("GET", base(app, "2.2.1") + "/tariffs"))[0] == 404
     assert (await emsp.call("GET", base(app) + "/tariffs"))[0] == 200
+
+
+async def test_reserve_unlock_and_an_offline_charger_in_2_1_1(
+        make_app: AppFactory, emsp211: SimulatedEmsp211, sims: SimFactory) -> None:
+    app = await charging_setup(make_app, emsp211)
+    sim = sims(app)
+    await sim.start()
+    token = emsp211.token("EEFF0077")
+    expiry = (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reserve_id, answer = await emsp211.command("RESERVE_NOW", {
+        "token": token, "expiry_date": expiry, "reservation_id": 1,
+        "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+    assert answer["data"] == {"result": "ACCEPTED"}
+    assert (await eventually(lambda: _async(emsp211.result(reserve_id)))) == {"result": "ACCEPTED"}
+    assert [held[1] for held in sim.reservations.values()] == ["EEFF0077"]
+    # The reservation's session: 2.1.1 has no RESERVATION, so PENDING (a valid 2.1.1 Session).
+    [(method, session)] = await eventually(lambda: _async(sessions_received(emsp211)))
+    assert (method, session["status"]) == ("PUT", "PENDING")
+
+    unlock_id, answer = await emsp211.command("UNLOCK_CONNECTOR", {
+        "location_id": "berlin-hub", "evse_uid": "CP1-1", "connector_id": "1"})
+    assert answer["data"] == {"result": "ACCEPTED"}
+    assert (await eventually(lambda: _async(emsp211.result(unlock_id)))) == {"result": "ACCEPTED"}
+
+    await sim.stop()  # gone: accepted by us, then the charger cannot be reached
+
+    async def gone() -> bool:
+        charger = await store.get_charge_point(app.pool, "CP1")
+        return charger is not None and not charger["connected"]
+    await eventually(gone)
+    start_id, answer = await emsp211.command("START_SESSION", {
+        "token": token, "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+    assert answer["data"] == {"result": "ACCEPTED"}
+    # 2.2.1 would say EVSE_INOPERATIVE; 2.1.1 has only REJECTED for it.
+    assert (await eventually(lambda: _async(emsp211.result(start_id)))) == {"result": "REJECTED"}
+    assert emsp211.invalid == [] and emsp211.bad_answers == []
