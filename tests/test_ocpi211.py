@@ -321,3 +321,35 @@ async def test_reserve_unlock_and_an_offline_charger_in_2_1_1(
     # 2.2.1 would say EVSE_INOPERATIVE; 2.1.1 has only REJECTED for it.
     assert (await eventually(lambda: _async(emsp211.result(start_id)))) == {"result": "REJECTED"}
     assert emsp211.invalid == [] and emsp211.bad_answers == []
+
+
+NASTY: list[Any] = [None, [], "x", 1, 1.5, True, {}, {"uid": None}, {"token": []},
+                    {"token": {"uid": 1, "type": "RFID", "auth_id": None}}, {"session_id": 7},
+                    {"location_id": "berlin-hub", "evse_uid": "CP1-1", "connector_id": []},
+                    {"valid": "no", "whitelist": 3}, {"expiry_date": "tomorrow",
+                                                      "reservation_id": "x"},
+                    {"token": "t" * 65, "url": "http://x", "party_id": "E", "country_code": 1},
+                    {"\u0000": "\ud800"}]
+
+
+async def test_2_1_1_endpoints_never_fail_on_odd_bodies(make_app: AppFactory,
+                                                        emsp211: SimulatedEmsp211) -> None:
+    """Whatever the body, a 2.1.1 partner gets a 4xx or a 2.1.1 answer with a reason: never a 500."""
+    app = await charging_setup(make_app, emsp211)
+    targets = [("PUT", f"{base(app)}/tokens/NL/EMS/AA01"), ("PATCH", f"{base(app)}/tokens/NL/EMS/AA01"),
+               ("PUT", f"{base(app)}/credentials"),
+               *[("POST", f"{base(app)}/commands/{name}") for name in (
+                   "START_SESSION", "STOP_SESSION", "RESERVE_NOW", "UNLOCK_CONNECTOR", "OTHER")]]
+    for method, url in targets:
+        for body in NASTY:
+            status, _, answer = await emsp211.call(method, url, raw=json.dumps(body).encode(),
+                                                   headers={"Content-Type": "application/json"})
+            assert status < 500 and isinstance(answer, dict), (method, url, body, status)
+            assert answer["status_code"] in (1000, 2000, 2001, 2004, 3001) or (
+                method == "PUT" and url.endswith("credentials")), (method, url, body, answer)
+    for query in ("limit=-1", "offset=x", "date_from=yesterday"):
+        status, _, answer = await emsp211.call("GET", f"{base(app)}/sessions?{query}")
+        assert (status, answer["status_code"]) == (400, 2001)
+    [partner] = await partners.all_registered(app.pool)
+    assert partner.version == "2.1.1"  # still registered as it was
+    assert await store.list_sessions(app.pool, None, None, None, 10, 0) == []
