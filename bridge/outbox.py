@@ -177,6 +177,17 @@ async def discard_pending(conn: asyncpg.Connection, partner: str, coalesce_keys:
     return int(done.split()[-1])
 
 
+async def discard_pending_paths(conn: asyncpg.Connection, partner: str,
+                                prefixes: tuple[str, ...]) -> int:
+    """Drop pending messages to these paths (prefixes of `path`): a full push replaces them."""
+    done = await conn.execute(
+        """DELETE FROM outbox WHERE partner = $1 AND status = 'pending'
+           AND EXISTS (SELECT 1 FROM unnest($2::text[]) p WHERE starts_with(path, p))""",
+        partner, list(prefixes),
+    )
+    return int(done.split()[-1])
+
+
 async def enqueued_within(db: asyncpg.Pool | asyncpg.Connection, partner: str,
                           coalesce_key: str, seconds: float) -> bool:
     """Was a message with this key enqueued in the last `seconds` (delivered or not)?"""

@@ -16,6 +16,7 @@ from simulators.chargepoint201 import ChargePoint201
 from simulators.fleet import make_charge_point, run_fleet
 from simulators.partners.emsp import Received as OcpiReceived
 from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.emsp211 import SimulatedEmsp211
 from simulators.partners.hub import SimulatedHub
 from simulators.partners.hubject import Received, SimulatedHubject
 
@@ -140,14 +141,16 @@ async def _hub(args: argparse.Namespace) -> None:
 
 
 async def _emsp(args: argparse.Namespace) -> None:
-    stand_in = SimulatedEmsp(args.country_code, args.party_id)
+    kind = SimulatedEmsp211 if args.ocpi == "2.1.1" else SimulatedEmsp
+    stand_in = kind(args.country_code, args.party_id)
     stand_in.on_receive = _print_ocpi
     for uid in args.token or []:
         # Listed on its Tokens Sender (the CSMS pulls them after registering), and ALLOWED:
         # asked about in real time at the charger too.
         stand_in.list_token(uid, whitelist="ALLOWED")
     await stand_in.start(args.host, args.port)
-    print(f"simulated eMSP {args.country_code}*{args.party_id} at {stand_in.versions_url}\n"
+    print(f"simulated OCPI {args.ocpi} eMSP {args.country_code}*{args.party_id} at "
+          f"{stand_in.versions_url}\n"
           f"register with it: csms ocpi register {stand_in.versions_url} {stand_in.token_a} "
           f"--party {args.country_code}*{args.party_id}",
           flush=True)
@@ -214,6 +217,8 @@ def parser() -> argparse.ArgumentParser:
     emsp.add_argument("--party-id", default="EMS")
     emsp.add_argument("--token", action="append",
                       help="an RFID uid its drivers use, listed on its Tokens Sender, repeatable")
+    emsp.add_argument("--ocpi", choices=["2.2.1", "2.1.1"], default="2.2.1",
+                      help="the OCPI version it speaks (2.1.1: only that one)")
     emsp.set_defaults(run=_emsp)
     hub = commands.add_parser("hub", help="a simulated OCPI hub fronting two eMSPs (NL*EMS, BE*OTH)")
     hub.add_argument("--host", default="127.0.0.1")

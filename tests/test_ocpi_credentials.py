@@ -144,10 +144,13 @@ async def test_refusals(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
 async def test_unusable_partners(make_app: AppFactory, emsp: SimulatedEmsp) -> None:
     app = await ocpi_app(make_app)
     assert app.ocpi is not None
-    emsp.version = "2.1.1"
-    with pytest.raises(CredentialsError) as refused:
-        await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a, parties=parties_of(emsp))
-    assert refused.value.status_code == 3002
+    for version in ("2.0", "3.0"):  # older than we speak, or unknown: refused, saying why
+        emsp.version = version
+        with pytest.raises(CredentialsError) as refused:
+            await app.ocpi.registrar.register_with(emsp.versions_url, emsp.token_a,
+                                                   parties=parties_of(emsp))
+        assert refused.value.status_code == 3002
+        assert f"offers OCPI {version}, not 2.2.1 or 2.1.1" in str(refused.value)
     emsp.version = "2.2.1"
     emsp.modules = [("locations", "RECEIVER")]  # no credentials module
     with pytest.raises(CredentialsError) as refused:

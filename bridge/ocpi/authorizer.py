@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import structlog
 
-from bridge.ocpi import hub_client_info, tokens
+from bridge.ocpi import dialects, hub_client_info, tokens
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
@@ -82,7 +82,7 @@ class OcpiAuthorizer:
         # connected (mod_hub_client_info: no requests can be sent then).
         reachable = partner is not None and await hub_client_info.hold_reason(
             self.pool, partner, party) is None
-        answer = await self._ask(partner, token_uid, asked, party) \
+        answer = await self._ask(partner, token_uid, asked, party, ocpi["token"]) \
             if partner is not None and reachable else None
         if answer is None and ocpi.get("whitelist") == "ALLOWED":  # the eMSP allows this fallback
             return Authorization(AuthorizationStatus(pushed["status"]), tokens.session_attributes(
@@ -90,20 +90,24 @@ class OcpiAuthorizer:
         return answer
 
     async def _ask(self, partner: Partner, token_uid: str, asked: _Asked,
-                   party: str | None = None) -> Authorization | None:
-        """Ask one partner; through a hub, the token's party (`party`) or, when we do not know
-        whose the token is, whoever the hub finds (an Open Routing Request)."""
+                   addressee: str | None = None,
+                   held: dict[str, Any] | None = None) -> Authorization | None:
+        """Ask one partner; through a hub, the token's party (`addressee`) or, when we do not
+        know whose the token is, whoever the hub finds (an Open Routing Request). `held`: the
+        token as the partner pushed it, if it did (cdr_token form)."""
         url = partner.endpoint("tokens", "SENDER")
         if url is None or partner.status != "registered" or not partner.their_token:
             return None
+        dialect = dialects.of(partner)
         with roaming_request(partner.outbox_name, "AuthorizeToken") as accepted:
             try:
                 status, answer = await self.client.request(
                     "POST", f"{url}/{quote(token_uid, safe='')}/authorize?"
                     f"{urlencode({'type': asked.token_type})}", partner.their_token,
-                    partner.token_format, asked.where,
-                    partner.route(party) if party or not partner.is_hub else None,
-                    open_route=True)
+                    dialect.header_format(partner.token_format), asked.where,
+                    (partner.route(addressee) if addressee or not partner.is_hub else None)
+                    if dialect.routing_headers else None,
+                    open_route=dialect.routing_headers)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("ocpi authorization unanswered", partner=partner.id, error=repr(exc))
                 return None
@@ -115,6 +119,13 @@ class OcpiAuthorizer:
             self._deviating.add(partner.id)  # once per partner: its every answer looks like this
             log.warning("ocpi authorization answer not shaped as the spec says, read anyway",
                         partner=partner.id, shape=type(answer.get("data")).__name__)
+        if info is not None and not dialect.authorization_names_token:
+            # 2.1.1 names no token: the one asked about, of the partner's party (as pushed, if
+            # it was; else its uid is all we know, and is its contract id too).
+            cc, pid = partner.emsp_party() or ("", "")
+            info = {**info, "token": held or {
+                "country_code": cc, "party_id": pid, "uid": token_uid,
+                "type": asked.token_type, "contract_id": token_uid}}
         result = tokens.read_authorization(info, partner.id)
         if result is None:  # a success we cannot read: not an allowance
             log.warning("ocpi authorization answer unreadable, not allowed", partner=partner.id,

@@ -43,14 +43,15 @@ async def command(bridge: OcpiBridge, args: argparse.Namespace) -> int:
     if args.what == "partners":
         clients = await hub_client_info.summary(pool)  # a hub's: parties reported, connected
         pulls = {row["partner_id"]: row for row in await token_store.states(pool)}
-        show([{"id": p.id, "status": p.status, "name": p.name, "versions_url": p.versions_url,
+        show([{"id": p.id, "status": p.status, "name": p.name, "version": p.version or "",
+               "versions_url": p.versions_url,
                "roles": [f"{r['role']}:{r['country_code']}*{r['party_id']}" for r in p.roles],
                "parties": [str(party) for party in p.parties],
                "hub_clients": (f"{clients.get(p.id, (0, 0))[0]}/"
                                f"{clients.get(p.id, (0, 0))[1]} connected") if p.is_hub else "",
                **_pulled(pulls.get(p.id))}
               for p in await partners.every(pool)],
-             [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"),
+             [("PARTNER", "id"), ("STATUS", "status"), ("NAME", "name"), ("OCPI", "version"),
               ("VERSIONS URL", "versions_url"), ("ROLES", "roles"), ("PARTIES", "parties"),
               ("HUB CLIENTS", "hub_clients"), ("TOKENS PULLED", "tokens_pulled"),
               ("PULL ERROR", "token_pull_error")],

@@ -11,10 +11,11 @@ import structlog
 from aiohttp.abc import AbstractResolver
 
 from bridge import egress
+from bridge.ocpi import dialects
+from bridge.ocpi.dialects import Dialect
 from bridge.ocpi.transport import (
     SUCCESS,
     UNKNOWN_LOCATION,
-    VERSION,
     authorization_header,
     hub_busy,
     routing_headers,
@@ -91,7 +92,7 @@ class OcpiClient:
             raise OcpiError(f"{url}: {unreachable(exc)}") from None
         if status != 200 or not isinstance(answer, dict) or answer.get("status_code") != SUCCESS:
             # In our words only: whoever chose the URL must learn nothing of what answered there.
-            raise OcpiError(f"{url}: HTTP {status}, {not_success(answer)}")
+            raise Refused(f"{url}: HTTP {status}, {not_success(answer)}", status)
         return answer.get("data")
 
     async def page(self, url: str, token: str, token_format: str,
@@ -124,18 +125,33 @@ class OcpiClient:
             raise OcpiError(f"{url}: the answer's data is not a list")
         return data, got
 
-    async def endpoints(self, versions_url: str, token: str,
-                        token_format: str) -> tuple[str, list[dict[str, Any]]]:
-        """Follow a partner's versions URL to its 2.2.1 endpoints: (version, endpoints)."""
-        versions = await self.call("GET", versions_url, token, token_format)
-        url = next((v.get("url") for v in versions or [] if isinstance(v, dict)
-                    and v.get("version") == VERSION), None)
-        if not url:
-            raise UnsupportedVersion(f"{versions_url} offers no OCPI {VERSION}")
-        details = await self.call("GET", url, token, token_format)
+    async def endpoints(self, versions_url: str, token: str, token_format: str,
+                        wanted: str | None = None) -> tuple[Dialect, list[dict[str, Any]]]:
+        """Follow a partner's versions URL to the endpoints of the newest version we both speak
+        (or of `wanted`, the version whose credentials endpoint it called): (dialect, endpoints)."""
+        try:
+            versions = await self.call("GET", versions_url, token, token_format)
+        except Refused as refused:
+            if refused.http_status != 401 or token_format == "plain":
+                raise
+            # A 2.1.1 party takes the token as it is, not base64-encoded (2.1.1 transport_and_
+            # format, Request format): which it is we learn from the versions it offers.
+            versions = await self.call("GET", versions_url, token, "plain")
+        offered = {str(v.get("version")): v.get("url") for v in versions or []
+                   if isinstance(v, dict) and isinstance(v.get("url"), str)}
+        if wanted is not None:
+            dialect = dialects.by_version(wanted) if wanted in offered else None
+        else:
+            dialect = dialects.newest_common(offered)
+        if dialect is None:
+            theirs = ", ".join(sorted(offered)) or "none"
+            ours = wanted or " or ".join(dialects.VERSIONS)
+            raise UnsupportedVersion(f"{versions_url} offers OCPI {theirs}, not {ours}")
+        url = str(offered[dialect.version])
+        details = await self.call("GET", url, token, dialect.header_format(token_format))
         if not isinstance(details, dict) or not isinstance(details.get("endpoints"), list):
             raise OcpiError(f"{url}: no endpoints in the version details")
-        return VERSION, details["endpoints"]
+        return dialect, dialect.endpoints(details["endpoints"])
 
     async def deliver(self, method: str, url: str, token: str, token_format: str, body: Any,
                       to: tuple[str, str] | None,
@@ -175,6 +191,14 @@ def not_success(answer: Any) -> str:
     code = answer.get("status_code")
     return f"OCPI status_code {code}" if isinstance(code, int) and not isinstance(code, bool) \
         else "not an OCPI answer"
+
+
+class Refused(OcpiError):
+    """The partner answered, but not with a successful envelope."""
+
+    def __init__(self, message: str, http_status: int) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 class UnsupportedVersion(OcpiError):

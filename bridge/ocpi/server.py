@@ -11,27 +11,28 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge.ocpi import hub_client_info, token_store, tokens
+from bridge.ocpi import dialects, hub_client_info, token_store, tokens
 from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.control.commands import CommandError, OcpiCommands
+from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake import credentials, partners
-from bridge.ocpi.handshake.credentials import CredentialsError, Registrar
+from bridge.ocpi.handshake.credentials import Registrar
+from bridge.ocpi.handshake.objects import CredentialsError
 from bridge.ocpi.handshake.partners import Partner
-from bridge.ocpi.publishing.locations import EvseFacts, evse_uid, location_object
+from bridge.ocpi.publishing.locations import EvseFacts, evse_uid
 from bridge.ocpi.publishing.places import priced_place
-from bridge.ocpi.sessions import ocpi_session_status, session_object, tariff_object
 from bridge.ocpi.transport import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
     SERVER_ERROR,
     UNKNOWN_LOCATION,
     UNKNOWN_TOKEN,
-    VERSION,
     envelope,
     next_link,
     read_page,
     routing_headers,
     routing_of,
+    timestamp,
     tokens_in_header,
 )
 from csms.config import OcpiSettings
@@ -45,16 +46,19 @@ from csms.storage import cdr_store, store
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PREFIX = f"/ocpi/{VERSION}"
+PREFIX = V221.prefix()  # 2.2.1's modules; 2.1.1's are below /ocpi/2.1.1
 MAX_PAGE = 50
-# A Token A opens only these doors: enough to register.
 PARTNER = web.RequestKey("partner", Partner)
 TOKEN_A = web.RequestKey("token_a", bool)
 HELD = web.RequestKey("held", str)  # the token the caller presented
 ANSWER_ROUTING = web.RequestKey("answer_routing", dict)  # routing headers of our answer
 # Configuration modules: never routed (transport_and_format Message Routing Headers).
 _UNROUTED = ("credentials", "hubclientinfo")
-_TOKEN_A_PATHS = {("GET", "/ocpi/versions"), ("GET", PREFIX), ("POST", f"{PREFIX}/credentials")}
+DIALECT = web.RequestKey("dialect", Dialect)  # the version of the path called
+# A Token A opens only these doors: enough to register, in any version we speak.
+_TOKEN_A_PATHS = {("GET", "/ocpi/versions")} | {
+    door for d in dialects.DIALECTS
+    for door in (("GET", d.prefix()), ("POST", f"{d.prefix()}/credentials"))}
 
 
 class OcpiProblem(Exception):
@@ -80,29 +84,38 @@ class OcpiServer:
                                    client_max_size=1024 * 1024)
         r = self.app.router
         r.add_get("/ocpi/versions", self.versions)
-        r.add_get(PREFIX, self.version_details)
-        r.add_route("*", f"{PREFIX}/credentials", self.credentials)
-        r.add_get(f"{PREFIX}/locations", self.list_locations)
-        r.add_get(f"{PREFIX}/locations/{{location}}", self.get_location)
-        r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}", self.get_location)
-        r.add_get(f"{PREFIX}/locations/{{location}}/{{evse}}/{{connector}}", self.get_location)
-        r.add_get(f"{PREFIX}/tariffs", self.list_tariffs)
-        r.add_get(f"{PREFIX}/cdrs", self.list_cdrs)
-        r.add_get(f"{PREFIX}/sessions", self.list_sessions)
-        token = f"{PREFIX}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
+        for dialect in dialects.DIALECTS:
+            self._routes(r, dialect)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def _routes(self, r: web.UrlDispatcher, dialect: Dialect) -> None:
+        """One version's modules below its prefix (/ocpi/2.2.1, /ocpi/2.1.1)."""
+        prefix = dialect.prefix()
+        served = {identifier for identifier, _ in dialect.modules}
+        r.add_get(prefix, self.version_details)
+        r.add_route("*", f"{prefix}/credentials", self.credentials)
+        r.add_get(f"{prefix}/locations", self.list_locations)
+        r.add_get(f"{prefix}/locations/{{location}}", self.get_location)
+        r.add_get(f"{prefix}/locations/{{location}}/{{evse}}", self.get_location)
+        r.add_get(f"{prefix}/locations/{{location}}/{{evse}}/{{connector}}", self.get_location)
+        r.add_get(f"{prefix}/tariffs", self.list_tariffs)
+        r.add_get(f"{prefix}/cdrs", self.list_cdrs)
+        r.add_get(f"{prefix}/sessions", self.list_sessions)
+        token = f"{prefix}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
         r.add_get(token, self.get_token)
         r.add_put(token, self.put_token)
         r.add_patch(token, self.patch_token)
-        r.add_post(f"{PREFIX}/commands/{{command}}", self.command)
-        profile = f"{PREFIX}/chargingprofiles/{{session_id}}"
-        r.add_put(profile, self.put_profile)
-        r.add_get(profile, self.get_profile)
-        r.add_delete(profile, self.delete_profile)
-        client_info = f"{PREFIX}/hubclientinfo/{{country_code}}/{{party_id}}"
-        r.add_get(client_info, self.get_client_info)
-        r.add_put(client_info, self.put_client_info)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        r.add_post(f"{prefix}/commands/{{command}}", self.command)
+        if "chargingprofiles" in served:
+            profile = f"{prefix}/chargingprofiles/{{session_id}}"
+            r.add_put(profile, self.put_profile)
+            r.add_get(profile, self.get_profile)
+            r.add_delete(profile, self.delete_profile)
+        if "hubclientinfo" in served:
+            client_info = f"{prefix}/hubclientinfo/{{country_code}}/{{party_id}}"
+            r.add_get(client_info, self.get_client_info)
+            r.add_put(client_info, self.put_client_info)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -161,9 +174,18 @@ class OcpiServer:
             log.warning("ocpi request refused: unknown token", path=request.path)
             raise OcpiProblem(401, CLIENT_ERROR, "missing or unknown credentials token")
         partner, token_a, held = found
-        if token_a and (request.method, request.path.rstrip("/")) not in _TOKEN_A_PATHS:
+        path = request.path.rstrip("/")
+        if token_a and (request.method, path) not in _TOKEN_A_PATHS:
             raise OcpiProblem(401, CLIENT_ERROR, "Token A only serves registration")
+        dialect = _dialect_of(path)
+        # A partner reaches the modules of the version it registered with; the credentials and
+        # version details of each (a PUT on another version's credentials switches to it).
+        if not token_a and partner.version and dialect.version != partner.version \
+                and path not in (dialect.prefix(), f"{dialect.prefix()}/credentials"):
+            raise OcpiProblem(404, CLIENT_ERROR,
+                              f"you registered with OCPI {partner.version}, not {dialect.version}")
         request[PARTNER], request[TOKEN_A], request[HELD] = partner, token_a, held
+        request[DIALECT] = dialect
         return await handler(request)
 
     @web.middleware
@@ -172,8 +194,11 @@ class OcpiServer:
         transport_and_format Message Routing): the to- party must be us; the from- party one the
         partner fronts (a hub: its own or a client bound to it), and a hub must name it. Our
         answer goes back from us to that party."""
-        module = request.path.removeprefix(PREFIX + "/").split("/")[0]
-        if not request.path.startswith(PREFIX + "/") or module in _UNROUTED:
+        prefix = request[DIALECT].prefix() + "/"
+        module = request.path.removeprefix(prefix).split("/")[0]
+        # 2.1.1 has no routing headers; below /ocpi/versions and a version's details, none.
+        if not request[DIALECT].routing_headers or not request.path.startswith(prefix) \
+                or module in _UNROUTED:
             return await handler(request)
         partner = request[PARTNER]
         ours = (self.settings.country_code.upper(), self.settings.party_id.upper())
@@ -213,7 +238,7 @@ class OcpiServer:
         return reply(credentials.versions(self.settings))
 
     async def version_details(self, request: web.Request) -> web.Response:
-        return reply(credentials.version_details(self.settings))
+        return reply(credentials.version_details(self.settings, request[DIALECT]))
 
     async def _json(self, request: web.Request) -> Any:
         try:
@@ -225,17 +250,20 @@ class OcpiServer:
         partner = request[PARTNER]
         registered = partner.status == "registered" and not request[TOKEN_A]
         if request.method == "GET":
-            return reply(credentials.our_credentials(self.settings, request[HELD]))
+            return reply(credentials.our_credentials(self.settings, request[HELD],
+                                                     request[DIALECT]))
         if request.method == "POST":
             if not request[TOKEN_A]:
                 raise OcpiProblem(405, CLIENT_ERROR, "already registered: use PUT to update")
             if not await partners.spend_token_a_try(self.pool, partner.id):
                 raise OcpiProblem(401, CLIENT_ERROR, "missing or unknown credentials token")
-            answer = await self.registrar.accept(partner, await self._json(request), rotating=False)
+            answer = await self.registrar.accept(partner, await self._json(request),
+                                                 rotating=False, dialect=request[DIALECT])
         elif request.method == "PUT":
             if not registered:
                 raise OcpiProblem(405, CLIENT_ERROR, "not registered: POST first")
-            answer = await self.registrar.accept(partner, await self._json(request), rotating=True)
+            answer = await self.registrar.accept(partner, await self._json(request),
+                                                 rotating=True, dialect=request[DIALECT])
         elif request.method == "DELETE":
             if not registered:
                 raise OcpiProblem(405, CLIENT_ERROR, "not registered")
@@ -253,11 +281,9 @@ class OcpiServer:
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
             evses = await evse_facts(self.pool, [row["id"] for row in chosen])
-            return [self._location(row, evses.get(row["id"], [])) for row in chosen]
+            return [build_location(self.settings, row, evses.get(row["id"], []),
+                                   request[DIALECT]) for row in chosen]
         return await _paged(request, [(r["last_updated"], r["id"], r) for r in rows], build)
-
-    def _location(self, row: asyncpg.Record, evses: list[EvseFacts]) -> dict[str, Any]:
-        return build_location(self.settings, row, evses)
 
     async def get_location(self, request: web.Request) -> web.Response:
         location_id = request.match_info["location"]
@@ -265,7 +291,7 @@ class OcpiServer:
         if not rows:
             raise OcpiProblem(404, UNKNOWN_LOCATION, f"unknown location {location_id}")
         evses = (await evse_facts(self.pool, [location_id])).get(location_id, [])
-        location = self._location(rows[0], evses)
+        location = build_location(self.settings, rows[0], evses, request[DIALECT])
         if "evse" not in request.match_info:
             return reply(location)
         evse = next((e for e in location["evses"] if e["uid"] == request.match_info["evse"]), None)
@@ -286,8 +312,9 @@ class OcpiServer:
         rows = await store.current_tariffs(self.pool)
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
-            return [tariff_object(self.settings.country_code, self.settings.party_id, row["data"],
-                                  row["valid_from"]) for row in chosen]
+            built = (request[DIALECT].forms.tariff(self.settings, row["data"], row["valid_from"])
+                     for row in chosen)
+            return [tariff for tariff in built if tariff is not None]
         return await _paged(request, [(r["valid_from"], r["id"], r) for r in rows], build)
 
     async def list_sessions(self, request: web.Request) -> web.Response:
@@ -298,11 +325,13 @@ class OcpiServer:
             rows = [r for r in rows if hub_client_info.token_party(r["attributes"]["ocpi"]) == party]
 
         async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
-            return [await self.session(row) for row in chosen]
+            built = [await self.session(row, request[DIALECT]) for row in chosen]
+            return [session for session in built if session is not None]
         return await _paged(request, [(r["updated_at"], str(r["id"]), r) for r in rows], build)
 
-    async def session(self, row: asyncpg.Record) -> dict[str, Any]:
-        """A session as the Session object, from its row (store.get_session, sessions_of_partner)."""
+    async def session(self, row: asyncpg.Record, dialect: Dialect) -> dict[str, Any] | None:
+        """A session as the dialect's Session object, from its row (store.get_session,
+        sessions_of_partner); None: the dialect cannot say it."""
         priced = await priced_place(self.pool, row["charge_point_id"], row["evse_number"],
                                     row["evse_id"], row["started_at"], self.settings.currency)
         # An active session's energy so far: every sample taken until now.
@@ -311,11 +340,9 @@ class OcpiServer:
                                until, row["meter_stop_wh"])
         kwh = max(0.0, found[-1].energy_wh - found[0].energy_wh) / 1000
         last_sample = found[-2].at if row["stopped_at"] is None else until
-        return session_object(
-            self.settings.country_code, self.settings.party_id, str(row["id"]),
-            row["attributes"]["ocpi"], priced.place, row["started_at"], kwh,
-            ocpi_session_status(row["status"]), priced.currency,
-            max(row["updated_at"], last_sample), row["stopped_at"])
+        return dialect.forms.session(
+            self.settings, str(row["id"]), row["attributes"]["ocpi"], priced, row["started_at"],
+            kwh, row["status"], max(row["updated_at"], last_sample), row["stopped_at"])
 
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs, credits and corrected ones included: each the body we queued."""
@@ -363,12 +390,13 @@ class OcpiServer:
         token, uid = await self._stored_token(request)
         if token is None:
             raise OcpiProblem(404, UNKNOWN_TOKEN, f"unknown token {uid}")
-        return reply(token)
+        return reply(request[DIALECT].token_out(token))
 
     async def put_token(self, request: web.Request) -> web.Response:
         cc, pid, uid = self._own_party(request)
         try:
-            token = tokens.read_token(await self._json(request), cc, pid, uid)
+            body = request[DIALECT].token_in(await self._json(request), cc, pid)
+            token = tokens.read_token(body, cc, pid, uid)
         except tokens.TokenError as exc:
             raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
         await token_store.store_token(self.pool, request[PARTNER], token)
@@ -379,7 +407,8 @@ class OcpiServer:
         if stored is None:
             raise OcpiProblem(404, UNKNOWN_TOKEN, f"unknown token {uid}")
         try:
-            token = tokens.patched(stored, await self._json(request))
+            patch = request[DIALECT].token_patch_in(await self._json(request), timestamp())
+            token = tokens.patched(stored, patch)
         except tokens.TokenError as exc:
             raise OcpiProblem(400, INVALID_PARAMETERS, str(exc)) from None
         await token_store.store_token(self.pool, request[PARTNER], token)
@@ -389,7 +418,7 @@ class OcpiServer:
 
     async def command(self, request: web.Request) -> web.Response:
         answer = await self.commands.receive(request[PARTNER], request.match_info["command"],
-                                             await self._json(request))
+                                             await self._json(request), request[DIALECT])
         return reply(answer)
 
     # --- charging profiles (receiver) ------------------------------------------------------
@@ -440,10 +469,19 @@ class OcpiServer:
         return reply()
 
 
-def build_location(settings: OcpiSettings, row: asyncpg.Record,
-                   evses: list[EvseFacts]) -> dict[str, Any]:
-    return location_object(parse_site(row["data"]), evses, settings.country_code,
-                           settings.party_id, settings.business_name, row["last_updated"])
+
+def _dialect_of(path: str) -> Dialect:
+    """The version a path is below (/ocpi/versions, below none: the newest)."""
+    version = path.removeprefix("/ocpi/").partition("/")[0]
+    try:
+        return dialects.by_version(version)
+    except dialects.UnknownVersion:
+        return V221
+
+
+def build_location(settings: OcpiSettings, row: asyncpg.Record, evses: list[EvseFacts],
+                   dialect: Dialect = V221) -> dict[str, Any]:
+    return dialect.forms.location(settings, parse_site(row["data"]), evses, row["last_updated"])
 
 
 Built = Callable[[list[Any]], Awaitable[list[dict[str, Any]]]]

@@ -16,10 +16,11 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import cli, hub_client_info, sessions
+from bridge.ocpi import cli, dialects, hub_client_info
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.control.commands import RESULT_ATTEMPTS
+from bridge.ocpi.forms import RESERVED
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import Registrar
 from bridge.ocpi.handshake.partners import Partner
@@ -48,6 +49,7 @@ from csms.domain.events import (
     TariffAssigned,
     TariffChanged,
 )
+from csms.domain.model import SessionStatus
 from csms.domain.reservations import SESSION_ID
 from csms.storage import store
 from csms.storage.notifications import Listener
@@ -169,12 +171,15 @@ class OcpiBridge:
                 return outbox.Delivery(False, error=f"partner offers no {module} receiver")
             method = message["operation"].split()[0]
 
+            dialect = dialects.of(partner)
+
             async def whole() -> outbox.Replacement | None:
-                return await self._whole(module, suffix)
+                return await self._whole(partner, module, suffix)
             delivery = await self.client.deliver(method, base + suffix, partner.their_token,
-                                                 partner.token_format,
+                                                 dialect.header_format(partner.token_format),
                                                  None if method == "DELETE" else message["body"],
-                                                 partner.route(message["addressee"]),
+                                                 partner.route(message["addressee"])
+                                                 if dialect.routing_headers else None,
                                                  whole if method == "PATCH" else None)
             if module == "url":  # a CommandResult is worthless late: not retried forever
                 delivery = outbox.give_up_after(delivery, message["attempts"] + 1,
@@ -182,20 +187,25 @@ class OcpiBridge:
             return delivery
         return send
 
-    async def _whole(self, module: str, suffix: str) -> outbox.Replacement | None:
-        """The PUT of the whole object a PATCH was about, as the domain has it now."""
+    async def _whole(self, partner: Partner, module: str,
+                     suffix: str) -> outbox.Replacement | None:
+        """The PUT of the whole object a PATCH was about, as the domain has it now, in the
+        partner's version."""
         ids = suffix.strip("/").split("/")[2:]  # after our country code and party
         if module == "locations" and ids:
             rows = await location_rows(self.pool, ids[0])
             if not rows:
                 return None
             evses = (await evse_facts(self.pool, [ids[0]])).get(ids[0], [])
-            body = build_location(self.settings, rows[0], evses)
+            body = build_location(self.settings, rows[0], evses, dialects.of(partner))
         elif module == "sessions" and len(ids) == 1:
             session = await store.get_session(self.pool, ids[0])
             if session is None or session["started_at"] is None or "ocpi" not in session["attributes"]:
                 return None
-            body = await self.server.session(session)
+            built = await self.server.session(session, dialects.of(partner))
+            if built is None:
+                return None
+            body = built
         else:
             return None
         return outbox.Replacement(f"PUT {module}", f"{module}|{sync.object_path(self.settings, ids[0])}",
@@ -213,15 +223,15 @@ class OcpiBridge:
         elif isinstance(event, RemoteStartChanged) and "ocpi" in event.attributes:
             await self._before_start(conn, event.session_id, event.attributes["ocpi"],
                                      event.charge_point_id, event.evse_number, event.evse_id,
-                                     event.requested_at, sessions.ocpi_session_status(event.status))
+                                     event.requested_at, event.status)
         elif isinstance(event, ReservationHeld | ReservationEnded) and "ocpi" in event.attributes \
                 and event.evse_number is not None and SESSION_ID in event.attributes:
             # A reservation of one EVSE is its session's RESERVATION; ended unused, INVALID.
             # (One of any EVSE names no EVSE a Session could: it shows from its start on.)
             if isinstance(event, ReservationHeld):
-                status = "RESERVATION"
+                status = RESERVED
             elif event.reason != "used":
-                status = "INVALID"
+                status = SessionStatus.EXPIRED
             else:
                 return
             await self._before_start(conn, event.attributes[SESSION_ID], event.attributes["ocpi"],
@@ -261,9 +271,11 @@ class OcpiBridge:
             return
         priced = await self._priced(conn, event.charge_point_id, event.evse_number,
                                     event.evse_id, event.started_at)
-        body = sessions.session_object(
-            self.settings.country_code, self.settings.party_id, event.session_id, ocpi,
-            priced.place, event.started_at, 0.0, "ACTIVE", priced.currency, event.started_at)
+        body = dialects.of(partner).forms.session(
+            self.settings, event.session_id, ocpi, priced, event.started_at, 0.0,
+            SessionStatus.ACTIVE, event.started_at)
+        if body is None:  # its version cannot say it (v211/inexpressible.py)
+            return
         await hub_client_info.enqueue(conn, partner, "PUT sessions",
                                       f"sessions|{self._path(event.session_id)}", body,
                                       hub_client_info.token_party(ocpi),
@@ -273,15 +285,17 @@ class OcpiBridge:
                             charge_point_id: str, evse_number: int, evse_id: str | None,
                             since: datetime, status: str) -> None:
         """A session before the charger starts it: PENDING from a START_SESSION, RESERVATION
-        while a reservation holds the EVSE, INVALID if it never starts; ACTIVE follows under
-        the same id (the whole object each time: the eMSP may not have the earlier one)."""
+        while a reservation holds the EVSE (`status` RESERVED), INVALID if it never starts;
+        ACTIVE follows under the same id (the whole object each time: the eMSP may not have
+        the earlier one)."""
         partner = await self._owner(conn, ocpi, "sessions")
         if partner is None:
             return
         priced = await self._priced(conn, charge_point_id, evse_number, evse_id, since)
-        body = sessions.session_object(
-            self.settings.country_code, self.settings.party_id, session_id, ocpi,
-            priced.place, since, 0.0, status, priced.currency, datetime.now(UTC))
+        body = dialects.of(partner).forms.session(
+            self.settings, session_id, ocpi, priced, since, 0.0, status, datetime.now(UTC))
+        if body is None:
+            return
         await hub_client_info.enqueue(conn, partner, "PUT sessions",
                                       f"sessions|{self._path(session_id)}", body,
                                       hub_client_info.token_party(ocpi),
@@ -306,8 +320,9 @@ class OcpiBridge:
                        priced.time_zone)
         await hub_client_info.enqueue(conn, partner, "PATCH sessions",
                                       f"sessions|{self._path(event.session_id)}",
-                                      sessions.session_patch(cost.total_energy_kwh,
-                                                             event.sampled_at, cost=cost),
+                                      dialects.of(partner).forms.session_patch(
+                                          event.session_id, cost.total_energy_kwh,
+                                          event.sampled_at, cost=cost),
                                       hub_client_info.token_party(session["attributes"]["ocpi"]),
                                       coalesce_key=f"session:{event.session_id}",
                                       lane=outbox.session_lane(event.session_id))
@@ -328,19 +343,23 @@ class OcpiBridge:
         if partner is not None:
             await hub_client_info.enqueue(conn, partner, "PATCH sessions",
                                           f"sessions|{self._path(event.session_id)}",
-                                          sessions.session_patch(cost.total_energy_kwh,
-                                                                 event.stopped_at, "COMPLETED",
-                                                                 event.stopped_at, cost),
+                                          dialects.of(partner).forms.session_patch(
+                                              event.session_id, cost.total_energy_kwh,
+                                              event.stopped_at, SessionStatus.COMPLETED,
+                                              event.stopped_at, cost),
                                           hub_client_info.token_party(ocpi),
                                           coalesce_key=f"session:{event.session_id}",
                                           lane=outbox.session_lane(event.session_id))
         partner = await self._owner(conn, ocpi, "cdrs")
         if partner is None:
             return
-        await cdrs.publish(conn, partner,
-                           cdrs.session_cdr(self.settings, event.session_id, ocpi, costed,
-                                            event.stopped_at, event.stopped_at),
-                           event.session_id)
+        cdr = cdrs.session_cdr(self.settings, partner, event.session_id, ocpi, costed,
+                               event.stopped_at, event.stopped_at)
+        if cdr is None:  # its version cannot say it (v211/inexpressible.py)
+            log.warning("ocpi cdr not expressible in the partner's version", partner=partner.id,
+                        session_id=event.session_id)
+            return
+        await cdrs.publish(conn, partner, cdr, event.session_id)
 
     async def _tariff_changed(self, conn: asyncpg.Connection, event: TariffChanged) -> None:
         if event.data is None:

@@ -14,7 +14,7 @@ import asyncpg
 import structlog
 from yarl import URL
 
-from bridge.ocpi import token_store, tokens
+from bridge.ocpi import dialects, token_store, tokens
 from bridge.ocpi.client import OcpiClient, OcpiError
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import our_party
@@ -213,8 +213,10 @@ class TokenPuller:
         ours = our_party(self.settings)
         while url is not None:
             asked.add(url)
-            data, headers = await self.client.page(url, partner.their_token,
-                                                   partner.token_format, routed_to(partner))
+            dialect = dialects.of(partner)
+            data, headers = await self.client.page(
+                url, partner.their_token, dialect.header_format(partner.token_format),
+                routed_to(partner) if dialect.routing_headers else None)
             result.pages += 1
             if result.total is None:
                 result.total = total_count(headers)
@@ -245,8 +247,16 @@ class TokenPuller:
 
     async def _store_page(self, partner: Partner, data: list[Any], result: Pulled,
                           ours: partners.Party) -> None:
+        dialect = dialects.of(partner)
+        theirs = partner.emsp_party() or ("", "")
         async with self.pool.acquire() as conn, conn.transaction():
             for item in data:
+                try:  # a 2.1.1 Token names no party: the eMSP's, in the form we store
+                    item = dialect.token_in(item, *theirs)
+                except tokens.TokenError as exc:
+                    result.skipped += 1
+                    log.info("ocpi pulled token skipped", partner=partner.id, error=str(exc))
+                    continue
                 key = tokens.key_of(item)
                 if key is not None:
                     result.listed.add(key)  # listed, even if unreadable: not withdrawn

@@ -92,6 +92,7 @@ class SimulatedEmsp:
         self.down = False  # while True every request gets HTTP 503
         self.refused: list[Received] = []  # the requests answered 503 while down, to see retries
         self.version = VERSION  # the version its versions endpoint offers
+        self.also_offers: list[dict[str, str]] = []  # more versions listed there (served elsewhere)
         self.modules = [("credentials", "RECEIVER"), ("locations", "RECEIVER"),
                         ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tariffs", "RECEIVER"),
                         ("tokens", "SENDER"), ("commands", "SENDER")]
@@ -186,7 +187,8 @@ class SimulatedEmsp:
             return web.json_response(envelope(None, 2000, "unknown token"), status=401)
         if path == "/versions":
             return web.json_response(envelope([{"version": self.version,
-                                                "url": f"{self.url}/ocpi/{VERSION}"}]))
+                                                "url": f"{self.url}/ocpi/{VERSION}"},
+                                               *self.also_offers]))
         if path == f"/{VERSION}":
             return web.json_response(envelope({"version": VERSION, "endpoints": [
                 {"identifier": m, "role": r, "url": f"{self.url}/ocpi/{VERSION}/{m}"}

@@ -14,8 +14,10 @@ import structlog
 
 from bridge import egress, outbox
 from bridge.ocpi import tokens
+from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import parse_timestamp
+from bridge.ocpi.v211.commands import CommandFormError
 from csms.config import OcpiSettings
 from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.domain.model import parse_token_type
@@ -108,10 +110,23 @@ class OcpiCommands:
     async def finish(self) -> None:
         await finish_in_flight(self._running, self.commands.grace)
 
-    async def receive(self, partner: Partner, command: str, body: Any) -> dict[str, Any]:
-        """The CommandResponse; accepted commands go on in the background."""
+    async def receive(self, partner: Partner, command: str, body: Any,
+                      dialect: Dialect = V221) -> dict[str, Any]:
+        """The CommandResponse, in the dialect's form; accepted commands go on in the background."""
+        answer = await self._receive(partner, command, body, dialect)
+        return dialect.command_answer(answer)
+
+    async def _receive(self, partner: Partner, command: str, body: Any,
+                       dialect: Dialect) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise CommandError("body must be a command object")
+        if command not in dialect.commands:
+            return {"result": "NOT_SUPPORTED", "timeout": 0}
+        party = partner.emsp_party() or ("", "")
+        try:
+            body = dialect.command_in(command, body, *party)
+        except CommandFormError as exc:
+            raise CommandError(str(exc)) from None
         handler = {"START_SESSION": self._start, "STOP_SESSION": self._stop,
                    "UNLOCK_CONNECTOR": self._unlock, "RESERVE_NOW": self._reserve,
                    "CANCEL_RESERVATION": self._cancel}.get(command)
@@ -125,15 +140,15 @@ class OcpiCommands:
         if work is None:
             return {"result": refusal or "REJECTED", "timeout": 0}
         task = asyncio.get_running_loop().create_task(
-            self._carry_out(partner, command, response_url, work))
+            self._carry_out(partner, command, response_url, work, dialect))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return {"result": "ACCEPTED", "timeout": TIMEOUT}
 
     async def _carry_out(self, partner: Partner, command: str, response_url: str,
-                         work: Awaitable[CommandResult]) -> None:
+                         work: Awaitable[CommandResult], dialect: Dialect) -> None:
         result = await work
-        answer = command_result(result)
+        answer = dialect.command_answer(command_result(result))
         async with self.pool.acquire() as conn, conn.transaction():
             # Through a hub, to the party that asked (its answer: never held).
             await outbox.enqueue(conn, partner.outbox_name, "POST commands", f"url|{response_url}",

@@ -7,34 +7,26 @@ from typing import Any
 import asyncpg
 import structlog
 
+from bridge import outbox
+from bridge.ocpi import dialects
 from bridge.ocpi.client import OcpiClient, OcpiError, UnsupportedVersion
+from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake import partners
+from bridge.ocpi.handshake.objects import CredentialsError
 from bridge.ocpi.handshake.partners import Partner, Party, PartyError
 from bridge.ocpi.transport import (
     CLIENT_API_UNUSABLE,
     INVALID_PARAMETERS,
     NO_MATCHING_ENDPOINTS,
     UNSUPPORTED_VERSION,
-    VERSION,
     new_token,
 )
 from csms.config import OcpiSettings
 
 log = structlog.get_logger(__name__)
 
-# What we serve, as (identifier, our role in it).
-MODULES = [("credentials", "SENDER"), ("credentials", "RECEIVER"), ("locations", "SENDER"),
-           ("sessions", "SENDER"), ("cdrs", "SENDER"), ("tariffs", "SENDER"),
-           ("tokens", "RECEIVER"), ("commands", "RECEIVER"), ("chargingprofiles", "RECEIVER"),
-           ("hubclientinfo", "RECEIVER")]
 PUSHED = ("locations", "tariffs")  # what a partner gets all of when it registers
-
-
-class CredentialsError(Exception):
-    def __init__(self, status_code: int, message: str, http_status: int = 200) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.http_status = http_status
+MODULES = list(V221.modules)  # what we serve in 2.2.1, as (identifier, our role in it)
 
 
 def base_url(settings: OcpiSettings) -> str:
@@ -42,38 +34,31 @@ def base_url(settings: OcpiSettings) -> str:
 
 
 def versions(settings: OcpiSettings) -> list[dict[str, str]]:
-    return [{"version": VERSION, "url": f"{base_url(settings)}/{VERSION}"}]
+    """Every version we speak, newest first: the partner picks (or we do, registering with it)."""
+    return [{"version": d.version, "url": f"{base_url(settings)}/{d.version}"}
+            for d in dialects.DIALECTS]
 
 
-def version_details(settings: OcpiSettings) -> dict[str, Any]:
-    return {"version": VERSION, "endpoints": [
-        {"identifier": identifier, "role": role, "url": f"{base_url(settings)}/{VERSION}/{identifier}"}
-        for identifier, role in MODULES]}
+def version_details(settings: OcpiSettings, dialect: Dialect = V221) -> dict[str, Any]:
+    url = f"{base_url(settings)}/{dialect.version}"
+    if not dialect.endpoint_roles:  # 2.1.1 Endpoint: identifier and url only
+        modules = dict.fromkeys(identifier for identifier, _ in dialect.modules)
+        return {"version": dialect.version, "endpoints": [
+            {"identifier": identifier, "url": f"{url}/{identifier}"} for identifier in modules]}
+    return {"version": dialect.version, "endpoints": [
+        {"identifier": identifier, "role": role, "url": f"{url}/{identifier}"}
+        for identifier, role in dialect.modules]}
 
 
-def our_credentials(settings: OcpiSettings, token: str) -> dict[str, Any]:
-    return {"token": token, "url": f"{base_url(settings)}/versions", "roles": [{
-        "role": "CPO", "country_code": settings.country_code, "party_id": settings.party_id,
-        "business_details": {"name": settings.business_name or settings.party_id},
-    }]}
+def our_credentials(settings: OcpiSettings, token: str,
+                    dialect: Dialect = V221) -> dict[str, Any]:
+    return dialect.credentials(token, f"{base_url(settings)}/versions", settings.country_code,
+                               settings.party_id, settings.business_name or settings.party_id)
 
 
-def read_credentials(body: Any) -> tuple[str, str, list[dict[str, Any]]]:
+def read_credentials(body: Any, dialect: Dialect = V221) -> tuple[str, str, list[dict[str, Any]]]:
     """A partner's Credentials object → (token, versions url, roles); 2001 when unusable."""
-    if not isinstance(body, dict):
-        raise CredentialsError(INVALID_PARAMETERS, "body must be a Credentials object")
-    token, url, roles = body.get("token"), body.get("url"), body.get("roles")
-    if not isinstance(token, str) or not 0 < len(token) <= 64 or not token.isprintable() \
-            or " " in token:
-        raise CredentialsError(INVALID_PARAMETERS, "token must be 1 to 64 printable characters")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise CredentialsError(INVALID_PARAMETERS, "url must be the versions URL")
-    if not isinstance(roles, list) or not roles or not all(
-            isinstance(r, dict) and isinstance(r.get("country_code"), str)
-            and isinstance(r.get("party_id"), str) and isinstance(r.get("role"), str)
-            for r in roles):
-        raise CredentialsError(INVALID_PARAMETERS, "roles must list role, country_code, party_id")
-    return token, url, roles
+    return dialect.read_credentials(body)
 
 
 def our_party(settings: OcpiSettings) -> Party:
@@ -115,35 +100,49 @@ class Registrar:
         self.client = client
         self.settings = settings
 
-    async def _their_endpoints(self, url: str, token: str,
-                               token_format: str) -> tuple[str, list[dict[str, Any]]]:
+    async def _their_endpoints(self, url: str, token: str, token_format: str,
+                               wanted: str | None = None) -> tuple[Dialect, list[dict[str, Any]]]:
         try:
-            version, endpoints = await self.client.endpoints(url, token, token_format)
+            dialect, endpoints = await self.client.endpoints(url, token, token_format, wanted)
         except UnsupportedVersion as exc:
             raise CredentialsError(UNSUPPORTED_VERSION, str(exc)) from None
         except OcpiError as exc:
             raise CredentialsError(CLIENT_API_UNUSABLE, f"cannot use your API: {exc}") from None
         if not any(e.get("identifier") == "credentials" for e in endpoints if isinstance(e, dict)):
             raise CredentialsError(NO_MATCHING_ENDPOINTS, "no credentials endpoint offered")
-        return version, endpoints
+        return dialect, endpoints
 
-    async def accept(self, partner: Partner, body: Any, rotating: bool) -> dict[str, Any]:
-        """Their POST (with Token A) or PUT: fetch their endpoints, hand out a new token."""
-        token, url, roles = read_credentials(body)
+    async def accept(self, partner: Partner, body: Any, rotating: bool,
+                     dialect: Dialect = V221) -> dict[str, Any]:
+        """Their POST (with Token A) or PUT on the credentials of `dialect`'s version: fetch
+        their endpoints of that version (the version a POST registers, a PUT switches to:
+        credentials 1.2, 1.3 in 2.1.1 and 2.2.1), hand out a new token."""
+        token, url, roles = read_credentials(body, dialect)
         check_roles(partner, roles, our_party(self.settings))  # before any request to them
-        version, endpoints = await self._their_endpoints(url, token, partner.token_format)
+        dialect, endpoints = await self._their_endpoints(
+            url, token, dialect.header_format(partner.token_format), dialect.version)
         ours = new_token()
-        # A new partner gets every Location and Tariff; so does one whose receivers moved. Its
-        # token list is pulled in full, as again when its Tokens Sender moved.
-        await partners.registered(self.pool, partner.id, their_token=token, our_token=ours,
-                                  versions_url=url, version=version, endpoints=endpoints,
-                                  roles=roles, full_push=not rotating or receivers_moved(
-                                      partner.endpoints, endpoints),
-                                  full_pull=not rotating or tokens_sender_moved(
-                                      partner.endpoints, endpoints))
+        switched = partner.version is not None and partner.version != dialect.version
+        async with self.pool.acquire() as conn, conn.transaction():
+            if switched:
+                # Locations and Tariffs still queued are in the old version's form: the full
+                # push that follows sends them all again in the new one.
+                await outbox.discard_pending_paths(conn, partner.outbox_name,
+                                                   tuple(f"{module}|" for module in PUSHED))
+            # A new partner gets every Location and Tariff; so does one whose receivers moved,
+            # or that changed version. Its token list is pulled in full, as again when
+            # its Tokens Sender moved.
+            await partners.registered(conn, partner.id, their_token=token, our_token=ours,
+                                      versions_url=url, version=dialect.version,
+                                      endpoints=endpoints, roles=roles,
+                                      full_push=not rotating or switched or receivers_moved(
+                                          partner.endpoints, endpoints),
+                                      full_pull=not rotating or switched or tokens_sender_moved(
+                                          partner.endpoints, endpoints))
         log.info("ocpi credentials rotated" if rotating else "ocpi partner registered",
-                 partner=partner.id, roles=[f"{r['country_code']}*{r['party_id']}" for r in roles])
-        return our_credentials(self.settings, ours)
+                 partner=partner.id, version=dialect.version,
+                 roles=[f"{r['country_code']}*{r['party_id']}" for r in roles])
+        return our_credentials(self.settings, ours, dialect)
 
     async def register_with(self, versions_url: str, token_a: str, name: str = "",
                             token_format: str = "base64", *, parties: list[Party]) -> Partner:
@@ -151,7 +150,7 @@ class Registrar:
         confirmed: the roles its credentials answer claims must be among them."""
         if not parties:
             raise PartyError("name the partner's parties (--party COUNTRY*PARTY)")
-        version, endpoints = await self._their_endpoints(versions_url, token_a, token_format)
+        dialect, endpoints = await self._their_endpoints(versions_url, token_a, token_format)
         credentials_url = next(str(e["url"]) for e in endpoints if e.get("identifier") == "credentials")
         ours = new_token()
         # Our token is valid before we send it: the partner may call us back before answering.
@@ -159,20 +158,24 @@ class Registrar:
                                                        token_format, parties,
                                                        our_party(self.settings))
         try:
-            answer = await self.client.call("POST", credentials_url, token_a, token_format,
-                                            our_credentials(self.settings, ours))
-            token, url, roles = read_credentials(answer)
+            answer = await self.client.call("POST", credentials_url, token_a,
+                                            dialect.header_format(token_format),
+                                            our_credentials(self.settings, ours, dialect))
+            token, url, roles = read_credentials(answer, dialect)
             pending = await partners.get(self.pool, partner_id)
             assert pending is not None
             check_roles(pending, roles, our_party(self.settings))
-            version, endpoints = await self._their_endpoints(url, token, token_format)
+            dialect, endpoints = await self._their_endpoints(
+                url, token, dialect.header_format(token_format), dialect.version)
         except (OcpiError, CredentialsError):
             await partners.forget(self.pool, partner_id)
             raise
         partner = await partners.registered(
             self.pool, partner_id, their_token=token, our_token=None, versions_url=url,
-            version=version, endpoints=endpoints, roles=roles, full_push=True, full_pull=True)
-        log.info("registered with ocpi partner", partner=partner_id, url=versions_url)
+            version=dialect.version, endpoints=endpoints, roles=roles, full_push=True,
+            full_pull=True)
+        log.info("registered with ocpi partner", partner=partner_id, url=versions_url,
+                 version=dialect.version)
         return partner
 
     async def unregister_with(self, partner: Partner) -> None:
@@ -181,7 +184,8 @@ class Registrar:
             (str(e["url"]) for e in partner.endpoints if e.get("identifier") == "credentials"), None)
         if url and partner.their_token:
             try:
-                await self.client.call("DELETE", url, partner.their_token, partner.token_format)
+                await self.client.call("DELETE", url, partner.their_token,
+                                       dialects.of(partner).header_format(partner.token_format))
             except OcpiError as exc:
                 log.warning("partner did not take the unregistration", partner=partner.id,
                             error=str(exc))

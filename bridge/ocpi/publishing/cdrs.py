@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import hub_client_info, sessions
+from bridge.ocpi import dialects, hub_client_info
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.publishing.places import Priced, priced_place
 from bridge.ocpi.transport import timestamp
@@ -77,12 +77,13 @@ async def cost_session(conn: asyncpg.Connection, currency: str, session_id: str,
     return Costed(priced, cost, started)
 
 
-def session_cdr(settings: OcpiSettings, session_id: str, ocpi: dict[str, Any], costed: Costed,
-                stopped_at: datetime, last_updated: datetime,
-                cdr_id: str | None = None) -> dict[str, Any]:
-    return sessions.cdr_object(settings.country_code, settings.party_id, session_id, ocpi,
-                               costed.priced.place, costed.started, stopped_at, costed.cost,
-                               costed.priced.tariff, costed.priced.currency, last_updated, cdr_id)
+def session_cdr(settings: OcpiSettings, partner: partners.Partner, session_id: str,
+                ocpi: dict[str, Any], costed: Costed, stopped_at: datetime, last_updated: datetime,
+                cdr_id: str | None = None) -> dict[str, Any] | None:
+    """The session's CDR in the partner's OCPI version; None: that version cannot say it."""
+    return dialects.of(partner).forms.cdr(settings, session_id, ocpi, costed.priced,
+                                          costed.started, stopped_at, costed.cost, last_updated,
+                                          cdr_id)
 
 
 async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
@@ -102,6 +103,9 @@ async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
         partner = await partners.get(conn, int(partner_id)) if partner_id.isdigit() else None
         if partner is None or partner.status != "registered":
             raise CorrectionRefused(f"the partner {row['partner']} it went to is not registered")
+        if not dialects.of(partner).credit_cdrs:
+            raise CorrectionRefused(f"OCPI {partner.version} has no credit CDRs (they came with "
+                                    "2.2): correct it with the eMSP directly")
         if not partner.endpoint("cdrs", "RECEIVER"):
             raise CorrectionRefused(f"the partner {row['partner']} offers no cdrs receiver now")
         now = datetime.now(UTC)
@@ -121,8 +125,10 @@ async def correct(pool: asyncpg.Pool, settings: OcpiSettings, cdr_id: str,
                                         session["evse_id"], session["started_at"],
                                         session["stopped_at"], session["meter_start_wh"],
                                         session["meter_stop_wh"])
-            body = session_cdr(settings, session_id, session["attributes"]["ocpi"], costed,
-                               session["stopped_at"], now, new_id)
+            body = session_cdr(settings, partner, session_id, session["attributes"]["ocpi"],
+                               costed, session["stopped_at"], now, new_id)
+            if body is None:
+                raise CorrectionRefused(f"OCPI {partner.version} cannot say this session's CDR")
             if not await publish(conn, partner, body, session_id, reissue_of=cdr_id):
                 raise CorrectionRefused(f"{new_id} was sent already")
             made.append(new_id)

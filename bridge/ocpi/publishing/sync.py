@@ -11,12 +11,12 @@ import asyncpg
 import structlog
 
 from bridge import outbox
+from bridge.ocpi import dialects
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.publishing import status_sent
 from bridge.ocpi.publishing.locations import EvseFacts
 from bridge.ocpi.server import build_location, evse_facts, location_rows
-from bridge.ocpi.sessions import tariff_object
 from csms.config import OcpiSettings
 from csms.storage import store
 
@@ -34,7 +34,7 @@ def object_path(settings: OcpiSettings, *parts: str) -> str:
 async def put_location(conn: asyncpg.Connection, settings: OcpiSettings, partner: Partner,
                        row: asyncpg.Record, evses: list[EvseFacts]) -> dict[str, Any]:
     """The whole Location (PUT) in the partner's data lane; returns it."""
-    location = build_location(settings, row, evses)
+    location = build_location(settings, row, evses, dialects.of(partner))
     # The PUT carries every EVSE's current status. A pending PATCH would stay ahead of it,
     # and a newer status coalescing into that PATCH would then be overwritten by the PUT.
     await outbox.discard_pending(conn, partner.outbox_name, [f"evse-status:{e.uid}" for e in evses])
@@ -115,9 +115,11 @@ async def _tariffs_page(conn: asyncpg.Connection, settings: OcpiSettings, partne
 
 async def put_tariff(conn: asyncpg.Connection, settings: OcpiSettings, partner: Partner,
                      tariff_id: str, data: dict[str, Any], valid_from: datetime) -> None:
+    tariff = dialects.of(partner).forms.tariff(settings, data, valid_from)
+    if tariff is None:  # the partner's version cannot say it (v211/inexpressible.py): not sent
+        return
     await outbox.enqueue(conn, partner.outbox_name, "PUT tariffs",
-                         f"tariffs|{object_path(settings, tariff_id)}",
-                         tariff_object(settings.country_code, settings.party_id, data, valid_from),
+                         f"tariffs|{object_path(settings, tariff_id)}", tariff,
                          coalesce_key=f"tariff:{tariff_id}")
 
 
