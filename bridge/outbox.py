@@ -179,7 +179,10 @@ async def discard_pending(conn: asyncpg.Connection, partner: str, coalesce_keys:
 
 async def discard_pending_paths(conn: asyncpg.Connection, partner: str,
                                 prefixes: tuple[str, ...]) -> int:
-    """Drop pending messages to these paths (prefixes of `path`): a full push replaces them."""
+    """Drop pending messages to these paths (prefixes of `path`): a full push replaces them.
+    Waits for the partner's deliveries in flight (each holds its lane's row): one of these
+    messages already on its way must not be sent after the caller's change is committed."""
+    await conn.execute("SELECT 1 FROM outbox_lanes WHERE partner = $1 FOR UPDATE", partner)
     done = await conn.execute(
         """DELETE FROM outbox WHERE partner = $1 AND status = 'pending'
            AND EXISTS (SELECT 1 FROM unnest($2::text[]) p WHERE starts_with(path, p))""",

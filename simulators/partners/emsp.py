@@ -240,7 +240,20 @@ class SimulatedEmsp:
         data: Any = {"object": info, "list": [info], "unreadable": "yes"}[self.authorization_shape]
         return web.json_response(envelope(data))
 
-    async def _token_list(self, received: Received, token: str | None) -> web.Response:
+    def _check_headers(self, received: Received, request_ids: bool, functional: bool) -> None:
+        """The request ids (2.2.1 transport_and_format), routing headers on a functional module,
+        and a to-party that is us, else an error on `received`."""
+        names = (("X-Request-ID", "X-Correlation-ID") if request_ids else ()) + (
+            ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
+             "OCPI-to-party-id") if functional else ())
+        for name in names:
+            if name not in received.headers:
+                received.errors.append(f"missing header {name}")
+        if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
+            received.errors.append("routed to another party")
+
+    async def _token_list(self, received: Received, token: str | None,
+                          request_ids: bool = True) -> web.Response:
         """Our Tokens Sender's GET (OCPI 2.2.1 Tokens, Sender Interface): the listed tokens
         with last_updated in [date_from, date_to), oldest first, paged by offset and limit
         (at most page_size) with Link, X-Total-Count and X-Limit (transport_and_format,
@@ -276,11 +289,7 @@ class SimulatedEmsp:
                 if at.tzinfo is not None and at.utcoffset():
                     received.errors.append(f"{name} must be UTC")
                 moments[name] = at.replace(tzinfo=UTC)
-        for name in ("X-Request-ID", "X-Correlation-ID"):
-            if name not in received.headers:
-                received.errors.append(f"missing header {name}")
-        if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
-            received.errors.append("routed to another party")
+        self._check_headers(received, request_ids, functional=False)
         if received.errors:
             received.answered = 400
             return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
@@ -319,13 +328,7 @@ class SimulatedEmsp:
         else:
             received.errors.append(f"no receiver for {received.method} {path}")
         functional = not path.startswith("/commands/result/")
-        for name in ("X-Request-ID", "X-Correlation-ID") + (
-                ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
-                 "OCPI-to-party-id") if functional else ()):
-            if name not in received.headers:
-                received.errors.append(f"missing header {name}")
-        if received.headers.get("OCPI-to-party-id") not in (None, self.party_id):
-            received.errors.append("routed to another party")
+        self._check_headers(received, True, functional)
         if received.errors:
             received.answered = 400
             return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)

@@ -87,6 +87,9 @@ class SimulatedEmsp211(SimulatedEmsp):
         body = await request.json() if request.can_read_body else None
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
                             dict(request.headers), query=dict(request.query))
+        if request.method == "GET" and received.path.rstrip("/") == "/tokens":
+            # Our Tokens Sender: 2.1.1 tokens, asked for without 2.2's request ids.
+            return await self._token_list(received, token, request_ids=False)
         if self.down:
             self.refused.append(received)
             return web.Response(status=503, text="eMSP is down")
