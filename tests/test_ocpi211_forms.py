@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from bridge.ocpi import dialects
-from bridge.ocpi.dialects import V211, V221
 from bridge.ocpi.handshake.objects import CredentialsError
 from bridge.ocpi.tokens import TokenError, read_token
 from bridge.ocpi.v211.commands import CommandFormError, command_221, response_211
 from bridge.ocpi.v211.credentials import credentials_211, read_credentials_211
 from bridge.ocpi.v211.tokens import patch_221, token_211, token_221
+from bridge.ocpi.versions import dialects
+from bridge.ocpi.versions.dialects import V211, V221
 from simulators.partners.emsp211 import problems
 
 TOKEN_211 = {"uid": "012345678", "type": "RFID", "auth_id": "DE8ACC12E46L89",

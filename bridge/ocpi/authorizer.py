@@ -11,12 +11,13 @@ import aiohttp
 import asyncpg
 import structlog
 
-from bridge.ocpi import dialects, hub_client_info, tokens
+from bridge.ocpi import hub_client_info, tokens
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.publishing.locations import evse_uid, location_references
 from bridge.ocpi.transport import SUCCESS
+from bridge.ocpi.versions import dialects
 from csms.domain.model import Authorization, AuthorizationStatus, TokenType
 from csms.metrics import roaming_request
 from csms.storage import store

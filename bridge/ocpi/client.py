@@ -11,8 +11,6 @@ import structlog
 from aiohttp.abc import AbstractResolver
 
 from bridge import egress
-from bridge.ocpi import dialects
-from bridge.ocpi.dialects import Dialect
 from bridge.ocpi.transport import (
     SUCCESS,
     UNKNOWN_LOCATION,
@@ -20,6 +18,8 @@ from bridge.ocpi.transport import (
     hub_busy,
     routing_headers,
 )
+from bridge.ocpi.versions import dialects
+from bridge.ocpi.versions.dialects import Dialect
 from bridge.outbox import Delivery, Replacement, unanswered
 from csms.config import OcpiSettings
 

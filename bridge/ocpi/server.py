@@ -11,10 +11,9 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from bridge.ocpi import dialects, hub_client_info, token_store, tokens
+from bridge.ocpi import hub_client_info, token_store, tokens
 from bridge.ocpi.control.charging_profiles import OcpiChargingProfiles
 from bridge.ocpi.control.commands import CommandError, OcpiCommands
-from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake import credentials, partners
 from bridge.ocpi.handshake.credentials import Registrar
 from bridge.ocpi.handshake.objects import CredentialsError
@@ -35,6 +34,8 @@ from bridge.ocpi.transport import (
     timestamp,
     tokens_in_header,
 )
+from bridge.ocpi.versions import dialects
+from bridge.ocpi.versions.dialects import V221, Dialect
 from csms.config import OcpiSettings
 from csms.domain.billing import tariffs
 from csms.domain.billing.pricing import readings

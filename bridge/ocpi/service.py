@@ -16,11 +16,10 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import cli, dialects, hub_client_info
+from bridge.ocpi import cli, hub_client_info
 from bridge.ocpi.authorizer import OcpiAuthorizer
 from bridge.ocpi.client import OcpiClient
 from bridge.ocpi.control.commands import RESULT_ATTEMPTS
-from bridge.ocpi.forms import RESERVED
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import Registrar
 from bridge.ocpi.handshake.partners import Partner
@@ -31,6 +30,8 @@ from bridge.ocpi.publishing.status import ocpi_evse_status
 from bridge.ocpi.server import OcpiServer, build_location, evse_facts, location_rows
 from bridge.ocpi.token_pull import TokenPuller
 from bridge.ocpi.transport import timestamp
+from bridge.ocpi.versions import dialects
+from bridge.ocpi.versions.forms import RESERVED
 from csms.config import OcpiSettings
 from csms.domain.billing.cost import cost_fields, costing
 from csms.domain.billing.pricing import readings

@@ -14,12 +14,13 @@ import asyncpg
 import structlog
 from yarl import URL
 
-from bridge.ocpi import dialects, token_store, tokens
+from bridge.ocpi import token_store, tokens
 from bridge.ocpi.client import OcpiClient, OcpiError
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.credentials import our_party
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import parse_timestamp, timestamp
+from bridge.ocpi.versions import dialects
 from csms.config import OcpiSettings
 
 log = structlog.get_logger(__name__)

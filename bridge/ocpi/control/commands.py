@@ -14,10 +14,10 @@ import structlog
 
 from bridge import egress, outbox
 from bridge.ocpi import tokens
-from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import parse_timestamp
 from bridge.ocpi.v211.commands import CommandFormError
+from bridge.ocpi.versions.dialects import V221, Dialect
 from csms.config import OcpiSettings
 from csms.domain.commands import CommandResult, CommandService, Outcome, finish_in_flight
 from csms.domain.model import parse_token_type

@@ -8,9 +8,7 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import dialects
 from bridge.ocpi.client import OcpiClient, OcpiError, UnsupportedVersion
-from bridge.ocpi.dialects import V221, Dialect
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.objects import CredentialsError
 from bridge.ocpi.handshake.partners import Partner, Party, PartyError
@@ -21,6 +19,8 @@ from bridge.ocpi.transport import (
     UNSUPPORTED_VERSION,
     new_token,
 )
+from bridge.ocpi.versions import dialects
+from bridge.ocpi.versions.dialects import V221, Dialect
 from csms.config import OcpiSettings
 
 log = structlog.get_logger(__name__)

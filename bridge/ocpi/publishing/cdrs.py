@@ -10,10 +10,11 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import dialects, hub_client_info
+from bridge.ocpi import hub_client_info
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.publishing.places import Priced, priced_place
 from bridge.ocpi.transport import timestamp
+from bridge.ocpi.versions import dialects
 from csms.config import OcpiSettings
 from csms.domain.billing.cdr_corrections import (
     CorrectionRefused,

@@ -11,12 +11,12 @@ import asyncpg
 import structlog
 
 from bridge import outbox
-from bridge.ocpi import dialects
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.publishing import status_sent
 from bridge.ocpi.publishing.locations import EvseFacts
 from bridge.ocpi.server import build_location, evse_facts, location_rows
+from bridge.ocpi.versions import dialects
 from csms.config import OcpiSettings
 from csms.storage import store
 

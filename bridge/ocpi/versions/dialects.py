@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bridge.ocpi.forms import Forms, Forms211, Forms221
 from bridge.ocpi.handshake.objects import credentials_221, read_credentials_221
 from bridge.ocpi.v211.commands import command_221, response_211
 from bridge.ocpi.v211.credentials import credentials_211, read_credentials_211
 from bridge.ocpi.v211.tokens import patch_221, token_211, token_221
+from bridge.ocpi.versions.forms import Forms, Forms211, Forms221
 
 if TYPE_CHECKING:
     from bridge.ocpi.handshake.partners import Partner
