@@ -79,6 +79,11 @@ _RECEIVERS = [
 
 
 class SimulatedEmsp:
+    @staticmethod
+    def problems(name: str, data: Any) -> list[str]:
+        """What this version's description finds wrong with an object."""
+        return problems(name, data)
+
     def __init__(self, country_code: str = "NL", party_id: str = "EMS") -> None:
         self.country_code = country_code
         self.party_id = party_id
@@ -204,7 +209,7 @@ class SimulatedEmsp:
 
     async def _registered_by_cpo(self, received: Received) -> web.Response:
         """The CPO registers with us: before answering, call it back with its new token."""
-        received.errors += problems("Credentials", received.body)
+        received.errors += self.problems("Credentials", received.body)
         if received.errors:
             return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
         cpo = received.body
@@ -214,7 +219,8 @@ class SimulatedEmsp:
                 versions = await response.json()
             if response.status == 200:
                 self.callback_seen_token = cpo["token"]
-                details_url = next(v["url"] for v in versions["data"] if v["version"] == VERSION)
+                details_url = next(v["url"] for v in versions["data"]
+                                   if v["version"] == self.version)
                 async with http.get(details_url, headers=self._headers(cpo["token"])) as response:
                     self.cpo_endpoints = (await response.json())["data"]["endpoints"]
         self.cpo_token, self.cpo_versions_url = cpo["token"], cpo["url"]

@@ -8,7 +8,6 @@ import secrets
 from functools import cache
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from simulators.partners.emsp import Received, SimulatedEmsp, envelope, now
@@ -62,6 +61,10 @@ _NEWER_HEADERS = ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-count
 class SimulatedEmsp211(SimulatedEmsp):
     """The 2.2.1 stand-in's memory and helpers, speaking 2.1.1: flat credentials, endpoints with
     no roles, tokens as they are (not base64), Tokens without a party, CommandResponses only."""
+
+    @staticmethod
+    def problems(name: str, data: Any) -> list[str]:
+        return problems(name, data)
 
     def __init__(self, country_code: str = "NL", party_id: str = "EMS") -> None:
         super().__init__(country_code, party_id)
@@ -123,24 +126,6 @@ class SimulatedEmsp211(SimulatedEmsp):
         if received.path.startswith("/tokens/") and received.path.endswith("/authorize"):
             return self._authorize(received)
         return self._receive(received)
-
-    async def _registered_by_cpo(self, received: Received) -> web.Response:
-        received.errors += problems("Credentials", received.body)
-        if received.errors:
-            return web.json_response(envelope(None, 2001, "; ".join(received.errors)), status=400)
-        cpo = received.body
-        async with aiohttp.ClientSession() as http:
-            async with http.get(cpo["url"], headers=self._headers(cpo["token"])) as response:
-                versions = await response.json()
-            if response.status == 200:
-                self.callback_seen_token = cpo["token"]
-                details_url = next(v["url"] for v in versions["data"] if v["version"] == VERSION)
-                async with http.get(details_url, headers=self._headers(cpo["token"])) as response:
-                    self.cpo_endpoints = (await response.json())["data"]["endpoints"]
-        self.cpo_token, self.cpo_versions_url = cpo["token"], cpo["url"]
-        self.our_token = secrets.token_urlsafe(16)
-        self.token_a = "spent-" + secrets.token_urlsafe(8)
-        return web.json_response(envelope(self._credentials(self.our_token)))
 
     def _authorize(self, received: Received) -> web.Response:
         uid = received.path.split("/")[2]
