@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
+from simulators.partners.ocpi_listener import OcpiListener
 from simulators.specs import ocpi_schema
 
 VERSION = "2.2.1"
@@ -78,7 +79,7 @@ _RECEIVERS = [
 ]
 
 
-class SimulatedEmsp:
+class SimulatedEmsp(OcpiListener):
     @staticmethod
     def problems(name: str, data: Any) -> list[str]:
         """What this version's description finds wrong with an object."""
@@ -123,16 +124,6 @@ class SimulatedEmsp:
         # send it (a one-element list), "unreadable" for nonsense.
         self.authorization_shape = "object"
         self.on_receive: Callable[[Received], None] | None = None  # e.g. print each request
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def versions_url(self) -> str:
-        return f"{self.url}/ocpi/versions"
 
     @property
     def invalid(self) -> list[Received]:
@@ -142,19 +133,6 @@ class SimulatedEmsp:
         return [r for r in self.received if r.method == method and r.path.startswith(prefix)
                 and not r.errors]
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/ocpi/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # --- what the CPO calls ---------------------------------------------------------------
 

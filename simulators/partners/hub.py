@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from simulators.partners.emsp import VERSION, Received, SimulatedEmsp, envelope, now, problems
+from simulators.partners.ocpi_listener import OcpiListener
 
 ROUTING = ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
            "OCPI-to-party-id")
@@ -58,7 +59,7 @@ def _auth(token: str) -> dict[str, str]:
             "X-Request-ID": request_id, "X-Correlation-ID": request_id}
 
 
-class SimulatedHub:
+class SimulatedHub(OcpiListener):
     """Forwards between the CPO that registers with it and the eMSP stand-ins it fronts (each
     registers with it as if it were the CPO). Every request and answer of a functional module
     must carry the routing headers, the CPO's to- headers must name a connected client (or the
@@ -81,30 +82,7 @@ class SimulatedHub:
         self.not_connected: list[Received] = []  # answered 4003: the receiver is not connected
         self._results: dict[str, tuple[tuple[str, str], str]] = {}  # our response_url id → (party, theirs)
         self.registered = asyncio.Event()  # set once the CPO has registered with us
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def versions_url(self) -> str:
-        return f"{self.url}/ocpi/versions"
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/ocpi/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def connect(self, emsp: SimulatedEmsp) -> None:
         """The eMSP registers with us (the Token A we issued it) and we tell the CPO."""
