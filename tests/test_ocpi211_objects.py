@@ -116,7 +116,6 @@ def test_every_evse_status_is_a_2_1_1_status(status: str) -> None:
 
 def test_what_a_location_cannot_say_is_noted() -> None:
     losses = Losses()
-    # (2.2.1's address is string(45) too: its builder does not cut it yet.)
     long_street = replace(SITES["accents"], street="Bürgermeister-Dr.-Hans-Müller-Straße am Rhein")
     location = locations.location_object(long_street, [
         EvseFacts("CP1-1", "DE*ABC*E0001*1", EvseStatus.AVAILABLE, False, T0)], "ABC", T0, losses)

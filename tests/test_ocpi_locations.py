@@ -9,15 +9,27 @@ from typing import Any
 
 import pytest
 
+from bridge.ocpi.publishing.locations import EvseFacts, location_object
 from bridge.ocpi.publishing.status import ocpi_evse_status
 from csms.app import App
 from csms.domain.charge_points import assign_sites, register
 from csms.domain.model import EvseStatus
-from simulators.partners.emsp import SimulatedEmsp
+from simulators.partners.emsp import SimulatedEmsp, problems
 from tests.conftest import AppFactory, SimFactory
 from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, parties_of
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("street", "Bürgermeister-Dr.-Hans-Müller-Straße am Rheinufer"), ("city", "C" * 60),
+    ("postal_code", "12345-67890"), ("name", "N" * 300)])
+def test_long_site_texts_are_cut_to_the_location_limits(field: str, value: str) -> None:
+    site = replace(demo_site(), **{field: value})
+    location = location_object(site, [EvseFacts("CP1-1", "DE*ABC*E0001*1", EvseStatus.AVAILABLE,
+                                                False, datetime.now(UTC))],
+                               "DE", "ABC", "ABC Charging", datetime.now(UTC))
+    assert problems("Location", location) == []
 
 
 @pytest.mark.parametrize(("status", "retired", "expected"), [

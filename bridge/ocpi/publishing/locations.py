@@ -104,9 +104,12 @@ def location_object(site: Site, evses: list[EvseFacts], country_code: str, party
                     operator_name: str, last_updated: datetime) -> dict[str, Any]:
     location: dict[str, Any] = {
         "country_code": country_code, "party_id": party_id, "id": location_id(site.id), "publish": True,
-        "name": site.name,
-        "address": f"{site.street} {site.house_number}".strip(),
-        "city": site.city, "postal_code": site.postal_code, "country": site.country.upper(),
+        # Cut to the Location's string lengths (mod_locations Location object): a longer one
+        # fails the whole object at a strict eMSP.
+        "name": site.name[:255],
+        "address": f"{site.street} {site.house_number}".strip()[:45].rstrip(),
+        "city": site.city[:45], "postal_code": site.postal_code[:10],
+        "country": site.country.upper(),
         "coordinates": {"latitude": f"{site.latitude:.6f}", "longitude": f"{site.longitude:.6f}"},
         "evses": [evse_object(site, evse) for evse in evses],
         "time_zone": site.time_zone,
