@@ -353,3 +353,17 @@ async def test_2_1_1_endpoints_never_fail_on_odd_bodies(make_app: AppFactory,
     [partner] = await partners.all_registered(app.pool)
     assert partner.version == "2.1.1"  # still registered as it was
     assert await store.list_sessions(app.pool, None, None, None, 10, 0) == []
+
+
+async def test_a_tariff_2_1_1_cannot_say_is_left_out_of_its_list_and_count(
+        make_app: AppFactory, emsp211: SimulatedEmsp211) -> None:
+    """An element restricted by current cannot be said in 2.1.1 (mod_tariffs 4.5): a tariff of
+    only such elements is not listed, nor counted in X-Total-Count."""
+    app = await registered(make_app, emsp211)
+    by_current = {"id": "DC-MAX", "currency": "EUR", "elements": [{
+        "price_components": [{"type": "ENERGY", "price": 0.60, "step_size": 1}],
+        "restrictions": {"max_current": 32.0}}]}
+    await put_tariffs(app.pool, app.events, [TARIFF, by_current])
+    _, headers, listed = await emsp211.call("GET", f"{base(app)}/tariffs")
+    assert [tariff["id"] for tariff in listed["data"]] == ["AC-1"]
+    assert headers["X-Total-Count"] == "1"

@@ -310,13 +310,15 @@ class OcpiServer:
     # --- tariffs and CDRs (sender) ---------------------------------------------------------
 
     async def list_tariffs(self, request: web.Request) -> web.Response:
-        rows = await store.current_tariffs(self.pool)
+        # Built before paging (tariffs are few): one the partner's version cannot say is left out
+        # of X-Total-Count too, not only of its page.
+        forms = request[DIALECT].forms
+        built = [(row["valid_from"], row["id"], tariff) for row in await store.current_tariffs(self.pool)
+                 if (tariff := forms.tariff(self.settings, row["data"], row["valid_from"]))]
 
-        async def build(chosen: list[asyncpg.Record]) -> list[dict[str, Any]]:
-            built = (request[DIALECT].forms.tariff(self.settings, row["data"], row["valid_from"])
-                     for row in chosen)
-            return [tariff for tariff in built if tariff is not None]
-        return await _paged(request, [(r["valid_from"], r["id"], r) for r in rows], build)
+        async def build(chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return chosen
+        return await _paged(request, built, build)
 
     async def list_sessions(self, request: web.Request) -> web.Response:
         """The caller's sessions, as their last PATCH left them."""
