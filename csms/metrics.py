@@ -108,19 +108,23 @@ async def _database_families(pool: asyncpg.Pool) -> list[Metric]:
     oldest = _gauge("csms_outbox_oldest_pending_seconds",
                     "Age of the oldest roaming message waiting for delivery", ["partner"])
     failed = _gauge("csms_outbox_failed", "Roaming messages a partner refused for good", ["partner"])
+    held = _gauge("csms_outbox_held", "Of the pending messages, those held for a party its OCPI hub "
+                  "says is not connected", ["partner"])
     async with pool.acquire() as conn:
         active.add_metric([], await conn.fetchval(
             "SELECT count(*) FROM sessions WHERE status = 'active'"))
         for row in await conn.fetch(
                 """SELECT partner, count(*) FILTER (WHERE status = 'pending') AS pending,
                           count(*) FILTER (WHERE status = 'failed') AS failed,
+                          count(*) FILTER (WHERE status = 'pending' AND held) AS held,
                           extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending'))
                               AS oldest
                    FROM outbox WHERE status IN ('pending', 'failed') GROUP BY partner"""):
             pending.add_metric([row["partner"]], row["pending"])
             failed.add_metric([row["partner"]], row["failed"])
             oldest.add_metric([row["partner"]], float(row["oldest"] or 0))
-    return [active, pending, oldest, failed]
+            held.add_metric([row["partner"]], row["held"])
+    return [active, pending, oldest, failed, held]
 
 
 async def exposition(pool: asyncpg.Pool, connected: Callable[[], dict[str, int]]) -> bytes:

@@ -24,7 +24,8 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.partners.emsp import SimulatedEmsp
 from simulators.partners.hub import SimulatedHub
 from tests.conftest import AppFactory
-from tests.support import eventually, ocpi_pushes_queued, ocpi_settings, ws_url
+from tests.support import Api, eventually, ocpi_pushes_queued, ocpi_settings, ws_url
+from tests.test_metrics import scrape
 from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import TARIFF
 from tests.test_oicp_evse_data import demo_site
@@ -168,6 +169,16 @@ async def test_a_party_not_connected_gets_nothing_until_it_is(
         held = await eventually(lambda: _held(app, partner_id))
         assert {m["operation"] for m in held} >= {"PUT sessions", "POST cdrs"}
         assert {m["last_error"] for m in held} == {"held: BE*OTH is OFFLINE at the hub"}
+        # The operator sees them held, for whom, and counted (a subset of the pending ones).
+        api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+        try:
+            listed = await api.items(f"/outbox?partner=ocpi:{partner_id}&status=pending")
+        finally:
+            await api.http.close()
+        assert {(m["held"], m["addressee"]) for m in listed
+                if m["operation"] == "POST cdrs"} == {(True, "BE*OTH")}
+        _, samples = await scrape(app)
+        assert samples[("csms_outbox_held", (("partner", f"ocpi:{partner_id}"),))] == len(held)
         assert cdrs(other) == [] and other.of("PUT", "/sessions") == []
         # The other party meanwhile is served as ever (a location's status PATCH, a broadcast).
         assert emsp.of("PATCH", "/locations")

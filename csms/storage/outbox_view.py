@@ -22,7 +22,7 @@ async def list_messages(db: asyncpg.Pool | asyncpg.Connection, partner: str | No
 
 
 _MESSAGES = """SELECT id, partner, operation, path, status, attempts, next_attempt_at, last_error,
-           created_at, delivered_at, body
+           created_at, delivered_at, body, addressee, held
     FROM outbox WHERE ($1::text IS NULL OR partner = $1) AND ($2::text IS NULL OR status = $2)
       AND ($3::text IS NULL OR operation = $3)
     ORDER BY id DESC"""

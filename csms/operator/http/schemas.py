@@ -122,8 +122,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "id": INTEGER, "partner": TEXT, "operation": TEXT, "path": TEXT,
         "status": enum(OUTBOX_STATUSES), "attempts": INTEGER, "next_attempt_at": TIME,
         "last_error": MAYBE_TEXT, "error_words": MAYBE_TEXT, "created_at": TIME,
-        "delivered_at": MAYBE_TIME, "body": ANY_OBJECT},
-        "A roaming message and its delivery state (the last error also in words)"),
+        "delivered_at": MAYBE_TIME, "body": ANY_OBJECT,
+        "addressee": MAYBE_TEXT, "held": FLAG},
+        "A roaming message and its delivery state (the last error also in words); addressee: the "
+        "party behind an OCPI hub it is for, held: waiting until the hub says that party is "
+        "connected"),
     "Partner": resource({
         "partner": TEXT, "kind": enum(["oicp", "ocpi"]), "name": TEXT, "registration": TEXT,
         "parties": {"type": "array", "items": TEXT}, "versions_url": MAYBE_TEXT,
