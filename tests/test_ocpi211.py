@@ -21,7 +21,7 @@ from csms.storage import store
 from simulators.partners.emsp import SimulatedEmsp
 from simulators.partners.emsp211 import SimulatedEmsp211, problems
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, issue_token, ocpi_pushes_queued, ocpi_settings, parties_of
+from tests.support import Api, eventually, issue_token, ocpi_pushes_queued, ocpi_settings, parties_of
 from tests.test_oicp_evse_data import demo_site
 from tests.test_oicp_roaming import _async
 
@@ -175,6 +175,14 @@ async def test_pushes_and_a_pushed_token_in_2_1_1(make_app: AppFactory,
         assert listed["data"] and all(problems(name, item) == [] for item in listed["data"])
     assert emsp211.invalid == [] and emsp211.bad_answers == []
     assert not [r for r in emsp211.received if r.errors]
+    # 2.1.1 has no credit CDRs (2.2 brought them): a credit is refused, saying so, nothing sent.
+    api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    try:
+        status, answer = await api.request("POST", f"/cdrs/{cdr['id']}/credit", json={})
+    finally:
+        await api.http.close()
+    assert status == 409 and "2.1.1 has no credit CDRs" in str(answer), answer
+    assert len(emsp211.of("POST", "/cdrs")) == 1
 
 
 async def test_commands_in_2_1_1(make_app: AppFactory, emsp211: SimulatedEmsp211,
