@@ -294,6 +294,10 @@ async def test_commands_and_open_routing_through_a_hub(
         sim = ChargePoint16(SimConfig(charge_point_id="CP1", url=ws_url(app), meter_interval=0.2))
         charger.append(sim)
         await sim.start()
+        # A client of the hub commands with its own tokens only: another party's is refused.
+        _, refused = await other.command("START_SESSION", {
+            "token": emsp.token("CAFE0909"), "location_id": "berlin-hub", "evse_uid": "CP1-1"})
+        assert refused["status_code"] == 2001 and "NL*EMS is not BE*OTH" in refused["status_message"]
         start_id, answer = await other.command("START_SESSION", {
             "token": other.token("CAFE0505"), "location_id": "berlin-hub", "evse_uid": "CP1-1"})
         assert answer["data"]["result"] == "ACCEPTED", answer
@@ -410,3 +414,13 @@ def test_whom_messages_go_to() -> None:
     peer = _partner([("CPO", "NL", "EMS"), ("EMSP", "NL", "EMS")], (Party("NL", "EMS"),))
     assert not peer.is_hub and peer.own_party() == ("NL", "EMS") and peer.route(None) == ("NL", "EMS")
     assert _partner([]).own_party() is None
+
+
+@pytest.mark.parametrize(("caller", "asking"), [
+    (None, None), ("NL*HUB", None), ("BE*OTH", "BE*OTH")])
+def test_the_party_a_request_came_from(caller: str | None, asking: str | None) -> None:
+    """Through a hub, a client's own (commands, charging profiles, lists); the hub itself asks
+    for all of its clients."""
+    hub = replace(_partner([("HUB", "NL", "HUB")], (Party("NL", "HUB", "HUB"), Party("BE", "OTH"))),
+                  caller=caller)
+    assert hub.asking() == asking

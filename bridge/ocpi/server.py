@@ -223,16 +223,6 @@ class OcpiServer:
             request[PARTNER] = replace(partner, caller=hub_client_info.addressee(*sender))
         return await handler(request)
 
-    def _asking_party(self, request: web.Request) -> str | None:
-        """The party a list is for: the one the request comes from, unless that is the partner
-        itself (a hub asking for all of its clients' objects)."""
-        partner = request[PARTNER]
-        own = partner.own_party()
-        if partner.caller is None or (own is not None
-                                      and partner.caller == hub_client_info.addressee(*own)):
-            return None
-        return partner.caller
-
     # --- versions and credentials -------------------------------------------------------
 
     async def versions(self, request: web.Request) -> web.Response:
@@ -323,7 +313,7 @@ class OcpiServer:
     async def list_sessions(self, request: web.Request) -> web.Response:
         """The caller's sessions, as their last PATCH left them."""
         rows = await store.sessions_of_partner(self.pool, "ocpi", request[PARTNER].id)
-        party = self._asking_party(request)
+        party = request[PARTNER].asking()
         if party is not None:  # through a hub: only that party's
             rows = [r for r in rows if hub_client_info.token_party(r["attributes"]["ocpi"]) == party]
 
@@ -350,7 +340,7 @@ class OcpiServer:
     async def list_cdrs(self, request: web.Request) -> web.Response:
         """The caller's CDRs, credits and corrected ones included: each the body we queued."""
         rows = await cdr_store.of_partner(self.pool, request[PARTNER].outbox_name)
-        party = self._asking_party(request)
+        party = request[PARTNER].asking()
         if party is not None:  # through a hub: only that party's
             rows = [r for r in rows if hub_client_info.token_party(
                 {"token": r["body"].get("cdr_token")}) == party]

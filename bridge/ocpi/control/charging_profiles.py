@@ -243,8 +243,11 @@ class OcpiChargingProfiles:
             return None
         token = (session["attributes"].get("ocpi") or {}).get("token") or {}
         # OCPI 2.2.1 ChargingProfiles: the owner of the Token sets profiles on its sessions.
-        if not partner.acts_for(str(token.get("country_code", "")),
-                                str(token.get("party_id", ""))):
+        country_code, party_id = str(token.get("country_code", "")), str(token.get("party_id", ""))
+        if not partner.acts_for(country_code, party_id):
+            return None
+        asking = partner.asking()  # through a hub: the client party's own sessions only
+        if asking is not None and asking != f"{country_code.upper()}*{party_id.upper()}":
             return None
         return session
 

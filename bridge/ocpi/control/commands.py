@@ -177,6 +177,10 @@ class OcpiCommands:
             raise CommandError("token lacks country_code, party_id, uid, type or contract_id") from None
         if not partner.acts_for(str(token["country_code"]), str(token["party_id"])):
             raise CommandError(f"{token['country_code']}*{token['party_id']} is not a party of yours")
+        asking = partner.asking()
+        party = f"{str(token['country_code']).upper()}*{str(token['party_id']).upper()}"
+        if asking is not None and party != asking:  # through a hub: its client's own tokens
+            raise CommandError(f"{party} is not {asking}: a party sends its own tokens")
         return token
 
     async def _start(self, partner: Partner, body: dict[str, Any]) -> Prepared:

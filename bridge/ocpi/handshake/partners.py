@@ -106,6 +106,15 @@ class Partner:
             return country_code, party_id
         return self.own_party()
 
+    def asking(self) -> str | None:
+        """The client party a request came from through a hub ("CC*PID"), None when it came
+        from the partner itself (a peer, or the hub on behalf of all its clients)."""
+        own = self.own_party()
+        if self.caller is None or (own is not None
+                                   and self.caller == f"{own[0].upper()}*{own[1].upper()}"):
+            return None
+        return self.caller
+
     def fronts(self, country_code: str, party_id: str) -> bool:
         """May requests come from this party through the partner? Its own party or one bound
         to it (a hub's clients are bound to it like any partner's parties)."""
