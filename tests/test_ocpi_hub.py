@@ -19,12 +19,14 @@ from bridge.ocpi.transport import routing_headers, routing_of
 from csms.app import App
 from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
+from csms.operator.http.openapi import openapi_document
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.partners.emsp import SimulatedEmsp
 from simulators.partners.hub import SimulatedHub
 from tests.conftest import AppFactory
 from tests.support import Api, eventually, ocpi_pushes_queued, ocpi_settings, ws_url
+from tests.test_api_schemas import _fits
 from tests.test_metrics import scrape
 from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import TARIFF
@@ -173,8 +175,13 @@ async def test_a_party_not_connected_gets_nothing_until_it_is(
         api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
         try:
             listed = await api.items(f"/outbox?partner=ocpi:{partner_id}&status=pending")
+            partner = await _as_listed(api, partner_id)
         finally:
             await api.http.close()
+        # The partners view: the hub's parties, their status, and the messages held for each.
+        assert {(c["party"], c["role"], c["status"], c["held"]) for c in partner["hub_clients"]} \
+            == {("NL*EMS", "EMSP", "CONNECTED", 0), ("BE*OTH", "EMSP", "OFFLINE", len(held))}
+        assert all(c["last_updated"].endswith("Z") for c in partner["hub_clients"])
         assert {(m["held"], m["addressee"]) for m in listed
                 if m["operation"] == "POST cdrs"} == {(True, "BE*OTH")}
         _, samples = await scrape(app)
@@ -219,6 +226,14 @@ async def test_a_party_the_hub_loses_meanwhile(make_app: AppFactory, emsp: Simul
         assert other.invalid == []
     finally:
         await hub.stop()
+
+
+async def _as_listed(api: Api, partner_id: int) -> dict[str, Any]:
+    """The partner as GET /partners shows it, checked against its schema."""
+    [partner] = [p for p in await api.items("/partners") if p["partner"] == f"ocpi:{partner_id}"]
+    document = openapi_document()
+    assert _fits(partner, document["components"]["schemas"]["Partner"], document) == []
+    return partner
 
 
 async def _held(app: App, partner_id: int) -> list[Any]:
