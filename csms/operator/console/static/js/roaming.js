@@ -31,7 +31,7 @@ function tokenPull(p) {
   if (!pull) return h("p", { class: "muted small token-pull" }, "Tokens: not pulled");
   const last = [pull.last_full_at ? `full ${time(pull.last_full_at)}` : "no full pull yet",
     pull.last_incremental_at ? `incremental ${time(pull.last_incremental_at)}` : ""].filter(Boolean).join(", ");
-  return [h("p", { class: "small token-pull" }, `Tokens pulled: ${last}${pull.tokens !== null ? ` — ${pull.tokens} in the last` : ""}; next ${time(pull.next_due_at)}`),
+  return [h("p", { class: "small token-pull" }, `Tokens pulled: ${last}${pull.tokens !== null ? ` — ${pull.tokens} token${pull.tokens === 1 ? "" : "s"} in the last pull` : ""}; next ${time(pull.next_due_at)}`),
     pull.last_error ? h("p", { class: "error small token-pull-error", title: pull.last_error },
       `Token pull failed (${pull.failures} in a row): ${pull.error_words || pull.last_error}`) : ""];
 }
