@@ -96,6 +96,25 @@ def test_pulls_are_routed(roles: list[tuple[str, str, str]], to: tuple[str, str]
 
 # --- against the eMSP stand-in -------------------------------------------------------------------
 
+_T = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in range(3)]
+
+
+@pytest.mark.parametrize(("full", "last", "failures", "incremental", "error"), [
+    (None, None, 0, None, None),  # never pulled
+    (_T[0], _T[0], 0, None, None),  # the last pull was the full one
+    (_T[0], _T[1], 0, _T[1], None),  # an incremental one since
+    (None, _T[1], 0, _T[1], None),  # incremental only (the full one not done yet)
+    (_T[0], _T[1], 2, _T[1], "HTTP 503"),  # failing since: the error shown
+])
+def test_pull_state_as_shown(full: datetime | None, last: datetime | None, failures: int,
+                             incremental: datetime | None, error: str | None) -> None:
+    row = {"last_full_at": full, "last_pull_at": last, "next_due": _T[2], "last_count": 3,
+           "last_error": "HTTP 503" if failures else None, "failures": failures}
+    assert token_store.pull_state(row) == {
+        "last_full_at": full, "last_incremental_at": incremental, "next_due_at": _T[2],
+        "tokens": 3, "last_error": error, "failures": failures}
+
+
 def stamped(minutes_ago: int) -> str:
     """A last_updated this many minutes ago."""
     return timestamp(datetime.now(UTC) - timedelta(minutes=minutes_ago))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -150,7 +151,7 @@ async def states(db: Db) -> list[asyncpg.Record]:
     return list(await db.fetch("SELECT * FROM ocpi_token_pulls ORDER BY partner_id"))
 
 
-def pull_state(row: asyncpg.Record) -> dict[str, Any]:
+def pull_state(row: Mapping[str, Any]) -> dict[str, Any]:
     """A partner's pulls as the operator's partners view shows them. last_incremental_at: the
     last successful incremental pull since the last full one (None: none since); last_error:
     the last pull's, None once one succeeded."""
