@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from bridge.ocpi import hub_client_info, token_store
 from bridge.ocpi.handshake import partners as ocpi_partners
 from bridge.ocpi.publishing import cdrs as ocpi_cdrs
 from bridge.ocpi.service import OcpiBridge
@@ -66,6 +67,8 @@ ROAMING = Roaming(
     pushes={"oicp": {"status": evse_status.OPERATION, "data": evse_data.OPERATION},
             "ocpi": {"status": "PATCH locations", "data": "PUT locations"}},
     ocpi_partners=ocpi_partners.every,
+    hub_clients=hub_client_info.listing,
+    token_pulls=token_store.pull_states,
     tariff_for_hubject=pricing.describe,
     correct_cdr=lambda pool, settings, cdr_id, reissue: ocpi_cdrs.correct(
         pool, settings.ocpi, cdr_id, reissue))

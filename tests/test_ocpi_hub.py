@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bridge import outbox
+from bridge.ocpi import hub_client_info
 from bridge.ocpi.client import outcome
 from bridge.ocpi.handshake import partners
 from bridge.ocpi.handshake.partners import Partner, Party
@@ -19,12 +20,15 @@ from bridge.ocpi.transport import routing_headers, routing_of
 from csms.app import App
 from csms.domain.billing.tariffs import put_tariffs
 from csms.domain.charge_points import assign_sites, register
+from csms.operator.http.openapi import openapi_document
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from simulators.partners.emsp import SimulatedEmsp
 from simulators.partners.hub import SimulatedHub
 from tests.conftest import AppFactory
-from tests.support import Api, eventually, ocpi_pushes_queued, ocpi_settings, ws_url
+from tests.support import API_TOKEN, Api, eventually, ocpi_pushes_queued, ocpi_settings, ws_url
+from tests.test_api_schemas import _fits
+from tests.test_console import base, browser, screenshot  # noqa: F401  (fixture)
 from tests.test_metrics import scrape
 from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import TARIFF
@@ -173,8 +177,13 @@ async def test_a_party_not_connected_gets_nothing_until_it_is(
         api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
         try:
             listed = await api.items(f"/outbox?partner=ocpi:{partner_id}&status=pending")
+            partner = await _as_listed(api, partner_id)
         finally:
             await api.http.close()
+        # The partners view: the hub's parties, their status, and the messages held for each.
+        assert {(c["party"], c["role"], c["status"], c["held"]) for c in partner["hub_clients"]} \
+            == {("NL*EMS", "EMSP", "CONNECTED", 0), ("BE*OTH", "EMSP", "OFFLINE", len(held))}
+        assert all(c["last_updated"].endswith("Z") for c in partner["hub_clients"])
         assert {(m["held"], m["addressee"]) for m in listed
                 if m["operation"] == "POST cdrs"} == {(True, "BE*OTH")}
         _, samples = await scrape(app)
@@ -219,6 +228,53 @@ async def test_a_party_the_hub_loses_meanwhile(make_app: AppFactory, emsp: Simul
         assert other.invalid == []
     finally:
         await hub.stop()
+
+
+async def test_the_roaming_page_shows_the_hub_clients_and_token_pulls(
+        make_app: AppFactory, emsp: SimulatedEmsp, other: SimulatedEmsp,
+        browser: Any) -> None:  # noqa: F811  (fixture)
+    """The console's roaming page: the hub's parties with their status and the messages held for
+    one not CONNECTED, linked to its outbox where they are marked held; the token pulls."""
+    from playwright.async_api import expect
+
+    app, hub, partner_id = await through_hub(make_app, emsp, other)
+    try:
+        assert (await hub.set_status(("BE", "OTH"), "OFFLINE"))[0] == 200
+        partner = await partners.get(app.pool, partner_id)
+        assert partner is not None
+        async with app.pool.acquire() as conn, conn.transaction():
+            await hub_client_info.enqueue(conn, partner, "PUT sessions", "/sessions/NL/CPO/s1",
+                                          {"id": "s1"}, "BE*OTH")
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(base(app) + "/#/roaming")
+        await page.fill("#token", API_TOKEN)
+        await page.click("form.login button")
+        card = page.locator(f'.partner[data-partner="ocpi:{partner_id}"]')
+        offline = card.locator('.hub-clients li[data-party="BE*OTH"]')
+        await expect(offline).to_contain_text("BE*OTH (EMSP) offline")
+        await expect(offline.locator(".held")).to_have_text("1 held")
+        await expect(card.locator('.hub-clients li[data-party="NL*EMS"]')).to_contain_text(
+            "connected")
+        await expect(card.locator('.hub-clients li[data-party="NL*EMS"] .held')).to_have_count(0)
+        await expect(card.locator(".token-pull")).to_contain_text("Tokens pulled: full")
+        await screenshot(page, "roaming-hub")
+        await offline.locator(".held").click()
+        row = page.locator("#outbox tr").filter(has_text="PUT sessions")
+        await expect(row.locator(".held")).to_have_text("held")
+        await expect(row).to_contain_text("for BE*OTH")
+        assert errors == []
+    finally:
+        await hub.stop()
+
+
+async def _as_listed(api: Api, partner_id: int) -> dict[str, Any]:
+    """The partner as GET /partners shows it, checked against its schema."""
+    [partner] = [p for p in await api.items("/partners") if p["partner"] == f"ocpi:{partner_id}"]
+    document = openapi_document()
+    assert _fits(partner, document["components"]["schemas"]["Partner"], document) == []
+    return partner
 
 
 async def _held(app: App, partner_id: int) -> list[Any]:

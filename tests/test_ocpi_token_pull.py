@@ -22,7 +22,7 @@ from csms.config import OcpiSettings
 from csms.storage import store
 from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory, SimFactory
-from tests.support import eventually, issue_token, ocpi_pulls_done, ocpi_settings, parties_of
+from tests.support import Api, eventually, issue_token, ocpi_pulls_done, ocpi_settings, parties_of
 from tests.test_ocpi_late_partner import csms
 from tests.test_ocpi_sessions import check_cdr, setup
 from tests.test_oicp_roaming import _async
@@ -95,6 +95,25 @@ def test_pulls_are_routed(roles: list[tuple[str, str, str]], to: tuple[str, str]
 
 
 # --- against the eMSP stand-in -------------------------------------------------------------------
+
+_T = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in range(3)]
+
+
+@pytest.mark.parametrize(("full", "last", "failures", "incremental", "error"), [
+    (None, None, 0, None, None),  # never pulled
+    (_T[0], _T[0], 0, None, None),  # the last pull was the full one
+    (_T[0], _T[1], 0, _T[1], None),  # an incremental one since
+    (None, _T[1], 0, _T[1], None),  # incremental only (the full one not done yet)
+    (_T[0], _T[1], 2, _T[1], "HTTP 503"),  # failing since: the error shown
+])
+def test_pull_state_as_shown(full: datetime | None, last: datetime | None, failures: int,
+                             incremental: datetime | None, error: str | None) -> None:
+    row = {"last_full_at": full, "last_pull_at": last, "next_due": _T[2], "last_count": 3,
+           "last_error": "HTTP 503" if failures else None, "failures": failures}
+    assert token_store.pull_state(row) == {
+        "last_full_at": full, "last_incremental_at": incremental, "next_due_at": _T[2],
+        "tokens": 3, "last_error": error, "failures": failures}
+
 
 def stamped(minutes_ago: int) -> str:
     """A last_updated this many minutes ago."""
@@ -320,6 +339,12 @@ async def test_a_failed_pull_is_tried_again(make_app: AppFactory, emsp: Simulate
     state = await pull_state(app, partner_id)
     assert state["failures"] == 1 and "HTTP 503" in state["last_error"]
     assert state["full_asked_at"] is not None  # the full pull stays due
+    # The partners view says so, in words too, beside the full pull done at registration.
+    shown = await _partner(app, partner_id)
+    assert shown["failures"] == 1 and "HTTP 503" in shown["last_error"]
+    assert "503" in shown["error_words"] and shown["next_due_at"].endswith("Z")
+    registered = shown["last_full_at"]
+    assert registered.endswith("Z") and shown["tokens"] == 1
     # The schedule tries again (after ocpi.retry_max_delay), failing while the eMSP is down.
     await eventually(lambda: _async(len([p for p in emsp.pulls if p.answered == 503]) >= 2))
     assert (await pull_state(app, partner_id))["failures"] >= 2
@@ -328,6 +353,22 @@ async def test_a_failed_pull_is_tried_again(make_app: AppFactory, emsp: Simulate
     await ocpi_pulls_done(app)
     state = await pull_state(app, partner_id)
     assert state["failures"] == 0 and state["last_error"] is None and state["full_asked_at"] is None
+    shown = await _partner(app, partner_id)
+    assert (shown["failures"], shown["last_error"], shown["error_words"], shown["tokens"]) \
+        == (0, None, None, 2)
+    assert shown["last_full_at"] > registered and shown["last_incremental_at"] is None
+
+
+async def _partner(app: App, partner_id: int) -> Any:
+    """The partner's token_pull as GET /partners shows it."""
+    api = Api(f"http://127.0.0.1:{app.api.port}/api/v1")
+    try:
+        partners = await api.items("/partners")
+    finally:
+        await api.http.close()
+    [partner] = [p for p in partners if p["partner"] == f"ocpi:{partner_id}"]
+    assert partner["hub_clients"] is None  # not a hub
+    return partner["token_pull"]
 
 
 async def test_one_node_pulls(make_app: AppFactory, emsp: SimulatedEmsp) -> None:

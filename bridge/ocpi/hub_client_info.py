@@ -135,6 +135,24 @@ async def summary(db: Db) -> dict[int, tuple[int, int]]:
     return {row["partner_id"]: (row["total"], row["connected"]) for row in rows}
 
 
+async def listing(db: Db) -> dict[int, list[dict[str, Any]]]:
+    """Per hub: each party it reported (party 'CC*PID', role, status, last_updated) and how many
+    messages are held for it, for the operator's partners view."""
+    rows = await db.fetch(
+        """SELECT c.partner_id, c.country_code, c.party_id, c.role, c.status, c.last_updated,
+                  (SELECT count(*) FROM outbox o
+                   -- o.partner is Partner.outbox_name; o.addressee as addressee() writes it
+                   WHERE o.partner = 'ocpi:' || c.partner_id AND o.held AND o.status = 'pending'
+                     AND o.addressee = c.country_code || '*' || c.party_id) AS held
+           FROM ocpi_hub_clients c ORDER BY c.partner_id, c.country_code, c.party_id""")
+    clients: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        clients.setdefault(row["partner_id"], []).append(
+            {"party": addressee(row["country_code"], row["party_id"]), "role": row["role"],
+             "status": row["status"], "last_updated": row["last_updated"], "held": row["held"]})
+    return clients
+
+
 async def pull(pool: asyncpg.Pool, client: OcpiClient, partner: Partner) -> int | None:
     """The hub's whole list (its Sender interface; mod_hub_client_info Pull model, e.g. when
     we start), stored as if pushed; objects we cannot read are skipped. The number stored, or

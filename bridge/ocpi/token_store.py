@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -148,3 +149,20 @@ async def state(db: Db, partner_id: int) -> asyncpg.Record | None:
 
 async def states(db: Db) -> list[asyncpg.Record]:
     return list(await db.fetch("SELECT * FROM ocpi_token_pulls ORDER BY partner_id"))
+
+
+def pull_state(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A partner's pulls as the operator's partners view shows them. last_incremental_at: the
+    last successful incremental pull since the last full one (None: none since); last_error:
+    the last pull's, None once one succeeded."""
+    last_pull, last_full = row["last_pull_at"], row["last_full_at"]
+    incremental = last_pull is not None and (last_full is None or last_pull > last_full)
+    return {"last_full_at": last_full, "last_incremental_at": last_pull if incremental else None,
+            "next_due_at": row["next_due"], "tokens": row["last_count"],
+            "last_error": row["last_error"] if row["failures"] > 0 else None,
+            "failures": row["failures"]}
+
+
+async def pull_states(db: Db) -> dict[int, dict[str, Any]]:
+    """pull_state of each partner that has a row."""
+    return {row["partner_id"]: pull_state(row) for row in await states(db)}

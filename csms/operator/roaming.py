@@ -22,6 +22,11 @@ class Roaming:
     hubject: str  # Hubject's partner name in the outbox
     pushes: dict[str, dict[str, str]]  # per kind of partner: its EVSE status and data push operations
     ocpi_partners: Callable[[asyncpg.Pool], Awaitable[Sequence[Any]]]  # each registered OCPI party
+    # Per OCPI partner id, a hub's parties ({party 'CC*PID', role, status, last_updated, held: the
+    # messages held for it}) and the state of the pulls of its token list ({last_full_at,
+    # last_incremental_at, next_due_at, tokens, last_error, failures}).
+    hub_clients: Callable[[asyncpg.Pool], Awaitable[dict[int, list[dict[str, Any]]]]]
+    token_pulls: Callable[[asyncpg.Pool], Awaitable[dict[int, dict[str, Any]]]]
     # A tariff as Hubject's EMPs see it (its pricing products), a line each, for `csms tariffs list`.
     tariff_for_hubject: Callable[[dict[str, Any], date], list[str]]
     correct_cdr: CdrCorrector

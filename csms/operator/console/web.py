@@ -201,7 +201,10 @@ class Console:
         if self.oicp_enabled or await outbox.has_messages(self.pool, hubject):
             partners.append({"partner": hubject, "kind": "oicp", "name": "Hubject",
                              "registration": "enabled" if self.oicp_enabled else "disabled"})
-        for party in await self.roaming.ocpi_partners(self.pool):
+        ocpi = await self.roaming.ocpi_partners(self.pool)
+        hub_clients = await self.roaming.hub_clients(self.pool) if ocpi else {}
+        token_pulls = await self.roaming.token_pulls(self.pool) if ocpi else {}
+        for party in ocpi:
             parties = [f"{r.get('country_code')}*{r.get('party_id')} ({r.get('role')})"
                        for r in party.roles if isinstance(r, dict)]
             # By its business name (its credentials' roles), else the name it was registered by.
@@ -211,7 +214,13 @@ class Console:
             partners.append({"partner": party.outbox_name, "kind": "ocpi",
                              "name": business or party.name or f"OCPI party {party.id}",
                              "registration": party.status, "parties": parties,
-                             "versions_url": party.versions_url, "version": party.version})
+                             "versions_url": party.versions_url, "version": party.version,
+                             "hub_clients": [_times(c, "last_updated")
+                                             for c in hub_clients.get(party.id, [])]
+                             if party.is_hub else None,
+                             "token_pull": _times(token_pulls[party.id], "last_full_at",
+                                                  "last_incremental_at", "next_due_at")
+                             if party.id in token_pulls else None})
         # One snapshot: counts, state and last pushes agree even while messages are delivered.
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                                  readonly=True):
@@ -222,6 +231,9 @@ class Console:
                 if partner.get(key):
                     partner[key]["error_words"] = in_words(partner[key].get("last_error"),
                                                            partner["name"])
+            if partner.get("token_pull"):
+                partner["token_pull"]["error_words"] = in_words(
+                    partner["token_pull"]["last_error"], partner["name"])
         return web.json_response(sliced(partners, page))
 
     async def _delivery(self, conn: asyncpg.Connection, partner: str, kind: str) -> dict[str, Any]:
@@ -245,3 +257,9 @@ class Console:
                 "last_delivered_at": format_timestamp(seen.last_delivered_at)
                 if seen.last_delivered_at else None,
                 **last_pushes}
+
+
+def _times(fields: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The fields with these times as the API writes them (UTC, Z)."""
+    return {**fields, **{key: format_timestamp(fields[key]) if fields[key] else None
+                         for key in keys}}

@@ -261,7 +261,9 @@ def openapi_document() -> dict[str, Any]:
                                                  [_path_param("id", "integer")])},
             "/partners": {"get": _list(
                 "Roaming partners (Hubject, each OCPI party): registration, delivery state, outbox "
-                "counts, the message waiting and its error, the last EVSE status and data pushes",
+                "counts, the message waiting and its error, the last EVSE status and data pushes; "
+                "an OCPI hub's parties (status, messages held) and each OCPI partner's token "
+                "pulls",
                 "Partner", [])},
             "/charge-points/{cp}/messages": {"get": _list(
                 "The charger's latest OCPP frames seen by this node, oldest first (offset counts "

@@ -8,6 +8,7 @@ from csms.domain.model import EvseStatus, SessionStatus
 from csms.operator.http.team.access import ROLE_NAMES
 
 OUTBOX_STATUSES = ["pending", "delivered", "failed"]
+HUB_CLIENT_STATUSES = ["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]  # OCPI ConnectionStatus
 TOKEN_STATUSES = ["accepted", "blocked", "expired", "invalid"]
 JOB_KINDS = ["firmware", "log"]
 JOB_STATES = ["queued", "requested", "downloading", "downloaded", "installing", "installed",
@@ -133,9 +134,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "version": MAYBE_TEXT, "state": enum(["ok", "retrying", "idle"]),
         "outbox": resource({status: INTEGER for status in OUTBOX_STATUSES}),
         "waiting": MAYBE_OBJECT, "last_failed": MAYBE_OBJECT,
-        "last_delivered_at": MAYBE_TIME},
+        "last_delivered_at": MAYBE_TIME,
+        "hub_clients": {"type": "array", "nullable": True, "items": resource({
+            "party": TEXT, "role": TEXT, "status": enum(HUB_CLIENT_STATUSES),
+            "last_updated": TIME, "held": INTEGER})},
+        "token_pull": {**resource({
+            "last_full_at": MAYBE_TIME, "last_incremental_at": MAYBE_TIME, "next_due_at": TIME,
+            "tokens": MAYBE_INTEGER, "last_error": MAYBE_TEXT, "error_words": MAYBE_TEXT,
+            "failures": INTEGER}), "nullable": True}},
         "A roaming partner (Hubject, an OCPI party) and its deliveries; more: last_<kind>_push "
-        "(the newest message of each push)", optional=("parties", "versions_url", "version"),
+        "(the newest message of each push). An OCPI party's hub_clients (a hub's, else null): "
+        "the parties it fronts ('CC*PID'), their ConnectionStatus and the messages held for "
+        "each; token_pull (null before the first): its token list's pulls — when the last full "
+        "one and the last incremental one since began, the next due, the tokens the last stored, "
+        "the last one's error (also in words) and failures in a row",
+        optional=("parties", "versions_url", "version", "hub_clients", "token_pull"),
         more=True),
     "Frame": resource({"at": TIME, "charge_point_id": TEXT, "direction": enum(["in", "out"]),
                        "frame": TEXT}, "An OCPP frame as seen on the wire (secrets masked)"),
