@@ -49,12 +49,18 @@ class Server:
             stdout=self.output, stderr=self.output)
         async with aiohttp.ClientSession() as http:
             async def ready() -> bool:
+                assert self.process is not None
+                if self.process.returncode is not None:  # it died: why, not a wait
+                    self.output.seek(0)
+                    raise AssertionError(f"csms run exited {self.process.returncode}: "
+                                         f"{self.output.read().decode(errors='replace')[-2000:]}")
                 try:
                     async with http.get(f"http://127.0.0.1:{self.api_port}/readyz") as response:
                         return response.status == 200
                 except aiohttp.ClientError:
                     return False
-            await eventually(ready, timeout=30, interval=0.1)
+            # A start on a machine busy with other processes' starts can take a while.
+            await eventually(ready, timeout=90, interval=0.1)
 
     async def kill(self) -> None:
         assert self.process is not None
