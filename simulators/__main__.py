@@ -98,7 +98,7 @@ async def _balancer(args: argparse.Namespace) -> None:
         backends.append((host or "127.0.0.1", int(port)))
     balancer = Balancer(backends)
     await balancer.start(args.host, args.port)
-    print(f"balancing {args.host}:{balancer.port} over {args.backend}, first that accepts",
+    print(f"balancing {args.host}:{balancer.port} over {args.backend}, fewest connections first",
           flush=True)
     await _until_interrupted(balancer.stop)
 
