@@ -93,12 +93,14 @@ class PostgresWatch:
             await self._conn.close()
 
 
-def balancer(backends: list[int]) -> target.Process:
-    """The project's balancer (`python -m simulators balancer`) in a process of its own."""
+def balancers(backends: list[int], count: int) -> list[target.Process]:
+    """The project's balancer (`python -m simulators balancer`) in `count` processes sharing one
+    port: each holds two open files per connection, and one process may not hold them all."""
     port = target.free_port()
-    return target.Process([sys.executable, "-m", "simulators", "balancer", "--port", str(port),
-                           *(f"--backend=127.0.0.1:{backend}" for backend in backends)],
-                          dict(os.environ), port, None)
+    return [target.Process([sys.executable, "-m", "simulators", "balancer", "--port", str(port),
+                            "--reuse-port",
+                            *(f"--backend=127.0.0.1:{backend}" for backend in backends)],
+                           dict(os.environ), port, None) for _ in range(count)]
 
 
 async def _held(pool: asyncpg.Pool) -> dict[str, int]:
@@ -139,21 +141,25 @@ async def _remote_starts(api_port: int, ids: list[str], rate: float) -> tuple[li
 async def cluster_load(database: target.Database, drive: Drive, register: Register, *,
                        nodes: int, chargers: int, ramp: float, seconds: float, relays: int,
                        relay_rate: float, reconnect_within: float) -> dict[str, Any]:
-    more_open_files()
+    open_files = more_open_files()
     ids = [f"CL{n:06d}" for n in range(chargers)]
     await register(database.url, ids)
     servers = [target.csms(database.url, cluster_node_id=f"node{k}", api_token=API_TOKEN)
                for k in range(nodes)]
     await asyncio.gather(*(server.start() for server in servers))
-    front = balancer([server.port for server in servers])
-    await front.start()
+    # the share of the fleet each balancer process takes, with room to spare (the kernel's
+    # dealing is not exact)
+    fronts = balancers([server.port for server in servers],
+                       max(1, -(-chargers * 3 // open_files)))
+    for front in fronts:
+        await front.start()
     watch = PostgresWatch(database)
     await watch.start()
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=2)
     try:
         idle_kib = [server.rss_kib() for server in servers]
         workers = max(2, -(-chargers // 10_000))
-        job = Job("cluster", f"ws://127.0.0.1:{front.port}/ocpp", ids, time.time() + 3 + workers,
+        job = Job("cluster", f"ws://127.0.0.1:{fronts[0].port}/ocpp", ids, time.time() + 3 + workers,
                   seconds + relays / relay_rate + reconnect_within + 20, ramp=ramp)
         driving = asyncio.create_task(drive(job, workers))
         steady_from = job.start_at + ramp
@@ -197,13 +203,14 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
     finally:
         await pool.close()
         await watch.stop()
-        await front.stop()
+        await asyncio.gather(*(front.stop() for front in fronts))
         await asyncio.gather(*(server.stop() for server in servers))
     steady = [ms for at, ms in zip(outcome.sent_at, outcome.latencies_ms, strict=True)
               if steady_from <= at <= steady_to]
     back = [at for dropped, at in outcome.reconnects if dropped >= killed_at]
     figures: dict[str, Any] = {
         "nodes": nodes, "chargers": chargers, "load_processes": workers,
+        "balancer_processes": len(fronts), "open_files_limit": open_files,
         "connected_at_steady": connected_at_steady, "steady_seconds": round(steady_to - steady_from, 1),
         "calls": len(steady), "calls_per_s": round(len(steady) / (steady_to - steady_from), 1),
         **_percentiles(steady, "calls"),

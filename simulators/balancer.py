@@ -38,9 +38,12 @@ class Balancer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> int:
+        """`reuse_port`: several processes on one port (the kernel deals out the connections),
+        for more connections than one process may hold files open (two per connection)."""
         # a backlog for a fleet reconnecting at once
-        self._server = await asyncio.start_server(self._handle, host, port, backlog=4096)
+        self._server = await asyncio.start_server(self._handle, host, port, backlog=4096,
+                                                  reuse_port=reuse_port or None)
         return self.port
 
     async def stop(self) -> None:
