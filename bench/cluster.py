@@ -205,8 +205,9 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         await watch.stop()
         await asyncio.gather(*(front.stop() for front in fronts))
         await asyncio.gather(*(server.stop() for server in servers))
-    steady = [ms for at, ms in zip(outcome.sent_at, outcome.latencies_ms, strict=True)
-              if steady_from <= at <= steady_to]
+    timed = [(at, ms) for at, ms in zip(outcome.sent_at, outcome.latencies_ms, strict=True)
+             if steady_from <= at <= steady_to]
+    steady = [ms for _, ms in timed]
     back = [at for dropped, at in outcome.reconnects if dropped >= killed_at]
     figures: dict[str, Any] = {
         "nodes": nodes, "chargers": chargers, "load_processes": workers,
@@ -214,6 +215,10 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         "connected_at_steady": connected_at_steady, "steady_seconds": round(steady_to - steady_from, 1),
         "calls": len(steady), "calls_per_s": round(len(steady) / (steady_to - steady_from), 1),
         **_percentiles(steady, "calls"),
+        # when the slowest calls ended (s into the steady state): pauses line up with a cause
+        "slowest": [[round(at - steady_from, 1), round(ms)] for at, ms in
+                    sorted(timed, key=lambda t: t[1], reverse=True)[:8]],
+        "calls_over_100ms": sum(ms > 100 for ms in steady),
         "held_per_node": [held.get(f"node{k}", 0) for k in range(nodes)],
         "rss_per_charger_kib_per_node": [
             round((loaded - idle) / max(1, held.get(f"node{k}", 0)), 1)
