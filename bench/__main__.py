@@ -69,6 +69,7 @@ async def _drive(job: Job, workers: int) -> Outcome:
         total.all_booted_s = max(total.all_booted_s, part.all_booted_s)
         total.failures += part.failures
         total.reconnects += part.reconnects
+        total.retries += part.retries
     return total
 
 

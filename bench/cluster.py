@@ -234,6 +234,7 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         "held_per_node_after_kill": [after.get(f"node{k}", 0) for k in range(nodes)],
         "reconnected_by_chargers": len(back),
         "reconnected_last_s": round(max(back) - killed_at, 1) if back else None,
+        "connect_retries": outcome.retries,
         "failures": len(outcome.failures), "first_failure": outcome.failures[:1]}
     if pg_cpu is not None and pg_after is not None:
         seconds_measured = steady_to - steady_from

@@ -55,6 +55,7 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     # cluster: (time.time() the connection dropped, time.time() booted again through the balancer)
     reconnects: list[tuple[float, float]] = field(default_factory=list)
+    retries: int = 0  # cluster: first connections that failed and were tried again
 
 
 def _now_z() -> str:
@@ -230,9 +231,18 @@ async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, unti
     """A fleet member that notices a dropped connection at once and comes back through the
     balancer, its session going on (as a real charger's would)."""
     await asyncio.sleep(random.uniform(0, job.ramp * 0.7))
-    charger = await _open(job, charge_point_id, outcome)
-    charger.outcome = Outcome()  # the set-up is not the steady state
-    transaction_id = await _set_up(charger, random.random() < job.charging_share)
+    charging = random.random() < job.charging_share
+    while True:  # a refused or failed connection tried again, as firmware does
+        try:
+            charger = await _open(job, charge_point_id, outcome)
+            charger.outcome = Outcome()  # the set-up is not the steady state
+            transaction_id = await _set_up(charger, charging)
+            break
+        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+            outcome.retries += 1
+            if outcome.retries <= 3:
+                outcome.failures.append(f"connecting (tried again): {exc!r}")
+            await asyncio.sleep(random.uniform(1.0, 5.0))
     outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
     next_heartbeat = time.time() + random.uniform(0, job.heartbeat_interval)
     next_meter = time.time() + random.uniform(0, job.meter_interval)
