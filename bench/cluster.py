@@ -62,6 +62,7 @@ class PostgresWatch:
         self.connections: list[int] = []
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()  # one connection: one query at a time
 
     async def start(self) -> None:
         self._conn = await asyncpg.connect(self.database.server_url)
@@ -70,14 +71,17 @@ class PostgresWatch:
     async def _sample(self) -> None:
         assert self._conn is not None
         while True:
-            self.connections.append(await self._conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.database.name))
+            async with self._lock:
+                self.connections.append(await self._conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                    self.database.name))
             await asyncio.sleep(1.0)
 
     async def backends(self) -> list[int]:
         assert self._conn is not None
-        return [row["pid"] for row in await self._conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.database.name)]
+        async with self._lock:
+            return [row["pid"] for row in await self._conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.database.name)]
 
     async def cpu(self) -> dict[int, float] | None:
         """CPU seconds so far of our backends (keyed by pid) and, under -1, of all postgres."""

@@ -215,16 +215,19 @@ async def _set_up(charger: Charger, charging: bool | int) -> int | None:
     return charging or None
 
 
-async def _reconnect(job: Job, charge_point_id: str, transaction_id: int | None) -> Charger:
-    """Through the balancer again, as firmware does after a random wait; retried until it holds."""
+async def _reconnect(job: Job, charge_point_id: str, transaction_id: int | None,
+                     until: float) -> Charger | None:
+    """Through the balancer again, as firmware does after a random wait; retried until it holds
+    (None: not before the run's end)."""
     await asyncio.sleep(random.uniform(0, job.reconnect_jitter))
-    while True:
+    while time.time() < until:
         try:
             charger = await _open(job, charge_point_id, Outcome())
             await _set_up(charger, transaction_id or False)
             return charger
         except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):
             await asyncio.sleep(1.0)
+    return None
 
 
 async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, until: float) -> None:
@@ -233,6 +236,8 @@ async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, unti
     await asyncio.sleep(random.uniform(0, job.ramp * 0.7))
     charging = random.random() < job.charging_share
     while True:  # a refused or failed connection tried again, as firmware does
+        if time.time() >= until:
+            return
         try:
             charger = await _open(job, charge_point_id, outcome)
             charger.outcome = Outcome()  # the set-up is not the steady state
@@ -268,7 +273,10 @@ async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, unti
                     next_meter += job.meter_interval
             except (ConnectionClosed, OSError):
                 dropped = time.time()
-                charger = await _reconnect(job, charge_point_id, transaction_id)
+                again = await _reconnect(job, charge_point_id, transaction_id, until)
+                if again is None:
+                    return
+                charger = again
                 charger.outcome = outcome
                 outcome.reconnects.append((dropped, time.time()))
     finally:
