@@ -1,4 +1,4 @@
-"""`python -m bench`: saturation against a baseline, fleet, boot storm, remote start and a limited site."""
+"""`python -m bench`: saturation against a baseline, fleet, boot storm, remote start, site, cluster."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench import profile, target
+from bench.cluster import cluster_load
 from bench.load import Job, Outcome, run_job
 from bench.remote import remote_start
 from bench.site import site_load
@@ -67,6 +68,8 @@ async def _drive(job: Job, workers: int) -> Outcome:
         total.boot_ms += part.boot_ms
         total.all_booted_s = max(total.all_booted_s, part.all_booted_s)
         total.failures += part.failures
+        total.reconnects += part.reconnects
+        total.retries += part.retries
     return total
 
 
@@ -268,6 +271,12 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
             db, args.site, args.site_amps, args.site_seconds, args.site_session, args.site_idle,
             args.site_meter_interval))
         print(_line("site", results["site"]), flush=True)
+    if "cluster" in wanted:
+        results["cluster"] = await _with_database(lambda db: cluster_load(
+            db, _drive, _register, nodes=args.nodes, chargers=args.cluster_chargers,
+            ramp=args.cluster_ramp, seconds=args.cluster_seconds, relays=args.cluster_relays,
+            relay_rate=args.remote_rate, reconnect_within=args.cluster_reconnect_within))
+        print(_line("cluster", results["cluster"]), flush=True)
     return results
 
 
@@ -285,9 +294,12 @@ def _line(name: str, figures: Figures) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scenario", action="append",
-                        choices=["saturation", "boot", "fleet", "remote", "site"],
-                        help="repeatable; default: all (saturation includes the baseline)")
-    parser.add_argument("--chargers", type=int, default=1000, help="saturation: chargers")
+                        choices=["saturation", "boot", "fleet", "remote", "site", "cluster"],
+                        help="repeatable; default: all but cluster (saturation includes the "
+                             "baseline)")
+    parser.add_argument("--chargers", type=int,
+                        help="saturation: chargers (default 1000); cluster: chargers held "
+                             "(default 100,000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="saturation: seconds")
     parser.add_argument("--workers", type=int, default=2, help="saturation: load processes")
     parser.add_argument("--boot", type=int, default=10_000, help="boot storm: chargers")
@@ -310,6 +322,16 @@ def main() -> None:
                         help="site: mean seconds a charger stays idle between sessions")
     parser.add_argument("--site-meter-interval", type=float, default=5.0,
                         help="site: seconds between a charging EVSE's meter values")
+    parser.add_argument("--nodes", type=int, default=6, help="cluster: `csms run` nodes")
+    parser.add_argument("--cluster-ramp", type=float, default=120.0,
+                        help="cluster: seconds over which chargers connect and start sessions")
+    parser.add_argument("--cluster-seconds", type=float, default=60.0,
+                        help="cluster: seconds of steady state measured")
+    parser.add_argument("--cluster-relays", type=int, default=200,
+                        help="cluster: remote starts to chargers other nodes hold (at "
+                             "--remote-rate per second)")
+    parser.add_argument("--cluster-reconnect-within", type=float, default=90.0,
+                        help="cluster: seconds the fleet has to come back after a node is killed")
     parser.add_argument("--event-loop", choices=["asyncio", "uvloop", "both"], default="asyncio",
                         help="the event loop of our server (process.event_loop) and of the bare "
                              "one; both: saturation on each in the same run (the bare server and "
@@ -322,6 +344,8 @@ def main() -> None:
                              "same run, for before/after ratios on a machine whose speed varies")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()
+    args.cluster_chargers = args.chargers or 100_000
+    args.chargers = args.chargers or 1000
     configure_logging("warning", "console")
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
           "server, load generator and PostgreSQL share this machine", flush=True)

@@ -11,13 +11,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+# Enough descriptors for a 50,000-charger fleet; a root process may raise its hard limit.
+OPEN_FILES = 200_000
+
+
+def more_open_files() -> int:
+    """The open-file limit raised as far as allowed (a root process: to OPEN_FILES); the limit."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
+    except (ValueError, OSError):  # not root: take what the hard limit allows
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 @dataclass(frozen=True)
 class Job:
     """What one worker process does, to its share of the chargers."""
 
-    scenario: str  # "saturation", "fleet" or "boot"
+    scenario: str  # "saturation", "fleet", "boot" or "cluster"
     url: str  # ws://host:port/ocpp
     charge_point_ids: list[str]
     start_at: float  # time.time() at which every worker begins, so they load the server together
@@ -27,6 +41,7 @@ class Job:
     meter_interval: float = 900.0
     charging_share: float = 0.5  # the part of a fleet in a session
     ramp: float = 0.0  # seconds to connect everyone before `seconds` of measuring
+    reconnect_jitter: float = 5.0  # cluster: a dropped charger waits up to this long to reconnect
 
 
 @dataclass
@@ -38,6 +53,9 @@ class Outcome:
     boot_ms: list[float] = field(default_factory=list)
     all_booted_s: float = 0.0  # from start_at until the last of this worker's chargers booted
     failures: list[str] = field(default_factory=list)
+    # cluster: (time.time() the connection dropped, time.time() booted again through the balancer)
+    reconnects: list[tuple[float, float]] = field(default_factory=list)
+    retries: int = 0  # cluster: first connections that failed and were tried again
 
 
 def _now_z() -> str:
@@ -88,6 +106,18 @@ class Charger:
         if frame[0] != 3:
             self.outcome.failures.append(f"{action}: {frame[2]}")
         return frame[2] if frame[0] == 3 else None
+
+    async def idle(self, until: float) -> None:
+        """Between calls until time.time() reaches `until`: the server's calls answered (a remote
+        start relayed from another node, say), a closed connection raised at once."""
+        while (left := until - time.time()) > 0:
+            try:
+                # recv() may be cancelled without losing a frame (websockets' asyncio client)
+                frame = json.loads(await asyncio.wait_for(self.ws.recv(), left))
+            except TimeoutError:
+                return
+            if frame[0] == 2:
+                await self.ws.send(json.dumps([3, frame[1], _answer(frame[2], frame[3])]))
 
     async def next_call(self, action: str) -> tuple[str, dict[str, Any]]:
         """Wait for the server's call of that action (others are accepted); its id and payload."""
@@ -173,6 +203,86 @@ async def _fleet_member(job: Job, charge_point_id: str, outcome: Outcome, until:
                 next_meter += job.meter_interval
 
 
+async def _set_up(charger: Charger, charging: bool | int) -> int | None:
+    """Boot and status; a new session if `charging` is True, the one going on if it is its id."""
+    await charger.call("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "B"})
+    await charger.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                              "status": "Charging" if charging else "Available"})
+    if charging is True:
+        started = await charger.call("StartTransaction", {
+            "connectorId": 1, "idTag": "BENCH", "meterStart": 0, "timestamp": _now_z()})
+        return int(started["transactionId"]) if started else None
+    return charging or None
+
+
+async def _reconnect(job: Job, charge_point_id: str, transaction_id: int | None,
+                     until: float) -> Charger | None:
+    """Through the balancer again, as firmware does after a random wait; retried until it holds
+    (None: not before the run's end)."""
+    await asyncio.sleep(random.uniform(0, job.reconnect_jitter))
+    while time.time() < until:
+        try:
+            charger = await _open(job, charge_point_id, Outcome())
+            await _set_up(charger, transaction_id or False)
+            return charger
+        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):
+            await asyncio.sleep(1.0)
+    return None
+
+
+async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, until: float) -> None:
+    """A fleet member that notices a dropped connection at once and comes back through the
+    balancer, its session going on (as a real charger's would)."""
+    await asyncio.sleep(random.uniform(0, job.ramp * 0.7))
+    charging = random.random() < job.charging_share
+    while True:  # a refused or failed connection tried again, as firmware does
+        if time.time() >= until:
+            return
+        try:
+            charger = await _open(job, charge_point_id, outcome)
+            charger.outcome = Outcome()  # the set-up is not the steady state
+            transaction_id = await _set_up(charger, charging)
+            break
+        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+            outcome.retries += 1
+            if outcome.retries <= 3:
+                outcome.failures.append(f"connecting (tried again): {exc!r}")
+            await asyncio.sleep(random.uniform(1.0, 5.0))
+    outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
+    next_heartbeat = time.time() + random.uniform(0, job.heartbeat_interval)
+    next_meter = time.time() + random.uniform(0, job.meter_interval)
+    steady_from = job.start_at + job.ramp
+    i = 0
+    try:
+        while time.time() < until:
+            try:
+                wake = min(next_heartbeat, next_meter if transaction_id else until, until)
+                if time.time() < steady_from:
+                    wake = min(wake, steady_from)
+                await charger.idle(wake)
+                if time.time() >= steady_from:
+                    charger.outcome = outcome  # from here on, every call counts
+                if time.time() >= until:
+                    return
+                if time.time() >= next_heartbeat:
+                    await charger.call("Heartbeat", {})
+                    next_heartbeat += job.heartbeat_interval
+                if transaction_id and time.time() >= next_meter:
+                    i += 1
+                    await charger.call("MeterValues", meter_values(i, transaction_id))
+                    next_meter += job.meter_interval
+            except (ConnectionClosed, OSError):
+                dropped = time.time()
+                again = await _reconnect(job, charge_point_id, transaction_id, until)
+                if again is None:
+                    return
+                charger = again
+                charger.outcome = outcome
+                outcome.reconnects.append((dropped, time.time()))
+    finally:
+        await charger.ws.close()
+
+
 async def _run(job: Job) -> Outcome:
     outcome = Outcome()
     await asyncio.sleep(max(0.0, job.start_at - time.time()))
@@ -186,6 +296,8 @@ async def _run(job: Job) -> Outcome:
             outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
             await charger.ws.close()
         work = [boot(cp) for cp in job.charge_point_ids]
+    elif job.scenario == "cluster":
+        work = [_cluster_member(job, cp, outcome, until) for cp in job.charge_point_ids]
     else:
         work = [_fleet_member(job, cp, outcome, until) for cp in job.charge_point_ids]
     results = await asyncio.gather(*work, return_exceptions=True)
@@ -195,6 +307,5 @@ async def _run(job: Job) -> Outcome:
 
 def run_job(job: Job) -> Outcome:
     """A worker process's entry point."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    more_open_files()
     return asyncio.run(_run(job))

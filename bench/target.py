@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -16,25 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
+from bench.load import more_open_files
 from csms.storage.database import embedded_url, migrate_url
 
 ROOT = Path(__file__).resolve().parents[1]
-# Enough descriptors for a 50,000-charger fleet; a root process may raise its hard limit.
-OPEN_FILES = 200_000
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _more_open_files() -> None:
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
-    except (ValueError, OSError):  # not root: take what the hard limit allows
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Database:
@@ -80,7 +68,7 @@ class Process:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *self.args, cwd=self.cwd, env=self.env, preexec_fn=_more_open_files,
+            *self.args, cwd=self.cwd, env=self.env, preexec_fn=more_open_files,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         deadline = asyncio.get_running_loop().time() + 60
         async with aiohttp.ClientSession() as http:

@@ -97,8 +97,8 @@ async def _balancer(args: argparse.Namespace) -> None:
         host, _, port = backend.rpartition(":")
         backends.append((host or "127.0.0.1", int(port)))
     balancer = Balancer(backends)
-    await balancer.start(args.host, args.port)
-    print(f"balancing {args.host}:{balancer.port} over {args.backend}, first that accepts",
+    await balancer.start(args.host, args.port, reuse_port=args.reuse_port)
+    print(f"balancing {args.host}:{balancer.port} over {args.backend}, fewest connections first",
           flush=True)
     await _until_interrupted(balancer.stop)
 
@@ -231,6 +231,8 @@ def parser() -> argparse.ArgumentParser:
     balancer.add_argument("--port", type=int, default=9000)
     balancer.add_argument("--backend", action="append", required=True,
                           help="host:port of a node's OCPP port, in order of preference")
+    balancer.add_argument("--reuse-port", action="store_true",
+                          help="share the port with other balancer processes (SO_REUSEPORT)")
     balancer.set_defaults(run=_balancer)
     for name, text in (("remote-start", "an EMP's remote start, through Hubject, to the CPO"),
                        ("remote-stop", "an EMP's remote stop (give --session)")):

@@ -54,6 +54,10 @@ class NodeRegistry:
 
     async def sweep(self, restarted: bool = False) -> list[str]:
         async with self.pool.acquire() as conn, conn.transaction():
+            # The sweep reads every connected charger; from some 10,000 its cost estimate passes
+            # jit_above_cost and PostgreSQL compiled it anew on every run (60 of 115 ms at 30,000,
+            # every node every lease/3: bench/README.md, "Cluster"), for a scan that finds nothing.
+            await conn.execute("SET LOCAL jit = off")
             released = await store.release_orphans(conn, self.node_id, restarted)
             for charge_point_id in released:
                 await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
