@@ -256,10 +256,10 @@ async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, unti
     try:
         while time.time() < until:
             try:
-                wake = min(next_heartbeat, next_meter if transaction_id else until, until)
-                if time.time() < steady_from:
-                    wake = min(wake, steady_from)
-                await charger.idle(wake)
+                # Not woken at the steady state's start: all at once, they would time the load
+                # generator's own burst.
+                await charger.idle(min(next_heartbeat, next_meter if transaction_id else until,
+                                       until))
                 if time.time() >= steady_from:
                     charger.outcome = outcome  # from here on, every call counts
                 if time.time() >= until:
