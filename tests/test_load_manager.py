@@ -295,7 +295,8 @@ async def test_a_car_drawing_more_is_given_room_at_once(app: App, sims: SimFacto
     b = await _charger(app, sims, "CPB", power_w=6 * 230 * 3)  # its car takes 6 A for now
     await a.start_local_session(1, "CARD")
     await b.start_local_session(1, "CARD")
-    await wait_for(lambda: tx_limit(a) == 24 and tx_limit(b) == 8)
+    # (a round after each one's first meter values: slow on a busy machine, as below)
+    await wait_for(lambda: tx_limit(a) == 24 and tx_limit(b) == 8, timeout=90)
     b.config.power_w = FULL_W  # now it would take all it can: its share grows as it draws more
     # (by the margin at each step: a few rounds, each after a meter value; slow on a busy machine)
     await wait_for(lambda: tx_limit(a) == 16 and tx_limit(b) == 16, timeout=90)
