@@ -186,21 +186,41 @@ async def _fleet_member(job: Job, charge_point_id: str, outcome: Outcome, until:
         outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
         await asyncio.sleep(max(0.0, job.start_at + job.ramp - time.time()))
         charger.outcome = outcome  # from here on, every call counts
-        next_heartbeat = time.time() + random.uniform(0, job.heartbeat_interval)
-        next_meter = time.time() + random.uniform(0, job.meter_interval)
-        i = 0
+        beat = Beat.starting(job, transaction_id)
         while True:
-            wake = min(next_heartbeat, next_meter if transaction_id else until, until)
-            await asyncio.sleep(max(0.0, wake - time.time()))
+            await asyncio.sleep(max(0.0, beat.wake(until) - time.time()))
             if time.time() >= until:
                 return
-            if time.time() >= next_heartbeat:
-                await charger.call("Heartbeat", {})
-                next_heartbeat += job.heartbeat_interval
-            if transaction_id and time.time() >= next_meter:
-                i += 1
-                await charger.call("MeterValues", meter_values(i, transaction_id))
-                next_meter += job.meter_interval
+            await beat.send_due(charger, job)
+
+
+@dataclass
+class Beat:
+    """A steady charger's clock: when its next Heartbeat and (in a session) MeterValues are due,
+    each first at a random point of its interval so the fleet's calls spread."""
+
+    transaction_id: int | None
+    next_heartbeat: float
+    next_meter: float
+    meters_sent: int = 0
+
+    @classmethod
+    def starting(cls, job: Job, transaction_id: int | None) -> Beat:
+        now = time.time()
+        return cls(transaction_id, now + random.uniform(0, job.heartbeat_interval),
+                   now + random.uniform(0, job.meter_interval))
+
+    def wake(self, until: float) -> float:
+        return min(self.next_heartbeat, self.next_meter if self.transaction_id else until, until)
+
+    async def send_due(self, charger: Charger, job: Job) -> None:
+        if time.time() >= self.next_heartbeat:
+            await charger.call("Heartbeat", {})
+            self.next_heartbeat += job.heartbeat_interval
+        if self.transaction_id and time.time() >= self.next_meter:
+            self.meters_sent += 1
+            await charger.call("MeterValues", meter_values(self.meters_sent, self.transaction_id))
+            self.next_meter += job.meter_interval
 
 
 async def _set_up(charger: Charger, charging: bool | int) -> int | None:
@@ -249,28 +269,19 @@ async def _cluster_member(job: Job, charge_point_id: str, outcome: Outcome, unti
                 outcome.failures.append(f"connecting (tried again): {exc!r}")
             await asyncio.sleep(random.uniform(1.0, 5.0))
     outcome.all_booted_s = max(outcome.all_booted_s, time.time() - job.start_at)
-    next_heartbeat = time.time() + random.uniform(0, job.heartbeat_interval)
-    next_meter = time.time() + random.uniform(0, job.meter_interval)
+    beat = Beat.starting(job, transaction_id)
     steady_from = job.start_at + job.ramp
-    i = 0
     try:
         while time.time() < until:
             try:
                 # Not woken at the steady state's start: all at once, they would time the load
                 # generator's own burst.
-                await charger.idle(min(next_heartbeat, next_meter if transaction_id else until,
-                                       until))
+                await charger.idle(beat.wake(until))
                 if time.time() >= steady_from:
                     charger.outcome = outcome  # from here on, every call counts
                 if time.time() >= until:
                     return
-                if time.time() >= next_heartbeat:
-                    await charger.call("Heartbeat", {})
-                    next_heartbeat += job.heartbeat_interval
-                if transaction_id and time.time() >= next_meter:
-                    i += 1
-                    await charger.call("MeterValues", meter_values(i, transaction_id))
-                    next_meter += job.meter_interval
+                await beat.send_due(charger, job)
             except (ConnectionClosed, OSError):
                 dropped = time.time()
                 again = await _reconnect(job, charge_point_id, transaction_id, until)

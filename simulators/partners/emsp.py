@@ -79,6 +79,18 @@ _RECEIVERS = [
 ]
 
 
+def caller_token(request: web.Request) -> str | None:
+    """The token of an OCPI request's Authorization header, base64 (2.2.1) or as it is."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Token "):
+        return None
+    raw = header[6:]
+    try:
+        return base64.b64decode(raw, validate=True).decode()
+    except ValueError:
+        return raw
+
+
 class SimulatedEmsp(OcpiListener):
     @staticmethod
     def problems(name: str, data: Any) -> list[str]:
@@ -141,18 +153,8 @@ class SimulatedEmsp(OcpiListener):
             "role": "EMSP", "country_code": self.country_code, "party_id": self.party_id,
             "business_details": {"name": "Simulated eMSP"}}]}
 
-    def _caller_token(self, request: web.Request) -> str | None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Token "):
-            return None
-        raw = header[6:]
-        try:
-            return base64.b64decode(raw, validate=True).decode()
-        except ValueError:
-            return raw
-
     async def _handle(self, request: web.Request) -> web.Response:
-        token = self._caller_token(request)
+        token = caller_token(request)
         path = "/" + request.match_info["tail"]
         body = await request.json() if request.can_read_body else None
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,

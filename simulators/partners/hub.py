@@ -13,7 +13,15 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from simulators.partners.emsp import VERSION, Received, SimulatedEmsp, envelope, now, problems
+from simulators.partners.emsp import (
+    VERSION,
+    Received,
+    SimulatedEmsp,
+    caller_token,
+    envelope,
+    now,
+    problems,
+)
 from simulators.partners.ocpi_listener import OcpiListener
 
 ROUTING = ("OCPI-from-country-code", "OCPI-from-party-id", "OCPI-to-country-code",
@@ -41,16 +49,6 @@ class Client:
     told: str = "PLANNED"  # the status the CPO was last told
     role: str = "EMSP"
 
-
-def _token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Token "):
-        return None
-    raw = header[6:]
-    try:
-        return base64.b64decode(raw, validate=True).decode()
-    except ValueError:
-        return raw
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -125,7 +123,7 @@ class SimulatedHub(OcpiListener):
     # --- requests -----------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
-        token = _token(request)
+        token = caller_token(request)
         path = "/" + request.match_info["tail"]
         body = await request.json() if request.can_read_body else None
         received = Received(request.method, path.removeprefix(f"/{VERSION}"), body,
