@@ -100,7 +100,7 @@ async def of_partner(db: Db, partner_id: int) -> list[asyncpg.Record]:
 async def hold_reason(db: Db, partner: Partner, party: str | None) -> str | None:
     """Why a message for this party must wait, or None to send it. Only a party the hub says
     is not CONNECTED waits; one it said nothing of is sent (the hub knows best)."""
-    if party is None:
+    if party is None or not partner.is_hub:  # only a hub reports ClientInfo: no query for peers
         return None
     country_code, _, party_id = party.partition("*")
     row = await get(db, partner.id, country_code, party_id)
