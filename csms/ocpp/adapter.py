@@ -15,7 +15,7 @@ import asyncpg
 import ocpp.messages
 import structlog
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.exceptions import OCPPError, PropertyConstraintViolationError, SecurityError
+from ocpp.exceptions import InternalError, OCPPError, PropertyConstraintViolationError, SecurityError
 from ocpp.messages import Call, MessageType, unpack, validate_payload
 
 from csms.cluster.links import BadCommand
@@ -30,7 +30,7 @@ from csms.domain.fleet.local_lists import LocalListService
 from csms.domain.reservations import ReservationService
 from csms.domain.sessions import SessionService
 from csms.metrics import OTHER_ACTION, count_message, timed_call
-from csms.ocpp.library import casing, frames, routing, signatures, validation
+from csms.ocpp.library import casing, dispatch, frames, routing, signatures, validation
 from csms.ocpp.library.responses import ResponseQueue
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.messages import message_log
@@ -209,13 +209,16 @@ class OcppAdapter:
                 raise SecurityError(description="Too many messages: at most "
                                     f"{self.services.settings.max_messages_per_second:g} per second")
             self.check_registration(msg.action)
-            answer = await super()._handle_call(msg)  # type: ignore[misc]
+            answer = await dispatch.handle_call(self, msg)
             result = "answered"
             return answer
         except OCPPError as error:
             result = error.code
             self.refused(action, error)
             raise self.error_for(error) from None
+        except Exception:  # a fault of ours: the charger gets InternalError, as from the library
+            self.log.exception("call not handled", action=msg.action)
+            raise InternalError(description="An unexpected error occurred.") from None
         finally:
             count_message(self.protocol, action, result)
             structlog.contextvars.reset_contextvars(**bound)

@@ -56,6 +56,22 @@ class RouteMap(MutableMapping[str, dict[str, Any]]):
             entry[option] = getattr(self._obj, name)
         return entry
 
+    def handlers(self, action: str) -> tuple[Any, Any, bool]:
+        """The call's @on and @after handlers (None where there is none) and whether its schema
+        validation is skipped, without building the library's entry; KeyError: not routed."""
+        entry = self._changed.get(action)
+        if entry is not None:
+            return (entry.get("_on_action"), entry.get("_after_action"),
+                    bool(entry.get("_skip_schema_validation", False)))
+        switches = self._layout.switches[action]
+        on = after = None
+        for option, name in self._layout.methods[action]:
+            if option == "_on_action":
+                on = getattr(self._obj, name)
+            else:
+                after = getattr(self._obj, name)
+        return on, after, bool(switches.get("_skip_schema_validation", False))
+
     def __contains__(self, action: object) -> bool:
         return action in self._layout.switches  # without building the entry
 
