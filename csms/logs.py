@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
+
+# The charger whose call is being handled, named by every line logged while handling it: set by
+# the OCPP adapter per call (one ContextVar.set, where bind_contextvars cost 2% of a busy server).
+current_charge_point: ContextVar[str | None] = ContextVar("current_charge_point", default=None)
+
+
+def _add_charge_point(logger: Any, method: str,
+                      event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    charge_point_id = current_charge_point.get()
+    if charge_point_id is not None:
+        event.setdefault("charge_point_id", charge_point_id)  # a line's own binding wins
+    return event
 
 
 class _StderrLogger:
@@ -30,6 +45,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_charge_point,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

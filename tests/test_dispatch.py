@@ -16,11 +16,13 @@ import ocpp.v201.call_result
 import ocpp.v201.datatypes
 import ocpp.v201.enums
 import pytest
+import structlog
 from prometheus_client import REGISTRY
 from websockets.asyncio.client import connect
 
 from csms.app import App
 from csms.domain.charge_points import register
+from csms.logs import configure_logging, current_charge_point
 from csms.ocpp.library.dispatch import answer_payload
 from tests.support import ws_url
 
@@ -111,3 +113,20 @@ async def test_a_handlers_refusal_is_counted_with_its_code(app: App) -> None:
     assert error[:3] == [4, "x", "PropertyConstraintViolation"]
     assert _count("ocpp1.6", "StatusNotification", "PropertyConstraintViolation") == before + 1
     assert _count("ocpp1.6", "StatusNotification", "answered") == answered
+
+
+def test_lines_logged_while_a_call_is_handled_name_the_charger(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json")
+    try:
+        handling = current_charge_point.set("CP9")  # as the adapter does per call
+        structlog.get_logger("csms.anywhere").info("inside")
+        structlog.get_logger("csms.anywhere").info("own", charge_point_id="CP1")
+        current_charge_point.reset(handling)
+        structlog.get_logger("csms.anywhere").info("after")
+    finally:
+        configure_logging("warning", "console")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    assert [(line["event"], line.get("charge_point_id")) for line in lines] == [
+        ("inside", "CP9"), ("own", "CP1"), ("after", None)]

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import ocpp.messages
 import structlog
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.exceptions import InternalError, OCPPError, PropertyConstraintViolationError, SecurityError
+from ocpp.exceptions import InternalError, OCPPError, SecurityError
 from ocpp.messages import Call, MessageType, unpack, validate_payload
 
+from csms import logs
 from csms.cluster.links import BadCommand
 from csms.config import OcppSettings, known_vendors, lenient_actions
 from csms.domain.billing.session_costs import SessionCosts
@@ -99,43 +97,11 @@ class TokenBucket:
         return True
 
 
-def _refusing_unstorable(handler: Any) -> Any:
-    """The handler, answering PropertyConstraintViolation for a value its schema allows and our
-    store cannot hold (a connectorId of 24 digits): bad input, not an InternalError. Its
-    transaction was rolled back, so nothing of the call was kept."""
-    @functools.wraps(handler)
-    async def handle(*args: Any, **kwargs: Any) -> Any:
-        try:
-            answer = handler(*args, **kwargs)
-            return await answer if inspect.isawaitable(answer) else answer
-        except (asyncpg.DataError, asyncpg.InterfaceError) as error:
-            # The server's data exceptions (SQLSTATE 22), and asyncpg's own refusal to encode an
-            # argument (a DataError that is an InterfaceError and a ValueError); not a lost link.
-            if isinstance(error, asyncpg.InterfaceError) and not isinstance(error, ValueError):
-                raise
-            raise PropertyConstraintViolationError(
-                description=f"a value we cannot keep: {str(error)[:120]}") from None
-    handle._refuses_unstorable = True  # type: ignore[attr-defined]  # wrapped once, not per subclass
-    return handle
-
-
 class OcppAdapter:
     """Mixed in before the ocpp library's ChargePoint of either version."""
 
     protocol = ""
     calls: Any  # the version's call classes (ocpp.v16.call, ocpp.v201.call)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # The library inspects a handler's signature on every call; computed once, it is read
-        # from __signature__ instead (that was 9% of a busy server's time).
-        for name in dir(cls):  # handlers of mixins too
-            value = inspect.getattr_static(cls, name, None)
-            if hasattr(value, "_on_action") and not hasattr(value, "_refuses_unstorable"):
-                value = _refusing_unstorable(value)
-                setattr(cls, name, value)
-            if hasattr(value, "_on_action") or hasattr(value, "_after_action"):
-                value.__signature__ = inspect.signature(value)
 
     def __init__(self, charge_point_id: str, connection: Any, services: Services) -> None:
         super().__init__(charge_point_id, connection,  # type: ignore[call-arg]
@@ -201,9 +167,9 @@ class OcppAdapter:
     async def _handle_call(self, msg: Any) -> Any:
         action = msg.action if msg.action in self.route_map else OTHER_ACTION  # type: ignore[attr-defined]
         result = "InternalError"
-        # What handling the call logs, in any module, names the charger. Bound per call, not per
+        # What handling the call logs, in any module, names the charger. Set per call, not per
         # connection: a binding kept by every idle connection costs a fleet 0.2 KiB per charger.
-        bound = structlog.contextvars.bind_contextvars(charge_point_id=self.id)  # type: ignore[attr-defined]
+        handling = logs.current_charge_point.set(self.id)  # type: ignore[attr-defined]
         try:
             if self._bucket is not None and not self._bucket.take():
                 raise SecurityError(description="Too many messages: at most "
@@ -221,7 +187,7 @@ class OcppAdapter:
             raise InternalError(description="An unexpected error occurred.") from None
         finally:
             count_message(self.protocol, action, result)
-            structlog.contextvars.reset_contextvars(**bound)
+            logs.current_charge_point.reset(handling)
 
     def check_registration(self, action: str) -> None:
         """Raises the CALLERROR for a call the charger's registration state forbids (2.0.1)."""

@@ -9,9 +9,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import ocpp.charge_point
 from ocpp.charge_point import remove_nones, serialize_as_dict
-from ocpp.messages import Call, CallResult, _validate_payload
+from ocpp.exceptions import PropertyConstraintViolationError
+from ocpp.messages import Call, CallResult, _validate_payload, get_validator
 
 from csms.ocpp.library import signatures
 
@@ -69,6 +71,27 @@ def answer_payload(answer: Any) -> Any:
         return _to_camel(remove_nones(serialize_as_dict(answer)))
 
 
+# Per (version, message type, action): the validator the library would look up by its schema's name.
+_validators: dict[tuple[str, int, str], Any] = {}
+
+
+def _validate(message: Call | CallResult, version: str) -> None:
+    """_validate_payload(message, version), the validator found by a tuple instead of a name
+    built per message. A payload it refuses goes to _validate_payload, so the error raised (and
+    its CALLERROR code) is the library's. Our handlers answer none of 1.6's three Decimal
+    actions (SetChargingProfile, RemoteStartTransaction, GetCompositeSchedule.conf): those are
+    calls we send."""
+    key = (version, message.message_type_id, message.action)
+    validator = _validators.get(key)
+    try:
+        if validator is None:
+            validator = get_validator(message.message_type_id, message.action, version)
+            _validators[key] = validator
+        validator.validate(message.payload)
+    except Exception:
+        _validate_payload(message, version)
+
+
 def _takes_unique_id(handler: Callable[..., Any]) -> bool:
     return "call_unique_id" in signatures.signature(handler).parameters
 
@@ -85,25 +108,36 @@ _after: set[asyncio.Future[Any]] = set()
 
 async def handle_call(charge_point: Any, msg: Call) -> CallResult:
     """The library's ChargePoint._handle_call, step for step (route, validate, translate, handle,
-    answer, validate the answer, send, after-action), with two differences: an error a handler
+    answer, validate the answer, send, after-action), with three differences: an error a handler
     raises propagates, so the caller answers and counts it as any refused call instead of the
-    library logging the whole frame with a traceback; and the answer is made in one walk."""
+    library logging the whole frame with a traceback; a value our store cannot hold is refused
+    as such; and the answer is made in one walk."""
     try:
         handler, after, skip_validation = charge_point.route_map.handlers(msg.action)
     except KeyError:
         ocpp.charge_point._raise_key_error(msg.action, charge_point._ocpp_version)
         raise  # not reached: the library raises NotImplemented or NotSupported
     if not skip_validation:
-        _validate_payload(msg, charge_point._ocpp_version)
+        _validate(msg, charge_point._ocpp_version)
     payload = ocpp.charge_point.camel_to_snake_case(msg.payload)
     if handler is None:
         ocpp.charge_point._raise_key_error(msg.action, charge_point._ocpp_version)
-    answer = _call(handler, payload, msg)
-    if inspect.isawaitable(answer):
-        answer = await answer
+    try:
+        answer = _call(handler, payload, msg)
+        if inspect.isawaitable(answer):
+            answer = await answer
+    except (asyncpg.DataError, asyncpg.InterfaceError) as error:
+        # A value the schema allows and our store cannot hold (a connectorId of 24 digits): bad
+        # input, not an InternalError; its transaction was rolled back, so nothing was kept.
+        # DataError: the server's data exceptions (SQLSTATE 22); an InterfaceError that is a
+        # ValueError: asyncpg refusing to encode an argument. Any other InterfaceError is ours.
+        if isinstance(error, asyncpg.InterfaceError) and not isinstance(error, ValueError):
+            raise
+        raise PropertyConstraintViolationError(
+            description=f"a value we cannot keep: {str(error)[:120]}") from None
     response = msg.create_call_result(answer_payload(answer))
     if not skip_validation:
-        _validate_payload(response, charge_point._ocpp_version)
+        _validate(response, charge_point._ocpp_version)
     await charge_point._send(response.to_json())
     if after is not None:
         later = _call(after, payload, msg)
