@@ -86,11 +86,37 @@ async def _measure(conn: asyncpg.Connection, sweep: Sweep, dead: str | None,
             "released": runs[0][1], "rows_read": runs[0][2], "rows_updated": runs[0][3]}
 
 
+async def _one_of_many(pool: asyncpg.Pool, sweep: Sweep) -> tuple[list[str], int]:
+    async with pool.acquire() as conn, conn.transaction():
+        before = await conn.fetchval("SELECT rows FROM (" + READS + ") r")
+        released = await sweep(conn)
+        return released, await conn.fetchval("SELECT rows FROM (" + READS + ") r") - before
+
+
+async def _together(pool: asyncpg.Pool, sweep: Sweep, dead: str, sweepers: int
+                    ) -> dict[str, object]:
+    """The other nodes all sweep the dead node at the same moment, committed: ms until all are
+    done, disconnections published over all of them, charger rows each read. Then the dead
+    node's chargers and row are put back as they were."""
+    await pool.execute("UPDATE nodes SET lease_until = now() - interval '1 second' WHERE id = $1",
+                       dead)
+    began = time.perf_counter()
+    results = await asyncio.gather(*(_one_of_many(pool, sweep) for _ in range(sweepers)))
+    took = (time.perf_counter() - began) * 1000
+    released = [charger for chargers, _ in results for charger in chargers]
+    await pool.execute("UPDATE charge_points SET connected = true, node_id = $1 "
+                       "WHERE id = ANY($2::text[])", dead, released)
+    await store.join_nodes(pool, dead, LEASE)
+    await pool.execute("VACUUM charge_points")
+    return {"ms_all_done": round(took, 1), "released_over_all": len(released),
+            "rows_read_each": sorted(rows for _, rows in results)}
+
+
 async def sweep_figures(chargers: int, nodes: int, repeats: int) -> dict[str, object]:
     database = Database()
     await database.create()
     try:
-        pool = await asyncpg.create_pool(database.url, min_size=1, max_size=1)
+        pool = await asyncpg.create_pool(database.url, min_size=1, max_size=nodes + 1)
         try:
             conn = await pool.acquire()
             began = time.perf_counter()
@@ -105,6 +131,9 @@ async def sweep_figures(chargers: int, nodes: int, repeats: int) -> dict[str, ob
                 figures[case] = {"old": await _measure(conn, _old, victim, repeats),
                                  "new": await _measure(conn, registry.sweep_within, victim,
                                                        repeats)}
+            figures[f"{dead} dead, the other {nodes - 1} nodes sweeping at once"] = {
+                "old": await _together(pool, _old, dead, nodes - 1),
+                "new": await _together(pool, registry.sweep_within, dead, nodes - 1)}
             # What the old design read over the cluster while nothing died: every node's sweep.
             figures["old rows read per second, whole cluster"] = round(
                 chargers * nodes / (LEASE / 3))
