@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import aiohttp
@@ -17,7 +17,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from bridge import outbox
 from csms.app import App
 from csms.cluster import relay
+from csms.cluster.nodes import NodeRegistry
 from csms.domain.charge_points import register
+from csms.domain.events import ChargePointDisconnected, DomainEvent, EventBus, Subscriber
+from csms.storage import store
 from csms.storage.notifications import Listener
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
@@ -314,3 +317,161 @@ async def test_a_stopping_node_finishes_the_calls_it_relays(make_app: AppFactory
         assert (status, answer["outcome"]) == (200, "accepted"), answer
         await stopping
         assert ws.close_code == 1001  # and only then the charger is sent elsewhere
+
+
+# --- the sweep: dead nodes only, each by one node -----------------------------------------------
+
+async def _fleet(pool: asyncpg.Pool, held: dict[str, int]) -> dict[str, list[str]]:
+    """Chargers recorded as connected, so many per node, each node with a live lease."""
+    fleet = {}
+    for node, count in held.items():
+        ids = [f"{node}-CP{n:05}" for n in range(count)]
+        await store.insert_charge_points(pool, ids)
+        await pool.execute("UPDATE charge_points SET connected = true, node_id = $1 "
+                           "WHERE id = ANY($2::text[])", node, ids)
+        await store.join_nodes(pool, node, 15)
+        fleet[node] = ids
+    await pool.execute("ANALYZE charge_points")  # the planner knows the table, as in production
+    return fleet
+
+
+async def _expire(pool: asyncpg.Pool, node: str) -> None:
+    await pool.execute("UPDATE nodes SET lease_until = now() - interval '1 second' WHERE id = $1",
+                       node)
+
+
+def _registry(pool: asyncpg.Pool, node_id: str, published: list[str],
+              subscriber: Subscriber | None = None) -> NodeRegistry:
+    """A node's registry whose disconnections are recorded in `published`."""
+    events = EventBus()
+
+    async def record(_: asyncpg.Connection, event: DomainEvent) -> None:
+        if isinstance(event, ChargePointDisconnected):
+            published.append(event.charge_point_id)
+    events.subscribe(record)
+    if subscriber is not None:
+        events.subscribe(subscriber)
+    return NodeRegistry(pool, events, node_id, 15, list)
+
+
+async def _disconnected(pool: asyncpg.Pool) -> set[str]:
+    rows = await pool.fetch("SELECT id FROM charge_points WHERE NOT connected AND node_id IS NULL")
+    return {row["id"] for row in rows}
+
+
+async def test_one_node_sweeps_a_dead_node_the_others_skip_it_without_waiting(
+        db_url: str) -> None:
+    pools = {name: await asyncpg.create_pool(db_url, min_size=1, max_size=2,
+                                             server_settings={"application_name": name})
+             for name in ("sweeper-a", "sweeper-b")}
+    published: list[str] = []
+    inside, go_on = asyncio.Event(), asyncio.Event()
+
+    async def hold(_: asyncpg.Connection, event: DomainEvent) -> None:
+        inside.set()  # a is mid-sweep: the dead node's row locked, its chargers released
+        await go_on.wait()
+    a = _registry(pools["sweeper-a"], "a", published, hold)
+    b = _registry(pools["sweeper-b"], "b", published)
+    sweeping_a = sweeping_b = None
+    try:
+        fleet = await _fleet(pools["sweeper-a"], {"a": 40, "b": 40, "dead": 60})
+        await _expire(pools["sweeper-a"], "dead")
+        sweeping_a = asyncio.create_task(a.sweep())
+        await eventually(lambda: _async(inside.is_set()))
+        sweeping_b = asyncio.create_task(b.sweep())
+
+        async def b_done_or_waiting() -> bool:
+            return sweeping_b.done() or bool(await pools["sweeper-a"].fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'sweeper-b' AND wait_event_type = 'Lock'"))
+        await eventually(b_done_or_waiting)
+        assert sweeping_b.done(), "b waits for a's sweep instead of skipping the node a sweeps"
+        assert await sweeping_b == []
+        go_on.set()
+        assert sorted(await sweeping_a) == fleet["dead"]
+        assert sorted(published) == fleet["dead"]  # each disconnection once, by a
+        assert await _disconnected(pools["sweeper-a"]) == set(fleet["dead"])
+        assert await pools["sweeper-a"].fetchval("SELECT array_agg(id ORDER BY id) FROM nodes") \
+            == ["a", "b"]
+        assert await b.sweep() == [] and await a.sweep() == []  # done with: nothing twice
+        assert sorted(published) == fleet["dead"]
+    finally:
+        go_on.set()
+        for task in (sweeping_a, sweeping_b):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task
+        for pool in pools.values():
+            await pool.close()
+
+
+_CHARGER_READS = """SELECT seq_scan, seq_tup_read, COALESCE(idx_tup_fetch, 0) AS idx_tup_fetch,
+                           n_tup_upd
+                    FROM pg_stat_xact_user_tables WHERE relname = 'charge_points'"""
+
+
+async def _reads(conn: asyncpg.Connection, sweep: Awaitable[list[str]]
+                 ) -> tuple[list[str], dict[str, int]]:
+    """What the sweep returns, and how it read and wrote charge_points, as PostgreSQL counted it:
+    the backend's counts before and after, in one transaction (nothing is flushed in one)."""
+    before = await conn.fetchrow(_CHARGER_READS)
+    released = await sweep
+    after = await conn.fetchrow(_CHARGER_READS)
+    return released, {key: after[key] - before[key] for key in after.keys()}
+
+
+async def test_a_sweep_reads_no_charger_while_no_node_is_dead_and_then_only_the_dead_ones(
+        db_url: str) -> None:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    published: list[str] = []
+    registry = _registry(pool, "a", published)
+    try:
+        fleet = await _fleet(pool, {"a": 2000, "b": 2000, "c": 500})
+        async with pool.acquire() as conn, conn.transaction():
+            assert await _reads(conn, registry.sweep_within(conn)) == ([], {
+                "seq_scan": 0, "seq_tup_read": 0, "idx_tup_fetch": 0, "n_tup_upd": 0})
+
+        await _expire(pool, "c")
+        async with pool.acquire() as conn, conn.transaction():
+            released, reads = await _reads(conn, registry.sweep_within(conn))
+        assert sorted(released) == fleet["c"]
+        # Through the index, the dead node's 500 only: not the 4,000 others'.
+        assert reads["seq_scan"] == 0 and reads["n_tup_upd"] == 500, reads
+        assert reads["idx_tup_fetch"] <= 500, reads
+        assert sorted(published) == fleet["c"]
+    finally:
+        await pool.close()
+
+
+async def test_a_leaving_node_releases_what_it_still_held(db_url: str) -> None:
+    """No sweep looks for chargers under a node without a row: the leaving node releases them."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    published: list[str] = []
+    try:
+        fleet = await _fleet(pool, {"a": 3, "b": 2})
+        await _registry(pool, "a", published).leave()
+        assert sorted(published) == fleet["a"]
+        assert await _disconnected(pool) == set(fleet["a"])
+        assert await pool.fetchval("SELECT array_agg(id) FROM nodes") == ["b"]
+    finally:
+        await pool.close()
+
+
+async def test_a_starting_node_releases_chargers_of_no_live_node(db_url: str) -> None:
+    """At its start a node (restarted with the same id) releases what an earlier life of it held,
+    and any charger recorded under no node or under one whose row is gone."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    published: list[str] = []
+    try:
+        fleet = await _fleet(pool, {"a": 2, "b": 2, "gone": 2, "dead": 2})
+        await pool.execute("DELETE FROM nodes WHERE id = 'gone'")
+        await _expire(pool, "dead")
+        await store.insert_charge_points(pool, ["nobody"])
+        await pool.execute("UPDATE charge_points SET connected = true WHERE id = 'nobody'")
+        await _registry(pool, "a", published).join()
+        strays = fleet["a"] + fleet["gone"] + fleet["dead"] + ["nobody"]
+        assert sorted(published) == sorted(strays)
+        assert await _disconnected(pool) == set(strays)
+        assert await pool.fetchval("SELECT array_agg(id ORDER BY id) FROM nodes") == ["a", "b"]
+    finally:
+        await pool.close()

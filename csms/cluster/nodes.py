@@ -24,7 +24,9 @@ def default_node_id() -> str:
 
 class NodeRegistry:
     """A node renews its lease every third of it. Any node sweeps the chargers of nodes whose lease
-    ran out (a crashed process, a lost machine): they count as disconnected until they reconnect."""
+    ran out (a crashed process, a lost machine): they count as disconnected until they reconnect.
+    A sweep reads the nodes first and the chargers of dead ones only, each dead node swept by one
+    node: with nothing dead it reads no charger at all, however many there are."""
 
     def __init__(self, pool: asyncpg.Pool, events: EventBus, node_id: str, lease: float,
                  held: Callable[[], list[str]]) -> None:
@@ -41,7 +43,12 @@ class NodeRegistry:
         self.log.info("node joined", lease=self.lease)
 
     async def leave(self) -> None:
-        await store.leave_nodes(self.pool, self.node_id)
+        """Our row goes, and the chargers still recorded as ours with it: no sweep would find
+        them once the row is gone."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.leave_nodes(conn, [self.node_id])
+            released = await store.release_chargers_of(conn, [self.node_id])
+            await self._disconnected(conn, released)
 
     async def holder(self, charge_point_id: str) -> str | None:
         return await store.holder_of(self.pool, charge_point_id)
@@ -53,17 +60,34 @@ class NodeRegistry:
             await store.claim_charge_points(self.pool, self.node_id, self.held())
 
     async def sweep(self, restarted: bool = False) -> list[str]:
+        """Releases the chargers of dead nodes and removes their rows; `restarted` (at our start):
+        also those left under our own id by an earlier life of ours, or under no live node."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # The sweep reads every connected charger; from some 10,000 its cost estimate passes
-            # jit_above_cost and PostgreSQL compiled it anew on every run (60 of 115 ms at 30,000,
-            # every node every lease/3: bench/README.md, "Cluster"), for a scan that finds nothing.
-            await conn.execute("SET LOCAL jit = off")
-            released = await store.release_orphans(conn, self.node_id, restarted)
-            for charge_point_id in released:
-                await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
+            released = await self.sweep_within(conn, restarted)
         if released:
             self.log.info("chargers of dead nodes released", charge_points=released)
         return released
+
+    async def sweep_within(self, conn: asyncpg.Connection, restarted: bool = False) -> list[str]:
+        """The sweep, in the caller's transaction (the disconnections are published in it)."""
+        # The start's check reads every connected charger: from some 10,000 its cost estimate
+        # passes jit_above_cost, and compiling it took 60 of 115 ms at 30,000 (bench/README.md,
+        # "Cluster"); a dead node's share can be as many.
+        await conn.execute("SET LOCAL jit = off")
+        released = await store.release_strays(conn, self.node_id) if restarted else []
+        # Locked until the transaction ends: another node sweeping at once skips them, and a
+        # stalled node renewing waits, then finds its row gone and claims its chargers back.
+        dead = await store.expired_nodes(conn)
+        if dead:
+            released += await store.release_chargers_of(conn, dead)
+            await store.leave_nodes(conn, dead)
+            self.log.info("dead nodes swept", nodes=dead)
+        await self._disconnected(conn, released)
+        return released
+
+    async def _disconnected(self, conn: asyncpg.Connection, released: list[str]) -> None:
+        for charge_point_id in released:
+            await self.events.publish(conn, ChargePointDisconnected(charge_point_id))
 
     async def keep_forever(self) -> None:
         while True:

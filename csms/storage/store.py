@@ -93,8 +93,16 @@ async def join_nodes(db: Executor, node_id: str, lease: float) -> bool:
     ))
 
 
-async def leave_nodes(db: Executor, node_id: str) -> None:
-    await db.execute("DELETE FROM nodes WHERE id = $1", node_id)
+async def leave_nodes(db: Executor, node_ids: list[str]) -> None:
+    await db.execute("DELETE FROM nodes WHERE id = ANY($1::text[])", node_ids)
+
+
+async def expired_nodes(db: Executor) -> list[str]:
+    """Nodes whose lease ran out, locked until the caller's transaction ends. One another node is
+    sweeping is skipped (its lock); a live node's row is never locked (the lease is read first)."""
+    rows = await db.fetch(
+        "SELECT id FROM nodes WHERE lease_until < now() ORDER BY id FOR UPDATE SKIP LOCKED")
+    return [row["id"] for row in rows]
 
 
 async def claim_charge_points(db: Executor, node_id: str, charge_point_ids: list[str]) -> None:
@@ -106,17 +114,28 @@ async def claim_charge_points(db: Executor, node_id: str, charge_point_ids: list
     )
 
 
-async def release_orphans(db: Executor, node_id: str, restarted: bool) -> list[str]:
-    """Chargers recorded as connected to no live node are disconnected now, and dead nodes'
-    rows go. `restarted`: so are those recorded under our own id, by an earlier life of ours."""
+async def release_chargers_of(db: Executor, node_ids: list[str]) -> list[str]:
+    """The chargers recorded as connected to these nodes are disconnected now: only theirs are
+    read (charge_points_connected_node)."""
     rows = await db.fetch(
-        """WITH dead AS (DELETE FROM nodes WHERE lease_until < now() RETURNING id)
-           UPDATE charge_points cp SET connected = false, node_id = NULL
-           WHERE connected AND (node_id IS NULL OR node_id IN (SELECT id FROM dead)
-                                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = cp.node_id)
-                                OR ($2 AND node_id = $1))
+        """UPDATE charge_points SET connected = false, node_id = NULL
+           WHERE connected AND node_id = ANY($1::text[]) RETURNING id""",
+        node_ids,
+    )
+    return [row["id"] for row in rows]
+
+
+async def release_strays(db: Executor, node_id: str) -> list[str]:
+    """At a node's start: chargers recorded as connected under its own id (by an earlier life of
+    it), under no node, or under a node without a row (one that was swept, then recorded a
+    connection and died before it could renew) are disconnected now. Reads every connected
+    charger, once per start; the sweeps that follow read only dead nodes' chargers."""
+    rows = await db.fetch(
+        """UPDATE charge_points cp SET connected = false, node_id = NULL
+           WHERE connected AND (node_id IS NULL OR node_id = $1
+                                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = cp.node_id))
            RETURNING id""",
-        node_id, restarted,
+        node_id,
     )
     return [row["id"] for row in rows]
 
