@@ -11,7 +11,7 @@ import structlog.testing
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.ocpp.messages import MessageLog
+from csms.ocpp.messages import FRAME_CHARS, MessageLog
 from csms.security.masking import MASK, UNREADABLE, mask_frame, mask_payload
 from tests.conftest import SimFactory
 from tests.support import Api
@@ -108,6 +108,22 @@ def test_message_log_records_masked_frames() -> None:
     log.record("CP1", "out", json.dumps(
         [2, "1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": "s3cret-pass"}]))
     assert "s3cret-pass" not in log.recent("CP1")[0].text
+
+
+def test_a_long_frame_is_masked_before_it_is_cut_and_shown_cut() -> None:
+    """Frames are masked when shown; one too long to keep whole is masked first, then cut, and
+    shown as it was kept (masked again, the cut text would be unreadable JSON)."""
+    log, seen = MessageLog(), []
+    log.watch("CP1", seen.append)
+    log.record("CP1", "out", json.dumps([2, "1", "SetVariables", {"setVariableData": [
+        {"attributeValue": "s3cret-pass", "component": {"name": "SecurityCtrlr"},
+         "variable": {"name": "BasicAuthPassword"}},
+        {"attributeValue": "x" * FRAME_CHARS, "component": {"name": "Other"},
+         "variable": {"name": "Blob"}}]}]))
+    for frame in (log.recent("CP1")[0], seen[0]):
+        assert "s3cret-pass" not in frame.text and frame.text != UNREADABLE
+        assert '"attributeValue":"***"' in frame.text and frame.text.endswith("…")
+        assert len(frame.text) == FRAME_CHARS + 1
 
 
 async def test_new_password_reaches_the_charger_and_shows_nowhere(

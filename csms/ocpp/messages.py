@@ -20,6 +20,7 @@ class Frame(NamedTuple):
     charge_point_id: str
     direction: str  # "in": from the charger, "out": to it
     text: str
+    shown: bool = False  # already masked (a long frame, masked before it was cut)
 
 
 Watcher = Callable[[Frame], None]
@@ -35,17 +36,21 @@ class MessageLog:
         self._watchers: dict[str, list[Watcher]] = {}
 
     def record(self, charge_point_id: str, direction: str, frame: str | bytes) -> None:
-        """Called by the OCPP adapter for every frame received ("in") or sent ("out")."""
+        """Called by the OCPP adapter for every frame received ("in") or sent ("out"). A frame
+        that fits is kept as it came and masked when shown (most frames are never shown);
+        a longer one is masked before it is cut, so a cut never splits a secret from its key."""
         if not isinstance(frame, str):
             frame = frame.decode("utf-8", "replace")
-        frame = mask_frame(frame)  # a new charger password must not show in the console
-        if len(frame) > FRAME_CHARS:
-            frame = frame[:FRAME_CHARS] + "…"
-        entry = Frame(time.time(), charge_point_id, direction, frame)
+        shown = len(frame) > FRAME_CHARS
+        if shown:
+            frame = mask_frame(frame)
+            if len(frame) > FRAME_CHARS:
+                frame = frame[:FRAME_CHARS] + "…"
+        entry = Frame(time.time(), charge_point_id, direction, frame, shown)
         self._ring.append(entry)
         if self._watchers:  # the one check a frame costs while no console watches
             for watcher in self._watchers.get(charge_point_id, ()):
-                watcher(entry)
+                watcher(_masked(entry))
 
     def recent(self, charge_point_id: str, limit: int = 100) -> list[Frame]:
         """The charger's latest frames still in the ring, oldest first."""
@@ -56,7 +61,7 @@ class MessageLog:
                 if len(found) >= limit:
                     break
         found.reverse()
-        return found
+        return [_masked(entry) for entry in found]
 
     def watch(self, charge_point_id: str, watcher: Watcher) -> None:
         self._watchers.setdefault(charge_point_id, []).append(watcher)
@@ -70,6 +75,11 @@ class MessageLog:
 
     def watched(self) -> list[str]:
         return list(self._watchers)
+
+
+def _masked(entry: Frame) -> Frame:
+    """The frame as it may be shown: a new charger password must not show in the console."""
+    return entry if entry.shown else entry._replace(text=mask_frame(entry.text), shown=True)
 
 
 # One per process, like the charger connections it records: the adapters write, the console reads.
