@@ -218,7 +218,7 @@ async def test_remote_start_not_taken_up_expires(make_app: AppFactory) -> None:
     """Seen by whoever lists sessions once the window has passed, and swept with nobody looking."""
     app = await make_app(remote_start_window=60)
     await register(app.pool, "CP1", None, {1: None, 2: None}, security_profile=0)
-    evses = {e["evse_number"]: e["id"] for e in await store.list_evses(app.pool, "CP1")}
+    evses = {e["evse_number"]: e for e in await store.list_evses(app.pool, "CP1")}
     sessions = app.services.sessions
     # As the command service leaves remote starts the charger did not answer in time.
     listed, _ = await sessions.create_pending("CP1", evses[1], "T", {})

@@ -125,17 +125,17 @@ class SessionService:
 
     # --- remote starts (called by the command service) --------------------------------------
 
-    async def create_pending(self, charge_point_id: str, evse_pk: int, token_uid: str,
+    async def create_pending(self, charge_point_id: str, evse: asyncpg.Record, token_uid: str,
                              attributes: dict[str, Any]) -> tuple[str, int]:
-        """A remote start about to be sent: (session id, remoteStartId)."""
+        """A remote start about to be sent, on the EVSE's row: (session id, remoteStartId)."""
         async with self.pool.acquire() as conn, conn.transaction():
             remote_start_id = await store.next_remote_start_id(conn)
             session = await store.insert_session(
-                conn, charge_point_id=charge_point_id, evse=evse_pk, token_uid=token_uid,
+                conn, charge_point_id=charge_point_id, evse=evse["id"], token_uid=token_uid,
                 status=SessionStatus.PENDING, remote=True, remote_start_id=remote_start_id,
                 requested_at=datetime.now(UTC), attributes=attributes,
             )
-            await self._remote_start_changed(conn, session)
+            await self._remote_start_changed(conn, session, evse)
         return str(session["id"]), remote_start_id
 
     async def fail_pending(self, session_id: str, why: str) -> None:
@@ -148,10 +148,11 @@ class SessionService:
             if session is not None:
                 await self._remote_start_changed(conn, session)
 
-    async def _remote_start_changed(self, conn: asyncpg.Connection,
-                                    session: asyncpg.Record) -> None:
+    async def _remote_start_changed(self, conn: asyncpg.Connection, session: asyncpg.Record,
+                                    evse: asyncpg.Record | None = None) -> None:
         """Roaming partners see a remote start's session from its request on (OCPI PENDING)."""
-        evse = await store.get_evse_by_pk(conn, session["evse"])
+        if evse is None:
+            evse = await store.get_evse_by_pk(conn, session["evse"])
         assert evse is not None
         await self.events.publish(conn, RemoteStartChanged(
             str(session["id"]), session["charge_point_id"], evse["evse_number"], evse["evse_id"],
