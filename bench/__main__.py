@@ -61,15 +61,7 @@ async def _drive(job: Job, workers: int) -> Outcome:
                                        for part in _jobs(job, workers)))
     total = Outcome()
     for part in parts:
-        total.calls += part.calls
-        total.latencies_ms += part.latencies_ms
-        total.sent_at += part.sent_at
-        total.connect_ms += part.connect_ms
-        total.boot_ms += part.boot_ms
-        total.all_booted_s = max(total.all_booted_s, part.all_booted_s)
-        total.failures += part.failures
-        total.reconnects += part.reconnects
-        total.retries += part.retries
+        total.add(part)
     return total
 
 

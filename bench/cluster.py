@@ -223,6 +223,10 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         "slowest": [[round(at - steady_from, 1), round(ms)] for at, ms in
                     sorted(timed, key=lambda t: t[1], reverse=True)[:8]],
         "calls_over_100ms": sum(ms > 100 for ms in steady),
+        # the load processes' own pauses (s into the steady state, ms): a slow call that lines up
+        # with one was the harness's
+        "load_stalls": _worst(outcome.stalls, steady_from, steady_to),
+        "load_collections": _worst(outcome.collections, steady_from, steady_to),
         "held_per_node": [held.get(f"node{k}", 0) for k in range(nodes)],
         "rss_per_charger_kib_per_node": [
             round((loaded - idle) / max(1, held.get(f"node{k}", 0)), 1)
@@ -246,6 +250,13 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         figures["pg_cpu_share_our_backends"] = round(ours / seconds_measured, 3)
         figures["pg_cpu_share_all_postgres"] = round((pg_after[-1] - pg_cpu[-1]) / seconds_measured, 3)
     return figures
+
+
+def _worst(pauses: list[tuple[float, float]], start: float, end: float, top: int = 8
+           ) -> list[list[float]]:
+    return [[round(at - start, 1), ms] for at, ms in
+            sorted(((at, ms) for at, ms in pauses if start <= at <= end),
+                   key=lambda p: p[1], reverse=True)[:top]]
 
 
 async def _max_connections(database: target.Database) -> int:

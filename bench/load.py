@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import resource
@@ -56,6 +57,52 @@ class Outcome:
     # cluster: (time.time() the connection dropped, time.time() booted again through the balancer)
     reconnects: list[tuple[float, float]] = field(default_factory=list)
     retries: int = 0  # cluster: first connections that failed and were tried again
+    # fleet and cluster: (time.time(), ms) of this load process's own stalls over STALL_MS, and
+    # of its collector's passes over COLLECTION_MS: a pause here is the harness's, not the server's
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+    collections: list[tuple[float, float]] = field(default_factory=list)
+
+    def add(self, part: Outcome) -> None:
+        """A worker's outcome, added to this one (the run's total)."""
+        self.calls += part.calls
+        self.latencies_ms += part.latencies_ms
+        self.sent_at += part.sent_at
+        self.connect_ms += part.connect_ms
+        self.boot_ms += part.boot_ms
+        self.all_booted_s = max(self.all_booted_s, part.all_booted_s)
+        self.failures += part.failures
+        self.reconnects += part.reconnects
+        self.retries += part.retries
+        self.stalls += part.stalls
+        self.collections += part.collections
+
+
+STALL_MS = 50.0
+COLLECTION_MS = 10.0
+
+
+async def _watch_stalls(outcome: Outcome, until: float, step: float = 0.05) -> None:
+    """How late this process's event loop wakes a sleeper: every charger it drives waits as long."""
+    while time.time() < until:
+        asleep = time.perf_counter()
+        await asyncio.sleep(step)
+        late_ms = (time.perf_counter() - asleep - step) * 1000
+        if late_ms > STALL_MS:
+            outcome.stalls.append((time.time(), round(late_ms, 1)))
+
+
+def _time_collections(outcome: Outcome) -> None:
+    """Each pass of this process's garbage collector over COLLECTION_MS, as it ends."""
+    started: list[float] = []
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            took_ms = (time.perf_counter() - started.pop()) * 1000
+            if took_ms > COLLECTION_MS:
+                outcome.collections.append((time.time(), round(took_ms, 1)))
+    gc.callbacks.append(timed)
 
 
 def _now_z() -> str:
@@ -311,6 +358,9 @@ async def _run(job: Job) -> Outcome:
         work = [_cluster_member(job, cp, outcome, until) for cp in job.charge_point_ids]
     else:
         work = [_fleet_member(job, cp, outcome, until) for cp in job.charge_point_ids]
+    if job.scenario in ("fleet", "cluster"):
+        _time_collections(outcome)
+        work.append(_watch_stalls(outcome, until))
     results = await asyncio.gather(*work, return_exceptions=True)
     outcome.failures.extend(repr(r) for r in results if isinstance(r, BaseException))
     return outcome
