@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +26,7 @@ from tests.ocpi.test_ocpi_sessions import TARIFF, check_cdr
 from tests.ocpi.test_ocpi_sessions import setup as sessions_setup
 from tests.oicp.test_oicp_evse_data import demo_site
 from tests.oicp.test_oicp_roaming import _async
-from tests.support import ROOT, eventually, issue_token, ocpi_settings, parties_of
+from tests.support import eventually, issue_token, ocpi_settings, parties_of
 
 SITES = [f"site-{n}" for n in range(5)]
 
@@ -189,10 +190,13 @@ async def csms(db_url: str, app: App, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "CSMS_DATABASE_URL": db_url, "CSMS_LOG_LEVEL": "warning",
            "CSMS_OCPI_ENABLED": "true", "CSMS_OCPI_PUBLIC_URL": app.settings.ocpi.public_url,
            "CSMS_OCPI_ALLOW_PRIVATE_ADDRESSES": "true"}  # the stand-ins are on loopback
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "csms", *args, cwd=ROOT / "tests", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await process.communicate()
+    # A folder with no config.toml; not tests/, whose ocpp/ and operator/ would shadow the library's and
+    # the standard library's packages of those names.
+    with tempfile.TemporaryDirectory() as cwd:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "csms", *args, cwd=cwd, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
