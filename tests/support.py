@@ -1,10 +1,11 @@
-"""Helpers for tests: the admin API client, polling, URLs."""
+"""Helpers for tests: the admin API client, polling, URLs, the repository's root."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,8 @@ from csms.app import App
 from simulators.partners.emsp import SimulatedEmsp
 from simulators.partners.hubject import SimulatedHubject
 
+# the repository, wherever a test module sits below tests/
+ROOT = Path(__file__).resolve().parents[1]
 API_TOKEN = "test-token"
 
 

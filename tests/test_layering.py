@@ -4,11 +4,11 @@ csms/ imports no bridge module except csms/app.py, where the application is wire
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 WIRING = {"csms/app.py"}
 # (package whose modules are checked, prefix none of them may import)
 RULES = [("bridge/oicp", "bridge.ocpi"), ("bridge/ocpi", "bridge.oicp"), ("csms", "bridge")]

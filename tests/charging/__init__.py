@@ -1,0 +1,1 @@
+"""Charging sessions: transactions, resends and seqNo, readings, tokens, reservations, the simulator."""

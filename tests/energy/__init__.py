@@ -1,0 +1,1 @@
+"""Smart charging: charging profiles, site limits, charger limits, the load manager and its allocation."""

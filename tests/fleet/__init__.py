@@ -1,0 +1,1 @@
+"""Managing chargers remotely: commands, availability, jobs, local lists, certificates, device model."""

@@ -1,0 +1,1 @@
+"""OCPI partners: the credentials handshake, hubs, parties, late arrivals, token pulls, SSRF refusals."""

@@ -1,0 +1,1 @@
+"""Chargers connecting: the WebSocket server, handshake, security profiles, TLS, fuzzing, admission."""

@@ -1,0 +1,1 @@
+"""Our layer over the ocpp library: frames, schema validation, key casing, routing, signatures, responses."""

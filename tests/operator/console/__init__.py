@@ -1,0 +1,1 @@
+"""The web console in real Chromium: pages, the live event stream, energy views, the overview."""

@@ -1,0 +1,1 @@
+"""What both roaming bridges share: the outbox, egress rules, delivery errors, wiring, the specifications."""

@@ -1,0 +1,140 @@
+"""PostgreSQL restarted under connected chargers: connections stay up, nothing is acknowledged unstored."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pgserver
+import pytest
+from pgserver._commands import pg_ctl
+
+from csms.app import App
+from csms.domain.charge_points import register
+from csms.operator.http.api import COOKIE
+from csms.storage import store
+from csms.storage.database import migrate_url
+from simulators.chargepoint import SimConfig
+from tests import conftest
+from tests.runtime.test_crash import MAKERS
+from tests.support import eventually, ws_url
+
+
+class PrivatePostgres:
+    """A PostgreSQL of this test's own, to stop and start while the system runs on it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.server = pgserver.get_server(path, cleanup_mode=None)
+        self.url: str = self.server.get_uri()
+
+    def stop(self) -> None:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.path, user=self.server.system_user)
+
+    def start(self) -> None:
+        with self.server._lock:  # pgserver's own start, with the socket options it chose
+            self.server.ensure_postgres_running()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    # pgserver widens permissions on every parent: keep it in a folder of its own.
+    root = Path(tempfile.gettempdir()) / "csms-test-restart" / uuid.uuid4().hex[:8]
+    root.mkdir(parents=True)
+    postgres = PrivatePostgres(root / "data")
+    yield postgres
+    postgres.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("protocol", ["1.6", "2.0.1"])
+async def test_database_restart_under_a_charging_session(private_postgres: PrivatePostgres,
+                                                         protocol: str) -> None:
+    await migrate_url(private_postgres.url)
+    app = await App.open(conftest.test_settings(), url=private_postgres.url)
+    await app.start()
+    http = aiohttp.ClientSession()
+    sim = MAKERS[protocol](SimConfig("CP1", ws_url(app), meter_interval=0.2,
+                                     transaction_attempts=100, retry_interval=0.2))
+    try:
+        await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+        await store.upsert_token(app.pool, "TAG")
+        await sim.start()
+        await sim.start_local_session(1, "TAG")
+        session_id = await eventually(lambda: app.pool.fetchval(
+            "SELECT id FROM sessions WHERE status = 'active'"))
+
+        async def energy_readings() -> list[int]:
+            rows = await app.pool.fetch(
+                """SELECT value FROM meter_samples WHERE session_id = $1
+                   AND measurand = 'Energy.Active.Import.Register' ORDER BY sampled_at""",
+                session_id)
+            return [round(row["value"]) for row in rows]
+
+        await eventually(lambda: _at_least(energy_readings, 2))
+        connected_at = await app.pool.fetchval("SELECT connected_at FROM charge_points")
+
+        async def ready() -> int:
+            async with http.get(f"http://127.0.0.1:{app.api.port}/readyz") as response:
+                return response.status
+
+        await asyncio.to_thread(private_postgres.stop)
+        assert await ready() == 503
+        # The admin API says so too, to a bearer client and to the console's cookie alike.
+        for credentials in ({"headers": {"Authorization": f"Bearer {conftest.API_TOKEN}"}},
+                            {"cookies": {COOKIE: "a-console-session"}}):
+            async with http.get(f"http://127.0.0.1:{app.api.port}/api/v1/charge-points",
+                                **credentials) as response:  # type: ignore[arg-type]
+                assert response.status == 503, await response.text()
+        errors_before = len(sim.errors)
+        await asyncio.sleep(1.5)  # the charger meters on; we cannot store, so we must not ack
+        assert "InternalError" in sim.errors[errors_before:]
+        assert sim.connected.is_set()  # its connection is still up
+        await asyncio.to_thread(private_postgres.start)
+        await eventually(lambda: _equals(ready, 200))
+
+        await sim.stop_local_session(1)
+        await sim.flush(timeout=30)
+        await eventually(lambda: app.pool.fetchval(
+            "SELECT status = 'completed' FROM sessions WHERE id = $1", session_id))
+        row = await app.pool.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
+        assert row["meter_stop_wh"] == sim.meter_wh[1]
+        # Every meter value the charger produced is stored, the refused ones too. (The last one
+        # may come twice, periodic and Transaction.End, at different times; a replay may not.)
+        tick = sim.tick_wh()
+        start, stop = round(row["meter_start_wh"]), round(row["meter_stop_wh"])
+        readings = await energy_readings()
+        assert sorted(set(readings) - {start}) == list(range(start + tick, stop + 1, tick))
+        assert len(readings) - len(set(readings)) <= 2, readings
+        assert await app.pool.fetchval("SELECT connected_at FROM charge_points") == connected_at
+
+        # Notifications (outbox wake-ups, relayed commands) flow again on a new connection.
+        heard = asyncio.Event()
+        await app.listener.subscribe("restart_check", lambda _: heard.set())
+        await eventually(lambda: _notify_heard(app, heard))
+    finally:
+        await sim.stop()
+        await http.close()
+        await app.stop()
+
+
+async def _at_least(readings: object, count: int) -> bool:
+    return len(await readings()) >= count  # type: ignore[operator]
+
+
+async def _equals(probe: object, expected: int) -> bool:
+    try:
+        return bool(await probe() == expected)  # type: ignore[operator]
+    except aiohttp.ClientError:
+        return False
+
+
+async def _notify_heard(app: App, heard: asyncio.Event) -> bool:
+    await app.pool.execute("NOTIFY restart_check")
+    await asyncio.sleep(0.2)
+    return heard.is_set()
