@@ -22,8 +22,8 @@ from tests.conftest import AppFactory, SimFactory
 from tests.ocpi.test_ocpi_sessions import check_cdr, setup
 from tests.oicp.test_oicp_roaming import CDR as OICP_CDR
 from tests.oicp.test_oicp_roaming import _async, cpo_url, remote_start_body
-from tests.operator.console.test_console import base, browser  # noqa: F401 (fixtures)
-from tests.operator.test_api_schemas import _fits
+from tests.operators.console.test_console import base, browser  # noqa: F401 (fixtures)
+from tests.operators.test_api_schemas import _fits
 from tests.support import Api, eventually, oicp_settings
 
 

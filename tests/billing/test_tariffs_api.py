@@ -14,7 +14,7 @@ from csms.storage import store
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
 from tests.energy_support import place
-from tests.operator.console.test_console import browser  # noqa: F401  (the fixture)
+from tests.operators.console.test_console import browser  # noqa: F401  (the fixture)
 from tests.support import API_TOKEN, Api, eventually, ws_url
 
 AC = {"id": "AC", "currency": "EUR", "elements": [
@@ -204,7 +204,7 @@ async def test_the_console_lists_tariffs_with_prices_and_assignments(
         app: App, api: Api, browser: Any) -> None:  # noqa: F811
     from playwright.async_api import expect
 
-    from tests.operator.console.test_console import base, screenshot
+    from tests.operators.console.test_console import base, screenshot
 
     evening = {**AC, "id": "EVENING", "elements": [
         {"price_components": [{"type": "ENERGY", "price": 0.49, "step_size": 1}],

@@ -291,7 +291,7 @@ SCHEDULE = {"id": 1, "chargingRateUnit": "A",
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}
 
 
-# The codes the server's validation gives (tests/ocpp/connection/test_ocpp_server.py): an incomplete
+# The codes the server's validation gives (tests/ocpp_server/connection/test_ocpp_server.py): an incomplete
 # payload is a ProtocolError, a wrong type a TypeConstraintViolation, a value outside its enum a
 # FormatViolation.
 @pytest.mark.parametrize(("frame", "code"), [

@@ -19,7 +19,7 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from tests.conftest import AppFactory, SimFactory
 from tests.energy_support import Watch, make_site, push_fallback, set_limit, settled, tx_limit, wait_for
-from tests.operator.test_metrics import scrape
+from tests.operators.test_metrics import scrape
 from tests.support import Api, eventually, ws_url
 
 FULL_W = 32 * 230 * 3  # an EV that would draw 32 A on each phase

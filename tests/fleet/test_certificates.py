@@ -15,7 +15,7 @@ from csms.domain.charge_points import register
 from csms.operator.command_line.cli import main
 from simulators.chargepoint import SimulatedChargePoint
 from tests.conftest import AppFactory, SimFactory
-from tests.ocpp.connection.test_ocpp_security import refusal
+from tests.ocpp_server.connection.test_ocpp_security import refusal
 from tests.pki import Pki, client_context
 from tests.support import Api, eventually, free_port
 

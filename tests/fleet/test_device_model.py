@@ -36,8 +36,8 @@ from simulators.chargepoint16 import ChargePoint16
 from simulators.chargepoint201 import ChargePoint201
 from simulators.device_model201 import crossed, measure
 from tests.conftest import AppFactory, SimFactory
-from tests.operator.console.test_console import api_for, browser  # noqa: F401  (fixtures)
-from tests.operator.console.test_console import base as console_base
+from tests.operators.console.test_console import api_for, browser  # noqa: F401  (fixtures)
+from tests.operators.console.test_console import base as console_base
 from tests.support import API_TOKEN, Api, eventually, ws_url
 
 Starter = Callable[..., Any]

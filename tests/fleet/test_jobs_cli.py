@@ -7,7 +7,7 @@ import json
 import pytest
 
 from csms.operator.command_line.cli import main
-from tests.operator.test_cli import cli_database  # noqa: F401  # the fixture
+from tests.operators.test_cli import cli_database  # noqa: F401  # the fixture
 
 URL = "https://firmware.example.com/v2.bin"
 

@@ -30,7 +30,7 @@ from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.oicp.test_oicp_evse_data import demo_site
 from tests.oicp.test_oicp_roaming import CDR, _async, cpo_url, remote_start_body
-from tests.operator.test_cli import cli_database  # noqa: F401  (the CLI tests' fixture: an empty database)
+from tests.operators.test_cli import cli_database  # noqa: F401  (the CLI tests' fixture: an empty database)
 from tests.runtime.test_cluster import _jsonb
 from tests.support import ROOT, eventually, ocpi_settings, oicp_settings, parties_of, ws_url
 

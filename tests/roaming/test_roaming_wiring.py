@@ -7,7 +7,7 @@ from typing import Any
 
 from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
-from tests.operator.console.test_console import api_for  # noqa: F401  (the console tests' API client fixture)
+from tests.operators.console.test_console import api_for  # noqa: F401  (the console tests' API client fixture)
 from tests.support import ocpi_settings, parties_of
 
 

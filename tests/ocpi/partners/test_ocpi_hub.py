@@ -30,9 +30,9 @@ from tests.ocpi.partners.test_ocpi_late_partner import csms
 from tests.ocpi.test_ocpi_sessions import TARIFF
 from tests.oicp.test_oicp_evse_data import demo_site
 from tests.oicp.test_oicp_roaming import _async
-from tests.operator.console.test_console import base, browser, screenshot  # noqa: F401  (fixture)
-from tests.operator.test_api_schemas import _fits
-from tests.operator.test_metrics import scrape
+from tests.operators.console.test_console import base, browser, screenshot  # noqa: F401  (fixture)
+from tests.operators.test_api_schemas import _fits
+from tests.operators.test_metrics import scrape
 from tests.support import API_TOKEN, Api, eventually, ocpi_pushes_queued, ocpi_settings, ws_url
 
 HUB_PARTIES = [Party("NL", "HUB", "HUB"), Party("NL", "EMS"), Party("BE", "OTH")]

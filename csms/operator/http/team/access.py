@@ -33,7 +33,7 @@ PUBLIC = None  # no credentials at all: probes, the API's description, the conso
 VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
 # The role each route needs, by method and path (below /api/v1 unless it starts with "!").
-# A route not in this table needs ADMIN (see `required`), and tests/operator/test_users.py fails for it:
+# A route not in this table needs ADMIN (see `required`), and tests/operators/test_users.py fails for it:
 # a new route is given its line here.
 ROUTES: dict[tuple[str, str], Role | None] = {
     ("GET", "!/"): PUBLIC,

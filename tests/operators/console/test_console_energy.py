@@ -11,8 +11,8 @@ from simulators.chargepoint import SimConfig
 from simulators.chargepoint16 import ChargePoint16
 from tests.conftest import AppFactory
 from tests.energy_support import make_site
-from tests.operator.console.test_console import api_for, browser, screenshot  # noqa: F401  (fixtures)
-from tests.operator.console.test_console import base as console_base
+from tests.operators.console.test_console import api_for, browser, screenshot  # noqa: F401  (fixtures)
+from tests.operators.console.test_console import base as console_base
 from tests.support import Api, eventually, ws_url
 
 PROFILES = "/charge-points/CP1/charging-profiles"

@@ -15,7 +15,7 @@ from csms.security.exposure import Severity, loopback, violations
 from simulators.partners.hubject import SimulatedHubject
 from tests import conftest
 from tests.conftest import AppFactory
-from tests.operator.test_cli import csms, one_line
+from tests.operators.test_cli import csms, one_line
 from tests.support import ROOT, free_port, oicp_settings
 
 GOOD_TOKEN = "0123456789abcdef0123456789abcdef"

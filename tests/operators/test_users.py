@@ -21,7 +21,7 @@ from csms.operator.http.team.auditing import audited
 from csms.security.credentials import hash_password
 from csms.storage import user_store
 from tests.conftest import admin, with_database
-from tests.operator.console.test_console import browser  # noqa: F401  (the fixture)
+from tests.operators.console.test_console import browser  # noqa: F401  (the fixture)
 from tests.support import API_TOKEN, Api
 
 PASSWORD = "correct horse battery"
@@ -436,7 +436,7 @@ async def test_the_console_logs_users_in_offers_what_their_role_may_do_and_shows
         app: App, api: Api, browser: Any) -> None:  # noqa: F811
     from playwright.async_api import expect
 
-    from tests.operator.console.test_console import base, screenshot
+    from tests.operators.console.test_console import base, screenshot
 
     await api.post("/charge-points", {"id": "CP1", "evses": {"1": "DE*ABC*E0001*1"}})
     for name, role in (("vera", "viewer"), ("adam", "admin")):

@@ -14,7 +14,7 @@ from simulators.partners.emsp import SimulatedEmsp
 from tests.conftest import AppFactory
 from tests.ocpi.test_ocpi_sessions import _async, finished_session
 from tests.ocpi.test_ocpi_sessions import setup as ocpi_setup
-from tests.operator.console.test_console import api_for  # noqa: F401 (a fixture)
+from tests.operators.console.test_console import api_for  # noqa: F401 (a fixture)
 from tests.support import Api, eventually, ws_url
 
 

@@ -17,7 +17,7 @@ from simulators.partners.hubject import SimulatedHubject
 from tests.conftest import AppFactory
 from tests.oicp.test_oicp_evse_data import demo_site
 from tests.oicp.test_oicp_roaming import EVCO, cpo_url, remote_start_body
-from tests.operator.console.test_console import api_for, base, browser, screenshot  # noqa: F401 (fixtures)
+from tests.operators.console.test_console import api_for, base, browser, screenshot  # noqa: F401 (fixtures)
 from tests.support import API_TOKEN, oicp_settings, ws_url
 
 TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [

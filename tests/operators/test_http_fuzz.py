@@ -44,7 +44,7 @@ TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
 
 # Written in the background whatever the requests: node leases, outbox lanes, relayed answers, and
 # the delivery state of outbox messages (which messages exist, and what they say, is compared).
-# audit_log records refused requests too, by design (tests/operator/test_users.py covers it); site leases
+# audit_log records refused requests too, by design (tests/operators/test_users.py covers it); site leases
 # renew on their own; the eMSP's token list is pulled after it registers, on a schedule.
 SKIPPED_TABLES = {"nodes", "outbox_lanes", "relay_replies", "audit_log", "site_leases",
                   "ocpi_token_pulls"}
@@ -262,11 +262,11 @@ def no_data_without_token(case: Case, response: Response) -> None:
 async def test_admin_api(make_app: AppFactory, authenticated: bool) -> None:
     app = await seeded(make_app)
     # The fuzzer's wrong tokens would soon have its own address wait (429) for every request, and
-    # the routes behind the token check go untried: tests/operator/test_api.py covers the throttle.
+    # the routes behind the token check go untried: tests/operators/test_api.py covers the throttle.
     app.api.throttle = FailureLimit(10**9)
     base = f"http://127.0.0.1:{app.api.port}/api/v1"
     async with aiohttp.ClientSession() as http, http.get(f"{base}/openapi.json") as answer:
-        # The console's event stream never ends: tests/operator/console/test_console.py covers it.
+        # The console's event stream never ends: tests/operators/console/test_console.py covers it.
         served = operations(schemathesis.openapi.from_dict(await answer.json()),
                             lambda method, path: path != "/events")
     fuzz = Fuzz(base, await open_database(app), refused=lambda response: response.status_code >= 400,
