@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -217,6 +218,8 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         "nodes": nodes, "chargers": chargers, "load_processes": workers,
         "balancer_processes": len(fronts), "open_files_limit": open_files,
         "connected_at_steady": connected_at_steady, "steady_seconds": round(steady_to - steady_from, 1),
+        # the times below are seconds from here: to be read beside PostgreSQL's own log
+        "steady_from_utc": datetime.fromtimestamp(steady_from, UTC).isoformat(timespec="milliseconds"),
         "calls": len(steady), "calls_per_s": round(len(steady) / (steady_to - steady_from), 1),
         **_percentiles(steady, "calls"),
         # when the slowest calls ended (s into the steady state): pauses line up with a cause
