@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -238,9 +239,20 @@ class OcppAdapter:
                              cause=(error.details or {}).get("cause"),
                              refused_before_unlogged=left_out)
 
+    async def start(self) -> None:
+        """The library's receive loop, in this frame instead of one more per message."""
+        while True:
+            message = await self._connection.recv()  # type: ignore[attr-defined]
+            if self.logger.isEnabledFor(logging.INFO):  # type: ignore[attr-defined]  # WARNING, unless a test asks
+                self.logger.info("%s: receive message %s", self.id, message)  # type: ignore[attr-defined]
+            await self.route_message(message)
+
     async def _send(self, message: str) -> None:
+        """As the library sends, in this frame; recorded for the console."""
         message_log.record(self.id, "out", message)  # type: ignore[attr-defined]
-        await super()._send(message)  # type: ignore[misc]
+        if self.logger.isEnabledFor(logging.INFO):  # type: ignore[attr-defined]
+            self.logger.info("%s: send %s", self.id, message)  # type: ignore[attr-defined]
+        await self._connection.send(message)  # type: ignore[attr-defined]
 
     async def configure_after_boot(self) -> None:
         """Set the meter value interval once the charger has our boot answer (and have its local
