@@ -4,6 +4,7 @@ source addresses of its own and comes back after its node drops it."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from dataclasses import replace
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench.__main__ import _jobs
-from bench.load import Job, _run
+from bench.load import STALL_MS, Job, Outcome, _run, _time_collections, _watch_stalls
 from simulators.balancer import Balancer
 from tests.support import eventually
 
@@ -93,3 +94,24 @@ async def test_cluster_chargers_bind_their_address_and_come_back_when_dropped() 
         assert set(peers) == {"127.0.0.3"}
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_the_load_process_records_its_own_stalls_and_collections() -> None:
+    """A slow call that lines up with one of these was the harness's, not the server's."""
+    outcome = Outcome()
+    watching = asyncio.create_task(_watch_stalls(outcome, time.time() + 60, step=0.01))
+    await asyncio.sleep(0)  # the watcher runs up to its first sleep
+    time.sleep(STALL_MS * 2 / 1000)  # noqa: ASYNC251  (the loop blocked, as by a long collection)
+    await eventually(lambda: _async(bool(outcome.stalls)))
+    watching.cancel()
+    assert outcome.stalls[0][1] >= STALL_MS
+    timed = _time_collections(outcome, over_ms=0.0)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(timed)
+    assert len(outcome.collections) == 1
+    total = Outcome()
+    total.add(outcome)
+    total.add(outcome)
+    assert (len(total.stalls), len(total.collections)) == (2 * len(outcome.stalls), 2)
