@@ -22,11 +22,19 @@ def default_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+# How long a swept node's row stays as a tombstone, in the sweeping node's leases: each sweep
+# until then releases any charger the dead node recorded after it was swept.
+TOMBSTONE_LEASES = 10
+
+
 class NodeRegistry:
     """A node renews its lease every third of it. Any node sweeps the chargers of nodes whose lease
     ran out (a crashed process, a lost machine): they count as disconnected until they reconnect.
     A sweep reads the nodes first and the chargers of dead ones only, each dead node swept by one
-    node: with nothing dead it reads no charger at all, however many there are."""
+    node: with nothing dead it reads no charger at all, however many there are. A swept node's
+    row stays a while, marked swept: a node that stalled past its lease may record a connection
+    before it notices, then die; the sweeps that follow find that charger through the row
+    (an index probe each, that reads nothing when nothing is there)."""
 
     def __init__(self, pool: asyncpg.Pool, events: EventBus, node_id: str, lease: float,
                  held: Callable[[], list[str]]) -> None:
@@ -60,7 +68,7 @@ class NodeRegistry:
             await store.claim_charge_points(self.pool, self.node_id, self.held())
 
     async def sweep(self, restarted: bool = False) -> list[str]:
-        """Releases the chargers of dead nodes and removes their rows; `restarted` (at our start):
+        """Releases the chargers of dead nodes and marks their rows swept; `restarted` (at our start):
         also those left under our own id by an earlier life of ours, or under no live node."""
         async with self.pool.acquire() as conn, conn.transaction():
             released = await self.sweep_within(conn, restarted)
@@ -76,12 +84,17 @@ class NodeRegistry:
         await conn.execute("SET LOCAL jit = off")
         released = await store.release_strays(conn, self.node_id) if restarted else []
         # Locked until the transaction ends: another node sweeping at once skips them, and a
-        # stalled node renewing waits, then finds its row gone and claims its chargers back.
-        dead = await store.expired_nodes(conn)
-        if dead:
-            released += await store.release_chargers_of(conn, dead)
-            await store.leave_nodes(conn, dead)
-            self.log.info("dead nodes swept", nodes=dead)
+        # stalled node renewing waits, then finds its row marked swept and claims its chargers
+        # back. Swept ones stay expired until their tombstone goes: swept again, each time.
+        expired = await store.expired_nodes(conn)
+        if expired:
+            released += await store.release_chargers_of(conn, expired)
+            dead = await store.mark_swept(conn, expired)
+            if dead:
+                self.log.info("dead nodes swept", nodes=dead)
+            gone = await store.forget_swept(conn, expired, TOMBSTONE_LEASES * self.lease)
+            if gone:
+                self.log.info("swept nodes forgotten", nodes=gone)
         await self._disconnected(conn, released)
         return released
 

@@ -84,13 +84,22 @@ async def set_disconnected(db: Executor, charge_point_ids: list[str], node_id: s
 
 
 async def join_nodes(db: Executor, node_id: str, lease: float) -> bool:
-    """Take or renew this node's lease; True when the row was new (or had been swept away)."""
-    return bool(await db.fetchval(
-        """INSERT INTO nodes (id, lease_until) VALUES ($1, now() + make_interval(secs => $2))
-           ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until
-           RETURNING xmax = 0""",
-        node_id, lease,
-    ))
+    """Take or renew this node's lease; True when the row was new, or a sweep had marked it swept
+    (its chargers released: the node counted as dead meanwhile)."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await join_nodes(conn, node_id, lease)
+    async with db.transaction():
+        # Read under the row's lock, after it: a sweep under way on our row is waited for, and
+        # its mark seen (a snapshot taken before the wait, as one statement's, would miss it).
+        swept = await db.fetchval("SELECT swept_at IS NOT NULL FROM nodes WHERE id = $1 FOR UPDATE",
+                                  node_id)
+        await db.execute(
+            """INSERT INTO nodes (id, lease_until) VALUES ($1, now() + make_interval(secs => $2))
+               ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, swept_at = NULL""",
+            node_id, lease,
+        )
+    return swept is None or bool(swept)
 
 
 async def leave_nodes(db: Executor, node_ids: list[str]) -> None:
@@ -98,10 +107,32 @@ async def leave_nodes(db: Executor, node_ids: list[str]) -> None:
 
 
 async def expired_nodes(db: Executor) -> list[str]:
-    """Nodes whose lease ran out, locked until the caller's transaction ends. One another node is
-    sweeping is skipped (its lock); a live node's row is never locked (the lease is read first)."""
+    """Nodes whose lease ran out, swept already or not, locked until the caller's transaction
+    ends. One another node is sweeping is skipped (its lock); a live node's row is never locked
+    (the lease is read first)."""
     rows = await db.fetch(
         "SELECT id FROM nodes WHERE lease_until < now() ORDER BY id FOR UPDATE SKIP LOCKED")
+    return [row["id"] for row in rows]
+
+
+async def mark_swept(db: Executor, node_ids: list[str]) -> list[str]:
+    """These expired nodes are swept now (their rows kept as tombstones); returns those that were
+    not marked already: the ones that died since the last sweep."""
+    rows = await db.fetch(
+        """UPDATE nodes SET swept_at = now() WHERE id = ANY($1::text[]) AND swept_at IS NULL
+           RETURNING id""",
+        node_ids,
+    )
+    return [row["id"] for row in rows]
+
+
+async def forget_swept(db: Executor, node_ids: list[str], after: float) -> list[str]:
+    """The tombstones among these nodes marked more than `after` seconds ago go."""
+    rows = await db.fetch(
+        """DELETE FROM nodes WHERE id = ANY($1::text[])
+               AND swept_at < now() - make_interval(secs => $2) RETURNING id""",
+        node_ids, after,
+    )
     return [row["id"] for row in rows]
 
 
@@ -127,9 +158,10 @@ async def release_chargers_of(db: Executor, node_ids: list[str]) -> list[str]:
 
 async def release_strays(db: Executor, node_id: str) -> list[str]:
     """At a node's start: chargers recorded as connected under its own id (by an earlier life of
-    it), under no node, or under a node without a row (one that was swept, then recorded a
-    connection and died before it could renew) are disconnected now. Reads every connected
-    charger, once per start; the sweeps that follow read only dead nodes' chargers."""
+    it), under no node, or under a node without a row (one whose tombstone was gone by the time
+    it recorded a connection, a stall longer than the tombstone lasts, and died before it could
+    renew) are disconnected now. Reads every connected charger, once per start; the sweeps that
+    follow read only dead nodes' chargers."""
     rows = await db.fetch(
         """UPDATE charge_points cp SET connected = false, node_id = NULL
            WHERE connected AND (node_id IS NULL OR node_id = $1
@@ -141,10 +173,11 @@ async def release_strays(db: Executor, node_id: str) -> list[str]:
 
 
 async def holder_of(db: Executor, charge_point_id: str) -> str | None:
-    """The live node holding the charger's connection, if any."""
+    """The live node holding the charger's connection, if any: not one whose lease ran out,
+    swept (a tombstone) or not yet."""
     return await db.fetchval(  # type: ignore[no-any-return]
         """SELECT cp.node_id FROM charge_points cp JOIN nodes n ON n.id = cp.node_id
-           WHERE cp.id = $1 AND n.lease_until > now()""",
+           WHERE cp.id = $1 AND n.lease_until > now() AND n.swept_at IS NULL""",
         charge_point_id,
     )
 

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bridge import outbox
 from csms.app import App
 from csms.cluster import relay
-from csms.cluster.nodes import NodeRegistry
+from csms.cluster.nodes import TOMBSTONE_LEASES, NodeRegistry
 from csms.domain.charge_points import register
 from csms.domain.events import ChargePointDisconnected, DomainEvent, EventBus, Subscriber
 from csms.storage import store
@@ -354,6 +354,12 @@ def _registry(pool: asyncpg.Pool, node_id: str, published: list[str],
     return NodeRegistry(pool, events, node_id, 15, list)
 
 
+async def _rows(pool: asyncpg.Pool) -> dict[str, bool]:
+    """The nodes' rows: whether each is a swept node's tombstone."""
+    return {row["id"]: row["swept"]
+            for row in await pool.fetch("SELECT id, swept_at IS NOT NULL AS swept FROM nodes")}
+
+
 async def _disconnected(pool: asyncpg.Pool) -> set[str]:
     rows = await pool.fetch("SELECT id FROM charge_points WHERE NOT connected AND node_id IS NULL")
     return {row["id"] for row in rows}
@@ -391,8 +397,7 @@ async def test_one_node_sweeps_a_dead_node_the_others_skip_it_without_waiting(
         assert sorted(await sweeping_a) == fleet["dead"]
         assert sorted(published) == fleet["dead"]  # each disconnection once, by a
         assert await _disconnected(pools["sweeper-a"]) == set(fleet["dead"])
-        assert await pools["sweeper-a"].fetchval("SELECT array_agg(id ORDER BY id) FROM nodes") \
-            == ["a", "b"]
+        assert await _rows(pools["sweeper-a"]) == {"a": False, "b": False, "dead": True}
         assert await b.sweep() == [] and await a.sweep() == []  # done with: nothing twice
         assert sorted(published) == fleet["dead"]
     finally:
@@ -403,6 +408,112 @@ async def test_one_node_sweeps_a_dead_node_the_others_skip_it_without_waiting(
                     await task
         for pool in pools.values():
             await pool.close()
+
+
+async def test_a_charger_recorded_under_a_swept_node_that_then_dies_is_released_by_the_next_sweep(
+        db_url: str) -> None:
+    """A node stalls past its lease and is swept; unaware, it records a new connection, then dies
+    before its renewal would have made its row again: the next sweep, by any node, releases that
+    charger and publishes its disconnection, once."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    published: list[str] = []
+    a, b = _registry(pool, "a", published), _registry(pool, "b", published)
+    try:
+        fleet = await _fleet(pool, {"a": 2, "b": 2, "stalled": 3})
+        await _expire(pool, "stalled")
+        assert sorted(await a.sweep()) == fleet["stalled"]
+        await store.insert_charge_points(pool, ["late"])
+        assert await store.set_connected(pool, [("late", "ocpp2.0.1")], "stalled") \
+            == {"late": None}
+        # No live node holds it: a command to it is not relayed to the dead node.
+        assert await a.holder("late") is None and await b.holder("late") is None
+        assert await b.sweep() == ["late"]
+        assert await a.sweep() == [] and await b.sweep() == []
+        assert sorted(published) == sorted(fleet["stalled"] + ["late"])  # each once
+        assert await _disconnected(pool) == set(fleet["stalled"] + ["late"])
+    finally:
+        await pool.close()
+
+
+async def _swept_ago(pool: asyncpg.Pool, node: str, seconds: float) -> None:
+    await pool.execute("UPDATE nodes SET swept_at = now() - make_interval(secs => $2) "
+                       "WHERE id = $1", node, seconds)
+
+
+async def test_a_swept_nodes_row_goes_after_ten_leases(db_url: str) -> None:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    published: list[str] = []
+    a = _registry(pool, "a", published)  # a lease of 15 s: the tombstone stays 150 s
+    try:
+        fleet = await _fleet(pool, {"a": 1, "dead": 2})
+        await _expire(pool, "dead")
+        assert sorted(await a.sweep()) == fleet["dead"]
+        assert await pool.fetchval("SELECT array_agg(id ORDER BY id) FROM nodes") == ["a", "dead"]
+        assert await _rows(pool) == {"a": False, "dead": True}
+        await _swept_ago(pool, "dead", (TOMBSTONE_LEASES - 1) * 15)
+        assert await a.sweep() == []
+        assert await _rows(pool) == {"a": False, "dead": True}
+        # Its last sweep still releases what the dead node recorded meanwhile, then forgets it.
+        await _swept_ago(pool, "dead", (TOMBSTONE_LEASES + 1) * 15)
+        await store.insert_charge_points(pool, ["late"])
+        await store.set_connected(pool, [("late", "ocpp2.0.1")], "dead")
+        assert await a.sweep() == ["late"]
+        assert await _rows(pool) == {"a": False}
+        assert await a.sweep() == []
+        assert sorted(published) == sorted(fleet["dead"] + ["late"])
+    finally:
+        await pool.close()
+
+
+async def test_a_swept_node_that_renews_takes_its_row_back_and_claims_its_chargers(
+        db_url: str) -> None:
+    """Even when it renews while the sweep of it is under way: it waits for that sweep, then sees
+    its row marked swept."""
+    pools = {name: await asyncpg.create_pool(db_url, min_size=1, max_size=2,
+                                             server_settings={"application_name": name})
+             for name in ("sweeper", "stalled")}
+    pool = pools["sweeper"]
+    published: list[str] = []
+    inside, go_on = asyncio.Event(), asyncio.Event()
+
+    async def hold(_: asyncpg.Connection, event: DomainEvent) -> None:
+        inside.set()  # mid-sweep: the stalled node's row locked, its chargers released
+        await go_on.wait()
+    sweeper = _registry(pool, "sweeper", published, hold)
+    sweeping = renewing = None
+    try:
+        fleet = await _fleet(pool, {"sweeper": 1, "stalled": 3})
+        stalled = NodeRegistry(pools["stalled"], EventBus(), "stalled", 15,
+                               lambda: fleet["stalled"])
+        await _expire(pool, "stalled")
+        sweeping = asyncio.create_task(sweeper.sweep())
+        await eventually(lambda: _async(inside.is_set()))
+        renewing = asyncio.create_task(stalled.renew())
+
+        async def renewal_waits() -> bool:
+            return bool(await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'stalled' AND wait_event_type = 'Lock'"))
+        await eventually(renewal_waits)
+        go_on.set()
+        assert sorted(await sweeping) == fleet["stalled"]
+        await renewing
+        assert await _rows(pool) == {"sweeper": False, "stalled": False}
+        assert await pool.fetchval("SELECT lease_until > now() FROM nodes WHERE id = 'stalled'")
+        for charge_point_id in fleet["stalled"]:
+            assert await sweeper.holder(charge_point_id) == "stalled"
+        assert await sweeper.sweep() == []
+        assert sorted(published) == fleet["stalled"]
+        # Its row its own again: the next renewal claims nothing.
+        assert not await store.join_nodes(pool, "stalled", 15)
+    finally:
+        go_on.set()
+        for task in (sweeping, renewing):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task
+        for each in pools.values():
+            await each.close()
 
 
 _CHARGER_READS = """SELECT seq_scan, seq_tup_read, COALESCE(idx_tup_fetch, 0) AS idx_tup_fetch,
@@ -439,6 +550,12 @@ async def test_a_sweep_reads_no_charger_while_no_node_is_dead_and_then_only_the_
         assert reads["seq_scan"] == 0 and reads["n_tup_upd"] == 500, reads
         assert reads["idx_tup_fetch"] <= 500, reads
         assert sorted(published) == fleet["c"]
+
+        # c's tombstone is swept again each round: an index probe, no charger read.
+        async with pool.acquire() as conn, conn.transaction():
+            assert await _reads(conn, registry.sweep_within(conn)) == ([], {
+                "seq_scan": 0, "seq_tup_read": 0, "idx_tup_fetch": 0, "n_tup_upd": 0})
+        assert await _rows(pool) == {"a": False, "b": False, "c": True}
     finally:
         await pool.close()
 
@@ -472,6 +589,6 @@ async def test_a_starting_node_releases_chargers_of_no_live_node(db_url: str) ->
         strays = fleet["a"] + fleet["gone"] + fleet["dead"] + ["nobody"]
         assert sorted(published) == sorted(strays)
         assert await _disconnected(pool) == set(strays)
-        assert await pool.fetchval("SELECT array_agg(id ORDER BY id) FROM nodes") == ["a", "b"]
+        assert await _rows(pool) == {"a": False, "b": False, "dead": True}
     finally:
         await pool.close()
