@@ -8,6 +8,7 @@ import json
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +92,10 @@ async def _watch_stalls(outcome: Outcome, until: float, step: float = 0.05) -> N
             outcome.stalls.append((time.time(), round(late_ms, 1)))
 
 
-def _time_collections(outcome: Outcome) -> None:
-    """Each pass of this process's garbage collector over COLLECTION_MS, as it ends."""
+def _time_collections(outcome: Outcome, over_ms: float = COLLECTION_MS
+                      ) -> Callable[[str, dict[str, int]], None]:
+    """Each pass of this process's garbage collector over `over_ms`, as it ends; the callback
+    (in gc.callbacks for the process's life)."""
     started: list[float] = []
 
     def timed(phase: str, info: dict[str, int]) -> None:
@@ -100,9 +103,10 @@ def _time_collections(outcome: Outcome) -> None:
             started[:] = [time.perf_counter()]
         elif started:
             took_ms = (time.perf_counter() - started.pop()) * 1000
-            if took_ms > COLLECTION_MS:
+            if took_ms > over_ms:
                 outcome.collections.append((time.time(), round(took_ms, 1)))
     gc.callbacks.append(timed)
+    return timed
 
 
 def _now_z() -> str:
