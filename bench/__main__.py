@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench import profile, target
-from bench.cluster import cluster_load
+from bench.cluster import cluster_load, cpu_seconds, postgres_pids
 from bench.load import Job, Outcome, run_job
 from bench.remote import remote_start
 from bench.site import site_load
@@ -76,6 +76,15 @@ async def _cpu_while_measured(server: target.Process, start_at: float, seconds: 
     return server.cpu_seconds() - before
 
 
+async def _postgres_cpu_while_measured(start_at: float, seconds: float) -> float:
+    """CPU seconds of every PostgreSQL process on this machine over the measured seconds (0 when
+    the server runs elsewhere: none is seen)."""
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    before = {pid: cpu_seconds(pid) for pid in postgres_pids()}
+    await asyncio.sleep(seconds)
+    return sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in postgres_pids())
+
+
 async def _profile_while_measured(server: target.Process, start_at: float, seconds: float,
                                   path: Path) -> Figures:
     await asyncio.sleep(max(0.0, start_at - time.time()))
@@ -91,11 +100,14 @@ async def saturation(server: target.Process, chargers: int, seconds: float,
         job = Job("saturation", server.url, _ids("SAT", chargers), time.time() + 3 + workers,
                   seconds, ramp=5.0)
         cpu = asyncio.create_task(_cpu_while_measured(server, job.start_at + job.ramp, seconds))
+        postgres_cpu = asyncio.create_task(_postgres_cpu_while_measured(job.start_at + job.ramp,
+                                                                        seconds))
         if profile_to is not None:
             profiled = asyncio.create_task(_profile_while_measured(
                 server, job.start_at + job.ramp, seconds, profile_to))
         outcome = await _drive(job, workers)
         cpu_s = await cpu
+        postgres_s = await postgres_cpu
         profile_figures = await profiled if profiled is not None else None
     finally:
         await server.stop()
@@ -105,6 +117,11 @@ async def saturation(server: target.Process, chargers: int, seconds: float,
             # The server's own CPU per call: how the cores were shared in a run matters less here.
             "server_cpu_share": round(cpu_s / seconds, 2),
             "cpu_us_per_call": round(cpu_s / max(1, outcome.calls) * 1e6),
+            # What else each call cost the machine: the load processes driving it and every
+            # PostgreSQL process here (others' work too, on a shared server). Their sum against
+            # the cores bounds the calls per second any server could be measured at.
+            "load_cpu_us_per_call": round(outcome.cpu_s / max(1, outcome.calls) * 1e6),
+            "postgres_cpu_us_per_call": round(postgres_s / max(1, outcome.calls) * 1e6),
             "p50_ms": round(percentile(outcome.latencies_ms, 0.50), 1),
             "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
             "failures": len(outcome.failures), "first_failure": outcome.failures[:1], **extra}

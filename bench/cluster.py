@@ -32,7 +32,7 @@ def _percentiles(values: Sequence[float], prefix: str) -> dict[str, float | None
             f"{prefix}_max_ms": round(ordered[-1], 1)}
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -40,7 +40,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _postgres_pids() -> list[int]:
+def postgres_pids() -> list[int]:
     """Every PostgreSQL process on this machine (the server may serve other databases too)."""
     pids = []
     for entry in Path("/proc").iterdir():
@@ -88,8 +88,8 @@ class PostgresWatch:
         """CPU seconds so far of our backends (keyed by pid) and, under -1, of all postgres."""
         if not self.local:
             return None
-        ours = {pid: _cpu_seconds(pid) for pid in await self.backends()}
-        return {**ours, -1: sum(_cpu_seconds(pid) for pid in _postgres_pids())}
+        ours = {pid: cpu_seconds(pid) for pid in await self.backends()}
+        return {**ours, -1: sum(cpu_seconds(pid) for pid in postgres_pids())}
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -62,6 +62,7 @@ class Outcome:
     # of its collector's passes over COLLECTION_MS: a pause here is the harness's, not the server's
     stalls: list[tuple[float, float]] = field(default_factory=list)
     collections: list[tuple[float, float]] = field(default_factory=list)
+    cpu_s: float = 0.0  # saturation: this load process's own CPU while measured
 
     def add(self, part: Outcome) -> None:
         """A worker's outcome, added to this one (the run's total)."""
@@ -76,6 +77,7 @@ class Outcome:
         self.retries += part.retries
         self.stalls += part.stalls
         self.collections += part.collections
+        self.cpu_s += part.cpu_s
 
 
 STALL_MS = 50.0
@@ -215,6 +217,14 @@ async def _saturate(job: Job, charge_point_id: str, outcome: Outcome, until: flo
         outcome.failures.extend(measured.failures)
 
 
+async def _own_cpu(job: Job, outcome: Outcome) -> None:
+    """This process's CPU time over the measured seconds: what driving the load costs a call."""
+    await asyncio.sleep(max(0.0, job.start_at + job.ramp - time.time()))
+    before = time.process_time()
+    await asyncio.sleep(job.seconds)
+    outcome.cpu_s = time.process_time() - before
+
+
 async def _fleet_member(job: Job, charge_point_id: str, outcome: Outcome, until: float) -> None:
     """Heartbeats and, if charging, meter values at their real intervals, phases spread."""
     # Connections spread over most of the ramp: a boot storm is a scenario of its own.
@@ -351,6 +361,7 @@ async def _run(job: Job) -> Outcome:
     until = job.start_at + job.ramp + job.seconds
     if job.scenario == "saturation":
         work = [_saturate(job, cp, outcome, until) for cp in job.charge_point_ids]
+        work.append(_own_cpu(job, outcome))
     elif job.scenario == "boot":
         async def boot(charge_point_id: str) -> None:
             charger = await _open(job, charge_point_id, outcome)
