@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,7 +70,9 @@ class ChargePointService:
             pool, self._store_connects)
         self._disconnects: GroupCommit[str, None] = GroupCommit(pool, self._store_disconnects)
         self._boots: GroupCommit[Boot, Registration] = GroupCommit(pool, self._store_boots)
-        self._seen: dict[str, datetime] = {}  # frames since the last flush: charger → last one
+        # frames since the last flush: charger → the last one's time.time() (a float per frame;
+        # a datetime is made for the few written per flush)
+        self._seen: dict[str, float] = {}
 
     async def admit(self, charge_point_id: str) -> asyncpg.Record | None:
         """The charger's record if it may open a connection; unknown ones only when the config
@@ -134,12 +137,13 @@ class ChargePointService:
     def seen(self, charge_point_id: str) -> None:
         """A frame came in: remembered here, stored by the next flush (a write per frame would
         cost more than the frames' own work)."""
-        self._seen[charge_point_id] = datetime.now(UTC)
+        self._seen[charge_point_id] = time.time()
 
     async def flush_seen(self) -> None:
         if self._seen:
             seen, self._seen = self._seen, {}
-            await store.set_last_seen(self.pool, list(seen.items()))
+            await store.set_last_seen(self.pool, [(charge_point_id, datetime.fromtimestamp(at, UTC))
+                                                  for charge_point_id, at in seen.items()])
 
     async def flush_seen_forever(self, interval: float = LAST_SEEN_FLUSH) -> None:
         while True:

@@ -32,7 +32,8 @@ class MessageLog:
     are copied out only for chargers a console watches."""
 
     def __init__(self, size: int = RING_SIZE) -> None:
-        self._ring: deque[Frame] = deque(maxlen=size)
+        # Plain tuples in Frame's order: a NamedTuple made per frame cost more than the append
+        self._ring: deque[tuple[float, str, str, str, bool]] = deque(maxlen=size)
         self._watchers: dict[str, list[Watcher]] = {}
 
     def record(self, charge_point_id: str, direction: str, frame: str | bytes) -> None:
@@ -46,18 +47,18 @@ class MessageLog:
             frame = mask_frame(frame)
             if len(frame) > FRAME_CHARS:
                 frame = frame[:FRAME_CHARS] + "…"
-        entry = Frame(time.time(), charge_point_id, direction, frame, shown)
+        entry = (time.time(), charge_point_id, direction, frame, shown)
         self._ring.append(entry)
         if self._watchers:  # the one check a frame costs while no console watches
             for watcher in self._watchers.get(charge_point_id, ()):
-                watcher(_masked(entry))
+                watcher(_masked(Frame(*entry)))
 
     def recent(self, charge_point_id: str, limit: int = 100) -> list[Frame]:
         """The charger's latest frames still in the ring, oldest first."""
         found: list[Frame] = []
         for entry in reversed(self._ring):
-            if entry.charge_point_id == charge_point_id:
-                found.append(entry)
+            if entry[1] == charge_point_id:
+                found.append(Frame(*entry))
                 if len(found) >= limit:
                     break
         found.reverse()

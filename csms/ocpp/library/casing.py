@@ -25,7 +25,9 @@ def _remembering(translate: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     def translated(data: Any) -> Any:
         if isinstance(data, dict):
-            return {name_of(key): translated(value) if isinstance(value, (dict, list)) else value
+            # names.get first: a call of name_of per key cost more than the lookup itself
+            return {names.get(key) or name_of(key):
+                    translated(value) if isinstance(value, (dict, list)) else value
                     for key, value in data.items()}
         if isinstance(data, list):
             return [translated(value) for value in data]
