@@ -26,3 +26,17 @@ def test_a_change_stays_with_its_connection() -> None:
     lenient["MeterValues"] = {**lenient["MeterValues"], "_skip_schema_validation": True}
     assert lenient["MeterValues"]["_skip_schema_validation"] is True
     assert strict["MeterValues"]["_skip_schema_validation"] is False
+
+
+@pytest.mark.parametrize("adapter", [Ocpp16Adapter, Ocpp201Adapter])
+def test_the_dispatchers_handlers_are_the_librarys_entry(adapter: type) -> None:
+    charger = object.__new__(adapter)
+    routes, library = routing.RouteMap(charger), routing.library_route_map(charger)
+    routes["MeterValues"] = {**routes["MeterValues"], "_skip_schema_validation": True}
+    library["MeterValues"]["_skip_schema_validation"] = True
+    for action, entry in library.items():
+        assert routes.handlers(action) == (entry.get("_on_action"), entry.get("_after_action"),
+                                           entry["_skip_schema_validation"])
+    assert any(after is not None for _, after, _ in map(routes.handlers, library))
+    with pytest.raises(KeyError):
+        routes.handlers("NoSuchAction")
