@@ -29,10 +29,13 @@ log = structlog.get_logger(__name__)
 TIMEOUT = 30  # seconds we tell the eMSP to wait for the CommandResult
 RESULT_ATTEMPTS = 8  # a CommandResult nobody takes is given up after this many (about 2 minutes)
 
+# Every outcome has its CommandResultType: one missing here ended the command's task with a
+# KeyError, and the eMSP never heard its result.
 _RESULTS = {Outcome.ACCEPTED: "ACCEPTED", Outcome.REJECTED: "REJECTED",
             Outcome.BUSY: "EVSE_OCCUPIED", Outcome.OFFLINE: "EVSE_INOPERATIVE",
             Outcome.TIMEOUT: "TIMEOUT", Outcome.FAILED: "FAILED", Outcome.NOT_FOUND: "REJECTED",
-            Outcome.TOKEN_REFUSED: "REJECTED"}
+            Outcome.TOKEN_REFUSED: "REJECTED", Outcome.NOT_SUPPORTED: "NOT_SUPPORTED",
+            Outcome.INVALID: "REJECTED"}
 _CHARGER_SAYS = {"Occupied": "EVSE_OCCUPIED", "Faulted": "EVSE_INOPERATIVE",
                  "Unavailable": "EVSE_INOPERATIVE"}
 
