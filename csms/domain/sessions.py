@@ -129,14 +129,13 @@ class SessionService:
                              attributes: dict[str, Any]) -> tuple[str, int]:
         """A remote start about to be sent, on the EVSE's row: (session id, remoteStartId)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            remote_start_id = await store.next_remote_start_id(conn)
             session = await store.insert_session(
-                conn, charge_point_id=charge_point_id, evse=evse["id"], token_uid=token_uid,
-                status=SessionStatus.PENDING, remote=True, remote_start_id=remote_start_id,
+                conn, next_remote_start_id=True, charge_point_id=charge_point_id,
+                evse=evse["id"], token_uid=token_uid, status=SessionStatus.PENDING, remote=True,
                 requested_at=datetime.now(UTC), attributes=attributes,
             )
             await self._remote_start_changed(conn, session, evse)
-        return str(session["id"]), remote_start_id
+        return str(session["id"]), int(session["remote_start_id"])
 
     async def fail_pending(self, session_id: str, why: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

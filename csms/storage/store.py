@@ -417,19 +417,21 @@ async def next_transaction_id(db: Executor) -> int:
     return int(await db.fetchval("SELECT nextval('ocpp16_transaction_ids')"))
 
 
-async def next_remote_start_id(db: Executor) -> int:
-    return int(await db.fetchval("SELECT nextval('remote_start_ids')"))
-
-
-async def insert_session(db: Executor, **values: Any) -> Row:
+async def insert_session(db: Executor, *, next_remote_start_id: bool = False,
+                         **values: Any) -> Row:
+    """The new session as get_session reads it, in one round trip; `next_remote_start_id`: its
+    remote_start_id is the sequence's next (a remote start about to be sent)."""
     columns = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    row = await db.fetchrow(
-        f"INSERT INTO sessions ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",
+    placeholders = [f"${i}" for i in range(1, len(columns) + 1)]
+    if next_remote_start_id:
+        columns.append("remote_start_id")
+        placeholders.append("nextval('remote_start_ids')")
+    session = await db.fetchrow(
+        f"""WITH s AS (INSERT INTO sessions ({', '.join(columns)})
+                       VALUES ({', '.join(placeholders)}) RETURNING *)
+            SELECT {_SESSION_COLUMNS} FROM s JOIN evses e ON e.id = s.evse""",
         *values.values(),
     )
-    assert row is not None
-    session = await get_session(db, str(row["id"]))
     assert session is not None
     return session
 
