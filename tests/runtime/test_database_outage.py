@@ -1,8 +1,10 @@
-"""PostgreSQL restarted under connected chargers: connections stay up, nothing is acknowledged unstored."""
+"""PostgreSQL restarted under connected chargers: connections stay up, nothing is acknowledged unstored,
+and the log says so in a line or two, not a traceback per failure."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 import uuid
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pgserver
 import pytest
 from pgserver._commands import pg_ctl
@@ -20,8 +23,9 @@ from csms.operator.http.api import COOKIE
 from csms.storage import store
 from csms.storage.database import migrate_url
 from simulators.chargepoint import SimConfig
+from simulators.partners.hubject import SimulatedHubject
 from tests import conftest
-from tests.runtime.test_crash import MAKERS
+from tests.runtime.test_crash import MAKERS, Server
 from tests.support import eventually, ws_url
 
 
@@ -138,3 +142,70 @@ async def _notify_heard(app: App, heard: asyncio.Event) -> bool:
     await app.pool.execute("NOTIFY restart_check")
     await asyncio.sleep(0.2)
     return heard.is_set()
+
+
+@pytest.mark.timeout(300)  # a real `csms run` started on a busy machine
+async def test_database_restart_logs_one_line_not_tracebacks(private_postgres: PrivatePostgres,
+                                                             hubject: SimulatedHubject) -> None:
+    """What an operator reads of an outage: `database unreachable` with the error in words, then
+    `database reachable again`; no traceback from asyncpg's pool or from each refused call."""
+    await migrate_url(private_postgres.url)
+    pool = await asyncpg.create_pool(private_postgres.url, min_size=1, max_size=1)
+    try:
+        await register(pool, "CP1", None, {1: None}, security_profile=0)
+        await store.upsert_token(pool, "TAG")
+    finally:
+        await pool.close()
+    server = Server(private_postgres.url, hubject)  # the roaming bridge's loops run too
+    sim = MAKERS["2.0.1"](SimConfig("CP1", f"ws://127.0.0.1:{server.ocpp_port}/ocpp",
+                                    meter_interval=0.2, transaction_attempts=100,
+                                    retry_interval=0.2))
+    http = aiohttp.ClientSession()
+
+    async def ready() -> int:
+        async with http.get(f"http://127.0.0.1:{server.api_port}/readyz") as response:
+            return response.status
+
+    def output() -> str:
+        server.output.seek(0)
+        return server.output.read().decode(errors="replace")
+
+    async def logged(event: str) -> bool:
+        return f'"event": "{event}"' in output()
+
+    try:
+        await server.start()
+        await sim.start()
+        await sim.start_local_session(1, "TAG")
+        await asyncio.to_thread(private_postgres.stop)
+        await eventually(lambda: _equals(ready, 503))
+        errors_before = len(sim.errors)
+        # Refused calls, failed pool reconnects and background rounds: each a traceback before.
+        await eventually(lambda: _refused(sim, errors_before, 3))
+        await eventually(lambda: logged("database unreachable"))
+        await asyncio.to_thread(private_postgres.start)
+        await eventually(lambda: _equals(ready, 200))
+        await eventually(lambda: logged("database reachable again"))
+        await sim.stop_local_session(1)
+        await sim.flush(timeout=30)
+    finally:
+        await sim.stop()
+        await http.close()
+        if server.process is not None and server.process.returncode is None:
+            server.process.terminate()
+            await server.process.wait()
+        text = output()
+        await server.stop()
+    assert "Traceback" not in text, text
+    assert '"event": "call not handled"' not in text, text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    said = [line for line in lines if line["event"].startswith("database ")]
+    assert said[0]["event"] == "database unreachable", said
+    assert said[0]["error"], said  # in words: "the database system is shutting down", …
+    assert said[-1]["event"] == "database reachable again", said
+    # Every refused call (and retry) was a line of its own; the outage is one line, not many.
+    assert len(said) < len(sim.errors) - errors_before, said
+
+
+async def _refused(sim: object, before: int, count: int) -> bool:
+    return sim.errors[before:].count("InternalError") >= count  # type: ignore[attr-defined]
