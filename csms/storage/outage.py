@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -53,6 +54,8 @@ def in_words(exc: BaseException) -> str:
     """The error as an operator reads it: 'Connection refused', not a repr."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, OSError) and exc.errno:  # asyncio's "Connect call failed (…)" says less
+        return os.strerror(exc.errno)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 import pgserver
 import pytest
+import structlog
 from pgserver._commands import pg_ctl
 
 from csms.app import App
 from csms.domain.charge_points import register
+from csms.logs import configure_logging
 from csms.operator.http.api import COOKIE
+from csms.storage import outage as outage_log
 from csms.storage import store
 from csms.storage.database import migrate_url
 from simulators.chargepoint import SimConfig
@@ -216,3 +221,81 @@ async def test_database_restart_logs_one_line_not_tracebacks(private_postgres: P
 
 async def _refused(sim: object, before: int, count: int) -> bool:
     return sim.errors[before:].count("InternalError") >= count  # type: ignore[attr-defined]
+
+
+async def test_outage_errors_told_from_faults(db_url: str) -> None:
+    """Real errors: the database away is an outage; a misuse of a connection, a closed pool or
+    an OSError of our own is not, and keeps its traceback."""
+    refused = await _raised(asyncpg.connect("postgresql://postgres@127.0.0.1:1/postgres"))
+    assert isinstance(refused, OSError) and outage_log.is_outage(refused)
+    assert outage_log.in_words(refused) == "Connection refused"
+
+    conn = await asyncpg.connect(db_url)
+    busy = await _raised(asyncio.gather(conn.execute("SELECT pg_sleep(0.2)"),
+                                        conn.execute("SELECT 1")))
+    assert isinstance(busy, asyncpg.InterfaceError) and not outage_log.is_outage(busy)
+    await conn.close()
+    closed = await _raised(conn.execute("SELECT 1"))
+    assert isinstance(closed, asyncpg.InterfaceError) and outage_log.is_outage(closed)
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    terminated = await _raised(pool.execute(  # as an administrator's pg_terminate_backend
+        "SELECT pg_terminate_backend(pg_backend_pid())"))
+    assert outage_log.is_outage(terminated), repr(terminated)
+    await pool.close()
+    assert not outage_log.is_outage(await _raised(pool.execute("SELECT 1")))  # our own stop
+
+    ours = await _raised(asyncio.to_thread(Path("/nonexistent/file").read_text))
+    assert isinstance(ours, OSError) and not outage_log.is_outage(ours)
+    wrapped = RuntimeError("while storing")
+    wrapped.__cause__ = refused
+    assert outage_log.is_outage(wrapped)
+
+
+async def test_an_outage_said_once_then_a_minute_apart_and_its_end() -> None:
+    now = [0.0]
+    outage = outage_log.Outage(remind_every=60.0, clock=lambda: now[0])
+    refused = await _raised(asyncpg.connect("postgresql://postgres@127.0.0.1:1/postgres"))
+    with structlog.testing.capture_logs() as seen:
+        outage.reachable()  # nothing was wrong: nothing to say
+        for second in range(0, 130, 5):
+            now[0] = float(second)
+            assert outage.noted(refused)
+        assert not outage.noted(ValueError("a bug"))
+        now[0] = 131.0
+        outage.reachable()
+        outage.reachable()
+    assert [(line["event"], line.get("error")) for line in seen] == [
+        ("database unreachable", "Connection refused"),
+        ("database still unreachable", "Connection refused"),
+        ("database still unreachable", "Connection refused"),
+        ("database reachable again", None)]
+    assert seen[1]["failures"] == 12 and seen[1]["seconds"] == 60
+    assert seen[3]["seconds"] == 131.0
+
+
+async def test_asyncpg_logs_an_outage_as_our_line_and_a_fault_as_it_was(
+        caplog: pytest.LogCaptureFixture) -> None:
+    configure_logging("warning", "console")  # installs the filter, as `csms run` does
+    refused = await _raised(asyncpg.connect("postgresql://postgres@127.0.0.1:1/postgres"))
+    fault = ValueError("a bug in asyncpg")
+    library = logging.getLogger("asyncpg.pool")
+    outage_log.outage.reachable()
+    with structlog.testing.capture_logs() as seen:
+        library.warning("Failed to restore the pool connection floor; retrying", exc_info=refused)
+        library.warning("something else", exc_info=fault)
+        library.warning("no exception at all")
+        outage_log.outage.reachable()
+    assert [record.getMessage() for record in caplog.records
+            if record.name == "asyncpg.pool"] == ["something else", "no exception at all"]
+    assert [line["event"] for line in seen] == ["database unreachable",
+                                                "database reachable again"]
+
+
+async def _raised(awaitable: Any) -> BaseException:
+    try:
+        await awaitable
+    except BaseException as exc:  # noqa: BLE001 - the error is what the test looks at
+        return exc
+    raise AssertionError("no error")
+
