@@ -29,7 +29,9 @@ def is_outage(exc: BaseException) -> bool:
     not the database."""
     seen: set[int] = set()
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:  # our own wrappers name the cause
+    # Our own wrappers (`raise … from exc`) name the cause; an error raised while handling one
+    # (its __context__) is a fault of its own.
+    while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, _AWAY):
             return True
@@ -37,7 +39,7 @@ def is_outage(exc: BaseException) -> bool:
             return str(current) == "connection is closed"
         if isinstance(current, OSError) and _raised_in_asyncpg(current):
             return True
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return False
 
 

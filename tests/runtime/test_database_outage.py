@@ -250,6 +250,13 @@ async def test_outage_errors_told_from_faults(db_url: str) -> None:
     wrapped = RuntimeError("while storing")
     wrapped.__cause__ = refused
     assert outage_log.is_outage(wrapped)
+    try:
+        try:
+            raise refused
+        except OSError:
+            {}["a bug while handling it"]
+    except KeyError as bug:
+        assert not outage_log.is_outage(bug)
 
 
 async def test_an_outage_said_once_then_a_minute_apart_and_its_end() -> None:
