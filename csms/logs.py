@@ -10,8 +10,6 @@ from typing import Any
 
 import structlog
 
-from csms.storage import outage
-
 # The charger whose call is being handled, named by every line logged while handling it: set by
 # the OCPP adapter per call (one ContextVar.set, where bind_contextvars cost 2% of a busy server).
 current_charge_point: ContextVar[str | None] = ContextVar("current_charge_point", default=None)
@@ -64,4 +62,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     logging.getLogger("ocpp").setLevel(max(numeric, logging.WARNING))
     logging.getLogger("websockets").setLevel(max(numeric, logging.WARNING))
     # asyncpg's pool logs each failed reconnect with a traceback: during an outage, our one line.
+    from csms.storage import outage  # here: it logs through this module's names
+
     outage.quiet_library_outages()

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
+from csms import logs
+
 log = structlog.get_logger(__name__)
 
 # Connection lost or refused (08xxx, ConnectionDoesNotExistError among them), the server starting
@@ -24,7 +26,7 @@ REMIND_EVERY = 60.0
 def is_outage(exc: BaseException) -> bool:
     """Whether exc is the database going or being away, rather than a fault of ours: asyncpg's
     connection errors, and OSErrors (refused, reset, timed out) raised inside asyncpg. An
-    InterfaceError counts only for a closed connection ("another operation is in progress" is
+    InterfaceError counts only for a connection closed under us ("another operation is in progress" is
     a bug, "pool is closing" our own stop); an OSError elsewhere (a roaming partner, a file) is
     not the database."""
     seen: set[int] = set()
@@ -35,8 +37,8 @@ def is_outage(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, _AWAY):
             return True
-        if isinstance(current, asyncpg.InterfaceError):
-            return str(current) == "connection is closed"
+        if isinstance(current, asyncpg.InterfaceError):  # e.g. "cannot call Transaction.__aexit__
+            return "connection is closed" in str(current)  # (): the underlying connection is closed"
         if isinstance(current, OSError) and _raised_in_asyncpg(current):
             return True
         current = current.__cause__
@@ -82,14 +84,23 @@ class Outage:
         now = self.clock()
         if self.since is None:
             self.since, self._said_at, self._left_out = now, now, 0
-            log.warning("database unreachable", error=in_words(exc))
+            self._say("database unreachable", error=in_words(exc))
         elif now - self._said_at >= self.remind_every:
-            log.warning("database still unreachable", error=in_words(exc),
-                        seconds=round(now - self.since), failures=self._left_out + 1)
+            self._say("database still unreachable", error=in_words(exc),
+                      seconds=round(now - self.since), failures=self._left_out + 1)
             self._said_at, self._left_out = now, 0
         else:
             self._left_out += 1
         return True
+
+    @staticmethod
+    def _say(event: str, **fields: object) -> None:
+        # The process's database, not the charger whose call happened to meet it away.
+        handling = logs.current_charge_point.set(None)
+        try:
+            log.warning(event, **fields)
+        finally:
+            logs.current_charge_point.reset(handling)
 
     def reachable(self) -> None:
         """The database answered: the outage, if one was noted, is over."""
@@ -98,7 +109,7 @@ class Outage:
         seconds = self.clock() - self.since
         self.since = None
         # At warning, as the line that began it: a log kept at warning sees both.
-        log.warning("database reachable again", seconds=round(seconds, 1))
+        self._say("database reachable again", seconds=round(seconds, 1))
 
 
 # One per process: the database is one, and every loop that meets it away tells the same story.

@@ -215,6 +215,7 @@ async def test_database_restart_logs_one_line_not_tracebacks(private_postgres: P
     assert '"event": "call not handled"' not in text, text
     assert lines[0]["event"] == "database unreachable", lines
     assert lines[0]["error"], lines  # in words: "the database system is shutting down", …
+    assert not any("charge_point_id" in line for line in lines), lines  # the process's, not CP1's
     # Every refused call (and its retries) was a line of its own; the outage is a line or two.
     assert len(lines) < len(sim.errors) - errors_before, lines
 
@@ -237,6 +238,12 @@ async def test_outage_errors_told_from_faults(db_url: str) -> None:
     await conn.close()
     closed = await _raised(conn.execute("SELECT 1"))
     assert isinstance(closed, asyncpg.InterfaceError) and outage_log.is_outage(closed)
+    conn = await asyncpg.connect(db_url)
+    transaction = conn.transaction()
+    await transaction.start()
+    conn.terminate()  # as a connection lost mid-transaction: leaving it says so
+    left = await _raised(transaction.__aexit__(None, None, None))
+    assert isinstance(left, asyncpg.InterfaceError) and outage_log.is_outage(left), left
 
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
     terminated = await _raised(pool.execute(  # as an administrator's pg_terminate_backend
