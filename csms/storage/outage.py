@@ -56,6 +56,9 @@ def _raised_in_asyncpg(exc: BaseException) -> bool:
 
 def in_words(exc: BaseException) -> str:
     """The error as an operator reads it: 'Connection refused', not a repr."""
+    if isinstance(exc, asyncpg.InterfaceError) and exc.__context__ is not None \
+            and is_outage(exc.__context__):  # a closed connection's aftermath: say what closed it
+        return in_words(exc.__context__)
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, OSError) and exc.errno:  # asyncio's "Connect call failed (…)" says less

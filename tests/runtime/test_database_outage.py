@@ -245,6 +245,16 @@ async def test_outage_errors_told_from_faults(db_url: str) -> None:
     left = await _raised(transaction.__aexit__(None, None, None))
     assert isinstance(left, asyncpg.InterfaceError) and outage_log.is_outage(left), left
 
+    async def leave_after(error: BaseException) -> None:  # a transaction whose statement failed
+        try:
+            raise error
+        except OSError:
+            await transaction.__aexit__(None, None, None)
+
+    aftermath = await _raised(leave_after(refused))
+    assert isinstance(aftermath, asyncpg.InterfaceError), aftermath
+    assert outage_log.in_words(aftermath) == "Connection refused"  # what closed it, in words
+
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
     terminated = await _raised(pool.execute(  # as an administrator's pg_terminate_backend
         "SELECT pg_terminate_backend(pg_backend_pid())"))
