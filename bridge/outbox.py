@@ -16,6 +16,7 @@ import structlog
 
 from csms.metrics import roaming_request
 from csms.storage.notifications import Listener
+from csms.storage.outage import outage
 
 # What operators see of the outbox lives with the storage (the admin API and console import no bridge).
 from csms.storage.outbox_view import CHANNEL as CHANNEL
@@ -282,7 +283,8 @@ class OutboxWorker:
                 delay = await self.deliver_next()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # The database is away: try again soon.
-                self.log.warning("outbox worker error", error=repr(exc))
+                if not outage.noted(exc):
+                    self.log.warning("outbox worker error", error=repr(exc))
                 delay = 1.0
             if delay > 0 and not self._stopping:
                 await self._sleep(delay)

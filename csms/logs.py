@@ -61,3 +61,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("ocpp").setLevel(max(numeric, logging.WARNING))
     logging.getLogger("websockets").setLevel(max(numeric, logging.WARNING))
+    # asyncpg's pool logs each failed reconnect with a traceback: during an outage, our one line.
+    from csms.storage import outage  # here: it logs through this module's names
+
+    outage.quiet_library_outages()

@@ -22,6 +22,7 @@ from bridge.ocpi.handshake.partners import Partner
 from bridge.ocpi.transport import parse_timestamp, timestamp
 from bridge.ocpi.versions import dialects
 from csms.config import OcpiSettings
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -136,7 +137,8 @@ class TokenPuller:
                 while await self.pull_due():
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("ocpi token pulls: database unavailable", error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("ocpi token pulls: database unavailable", error=repr(exc))
             except Exception:  # a bug must not end the schedule: the claim runs out, retried
                 log.exception("ocpi token pull failed unexpectedly")
             self._wake.clear()

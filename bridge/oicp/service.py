@@ -37,6 +37,7 @@ from csms.domain.model import AuthorizationStatus, EvseStatus
 from csms.domain.sites import parse_site
 from csms.storage import cdr_store, store
 from csms.storage.notifications import Listener
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -409,7 +410,8 @@ class OicpBridge:
                     if await store.take_pricing_due(conn):
                         await self.sync_pricing(conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("pricing not worked out", partner=PARTNER, error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("pricing not worked out", partner=PARTNER, error=repr(exc))
             # The mark is also looked at now and then: a NOTIFY lost while the database was away.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(30):  # not wait_for: see bridge/outbox.py

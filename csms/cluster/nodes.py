@@ -13,6 +13,7 @@ import structlog
 
 from csms.domain.events import ChargePointDisconnected, EventBus
 from csms.storage import store
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -108,5 +109,7 @@ class NodeRegistry:
             try:
                 await self.renew()
                 await self.sweep()
+                outage.reachable()  # a database that held for a while ends an outage here too
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                self.log.warning("lease not renewed", error=repr(exc))
+                if not outage.noted(exc):
+                    self.log.warning("lease not renewed", error=repr(exc))

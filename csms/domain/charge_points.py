@@ -29,6 +29,7 @@ from csms.security.credentials import hash_password
 from csms.storage import store
 from csms.storage.energy import site_limit_store
 from csms.storage.group_commit import GroupCommit
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -151,7 +152,8 @@ class ChargePointService:
             try:
                 await self.flush_seen()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("last_seen not stored", error=str(exc))  # the next flush has newer
+                if not outage.noted(exc):  # the next flush has newer
+                    log.warning("last_seen not stored", error=str(exc))
 
     async def heartbeat(self, charge_point_id: str) -> None:
         await self._heartbeats.submit(charge_point_id)

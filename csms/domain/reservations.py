@@ -13,6 +13,7 @@ import structlog
 
 from csms.domain.events import EventBus, ReservationEnded, ReservationHeld
 from csms.storage import store
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -125,5 +126,6 @@ class ReservationService:
             try:
                 await self.expire_due()
             except (OSError, asyncpg.PostgresError) as exc:
-                log.error("reservation expiry failed", error=repr(exc))
+                if not outage.noted(exc):
+                    log.error("reservation expiry failed", error=repr(exc))
             await asyncio.sleep(interval)

@@ -39,6 +39,7 @@ from csms.metrics import ENERGY
 from csms.storage import store
 from csms.storage.energy import profile_store
 from csms.storage.group_commit import GroupCommit
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -516,5 +517,6 @@ class SessionService:
             try:
                 await self.expire_pending()
             except (OSError, asyncpg.PostgresError) as exc:
-                log.error("remote start expiry failed", error=repr(exc))
+                if not outage.noted(exc):
+                    log.error("remote start expiry failed", error=repr(exc))
             await asyncio.sleep(interval)

@@ -37,6 +37,7 @@ from csms.ocpp.translations import generic
 from csms.ocpp.translations.meter import format_timestamp
 from csms.security import masking
 from csms.security.certificate_authority import hash_data
+from csms.storage.outage import outage
 
 _log = structlog.get_logger("csms.ocpp")
 
@@ -183,8 +184,11 @@ class OcppAdapter:
             result = error.code
             self.refused(action, error)
             raise self.error_for(error) from None
-        except Exception:  # a fault of ours: the charger gets InternalError, as from the library
-            self.log.exception("call not handled", action=msg.action)
+        except Exception as exc:  # the charger gets InternalError, as from the library
+            # The database away is said once for all (csms/storage/outage.py); a fault of ours
+            # gets its traceback.
+            if not outage.noted(exc):
+                self.log.exception("call not handled", action=msg.action)
             raise InternalError(description="An unexpected error occurred.") from None
         finally:
             count_message(self.protocol, action, result)

@@ -11,6 +11,7 @@ import asyncpg
 import structlog
 
 from csms.config import DatabaseSettings, masked
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,7 @@ _CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Value
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    outage.reachable()  # the pool reconnects as soon as the database is back
 
 
 async def _reset_connection(conn: asyncpg.Connection) -> None:

@@ -10,6 +10,8 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 import structlog
 
+from csms.storage.outage import outage
+
 log = structlog.get_logger(__name__)
 
 Item = TypeVar("Item")
@@ -65,8 +67,9 @@ class GroupCommit(Generic[Item, Result]):
             if len(batch) == 1:
                 _settle(batch[0][1], error=exc)
                 return
-            log.warning("group commit failed; items written one by one", size=len(batch),
-                        error=repr(exc))
+            if not outage.noted(exc):
+                log.warning("group commit failed; items written one by one", size=len(batch),
+                            error=repr(exc))
             for item, stored in batch:
                 try:
                     [result] = await self._commit([item])

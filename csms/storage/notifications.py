@@ -9,6 +9,8 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
+from csms.storage.outage import outage
+
 log = structlog.get_logger(__name__)
 
 Callback = Callable[[str], None]
@@ -68,6 +70,7 @@ class Listener:
                 try:
                     await self._connect()
                     log.info("notification connection back")
+                    outage.reachable()
                     break
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.debug("reconnect failed", error=repr(exc), retry_in=delay)

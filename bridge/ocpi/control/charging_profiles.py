@@ -24,6 +24,7 @@ from csms.domain.events import EvseCapChanged, SessionEnded
 from csms.domain.sites import EvseDetails, parse_site
 from csms.storage import store
 from csms.storage.energy import energy_store
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +90,8 @@ class OcpiChargingProfiles:
                 for failed in (outcome for outcome in done if isinstance(outcome, Exception)):
                     log.error("ocpi charging profile not followed", error=repr(failed))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("ocpi charging profiles not followed", error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("ocpi charging profiles not followed", error=repr(exc))
 
     async def _follow_one(self, row: asyncpg.Record) -> None:
         detail = _detail(row)

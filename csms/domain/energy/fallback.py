@@ -29,6 +29,7 @@ from csms.domain.events import (
 from csms.storage.energy import profile_store
 from csms.storage.energy import site_limit_store as limits_store
 from csms.storage.notifications import Listener
+from csms.storage.outage import outage
 
 if TYPE_CHECKING:  # the command service is the one way to a charger
     from csms.domain.commands import CommandService
@@ -134,7 +135,8 @@ class FallbackService:
             try:
                 await self.recheck()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("fallback profiles not checked", error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("fallback profiles not checked", error=repr(exc))
 
     async def recheck(self) -> list[str]:
         """Set right every charger held here whose recorded fallback is not what its site asks
@@ -169,7 +171,9 @@ class FallbackService:
             try:
                 on_site = set(await self._on_site(site_id))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("fallback profiles not updated", site_id=site_id, error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("fallback profiles not updated", site_id=site_id,
+                                error=repr(exc))
                 return
             await asyncio.gather(*(self.push(cp, force=False) for cp in held if cp in on_site))
 

@@ -47,6 +47,7 @@ from csms.domain.events import (
 )
 from csms.storage.energy import load_store, site_limit_store
 from csms.storage.notifications import Listener
+from csms.storage.outage import outage
 
 if TYPE_CHECKING:
     from csms.domain.commands import CommandResult, CommandService
@@ -277,7 +278,8 @@ class LoadManager:
             try:
                 await self.tick()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("load manager tick failed", error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("load manager tick failed", error=repr(exc))
             except Exception:  # a bug here must not stop the leases being renewed next time
                 log.exception("load manager tick failed")
             await asyncio.sleep(self.settings.interval)
@@ -350,7 +352,8 @@ class LoadManager:
                     self._let_go(key)
                     return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("allocation round failed", site=key, error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("allocation round failed", site=key, error=repr(exc))
             except Exception:
                 log.exception("allocation round failed", site=key)
 

@@ -14,6 +14,7 @@ import structlog
 
 from csms.domain.events import ChargePointBooted
 from csms.storage.fleet import job_store
+from csms.storage.outage import outage
 
 if TYPE_CHECKING:  # the command service is the one way to a charger
     from csms.config import JobSettings
@@ -245,7 +246,8 @@ class JobService:
             try:
                 await self.schedule()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("job scheduling failed", error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("job scheduling failed", error=repr(exc))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for may swallow a stop
                 async with asyncio.timeout(self.settings.scheduler_interval):

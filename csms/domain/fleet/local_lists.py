@@ -19,6 +19,7 @@ from csms.domain.authorization import status_of
 from csms.domain.events import ChargePointConnected, ChargePointDisconnected, DomainEvent
 from csms.storage.fleet import local_list_store as lists
 from csms.storage.notifications import Listener
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -177,7 +178,8 @@ class LocalListService:
                     await asyncio.gather(*(self._guarded(cp, check, desired)
                                            for cp, check in dirty.items()))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("local lists not synced", error=repr(exc))
+                if not outage.noted(exc):
+                    log.warning("local lists not synced", error=repr(exc))
 
     async def _guarded(self, charge_point_id: str, check: bool, desired: dict[str, Entry]) -> None:
         lock = self._locks.setdefault(charge_point_id, asyncio.Lock())

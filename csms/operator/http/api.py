@@ -57,6 +57,7 @@ from csms.security.throttle import FailureLimit
 from csms.storage import outbox_view as outbox
 from csms.storage import store, user_store
 from csms.storage.database import pending_migrations
+from csms.storage.outage import outage
 
 log = structlog.get_logger(__name__)
 
@@ -292,7 +293,8 @@ class AdminApi:
             if exc.status >= 400:
                 return problem(exc.status, exc.reason)
             raise
-        except DATABASE_UNAVAILABLE:
+        except DATABASE_UNAVAILABLE as exc:
+            outage.noted(exc)  # the log says it once for all, not per request
             return problem(503, "the database is unavailable; try again shortly")
 
     @web.middleware
