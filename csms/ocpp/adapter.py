@@ -15,6 +15,7 @@ import structlog
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import InternalError, OCPPError, SecurityError
 from ocpp.messages import Call, MessageType, unpack, validate_payload
+from websockets.exceptions import ConnectionClosed
 
 from csms import logs
 from csms.cluster.links import BadCommand
@@ -184,6 +185,8 @@ class OcppAdapter:
             result = error.code
             self.refused(action, error)
             raise self.error_for(error) from None
+        except ConnectionClosed:  # the charger hung up before its answer: nothing to say to it
+            raise
         except Exception as exc:  # the charger gets InternalError, as from the library
             # The database away is said once for all (csms/storage/outage.py); a fault of ours
             # gets its traceback.

@@ -9,6 +9,7 @@ import pytest
 import structlog.testing
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from csms.app import App
@@ -282,3 +283,38 @@ async def test_compression_is_off_unless_configured(make_app: AppFactory) -> Non
         async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                            compression="deflate") as ws:
             assert [e.name for e in ws.protocol.extensions] == expected
+
+
+async def test_a_charger_gone_before_its_answer_is_no_fault_of_ours(app: App) -> None:
+    """Its call handled while it hangs up: the answer cannot go, and that is all (no traceback,
+    no 'call not handled')."""
+    await register(app.pool, "CP1", None, {1: None}, security_profile=0)
+    async with app.pool.acquire() as holder:
+        with structlog.testing.capture_logs() as logs:
+            async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+                await _call(ws, BOOT_16)
+                adapter = app.connections.get("CP1")
+                assert adapter is not None
+                transaction = holder.transaction()
+                await transaction.start()
+                # The charger's row held, so its status report waits in its handler ...
+                await holder.execute("SELECT 1 FROM charge_points WHERE id = 'CP1' FOR UPDATE")
+                await ws.send(json.dumps([2, "s0", "StatusNotification", {
+                    "connectorId": 0, "errorCode": "NoError", "status": "Available"}]))
+                await eventually(lambda: _waiting_for_lock(app))
+            # ... until the charger is gone; then it goes on and cannot answer.
+            await eventually(lambda: _async(adapter._connection.state is State.CLOSED))  # type: ignore[attr-defined]
+            await transaction.rollback()
+            await eventually(lambda: _async(app.connections.get("CP1") is None))
+    assert [e for e in logs if e["event"] == "call not handled"] == []
+    assert not any(e.get("exc_info") for e in logs), logs
+
+
+async def _waiting_for_lock(app: App) -> bool:
+    return bool(await app.pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"))
+
+
+async def _async(value: bool) -> bool:
+    return value
