@@ -275,6 +275,16 @@ async def run(args: argparse.Namespace) -> dict[str, Figures]:
         results["remote_start"] = await _with_database(
             lambda db: remote_start(db, args.remote, args.remote_rate))
         print(_line("remote_start", results["remote_start"]), flush=True)
+        if args.compare_with:
+            with tempfile.TemporaryDirectory(prefix="csms-bench-") as folder:
+                root = target.checkout(args.compare_with, Path(folder))
+                earlier = results["remote_start_at_commit"] = {
+                    "commit": args.compare_with, **await _with_database(
+                        lambda db: remote_start(db, args.remote, args.remote_rate, root))}
+            for figure in ("start_p50_ms", "start_p99_ms"):
+                results["remote_start"][f"vs_commit_{figure}"] = _ratio(
+                    results["remote_start"], earlier, figure)
+            print(_line("at " + args.compare_with[:10], earlier), flush=True)
     if "site" in wanted:
         results["site"] = await _with_database(lambda db: site_load(
             db, args.site, args.site_amps, args.site_seconds, args.site_session, args.site_idle,
@@ -349,7 +359,7 @@ def main() -> None:
                         help="saturation: record our server with py-spy while it is measured "
                              "(collapsed stacks to FILE) and add where its time went to the figures")
     parser.add_argument("--compare-with", metavar="COMMIT",
-                        help="saturation: also run `csms run` of that commit (e.g. main) in the "
+                        help="saturation and remote: also run `csms run` of that commit (e.g. main) in the "
                              "same run, for before/after ratios on a machine whose speed varies")
     parser.add_argument("--json", default="bench-results.json", help="where to write figures")
     args = parser.parse_args()

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -104,7 +105,8 @@ async def _cdr_delivery_ms(database: target.Database, stopped_at: dict[str, floa
     return [(r["delivered"] - stopped_at[r["session_id"]]) * 1000 for r in rows]
 
 
-async def remote_start(database: target.Database, count: int, rate: float) -> dict[str, Any]:
+async def remote_start(database: target.Database, count: int, rate: float,
+                       root: Path = target.ROOT) -> dict[str, Any]:
     """`count` sessions begun at `rate` per second over all chargers: 20/s is what 10,000 chargers
     with sessions of about eight minutes would start."""
     hubject = hubject_process()
@@ -114,7 +116,7 @@ async def remote_start(database: target.Database, count: int, rate: float) -> di
                        security_profile=0)
     await pool.close()
     oicp_port = target.free_port()
-    server = target.csms(database.url, oicp_enabled="true",
+    server = target.csms(database.url, root=root, oicp_enabled="true",
                          oicp_base_url=f"http://127.0.0.1:{hubject.port}",
                          oicp_allow_plain_http="true", oicp_listen_host="127.0.0.1",
                          oicp_listen_port=str(oicp_port), oicp_operator_id="DE*ABC",
