@@ -149,8 +149,9 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
     open_files = more_open_files()
     ids = [f"CL{n:06d}" for n in range(chargers)]
     await register(database.url, ids)
-    servers = [target.csms(database.url, cluster_node_id=f"node{k}", api_token=API_TOKEN)
-               for k in range(nodes)]
+    pool_size = pool_size_for(nodes, await _max_connections(database))
+    servers = [target.csms(database.url, cluster_node_id=f"node{k}", api_token=API_TOKEN,
+                           database_pool_max_size=str(pool_size)) for k in range(nodes)]
     await asyncio.gather(*(server.start() for server in servers))
     # the share of the fleet each balancer process takes, with room to spare (the kernel's
     # dealing is not exact)
@@ -253,6 +254,17 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         figures["pg_cpu_share_our_backends"] = round(ours / seconds_measured, 3)
         figures["pg_cpu_share_all_postgres"] = round((pg_after[-1] - pg_cpu[-1]) / seconds_measured, 3)
     return figures
+
+
+# PostgreSQL's connections kept for superusers (its default) and for the bench's own and others.
+RESERVED_CONNECTIONS = 3 + 10
+
+
+def pool_size_for(nodes: int, max_connections: int, default: int = 10) -> int:
+    """Each node's pool: the default where nodes × (pool + its LISTEN connection) fits the
+    server's connections (bench/README.md, "Pool sizes per node count"), smaller where not."""
+    fits = (max_connections - RESERVED_CONNECTIONS) // nodes - 1
+    return max(2, min(default, fits))
 
 
 def _worst(pauses: list[tuple[float, float]], start: float, end: float, top: int = 8

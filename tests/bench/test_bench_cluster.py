@@ -10,9 +10,11 @@ import time
 from collections import Counter
 from dataclasses import replace
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench.__main__ import _jobs
+from bench.cluster import RESERVED_CONNECTIONS, pool_size_for
 from bench.load import STALL_MS, Job, Outcome, _run, _time_collections, _watch_stalls
 from simulators.balancer import Balancer
 from tests.support import eventually
@@ -115,3 +117,13 @@ async def test_the_load_process_records_its_own_stalls_and_collections() -> None
     total.add(outcome)
     total.add(outcome)
     assert (len(total.stalls), len(total.collections)) == (2 * len(outcome.stalls), 2)
+
+
+@pytest.mark.parametrize(("nodes", "max_connections", "pool"), [
+    (3, 100, 10), (6, 100, 10), (8, 100, 9), (10, 100, 7), (16, 100, 4), (60, 100, 2),
+    (16, 200, 10)])
+def test_each_nodes_pool_fits_the_servers_connections(nodes: int, max_connections: int,
+                                                       pool: int) -> None:
+    assert pool_size_for(nodes, max_connections) == pool
+    if pool > 2:  # the floor aside, every node's pool and LISTEN connection fit
+        assert nodes * (pool + 1) <= max_connections - RESERVED_CONNECTIONS
