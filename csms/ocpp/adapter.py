@@ -240,6 +240,12 @@ class OcppAdapter:
             vendor_id=vendor_id, message_id=message_id, data=data), suppress=False)
         return {"status": str(answer.status), "data": answer.data}
 
+    async def start(self) -> None:
+        """The library's loop, less its local holding the last frame received until the next
+        one comes: every idle charger kept its last call's text (a MeterValues: 0.4 KiB)."""
+        while True:
+            await self.route_message(await self._connection.recv())  # type: ignore[attr-defined]
+
     # --- the console's message log: one cheap record per frame, each way ------------------
 
     async def route_message(self, raw_msg: str) -> None:

@@ -24,6 +24,7 @@ from csms.cluster.links import Connections
 from csms.cluster.relay import Relay
 from csms.config import OcppSettings
 from csms.ocpp.adapter import OcppAdapter, Services
+from csms.ocpp.connection import CountedConnection
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.ocpp16 import Ocpp16Adapter
 from csms.ocpp.ocpp201 import Ocpp201Adapter
@@ -33,10 +34,6 @@ from csms.security.throttle import FailureLimit
 from csms.security.tls import server_context
 
 log = structlog.get_logger(__name__)
-
-# A connection beyond max_connections_per_ip gets this long to send its request (and be answered
-# 429) before it is dropped: half-open ones cannot pile up past the limit.
-OVER_LIMIT_GRACE = 2.0
 
 # The server's order decides when a charger offers both: prefer the newer protocol.
 ADAPTERS: dict[str, type[Ocpp16Adapter] | type[Ocpp201Adapter]] = {
@@ -78,35 +75,6 @@ def _refuse(connection: ServerConnection, status: HTTPStatus, why: str,
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
-
-
-class CountedConnection(ServerConnection):
-    """Counted per address from the TCP accept to the close: upgrades under way (a slow or a
-    never finished request, a password check) count towards max_connections_per_ip too."""
-
-    per_ip: Counter[str]  # the server's, on the subclass each server makes
-    limit: int = 0
-    address = ""
-    over_limit = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        peer = transport.get_extra_info("peername")
-        self.address = str(peer[0]) if peer else ""
-        self.per_ip[self.address] += 1
-        if self.limit and self.per_ip[self.address] > self.limit:
-            self.over_limit = True
-            self.loop.call_later(OVER_LIMIT_GRACE, self._drop_unanswered)
-
-    def _drop_unanswered(self) -> None:
-        if self.response is None and self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self.per_ip[self.address] -= 1
-        if self.per_ip[self.address] <= 0:
-            del self.per_ip[self.address]
 
 
 def tls_context(settings: OcppSettings, charger_ca_pem: str = "") -> ssl.SSLContext | None:
