@@ -21,7 +21,8 @@ class _NoHeaders(Headers):
     def __setitem__(self, key: str, value: str) -> None:
         raise TypeError("the handshake is over")
 
-    set_insecure = __setitem__
+    def set_insecure(self, key: str, value: str) -> None:
+        raise TypeError("the handshake is over")
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:  # Headers.__init__ calls it empty
