@@ -325,25 +325,21 @@ class OcppServer:
             await self._close(link, "Replaced by a connection to another node")
 
     async def _handle(self, websocket: ServerConnection) -> None:
+        """One coroutine for the connection's life (each level of a waiting coroutine stays in
+        every idle charger's memory)."""
         assert websocket.request is not None  # always set once the handshake is done
         charge_point_id = charge_point_id_from_path(websocket.request.path, self.settings.path)
         protocol = websocket.subprotocol
         if charge_point_id is None or protocol not in ADAPTERS:
             await websocket.close(1002, "Offer subprotocol ocpp1.6 or ocpp2.0.1")
             return
-        self._live.add(websocket)  # counted per address by CountedConnection, since its accept
-        try:
-            await self._serve(websocket, charge_point_id, protocol)
-        finally:
-            self._live.discard(websocket)
-
-    async def _serve(self, websocket: ServerConnection, charge_point_id: str, protocol: str) -> None:
         adapter: OcppAdapter = ADAPTERS[protocol](charge_point_id, websocket, self.services)
         previous = self.connections.put(charge_point_id, adapter)  # type: ignore[arg-type]
         if isinstance(previous, OcppAdapter):
             await self._close(previous, "Replaced by a new connection")
         log.info("charger connected", charge_point_id=charge_point_id, protocol=protocol,
                  peer=websocket.remote_address)
+        self._live.add(websocket)  # counted per address by CountedConnection, since its accept
         try:
             holder = await self.services.charge_points.connected(charge_point_id, protocol)
             if holder is not None and holder != self.relay.node_id:
@@ -353,6 +349,7 @@ class OcppServer:
             log.info("charger disconnected", charge_point_id=charge_point_id,
                      code=closed.rcvd.code if closed.rcvd else None)
         finally:
+            self._live.discard(websocket)
             adapter.close()
             if self.connections.remove(charge_point_id, adapter):  # type: ignore[arg-type]
                 await asyncio.shield(self.services.charge_points.disconnected(charge_point_id))
