@@ -1,0 +1,122 @@
+"""What an open charger connection keeps (memory per charger), and that it still serves as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import deque
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from csms.app import App
+from csms.domain.charge_points import register
+from csms.ocpp.connection import NO_HEADERS, FrameQueue
+from tests.conftest import AppFactory
+from tests.support import eventually, ws_url
+
+BOOT_16 = [2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]
+
+
+async def _call(ws: Any, frame: list[Any]) -> list[Any]:
+    await ws.send(json.dumps(frame))
+    return json.loads(await ws.recv())  # type: ignore[no-any-return]
+
+
+async def _quiet_app(make_app: AppFactory) -> App:
+    """No call of ours after the boot (meter interval): the charger's frames are all answers."""
+    app = await make_app(meter_value_interval=0)
+    app = await _quiet_app(make_app)
+    return app
+
+
+async def _server_side(app: App, charge_point_id: str) -> Any:
+    async def found() -> Any:
+        return app.connections.get(charge_point_id)
+    return (await eventually(found))._connection
+
+
+async def test_an_open_connection_keeps_no_handshake_headers(make_app: AppFactory) -> None:
+    app = await _quiet_app(make_app)
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                       user_agent_header="Firmware/1.0", additional_headers={"X-Vendor": "v"}) as ws:
+        assert (await _call(ws, BOOT_16))[2]["status"] == "Accepted"
+        connection = await _server_side(app, "CP1")
+        assert connection.request.path == "/ocpp/CP1"  # the charger's id stays
+        assert connection.subprotocol == "ocpp1.6"
+        assert len(connection.request.headers) == 0 and len(connection.response.headers) == 0
+        with pytest.raises(TypeError):
+            NO_HEADERS["X-Shared"] = "by every connection: never written"
+        assert (await _call(ws, [2, "h1", "Heartbeat", {}]))[0] == 3  # still serving
+
+
+async def test_a_charger_flushing_its_queue_is_answered_in_order(make_app: AppFactory) -> None:
+    """Hundreds of calls at once (past websockets' max_queue, so reading pauses and resumes)
+    and a fragmented one: every call answered, in order, through the list-backed queue."""
+    app = await _quiet_app(make_app)
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        assert (await _call(ws, BOOT_16))[2]["status"] == "Accepted"
+        connection = await _server_side(app, "CP1")
+        assert isinstance(connection.recv_messages.frames.queue, FrameQueue)
+        ids = [f"q{n}" for n in range(300)]
+        for message_id in ids[:-1]:
+            await ws.send(json.dumps([2, message_id, "Heartbeat", {}]))
+        last = json.dumps([2, ids[-1], "Heartbeat", {}])
+        await ws.send(iter([last[:5], last[5:12], last[12:]]))  # three frames, one message
+        answers = [json.loads(await ws.recv()) for _ in ids]
+        assert [answer[1] for answer in answers] == ids
+        assert all(answer[0] == 3 for answer in answers)
+
+
+async def test_an_idle_connection_holds_no_frame_it_has_answered(make_app: AppFactory) -> None:
+    """The ocpp library's receive loop kept each charger's last frame until the next one came
+    (a MeterValues' text per idle charger): no waiting coroutine holds it now."""
+    app = await _quiet_app(make_app)
+    marker = f"marker{random.randrange(10**9)}"
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        assert (await _call(ws, BOOT_16))[2]["status"] == "Accepted"
+        assert (await _call(ws, [2, marker, "Heartbeat", {}]))[0] == 3
+        await asyncio.sleep(0)  # the loop turn after the answer: back to waiting
+        held = [name for task in asyncio.all_tasks() for name, value in _waiting_locals(task)
+                if isinstance(value, str | bytes) and marker.encode() in _as_bytes(value)]
+        assert held == []
+
+
+def _waiting_locals(task: asyncio.Task[Any]) -> list[tuple[str, object]]:
+    """Every local of every coroutine the task waits in, down its chain of awaits."""
+    found: list[tuple[str, object]] = []
+    coroutine: Any = task.get_coro()
+    while coroutine is not None:
+        frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "gi_frame", None)
+        if frame is None:
+            break
+        found += [(f"{frame.f_code.co_qualname}.{name}", value)
+                  for name, value in frame.f_locals.items()]
+        coroutine = getattr(coroutine, "cr_await", None) or getattr(coroutine, "gi_yieldfrom", None)
+    return found
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def test_the_frame_queue_does_what_the_deque_did() -> None:
+    """The assembler's calls, on both: append, popleft, len, and put_back's
+    extendleft(reversed(frames)) that must keep the frames' order."""
+    ours, theirs = FrameQueue(), deque[int]()
+    steps = random.Random(7)
+    for n in range(2000):
+        step = steps.random()
+        if step < 0.5:
+            ours.append(n)
+            theirs.append(n)
+        elif step < 0.8 and theirs:
+            assert ours.popleft() == theirs.popleft()
+        else:
+            back = [n, n + 10_000, n + 20_000]
+            ours.extendleft(reversed(back))
+            theirs.extendleft(reversed(back))
+        assert list(ours) == list(theirs) and len(ours) == len(theirs)
+        assert bool(ours) == bool(theirs)
