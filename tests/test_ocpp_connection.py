@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
+import sys
 from collections import deque
 from typing import Any
 
@@ -49,7 +51,22 @@ async def test_an_open_connection_keeps_no_handshake_headers(make_app: AppFactor
         assert len(connection.request.headers) == 0 and len(connection.response.headers) == 0
         with pytest.raises(TypeError):
             NO_HEADERS["X-Shared"] = "by every connection: never written"
+        # websockets' logger, not an adapter made for this connection
+        assert type(connection.logger) is logging.Logger
+        assert connection.protocol.logger is connection.logger
         assert (await _call(ws, [2, "h1", "Heartbeat", {}]))[0] == 3  # still serving
+
+
+async def test_a_connection_keeps_no_ping_table_once_its_pong_came(make_app: AppFactory) -> None:
+    app = await _quiet_app(make_app)
+    async with connect(f"{ws_url(app)}/CP1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        assert (await _call(ws, BOOT_16))[2]["status"] == "Accepted"
+        connection = await _server_side(app, "CP1")
+        for _ in range(3):
+            await asyncio.wait_for(await connection.ping(), 10)  # the client answers by itself
+        assert connection.pending_pings == {}
+        assert sys.getsizeof(connection.pending_pings) == sys.getsizeof({})  # no table kept
+        assert connection.latency > 0  # measured as before
 
 
 async def test_a_charger_flushing_its_queue_is_answered_in_order(make_app: AppFactory) -> None:
