@@ -6,16 +6,20 @@ import asyncio
 import json
 import logging
 import random
+import socket
 import sys
 from collections import deque
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.server import ServerProtocol
 
 from csms.app import App
 from csms.domain.charge_points import register
 from csms.ocpp.connection import NO_HEADERS, FrameQueue
+from csms.ocpp.ocpp16 import Ocpp16Adapter
+from csms.ocpp.ocpp201 import Ocpp201Adapter
 from tests.conftest import AppFactory
 from tests.support import eventually, ws_url
 
@@ -138,3 +142,42 @@ def test_the_frame_queue_does_what_the_deque_did() -> None:
             theirs.extendleft(reversed(back))
         assert list(ours) == list(theirs) and len(ours) == len(theirs)
         assert bool(ours) == bool(theirs)
+
+
+@pytest.mark.parametrize("version", [Ocpp16Adapter, Ocpp201Adapter])
+async def test_adapters_made_before_the_first_boot_keep_their_attributes_shared(
+        app: App, version: type[Ocpp16Adapter] | type[Ocpp201Adapter]) -> None:
+    """A boot storm: hundreds of adapters exist before the first boot is answered. What a boot
+    sets must not give each of them a dict of its own (CPython shares attribute names between
+    a class's instances only while few exist)."""
+    fresh = type("Fresh", (version,), {})  # a class of its own: no earlier test's instances
+    storm = [fresh(f"CP{n}", None, app.services) for n in range(200)]
+    for adapter in storm:  # as each boot does
+        for name in version._set_by_boot:
+            setattr(adapter, name, "Accepted")
+    sizes = {sys.getsizeof(vars(adapter)) for adapter in storm}
+    unbooted = sys.getsizeof(vars(fresh("CPX", None, app.services)))
+    assert max(sizes) <= unbooted  # a dict of its own would be several times larger
+
+
+async def test_connections_accepted_at_once_keep_their_attributes_shared(app: App) -> None:
+    """Many connections are made before asyncio calls the first one's connection_made (a loop
+    turn later): what that sets must not give each of them a dict of its own."""
+    fresh = type("Fresh", (app.ocpp._connection_class,), {})  # no earlier test's instances
+    server = app.ocpp._server
+    storm = [fresh(ServerProtocol(), server) for _ in range(200)]
+    pairs = [socket.socketpair() for _ in storm]
+    loop = asyncio.get_running_loop()
+    try:
+        for connection, (ours, _) in zip(storm, pairs, strict=True):
+            await loop.connect_accepted_socket(lambda c=connection: c, ours)  # connection_made
+        assert all(connection.transport is not None for connection in storm)
+        sizes = {sys.getsizeof(vars(connection)) for connection in storm}
+        unconnected = sys.getsizeof(vars(fresh(ServerProtocol(), server)))
+        assert max(sizes) <= unconnected  # a dict of its own would be several times larger
+    finally:
+        for connection in storm:
+            if connection.transport is not None:
+                connection.transport.abort()
+        for _, theirs in pairs:
+            theirs.close()

@@ -59,11 +59,11 @@ class CountedConnection(ServerConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The attributes connection_made sets, made here first: their values then stay in the
-        # class's shared keys. Added later (asyncio calls connection_made a loop turn after the
-        # connection object is made, other connections' made in between), some processes gave
-        # every connection a dict of its own instead, 1.5 KiB more per charger (bench.memory:
-        # 1 run in 3 before, none in 8 after).
+        # The attributes connection_made sets, made here first. CPython 3.11 shares attribute
+        # names between a class's instances, but each instance made shrinks the room for new
+        # names; asyncio calls connection_made a loop turn after the object is made, so with
+        # many accepted at once the names no longer fit and every connection got a dict of its
+        # own: 1.5 KiB more per charger, in about one process in three.
         self.recv_messages = None  # type: ignore[assignment]
         self.transport = None  # type: ignore[assignment]
         self.address = ""
