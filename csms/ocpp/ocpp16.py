@@ -49,6 +49,7 @@ class Ocpp16Adapter(OcppAdapter, ChargePoint, NoDeviceModel, SmartCharging16):
     protocol = "ocpp1.6"
     calls = call
     _boot_status = "Pending"
+    _set_by_boot = ("_boot_status",)
 
     def error_for(self, error: OCPPError) -> OCPPError:
         # The library answers 1.6 chargers with 2.0.1's spelling; 1.6 says FormationViolation.

@@ -69,6 +69,7 @@ class Ocpp201Adapter(OcppAdapter, ChargerNotifications201, ChargePoint, DeviceMo
     calls = call
     _boot_status = "Pending"
     _registration: str | None = None  # our last boot answer on this connection
+    _set_by_boot = ("_boot_status", "_registration")
     _triggered: frozenset[str] = frozenset()  # what we asked a Pending charger to send
     _seq_gaps: frozenset[str] | None = None  # transactions whose events showed a seqNo gap
     # Per connection once used (most chargers never have a tariff): transaction → when its last

@@ -24,6 +24,7 @@ from csms.cluster.links import Connections
 from csms.cluster.relay import Relay
 from csms.config import OcppSettings
 from csms.ocpp.adapter import OcppAdapter, Services
+from csms.ocpp.connection import CountedConnection
 from csms.ocpp.log_throttle import LogThrottle
 from csms.ocpp.ocpp16 import Ocpp16Adapter
 from csms.ocpp.ocpp201 import Ocpp201Adapter
@@ -33,10 +34,6 @@ from csms.security.throttle import FailureLimit
 from csms.security.tls import server_context
 
 log = structlog.get_logger(__name__)
-
-# A connection beyond max_connections_per_ip gets this long to send its request (and be answered
-# 429) before it is dropped: half-open ones cannot pile up past the limit.
-OVER_LIMIT_GRACE = 2.0
 
 # The server's order decides when a charger offers both: prefer the newer protocol.
 ADAPTERS: dict[str, type[Ocpp16Adapter] | type[Ocpp201Adapter]] = {
@@ -78,35 +75,6 @@ def _refuse(connection: ServerConnection, status: HTTPStatus, why: str,
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
-
-
-class CountedConnection(ServerConnection):
-    """Counted per address from the TCP accept to the close: upgrades under way (a slow or a
-    never finished request, a password check) count towards max_connections_per_ip too."""
-
-    per_ip: Counter[str]  # the server's, on the subclass each server makes
-    limit: int = 0
-    address = ""
-    over_limit = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        peer = transport.get_extra_info("peername")
-        self.address = str(peer[0]) if peer else ""
-        self.per_ip[self.address] += 1
-        if self.limit and self.per_ip[self.address] > self.limit:
-            self.over_limit = True
-            self.loop.call_later(OVER_LIMIT_GRACE, self._drop_unanswered)
-
-    def _drop_unanswered(self) -> None:
-        if self.response is None and self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self.per_ip[self.address] -= 1
-        if self.per_ip[self.address] <= 0:
-            del self.per_ip[self.address]
 
 
 def tls_context(settings: OcppSettings, charger_ca_pem: str = "") -> ssl.SSLContext | None:
@@ -357,25 +325,21 @@ class OcppServer:
             await self._close(link, "Replaced by a connection to another node")
 
     async def _handle(self, websocket: ServerConnection) -> None:
+        """One coroutine for the connection's life (each level of a waiting coroutine stays in
+        every idle charger's memory)."""
         assert websocket.request is not None  # always set once the handshake is done
         charge_point_id = charge_point_id_from_path(websocket.request.path, self.settings.path)
         protocol = websocket.subprotocol
         if charge_point_id is None or protocol not in ADAPTERS:
             await websocket.close(1002, "Offer subprotocol ocpp1.6 or ocpp2.0.1")
             return
-        self._live.add(websocket)  # counted per address by CountedConnection, since its accept
-        try:
-            await self._serve(websocket, charge_point_id, protocol)
-        finally:
-            self._live.discard(websocket)
-
-    async def _serve(self, websocket: ServerConnection, charge_point_id: str, protocol: str) -> None:
         adapter: OcppAdapter = ADAPTERS[protocol](charge_point_id, websocket, self.services)
         previous = self.connections.put(charge_point_id, adapter)  # type: ignore[arg-type]
         if isinstance(previous, OcppAdapter):
             await self._close(previous, "Replaced by a new connection")
         log.info("charger connected", charge_point_id=charge_point_id, protocol=protocol,
                  peer=websocket.remote_address)
+        self._live.add(websocket)  # counted per address by CountedConnection, since its accept
         try:
             holder = await self.services.charge_points.connected(charge_point_id, protocol)
             if holder is not None and holder != self.relay.node_id:
@@ -385,6 +349,7 @@ class OcppServer:
             log.info("charger disconnected", charge_point_id=charge_point_id,
                      code=closed.rcvd.code if closed.rcvd else None)
         finally:
+            self._live.discard(websocket)
             adapter.close()
             if self.connections.remove(charge_point_id, adapter):  # type: ignore[arg-type]
                 await asyncio.shield(self.services.charge_points.disconnected(charge_point_id))

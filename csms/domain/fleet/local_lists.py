@@ -36,6 +36,9 @@ class LocalListSupport:
     per_message: int | None = None
 
 
+UNSUPPORTED = LocalListSupport(False)  # shared: kept per charger
+
+
 class LocalListLink(Protocol):
     """What each OCPP adapter offers for lists; only the node holding the charger uses it (a
     full list is too large to relay)."""
@@ -218,7 +221,7 @@ class LocalListService:
         if check:
             version = await charger.get_local_list_version()
             if version < 0:  # 1.6: -1 says the charger has no local list
-                self._support[charge_point_id] = LocalListSupport(False)
+                self._support[charge_point_id] = UNSUPPORTED
                 await lists.set_state(self.pool, charge_point_id, "unsupported", supported=False)
                 return
             full = full or version != row["version"]

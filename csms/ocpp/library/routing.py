@@ -46,10 +46,10 @@ class RouteMap(MutableMapping[str, dict[str, Any]]):
     def __init__(self, obj: Any) -> None:
         self._obj = obj
         self._layout = _layout(obj)
-        self._changed: dict[str, dict[str, Any]] = {}
+        self._changed: dict[str, dict[str, Any]] | None = None  # made by a first change: rare
 
     def __getitem__(self, action: str) -> dict[str, Any]:
-        if action in self._changed:
+        if self._changed is not None and action in self._changed:
             return self._changed[action]
         entry = dict(self._layout.switches[action])  # KeyError: the library's "not implemented"
         for option, name in self._layout.methods[action]:
@@ -76,6 +76,8 @@ class RouteMap(MutableMapping[str, dict[str, Any]]):
         return action in self._layout.switches  # without building the entry
 
     def __setitem__(self, action: str, entry: dict[str, Any]) -> None:
+        if self._changed is None:
+            self._changed = {}
         self._changed[action] = entry
 
     def __delitem__(self, action: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from csms.domain.fleet.local_lists import Entry, LocalListSupport
@@ -57,13 +58,20 @@ def entry_201(uid: str, entry: Entry | None) -> dict[str, Any]:
     return {"id_token": token, "id_token_info": info}
 
 
+@lru_cache(maxsize=64)
+def _support(enabled: bool, max_length: int | None, per_message: int | None) -> LocalListSupport:
+    """One object per answer that differs: every charger of a model shares it (it is kept per
+    connected charger)."""
+    return LocalListSupport(enabled, max_length, per_message)
+
+
 def support_16(configuration_key: list[dict[str, Any]]) -> LocalListSupport:
     values = {item["key"]: item.get("value") for item in configuration_key}
     profiles = values.get("SupportedFeatureProfiles")
     enabled = (values.get("LocalAuthListEnabled") or "").lower() == "true" and (
         profiles is None or "LocalAuthListManagement" in profiles)
-    return LocalListSupport(enabled, _number(values.get("LocalAuthListMaxLength")),
-                            _number(values.get("SendLocalListMaxLength")))
+    return _support(enabled, _number(values.get("LocalAuthListMaxLength")),
+                    _number(values.get("SendLocalListMaxLength")))
 
 
 def support_201(results: list[dict[str, Any]]) -> LocalListSupport:
@@ -71,4 +79,4 @@ def support_201(results: list[dict[str, Any]]) -> LocalListSupport:
               for r in results if r.get("attribute_status") == "Accepted"}
     enabled = (values.get("LocalAuthListCtrlr.Enabled") or "").lower() == "true" and (
         (values.get("LocalAuthListCtrlr.Available") or "true").lower() == "true")
-    return LocalListSupport(enabled, None, _number(values.get("LocalAuthListCtrlr.ItemsPerMessage")))
+    return _support(enabled, None, _number(values.get("LocalAuthListCtrlr.ItemsPerMessage")))
