@@ -225,12 +225,6 @@ class OcppAdapter:
             vendor_id=vendor_id, message_id=message_id, data=data), suppress=False)
         return {"status": str(answer.status), "data": answer.data}
 
-    async def start(self) -> None:
-        """The library's loop, less its local holding the last frame received until the next
-        one comes: every idle charger kept its last call's text (a MeterValues: 0.4 KiB)."""
-        while True:
-            await self.route_message(await self._connection.recv())  # type: ignore[attr-defined]
-
     # --- the console's message log: one cheap record per frame, each way ------------------
 
     async def route_message(self, raw_msg: str) -> None:
@@ -261,12 +255,15 @@ class OcppAdapter:
                              refused_before_unlogged=left_out)
 
     async def start(self) -> None:
-        """The library's receive loop, in this frame instead of one more per message."""
+        """The library's receive loop, in this frame instead of one more per message, and not
+        holding the last frame received until the next one comes: every idle charger kept its
+        last call's text (a MeterValues: 0.4 KiB)."""
         while True:
             message = await self._connection.recv()  # type: ignore[attr-defined]
             if self.logger.isEnabledFor(logging.INFO):  # type: ignore[attr-defined]  # WARNING, unless a test asks
                 self.logger.info("%s: receive message %s", self.id, message)  # type: ignore[attr-defined]
             await self.route_message(message)
+            del message
 
     async def _send(self, message: str) -> None:
         """As the library sends, in this frame; recorded for the console."""

@@ -59,7 +59,7 @@ class RouteMap(MutableMapping[str, dict[str, Any]]):
     def handlers(self, action: str) -> tuple[Any, Any, bool]:
         """The call's @on and @after handlers (None where there is none) and whether its schema
         validation is skipped, without building the library's entry; KeyError: not routed."""
-        entry = self._changed.get(action)
+        entry = self._changed.get(action) if self._changed is not None else None
         if entry is not None:
             return (entry.get("_on_action"), entry.get("_after_action"),
                     bool(entry.get("_skip_schema_validation", False)))
