@@ -191,29 +191,23 @@ class CommandService(DeviceModelCommands):
         reason = remote_start_problem(profile) if profile is not None else None
         if reason:
             return CommandResult(Outcome.INVALID, {"reason": reason})
-        # The checks are read at once, not one round trip after another (a driver waits on
-        # them), and judged in their order.
-        refused, found, not_accepted = await asyncio.gather(
-            self.token_refusal(token_uid, requester),
-            self._evse_and_link(charge_point_id, evse_number),
-            self.not_accepted(charge_point_id))
+        refused = await self.token_refusal(token_uid, requester)
         if refused is not None:
             return refused
+        found = await self._evse_and_link(charge_point_id, evse_number)
         if isinstance(found, CommandResult):
             return found
-        if not_accepted is not None:
-            return not_accepted
+        if refused := await self.not_accepted(charge_point_id):
+            return refused
         evse, link = found
         # Held for another token (here, or as one of the EVSEs a reservation for any EVSE of
-        # the charger needs): the charger would refuse it too. And the charger decides whether
-        # its EVSE is free: a session we still hold open there may have ended unheard of (a new
-        # transaction supersedes it).
-        held_by, open_session = await asyncio.gather(
-            held_for_another(self.pool, charge_point_id, evse["id"], token_uid),
-            store.active_session_on_evse(self.pool, evse["id"]))
+        # the charger needs): the charger would refuse it too.
+        held_by = await held_for_another(self.pool, charge_point_id, evse["id"], token_uid)
         if held_by is not None:
             return CommandResult(Outcome.BUSY, {"reason": held_by})
-        held = open_session is not None
+        # The charger decides whether its EVSE is free: a session we still hold open there may
+        # have ended unheard of (a new transaction supersedes it).
+        held = await store.active_session_on_evse(self.pool, evse["id"]) is not None
         session_id, remote_start_id = await self.sessions.create_pending(
             charge_point_id, evse, token_uid, attributes or {}
         )
