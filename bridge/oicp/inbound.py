@@ -194,13 +194,12 @@ class OicpInbound:
     async def reservation_stop(self, request: web.Request) -> web.Response:
         return await self._answer(request, False, self._reservation_stop)
 
-    async def _target(self, call: Call, known: Awaitable[asyncpg.Record | None]
+    async def _target(self, call: Call, known: asyncpg.Record | None
                       ) -> tuple[dict[str, Any] | None, tuple[str, int] | None]:
-        """A start's EVSE, or the negative answer: SessionID used before (`known`: the session or
-        reservation already under it), EVSE unknown. Both read at once: a driver waits."""
-        used, target = await asyncio.gather(known, self.commands.resolve_evse(call.evse_id))
-        if used is not None:
+        """A start's EVSE, or the negative answer: SessionID used before, EVSE unknown."""
+        if known is not None:
             return acknowledgement(False, "400", "SessionID already used", call.ids), None
+        target = await self.commands.resolve_evse(call.evse_id)
         if target is None:
             return acknowledgement(False, "603", "Unknown EvseID", call.ids), None
         return None, target
@@ -225,7 +224,7 @@ class OicpInbound:
 
     async def _remote_start(self, call: Call) -> dict[str, Any]:
         refusal, target = await self._target(
-            call, store.session_by_roaming_id(self.pool, "oicp", call.session_id))
+            call, await store.session_by_roaming_id(self.pool, "oicp", call.session_id))
         if target is None:
             return refusal or {}
         # The charger may answer after Hubject's deadline: the command goes on regardless.
@@ -254,7 +253,7 @@ class OicpInbound:
         if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes < 100:
             return acknowledgement(False, "022", "Duration must be 1 to 99 minutes", call.ids)
         refusal, target = await self._target(
-            call, store.reservation_by_roaming_id(self.pool, "oicp", call.session_id))
+            call, await store.reservation_by_roaming_id(self.pool, "oicp", call.session_id))
         if target is None:
             return refusal or {}
         token, kind = typed_token_of(call.body["Identification"]) or ("", None)
