@@ -261,9 +261,10 @@ RESERVED_CONNECTIONS = 3 + 10
 
 
 def pool_size_for(nodes: int, max_connections: int, default: int = 10) -> int:
-    """Each node's pool: the default where nodes × (pool + its LISTEN connection) fits the
-    server's connections (bench/README.md, "Pool sizes per node count"), smaller where not."""
-    fits = (max_connections - RESERVED_CONNECTIONS) // nodes - 1
+    """Each node's pool: the default where nodes × (pool + its LISTEN and lease connections)
+    fits the server's connections (bench/README.md, "Pool sizes per node count"), smaller where
+    not."""
+    fits = (max_connections - RESERVED_CONNECTIONS) // nodes - 2
     return max(2, min(default, fits))
 
 

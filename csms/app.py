@@ -133,7 +133,8 @@ class App:
                             settings.ocpp, reservations, local_lists=local_lists,
                             costs=SessionCosts(pool),
                             certificates=CertificateService(pool, settings.ocpp))
-        registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids)
+        registry = NodeRegistry(pool, events, node_id, settings.cluster.lease, connections.ids,
+                                url)
         relay = Relay(pool, listener, registry, connections, settings.ocpp.call_timeout)
         commands = CommandService(pool, relay, sessions, reservations)
         jobs = JobService(pool, commands, settings.jobs)
