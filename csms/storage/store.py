@@ -56,6 +56,13 @@ async def page_charge_points(pool: asyncpg.Pool, limit: int,
     return await fetch_page(pool, "SELECT * FROM charge_points ORDER BY id", (), limit, offset)
 
 
+# Every statement that changes several chargers' rows locks them in id order (a FOR UPDATE
+# subquery ordered by id; the rows then updated through the primary key): two batches locking
+# them in different orders (an array's, the table's) deadlocked, and PostgreSQL finds a deadlock
+# only after deadlock_timeout (1 s), every charger of both batches waiting meanwhile: the
+# cluster's one-second pauses (bench/README.md).
+
+
 async def set_connected(db: Executor, connections: list[tuple[str, str]],
                         node_id: str) -> dict[str, str | None]:
     """Chargers (id, protocol) connected to `node_id`; returns the node that held each until now."""
@@ -77,7 +84,10 @@ async def set_disconnected(db: Executor, charge_point_ids: list[str], node_id: s
     connected to another node, which holds them."""
     rows = await db.fetch(
         """UPDATE charge_points SET connected = false, node_id = NULL, last_seen = now()
-           WHERE id = ANY($1::text[]) AND node_id = $2 RETURNING id""",
+           WHERE id = ANY(ARRAY(SELECT id FROM charge_points
+                                WHERE id = ANY($1::text[]) AND node_id = $2
+                                ORDER BY id FOR UPDATE))
+           RETURNING id""",
         charge_point_ids, node_id,
     )
     return {row["id"] for row in rows}
@@ -140,7 +150,9 @@ async def claim_charge_points(db: Executor, node_id: str, charge_point_ids: list
     """Chargers this node still holds, after a sweep by another node took them away."""
     await db.execute(
         """UPDATE charge_points SET connected = true, node_id = $1
-           WHERE id = ANY($2::text[]) AND (node_id IS NULL OR node_id = $1)""",
+           WHERE id = ANY(ARRAY(SELECT id FROM charge_points WHERE id = ANY($2::text[])
+                                  AND (node_id IS NULL OR node_id = $1)
+                                ORDER BY id FOR UPDATE))""",
         node_id, charge_point_ids,
     )
 
@@ -150,7 +162,10 @@ async def release_chargers_of(db: Executor, node_ids: list[str]) -> list[str]:
     read (charge_points_connected_node)."""
     rows = await db.fetch(
         """UPDATE charge_points SET connected = false, node_id = NULL
-           WHERE connected AND node_id = ANY($1::text[]) RETURNING id""",
+           WHERE id = ANY(ARRAY(SELECT id FROM charge_points
+                                WHERE connected AND node_id = ANY($1::text[])
+                                ORDER BY id FOR UPDATE))
+           RETURNING id""",
         node_ids,
     )
     return [row["id"] for row in rows]
@@ -163,9 +178,12 @@ async def release_strays(db: Executor, node_id: str) -> list[str]:
     renew) are disconnected now. Reads every connected charger, once per start; the sweeps that
     follow read only dead nodes' chargers."""
     rows = await db.fetch(
-        """UPDATE charge_points cp SET connected = false, node_id = NULL
-           WHERE connected AND (node_id IS NULL OR node_id = $1
-                                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = cp.node_id))
+        """UPDATE charge_points SET connected = false, node_id = NULL
+           WHERE id = ANY(ARRAY(SELECT id FROM charge_points c WHERE connected
+                                  AND (node_id IS NULL OR node_id = $1
+                                       OR NOT EXISTS (SELECT 1 FROM nodes n
+                                                      WHERE n.id = c.node_id))
+                                ORDER BY id FOR UPDATE))
            RETURNING id""",
         node_id,
     )
@@ -207,23 +225,30 @@ async def record_boots(db: Executor, boots: list[tuple[str, str, str, str | None
         """UPDATE charge_points cp SET vendor = b.vendor, model = b.model,
                serial_number = b.serial_number, firmware_version = b.firmware_version,
                boot_status = b.boot_status, last_boot = now(), last_seen = now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-               b (id, vendor, model, serial_number, firmware_version, boot_status)
+           FROM (SELECT b.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                        $5::text[], $6::text[])
+                     b (id, vendor, model, serial_number, firmware_version, boot_status)
+                 JOIN charge_points c ON c.id = b.id ORDER BY c.id FOR UPDATE OF c) b
            WHERE cp.id = b.id""",
         *([boot[i] for boot in boots] for i in range(6)),
     )
 
 
 async def touch(db: Executor, charge_point_ids: list[str]) -> None:
-    await db.execute("UPDATE charge_points SET last_seen = now() WHERE id = ANY($1::text[])",
-                     charge_point_ids)
+    await db.execute(
+        """UPDATE charge_points SET last_seen = now()
+           WHERE id = ANY(ARRAY(SELECT id FROM charge_points WHERE id = ANY($1::text[])
+                                ORDER BY id FOR UPDATE))""",
+        charge_point_ids)
 
 
 async def set_last_seen(db: Executor, seen: list[tuple[str, datetime]]) -> None:
     """When each charger last sent a frame; never moves a time back (another node's later one)."""
     await db.execute(
         """UPDATE charge_points cp SET last_seen = greatest(cp.last_seen, s.at)
-           FROM unnest($1::text[], $2::timestamptz[]) AS s (id, at) WHERE cp.id = s.id""",
+           FROM (SELECT s.* FROM unnest($1::text[], $2::timestamptz[]) AS s (id, at)
+                 JOIN charge_points c ON c.id = s.id ORDER BY c.id FOR UPDATE OF c) s
+           WHERE cp.id = s.id""",
         [charge_point_id for charge_point_id, _ in seen], [at for _, at in seen])
 
 

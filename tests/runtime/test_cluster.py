@@ -546,9 +546,10 @@ async def test_a_sweep_reads_no_charger_while_no_node_is_dead_and_then_only_the_
         async with pool.acquire() as conn, conn.transaction():
             released, reads = await _reads(conn, registry.sweep_within(conn))
         assert sorted(released) == fleet["c"]
-        # Through the index, the dead node's 500 only: not the 4,000 others'.
+        # Through the indexes, the dead node's 500 only, not the 4,000 others': each read twice,
+        # locked in id order, then updated by its key (tests/runtime/test_lock_order.py).
         assert reads["seq_scan"] == 0 and reads["n_tup_upd"] == 500, reads
-        assert reads["idx_tup_fetch"] <= 500, reads
+        assert reads["idx_tup_fetch"] <= 2 * 500, reads
         assert sorted(published) == fleet["c"]
 
         # c's tombstone is swept again each round: an index probe, no charger read.
