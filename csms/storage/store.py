@@ -56,11 +56,13 @@ async def page_charge_points(pool: asyncpg.Pool, limit: int,
     return await fetch_page(pool, "SELECT * FROM charge_points ORDER BY id", (), limit, offset)
 
 
-# Every statement that changes several chargers' rows locks them in id order (a FOR UPDATE
-# subquery ordered by id; the rows then updated through the primary key): two batches locking
-# them in different orders (an array's, the table's) deadlocked, and PostgreSQL finds a deadlock
-# only after deadlock_timeout (1 s), every charger of both batches waiting meanwhile: the
-# cluster's one-second pauses (bench/README.md).
+# Every statement that changes several chargers' rows locks them in id order (a FOR NO KEY
+# UPDATE subquery ordered by id, the lock an UPDATE takes itself; the rows then updated through
+# the primary key): two batches locking them in different orders (an array's, the table's)
+# deadlocked, and PostgreSQL finds a deadlock only after deadlock_timeout (1 s), every charger of
+# both batches waiting meanwhile: the cluster's one-second pauses (bench/README.md). Not FOR
+# UPDATE: that also waits for the key-share locks other batches' inserts take on a charger's
+# row (their foreign keys), in those batches' order, and deadlocked with them instead.
 
 
 async def set_connected(db: Executor, connections: list[tuple[str, str]],
@@ -71,7 +73,7 @@ async def set_connected(db: Executor, connections: list[tuple[str, str]],
                connected_at = now(), last_seen = now()
            FROM (SELECT c.id, c.node_id AS previous, k.protocol
                  FROM unnest($1::text[], $2::text[]) k (id, protocol)
-                 JOIN charge_points c ON c.id = k.id ORDER BY c.id FOR UPDATE OF c) v
+                 JOIN charge_points c ON c.id = k.id ORDER BY c.id FOR NO KEY UPDATE OF c) v
            WHERE cp.id = v.id
            RETURNING cp.id, v.previous""",
         [c[0] for c in connections], [c[1] for c in connections], node_id,
@@ -86,7 +88,7 @@ async def set_disconnected(db: Executor, charge_point_ids: list[str], node_id: s
         """UPDATE charge_points SET connected = false, node_id = NULL, last_seen = now()
            WHERE id = ANY(ARRAY(SELECT id FROM charge_points
                                 WHERE id = ANY($1::text[]) AND node_id = $2
-                                ORDER BY id FOR UPDATE))
+                                ORDER BY id FOR NO KEY UPDATE))
            RETURNING id""",
         charge_point_ids, node_id,
     )
@@ -152,7 +154,7 @@ async def claim_charge_points(db: Executor, node_id: str, charge_point_ids: list
         """UPDATE charge_points SET connected = true, node_id = $1
            WHERE id = ANY(ARRAY(SELECT id FROM charge_points WHERE id = ANY($2::text[])
                                   AND (node_id IS NULL OR node_id = $1)
-                                ORDER BY id FOR UPDATE))""",
+                                ORDER BY id FOR NO KEY UPDATE))""",
         node_id, charge_point_ids,
     )
 
@@ -164,7 +166,7 @@ async def release_chargers_of(db: Executor, node_ids: list[str]) -> list[str]:
         """UPDATE charge_points SET connected = false, node_id = NULL
            WHERE id = ANY(ARRAY(SELECT id FROM charge_points
                                 WHERE connected AND node_id = ANY($1::text[])
-                                ORDER BY id FOR UPDATE))
+                                ORDER BY id FOR NO KEY UPDATE))
            RETURNING id""",
         node_ids,
     )
@@ -183,7 +185,7 @@ async def release_strays(db: Executor, node_id: str) -> list[str]:
                                   AND (node_id IS NULL OR node_id = $1
                                        OR NOT EXISTS (SELECT 1 FROM nodes n
                                                       WHERE n.id = c.node_id))
-                                ORDER BY id FOR UPDATE))
+                                ORDER BY id FOR NO KEY UPDATE))
            RETURNING id""",
         node_id,
     )
@@ -228,7 +230,7 @@ async def record_boots(db: Executor, boots: list[tuple[str, str, str, str | None
            FROM (SELECT b.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
                                         $5::text[], $6::text[])
                      b (id, vendor, model, serial_number, firmware_version, boot_status)
-                 JOIN charge_points c ON c.id = b.id ORDER BY c.id FOR UPDATE OF c) b
+                 JOIN charge_points c ON c.id = b.id ORDER BY c.id FOR NO KEY UPDATE OF c) b
            WHERE cp.id = b.id""",
         *([boot[i] for boot in boots] for i in range(6)),
     )
@@ -238,7 +240,7 @@ async def touch(db: Executor, charge_point_ids: list[str]) -> None:
     await db.execute(
         """UPDATE charge_points SET last_seen = now()
            WHERE id = ANY(ARRAY(SELECT id FROM charge_points WHERE id = ANY($1::text[])
-                                ORDER BY id FOR UPDATE))""",
+                                ORDER BY id FOR NO KEY UPDATE))""",
         charge_point_ids)
 
 
@@ -247,7 +249,7 @@ async def set_last_seen(db: Executor, seen: list[tuple[str, datetime]]) -> None:
     await db.execute(
         """UPDATE charge_points cp SET last_seen = greatest(cp.last_seen, s.at)
            FROM (SELECT s.* FROM unnest($1::text[], $2::timestamptz[]) AS s (id, at)
-                 JOIN charge_points c ON c.id = s.id ORDER BY c.id FOR UPDATE OF c) s
+                 JOIN charge_points c ON c.id = s.id ORDER BY c.id FOR NO KEY UPDATE OF c) s
            WHERE cp.id = s.id""",
         [charge_point_id for charge_point_id, _ in seen], [at for _, at in seen])
 

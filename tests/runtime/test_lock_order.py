@@ -66,3 +66,23 @@ async def test_rows_are_locked_in_id_order(db_url: str, statement: Statement) ->
 async def _waits_for_lock(probe: asyncpg.Connection, pid: int) -> bool:
     return bool(await probe.fetchval(
         "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
+
+
+@pytest.mark.parametrize("statement", STATEMENTS.values(), ids=STATEMENTS.keys())
+async def test_a_foreign_keys_share_lock_does_not_hold_them_up(db_url: str,
+                                                                statement: Statement) -> None:
+    """Another batch inserting rows that refer to these chargers (meter samples, sessions) holds
+    key-share locks on them in its own order; an UPDATE waits for none of those, and neither
+    may the lock taken to order it (FOR UPDATE would, and deadlocked with such batches)."""
+    holder, worker = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        await store.insert_charge_points(holder, IDS)
+        await holder.execute("UPDATE charge_points SET connected = true, node_id = $1", NODE)
+        async with holder.transaction():
+            await holder.execute("SELECT 1 FROM charge_points WHERE id = ANY($1::text[]) "
+                                 "FOR KEY SHARE", IDS)
+            async with worker.transaction(), asyncio.timeout(30):  # fails rather than hangs
+                await statement(worker)
+    finally:
+        await holder.close()
+        await worker.close()
