@@ -17,11 +17,10 @@ from ocpp.messages import Call, CallResult, _validate_payload, get_validator
 
 from csms.ocpp.library import signatures
 
-# The library's translation of one key name (casing.install() makes it remembered).
-_to_camel = ocpp.charge_point.snake_to_camel_case
-
 
 def _camel(name: str) -> str:
+    """The library's translation of one key name, looked up by its module name: casing.install()
+    puts the remembering one there (a reference taken at import would be the library's own)."""
     return next(iter(ocpp.charge_point.snake_to_camel_case({name: None})))
 
 
@@ -68,7 +67,7 @@ def answer_payload(answer: Any) -> Any:
     try:
         return _walk(answer)
     except _NotPlain:
-        return _to_camel(remove_nones(serialize_as_dict(answer)))
+        return ocpp.charge_point.snake_to_camel_case(remove_nones(serialize_as_dict(answer)))
 
 
 # Per (version, message type, action): the validator the library would look up by its schema's name.
