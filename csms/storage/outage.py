@@ -98,11 +98,15 @@ class Outage:
 
     @staticmethod
     def _say(event: str, **fields: object) -> None:
-        # The process's database, not the charger whose call happened to meet it away.
+        # The process's database, not the charger (or the event about one, csms/domain/events.py)
+        # whose work happened to meet it away or to reconnect the pool.
         handling = logs.current_charge_point.set(None)
+        # Ellipsis: structlog's own mark of a key unbound (merge_contextvars leaves it out).
+        bound = structlog.contextvars.bind_contextvars(charge_point_id=..., session_id=...)
         try:
             log.warning(event, **fields)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             logs.current_charge_point.reset(handling)
 
     def reachable(self) -> None:

@@ -22,7 +22,7 @@ from pgserver._commands import pg_ctl
 
 from csms.app import App
 from csms.domain.charge_points import register
-from csms.logs import configure_logging
+from csms.logs import configure_logging, current_charge_point
 from csms.operator.http.api import COOKIE
 from csms.storage import outage as outage_log
 from csms.storage import store
@@ -323,3 +323,28 @@ async def _raised(awaitable: Any) -> BaseException:
         return exc
     raise AssertionError("no error")
 
+
+
+async def test_outage_lines_name_no_charger_whose_work_met_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The pool may reconnect inside a call's or an event's context (bound to a charger): the
+    line is about the process's database all the same."""
+    now = [0.0]
+    outage = outage_log.Outage(clock=lambda: now[0])
+    refused = await _raised(asyncpg.connect("postgresql://postgres@127.0.0.1:1/postgres"))
+    configure_logging("info", "json")
+    try:
+        with structlog.contextvars.bound_contextvars(charge_point_id="CP1", session_id="S1"):
+            handling = current_charge_point.set("CP2")
+            assert outage.noted(refused)
+            outage.reachable()
+            structlog.get_logger("csms.anywhere").warning("after")
+            current_charge_point.reset(handling)
+    finally:
+        configure_logging("warning", "console")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    assert [(line["event"], line.get("charge_point_id"), line.get("session_id"))
+            for line in lines] == [("database unreachable", None, None),
+                                   ("database reachable again", None, None),
+                                   ("after", "CP1", "S1")]  # the context itself untouched
