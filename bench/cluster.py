@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
@@ -152,12 +154,16 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
     pool_size = pool_size_for(nodes, await _max_connections(database))
     servers = [target.csms(database.url, cluster_node_id=f"node{k}", api_token=API_TOKEN,
                            database_pool_max_size=str(pool_size)) for k in range(nodes)]
+    logs = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    for k, server in enumerate(servers):
+        server.log = logs / f"node{k}.log"
     await asyncio.gather(*(server.start() for server in servers))
     # the share of the fleet each balancer process takes, with room to spare (the kernel's
     # dealing is not exact)
     fronts = balancers([server.port for server in servers],
                        max(1, -(-chargers * 3 // open_files)))
-    for front in fronts:
+    for k, front in enumerate(fronts):
+        front.log = logs / f"balancer{k}.log"
         await front.start()
     watch = PostgresWatch(database)
     await watch.start()
@@ -231,6 +237,10 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         # with one was the harness's
         "load_stalls": _worst(outcome.stalls, steady_from, steady_to),
         "load_collections": _worst(outcome.collections, steady_from, steady_to),
+        # the nodes' and balancers' own (csms/stalls.py's lines in their logs): s into the
+        # steady state, which process, ms held, of which the collector's, where it was held
+        "process_stalls": stalls_logged(logs, steady_from, steady_to),
+        "logs": str(logs),
         "held_per_node": [held.get(f"node{k}", 0) for k in range(nodes)],
         "rss_per_charger_kib_per_node": [
             round((loaded - idle) / max(1, held.get(f"node{k}", 0)), 1)
@@ -273,6 +283,25 @@ def _worst(pauses: list[tuple[float, float]], start: float, end: float, top: int
     return [[round(at - start, 1), ms] for at, ms in
             sorted(((at, ms) for at, ms in pauses if start <= at <= end),
                    key=lambda p: p[1], reverse=True)[:top]]
+
+
+def stalls_logged(logs: Path, start: float, end: float, top: int = 12) -> list[list[Any]]:
+    """The longest "event loop held" lines the processes whose logs are in `logs` wrote between
+    `start` and `end` (epoch seconds)."""
+    found: list[list[Any]] = []
+    for path in sorted(logs.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"event loop held"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+                at = datetime.fromisoformat(entry["timestamp"]).timestamp()
+            except (ValueError, KeyError):
+                continue
+            if start <= at <= end:
+                found.append([round(at - start, 1), path.stem, entry.get("held_ms"),
+                              entry.get("collector_ms"), entry.get("where", [])[:4]])
+    return sorted(found, key=lambda stall: stall[2] or 0, reverse=True)[:top]
 
 
 async def _max_connections(database: target.Database) -> int:

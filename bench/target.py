@@ -56,6 +56,7 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], port: int, ready: str | None,
                  cwd: Path = ROOT) -> None:
         self.args = args
+        self.log: Path | None = None  # where its stderr goes (its log lines), if anywhere
         self.cwd = cwd
         self.env = env
         self.port = port
@@ -67,9 +68,13 @@ class Process:
         return f"ws://127.0.0.1:{self.port}/ocpp"
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *self.args, cwd=self.cwd, env=self.env, preexec_fn=more_open_files,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stderr = os.open(self.log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.args, cwd=self.cwd, env=self.env, preexec_fn=more_open_files,
+                stdout=asyncio.subprocess.DEVNULL, stderr=stderr)
+        finally:
+            os.close(stderr)  # the child holds its own
         deadline = asyncio.get_running_loop().time() + 60
         async with aiohttp.ClientSession() as http:
             while True:

@@ -52,6 +52,7 @@ from csms.operator.http.fleet.jobs_api import JobsApi
 from csms.operator.roaming import Roaming
 from csms.runtime import running_loop_name
 from csms.security import exposure
+from csms.stalls import StallWatch
 from csms.storage.database import create_pool, database_url, migrate
 from csms.storage.notifications import Listener
 
@@ -255,9 +256,10 @@ async def serve_forever(settings: Settings) -> None:
         await app.stop()
         raise
     threshold = tune_collector()
-    freezing = asyncio.get_running_loop().create_task(freeze_forever())
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    freezing = loop.create_task(freeze_forever())
+    watching = loop.create_task(StallWatch().watch_forever())
+    stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     log.info("csms running", ocpp_port=app.ocpp.port, api_port=app.api.port,
@@ -265,4 +267,5 @@ async def serve_forever(settings: Settings) -> None:
     await stopping.wait()
     log.info("shutting down")
     freezing.cancel()
+    watching.cancel()
     await app.stop()

@@ -9,7 +9,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 
+from csms.logs import configure_logging
 from csms.operator.command_line.help_format import Parser
+from csms.stalls import StallWatch
 from simulators.balancer import Balancer
 from simulators.chargepoint import SimConfig
 from simulators.chargepoint201 import ChargePoint201
@@ -92,6 +94,7 @@ async def _hubject(args: argparse.Namespace) -> None:
 
 
 async def _balancer(args: argparse.Namespace) -> None:
+    configure_logging("warning")  # JSON lines on stderr off a terminal, as a node's
     backends = []
     for backend in args.backend:
         host, _, port = backend.rpartition(":")
@@ -100,7 +103,12 @@ async def _balancer(args: argparse.Namespace) -> None:
     await balancer.start(args.host, args.port, reuse_port=args.reuse_port)
     print(f"balancing {args.host}:{balancer.port} over {args.backend}, fewest connections first",
           flush=True)
-    await _until_interrupted(balancer.stop)
+    # its own stalls logged as the nodes' are: a bench reads both beside its slowest calls
+    watching = asyncio.get_running_loop().create_task(StallWatch().watch_forever())
+    try:
+        await _until_interrupted(balancer.stop)
+    finally:
+        watching.cancel()
 
 
 def _print_ocpi(received: OcpiReceived, party: str = "") -> None:
