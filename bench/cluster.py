@@ -21,6 +21,8 @@ from bench import target
 from bench.load import Job, Outcome, more_open_files
 
 API_TOKEN = "bench-cluster-token"
+# seconds: every node's and balancer's stall that could reach the p99 is logged, with where
+STALL_WARNING = 0.08
 Drive = Callable[[Job, int], Coroutine[Any, Any, Outcome]]
 Register = Callable[[str, list[str]], Coroutine[Any, Any, None]]
 
@@ -105,7 +107,7 @@ def balancers(backends: list[int], count: int) -> list[target.Process]:
     port: each holds two open files per connection, and one process may not hold them all."""
     port = target.free_port()
     return [target.Process([sys.executable, "-m", "simulators", "balancer", "--port", str(port),
-                            "--reuse-port",
+                            "--reuse-port", f"--stall-warning={STALL_WARNING}",
                             *(f"--backend=127.0.0.1:{backend}" for backend in backends)],
                            dict(os.environ), port, None) for _ in range(count)]
 
@@ -153,7 +155,8 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
     await register(database.url, ids)
     pool_size = pool_size_for(nodes, await _max_connections(database))
     servers = [target.csms(database.url, cluster_node_id=f"node{k}", api_token=API_TOKEN,
-                           database_pool_max_size=str(pool_size)) for k in range(nodes)]
+                           database_pool_max_size=str(pool_size),
+                           process_stall_warning=str(STALL_WARNING)) for k in range(nodes)]
     logs = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     for k, server in enumerate(servers):
         server.log = logs / f"node{k}.log"

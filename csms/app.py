@@ -258,7 +258,8 @@ async def serve_forever(settings: Settings) -> None:
     threshold = tune_collector()
     loop = asyncio.get_running_loop()
     freezing = loop.create_task(freeze_forever())
-    watching = loop.create_task(StallWatch().watch_forever())
+    watching = loop.create_task(
+        StallWatch(warn_after=settings.process.stall_warning).watch_forever())
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)

@@ -265,6 +265,7 @@ class JobSettings:
 class ProcessSettings:
     """How the process runs (csms/runtime.py)."""
     event_loop: Annotated[str, OneOf(("asyncio", "uvloop"))] = "asyncio"
+    stall_warning: Annotated[float, NOT_NEGATIVE] = 0.25
 
 
 @dataclass

@@ -57,7 +57,7 @@ class StallWatch:
         """The thread: once the loop is overdue by half the warning's threshold, its stack."""
         while not self._stopped.wait(self.step / 2):
             overdue = time.monotonic() - self._tick - self.step
-            if overdue > self.warn_after / 2 and self._where is None:
+            if self.warn_after and overdue > self.warn_after / 2 and self._where is None:
                 frame = sys._current_frames().get(self._loop_thread)
                 if frame is not None:
                     self._where = where(frame)
@@ -75,7 +75,7 @@ class StallWatch:
                 await asyncio.sleep(self.step)
                 late = max(0.0, time.perf_counter() - asleep - self.step)
                 LOOP_LAG.observe(late)
-                if late >= self.warn_after:
+                if self.warn_after and late >= self.warn_after:
                     log.warning("event loop held", held_ms=round(late * 1000),
                                 collector_ms=round(self._collected * 1000),
                                 where=self._where or [])

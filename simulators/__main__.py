@@ -104,7 +104,8 @@ async def _balancer(args: argparse.Namespace) -> None:
     print(f"balancing {args.host}:{balancer.port} over {args.backend}, fewest connections first",
           flush=True)
     # its own stalls logged as the nodes' are: a bench reads both beside its slowest calls
-    watching = asyncio.get_running_loop().create_task(StallWatch().watch_forever())
+    watching = asyncio.get_running_loop().create_task(
+        StallWatch(warn_after=args.stall_warning).watch_forever())
     try:
         await _until_interrupted(balancer.stop)
     finally:
@@ -239,6 +240,8 @@ def parser() -> argparse.ArgumentParser:
     balancer.add_argument("--port", type=int, default=9000)
     balancer.add_argument("--backend", action="append", required=True,
                           help="host:port of a node's OCPP port, in order of preference")
+    balancer.add_argument("--stall-warning", type=float, default=0.25,
+                          help="seconds: a stall of its event loop this long is logged, with where")
     balancer.add_argument("--reuse-port", action="store_true",
                           help="share the port with other balancer processes (SO_REUSEPORT)")
     balancer.set_defaults(run=_balancer)

@@ -67,6 +67,23 @@ async def test_a_loop_that_keeps_up_logs_nothing() -> None:
     assert [e for e in logs if e["event"] == "event loop held"] == []
 
 
+async def test_a_warning_of_zero_logs_no_stall_but_still_counts_it() -> None:
+    before = _sample("csms_event_loop_lag_seconds_count")
+    over_before = before - _sample("csms_event_loop_lag_seconds_bucket", {"le": "0.25"})
+    with capture_logs() as logs:
+        watching = asyncio.create_task(StallWatch(step=0.02, warn_after=0).watch_forever())
+        try:
+            await asyncio.sleep(0.1)
+            hold_the_loop(0.4)
+            await eventually(lambda: _async(_sample("csms_event_loop_lag_seconds_count") > before + 3))
+        finally:
+            watching.cancel()
+    assert [e for e in logs if e["event"] == "event loop held"] == []
+    over = _sample("csms_event_loop_lag_seconds_count") - _sample(
+        "csms_event_loop_lag_seconds_bucket", {"le": "0.25"})
+    assert over >= over_before + 1
+
+
 async def test_collector_passes_are_counted_by_generation_and_the_callback_goes_with_the_watch() -> None:
     before = _sample("csms_gc_pause_seconds_count", {"generation": "2"})
     watching = asyncio.create_task(StallWatch().watch_forever())
