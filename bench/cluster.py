@@ -241,7 +241,8 @@ async def cluster_load(database: target.Database, drive: Drive, register: Regist
         "load_stalls": _worst(outcome.stalls, steady_from, steady_to),
         "load_collections": _worst(outcome.collections, steady_from, steady_to),
         # the nodes' and balancers' own (csms/stalls.py's lines in their logs): s into the
-        # steady state, which process, ms held, of which the collector's, where it was held
+        # steady state, which process, ms held, its CPU ms meanwhile (far less: it waited for a
+        # core), the collector's ms, where it was held
         "process_stalls": stalls_logged(logs, steady_from, steady_to),
         "logs": str(logs),
         "held_per_node": [held.get(f"node{k}", 0) for k in range(nodes)],
@@ -303,7 +304,8 @@ def stalls_logged(logs: Path, start: float, end: float, top: int = 12) -> list[l
                 continue
             if start <= at <= end:
                 found.append([round(at - start, 1), path.stem, entry.get("held_ms"),
-                              entry.get("collector_ms"), entry.get("where", [])[:4]])
+                              entry.get("cpu_ms"), entry.get("collector_ms"),
+                              entry.get("where", [])[:4]])
     return sorted(found, key=lambda stall: stall[2] or 0, reverse=True)[:top]
 
 

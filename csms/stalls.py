@@ -71,12 +71,14 @@ class StallWatch:
             while True:
                 self._where, self._collected = None, 0.0
                 self._tick = time.monotonic()
-                asleep = time.perf_counter()
+                asleep, cpu = time.perf_counter(), time.process_time()
                 await asyncio.sleep(self.step)
                 late = max(0.0, time.perf_counter() - asleep - self.step)
                 LOOP_LAG.observe(late)
                 if self.warn_after and late >= self.warn_after:
+                    # cpu_ms well under held_ms: the process was waiting for a core, not working
                     log.warning("event loop held", held_ms=round(late * 1000),
+                                cpu_ms=round((time.process_time() - cpu) * 1000),
                                 collector_ms=round(self._collected * 1000),
                                 where=self._where or [])
         finally:

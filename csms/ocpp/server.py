@@ -7,7 +7,7 @@ import math
 import os
 import ssl
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import cast
@@ -275,30 +275,30 @@ class OcppServer:
         return None
 
     async def _keepalive(self) -> None:
-        """Pings every charger each ping_interval; one that has not answered within ping_timeout
-        is disconnected, so a dead connection does not hold its charger. One task for all
-        instead of the websockets library's task per connection: about a tenth of the memory a
-        charger costs."""
+        """Pings every charger once each ping_interval; one that has not answered within
+        ping_timeout is disconnected, so a dead connection does not hold its charger. One task
+        for all instead of the websockets library's task per connection (about a tenth of the
+        memory a charger costs), and the round spread over the interval a slice a second: all
+        at once, every node pinged its thousands at the same moment each minute, and the
+        fleet's slowest calls were the ones caught in it (bench/README.md, "Ping rounds")."""
         interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
+        loop = asyncio.get_running_loop()
+        step = min(1.0, interval)
+        slices = max(1, round(interval / step))
+        waiting: deque[tuple[float, ServerConnection, Awaitable[float]]] = deque()
         while True:
-            await asyncio.sleep(max(0.0, interval - timeout) if timeout else interval)
             live = list(self._live)
-            waiting: dict[ServerConnection, Awaitable[float]] = {}
-            for start in range(0, len(live), 500):  # in chunks: a big fleet's calls go on
-                chunk = live[start:start + 500]
+            per = -(-len(live) // slices)
+            for k in range(slices):
+                began = loop.time()
+                # gone since the round began: not pinged
+                chunk = [ws for ws in live[k * per:(k + 1) * per] if ws in self._live]
                 pings = await asyncio.gather(*(self._ping(ws, timeout or interval) for ws in chunk))
-                waiting.update((ws, pong) for ws, pong in zip(chunk, pings, strict=True)
-                               if pong is not None)
-            if not timeout:
-                continue
-            await asyncio.sleep(timeout)
-            for websocket, pong in waiting.items():
-                answered = cast(asyncio.Future[float], pong)
-                if not answered.done():
-                    log.warning("connection dropped: no pong", peer=websocket.remote_address)
-                    websocket.transport.abort()  # a dead peer would not take part in a close
-                elif not answered.cancelled():
-                    answered.exception()  # closed meanwhile: seen, so asyncio does not warn
+                if timeout:
+                    waiting.extend((began + timeout, ws, pong)
+                                   for ws, pong in zip(chunk, pings, strict=True) if pong is not None)
+                _drop_unanswered(waiting, loop.time())
+                await asyncio.sleep(max(0.0, began + step - loop.time()))
 
     @staticmethod
     async def _ping(websocket: ServerConnection, within: float) -> Awaitable[float] | None:
@@ -353,3 +353,17 @@ class OcppServer:
             adapter.close()
             if self.connections.remove(charge_point_id, adapter):  # type: ignore[arg-type]
                 await asyncio.shield(self.services.charge_points.disconnected(charge_point_id))
+
+
+def _drop_unanswered(waiting: deque[tuple[float, ServerConnection, Awaitable[float]]],
+                     now: float) -> None:
+    """The pings whose time is up (oldest first, as they were sent): a connection that has not
+    answered is dropped."""
+    while waiting and waiting[0][0] <= now:
+        _, websocket, pong = waiting.popleft()
+        answered = cast(asyncio.Future[float], pong)
+        if not answered.done():
+            log.warning("connection dropped: no pong", peer=websocket.remote_address)
+            websocket.transport.abort()  # a dead peer would not take part in a close
+        elif not answered.cancelled():
+            answered.exception()  # closed meanwhile: seen, so asyncio does not warn

@@ -47,6 +47,7 @@ async def test_a_held_loop_is_logged_once_with_where_it_was_held_and_counted() -
     assert len(held) == 1, logs
     assert held[0]["log_level"] == "warning"
     assert held[0]["held_ms"] >= 400
+    assert held[0]["cpu_ms"] < held[0]["held_ms"]  # time.sleep holds the loop without working
     assert held[0]["where"][0].startswith("runtime/test_stalls.py:")
     assert held[0]["where"][0].endswith(" hold_the_loop")  # innermost first
     # the hold is an observation above 0.25 s
@@ -132,11 +133,13 @@ asyncio.run(main())
     with (tmp_path / "node3.log").open("w") as log:
         subprocess.run([sys.executable, "-c", program], cwd=ROOT, stderr=log, check=True, timeout=60)
     (tmp_path / "node4.log").write_text("not json\n")
-    [[at, process, held_ms, collector_ms, where]] = stalls_logged(tmp_path, started, time.time())
+    [[at, process, held_ms, cpu_ms, collector_ms, where]] = stalls_logged(
+        tmp_path, started, time.time())
     assert 0 <= at <= time.time() - started
     assert process == "node3"
     assert held_ms >= 400
     assert collector_ms == 0
+    assert 0 <= cpu_ms < 250  # asleep, not working: the loop was held all the same
     assert where[0].endswith(" blocking_work"), where
     assert stalls_logged(tmp_path, time.time(), time.time() + 60) == []  # outside the window
 

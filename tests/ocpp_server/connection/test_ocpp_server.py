@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from typing import cast
 
 import pytest
 import structlog.testing
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
-from websockets.protocol import State
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 
 from csms.app import App
@@ -272,6 +276,42 @@ async def test_a_dead_connection_is_dropped_a_live_one_kept(make_app: AppFactory
         reply = await _call(live, [2, "h", "Heartbeat", {}])
         assert reply[0] == 3
     writer.close()
+
+
+class _PingsSeen(ClientConnection):
+    """A charger's connection that notes when each of the server's pings came (and answers it,
+    as websockets does)."""
+
+    pinged: list[float]
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.pinged.append(time.monotonic())
+        super().process_event(event)
+
+
+async def test_a_ping_round_is_spread_over_the_interval(make_app: AppFactory) -> None:
+    """Each charger pinged once a round, the round in slices a second apart, not the whole node
+    at once (at thousands of chargers, that burst was every node's slowest calls)."""
+    app = await make_app(ping_interval=3, ping_timeout=2.5)
+    names = [f"CP{n}" for n in range(6)]
+    for name in names:
+        await register(app.pool, name, None, {1: None}, security_profile=0)
+    async with contextlib.AsyncExitStack() as stack:
+        chargers = []
+        for name in names:
+            ws = cast(_PingsSeen, await stack.enter_async_context(connect(
+                f"{ws_url(app)}/{name}", subprotocols=[Subprotocol("ocpp1.6")],
+                create_connection=_PingsSeen)))
+            ws.pinged = []
+            chargers.append(ws)
+        await eventually(lambda: _async(all(len(ws.pinged) >= 2 for ws in chargers)))
+        firsts = sorted(ws.pinged[0] for ws in chargers)
+        # three slices of two (or, for chargers that came mid-round, the next round's)
+        assert firsts[-1] - firsts[0] >= 1.5, firsts
+        for ws in chargers:  # once a round, and answered: still connected
+            assert ws.pinged[1] - ws.pinged[0] >= 2.5, ws.pinged
+        assert all(name in app.connections for name in names)
 
 
 async def test_compression_is_off_unless_configured(make_app: AppFactory) -> None:
