@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from csms.logs import configure_logging
+from csms.memory import freeze_forever, tune_collector
 from csms.operator.command_line.help_format import Parser
 from csms.stalls import StallWatch
 from simulators.balancer import Balancer
@@ -103,13 +104,17 @@ async def _balancer(args: argparse.Namespace) -> None:
     await balancer.start(args.host, args.port, reuse_port=args.reuse_port)
     print(f"balancing {args.host}:{balancer.port} over {args.backend}, fewest connections first",
           flush=True)
-    # its own stalls logged as the nodes' are: a bench reads both beside its slowest calls
-    watching = asyncio.get_running_loop().create_task(
-        StallWatch(warn_after=args.stall_warning).watch_forever())
+    # its own stalls logged as the nodes' are: a bench reads both beside its slowest calls; and
+    # its collector kept out of the way as theirs is (a real balancer has none to pause it)
+    loop = asyncio.get_running_loop()
+    tune_collector()
+    tasks = [loop.create_task(StallWatch(warn_after=args.stall_warning).watch_forever()),
+             loop.create_task(freeze_forever())]
     try:
         await _until_interrupted(balancer.stop)
     finally:
-        watching.cancel()
+        for task in tasks:
+            task.cancel()
 
 
 def _print_ocpi(received: OcpiReceived, party: str = "") -> None:
