@@ -114,7 +114,12 @@ class OcppServer:
         self._tls_server: Server | None = None  # on ocpp.tls_port, when TLS has a port of its own
         self._ssl = tls_context(self.settings)  # made again at start, with our CA's certificate
         self._per_ip: Counter[str] = Counter()
-        self._live: set[ServerConnection] = set()
+        # The open connections, in the slices of the ping round (a second each): a charger stays
+        # in its slice, so it is pinged every ping_interval, not sooner or later as others come.
+        interval = self.settings.ping_interval
+        slices = max(1, round(interval))
+        self._ping_step = interval / slices
+        self._live: list[set[ServerConnection]] = [set() for _ in range(slices)]
         self._pinger: asyncio.Task[None] | None = None
         self._connection_class = type("Counted", (CountedConnection,), {
             "per_ip": self._per_ip, "limit": self.settings.max_connections_per_ip})
@@ -283,22 +288,17 @@ class OcppServer:
         fleet's slowest calls were the ones caught in it (bench/README.md, "Ping rounds")."""
         interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
         loop = asyncio.get_running_loop()
-        step = min(1.0, interval)
-        slices = max(1, round(interval / step))
         waiting: deque[tuple[float, ServerConnection, Awaitable[float]]] = deque()
         while True:
-            live = list(self._live)
-            per = -(-len(live) // slices)
-            for k in range(slices):
+            for live in self._live:
                 began = loop.time()
-                # gone since the round began: not pinged
-                chunk = [ws for ws in live[k * per:(k + 1) * per] if ws in self._live]
+                chunk = list(live)
                 pings = await asyncio.gather(*(self._ping(ws, timeout or interval) for ws in chunk))
                 if timeout:
                     waiting.extend((began + timeout, ws, pong)
                                    for ws, pong in zip(chunk, pings, strict=True) if pong is not None)
                 _drop_unanswered(waiting, loop.time())
-                await asyncio.sleep(max(0.0, began + step - loop.time()))
+                await asyncio.sleep(max(0.0, began + self._ping_step - loop.time()))
 
     @staticmethod
     async def _ping(websocket: ServerConnection, within: float) -> Awaitable[float] | None:
@@ -339,7 +339,10 @@ class OcppServer:
             await self._close(previous, "Replaced by a new connection")
         log.info("charger connected", charge_point_id=charge_point_id, protocol=protocol,
                  peer=websocket.remote_address)
-        self._live.add(websocket)  # counted per address by CountedConnection, since its accept
+        # the emptiest slice of the ping round: they stay even as chargers come and go (the
+        # connection itself is counted per address by CountedConnection, since its accept)
+        live = min(self._live, key=len)
+        live.add(websocket)
         try:
             holder = await self.services.charge_points.connected(charge_point_id, protocol)
             if holder is not None and holder != self.relay.node_id:
@@ -349,7 +352,7 @@ class OcppServer:
             log.info("charger disconnected", charge_point_id=charge_point_id,
                      code=closed.rcvd.code if closed.rcvd else None)
         finally:
-            self._live.discard(websocket)
+            live.discard(websocket)
             adapter.close()
             if self.connections.remove(charge_point_id, adapter):  # type: ignore[arg-type]
                 await asyncio.shield(self.services.charge_points.disconnected(charge_point_id))
