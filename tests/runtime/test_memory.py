@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from csms.memory import YOUNG_THRESHOLD, freeze_forever, tune_collector
+from csms.memory import YOUNG_THRESHOLD, freeze_forever, random_phase, tune_collector
 from tests.support import eventually
 
 
@@ -32,6 +32,25 @@ async def test_frozen_garbage_waits_for_the_full_round() -> None:
     finally:
         freezing.cancel()
         gc.unfreeze()
+
+
+async def test_the_first_round_comes_when_asked() -> None:
+    gc.unfreeze()
+    started = asyncio.get_running_loop().time()
+    freezing = asyncio.create_task(freeze_forever(interval=60, first=0.3))
+    try:
+        await eventually(lambda: _async(gc.get_freeze_count() > 0))
+        assert asyncio.get_running_loop().time() - started >= 0.3
+    finally:
+        freezing.cancel()
+        gc.unfreeze()
+
+
+def test_by_default_the_first_round_comes_at_a_random_point_of_the_interval() -> None:
+    """So that processes started together do not all collect at once, round after round."""
+    phases = [random_phase(30.0) for _ in range(50)]
+    assert all(0 <= phase <= 30.0 for phase in phases)
+    assert len(set(phases)) > 40
 
 
 async def _async(value: bool) -> bool:
