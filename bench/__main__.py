@@ -372,9 +372,10 @@ def main() -> None:
         os.environ["CSMS_PROCESS_EVENT_LOOP"] = "uvloop"
     before = _machine()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    code = _commit()  # what the run starts with (a long run outlasts later commits)
     results = asyncio.run(run(args))
     machine = {**before, "load_average_after": _machine()["load_average"], "when": started,
-               "run": uuid.uuid4().hex[:8], **_commit(),
+               "run": uuid.uuid4().hex[:8], **code,
                "arguments": {k: v for k, v in vars(args).items() if v is not None}}
     Path(args.json).write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
     print(f"figures written to {args.json}")
