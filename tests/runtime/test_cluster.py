@@ -159,7 +159,7 @@ async def test_a_charger_that_moves_is_released_by_its_old_node(
     await eventually(moved)
     # Node b closes its stale connection, as one node does with a replaced one, and has done
     # with it (what it writes on a charger's leaving included) ...
-    await eventually(lambda: _async(not on_b.connected.is_set() and not b.ocpp._live))
+    await eventually(lambda: _async(not on_b.connected.is_set() and not any(b.ocpp._live)))
     # ... without undoing the move.
     row = await a.pool.fetchrow("SELECT connected, node_id FROM charge_points WHERE id = 'CP1'")
     assert (row["connected"], row["node_id"]) == (True, "a")
