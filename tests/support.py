@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -73,9 +74,30 @@ def oicp_settings(hubject: SimulatedHubject, **overrides: Any) -> dict[str, Any]
             "retry_max_delay": 0.2, "listen_host": "127.0.0.1", "listen_port": 0, **overrides}
 
 
+def _local_port_range() -> tuple[int, int]:
+    """The ports the kernel hands out to outgoing connections (and to bind(0))."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A port nobody listens on now, for servers that must announce their URL before they start."""
-    with socket.socket() as probe:
+    """A port nobody listens on now, for servers that must announce their URL before they start.
+    Below the kernel's range for outgoing connections: a port from bind(0) is in that range, and
+    between the probe and the server's own bind any connection (one to PostgreSQL, another test
+    worker's) could be given it (seen: "address already in use" for a node's OICP port)."""
+    low, _ = _local_port_range()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as probe:  # that stretch all taken: any the kernel gives
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
