@@ -624,12 +624,15 @@ class SimulatedChargePoint:
                 answered.set_result(None)
 
     async def flush(self, timeout: float = 10) -> None:
-        """Wait until every queued transaction message has been answered."""
+        """Wait until every queued transaction message has been answered, and what was waiting
+        on each answer has run (a future's callbacks run in the order they were added, so ours,
+        added now, come after them: polling the queue could return before them)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while self._outbox:
-            if asyncio.get_running_loop().time() > deadline:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
                 raise TimeoutError(f"{len(self._outbox)} messages still queued")
-            await asyncio.sleep(0.02)
+            await asyncio.wait([answered for _, answered in self._outbox], timeout=left)
 
     async def send_raw(self, text: str) -> None:
         if self._client is None:
